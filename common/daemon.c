@@ -1,0 +1,58 @@
+#include "daemon.h"
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "log.h"
+
+int daemon_setup(const char *name, struct config_setting *table, size_t n, int argc,
+                 char **argv, const char *summary)
+{
+	enum config_result r = config_load(table, n, argc, argv, summary);
+	if (r == CONFIG_EXIT_OK)
+		return 0;
+	if (r != CONFIG_OK)
+		return 2;
+	int level = log_level_parse(config_str(table, n, "log-level"));
+	if (level < 0) {
+		fprintf(stderr, "%s: log-level must be debug, info, warn or error\n", name);
+		return 2;
+	}
+	log_init(name, (enum log_level)level);
+	return CONFIG_OK;
+}
+
+void daemon_db_config(const struct config_setting *table, size_t n, struct db_config *cfg)
+{
+	cfg->host = config_str(table, n, "mysql-host");
+	cfg->port = (unsigned)config_int(table, n, "mysql-port");
+	cfg->socket = config_str(table, n, "mysql-socket");
+	cfg->user = config_str(table, n, "mysql-user");
+	cfg->password = config_str(table, n, "mysql-password");
+	cfg->database = config_str(table, n, "mysql-database");
+}
+
+static sigset_t stop_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	return set;
+}
+
+void daemon_block_signals(void)
+{
+	sigset_t set = stop_signals();
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int daemon_wait_for_signal(void)
+{
+	sigset_t set = stop_signals();
+	int sig = 0;
+	while (sigwait(&set, &sig))
+		;
+	return sig;
+}

@@ -1,0 +1,60 @@
+/* daemon: what the three daemons share around their main loop: the
+ * settings every one of them has, signal handling and start-up checks.
+ *
+ * Signals: daemon_block_signals() blocks SIGINT and SIGTERM before any
+ * thread starts, so every thread inherits the mask and only the main thread
+ * ever sees them, synchronously, in daemon_wait_for_signal(). No code runs
+ * in a signal handler. */
+#ifndef AUDITLOG_DAEMON_H
+#define AUDITLOG_DAEMON_H
+
+#include "config.h"
+#include "db.h"
+
+#define DAEMON_LOG_SETTING                                                                   \
+	{"log-level", "AUDITLOG_LOG_LEVEL", "info", CONFIG_STRING, 0, 0,                        \
+	 "Least severe log level printed: debug, info, warn or error.", NULL, 0}
+
+#define DAEMON_HTTP_SETTINGS(port_env, port)                                                 \
+	{"port", port_env, port, CONFIG_INT, 1, 65535, "HTTP port to listen on.", NULL, 0},      \
+	    {"http-threads", "AUDITLOG_HTTP_THREADS", "4", CONFIG_INT, 1, 64,                    \
+	     "HTTP worker threads (each with its own database connection).", NULL, 0},           \
+	    {"body-max", "AUDITLOG_BODY_MAX", "1048576", CONFIG_INT, 1024, 67108864,             \
+	     "Largest request body accepted, in bytes (larger gets 413).", NULL, 0}
+
+#define DAEMON_MYSQL_SETTINGS(db_env, db_default)                                            \
+	{"mysql-host", "AUDITLOG_MYSQL_HOST", "localhost", CONFIG_STRING, 0, 0,                 \
+	 "MySQL/MariaDB host (localhost means TCP to 127.0.0.1).", NULL, 0},                     \
+	    {"mysql-port", "AUDITLOG_MYSQL_PORT", "3306", CONFIG_INT, 1, 65535, "MySQL port.",   \
+	     NULL, 0},                                                                           \
+	    {"mysql-socket", "AUDITLOG_MYSQL_SOCKET", "", CONFIG_STRING, 0, 0,                   \
+	     "MySQL unix socket; when set it is used instead of host and port.", NULL, 0},       \
+	    {"mysql-user", "AUDITLOG_MYSQL_USER", "dev", CONFIG_STRING, 0, 0, "MySQL user.",     \
+	     NULL, 0},                                                                           \
+	    {"mysql-password", "AUDITLOG_MYSQL_PASSWORD", "dev", CONFIG_STRING, 0, 0,            \
+	     "MySQL password.", NULL, 0},                                                        \
+	    {"mysql-database", db_env, db_default, CONFIG_STRING, 0, 0, "MySQL database.", NULL, \
+	     0}
+
+#define DAEMON_AMQP_SETTING                                                                  \
+	{"amqp-url", "AUDITLOG_AMQP_URL", "amqp://dev:dev@localhost:5672/", CONFIG_STRING, 0, 0, \
+	 "RabbitMQ URL: amqp://user:password@host:port/vhost (a bare / is vhost \"/\").", NULL, \
+	 0}
+
+#define DAEMON_PUBLIC_KEY_SETTING                                                            \
+	{"jwt-public-key", "AUDITLOG_JWT_PUBLIC_KEY", ".state/keys/jwt-public.pem",             \
+	 CONFIG_STRING, 0, 0, "PEM file of the RSA public key that verifies tokens.", NULL, 0}
+
+/* Loads settings and sets up logging. Returns CONFIG_OK to go on, or the
+ * exit status the daemon should end with (0 after --help). */
+int daemon_setup(const char *name, struct config_setting *table, size_t n, int argc,
+                 char **argv, const char *summary);
+
+/* Fills cfg from the DAEMON_MYSQL_SETTINGS rows; strings are borrowed. */
+void daemon_db_config(const struct config_setting *table, size_t n, struct db_config *cfg);
+
+void daemon_block_signals(void);
+/* Blocks until SIGINT or SIGTERM; returns the signal. */
+int daemon_wait_for_signal(void);
+
+#endif

@@ -1,0 +1,423 @@
+#include "db.h"
+
+#include <mysql.h>
+#include <errmsg.h>
+#include <mysqld_error.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define DB_STMT_CACHE 48
+#define DB_TX_ATTEMPTS 5
+
+struct db_stmt {
+	char *sql;
+	MYSQL_STMT *stmt;
+};
+
+struct db {
+	const struct db_config *cfg;
+	MYSQL *conn;
+	bool broken;
+	size_t nstmts;
+	struct db_stmt stmts[DB_STMT_CACHE];
+};
+
+int db_library_init(void)
+{
+	return mysql_library_init(0, NULL, NULL) ? -1 : 0;
+}
+
+void db_library_end(void)
+{
+	mysql_library_end();
+}
+
+static int classify(unsigned err)
+{
+	switch (err) {
+	case 0:
+		return DB_OK;
+	case ER_DUP_ENTRY:
+		return DB_ERR_DUPLICATE;
+	case ER_LOCK_DEADLOCK:
+	case ER_LOCK_WAIT_TIMEOUT:
+		return DB_ERR_RETRY;
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_SERVER_LOST_EXTENDED:
+	case ER_CONNECTION_KILLED:
+	case ER_SERVER_SHUTDOWN:
+	case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT */
+		return DB_ERR_GONE;
+	case ER_DATA_TOO_LONG:
+	case ER_WARN_DATA_OUT_OF_RANGE:
+	case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD:
+	case ER_BAD_NULL_ERROR:
+		return DB_ERR_DATA;
+	default:
+		return DB_ERR;
+	}
+}
+
+static int fail(struct db *db, unsigned err, const char *what, const char *msg)
+{
+	int st = classify(err);
+	if (st == DB_ERR_GONE)
+		db->broken = true;
+	if (st == DB_ERR || st == DB_ERR_GONE || st == DB_ERR_DATA)
+		log_error("mysql %s: %u %s", what, err, msg);
+	else
+		log_debug("mysql %s: %u %s", what, err, msg);
+	return st;
+}
+
+static void drop_statements(struct db *db)
+{
+	for (size_t i = 0; i < db->nstmts; i++) {
+		mysql_stmt_close(db->stmts[i].stmt);
+		free(db->stmts[i].sql);
+	}
+	db->nstmts = 0;
+}
+
+static int open_connection(struct db *db)
+{
+	const struct db_config *cfg = db->cfg;
+	db->conn = mysql_init(NULL);
+	if (!db->conn)
+		return DB_ERR;
+	unsigned timeout = 5, io_timeout = 30;
+	mysql_options(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(db->conn, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+	mysql_options(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
+	mysql_options(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	bool use_socket = cfg->socket && cfg->socket[0];
+	if (!use_socket) {
+		/* "localhost" would otherwise mean the default unix socket. */
+		unsigned proto = MYSQL_PROTOCOL_TCP;
+		mysql_options(db->conn, MYSQL_OPT_PROTOCOL, &proto);
+	}
+	const char *host = !use_socket && !strcmp(cfg->host, "localhost") ? "127.0.0.1" : cfg->host;
+	if (!mysql_real_connect(db->conn, host, cfg->user, cfg->password, cfg->database, cfg->port,
+	                        use_socket ? cfg->socket : NULL, 0)) {
+		log_warn("mysql connect to %s:%u/%s as %s: %s", cfg->host, cfg->port, cfg->database,
+		         cfg->user, mysql_error(db->conn));
+		mysql_close(db->conn);
+		db->conn = NULL;
+		return DB_ERR_GONE;
+	}
+	db->broken = false;
+	return DB_OK;
+}
+
+static int reconnect(struct db *db)
+{
+	drop_statements(db);
+	if (db->conn)
+		mysql_close(db->conn);
+	db->conn = NULL;
+	db->broken = true;
+	return open_connection(db);
+}
+
+int db_connect(const struct db_config *cfg, struct db **out)
+{
+	struct db *db = calloc(1, sizeof *db);
+	if (!db)
+		return DB_ERR;
+	db->cfg = cfg;
+	int st = open_connection(db);
+	if (st) {
+		free(db);
+		return st;
+	}
+	*out = db;
+	return DB_OK;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	drop_statements(db);
+	if (db->conn)
+		mysql_close(db->conn);
+	free(db);
+}
+
+bool db_broken(const struct db *db)
+{
+	return db->broken || !db->conn;
+}
+
+static pthread_key_t thread_key;
+static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
+
+static void thread_exit(void *p)
+{
+	db_close(p);
+	mysql_thread_end();
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&thread_key, thread_exit);
+}
+
+struct db *db_thread(const struct db_config *cfg)
+{
+	pthread_once(&thread_once, make_key);
+	struct db *db = pthread_getspecific(thread_key);
+	if (db && db_broken(db) && reconnect(db))
+		return NULL;
+	if (db)
+		return db;
+	mysql_thread_init();
+	if (db_connect(cfg, &db))
+		return NULL;
+	pthread_setspecific(thread_key, db);
+	return db;
+}
+
+/* The cached prepared statement for sql, preparing it on first use. */
+static int statement(struct db *db, const char *sql, MYSQL_STMT **out)
+{
+	if (db_broken(db))
+		return DB_ERR_GONE;
+	for (size_t i = 0; i < db->nstmts; i++)
+		if (!strcmp(db->stmts[i].sql, sql)) {
+			*out = db->stmts[i].stmt;
+			return DB_OK;
+		}
+	MYSQL_STMT *stmt = mysql_stmt_init(db->conn);
+	if (!stmt)
+		return DB_ERR;
+	if (mysql_stmt_prepare(stmt, sql, strlen(sql))) {
+		int st = fail(db, mysql_stmt_errno(stmt), "prepare", mysql_stmt_error(stmt));
+		mysql_stmt_close(stmt);
+		return st;
+	}
+	if (db->nstmts == DB_STMT_CACHE) { /* evict the oldest */
+		mysql_stmt_close(db->stmts[0].stmt);
+		free(db->stmts[0].sql);
+		memmove(db->stmts, db->stmts + 1, sizeof db->stmts[0] * (DB_STMT_CACHE - 1));
+		db->nstmts--;
+	}
+	char *copy = strdup(sql);
+	if (!copy) {
+		mysql_stmt_close(stmt);
+		return DB_ERR;
+	}
+	db->stmts[db->nstmts++] = (struct db_stmt){copy, stmt};
+	*out = stmt;
+	return DB_OK;
+}
+
+static int execute(struct db *db, const char *sql, const struct db_value *params, size_t n,
+                   MYSQL_STMT **out)
+{
+	MYSQL_STMT *stmt = NULL;
+	int st = statement(db, sql, &stmt);
+	if (st)
+		return st;
+	if (mysql_stmt_param_count(stmt) != n) {
+		log_error("mysql: statement takes %lu parameters, given %zu: %s",
+		          mysql_stmt_param_count(stmt), n, sql);
+		return DB_ERR;
+	}
+	MYSQL_BIND stack[16], *bind = n <= 16 ? stack : calloc(n, sizeof *bind);
+	if (!bind)
+		return DB_ERR;
+	memset(bind, 0, sizeof *bind * n);
+	for (size_t i = 0; i < n; i++) {
+		switch (params[i].type) {
+		case DB_NULL:
+			bind[i].buffer_type = MYSQL_TYPE_NULL;
+			break;
+		case DB_INT:
+			bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			bind[i].buffer = (void *)&params[i].i;
+			break;
+		case DB_TEXT:
+			bind[i].buffer_type = MYSQL_TYPE_STRING;
+			bind[i].buffer = (void *)params[i].s;
+			bind[i].buffer_length = params[i].len;
+			break;
+		}
+	}
+	st = DB_OK;
+	if ((n && mysql_stmt_bind_param(stmt, bind)) || mysql_stmt_execute(stmt))
+		st = fail(db, mysql_stmt_errno(stmt), "execute", mysql_stmt_error(stmt));
+	if (bind != stack)
+		free(bind);
+	if (st == DB_OK)
+		*out = stmt;
+	return st;
+}
+
+int db_exec(struct db *db, const char *sql, const struct db_value *params, size_t n,
+            uint64_t *affected, uint64_t *insert_id)
+{
+	MYSQL_STMT *stmt;
+	int st = execute(db, sql, params, n, &stmt);
+	if (st)
+		return st;
+	if (affected)
+		*affected = mysql_stmt_affected_rows(stmt);
+	if (insert_id)
+		*insert_id = mysql_stmt_insert_id(stmt);
+	mysql_stmt_free_result(stmt);
+	return DB_OK;
+}
+
+#define DB_MAX_COLUMNS 32
+
+int db_query(struct db *db, const char *sql, const struct db_value *params, size_t n,
+             db_row_fn fn, void *ctx)
+{
+	MYSQL_STMT *stmt;
+	int st = execute(db, sql, params, n, &stmt);
+	if (st)
+		return st;
+	size_t ncols = mysql_stmt_field_count(stmt);
+	MYSQL_BIND bind[DB_MAX_COLUMNS];
+	char *buf[DB_MAX_COLUMNS] = {0};
+	const char *val[DB_MAX_COLUMNS];
+	unsigned long len[DB_MAX_COLUMNS];
+	my_bool is_null[DB_MAX_COLUMNS];
+	if (ncols == 0 || ncols > DB_MAX_COLUMNS) {
+		log_error("mysql: query has %zu columns: %s", ncols, sql);
+		st = DB_ERR;
+		goto out;
+	}
+	memset(bind, 0, sizeof bind);
+	for (size_t i = 0; i < ncols; i++) {
+		if (!(buf[i] = malloc(256))) {
+			st = DB_ERR;
+			goto out;
+		}
+		bind[i].buffer_type = MYSQL_TYPE_STRING;
+		bind[i].buffer = buf[i];
+		bind[i].buffer_length = 255;
+		bind[i].length = &len[i];
+		bind[i].is_null = &is_null[i];
+	}
+	if (mysql_stmt_bind_result(stmt, bind) || mysql_stmt_store_result(stmt)) {
+		st = fail(db, mysql_stmt_errno(stmt), "fetch", mysql_stmt_error(stmt));
+		goto out;
+	}
+	for (;;) {
+		int f = mysql_stmt_fetch(stmt);
+		if (f == MYSQL_NO_DATA)
+			break;
+		if (f == MYSQL_DATA_TRUNCATED) {
+			/* Grow each buffer that was too small and fetch that column again. */
+			for (size_t i = 0; i < ncols; i++) {
+				if (is_null[i] || len[i] <= bind[i].buffer_length)
+					continue;
+				char *b = realloc(buf[i], len[i] + 1);
+				if (!b) {
+					st = DB_ERR;
+					goto out;
+				}
+				buf[i] = b;
+				bind[i].buffer = b;
+				bind[i].buffer_length = len[i];
+				if (mysql_stmt_fetch_column(stmt, &bind[i], (unsigned)i, 0)) {
+					st = fail(db, mysql_stmt_errno(stmt), "fetch", mysql_stmt_error(stmt));
+					goto out;
+				}
+			}
+			if (mysql_stmt_bind_result(stmt, bind)) {
+				st = DB_ERR;
+				goto out;
+			}
+		} else if (f) {
+			st = fail(db, mysql_stmt_errno(stmt), "fetch", mysql_stmt_error(stmt));
+			goto out;
+		}
+		for (size_t i = 0; i < ncols; i++) {
+			if (is_null[i]) {
+				val[i] = NULL;
+				len[i] = 0;
+			} else {
+				buf[i][len[i]] = '\0';
+				val[i] = buf[i];
+			}
+		}
+		struct db_row row = {ncols, val, len};
+		if ((st = fn(ctx, &row)))
+			goto out;
+	}
+out:
+	mysql_stmt_free_result(stmt);
+	for (size_t i = 0; i < ncols && i < DB_MAX_COLUMNS; i++)
+		free(buf[i]);
+	return st;
+}
+
+static int plain(struct db *db, const char *sql)
+{
+	/* Only fixed transaction-control statements come through here. */
+	if (db_broken(db))
+		return DB_ERR_GONE;
+	if (mysql_real_query(db->conn, sql, strlen(sql)))
+		return fail(db, mysql_errno(db->conn), sql, mysql_error(db->conn));
+	return DB_OK;
+}
+
+int db_run_tx(struct db *db, db_tx_fn fn, void *ctx)
+{
+	int st = DB_ERR;
+	for (int attempt = 1; attempt <= DB_TX_ATTEMPTS; attempt++) {
+		if (db_broken(db) && (st = reconnect(db)))
+			return st;
+		if ((st = plain(db, "START TRANSACTION")) == DB_OK) {
+			st = fn(db, ctx);
+			if (st == DB_OK) {
+				if (db_broken(db) || mysql_commit(db->conn)) {
+					/* The outcome of a lost COMMIT is unknown: do not retry. */
+					st = db->conn ? fail(db, mysql_errno(db->conn), "commit",
+					                     mysql_error(db->conn))
+					              : DB_ERR_GONE;
+					if (st == DB_ERR_GONE)
+						return DB_ERR;
+				}
+				if (st == DB_OK)
+					return DB_OK;
+			}
+			if (!db_broken(db))
+				mysql_rollback(db->conn);
+		}
+		if (st != DB_ERR_RETRY && st != DB_ERR_GONE)
+			return st;
+		log_info("transaction attempt %d: %s; retrying", attempt, db_status_string(st));
+		usleep((useconds_t)(attempt * 2000));
+	}
+	return st;
+}
+
+const char *db_status_string(int status)
+{
+	switch (status) {
+	case DB_OK:
+		return "ok";
+	case DB_ERR_DUPLICATE:
+		return "duplicate key";
+	case DB_ERR_RETRY:
+		return "deadlock or lock wait timeout";
+	case DB_ERR_GONE:
+		return "database unreachable";
+	case DB_ERR_DATA:
+		return "value refused by the database";
+	case DB_ERR:
+		return "database error";
+	}
+	return status > 0 ? "refused by the caller" : "unknown";
+}

@@ -1,0 +1,238 @@
+#include "event.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "jsonapi.h"
+
+static const char *const action_names[] = {"viewed", "created", "changed", "deleted"};
+
+const char *event_action_name(enum event_action action)
+{
+	return action_names[action];
+}
+
+int event_action_parse(const char *name)
+{
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(name, action_names[i]))
+			return i;
+	return -1;
+}
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+void event_init(struct event *ev, enum event_action action, const char *actor_type,
+                const char *actor_id, const char *target_type, const char *target_id,
+                json_t *changes)
+{
+	ev->timestamp = uuid_v7(ev->id);
+	ev->action = action;
+	copy(ev->actor_type, sizeof ev->actor_type, actor_type);
+	copy(ev->actor_id, sizeof ev->actor_id, actor_id);
+	copy(ev->target_type, sizeof ev->target_type, target_type);
+	copy(ev->target_id, sizeof ev->target_id, target_id);
+	ev->event_name[0] = '\0';
+	ev->changes = changes;
+}
+
+void event_clear(struct event *ev)
+{
+	json_decref(ev->changes);
+	ev->changes = NULL;
+}
+
+char *event_encode(const struct event *ev, size_t *len)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s}", "id", ev->id, "action",
+	                      event_action_name(ev->action), "timestamp",
+	                      (json_int_t)ev->timestamp, "actorType", ev->actor_type,
+	                      "actorId", ev->actor_id, "targetType", ev->target_type,
+	                      "targetId", ev->target_id);
+	if (!o)
+		return NULL;
+	if (ev->event_name[0])
+		json_object_set_new(o, "eventName", json_string(ev->event_name));
+	if (ev->changes)
+		json_object_set(o, "changes", ev->changes);
+	char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s)
+		*len = strlen(s);
+	return s;
+}
+
+bool event_type_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > EVENT_TYPE_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static bool printable(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+bool event_ref_valid(const char *s, size_t len)
+{
+	return len > 0 && len <= EVENT_REF_MAX && printable(s, len);
+}
+
+static int fail(char *why, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *why, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, cap, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int get_string(json_t *o, const char *name, bool (*valid)(const char *, size_t),
+                      char *dst, size_t cap, char *why, size_t why_len)
+{
+	json_t *v = json_object_get(o, name);
+	if (!json_is_string(v))
+		return fail(why, why_len, "\"%s\" must be a string", name);
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v);
+	if (!valid(s, n) || n >= cap)
+		return fail(why, why_len, "\"%s\" is empty, too long or holds invalid characters",
+		            name);
+	memcpy(dst, s, n + 1);
+	return 0;
+}
+
+static bool field_name_valid(const char *s, size_t len)
+{
+	return len <= EVENT_FIELD_MAX && event_type_valid(s, len);
+}
+
+static int check_changes(json_t *changes, char *why, size_t why_len)
+{
+	if (!json_is_object(changes) || json_object_size(changes) == 0)
+		return fail(why, why_len, "\"changes\" must be a non-empty object");
+	const char *field;
+	json_t *c;
+	json_object_foreach(changes, field, c)
+	{
+		if (!field_name_valid(field, strlen(field)))
+			return fail(why, why_len, "change field name is empty, too long or invalid");
+		if (!json_is_object(c) || json_object_size(c) != 2 || !json_object_get(c, "prev") ||
+		    !json_object_get(c, "next"))
+			return fail(why, why_len,
+			            "change \"%.64s\" must be an object with exactly \"prev\" and "
+			            "\"next\"",
+			            field);
+	}
+	return 0;
+}
+
+int event_decode(const char *buf, size_t len, struct event *ev, char *why, size_t why_len)
+{
+	static const char *const members[] = {"id",       "action",     "timestamp", "actorType",
+	                                      "actorId",  "targetType", "targetId",  "eventName",
+	                                      "changes",  NULL};
+	int rc = -1;
+	ev->changes = NULL;
+	if (len > EVENT_MAX_BYTES)
+		return fail(why, why_len, "event is %zu bytes; the limit is %d", len, EVENT_MAX_BYTES);
+
+	struct jsonapi_error jerr;
+	json_t *o = jsonapi_parse_json(buf, len, &jerr);
+	if (!o)
+		return fail(why, why_len, "not JSON: %s", jerr.detail);
+	if (!json_is_object(o)) {
+		fail(why, why_len, "event must be a JSON object");
+		goto out;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(o, key, v)
+	{
+		size_t i = 0;
+		while (members[i] && strcmp(members[i], key))
+			i++;
+		if (!members[i]) {
+			fail(why, why_len, "unknown member \"%.64s\"", key);
+			goto out;
+		}
+	}
+
+	json_t *id = json_object_get(o, "id");
+	if (!json_is_string(id) || !uuid_valid(json_string_value(id), json_string_length(id))) {
+		fail(why, why_len, "\"id\" must be a lowercase UUID string");
+		goto out;
+	}
+	memcpy(ev->id, json_string_value(id), UUID_STR_LEN + 1);
+
+	json_t *action = json_object_get(o, "action");
+	int a = json_is_string(action) ? event_action_parse(json_string_value(action)) : -1;
+	if (a < 0) {
+		fail(why, why_len, "\"action\" must be one of viewed, created, changed, deleted");
+		goto out;
+	}
+	ev->action = (enum event_action)a;
+
+	json_t *ts = json_object_get(o, "timestamp");
+	/* Up to year 9999 in milliseconds; a timestamp in seconds still passes,
+	 * but nothing negative or absurd does. */
+	if (!json_is_integer(ts) || json_integer_value(ts) <= 0 ||
+	    json_integer_value(ts) > 253402300799999LL) {
+		fail(why, why_len, "\"timestamp\" must be a positive integer of milliseconds");
+		goto out;
+	}
+	ev->timestamp = json_integer_value(ts);
+
+	if (get_string(o, "actorType", event_type_valid, ev->actor_type, sizeof ev->actor_type,
+	               why, why_len) ||
+	    get_string(o, "actorId", event_ref_valid, ev->actor_id, sizeof ev->actor_id, why,
+	               why_len) ||
+	    get_string(o, "targetType", event_type_valid, ev->target_type,
+	               sizeof ev->target_type, why, why_len) ||
+	    get_string(o, "targetId", event_ref_valid, ev->target_id, sizeof ev->target_id, why,
+	               why_len))
+		goto out;
+
+	json_t *name = json_object_get(o, "eventName");
+	ev->event_name[0] = '\0';
+	if (name && !json_is_null(name)) {
+		if (!json_is_string(name) || json_string_length(name) == 0 ||
+		    json_string_length(name) > EVENT_NAME_MAX ||
+		    !printable(json_string_value(name), json_string_length(name))) {
+			fail(why, why_len, "\"eventName\" must be a string of 1 to %d bytes",
+			     EVENT_NAME_MAX);
+			goto out;
+		}
+		memcpy(ev->event_name, json_string_value(name), json_string_length(name) + 1);
+	}
+
+	json_t *changes = json_object_get(o, "changes");
+	if (ev->action == EVENT_CHANGED) {
+		if (check_changes(changes, why, why_len))
+			goto out;
+		ev->changes = json_incref(changes);
+	} else if (changes && !json_is_null(changes)) {
+		fail(why, why_len, "\"changes\" is only allowed on changed events");
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
+}

@@ -1,0 +1,191 @@
+#include "httpc.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+int httpc_parse_url(const char *url, struct httpc_url *out)
+{
+	memset(out, 0, sizeof *out);
+	if (strncmp(url, "http://", 7))
+		return -1;
+	const char *h = url + 7;
+	const char *slash = strchr(h, '/');
+	size_t hostport = slash ? (size_t)(slash - h) : strlen(h);
+	const char *colon = memchr(h, ':', hostport);
+	size_t hlen = colon ? (size_t)(colon - h) : hostport;
+	if (hlen == 0 || hlen >= sizeof out->host)
+		return -1;
+	memcpy(out->host, h, hlen);
+	if (colon) {
+		size_t plen = hostport - hlen - 1;
+		if (plen == 0 || plen >= sizeof out->port)
+			return -1;
+		memcpy(out->port, colon + 1, plen);
+	} else {
+		strcpy(out->port, "80");
+	}
+	if (slash) {
+		size_t n = strlen(slash);
+		while (n && slash[n - 1] == '/')
+			n--;
+		if (n >= sizeof out->prefix)
+			return -1;
+		memcpy(out->prefix, slash, n);
+	}
+	return 0;
+}
+
+static int connect_to(const struct httpc_url *url, int timeout_ms)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	if (getaddrinfo(url->host, url->port, &hints, &res))
+		return -1;
+	int fd = -1;
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int parse_response(char *raw, size_t len, struct httpc_response *out)
+{
+	char *end = NULL;
+	for (size_t i = 0; i + 3 < len; i++)
+		if (!memcmp(raw + i, "\r\n\r\n", 4)) {
+			end = raw + i;
+			break;
+		}
+	if (!end || strncmp(raw, "HTTP/1.", 7) || len < 12)
+		return -1;
+	*end = '\0';
+	out->status = (unsigned)strtoul(raw + 9, NULL, 10);
+	if (out->status < 100 || out->status > 599)
+		return -1;
+	long content_length = -1;
+	for (char *line = strstr(raw, "\r\n"); line && line < end; line = strstr(line, "\r\n")) {
+		line += 2;
+		if (!strncasecmp(line, "Content-Type:", 13)) {
+			char *v = line + 13;
+			while (*v == ' ')
+				v++;
+			size_t n = strcspn(v, "\r\n");
+			if (n >= sizeof out->content_type)
+				n = sizeof out->content_type - 1;
+			memcpy(out->content_type, v, n);
+			out->content_type[n] = '\0';
+		} else if (!strncasecmp(line, "Content-Length:", 15)) {
+			content_length = strtol(line + 15, NULL, 10);
+		} else if (!strncasecmp(line, "Transfer-Encoding:", 18)) {
+			return -1; /* our daemons always send Content-Length */
+		}
+	}
+	char *body = end + 4;
+	size_t body_len = len - (size_t)(body - raw);
+	if (content_length >= 0) {
+		if ((size_t)content_length > body_len)
+			return -1;
+		body_len = (size_t)content_length;
+	}
+	if (!(out->body = malloc(body_len + 1)))
+		return -1;
+	memcpy(out->body, body, body_len);
+	out->body[body_len] = '\0';
+	out->body_len = body_len;
+	return 0;
+}
+
+int httpc_get(const struct httpc_url *url, const char *target, const char *authorization,
+              int timeout_ms, struct httpc_response *out)
+{
+	memset(out, 0, sizeof *out);
+	if (authorization && strpbrk(authorization, "\r\n"))
+		return -1;
+	if (strpbrk(target, "\r\n "))
+		return -1;
+	int rc = -1;
+	char *req = NULL, *raw = NULL;
+	size_t req_len = 0, raw_len = 0, raw_cap = 0;
+	FILE *f = open_memstream(&req, &req_len);
+	if (!f)
+		return -1;
+	fprintf(f, "GET %s%s HTTP/1.1\r\nHost: %s:%s\r\nAccept: application/vnd.api+json\r\n",
+	        url->prefix, target, url->host, url->port);
+	if (authorization)
+		fprintf(f, "Authorization: %s\r\n", authorization);
+	fputs("Connection: close\r\n\r\n", f);
+	fclose(f);
+
+	int fd = connect_to(url, timeout_ms);
+	if (fd < 0 || send_all(fd, req, req_len))
+		goto out;
+	for (;;) {
+		if (raw_len + 65536 > raw_cap) {
+			if (raw_cap > HTTPC_MAX_BODY)
+				goto out;
+			raw_cap = raw_cap ? raw_cap * 2 : 65536 * 2;
+			char *r = realloc(raw, raw_cap);
+			if (!r)
+				goto out;
+			raw = r;
+		}
+		ssize_t n = recv(fd, raw + raw_len, raw_cap - raw_len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		raw_len += (size_t)n;
+	}
+	if (raw)
+		raw[raw_len] = '\0';
+	rc = raw ? parse_response(raw, raw_len, out) : -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(req);
+	free(raw);
+	if (rc)
+		httpc_response_free(out);
+	return rc;
+}
+
+void httpc_response_free(struct httpc_response *resp)
+{
+	free(resp->body);
+	resp->body = NULL;
+	resp->body_len = 0;
+}

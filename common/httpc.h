@@ -1,0 +1,34 @@
+/* httpc: a minimal HTTP/1.1 client for calls between our own daemons
+ * (the API's proxy to the auditor). One request per connection. */
+#ifndef AUDITLOG_HTTPC_H
+#define AUDITLOG_HTTPC_H
+
+#include <stddef.h>
+
+#define HTTPC_MAX_BODY (16u << 20)
+
+struct httpc_url {
+	char host[256];
+	char port[8];
+	char prefix[256]; /* path prefix without trailing '/', may be "" */
+};
+
+struct httpc_response {
+	unsigned status;
+	char content_type[128];
+	char *body; /* owned, NUL-terminated */
+	size_t body_len;
+};
+
+/* Parses "http://host[:port][/prefix]". Returns 0 or -1. */
+int httpc_parse_url(const char *url, struct httpc_url *out);
+
+/* GETs prefix + target (which starts with '/') with the given Authorization
+ * header value (NULL for none). Returns 0 with out filled (free it with
+ * httpc_response_free), or -1 when the peer could not be reached or
+ * answered something that is not HTTP. */
+int httpc_get(const struct httpc_url *url, const char *target, const char *authorization,
+              int timeout_ms, struct httpc_response *out);
+void httpc_response_free(struct httpc_response *resp);
+
+#endif

@@ -1,0 +1,56 @@
+#include "uuid.h"
+
+#include <openssl/rand.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* ms << 12 | counter of the last id handed out. */
+static _Atomic uint64_t last_stamp;
+
+int64_t uuid_v7(char out[UUID_STR_LEN + 1])
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 12;
+	uint64_t prev = atomic_load(&last_stamp), next;
+	do
+		next = now > prev ? now : prev + 1;
+	while (!atomic_compare_exchange_weak(&last_stamp, &prev, next));
+
+	unsigned char b[16];
+	if (RAND_bytes(b + 8, 8) != 1) {
+		/* Never expected; fall back to the clock's nanoseconds. */
+		uint64_t n = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull;
+		memcpy(b + 8, &n, 8);
+	}
+	uint64_t ms = next >> 12;
+	unsigned counter = (unsigned)(next & 0xfff);
+	for (int i = 0; i < 6; i++)
+		b[i] = (unsigned char)(ms >> (40 - 8 * i));
+	b[6] = (unsigned char)(0x70 | counter >> 8);
+	b[7] = (unsigned char)counter;
+	b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+	snprintf(out, UUID_STR_LEN + 1,
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+	         b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+	         b[14], b[15]);
+	return (int64_t)ms;
+}
+
+bool uuid_valid(const char *s, size_t len)
+{
+	if (len != UUID_STR_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (c != '-')
+				return false;
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+			return false;
+		}
+	}
+	return true;
+}

@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# Builds auditlog, runs its infrastructure (MariaDB, RabbitMQ) and its daemons.
+# `./run.sh help` for usage. Infrastructure helpers live in scripts/infra.sh.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$REPO_ROOT"
+# shellcheck source=scripts/infra.sh
+source "$REPO_ROOT/scripts/infra.sh"
+
+DEBIAN_PACKAGES=(
+	build-essential cmake pkg-config
+	libmicrohttpd-dev librabbitmq-dev libmariadb-dev libmariadb-dev-compat
+	libjansson-dev libjwt-dev libssl-dev
+	mariadb-server mariadb-client rabbitmq-server
+	openssl python3 curl wrk clang libclang-rt-14-dev
+)
+DAEMONS=(api auditor web)
+
+usage() {
+	cat <<EOF
+Usage: ./run.sh [COMMAND] [ARGS...]
+
+Commands:
+  run (default)  build, start the infrastructure and the three daemons; Ctrl-C
+                 stops the daemons and the servers this command started
+  build          install missing Debian packages (as root) and build into build/
+  infra          start/provision/migrate MariaDB and RabbitMQ, create JWT keys;
+                 leaves them running
+  stop           stop the MariaDB and RabbitMQ that infra started
+  test [ARGS]    sanitizer build in build-sanitize/, infra plus test databases
+                 and vhost, then ctest (ARGS go to ctest, e.g. -R unit)
+  help           this text
+
+Environment (default):
+  AUDITLOG_STATE_DIR       (<repo>/.state)  local server data, logs, keys
+  AUDITLOG_AMQP_URL        (amqp://dev:dev@localhost:5672/)
+  AUDITLOG_MYSQL_HOST      (localhost)      AUDITLOG_MYSQL_PORT (3306)
+  AUDITLOG_MYSQL_USER      (dev)            AUDITLOG_MYSQL_PASSWORD (dev)
+  AUDITLOG_API_DB          (audit-logging-api)
+  AUDITLOG_AUDITOR_DB      (audit-logging-auditor)
+  AUDITLOG_API_PORT (3000) AUDITLOG_AUDITOR_PORT (3001) AUDITLOG_WEB_PORT (3002)
+  AUDITLOG_JWT_PRIVATE_KEY (\$AUDITLOG_STATE_DIR/keys/jwt-private.pem)
+  AUDITLOG_JWT_PUBLIC_KEY  (\$AUDITLOG_STATE_DIR/keys/jwt-public.pem)
+EOF
+}
+
+# Applies the defaults and exports every setting (the daemons read them).
+load_environment() {
+	: "${AUDITLOG_STATE_DIR:=$REPO_ROOT/.state}"
+	mkdir -p "$AUDITLOG_STATE_DIR"
+	AUDITLOG_STATE_DIR=$(cd "$AUDITLOG_STATE_DIR" && pwd)
+	: "${AUDITLOG_AMQP_URL:=amqp://dev:dev@localhost:5672/}"
+	: "${AUDITLOG_MYSQL_HOST:=localhost}"
+	: "${AUDITLOG_MYSQL_PORT:=3306}"
+	: "${AUDITLOG_MYSQL_USER:=dev}"
+	: "${AUDITLOG_MYSQL_PASSWORD:=dev}"
+	: "${AUDITLOG_API_DB:=audit-logging-api}"
+	: "${AUDITLOG_AUDITOR_DB:=audit-logging-auditor}"
+	: "${AUDITLOG_API_PORT:=3000}"
+	: "${AUDITLOG_AUDITOR_PORT:=3001}"
+	: "${AUDITLOG_WEB_PORT:=3002}"
+	: "${AUDITLOG_JWT_PRIVATE_KEY:=$AUDITLOG_STATE_DIR/keys/jwt-private.pem}"
+	: "${AUDITLOG_JWT_PUBLIC_KEY:=$AUDITLOG_STATE_DIR/keys/jwt-public.pem}"
+	export AUDITLOG_STATE_DIR AUDITLOG_AMQP_URL AUDITLOG_MYSQL_HOST AUDITLOG_MYSQL_PORT \
+		AUDITLOG_MYSQL_USER AUDITLOG_MYSQL_PASSWORD AUDITLOG_API_DB AUDITLOG_AUDITOR_DB \
+		AUDITLOG_API_PORT AUDITLOG_AUDITOR_PORT AUDITLOG_WEB_PORT \
+		AUDITLOG_JWT_PRIVATE_KEY AUDITLOG_JWT_PUBLIC_KEY
+	init_infra_paths
+}
+
+# --------------------------------------------------------------------------
+# build
+# --------------------------------------------------------------------------
+
+install_packages() {
+	if ! command -v dpkg-query >/dev/null; then
+		warn "not a Debian system: not checking packages"
+		return 0
+	fi
+	local pkg status
+	local -a missing=()
+	for pkg in "${DEBIAN_PACKAGES[@]}"; do
+		status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+		[[ $status == "install ok installed" ]] || missing+=("$pkg")
+	done
+	((${#missing[@]})) || return 0
+	if ((EUID != 0)); then
+		warn "missing packages (install them as root): ${missing[*]}"
+		return 0
+	fi
+	info "installing: ${missing[*]}"
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# cmake_build DIR ARGS...: configures DIR once with ARGS, then builds it.
+# (Configured again only if a previous configure did not finish.)
+cmake_build() {
+	local dir=$1
+	shift
+	if [[ ! -f $dir/CMakeCache.txt ]] || [[ ! -f $dir/Makefile && ! -f $dir/build.ninja ]]; then
+		cmake -S . -B "$dir" "$@"
+	fi
+	cmake --build "$dir" -j"$(nproc)"
+}
+
+cmd_build() {
+	install_packages
+	cmake_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+}
+
+# --------------------------------------------------------------------------
+# run / test: signal handling and cleanup
+# --------------------------------------------------------------------------
+
+STOP_REQUESTED=0
+IN_WAIT_LOOP=0
+declare -A DAEMON_PIDS=()
+
+# INT/TERM: inside the wait loop only set a flag (the loop shuts down and
+# exits 0); elsewhere exit, and the EXIT trap cleans up.
+on_signal() {
+	STOP_REQUESTED=1
+	if ((!IN_WAIT_LOOP)); then
+		exit 130
+	fi
+}
+
+# EXIT: stop our daemons, then the servers this invocation started.
+cleanup() {
+	trap '' INT TERM
+	stop_daemons
+	stop_infra started-only
+}
+
+install_traps() {
+	trap on_signal INT TERM
+	trap cleanup EXIT
+}
+
+stop_daemons() {
+	local name pid deadline
+	((${#DAEMON_PIDS[@]})) || return 0
+	for name in "${!DAEMON_PIDS[@]}"; do
+		kill -TERM "${DAEMON_PIDS[$name]}" 2>/dev/null || true
+	done
+	deadline=$((SECONDS + 10))
+	for name in "${!DAEMON_PIDS[@]}"; do
+		pid=${DAEMON_PIDS[$name]}
+		while proc_running "$pid" && ((SECONDS < deadline)); do
+			sleep 0.1
+		done
+		if proc_running "$pid"; then
+			warn "auditlog-$name did not stop within 10 s; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		wait "$pid" 2>/dev/null || true
+	done
+	DAEMON_PIDS=()
+}
+
+daemon_port() {
+	case $1 in
+	api) echo "$AUDITLOG_API_PORT" ;;
+	auditor) echo "$AUDITLOG_AUDITOR_PORT" ;;
+	web) echo "$AUDITLOG_WEB_PORT" ;;
+	esac
+}
+
+start_daemons() {
+	local name port bin
+	for name in "${DAEMONS[@]}"; do
+		bin=$REPO_ROOT/build/bin/auditlog-$name
+		[[ -x $bin ]] || die "$bin is missing (did the build produce it?)"
+		port=$(daemon_port "$name")
+		if tcp_answers 127.0.0.1 "$port"; then
+			die "port $port (auditlog-$name) is already in use"
+		fi
+	done
+	for name in "${DAEMONS[@]}"; do
+		"$REPO_ROOT/build/bin/auditlog-$name" &
+		DAEMON_PIDS[$name]=$!
+	done
+}
+
+# Waits up to 30 s until every daemon's port answers.
+wait_for_daemon_ports() {
+	local name port deadline=$((SECONDS + 30))
+	for name in "${DAEMONS[@]}"; do
+		port=$(daemon_port "$name")
+		until tcp_answers 127.0.0.1 "$port"; do
+			proc_running "${DAEMON_PIDS[$name]}" ||
+				die "auditlog-$name exited during start-up"
+			((SECONDS < deadline)) || die "auditlog-$name does not answer on port $port after 30 s"
+			sleep 0.2
+		done
+	done
+}
+
+# Waits for Ctrl-C/SIGTERM (exit 0) or for a daemon to exit (exit non-zero).
+supervise_daemons() {
+	local exited name rc
+	IN_WAIT_LOOP=1
+	while true; do
+		((STOP_REQUESTED)) && break
+		exited=""
+		rc=0
+		wait -n -p exited "${DAEMON_PIDS[@]}" || rc=$?
+		((STOP_REQUESTED)) && break
+		[[ -n $exited ]] || continue
+		for name in "${!DAEMON_PIDS[@]}"; do
+			[[ ${DAEMON_PIDS[$name]} == "$exited" ]] || continue
+			unset "DAEMON_PIDS[$name]"
+			warn "auditlog-$name exited on its own (status $rc); stopping everything"
+			IN_WAIT_LOOP=0
+			exit $((rc == 0 ? 1 : rc)) # the EXIT trap stops the rest
+		done
+	done
+	info "stopping"
+	IN_WAIT_LOOP=0
+	exit 0
+}
+
+cmd_run() {
+	install_traps
+	cmd_build
+	ensure_infra
+	export AUDITLOG_BIN_DIR=$REPO_ROOT/build/bin
+	start_daemons
+	wait_for_daemon_ports
+	info "API:        http://localhost:$AUDITLOG_API_PORT"
+	info "auditor:    http://localhost:$AUDITLOG_AUDITOR_PORT"
+	info "web UI:     http://localhost:$AUDITLOG_WEB_PORT"
+	info "Ctrl-C to stop"
+	supervise_daemons
+}
+
+cmd_test() {
+	install_traps
+	install_packages
+	cmake_build build-sanitize -DCMAKE_BUILD_TYPE=Debug -DAUDITLOG_SANITIZE=ON
+	ensure_infra test
+	local rc=0
+	AUDITLOG_API_DB=$AUDITLOG_API_DB-test \
+		AUDITLOG_AUDITOR_DB=$AUDITLOG_AUDITOR_DB-test \
+		AUDITLOG_AMQP_URL=$(amqp_url_with_vhost "$TEST_VHOST") \
+		AUDITLOG_BIN_DIR=$REPO_ROOT/build-sanitize/bin \
+		ctest --test-dir build-sanitize --output-on-failure "$@" || rc=$?
+	exit "$rc" # the EXIT trap stops the servers this command started
+}
+
+cmd_infra() {
+	ensure_infra
+	info "MariaDB at $MYSQL_TCP_HOST:$AUDITLOG_MYSQL_PORT, RabbitMQ at $AMQP_HOST:$AMQP_PORT vhost '$AMQP_VHOST'"
+}
+
+main() {
+	local cmd=${1:-run}
+	(($# == 0)) || shift
+	case $cmd in
+	help | -h | --help)
+		usage
+		return 0
+		;;
+	run | build | infra | stop | test) ;;
+	*)
+		usage >&2
+		exit 2
+		;;
+	esac
+	load_environment
+	case $cmd in
+	run) cmd_run ;;
+	build) cmd_build ;;
+	infra) cmd_infra ;;
+	stop) stop_infra ;;
+	test) cmd_test "$@" ;;
+	esac
+}
+
+main "$@"

@@ -1,0 +1,573 @@
+# shellcheck shell=bash
+# Local infrastructure for auditlog: a private MariaDB and RabbitMQ node whose
+# data, logs, pid files and keys live under $AUDITLOG_STATE_DIR.
+#
+# Sourced by run.sh (which sets `set -euo pipefail`, REPO_ROOT and the
+# AUDITLOG_* defaults). Not meant to be executed on its own.
+#
+# Globals set here that callers read:
+#   STARTED_MYSQL / STARTED_RABBIT  1 when THIS invocation started the server
+#   MYSQL_ROOT_SOCKET               socket on which `mariadb -uroot` works ("" if none)
+#   RABBIT_IS_OURS                  1 when the broker is our private node
+
+STARTED_MYSQL=0
+STARTED_RABBIT=0
+MYSQL_ROOT_SOCKET=""
+RABBIT_IS_OURS=0
+
+RABBIT_BIN=/usr/lib/rabbitmq/bin
+RABBIT_DIST_PORT=25672
+RABBIT_NODENAME=auditlog@localhost
+TEST_VHOST=auditlog-test
+
+# --------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------
+
+info() { printf '[run.sh] %s\n' "$*"; }
+warn() { printf '[run.sh] warning: %s\n' "$*" >&2; }
+die() {
+	printf '[run.sh] error: %s\n' "$*" >&2
+	exit 1
+}
+
+# tcp_answers HOST PORT: true when something accepts a TCP connection.
+tcp_answers() {
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null
+}
+
+# The address to probe/connect for a configured host name.
+tcp_host_for() {
+	case $1 in
+	localhost | "") echo 127.0.0.1 ;;
+	*) echo "$1" ;;
+	esac
+}
+
+is_local_host() {
+	case $1 in
+	localhost | 127.0.0.1 | ::1 | "") return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+# pid_alive PIDFILE: true when the file names a running (non-zombie) process.
+pid_alive() {
+	local pid
+	[[ -s $1 ]] || return 1
+	pid=$(tr -dc '0-9' <"$1")
+	[[ -n $pid ]] && proc_running "$pid"
+}
+
+# proc_running PID: true when PID exists and is not a zombie.
+proc_running() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat:0:1} != Z ]]
+}
+
+# wait_pid_gone PID SECONDS: waits for the process to exit; 1 on timeout.
+wait_pid_gone() {
+	local pid=$1 deadline=$((SECONDS + $2))
+	while proc_running "$pid"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.2
+	done
+}
+
+# SQL string literal and identifier quoting.
+sql_string() {
+	local s=${1//\\/\\\\}
+	s=${s//\'/\'\'}
+	printf "'%s'" "$s"
+}
+# shellcheck disable=SC2016 # literal backquotes
+sql_ident() { printf '`%s`' "${1//\`/\`\`}"; }
+
+percent_decode() {
+	local s=${1//\\/\\\\}
+	printf '%b' "${s//%/\\x}"
+}
+
+# --------------------------------------------------------------------------
+# Configuration derived from the environment
+# --------------------------------------------------------------------------
+
+# parse_amqp_url URL: sets AMQP_SCHEME AMQP_USER AMQP_PASSWORD AMQP_HOST
+# AMQP_PORT AMQP_VHOST, plus AMQP_AUTHORITY/AMQP_QUERY to rebuild URLs.
+parse_amqp_url() {
+	local url=$1 rest authority path userinfo hostport
+	[[ $url =~ ^(amqps?)://(.*)$ ]] || die "AUDITLOG_AMQP_URL must start with amqp://: $url"
+	AMQP_SCHEME=${BASH_REMATCH[1]}
+	rest=${BASH_REMATCH[2]}
+	AMQP_QUERY=""
+	if [[ $rest == *\?* ]]; then
+		AMQP_QUERY="?${rest#*\?}"
+		rest=${rest%%\?*}
+	fi
+	authority=${rest%%/*}
+	if [[ $rest == */* ]]; then path=${rest#*/}; else path=""; fi
+	AMQP_AUTHORITY=$authority
+
+	userinfo=""
+	hostport=$authority
+	if [[ $authority == *@* ]]; then
+		userinfo=${authority%@*}
+		hostport=${authority##*@}
+	fi
+	if [[ -n $userinfo ]]; then
+		AMQP_USER=$(percent_decode "${userinfo%%:*}")
+		if [[ $userinfo == *:* ]]; then
+			AMQP_PASSWORD=$(percent_decode "${userinfo#*:}")
+		else
+			AMQP_PASSWORD=""
+		fi
+	else
+		AMQP_USER=guest
+		AMQP_PASSWORD=guest
+	fi
+
+	if [[ $hostport =~ ^\[([^]]*)\](:([0-9]*))?$ ]]; then # [ipv6]:port
+		AMQP_HOST=${BASH_REMATCH[1]}
+		AMQP_PORT=${BASH_REMATCH[3]}
+	elif [[ $hostport == *:* ]]; then
+		AMQP_HOST=${hostport%%:*}
+		AMQP_PORT=${hostport#*:}
+	else
+		AMQP_HOST=$hostport
+		AMQP_PORT=""
+	fi
+	[[ -n $AMQP_HOST ]] || AMQP_HOST=localhost
+	if [[ -z $AMQP_PORT ]]; then
+		if [[ $AMQP_SCHEME == amqps ]]; then AMQP_PORT=5671; else AMQP_PORT=5672; fi
+	fi
+	[[ $AMQP_PORT =~ ^[0-9]+$ ]] || die "bad port in AUDITLOG_AMQP_URL: $url"
+
+	if [[ -z $path ]]; then
+		AMQP_VHOST=/
+	else
+		AMQP_VHOST=$(percent_decode "$path")
+	fi
+}
+
+# amqp_url_with_vhost VHOST: the configured URL with another vhost.
+amqp_url_with_vhost() {
+	printf '%s://%s/%s%s' "$AMQP_SCHEME" "$AMQP_AUTHORITY" "$1" "$AMQP_QUERY"
+}
+
+# Paths under the state directory. Call after AUDITLOG_STATE_DIR is final.
+init_infra_paths() {
+	MYSQL_DIR=$AUDITLOG_STATE_DIR/mysql
+	MYSQL_DATA=$MYSQL_DIR/data
+	MYSQL_SOCKET=$MYSQL_DIR/mysqld.sock
+	MYSQL_PIDFILE=$MYSQL_DIR/mysqld.pid
+	MYSQL_LOG=$MYSQL_DIR/error.log
+	MYSQL_MARKER=$MYSQL_DIR/started-by-us
+	MYSQL_TCP_HOST=$(tcp_host_for "$AUDITLOG_MYSQL_HOST")
+
+	RABBIT_DIR=$AUDITLOG_STATE_DIR/rabbitmq
+	RABBIT_PIDFILE=$RABBIT_DIR/rabbitmq.pid
+	RABBIT_MARKER=$RABBIT_DIR/started-by-us
+	# Lives inside the mnesia folder so that wiping the broker's data also
+	# forgets what was provisioned in it.
+	RABBIT_STAMP=$RABBIT_DIR/mnesia/auditlog-provisioned
+
+	parse_amqp_url "$AUDITLOG_AMQP_URL"
+	AMQP_TCP_HOST=$(tcp_host_for "$AMQP_HOST")
+	init_rabbit_commands
+}
+
+# --------------------------------------------------------------------------
+# MariaDB
+# --------------------------------------------------------------------------
+
+# mysql_root [--socket=S] ARGS...: the mariadb client as root over a socket.
+mysql_root() {
+	mariadb -uroot --batch --skip-column-names "$@"
+}
+
+# mysql_app DB ARGS...: the mariadb client as the application user over TCP.
+mysql_app() {
+	local db=$1
+	shift
+	MYSQL_PWD=$AUDITLOG_MYSQL_PASSWORD mariadb --protocol=tcp \
+		-h "$MYSQL_TCP_HOST" -P "$AUDITLOG_MYSQL_PORT" -u "$AUDITLOG_MYSQL_USER" \
+		--batch --skip-column-names "$@" "$db"
+}
+
+start_private_mysql() {
+	is_local_host "$AUDITLOG_MYSQL_HOST" ||
+		die "nothing answers at $AUDITLOG_MYSQL_HOST:$AUDITLOG_MYSQL_PORT and it is not a local address"
+	command -v mariadbd >/dev/null || PATH=$PATH:/usr/sbin
+	command -v mariadbd >/dev/null || die "mariadbd not found (run ./run.sh build to install mariadb-server)"
+	mkdir -p "$MYSQL_DIR"
+	chmod 700 "$MYSQL_DIR"
+
+	if pid_alive "$MYSQL_PIDFILE"; then
+		info "MariaDB: our server (pid $(cat "$MYSQL_PIDFILE")) is running but not answering yet; waiting"
+	else
+		if [[ ! -d $MYSQL_DATA/mysql ]]; then
+			info "MariaDB: initialising $MYSQL_DATA"
+			rm -rf "$MYSQL_DATA"
+			if ! mariadb-install-db --no-defaults --datadir="$MYSQL_DATA" --user=root \
+				--auth-root-authentication-method=normal --skip-test-db \
+				>"$MYSQL_DIR/install-db.log" 2>&1; then
+				tail -n 30 "$MYSQL_DIR/install-db.log" >&2
+				die "mariadb-install-db failed (log: $MYSQL_DIR/install-db.log)"
+			fi
+		fi
+		rm -f "$MYSQL_SOCKET" "$MYSQL_SOCKET.lock" "$MYSQL_PIDFILE"
+		info "MariaDB: starting a private server on 127.0.0.1:$AUDITLOG_MYSQL_PORT (data in $MYSQL_DATA)"
+		setsid mariadbd --no-defaults \
+			--datadir="$MYSQL_DATA" --socket="$MYSQL_SOCKET" --pid-file="$MYSQL_PIDFILE" \
+			--log-error="$MYSQL_LOG" --port="$AUDITLOG_MYSQL_PORT" --bind-address=127.0.0.1 \
+			--user=root --skip-name-resolve \
+			--character-set-server=utf8mb4 --collation-server=utf8mb4_bin \
+			</dev/null >>"$MYSQL_LOG" 2>&1 &
+		disown $! 2>/dev/null || true
+	fi
+	STARTED_MYSQL=1
+	date -u +%FT%TZ >"$MYSQL_MARKER"
+
+	local deadline=$((SECONDS + 30))
+	until mariadb-admin --no-defaults --socket="$MYSQL_SOCKET" -uroot ping >/dev/null 2>&1; do
+		if ((SECONDS >= deadline)); then
+			tail -n 30 "$MYSQL_LOG" >&2 || true
+			die "MariaDB did not start within 30 s (log: $MYSQL_LOG)"
+		fi
+		sleep 0.2
+	done
+	info "MariaDB: up"
+}
+
+# Finds a socket on which root can log in to the server we talk to over TCP.
+find_mysql_root_socket() {
+	MYSQL_ROOT_SOCKET=""
+	is_local_host "$AUDITLOG_MYSQL_HOST" || return 0
+	local sock port
+	for sock in "$MYSQL_SOCKET" /run/mysqld/mysqld.sock; do
+		[[ -S $sock ]] || continue
+		port=$(mysql_root --socket="$sock" -e 'SELECT @@port' 2>/dev/null) || continue
+		if [[ $port == "$AUDITLOG_MYSQL_PORT" ]]; then
+			MYSQL_ROOT_SOCKET=$sock
+			return 0
+		fi
+	done
+}
+
+# provision_mysql DB...: databases and the application user, as root.
+provision_mysql() {
+	find_mysql_root_socket
+	if [[ -z $MYSQL_ROOT_SOCKET ]]; then
+		info "MariaDB: $AUDITLOG_MYSQL_HOST:$AUDITLOG_MYSQL_PORT is an external server; assuming databases and user '$AUDITLOG_MYSQL_USER' exist"
+		return 0
+	fi
+	local sql="" db user host pw
+	user=$(sql_string "$AUDITLOG_MYSQL_USER")
+	pw=$(sql_string "$AUDITLOG_MYSQL_PASSWORD")
+	for db in "$@"; do
+		sql+="CREATE DATABASE IF NOT EXISTS $(sql_ident "$db") CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"$'\n'
+	done
+	for host in "'%'" "'localhost'"; do
+		sql+="CREATE USER IF NOT EXISTS $user@$host IDENTIFIED BY $pw;"$'\n'
+		sql+="ALTER USER $user@$host IDENTIFIED BY $pw;"$'\n'
+		for db in "$@"; do
+			sql+="GRANT ALL PRIVILEGES ON $(sql_ident "$db").* TO $user@$host;"$'\n'
+		done
+	done
+	mysql_root --socket="$MYSQL_ROOT_SOCKET" <<<"$sql" ||
+		die "MariaDB: provisioning as root over $MYSQL_ROOT_SOCKET failed"
+}
+
+# migrate_database DB DIR: applies DIR/*.sql not yet in DB.schema_migrations.
+migrate_database() {
+	local db=$1 dir=$2 applied file name delim
+	local -a files=()
+	[[ -d $dir ]] || return 0
+	while IFS= read -r -d '' file; do
+		files+=("$file")
+	done < <(find "$dir" -maxdepth 1 -type f -name '*.sql' -print0 | LC_ALL=C sort -z)
+	((${#files[@]})) || return 0
+
+	applied=$(mysql_app "$db" -e "CREATE TABLE IF NOT EXISTS schema_migrations (
+		version VARCHAR(255) PRIMARY KEY,
+		applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);
+		SELECT version FROM schema_migrations;") ||
+		die "MariaDB: cannot connect to database '$db' as '$AUDITLOG_MYSQL_USER' over TCP $MYSQL_TCP_HOST:$AUDITLOG_MYSQL_PORT"
+
+	for file in "${files[@]}"; do
+		name=${file##*/}
+		grep -qxF -- "$name" <<<"$applied" && continue
+		# autocommit=0: DML in the file and the record commit together; the
+		# client stops at the first error, so a failed file is never recorded.
+		# The lone delimiter ends a last statement written without one (the
+		# client skips it otherwise); then back to ";" for the record.
+		delim=$(sed -nE 's/^[[:space:]]*[Dd][Ee][Ll][Ii][Mm][Ii][Tt][Ee][Rr][[:space:]]+([^[:space:]]+).*/\1/p' "$file" | tail -n 1)
+		delim=${delim:-;}
+		if ! {
+			cat -- "$file"
+			printf '\n%s\n' "$delim"
+			[[ $delim == ";" ]] || printf 'DELIMITER ;\n'
+			printf 'INSERT INTO schema_migrations (version) VALUES (%s);\nCOMMIT;\n' \
+				"$(sql_string "$name")"
+		} | mysql_app "$db" --init-command='SET autocommit=0'; then
+			die "migration $file failed on database '$db'"
+		fi
+		info "migrated $db: $name"
+	done
+}
+
+# --------------------------------------------------------------------------
+# RabbitMQ
+# --------------------------------------------------------------------------
+
+# The environment of our private node, as `env VAR=... ` prefixes, so that
+# RABBITMQ_SERVER/RABBITMQCTL run as plain external commands: redirections
+# then apply in the child only. (A redirection on a shell *function* call
+# is applied in this shell, and a trap firing meanwhile would inherit it.)
+init_rabbit_commands() {
+	local -a rabbit_env=(env
+		HOME="$RABBIT_DIR/home"
+		RABBITMQ_CONF_ENV_FILE="$RABBIT_DIR/rabbitmq-env.conf"
+		RABBITMQ_MNESIA_BASE="$RABBIT_DIR/mnesia"
+		RABBITMQ_LOG_BASE="$RABBIT_DIR/log"
+		RABBITMQ_NODENAME="$RABBIT_NODENAME"
+		RABBITMQ_NODE_PORT="$AMQP_PORT"
+		RABBITMQ_DIST_PORT="$RABBIT_DIST_PORT"
+		RABBITMQ_PID_FILE="$RABBIT_PIDFILE"
+		RABBITMQ_ENABLED_PLUGINS_FILE="$RABBIT_DIR/enabled_plugins"
+		RABBITMQ_CONFIG_FILE="$RABBIT_DIR/rabbitmq.conf")
+	RABBITMQ_SERVER=("${rabbit_env[@]}" "$RABBIT_BIN/rabbitmq-server")
+	RABBITMQCTL=("${rabbit_env[@]}" "$RABBIT_BIN/rabbitmqctl")
+}
+
+write_rabbit_config() {
+	mkdir -p "$RABBIT_DIR/home" "$RABBIT_DIR/mnesia" "$RABBIT_DIR/log"
+	chmod 700 "$RABBIT_DIR" "$RABBIT_DIR/home"
+	: >"$RABBIT_DIR/rabbitmq-env.conf" # keeps /etc/rabbitmq/rabbitmq-env.conf out
+	printf '[].\n' >"$RABBIT_DIR/enabled_plugins"
+	cat >"$RABBIT_DIR/rabbitmq.conf" <<'EOF'
+# Written by run.sh for the private development node.
+loopback_users = none
+EOF
+}
+
+start_private_rabbit() {
+	is_local_host "$AMQP_HOST" ||
+		die "nothing answers at $AMQP_HOST:$AMQP_PORT and it is not a local address"
+	[[ -x $RABBIT_BIN/rabbitmq-server ]] ||
+		die "$RABBIT_BIN/rabbitmq-server not found (run ./run.sh build to install rabbitmq-server)"
+	write_rabbit_config
+
+	if pid_alive "$RABBIT_PIDFILE"; then
+		info "RabbitMQ: our node (pid $(cat "$RABBIT_PIDFILE")) is running but not answering yet; waiting"
+	else
+		rm -f "$RABBIT_PIDFILE"
+		info "RabbitMQ: starting private node $RABBIT_NODENAME on port $AMQP_PORT (data in $RABBIT_DIR)"
+		"${RABBITMQ_SERVER[@]}" -detached \
+			</dev/null >>"$RABBIT_DIR/log/startup.log" 2>&1 ||
+			die "rabbitmq-server -detached failed (log: $RABBIT_DIR/log/startup.log)"
+	fi
+	STARTED_RABBIT=1
+	date -u +%FT%TZ >"$RABBIT_MARKER"
+
+	# A single await_startup right after -detached fails ("node not
+	# running") until the node has registered, so poll.
+	local deadline=$((SECONDS + 60))
+	until "${RABBITMQCTL[@]}" -q await_startup >/dev/null 2>&1; do
+		if ((SECONDS >= deadline)); then
+			tail -n 30 "$RABBIT_DIR"/log/*.log >&2 || true
+			die "RabbitMQ did not start within 60 s (logs: $RABBIT_DIR/log)"
+		fi
+		sleep 1
+	done
+	info "RabbitMQ: up"
+}
+
+# stamp_replace_user_line LINE: drops the stamp's line for the user, adds LINE.
+stamp_replace_user_line() {
+	local line prefix="user $AMQP_USER " kept=""
+	while IFS= read -r line; do
+		[[ $line == "$prefix"* ]] || kept+=$line$'\n'
+	done <"$RABBIT_STAMP"
+	printf '%s%s\n' "$kept" "$1" >"$RABBIT_STAMP"
+}
+
+# provision_rabbit VHOST...: user from the URL with full rights on each vhost.
+# What was done is stamped so that later runs need no rabbitmqctl call
+# (each one boots an Erlang VM, about 1 s).
+provision_rabbit() {
+	if ((!RABBIT_IS_OURS)); then
+		info "RabbitMQ: $AMQP_HOST:$AMQP_PORT is an external broker; assuming user '$AMQP_USER' and vhost(s) $* exist"
+		return 0
+	fi
+	local pwhash want_user vhost users vhosts
+	pwhash=$(printf '%s' "$AMQP_PASSWORD" | sha256sum)
+	pwhash=${pwhash%% *}
+	want_user="user $AMQP_USER $pwhash"
+	touch "$RABBIT_STAMP"
+
+	if ! grep -qxF -- "$want_user" "$RABBIT_STAMP"; then
+		users=$("${RABBITMQCTL[@]}" -q list_users --no-table-headers) ||
+			die "RabbitMQ: rabbitmqctl list_users failed"
+		if cut -f1 <<<"$users" | grep -qxF -- "$AMQP_USER"; then
+			"${RABBITMQCTL[@]}" -q change_password "$AMQP_USER" "$AMQP_PASSWORD" >/dev/null
+		else
+			"${RABBITMQCTL[@]}" -q add_user "$AMQP_USER" "$AMQP_PASSWORD" >/dev/null
+		fi
+		stamp_replace_user_line "$want_user"
+		info "RabbitMQ: user '$AMQP_USER' provisioned"
+	fi
+
+	vhosts=""
+	for vhost in "$@"; do
+		grep -qxF -- "perm $AMQP_USER $vhost" "$RABBIT_STAMP" && continue
+		if [[ -z $vhosts ]]; then
+			vhosts=$("${RABBITMQCTL[@]}" -q list_vhosts --no-table-headers) ||
+				die "RabbitMQ: rabbitmqctl list_vhosts failed"
+		fi
+		if ! grep -qxF -- "$vhost" <<<"$vhosts"; then
+			"${RABBITMQCTL[@]}" -q add_vhost "$vhost" >/dev/null
+		fi
+		"${RABBITMQCTL[@]}" -q set_permissions -p "$vhost" "$AMQP_USER" '.*' '.*' '.*' >/dev/null
+		printf 'perm %s %s\n' "$AMQP_USER" "$vhost" >>"$RABBIT_STAMP"
+		info "RabbitMQ: vhost '$vhost' provisioned for '$AMQP_USER'"
+	done
+}
+
+# --------------------------------------------------------------------------
+# Keys
+# --------------------------------------------------------------------------
+
+ensure_jwt_keys() {
+	local priv=$AUDITLOG_JWT_PRIVATE_KEY pub=$AUDITLOG_JWT_PUBLIC_KEY
+	if [[ ! -f $priv ]]; then
+		mkdir -p "$(dirname "$priv")"
+		chmod 700 "$(dirname "$priv")"
+		(
+			umask 077
+			openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$priv.tmp" 2>/dev/null
+		) || die "openssl genpkey failed"
+		chmod 600 "$priv.tmp"
+		mv "$priv.tmp" "$priv"
+		rm -f "$pub"
+		info "keys: created RSA key pair $priv"
+	fi
+	if [[ ! -f $pub ]]; then
+		mkdir -p "$(dirname "$pub")"
+		openssl pkey -in "$priv" -pubout -out "$pub" || die "openssl pkey -pubout failed"
+	fi
+}
+
+# --------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------
+
+ensure_mysql() {
+	if tcp_answers "$MYSQL_TCP_HOST" "$AUDITLOG_MYSQL_PORT"; then
+		return 0
+	fi
+	start_private_mysql
+}
+
+ensure_rabbit() {
+	if ! tcp_answers "$AMQP_TCP_HOST" "$AMQP_PORT"; then
+		start_private_rabbit
+	fi
+	RABBIT_IS_OURS=0
+	if [[ -f $RABBIT_MARKER ]] && pid_alive "$RABBIT_PIDFILE"; then
+		RABBIT_IS_OURS=1
+	fi
+}
+
+# ensure_infra [test]: servers up, provisioned and migrated; keys present.
+# With "test", also the -test databases and the test vhost.
+ensure_infra() {
+	local with_test=${1:-}
+	local -a dbs=("$AUDITLOG_API_DB" "$AUDITLOG_AUDITOR_DB") vhosts=("$AMQP_VHOST")
+	if [[ $with_test == test ]]; then
+		dbs+=("$AUDITLOG_API_DB-test" "$AUDITLOG_AUDITOR_DB-test")
+		vhosts+=("$TEST_VHOST")
+	fi
+	mkdir -p "$AUDITLOG_STATE_DIR"
+
+	ensure_mysql
+	provision_mysql "${dbs[@]}"
+	migrate_database "$AUDITLOG_API_DB" "$REPO_ROOT/sql/api"
+	migrate_database "$AUDITLOG_AUDITOR_DB" "$REPO_ROOT/sql/auditor"
+	if [[ $with_test == test ]]; then
+		migrate_database "$AUDITLOG_API_DB-test" "$REPO_ROOT/sql/api"
+		migrate_database "$AUDITLOG_AUDITOR_DB-test" "$REPO_ROOT/sql/auditor"
+	fi
+
+	ensure_rabbit
+	provision_rabbit "${vhosts[@]}"
+
+	ensure_jwt_keys
+
+	# Lets clients that take "localhost" to mean the unix socket (libmariadb
+	# does) find our private server's socket.
+	if [[ $MYSQL_ROOT_SOCKET == "$MYSQL_SOCKET" ]]; then
+		export MYSQL_UNIX_PORT=$MYSQL_SOCKET
+	fi
+}
+
+stop_mysql() {
+	[[ -f $MYSQL_MARKER ]] || return 0
+	local pid=""
+	[[ -s $MYSQL_PIDFILE ]] && pid=$(tr -dc '0-9' <"$MYSQL_PIDFILE")
+	if [[ -n $pid ]] && proc_running "$pid"; then
+		info "MariaDB: stopping (pid $pid)"
+		mariadb-admin --no-defaults --socket="$MYSQL_SOCKET" -uroot shutdown >/dev/null 2>&1 ||
+			kill -TERM "$pid" 2>/dev/null || true
+		if ! wait_pid_gone "$pid" 60; then
+			warn "MariaDB did not stop within 60 s; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+			wait_pid_gone "$pid" 10 || true
+		fi
+	fi
+	rm -f "$MYSQL_MARKER" "$MYSQL_PIDFILE"
+}
+
+stop_rabbit() {
+	[[ -f $RABBIT_MARKER ]] || return 0
+	local pid=""
+	[[ -s $RABBIT_PIDFILE ]] && pid=$(tr -dc '0-9' <"$RABBIT_PIDFILE")
+	if [[ -n $pid ]] && proc_running "$pid"; then
+		info "RabbitMQ: stopping (pid $pid)"
+		"${RABBITMQCTL[@]}" -q stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+		if ! wait_pid_gone "$pid" 60; then
+			warn "RabbitMQ did not stop within 60 s; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+			wait_pid_gone "$pid" 10 || true
+		fi
+	fi
+	rm -f "$RABBIT_MARKER" "$RABBIT_PIDFILE"
+	stop_epmd_if_unused
+}
+
+# epmd outlives the node that started it; stop it when no node is left.
+stop_epmd_if_unused() {
+	command -v epmd >/dev/null || return 0
+	local names
+	names=$(epmd -names 2>/dev/null) || return 0 # not running
+	if ! grep -q '^name ' <<<"$names"; then
+		epmd -kill >/dev/null 2>&1 || true
+	fi
+}
+
+# stop_infra [started-only]: stops what infra started (markers); with
+# "started-only", only what THIS invocation started.
+stop_infra() {
+	if [[ ${1:-} == started-only ]]; then
+		if ((STARTED_MYSQL)); then stop_mysql; fi
+		if ((STARTED_RABBIT)); then stop_rabbit; fi
+		STARTED_MYSQL=0
+		STARTED_RABBIT=0
+	else
+		stop_mysql
+		stop_rabbit
+	fi
+}

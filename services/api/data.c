@@ -1,0 +1,35 @@
+/* What the users and notes data layers share. */
+#include <stdio.h>
+
+#include "api.h"
+
+struct delete_tx {
+	struct data_ctx *ctx;
+	const char *sql;
+	const char *type;
+	int64_t id;
+};
+
+static int delete_in_tx(struct db *db, void *arg)
+{
+	struct delete_tx *t = arg;
+	struct db_value param = DB_INT(t->id);
+	uint64_t affected = 0;
+	int st = db_exec(db, t->sql, &param, 1, &affected, NULL);
+	if (st)
+		return st;
+	if (affected == 0)
+		return DATA_NOT_FOUND;
+	char id[24];
+	snprintf(id, sizeof id, "%lld", (long long)t->id);
+	return audit_mutation(db, &t->ctx->actor, EVENT_DELETED, t->type, id, NULL);
+}
+
+int data_delete(struct data_ctx *ctx, const char *sql, const char *type, int64_t id)
+{
+	struct delete_tx t = {ctx, sql, type, id};
+	int st = db_run_tx(ctx->db, delete_in_tx, &t);
+	if (st == DATA_OK)
+		audit_committed(ctx->api);
+	return st;
+}

@@ -1,0 +1,194 @@
+/* The users data layer: SQL for users, and the data events it causes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "diff.h"
+
+const struct jsonapi_attr user_attrs[] = {
+    {"name", JSONAPI_STRING, 64, 1, JSONAPI_REQUIRED},
+    {"email", JSONAPI_STRING, 128, 3, JSONAPI_REQUIRED},
+    {"agreedTos", JSONAPI_BOOLEAN, 0, 0, 0},
+};
+const size_t user_nattrs = sizeof user_attrs / sizeof user_attrs[0];
+
+#define USER_COLUMNS "SELECT id, name, email, agreed_tos FROM users "
+
+void user_clear(struct user *u)
+{
+	json_decref(u->attributes);
+	u->attributes = NULL;
+}
+
+json_t *user_resource(const struct user *u)
+{
+	return jsonapi_resource("users", u->id, json_incref(u->attributes));
+}
+
+static int user_row(void *ctx, const struct db_row *row)
+{
+	struct user *u = ctx;
+	snprintf(u->id, sizeof u->id, "%s", row->val[0]);
+	json_decref(u->attributes);
+	u->attributes = json_pack("{s:s%, s:s%, s:b}", "name", row->val[1], (size_t)row->len[1],
+	                          "email", row->val[2], (size_t)row->len[2], "agreedTos",
+	                          row->val[3][0] == '1');
+	return u->attributes ? 0 : DB_ERR;
+}
+
+static int load(struct db *db, const char *sql, int64_t id, struct user *out)
+{
+	struct db_value param = DB_INT(id);
+	out->id[0] = '\0';
+	int st = db_query(db, sql, &param, 1, user_row, out);
+	if (st)
+		return st;
+	return out->id[0] ? DATA_OK : DATA_NOT_FOUND;
+}
+
+int data_user_for_token(struct data_ctx *ctx, int64_t id, struct user *out)
+{
+	return load(ctx->db, USER_COLUMNS "WHERE id = ?", id, out);
+}
+
+int data_user_get(struct data_ctx *ctx, int64_t id, struct user *out)
+{
+	int st = load(ctx->db, USER_COLUMNS "WHERE id = ?", id, out);
+	if (st == DATA_OK)
+		audit_viewed(ctx->api, &ctx->actor, "users", out->id);
+	return st;
+}
+
+struct list_ctx {
+	struct data_ctx *ctx;
+	json_t *array;
+	int64_t last;
+};
+
+static int list_row(void *arg, const struct db_row *row)
+{
+	struct list_ctx *l = arg;
+	struct user u = {0};
+	int st = user_row(&u, row);
+	if (st == 0) {
+		json_array_append_new(l->array, user_resource(&u));
+		audit_viewed(l->ctx->api, &l->ctx->actor, "users", u.id);
+		l->last = strtoll(u.id, NULL, 10);
+	}
+	user_clear(&u);
+	return st;
+}
+
+int data_user_list(struct data_ctx *ctx, int64_t after, unsigned limit, json_t **out,
+                   int64_t *last)
+{
+	struct list_ctx l = {ctx, json_array(), 0};
+	if (!l.array)
+		return DB_ERR;
+	struct db_value params[] = {DB_INT(after), DB_INT(limit)};
+	int st = db_query(ctx->db, USER_COLUMNS "WHERE id > ? ORDER BY id LIMIT ?", params, 2,
+	                  list_row, &l);
+	if (st) {
+		json_decref(l.array);
+		return st;
+	}
+	*out = l.array;
+	*last = l.last;
+	return DATA_OK;
+}
+
+static const char *attr_str(json_t *attrs, const char *name)
+{
+	return json_string_value(json_object_get(attrs, name));
+}
+
+struct create_tx {
+	struct data_ctx *ctx;
+	json_t *attrs;
+	struct user *out;
+};
+
+static int create_in_tx(struct db *db, void *arg)
+{
+	struct create_tx *t = arg;
+	json_t *tos = json_object_get(t->attrs, "agreedTos");
+	struct db_value params[] = {DB_TEXT(attr_str(t->attrs, "name")),
+	                            DB_TEXT(attr_str(t->attrs, "email")),
+	                            DB_INT(json_is_true(tos))};
+	uint64_t id;
+	int st = db_exec(db, "INSERT INTO users (name, email, agreed_tos) VALUES (?, ?, ?)", params,
+	                 3, NULL, &id);
+	if (st == DB_ERR_DUPLICATE)
+		return DATA_CONFLICT;
+	if (st)
+		return st;
+	snprintf(t->out->id, sizeof t->out->id, "%llu", (unsigned long long)id);
+	return audit_mutation(db, &t->ctx->actor, EVENT_CREATED, "users", t->out->id, NULL);
+}
+
+int data_user_create(struct data_ctx *ctx, json_t *attrs, struct user *out)
+{
+	struct create_tx t = {ctx, attrs, out};
+	int st = db_run_tx(ctx->db, create_in_tx, &t);
+	if (st)
+		return st;
+	audit_committed(ctx->api);
+	out->attributes = json_pack("{s:O, s:O, s:b}", "name", json_object_get(attrs, "name"),
+	                            "email", json_object_get(attrs, "email"), "agreedTos",
+	                            json_is_true(json_object_get(attrs, "agreedTos")));
+	if (!out->attributes)
+		return DB_ERR;
+	audit_viewed(ctx->api, &ctx->actor, "users", out->id);
+	return DATA_OK;
+}
+
+struct update_tx {
+	struct data_ctx *ctx;
+	int64_t id;
+	json_t *patch;
+	struct user *out;
+	bool changed;
+};
+
+static int update_in_tx(struct db *db, void *arg)
+{
+	struct update_tx *t = arg;
+	t->changed = false;
+	int st = load(db, USER_COLUMNS "WHERE id = ? FOR UPDATE", t->id, t->out);
+	if (st)
+		return st;
+	json_t *changes = diff_changes(t->out->attributes, t->patch);
+	if (!changes)
+		return DATA_OK;
+	json_object_update(t->out->attributes, t->patch);
+	json_t *a = t->out->attributes;
+	struct db_value params[] = {DB_TEXT(attr_str(a, "name")), DB_TEXT(attr_str(a, "email")),
+	                            DB_INT(json_is_true(json_object_get(a, "agreedTos"))),
+	                            DB_INT(t->id)};
+	st = db_exec(db, "UPDATE users SET name = ?, email = ?, agreed_tos = ? WHERE id = ?",
+	             params, 4, NULL, NULL);
+	if (st) {
+		json_decref(changes);
+		return st == DB_ERR_DUPLICATE ? DATA_CONFLICT : st;
+	}
+	t->changed = true;
+	return audit_mutation(db, &t->ctx->actor, EVENT_CHANGED, "users", t->out->id, changes);
+}
+
+int data_user_update(struct data_ctx *ctx, int64_t id, json_t *attrs, struct user *out)
+{
+	struct update_tx t = {ctx, id, attrs, out, false};
+	int st = db_run_tx(ctx->db, update_in_tx, &t);
+	if (st)
+		return st;
+	if (t.changed)
+		audit_committed(ctx->api);
+	audit_viewed(ctx->api, &ctx->actor, "users", out->id);
+	return DATA_OK;
+}
+
+int data_user_delete(struct data_ctx *ctx, int64_t id)
+{
+	return data_delete(ctx, "DELETE FROM users WHERE id = ?", "users", id);
+}

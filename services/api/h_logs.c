@@ -1,0 +1,103 @@
+/* /logs/by/:type/:id and /logs/for/:type/:id: the audit log, read through
+ * the API under the caller's own token. The auditor does the work; this
+ * forwards the query, passes the answer back, and rewrites its links so
+ * that they point at these paths again. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+
+#define TARGET_MAX 2048
+
+/* Builds "<path>?<params of q except skip>" into out. */
+static int build_link(char *out, size_t cap, const char *path, const struct query *q,
+                      const char *skip)
+{
+	if ((size_t)snprintf(out, cap, "%s?", path) >= cap)
+		return -1;
+	for (size_t i = 0; i < q->n; i++)
+		if (strcmp(q->key[i], skip) && query_append(out, cap, q->key[i], q->value[i]))
+			return -1;
+	size_t n = strlen(out);
+	if (out[n - 1] == '?')
+		out[n - 1] = '\0';
+	return 0;
+}
+
+/* Points one of the auditor's links (".../data-events?filter[x]=..&...")
+ * back at our own path. */
+static void rewrite_link(json_t *links, const char *name, const char *path, const char *filter)
+{
+	const char *link = json_string_value(json_object_get(links, name));
+	const char *qs = link ? strchr(link, '?') : NULL;
+	if (!link)
+		return;
+	struct query q;
+	const char *why;
+	char out[TARGET_MAX];
+	if (query_parse(qs ? qs + 1 : "", &q, &why) == 0 &&
+	    build_link(out, sizeof out, path, &q, filter) == 0)
+		json_object_set_new(links, name, json_string(out));
+	else
+		json_object_del(links, name);
+	query_free(&q);
+}
+
+static void proxy(struct http_request *req, const char *filter)
+{
+	struct api *api = http_app(req);
+	const char *type = http_param(req, 0), *id = http_param(req, 1);
+	if (!event_type_valid(type, strlen(type)) || !event_ref_valid(id, strlen(id))) {
+		http_reply_error(req, 400, "Invalid path",
+		                 "The type must be an identifier ([A-Za-z0-9_.-], at most %d) and "
+		                 "the id at most %d characters without control characters.",
+		                 EVENT_TYPE_MAX, EVENT_REF_MAX);
+		return;
+	}
+	/* The path decides the filter; any other parameter is the client's. */
+	char target[TARGET_MAX] = "/data-events?", value[EVENT_TYPE_MAX + EVENT_REF_MAX + 2];
+	snprintf(value, sizeof value, "%s:%s", type, id);
+	const struct query *q = http_query(req);
+	int bad = query_append(target, sizeof target, filter, value);
+	for (size_t i = 0; !bad && i < q->n; i++)
+		if (strcmp(q->key[i], filter))
+			bad = query_append(target, sizeof target, q->key[i], q->value[i]);
+	if (bad) {
+		http_reply_error(req, 400, "Invalid query string", "The query string is too long.");
+		return;
+	}
+
+	struct httpc_response resp;
+	if (httpc_get(&api->auditor, target, http_bearer(req), api->auditor_timeout_ms, &resp)) {
+		log_error("the auditor at %s:%s did not answer", api->auditor.host, api->auditor.port);
+		http_reply_error(req, 502, "Bad gateway", "The auditor did not answer.");
+		return;
+	}
+	json_t *doc = json_loadb(resp.body, resp.body_len, 0, NULL);
+	if (!doc) {
+		log_error("the auditor answered %u with a body that is not JSON", resp.status);
+		http_reply_error(req, 502, "Bad gateway", "The auditor's answer was not JSON.");
+	} else {
+		json_t *links = json_object_get(doc, "links");
+		if (json_is_object(links)) {
+			rewrite_link(links, "self", http_path(req), filter);
+			rewrite_link(links, "next", http_path(req), filter);
+		}
+		if (resp.status == 401)
+			http_add_header(req, "WWW-Authenticate", "Bearer realm=\"auditlog\"");
+		http_reply_json(req, resp.status, doc);
+	}
+	httpc_response_free(&resp);
+}
+
+void h_logs_by(struct http_request *req)
+{
+	proxy(req, "filter[actor]");
+}
+
+void h_logs_for(struct http_request *req)
+{
+	proxy(req, "filter[target]");
+}

@@ -1,0 +1,124 @@
+/* auditlog-api: the JSON:API service (users, notes) that emits a data event
+ * for everything it returns, creates, changes or deletes. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "api.h"
+#include "daemon.h"
+#include "log.h"
+#include "publisher.h"
+
+static struct config_setting settings[] = {
+    DAEMON_HTTP_SETTINGS("AUDITLOG_API_PORT", "3000"),
+    DAEMON_MYSQL_SETTINGS("AUDITLOG_API_DB", "audit-logging-api"),
+    DAEMON_AMQP_SETTING,
+    DAEMON_PUBLIC_KEY_SETTING,
+    {"jwt-private-key", "AUDITLOG_JWT_PRIVATE_KEY", ".state/keys/jwt-private.pem",
+     CONFIG_STRING, 0, 0, "PEM file of the RSA private key that signs tokens.", NULL, 0},
+    {"auditor-url", "AUDITLOG_AUDITOR_URL", "http://localhost:3001", CONFIG_STRING, 0, 0,
+     "Where the auditor answers; /logs/... is forwarded there.", NULL, 0},
+    {"view-queue-max", "AUDITLOG_VIEW_QUEUE_MAX", "65536", CONFIG_INT, 16, 16777216,
+     "View events held in memory while the broker is slow or away.", NULL, 0},
+    {"confirm-window", "AUDITLOG_CONFIRM_WINDOW", "1000", CONFIG_INT, 1, 65535,
+     "Most published events awaiting the broker's confirmation.", NULL, 0},
+    DAEMON_LOG_SETTING,
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static const struct http_route routes[] = {
+    {"GET", "/tokens/:id", h_token_get, 0},
+    {"GET", "/.well-known/jwks.json", h_jwks_get, 0},
+    {"GET", "/api/users", h_users_list, HTTP_AUTH},
+    {"POST", "/api/users", h_user_create, HTTP_AUTH | HTTP_BODY},
+    {"GET", "/api/users/:id", h_user_get, HTTP_AUTH},
+    {"PATCH", "/api/users/:id", h_user_update, HTTP_AUTH | HTTP_BODY},
+    {"DELETE", "/api/users/:id", h_user_delete, HTTP_AUTH},
+    {"GET", "/api/notes", h_notes_list, HTTP_AUTH},
+    {"POST", "/api/notes", h_note_create, HTTP_AUTH | HTTP_BODY},
+    {"GET", "/api/notes/:id", h_note_get, HTTP_AUTH},
+    {"DELETE", "/api/notes/:id", h_note_delete, HTTP_AUTH},
+    {"GET", "/logs/by/:type/:id", h_logs_by, HTTP_AUTH},
+    {"GET", "/logs/for/:type/:id", h_logs_for, HTTP_AUTH},
+};
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	if (!f)
+		return NULL;
+	if ((buf = malloc(65536))) {
+		*len = fread(buf, 1, 65535, f);
+		if (ferror(f) || !feof(f)) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[*len] = '\0';
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+#define S(name) config_str(settings, NSETTINGS, name)
+#define I(name) config_int(settings, NSETTINGS, name)
+
+int main(int argc, char **argv)
+{
+	int rc = daemon_setup("auditlog-api", settings, NSETTINGS, argc, argv,
+	                      "The JSON:API service for users and notes; every object it returns, "
+	                      "creates, changes or deletes becomes a data event.");
+	if (rc != CONFIG_OK)
+		return rc;
+	rc = 1;
+	struct api api = {.auditor_timeout_ms = 10000};
+	struct http_server *http = NULL;
+	daemon_block_signals();
+	if (db_library_init()) {
+		log_error("cannot initialise the MySQL client library");
+		return 1;
+	}
+	daemon_db_config(settings, NSETTINGS, &api.db);
+	if (auth_key_load_file(S("jwt-public-key"), &api.public_key)) {
+		log_error("cannot load an RSA public key of 2048 bits or more from %s",
+		          S("jwt-public-key"));
+		goto out;
+	}
+	if (!(api.private_pem = read_file(S("jwt-private-key"), &api.private_pem_len))) {
+		log_error("cannot read the private key %s", S("jwt-private-key"));
+		goto out;
+	}
+	if (httpc_parse_url(S("auditor-url"), &api.auditor)) {
+		log_error("auditor-url must look like http://host:port");
+		goto out;
+	}
+	struct publisher_config pc = {.amqp_url = S("amqp-url"),
+	                              .db = &api.db,
+	                              .view_queue_max = (size_t)I("view-queue-max"),
+	                              .confirm_window = (unsigned)I("confirm-window")};
+	if (publisher_start(&pc, &api.publisher)) {
+		log_error("cannot start the publisher");
+		goto out;
+	}
+	struct http_server_config hc = {.port = (unsigned)I("port"),
+	                                .threads = (unsigned)I("http-threads"),
+	                                .body_max = (size_t)I("body-max"),
+	                                .routes = routes,
+	                                .nroutes = sizeof routes / sizeof routes[0],
+	                                .auth = api.public_key,
+	                                .cors = 1,
+	                                .app = &api};
+	if (http_server_start(&hc, &http))
+		goto out;
+	log_info("listening on port %ld", I("port"));
+	int sig = daemon_wait_for_signal();
+	log_info("signal %d: stopping", sig);
+	rc = 0;
+out:
+	http_server_stop(http);
+	publisher_stop(api.publisher, 5000);
+	auth_key_free(api.public_key);
+	free(api.private_pem);
+	db_library_end();
+	return rc;
+}

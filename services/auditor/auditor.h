@@ -1,0 +1,64 @@
+/* The auditor daemon's internal interfaces: the store (SQL), the consumer
+ * (AMQP to store) and the query handlers. */
+#ifndef AUDITLOG_AUDITOR_H
+#define AUDITLOG_AUDITOR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "auth.h"
+#include "db.h"
+#include "event.h"
+#include "http.h"
+
+#define EVENTS_PAGE_DEFAULT 50
+#define EVENTS_PAGE_MAX 1000
+
+struct auditor {
+	struct db_config db;
+	struct auth_key *public_key;
+};
+
+/* ---- store.c ---- */
+
+/* Stores events in one transaction, each at most once: an event whose id
+ * is already stored is skipped (it was a redelivery). *stored counts the
+ * new ones. Returns a db status. */
+int store_insert_batch(struct db *db, const struct event *events, size_t n, size_t *stored);
+
+struct store_query {
+	const char *actor_type, *actor_id;   /* both or neither */
+	const char *target_type, *target_id; /* both or neither; at least one pair */
+	int64_t after_timestamp;             /* keyset position; INT64_MAX for the start */
+	char after_id[UUID_STR_LEN + 1];
+	unsigned limit;
+};
+
+struct store_page {
+	json_t *data; /* array of data-events resource objects */
+	bool more;    /* another page follows */
+	int64_t last_timestamp;
+	char last_id[UUID_STR_LEN + 1];
+};
+
+/* Newest first. On success page->data is a new array for the caller. */
+int store_query_events(struct db *db, const struct store_query *q, struct store_page *page);
+
+/* ---- consumer.c ---- */
+struct consumer;
+struct consumer_config {
+	const char *amqp_url;
+	const struct db_config *db;
+	unsigned prefetch;  /* unacknowledged deliveries held at most */
+	unsigned batch_max; /* events per transaction */
+};
+int consumer_start(const struct consumer_config *cfg, struct consumer **out);
+/* Commits and acknowledges what it holds, then stops and frees. */
+void consumer_stop(struct consumer *c);
+
+/* ---- h_events.c ---- */
+void h_events_for_target(struct http_request *req);
+void h_events_query(struct http_request *req);
+
+#endif

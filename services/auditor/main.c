@@ -1,0 +1,80 @@
+/* auditlog-auditor: consumes data events into MySQL and answers who did
+ * what, as JSON:API. */
+#include <stdio.h>
+
+#include "auditor.h"
+#include "daemon.h"
+#include "log.h"
+
+static struct config_setting settings[] = {
+    DAEMON_HTTP_SETTINGS("AUDITLOG_AUDITOR_PORT", "3001"),
+    DAEMON_MYSQL_SETTINGS("AUDITLOG_AUDITOR_DB", "audit-logging-auditor"),
+    DAEMON_AMQP_SETTING,
+    DAEMON_PUBLIC_KEY_SETTING,
+    {"prefetch", "AUDITLOG_PREFETCH", "1000", CONFIG_INT, 1, 65535,
+     "Unacknowledged deliveries the consumer holds at most.", NULL, 0},
+    {"batch-max", "AUDITLOG_BATCH_MAX", "500", CONFIG_INT, 1, 65535,
+     "Events stored per transaction at most.", NULL, 0},
+    DAEMON_LOG_SETTING,
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static const struct http_route routes[] = {
+    {"GET", "/data-events", h_events_query, HTTP_AUTH},
+    {"GET", "/api/:type/:id/data-events", h_events_for_target, HTTP_AUTH},
+};
+
+#define S(name) config_str(settings, NSETTINGS, name)
+#define I(name) config_int(settings, NSETTINGS, name)
+
+int main(int argc, char **argv)
+{
+	int rc = daemon_setup("auditlog-auditor", settings, NSETTINGS, argc, argv,
+	                      "Consumes data events from RabbitMQ into MySQL and answers queries "
+	                      "about them by actor and by target.");
+	if (rc != CONFIG_OK)
+		return rc;
+	rc = 1;
+	struct auditor a = {0};
+	struct http_server *http = NULL;
+	struct consumer *consumer = NULL;
+	daemon_block_signals();
+	if (db_library_init()) {
+		log_error("cannot initialise the MySQL client library");
+		return 1;
+	}
+	daemon_db_config(settings, NSETTINGS, &a.db);
+	if (auth_key_load_file(S("jwt-public-key"), &a.public_key)) {
+		log_error("cannot load an RSA public key of 2048 bits or more from %s",
+		          S("jwt-public-key"));
+		goto out;
+	}
+	struct consumer_config cc = {.amqp_url = S("amqp-url"),
+	                             .db = &a.db,
+	                             .prefetch = (unsigned)I("prefetch"),
+	                             .batch_max = (unsigned)I("batch-max")};
+	if (consumer_start(&cc, &consumer)) {
+		log_error("cannot start the consumer");
+		goto out;
+	}
+	struct http_server_config hc = {.port = (unsigned)I("port"),
+	                                .threads = (unsigned)I("http-threads"),
+	                                .body_max = (size_t)I("body-max"),
+	                                .routes = routes,
+	                                .nroutes = sizeof routes / sizeof routes[0],
+	                                .auth = a.public_key,
+	                                .cors = 1,
+	                                .app = &a};
+	if (http_server_start(&hc, &http))
+		goto out;
+	log_info("listening on port %ld", I("port"));
+	int sig = daemon_wait_for_signal();
+	log_info("signal %d: stopping", sig);
+	rc = 0;
+out:
+	http_server_stop(http);
+	consumer_stop(consumer);
+	auth_key_free(a.public_key);
+	db_library_end();
+	return rc;
+}

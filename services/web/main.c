@@ -1,0 +1,122 @@
+/* auditlog-web: serves the browser UI in web/, and nothing outside it. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "webpath.h"
+
+static struct config_setting settings[] = {
+    DAEMON_HTTP_SETTINGS("AUDITLOG_WEB_PORT", "3002"),
+    {"web-root", "AUDITLOG_WEB_ROOT", "web", CONFIG_STRING, 0, 0,
+     "Folder of the UI's files.", NULL, 0},
+    {"api-url", "AUDITLOG_PUBLIC_API_URL", "", CONFIG_STRING, 0, 0,
+     "The API's URL as browsers reach it; empty means this host, port 3000.", NULL, 0},
+    DAEMON_LOG_SETTING,
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+struct web {
+	char root[PATH_MAX]; /* resolved, no trailing '/' */
+	const char *api_url;
+};
+
+static void h_config(struct http_request *req)
+{
+	struct web *w = http_app(req);
+	json_t *doc = json_pack("{s:s}", "apiUrl", w->api_url);
+	char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	http_add_header(req, "Cache-Control", "no-cache");
+	if (s)
+		http_reply_buffer(req, 200, "application/json", s, strlen(s));
+	else
+		http_reply_error(req, 500, "Internal error", "Out of memory.");
+}
+
+static void not_found(struct http_request *req)
+{
+	http_reply_error(req, 404, "Not found", "There is no file at this path.");
+}
+
+static void h_file(struct http_request *req)
+{
+	struct web *w = http_app(req);
+	char rel[PATH_MAX], joined[PATH_MAX * 2], real[PATH_MAX];
+	if (webpath_resolve(http_path(req), rel, sizeof rel)) {
+		not_found(req);
+		return;
+	}
+	snprintf(joined, sizeof joined, "%s/%s", w->root, rel);
+	/* Symlinks may point anywhere: serve only what really lies under root. */
+	size_t rootlen = strlen(w->root);
+	if (!realpath(joined, real) || strncmp(real, w->root, rootlen) || real[rootlen] != '/') {
+		not_found(req);
+		return;
+	}
+	int fd = open(real, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		not_found(req);
+		return;
+	}
+	http_add_header(req, "Cache-Control", "no-cache");
+	http_reply_fd(req, 200, webpath_content_type(real), fd, (uint64_t)st.st_size);
+}
+
+static const struct http_route routes[] = {
+    {"GET", "/config.json", h_config, 0},
+    {"GET", "*", h_file, 0},
+};
+
+/* The UI loads only its own scripts and styles; it may call the API on
+ * another port. */
+static const char *const security_headers[] = {
+    "X-Content-Type-Options", "nosniff",
+    "Content-Security-Policy",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src *; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'",
+    "Referrer-Policy", "no-referrer",
+    "X-Frame-Options", "DENY",
+    NULL};
+
+int main(int argc, char **argv)
+{
+	int rc = daemon_setup("auditlog-web", settings, NSETTINGS, argc, argv,
+	                      "Serves the browser UI from the web root.");
+	if (rc != CONFIG_OK)
+		return rc;
+	struct web w = {.api_url = config_str(settings, NSETTINGS, "api-url")};
+	const char *root = config_str(settings, NSETTINGS, "web-root");
+	if (!realpath(root, w.root)) {
+		log_error("web-root %s does not exist", root);
+		return 1;
+	}
+	daemon_block_signals();
+	struct http_server *http = NULL;
+	struct http_server_config hc = {.port = (unsigned)config_int(settings, NSETTINGS, "port"),
+	                                .threads = (unsigned)config_int(settings, NSETTINGS,
+	                                                                "http-threads"),
+	                                .body_max = (size_t)config_int(settings, NSETTINGS,
+	                                                               "body-max"),
+	                                .routes = routes,
+	                                .nroutes = sizeof routes / sizeof routes[0],
+	                                .headers = security_headers,
+	                                .app = &w};
+	if (http_server_start(&hc, &http))
+		return 1;
+	log_info("serving %s on port %u", w.root, hc.port);
+	int sig = daemon_wait_for_signal();
+	log_info("signal %d: stopping", sig);
+	http_server_stop(http);
+	return 0;
+}

@@ -1,0 +1,95 @@
+#include <stdlib.h>
+
+#include "event.h"
+#include "testhelp.h"
+
+static int decode(const char *json, char *why)
+{
+	struct event ev;
+	int rc = event_decode(json, strlen(json), &ev, why, 256);
+	if (rc == 0)
+		event_clear(&ev);
+	return rc;
+}
+
+#define VALID_HEAD "{\"id\":\"0190b6a8-7c2e-7abc-8def-0123456789ab\",\"timestamp\":1732760000000,"
+#define REFS "\"actorType\":\"users\",\"actorId\":\"1\",\"targetType\":\"users\",\"targetId\":\"2\""
+
+int main(void)
+{
+	char why[256];
+
+	/* Round trip of a changed event. */
+	struct event ev, back;
+	event_init(&ev, EVENT_CHANGED, "users", "1", "users", "2",
+	           json_pack("{s:{s:b, s:b}}", "agreedTos", "prev", 0, "next", 1));
+	size_t len;
+	char *s = event_encode(&ev, &len);
+	CHECK(s != NULL);
+	CHECK_INT(event_decode(s, len, &back, why, sizeof why), 0);
+	CHECK_STR(back.id, ev.id);
+	CHECK_INT(back.action, EVENT_CHANGED);
+	CHECK_INT(back.timestamp, ev.timestamp);
+	CHECK_STR(back.actor_type, "users");
+	CHECK_STR(back.target_id, "2");
+	CHECK(json_equal(back.changes, ev.changes));
+	free(s);
+	event_clear(&back);
+	event_clear(&ev);
+
+	/* Ids made in a row sort in creation order, even within a millisecond. */
+	struct event a, b;
+	event_init(&a, EVENT_CREATED, "users", "1", "users", "2", NULL);
+	event_init(&b, EVENT_VIEWED, "users", "1", "users", "2", NULL);
+	CHECK(strcmp(a.id, b.id) < 0);
+	CHECK(uuid_valid(a.id, strlen(a.id)));
+	CHECK(a.id[14] == '7'); /* version 7 */
+
+	CHECK_INT(decode(VALID_HEAD "\"action\":\"viewed\"," REFS "}", why), 0);
+	CHECK_INT(decode(VALID_HEAD "\"action\":\"viewed\",\"eventName\":\"login\"," REFS "}", why), 0);
+
+	/* Poison: each is refused with a reason. */
+	const char *bad[] = {
+	    "",
+	    "not json",
+	    "[]",
+	    "{\"id\":1}",
+	    VALID_HEAD "\"action\":\"viewed\"}",                              /* missing refs */
+	    VALID_HEAD "\"action\":\"eaten\"," REFS "}",                      /* unknown action */
+	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"extra\":1}",         /* unknown member */
+	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"changes\":{}}",      /* changes on a view */
+	    VALID_HEAD "\"action\":\"changed\"," REFS "}",                    /* changed, no changes */
+	    VALID_HEAD "\"action\":\"changed\"," REFS ",\"changes\":{\"a\":1}}",
+	    VALID_HEAD "\"action\":\"changed\"," REFS ",\"changes\":{\"a\":{\"prev\":1}}}",
+	    VALID_HEAD "\"action\":\"viewed\",\"actorType\":\"users\",\"actorId\":2,"
+	               "\"targetType\":\"users\",\"targetId\":\"2\"}",        /* numeric id */
+	    VALID_HEAD "\"action\":\"viewed\",\"actorType\":\"us ers\",\"actorId\":\"2\","
+	               "\"targetType\":\"users\",\"targetId\":\"2\"}",        /* bad type */
+	    VALID_HEAD "\"action\":\"viewed\",\"actorType\":\"users\",\"actorId\":\"\","
+	               "\"targetType\":\"users\",\"targetId\":\"2\"}",        /* empty id */
+	    "{\"id\":\"not-a-uuid\",\"timestamp\":1,\"action\":\"viewed\"," REFS "}",
+	    "{\"id\":\"0190b6a8-7c2e-7abc-8def-0123456789ab\",\"timestamp\":-5,"
+	    "\"action\":\"viewed\"," REFS "}",
+	    "{\"id\":\"0190b6a8-7c2e-7abc-8def-0123456789ab\",\"timestamp\":\"now\","
+	    "\"action\":\"viewed\"," REFS "}",
+	    VALID_HEAD "\"action\":\"viewed\",\"action\":\"viewed\"," REFS "}", /* duplicate key */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why[0] = '\0';
+		int rc = decode(bad[i], why);
+		CHECK_INT(rc, -1);
+		CHECK(why[0] != '\0');
+		if (rc == 0)
+			fprintf(stderr, "accepted poison #%zu: %s\n", i, bad[i]);
+	}
+
+	/* Oversize is refused before parsing. */
+	size_t big = EVENT_MAX_BYTES + 10;
+	char *huge = malloc(big + 1);
+	memset(huge, ' ', big);
+	huge[big] = '\0';
+	CHECK_INT(decode(huge, why), -1);
+	CHECK(strstr(why, "limit") != NULL);
+	free(huge);
+	return test_report("event");
+}
