@@ -1,0 +1,120 @@
+"""The original proof of concept's flow, end to end: every step's data
+events arrive in the auditor in order, through port 3001 and through the
+API's /logs proxy."""
+from harness import Stack, run, unique, wait_for
+
+EXPECTED_USER2 = ["created", "viewed", "changed", "viewed", "deleted"]
+
+
+def test_original_flow():
+    with Stack() as s:
+        tok = s.token(1)
+
+        status, _, doc = s.api("GET", "/api/users/1", token=tok)
+        assert status == 200, doc
+        assert doc["data"]["type"] == "users" and doc["data"]["id"] == "1"
+        old_name = doc["data"]["attributes"]["name"]
+
+        new_name = unique("James ")[:64]
+        status, _, doc = s.api("PATCH", "/api/users/1", token=tok, body={
+            "data": {"type": "users", "id": "1", "attributes": {"name": new_name}}})
+        assert status == 200, doc
+        assert doc["data"]["attributes"]["name"] == new_name
+
+        status, hdrs, doc = s.api("POST", "/api/users", token=tok, body={
+            "data": {"type": "users", "attributes": {
+                "name": "Second User", "email": unique("u") + "@example.com", "agreedTos": 0}}})
+        assert status == 201, doc
+        uid = doc["data"]["id"]
+        assert hdrs["location"] == f"/api/users/{uid}"
+        assert doc["data"]["attributes"]["agreedTos"] is False
+
+        status, _, doc = s.api("PATCH", f"/api/users/{uid}", token=tok, body={
+            "data": {"type": "users", "id": uid, "attributes": {"agreedTos": 1}}})
+        assert status == 200, doc
+        assert doc["data"]["attributes"]["agreedTos"] is True
+
+        status, _, doc = s.api("DELETE", f"/api/users/{uid}", token=tok)
+        assert status == 204, doc
+        status, _, doc = s.api("GET", f"/api/users/{uid}", token=tok)
+        assert status == 404, doc
+
+        # The target's history, oldest first, through the auditor itself.
+        def history():
+            ev = s.events(f"/data-events?filter[target]=users:{uid}", tok)
+            return ev if len(ev) >= len(EXPECTED_USER2) else None
+        events = list(reversed(wait_for(history, what="user 2's five events")))
+        assert [e["attributes"]["action"] for e in events] == EXPECTED_USER2, events
+        for e in events:
+            a = e["attributes"]
+            assert e["type"] == "data-events"
+            assert (a["actorType"], a["actorId"]) == ("users", "1"), a
+            assert (a["targetType"], a["targetId"]) == ("users", uid), a
+            assert isinstance(a["timestamp"], int) and a["timestamp"] > 1.7e12, a
+        changed = events[2]["attributes"]
+        assert changed["changes"] == {"agreedTos": {"prev": False, "next": True}}, changed
+        for e in events[:2] + events[3:]:
+            assert "changes" not in e["attributes"], e
+        ids = [e["id"] for e in events]
+        assert len(set(ids)) == len(ids)
+
+        # The same answer through the original's path on the auditor and
+        # through the API's proxy.
+        same = s.events(f"/api/users/{uid}/data-events", tok)
+        assert [e["id"] for e in same] == list(reversed(ids))
+        proxied = s.events(f"/logs/for/users/{uid}", tok, via="api")
+        assert [e["id"] for e in proxied] == list(reversed(ids)), proxied
+
+        # User 1's actor log: the newest eight events are this flow's.
+        expected_by = [("viewed", "1"), ("changed", "1"), ("viewed", "1"),
+                       ("created", uid), ("viewed", uid), ("changed", uid),
+                       ("viewed", uid), ("deleted", uid)]
+
+        def actor_log():
+            status, _, doc = s.api("GET", "/logs/by/users/1?page[size]=8", token=tok)
+            assert status == 200, doc
+            got = [(e["attributes"]["action"], e["attributes"]["targetId"])
+                   for e in reversed(doc["data"])]
+            return doc if got == expected_by else None
+        doc = wait_for(actor_log, what="user 1's actor log")
+        name_change = list(reversed(doc["data"]))[1]["attributes"]
+        assert name_change["changes"] == {"name": {"prev": old_name, "next": new_name}}
+        status, _, doc = s.api("GET", "/logs/by/users/1?page[size]=4", token=tok)
+        assert status == 200 and len(doc["data"]) == 4, doc
+        assert doc["links"]["next"].startswith("/logs/by/users/1?"), doc["links"]
+
+        # Put the seed user's name back for the demo.
+        status, _, _ = s.api("PATCH", "/api/users/1", token=tok, body={
+            "data": {"type": "users", "id": "1", "attributes": {"name": old_name}}})
+        assert status == 200
+
+
+def test_patch_without_change_records_no_changed_event():
+    with Stack() as s:
+        tok = s.token(1)
+        status, _, doc = s.api("POST", "/api/users", token=tok, body={
+            "data": {"type": "users", "attributes": {
+                "name": "Same", "email": unique("same") + "@example.com"}}})
+        assert status == 201, doc
+        uid = doc["data"]["id"]
+        attrs = doc["data"]["attributes"]
+        status, _, doc = s.api("PATCH", f"/api/users/{uid}", token=tok, body={
+            "data": {"type": "users", "id": uid, "attributes": attrs}})
+        assert status == 200, doc
+        status, _, doc = s.api("PATCH", f"/api/users/{uid}", token=tok, body={
+            "data": {"type": "users", "id": uid, "attributes": {
+                "name": "Other", "agreedTos": attrs["agreedTos"]}}})
+        assert status == 200, doc
+
+        def history():
+            ev = s.events(f"/data-events?filter[target]=users:{uid}", tok)
+            return ev if len(ev) >= 5 else None
+        events = list(reversed(wait_for(history, what="five events")))
+        assert [e["attributes"]["action"] for e in events] == \
+            ["created", "viewed", "viewed", "changed", "viewed"], events
+        # Only the field whose stored value changed is listed.
+        assert events[3]["attributes"]["changes"] == {"name": {"prev": "Same", "next": "Other"}}
+
+
+if __name__ == "__main__":
+    run([test_original_flow, test_patch_without_change_records_no_changed_event])

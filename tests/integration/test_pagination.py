@@ -1,0 +1,76 @@
+"""Keyset pagination: pages of page[size], newest first, no gaps and no
+repeats across pages, links.next absent on the last page, and the same
+through the API's proxy."""
+from harness import Stack, error_of, run, unique, wait_for
+
+VIEWS = 23
+
+
+def test_pages():
+    with Stack(daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        status, _, doc = s.api("POST", "/api/users", token=tok, body={
+            "data": {"type": "users", "attributes": {
+                "name": "Paged", "email": unique("p") + "@example.com"}}})
+        assert status == 201, doc
+        uid = doc["data"]["id"]
+        for _ in range(VIEWS):
+            assert s.api("GET", f"/api/users/{uid}", token=tok)[0] == 200
+        total = VIEWS + 2  # created, and the POST's own view
+
+        def everything():
+            ev = s.events(f"/data-events?filter[target]=users:{uid}", tok)
+            return ev if len(ev) == total else None
+        full = wait_for(everything, what=f"{total} events")
+        stamps = [(e["attributes"]["timestamp"], e["id"]) for e in full]
+        assert stamps == sorted(stamps, reverse=True), "not newest first"
+        assert full[-1]["attributes"]["action"] == "created"
+
+        for via, path in [("auditor", f"/data-events?filter[target]=users:{uid}&page[size]=4"),
+                          ("auditor", f"/api/users/{uid}/data-events?page[size]=4"),
+                          ("api", f"/logs/for/users/{uid}?page[size]=4")]:
+            pages, ids = 0, []
+            while path:
+                status, _, doc = s.request(via, "GET", path, token=tok)
+                assert status == 200, doc
+                assert 1 <= len(doc["data"]) <= 4
+                ids += [e["id"] for e in doc["data"]]
+                pages += 1
+                nxt = doc["links"].get("next")
+                if nxt:
+                    assert len(doc["data"]) == 4
+                    assert "page%5Bafter%5D=" in nxt or "page[after]=" in nxt, nxt
+                path = nxt
+            assert pages == (total + 3) // 4, (via, pages)
+            assert ids == [e["id"] for e in full], via
+
+        # An exact multiple: the last full page has no next link only if
+        # nothing follows it.
+        status, _, doc = s.auditor("GET", f"/data-events?filter[target]=users:{uid}"
+                                          f"&page[size]={total}", token=tok)
+        assert len(doc["data"]) == total and "next" not in doc["links"], doc["links"]
+
+        # Actor and target together.
+        status, _, doc = s.auditor("GET", f"/data-events?filter[target]=users:{uid}"
+                                          f"&filter[actor]=users:1&page[size]=1000", token=tok)
+        assert status == 200 and len(doc["data"]) == total
+        status, _, doc = s.auditor("GET", f"/data-events?filter[target]=users:{uid}"
+                                          f"&filter[actor]=users:999", token=tok)
+        assert status == 200 and doc["data"] == [], doc
+
+        # An unknown object has an empty history, not an error.
+        status, _, doc = s.auditor("GET", "/data-events?filter[target]=nothing:here", token=tok)
+        assert status == 200 and doc["data"] == [] and "next" not in doc["links"], doc
+
+        # A cursor from one query is only a position: corrupt ones are refused.
+        status, _, doc = s.auditor("GET", f"/data-events?filter[target]=users:{uid}"
+                                          f"&page[size]=2", token=tok)
+        cursor = doc["links"]["next"].split("page%5Bafter%5D=")[1]
+        status, _, doc = s.auditor("GET", f"/data-events?filter[target]=users:{uid}"
+                                          f"&page[after]={cursor[:-3]}", token=tok)
+        assert status == 400, doc
+        error_of(doc)
+
+
+if __name__ == "__main__":
+    run([test_pages])
