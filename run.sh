@@ -178,8 +178,10 @@ start_daemons() {
 			die "port $port (auditlog-$name) is already in use"
 		fi
 	done
+	# Each daemon gets its own session, so a Ctrl-C at the terminal reaches
+	# only this script, which then stops them in order.
 	for name in "${DAEMONS[@]}"; do
-		"$REPO_ROOT/build/bin/auditlog-$name" &
+		setsid "$REPO_ROOT/build/bin/auditlog-$name" &
 		DAEMON_PIDS[$name]=$!
 	done
 }

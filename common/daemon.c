@@ -19,7 +19,7 @@ int daemon_setup(const char *name, struct config_setting *table, size_t n, int a
 		return 2;
 	}
 	log_init(name, (enum log_level)level);
-	return CONFIG_OK;
+	return DAEMON_CONTINUE;
 }
 
 void daemon_db_config(const struct config_setting *table, size_t n, struct db_config *cfg)

@@ -45,8 +45,10 @@
 	{"jwt-public-key", "AUDITLOG_JWT_PUBLIC_KEY", ".state/keys/jwt-public.pem",             \
 	 CONFIG_STRING, 0, 0, "PEM file of the RSA public key that verifies tokens.", NULL, 0}
 
-/* Loads settings and sets up logging. Returns CONFIG_OK to go on, or the
- * exit status the daemon should end with (0 after --help). */
+#define DAEMON_CONTINUE (-1)
+
+/* Loads settings and sets up logging. Returns DAEMON_CONTINUE to go on, or
+ * the exit status the daemon should end with (0 after --help). */
 int daemon_setup(const char *name, struct config_setting *table, size_t n, int argc,
                  char **argv, const char *summary);
 

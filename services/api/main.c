@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 	int rc = daemon_setup("auditlog-api", settings, NSETTINGS, argc, argv,
 	                      "The JSON:API service for users and notes; every object it returns, "
 	                      "creates, changes or deletes becomes a data event.");
-	if (rc != CONFIG_OK)
+	if (rc != DAEMON_CONTINUE)
 		return rc;
 	rc = 1;
 	struct api api = {.auditor_timeout_ms = 10000};

@@ -91,7 +91,9 @@ static struct msg ring_pop_front(struct ring *r)
 	return m;
 }
 
-static void wait_ms(struct publisher *p, int ms)
+/* Sleeps up to ms; new work cuts the sleep short only when wake_on_work
+ * (a backoff must not be cut short by the very work it holds back). */
+static void wait_ms(struct publisher *p, int ms, bool wake_on_work)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -102,7 +104,7 @@ static void wait_ms(struct publisher *p, int ms)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&p->lock);
-	if (!p->stopping && !p->outbox_dirty && p->views.count == 0)
+	if (!p->stopping && !(wake_on_work && (p->outbox_dirty || p->views.count)))
 		pthread_cond_timedwait(&p->cond, &p->lock, &ts);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -322,7 +324,7 @@ static void *run(void *arg)
 	while (!finished(p)) {
 		if (!p->mq) {
 			if (!connect_broker(p)) {
-				wait_ms(p, backoff);
+				wait_ms(p, backoff, false);
 				backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
 				continue;
 			}
@@ -340,7 +342,7 @@ static void *run(void *arg)
 			}
 			retire_confirmed(p);
 		} else {
-			wait_ms(p, 200);
+			wait_ms(p, 200, true);
 			/* Keeps heartbeats flowing and notices a closed connection. */
 			if (p->mq && mq_poll_confirms(p->mq, 0, on_confirm, p))
 				disconnect(p);

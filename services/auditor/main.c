@@ -32,7 +32,7 @@ int main(int argc, char **argv)
 	int rc = daemon_setup("auditlog-auditor", settings, NSETTINGS, argc, argv,
 	                      "Consumes data events from RabbitMQ into MySQL and answers queries "
 	                      "about them by actor and by target.");
-	if (rc != CONFIG_OK)
+	if (rc != DAEMON_CONTINUE)
 		return rc;
 	rc = 1;
 	struct auditor a = {0};

@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 {
 	int rc = daemon_setup("auditlog-web", settings, NSETTINGS, argc, argv,
 	                      "Serves the browser UI from the web root.");
-	if (rc != CONFIG_OK)
+	if (rc != DAEMON_CONTINUE)
 		return rc;
 	struct web w = {.api_url = config_str(settings, NSETTINGS, "api-url")};
 	const char *root = config_str(settings, NSETTINGS, "web-root");
