@@ -17,8 +17,11 @@ static struct config_setting settings[] = {
      CONFIG_STRING, 0, 0, "PEM file of the RSA private key that signs tokens.", NULL, 0},
     {"auditor-url", "AUDITLOG_AUDITOR_URL", "http://localhost:3001", CONFIG_STRING, 0, 0,
      "Where the auditor answers; /logs/... is forwarded there.", NULL, 0},
+    {"spool-dir", "AUDITLOG_SPOOL_DIR", ".state/spool", CONFIG_STRING, 0, 0,
+     "Folder of the view events' write-ahead spool (one API per folder).", NULL, 0},
     {"view-queue-max", "AUDITLOG_VIEW_QUEUE_MAX", "65536", CONFIG_INT, 16, 16777216,
-     "View events held in memory while the broker is slow or away.", NULL, 0},
+     "View events waiting in memory for the spool's disk; beyond this they are dropped.",
+     NULL, 0},
     {"confirm-window", "AUDITLOG_CONFIRM_WINDOW", "1000", CONFIG_INT, 1, 65535,
      "Most published events awaiting the broker's confirmation.", NULL, 0},
     DAEMON_LOG_SETTING,
@@ -94,6 +97,7 @@ int main(int argc, char **argv)
 	}
 	struct publisher_config pc = {.amqp_url = S("amqp-url"),
 	                              .db = &api.db,
+	                              .spool_dir = S("spool-dir"),
 	                              .view_queue_max = (size_t)I("view-queue-max"),
 	                              .confirm_window = (unsigned)I("confirm-window")};
 	if (publisher_start(&pc, &api.publisher)) {

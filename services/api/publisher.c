@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "mq.h"
+#include "spool.h"
 #include "uuid.h"
 
 #define OUTBOX_ROUND_MAX 500
@@ -20,7 +21,8 @@ struct msg {
 	char id[UUID_STR_LEN + 1];
 	char *body;
 	size_t len;
-	uint64_t outbox_seq; /* 0 for a view */
+	uint64_t outbox_seq;  /* 0 for a view */
+	struct spool_pos end; /* a view: the spool position after it */
 	uint64_t tag;
 	bool confirmed, failed;
 };
@@ -33,24 +35,26 @@ struct ring {
 
 struct publisher {
 	struct publisher_config cfg;
+	struct spool *spool;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	/* under lock */
-	bool stopping, outbox_dirty;
+	bool stopping, outbox_dirty, views_ready;
 	int64_t drain_deadline_ms;
-	struct ring views;
-	uint64_t dropped;
 	/* thread-private */
 	struct mq *mq;
 	struct db *db;
 	struct ring inflight;
 	uint64_t next_tag;
-	size_t outbox_inflight;
+	size_t outbox_inflight, views_inflight;
 	bool outbox_empty;
 	int64_t last_rescan_ms;
 	uint64_t *to_delete;
 	size_t ndelete;
+	struct spool_pos view_read;  /* next view to publish */
+	bool views_rewind;           /* a view failed: re-read from the confirmed position */
+	bool view_failed;            /* a view could not be sent during spool_read */
 };
 
 static int64_t now_ms(void)
@@ -70,16 +74,6 @@ static bool ring_push_back(struct ring *r, const struct msg *m)
 	if (r->count == r->cap)
 		return false;
 	*ring_at(r, r->count++) = *m;
-	return true;
-}
-
-static bool ring_push_front(struct ring *r, const struct msg *m)
-{
-	if (r->count == r->cap)
-		return false;
-	r->head = (r->head + r->cap - 1) % r->cap;
-	r->count++;
-	r->m[r->head] = *m;
 	return true;
 }
 
@@ -104,31 +98,24 @@ static void wait_ms(struct publisher *p, int ms, bool wake_on_work)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&p->lock);
-	if (!p->stopping && !(wake_on_work && (p->outbox_dirty || p->views.count)))
+	if (!p->stopping && !(wake_on_work && (p->outbox_dirty || p->views_ready)))
 		pthread_cond_timedwait(&p->cond, &p->lock, &ts);
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* The connection died: what was in flight goes back to be sent again. */
+/* The connection died: what was in flight is sent again, outbox rows by
+ * fetching them again, views by reading the spool from the confirmed
+ * position. */
 static void disconnect(struct publisher *p)
 {
 	mq_close(p->mq);
 	p->mq = NULL;
-	pthread_mutex_lock(&p->lock);
-	while (p->inflight.count) {
-		struct msg m = p->inflight.m[(p->inflight.head + p->inflight.count - 1) %
-		                             p->inflight.cap];
-		p->inflight.count--;
-		/* Outbox rows stay in their table and are fetched again. */
-		if (m.outbox_seq || !ring_push_front(&p->views, &m)) {
-			if (!m.outbox_seq)
-				p->dropped++;
-			free(m.body);
-		}
-	}
-	pthread_mutex_unlock(&p->lock);
-	p->outbox_inflight = 0;
+	while (p->inflight.count)
+		free(ring_pop_front(&p->inflight).body);
+	p->outbox_inflight = p->views_inflight = 0;
 	p->outbox_empty = false;
+	p->view_read = spool_confirmed(p->spool);
+	p->views_rewind = false;
 }
 
 static bool connect_broker(struct publisher *p)
@@ -153,6 +140,8 @@ static bool publish(struct publisher *p, struct msg *m)
 		return false;
 	if (m->outbox_seq)
 		p->outbox_inflight++;
+	else
+		p->views_inflight++;
 	return mq_publish(p->mq, MQ_EXCHANGE, MQ_ROUTING_KEY, m->id, m->body, m->len, NULL) == 0;
 }
 
@@ -196,28 +185,37 @@ static void flush_deletes(struct publisher *p)
 	p->ndelete = 0;
 }
 
-/* Pops the confirmed prefix of the in-flight ring. */
+/* Pops the confirmed prefix of the in-flight ring. A failed outbox row
+ * stays in its table for the next round; a failed view stops the spool's
+ * confirmed position, and the views after it are read again. */
 static void retire_confirmed(struct publisher *p)
 {
+	bool views_confirmed = false;
+	struct spool_pos view_end = {0, 0};
 	while (p->inflight.count && ring_at(&p->inflight, 0)->confirmed) {
 		struct msg m = ring_pop_front(&p->inflight);
-		if (m.outbox_seq)
+		free(m.body);
+		if (m.outbox_seq) {
 			p->outbox_inflight--;
-		if (m.failed) {
-			if (!m.outbox_seq) {
-				pthread_mutex_lock(&p->lock);
-				bool kept = ring_push_back(&p->views, &m);
-				pthread_mutex_unlock(&p->lock);
-				if (kept)
-					continue;
-			}
-			free(m.body);
-			p->outbox_empty = false; /* fetched again by the next round */
+			if (m.failed)
+				p->outbox_empty = false;
+			else
+				p->to_delete[p->ndelete++] = m.outbox_seq;
 			continue;
 		}
-		if (m.outbox_seq)
-			p->to_delete[p->ndelete++] = m.outbox_seq;
-		free(m.body);
+		p->views_inflight--;
+		if (m.failed)
+			p->views_rewind = true;
+		else if (!p->views_rewind) {
+			view_end = m.end;
+			views_confirmed = true;
+		}
+	}
+	if (views_confirmed)
+		spool_confirm(p->spool, view_end);
+	if (p->views_rewind && p->views_inflight == 0) {
+		p->view_read = spool_confirmed(p->spool);
+		p->views_rewind = false;
 	}
 	if (p->ndelete && p->outbox_inflight == 0)
 		flush_deletes(p);
@@ -286,35 +284,49 @@ static void outbox_round(struct publisher *p)
 	p->outbox_empty = st == 0 && f.rows < room;
 }
 
+static int view_record(void *ctx, const char *id, const char *body, size_t len,
+                       struct spool_pos end)
+{
+	struct publisher *p = ctx;
+	struct msg m = {.len = len, .end = end};
+	snprintf(m.id, sizeof m.id, "%s", id);
+	if ((m.body = malloc(len))) {
+		memcpy(m.body, body, len);
+		if (publish(p, &m))
+			return 0;
+	}
+	p->view_failed = true;
+	return 1;
+}
+
 static void publish_views(struct publisher *p)
 {
-	while (p->mq && p->inflight.count < p->inflight.cap) {
-		pthread_mutex_lock(&p->lock);
-		if (!p->views.count) {
-			pthread_mutex_unlock(&p->lock);
-			return;
-		}
-		struct msg m = ring_pop_front(&p->views);
-		pthread_mutex_unlock(&p->lock);
-		if (!publish(p, &m)) {
-			disconnect(p);
-			return;
-		}
-	}
+	pthread_mutex_lock(&p->lock);
+	p->views_ready = false;
+	pthread_mutex_unlock(&p->lock);
+	if (p->views_rewind || !p->mq)
+		return;
+	size_t room = p->inflight.cap - p->inflight.count;
+	if (!room)
+		return;
+	p->view_failed = false;
+	spool_read(p->spool, &p->view_read, room, view_record, p);
+	if (p->view_failed) /* start over from what the broker confirmed */
+		disconnect(p);
 }
 
 static bool finished(struct publisher *p)
 {
 	pthread_mutex_lock(&p->lock);
 	bool stopping = p->stopping;
-	bool idle = p->views.count == 0;
 	int64_t deadline = p->drain_deadline_ms;
 	pthread_mutex_unlock(&p->lock);
 	if (!stopping)
 		return false;
 	if (now_ms() > deadline)
 		return true;
-	return idle && p->inflight.count == 0 && p->outbox_empty && !p->ndelete;
+	return p->inflight.count == 0 && p->outbox_empty && !p->ndelete &&
+	       spool_caught_up(p->spool, p->view_read);
 }
 
 static void *run(void *arg)
@@ -348,18 +360,27 @@ static void *run(void *arg)
 				disconnect(p);
 		}
 	}
-	pthread_mutex_lock(&p->lock);
-	size_t left = p->views.count + p->inflight.count;
-	uint64_t dropped = p->dropped;
-	pthread_mutex_unlock(&p->lock);
-	if (left || dropped)
-		log_warn("publisher stopping with %zu view events unpublished, %llu dropped", left,
-		         (unsigned long long)dropped);
+	struct spool_stats st;
+	spool_stats(p->spool, &st);
+	if (st.backlog_bytes || st.inbox || st.dropped)
+		log_warn("publisher stopping with %llu bytes of view events unconfirmed in the spool "
+		         "(sent at the next start), %zu not yet written, %llu dropped",
+		         (unsigned long long)st.backlog_bytes, st.inbox,
+		         (unsigned long long)st.dropped);
 	mq_close(p->mq);
 	p->mq = NULL;
 	db_close(p->db);
 	p->db = NULL;
 	return NULL;
+}
+
+static void views_ready(void *ctx)
+{
+	struct publisher *p = ctx;
+	pthread_mutex_lock(&p->lock);
+	p->views_ready = true;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
 }
 
 int publisher_start(const struct publisher_config *cfg, struct publisher **out)
@@ -368,24 +389,30 @@ int publisher_start(const struct publisher_config *cfg, struct publisher **out)
 	if (!p)
 		return -1;
 	p->cfg = *cfg;
-	p->views.cap = cfg->view_queue_max;
 	p->inflight.cap = cfg->confirm_window;
-	p->views.m = calloc(p->views.cap, sizeof *p->views.m);
 	p->inflight.m = calloc(p->inflight.cap, sizeof *p->inflight.m);
 	p->to_delete = calloc(p->inflight.cap, sizeof *p->to_delete);
 	p->outbox_dirty = true; /* rows may be left from before a restart */
+	p->views_ready = true;  /* and views in the spool */
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
-	if (!p->views.m || !p->inflight.m || !p->to_delete ||
-	    pthread_create(&p->thread, NULL, run, p)) {
-		free(p->views.m);
-		free(p->inflight.m);
-		free(p->to_delete);
-		free(p);
-		return -1;
+	if (!p->inflight.m || !p->to_delete ||
+	    spool_open(cfg->spool_dir, cfg->view_queue_max, views_ready, p, &p->spool))
+		goto fail;
+	p->view_read = spool_confirmed(p->spool);
+	if (pthread_create(&p->thread, NULL, run, p)) {
+		spool_close(p->spool);
+		goto fail;
 	}
 	*out = p;
 	return 0;
+fail:
+	free(p->inflight.m);
+	free(p->to_delete);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+	return -1;
 }
 
 void publisher_stop(struct publisher *p, int drain_ms)
@@ -398,11 +425,9 @@ void publisher_stop(struct publisher *p, int drain_ms)
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
-	while (p->views.count)
-		free(ring_pop_front(&p->views).body);
 	while (p->inflight.count)
 		free(ring_pop_front(&p->inflight).body);
-	free(p->views.m);
+	spool_close(p->spool);
 	free(p->inflight.m);
 	free(p->to_delete);
 	pthread_mutex_destroy(&p->lock);
@@ -412,21 +437,7 @@ void publisher_stop(struct publisher *p, int drain_ms)
 
 void publisher_enqueue_view(struct publisher *p, const char *event_id, char *body, size_t len)
 {
-	struct msg m = {.body = body, .len = len};
-	snprintf(m.id, sizeof m.id, "%s", event_id);
-	pthread_mutex_lock(&p->lock);
-	bool queued = ring_push_back(&p->views, &m);
-	if (!queued)
-		p->dropped++;
-	uint64_t dropped = p->dropped;
-	pthread_cond_signal(&p->cond);
-	pthread_mutex_unlock(&p->lock);
-	if (!queued) {
-		free(body);
-		if (dropped % 1000 == 1)
-			log_warn("view queue full: %llu view events dropped so far",
-			         (unsigned long long)dropped);
-	}
+	spool_append(p->spool, event_id, body, len);
 }
 
 void publisher_kick_outbox(struct publisher *p)
