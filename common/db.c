@@ -15,6 +15,7 @@
 
 struct db_stmt {
 	char *sql;
+	size_t len;
 	MYSQL_STMT *stmt;
 };
 
@@ -190,15 +191,18 @@ static int statement(struct db *db, const char *sql, MYSQL_STMT **out)
 {
 	if (db_broken(db))
 		return DB_ERR_GONE;
+	/* By length first: the batch inserts of different sizes share long
+	 * prefixes. */
+	size_t len = strlen(sql);
 	for (size_t i = 0; i < db->nstmts; i++)
-		if (!strcmp(db->stmts[i].sql, sql)) {
+		if (db->stmts[i].len == len && !memcmp(db->stmts[i].sql, sql, len)) {
 			*out = db->stmts[i].stmt;
 			return DB_OK;
 		}
 	MYSQL_STMT *stmt = mysql_stmt_init(db->conn);
 	if (!stmt)
 		return DB_ERR;
-	if (mysql_stmt_prepare(stmt, sql, strlen(sql))) {
+	if (mysql_stmt_prepare(stmt, sql, len)) {
 		int st = fail(db, mysql_stmt_errno(stmt), "prepare", mysql_stmt_error(stmt));
 		mysql_stmt_close(stmt);
 		return st;
@@ -214,7 +218,7 @@ static int statement(struct db *db, const char *sql, MYSQL_STMT **out)
 		mysql_stmt_close(stmt);
 		return DB_ERR;
 	}
-	db->stmts[db->nstmts++] = (struct db_stmt){copy, stmt};
+	db->stmts[db->nstmts++] = (struct db_stmt){copy, len, stmt};
 	*out = stmt;
 	return DB_OK;
 }

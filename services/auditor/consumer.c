@@ -61,25 +61,58 @@ static void drop_connection(struct consumer *c)
 	clear_batch(c); /* unacknowledged: the broker delivers them again */
 }
 
-static void dead_letter(struct consumer *c, const amqp_envelope_t *env, const char *why)
+/* Copies a message to the dead-letter queue with the reason attached. */
+static void dead_letter(struct consumer *c, const char *id, const void *body, size_t len,
+                        amqp_bytes_t routing_key, const char *why)
+{
+	log_warn("dead-lettering message %s: %s", id[0] ? id : "without id", why);
+	amqp_table_entry_t entries[] = {
+	    {.key = amqp_cstring_bytes("x-auditlog-reason"),
+	     .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(why)}},
+	    {.key = amqp_cstring_bytes("x-original-routing-key"),
+	     .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = routing_key}},
+	};
+	amqp_table_t headers = {.num_entries = 2, .entries = entries};
+	if (mq_publish(c->mq, "", MQ_DEAD_QUEUE, id, body, len, &headers))
+		drop_connection(c);
+}
+
+static void dead_letter_delivery(struct consumer *c, const amqp_envelope_t *env,
+                                 const char *why)
 {
 	char id[128] = "";
 	const amqp_basic_properties_t *props = &env->message.properties;
 	if (props->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)
 		snprintf(id, sizeof id, "%.*s", (int)props->message_id.len,
 		         (const char *)props->message_id.bytes);
-	log_warn("dead-lettering message %s (delivery %llu): %s", id[0] ? id : "without id",
-	         (unsigned long long)env->delivery_tag, why);
-	amqp_table_entry_t entries[] = {
-	    {.key = amqp_cstring_bytes("x-auditlog-reason"),
-	     .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(why)}},
-	    {.key = amqp_cstring_bytes("x-original-routing-key"),
-	     .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = env->routing_key}},
-	};
-	amqp_table_t headers = {.num_entries = 2, .entries = entries};
-	if (mq_publish(c->mq, "", MQ_DEAD_QUEUE, id, env->message.body.bytes, env->message.body.len,
-	               &headers))
-		drop_connection(c);
+	dead_letter(c, id, env->message.body.bytes, env->message.body.len, env->routing_key, why);
+}
+
+/* The database refused a value in the batch: store the events one by one,
+ * and dead-letter those it refuses on their own, so one bad event cannot
+ * hold back the rest. Returns a db status for the batch as a whole. */
+static int store_one_by_one(struct consumer *c, size_t *stored)
+{
+	*stored = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		size_t one;
+		int st = store_insert_batch(c->db, &c->batch[i], 1, &one);
+		*stored += one;
+		if (st == DB_ERR_DATA) {
+			size_t len;
+			char *body = event_encode(&c->batch[i], &len);
+			if (!body)
+				return DB_ERR;
+			dead_letter(c, c->batch[i].id, body, len, amqp_cstring_bytes(MQ_ROUTING_KEY),
+			            "refused by the database (a value out of range or too long)");
+			free(body);
+			if (!c->mq)
+				return DB_ERR_GONE;
+		} else if (st) {
+			return st;
+		}
+	}
+	return DB_OK;
 }
 
 /* Stores and acknowledges what the batch holds. Returns false while the
@@ -93,6 +126,10 @@ static bool flush(struct consumer *c)
 			goto retry_later;
 		size_t stored = 0;
 		int st = store_insert_batch(c->db, c->batch, c->n, &stored);
+		if (st == DB_ERR_DATA)
+			st = store_one_by_one(c, &stored);
+		if (!c->mq)
+			return true; /* the connection died while dead-lettering */
 		if (st) {
 			log_warn("cannot store %zu events (%s); holding them", c->n, db_status_string(st));
 			if (db_broken(c->db)) {
@@ -136,7 +173,7 @@ static void take(struct consumer *c, amqp_envelope_t *env)
 	if (event_decode(env->message.body.bytes, env->message.body.len, ev, why, sizeof why) == 0)
 		c->n++;
 	else
-		dead_letter(c, env, why);
+		dead_letter_delivery(c, env, why);
 	if (c->mq)
 		c->last_tag = env->delivery_tag;
 }

@@ -1,5 +1,6 @@
 /* The audit log's SQL: idempotent batched inserts and keyset-paginated
  * reads over the actor and target indexes. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,72 +8,147 @@
 #include "auditor.h"
 #include "log.h"
 
-struct batch_tx {
-	const struct event *events;
-	size_t n, stored;
-};
+/* Batches go in as multi-row statements of 1, 2, 4, ... ROWS_MAX rows,
+ * so a few prepared statements serve every batch size. */
+#define ROWS_LOG2_MAX 9
+#define ROWS_MAX (1u << ROWS_LOG2_MAX)
 
-static int insert_changes(struct db *db, const struct event *ev)
+static char *events_sql[ROWS_LOG2_MAX + 1], *changes_sql[ROWS_LOG2_MAX + 1];
+static pthread_once_t sql_once = PTHREAD_ONCE_INIT;
+
+static char *repeat_rows(const char *head, const char *row, const char *tail, size_t rows)
 {
-	const char *field;
-	json_t *change;
-	json_object_foreach(ev->changes, field, change)
-	{
-		char *prev = json_dumps(json_object_get(change, "prev"), JSON_COMPACT | JSON_ENCODE_ANY);
-		char *next = json_dumps(json_object_get(change, "next"), JSON_COMPACT | JSON_ENCODE_ANY);
-		int st = DB_ERR;
-		if (prev && next) {
-			struct db_value v[] = {DB_TEXT(ev->id), DB_TEXT(field), DB_TEXT(prev), DB_TEXT(next)};
-			st = db_exec(db,
-			             "INSERT INTO data_event_changes (event_id, field, prev_value, next_value) "
-			             "VALUES (?, ?, ?, ?)",
-			             v, 4, NULL, NULL);
-		}
-		free(prev);
-		free(next);
+	size_t hl = strlen(head), rl = strlen(row), tl = strlen(tail);
+	char *sql = malloc(hl + rows * (rl + 1) + tl + 1), *p = sql;
+	if (!sql)
+		return NULL;
+	memcpy(p, head, hl);
+	p += hl;
+	for (size_t i = 0; i < rows; i++) {
+		if (i)
+			*p++ = ',';
+		memcpy(p, row, rl);
+		p += rl;
+	}
+	memcpy(p, tail, tl + 1);
+	return sql;
+}
+
+/* Built once and kept for the life of the process. */
+static void build_sql(void)
+{
+	for (unsigned k = 0; k <= ROWS_LOG2_MAX; k++) {
+		/* A redelivered event hits the unique key and changes nothing; any
+		 * other error still fails the batch (unlike INSERT IGNORE). */
+		events_sql[k] = repeat_rows("INSERT INTO data_events (event_id, action, occurred_at, "
+		                            "actor_type, actor_id, target_type, target_id, "
+		                            "event_name) VALUES ",
+		                            "(?,?,?,?,?,?,?,?)",
+		                            " ON DUPLICATE KEY UPDATE event_id = event_id", 1u << k);
+		changes_sql[k] = repeat_rows("INSERT INTO data_event_changes (event_id, field, "
+		                             "prev_value, next_value) VALUES ",
+		                             "(?,?,?,?)", " ON DUPLICATE KEY UPDATE field = field",
+		                             1u << k);
+	}
+}
+
+/* Runs the rows of v (width values each) through the multi-row
+ * statements; adds the affected rows to *affected. */
+static int insert_rows(struct db *db, char *const *sql, const struct db_value *v, size_t rows,
+                       size_t width, uint64_t *affected)
+{
+	while (rows) {
+		unsigned k = ROWS_LOG2_MAX;
+		while ((1u << k) > rows)
+			k--;
+		if (!sql[k])
+			return DB_ERR;
+		uint64_t n = 0;
+		int st = db_exec(db, sql[k], v, (size_t)width << k, &n, NULL);
 		if (st)
 			return st;
+		*affected += n;
+		v += (size_t)width << k;
+		rows -= 1u << k;
 	}
 	return DB_OK;
 }
+
+struct batch_tx {
+	const struct event *events;
+	size_t n;
+	uint64_t stored;
+	struct db_value *values; /* 8 per event, then 4 per change */
+	char **texts;            /* JSON of prev and next values, to free */
+	size_t ntexts, nchanges;
+};
 
 static int insert_in_tx(struct db *db, void *arg)
 {
 	struct batch_tx *t = arg;
 	t->stored = 0;
+	uint64_t ignored = 0;
+	int st = insert_rows(db, events_sql, t->values, t->n, 8, &t->stored);
+	if (st == DB_OK && t->nchanges)
+		st = insert_rows(db, changes_sql, t->values + 8 * t->n, t->nchanges, 4, &ignored);
+	return st;
+}
+
+/* Lays out the statement parameters of the batch. */
+static int bind_batch(struct batch_tx *t)
+{
+	size_t nchanges = 0;
+	for (size_t i = 0; i < t->n; i++)
+		nchanges += t->events[i].changes ? json_object_size(t->events[i].changes) : 0;
+	t->values = malloc((8 * t->n + 4 * nchanges) * sizeof *t->values);
+	t->ntexts = 2 * nchanges;
+	t->texts = calloc(t->ntexts + 1, sizeof *t->texts);
+	if (!t->values || !t->texts)
+		return DB_ERR;
+	struct db_value *v = t->values;
 	for (size_t i = 0; i < t->n; i++) {
 		const struct event *ev = &t->events[i];
-		struct db_value v[] = {
-		    DB_TEXT(ev->id),          DB_TEXT(event_action_name(ev->action)),
-		    DB_INT(ev->timestamp),    DB_TEXT(ev->actor_type),
-		    DB_TEXT(ev->actor_id),    DB_TEXT(ev->target_type),
-		    DB_TEXT(ev->target_id),   ev->event_name[0] ? DB_TEXT(ev->event_name) : DB_NULL_VALUE,
-		};
-		uint64_t affected = 0;
-		/* A redelivered event hits the unique key and changes nothing; any
-		 * other error still fails the batch (unlike INSERT IGNORE). */
-		int st = db_exec(db,
-		                 "INSERT INTO data_events (event_id, action, occurred_at, actor_type, "
-		                 "actor_id, target_type, target_id, event_name) "
-		                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-		                 "ON DUPLICATE KEY UPDATE event_id = event_id",
-		                 v, 8, &affected, NULL);
-		if (st)
-			return st;
-		if (affected == 0)
-			continue;
-		t->stored++;
-		if (ev->changes && (st = insert_changes(db, ev)))
-			return st;
+		*v++ = DB_TEXT(ev->id);
+		*v++ = DB_TEXT(event_action_name(ev->action));
+		*v++ = DB_INT(ev->timestamp);
+		*v++ = DB_TEXT(ev->actor_type);
+		*v++ = DB_TEXT(ev->actor_id);
+		*v++ = DB_TEXT(ev->target_type);
+		*v++ = DB_TEXT(ev->target_id);
+		*v++ = ev->event_name[0] ? DB_TEXT(ev->event_name) : DB_NULL_VALUE;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		const char *field;
+		json_t *change;
+		json_object_foreach(t->events[i].changes, field, change)
+		{
+			char **prev = &t->texts[2 * t->nchanges], **next = prev + 1;
+			*prev = json_dumps(json_object_get(change, "prev"), JSON_COMPACT | JSON_ENCODE_ANY);
+			*next = json_dumps(json_object_get(change, "next"), JSON_COMPACT | JSON_ENCODE_ANY);
+			if (!*prev || !*next)
+				return DB_ERR;
+			*v++ = DB_TEXT(t->events[i].id);
+			*v++ = DB_TEXT(field);
+			*v++ = DB_TEXT(*prev);
+			*v++ = DB_TEXT(*next);
+			t->nchanges++;
+		}
 	}
 	return DB_OK;
 }
 
 int store_insert_batch(struct db *db, const struct event *events, size_t n, size_t *stored)
 {
-	struct batch_tx t = {events, n, 0};
-	int st = db_run_tx(db, insert_in_tx, &t);
-	*stored = st ? 0 : t.stored;
+	pthread_once(&sql_once, build_sql);
+	struct batch_tx t = {.events = events, .n = n};
+	int st = bind_batch(&t);
+	if (st == DB_OK)
+		st = db_run_tx(db, insert_in_tx, &t);
+	*stored = st ? 0 : (size_t)t.stored;
+	for (size_t i = 0; t.texts && i < t.ntexts; i++)
+		free(t.texts[i]);
+	free(t.texts);
+	free(t.values);
 	return st;
 }
 
