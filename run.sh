@@ -13,7 +13,7 @@ DEBIAN_PACKAGES=(
 	libmicrohttpd-dev librabbitmq-dev libmariadb-dev libmariadb-dev-compat
 	libjansson-dev libjwt-dev libssl-dev
 	mariadb-server mariadb-client rabbitmq-server
-	openssl python3 curl wrk clang libclang-rt-14-dev
+	openssl python3 curl wrk clang libclang-rt-14-dev chromium
 )
 DAEMONS=(api auditor web)
 
@@ -86,6 +86,9 @@ install_packages() {
 		status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
 		[[ $status == "install ok installed" ]] || missing+=("$pkg")
 	done
+	# The browser test needs Node.js 20 or later: Debian's own nodejs (18) is
+	# only a fallback when the machine has none (the base image ships 20).
+	command -v node >/dev/null || missing+=(nodejs npm)
 	((${#missing[@]})) || return 0
 	if ((EUID != 0)); then
 		warn "missing packages (install them as root): ${missing[*]}"

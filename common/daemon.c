@@ -32,6 +32,33 @@ void daemon_db_config(const struct config_setting *table, size_t n, struct db_co
 	cfg->database = config_str(table, n, "mysql-database");
 }
 
+void daemon_http_config(const struct config_setting *table, size_t n,
+                        struct http_server_config *hc)
+{
+	hc->port = (unsigned)config_int(table, n, "port");
+	hc->threads = (unsigned)config_int(table, n, "http-threads");
+	hc->body_max = (size_t)config_int(table, n, "body-max");
+}
+
+int daemon_public_key(const struct config_setting *table, size_t n, struct auth_key **out)
+{
+	const char *path = config_str(table, n, "jwt-public-key");
+	if (auth_key_load_file(path, out) == 0)
+		return 0;
+	log_error("cannot load an RSA public key of 2048 bits or more from %s", path);
+	return -1;
+}
+
+int daemon_serve(const struct http_server_config *hc, struct http_server **srv)
+{
+	if (http_server_start(hc, srv))
+		return -1;
+	log_info("listening on port %u", hc->port);
+	int sig = daemon_wait_for_signal();
+	log_info("signal %d: stopping", sig);
+	return 0;
+}
+
 static sigset_t stop_signals(void)
 {
 	sigset_t set;

@@ -8,8 +8,10 @@
 #ifndef AUDITLOG_DAEMON_H
 #define AUDITLOG_DAEMON_H
 
+#include "auth.h"
 #include "config.h"
 #include "db.h"
+#include "http.h"
 
 #define DAEMON_LOG_SETTING                                                                   \
 	{"log-level", "AUDITLOG_LOG_LEVEL", "info", CONFIG_STRING, 0, 0,                        \
@@ -54,6 +56,16 @@ int daemon_setup(const char *name, struct config_setting *table, size_t n, int a
 
 /* Fills cfg from the DAEMON_MYSQL_SETTINGS rows; strings are borrowed. */
 void daemon_db_config(const struct config_setting *table, size_t n, struct db_config *cfg);
+
+/* Fills port, threads and body_max from the DAEMON_HTTP_SETTINGS rows. */
+void daemon_http_config(const struct config_setting *table, size_t n,
+                        struct http_server_config *hc);
+/* Loads the key the jwt-public-key row names; logs why it cannot. */
+int daemon_public_key(const struct config_setting *table, size_t n, struct auth_key **out);
+/* Starts the HTTP server, then blocks until SIGINT or SIGTERM. Returns 0
+ * after a signal (with *srv running, for the caller to stop in its own
+ * order), or -1 when the server could not start. */
+int daemon_serve(const struct http_server_config *hc, struct http_server **srv);
 
 void daemon_block_signals(void);
 /* Blocks until SIGINT or SIGTERM; returns the signal. */

@@ -152,6 +152,8 @@ int event_decode(const char *buf, size_t len, struct event *ev, char *why, size_
 	ev->changes = NULL;
 	if (len > EVENT_MAX_BYTES)
 		return fail(why, why_len, "event is %zu bytes; the limit is %d", len, EVENT_MAX_BYTES);
+	if (len == 0)
+		return fail(why, why_len, "empty message");
 
 	struct jsonapi_error jerr;
 	json_t *o = jsonapi_parse_json(buf, len, &jerr);

@@ -177,10 +177,15 @@ function signOut() {
 
 // ---------- users ----------
 
-async function loadUsers() {
-  const body = await api('/api/users?page[size]=1000');
-  users.clear();
+// Users come a page at a time; links.next (if any) loads the next page.
+let usersNext = null;
+
+async function loadUsers(path = '/api/users?page[size]=200') {
+  const body = await api(path);
+  if (path.indexOf('page[after]') < 0 && path.indexOf('page%5Bafter%5D') < 0) users.clear();
   for (const u of body.data || []) users.set(String(u.id), u);
+  usersNext = (body.links && body.links.next) || null;
+  $('#users-more').hidden = !usersNext;
   renderUsers();
 }
 
@@ -376,7 +381,8 @@ function loadMore(kind) {
 async function init() {
   $('#login-form').addEventListener('submit', getToken);
   $('#sign-out').addEventListener('click', signOut);
-  $('#refresh-users').addEventListener('click', (e) => guarded(e.currentTarget, loadUsers));
+  $('#refresh-users').addEventListener('click', (e) => guarded(e.currentTarget, () => loadUsers()));
+  $('#users-more').addEventListener('click', (e) => guarded(e.currentTarget, () => usersNext && loadUsers(usersNext)));
   $('#users-table tbody').addEventListener('click', onTableClick);
   $('#users-table tbody').addEventListener('change', onTableChange);
   $('#create-form').addEventListener('submit', createUser);

@@ -82,11 +82,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	daemon_db_config(settings, NSETTINGS, &api.db);
-	if (auth_key_load_file(S("jwt-public-key"), &api.public_key)) {
-		log_error("cannot load an RSA public key of 2048 bits or more from %s",
-		          S("jwt-public-key"));
+	if (daemon_public_key(settings, NSETTINGS, &api.public_key))
 		goto out;
-	}
 	if (!(api.private_pem = read_file(S("jwt-private-key"), &api.private_pem_len))) {
 		log_error("cannot read the private key %s", S("jwt-private-key"));
 		goto out;
@@ -104,20 +101,13 @@ int main(int argc, char **argv)
 		log_error("cannot start the publisher");
 		goto out;
 	}
-	struct http_server_config hc = {.port = (unsigned)I("port"),
-	                                .threads = (unsigned)I("http-threads"),
-	                                .body_max = (size_t)I("body-max"),
-	                                .routes = routes,
+	struct http_server_config hc = {.routes = routes,
 	                                .nroutes = sizeof routes / sizeof routes[0],
 	                                .auth = api.public_key,
 	                                .cors = 1,
 	                                .app = &api};
-	if (http_server_start(&hc, &http))
-		goto out;
-	log_info("listening on port %ld", I("port"));
-	int sig = daemon_wait_for_signal();
-	log_info("signal %d: stopping", sig);
-	rc = 0;
+	daemon_http_config(settings, NSETTINGS, &hc);
+	rc = daemon_serve(&hc, &http) ? 1 : 0;
 out:
 	http_server_stop(http);
 	publisher_stop(api.publisher, 5000);

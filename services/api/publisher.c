@@ -98,8 +98,11 @@ static void wait_ms(struct publisher *p, int ms, bool wake_on_work)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&p->lock);
-	if (!p->stopping && !(wake_on_work && (p->outbox_dirty || p->views_ready)))
-		pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+	/* Signals come with every view and commit: loop until the deadline
+	 * unless one of them is a reason to stop waiting. */
+	while (!p->stopping && !(wake_on_work && (p->outbox_dirty || p->views_ready)))
+		if (pthread_cond_timedwait(&p->cond, &p->lock, &ts) == ETIMEDOUT)
+			break;
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -336,6 +339,11 @@ static void *run(void *arg)
 	while (!finished(p)) {
 		if (!p->mq) {
 			if (!connect_broker(p)) {
+				pthread_mutex_lock(&p->lock);
+				bool stopping = p->stopping;
+				pthread_mutex_unlock(&p->lock);
+				if (stopping)
+					break; /* nothing can be drained: what is left stays spooled */
 				wait_ms(p, backoff, false);
 				backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
 				continue;

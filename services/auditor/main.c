@@ -44,11 +44,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	daemon_db_config(settings, NSETTINGS, &a.db);
-	if (auth_key_load_file(S("jwt-public-key"), &a.public_key)) {
-		log_error("cannot load an RSA public key of 2048 bits or more from %s",
-		          S("jwt-public-key"));
+	if (daemon_public_key(settings, NSETTINGS, &a.public_key))
 		goto out;
-	}
 	struct consumer_config cc = {.amqp_url = S("amqp-url"),
 	                             .db = &a.db,
 	                             .prefetch = (unsigned)I("prefetch"),
@@ -57,20 +54,13 @@ int main(int argc, char **argv)
 		log_error("cannot start the consumer");
 		goto out;
 	}
-	struct http_server_config hc = {.port = (unsigned)I("port"),
-	                                .threads = (unsigned)I("http-threads"),
-	                                .body_max = (size_t)I("body-max"),
-	                                .routes = routes,
+	struct http_server_config hc = {.routes = routes,
 	                                .nroutes = sizeof routes / sizeof routes[0],
 	                                .auth = a.public_key,
 	                                .cors = 1,
 	                                .app = &a};
-	if (http_server_start(&hc, &http))
-		goto out;
-	log_info("listening on port %ld", I("port"));
-	int sig = daemon_wait_for_signal();
-	log_info("signal %d: stopping", sig);
-	rc = 0;
+	daemon_http_config(settings, NSETTINGS, &hc);
+	rc = daemon_serve(&hc, &http) ? 1 : 0;
 out:
 	http_server_stop(http);
 	consumer_stop(consumer);

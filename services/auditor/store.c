@@ -83,15 +83,59 @@ struct batch_tx {
 	size_t ntexts, nchanges;
 };
 
+static int count_row(void *ctx, const struct db_row *row)
+{
+	(void)row;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/* After a batch held events already stored, keeps the changes only of
+ * those not stored before: a redelivery must not add fields to the event
+ * stored first. Every changed event has at least one change row, so an
+ * event with none was new. Inserts those. */
+static int insert_new_changes(struct db *db, struct batch_tx *t)
+{
+	const struct db_value *changes = t->values + 8 * t->n;
+	struct db_value *keep = malloc(4 * t->nchanges * sizeof *keep);
+	size_t out = 0;
+	uint64_t ignored = 0;
+	if (!keep)
+		return DB_ERR;
+	for (size_t i = 0; i < t->nchanges;) {
+		const char *id = changes[4 * i].s;
+		size_t j = i;
+		while (j < t->nchanges && changes[4 * j].s == id)
+			j++;
+		size_t existing = 0;
+		struct db_value v = DB_TEXT(id);
+		int st = db_query(db, "SELECT 1 FROM data_event_changes WHERE event_id = ? LIMIT 1", &v,
+		                  1, count_row, &existing);
+		if (st) {
+			free(keep);
+			return st;
+		}
+		if (!existing)
+			for (size_t k = i; k < j; k++, out++)
+				memcpy(&keep[4 * out], &changes[4 * k], 4 * sizeof *changes);
+		i = j;
+	}
+	int st = out ? insert_rows(db, changes_sql, keep, out, 4, &ignored) : DB_OK;
+	free(keep);
+	return st;
+}
+
 static int insert_in_tx(struct db *db, void *arg)
 {
 	struct batch_tx *t = arg;
 	t->stored = 0;
 	uint64_t ignored = 0;
 	int st = insert_rows(db, events_sql, t->values, t->n, 8, &t->stored);
-	if (st == DB_OK && t->nchanges)
-		st = insert_rows(db, changes_sql, t->values + 8 * t->n, t->nchanges, 4, &ignored);
-	return st;
+	if (st || !t->nchanges)
+		return st;
+	if (t->stored < t->n)
+		return insert_new_changes(db, t);
+	return insert_rows(db, changes_sql, t->values + 8 * t->n, t->nchanges, 4, &ignored);
 }
 
 /* Lays out the statement parameters of the batch. */

@@ -103,20 +103,13 @@ int main(int argc, char **argv)
 	}
 	daemon_block_signals();
 	struct http_server *http = NULL;
-	struct http_server_config hc = {.port = (unsigned)config_int(settings, NSETTINGS, "port"),
-	                                .threads = (unsigned)config_int(settings, NSETTINGS,
-	                                                                "http-threads"),
-	                                .body_max = (size_t)config_int(settings, NSETTINGS,
-	                                                               "body-max"),
-	                                .routes = routes,
+	struct http_server_config hc = {.routes = routes,
 	                                .nroutes = sizeof routes / sizeof routes[0],
 	                                .headers = security_headers,
 	                                .app = &w};
-	if (http_server_start(&hc, &http))
-		return 1;
-	log_info("serving %s on port %u", w.root, hc.port);
-	int sig = daemon_wait_for_signal();
-	log_info("signal %d: stopping", sig);
+	daemon_http_config(settings, NSETTINGS, &hc);
+	log_info("serving %s", w.root);
+	rc = daemon_serve(&hc, &http) ? 1 : 0;
 	http_server_stop(http);
-	return 0;
+	return rc;
 }

@@ -56,12 +56,19 @@ export async function loadPlaywright() {
 // ---------- processes ----------
 
 const live = new Set(); // child processes to kill if we leave early
+const cleanups = [];    // synchronous clean-ups for any way out
+
+// Registers fn to run (synchronously) when the process exits, however.
+export function onExit(fn) { cleanups.push(fn); }
 
 function killAll() {
   for (const child of live) {
     try { child.kill('SIGKILL'); } catch { /* already gone */ }
   }
   live.clear();
+  for (const fn of cleanups.splice(0)) {
+    try { fn(); } catch { /* best effort */ }
+  }
 }
 
 process.on('exit', killAll);
@@ -143,8 +150,11 @@ class Daemon {
   async stop(timeoutMs = 20000) {
     if (!this.exit) {
       this.proc.kill('SIGTERM');
-      const timer = sleep(timeoutMs).then(() => 'timeout');
-      if ((await Promise.race([this.exited, timer])) === 'timeout') {
+      let timer;
+      const timeout = new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs, 'timeout'); });
+      const first = await Promise.race([this.exited, timeout]);
+      clearTimeout(timer);
+      if (first === 'timeout') {
         this.proc.kill('SIGKILL');
         await this.exited;
         throw new Error(`${this.name} did not stop within ${timeoutMs} ms of SIGTERM`);
@@ -214,6 +224,20 @@ export class Stack {
     for (const [name, d] of Object.entries(this.daemons)) {
       if (d.exit) throw new Error(`${name} died (${describeExit(d.exit)}):\n${d.tail()}`);
     }
+  }
+
+  // Other auditlog-auditor processes on this machine (not ours): one that
+  // consumes the same vhost takes a share of our events (a concurrent test run).
+  foreignAuditors() {
+    const ours = new Set(Object.values(this.daemons).map((d) => d.proc.pid));
+    const found = [];
+    for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      try {
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+        if (cmd.endsWith('/auditlog-auditor') && !ours.has(Number(pid))) found.push(`${pid} ${cmd}`);
+      } catch { /* gone, or not ours to read */ }
+    }
+    return found;
   }
 
   printLogs(n = 30) {

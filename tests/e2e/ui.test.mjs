@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { CHROMIUM, Stack, currentStep, eventually, loadPlaywright, sleep, step } from './stack.mjs';
+import { CHROMIUM, Stack, currentStep, eventually, loadPlaywright, onExit, sleep, step } from './stack.mjs';
 
 const t0 = Date.now();
 const unique = `${Date.now()}${process.pid}`;
@@ -29,6 +29,7 @@ let profileDir;
 // Everything the page says that may mean trouble, with the step it happened in.
 const problems = { console: [], pageErrors: [], csp: [], dialogs: [] };
 let expectedDialog = null; // { message, accept } for the next window.confirm()
+const created = new Set();  // ids of users this run made and has not deleted yet
 
 // ---------- small helpers over the page ----------
 
@@ -84,6 +85,7 @@ async function readHistory(id) {
       text: li.textContent,
       action: li.querySelector('.action')?.textContent,
       who: li.querySelector('.who')?.textContent,
+      time: li.querySelector('time')?.dateTime,
       changes: [...li.querySelectorAll('li.change')].map((c) => c.textContent),
     }));
     return {
@@ -93,6 +95,21 @@ async function readHistory(id) {
       error: document.querySelector('#error').hidden ? null : document.querySelector('#error').textContent,
     };
   });
+}
+
+// The API called directly (not through the page), as user 1.
+let apiToken;
+async function apiFetch(p, method = 'GET', body) {
+  apiToken ??= await (await fetch(stack.url('api', '/tokens/1'))).text();
+  const headers = { Authorization: `Bearer ${apiToken}`, Accept: 'application/vnd.api+json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/vnd.api+json';
+  return fetch(stack.url('api', p), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+async function apiGet(p) {
+  const res = await apiFetch(p);
+  assert.equal(res.status, 200, `GET ${p}`);
+  return res.json();
 }
 
 function count(events, action) {
@@ -112,6 +129,7 @@ async function main() {
   await step('launch headless Chromium', async () => {
     assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
     profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'auditlog-e2e-chromium-'));
+    onExit(() => fs.rmSync(profileDir, { recursive: true, force: true }));
     context = await chromium.launchPersistentContext(profileDir, {
       executablePath: CHROMIUM,
       headless: true,
@@ -176,6 +194,7 @@ async function main() {
   await step(`create user "${user.name}" <${user.email}>`, async () => {
     await createUser(user.name, user.email, false);
     user.id = await rowIdByEmail(user.email);
+    created.add(user.id);
     assert.match(user.id, /^[1-9][0-9]*$/);
     assert.equal(await cellText(user.id, 2), user.name);
     assert.equal(await row(user.id).locator('.toggle-tos').isChecked(), false);
@@ -186,7 +205,7 @@ async function main() {
   });
 
   const oldName = user.name;
-  user.name = `E2E Renamed ${unique}`;
+  user.name = `E2E Zoë Ñandú 名前 ${unique}`; // non-ASCII on purpose
   await step('edit its name', async () => {
     await row(user.id).locator('.edit-user').click();
     await page.locator('#edit-section').waitFor({ state: 'visible' });
@@ -201,7 +220,7 @@ async function main() {
     assert.equal(await cellText(user.id, 2), user.name);
   });
 
-  await step('toggle its agreedTos checkbox on; it stays on after Refresh', async () => {
+  await step('toggle its agreedTos checkbox on', async () => {
     const box = row(user.id).locator('.toggle-tos');
     await box.check();
     // The PATCH is done when the table was redrawn from the server's answer.
@@ -210,11 +229,9 @@ async function main() {
       return b && b.checked && !b.disabled;
     }, user.id);
     assert.ok(await page.isHidden('#error'), await page.textContent('#error'));
-    await page.click('#refresh-users');
-    await page.waitForFunction(() => !document.querySelector('#refresh-users').disabled);
-    assert.ok(await page.isHidden('#error'), await page.textContent('#error'));
-    assert.equal(await row(user.id).count(), 1, `user ${user.id} is still listed after Refresh`);
-    assert.equal(await row(user.id).locator('.toggle-tos').isChecked(), true, 'agreedTos stored');
+    // Stored, not just drawn: ask the API directly.
+    const doc = await apiGet(`/api/users/${user.id}`);
+    assert.deepEqual(doc.data.attributes, { name: user.name, email: user.email, agreedTos: true });
   });
 
   await step(`its history shows created, changed (name, agreedTos) and viewed events (poll <= 20 s)`, async () => {
@@ -222,13 +239,21 @@ async function main() {
       `name: ${JSON.stringify(oldName)} → ${JSON.stringify(user.name)}`,
       'agreedTos: false → true',
     ];
+    // The events travel API -> RabbitMQ -> auditor: reopen the history until
+    // all have arrived (1 created, 2 changed, a view for each of the 3 answers
+    // that contained the user and for the direct GET), then check them.
     const h = await eventually(async () => {
       const got = await readHistory(user.id);
-      const changes = got.for.flatMap((e) => e.changes);
-      const ok = count(got.for, 'created') >= 1 && count(got.for, 'viewed') >= 4 &&
-        wantChanges.every((c) => changes.includes(c));
+      const ok = count(got.for, 'created') >= 1 && count(got.for, 'changed') >= 2 && count(got.for, 'viewed') >= 4;
       return { ok, got };
-    }, { timeout: 20000, interval: 500, what: `the events of user ${user.id}` });
+    }, { timeout: 20000, interval: 500, what: `the events of user ${user.id}` }).catch((err) => {
+      const others = stack.foreignAuditors();
+      if (others.length) {
+        err.message += `\nNOTE: other auditors are running (${others.join('; ')}); one consuming the same ` +
+          'vhost takes a share of our events into its own database (a concurrent test run?)';
+      }
+      throw err;
+    });
     const { got } = h;
     assert.equal(got.error, null);
     assert.equal(got.heading, `History of user ${user.id} (${user.name})`);
@@ -242,6 +267,7 @@ async function main() {
     for (const e of got.for) {
       assert.equal(e.who, `users:1 → users:${user.id}`, e.text);
       assert.ok(e.id, 'each event carries its id');
+      assert.ok(Math.abs(Date.parse(e.time) - Date.now()) < 10 * 60 * 1000, `event time ${e.time} is now`);
     }
     assert.deepEqual(got.by.map((e) => e.text), ['No events.'], 'the new user did nothing');
     assert.ok(await page.isHidden('#history-for-more'));
@@ -271,12 +297,8 @@ async function main() {
 
   await step(`creating a user with a taken email (${me.email}) shows the API's error`, async () => {
     // What the API itself answers to the same request.
-    const token = await (await fetch(stack.url('api', '/tokens/1'))).text();
-    const res = await fetch(stack.url('api', '/api/users'), {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/vnd.api+json', Accept: 'application/vnd.api+json' },
-      body: JSON.stringify({ data: { type: 'users', attributes: { name: 'Dup', email: me.email, agreedTos: false } } }),
-    });
+    const res = await apiFetch('/api/users', 'POST',
+      { data: { type: 'users', attributes: { name: 'Dup', email: me.email, agreedTos: false } } });
     assert.equal(res.status, 409);
     const apiError = (await res.json()).errors[0];
     assert.ok(apiError.title && apiError.detail, JSON.stringify(apiError));
@@ -288,21 +310,59 @@ async function main() {
     assert.equal(await page.inputValue('#create-email'), me.email, 'the form keeps what was typed');
     assert.equal(await page.locator('#users-table tbody tr[data-user-id]').evaluateAll(
       (trs, email) => trs.filter((tr) => tr.children[2].textContent === email).length, me.email), 1);
+    await page.fill('#create-name', '');
+    await page.fill('#create-email', '');
+  });
+
+  await step('asking a token for an unknown user shows the API\'s 404 and keeps the session', async () => {
+    const res = await fetch(stack.url('api', '/tokens/999999999'));
+    assert.equal(res.status, 404);
+    const apiError = (await res.json()).errors[0];
+    const before = await page.textContent('#whoami');
+    await page.fill('#user-id-input', '999999999');
+    await page.click('#get-token');
+    await waitForText('#error', (t) => t.length > 0, 'the error box');
+    assert.equal(await page.textContent('#error p'), `${apiError.title}: ${apiError.detail}`);
+    assert.equal(await page.textContent('#whoami'), before, 'still signed in as before');
+    await page.fill('#user-id-input', '1');
+  });
+
+  await step('delete it: cancelling the confirm keeps it; accepting removes it from the table', async () => {
+    expectedDialog = { message: `Delete user ${user.id} (${user.name})?`, accept: false };
+    await row(user.id).locator('.delete-user').click();
+    await sleep(200);
+    assert.equal(expectedDialog, null, 'a confirm dialog was shown');
+    assert.equal(await row(user.id).count(), 1, 'still listed after Cancel');
+
+    expectedDialog = { message: `Delete user ${user.id} (${user.name})?`, accept: true };
+    await row(user.id).locator('.delete-user').click();
+    await row(user.id).waitFor({ state: 'detached' });
+    assert.equal(expectedDialog, null, 'a confirm dialog was shown');
+    await waitForText('#status', (t) => t.startsWith('Deleted user'), 'the "Deleted" status');
+    assert.equal(await page.textContent('#status'), `Deleted user ${user.id}.`);
+    assert.ok(await page.isHidden('#error'), await page.textContent('#error'));
+    assert.equal((await apiFetch(`/api/users/${user.id}`)).status, 404, 'gone from the API too');
+    created.delete(user.id);
   });
 
   const evil = { name: XSS_NAME, email: `e2e-xss-${unique}@example.com` };
   await step(`a user named ${XSS_NAME} is shown as text, never as HTML`, async () => {
     await createUser(evil.name, evil.email);
-    assert.ok(await page.isHidden('#error') || !(await page.textContent('#error')), 'no error');
     evil.id = await rowIdByEmail(evil.email);
+    created.add(evil.id);
+    assert.ok(await page.isHidden('#error'), await page.textContent('#error'));
     assert.equal(await cellText(evil.id, 2), XSS_NAME);
-    // The edit form and the history heading show it as text as well.
+    // The edit form, the history heading and the delete confirm show it as text too.
     await row(evil.id).locator('.edit-user').click();
     assert.equal(await page.inputValue('#edit-name'), XSS_NAME);
     await page.click('#edit-cancel');
     const h = await readHistory(evil.id);
     assert.equal(h.heading, `History of user ${evil.id} (${XSS_NAME})`);
     await page.click('#history-close');
+    expectedDialog = { message: `Delete user ${evil.id} (${XSS_NAME})?`, accept: false };
+    await row(evil.id).locator('.delete-user').click();
+    await sleep(200);
+    assert.equal(expectedDialog, null, 'a confirm dialog was shown');
     // Sign in as that user: "who am I" shows the name from the token as text.
     await page.fill('#user-id-input', evil.id);
     await page.click('#get-token');
@@ -311,32 +371,13 @@ async function main() {
     await sleep(300); // give an injected <img> time to fail to load
     assert.equal(await page.locator('img').count(), 0, 'no <img> element anywhere');
     assert.equal(await page.evaluate(() => window.__xss), undefined, 'onerror never ran');
-    // Back to user 1.
+    // Back to user 1 (this reloads the table). This user is deleted at the
+    // end, through the API: after a reload the table may not list it, as
+    // app.js loadUsers() shows one page of 1000 users and ignores links.next.
     await page.fill('#user-id-input', '1');
     await page.click('#get-token');
     await waitForText('#whoami', (t) => t.includes('(id 1)'), 'who am I = user 1');
-    await row(evil.id).waitFor();
-  });
-
-  await step('delete: cancelling the confirm keeps the user; accepting removes it', async () => {
-    expectedDialog = { message: `Delete user ${user.id} (${user.name})?`, accept: false };
-    await row(user.id).locator('.delete-user').click();
-    await sleep(200);
-    assert.equal(expectedDialog, null, 'a confirm dialog was shown');
-    assert.equal(await row(user.id).count(), 1, 'still listed after Cancel');
-
-    for (const u of [user, evil]) {
-      expectedDialog = { message: `Delete user ${u.id} (${u.name})?`, accept: true };
-      await row(u.id).locator('.delete-user').click();
-      await row(u.id).waitFor({ state: 'detached' });
-      assert.equal(expectedDialog, null, 'a confirm dialog was shown');
-      await waitForText('#status', (t) => t.startsWith('Deleted user'), 'the "Deleted" status');
-      assert.equal(await page.textContent('#status'), `Deleted user ${u.id}.`);
-    }
-    assert.ok(await page.isHidden('#error'), await page.textContent('#error'));
-    await page.click('#refresh-users');
-    await page.waitForFunction(() => !document.querySelector('#refresh-users').disabled);
-    assert.equal(await row(user.id).count(), 0, 'gone after Refresh too');
+    await row(1).waitFor();
   });
 
   await step('no console errors, page errors, CSP violations or stray dialogs', async () => {
@@ -353,11 +394,14 @@ async function main() {
 // Console messages that are expected: Chromium logs every HTTP error answer
 // as a console error, and
 // - the duplicate-email step makes the API answer 409 on purpose;
+// - the unknown-user step makes it answer 404 on purpose;
 // - Chromium asks for /favicon.ico on its own, and the UI has none (404).
 function justified(m) {
   if (m.type !== 'error') return false;
   if (m.step.startsWith('creating a user with a taken email') &&
       m.url === stack.url('api', '/api/users') && m.text.includes('status of 409')) return true;
+  if (m.step.startsWith('asking a token for an unknown user') &&
+      m.url === stack.url('api', '/tokens/999999999') && m.text.includes('status of 404')) return true;
   return m.url === stack.url('web', '/favicon.ico') && m.text.includes('status of 404');
 }
 
@@ -379,6 +423,12 @@ try {
   stack.printLogs();
 }
 if (context) await context.close().catch(() => {});
+// Remove the users this run made and did not delete through the UI.
+for (const id of created) {
+  const res = await apiFetch(`/api/users/${id}`, 'DELETE').catch((e) => ({ status: e.message }));
+  if (res.status === 204) console.log(`# deleted user ${id}, made by this run, through the API`);
+  else if (res.status !== 404) console.error(`# could not delete user ${id}: ${res.status}`);
+}
 if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
 const stopProblems = await stack.stop();
 if (stopProblems.length) {

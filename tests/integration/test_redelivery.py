@@ -42,5 +42,31 @@ def test_duplicate_is_stored_once():
         assert (a["actorType"], a["actorId"]) == ("service", "billing")
 
 
+def test_same_id_with_other_content_keeps_the_first():
+    with Stack(daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        target = uuid.uuid4().hex[:12]
+        eid = str(uuid.uuid4())
+        first = {"id": eid, "action": "changed", "timestamp": 1700000000000,
+                 "actorType": "service", "actorId": "billing", "targetType": "invoices",
+                 "targetId": target, "changes": {"total": {"prev": 1, "next": 2}}}
+        publish(json.dumps(first), eid)
+        wait_for(lambda: s.events(f"/data-events?filter[target]=invoices:{target}", tok),
+                 what="the first event")
+        forged = dict(first, changes={"total": {"prev": 1, "next": 99},
+                                      "owner": {"prev": "a", "next": "b"}})
+        publish(json.dumps(forged), eid)
+        marker = {"id": str(uuid.uuid4()), "action": "viewed", "timestamp": 1700000000005,
+                  "actorType": "service", "actorId": "billing", "targetType": "invoices",
+                  "targetId": target}
+        publish(json.dumps(marker), marker["id"])
+        events = wait_for(lambda: (lambda ev: ev if len(ev) >= 2 else None)(
+            s.events(f"/data-events?filter[target]=invoices:{target}", tok)),
+            what="the marker")
+        assert len(events) == 2, events
+        assert events[1]["id"] == eid
+        assert events[1]["attributes"]["changes"] == first["changes"], events[1]
+
+
 if __name__ == "__main__":
-    run([test_duplicate_is_stored_once])
+    run([test_duplicate_is_stored_once, test_same_id_with_other_content_keeps_the_first])

@@ -1,0 +1,694 @@
+#!/usr/bin/env python3
+"""The fault-injection suite: under a steady mixed load (creates, patches,
+deletes, reads from several concurrent clients), each fault in its own run:
+
+  rabbit-kill      RabbitMQ SIGKILLed, started again (./run.sh infra) after 10 s
+  rabbit-freeze    RabbitMQ SIGSTOPped for 10 s, then SIGCONT
+  auditor-kill     the auditor SIGKILLed mid-batch and restarted
+  auditor-db-stop  the auditor's MariaDB shut down for 10 s, then started again
+  api-kill         the API SIGKILLed mid-load and restarted
+  poison           poison messages published to the exchange between valid events
+
+After each: wait for the pipeline to drain, then compare what the clients
+did with what the auditor stored (see verify.py). Prints one table; exit 1
+on any loss, duplicate or unexplained event (except view events lost by
+api-kill within --view-loss-window), on a daemon crash or unclean exit, and
+with --strict-latency on a p99 during faults 1 and 2 over 2x the p99 before.
+
+Runs like the integration tests, under `./run.sh test` (ctest) or by hand
+with the test environment exported (see the README).
+"""
+import argparse
+import atexit
+import json
+import math
+import re
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402
+import amqp_probe  # noqa: E402
+import broker as mq  # noqa: E402
+from auditor_db import AuditorDB  # noqa: E402
+from load import Client  # noqa: E402
+from poison import ACTOR as POISON_ACTOR, poison_messages, valid_event  # noqa: E402
+from stack import FaultStack  # noqa: E402
+from verify import Tally, compare, missing_counts  # noqa: E402
+
+RUNS = ["rabbit-kill", "rabbit-freeze", "auditor-kill", "auditor-db-stop", "api-kill", "poison"]
+LATENCY_RUNS = ("rabbit-kill", "rabbit-freeze")
+T0 = time.monotonic()
+
+
+def say(msg):
+    print(f"[faults {time.monotonic() - T0:6.1f}s] {msg}", flush=True)
+
+
+def p99(values):
+    if not values:
+        return None
+    s = sorted(values)
+    return s[max(0, math.ceil(0.99 * len(s)) - 1)]
+
+
+class RunResult:
+    def __init__(self, name):
+        self.name = name
+        self.ok = self.unknown = self.failed = 0
+        self.tally = Tally()
+        self.p99_before = self.p99_during = None
+        self.failures = []   # make the suite fail
+        self.warnings = []   # reported only
+        self.notes = []
+        self.seconds = 0.0
+        self.logdir = None
+        self.latency_warn = False
+        self.interfered = False
+
+    def status(self, strict_latency):
+        if self.failures or (strict_latency and self.latency_warn):
+            return "FAIL"
+        return "WARN" if self.latency_warn or self.warnings else "ok"
+
+
+class Suite:
+    def __init__(self, args):
+        self.args = args
+        self.broker = mq.Broker()
+        self.db = None
+        self.tag = uuid.uuid4().hex[:8]
+        atexit.register(self.broker.thaw)  # never leave the broker frozen
+
+    # -- one run -------------------------------------------------------------
+
+    def run(self, name):
+        res = RunResult(name)
+        start = time.monotonic()
+        rundir = tempfile.mkdtemp(prefix=f"auditlog-fault-{name}-")
+        res.logdir = rundir
+        spool = os.path.join(rundir, "spool")
+        os.makedirs(spool)
+        infra_log = os.path.join(rundir, "run-sh-infra.log")
+        stack = FaultStack(rundir, {"AUDITLOG_SPOOL_DIR": spool}, self.db.env())
+        stop = threading.Event()
+        watch_stop = threading.Event()
+        others = self.others = []
+        watcher = threading.Thread(target=self._watch_consumers,
+                                   args=(watch_stop, others), daemon=True)
+        clients = []
+        try:
+            if name.startswith("rabbit-"):
+                self.broker.pid()  # NotOurBroker: fail, never skip
+            mq.purge(mq.DEAD_QUEUE)
+            backlog = mq.count(mq.QUEUE)
+            if backlog:
+                res.notes.append(f"{backlog} messages were already queued at the start")
+            stack.start("auditor")
+            stack.start("api")
+            self._check_sole_consumer(res)
+            watcher.start()
+            admin = stack.token(1)
+            run_tag = f"{self.tag}-{name}-{uuid.uuid4().hex[:4]}"
+            for i in range(self.args.clients):
+                c = Client(i, run_tag, stack.ports["api"], admin, stop,
+                           pace_s=self.args.pace_ms / 1000.0, seed=f"{run_tag}-{i}")
+                c.setup()
+                clients.append(c)
+            for c in clients:
+                c.start()
+            t_load = time.monotonic()
+            say(f"{name}: load from {len(clients)} clients, {self.args.before:g}s before the "
+                "fault")
+            time.sleep(self.args.before)
+            if not any(r.outcome == "ok" for c in clients for r in list(c.records)):
+                raise RuntimeError("no request succeeded before the fault: the load is not "
+                                   "flowing")
+            t_inject = time.monotonic()
+            extra = self._inject(name, stack, res, infra_log)
+            t_over = time.monotonic()
+            say(f"{name}: fault over after {t_over - t_inject:.1f}s; load goes on "
+                f"{self.args.after:g}s")
+            time.sleep(self.args.after)
+            stop.set()
+            for c in clients:
+                c.join(30)
+                if c.is_alive():
+                    res.failures.append(f"client {c.idx} did not stop within 30s")
+                if c.exception:
+                    res.failures.append(f"client {c.idx} crashed: {c.exception!r}")
+            stack.check_alive()
+            records = [r for c in clients for r in c.records]
+            res.ok = sum(r.outcome == "ok" for r in records)
+            res.unknown = sum(r.outcome == "unknown" for r in records)
+            res.failed = sum(r.outcome == "failed" for r in records)
+            res.p99_before = p99([r.latency for r in records
+                                  if r.outcome == "ok" and t_load <= r.t < t_inject])
+            res.p99_during = p99([r.latency for r in records
+                                  if r.outcome == "ok" and t_inject <= r.t < t_over])
+            self._note_outcomes(name, records, t_inject, t_over, res)
+            say(f"{name}: {len(records)} requests ({res.ok} ok, {res.unknown} unknown, "
+                f"{res.failed} failed); draining")
+            events, poison_state = self._drain(stack, clients, admin, extra, res)
+            self._verify(name, clients, events, extra, poison_state, res)
+            if res.failures or self.args.keep_logs:
+                self._dump(rundir, clients, events)
+            self._latency(name, res)
+        except mq.NotOurBroker as e:
+            res.failures.append(f"the broker is not our node: {e}")
+        except Exception as e:  # noqa: BLE001 - a run's failure is reported, the suite goes on
+            import traceback
+            traceback.print_exc()
+            res.failures.append(f"{type(e).__name__}: {e}")
+        finally:
+            stop.set()
+            watch_stop.set()
+            for c in clients:
+                c.join(15)
+            if watcher.is_alive():
+                watcher.join(5)
+            if others:
+                res.interfered = True
+                res.failures.insert(0, f"INVALID RUN: {mq.QUEUE} had {others[0][1]} consumers at "
+                                    f"{others[0][0]} ({len(others)} samples): another auditor "
+                                    "(a concurrent test run?) took part of the events, so "
+                                    "losses below are not the daemons' doing")
+            try:
+                self.broker.repair(infra_log)
+            except Exception as e:  # noqa: BLE001
+                res.failures.append(f"could not bring RabbitMQ back: {e}")
+            if not self.db.running():
+                try:
+                    self.db.start()
+                except Exception as e:  # noqa: BLE001
+                    res.failures.append(f"could not bring the auditor's MariaDB back: {e}")
+            stack.shutdown()
+            for p in stack.problems:
+                res.failures.append(p)
+            self._log_notes(stack, res)
+            res.seconds = time.monotonic() - start
+            if res.failures or self.args.keep_logs:
+                say(f"{name}: logs kept in {rundir}")
+            else:
+                shutil.rmtree(rundir, ignore_errors=True)
+        return res
+
+    def _watch_consumers(self, stop, seen):
+        """Background: notes any moment the queue has more than one consumer."""
+        while not stop.wait(0.2):
+            try:  # also while the broker is frozen or down: the probe then just fails
+                info = amqp_probe.queue_info(mq.AMQP_URL, mq.QUEUE, timeout=1)
+            except (OSError, amqp_probe.AmqpError):
+                continue
+            if info and info[1] > 1:
+                seen.append((time.strftime("%H:%M:%S"), info[1]))
+
+    def _check_sole_consumer(self, res):
+        """Our auditor must be the only consumer of the queue, or part of
+        the events would go elsewhere and look lost. Waits (up to
+        --wait-alone seconds) for another consumer, e.g. a concurrent test
+        run's auditor, to go away."""
+        t0 = time.monotonic()
+        said = 0.0
+        while True:
+            info = amqp_probe.queue_info(mq.AMQP_URL, mq.QUEUE)
+            consumers = info[1] if info else 0
+            waited = time.monotonic() - t0
+            if consumers == 1:
+                if waited > 1:
+                    res.notes.append(f"waited {waited:.0f}s for another consumer of "
+                                     f"{mq.QUEUE} to leave")
+                return
+            if consumers > 1 and waited >= self.args.wait_alone:
+                raise RuntimeError(
+                    f"{mq.QUEUE} still has {consumers} consumers after {waited:.0f}s: another "
+                    "auditor uses this vhost (a concurrent test run?); results would be "
+                    "meaningless")
+            if consumers == 0 and waited > 10:
+                raise RuntimeError(f"our auditor is not consuming {mq.QUEUE} after 10s")
+            if consumers > 1 and waited - said >= 10:
+                said = waited
+                say(f"{mq.QUEUE} has {consumers} consumers (another auditor on this vhost); "
+                    f"waiting up to {self.args.wait_alone:g}s for it to leave")
+            time.sleep(0.2)
+
+    # -- faults ----------------------------------------------------------------
+
+    def _inject(self, name, stack, res, infra_log):
+        """Injects the fault; returns once it is over (restarted, thawed...)."""
+        outage = self.args.outage
+        if name == "rabbit-kill":
+            t = time.monotonic()
+            pid = self.broker.kill()
+            say(f"{name}: SIGKILLed beam.smp {pid}; starting it again in {outage:g}s")
+            time.sleep(max(0.0, t + outage - time.monotonic()))
+            t1 = time.monotonic()
+            pid = self.broker.start(infra_log)
+            say(f"{name}: ./run.sh infra took {time.monotonic() - t1:.1f}s; broker pid {pid}")
+            res.notes.append(f"broker down {time.monotonic() - t:.1f}s")
+        elif name == "rabbit-freeze":
+            pid = self.broker.freeze()
+            say(f"{name}: SIGSTOP beam.smp {pid} for {outage:g}s")
+            try:
+                time.sleep(outage)
+            finally:
+                self.broker.thaw()
+            say(f"{name}: SIGCONT")
+        elif name == "auditor-kill":
+            rows = self._wait_mid_batch()
+            stack.kill("auditor")
+            requeued = mq.count(mq.QUEUE)
+            what = (f"inside a store transaction ({rows} rows inserted, not committed)"
+                    if rows else "(between store transactions)")
+            what += (f"; {requeued} messages ready right after the kill (its unacknowledged "
+                     "deliveries go back to the queue)")
+            res.notes.append(f"auditor killed {what}")
+            say(f"{name}: auditor SIGKILLed {what}; restarting it")
+            stack.restart("auditor")
+        elif name == "auditor-db-stop":
+            t = time.monotonic()
+            self.db.stop()
+            say(f"{name}: auditor's MariaDB shut down ({time.monotonic() - t:.1f}s); "
+                f"starting it again in {outage:g}s")
+            time.sleep(outage)
+            self.db.start()
+            res.notes.append(f"auditor's database down {time.monotonic() - t:.1f}s")
+        elif name == "api-kill":
+            stack.kill("api")
+            say(f"{name}: API SIGKILLed; restarting it")
+            t = time.monotonic()
+            stack.restart("api")
+            res.notes.append(f"API down {time.monotonic() - t:.1f}s")
+        elif name == "poison":
+            return self._publish_poison(res)
+        return None
+
+    def _wait_mid_batch(self, timeout=1.0):
+        """Waits until the auditor is inside a store transaction that has
+        inserted rows but not committed (seen in the private server's
+        information_schema.innodb_trx), so the SIGKILL lands mid-batch.
+        Returns the uncommitted row count, or None if none was seen."""
+        deadline = time.monotonic() + timeout
+        q = ("SELECT COALESCE(MAX(trx_rows_modified), 0) FROM information_schema.innodb_trx "
+             "WHERE trx_rows_modified > 0")
+        while time.monotonic() < deadline:
+            try:
+                n = int(self.db.root_sql(q).strip() or 0)
+            except (RuntimeError, ValueError):
+                n = 0
+            if n:
+                return n
+        return None
+
+    def _publish_poison(self, res):
+        tag = f"{self.tag}"
+        poison = poison_messages(tag)
+        valid = [valid_event(tag, n) for n in range(6)]
+        order = []
+        vi = 0
+        for i, p in enumerate(poison):
+            if i % 5 == 0 and vi < len(valid):
+                order.append(("valid", valid[vi]))
+                vi += 1
+            order.append(("poison", p))
+        order.extend(("valid", v) for v in valid[vi:])
+        for kind, item in order:
+            if kind == "valid":
+                mq.publish(json.dumps(item).encode(), item["id"])
+            else:
+                label, body = item
+                mq.publish(body, "poison-" + label.replace(" ", "-"))
+            time.sleep(0.15)
+        say(f"poison: published {len(poison)} poison messages and {len(valid)} valid events")
+        return {"tag": tag, "poison": poison, "valid": valid}
+
+    # -- drain and verify ------------------------------------------------------
+
+    def _drain(self, stack, clients, token, extra, res):
+        """Polls until everything expected is stored and stable, or counts
+        stop moving, or the timeout. Returns (events per client, poison state)."""
+        args = self.args
+        deadline = time.monotonic() + args.drain_timeout
+        last_sig, stable_since = None, time.monotonic()
+        t0 = time.monotonic()
+        while True:
+            ready = mq.count(mq.QUEUE)
+            events = {c.idx: stack.fetch_events(f"filter[actor]=users:{c.actor_id}", token)
+                      for c in clients}
+            missing = sum(missing_counts(c.records, events[c.idx]) for c in clients)
+            poison_state = None
+            complete = ready == 0 and missing == 0
+            sig = [len(v) for v in events.values()]
+            if extra:
+                stored = [e for e in stack.fetch_events(
+                    f"filter[actor]={POISON_ACTOR[0]}:{POISON_ACTOR[1]}", token)
+                    if e["attributes"]["targetId"].startswith(extra["tag"] + "-")]
+                dead = mq.count(mq.DEAD_QUEUE)
+                poison_state = {"stored": stored, "dead": dead}
+                sig += [len(stored), dead]
+                complete = complete and dead >= len(extra["poison"]) and \
+                    len({e["id"] for e in stored} & {v["id"] for v in extra["valid"]}) == \
+                    len(extra["valid"])
+            now = time.monotonic()
+            if sig != last_sig:
+                last_sig, stable_since = sig, now
+            stable = now - stable_since
+            if complete and stable >= args.settle:
+                say(f"drained in {now - t0:.1f}s: everything expected is stored")
+                return events, poison_state
+            if ready == 0 and stable >= args.settle_incomplete:
+                say(f"drained in {now - t0:.1f}s: counts stable for {stable:.1f}s with "
+                    f"{missing} expected events missing")
+                return events, poison_state
+            if now > deadline:
+                res.notes.append(f"drain timed out after {args.drain_timeout:g}s ({ready} "
+                                 f"messages still ready, {missing} expected events missing)")
+                say(f"drain timed out: {ready} ready, {missing} missing")
+                return events, poison_state
+            time.sleep(0.5)
+
+    def _verify(self, name, clients, events, extra, poison_state, res):
+        for c in clients:
+            res.tally.add(compare(f"client {c.idx} (users:{c.actor_id})", c.actor_id,
+                                  c.records, events[c.idx]))
+        t = res.tally
+        if extra:
+            self._verify_poison(extra, poison_state, res)
+        else:
+            dead = mq.count(mq.DEAD_QUEUE)
+            if dead:
+                res.failures.append(f"{dead} messages in {mq.DEAD_QUEUE} although no poison "
+                                    "was sent (valid events dead-lettered?)")
+                for _ in range(min(dead, 5)):
+                    m = mq.get(mq.DEAD_QUEUE)
+                    if m:
+                        res.failures.append(f"  dead: reason {m[0]!r} body {m[1][:200]!r}")
+        if t.lost_mut:
+            res.failures.append(f"{t.lost_mut} mutation events lost")
+        if t.lost_views:
+            if name == "api-kill" and t.lost_views <= self.args.view_loss_window:
+                res.notes.append(f"{t.lost_views} view events lost (documented window "
+                                 f"{self.args.view_loss_window})")
+            else:
+                res.failures.append(f"{t.lost_views} view events lost")
+        if t.duplicated:
+            res.failures.append(f"{t.duplicated} events stored more than once")
+        if t.unexpected:
+            res.failures.append(f"{t.unexpected} stored events that no request explains")
+        if (t.lost_mut or (t.lost_views and name != "api-kill")) and not self.others:
+            res.failures.append("(if other tests use this vhost at the same time, a consumer "
+                                "that came and went between two probes may have taken them)")
+        if t.from_unknown:
+            res.notes.append(f"{t.from_unknown} stored events from unknown-outcome requests")
+        if res.failures:
+            res.failures.extend("  " + d for d in t.details)
+
+    def _dump(self, rundir, clients, events):
+        """For diagnosis: every request and every stored event of the run, and
+        what the auditor's database holds for the run's actors (with the
+        time each row was received)."""
+        with open(os.path.join(rundir, "requests.tsv"), "w") as f:
+            f.write("client\tactor\tt\tlatency_ms\top\toutcome\tstatus\ttarget\tchanges\t"
+                    "error\n")
+            for c in clients:
+                for r in c.records:
+                    f.write(f"{c.idx}\t{c.actor_id}\t{r.t:.6f}\t{r.latency * 1000:.2f}\t{r.op}\t"
+                            f"{r.outcome}\t{r.status}\t{r.target}\t"
+                            f"{json.dumps(r.changes) if r.changes else ''}\t{r.error or ''}\n")
+        with open(os.path.join(rundir, "events.json"), "w") as f:
+            json.dump({c.actor_id: events[c.idx] for c in clients}, f)
+        actors = ",".join(f"'{c.actor_id}'" for c in clients)
+        try:
+            rows = self.db.root_sql(
+                "SELECT seq, event_id, action, occurred_at, actor_id, target_id, received_at "
+                f"FROM data_events WHERE actor_type = 'users' AND actor_id IN ({actors}) "
+                "ORDER BY seq", database="audit-logging-auditor")
+            with open(os.path.join(rundir, "auditor-rows.tsv"), "w") as f:
+                f.write(rows)
+        except RuntimeError as e:
+            say(f"could not dump the auditor's rows: {e}")
+
+    def _verify_poison(self, extra, state, res):
+        t = res.tally
+        valid_ids = {v["id"] for v in extra["valid"]}
+        stored = state["stored"] if state else []
+        t.expected += len(valid_ids)
+        t.stored += len(stored)
+        counts = {}
+        for e in stored:
+            counts[e["id"]] = counts.get(e["id"], 0) + 1
+        for vid in valid_ids:
+            n = counts.get(vid, 0)
+            if n == 0:
+                t.lost_mut += 1  # not a view of the load: counted as a hard loss
+                t.note(f"valid hand-made event {vid} not stored")
+            elif n > 1:
+                t.duplicated += n - 1
+                t.note(f"valid hand-made event {vid} stored {n} times")
+        for e in stored:
+            if e["id"] not in valid_ids:
+                t.unexpected += 1
+                t.note(f"poison stored as an event: {e}")
+        sent = sorted(body for _, body in extra["poison"])
+        dead = mq.count(mq.DEAD_QUEUE)
+        got = []
+        for _ in range(dead):
+            m = mq.get(mq.DEAD_QUEUE)
+            if m is None:
+                break
+            got.append(m)
+        reasons_empty = [body[:80] for reason, body in got if not reason.strip()]
+        bodies = sorted(body for _, body in got)
+        res.notes.append(f"dead-letter queue {dead}/{len(sent)}")
+        if dead != len(sent):
+            res.failures.append(f"dead-letter queue holds {dead} messages; {len(sent)} poison "
+                                "messages were sent")
+        if reasons_empty:
+            res.failures.append(f"{len(reasons_empty)} dead messages without an "
+                                f"x-auditlog-reason: {reasons_empty}")
+        if bodies != sent:
+            missing = [lbl for lbl, b in extra["poison"] if b not in bodies]
+            res.failures.append(f"dead-letter bodies differ from the poison sent; not "
+                                f"dead-lettered: {missing}")
+        self.poison_reasons = [(r, b[:60]) for r, b in got]
+
+    def _log_notes(self, stack, res):
+        """What the daemons' logs say: redelivered events the auditor skipped
+        (evidence of a kill mid-batch), warnings and errors."""
+        for name in ("api", "auditor"):
+            try:
+                with open(stack.log_path(name), "rb") as f:
+                    lines = f.read().decode(errors="replace").splitlines()
+            except OSError:
+                continue
+            skipped = sum(int(m.group(1)) for m in
+                          (re.search(r"skipped (\d+) already stored", ln) for ln in lines) if m)
+            if skipped:
+                res.notes.append(f"auditor skipped {skipped} events it already had "
+                                 "(redeliveries or re-sends)")
+            bad = [ln for ln in lines if re.search(r" (warn|error): ", ln) or "ERROR" in ln
+                   or "Sanitizer" in ln]
+            if bad:
+                kinds = {}
+                for ln in bad:
+                    k = re.sub(r"\d+", "N", ln.split(": ", 1)[-1])[:90]
+                    kinds[k] = kinds.get(k, 0) + 1
+                top = sorted(kinds.items(), key=lambda kv: -kv[1])[:4]
+                res.notes.append(f"{name} log: {len(bad)} warnings/errors: " +
+                                 "; ".join(f"{n}x {k}" for k, n in top))
+
+    def _note_outcomes(self, name, records, t_inject, t_over, res):
+        wrong = [r for r in records if r.outcome == "ok" and r.error]
+        if wrong:
+            res.failures.append(f"{len(wrong)} ok answers with unexpected content, e.g. "
+                                f"{wrong[0].op} users:{wrong[0].target}: {wrong[0].error}")
+        odd = [r for r in records if r.status and 400 <= r.status < 500]
+        if odd:
+            res.warnings.append(f"{len(odd)} requests answered 4xx, e.g. {odd[0].op} "
+                                f"users:{odd[0].target} {odd[0].status} {odd[0].error}")
+        five = [r for r in records if r.status and r.status >= 500]
+        if five:
+            res.notes.append(f"{len(five)} answered 5xx (counted unknown), e.g. {five[0].op} "
+                             f"{five[0].status} {five[0].error}")
+        if name != "api-kill":
+            gone = [r for r in records if r.outcome != "ok" and r.status is None]
+            if gone:
+                res.warnings.append(f"{len(gone)} requests without an answer although the API "
+                                    f"was up, e.g. {gone[0].op}: {gone[0].error}")
+        during_ok = sum(1 for r in records if r.outcome == "ok" and t_inject <= r.t < t_over)
+        res.notes.append(f"{during_ok} ok during the fault")
+
+    def _latency(self, name, res):
+        if name not in LATENCY_RUNS or res.p99_before is None:
+            return
+        if res.p99_during is None:
+            res.latency_warn = True
+            res.notes.append("no request succeeded during the fault")
+            return
+        if res.p99_during > 2 * res.p99_before:
+            res.latency_warn = True
+            res.notes.append(f"p99 during the fault is {res.p99_during / res.p99_before:.1f}x "
+                             "the p99 before it (limit 2x)")
+
+    # -- the suite -------------------------------------------------------------
+
+    def main(self, names):
+        results = []
+        self.db = AuditorDB(harness.SRC)
+        try:
+            say(f"auditor's private MariaDB: {self.db.dir} port {self.db.port}")
+            self.db.create()
+            for name in names:
+                say(f"=== {name} ===")
+                r = self.run(name)
+                for attempt in range(self.args.retries):
+                    if not r.interfered:
+                        break
+                    say(f"{name}: another consumer interfered; running it again")
+                    first = r
+                    r = self.run(name)
+                    r.notes.insert(0, f"repeated: another consumer took events during the "
+                                   f"first attempt (its logs: {first.logdir})")
+                results.append(r)
+                say(f"{name}: {r.status(self.args.strict_latency)} in {r.seconds:.1f}s")
+        finally:
+            self.broker.thaw()
+            self.db.close()
+        return results
+
+
+# -- the table -----------------------------------------------------------------
+
+HEAD = ["fault", "requests ok", "unknown", "events expected", "stored", "lost", "duplicated",
+        "p99 before (ms)", "p99 during (ms)", "time (s)", "result"]
+
+
+def _ms(v):
+    return "-" if v is None else f"{v * 1000:.1f}"
+
+
+def rows(results, strict):
+    out = []
+    for r in results:
+        t = r.tally
+        out.append([r.name, str(r.ok), str(r.unknown), str(t.expected), str(t.stored),
+                    str(t.lost) + (f" ({t.lost_views} views)" if t.lost_views else ""),
+                    str(t.duplicated), _ms(r.p99_before), _ms(r.p99_during),
+                    f"{r.seconds:.0f}", r.status(strict)])
+    return out
+
+
+def text_table(results, strict):
+    body = rows(results, strict)
+    w = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
+         for i, h in enumerate(HEAD)]
+    line = lambda cells: "  ".join(c.rjust(w[i]) if 0 < i < len(HEAD) - 1 else c.ljust(w[i])  # noqa: E731
+                                   for i, c in enumerate(cells))
+    return "\n".join([line(HEAD), line(["-" * x for x in w])] + [line(r) for r in body])
+
+
+def markdown_table(results, strict):
+    out = ["| " + " | ".join(HEAD) + " |",
+           "|" + "|".join("---" if i in (0, len(HEAD) - 1) else "---:"
+                          for i in range(len(HEAD))) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows(results, strict)]
+    return "\n".join(out)
+
+
+def details(results, strict):
+    lines = []
+    for r in results:
+        for label, items in (("FAIL", r.failures), ("warn", r.warnings), ("note", r.notes)):
+            for i in items:
+                lines.append(f"{r.name}: {label}: {i}")
+        if r.latency_warn:
+            lines.append(f"{r.name}: {'FAIL' if strict else 'warn'}: p99 latency during the "
+                         f"fault over 2x before ({_ms(r.p99_during)} ms vs "
+                         f"{_ms(r.p99_before)} ms)")
+    return "\n".join(lines)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", help="comma-separated runs: " + ",".join(RUNS))
+    ap.add_argument("--clients", type=int, default=4, help="concurrent clients (4)")
+    ap.add_argument("--before", type=float, default=5.0,
+                    help="seconds of load before the fault (5)")
+    ap.add_argument("--after", type=float, default=2.0,
+                    help="seconds of load after the fault is over (2)")
+    ap.add_argument("--outage", type=float, default=10.0,
+                    help="seconds the broker/database stays down or frozen (10)")
+    ap.add_argument("--view-loss-window", type=int,
+                    default=int(os.environ.get("AUDITLOG_FAULT_VIEW_WINDOW", "512")),
+                    help="view events api-kill may lose (env AUDITLOG_FAULT_VIEW_WINDOW, 512)")
+    ap.add_argument("--strict-latency", action="store_true",
+                    help="fail (not only warn) when p99 during faults 1 and 2 exceeds 2x "
+                         "the p99 before")
+    ap.add_argument("--markdown", metavar="PATH", help="also write the table as markdown")
+    ap.add_argument("--drain-timeout", type=float, default=45.0,
+                    help="most seconds to wait for the pipeline to drain (45)")
+    ap.add_argument("--settle", type=float, default=2.0,
+                    help="seconds the counts must stay put once complete (2)")
+    ap.add_argument("--settle-incomplete", type=float, default=6.0,
+                    help="seconds the counts must stay put while events are missing (6; "
+                         "longer than the daemons' 5 s reconnect backoff)")
+    ap.add_argument("--pace-ms", type=float, default=0.0,
+                    help="pause of each client between requests (0)")
+    ap.add_argument("--wait-alone", type=float, default=60.0,
+                    help="seconds to wait at the start of a run for another consumer of the "
+                         "queue (a concurrent test run's auditor) to leave (60)")
+    ap.add_argument("--retries", type=int, default=1,
+                    help="runs repeated when another consumer took events from the queue (1)")
+    ap.add_argument("--keep-logs", action="store_true",
+                    help="keep every run's daemon logs (kept anyway for failed runs)")
+    a = ap.parse_args(argv)
+    if a.only:
+        names = [n.strip() for n in a.only.split(",") if n.strip()]
+        bad = [n for n in names if n not in RUNS]
+        if bad:
+            ap.error(f"unknown run(s) {bad}; known: {RUNS}")
+    else:
+        names = list(RUNS)
+    if a.clients < 1:
+        ap.error("--clients must be at least 1")
+    return a, names
+
+
+def main(argv=None):
+    args, names = parse_args(sys.argv[1:] if argv is None else argv)
+    for b in ("auditlog-api", "auditlog-auditor", "mqtool"):
+        if not os.access(os.path.join(harness.BIN, b), os.X_OK):
+            print(f"FAIL: {os.path.join(harness.BIN, b)} is missing (AUDITLOG_BIN_DIR?)")
+            return 1
+    say(f"runs: {', '.join(names)}; {args.clients} clients; binaries {harness.BIN}; "
+        f"broker {mq.AMQP_URL}")
+    suite = Suite(args)
+    results = suite.main(names)
+    total = time.monotonic() - T0
+    print()
+    print(text_table(results, args.strict_latency))
+    print()
+    d = details(results, args.strict_latency)
+    if d:
+        print(d)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown_table(results, args.strict_latency) + "\n")
+    failed = [r.name for r in results if r.status(args.strict_latency) == "FAIL"]
+    print(f"\n{len(results) - len(failed)}/{len(results)} runs passed in {total:.0f}s"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
