@@ -1,9 +1,11 @@
 #include "auth.h"
 
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/core_names.h>
 #include <openssl/decoder.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +240,85 @@ out:
 	EVP_MD_CTX_free(md);
 	json_decref(header);
 	json_decref(payload);
+	return st;
+}
+
+#define CACHE_TOKEN_MAX 2048
+#define CACHE_LOCKS 64
+
+struct cache_entry {
+	char *token;
+	size_t len;
+	struct auth_claims claims;
+};
+
+struct auth_cache {
+	size_t nslots;
+	struct cache_entry *slots;
+	pthread_mutex_t locks[CACHE_LOCKS];
+};
+
+struct auth_cache *auth_cache_new(size_t slots)
+{
+	struct auth_cache *c = calloc(1, sizeof *c);
+	if (!c || !(c->slots = calloc(slots, sizeof *c->slots))) {
+		free(c);
+		return NULL;
+	}
+	c->nslots = slots;
+	for (int i = 0; i < CACHE_LOCKS; i++)
+		pthread_mutex_init(&c->locks[i], NULL);
+	return c;
+}
+
+void auth_cache_free(struct auth_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nslots; i++)
+		free(c->slots[i].token);
+	for (int i = 0; i < CACHE_LOCKS; i++)
+		pthread_mutex_destroy(&c->locks[i]);
+	free(c->slots);
+	free(c);
+}
+
+static size_t token_hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a over the signature end */
+	for (size_t i = n > 64 ? n - 64 : 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return (size_t)(h ^ h >> 29);
+}
+
+enum auth_status auth_verify_cached(const struct auth_key *key, struct auth_cache *c,
+                                    const char *token, size_t len, int64_t now,
+                                    struct auth_claims *claims)
+{
+	if (!c || len > CACHE_TOKEN_MAX)
+		return auth_verify(key, token, len, now, claims);
+	size_t slot = token_hash(token, len) % c->nslots;
+	pthread_mutex_t *lock = &c->locks[slot % CACHE_LOCKS];
+	struct cache_entry *e = &c->slots[slot];
+	pthread_mutex_lock(lock);
+	bool hit = e->token && e->len == len && CRYPTO_memcmp(e->token, token, len) == 0 &&
+	           e->claims.exp + AUTH_LEEWAY_S >= now;
+	if (hit)
+		*claims = e->claims;
+	pthread_mutex_unlock(lock);
+	if (hit)
+		return AUTH_OK;
+	enum auth_status st = auth_verify(key, token, len, now, claims);
+	if (st != AUTH_OK)
+		return st;
+	char *copy = malloc(len);
+	if (!copy)
+		return st;
+	memcpy(copy, token, len);
+	pthread_mutex_lock(lock);
+	free(e->token);
+	*e = (struct cache_entry){copy, len, *claims};
+	pthread_mutex_unlock(lock);
 	return st;
 }
 

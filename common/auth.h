@@ -63,6 +63,19 @@ enum auth_status auth_bearer(const char *header, const char **token, size_t *len
 enum auth_status auth_verify(const struct auth_key *key, const char *token, size_t len,
                              int64_t now, struct auth_claims *claims);
 
+/* A cache of verified tokens, so a token costs one RSA verification for
+ * its whole life instead of one per request. An entry is used only for the
+ * very same token (compared in constant time) and only until its exp plus
+ * the leeway; failures are never cached. Thread-safe. */
+struct auth_cache;
+
+struct auth_cache *auth_cache_new(size_t slots);
+void auth_cache_free(struct auth_cache *cache);
+/* auth_verify through the cache (cache may be NULL: plain auth_verify). */
+enum auth_status auth_verify_cached(const struct auth_key *key, struct auth_cache *cache,
+                                    const char *token, size_t len, int64_t now,
+                                    struct auth_claims *claims);
+
 /* A sentence for the error document's detail. */
 const char *auth_status_detail(enum auth_status status);
 

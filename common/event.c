@@ -145,24 +145,66 @@ static int check_changes(json_t *changes, char *why, size_t why_len)
 
 int event_decode(const char *buf, size_t len, struct event *ev, char *why, size_t why_len)
 {
-	static const char *const members[] = {"id",       "action",     "timestamp", "actorType",
-	                                      "actorId",  "targetType", "targetId",  "eventName",
-	                                      "changes",  NULL};
-	int rc = -1;
 	ev->changes = NULL;
 	if (len > EVENT_MAX_BYTES)
 		return fail(why, why_len, "event is %zu bytes; the limit is %d", len, EVENT_MAX_BYTES);
 	if (len == 0)
 		return fail(why, why_len, "empty message");
-
 	struct jsonapi_error jerr;
 	json_t *o = jsonapi_parse_json(buf, len, &jerr);
 	if (!o)
 		return fail(why, why_len, "not JSON: %s", jerr.detail);
-	if (!json_is_object(o)) {
+	int rc = event_decode_json(o, ev, why, why_len);
+	json_decref(o);
+	return rc;
+}
+
+int event_decode_message(const char *buf, size_t len, event_fn fn, void *ctx, char *why,
+                         size_t why_len)
+{
+	if (len > EVENT_MESSAGE_MAX_BYTES)
+		return fail(why, why_len, "message is %zu bytes; the limit is %u", len,
+		            EVENT_MESSAGE_MAX_BYTES);
+	if (len == 0)
+		return fail(why, why_len, "empty message");
+	struct jsonapi_error jerr;
+	json_t *o = jsonapi_parse_json(buf, len, &jerr);
+	if (!o)
+		return fail(why, why_len, "not JSON: %s", jerr.detail);
+	int rc = -1;
+	if (json_is_array(o) &&
+	    (json_array_size(o) == 0 || json_array_size(o) > EVENT_BATCH_MAX)) {
+		fail(why, why_len, "an array of events must hold 1 to %d of them", EVENT_BATCH_MAX);
+		goto out;
+	}
+	if (!json_is_array(o) && !json_is_object(o)) {
 		fail(why, why_len, "event must be a JSON object");
 		goto out;
 	}
+	size_t n = json_is_array(o) ? json_array_size(o) : 1;
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_is_array(o) ? json_array_get(o, i) : o;
+		struct event ev;
+		char reason[256];
+		int bad = event_decode_json(e, &ev, reason, sizeof reason);
+		if (fn(ctx, i, bad ? NULL : &ev, e, bad ? reason : NULL))
+			break;
+	}
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
+}
+
+int event_decode_json(json_t *o, struct event *ev, char *why, size_t why_len)
+{
+	static const char *const members[] = {"id",       "action",     "timestamp", "actorType",
+	                                      "actorId",  "targetType", "targetId",  "eventName",
+	                                      "changes",  NULL};
+	int rc = -1;
+	ev->changes = NULL;
+	if (!json_is_object(o))
+		return fail(why, why_len, "event must be a JSON object");
 	const char *key;
 	json_t *v;
 	json_object_foreach(o, key, v)
@@ -170,10 +212,8 @@ int event_decode(const char *buf, size_t len, struct event *ev, char *why, size_
 		size_t i = 0;
 		while (members[i] && strcmp(members[i], key))
 			i++;
-		if (!members[i]) {
-			fail(why, why_len, "unknown member \"%.64s\"", key);
-			goto out;
-		}
+		if (!members[i])
+			return fail(why, why_len, "unknown member \"%.64s\"", key);
 	}
 
 	json_t *id = json_object_get(o, "id");
@@ -235,6 +275,5 @@ int event_decode(const char *buf, size_t len, struct event *ev, char *why, size_
 	}
 	rc = 0;
 out:
-	json_decref(o);
 	return rc;
 }

@@ -24,6 +24,9 @@
 #define EVENT_NAME_MAX 128  /* eventName */
 #define EVENT_FIELD_MAX 64  /* a field name in changes */
 #define EVENT_MAX_BYTES 65536
+/* A message may carry an array of events (producers batch them when busy). */
+#define EVENT_BATCH_MAX 200
+#define EVENT_MESSAGE_MAX_BYTES (1u << 20)
 
 enum event_action { EVENT_VIEWED, EVENT_CREATED, EVENT_CHANGED, EVENT_DELETED };
 
@@ -61,6 +64,22 @@ char *event_encode(const struct event *ev, size_t *len);
  * changes (event_clear it). On failure returns -1, ev holds nothing, and
  * why holds a one-line reason. */
 int event_decode(const char *buf, size_t len, struct event *ev, char *why, size_t why_len);
+
+/* Decodes one event already parsed. Same contract as event_decode. */
+int event_decode_json(json_t *o, struct event *ev, char *why, size_t why_len);
+
+/* Called by event_decode_message for each element: ev on success (the
+ * callee owns it and must event_clear it), or ev NULL and why set for an
+ * element that is not a valid event; element is the element's JSON
+ * (borrowed). Return non-zero to stop. */
+typedef int (*event_fn)(void *ctx, size_t index, struct event *ev, json_t *element,
+                        const char *why);
+
+/* Decodes a message holding one event object or an array of 1 to
+ * EVENT_BATCH_MAX events, calling fn per event. Returns 0, or -1 with why
+ * set when the message as a whole is unusable (fn was not called). */
+int event_decode_message(const char *buf, size_t len, event_fn fn, void *ctx, char *why,
+                         size_t why_len);
 
 /* True for a bounded identifier: 1..EVENT_TYPE_MAX of [A-Za-z0-9_.-]. */
 bool event_type_valid(const char *s, size_t len);

@@ -16,6 +16,7 @@
 struct http_server {
 	struct http_server_config cfg;
 	struct MHD_Daemon *daemon;
+	struct auth_cache *tokens;
 };
 
 struct http_request {
@@ -324,7 +325,8 @@ static bool authenticate(struct http_request *req)
 	size_t len;
 	enum auth_status st = AUTH_MISSING;
 	if (count == 1 && auth_bearer(http_bearer(req), &token, &len) == AUTH_OK)
-		st = auth_verify(req->srv->cfg.auth, token, len, (int64_t)time(NULL), &req->claims);
+		st = auth_verify_cached(req->srv->cfg.auth, req->srv->tokens, token, len,
+		                        (int64_t)time(NULL), &req->claims);
 	if (st == AUTH_OK)
 		return true;
 	http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -490,6 +492,10 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	if (!srv)
 		return -1;
 	srv->cfg = *cfg;
+	if (cfg->auth && !(srv->tokens = auth_cache_new(4096))) {
+		free(srv);
+		return -1;
+	}
 	srv->daemon = MHD_start_daemon(
 	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t)cfg->port, NULL, NULL,
 	    on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
@@ -498,6 +504,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	    (unsigned)30, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
 	if (!srv->daemon) {
 		log_error("could not listen on port %u", cfg->port);
+		auth_cache_free(srv->tokens);
 		free(srv);
 		return -1;
 	}
@@ -510,5 +517,6 @@ void http_server_stop(struct http_server *srv)
 	if (!srv)
 		return;
 	MHD_stop_daemon(srv->daemon);
+	auth_cache_free(srv->tokens);
 	free(srv);
 }

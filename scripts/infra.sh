@@ -338,7 +338,10 @@ init_rabbit_commands() {
 		RABBITMQ_DIST_PORT="$RABBIT_DIST_PORT"
 		RABBITMQ_PID_FILE="$RABBIT_PIDFILE"
 		RABBITMQ_ENABLED_PLUGINS_FILE="$RABBIT_DIR/enabled_plugins"
-		RABBITMQ_CONFIG_FILE="$RABBIT_DIR/rabbitmq.conf")
+		RABBITMQ_CONFIG_FILE="$RABBIT_DIR/rabbitmq.conf"
+		# Erlang's schedulers spin while idle by default; on a small machine
+		# shared with MariaDB and the daemons that burns a core for nothing.
+		RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none")
 	RABBITMQ_SERVER=("${rabbit_env[@]}" "$RABBIT_BIN/rabbitmq-server")
 	RABBITMQCTL=("${rabbit_env[@]}" "$RABBIT_BIN/rabbitmqctl")
 }

@@ -23,6 +23,7 @@ struct api {
 	struct publisher *publisher;
 	struct httpc_url auditor;
 	int auditor_timeout_ms;
+	bool audit_off; /* bench-no-audit: emit nothing (benchmarks only) */
 };
 
 /* ---- the audit emitter (audit.c) ----
@@ -39,8 +40,8 @@ struct actor {
 void audit_viewed(struct api *api, const struct actor *actor, const char *type,
                   const char *id);
 /* Inside a transaction; changes is stolen (NULL unless EVENT_CHANGED). */
-int audit_mutation(struct db *db, const struct actor *actor, enum event_action action,
-                   const char *type, const char *id, json_t *changes);
+int audit_mutation(struct api *api, struct db *db, const struct actor *actor,
+                   enum event_action action, const char *type, const char *id, json_t *changes);
 /* After a committed transaction that called audit_mutation. */
 void audit_committed(struct api *api);
 

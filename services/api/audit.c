@@ -7,6 +7,8 @@
 
 void audit_viewed(struct api *api, const struct actor *actor, const char *type, const char *id)
 {
+	if (api->audit_off)
+		return;
 	struct event ev;
 	event_init(&ev, EVENT_VIEWED, actor->type, actor->id, type, id, NULL);
 	size_t len;
@@ -17,9 +19,13 @@ void audit_viewed(struct api *api, const struct actor *actor, const char *type, 
 		log_error("out of memory encoding a view event");
 }
 
-int audit_mutation(struct db *db, const struct actor *actor, enum event_action action,
-                   const char *type, const char *id, json_t *changes)
+int audit_mutation(struct api *api, struct db *db, const struct actor *actor,
+                   enum event_action action, const char *type, const char *id, json_t *changes)
 {
+	if (api->audit_off) {
+		json_decref(changes);
+		return DB_OK;
+	}
 	struct event ev;
 	event_init(&ev, action, actor->type, actor->id, type, id, changes);
 	size_t len;

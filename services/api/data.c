@@ -22,7 +22,7 @@ static int delete_in_tx(struct db *db, void *arg)
 		return DATA_NOT_FOUND;
 	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)t->id);
-	return audit_mutation(db, &t->ctx->actor, EVENT_DELETED, t->type, id, NULL);
+	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_DELETED, t->type, id, NULL);
 }
 
 int data_delete(struct data_ctx *ctx, const char *sql, const char *type, int64_t id)

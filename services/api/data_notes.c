@@ -118,7 +118,7 @@ static int create_in_tx(struct db *db, void *arg)
 	if (st)
 		return st;
 	snprintf(t->id, sizeof t->id, "%llu", (unsigned long long)id);
-	return audit_mutation(db, &t->ctx->actor, EVENT_CREATED, "notes", t->id, NULL);
+	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_CREATED, "notes", t->id, NULL);
 }
 
 int data_note_create(struct data_ctx *ctx, json_t *attrs, json_t **out)

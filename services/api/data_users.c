@@ -124,7 +124,7 @@ static int create_in_tx(struct db *db, void *arg)
 	if (st)
 		return st;
 	snprintf(t->out->id, sizeof t->out->id, "%llu", (unsigned long long)id);
-	return audit_mutation(db, &t->ctx->actor, EVENT_CREATED, "users", t->out->id, NULL);
+	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_CREATED, "users", t->out->id, NULL);
 }
 
 int data_user_create(struct data_ctx *ctx, json_t *attrs, struct user *out)
@@ -173,7 +173,7 @@ static int update_in_tx(struct db *db, void *arg)
 		return st == DB_ERR_DUPLICATE ? DATA_CONFLICT : st;
 	}
 	t->changed = true;
-	return audit_mutation(db, &t->ctx->actor, EVENT_CHANGED, "users", t->out->id, changes);
+	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_CHANGED, "users", t->out->id, changes);
 }
 
 int data_user_update(struct data_ctx *ctx, int64_t id, json_t *attrs, struct user *out)

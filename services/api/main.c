@@ -24,6 +24,8 @@ static struct config_setting settings[] = {
      NULL, 0},
     {"confirm-window", "AUDITLOG_CONFIRM_WINDOW", "1000", CONFIG_INT, 1, 65535,
      "Most published events awaiting the broker's confirmation.", NULL, 0},
+    {"bench-no-audit", "AUDITLOG_BENCH_NO_AUDIT", "false", CONFIG_BOOL, 0, 0,
+     "FOR BENCHMARKS ONLY: emit no data events, to measure what auditing costs.", NULL, 0},
     DAEMON_LOG_SETTING,
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -82,6 +84,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	daemon_db_config(settings, NSETTINGS, &api.db);
+	api.audit_off = I("bench-no-audit");
+	if (api.audit_off)
+		for (int i = 0; i < 3; i++)
+			log_error("AUDITING IS OFF (bench-no-audit): this API records NO data events. "
+			          "Only for measuring what auditing costs; never in production.");
 	if (daemon_public_key(settings, NSETTINGS, &api.public_key))
 		goto out;
 	if (!(api.private_pem = read_file(S("jwt-private-key"), &api.private_pem_len))) {

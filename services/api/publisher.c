@@ -13,16 +13,27 @@
 #include "spool.h"
 #include "uuid.h"
 
-#define OUTBOX_ROUND_MAX 500
+#define OUTBOX_ROUND_MAX 2000
+/* Views wait up to this long for company before going out in a message,
+ * unless a message's worth is already waiting. */
+#define VIEW_LINGER_MS 5
+#define VIEW_LINGER_BYTES (24u << 10)
 #define OUTBOX_RESCAN_MS 1000
 #define DELETE_CHUNK 64
 
+/* A message carries one event, or when several are waiting an array of up
+ * to MESSAGE_EVENTS_MAX of them: the broker's cost is per message, so
+ * under load this multiplies what it can take. */
+#define MESSAGE_EVENTS_MAX 100
+#define MESSAGE_BYTES_MAX (256u << 10)
+
 struct msg {
-	char id[UUID_STR_LEN + 1];
-	char *body;
-	size_t len;
-	uint64_t outbox_seq;  /* 0 for a view */
-	struct spool_pos end; /* a view: the spool position after it */
+	char id[UUID_STR_LEN + 1]; /* the first event's id, used as message_id */
+	char *body;                /* body[0] is '[' when several events */
+	size_t len, cap, nevents;
+	bool outbox;          /* events from the outbox (else views from the spool) */
+	uint64_t *seqs;       /* outbox: the row of each event */
+	struct spool_pos end; /* views: the spool position after the last one */
 	uint64_t tag;
 	bool confirmed, failed;
 };
@@ -47,6 +58,8 @@ struct publisher {
 	struct db *db;
 	struct ring inflight;
 	uint64_t next_tag;
+	uint64_t sent_messages, sent_events; /* since the last report */
+	int64_t reported_ms;
 	size_t outbox_inflight, views_inflight;
 	bool outbox_empty;
 	int64_t last_rescan_ms;
@@ -55,6 +68,7 @@ struct publisher {
 	struct spool_pos view_read;  /* next view to publish */
 	bool views_rewind;           /* a view failed: re-read from the confirmed position */
 	bool view_failed;            /* a view could not be sent during spool_read */
+	int64_t views_waiting_since; /* when unsent views were first seen, or 0 */
 };
 
 static int64_t now_ms(void)
@@ -62,6 +76,13 @@ static int64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void msg_free(struct msg *m)
+{
+	free(m->body);
+	free(m->seqs);
+	*m = (struct msg){0};
 }
 
 static struct msg *ring_at(struct ring *r, size_t i)
@@ -85,9 +106,12 @@ static struct msg ring_pop_front(struct ring *r)
 	return m;
 }
 
-/* Sleeps up to ms; new work cuts the sleep short only when wake_on_work
- * (a backoff must not be cut short by the very work it holds back). */
-static void wait_ms(struct publisher *p, int ms, bool wake_on_work)
+enum wake { WAKE_NEVER = 0, WAKE_OUTBOX = 1, WAKE_VIEWS = 2, WAKE_ANY = 3 };
+
+/* Sleeps up to ms; new work of the kinds in wake cuts it short (a backoff
+ * must not be cut short by the very work it holds back, nor a linger by
+ * the views it waits for). */
+static void wait_ms(struct publisher *p, int ms, enum wake wake)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -100,7 +124,8 @@ static void wait_ms(struct publisher *p, int ms, bool wake_on_work)
 	pthread_mutex_lock(&p->lock);
 	/* Signals come with every view and commit: loop until the deadline
 	 * unless one of them is a reason to stop waiting. */
-	while (!p->stopping && !(wake_on_work && (p->outbox_dirty || p->views_ready)))
+	while (!p->stopping && !((wake & WAKE_OUTBOX) && p->outbox_dirty) &&
+	       !((wake & WAKE_VIEWS) && p->views_ready))
 		if (pthread_cond_timedwait(&p->cond, &p->lock, &ts) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&p->lock);
@@ -113,8 +138,10 @@ static void disconnect(struct publisher *p)
 {
 	mq_close(p->mq);
 	p->mq = NULL;
-	while (p->inflight.count)
-		free(ring_pop_front(&p->inflight).body);
+	while (p->inflight.count) {
+		struct msg m = ring_pop_front(&p->inflight);
+		msg_free(&m);
+	}
 	p->outbox_inflight = p->views_inflight = 0;
 	p->outbox_empty = false;
 	p->view_read = spool_confirmed(p->spool);
@@ -135,17 +162,65 @@ static bool connect_broker(struct publisher *p)
 	return true;
 }
 
+/* True when the event of len bytes no longer fits in m. */
+static bool msg_full(const struct msg *m, size_t len)
+{
+	return m->nevents == MESSAGE_EVENTS_MAX ||
+	       (m->nevents && m->len + len + 2 > MESSAGE_BYTES_MAX);
+}
+
+/* Appends one event to the message being packed. */
+static bool msg_add(struct msg *m, const char *id, const char *body, size_t len, uint64_t seq)
+{
+	if (m->len + len + 2 > m->cap) {
+		size_t cap = (m->len + len + 2) * 2;
+		char *b = realloc(m->body, cap);
+		if (!b)
+			return false;
+		m->body = b;
+		m->cap = cap;
+	}
+	if (m->outbox && !m->seqs && !(m->seqs = malloc(MESSAGE_EVENTS_MAX * sizeof *m->seqs)))
+		return false;
+	if (m->nevents == 0) {
+		snprintf(m->id, sizeof m->id, "%s", id);
+		m->body[m->len++] = '[';
+	} else {
+		m->body[m->len++] = ',';
+	}
+	memcpy(m->body + m->len, body, len);
+	m->len += len;
+	if (m->outbox)
+		m->seqs[m->nevents] = seq;
+	m->nevents++;
+	return true;
+}
+
+/* Sends m (taking it over) and tracks it until confirmed. A lone event
+ * goes as a plain object, several as an array. */
 static bool publish(struct publisher *p, struct msg *m)
 {
+	if (m->nevents == 1) {
+		memmove(m->body, m->body + 1, --m->len);
+	} else {
+		m->body[m->len++] = ']';
+	}
 	m->tag = ++p->next_tag;
 	m->confirmed = m->failed = false;
-	if (!ring_push_back(&p->inflight, m)) /* callers keep room; never expected */
+	struct msg sent = *m;
+	*m = (struct msg){.outbox = sent.outbox};
+	if (!ring_push_back(&p->inflight, &sent)) { /* callers keep room; never expected */
+		msg_free(&sent);
 		return false;
-	if (m->outbox_seq)
+	}
+	if (sent.outbox)
 		p->outbox_inflight++;
 	else
 		p->views_inflight++;
-	return mq_publish(p->mq, MQ_EXCHANGE, MQ_ROUTING_KEY, m->id, m->body, m->len, NULL) == 0;
+	p->sent_messages++;
+	p->sent_events += sent.nevents;
+	return mq_publish(p->mq, MQ_EXCHANGE, MQ_ROUTING_KEY, sent.id, sent.body, sent.len,
+	                  NULL) == 0;
 }
 
 static void on_confirm(void *ctx, enum mq_confirm what, uint64_t tag, bool multiple,
@@ -197,13 +272,14 @@ static void retire_confirmed(struct publisher *p)
 	struct spool_pos view_end = {0, 0};
 	while (p->inflight.count && ring_at(&p->inflight, 0)->confirmed) {
 		struct msg m = ring_pop_front(&p->inflight);
-		free(m.body);
-		if (m.outbox_seq) {
+		if (m.outbox) {
 			p->outbox_inflight--;
 			if (m.failed)
 				p->outbox_empty = false;
 			else
-				p->to_delete[p->ndelete++] = m.outbox_seq;
+				for (size_t i = 0; i < m.nevents; i++)
+					p->to_delete[p->ndelete++] = m.seqs[i];
+			msg_free(&m);
 			continue;
 		}
 		p->views_inflight--;
@@ -213,6 +289,7 @@ static void retire_confirmed(struct publisher *p)
 			view_end = m.end;
 			views_confirmed = true;
 		}
+		msg_free(&m);
 	}
 	if (views_confirmed)
 		spool_confirm(p->spool, view_end);
@@ -226,6 +303,7 @@ static void retire_confirmed(struct publisher *p)
 
 struct fetch_ctx {
 	struct publisher *p;
+	struct msg m;
 	size_t rows;
 	bool failed;
 };
@@ -233,15 +311,12 @@ struct fetch_ctx {
 static int outbox_row(void *ctx, const struct db_row *row)
 {
 	struct fetch_ctx *f = ctx;
-	struct msg m = {0};
-	m.outbox_seq = strtoull(row->val[0], NULL, 10);
-	snprintf(m.id, sizeof m.id, "%s", row->val[1]);
-	if (!(m.body = malloc(row->len[2] + 1)))
-		return DB_ERR;
-	memcpy(m.body, row->val[2], row->len[2]);
-	m.len = row->len[2];
 	f->rows++;
-	if (!publish(f->p, &m)) {
+	if (msg_full(&f->m, row->len[2]) && !publish(f->p, &f->m)) {
+		f->failed = true;
+		return 1;
+	}
+	if (!msg_add(&f->m, row->val[1], row->val[2], row->len[2], strtoull(row->val[0], NULL, 10))) {
 		f->failed = true;
 		return 1;
 	}
@@ -255,7 +330,8 @@ static void outbox_round(struct publisher *p)
 {
 	if (p->outbox_inflight || p->ndelete)
 		return;
-	size_t room = p->inflight.cap - p->inflight.count;
+	/* Rows, at most what the free part of the window can carry. */
+	size_t room = (p->inflight.cap - p->inflight.count) * MESSAGE_EVENTS_MAX;
 	if (room > OUTBOX_ROUND_MAX)
 		room = OUTBOX_ROUND_MAX;
 	if (room == 0)
@@ -276,10 +352,13 @@ static void outbox_round(struct publisher *p)
 			return;
 		}
 	}
-	struct fetch_ctx f = {.p = p};
+	struct fetch_ctx f = {.p = p, .m = {.outbox = true}};
 	struct db_value limit = DB_INT((long long)room);
 	int st = db_query(p->db, "SELECT seq, event_id, body FROM event_outbox ORDER BY seq LIMIT ?",
 	                  &limit, 1, outbox_row, &f);
+	if (!f.failed && f.m.nevents && !publish(p, &f.m))
+		f.failed = true;
+	msg_free(&f.m);
 	if (f.failed)
 		disconnect(p);
 	else if (st < 0)
@@ -287,35 +366,85 @@ static void outbox_round(struct publisher *p)
 	p->outbox_empty = st == 0 && f.rows < room;
 }
 
+struct view_ctx {
+	struct publisher *p;
+	struct msg m;
+	size_t messages_left; /* free slots in the window */
+};
+
 static int view_record(void *ctx, const char *id, const char *body, size_t len,
                        struct spool_pos end)
 {
-	struct publisher *p = ctx;
-	struct msg m = {.len = len, .end = end};
-	snprintf(m.id, sizeof m.id, "%s", id);
-	if ((m.body = malloc(len))) {
-		memcpy(m.body, body, len);
-		if (publish(p, &m))
-			return 0;
+	struct view_ctx *v = ctx;
+	if (msg_full(&v->m, len)) {
+		if (!publish(v->p, &v->m)) {
+			v->p->view_failed = true;
+			return 1;
+		}
+		v->messages_left--;
 	}
-	p->view_failed = true;
-	return 1;
+	if (!msg_add(&v->m, id, body, len, 0)) {
+		v->p->view_failed = true;
+		return 1;
+	}
+	v->m.end = end;
+	/* Stop once the last free message is full: the next record waits. */
+	return v->messages_left == 1 && v->m.nevents == MESSAGE_EVENTS_MAX;
 }
 
-static void publish_views(struct publisher *p)
+/* Publishes the durable views, in messages of up to MESSAGE_EVENTS_MAX.
+ * Returns how many ms it wants to linger for more (0: nothing waits). */
+static int publish_views(struct publisher *p)
 {
 	pthread_mutex_lock(&p->lock);
 	p->views_ready = false;
+	bool stopping = p->stopping;
 	pthread_mutex_unlock(&p->lock);
 	if (p->views_rewind || !p->mq)
-		return;
+		return 0;
+	uint64_t unread = spool_unread_bytes(p->spool, p->view_read);
+	if (!unread) {
+		p->views_waiting_since = 0;
+		return 0;
+	}
+	int64_t now = now_ms();
+	if (!p->views_waiting_since)
+		p->views_waiting_since = now;
+	int64_t waited = now - p->views_waiting_since;
+	if (unread < VIEW_LINGER_BYTES && waited < VIEW_LINGER_MS && !stopping)
+		return (int)(VIEW_LINGER_MS - waited);
 	size_t room = p->inflight.cap - p->inflight.count;
 	if (!room)
-		return;
+		return 0;
 	p->view_failed = false;
-	spool_read(p->spool, &p->view_read, room, view_record, p);
+	struct view_ctx v = {.p = p, .messages_left = room};
+	spool_read(p->spool, &p->view_read, room * MESSAGE_EVENTS_MAX, view_record, &v);
+	if (!p->view_failed && v.m.nevents && !publish(p, &v.m))
+		p->view_failed = true;
+	msg_free(&v.m);
+	p->views_waiting_since = 0;
 	if (p->view_failed) /* start over from what the broker confirmed */
 		disconnect(p);
+	return 0;
+}
+
+/* Every minute that saw traffic: what went out, and what waits. */
+static void report(struct publisher *p)
+{
+	int64_t now = now_ms();
+	if (now - p->reported_ms < (getenv("AUDITLOG_REPORT_MS") ? atol(getenv("AUDITLOG_REPORT_MS")) : 60000))
+		return;
+	if (p->sent_messages) {
+		struct spool_stats st;
+		spool_stats(p->spool, &st);
+		log_info("published %llu events in %llu messages in %llds; spool backlog %llu bytes, "
+		         "%llu view events dropped in all",
+		         (unsigned long long)p->sent_events, (unsigned long long)p->sent_messages,
+		         (long long)(now - p->reported_ms) / 1000,
+		         (unsigned long long)st.backlog_bytes, (unsigned long long)st.dropped);
+	}
+	p->sent_messages = p->sent_events = 0;
+	p->reported_ms = now;
 }
 
 static bool finished(struct publisher *p)
@@ -344,25 +473,25 @@ static void *run(void *arg)
 				pthread_mutex_unlock(&p->lock);
 				if (stopping)
 					break; /* nothing can be drained: what is left stays spooled */
-				wait_ms(p, backoff, false);
+				wait_ms(p, backoff, WAKE_NEVER);
 				backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
 				continue;
 			}
 			backoff = 100;
 		}
+		report(p);
 		outbox_round(p);
-		if (p->mq)
-			publish_views(p);
+		int linger = p->mq ? publish_views(p) : 0;
 		if (!p->mq)
 			continue;
 		if (p->inflight.count) {
-			if (mq_poll_confirms(p->mq, 20, on_confirm, p)) {
+			if (mq_poll_confirms(p->mq, linger ? linger : 20, on_confirm, p)) {
 				disconnect(p);
 				continue;
 			}
 			retire_confirmed(p);
 		} else {
-			wait_ms(p, 200, true);
+			wait_ms(p, linger ? linger : 200, linger ? WAKE_OUTBOX : WAKE_ANY);
 			/* Keeps heartbeats flowing and notices a closed connection. */
 			if (p->mq && mq_poll_confirms(p->mq, 0, on_confirm, p))
 				disconnect(p);
@@ -399,7 +528,7 @@ int publisher_start(const struct publisher_config *cfg, struct publisher **out)
 	p->cfg = *cfg;
 	p->inflight.cap = cfg->confirm_window;
 	p->inflight.m = calloc(p->inflight.cap, sizeof *p->inflight.m);
-	p->to_delete = calloc(p->inflight.cap, sizeof *p->to_delete);
+	p->to_delete = calloc(OUTBOX_ROUND_MAX, sizeof *p->to_delete);
 	p->outbox_dirty = true; /* rows may be left from before a restart */
 	p->views_ready = true;  /* and views in the spool */
 	pthread_mutex_init(&p->lock, NULL);
@@ -433,8 +562,10 @@ void publisher_stop(struct publisher *p, int drain_ms)
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
-	while (p->inflight.count)
-		free(ring_pop_front(&p->inflight).body);
+	while (p->inflight.count) {
+		struct msg m = ring_pop_front(&p->inflight);
+		msg_free(&m);
+	}
 	spool_close(p->spool);
 	free(p->inflight.m);
 	free(p->to_delete);

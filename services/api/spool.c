@@ -539,6 +539,23 @@ bool spool_caught_up(struct spool *sp, struct spool_pos pos)
 	return done;
 }
 
+static uint64_t distance(struct spool_pos from, struct spool_pos to)
+{
+	if (from.segment > to.segment || (from.segment == to.segment && from.offset >= to.offset))
+		return 0;
+	return from.segment == to.segment
+	           ? to.offset - from.offset
+	           : (to.segment - from.segment) * (uint64_t)SEGMENT_MAX + to.offset - from.offset;
+}
+
+uint64_t spool_unread_bytes(struct spool *sp, struct spool_pos pos)
+{
+	pthread_mutex_lock(&sp->lock);
+	uint64_t n = distance(pos, sp->durable);
+	pthread_mutex_unlock(&sp->lock);
+	return n;
+}
+
 void spool_stats(struct spool *sp, struct spool_stats *out)
 {
 	pthread_mutex_lock(&sp->lock);
@@ -547,9 +564,6 @@ void spool_stats(struct spool *sp, struct spool_stats *out)
 	out->dropped = sp->dropped;
 	out->groups = sp->groups;
 	out->inbox = sp->count;
-	struct spool_pos c = sp->confirmed, d = sp->durable;
-	out->backlog_bytes = c.segment == d.segment
-	                         ? d.offset - c.offset
-	                         : (d.segment - c.segment) * (uint64_t)SEGMENT_MAX + d.offset - c.offset;
+	out->backlog_bytes = distance(sp->confirmed, sp->durable);
 	pthread_mutex_unlock(&sp->lock);
 }

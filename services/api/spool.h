@@ -60,6 +60,9 @@ struct spool_pos spool_confirmed(const struct spool *sp);
 /* True when every durable record lies before pos. */
 bool spool_caught_up(struct spool *sp, struct spool_pos pos);
 
+/* Roughly how many durable bytes lie after pos. */
+uint64_t spool_unread_bytes(struct spool *sp, struct spool_pos pos);
+
 struct spool_stats {
 	uint64_t appended, written, dropped, groups;
 	size_t inbox;

@@ -1,11 +1,13 @@
 /* The consumer: RabbitMQ deliveries into the store, acknowledged only
  * after the transaction holding them committed.
  *
- * Deliveries are gathered into a batch (up to batch_max, or whatever came
- * within a few milliseconds), stored in one transaction, and acknowledged
- * with one multiple-ack. A message that is not a valid event is copied to
- * the dead-letter queue with the reason in a header and acknowledged with
- * its batch, so it neither blocks the events behind it nor comes back.
+ * A message holds one event or an array of them. Deliveries are gathered
+ * into a batch (up to batch_max events, or whatever came within a few
+ * milliseconds), stored in one transaction, and acknowledged with one
+ * multiple-ack. A message that is not a valid event, or one bad element of
+ * an array, is copied to the dead-letter queue with the reason in a header
+ * and acknowledged with its batch, so it neither blocks the events behind
+ * it nor comes back.
  * While MySQL is away the batch is kept and retried; the broker sends
  * nothing beyond the prefetch window meanwhile. A lost AMQP connection
  * drops the batch: the broker redelivers it, and the store skips what it
@@ -31,8 +33,8 @@ struct consumer {
 	atomic_bool stop;
 	struct mq *mq;
 	struct db *db;
-	struct event *batch;
-	size_t n;
+	struct event *batch; /* grows to what the prefetch window can hold */
+	size_t n, cap;
 	uint64_t last_tag; /* highest delivery tag handled, 0 when none */
 	int64_t batch_started_ms;
 	int64_t retry_at_ms;
@@ -158,21 +160,53 @@ retry_later:
 	return false;
 }
 
+struct take_ctx {
+	struct consumer *c;
+	const amqp_envelope_t *env;
+};
+
+static int take_event(void *arg, size_t index, struct event *ev, json_t *element,
+                      const char *why)
+{
+	struct take_ctx *t = arg;
+	struct consumer *c = t->c;
+	if (!ev) {
+		/* One bad element of an array goes alone; the rest is stored. */
+		char reason[300], id[UUID_STR_LEN + 1] = "";
+		snprintf(reason, sizeof reason, "element %zu: %s", index, why);
+		const char *eid = json_string_value(json_object_get(element, "id"));
+		if (eid)
+			snprintf(id, sizeof id, "%s", eid);
+		char *body = json_dumps(element, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (body)
+			dead_letter(c, id, body, strlen(body), t->env->routing_key, reason);
+		free(body);
+		return c->mq ? 0 : 1;
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 1024;
+		struct event *b = realloc(c->batch, cap * sizeof *b);
+		if (!b) {
+			event_clear(ev);
+			log_error("out of memory holding a batch; reconnecting");
+			drop_connection(c);
+			return 1;
+		}
+		c->batch = b;
+		c->cap = cap;
+	}
+	c->batch[c->n++] = *ev;
+	return 0;
+}
+
 static void take(struct consumer *c, amqp_envelope_t *env)
 {
 	char why[256];
-	if (c->n == c->cfg.prefetch) {
-		/* The broker keeps to the prefetch window, so this is not expected. */
-		log_error("delivery beyond the prefetch window; reconnecting");
-		drop_connection(c);
-		return;
-	}
 	if (c->n == 0 && c->last_tag == 0)
 		c->batch_started_ms = now_ms();
-	struct event *ev = &c->batch[c->n];
-	if (event_decode(env->message.body.bytes, env->message.body.len, ev, why, sizeof why) == 0)
-		c->n++;
-	else
+	struct take_ctx t = {c, env};
+	if (event_decode_message(env->message.body.bytes, env->message.body.len, take_event, &t,
+	                         why, sizeof why))
 		dead_letter_delivery(c, env, why);
 	if (c->mq)
 		c->last_tag = env->delivery_tag;
@@ -207,14 +241,14 @@ static void *run(void *arg)
 		}
 		bool pending = c->last_tag != 0;
 		bool waiting_db = pending && c->retry_at_ms > now_ms();
-		bool full = c->n >= c->cfg.batch_max || c->n >= c->cfg.prefetch;
+		bool full = c->n >= c->cfg.batch_max;
 		if (pending && !waiting_db &&
 		    (full || now_ms() - c->batch_started_ms >= BATCH_LINGER_MS)) {
 			flush(c);
 			continue;
 		}
-		/* The batch array holds the whole prefetch window, so while the
-		 * database is away nothing the broker sends is turned away. */
+		/* The batch array grows to hold the whole prefetch window, so while
+		 * the database is away nothing the broker sends is turned away. */
 		int timeout = pending ? (waiting_db ? 50 : 5) : POLL_MS;
 		amqp_envelope_t env;
 		int r = mq_next(c->mq, timeout, &env);
@@ -246,11 +280,7 @@ int consumer_start(const struct consumer_config *cfg, struct consumer **out)
 	if (!c)
 		return -1;
 	c->cfg = *cfg;
-	if (c->cfg.batch_max > c->cfg.prefetch)
-		c->cfg.batch_max = c->cfg.prefetch;
-	c->batch = calloc(cfg->prefetch, sizeof *c->batch);
-	if (!c->batch || pthread_create(&c->thread, NULL, run, c)) {
-		free(c->batch);
+	if (pthread_create(&c->thread, NULL, run, c)) {
 		free(c);
 		return -1;
 	}

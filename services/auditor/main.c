@@ -11,9 +11,10 @@ static struct config_setting settings[] = {
     DAEMON_MYSQL_SETTINGS("AUDITLOG_AUDITOR_DB", "audit-logging-auditor"),
     DAEMON_AMQP_SETTING,
     DAEMON_PUBLIC_KEY_SETTING,
-    {"prefetch", "AUDITLOG_PREFETCH", "1000", CONFIG_INT, 1, 65535,
-     "Unacknowledged deliveries the consumer holds at most.", NULL, 0},
-    {"batch-max", "AUDITLOG_BATCH_MAX", "500", CONFIG_INT, 1, 65535,
+    {"prefetch", "AUDITLOG_PREFETCH", "100", CONFIG_INT, 1, 65535,
+     "Unacknowledged messages the consumer holds at most (each up to 200 events).", NULL,
+     0},
+    {"batch-max", "AUDITLOG_BATCH_MAX", "1000", CONFIG_INT, 1, 65535,
      "Events stored per transaction at most.", NULL, 0},
     DAEMON_LOG_SETTING,
 };

@@ -205,6 +205,23 @@ int main(void)
 	CHECK_INT(verify(key, huge), AUTH_MALFORMED);
 	free(huge);
 
+	/* The cache: a hit gives the same claims; a token that differs in one
+	 * character is no hit; an expired entry is not used. */
+	struct auth_cache *cache = auth_cache_new(8);
+	int64_t now = (int64_t)time(NULL);
+	struct auth_claims c1, c2;
+	CHECK_INT(auth_verify_cached(key, cache, good, strlen(good), now, &c1), AUTH_OK);
+	CHECK_INT(auth_verify_cached(key, cache, good, strlen(good), now, &c2), AUTH_OK);
+	CHECK_INT(c2.user_id, c1.user_id);
+	CHECK_INT(c2.exp, c1.exp);
+	char *near = strdup(good);
+	near[strlen(near) - 3] = near[strlen(near) - 3] == 'A' ? 'B' : 'A';
+	CHECK_INT(auth_verify_cached(key, cache, near, strlen(near), now, &c2), AUTH_SIGNATURE);
+	CHECK_INT(auth_verify_cached(key, cache, good, strlen(good), now + 3600, &c2), AUTH_EXPIRED);
+	CHECK_INT(auth_verify_cached(key, NULL, good, strlen(good), now, &c2), AUTH_OK);
+	free(near);
+	auth_cache_free(cache);
+
 	/* Bearer header parsing. */
 	const char *tok;
 	size_t len;

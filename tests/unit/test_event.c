@@ -15,6 +15,32 @@ static int decode(const char *json, char *why)
 #define VALID_HEAD "{\"id\":\"0190b6a8-7c2e-7abc-8def-0123456789ab\",\"timestamp\":1732760000000,"
 #define REFS "\"actorType\":\"users\",\"actorId\":\"1\",\"targetType\":\"users\",\"targetId\":\"2\""
 
+struct tally {
+	int good, bad;
+	char last_why[256];
+};
+
+static int count_event(void *ctx, size_t index, struct event *ev, json_t *element,
+                       const char *why)
+{
+	struct tally *t = ctx;
+	(void)index, (void)element;
+	if (ev) {
+		t->good++;
+		event_clear(ev);
+	} else {
+		t->bad++;
+		snprintf(t->last_why, sizeof t->last_why, "%s", why);
+	}
+	return 0;
+}
+
+static int message(const char *json, struct tally *t, char *why)
+{
+	memset(t, 0, sizeof *t);
+	return event_decode_message(json, strlen(json), count_event, t, why, 256);
+}
+
 int main(void)
 {
 	char why[256];
@@ -82,6 +108,31 @@ int main(void)
 		if (rc == 0)
 			fprintf(stderr, "accepted poison #%zu: %s\n", i, bad[i]);
 	}
+
+	/* Messages: one event, or an array of them decoded element by element. */
+	struct tally t;
+	CHECK_INT(message(VALID_HEAD "\"action\":\"viewed\"," REFS "}", &t, why), 0);
+	CHECK_INT(t.good, 1);
+	CHECK_INT(t.bad, 0);
+	CHECK_INT(message("[" VALID_HEAD "\"action\":\"viewed\"," REFS "},{\"id\":1},"
+	                  VALID_HEAD "\"action\":\"deleted\"," REFS "}]",
+	                  &t, why),
+	          0);
+	CHECK_INT(t.good, 2);
+	CHECK_INT(t.bad, 1);
+	CHECK(strstr(t.last_why, "id") != NULL);
+	CHECK_INT(message("[]", &t, why), -1);
+	CHECK_INT(message("\"x\"", &t, why), -1);
+	CHECK_INT(message("", &t, why), -1);
+	CHECK_INT(message("[1", &t, why), -1);
+	CHECK_INT(t.good + t.bad, 0);
+	char *many = malloc(EVENT_BATCH_MAX * 4 + 16);
+	strcpy(many, "[");
+	for (int i = 0; i <= EVENT_BATCH_MAX; i++)
+		strcat(many, i ? ",{}" : "{}");
+	strcat(many, "]");
+	CHECK_INT(message(many, &t, why), -1);
+	free(many);
 
 	/* Oversize is refused before parsing. */
 	size_t big = EVENT_MAX_BYTES + 10;
