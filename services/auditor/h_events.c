@@ -6,23 +6,9 @@
 
 #include "auditor.h"
 #include "cursor.h"
+#include "filter.h"
 
 #define LINK_MAX 1024
-
-/* "type:id" -> type, id (in buf). Returns 0, or -1 for anything else. */
-static int split_ref(const char *s, char *buf, size_t cap, const char **type, const char **id)
-{
-	if (!s || strlen(s) >= cap)
-		return -1;
-	strcpy(buf, s);
-	char *colon = strchr(buf, ':');
-	if (!colon)
-		return -1;
-	*colon = '\0';
-	*type = buf;
-	*id = colon + 1;
-	return event_type_valid(*type, strlen(*type)) && event_ref_valid(*id, strlen(*id)) ? 0 : -1;
-}
 
 /* Refuses parameters we do not understand, as JSON:API asks. */
 static int check_params(struct http_request *req, const char *const *known)
@@ -122,15 +108,22 @@ void h_events_query(struct http_request *req)
 		return;
 	const struct query *qs = http_query(req);
 	const char *actor = query_get(qs, "filter[actor]"), *target = query_get(qs, "filter[target]");
-	char abuf[EVENT_TYPE_MAX + EVENT_REF_MAX + 2], tbuf[EVENT_TYPE_MAX + EVENT_REF_MAX + 2];
+	struct filter_ref a, t;
 	struct store_query q = {0};
-	if ((!actor && !target) ||
-	    (actor && split_ref(actor, abuf, sizeof abuf, &q.actor_type, &q.actor_id)) ||
-	    (target && split_ref(target, tbuf, sizeof tbuf, &q.target_type, &q.target_id))) {
+	if ((!actor && !target) || (actor && filter_parse_ref(actor, &a)) ||
+	    (target && filter_parse_ref(target, &t))) {
 		http_reply_error(req, 400, "Invalid filter",
 		                 "Give filter[actor]=type:id, filter[target]=type:id or both; type is "
 		                 "an identifier ([A-Za-z0-9_.-]) and id has no control characters.");
 		return;
+	}
+	if (actor) {
+		q.actor_type = a.type;
+		q.actor_id = a.id;
+	}
+	if (target) {
+		q.target_type = t.type;
+		q.target_id = t.id;
 	}
 	answer(req, &q, "/data-events", filters);
 }
