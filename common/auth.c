@@ -322,6 +322,18 @@ enum auth_status auth_verify_cached(const struct auth_key *key, struct auth_cach
 	return st;
 }
 
+static bool is_own(const struct auth_claims *c, const char *type, const char *id)
+{
+	return type && id && !strcmp(type, "users") && !strcmp(id, c->user_id_str);
+}
+
+bool auth_may_read(const struct auth_claims *claims, const char *actor_type,
+                   const char *actor_id, const char *target_type, const char *target_id)
+{
+	return claims->auditor || is_own(claims, actor_type, actor_id) ||
+	       is_own(claims, target_type, target_id);
+}
+
 const char *auth_status_detail(enum auth_status status)
 {
 	switch (status) {

@@ -76,6 +76,12 @@ enum auth_status auth_verify_cached(const struct auth_key *key, struct auth_cach
                                     const char *token, size_t len, int64_t now,
                                     struct auth_claims *claims);
 
+/* Whether claims may read events selected by actor and/or target (either
+ * may be NULL, not both): the auditor role reads everything; any other
+ * token only events whose actor or target is its own user ("users:<id>"). */
+bool auth_may_read(const struct auth_claims *claims, const char *actor_type,
+                   const char *actor_id, const char *target_type, const char *target_id);
+
 /* A sentence for the error document's detail. */
 const char *auth_status_detail(enum auth_status status);
 

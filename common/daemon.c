@@ -38,6 +38,9 @@ void daemon_http_config(const struct config_setting *table, size_t n,
 	hc->port = (unsigned)config_int(table, n, "port");
 	hc->threads = (unsigned)config_int(table, n, "http-threads");
 	hc->body_max = (size_t)config_int(table, n, "body-max");
+	hc->connections_max = (unsigned)config_int(table, n, "http-connections");
+	hc->connections_per_ip_max = (unsigned)config_int(table, n, "http-connections-per-ip");
+	hc->timeout_s = (unsigned)config_int(table, n, "http-timeout");
 }
 
 int daemon_public_key(const struct config_setting *table, size_t n, struct auth_key **out)

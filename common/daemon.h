@@ -22,7 +22,13 @@
 	    {"http-threads", "AUDITLOG_HTTP_THREADS", "4", CONFIG_INT, 1, 64,                    \
 	     "HTTP worker threads (each with its own database connection).", NULL, 0},           \
 	    {"body-max", "AUDITLOG_BODY_MAX", "1048576", CONFIG_INT, 1024, 67108864,             \
-	     "Largest request body accepted, in bytes (larger gets 413).", NULL, 0}
+	     "Largest request body accepted, in bytes (larger gets 413).", NULL, 0},              \
+	    {"http-connections", "AUDITLOG_HTTP_CONNECTIONS", "512", CONFIG_INT, 4, 65536,       \
+	     "Open HTTP connections at most.", NULL, 0},                                         \
+	    {"http-connections-per-ip", "AUDITLOG_HTTP_CONNECTIONS_PER_IP", "128", CONFIG_INT, 1, \
+	     65536, "Open HTTP connections from one address at most.", NULL, 0},                 \
+	    {"http-timeout", "AUDITLOG_HTTP_TIMEOUT", "15", CONFIG_INT, 1, 3600,                 \
+	     "Seconds after which an idle or stalled connection is closed.", NULL, 0}
 
 #define DAEMON_MYSQL_SETTINGS(db_env, db_default)                                            \
 	{"mysql-host", "AUDITLOG_MYSQL_HOST", "localhost", CONFIG_STRING, 0, 0,                 \

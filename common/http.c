@@ -13,6 +13,10 @@
 
 #include "log.h"
 
+/* Each connection's header space: a larger request head gets 431. Big
+ * enough for a 100 KB bearer token to be refused as a token (401). */
+#define HTTP_HEADERS_MAX (128u << 10)
+
 struct http_server {
 	struct http_server_config cfg;
 	struct MHD_Daemon *daemon;
@@ -350,6 +354,46 @@ static bool content_type_ok(struct http_request *req)
 	return false;
 }
 
+/* JSON:API: if Accept names our media type only with parameters, we can
+ * send nothing acceptable. (A q weight is not a media type parameter.) */
+static bool accept_ok(struct http_request *req)
+{
+	const char *accept = http_header(req, MHD_HTTP_HEADER_ACCEPT);
+	if (!accept || !req->srv->cfg.jsonapi)
+		return true;
+	bool named = false, plain = false;
+	const char *p = accept;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		char item[256];
+		snprintf(item, sizeof item, "%.*s", (int)(n < 255 ? n : 255), p);
+		char *type = item + strspn(item, " \t");
+		char *semi = strchr(type, ';');
+		size_t tlen = semi ? (size_t)(semi - type) : strlen(type);
+		while (tlen && (type[tlen - 1] == ' ' || type[tlen - 1] == '\t'))
+			tlen--;
+		if (tlen == strlen(JSONAPI_MEDIA_TYPE) &&
+		    !strncasecmp(type, JSONAPI_MEDIA_TYPE, tlen)) {
+			named = true;
+			bool params = false;
+			for (char *q = semi; q; q = strchr(q + 1, ';')) {
+				const char *name = q + 1 + strspn(q + 1, " \t");
+				if (strncasecmp(name, "q=", 2))
+					params = true;
+			}
+			plain |= !params;
+		}
+		p += n + (p[n] == ',');
+	}
+	if (!named || plain)
+		return true;
+	http_reply_error(req, 406, "Not acceptable",
+	                 "Accept %s without media type parameters: this server supports no "
+	                 "extensions or profiles.",
+	                 JSONAPI_MEDIA_TYPE);
+	return false;
+}
+
 static void dispatch(struct http_request *req)
 {
 	if (req->too_large) {
@@ -363,6 +407,8 @@ static void dispatch(struct http_request *req)
 		                 why);
 		return;
 	}
+	if (!accept_ok(req))
+		return;
 	if ((req->route->flags & HTTP_AUTH) && !authenticate(req))
 		return;
 	if ((req->route->flags & HTTP_BODY) && !content_type_ok(req))
@@ -501,7 +547,11 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	    on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 	    MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)30, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+	    cfg->timeout_s ? cfg->timeout_s : 15u, MHD_OPTION_CONNECTION_LIMIT,
+	    cfg->connections_max ? cfg->connections_max : 512u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    cfg->connections_per_ip_max, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)HTTP_HEADERS_MAX, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+	    MHD_OPTION_END);
 	if (!srv->daemon) {
 		log_error("could not listen on port %u", cfg->port);
 		auth_cache_free(srv->tokens);

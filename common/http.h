@@ -46,6 +46,10 @@ struct http_server_config {
 	unsigned port;
 	unsigned threads;
 	size_t body_max;                 /* bytes */
+	unsigned connections_max;        /* in all */
+	unsigned connections_per_ip_max; /* from one address */
+	unsigned timeout_s;              /* idle or slow connections are closed after this */
+	int jsonapi;                     /* apply JSON:API's Accept rule (406) */
 	const struct http_route *routes; /* borrowed for the server's lifetime */
 	size_t nroutes;
 	const struct auth_key *auth; /* borrowed; needed if any route has HTTP_AUTH */

@@ -23,7 +23,8 @@ struct api {
 	struct publisher *publisher;
 	struct httpc_url auditor;
 	int auditor_timeout_ms;
-	bool audit_off; /* bench-no-audit: emit nothing (benchmarks only) */
+	bool audit_off;      /* bench-no-audit: emit nothing (benchmarks only) */
+	bool token_endpoint; /* GET /tokens/:id answers (the demo's login) */
 };
 
 /* ---- the audit emitter (audit.c) ----
@@ -78,8 +79,9 @@ int data_user_list(struct data_ctx *ctx, int64_t after, unsigned limit, json_t *
 int data_user_create(struct data_ctx *ctx, json_t *attrs, struct user *out);
 int data_user_update(struct data_ctx *ctx, int64_t id, json_t *attrs, struct user *out);
 int data_user_delete(struct data_ctx *ctx, int64_t id);
-/* For the token endpoint: no event, the caller is not authenticated. */
-int data_user_for_token(struct data_ctx *ctx, int64_t id, struct user *out);
+/* For the token endpoint: no event, the caller is not authenticated.
+ * *roles is a new array of the user's role names. */
+int data_user_for_token(struct data_ctx *ctx, int64_t id, struct user *out, json_t **roles);
 
 extern const struct jsonapi_attr user_attrs[];
 extern const size_t user_nattrs;

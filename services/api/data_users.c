@@ -47,9 +47,44 @@ static int load(struct db *db, const char *sql, int64_t id, struct user *out)
 	return out->id[0] ? DATA_OK : DATA_NOT_FOUND;
 }
 
-int data_user_for_token(struct data_ctx *ctx, int64_t id, struct user *out)
+struct token_row {
+	struct user *user;
+	json_t *roles;
+};
+
+static int token_row(void *arg, const struct db_row *row)
 {
-	return load(ctx->db, USER_COLUMNS "WHERE id = ?", id, out);
+	struct token_row *t = arg;
+	int st = user_row(t->user, row);
+	if (st)
+		return st;
+	/* "a,b" -> ["a","b"] */
+	const char *p = row->val[4];
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+		if (n)
+			json_array_append_new(t->roles, json_stringn(p, n));
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+int data_user_for_token(struct data_ctx *ctx, int64_t id, struct user *out, json_t **roles)
+{
+	struct token_row t = {out, json_array()};
+	struct db_value param = DB_INT(id);
+	out->id[0] = '\0';
+	int st = t.roles ? db_query(ctx->db,
+	                            "SELECT id, name, email, agreed_tos, roles FROM users WHERE id = ?",
+	                            &param, 1, token_row, &t)
+	                 : DB_ERR;
+	if (st == DB_OK && !out->id[0])
+		st = DATA_NOT_FOUND;
+	if (st)
+		json_decref(t.roles);
+	else
+		*roles = t.roles;
+	return st;
 }
 
 int data_user_get(struct data_ctx *ctx, int64_t id, struct user *out)

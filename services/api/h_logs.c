@@ -2,6 +2,7 @@
  * the API under the caller's own token. The auditor does the work; this
  * forwards the query, passes the answer back, and rewrites its links so
  * that they point at these paths again. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,18 @@ static void proxy(struct http_request *req, const char *filter)
 		                 "The type must be an identifier ([A-Za-z0-9_.-], at most %d) and "
 		                 "the id at most %d characters without control characters.",
 		                 EVENT_TYPE_MAX, EVENT_REF_MAX);
+		return;
+	}
+	if (strcmp(type, "users") && strcmp(type, "notes")) {
+		http_reply_error(req, 400, "Invalid path", "The type must be users or notes.");
+		return;
+	}
+	bool by_actor = !strcmp(filter, "filter[actor]");
+	if (!auth_may_read(http_claims(req), by_actor ? type : NULL, by_actor ? id : NULL,
+	                   by_actor ? NULL : type, by_actor ? NULL : id)) {
+		http_reply_error(req, 403, "Forbidden",
+		                 "A token reads only events whose actor or target is its own user; "
+		                 "the auditor role reads all.");
 		return;
 	}
 	/* The path decides the filter; any other parameter is the client's. */

@@ -31,6 +31,11 @@ void h_token_get(struct http_request *req)
 {
 	struct api *api = http_app(req);
 	int64_t id;
+	if (!api->token_endpoint) {
+		http_reply_error(req, 404, "Not found",
+		                 "This deployment issues no tokens; use your identity provider.");
+		return;
+	}
 	if (http_param_id(req, 0, &id))
 		return;
 	struct data_ctx ctx = {.api = api, .db = db_thread(&api->db)};
@@ -39,7 +44,8 @@ void h_token_get(struct http_request *req)
 		return;
 	}
 	struct user u = {0};
-	int st = data_user_for_token(&ctx, id, &u);
+	json_t *roles = NULL;
+	int st = data_user_for_token(&ctx, id, &u, &roles);
 	if (st) {
 		api_reply_status(req, st, "user");
 		return;
@@ -50,6 +56,7 @@ void h_token_get(struct http_request *req)
 	json_object_set_new(claims, "iss", json_string(AUTH_ISSUER));
 	json_object_set_new(claims, "iat", json_integer(now));
 	json_object_set_new(claims, "exp", json_integer(now + AUTH_TOKEN_TTL_S));
+	json_object_set_new(claims, "roles", roles);
 	char *token = sign(api, claims);
 	json_decref(claims);
 	user_clear(&u);

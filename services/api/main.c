@@ -24,6 +24,9 @@ static struct config_setting settings[] = {
      NULL, 0},
     {"confirm-window", "AUDITLOG_CONFIRM_WINDOW", "1000", CONFIG_INT, 1, 65535,
      "Most published events awaiting the broker's confirmation.", NULL, 0},
+    {"token-endpoint", "AUDITLOG_TOKEN_ENDPOINT", "true", CONFIG_BOOL, 0, 0,
+     "Answer GET /tokens/:id, the demo's login that gives anyone a token. Turn it off in "
+     "production and use your own identity provider.", NULL, 0},
     {"bench-no-audit", "AUDITLOG_BENCH_NO_AUDIT", "false", CONFIG_BOOL, 0, 0,
      "FOR BENCHMARKS ONLY: emit no data events, to measure what auditing costs.", NULL, 0},
     DAEMON_LOG_SETTING,
@@ -85,6 +88,10 @@ int main(int argc, char **argv)
 	}
 	daemon_db_config(settings, NSETTINGS, &api.db);
 	api.audit_off = I("bench-no-audit");
+	api.token_endpoint = I("token-endpoint");
+	if (api.token_endpoint)
+		log_warn("GET /tokens/:id is on: anyone can get a token for any user (the demo's "
+		         "login). Set AUDITLOG_TOKEN_ENDPOINT=false in production.");
 	if (api.audit_off)
 		for (int i = 0; i < 3; i++)
 			log_error("AUDITING IS OFF (bench-no-audit): this API records NO data events. "
@@ -112,6 +119,7 @@ int main(int argc, char **argv)
 	                                .nroutes = sizeof routes / sizeof routes[0],
 	                                .auth = api.public_key,
 	                                .cors = 1,
+	                                .jsonapi = 1,
 	                                .app = &api};
 	daemon_http_config(settings, NSETTINGS, &hc);
 	rc = daemon_serve(&hc, &http) ? 1 : 0;

@@ -59,6 +59,7 @@ int main(int argc, char **argv)
 	                                .nroutes = sizeof routes / sizeof routes[0],
 	                                .auth = a.public_key,
 	                                .cors = 1,
+	                                .jsonapi = 1,
 	                                .app = &a};
 	daemon_http_config(settings, NSETTINGS, &hc);
 	rc = daemon_serve(&hc, &http) ? 1 : 0;

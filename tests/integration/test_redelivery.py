@@ -68,5 +68,21 @@ def test_same_id_with_other_content_keeps_the_first():
         assert events[1]["attributes"]["changes"] == first["changes"], events[1]
 
 
+def test_array_message_with_a_repeat_and_a_bad_element():
+    with Stack(daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        target = uuid.uuid4().hex[:12]
+        ev = lambda i: {"id": str(uuid.uuid4()), "action": "viewed", "timestamp": 1700000000000 + i,
+                        "actorType": "service", "actorId": "batch", "targetType": "invoices",
+                        "targetId": target}
+        a, b = ev(1), ev(2)
+        bad = dict(ev(3), action="eaten")
+        publish(json.dumps([a, b, a, bad]), a["id"])
+        events = wait_for(lambda: (lambda e: e if len(e) >= 2 else None)(
+            s.events(f"/data-events?filter[target]=invoices:{target}", tok)), what="two events")
+        assert sorted(e["id"] for e in events) == sorted([a["id"], b["id"]]), events
+
+
 if __name__ == "__main__":
-    run([test_duplicate_is_stored_once, test_same_id_with_other_content_keeps_the_first])
+    run([test_duplicate_is_stored_once, test_same_id_with_other_content_keeps_the_first,
+         test_array_message_with_a_repeat_and_a_bad_element])

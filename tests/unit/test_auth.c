@@ -222,6 +222,19 @@ int main(void)
 	free(near);
 	auth_cache_free(cache);
 
+	/* Who may read what. */
+	struct auth_claims me = {.user_id = 7, .user_id_str = "7"};
+	CHECK(auth_may_read(&me, "users", "7", NULL, NULL));
+	CHECK(auth_may_read(&me, NULL, NULL, "users", "7"));
+	CHECK(auth_may_read(&me, "users", "7", "notes", "3"));
+	CHECK(auth_may_read(&me, "users", "1", "users", "7"));
+	CHECK(!auth_may_read(&me, "users", "1", NULL, NULL));
+	CHECK(!auth_may_read(&me, NULL, NULL, "notes", "7"));
+	CHECK(!auth_may_read(&me, "users", "77", NULL, NULL));
+	CHECK(!auth_may_read(&me, "service", "7", NULL, NULL));
+	me.auditor = true;
+	CHECK(auth_may_read(&me, "users", "1", NULL, NULL));
+
 	/* Bearer header parsing. */
 	const char *tok;
 	size_t len;

@@ -1,0 +1,477 @@
+/* loadgen: the benchmarks' load that wrk cannot make.
+ *
+ *   loadgen publish URL N [--batch B] [--window W] [common options]
+ *       publishes N valid synthetic events to exchange api-stream with
+ *       routing key api.data.mutated, B per message (a JSON array when
+ *       B > 1; the auditor takes 1..200), persistent, with publisher
+ *       confirms and a sliding window of W unconfirmed messages. Declares
+ *       the topology first, so the queue exists even before an auditor ran.
+ *   loadgen fill-db N [--batch B] [--threads T] [common options]
+ *       writes N events straight into the auditor's database through the
+ *       auditor's own store_insert_batch, B events per transaction, from T
+ *       threads (one connection each). Connection from AUDITLOG_MYSQL_*
+ *       and AUDITLOG_AUDITOR_DB, with the daemons' defaults.
+ *
+ *   common options:
+ *       --hot-share F   share of events whose actor is users:<hot>, and
+ *                       (independently) whose target is users:<hot> (0.06)
+ *       --hot NAME      the hot id (hot)
+ *       --actors A      other actors users:1..A (1000)
+ *       --targets T     other targets users:1..T (10000)
+ *       --changed F     share of "changed" events carrying changes (0.1);
+ *                       the rest are "viewed"
+ *
+ * Both print one summary line ending in "<rate> events/s" (publish) or
+ * "<rate> rows/s" (fill-db), which bench.py reads. Exit status 0 only if
+ * every event was confirmed by the broker or stored. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auditor.h"
+#include "event.h"
+#include "log.h"
+#include "mq.h"
+
+struct gen_opts {
+	double hot_share, changed_share;
+	const char *hot;
+	unsigned long actors, targets;
+};
+
+struct rng {
+	uint64_t s;
+};
+
+static uint64_t rng_next(struct rng *r)
+{
+	/* splitmix64: fast, and plenty for choosing actors. */
+	uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static double rng_unit(struct rng *r)
+{
+	return (double)(rng_next(r) >> 11) / 9007199254740992.0;
+}
+
+static void rng_seed(struct rng *r, uint64_t salt)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r->s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40) ^
+	       (salt * 0xD1B54A32D192ED03ull);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One synthetic event: mostly "viewed", some "changed" with a change. */
+static int make_event(struct event *ev, const struct gen_opts *o, struct rng *r)
+{
+	char actor[24], target[24];
+	const char *a = o->hot, *t = o->hot;
+	if (rng_unit(r) >= o->hot_share) {
+		snprintf(actor, sizeof actor, "%lu", 1 + (unsigned long)(rng_next(r) % o->actors));
+		a = actor;
+	}
+	if (rng_unit(r) >= o->hot_share) {
+		snprintf(target, sizeof target, "%lu", 1 + (unsigned long)(rng_next(r) % o->targets));
+		t = target;
+	}
+	json_t *changes = NULL;
+	enum event_action action = EVENT_VIEWED;
+	if (rng_unit(r) < o->changed_share) {
+		bool next = rng_next(r) & 1;
+		changes = json_pack("{s:{s:b, s:b}}", "agreedTos", "prev", !next, "next", next);
+		if (!changes)
+			return -1;
+		action = EVENT_CHANGED;
+	}
+	event_init(ev, action, "users", a, "users", t, changes);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* publish                                                             */
+/* ------------------------------------------------------------------ */
+
+struct confirms {
+	unsigned char *acked; /* by delivery tag (1-based) */
+	uint64_t published, low; /* every tag < low is settled */
+	uint64_t nacked, returned;
+};
+
+static void on_confirm(void *ctx, enum mq_confirm what, uint64_t tag, bool multiple,
+                       const char *message_id)
+{
+	struct confirms *c = ctx;
+	(void)message_id;
+	if (what == MQ_RETURNED) {
+		c->returned++; /* its ack follows */
+		return;
+	}
+	if (what == MQ_NACK)
+		c->nacked += multiple ? tag - c->low + 1 : 1;
+	if (tag > c->published)
+		tag = c->published;
+	if (multiple)
+		for (uint64_t t = c->low; t <= tag; t++)
+			c->acked[t] = 1;
+	else if (tag >= 1)
+		c->acked[tag] = 1;
+	while (c->low <= c->published && c->acked[c->low])
+		c->low++;
+}
+
+static int cmd_publish(const char *url, unsigned long n, unsigned batch, unsigned window,
+                       const struct gen_opts *o)
+{
+	if (batch < 1 || batch > EVENT_BATCH_MAX) {
+		fprintf(stderr, "loadgen: --batch must be 1..%d\n", EVENT_BATCH_MAX);
+		return 2;
+	}
+	struct mq *mq;
+	if (mq_open(url, &mq)) {
+		fprintf(stderr, "loadgen: cannot connect to %s\n", url);
+		return 1;
+	}
+	int rc = 1;
+	unsigned long messages = (n + batch - 1) / batch;
+	struct confirms c = {.acked = calloc(messages + 2, 1), .low = 1};
+	size_t cap = (size_t)batch * 1024 + 64;
+	char *body = malloc(cap);
+	struct rng r;
+	rng_seed(&r, 1);
+	if (!c.acked || !body)
+		goto out;
+	if (mq_declare_topology(mq) || mq_confirm_select(mq)) {
+		fprintf(stderr, "loadgen: cannot declare the topology or select confirms\n");
+		goto out;
+	}
+	double t0 = now_s();
+	unsigned long sent = 0;
+	while (c.published < messages) {
+		if (c.published - (c.low - 1) >= window) {
+			if (mq_poll_confirms(mq, 100, on_confirm, &c))
+				goto dead;
+			continue;
+		}
+		unsigned k = n - sent < batch ? (unsigned)(n - sent) : batch;
+		size_t len = 0;
+		char id[UUID_STR_LEN + 1] = "";
+		if (k > 1)
+			body[len++] = '[';
+		for (unsigned i = 0; i < k; i++) {
+			struct event ev;
+			if (make_event(&ev, o, &r))
+				goto out;
+			size_t elen;
+			char *e = event_encode(&ev, &elen);
+			if (!i)
+				memcpy(id, ev.id, sizeof id);
+			event_clear(&ev);
+			if (!e)
+				goto out;
+			if (len + elen + 2 > cap) {
+				char *b = realloc(body, cap = (len + elen + 2) * 2);
+				if (!b) {
+					free(e);
+					goto out;
+				}
+				body = b;
+			}
+			if (i)
+				body[len++] = ',';
+			memcpy(body + len, e, elen);
+			len += elen;
+			free(e);
+		}
+		if (k > 1)
+			body[len++] = ']';
+		if (mq_publish(mq, MQ_EXCHANGE, MQ_ROUTING_KEY, id, body, len, NULL))
+			goto dead;
+		c.published++;
+		sent += k;
+		if ((c.published & 63) == 0 && mq_poll_confirms(mq, 0, on_confirm, &c))
+			goto dead;
+	}
+	double deadline = now_s() + 120;
+	while (c.low <= c.published && now_s() < deadline)
+		if (mq_poll_confirms(mq, 100, on_confirm, &c))
+			goto dead;
+	double dt = now_s() - t0;
+	if (c.low <= c.published) {
+		fprintf(stderr, "loadgen: %llu messages still unconfirmed after 120 s\n",
+		        (unsigned long long)(c.published - c.low + 1));
+		goto out;
+	}
+	if (c.nacked || c.returned) {
+		fprintf(stderr, "loadgen: the broker refused %llu and returned %llu messages\n",
+		        (unsigned long long)c.nacked, (unsigned long long)c.returned);
+		goto out;
+	}
+	printf("publish: %lu events in %lu messages of up to %u, confirmed in %.3f s: %.0f "
+	       "events/s\n",
+	       sent, messages, batch, dt, dt > 0 ? (double)sent / dt : 0.0);
+	rc = 0;
+	goto out;
+dead:
+	fprintf(stderr, "loadgen: the broker connection failed after %llu messages\n",
+	        (unsigned long long)c.published);
+out:
+	free(body);
+	free(c.acked);
+	mq_close(mq);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* fill-db                                                             */
+/* ------------------------------------------------------------------ */
+
+struct filler {
+	pthread_t thread;
+	const struct db_config *cfg;
+	const struct gen_opts *opts;
+	unsigned batch;
+	unsigned long n; /* this thread's share */
+	unsigned seed;
+	atomic_ulong *done; /* all threads' rows, for progress */
+	atomic_int *running; /* threads not yet finished */
+	int status;
+};
+
+static void *fill_one(struct filler *f);
+
+static void *fill_thread(void *arg)
+{
+	struct filler *f = arg;
+	fill_one(f);
+	atomic_fetch_sub(f->running, 1);
+	return NULL;
+}
+
+static void *fill_one(struct filler *f)
+{
+	struct db *db = NULL;
+	struct event *evs = calloc(f->batch, sizeof *evs);
+	struct rng r;
+	rng_seed(&r, 100 + f->seed);
+	f->status = 1;
+	if (!evs)
+		return NULL;
+	int st = db_connect(f->cfg, &db);
+	if (st) {
+		fprintf(stderr, "loadgen: cannot connect to the database: %s\n", db_status_string(st));
+		free(evs);
+		return NULL;
+	}
+	unsigned long left = f->n;
+	while (left) {
+		size_t k = left < f->batch ? left : f->batch, stored = 0;
+		size_t made = 0;
+		for (; made < k; made++)
+			if (make_event(&evs[made], f->opts, &r))
+				break;
+		st = made == k ? store_insert_batch(db, evs, k, &stored) : DB_ERR;
+		for (size_t i = 0; i < made; i++)
+			event_clear(&evs[i]);
+		if (st || stored != k) {
+			fprintf(stderr, "loadgen: storing a batch failed (%s, %zu of %zu stored)\n",
+			        db_status_string(st), stored, k);
+			goto out;
+		}
+		left -= k;
+		atomic_fetch_add(f->done, k);
+	}
+	f->status = 0;
+out:
+	db_close(db);
+	free(evs);
+	return NULL;
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : fallback;
+}
+
+static int cmd_fill(unsigned long n, unsigned batch, unsigned threads, const struct gen_opts *o)
+{
+	if (batch < 1 || batch > 100000 || threads < 1 || threads > 16) {
+		fprintf(stderr, "loadgen: --batch must be 1..100000 and --threads 1..16\n");
+		return 2;
+	}
+	struct db_config cfg = {
+	    .host = env_or("AUDITLOG_MYSQL_HOST", "localhost"),
+	    .port = (unsigned)atoi(env_or("AUDITLOG_MYSQL_PORT", "3306")),
+	    .socket = env_or("AUDITLOG_MYSQL_SOCKET", ""),
+	    .user = env_or("AUDITLOG_MYSQL_USER", "dev"),
+	    .password = getenv("AUDITLOG_MYSQL_PASSWORD") ? getenv("AUDITLOG_MYSQL_PASSWORD") : "dev",
+	    .database = env_or("AUDITLOG_AUDITOR_DB", "audit-logging-auditor"),
+	};
+	if (db_library_init()) {
+		fprintf(stderr, "loadgen: cannot initialise the MySQL client library\n");
+		return 1;
+	}
+	struct filler f[16];
+	atomic_ulong done = 0;
+	atomic_int running = 0;
+	unsigned started = 0;
+	int rc = 0;
+	double t0 = now_s();
+	for (unsigned i = 0; i < threads; i++) {
+		f[i] = (struct filler){.cfg = &cfg,
+		                       .opts = o,
+		                       .batch = batch,
+		                       .n = n / threads + (i < n % threads),
+		                       .seed = i,
+		                       .done = &done,
+		                       .running = &running,
+		                       .status = 1};
+		atomic_fetch_add(&running, 1);
+		if (pthread_create(&f[i].thread, NULL, fill_thread, &f[i])) {
+			atomic_fetch_sub(&running, 1);
+			rc = 1;
+			break;
+		}
+		started++;
+	}
+	/* Progress on stderr every ~10 s for long fills, until every thread
+	 * is done (or failed). */
+	double last = t0;
+	while (atomic_load(&running) > 0) {
+		usleep(50000);
+		if (now_s() - last >= 10) {
+			last = now_s();
+			unsigned long d = atomic_load(&done);
+			fprintf(stderr, "loadgen: %lu of %lu rows, %.0f rows/s\n", d, n,
+			        (double)d / (last - t0));
+		}
+	}
+	for (unsigned i = 0; i < started; i++) {
+		pthread_join(f[i].thread, NULL);
+		rc |= f[i].status;
+	}
+	double dt = now_s() - t0;
+	unsigned long d = atomic_load(&done);
+	if (!rc)
+		printf("fill-db: %lu rows (%u threads, %u per transaction) in %.3f s: %.0f rows/s\n", d,
+		       threads, batch, dt, dt > 0 ? (double)d / dt : 0.0);
+	else
+		fprintf(stderr, "loadgen: fill-db stored %lu of %lu rows\n", d, n);
+	db_library_end();
+	return rc ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void usage(void)
+{
+	fprintf(stderr,
+	        "usage: loadgen publish URL N [--batch B] [--window W] [options]\n"
+	        "       loadgen fill-db N [--batch B] [--threads T] [options]\n"
+	        "options: --hot-share F --hot NAME --actors A --targets T --changed F\n");
+}
+
+static int parse_ulong(const char *s, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_share(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || *end || !(v >= 0 && v <= 1))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	log_init("loadgen", LOG_LEVEL_WARN);
+	if (argc < 3) {
+		usage();
+		return 2;
+	}
+	const char *cmd = argv[1];
+	bool publish = !strcmp(cmd, "publish");
+	if (!publish && strcmp(cmd, "fill-db")) {
+		usage();
+		return 2;
+	}
+	int pos = 2;
+	const char *url = NULL;
+	if (publish) {
+		if (argc < 4) {
+			usage();
+			return 2;
+		}
+		url = argv[pos++];
+	}
+	unsigned long n, v;
+	if (parse_ulong(argv[pos++], &n)) {
+		usage();
+		return 2;
+	}
+	struct gen_opts o = {.hot_share = 0.06,
+	                     .changed_share = 0.1,
+	                     .hot = "hot",
+	                     .actors = 1000,
+	                     .targets = 10000};
+	unsigned long batch = publish ? 100 : 1000, window = 1000, threads = 2;
+	for (; pos < argc; pos += 2) {
+		const char *opt = argv[pos], *val = pos + 1 < argc ? argv[pos + 1] : NULL;
+		int bad = !val;
+		if (bad)
+			;
+		else if (!strcmp(opt, "--batch"))
+			bad = parse_ulong(val, &batch);
+		else if (!strcmp(opt, "--window"))
+			bad = parse_ulong(val, &window) || window < 1;
+		else if (!strcmp(opt, "--threads"))
+			bad = parse_ulong(val, &threads);
+		else if (!strcmp(opt, "--hot-share"))
+			bad = parse_share(val, &o.hot_share);
+		else if (!strcmp(opt, "--changed"))
+			bad = parse_share(val, &o.changed_share);
+		else if (!strcmp(opt, "--hot"))
+			bad = !event_ref_valid(val, strlen(val)), o.hot = val;
+		else if (!strcmp(opt, "--actors"))
+			bad = parse_ulong(val, &v) || v < 1, o.actors = v;
+		else if (!strcmp(opt, "--targets"))
+			bad = parse_ulong(val, &v) || v < 1, o.targets = v;
+		else
+			bad = 1;
+		if (bad) {
+			fprintf(stderr, "loadgen: bad option %s %s\n", opt, val ? val : "");
+			usage();
+			return 2;
+		}
+	}
+	if (publish)
+		return cmd_publish(url, n, (unsigned)batch, (unsigned)window, &o);
+	return cmd_fill(n, (unsigned)batch, (unsigned)threads, &o);
+}
