@@ -175,6 +175,10 @@ static enum auth_status check_claims(json_t *c, int64_t now, struct auth_claims 
 	json_t *iss = json_object_get(c, "iss"), *id = json_object_get(c, "id");
 	if (!json_is_number(exp) || (nbf && !json_is_number(nbf)))
 		return AUTH_CLAIMS;
+	/* NumericDates past year 30000 or before 1970 are nonsense, and would
+	 * not fit the integer they are kept in. */
+	if (!(json_number_value(exp) >= 0 && json_number_value(exp) < 1e12))
+		return AUTH_CLAIMS;
 	if (json_number_value(exp) + AUTH_LEEWAY_S < (double)now)
 		return AUTH_EXPIRED;
 	if (nbf && json_number_value(nbf) - AUTH_LEEWAY_S > (double)now)

@@ -4,6 +4,34 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Replaces every byte that does not start a complete, valid UTF-8 sequence
+ * with '?': details quote the client's input, often cut mid-character by a
+ * length limit, and the error document must still be valid JSON. */
+static void utf8_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	while (*p) {
+		size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
+		         : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		bool ok = n > 0 && !(n == 2 && *p < 0xc2) && !(n == 4 && *p > 0xf4);
+		for (size_t i = 1; ok && i < n; i++)
+			ok = (p[i] & 0xc0) == 0x80;
+		if (ok && n == 3) {
+			unsigned cp = (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+			ok = cp >= 0x800 && !(cp >= 0xd800 && cp <= 0xdfff);
+		}
+		if (ok && n == 4) {
+			unsigned cp = (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12;
+			ok = cp >= 0x10000 && cp <= 0x10ffff;
+		}
+		if (!ok) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
 int jsonapi_fail(struct jsonapi_error *err, int status, const char *title,
                  const char *pointer, const char *fmt, ...)
 {
@@ -17,8 +45,14 @@ int jsonapi_fail(struct jsonapi_error *err, int status, const char *title,
 	return -1;
 }
 
-json_t *jsonapi_error_doc(const struct jsonapi_error *err)
+json_t *jsonapi_error_doc(const struct jsonapi_error *original)
 {
+	/* Every error document passes here: clean the text once more for the
+	 * errors built elsewhere from client input. */
+	struct jsonapi_error copy = *original, *err = &copy;
+	utf8_clean(copy.title);
+	utf8_clean(copy.detail);
+	utf8_clean(copy.pointer);
 	char status[8];
 	snprintf(status, sizeof status, "%d", err->status);
 	json_t *e = json_pack("{s:s, s:s, s:s}", "status", status, "title", err->title, "detail",

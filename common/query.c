@@ -45,7 +45,9 @@ int query_parse(const char *qs, struct query *q, const char **why)
 	size_t len = strlen(qs);
 	if (len == 0)
 		return 0;
-	if (!(q->buf = malloc(len + 1))) {
+	/* Each pair needs two NULs where the input may have one separator
+	 * ("a&b": key, NUL, empty value, NUL per letter). */
+	if (!(q->buf = malloc(2 * len + 2))) {
 		*why = "out of memory";
 		return -1;
 	}

@@ -1,3 +1,5 @@
+#include <stdlib.h>
+
 #include "jsonapi.h"
 #include "testhelp.h"
 
@@ -103,6 +105,22 @@ int main(void)
 	       NULL, 422, "Invalid attribute");
 	expect("{\"data\":{\"type\":\"users\",\"attributes\":{\"name\":\"a\",\"note\":null}}}", NULL,
 	       0, NULL);
+
+	/* Error text quoting the input stays valid UTF-8 even when the input's
+	 * characters are cut (found by fuzzing: this made a 500). */
+	const char *cut[] = {"\"\\\xe6\xbc\xa2",
+	                     "{\"data\":{\"type\":\"users\",\"attributes\":{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\":1}}}"};
+	for (size_t i = 0; i < 2; i++) {
+		struct jsonapi_error e;
+		json_t *a = NULL;
+		CHECK_INT(jsonapi_parse_resource(cut[i], strlen(cut[i]), "users", NULL, spec, NSPEC, &a, &e),
+		          -1);
+		json_t *d = jsonapi_error_doc(&e);
+		char *text = d ? json_dumps(d, 0) : NULL;
+		CHECK(text != NULL);
+		free(text);
+		json_decref(d);
+	}
 
 	/* The error document has the shape clients rely on. */
 	struct jsonapi_error err;

@@ -14,6 +14,15 @@ int main(void)
 	CHECK(query_get(&q, "missing") == NULL);
 	query_free(&q);
 
+	/* Flags without '=' need more room than the input (found by fuzzing). */
+	CHECK_INT(query_parse("a&b&c&d&e&f&g&h&i&j&k&l&m&n&o&p", &q, &why), 0);
+	CHECK_INT(q.n, 16);
+	CHECK_STR(query_get(&q, "p"), "");
+	query_free(&q);
+	CHECK_INT(query_parse("s", &q, &why), 0);
+	CHECK_STR(query_get(&q, "s"), "");
+	query_free(&q);
+
 	CHECK_INT(query_parse("", &q, &why), 0);
 	CHECK_INT(q.n, 0);
 	query_free(&q);

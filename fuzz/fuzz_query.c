@@ -1,0 +1,216 @@
+/* fuzz_query: the query-string side of the HTTP servers. The input up to
+ * its first NUL is the string s; the whole input (NULs included) is also
+ * given to query_unescape, which takes a length.
+ *
+ *  - query_parse(s) (every request's query string): on success at most
+ *    QUERY_MAX_PARAMS pairs, non-empty keys, no key twice, no control
+ *    characters, query_get finds each; on failure a reason and an empty q.
+ *    The values of filter[actor], filter[target] and page[after] then go
+ *    through filter_parse_ref and cursor_decode as the auditor's handler
+ *    does, and every pair is re-encoded with query_append and parsed again
+ *    to the same pairs.
+ *  - cursor_decode(s), and cursor_decode of base64url(s) (so the fuzzer
+ *    controls the decoded text directly): on success the id is a UUID and
+ *    cursor_encode of the pair decodes to the same pair.
+ *  - filter_parse_ref(s): on success type passes event_type_valid, id
+ *    event_ref_valid, and "type:id" is s again.
+ *  - query_unescape, both modes: on success no control character, the
+ *    decoded length fits, and the output is NUL-terminated there.
+ *  - query_escape then query_unescape gives s back (for s without control
+ *    characters, which query_unescape refuses by design).
+ * Output buffers are malloc'd at exactly the documented size, so ASan
+ * reports any write past them. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "b64.h"
+#include "cursor.h"
+#include "filter.h"
+#include "fuzz_util.h"
+#include "query.h"
+#include "uuid.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_cursor(const char *s)
+{
+	int64_t ts = -1;
+	char *id = malloc(UUID_STR_LEN + 1);
+	if (!id)
+		abort();
+	if (cursor_decode(s, &ts, id) == 0) {
+		FUZZ_CHECK(ts >= 0, "cursor decoded to timestamp %lld", (long long)ts);
+		FUZZ_CHECK(fuzz_terminated(id, UUID_STR_LEN + 1) && uuid_valid(id, strlen(id)),
+		           "cursor decoded to an invalid id");
+		char *enc = malloc(CURSOR_MAX);
+		if (!enc)
+			abort();
+		cursor_encode(ts, id, enc);
+		FUZZ_CHECK(fuzz_terminated(enc, CURSOR_MAX), "cursor_encode output unterminated");
+		int64_t ts2 = -1;
+		char id2[UUID_STR_LEN + 1];
+		FUZZ_CHECK(cursor_decode(enc, &ts2, id2) == 0,
+		           "cursor_encode output \"%s\" refused", enc);
+		FUZZ_CHECK(ts2 == ts && !strcmp(id2, id), "cursor round trip changed the pair");
+		free(enc);
+	}
+	free(id);
+}
+
+static void check_filter(const char *s)
+{
+	struct filter_ref *ref = malloc(sizeof *ref);
+	if (!ref)
+		abort();
+	if (filter_parse_ref(s, ref) == 0) {
+		FUZZ_CHECK(fuzz_terminated(ref->type, sizeof ref->type), "type unterminated");
+		FUZZ_CHECK(fuzz_terminated(ref->id, sizeof ref->id), "id unterminated");
+		size_t tl = strlen(ref->type), il = strlen(ref->id);
+		FUZZ_CHECK(event_type_valid(ref->type, tl), "type \"%s\" invalid", ref->type);
+		FUZZ_CHECK(event_ref_valid(ref->id, il), "id \"%s\" invalid", ref->id);
+		FUZZ_CHECK(strlen(s) == tl + 1 + il && !memcmp(s, ref->type, tl) && s[tl] == ':' &&
+		               !strcmp(s + tl + 1, ref->id),
+		           "\"%s\" is not type:id of the input", s);
+	}
+	free(ref);
+}
+
+static void check_unescape(const char *in, size_t n, bool plus)
+{
+	char *out = malloc(n + 1);
+	if (!out)
+		abort();
+	long r = query_unescape(in, n, out, plus);
+	if (r >= 0) {
+		FUZZ_CHECK((size_t)r <= n, "decoded %ld bytes from %zu", r, n);
+		FUZZ_CHECK(out[r] == '\0', "output not NUL-terminated at its length");
+		FUZZ_CHECK(fuzz_no_controls(out, (size_t)r), "control character in decoded output");
+		if (!plus)
+			FUZZ_CHECK(memchr(in, '+', n) == NULL ||
+			               memchr(out, '+', (size_t)r) != NULL,
+			           "'+' lost in path mode");
+	} else {
+		FUZZ_CHECK(r == -1, "query_unescape returned %ld", r);
+	}
+	free(out);
+}
+
+static void check_escape(const char *s)
+{
+	size_t n = strlen(s);
+	size_t cap = 3 * n + 1;
+	char *esc = malloc(cap);
+	if (!esc)
+		abort();
+	long e = query_escape(s, esc, cap);
+	FUZZ_CHECK(e >= 0 && (size_t)e < cap && esc[e] == '\0', "query_escape with room failed");
+	/* Too small by one: must refuse, not overflow. */
+	if (e > 0) {
+		char *small = malloc((size_t)e);
+		if (!small)
+			abort();
+		FUZZ_CHECK(query_escape(s, small, (size_t)e) == -1,
+		           "query_escape fit %ld characters and a NUL into %ld bytes", e, e);
+		free(small);
+	}
+	char *back = malloc((size_t)e + 1);
+	if (!back)
+		abort();
+	long u = query_unescape(esc, (size_t)e, back, true);
+	if (fuzz_no_controls(s, n))
+		FUZZ_CHECK(u == (long)n && !memcmp(back, s, n),
+		           "escape/unescape round trip failed: \"%s\" -> \"%s\"", s, esc);
+	else
+		FUZZ_CHECK(u == -1, "control characters survived escape/unescape");
+	free(back);
+	free(esc);
+}
+
+static void check_query(const char *s)
+{
+	struct query q;
+	const char *why = NULL;
+	if (query_parse(s, &q, &why) != 0) {
+		FUZZ_CHECK(why != NULL && why[0], "query refused without a reason");
+		FUZZ_CHECK(q.n == 0 && q.buf == NULL, "refused query not emptied");
+		return;
+	}
+	FUZZ_CHECK(q.n <= QUERY_MAX_PARAMS, "%zu pairs", q.n);
+	for (size_t i = 0; i < q.n; i++) {
+		FUZZ_CHECK(q.key[i] && q.key[i][0], "empty key");
+		FUZZ_CHECK(q.value[i] != NULL, "NULL value");
+		FUZZ_CHECK(fuzz_no_controls(q.key[i], strlen(q.key[i])) &&
+		               fuzz_no_controls(q.value[i], strlen(q.value[i])),
+		           "control character in a pair");
+		FUZZ_CHECK(query_get(&q, q.key[i]) == q.value[i], "query_get misses key %zu", i);
+		for (size_t j = 0; j < i; j++)
+			FUZZ_CHECK(strcmp(q.key[i], q.key[j]), "key \"%s\" twice", q.key[i]);
+	}
+
+	/* As services/auditor/h_events.c uses them. */
+	static const char *const refs[] = {"filter[actor]", "filter[target]"};
+	for (size_t i = 0; i < 2; i++) {
+		const char *v = query_get(&q, refs[i]);
+		if (v)
+			check_filter(v);
+	}
+	const char *after = query_get(&q, "page[after]");
+	if (after)
+		check_cursor(after);
+	(void)query_get(&q, "page[size]");
+
+	/* query_append then query_parse gives the same pairs back. */
+	char url[2048] = "/data-events?";
+	size_t appended = 0;
+	for (; appended < q.n; appended++) {
+		char before[sizeof url];
+		memcpy(before, url, sizeof url);
+		if (query_append(url, sizeof url, q.key[appended], q.value[appended])) {
+			FUZZ_CHECK(!strcmp(before, url), "failed query_append changed the URL");
+			break;
+		}
+	}
+	struct query q2;
+	const char *why2 = NULL;
+	FUZZ_CHECK(query_parse(strchr(url, '?') + 1, &q2, &why2) == 0,
+	           "query_append output \"%s\" refused: %s", url, why2);
+	FUZZ_CHECK(q2.n == appended, "%zu pairs appended, %zu parsed", appended, q2.n);
+	for (size_t i = 0; i < appended; i++)
+		FUZZ_CHECK(!strcmp(q2.key[i], q.key[i]) && !strcmp(q2.value[i], q.value[i]),
+		           "pair %zu changed through query_append: \"%s\"=\"%s\" vs \"%s\"=\"%s\"",
+		           i, q.key[i], q.value[i], q2.key[i], q2.value[i]);
+	query_free(&q2);
+	query_free(&q);
+	FUZZ_CHECK(q.n == 0 && q.buf == NULL, "query_free left state");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *raw = malloc(size ? size : 1); /* exact size, NULs kept */
+	if (!raw)
+		return 0;
+	if (size)
+		memcpy(raw, data, size);
+	char *s = fuzz_cstr(data, size);
+
+	check_query(s);
+	check_cursor(s);
+	size_t n = strlen(s);
+	if (n <= 64) {
+		char *enc = malloc(b64url_encoded_len(n) + 1);
+		if (!enc)
+			abort();
+		b64url_encode((const unsigned char *)s, n, enc);
+		check_cursor(enc);
+		free(enc);
+	}
+	check_filter(s);
+	check_unescape(raw, size, true);
+	check_unescape(raw, size, false);
+	check_escape(s);
+
+	free(s);
+	free(raw);
+	return 0;
+}
