@@ -30,6 +30,10 @@ Commands:
   stop           stop the MariaDB and RabbitMQ that infra started
   test [ARGS]    sanitizer build in build-sanitize/, infra plus test databases
                  and vhost, then ctest (ARGS go to ctest, e.g. -R unit)
+  fuzz [SECONDS] libFuzzer targets (clang, ASan+UBSan) built in build-fuzz/,
+                 SECONDS each (default 30); see fuzz/README.md
+  bench [--smoke] release build, infra plus bench databases and vhost, then
+                 the benchmarks (bench/bench.py; several minutes; --smoke: tiny)
   help           this text
 
 Environment (default):
@@ -257,6 +261,33 @@ cmd_test() {
 	exit "$rc" # the EXIT trap stops the servers this command started
 }
 
+# The benchmarks run the release build against their own databases
+# ($AUDITLOG_API_DB-bench, $AUDITLOG_AUDITOR_DB-bench) and vhost
+# (auditlog-bench), provisioned the way cmd_test provisions the -test ones.
+cmd_bench() {
+	install_traps
+	cmd_build
+	ensure_infra
+	local bench_vhost=auditlog-bench
+	provision_mysql "$AUDITLOG_API_DB-bench" "$AUDITLOG_AUDITOR_DB-bench"
+	migrate_database "$AUDITLOG_API_DB-bench" "$REPO_ROOT/sql/api"
+	migrate_database "$AUDITLOG_AUDITOR_DB-bench" "$REPO_ROOT/sql/auditor"
+	provision_rabbit "$bench_vhost"
+	local rc=0
+	AUDITLOG_API_DB=$AUDITLOG_API_DB-bench \
+		AUDITLOG_AUDITOR_DB=$AUDITLOG_AUDITOR_DB-bench \
+		AUDITLOG_AMQP_URL=$(amqp_url_with_vhost "$bench_vhost") \
+		AUDITLOG_BIN_DIR=$REPO_ROOT/build/bin \
+		AUDITLOG_SOURCE_DIR=$REPO_ROOT \
+		python3 "$REPO_ROOT/bench/bench.py" "$@" || rc=$?
+	exit "$rc" # the EXIT trap stops the servers this command started
+}
+
+cmd_fuzz() {
+	install_packages
+	exec "$REPO_ROOT/fuzz/run.sh" "$@"
+}
+
 cmd_infra() {
 	ensure_infra
 	info "MariaDB at $MYSQL_TCP_HOST:$AUDITLOG_MYSQL_PORT, RabbitMQ at $AMQP_HOST:$AMQP_PORT vhost '$AMQP_VHOST'"
@@ -270,7 +301,7 @@ main() {
 		usage
 		return 0
 		;;
-	run | build | infra | stop | test) ;;
+	run | build | infra | stop | test | bench | fuzz) ;;
 	*)
 		usage >&2
 		exit 2
@@ -283,6 +314,8 @@ main() {
 	infra) cmd_infra ;;
 	stop) stop_infra ;;
 	test) cmd_test "$@" ;;
+	bench) cmd_bench "$@" ;;
+	fuzz) cmd_fuzz "$@" ;;
 	esac
 }
 

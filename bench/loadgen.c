@@ -17,7 +17,7 @@
  *                       (independently) whose target is users:<hot> (0.06)
  *       --hot NAME      the hot id (hot)
  *       --actors A      other actors users:1..A (1000)
- *       --targets T     other targets users:1..T (10000)
+ *       --targets T     other targets users:1..T (2000)
  *       --changed F     share of "changed" events carrying changes (0.1);
  *                       the rest are "viewed"
  *
@@ -254,17 +254,7 @@ struct filler {
 	int status;
 };
 
-static void *fill_one(struct filler *f);
-
-static void *fill_thread(void *arg)
-{
-	struct filler *f = arg;
-	fill_one(f);
-	atomic_fetch_sub(f->running, 1);
-	return NULL;
-}
-
-static void *fill_one(struct filler *f)
+static void fill_one(struct filler *f)
 {
 	struct db *db = NULL;
 	struct event *evs = calloc(f->batch, sizeof *evs);
@@ -272,12 +262,12 @@ static void *fill_one(struct filler *f)
 	rng_seed(&r, 100 + f->seed);
 	f->status = 1;
 	if (!evs)
-		return NULL;
+		return;
 	int st = db_connect(f->cfg, &db);
 	if (st) {
 		fprintf(stderr, "loadgen: cannot connect to the database: %s\n", db_status_string(st));
 		free(evs);
-		return NULL;
+		return;
 	}
 	unsigned long left = f->n;
 	while (left) {
@@ -301,6 +291,13 @@ static void *fill_one(struct filler *f)
 out:
 	db_close(db);
 	free(evs);
+}
+
+static void *fill_thread(void *arg)
+{
+	struct filler *f = arg;
+	fill_one(f);
+	atomic_fetch_sub(f->running, 1);
 	return NULL;
 }
 
@@ -431,7 +428,7 @@ int main(int argc, char **argv)
 		}
 		url = argv[pos++];
 	}
-	unsigned long n, v;
+	unsigned long n;
 	if (parse_ulong(argv[pos++], &n)) {
 		usage();
 		return 2;
@@ -440,12 +437,12 @@ int main(int argc, char **argv)
 	                     .changed_share = 0.1,
 	                     .hot = "hot",
 	                     .actors = 1000,
-	                     .targets = 10000};
+	                     .targets = 2000};
 	unsigned long batch = publish ? 100 : 1000, window = 1000, threads = 2;
 	for (; pos < argc; pos += 2) {
 		const char *opt = argv[pos], *val = pos + 1 < argc ? argv[pos + 1] : NULL;
-		int bad = !val;
-		if (bad)
+		int bad = 1;
+		if (!val)
 			;
 		else if (!strcmp(opt, "--batch"))
 			bad = parse_ulong(val, &batch);
@@ -457,13 +454,14 @@ int main(int argc, char **argv)
 			bad = parse_share(val, &o.hot_share);
 		else if (!strcmp(opt, "--changed"))
 			bad = parse_share(val, &o.changed_share);
-		else if (!strcmp(opt, "--hot"))
-			bad = !event_ref_valid(val, strlen(val)), o.hot = val;
-		else if (!strcmp(opt, "--actors"))
-			bad = parse_ulong(val, &v) || v < 1, o.actors = v;
-		else if (!strcmp(opt, "--targets"))
-			bad = parse_ulong(val, &v) || v < 1, o.targets = v;
-		else
+		else if (!strcmp(opt, "--hot")) {
+			bad = !event_ref_valid(val, strlen(val));
+			o.hot = val;
+		} else if (!strcmp(opt, "--actors")) {
+			bad = parse_ulong(val, &o.actors) || o.actors < 1;
+		} else if (!strcmp(opt, "--targets")) {
+			bad = parse_ulong(val, &o.targets) || o.targets < 1;
+		} else
 			bad = 1;
 		if (bad) {
 			fprintf(stderr, "loadgen: bad option %s %s\n", opt, val ? val : "");

@@ -1,0 +1,1275 @@
+#!/usr/bin/env python3
+"""The auditlog benchmarks.
+
+    ./run.sh bench            full sizes (several minutes); writes BENCHMARKS.md
+    ./run.sh bench --smoke    tiny sizes, one run each: checks that every
+                              benchmark runs and yields its figures (the
+                              bench.smoke ctest test runs this)
+
+run.sh builds the release binaries, provisions the -bench databases and the
+auditlog-bench vhost and exports their AUDITLOG_* settings; this script uses
+whatever AUDITLOG_* environment it is given (under ctest: the -test ones and
+the sanitizer build, where the numbers mean nothing). Load comes from wrk and
+from bench/loadgen (AMQP publishing, bulk loading through the auditor's own
+store code). Standard library only.
+
+Each figure is printed as one line (median of the runs, with min and max,
+and in full mode the target and whether it is met) and collected into a
+markdown table: bench/results/latest.md (full) or latest-smoke.md (smoke),
+and in full mode BENCHMARKS.md at the repository root. Benchmarks are not
+tests: the exit status is non-zero only when a benchmark could not run or
+produced no figure, never because a target was missed.
+"""
+import argparse
+import atexit
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.abspath(os.environ.get("AUDITLOG_SOURCE_DIR", os.path.join(HERE, "..")))
+BIN = os.path.abspath(os.environ.get("AUDITLOG_BIN_DIR", os.path.join(SRC, "build", "bin")))
+JSONAPI = "application/vnd.api+json"
+QUEUE = "data-mutation-audits"
+
+E = os.environ
+MYSQL_HOST = E.get("AUDITLOG_MYSQL_HOST", "localhost")
+MYSQL_PORT = E.get("AUDITLOG_MYSQL_PORT", "3306")
+MYSQL_SOCKET = E.get("AUDITLOG_MYSQL_SOCKET", "")
+MYSQL_USER = E.get("AUDITLOG_MYSQL_USER", "dev")
+MYSQL_PASSWORD = E.get("AUDITLOG_MYSQL_PASSWORD", "dev")
+API_DB = E.get("AUDITLOG_API_DB", "audit-logging-api")
+AUDITOR_DB = E.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
+AMQP_URL = E.get("AUDITLOG_AMQP_URL", "amqp://dev:dev@localhost:5672/")
+
+SIZES = {
+    "full": dict(runs=3, warm_s=5, get_s=60, cmp_s=15, patch_s=15, web_s=10, query_s=8,
+                 c1_s=5, sample_s=2.0, drain_events=1_000_000, small_rows=100_000,
+                 big_rows=10_000_000, hot_share=0.06, patch_users=32, deep_pages=100),
+    "smoke": dict(runs=1, warm_s=1, get_s=2, cmp_s=2, patch_s=2, web_s=2, query_s=2,
+                  c1_s=1, sample_s=0.5, drain_events=5_000, small_rows=20_000, big_rows=21_000,
+                  hot_share=0.3, patch_users=32, deep_pages=100),
+}
+
+# ---------------------------------------------------------------------------
+# processes
+# ---------------------------------------------------------------------------
+
+_live = []
+
+
+def _kill_all():
+    for p in _live:
+        if p.poll() is None:
+            p.kill()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+atexit.register(_kill_all)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[bench] {msg}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, timeout, env=None, check=True):
+    """Runs a command to completion; returns (rc, stdout, stderr)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env, cwd=SRC)
+    _live.append(p)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise BenchError(f"{cmd[0]} did not finish within {timeout}s:\n{out}\n{err}")
+    finally:
+        _live.remove(p)
+    if check and p.returncode != 0:
+        raise BenchError(f"{' '.join(cmd)} exited with {p.returncode}:\n{out}\n{err}")
+    return p.returncode, out, err
+
+
+def proc_status(pid, field):
+    """A kB field of /proc/PID/status (VmHWM, VmRSS) in MB, or None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def proc_cpu_ticks(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def pids_named(comm):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/comm") as f:
+                    if f.read().strip() == comm:
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def cpu_busy(interval=1.0):
+    """Share of the machine's CPU time that was busy over interval."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v[:8]), idle
+    t0, i0 = snap()
+    time.sleep(interval)
+    t1, i1 = snap()
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+def busy_processes(interval=1.0):
+    """cpu_busy, and the processes that used the most CPU meanwhile."""
+    def snap():
+        d = {}
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    with open(f"/proc/{p}/stat") as f:
+                        st = f.read()
+                    rest = st.rsplit(")", 1)[1].split()
+                    d[int(p)] = (st[st.index("(") + 1:st.rindex(")")], int(rest[11]) + int(rest[12]))
+                except (OSError, ValueError, IndexError):
+                    pass
+        return d
+    a = snap()
+    busy = cpu_busy(interval)
+    b = snap()
+    hz = os.sysconf("SC_CLK_TCK")
+    use = sorted(((b[p][1] - a[p][1]) / hz / interval, b[p][0], p) for p in b
+                 if p in a and b[p][1] > a[p][1])
+    top = ", ".join(f"{c} {v:.2f}" for v, c, _ in reversed(use[-3:]))
+    return busy, top or "no process stands out"
+
+
+class Daemon:
+    def __init__(self, name, env, logdir, tag):
+        self.name = name
+        self.log_path = os.path.join(logdir, f"{tag}-{name}.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([os.path.join(BIN, "auditlog-" + name)], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=SRC)
+        self.started = time.monotonic()
+        _live.append(self.proc)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def hwm_mb(self):
+        return proc_status(self.pid, "VmHWM")
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise BenchError(f"{self.name} did not stop within {timeout}s of SIGTERM")
+        self.log.close()
+        if self.proc in _live:
+            _live.remove(self.proc)
+        return self.proc.returncode
+
+    def tail(self, n=40):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"\n".join(f.read().splitlines()[-n:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+
+class Stack:
+    """Some of the three daemons on free ports, with their own spool."""
+
+    def __init__(self, bench, tag, extra_env=None):
+        self.bench = bench
+        self.tag = tag
+        self.ports = {"api": free_port(), "auditor": free_port(), "web": free_port()}
+        self.spool = tempfile.mkdtemp(prefix="auditlog-bench-spool-")
+        env = dict(os.environ)
+        env.update({
+            "AUDITLOG_API_PORT": str(self.ports["api"]),
+            "AUDITLOG_AUDITOR_PORT": str(self.ports["auditor"]),
+            "AUDITLOG_WEB_PORT": str(self.ports["web"]),
+            "AUDITLOG_AUDITOR_URL": f"http://127.0.0.1:{self.ports['auditor']}",
+            "AUDITLOG_SPOOL_DIR": self.spool,
+            "AUDITLOG_TOKEN_ENDPOINT": "true",
+            "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=66",
+            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+        })
+        env.update(extra_env or {})
+        self.env = env
+        self.daemons = {}
+
+    def start(self, name, extra_env=None):
+        env = dict(self.env)
+        env.update(extra_env or {})
+        d = self.daemons[name] = Daemon(name, env, self.bench.logdir, self.tag)
+        deadline = time.monotonic() + 30
+        while True:
+            if d.proc.poll() is not None:
+                raise BenchError(f"{name} exited with {d.proc.returncode}:\n{d.tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.ports[name]), timeout=1).close()
+                return d
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise BenchError(f"{name} does not listen after 30 s:\n{d.tail()}")
+                time.sleep(0.05)
+
+    def stop(self, name):
+        d = self.daemons.pop(name)
+        crashed = d.proc.poll()
+        code = d.stop()
+        if crashed is not None:
+            raise BenchError(f"{name} died during the benchmark (status {crashed}):\n{d.tail()}")
+        if code != 0:
+            msg = f"{name} exited with status {code} on SIGTERM:\n{d.tail()}"
+            if self.bench.smoke:
+                raise BenchError(msg)
+            log("warning: " + msg)
+
+    def close(self):
+        errors = []
+        for name in list(self.daemons):
+            try:
+                self.stop(name)
+            except BenchError as e:
+                errors.append(str(e))
+        shutil.rmtree(self.spool, ignore_errors=True)
+        if errors:
+            raise BenchError("\n".join(errors))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            for name, d in self.daemons.items():
+                print(f"---- {name} log ({d.log_path}) ----\n{d.tail()}", file=sys.stderr)
+            try:
+                self.close()
+            except BenchError as e:
+                print(e, file=sys.stderr)
+            return False
+        self.close()
+        return False
+
+    def url(self, name, path=""):
+        return f"http://127.0.0.1:{self.ports[name]}{path}"
+
+    def request(self, name, method, path, body=None, token=None):
+        h = {"Accept": JSONAPI}
+        data = None
+        if body is not None:
+            h["Content-Type"] = JSONAPI
+            data = json.dumps(body).encode()
+        if token:
+            h["Authorization"] = "Bearer " + token
+        req = urllib.request.Request(self.url(name, path), data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status, raw = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        try:
+            doc = json.loads(raw) if raw else None
+        except ValueError:
+            doc = raw.decode(errors="replace")
+        return status, doc
+
+    def token(self, user_id=1):
+        with urllib.request.urlopen(self.url("api", f"/tokens/{user_id}"), timeout=30) as r:
+            if r.status != 201:
+                raise BenchError(f"GET /tokens/{user_id}: {r.status}")
+            return r.read().decode()
+
+
+# ---------------------------------------------------------------------------
+# tools: wrk, mqtool, mariadb, loadgen
+# ---------------------------------------------------------------------------
+
+def _duration_ms(s):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", s)
+    if not m:
+        raise BenchError(f"cannot read wrk duration {s!r}")
+    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}[m.group(2)]
+
+
+def wrk(url, seconds, threads=2, conns=32, headers=None, script=None, script_args=None):
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    for h in headers or []:
+        cmd += ["-H", h]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(url)
+    if script_args:
+        cmd += ["--"] + list(script_args)
+    _, out, err = run(cmd, timeout=seconds + 60)
+    try:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        requests = int(re.search(r"(\d+) requests in", out).group(1))
+        pct = {int(p): _duration_ms(v)
+               for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M)}
+    except AttributeError:
+        raise BenchError(f"cannot read wrk's output:\n{out}\n{err}")
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    non2xx = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    sock = sum(int(x) for x in m.groups()) if m else 0
+    if requests == 0 or 50 not in pct or 99 not in pct:
+        raise BenchError(f"wrk made no requests against {url}:\n{out}\n{err}")
+    return {"rps": rps, "requests": requests, "p50": pct[50], "p99": pct[99],
+            "p90": pct.get(90), "errors": non2xx, "socket_errors": sock, "out": out}
+
+
+def mq_count():
+    """Ready messages in the audit queue, or None if it cannot be read."""
+    rc, out, _ = run([os.path.join(BIN, "mqtool"), "count", AMQP_URL, QUEUE], 30, check=False)
+    return int(out.strip()) if rc == 0 and out.strip().isdigit() else None
+
+
+def mq_purge():
+    run([os.path.join(BIN, "mqtool"), "purge", AMQP_URL, QUEUE], 30, check=False)
+
+
+def mysql(db, sql, table=False, raw=False, timeout=600):
+    cmd = ["mariadb", "--protocol=" + ("socket" if MYSQL_SOCKET else "tcp")]
+    if MYSQL_SOCKET:
+        cmd.append(f"--socket={MYSQL_SOCKET}")
+    else:
+        host = "127.0.0.1" if MYSQL_HOST in ("localhost", "") else MYSQL_HOST
+        cmd += ["-h", host, "-P", MYSQL_PORT]
+    cmd += ["-u", MYSQL_USER]
+    cmd += ["--table"] if table else ["--batch", "--skip-column-names"]
+    if raw:
+        cmd.append("--raw")
+    cmd += ["-e", sql, db]
+    env = dict(os.environ, MYSQL_PWD=MYSQL_PASSWORD)
+    _, out, _ = run(cmd, timeout, env=env)
+    return out
+
+
+def loadgen(args, timeout):
+    _, out, err = run([os.path.join(BIN, "loadgen")] + args, timeout)
+    m = re.search(r"([\d.]+) (events|rows)/s", out)
+    if not m:
+        raise BenchError(f"cannot read loadgen's output:\n{out}\n{err}")
+    return float(m.group(1)), out.strip()
+
+
+# ---------------------------------------------------------------------------
+# figures and the report
+# ---------------------------------------------------------------------------
+
+class Figure:
+    def __init__(self, key, label, unit, values, target=None, issue=None, digits=0, note=""):
+        self.key, self.label, self.unit = key, label, unit
+        self.values = [float(v) for v in values]
+        self.target, self.issue, self.digits, self.note = target, issue, digits, note
+        self.median = statistics.median(self.values)
+
+    def fmt(self, v):
+        return f"{v:,.{self.digits}f}"
+
+    def verdict(self):
+        if not self.target:
+            return None
+        op, want = self.target
+        v = self.median
+        return {">=": v >= want, "<=": v <= want, "<": v < want}[op]
+
+    def target_text(self):
+        if not self.target:
+            return ""
+        op, want = self.target
+        sym = {">=": "≥", "<=": "≤", "<": "<"}[op]
+        w = f"{want:g}" if isinstance(want, float) else f"{want:,}"
+        return f"{sym} {w}"
+
+
+class Report:
+    def __init__(self, smoke):
+        self.smoke = smoke
+        self.figures = []
+        self.sections = []  # (title, markdown) extra material
+        self.notes = []     # measurement conditions worth reading
+
+    def add(self, key, label, unit, values, target=None, issue=None, digits=0, note=""):
+        if not values:
+            raise BenchError(f"{key}: no values")
+        f = Figure(key, label, unit, values, target, issue, digits, note)
+        self.figures.append(f)
+        unit_s = f" {unit}" if unit else ""
+        line = f"{key}: {f.fmt(f.median)}{unit_s} (min {f.fmt(min(f.values))}, " \
+               f"max {f.fmt(max(f.values))}; {len(f.values)} run{'s' * (len(f.values) > 1)})"
+        if f.target:
+            op, want = f.target
+            if self.smoke:
+                line += f" target {op} {want} (smoke: not compared)"
+            else:
+                line += f" target {op} {want} {'MET' if f.verdict() else 'MISSED'}"
+        print(line, flush=True)
+        return f
+
+    def get(self, key):
+        for f in self.figures:
+            if f.key == key:
+                return f
+        return None
+
+    def table(self):
+        rows = ["| # | figure | median | min | max | runs | target | verdict |",
+                "|---|---|---:|---:|---:|---:|---|---|"]
+        for f in self.figures:
+            if f.target:
+                verdict = "not compared (smoke)" if self.smoke else \
+                    ("**met**" if f.verdict() else "**MISSED**")
+            else:
+                verdict = ""
+            unit = f" {f.unit}" if f.unit else ""
+            rows.append(f"| {f.issue or ''} | {f.label} (`{f.key}`) | {f.fmt(f.median)}{unit} | "
+                        f"{f.fmt(min(f.values))} | {f.fmt(max(f.values))} | {len(f.values)} | "
+                        f"{f.target_text()} | {verdict} |")
+        return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------
+# the backlog: queue + spool + outbox
+# ---------------------------------------------------------------------------
+
+REPORT_RE = re.compile(rb"published (\d+) events in (\d+) messages in \d+s; "
+                       rb"spool backlog (\d+) bytes")
+
+
+class Backlog:
+    """The events not yet stored by the auditor, in three places: ready
+    messages in the queue (converted to events with the publisher's latest
+    events-per-message ratio), view events in the API's spool not yet
+    confirmed by the broker, and outbox rows not yet confirmed. Messages the
+    auditor holds unacked (at most its prefetch window) are not counted.
+
+    The spool's backlog is read from the publisher's report line (the stack
+    sets AUDITLOG_REPORT_MS=1000), which it logs each second that saw
+    traffic: the spool's checkpoint file cannot serve, since it is
+    rewritten at most once a second and only while confirms come in, so
+    once the load stops it stays up to a second behind."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.log_path = stack.daemons["api"].log_path
+        self.log_pos = 0
+        self.ratio = 1.0
+        self.spool = 0             # bytes, from the latest report
+        self.report_at = None      # when we read the latest report
+
+    def _read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_pos)
+                data = f.read()
+        except OSError:
+            return
+        cut = data.rfind(b"\n") + 1
+        self.log_pos += cut
+        for m in REPORT_RE.finditer(data[:cut]):
+            ev, msgs, spool = (int(x) for x in m.groups())
+            if msgs:
+                self.ratio = ev / msgs
+            self.spool = spool
+            self.report_at = time.monotonic()
+
+    def record_bytes(self):
+        segs = sorted(n for n in os.listdir(self.stack.spool) if re.fullmatch(r"views-\d+\.spool", n))
+        for name in reversed(segs):
+            try:
+                with open(os.path.join(self.stack.spool, name), "rb") as f:
+                    h = f.read(4)
+                if len(h) == 4:
+                    return 8 + int.from_bytes(h, "little")
+            except OSError:
+                pass
+        return 200
+
+    def outbox(self):
+        return int(mysql(API_DB, "SELECT COUNT(*) FROM event_outbox").strip() or 0)
+
+    def sample(self):
+        q = mq_count() or 0
+        self._read_log()
+        outbox = self.outbox()
+        events = q * self.ratio + self.spool / self.record_bytes() + outbox
+        return {"queue_msgs": q, "spool_bytes": self.spool, "outbox_rows": outbox,
+                "events": events, "ratio": self.ratio}
+
+    def wait_empty(self, timeout):
+        """Seconds until the queue and the outbox are empty and the spool's
+        report says 0 bytes or has gone quiet (no report for 2.5 s: nothing
+        more was sent, so what it last counted was only awaiting confirms)."""
+        t0 = time.monotonic()
+        while True:
+            q = mq_count() or 0
+            self._read_log()
+            outbox = self.outbox()
+            now = time.monotonic()
+            spool_done = self.spool == 0 or self.report_at is None or now - self.report_at > 2.5
+            if q == 0 and outbox == 0 and spool_done:
+                return now - t0
+            if now - t0 > timeout:
+                raise BenchError(f"the backlog did not drain within {timeout}s "
+                                 f"(queue {q}, spool {self.spool} bytes, outbox {outbox})")
+            time.sleep(0.25)
+
+
+class CpuMeter:
+    """CPU seconds used by our daemons, wrk and the servers over a span."""
+
+    def __init__(self, named):
+        self.named = named  # label -> pid
+        for comm, label in (("mariadbd", "mariadb"), ("beam.smp", "rabbitmq")):
+            for pid in pids_named(comm):
+                self.named.setdefault(label, pid)
+        self.t0 = time.monotonic()
+        self.c0 = {k: proc_cpu_ticks(p) for k, p in self.named.items()}
+
+    def shares(self):
+        hz = os.sysconf("SC_CLK_TCK")
+        dt = time.monotonic() - self.t0
+        out = {}
+        for k, p in self.named.items():
+            c1 = proc_cpu_ticks(p)
+            if c1 is not None and self.c0.get(k) is not None:
+                out[k] = (c1 - self.c0[k]) / hz / dt  # cores
+        return out
+
+
+def wrk_cpu(url, seconds, cpu_pids, **kw):
+    """wrk, with the CPU each process used meanwhile (in cores)."""
+    meter = CpuMeter(dict(cpu_pids))
+    t0 = time.monotonic()
+    with open("/proc/stat") as f:
+        s0 = [int(x) for x in f.readline().split()[1:]]
+    res = wrk(url, seconds, **kw)
+    with open("/proc/stat") as f:
+        s1 = [int(x) for x in f.readline().split()[1:]]
+    d = [b - a for a, b in zip(s0, s1)]
+    hz = os.sysconf("SC_CLK_TCK")
+    dt = time.monotonic() - t0
+    res["cpu"] = meter.shares()
+    res["cpu"]["machine busy"] = (sum(d[:8]) - d[3] - d[4]) / hz / dt
+    return res
+
+
+def cpu_text(shares):
+    return ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]))
+
+
+# ---------------------------------------------------------------------------
+# the benchmarks
+# ---------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, smoke, outdir):
+        self.smoke = smoke
+        self.size = SIZES["smoke" if smoke else "full"]
+        self.report = Report(smoke)
+        self.outdir = outdir
+        self.logdir = os.path.join(outdir, "logs-smoke" if smoke else "logs")
+        shutil.rmtree(self.logdir, ignore_errors=True)
+        os.makedirs(self.logdir, exist_ok=True)
+        self.run_tag = f"{int(time.time())}{os.getpid()}"
+        self.explains = []
+        self.backlog_series = []
+        self.cpu_notes = []
+
+    # -- helpers ----------------------------------------------------------
+
+    def quiet(self, what):
+        """Waits (up to a minute) for the machine to be idle before a
+        measurement, so others' load does not pass for ours; notes it when
+        it never got quiet."""
+        if self.smoke:
+            return
+        busy, top = busy_processes(1.0)
+        waited = 0
+        while busy > 0.25 and waited < 60:
+            log(f"machine {busy:.0%} busy before {what} ({top}); waiting for it to settle")
+            time.sleep(4)
+            waited += 5
+            busy, top = busy_processes(1.0)
+        if busy > 0.25:
+            note = f"{what}: the machine was {busy:.0%} busy before the measurement " \
+                   f"({top}); figures may be disturbed"
+            log("warning: " + note)
+            self.report.notes.append(note)
+
+    def check_wrk(self, what, res):
+        if res["errors"] or res["socket_errors"]:
+            msg = f"{what}: {res['errors']} non-2xx responses, {res['socket_errors']} socket " \
+                  f"errors of {res['requests']}"
+            if self.smoke:
+                raise BenchError(msg + "\n" + res["out"])
+            log("warning: " + msg)
+            self.report.notes.append(msg)
+
+    def auth(self, tok):
+        return [f"Authorization: Bearer {tok}"]
+
+    # -- 1, 3, 6: the whole pipeline under GET and PATCH -----------------
+
+    def pipeline(self):
+        s = self.size
+        log("pipeline: GET /api/users/1 with the whole pipeline (target 1)")
+        with Stack(self, "pipeline", {"AUDITLOG_REPORT_MS": "1000"}) as st:
+            for name in ("auditor", "api", "web"):
+                st.start(name)
+            tok = st.token(1)
+            url = st.url("api", "/api/users/1")
+            status, doc = st.request("api", "GET", "/api/users/1", token=tok)
+            if status != 200:
+                raise BenchError(f"GET /api/users/1: {status} {doc}")
+            backlog = Backlog(st)
+            wrk(url, s["warm_s"], headers=self.auth(tok))
+            backlog.wait_empty(120)
+            cpu_pids = {"api": st.daemons["api"].pid, "auditor": st.daemons["auditor"].pid}
+            rps, p50, p99, start, end, drain = [], [], [], [], [], []
+            for i in range(s["runs"]):
+                self.quiet(f"GET run {i + 1}")
+                backlog.sample()  # consume log lines of the idle time
+                samples, stop = [], threading.Event()
+                t0 = time.monotonic()
+
+                def sampler():
+                    while not stop.wait(s["sample_s"]):
+                        t = time.monotonic() - t0
+                        if t < s["get_s"]:
+                            samples.append((t, backlog.sample()))
+
+                th = threading.Thread(target=sampler, daemon=True)
+                th.start()
+                res = wrk_cpu(url, s["get_s"], cpu_pids, headers=self.auth(tok))
+                stop.set()
+                th.join()
+                self.check_wrk("GET", res)
+                drain.append(backlog.wait_empty(300))
+                if not samples:
+                    raise BenchError("no backlog samples were taken during the GET run")
+                window = max(s["get_s"] * 0.2, s["sample_s"])
+                first = [x["events"] for t, x in samples if t <= window] or [samples[0][1]["events"]]
+                last = [x["events"] for t, x in samples if t >= s["get_s"] - window] or \
+                    [samples[-1][1]["events"]]
+                rps.append(res["rps"])
+                p50.append(res["p50"])
+                p99.append(res["p99"])
+                start.append(statistics.mean(first))
+                end.append(statistics.mean(last))
+                self.backlog_series.append((i + 1, res["rps"], samples))
+                self.cpu_notes.append(f"GET run {i + 1}: {cpu_text(res['cpu'])}")
+                log(f"GET run {i + 1}: {res['rps']:.0f} req/s, p99 {res['p99']:.2f} ms, "
+                    f"backlog {start[-1]:.0f} -> {end[-1]:.0f} events, drained in {drain[-1]:.1f} s"
+                    f"; CPU (cores): {cpu_text(res['cpu'])}")
+            R = self.report
+            R.add("get.rps", "GET /api/users/1, whole pipeline, wrk -t2 -c32", "req/s", rps,
+                  (">=", 15000), 1)
+            R.add("get.p50_ms", "GET latency p50", "ms", p50, None, 1, 2)
+            R.add("get.p99_ms", "GET latency p99", "ms", p99, ("<", 10), 1, 2)
+            R.add("get.backlog_start", "backlog (queue+spool+outbox) over the first 20% of the run",
+                  "events", start, None, 1)
+            R.add("get.backlog_end", "backlog over the last 20% of the run", "events", end, None, 1)
+            growth = [e - b for b, e in zip(start, end)]
+            # Not growing: what the last fifth holds is at most what the first
+            # fifth held plus a tenth of a second of load (sampling jitter); a
+            # pipeline short by even 1% would pile up half a second in 60 s.
+            allowed = 0.1 * statistics.median(rps)
+            R.add("get.backlog_growth", "backlog growth, end minus start (must not grow)", "events",
+                  growth, ("<=", round(allowed)), 1)
+            R.add("get.drain_s", "time for the backlog to empty after the load stops", "s", drain,
+                  None, 1, 1)
+
+            log("pipeline: PATCH (target 3)")
+            ids = self.create_users(st, tok, s["patch_users"])
+            script = os.path.join(HERE, "patch.lua")
+            # The single-row case is the reference's /api/users/1; the smoke
+            # runs on the shared test database, whose user 1 other tests
+            # rely on, so it takes one of its own users instead.
+            single = [ids[0]] if self.smoke else ["1"]
+            for case, idlist in (("spread", ids), ("single", single)):
+                rps, p50, p99, outbox = [], [], [], []
+                for i in range(s["runs"]):
+                    tok = st.token(1)
+                    backlog.wait_empty(300)
+                    self.quiet(f"PATCH {case} run {i + 1}")
+                    res = wrk_cpu(st.url("api", "/"), s["patch_s"], cpu_pids, script=script,
+                                  script_args=[tok, ",".join(idlist), "2"])
+                    outbox.append(int(mysql(API_DB, "SELECT COUNT(*) FROM event_outbox").strip()))
+                    self.check_wrk(f"PATCH {case}", res)
+                    rps.append(res["rps"])
+                    p50.append(res["p50"])
+                    p99.append(res["p99"])
+                    self.cpu_notes.append(f"PATCH {case} run {i + 1}: {cpu_text(res['cpu'])}")
+                    log(f"PATCH {case} run {i + 1}: {res['rps']:.0f} req/s, p99 {res['p99']:.2f} ms"
+                        f", outbox {outbox[-1]} rows at the end; CPU: {cpu_text(res['cpu'])}")
+                if case == "spread":
+                    R.add("patch.spread.rps", f"PATCH toggling agreedTos over {len(ids)} users "
+                          "(one per connection), wrk -t2 -c32", "req/s", rps, (">=", 6000), 3)
+                    R.add("patch.spread.p50_ms", "PATCH spread latency p50", "ms", p50, None, 3, 2)
+                    R.add("patch.spread.p99_ms", "PATCH spread latency p99", "ms", p99, ("<", 20),
+                          3, 2)
+                    R.add("patch.spread.outbox_end", "outbox rows left when the PATCH load stops",
+                          "rows", outbox, None, 3)
+                else:
+                    R.add("patch.single.rps", "PATCH of /api/users/1 by all 32 connections (one "
+                          "row lock; the reference's case; no target)", "req/s", rps, None, 3)
+                    R.add("patch.single.p50_ms", "PATCH single-row latency p50", "ms", p50, None,
+                          3, 2)
+                    R.add("patch.single.p99_ms", "PATCH single-row latency p99", "ms", p99, None,
+                          3, 2)
+            backlog.wait_empty(300)
+            api_hwm = st.daemons["api"].hwm_mb()
+            auditor_live_hwm = st.daemons["auditor"].hwm_mb()
+
+            log("web: GET /index.html")
+            rps, p99 = [], []
+            for i in range(s["runs"]):
+                self.quiet(f"web run {i + 1}")
+                res = wrk(st.url("web", "/index.html"), s["web_s"])
+                self.check_wrk("web", res)
+                rps.append(res["rps"])
+                p99.append(res["p99"])
+            R.add("web.rps", "web GET /index.html, wrk -t2 -c32", "req/s", rps, None, 6)
+            R.add("web.p99_ms", "web latency p99", "ms", p99, None, 6, 2)
+            web_hwm = st.daemons["web"].hwm_mb()
+            R.add("api.peak_rss_mb", "API peak RSS (VmHWM) after the GET and PATCH runs", "MB",
+                  [api_hwm], ("<", 32), 6, 1)
+            R.add("auditor.peak_rss_live_mb", "auditor peak RSS after storing the GET and PATCH "
+                  "load live", "MB", [auditor_live_hwm], ("<", 64), 6, 1)
+            R.add("web.peak_rss_mb", "web peak RSS after its wrk runs", "MB", [web_hwm],
+                  ("<", 16), 6, 1)
+
+    def create_users(self, st, tok, n):
+        ids = []
+        for i in range(n):
+            body = {"data": {"type": "users", "attributes": {
+                "name": f"Bench {i}", "email": f"bench-{self.run_tag}-{i}@example.com",
+                "agreedTos": False}}}
+            status, doc = st.request("api", "POST", "/api/users", body, tok)
+            if status != 201:
+                raise BenchError(f"POST /api/users: {status} {doc}")
+            ids.append(doc["data"]["id"])
+        return ids
+
+    # -- 2: what auditing costs --------------------------------------------
+
+    def audit_cost(self):
+        s = self.size
+        log("audit cost: GET with and without event emission (target 2)")
+        with Stack(self, "cost", {"AUDITLOG_REPORT_MS": "1000"}) as st:
+            st.start("auditor")
+            res = {True: [], False: []}
+            for i in range(s["runs"]):
+                for audit in (True, False):
+                    st.start("api", {} if audit else {"AUDITLOG_BENCH_NO_AUDIT": "true"})
+                    backlog = Backlog(st)
+                    tok = st.token(1)
+                    url = st.url("api", "/api/users/1")
+                    wrk(url, s["warm_s"], headers=self.auth(tok))
+                    backlog.wait_empty(300)
+                    self.quiet(f"cost run {i + 1} ({'with' if audit else 'without'} auditing)")
+                    r = wrk_cpu(url, s["cmp_s"], {"api": st.daemons["api"].pid,
+                                                  "auditor": st.daemons["auditor"].pid},
+                                headers=self.auth(tok))
+                    self.check_wrk("GET (cost)", r)
+                    res[audit].append(r)
+                    what = "with auditing" if audit else "without auditing"
+                    self.cpu_notes.append(f"GET {what} run {i + 1} ({r['rps']:,.0f} req/s): "
+                                          f"{cpu_text(r['cpu'])}")
+                    log(f"cost run {i + 1} {what}: {r['rps']:.0f} req/s, p99 {r['p99']:.2f} ms; "
+                        f"CPU: {cpu_text(r['cpu'])}")
+                    backlog.wait_empty(300)
+                    st.stop("api")
+            R = self.report
+            on, off = res[True], res[False]
+            R.add("cost.audit.rps", f"GET with auditing, {s['cmp_s']} s runs", "req/s",
+                  [r["rps"] for r in on], None, 2)
+            R.add("cost.noaudit.rps", "GET with AUDITLOG_BENCH_NO_AUDIT=true", "req/s",
+                  [r["rps"] for r in off], None, 2)
+            R.add("cost.audit.p99_ms", "GET p99 with auditing", "ms", [r["p99"] for r in on], None,
+                  2, 2)
+            R.add("cost.noaudit.p99_ms", "GET p99 without auditing", "ms",
+                  [r["p99"] for r in off], None, 2, 2)
+            R.add("cost.rps_ratio", "throughput with / without auditing (per pair of runs)", "",
+                  [a["rps"] / b["rps"] for a, b in zip(on, off)], (">=", 0.9), 2, 3)
+            R.add("cost.p99_ratio", "p99 with / without auditing (per pair of runs)", "",
+                  [a["p99"] / b["p99"] for a, b in zip(on, off)], ("<=", 1.2), 2, 3)
+
+    # -- 4: the auditor's drain --------------------------------------------
+
+    def drain(self):
+        s = self.size
+        n = s["drain_events"]
+        log(f"drain: {n:,} events queued while the auditor is stopped (target 4)")
+        eps, pub, hwm = [], [], []
+        with Stack(self, "drain", {"AUDITLOG_LOG_LEVEL": "debug"}) as st:
+            for i in range(s["runs"]):
+                if not self.smoke:
+                    mq_purge()
+                q0 = mq_count() or 0
+                rate, line = loadgen(["publish", AMQP_URL, str(n), "--batch", "100",
+                                      "--hot", f"drain-{self.run_tag}"], timeout=900)
+                pub.append(rate)
+                q1 = mq_count()
+                log(f"drain run {i + 1}: {line}; queue {q0} -> {q1} messages")
+                self.quiet(f"drain run {i + 1}")
+                d = st.start("auditor")
+                t0 = d.started
+                meter = CpuMeter({"auditor": d.pid})
+                stored, pos, done_at = 0, 0, None
+                deadline = time.monotonic() + (60 if self.smoke else 900)
+                while time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    with open(d.log_path, "rb") as f:
+                        f.seek(pos)
+                        data = f.read()
+                    cut = data.rfind(b"\n") + 1
+                    pos += cut
+                    stored += sum(int(x) for x in
+                                  re.findall(rb"stored (\d+) events", data[:cut]))
+                    if d.proc.poll() is not None:
+                        raise BenchError(f"the auditor died while draining:\n{d.tail()}")
+                    if stored >= n and mq_count() == 0:
+                        done_at = time.monotonic()
+                        break
+                if done_at is None:
+                    raise BenchError(f"the drain did not finish: {stored} of {n} stored, "
+                                     f"queue {mq_count()}")
+                eps.append(n / (done_at - t0))
+                hwm.append(d.hwm_mb())
+                self.cpu_notes.append(f"drain run {i + 1} ({eps[-1]:,.0f} events/s): "
+                                      f"{cpu_text(meter.shares())}")
+                log(f"drain run {i + 1}: {n:,} events in {done_at - t0:.2f} s = "
+                    f"{eps[-1]:,.0f} events/s, auditor peak RSS {hwm[-1]:.1f} MB")
+                st.stop("auditor")
+        R = self.report
+        R.add("publish.eps", f"loadgen publish, 100 events per message, confirms", "events/s",
+              pub, None, 4)
+        R.add("drain.eps", f"auditor drain of {n:,} queued events, from its start until "
+              "stored and the queue empty", "events/s", eps, (">=", 50000), 4)
+        R.add("drain.peak_rss_mb", "auditor peak RSS (VmHWM) after the drain", "MB", hwm,
+              ("<", 64), 4, 1)
+
+    # -- 5: queries at scale -------------------------------------------------
+
+    def page_sql(self, kind, hot, after_ts, after_id, limit):
+        """The exact SQL of store_query_events, from services/auditor/store.c."""
+        with open(os.path.join(SRC, "services", "auditor", "store.c")) as f:
+            src = f.read()
+        m = re.search(r"#define PAGE_SQL\(where\)((?:.*\\\n)*.*)", src)
+        if not m:
+            raise BenchError("cannot find PAGE_SQL in services/auditor/store.c")
+        body = m.group(1)
+        parts = []
+        for tok in re.finditer(r'"((?:[^"\\]|\\.)*)"|\bwhere\b', body):
+            parts.append("\0" if tok.group(1) is None else tok.group(1))
+        template = "".join(parts)
+        w = re.search(r"sql_by_%s\[\]\s*=\s*PAGE_SQL\(\"([^\"]*)\"\)" % kind, src)
+        if not w:
+            raise BenchError(f"cannot find sql_by_{kind} in store.c")
+        sql = template.replace("\0", w.group(1))
+
+        def lit(v):
+            return str(v) if isinstance(v, int) else "'" + str(v).replace("\\", "\\\\") \
+                .replace("'", "''") + "'"
+
+        params = ["users", hot, after_ts, after_ts, after_id, limit + 1]
+        if sql.count("?") != len(params):
+            raise BenchError(f"PAGE_SQL has {sql.count('?')} parameters; expected {len(params)}")
+        for p in params:
+            sql = sql.replace("?", lit(p), 1)
+        return sql
+
+    def query_urls(self, st, tok, hot):
+        """First pages of the actor and target queries, and the pages
+        reached by following links.next deep_pages times, with the keyset
+        position each deep page starts after."""
+        s = self.size
+        out = {}
+        for kind in ("actor", "target"):
+            first = f"/data-events?filter%5B{kind}%5D=users:{hot}&page%5Bsize%5D=50"
+            status, doc = st.request("auditor", "GET", first, token=tok)
+            if status != 200 or len(doc["data"]) != 50:
+                raise BenchError(f"GET {first}: {status} {str(doc)[:300]}")
+            out[f"{kind}_first"] = (first, 9223372036854775807, "~")
+            path = first
+            for _ in range(s["deep_pages"]):
+                last = doc["data"][-1]
+                path = doc["links"].get("next")
+                if not path:
+                    raise BenchError(f"{kind}: no links.next after {len(doc['data'])} events; "
+                                     "too few hot events")
+                status, doc = st.request("auditor", "GET", path, token=tok)
+                if status != 200:
+                    raise BenchError(f"GET {path}: {status} {str(doc)[:300]}")
+            if len(doc["data"]) != 50:
+                raise BenchError(f"{kind}: page {s['deep_pages'] + 1} has {len(doc['data'])} "
+                                 "events; expected 50")
+            out[f"{kind}_deep"] = (path, last["attributes"]["timestamp"], last["id"])
+        return out
+
+    def measure_queries(self, st, hot, scale):
+        s = self.size
+        tok = st.token(1)
+        urls = self.query_urls(st, tok, hot)
+        results = {}
+        for name, (path, _, _) in urls.items():
+            p50, p99, rps = [], [], []
+            for i in range(s["runs"]):
+                self.quiet(f"query {name} at {scale} run {i + 1}")
+                r = wrk(st.url("auditor", path), s["query_s"], threads=1, conns=4,
+                        headers=self.auth(tok))
+                self.check_wrk(f"query {name}", r)
+                p50.append(r["p50"])
+                p99.append(r["p99"])
+                rps.append(r["rps"])
+            c1 = []
+            if scale == "big":
+                # One connection: the latency of a query on its own, where -c4
+                # also measures the queue for the machine's two cores.
+                for i in range(s["runs"]):
+                    r = wrk_cpu(st.url("auditor", path), s["c1_s"],
+                                {"auditor": st.daemons["auditor"].pid}, threads=1, conns=1,
+                                headers=self.auth(tok))
+                    self.check_wrk(f"query {name} (1 connection)", r)
+                    c1.append(r["p50"])
+                self.cpu_notes.append(f"query {name}, {self.size['big_rows']:,} events, one "
+                                      f"connection ({r['rps']:,.0f} req/s): {cpu_text(r['cpu'])}")
+            results[name] = (p50, p99, rps, c1)
+            log(f"query {name} at {scale}: p50 {statistics.median(p50):.2f} ms, "
+                f"p99 {statistics.median(p99):.2f} ms, {statistics.median(rps):.0f} req/s"
+                + (f"; one connection: p50 {statistics.median(c1):.2f} ms" if c1 else ""))
+        # The plans of exactly what the auditor runs.
+        for name, (path, ts, eid) in urls.items():
+            kind = name.split("_")[0]
+            sql = self.page_sql(kind, hot, ts, eid, 50)
+            plan = mysql(AUDITOR_DB, "EXPLAIN " + sql, table=True)
+            self.explains.append((scale, name, sql, plan.strip(), None))
+        if scale == "big":
+            path, ts, eid = urls["actor_deep"]
+            sql = self.page_sql("actor", hot, ts, eid, 50)
+            analyze = mysql(AUDITOR_DB, "ANALYZE FORMAT=JSON " + sql, raw=True)
+            self.explains.append((scale, "actor_deep (ANALYZE)", sql, None, analyze.strip()))
+        return results
+
+    def queries(self):
+        s = self.size
+        small, big = s["small_rows"], s["big_rows"]
+        if self.smoke:
+            hot = f"hot-{self.run_tag}"  # the test database is shared: no truncation
+        else:
+            hot = "hot"
+            log(f"queries: emptying the audit tables of {AUDITOR_DB}")
+            mysql(AUDITOR_DB, "TRUNCATE TABLE data_event_changes; TRUNCATE TABLE data_events")
+        R = self.report
+        fill_args = ["--hot", hot, "--hot-share", str(s["hot_share"])]
+        log(f"queries: loading {small:,} events (target 5)")
+        rate, line = loadgen(["fill-db", str(small)] + fill_args, timeout=1800)
+        log(line)
+        fills = [rate]
+        with Stack(self, "queries") as st:
+            st.start("auditor")
+            st.start("api")
+            res_small = self.measure_queries(st, hot, "small")
+            log(f"queries: loading {big - small:,} more events, to {big:,}")
+            rate, line = loadgen(["fill-db", str(big - small)] + fill_args, timeout=3600)
+            log(line)
+            fills.append(rate)
+            if not self.smoke:
+                log("queries: letting MariaDB settle after the load")
+                time.sleep(10)
+            res_big = self.measure_queries(st, hot, "big")
+        R.add("fill.rows_per_s", "loadgen fill-db through store_insert_batch (2 connections, "
+              "1,000 events per transaction)", "rows/s", fills, None, 5)
+        labels = {"actor_first": "actor query, first page of 50",
+                  "target_first": "target query, first page of 50",
+                  "actor_deep": f"actor query, page {s['deep_pages'] + 1} through the cursor",
+                  "target_deep": f"target query, page {s['deep_pages'] + 1} through the cursor"}
+        for name, label in labels.items():
+            p50s, p99s, _, _ = res_small[name]
+            p50b, p99b, rpsb, c1b = res_big[name]
+            R.add(f"query.{name}.small.p50_ms", f"{label}, {small:,} events: p50", "ms", p50s,
+                  None, 5, 2)
+            R.add(f"query.{name}.small.p99_ms", f"{label}, {small:,} events: p99", "ms", p99s,
+                  None, 5, 2)
+            R.add(f"query.{name}.p50_ms", f"{label}, {big:,} events: p50 (wrk -t1 -c4)", "ms",
+                  p50b, ("<", 3), 5, 2)
+            R.add(f"query.{name}.p99_ms", f"{label}, {big:,} events: p99", "ms", p99b,
+                  ("<", 10), 5, 2)
+            R.add(f"query.{name}.c1_p50_ms", f"{label}, {big:,} events: p50 with one "
+                  "connection (wrk -t1 -c1; no target)", "ms", c1b, None, 5, 2)
+            R.add(f"query.{name}.p50_ratio", f"{label}: p50 at {big:,} / at {small:,}", "",
+                  [statistics.median(p50b) / statistics.median(p50s)], ("<=", 1.5), 5, 2)
+            R.add(f"query.{name}.p99_ratio", f"{label}: p99 at {big:,} / at {small:,}", "",
+                  [statistics.median(p99b) / statistics.median(p99s)], ("<=", 1.5), 5, 2)
+
+    # -- the whole suite ---------------------------------------------------
+
+    def run_all(self, only):
+        for tool in ("wrk", "mariadb"):
+            if not shutil.which(tool):
+                raise BenchError(f"{tool} is not installed (./run.sh bench installs it)")
+        for b in ("auditlog-api", "auditlog-auditor", "auditlog-web", "mqtool", "loadgen"):
+            if not os.access(os.path.join(BIN, b), os.X_OK):
+                raise BenchError(f"{BIN}/{b} is missing: build first (./run.sh build)")
+        self.started = datetime.datetime.now(datetime.timezone.utc)
+        steps = [("pipeline", self.pipeline), ("cost", self.audit_cost),
+                 ("drain", self.drain), ("queries", self.queries)]
+        for name, fn in steps:
+            if only and name not in only:
+                continue
+            t0 = time.monotonic()
+            fn()
+            log(f"{name} took {time.monotonic() - t0:.0f} s")
+        self.finished = datetime.datetime.now(datetime.timezone.utc)
+
+
+# ---------------------------------------------------------------------------
+# writing it down
+# ---------------------------------------------------------------------------
+
+def machine():
+    info = {}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            k, _, v = line.partition(":")
+            info[k.strip()] = v.strip()
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    osname = ""
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    osname = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+
+    def pkg(name):
+        try:
+            return subprocess.run(["dpkg-query", "-W", "-f=${Version}", name],
+                                  capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return ""
+    return {"cpu": info.get("Model name", platform.processor()),
+            "cores": info.get("CPU(s)", str(os.cpu_count())),
+            "hypervisor": info.get("Hypervisor vendor", ""),
+            "memory": mem, "kernel": platform.release(), "os": osname,
+            "mariadb": pkg("mariadb-server"), "rabbitmq": pkg("rabbitmq-server"),
+            "wrk": pkg("wrk")}
+
+
+REFERENCE = """\
+The original Node proof of concept, on the same kind of machine (wrk -t2 -c32 -d15s):
+GET about 1,000 req/s with p99 about 70 ms; PATCH toggling a field about 650/s with p99
+about 120 ms; its auditor drained about 1,200 events/s and grew to 355 MB holding 40,000
+events; a target query for an object with 184,000 events took 4.1 s and 34 MB, unpaginated."""
+
+
+def how_measured(b):
+    s = b.size
+    return f"""\
+- Everything runs on the one machine: MariaDB, RabbitMQ, the three daemons (release build,
+  `build/bin`, default settings: 4 HTTP threads each, prefetch 100, batches of 1,000, confirm
+  window 1,000), wrk and the loader. Own databases (`*-bench`) and vhost (`auditlog-bench`);
+  each stack has its own spool directory.
+- Every figure is the median of {s['runs']} runs (min and max beside it). Before each run the
+  suite waits for the machine to be idle (under 25 % CPU) and, for the pipeline, for the
+  backlog to be empty.
+- **1** `wrk -t2 -c32 -d{s['get_s']}s --latency` on `GET /api/users/1` with a token, auditor
+  and web daemon running, every view event spooled, published, consumed and stored. The
+  backlog is sampled every {s['sample_s']:g} s during the run: ready messages in
+  `data-mutation-audits` (`mqtool count`, converted to events with the publisher's
+  events-per-message ratio from its once-a-second report, `AUDITLOG_REPORT_MS=1000`), the
+  spool's unconfirmed bytes from the same report (converted with the spool's record size)
+  and `SELECT COUNT(*) FROM event_outbox`. "Start" and "end" are the means over the first
+  and last fifth of the run; it counts as not growing when the end is at most the start
+  plus a tenth of a second of load. Messages the auditor holds unacknowledged (at most its
+  prefetch of 100 messages) are not counted. The drain time is from wrk's end until queue,
+  spool and outbox are all empty.
+- **2** The same GET, {s['cmp_s']} s per run (after a {s['warm_s']} s warm-up), the API restarted
+  alternately with and without `AUDITLOG_BENCH_NO_AUDIT=true` (auditor running in both);
+  ratios per pair of runs.
+- **3** `wrk -t2 -c32 -d{s['patch_s']}s -s bench/patch.lua`: `PATCH /api/users/:id` with a
+  JSON:API body toggling `agreedTos` (every request changes the row: one transaction with its
+  outbox row, plus the view of the returned user). *Spread* (the target's case): {s['patch_users']}
+  users created beforehand, each wrk thread rotating over its half of them. *Single*: every
+  connection on `/api/users/1` (the reference's case: all contend for one row lock; not every
+  request changes the value there).
+- **4** Auditor stopped, queue purged, `loadgen publish` {s['drain_events']:,} events in
+  messages of 100 (persistent, publisher confirms), then the auditor is started; the time runs
+  from its start until it has stored every event (summed from its log) and the queue is empty.
+  Peak RSS is `VmHWM` from `/proc/PID/status` at the end.
+- **5** `TRUNCATE` of the audit tables, `loadgen fill-db {s['small_rows']:,}` through the
+  auditor's own `store_insert_batch` (a hot actor `users:hot` and target `users:hot` each get
+  {s['hot_share']:.0%} of the events; other actors among 1,000 users, targets among 2,000;
+  10 % are `changed` with a change row), measure, fill up to {s['big_rows']:,}, measure again.
+  Each URL gets `wrk -t1 -c4 -d{s['query_s']}s --latency` against the auditor: the first page
+  (50) of `filter[actor]=users:hot` and of `filter[target]=users:hot`, and the page reached by
+  following `links.next` {s['deep_pages']} times (page {s['deep_pages'] + 1}) of each. At the
+  large size each URL also gets `wrk -t1 -c1 -d{s['c1_s']}s`: a query's own latency, where with
+  `-c4` four requests share two cores and the p50 includes the wait for one.
+  The plans below are of the exact SQL the auditor runs (`PAGE_SQL` read from
+  `services/auditor/store.c`), with the deep page's keyset position.
+- **6** `VmHWM` of the API after all GET and PATCH runs, of the auditor after storing them
+  live and after each drain, of the web daemon after `wrk -t2 -c32 -d{s['web_s']}s` on
+  `/index.html`."""
+
+
+def write_markdown(b, path, full_doc):
+    R = b.report
+    m = machine()
+    started = b.started.strftime("%Y-%m-%d %H:%M UTC")
+    lines = []
+    if full_doc:
+        lines += ["# Benchmarks", "",
+                  "Written by `./run.sh bench` (bench/bench.py); the latest full run. "
+                  "`./run.sh bench --smoke` (run by `./run.sh test` as `bench.smoke`) runs "
+                  "the same benchmarks at tiny sizes so they never rot.", ""]
+    else:
+        lines += [f"# auditlog benchmarks ({'smoke' if b.smoke else 'full'})", ""]
+    lines += [f"- Date: {started} (took {(b.finished - b.started).total_seconds() / 60:.0f} min)",
+              f"- Machine: {m['cpu']}, {m['cores']} cores"
+              f"{' (' + m['hypervisor'] + ' guest)' if m['hypervisor'] else ''}, "
+              f"{m['memory']} memory, kernel {m['kernel']}, {m['os']}",
+              f"- MariaDB {m['mariadb']}, RabbitMQ {m['rabbitmq']}, wrk {m['wrk']}; "
+              f"daemons from `{os.path.relpath(BIN, SRC)}`",
+              ""]
+    if b.smoke:
+        lines += ["**Smoke run: tiny sizes, one run each, possibly a sanitizer build. The "
+                  "numbers mean nothing; targets are not compared.**", ""]
+    lines += ["## Figures", "",
+              "The # column is the issue's target number; verdicts compare the median.", "",
+              R.table(), ""]
+    if R.notes:
+        lines += ["Notes from this run:", ""] + [f"- {n}" for n in R.notes] + [""]
+    lines += ["## How it was measured", "", how_measured(b), "", "Reference: " + REFERENCE, ""]
+    if b.cpu_notes:
+        lines += ["## Where the CPU went", "",
+                  "CPU used during each run, in cores (2 = the whole machine), from "
+                  "`/proc/PID/stat`; *machine busy* includes wrk and the kernel.", ""]
+        lines += [f"- {n}" for n in b.cpu_notes] + [""]
+    if b.backlog_series:
+        lines += ["## Backlog during the GET runs", "",
+                  "Events not yet stored, sampled during each run (queue messages × events per "
+                  "message + spool bytes / record size + outbox rows).", ""]
+        for run_no, rps, samples in b.backlog_series:
+            tf = ".0f" if b.size["sample_s"] >= 1 else ".1f"
+            pts = ", ".join(f"{t:{tf}}s: {x['events']:.0f}" for t, x in samples)
+            lines += [f"- run {run_no} ({rps:,.0f} req/s): {pts}"]
+        lines += [""]
+    if b.explains:
+        lines += ["## Query plans", "",
+                  "`EXPLAIN` of the auditor's page query as it runs (`PAGE_SQL` of "
+                  "`services/auditor/store.c`), at both sizes.", ""]
+        shown_sql = set()
+        for scale, name, sql, plan, analyze in b.explains:
+            rows = b.size["small_rows"] if scale == "small" else b.size["big_rows"]
+            lines += [f"### {name}, {rows:,} events", ""]
+            if name not in shown_sql:
+                shown_sql.add(name)
+                lines += ["```sql", sql, "```", ""]
+            if plan:
+                lines += ["```", plan, "```", ""]
+            if analyze:
+                lines += ["<details><summary>ANALYZE FORMAT=JSON</summary>", "", "```json",
+                          analyze, "```", "", "</details>", ""]
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run each")
+    ap.add_argument("--only", action="append", choices=["pipeline", "cost", "drain", "queries"],
+                    help="run only this benchmark (repeatable); no BENCHMARKS.md")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results directory")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    b = Bench(args.smoke, args.out)
+    mode = "smoke" if args.smoke else "full"
+    log(f"{mode} run: binaries {BIN}, databases {API_DB} and {AUDITOR_DB}, "
+        f"broker {re.sub(r'//[^@]*@', '//', AMQP_URL)}")
+    try:
+        b.run_all(args.only)
+    except BenchError as e:
+        print(f"[bench] FAILED: {e}", file=sys.stderr)
+        print(f"[bench] daemon logs: {b.logdir}", file=sys.stderr)
+        return 1
+    out = os.path.join(args.out, "latest-smoke.md" if args.smoke else "latest.md")
+    write_markdown(b, out, False)
+    log(f"wrote {out}")
+    if not args.smoke and not args.only:
+        doc = os.path.join(SRC, "BENCHMARKS.md")
+        write_markdown(b, doc, True)
+        log(f"wrote {doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
