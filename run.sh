@@ -62,6 +62,10 @@ load_environment() {
 	: "${AUDITLOG_MYSQL_PASSWORD:=dev}"
 	: "${AUDITLOG_API_DB:=audit-logging-api}"
 	: "${AUDITLOG_AUDITOR_DB:=audit-logging-auditor}"
+	: "${AUDITLOG_AUDITOR_MYSQL_USER:=auditor}"
+	: "${AUDITLOG_AUDITOR_MYSQL_PASSWORD:=auditor}"
+	: "${AUDITLOG_AUDITOR_READER_USER:=auditor_reader}"
+	: "${AUDITLOG_AUDITOR_READER_PASSWORD:=auditor_reader}"
 	: "${AUDITLOG_API_PORT:=3000}"
 	: "${AUDITLOG_AUDITOR_PORT:=3001}"
 	: "${AUDITLOG_WEB_PORT:=3002}"
@@ -70,6 +74,8 @@ load_environment() {
 	: "${AUDITLOG_SPOOL_DIR:=$AUDITLOG_STATE_DIR/spool}"
 	export AUDITLOG_STATE_DIR AUDITLOG_AMQP_URL AUDITLOG_MYSQL_HOST AUDITLOG_MYSQL_PORT \
 		AUDITLOG_MYSQL_USER AUDITLOG_MYSQL_PASSWORD AUDITLOG_API_DB AUDITLOG_AUDITOR_DB \
+		AUDITLOG_AUDITOR_MYSQL_USER AUDITLOG_AUDITOR_MYSQL_PASSWORD \
+		AUDITLOG_AUDITOR_READER_USER AUDITLOG_AUDITOR_READER_PASSWORD \
 		AUDITLOG_API_PORT AUDITLOG_AUDITOR_PORT AUDITLOG_WEB_PORT \
 		AUDITLOG_JWT_PRIVATE_KEY AUDITLOG_JWT_PUBLIC_KEY AUDITLOG_SPOOL_DIR
 	init_infra_paths
@@ -269,9 +275,7 @@ cmd_bench() {
 	cmd_build
 	ensure_infra
 	local bench_vhost=auditlog-bench
-	provision_mysql "$AUDITLOG_API_DB-bench" "$AUDITLOG_AUDITOR_DB-bench"
-	migrate_database "$AUDITLOG_API_DB-bench" "$REPO_ROOT/sql/api"
-	migrate_database "$AUDITLOG_AUDITOR_DB-bench" "$REPO_ROOT/sql/auditor"
+	prepare_databases -bench
 	provision_rabbit "$bench_vhost"
 	local rc=0
 	AUDITLOG_API_DB=$AUDITLOG_API_DB-bench \

@@ -9,8 +9,12 @@
  *   loadgen fill-db N [--batch B] [--threads T] [common options]
  *       writes N events straight into the auditor's database through the
  *       auditor's own store_insert_batch, B events per transaction, from T
- *       threads (one connection each). Connection from AUDITLOG_MYSQL_*
+ *       threads (one connection each). Connection from AUDITLOG_MYSQL_HOST/PORT and AUDITLOG_AUDITOR_MYSQL_*
  *       and AUDITLOG_AUDITOR_DB, with the daemons' defaults.
+ *
+ *   loadgen queue URL
+ *       prints "messages N consumers M" for the audit queue (passive
+ *       declare: exit 1 if it does not exist)
  *
  *   common options:
  *       --hot-share F   share of events whose actor is users:<hot>, and
@@ -317,8 +321,11 @@ static int cmd_fill(unsigned long n, unsigned batch, unsigned threads, const str
 	    .host = env_or("AUDITLOG_MYSQL_HOST", "localhost"),
 	    .port = (unsigned)atoi(env_or("AUDITLOG_MYSQL_PORT", "3306")),
 	    .socket = env_or("AUDITLOG_MYSQL_SOCKET", ""),
-	    .user = env_or("AUDITLOG_MYSQL_USER", "dev"),
-	    .password = getenv("AUDITLOG_MYSQL_PASSWORD") ? getenv("AUDITLOG_MYSQL_PASSWORD") : "dev",
+	    /* The auditor's writer: the store needs INSERT and SELECT only. */
+	    .user = env_or("AUDITLOG_AUDITOR_MYSQL_USER", "auditor"),
+	    .password = getenv("AUDITLOG_AUDITOR_MYSQL_PASSWORD")
+	                    ? getenv("AUDITLOG_AUDITOR_MYSQL_PASSWORD")
+	                    : "auditor",
 	    .database = env_or("AUDITLOG_AUDITOR_DB", "audit-logging-auditor"),
 	};
 	if (db_library_init()) {
@@ -376,12 +383,32 @@ static int cmd_fill(unsigned long n, unsigned batch, unsigned threads, const str
 }
 
 /* ------------------------------------------------------------------ */
+/* queue                                                               */
+/* ------------------------------------------------------------------ */
+
+static int cmd_queue(const char *url)
+{
+	struct mq *mq;
+	if (mq_open(url, &mq)) {
+		fprintf(stderr, "loadgen: cannot connect to %s\n", url);
+		return 1;
+	}
+	amqp_queue_declare_ok_t *ok = amqp_queue_declare(
+	    mq_connection(mq), 1, amqp_cstring_bytes(MQ_QUEUE), 1, 1, 0, 0, amqp_empty_table);
+	if (ok)
+		printf("messages %u consumers %u\n", ok->message_count, ok->consumer_count);
+	mq_close(mq);
+	return ok ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------ */
 
 static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: loadgen publish URL N [--batch B] [--window W] [options]\n"
 	        "       loadgen fill-db N [--batch B] [--threads T] [options]\n"
+	        "       loadgen queue URL\n"
 	        "options: --hot-share F --hot NAME --actors A --targets T --changed F\n");
 }
 
@@ -414,6 +441,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[1];
+	if (!strcmp(cmd, "queue"))
+		return argc == 3 ? cmd_queue(argv[2]) : (usage(), 2);
 	bool publish = !strcmp(cmd, "publish");
 	if (!publish && strcmp(cmd, "fill-db")) {
 		usage();

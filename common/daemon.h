@@ -30,17 +30,16 @@
 	    {"http-timeout", "AUDITLOG_HTTP_TIMEOUT", "15", CONFIG_INT, 1, 3600,                 \
 	     "Seconds after which an idle or stalled connection is closed.", NULL, 0}
 
-#define DAEMON_MYSQL_SETTINGS(db_env, db_default)                                            \
+#define DAEMON_MYSQL_SETTINGS(db_env, db_default, user_env, user_default, pw_env, pw_default)  \
 	{"mysql-host", "AUDITLOG_MYSQL_HOST", "localhost", CONFIG_STRING, 0, 0,                 \
 	 "MySQL/MariaDB host (localhost means TCP to 127.0.0.1).", NULL, 0},                     \
 	    {"mysql-port", "AUDITLOG_MYSQL_PORT", "3306", CONFIG_INT, 1, 65535, "MySQL port.",   \
 	     NULL, 0},                                                                           \
 	    {"mysql-socket", "AUDITLOG_MYSQL_SOCKET", "", CONFIG_STRING, 0, 0,                   \
 	     "MySQL unix socket; when set it is used instead of host and port.", NULL, 0},       \
-	    {"mysql-user", "AUDITLOG_MYSQL_USER", "dev", CONFIG_STRING, 0, 0, "MySQL user.",     \
-	     NULL, 0},                                                                           \
-	    {"mysql-password", "AUDITLOG_MYSQL_PASSWORD", "dev", CONFIG_STRING, 0, 0,            \
-	     "MySQL password.", NULL, 0},                                                        \
+	    {"mysql-user", user_env, user_default, CONFIG_STRING, 0, 0, "MySQL user.", NULL, 0}, \
+	    {"mysql-password", pw_env, pw_default, CONFIG_STRING, 0, 0, "MySQL password.", NULL, \
+	     0},                                                                                 \
 	    {"mysql-database", db_env, db_default, CONFIG_STRING, 0, 0, "MySQL database.", NULL, \
 	     0}
 

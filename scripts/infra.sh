@@ -188,10 +188,15 @@ mysql_root() {
 	mariadb -uroot --batch --skip-column-names "$@"
 }
 
-# mysql_app DB ARGS...: the mariadb client as the application user over TCP.
+# mysql_app DB ARGS...: the mariadb client as the administrator (root over
+# our socket) when we have one, else as the API's user over TCP.
 mysql_app() {
 	local db=$1
 	shift
+	if [[ -n ${MYSQL_ROOT_SOCKET:-} ]]; then
+		mysql_root --socket="$MYSQL_ROOT_SOCKET" "$@" "$db"
+		return
+	fi
 	MYSQL_PWD=$AUDITLOG_MYSQL_PASSWORD mariadb --protocol=tcp \
 		-h "$MYSQL_TCP_HOST" -P "$AUDITLOG_MYSQL_PORT" -u "$AUDITLOG_MYSQL_USER" \
 		--batch --skip-column-names "$@" "$db"
@@ -257,28 +262,73 @@ find_mysql_root_socket() {
 	done
 }
 
-# provision_mysql DB...: databases and the application user, as root.
+# create_mysql_user USER PASSWORD: the account at '%' and 'localhost' (SQL).
+create_mysql_user() {
+	local user pw host
+	user=$(sql_string "$1")
+	pw=$(sql_string "$2")
+	for host in "'%'" "'localhost'"; do
+		printf 'CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s;\n' "$user" "$host" "$pw"
+		printf 'ALTER USER %s@%s IDENTIFIED BY %s;\n' "$user" "$host" "$pw"
+	done
+}
+
+# provision_mysql API_DB AUDITOR_DB: the databases and their users, as root.
+# The API's user owns the API's database and has no rights on the audit log;
+# the audit log's writer and reader get their grants after its migrations
+# (grant_auditor_users), because grants name its tables.
 provision_mysql() {
+	local api_db=$1 auditor_db=$2
 	find_mysql_root_socket
 	if [[ -z $MYSQL_ROOT_SOCKET ]]; then
-		info "MariaDB: $AUDITLOG_MYSQL_HOST:$AUDITLOG_MYSQL_PORT is an external server; assuming databases and user '$AUDITLOG_MYSQL_USER' exist"
+		info "MariaDB: $AUDITLOG_MYSQL_HOST:$AUDITLOG_MYSQL_PORT is an external server; assuming its databases and users exist"
 		return 0
 	fi
-	local sql="" db user host pw
-	user=$(sql_string "$AUDITLOG_MYSQL_USER")
-	pw=$(sql_string "$AUDITLOG_MYSQL_PASSWORD")
-	for db in "$@"; do
+	local sql="" db host user
+	for db in "$api_db" "$auditor_db"; do
 		sql+="CREATE DATABASE IF NOT EXISTS $(sql_ident "$db") CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"$'\n'
 	done
+	sql+=$(create_mysql_user "$AUDITLOG_MYSQL_USER" "$AUDITLOG_MYSQL_PASSWORD")$'\n'
+	sql+=$(create_mysql_user "$AUDITLOG_AUDITOR_MYSQL_USER" "$AUDITLOG_AUDITOR_MYSQL_PASSWORD")$'\n'
+	sql+=$(create_mysql_user "$AUDITLOG_AUDITOR_READER_USER" "$AUDITLOG_AUDITOR_READER_PASSWORD")$'\n'
+	user=$(sql_string "$AUDITLOG_MYSQL_USER")
 	for host in "'%'" "'localhost'"; do
-		sql+="CREATE USER IF NOT EXISTS $user@$host IDENTIFIED BY $pw;"$'\n'
-		sql+="ALTER USER $user@$host IDENTIFIED BY $pw;"$'\n'
-		for db in "$@"; do
-			sql+="GRANT ALL PRIVILEGES ON $(sql_ident "$db").* TO $user@$host;"$'\n'
-		done
+		sql+="GRANT ALL PRIVILEGES ON $(sql_ident "$api_db").* TO $user@$host;"$'\n'
 	done
 	mysql_root --socket="$MYSQL_ROOT_SOCKET" <<<"$sql" ||
 		die "MariaDB: provisioning as root over $MYSQL_ROOT_SOCKET failed"
+	# Rights an older set-up gave the API's user on the audit log go away.
+	for host in "'%'" "'localhost'"; do
+		mysql_root --socket="$MYSQL_ROOT_SOCKET" \
+			-e "REVOKE ALL PRIVILEGES ON $(sql_ident "$auditor_db").* FROM $user@$host" 2>/dev/null || true
+	done
+}
+
+# grant_auditor_users DB: the writer may INSERT and SELECT the event tables,
+# the reader only SELECT them; neither may UPDATE, DELETE, ALTER or DROP.
+grant_auditor_users() {
+	local db=$1 sql="" host writer reader table
+	[[ -n $MYSQL_ROOT_SOCKET ]] || return 0
+	writer=$(sql_string "$AUDITLOG_AUDITOR_MYSQL_USER")
+	reader=$(sql_string "$AUDITLOG_AUDITOR_READER_USER")
+	for host in "'%'" "'localhost'"; do
+		for table in data_events data_event_changes; do
+			sql+="GRANT SELECT, INSERT ON $(sql_ident "$db").$table TO $writer@$host;"$'\n'
+			sql+="GRANT SELECT ON $(sql_ident "$db").$table TO $reader@$host;"$'\n'
+		done
+	done
+	mysql_root --socket="$MYSQL_ROOT_SOCKET" <<<"$sql" ||
+		die "MariaDB: granting the audit log's users on $db failed"
+}
+
+# prepare_databases SUFFIX: provision, migrate and grant one set of
+# databases ("" for the main ones, "-test", "-bench").
+prepare_databases() {
+	local api_db=$AUDITLOG_API_DB$1 auditor_db=$AUDITLOG_AUDITOR_DB$1
+	provision_mysql "$api_db" "$auditor_db"
+	migrate_database "$api_db" "$REPO_ROOT/sql/api"
+	migrate_database "$auditor_db" "$REPO_ROOT/sql/auditor"
+	grant_auditor_users "$auditor_db"
 }
 
 # migrate_database DB DIR: applies DIR/*.sql not yet in DB.schema_migrations.
@@ -489,20 +539,14 @@ ensure_rabbit() {
 # With "test", also the -test databases and the test vhost.
 ensure_infra() {
 	local with_test=${1:-}
-	local -a dbs=("$AUDITLOG_API_DB" "$AUDITLOG_AUDITOR_DB") vhosts=("$AMQP_VHOST")
-	if [[ $with_test == test ]]; then
-		dbs+=("$AUDITLOG_API_DB-test" "$AUDITLOG_AUDITOR_DB-test")
-		vhosts+=("$TEST_VHOST")
-	fi
+	local -a vhosts=("$AMQP_VHOST")
+	[[ $with_test != test ]] || vhosts+=("$TEST_VHOST")
 	mkdir -p "$AUDITLOG_STATE_DIR"
 
 	ensure_mysql
-	provision_mysql "${dbs[@]}"
-	migrate_database "$AUDITLOG_API_DB" "$REPO_ROOT/sql/api"
-	migrate_database "$AUDITLOG_AUDITOR_DB" "$REPO_ROOT/sql/auditor"
+	prepare_databases ""
 	if [[ $with_test == test ]]; then
-		migrate_database "$AUDITLOG_API_DB-test" "$REPO_ROOT/sql/api"
-		migrate_database "$AUDITLOG_AUDITOR_DB-test" "$REPO_ROOT/sql/auditor"
+		prepare_databases -test
 	fi
 
 	ensure_rabbit

@@ -16,7 +16,8 @@
 #define EVENTS_PAGE_MAX 1000
 
 struct auditor {
-	struct db_config db;
+	struct db_config db;     /* queries: the read-only user */
+	struct db_config writer; /* the consumer: INSERT and SELECT only */
 	struct auth_key *public_key;
 };
 

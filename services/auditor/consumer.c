@@ -163,6 +163,7 @@ retry_later:
 struct take_ctx {
 	struct consumer *c;
 	const amqp_envelope_t *env;
+	bool array; /* the message is an array of events */
 };
 
 static int take_event(void *arg, size_t index, struct event *ev, json_t *element,
@@ -170,6 +171,11 @@ static int take_event(void *arg, size_t index, struct event *ev, json_t *element
 {
 	struct take_ctx *t = arg;
 	struct consumer *c = t->c;
+	if (!ev && !t->array) {
+		/* A message of one event goes to the dead letters as it came. */
+		dead_letter_delivery(c, t->env, why);
+		return c->mq ? 0 : 1;
+	}
 	if (!ev) {
 		/* One bad element of an array goes alone; the rest is stored. */
 		char reason[300], id[UUID_STR_LEN + 1] = "";
@@ -204,7 +210,11 @@ static void take(struct consumer *c, amqp_envelope_t *env)
 	char why[256];
 	if (c->n == 0 && c->last_tag == 0)
 		c->batch_started_ms = now_ms();
-	struct take_ctx t = {c, env};
+	const char *body = env->message.body.bytes;
+	size_t skip = 0;
+	while (skip < env->message.body.len && strchr(" \t\r\n", body[skip]))
+		skip++;
+	struct take_ctx t = {c, env, skip < env->message.body.len && body[skip] == '['};
 	if (event_decode_message(env->message.body.bytes, env->message.body.len, take_event, &t,
 	                         why, sizeof why))
 		dead_letter_delivery(c, env, why);

@@ -8,7 +8,15 @@
 
 static struct config_setting settings[] = {
     DAEMON_HTTP_SETTINGS("AUDITLOG_AUDITOR_PORT", "3001"),
-    DAEMON_MYSQL_SETTINGS("AUDITLOG_AUDITOR_DB", "audit-logging-auditor"),
+    /* The consumer writes as a user that may only INSERT and SELECT the
+     * event tables; queries read as one that may only SELECT them. */
+    DAEMON_MYSQL_SETTINGS("AUDITLOG_AUDITOR_DB", "audit-logging-auditor",
+                          "AUDITLOG_AUDITOR_MYSQL_USER", "auditor",
+                          "AUDITLOG_AUDITOR_MYSQL_PASSWORD", "auditor"),
+    {"mysql-reader-user", "AUDITLOG_AUDITOR_READER_USER", "auditor_reader", CONFIG_STRING, 0,
+     0, "MySQL user that serves queries (SELECT only).", NULL, 0},
+    {"mysql-reader-password", "AUDITLOG_AUDITOR_READER_PASSWORD", "auditor_reader",
+     CONFIG_STRING, 0, 0, "Its password.", NULL, 0},
     DAEMON_AMQP_SETTING,
     DAEMON_PUBLIC_KEY_SETTING,
     {"prefetch", "AUDITLOG_PREFETCH", "100", CONFIG_INT, 1, 65535,
@@ -44,11 +52,14 @@ int main(int argc, char **argv)
 		log_error("cannot initialise the MySQL client library");
 		return 1;
 	}
-	daemon_db_config(settings, NSETTINGS, &a.db);
+	daemon_db_config(settings, NSETTINGS, &a.writer);
+	a.db = a.writer;
+	a.db.user = S("mysql-reader-user");
+	a.db.password = S("mysql-reader-password");
 	if (daemon_public_key(settings, NSETTINGS, &a.public_key))
 		goto out;
 	struct consumer_config cc = {.amqp_url = S("amqp-url"),
-	                             .db = &a.db,
+	                             .db = &a.writer,
 	                             .prefetch = (unsigned)I("prefetch"),
 	                             .batch_max = (unsigned)I("batch-max")};
 	if (consumer_start(&cc, &consumer)) {

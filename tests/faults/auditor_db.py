@@ -12,8 +12,10 @@ import time
 from harness import free_port
 
 DB_NAME = "audit-logging-auditor"
-USER = "dev"
-PASSWORD = "dev"
+USER = "auditor"
+PASSWORD = "auditor"
+READER = "auditor_reader"
+READER_PASSWORD = "auditor_reader"
 
 
 def _find(prog):
@@ -52,12 +54,19 @@ class AuditorDB:
         q = "`" + DB_NAME.replace("`", "``") + "`"
         sql = [f"CREATE DATABASE {q} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"]
         for host in ("%", "localhost"):
-            sql.append(f"CREATE USER '{USER}'@'{host}' IDENTIFIED BY '{PASSWORD}';")
-            sql.append(f"GRANT ALL PRIVILEGES ON {q}.* TO '{USER}'@'{host}';")
+            for user, password in ((USER, PASSWORD), (READER, READER_PASSWORD)):
+                sql.append(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}';")
         self.root_sql("\n".join(sql))
         for f in sorted(glob.glob(os.path.join(self.source_dir, "sql", "auditor", "*.sql"))):
             with open(f, "rb") as fh:
                 self.root_sql(fh.read(), database=DB_NAME)
+        # As ./run.sh grants them: the writer INSERT and SELECT, the reader SELECT.
+        grants = []
+        for host in ("%", "localhost"):
+            for table in ("data_events", "data_event_changes"):
+                grants.append(f"GRANT SELECT, INSERT ON {q}.{table} TO '{USER}'@'{host}';")
+                grants.append(f"GRANT SELECT ON {q}.{table} TO '{READER}'@'{host}';")
+        self.root_sql("\n".join(grants))
 
     def start(self, timeout=30):
         log = open(self.log, "ab")
@@ -128,8 +137,11 @@ class AuditorDB:
     def env(self):
         """What the auditor needs to use this server."""
         return {"AUDITLOG_MYSQL_HOST": "127.0.0.1", "AUDITLOG_MYSQL_PORT": str(self.port),
-                "AUDITLOG_MYSQL_SOCKET": "", "AUDITLOG_MYSQL_USER": USER,
-                "AUDITLOG_MYSQL_PASSWORD": PASSWORD, "AUDITLOG_AUDITOR_DB": DB_NAME}
+                "AUDITLOG_MYSQL_SOCKET": "", "AUDITLOG_AUDITOR_MYSQL_USER": USER,
+                "AUDITLOG_AUDITOR_MYSQL_PASSWORD": PASSWORD,
+                "AUDITLOG_AUDITOR_READER_USER": READER,
+                "AUDITLOG_AUDITOR_READER_PASSWORD": READER_PASSWORD,
+                "AUDITLOG_AUDITOR_DB": DB_NAME}
 
     def _tail(self, name, n=30):
         try:

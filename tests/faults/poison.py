@@ -40,7 +40,8 @@ def poison_messages(tag):
     out = [
         ("not JSON", b"this is not json {"),
         ("empty body", b""),
-        ("JSON array", j([base(3)])),
+        # An array of events is a valid message; an empty one is not.
+        ("empty JSON array", b"[]"),
         ("JSON string", b'"viewed"'),
         ("JSON null", b"null"),
         ("missing id", j(without(base(6), "id"))),

@@ -287,7 +287,47 @@ def test_http_edges():
         assert s.api("GET", "/api/users/1", token=tok)[0] == 200
 
 
+def sql_as(user, password, db, statement):
+    """Runs one statement with the mariadb client; returns (ok, stderr)."""
+    host = os.environ.get("AUDITLOG_MYSQL_HOST", "localhost")
+    r = subprocess.run(["mariadb", "--protocol=tcp", "-h",
+                        "127.0.0.1" if host == "localhost" else host,
+                        "-P", os.environ.get("AUDITLOG_MYSQL_PORT", "3306"), "-u", user,
+                        "--batch", "-e", statement, db],
+                       env=dict(os.environ, MYSQL_PWD=password), capture_output=True, text=True)
+    return r.returncode == 0, r.stderr
+
+
+def test_nobody_rewrites_the_audit_log():
+    e = os.environ
+    auditor_db = e.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
+    writer = (e.get("AUDITLOG_AUDITOR_MYSQL_USER", "auditor"),
+              e.get("AUDITLOG_AUDITOR_MYSQL_PASSWORD", "auditor"))
+    reader = (e.get("AUDITLOG_AUDITOR_READER_USER", "auditor_reader"),
+              e.get("AUDITLOG_AUDITOR_READER_PASSWORD", "auditor_reader"))
+    api = (e.get("AUDITLOG_MYSQL_USER", "dev"), e.get("AUDITLOG_MYSQL_PASSWORD", "dev"))
+    ok, err = sql_as(*writer, auditor_db, "SELECT COUNT(*) FROM data_events")
+    assert ok, err
+    for statement in ("UPDATE data_events SET action = 'viewed' LIMIT 1",
+                      "UPDATE data_event_changes SET next_value = 'null' LIMIT 1",
+                      "DELETE FROM data_events LIMIT 1", "TRUNCATE TABLE data_events",
+                      "ALTER TABLE data_events ADD COLUMN x INT", "DROP TABLE data_event_changes",
+                      "CREATE TABLE sneaky (x INT)"):
+        ok, err = sql_as(*writer, auditor_db, statement)
+        assert not ok and ("denied" in err), (statement, err)
+    ok, err = sql_as(*reader, auditor_db, "SELECT COUNT(*) FROM data_event_changes")
+    assert ok, err
+    for statement in ("INSERT INTO data_events (event_id, action, occurred_at, actor_type, "
+                      "actor_id, target_type, target_id) VALUES "
+                      "('00000000-0000-7000-8000-000000000000', 'viewed', 1, 'a', 'b', 'c', 'd')",
+                      "UPDATE data_events SET action = 'viewed' LIMIT 1"):
+        ok, err = sql_as(*reader, auditor_db, statement)
+        assert not ok and "denied" in err, (statement, err)
+    ok, err = sql_as(*api, auditor_db, "SELECT COUNT(*) FROM data_events")
+    assert not ok and "denied" in err, err
+
+
 if __name__ == "__main__":
     run([test_tokens, test_reading_the_audit_log_needs_the_right_token,
          test_token_endpoint_can_be_turned_off, test_injection_strings_everywhere,
-         test_http_edges])
+         test_http_edges, test_nobody_rewrites_the_audit_log])
