@@ -10,7 +10,8 @@
 
 static struct config_setting settings[] = {
     DAEMON_HTTP_SETTINGS("AUDITLOG_API_PORT", "3000"),
-    DAEMON_MYSQL_SETTINGS("AUDITLOG_API_DB", "audit-logging-api"),
+    DAEMON_MYSQL_SETTINGS("AUDITLOG_API_DB", "audit-logging-api", "AUDITLOG_MYSQL_USER", "dev",
+                          "AUDITLOG_MYSQL_PASSWORD", "dev"),
     DAEMON_AMQP_SETTING,
     DAEMON_PUBLIC_KEY_SETTING,
     {"jwt-private-key", "AUDITLOG_JWT_PRIVATE_KEY", ".state/keys/jwt-private.pem",
