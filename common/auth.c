@@ -18,6 +18,7 @@ struct auth_key {
 	size_t sig_len;
 	char *n_b64, *e_b64;
 	char kid[48];
+	char issuer[AUTH_ISSUER_MAX + 1];
 };
 
 static char *bn_param_b64(EVP_PKEY *pkey, const char *name)
@@ -76,6 +77,7 @@ int auth_key_load(const char *pem, size_t len, struct auth_key **out)
 	if (!ok)
 		goto out;
 	b64url_encode(digest, dlen, key->kid);
+	strcpy(key->issuer, AUTH_ISSUER_DEFAULT);
 	*out = key;
 	key = NULL;
 	rc = 0;
@@ -107,6 +109,20 @@ void auth_key_free(struct auth_key *key)
 	free(key->n_b64);
 	free(key->e_b64);
 	free(key);
+}
+
+int auth_key_set_issuer(struct auth_key *key, const char *issuer)
+{
+	size_t len = strlen(issuer);
+	if (len == 0 || len > AUTH_ISSUER_MAX)
+		return -1;
+	memcpy(key->issuer, issuer, len + 1);
+	return 0;
+}
+
+const char *auth_key_issuer(const struct auth_key *key)
+{
+	return key->issuer;
 }
 
 const char *auth_key_id(const struct auth_key *key)
@@ -169,7 +185,8 @@ static enum auth_status check_header(const struct auth_key *key, json_t *h)
 	return AUTH_OK;
 }
 
-static enum auth_status check_claims(json_t *c, int64_t now, struct auth_claims *claims)
+static enum auth_status check_claims(const struct auth_key *key, json_t *c, int64_t now,
+                                     struct auth_claims *claims)
 {
 	json_t *exp = json_object_get(c, "exp"), *nbf = json_object_get(c, "nbf");
 	json_t *iss = json_object_get(c, "iss"), *id = json_object_get(c, "id");
@@ -183,7 +200,7 @@ static enum auth_status check_claims(json_t *c, int64_t now, struct auth_claims 
 		return AUTH_EXPIRED;
 	if (nbf && json_number_value(nbf) - AUTH_LEEWAY_S > (double)now)
 		return AUTH_NOT_YET_VALID;
-	if (!json_is_string(iss) || strcmp(json_string_value(iss), AUTH_ISSUER))
+	if (!json_is_string(iss) || strcmp(json_string_value(iss), key->issuer))
 		return AUTH_WRONG_ISSUER;
 	if (!json_is_integer(id) || json_integer_value(id) <= 0)
 		return AUTH_CLAIMS;
@@ -239,7 +256,7 @@ enum auth_status auth_verify(const struct auth_key *key, const char *token, size
 	    EVP_DigestVerify(md, sig, (size_t)sig_len, (const unsigned char *)token, signed_len) !=
 	        1)
 		goto out;
-	st = check_claims(payload, now, claims);
+	st = check_claims(key, payload, now, claims);
 out:
 	EVP_MD_CTX_free(md);
 	json_decref(header);

@@ -16,7 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_ISSUER "localhost"
+#define AUTH_ISSUER_DEFAULT "localhost"
+#define AUTH_ISSUER_MAX 255
 #define AUTH_LEEWAY_S 30
 #define AUTH_TOKEN_MAX 8192
 #define AUTH_TOKEN_TTL_S (20 * 60)
@@ -48,6 +49,12 @@ struct auth_key;
 int auth_key_load(const char *pem, size_t len, struct auth_key **out);
 int auth_key_load_file(const char *path, struct auth_key **out);
 void auth_key_free(struct auth_key *key);
+
+/* The "iss" a token must carry to verify with key: AUTH_ISSUER_DEFAULT
+ * until set. Set it before the key is shared between threads. Returns -1
+ * (and leaves the issuer as it was) for an empty or overlong issuer. */
+int auth_key_set_issuer(struct auth_key *key, const char *issuer);
+const char *auth_key_issuer(const struct auth_key *key);
 
 /* The key's RFC 7638 thumbprint, used as the JWT "kid"; borrowed. */
 const char *auth_key_id(const struct auth_key *key);

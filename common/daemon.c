@@ -46,10 +46,18 @@ void daemon_http_config(const struct config_setting *table, size_t n,
 int daemon_public_key(const struct config_setting *table, size_t n, struct auth_key **out)
 {
 	const char *path = config_str(table, n, "jwt-public-key");
-	if (auth_key_load_file(path, out) == 0)
-		return 0;
-	log_error("cannot load an RSA public key of 2048 bits or more from %s", path);
-	return -1;
+	if (auth_key_load_file(path, out)) {
+		log_error("cannot load an RSA public key of 2048 bits or more from %s", path);
+		return -1;
+	}
+	const char *issuer = config_str(table, n, "jwt-issuer");
+	if (auth_key_set_issuer(*out, issuer)) {
+		log_error("jwt-issuer must be 1 to %d bytes", AUTH_ISSUER_MAX);
+		auth_key_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 int daemon_serve(const struct http_server_config *hc, struct http_server **srv)

@@ -50,7 +50,9 @@
 
 #define DAEMON_PUBLIC_KEY_SETTING                                                            \
 	{"jwt-public-key", "AUDITLOG_JWT_PUBLIC_KEY", ".state/keys/jwt-public.pem",             \
-	 CONFIG_STRING, 0, 0, "PEM file of the RSA public key that verifies tokens.", NULL, 0}
+	 CONFIG_STRING, 0, 0, "PEM file of the RSA public key that verifies tokens.", NULL, 0}, \
+	    {"jwt-issuer", "AUDITLOG_JWT_ISSUER", AUTH_ISSUER_DEFAULT, CONFIG_STRING, 0, 0,       \
+	     "The iss claim every token must carry (your identity provider's issuer).", NULL, 0}
 
 #define DAEMON_CONTINUE (-1)
 
@@ -65,7 +67,8 @@ void daemon_db_config(const struct config_setting *table, size_t n, struct db_co
 /* Fills port, threads and body_max from the DAEMON_HTTP_SETTINGS rows. */
 void daemon_http_config(const struct config_setting *table, size_t n,
                         struct http_server_config *hc);
-/* Loads the key the jwt-public-key row names; logs why it cannot. */
+/* Loads the key the jwt-public-key row names, expecting tokens from the
+ * jwt-issuer row's issuer; logs why it cannot. */
 int daemon_public_key(const struct config_setting *table, size_t n, struct auth_key **out);
 /* Starts the HTTP server, then blocks until SIGINT or SIGTERM. Returns 0
  * after a signal (with *srv running, for the caller to stop in its own

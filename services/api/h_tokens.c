@@ -53,7 +53,7 @@ void h_token_get(struct http_request *req)
 	time_t now = time(NULL);
 	json_t *claims = json_deep_copy(u.attributes);
 	json_object_set_new(claims, "id", json_integer(id));
-	json_object_set_new(claims, "iss", json_string(AUTH_ISSUER));
+	json_object_set_new(claims, "iss", json_string(auth_key_issuer(api->public_key)));
 	json_object_set_new(claims, "iat", json_integer(now));
 	json_object_set_new(claims, "exp", json_integer(now + AUTH_TOKEN_TTL_S));
 	json_object_set_new(claims, "roles", roles);

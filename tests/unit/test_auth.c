@@ -140,6 +140,24 @@ int main(void)
 	CHECK_INT(verify(key, t), AUTH_CLAIMS);
 	free(t);
 
+	/* A configured issuer: only its tokens verify, the default's no longer. */
+	CHECK_STR(auth_key_issuer(key), "localhost");
+	CHECK_INT(auth_key_set_issuer(key, ""), -1);
+	char long_issuer[AUTH_ISSUER_MAX + 2];
+	memset(long_issuer, 'i', sizeof long_issuer - 1);
+	long_issuer[sizeof long_issuer - 1] = '\0';
+	CHECK_INT(auth_key_set_issuer(key, long_issuer), -1);
+	CHECK_STR(auth_key_issuer(key), "localhost");
+	CHECK_INT(auth_key_set_issuer(key, "https://idp.example.com/"), 0);
+	t = make_token(JWT_ALG_RS256, priv, claims_json(1200, ""), kid);
+	CHECK_INT(verify(key, t), AUTH_WRONG_ISSUER);
+	free(t);
+	t = make_token(JWT_ALG_RS256, priv,
+	               "{\"id\":1,\"iss\":\"https://idp.example.com/\",\"exp\":99999999999}", kid);
+	CHECK_INT(verify(key, t), AUTH_OK);
+	free(t);
+	CHECK_INT(auth_key_set_issuer(key, AUTH_ISSUER_DEFAULT), 0);
+
 	/* The classic forgery: HS256 with the public key as the secret. */
 	t = make_token(JWT_ALG_HS256, pub, claims_json(1200, ""), NULL);
 	CHECK_INT(verify(key, t), AUTH_ALGORITHM);
