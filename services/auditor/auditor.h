@@ -47,6 +47,7 @@ struct store_page {
 int store_query_events(struct db *db, const struct store_query *q, struct store_page *page);
 
 /* ---- consumer.c ---- */
+#define CONSUMERS_MAX 16
 struct consumer;
 struct consumer_config {
 	const char *amqp_url;

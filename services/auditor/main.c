@@ -24,6 +24,10 @@ static struct config_setting settings[] = {
      0},
     {"batch-max", "AUDITLOG_BATCH_MAX", "1000", CONFIG_INT, 1, 65535,
      "Events stored per transaction at most.", NULL, 0},
+    {"consumers", "AUDITLOG_CONSUMERS", "2", CONFIG_INT, 1, CONSUMERS_MAX,
+     "Consumer threads, each with its own AMQP and MySQL connection, so one parses while "
+     "another's transaction commits.",
+     NULL, 0},
     DAEMON_LOG_SETTING,
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -46,7 +50,8 @@ int main(int argc, char **argv)
 	rc = 1;
 	struct auditor a = {0};
 	struct http_server *http = NULL;
-	struct consumer *consumer = NULL;
+	struct consumer *consumers[CONSUMERS_MAX] = {0};
+	unsigned nconsumers = (unsigned)I("consumers");
 	daemon_block_signals();
 	if (db_library_init()) {
 		log_error("cannot initialise the MySQL client library");
@@ -62,10 +67,11 @@ int main(int argc, char **argv)
 	                             .db = &a.writer,
 	                             .prefetch = (unsigned)I("prefetch"),
 	                             .batch_max = (unsigned)I("batch-max")};
-	if (consumer_start(&cc, &consumer)) {
-		log_error("cannot start the consumer");
-		goto out;
-	}
+	for (unsigned i = 0; i < nconsumers; i++)
+		if (consumer_start(&cc, &consumers[i])) {
+			log_error("cannot start the consumers");
+			goto out;
+		}
 	struct http_server_config hc = {.routes = routes,
 	                                .nroutes = sizeof routes / sizeof routes[0],
 	                                .auth = a.public_key,
@@ -76,7 +82,8 @@ int main(int argc, char **argv)
 	rc = daemon_serve(&hc, &http) ? 1 : 0;
 out:
 	http_server_stop(http);
-	consumer_stop(consumer);
+	for (unsigned i = 0; i < nconsumers; i++)
+		consumer_stop(consumers[i]);
 	auth_key_free(a.public_key);
 	db_library_end();
 	return rc;
