@@ -230,6 +230,8 @@ start_private_mysql() {
 			--log-error="$MYSQL_LOG" --port="$AUDITLOG_MYSQL_PORT" --bind-address=127.0.0.1 \
 			--user=root --skip-name-resolve \
 			--character-set-server=utf8mb4 --collation-server=utf8mb4_bin \
+			--innodb-buffer-pool-size=1G --innodb-log-file-size=1G \
+			--innodb-io-capacity=2000 \
 			</dev/null >>"$MYSQL_LOG" 2>&1 &
 		disown $! 2>/dev/null || true
 	fi
@@ -237,7 +239,9 @@ start_private_mysql() {
 	date -u +%FT%TZ >"$MYSQL_MARKER"
 
 	local deadline=$((SECONDS + 30))
-	until mariadb-admin --no-defaults --socket="$MYSQL_SOCKET" -uroot ping >/dev/null 2>&1; do
+	# A query, not mariadb-admin ping: ping succeeds as soon as the socket
+	# exists, while InnoDB may still be starting (resizing its redo log).
+	until mysql_root --socket="$MYSQL_SOCKET" -e 'SELECT 1' >/dev/null 2>&1; do
 		if ((SECONDS >= deadline)); then
 			tail -n 30 "$MYSQL_LOG" >&2 || true
 			die "MariaDB did not start within 30 s (log: $MYSQL_LOG)"
