@@ -147,7 +147,7 @@ int event_decode(const char *buf, size_t len, struct event *ev, char *why, size_
 {
 	ev->changes = NULL;
 	if (len > EVENT_MAX_BYTES)
-		return fail(why, why_len, "event is %zu bytes; the limit is %d", len, EVENT_MAX_BYTES);
+		return fail(why, why_len, "event is %zu bytes; the limit is %u", len, EVENT_MAX_BYTES);
 	if (len == 0)
 		return fail(why, why_len, "empty message");
 	struct jsonapi_error jerr;
@@ -181,12 +181,28 @@ int event_decode_message(const char *buf, size_t len, event_fn fn, void *ctx, ch
 		fail(why, why_len, "event must be a JSON object");
 		goto out;
 	}
+	if (json_is_object(o) && len > EVENT_MAX_BYTES) {
+		fail(why, why_len, "event is %zu bytes; the limit is %u", len, EVENT_MAX_BYTES);
+		goto out;
+	}
 	size_t n = json_is_array(o) ? json_array_size(o) : 1;
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_is_array(o) ? json_array_get(o, i) : o;
 		struct event ev;
 		char reason[256];
-		int bad = event_decode_json(e, &ev, reason, sizeof reason);
+		int bad;
+		/* Only a message over the limit can hold an element over it. */
+		size_t size = len > EVENT_MAX_BYTES && json_is_array(o)
+		                  ? json_dumpb(e, NULL, 0, JSON_COMPACT)
+		                  : 0;
+		if (size > EVENT_MAX_BYTES) {
+			snprintf(reason, sizeof reason, "event is %zu bytes; the limit is %u", size,
+			         EVENT_MAX_BYTES);
+			ev.changes = NULL;
+			bad = -1;
+		} else {
+			bad = event_decode_json(e, &ev, reason, sizeof reason);
+		}
 		if (fn(ctx, i, bad ? NULL : &ev, e, bad ? reason : NULL))
 			break;
 	}

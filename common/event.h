@@ -23,7 +23,9 @@
 #define EVENT_REF_MAX 64    /* actorId, targetId */
 #define EVENT_NAME_MAX 128  /* eventName */
 #define EVENT_FIELD_MAX 64  /* a field name in changes */
-#define EVENT_MAX_BYTES 65536
+/* One event, encoded. The largest the API makes is a note whose 16,000
+ * characters of data changed, escaped in both prev and next: under 200 KB. */
+#define EVENT_MAX_BYTES (256u << 10)
 /* A message may carry an array of events (producers batch them when busy). */
 #define EVENT_BATCH_MAX 200
 #define EVENT_MESSAGE_MAX_BYTES (1u << 20)
@@ -76,7 +78,8 @@ typedef int (*event_fn)(void *ctx, size_t index, struct event *ev, json_t *eleme
                         const char *why);
 
 /* Decodes a message holding one event object or an array of 1 to
- * EVENT_BATCH_MAX events, calling fn per event. Returns 0, or -1 with why
+ * EVENT_BATCH_MAX events, calling fn per event; an element over
+ * EVENT_MAX_BYTES (compact) is handed to fn as invalid. Returns 0, or -1 with why
  * set when the message as a whole is unusable (fn was not called). */
 int event_decode_message(const char *buf, size_t len, event_fn fn, void *ctx, char *why,
                          size_t why_len);

@@ -142,5 +142,21 @@ int main(void)
 	CHECK_INT(decode(huge, why), -1);
 	CHECK(strstr(why, "limit") != NULL);
 	free(huge);
+
+	/* An event over the limit: a whole message of one is refused; inside an
+	 * array it alone is invalid, its neighbours go through. */
+	size_t pad = EVENT_MAX_BYTES;
+	char *one = malloc(pad + 512), *arr = malloc(pad + 1024);
+	snprintf(one, pad + 512, VALID_HEAD "\"action\":\"viewed\",\"eventName\":\"x\"," REFS
+	         ",\"changes\":{\"data\":{\"prev\":null,\"next\":\"%0*d\"}}}", (int)pad, 0);
+	CHECK_INT(message(one, &t, why), -1);
+	CHECK(strstr(why, "limit") != NULL);
+	snprintf(arr, pad + 1024, "[" VALID_HEAD "\"action\":\"viewed\"," REFS "},%s]", one);
+	CHECK_INT(message(arr, &t, why), 0);
+	CHECK_INT(t.good, 1);
+	CHECK_INT(t.bad, 1);
+	CHECK(strstr(t.last_why, "limit") != NULL);
+	free(one);
+	free(arr);
 	return test_report("event");
 }
