@@ -53,7 +53,10 @@ def poison_messages(tag):
         ("unknown action", j(base(12, action="exploded"))),
         ("bad uuid", j(base(13, id="not-a-uuid"))),
         ("uppercase uuid", j(base(14, id=str(uuid.uuid4()).upper()))),
-        ("oversize > 64 KiB", j(base(15, eventName="x" * 70000))),
+        # Valid but for its size: over the 256 KiB an event may have.
+        ("event over 256 KiB", j(base(15, action="changed",
+                                      changes={"data": {"prev": "p" * 140000,
+                                                        "next": "n" * 140000}}))),
         ("changed without changes", j(base(16, action="changed"))),
         ("changes on a viewed event", j(base(17, changes={"name": {"prev": "a", "next": "b"}}))),
         ("change without next", j(base(18, action="changed", changes={"name": {"prev": "a"}}))),
