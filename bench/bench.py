@@ -1183,7 +1183,7 @@ def how_measured(b):
     s = b.size
     return f"""\
 - Everything runs on the one machine: MariaDB, RabbitMQ, the three daemons (release build,
-  `build/bin`, default settings: 4 HTTP threads each, prefetch 100, batches of 1,000, confirm
+  `build/bin`, default settings: 4 HTTP threads each, 2 consumers with prefetch 100, batches of 1,000, confirm
   window 1,000), wrk and the loader. Own databases (`*-bench`) and vhost (`auditlog-bench`);
   each stack has its own spool directory.
 - Every figure is the median of {s['runs']} runs (min and max beside it). Before each run the
@@ -1252,7 +1252,9 @@ def write_markdown(b, path, full_doc):
         lines += ["**Smoke run: tiny sizes, one run each, possibly a sanitizer build. The "
                   "numbers mean nothing; targets are not compared.**", ""]
     lines += ["## Figures", "",
-              "The # column is the issue's target number; verdicts compare the median.", "",
+              "The # column is the issue's target number; verdicts compare the median. "
+              "What bounds the missed targets, with profiles: "
+              "[docs/performance.md](docs/performance.md).", "",
               R.table(), ""]
     if R.notes:
         lines += ["Notes from this run:", ""] + [f"- {n}" for n in R.notes] + [""]
