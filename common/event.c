@@ -103,6 +103,11 @@ static int fail(char *why, size_t cap, const char *fmt, ...)
 	return -1;
 }
 
+static int fail_too_big(char *why, size_t cap, size_t size)
+{
+	return fail(why, cap, "event is %zu bytes; the limit is %u", size, EVENT_MAX_BYTES);
+}
+
 static int get_string(json_t *o, const char *name, bool (*valid)(const char *, size_t),
                       char *dst, size_t cap, char *why, size_t why_len)
 {
@@ -147,7 +152,7 @@ int event_decode(const char *buf, size_t len, struct event *ev, char *why, size_
 {
 	ev->changes = NULL;
 	if (len > EVENT_MAX_BYTES)
-		return fail(why, why_len, "event is %zu bytes; the limit is %u", len, EVENT_MAX_BYTES);
+		return fail_too_big(why, why_len, len);
 	if (len == 0)
 		return fail(why, why_len, "empty message");
 	struct jsonapi_error jerr;
@@ -182,7 +187,7 @@ int event_decode_message(const char *buf, size_t len, event_fn fn, void *ctx, ch
 		goto out;
 	}
 	if (json_is_object(o) && len > EVENT_MAX_BYTES) {
-		fail(why, why_len, "event is %zu bytes; the limit is %u", len, EVENT_MAX_BYTES);
+		fail_too_big(why, why_len, len);
 		goto out;
 	}
 	size_t n = json_is_array(o) ? json_array_size(o) : 1;
@@ -190,19 +195,10 @@ int event_decode_message(const char *buf, size_t len, event_fn fn, void *ctx, ch
 		json_t *e = json_is_array(o) ? json_array_get(o, i) : o;
 		struct event ev;
 		char reason[256];
-		int bad;
-		/* Only a message over the limit can hold an element over it. */
-		size_t size = len > EVENT_MAX_BYTES && json_is_array(o)
-		                  ? json_dumpb(e, NULL, 0, JSON_COMPACT)
-		                  : 0;
-		if (size > EVENT_MAX_BYTES) {
-			snprintf(reason, sizeof reason, "event is %zu bytes; the limit is %u", size,
-			         EVENT_MAX_BYTES);
-			ev.changes = NULL;
-			bad = -1;
-		} else {
-			bad = event_decode_json(e, &ev, reason, sizeof reason);
-		}
+		/* Only an array over the limit can hold an element over it. */
+		size_t size = len > EVENT_MAX_BYTES ? json_dumpb(e, NULL, 0, JSON_COMPACT) : 0;
+		int bad = size > EVENT_MAX_BYTES ? fail_too_big(reason, sizeof reason, size)
+		                                 : event_decode_json(e, &ev, reason, sizeof reason);
 		if (fn(ctx, i, bad ? NULL : &ev, e, bad ? reason : NULL))
 			break;
 	}

@@ -43,11 +43,11 @@ from auditor_db import AuditorDB  # noqa: E402
 from load import Client  # noqa: E402
 from poison import ACTOR as POISON_ACTOR, poison_messages, valid_event  # noqa: E402
 from stack import FaultStack  # noqa: E402
+from verify import Tally, compare, missing_counts  # noqa: E402
 
 # Consumers our auditor opens on the queue (its AUDITLOG_CONSUMERS setting);
 # more than these means another auditor shares the vhost.
 OUR_CONSUMERS = int(os.environ.get("AUDITLOG_CONSUMERS", "2"))
-from verify import Tally, compare, missing_counts  # noqa: E402
 
 RUNS = ["rabbit-kill", "rabbit-freeze", "auditor-kill", "auditor-db-stop", "api-kill", "poison"]
 LATENCY_RUNS = ("rabbit-kill", "rabbit-freeze")

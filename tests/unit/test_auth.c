@@ -47,6 +47,16 @@ static enum auth_status verify(const struct auth_key *key, const char *token)
 	return auth_verify(key, token, strlen(token), (int64_t)time(NULL), &c);
 }
 
+/* Signs claims with priv (RS256, kid) and verifies the token with key. */
+static enum auth_status verify_claims(const struct auth_key *key, const char *priv,
+                                      const char *kid, const char *claims)
+{
+	char *t = make_token(JWT_ALG_RS256, priv, claims, kid);
+	enum auth_status st = verify(key, t);
+	free(t);
+	return st;
+}
+
 static char *claims_json(long exp_offset, const char *extra)
 {
 	static char buf[512];
@@ -125,20 +135,14 @@ int main(void)
 	free(t);
 
 	/* Wrong issuer; missing or ill-typed claims. */
-	t = make_token(JWT_ALG_RS256, priv,
-	               "{\"id\":1,\"iss\":\"evil\",\"exp\":99999999999}", kid);
-	CHECK_INT(verify(key, t), AUTH_WRONG_ISSUER);
-	free(t);
-	t = make_token(JWT_ALG_RS256, priv, "{\"id\":1,\"iss\":\"localhost\"}", kid);
-	CHECK_INT(verify(key, t), AUTH_CLAIMS);
-	free(t);
-	t = make_token(JWT_ALG_RS256, priv, "{\"id\":1,\"iss\":\"localhost\",\"exp\":\"soon\"}", kid);
-	CHECK_INT(verify(key, t), AUTH_CLAIMS);
-	free(t);
-	t = make_token(JWT_ALG_RS256, priv, "{\"id\":\"1\",\"iss\":\"localhost\",\"exp\":99999999999}",
-	               kid);
-	CHECK_INT(verify(key, t), AUTH_CLAIMS);
-	free(t);
+	CHECK_INT(verify_claims(key, priv, kid, "{\"id\":1,\"iss\":\"evil\",\"exp\":99999999999}"),
+	          AUTH_WRONG_ISSUER);
+	CHECK_INT(verify_claims(key, priv, kid, "{\"id\":1,\"iss\":\"localhost\"}"), AUTH_CLAIMS);
+	CHECK_INT(verify_claims(key, priv, kid, "{\"id\":1,\"iss\":\"localhost\",\"exp\":\"soon\"}"),
+	          AUTH_CLAIMS);
+	CHECK_INT(
+	    verify_claims(key, priv, kid, "{\"id\":\"1\",\"iss\":\"localhost\",\"exp\":99999999999}"),
+	    AUTH_CLAIMS);
 
 	/* A configured issuer: only its tokens verify, the default's no longer. */
 	CHECK_STR(auth_key_issuer(key), "localhost");
@@ -149,13 +153,10 @@ int main(void)
 	CHECK_INT(auth_key_set_issuer(key, long_issuer), -1);
 	CHECK_STR(auth_key_issuer(key), "localhost");
 	CHECK_INT(auth_key_set_issuer(key, "https://idp.example.com/"), 0);
-	t = make_token(JWT_ALG_RS256, priv, claims_json(1200, ""), kid);
-	CHECK_INT(verify(key, t), AUTH_WRONG_ISSUER);
-	free(t);
-	t = make_token(JWT_ALG_RS256, priv,
-	               "{\"id\":1,\"iss\":\"https://idp.example.com/\",\"exp\":99999999999}", kid);
-	CHECK_INT(verify(key, t), AUTH_OK);
-	free(t);
+	CHECK_INT(verify_claims(key, priv, kid, claims_json(1200, "")), AUTH_WRONG_ISSUER);
+	CHECK_INT(verify_claims(key, priv, kid,
+	                        "{\"id\":1,\"iss\":\"https://idp.example.com/\",\"exp\":99999999999}"),
+	          AUTH_OK);
 	CHECK_INT(auth_key_set_issuer(key, AUTH_ISSUER_DEFAULT), 0);
 
 	/* The classic forgery: HS256 with the public key as the secret. */
