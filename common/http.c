@@ -331,8 +331,24 @@ static bool authenticate(struct http_request *req)
 	if (count == 1 && auth_bearer(http_bearer(req), &token, &len) == AUTH_OK)
 		st = auth_verify_cached(req->srv->cfg.auth, req->srv->tokens, token, len,
 		                        (int64_t)time(NULL), &req->claims);
-	if (st == AUTH_OK)
-		return true;
+	if (st == AUTH_OK) {
+		const struct http_server_config *cfg = &req->srv->cfg;
+		enum http_principal p = cfg->principal ? cfg->principal(cfg->app, &req->claims)
+		                                       : HTTP_PRINCIPAL_OK;
+		if (p == HTTP_PRINCIPAL_OK)
+			return true;
+		if (p == HTTP_PRINCIPAL_UNAVAILABLE) {
+			http_reply_error(req, 503, "Service unavailable",
+			                 "The token's user cannot be looked up: the database is "
+			                 "unreachable.");
+			return false;
+		}
+		http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		                "Bearer realm=\"auditlog\", error=\"invalid_token\"");
+		http_reply_error(req, 401, "Unauthorized",
+		                 "The token's user (id %s) no longer exists.", req->claims.user_id_str);
+		return false;
+	}
 	http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 	                st == AUTH_MISSING ? "Bearer realm=\"auditlog\""
 	                                   : "Bearer realm=\"auditlog\", error=\"invalid_token\"");

@@ -29,6 +29,20 @@ struct http_server;
 
 typedef void (*http_handler)(struct http_request *req);
 
+/* What a verified token's user is now, by the service's own records. */
+enum http_principal {
+	HTTP_PRINCIPAL_OK,          /* the user exists; claims may have been updated */
+	HTTP_PRINCIPAL_GONE,        /* no such user any more: 401 invalid_token */
+	HTTP_PRINCIPAL_UNAVAILABLE, /* the records cannot be read now: 503 */
+};
+
+/* Called for routes with HTTP_AUTH once the token verified, before the
+ * handler: checks that claims->user_id still exists and replaces what the
+ * token says of the user's roles (claims->auditor) with the roles the user
+ * has now. app is http_server_config.app. Runs on HTTP worker threads, so
+ * it must be thread-safe. */
+typedef enum http_principal (*http_principal_fn)(void *app, struct auth_claims *claims);
+
 enum http_route_flags {
 	HTTP_AUTH = 1, /* requires a valid bearer token */
 	HTTP_BODY = 2, /* takes a JSON:API request body */
@@ -53,6 +67,7 @@ struct http_server_config {
 	const struct http_route *routes; /* borrowed for the server's lifetime */
 	size_t nroutes;
 	const struct auth_key *auth; /* borrowed; needed if any route has HTTP_AUTH */
+	http_principal_fn principal; /* NULL: the token's claims are trusted as they are */
 	int cors;                    /* answer preflight and allow any origin */
 	const char *const *headers;  /* extra name/value pairs on every reply, NULL-ended */
 	void *app;                   /* handed to handlers by http_app() */

@@ -18,7 +18,7 @@ RABBIT_IS_OURS=0
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 RABBIT_DIST_PORT=25672
 RABBIT_NODENAME=auditlog@localhost
-TEST_VHOST=auditlog-test
+TEST_VHOST=${AUDITLOG_TEST_VHOST:-auditlog-test} # a checkout of its own may use its own
 
 # --------------------------------------------------------------------------
 # Small helpers
