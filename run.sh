@@ -109,6 +109,22 @@ install_packages() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
+# The integration tests check every JSON:API answer against the official
+# schema with tests/tools/jsonapi_validate.mjs, whose npm packages are pinned
+# by tests/tools/package-lock.json: `npm ci` there when they are missing or
+# older than the lock file. A failure only warns: the tests then fail saying
+# what is missing, and unit tests still run.
+install_test_tools() {
+	local dir=$REPO_ROOT/tests/tools
+	[[ $dir/node_modules/.package-lock.json -nt $dir/package-lock.json ]] && return 0
+	if ! command -v npm >/dev/null; then
+		warn "npm is missing: the integration tests' JSON:API schema check cannot be installed"
+		return 0
+	fi
+	info "installing the JSON:API schema check's npm packages (npm ci in tests/tools)"
+	(cd "$dir" && npm ci --no-audit --no-fund) || warn "npm ci in tests/tools failed"
+}
+
 # cmake_build DIR ARGS...: configures DIR once with ARGS, then builds it.
 # (Configured again only if a previous configure did not finish.)
 cmake_build() {
@@ -256,6 +272,7 @@ cmd_run() {
 cmd_test() {
 	install_traps
 	install_packages
+	install_test_tools
 	cmake_build build-sanitize -DCMAKE_BUILD_TYPE=Debug -DAUDITLOG_SANITIZE=ON
 	ensure_infra test
 	local rc=0

@@ -3,7 +3,15 @@ the RabbitMQ and MariaDB that ./run.sh test provides, talks HTTP to them,
 and stops them at the end, failing the test if a daemon crashed or (under
 the sanitizers) exited non-zero, e.g. on a leak report.
 
-Standard library only. Each test file is one ctest test:
+Standard library only, plus the JSON:API schema check: every answer whose
+Content-Type is application/vnd.api+json that http() or raw_http() receives
+(so every request of Stack) is validated against the official JSON:API
+schema by tests/tools/jsonapi_validate.mjs (Node.js, Ajv; its node_modules
+come from `npm ci` in tests/tools, which ./run.sh test runs). A document
+the schema refuses fails the request with SchemaError, naming the request
+and the schema's errors; run() also fails a test in which one was refused
+and the error swallowed (a thread, an except clause). Each test file is one
+ctest test:
 
     with Stack() as s:
         tok = s.token(1)
@@ -12,13 +20,16 @@ Standard library only. Each test file is one ctest test:
 import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 BIN = os.environ.get("AUDITLOG_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
@@ -56,20 +67,161 @@ def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+class SchemaError(AssertionError):
+    """A JSON:API answer that the official JSON:API schema refuses."""
+
+
+class SchemaCheck:
+    """One long-lived `node jsonapi_validate.mjs --serve` for the whole test
+    process, started at the first document: one line (the body as a JSON
+    string) in, one verdict line out, under a lock (tests may send from
+    threads). Every refusal is also kept in `failures`."""
+
+    TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools")
+    SCRIPT = os.path.join(TOOLS, "jsonapi_validate.mjs")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.proc = None
+        self.failures = []   # one message per refused document, in order
+
+    def _start(self):
+        node = os.environ.get("NODE") or shutil.which("node")
+        modules = os.path.join(self.TOOLS, "node_modules")
+        if not node or not os.path.isdir(os.path.join(modules, "ajv")) \
+                or not os.path.isdir(os.path.join(modules, "jsonapi-validator")):
+            raise AssertionError(
+                "the JSON:API schema check needs Node.js and tests/tools/node_modules: "
+                f"run `npm ci` in {os.path.normpath(self.TOOLS)} (./run.sh test does)")
+        self.proc = subprocess.Popen([node, self.SCRIPT, "--serve"], cwd=self.TOOLS,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, encoding="utf-8")
+        _live.append(self.proc)
+
+    def verdict(self, text):
+        """Returns [] if text is a valid JSON:API document, else the schema's
+        errors (strings)."""
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self._start()
+            try:
+                self.proc.stdin.write(json.dumps(text) + "\n")
+                self.proc.stdin.flush()
+                line = self.proc.stdout.readline()
+            except OSError:  # not the daemons' fault: no OSError for callers to retry
+                line = ""
+        if not line:
+            raise AssertionError(f"the JSON:API validator exited (status {self.proc.poll()})")
+        answer = json.loads(line)
+        return [] if answer["valid"] else answer["errors"]
+
+    def check(self, method, url, status, headers, body):
+        """Validates one answer if its Content-Type is JSON:API; raises
+        SchemaError naming the request if the schema refuses it."""
+        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media != JSONAPI or method == "HEAD" or status in (204, 304):
+            return
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            text, errors = body.decode("utf-8", errors="replace"), [f"not UTF-8: {e}"]
+        else:
+            errors = (self.verdict(text) if text
+                      else ["an empty body under a JSON:API Content-Type"])
+        if not errors:
+            return
+        path = urllib.parse.urlsplit(url)
+        where = path.path + (f"?{path.query}" if path.query else "")
+        msg = (f"JSON:API schema: {method} {where} answered {status} with a document the "
+               f"official JSON:API schema refuses:\n  - " + "\n  - ".join(errors) +
+               f"\n  document: {text[:400]}")
+        with self.lock:
+            self.failures.append(msg)
+        raise SchemaError(msg)
+
+
+schema = SchemaCheck()
+
+
 def http(method, url, body=None, headers=None, timeout=30):
-    """Returns (status, headers dict with lowercase names, body bytes)."""
+    """Returns (status, headers dict with lowercase names, body bytes).
+    Raises SchemaError if a JSON:API answer is not a valid document."""
     data = body.encode() if isinstance(body, str) else body
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+            answer = r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
     except urllib.error.HTTPError as e:
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+        answer = e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+    schema.check(method, url, *answer)
+    return answer
+
+
+def _split_answers(request_bytes, raw):
+    """The complete HTTP/1.1 answers in raw, as (method, target, status,
+    headers, body), paired with the request lines of request_bytes in order.
+    An answer cut short (a timeout, a closed connection) ends the list."""
+    requests = [ln.split(b" ") for ln in request_bytes.split(b"\r\n")
+                if ln[:1].isalpha() and ln.endswith((b" HTTP/1.1", b" HTTP/1.0"))]
+    out = []
+    while raw.startswith(b"HTTP/"):
+        head, sep, rest = raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        try:
+            status = int(lines[0].split(" ", 2)[1])
+        except (IndexError, ValueError):
+            break
+        if not sep:
+            break
+        hdrs = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        req = requests[len(out)] if len(out) < len(requests) else [b"?", b"?"]
+        method = req[0].decode("latin-1")
+        target = req[1].decode("latin-1", errors="replace") if len(req) > 1 else "?"
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            body = b""
+        elif "chunked" in hdrs.get("transfer-encoding", "").lower():
+            body, rest = _dechunk(rest)
+            if body is None:
+                break
+        elif hdrs.get("content-length", "").isdigit():
+            n = int(hdrs["content-length"])
+            if len(rest) < n:
+                break
+            body, rest = rest[:n], rest[n:]
+        else:
+            body, rest = rest, b""
+        out.append((method, target, status, hdrs, body))
+        raw = rest
+    return out
+
+
+def _dechunk(data):
+    """(body, rest) of a chunked body, or (None, b"") if it is cut short."""
+    body = []
+    while True:
+        size_line, sep, data = data.partition(b"\r\n")
+        if not sep:
+            return None, b""
+        try:
+            n = int(size_line.split(b";")[0], 16)
+        except ValueError:
+            return None, b""
+        if n == 0:
+            _, sep, data = data.partition(b"\r\n")  # no trailers from our daemons
+            return b"".join(body), data
+        if len(data) < n + 2:
+            return None, b""
+        body.append(data[:n])
+        data = data[n + 2:]
 
 
 def raw_http(port, request_bytes, timeout=10):
     """Sends bytes as they are and returns the raw answer (for requests
-    urllib refuses to make)."""
+    urllib refuses to make). Raises SchemaError if a complete JSON:API
+    answer in it is not a valid document."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(request_bytes)
         chunks = []
@@ -81,7 +233,10 @@ def raw_http(port, request_bytes, timeout=10):
             if not b:
                 break
             chunks.append(b)
-        return b"".join(chunks)
+    answer = b"".join(chunks)
+    for method, target, status, hdrs, body in _split_answers(request_bytes, answer):
+        schema.check(method, f"http://127.0.0.1:{port}{target}", status, hdrs, body)
+    return answer
 
 
 class Daemon:
@@ -245,8 +400,13 @@ def run(tests):
     failed = 0
     for t in tests:
         start = time.monotonic()
+        refused = len(schema.failures)
         try:
             t()
+            # A refused document whose SchemaError was swallowed (by a
+            # thread, an except clause) still fails the test.
+            if len(schema.failures) > refused:
+                raise SchemaError("\n".join(schema.failures[refused:]))
             print(f"ok   {t.__name__} ({time.monotonic() - start:.2f}s)")
         except Exception as e:  # noqa: BLE001 - report every failure and go on
             failed += 1
