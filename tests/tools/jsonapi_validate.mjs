@@ -46,11 +46,14 @@ addFormats(ajv, { mode: 'full' });
 ajv.addSchema({ ...schema, $id: SCHEMA_ID });
 
 const validateDocument = ajv.getSchema(SCHEMA_ID);
-const branches = {
-  errors: ajv.compile({ $ref: `${SCHEMA_ID}#/definitions/failure` }),
-  data: ajv.compile({ $ref: `${SCHEMA_ID}#/definitions/success` }),
-  meta: ajv.compile({ $ref: `${SCHEMA_ID}#/definitions/info` }),
-};
+// The document's member -> the schema's definition of that kind of document;
+// compiled at the first refusal that needs it (each takes tens of ms).
+const branches = { errors: 'failure', data: 'success', meta: 'info' };
+const compiled = {};
+function branch(member) {
+  compiled[member] ??= ajv.compile({ $ref: `${SCHEMA_ID}#/definitions/${branches[member]}` });
+  return compiled[member];
+}
 
 function describe(errors) {
   const seen = new Set();
@@ -87,11 +90,10 @@ export function check(text) {
   // three members, the whole schema's errors.
   let errors = validateDocument.errors;
   if (doc !== null && typeof doc === 'object' && !Array.isArray(doc)) {
-    for (const [member, branch] of Object.entries(branches)) {
-      if (member in doc) {
-        if (!branch(doc)) errors = branch.errors;
-        break;
-      }
+    const member = Object.keys(branches).find((m) => m in doc);
+    if (member) {
+      const validate = branch(member);
+      if (!validate(doc)) errors = validate.errors;
     }
   }
   return { valid: false, errors: describe(errors) };
