@@ -1,5 +1,6 @@
 /* /api/users: JSON:API handlers. The data layer records the events. */
 #include <stdio.h>
+#include <string.h>
 
 #include "api.h"
 
@@ -40,8 +41,47 @@ static void reply_user(struct http_request *req, unsigned code, struct user *u)
 	user_clear(u);
 }
 
+#define LINK_MAX 1024
+
+/* path?key=value&... of the keys req has (and page[after]=after last, when
+ * after is not NULL), into out. Returns 0, or -1 if it does not fit. */
+static int page_link(char *out, struct http_request *req, const char *path,
+                     const char *const *keys, const char *after)
+{
+	const struct query *q = http_query(req);
+	if ((size_t)snprintf(out, LINK_MAX, "%s?", path) >= LINK_MAX)
+		return -1;
+	for (const char *const *k = keys; *k; k++) {
+		const char *v = query_get(q, *k);
+		if (v && !(after && !strcmp(*k, "page[after]")) && query_append(out, LINK_MAX, *k, v))
+			return -1;
+	}
+	if (after && query_append(out, LINK_MAX, "page[after]", after))
+		return -1;
+	size_t n = strlen(out);
+	if (out[n - 1] == '?')
+		out[n - 1] = '\0';
+	return 0;
+}
+
+json_t *api_page_links(struct http_request *req, const char *path, const char *const *keys,
+                       const char *next_after)
+{
+	char self[LINK_MAX], next[LINK_MAX];
+	if (page_link(self, req, path, keys, NULL) ||
+	    (next_after && page_link(next, req, path, keys, next_after)))
+		return NULL;
+	json_t *links = json_pack("{s:s}", "self", self);
+	if (links && next_after && json_object_set_new(links, "next", json_string(next))) {
+		json_decref(links);
+		return NULL;
+	}
+	return links;
+}
+
 void h_users_list(struct http_request *req)
 {
+	static const char *const keys[] = {"page[size]", "page[after]", NULL};
 	struct data_ctx ctx;
 	long size, after;
 	if (http_query_int(req, "page[size]", 1, USERS_PAGE_MAX, 50, &size) ||
@@ -54,14 +94,14 @@ void h_users_list(struct http_request *req)
 		api_reply_status(req, st, "user");
 		return;
 	}
-	char self[96];
-	snprintf(self, sizeof self, "/api/users?page[size]=%ld&page[after]=%ld", size, after);
-	json_t *links = json_pack("{s:s}", "self", self);
-	if (json_array_size(data) == (size_t)size) {
-		char next[96];
-		snprintf(next, sizeof next, "/api/users?page[size]=%ld&page[after]=%lld", size,
-		         (long long)last);
-		json_object_set_new(links, "next", json_string(next));
+	char cursor[24];
+	snprintf(cursor, sizeof cursor, "%lld", (long long)last);
+	json_t *links = api_page_links(req, "/api/users", keys,
+	                               json_array_size(data) == (size_t)size ? cursor : NULL);
+	if (!links) {
+		json_decref(data);
+		http_reply_error(req, 500, "Internal error", "The page's links could not be built.");
+		return;
 	}
 	http_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "links", links));
 }
