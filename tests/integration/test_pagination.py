@@ -72,6 +72,19 @@ def test_pages():
         error_of(doc)
 
 
+def user_ids(s, tok, path):
+    """The ids of the users from path on, following links.next, each of
+    which must have its brackets percent-encoded."""
+    ids = []
+    while path:
+        status, _, doc = s.api("GET", path, token=tok)
+        assert status == 200, doc
+        ids += [int(u["id"]) for u in doc["data"]]
+        path = doc["links"].get("next")
+        assert path is None or "[" not in path and "]" not in path, path
+    return ids
+
+
 def test_users_links():
     """/api/users: links.self is the request as sent, brackets encoded as the
     auditor encodes them, with no page[after] the client did not send;
@@ -84,13 +97,7 @@ def test_users_links():
                     "name": "Linked", "email": unique("l") + "@example.com"}}})
             assert status == 201, doc
         # Every user, a thousand at a time (the test database keeps growing).
-        all_ids, path = [], "/api/users?page[size]=1000"
-        while path:
-            status, _, doc = s.api("GET", path, token=tok)
-            assert status == 200, doc
-            all_ids += [int(u["id"]) for u in doc["data"]]
-            path = doc["links"].get("next")
-            assert path is None or "[" not in path and "]" not in path, path
+        all_ids = user_ids(s, tok, "/api/users?page[size]=1000")
         assert all_ids == sorted(set(all_ids)) and len(all_ids) >= 4, all_ids[-10:]
 
         status, _, doc = s.api("GET", "/api/users", token=tok)
@@ -105,13 +112,8 @@ def test_users_links():
         assert doc["links"]["self"] == "/api/users?page%5Bsize%5D=2&page%5Bafter%5D=0", doc["links"]
 
         # The last few users, two at a time through links.next.
-        ids, path = [], f"/api/users?page[size]=2&page[after]={all_ids[-6] if len(all_ids) > 5 else 0}"
-        while path:
-            status, _, doc = s.api("GET", path, token=tok)
-            assert status == 200, doc
-            ids += [int(u["id"]) for u in doc["data"]]
-            path = doc["links"].get("next")
-            assert path is None or "[" not in path and "]" not in path, path
+        ids = user_ids(s, tok, "/api/users?page[size]=2&page[after]="
+                               f"{all_ids[-6] if len(all_ids) > 5 else 0}")
         assert ids == all_ids[-5:], (ids, all_ids[-5:])
 
 
