@@ -150,8 +150,9 @@ bool event_ref_valid(const char *s, size_t len)
 		size_t n = utf8_next(u + i, len - i, &c);
 		if (n == 0)
 			return false;
-		bool ok = c < 0x80 ? c && (ascii_alnum((unsigned char)c) || strchr("-._~@+", (int)c))
-		                   : !blank_beyond_ascii(c);
+		bool ok = c < 0x80
+		              ? c && (ascii_alnum((unsigned char)c) || strchr("-._~@+", (int)c))
+		              : !blank_beyond_ascii(c);
 		if (!ok)
 			return false;
 		i += n;

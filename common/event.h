@@ -105,8 +105,8 @@ int event_decode_message(const char *buf, size_t len, event_fn fn, void *ctx, ch
  * event that breaks them), for every query that names an object, and for
  * what a note is about. The texts below say it in the replies. */
 #define EVENT_TYPE_RULE "1 to 64 of the characters A-Z a-z 0-9 _ . -"
-#define EVENT_REF_RULE                                                                       \
-	"1 to 64 bytes of letters, digits and - . _ ~ @ + (no ':', quotes, spaces or control "   \
+#define EVENT_REF_RULE                                                                             \
+	"1 to 64 bytes of letters, digits and - . _ ~ @ + (no ':', quotes, spaces or control "     \
 	"characters)"
 
 /* True for a type (actorType, targetType): see the grammar above. */

@@ -6,8 +6,8 @@ int filter_parse_ref(const char *s, unsigned flags, struct filter_ref *out, cons
 {
 	const char *colon = s ? strchr(s, ':') : NULL;
 	if (!colon) {
-		*why = flags & FILTER_FIELD ? "must be type:id or type:id:field."
-		                            : "must be type:id.";
+		*why =
+		    flags & FILTER_FIELD ? "must be type:id or type:id:field." : "must be type:id.";
 		return -1;
 	}
 	const char *id = colon + 1, *field = NULL;

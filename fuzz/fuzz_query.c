@@ -78,8 +78,9 @@ static void check_filter(const char *s, unsigned flags)
 		FUZZ_CHECK(fl == 0 || (flags & FILTER_FIELD), "a field without FILTER_FIELD");
 		FUZZ_CHECK(fl == 0 || event_field_valid(ref->field, fl), "field \"%s\" invalid",
 		           ref->field);
-		FUZZ_CHECK(strlen(s) == tl + 1 + il + (fl ? fl + 1 : 0) && !memcmp(s, ref->type, tl) &&
-		               s[tl] == ':' && !memcmp(s + tl + 1, ref->id, il) &&
+		FUZZ_CHECK(strlen(s) == tl + 1 + il + (fl ? fl + 1 : 0) &&
+		               !memcmp(s, ref->type, tl) && s[tl] == ':' &&
+		               !memcmp(s + tl + 1, ref->id, il) &&
 		               (fl ? s[tl + 1 + il] == ':' && !strcmp(s + tl + 2 + il, ref->field)
 		                   : s[tl + 1 + il] == '\0'),
 		           "\"%s\" is not type:id[:field] of the input", s);

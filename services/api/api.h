@@ -88,7 +88,7 @@ extern const size_t user_nattrs;
 
 /* Notes: a resource object per note, as json. */
 #define NOTES_PAGE_DEFAULT 50
-#define NOTES_PAGE_MAX 1000
+#define NOTES_PAGE_MAX     1000
 
 int data_note_get(struct data_ctx *ctx, int64_t id, json_t **out);
 /* The notes about target_type:target_id (about its field when field is not

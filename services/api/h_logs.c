@@ -58,7 +58,8 @@ static void proxy(struct http_request *req, const char *filter)
 		return;
 	}
 	if (!event_ref_valid(id, strlen(id))) {
-		http_reply_error(req, 400, "Invalid path", "The path's :id must be " EVENT_REF_RULE ".");
+		http_reply_error(req, 400, "Invalid path",
+		                 "The path's :id must be " EVENT_REF_RULE ".");
 		return;
 	}
 	if (strcmp(type, "users") && strcmp(type, "notes")) {
@@ -98,7 +99,8 @@ static void proxy(struct http_request *req, const char *filter)
 	                              rewrite_link(links, "next", http_path(req), filter))) {
 		log_error("the auditor's links could not be rewritten for %s", http_path(req));
 		json_decref(doc);
-		http_reply_error(req, 502, "Bad gateway", "The auditor's links could not be passed on.");
+		http_reply_error(req, 502, "Bad gateway",
+		                 "The auditor's links could not be passed on.");
 	} else if (!doc) {
 		log_error("the auditor answered %u with a body that is not JSON", resp.status);
 		http_reply_error(req, 502, "Bad gateway", "The auditor's answer was not JSON.");

@@ -39,7 +39,8 @@ void h_notes_list(struct http_request *req)
 	struct data_ctx ctx;
 	long size, after;
 	if (http_query_int(req, "page[size]", 1, NOTES_PAGE_MAX, NOTES_PAGE_DEFAULT, &size) ||
-	    http_query_int(req, "page[after]", 0, 4294967295L, 0, &after) || api_data_ctx(req, &ctx))
+	    http_query_int(req, "page[after]", 0, 4294967295L, 0, &after) ||
+	    api_data_ctx(req, &ctx))
 		return;
 	json_t *notes;
 	bool more;
@@ -55,7 +56,8 @@ void h_notes_list(struct http_request *req)
 	json_t *links = api_page_links(req, "/api/notes", keys, more ? cursor : NULL);
 	if (!links) {
 		json_decref(notes);
-		http_reply_error(req, 500, "Internal error", "The page's links could not be built.");
+		http_reply_error(req, 500, "Internal error",
+		                 "The page's links could not be built.");
 		return;
 	}
 	http_reply_json(req, 200, json_pack("{s:o, s:o}", "data", notes, "links", links));

@@ -45,15 +45,16 @@ static void reply_user(struct http_request *req, unsigned code, struct user *u)
 
 /* path?key=value&... of the keys req has (and page[after]=after last, when
  * after is not NULL), into out. Returns 0, or -1 if it does not fit. */
-static int page_link(char *out, struct http_request *req, const char *path,
-                     const char *const *keys, const char *after)
+static int page_link(char *out, struct http_request *req, const char *path, const char *const *keys,
+                     const char *after)
 {
 	const struct query *q = http_query(req);
 	if ((size_t)snprintf(out, LINK_MAX, "%s?", path) >= LINK_MAX)
 		return -1;
 	for (const char *const *k = keys; *k; k++) {
 		const char *v = query_get(q, *k);
-		if (v && !(after && !strcmp(*k, "page[after]")) && query_append(out, LINK_MAX, *k, v))
+		if (v && !(after && !strcmp(*k, "page[after]")) &&
+		    query_append(out, LINK_MAX, *k, v))
 			return -1;
 	}
 	if (after && query_append(out, LINK_MAX, "page[after]", after))
@@ -100,7 +101,8 @@ void h_users_list(struct http_request *req)
 	                               json_array_size(data) == (size_t)size ? cursor : NULL);
 	if (!links) {
 		json_decref(data);
-		http_reply_error(req, 500, "Internal error", "The page's links could not be built.");
+		http_reply_error(req, 500, "Internal error",
+		                 "The page's links could not be built.");
 		return;
 	}
 	http_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "links", links));

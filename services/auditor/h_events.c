@@ -90,7 +90,8 @@ static void answer(struct http_request *req, struct store_query *q, const char *
 	}
 	if (!links) {
 		json_decref(page.data);
-		http_reply_error(req, 500, "Internal error", "The page's links could not be built.");
+		http_reply_error(req, 500, "Internal error",
+		                 "The page's links could not be built.");
 		return;
 	}
 	http_reply_json(req, 200, json_pack("{s:o, s:o}", "data", page.data, "links", links));
@@ -106,7 +107,8 @@ static int check_path_ref(struct http_request *req, const char *type, const char
 		return -1;
 	}
 	if (!event_ref_valid(id, strlen(id))) {
-		http_reply_error(req, 400, "Invalid path", "The path's :id must be " EVENT_REF_RULE ".");
+		http_reply_error(req, 400, "Invalid path",
+		                 "The path's :id must be " EVENT_REF_RULE ".");
 		return -1;
 	}
 	return 0;

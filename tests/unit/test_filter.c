@@ -49,18 +49,22 @@ static const char *const bad_ids[] = {
     "a\x01",
     "a\x7f",
     "\xc2\x85", /* U+0085, a C1 control */
-    "a\xc2\xa0" "b",          /* no-break space */
-    "a\xe2\x80\x8b" "b",      /* zero-width space */
-    "a\xe2\x80\xae" "b",      /* right-to-left override */
-    "a\xe3\x80\x80" "b",      /* ideographic space */
-    "a\xef\xbb\xbf",          /* byte order mark */
-    "a\xef\xb8\x8f",          /* variation selector 16 */
-    "a\xf3\xa0\x80\x81",      /* a tag character */
-    "\xff\xfe",               /* not UTF-8 */
-    "\xc0\xaf",               /* overlong '/' */
-    "\xed\xa0\x80",           /* a surrogate */
-    "\xf4\x90\x80\x80",       /* over U+10FFFF */
-    "\xe6\xbc",               /* truncated */
+    "a\xc2\xa0"
+    "b", /* no-break space */
+    "a\xe2\x80\x8b"
+    "b", /* zero-width space */
+    "a\xe2\x80\xae"
+    "b", /* right-to-left override */
+    "a\xe3\x80\x80"
+    "b",                 /* ideographic space */
+    "a\xef\xbb\xbf",     /* byte order mark */
+    "a\xef\xb8\x8f",     /* variation selector 16 */
+    "a\xf3\xa0\x80\x81", /* a tag character */
+    "\xff\xfe",          /* not UTF-8 */
+    "\xc0\xaf",          /* overlong '/' */
+    "\xed\xa0\x80",      /* a surrogate */
+    "\xf4\x90\x80\x80",  /* over U+10FFFF */
+    "\xe6\xbc",          /* truncated */
     ".",
     "..",
     "a234567890123456789012345678901234567890123456789012345678901234X", /* 65 bytes */
@@ -70,10 +74,13 @@ static const char *const bad_ids[] = {
     "\xc3\xa9\xc3\xa9\xc3\xa9", /* 33 characters, 66 bytes */
 };
 
-static const char *const good_types[] = {"users", "data-events", "inv.items", "A_1",
-                                         "a234567890123456789012345678901234567890123456789012345678901234"};
-static const char *const bad_types[] = {"", "us ers", "users;DROP", "us:ers", "usérs", ".", "..",
-                                        "users/1", "a234567890123456789012345678901234567890123456789012345678901234X"};
+static const char *const good_types[] = {
+    "users", "data-events", "inv.items", "A_1",
+    "a234567890123456789012345678901234567890123456789012345678901234"};
+static const char *const bad_types[] = {
+    "",       "us ers",  "users;DROP",
+    "us:ers", "usérs",   ".",
+    "..",     "users/1", "a234567890123456789012345678901234567890123456789012345678901234X"};
 
 static void test_grammar(void)
 {
@@ -88,7 +95,9 @@ static void test_grammar(void)
 			fprintf(stderr, "  id #%zu \"%s\"\n", i, bad_ids[i]);
 		}
 	/* A NUL inside is not part of any id. */
-	CHECK(!event_ref_valid("1\0" "2", 3));
+	CHECK(!event_ref_valid("1\0"
+	                       "2",
+	                       3));
 	for (size_t i = 0; i < sizeof good_types / sizeof *good_types; i++) {
 		CHECK(event_type_valid(good_types[i], strlen(good_types[i])));
 		CHECK(event_field_valid(good_types[i], strlen(good_types[i])));
@@ -127,8 +136,14 @@ static void test_refs(void)
 	CHECK(strstr(why, "bad type") != NULL);
 	CHECK_INT(filter_parse_ref(":1", 0, &r, &why), -1);
 	CHECK(strstr(why, "bad type") != NULL);
-	const char *bad[] = {"", "users:", "users:\x01", "users;DROP:1", "users:'1'", "users:a b",
-	                     "users:\"1\"", "users:..",
+	const char *bad[] = {"",
+	                     "users:",
+	                     "users:\x01",
+	                     "users;DROP:1",
+	                     "users:'1'",
+	                     "users:a b",
+	                     "users:\"1\"",
+	                     "users:..",
 	                     "a234567890123456789012345678901234567890123456789012345678901234X:1"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		why = NULL;
