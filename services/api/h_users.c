@@ -41,7 +41,7 @@ static void reply_user(struct http_request *req, unsigned code, struct user *u)
 	user_clear(u);
 }
 
-#define LINK_MAX 1024
+#define PAGE_LINK_MAX 1024
 
 /* path?key=value&... of the keys req has (and page[after]=after last, when
  * after is not NULL), into out. Returns 0, or -1 if it does not fit. */
@@ -49,15 +49,15 @@ static int page_link(char *out, struct http_request *req, const char *path, cons
                      const char *after)
 {
 	const struct query *q = http_query(req);
-	if ((size_t)snprintf(out, LINK_MAX, "%s?", path) >= LINK_MAX)
+	if ((size_t)snprintf(out, PAGE_LINK_MAX, "%s?", path) >= PAGE_LINK_MAX)
 		return -1;
 	for (const char *const *k = keys; *k; k++) {
 		const char *v = query_get(q, *k);
 		if (v && !(after && !strcmp(*k, "page[after]")) &&
-		    query_append(out, LINK_MAX, *k, v))
+		    query_append(out, PAGE_LINK_MAX, *k, v))
 			return -1;
 	}
-	if (after && query_append(out, LINK_MAX, "page[after]", after))
+	if (after && query_append(out, PAGE_LINK_MAX, "page[after]", after))
 		return -1;
 	size_t n = strlen(out);
 	if (out[n - 1] == '?')
@@ -68,7 +68,7 @@ static int page_link(char *out, struct http_request *req, const char *path, cons
 json_t *api_page_links(struct http_request *req, const char *path, const char *const *keys,
                        const char *next_after)
 {
-	char self[LINK_MAX], next[LINK_MAX];
+	char self[PAGE_LINK_MAX], next[PAGE_LINK_MAX];
 	if (page_link(self, req, path, keys, NULL) ||
 	    (next_after && page_link(next, req, path, keys, next_after)))
 		return NULL;
