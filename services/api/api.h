@@ -124,12 +124,13 @@ void h_logs_for(struct http_request *req);
 int api_data_ctx(struct http_request *req, struct data_ctx *ctx);
 /* Replies for a data layer status other than DATA_OK. */
 void api_reply_status(struct http_request *req, int status, const char *what);
-/* The links of one page of a list at path: "self" is the request as sent
- * (the parameters of req named in keys, in that order, percent-encoded) and,
- * when next_after is not NULL, "next" is the same request with
- * page[after]=next_after. keys is NULL-terminated. Returns a new object for
- * the caller, or NULL (out of memory, or the links do not fit). */
-json_t *api_page_links(struct http_request *req, const char *path, const char *const *keys,
-                       const char *next_after);
+/* Replies 200 with one page of a list at path: data (stolen) and its links.
+ * links.self is the request as sent (the parameters of req named in keys,
+ * in that order, percent-encoded); when more, links.next is the same
+ * request with page[after]=last. keys is NULL-terminated. Replies 500 if
+ * the links cannot be built, since a page without them would end the list
+ * silently. */
+void api_reply_page(struct http_request *req, json_t *data, const char *path,
+                    const char *const *keys, bool more, int64_t last);
 
 #endif

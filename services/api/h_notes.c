@@ -51,16 +51,7 @@ void h_notes_list(struct http_request *req)
 		api_reply_status(req, st, "note");
 		return;
 	}
-	char cursor[24];
-	snprintf(cursor, sizeof cursor, "%lld", (long long)last);
-	json_t *links = api_page_links(req, "/api/notes", keys, more ? cursor : NULL);
-	if (!links) {
-		json_decref(notes);
-		http_reply_error(req, 500, "Internal error",
-		                 "The page's links could not be built.");
-		return;
-	}
-	http_reply_json(req, 200, json_pack("{s:o, s:o}", "data", notes, "links", links));
+	api_reply_page(req, notes, "/api/notes", keys, more, last);
 }
 
 /* A note's object follows the grammar of event.h, as every reference to an

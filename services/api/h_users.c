@@ -65,19 +65,23 @@ static int page_link(char *out, struct http_request *req, const char *path, cons
 	return 0;
 }
 
-json_t *api_page_links(struct http_request *req, const char *path, const char *const *keys,
-                       const char *next_after)
+void api_reply_page(struct http_request *req, json_t *data, const char *path,
+                    const char *const *keys, bool more, int64_t last)
 {
-	char self[PAGE_LINK_MAX], next[PAGE_LINK_MAX];
-	if (page_link(self, req, path, keys, NULL) ||
-	    (next_after && page_link(next, req, path, keys, next_after)))
-		return NULL;
-	json_t *links = json_pack("{s:s}", "self", self);
-	if (links && next_after && json_object_set_new(links, "next", json_string(next))) {
-		json_decref(links);
-		return NULL;
+	char self[PAGE_LINK_MAX], next[PAGE_LINK_MAX], cursor[24];
+	snprintf(cursor, sizeof cursor, "%lld", (long long)last);
+	json_t *links = NULL;
+	if (page_link(self, req, path, keys, NULL) == 0 &&
+	    (!more || page_link(next, req, path, keys, cursor) == 0))
+		links = more ? json_pack("{s:s, s:s}", "self", self, "next", next)
+		             : json_pack("{s:s}", "self", self);
+	if (!links) {
+		json_decref(data);
+		http_reply_error(req, 500, "Internal error",
+		                 "The page's links could not be built.");
+		return;
 	}
-	return links;
+	http_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "links", links));
 }
 
 void h_users_list(struct http_request *req)
@@ -95,17 +99,7 @@ void h_users_list(struct http_request *req)
 		api_reply_status(req, st, "user");
 		return;
 	}
-	char cursor[24];
-	snprintf(cursor, sizeof cursor, "%lld", (long long)last);
-	json_t *links = api_page_links(req, "/api/users", keys,
-	                               json_array_size(data) == (size_t)size ? cursor : NULL);
-	if (!links) {
-		json_decref(data);
-		http_reply_error(req, 500, "Internal error",
-		                 "The page's links could not be built.");
-		return;
-	}
-	http_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "links", links));
+	api_reply_page(req, data, "/api/users", keys, json_array_size(data) == (size_t)size, last);
 }
 
 void h_user_get(struct http_request *req)
