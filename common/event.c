@@ -66,15 +66,96 @@ char *event_encode(const struct event *ev, size_t *len)
 	return s;
 }
 
+/* "." and "..", which a path would read as dot-segments. */
+static bool dots(const char *s, size_t len)
+{
+	return (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.');
+}
+
+static bool ascii_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 bool event_type_valid(const char *s, size_t len)
 {
-	if (len == 0 || len > EVENT_TYPE_MAX)
+	if (len == 0 || len > EVENT_TYPE_MAX || dots(s, len))
 		return false;
 	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-' || c == '.'))
+		unsigned char c = (unsigned char)s[i];
+		if (!ascii_alnum(c) && c != '_' && c != '-' && c != '.')
 			return false;
+	}
+	return true;
+}
+
+bool event_field_valid(const char *s, size_t len)
+{
+	return len <= EVENT_FIELD_MAX && event_type_valid(s, len);
+}
+
+/* Decodes the UTF-8 sequence at s (n > 0 bytes left) into *cp. Returns its
+ * length, or 0 when it is ill-formed (overlong, a surrogate, over
+ * U+10FFFF, truncated). */
+static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	size_t len;
+	uint32_t c, min;
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	} else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2, c = s[0] & 0x1fu, min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3, c = s[0] & 0x0fu, min = 0x800;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4, c = s[0] & 0x07u, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3fu);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/* Code points beyond ASCII that show as a space or as nothing: C1
+ * controls, spaces, zero-width and bidirectional controls, fillers,
+ * variation selectors, tags, noncharacters. */
+static bool blank_beyond_ascii(uint32_t c)
+{
+	return c <= 0xa0 || c == 0xad || c == 0x34f || c == 0x61c || c == 0x115f || c == 0x1160 ||
+	       c == 0x1680 || c == 0x17b4 || c == 0x17b5 || (c >= 0x180b && c <= 0x180f) ||
+	       (c >= 0x2000 && c <= 0x200f) || (c >= 0x2028 && c <= 0x202f) ||
+	       (c >= 0x205f && c <= 0x206f) || c == 0x3000 || c == 0x3164 ||
+	       (c >= 0xfdd0 && c <= 0xfdef) || (c >= 0xfe00 && c <= 0xfe0f) || c == 0xfeff ||
+	       c == 0xffa0 || (c >= 0xfff0 && c <= 0xfffb) || (c & 0xfffe) == 0xfffe ||
+	       (c >= 0xe0000 && c <= 0xe0fff);
+}
+
+bool event_ref_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > EVENT_REF_MAX || dots(s, len))
+		return false;
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < len;) {
+		uint32_t c;
+		size_t n = utf8_next(u + i, len - i, &c);
+		if (n == 0)
+			return false;
+		bool ok = c < 0x80
+		              ? c && (ascii_alnum((unsigned char)c) || strchr("-._~@+", (int)c))
+		              : !blank_beyond_ascii(c);
+		if (!ok)
+			return false;
+		i += n;
 	}
 	return true;
 }
@@ -85,11 +166,6 @@ static bool printable(const char *s, size_t len)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return false;
 	return true;
-}
-
-bool event_ref_valid(const char *s, size_t len)
-{
-	return len > 0 && len <= EVENT_REF_MAX && printable(s, len);
 }
 
 static int fail(char *why, size_t cap, const char *fmt, ...)
@@ -109,7 +185,7 @@ static int fail_too_big(char *why, size_t cap, size_t size)
 }
 
 static int get_string(json_t *o, const char *name, bool (*valid)(const char *, size_t),
-                      char *dst, size_t cap, char *why, size_t why_len)
+                      const char *rule, char *dst, size_t cap, char *why, size_t why_len)
 {
 	json_t *v = json_object_get(o, name);
 	if (!json_is_string(v))
@@ -117,15 +193,9 @@ static int get_string(json_t *o, const char *name, bool (*valid)(const char *, s
 	const char *s = json_string_value(v);
 	size_t n = json_string_length(v);
 	if (!valid(s, n) || n >= cap)
-		return fail(why, why_len, "\"%s\" is empty, too long or holds invalid characters",
-		            name);
+		return fail(why, why_len, "\"%s\" must be %s", name, rule);
 	memcpy(dst, s, n + 1);
 	return 0;
-}
-
-static bool field_name_valid(const char *s, size_t len)
-{
-	return len <= EVENT_FIELD_MAX && event_type_valid(s, len);
 }
 
 static int check_changes(json_t *changes, char *why, size_t why_len)
@@ -136,8 +206,9 @@ static int check_changes(json_t *changes, char *why, size_t why_len)
 	json_t *c;
 	json_object_foreach(changes, field, c)
 	{
-		if (!field_name_valid(field, strlen(field)))
-			return fail(why, why_len, "change field name is empty, too long or invalid");
+		if (!event_field_valid(field, strlen(field)))
+			return fail(why, why_len, "a field name in \"changes\" must be %s",
+			            EVENT_TYPE_RULE);
 		if (!json_is_object(c) || json_object_size(c) != 2 || !json_object_get(c, "prev") ||
 		    !json_object_get(c, "next"))
 			return fail(why, why_len,
@@ -253,14 +324,14 @@ int event_decode_json(json_t *o, struct event *ev, char *why, size_t why_len)
 	}
 	ev->timestamp = json_integer_value(ts);
 
-	if (get_string(o, "actorType", event_type_valid, ev->actor_type, sizeof ev->actor_type,
-	               why, why_len) ||
-	    get_string(o, "actorId", event_ref_valid, ev->actor_id, sizeof ev->actor_id, why,
-	               why_len) ||
-	    get_string(o, "targetType", event_type_valid, ev->target_type,
+	if (get_string(o, "actorType", event_type_valid, EVENT_TYPE_RULE, ev->actor_type,
+	               sizeof ev->actor_type, why, why_len) ||
+	    get_string(o, "actorId", event_ref_valid, EVENT_REF_RULE, ev->actor_id,
+	               sizeof ev->actor_id, why, why_len) ||
+	    get_string(o, "targetType", event_type_valid, EVENT_TYPE_RULE, ev->target_type,
 	               sizeof ev->target_type, why, why_len) ||
-	    get_string(o, "targetId", event_ref_valid, ev->target_id, sizeof ev->target_id, why,
-	               why_len))
+	    get_string(o, "targetId", event_ref_valid, EVENT_REF_RULE, ev->target_id,
+	               sizeof ev->target_id, why, why_len))
 		goto out;
 
 	json_t *name = json_object_get(o, "eventName");

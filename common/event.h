@@ -84,9 +84,36 @@ typedef int (*event_fn)(void *ctx, size_t index, struct event *ev, json_t *eleme
 int event_decode_message(const char *buf, size_t len, event_fn fn, void *ctx, char *why,
                          size_t why_len);
 
-/* True for a bounded identifier: 1..EVENT_TYPE_MAX of [A-Za-z0-9_.-]. */
+/* ---- the grammar of what names an object ----
+ *
+ *   type   = 1 to 64 of  A-Z a-z 0-9 _ . -           ("users", "data-events")
+ *   field  = the same as a type                       ("email", "agreedTos")
+ *   id     = 1 to 64 bytes of UTF-8: A-Z a-z 0-9 - . _ ~ @ + and any letter
+ *            beyond ASCII that is not a space or invisible ("42", a UUID,
+ *            "inv-2026-0001", "a.b@c", "josé")
+ *   ref    = type ":" id,  in filter[actor] and filter[target]
+ *
+ * Neither a type nor an id may be "." or ".." (they could not travel as a
+ * path segment). So an id holds no ':' (the separator), no quote, slash,
+ * backslash, space, control character or other punctuation, no ill-formed
+ * UTF-8, and no spaces or invisible characters beyond ASCII (no-break and
+ * zero-width spaces, bidirectional controls, variation selectors, tags),
+ * which would let two different ids look the same. Ids compare byte for
+ * byte: nothing is folded or normalised.
+ *
+ * The same rules hold for what the auditor stores (event_decode refuses an
+ * event that breaks them), for every query that names an object, and for
+ * what a note is about. The texts below say it in the replies. */
+#define EVENT_TYPE_RULE "1 to 64 of the characters A-Z a-z 0-9 _ . -"
+#define EVENT_REF_RULE                                                                             \
+	"1 to 64 bytes of letters, digits and - . _ ~ @ + (no ':', quotes, spaces or control "     \
+	"characters)"
+
+/* True for a type (actorType, targetType): see the grammar above. */
 bool event_type_valid(const char *s, size_t len);
-/* True for a reference: 1..EVENT_REF_MAX bytes with no control characters. */
+/* True for a field name: the grammar of a type. */
+bool event_field_valid(const char *s, size_t len);
+/* True for an id (actorId, targetId): see the grammar above. */
 bool event_ref_valid(const char *s, size_t len);
 
 #endif

@@ -2,16 +2,37 @@
 
 #include <string.h>
 
-int filter_parse_ref(const char *s, struct filter_ref *out)
+int filter_parse_ref(const char *s, unsigned flags, struct filter_ref *out, const char **why)
 {
 	const char *colon = s ? strchr(s, ':') : NULL;
-	if (!colon)
+	if (!colon) {
+		*why =
+		    flags & FILTER_FIELD ? "must be type:id or type:id:field." : "must be type:id.";
 		return -1;
-	size_t tlen = (size_t)(colon - s), ilen = strlen(colon + 1);
-	if (!event_type_valid(s, tlen) || !event_ref_valid(colon + 1, ilen))
+	}
+	const char *id = colon + 1, *field = NULL;
+	const char *end = flags & FILTER_FIELD ? strchr(id, ':') : NULL;
+	if (end)
+		field = end + 1;
+	else
+		end = id + strlen(id);
+	size_t tlen = (size_t)(colon - s), ilen = (size_t)(end - id);
+	if (!event_type_valid(s, tlen)) {
+		*why = "has a bad type: a type is " EVENT_TYPE_RULE ".";
 		return -1;
+	}
+	if (!event_ref_valid(id, ilen)) {
+		*why = "has a bad id: an id is " EVENT_REF_RULE ".";
+		return -1;
+	}
+	if (field && !event_field_valid(field, strlen(field))) {
+		*why = "has a bad field: a field name is " EVENT_TYPE_RULE ".";
+		return -1;
+	}
 	memcpy(out->type, s, tlen);
 	out->type[tlen] = '\0';
-	memcpy(out->id, colon + 1, ilen + 1);
+	memcpy(out->id, id, ilen);
+	out->id[ilen] = '\0';
+	strcpy(out->field, field ? field : "");
 	return 0;
 }

@@ -76,8 +76,7 @@ static void check_event(const struct event *ev)
 		json_t *c;
 		json_object_foreach(ev->changes, field, c)
 		{
-			FUZZ_CHECK(strlen(field) <= EVENT_FIELD_MAX &&
-			               event_type_valid(field, strlen(field)),
+			FUZZ_CHECK(event_field_valid(field, strlen(field)),
 			           "change field name \"%s\" invalid", field);
 			FUZZ_CHECK(json_is_object(c) && json_object_size(c) == 2 &&
 			               json_object_get(c, "prev") && json_object_get(c, "next"),

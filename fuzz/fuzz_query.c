@@ -12,8 +12,10 @@
  *  - cursor_decode(s), and cursor_decode of base64url(s) (so the fuzzer
  *    controls the decoded text directly): on success the id is a UUID and
  *    cursor_encode of the pair decodes to the same pair.
- *  - filter_parse_ref(s): on success type passes event_type_valid, id
- *    event_ref_valid, and "type:id" is s again.
+ *  - filter_parse_ref(s), with and without FILTER_FIELD: on success type
+ *    passes event_type_valid, id event_ref_valid (so no ':' and no control
+ *    character), field event_field_valid, and "type:id[:field]" is s again;
+ *    on failure a reason.
  *  - query_unescape, both modes: on success no control character, the
  *    decoded length fits, and the output is NUL-terminated there.
  *  - query_escape then query_unescape gives s back (for s without control
@@ -58,20 +60,32 @@ static void check_cursor(const char *s)
 	free(id);
 }
 
-static void check_filter(const char *s)
+static void check_filter(const char *s, unsigned flags)
 {
 	struct filter_ref *ref = malloc(sizeof *ref);
 	if (!ref)
 		abort();
-	if (filter_parse_ref(s, ref) == 0) {
+	const char *why = NULL;
+	if (filter_parse_ref(s, flags, ref, &why) == 0) {
 		FUZZ_CHECK(fuzz_terminated(ref->type, sizeof ref->type), "type unterminated");
 		FUZZ_CHECK(fuzz_terminated(ref->id, sizeof ref->id), "id unterminated");
-		size_t tl = strlen(ref->type), il = strlen(ref->id);
+		FUZZ_CHECK(fuzz_terminated(ref->field, sizeof ref->field), "field unterminated");
+		size_t tl = strlen(ref->type), il = strlen(ref->id), fl = strlen(ref->field);
 		FUZZ_CHECK(event_type_valid(ref->type, tl), "type \"%s\" invalid", ref->type);
 		FUZZ_CHECK(event_ref_valid(ref->id, il), "id \"%s\" invalid", ref->id);
-		FUZZ_CHECK(strlen(s) == tl + 1 + il && !memcmp(s, ref->type, tl) && s[tl] == ':' &&
-		               !strcmp(s + tl + 1, ref->id),
-		           "\"%s\" is not type:id of the input", s);
+		FUZZ_CHECK(!memchr(ref->id, ':', il) && fuzz_no_controls(ref->id, il),
+		           "id \"%s\" holds ':' or a control character", ref->id);
+		FUZZ_CHECK(fl == 0 || (flags & FILTER_FIELD), "a field without FILTER_FIELD");
+		FUZZ_CHECK(fl == 0 || event_field_valid(ref->field, fl), "field \"%s\" invalid",
+		           ref->field);
+		FUZZ_CHECK(strlen(s) == tl + 1 + il + (fl ? fl + 1 : 0) &&
+		               !memcmp(s, ref->type, tl) && s[tl] == ':' &&
+		               !memcmp(s + tl + 1, ref->id, il) &&
+		               (fl ? s[tl + 1 + il] == ':' && !strcmp(s + tl + 2 + il, ref->field)
+		                   : s[tl + 1 + il] == '\0'),
+		           "\"%s\" is not type:id[:field] of the input", s);
+	} else {
+		FUZZ_CHECK(why != NULL && why[0], "reference refused without a reason");
 	}
 	free(ref);
 }
@@ -153,7 +167,7 @@ static void check_query(const char *s)
 	for (size_t i = 0; i < 2; i++) {
 		const char *v = query_get(&q, refs[i]);
 		if (v)
-			check_filter(v);
+			check_filter(v, 0);
 	}
 	const char *after = query_get(&q, "page[after]");
 	if (after)
@@ -205,7 +219,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_cursor(enc);
 		free(enc);
 	}
-	check_filter(s);
+	check_filter(s, 0);
+	check_filter(s, FILTER_FIELD);
 	check_unescape(raw, size, true);
 	check_unescape(raw, size, false);
 	check_escape(s);

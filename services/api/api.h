@@ -87,9 +87,18 @@ extern const struct jsonapi_attr user_attrs[];
 extern const size_t user_nattrs;
 
 /* Notes: a resource object per note, as json. */
+#define NOTES_PAGE_DEFAULT 50
+#define NOTES_PAGE_MAX     1000
+
 int data_note_get(struct data_ctx *ctx, int64_t id, json_t **out);
+/* The notes about target_type:target_id (about its field when field is not
+ * NULL, about the object itself when it is) with id > after, by id, at most
+ * limit: out is a new array of resource objects for the caller, *more says
+ * whether more notes follow, *last is the id of the last one (0 if none).
+ * Each note returned is recorded as viewed. */
 int data_note_list(struct data_ctx *ctx, const char *target_type, const char *target_id,
-                   const char *field, json_t **out);
+                   const char *field, int64_t after, unsigned limit, json_t **out, bool *more,
+                   int64_t *last);
 int data_note_create(struct data_ctx *ctx, json_t *attrs, json_t **out);
 int data_note_delete(struct data_ctx *ctx, int64_t id);
 
@@ -115,5 +124,13 @@ void h_logs_for(struct http_request *req);
 int api_data_ctx(struct http_request *req, struct data_ctx *ctx);
 /* Replies for a data layer status other than DATA_OK. */
 void api_reply_status(struct http_request *req, int status, const char *what);
+/* Replies 200 with one page of a list at path: data (stolen) and its links.
+ * links.self is the request as sent (the parameters of req named in keys,
+ * in that order, percent-encoded); when more, links.next is the same
+ * request with page[after]=last. keys is NULL-terminated. Replies 500 if
+ * the links cannot be built, since a page without them would end the list
+ * silently. */
+void api_reply_page(struct http_request *req, json_t *data, const char *path,
+                    const char *const *keys, bool more, int64_t last);
 
 #endif

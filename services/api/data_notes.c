@@ -14,7 +14,6 @@ const struct jsonapi_attr note_attrs[] = {
 const size_t note_nattrs = sizeof note_attrs / sizeof note_attrs[0];
 
 #define NOTE_COLUMNS "SELECT id, creator_id, target_type, target_id, field_name, data FROM notes "
-#define NOTES_LIST_MAX 1000
 
 static json_t *nullable(const char *s, unsigned long len)
 {
@@ -37,7 +36,7 @@ static json_t *note_resource(const struct db_row *row)
 
 struct note_ctx {
 	struct data_ctx *ctx;
-	json_t *out; /* one resource, or an array of them */
+	json_t *out; /* the resource */
 };
 
 static int note_row(void *arg, const struct db_row *row)
@@ -47,10 +46,7 @@ static int note_row(void *arg, const struct db_row *row)
 	if (!r)
 		return DB_ERR;
 	audit_viewed(n->ctx->api, &n->ctx->actor, "notes", row->val[0]);
-	if (json_is_array(n->out))
-		json_array_append_new(n->out, r);
-	else
-		n->out = r;
+	n->out = r;
 	return 0;
 }
 
@@ -69,24 +65,52 @@ int data_note_get(struct data_ctx *ctx, int64_t id, json_t **out)
 	return DATA_OK;
 }
 
-int data_note_list(struct data_ctx *ctx, const char *target_type, const char *target_id,
-                   const char *field, json_t **out)
+struct list_ctx {
+	struct data_ctx *ctx;
+	json_t *array;
+	unsigned limit;
+	bool more;
+	int64_t last;
+};
+
+/* The query reads one row more than the page holds: that row only says
+ * that another page follows, and is neither returned nor recorded as viewed. */
+static int list_row(void *arg, const struct db_row *row)
 {
-	struct note_ctx n = {ctx, json_array()};
-	if (!n.out)
+	struct list_ctx *l = arg;
+	if (json_array_size(l->array) == l->limit) {
+		l->more = true;
+		return 1;
+	}
+	json_t *r = note_resource(row);
+	if (!r || json_array_append_new(l->array, r))
+		return DB_ERR;
+	audit_viewed(l->ctx->api, &l->ctx->actor, "notes", row->val[0]);
+	l->last = strtoll(row->val[0], NULL, 10);
+	return 0;
+}
+
+int data_note_list(struct data_ctx *ctx, const char *target_type, const char *target_id,
+                   const char *field, int64_t after, unsigned limit, json_t **out, bool *more,
+                   int64_t *last)
+{
+	struct list_ctx l = {ctx, json_array(), limit, false, 0};
+	if (!l.array)
 		return DB_ERR;
 	struct db_value params[] = {DB_TEXT(target_type), DB_TEXT(target_id),
-	                            field ? DB_TEXT(field) : DB_NULL_VALUE,
-	                            DB_INT(NOTES_LIST_MAX)};
+	                            field ? DB_TEXT(field) : DB_NULL_VALUE, DB_INT(after),
+	                            DB_INT((long long)limit + 1)};
 	int st = db_query(ctx->db,
 	                  NOTE_COLUMNS "WHERE target_type = ? AND target_id = ? "
-	                               "AND (field_name <=> ?) ORDER BY id LIMIT ?",
-	                  params, 4, note_row, &n);
-	if (st) {
-		json_decref(n.out);
+	                               "AND (field_name <=> ?) AND id > ? ORDER BY id LIMIT ?",
+	                  params, 5, list_row, &l);
+	if (st < 0) {
+		json_decref(l.array);
 		return st;
 	}
-	*out = n.out;
+	*out = l.array;
+	*more = l.more;
+	*last = l.last;
 	return DATA_OK;
 }
 

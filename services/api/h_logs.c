@@ -28,33 +28,38 @@ static int build_link(char *out, size_t cap, const char *path, const struct quer
 }
 
 /* Points one of the auditor's links (".../data-events?filter[x]=..&...")
- * back at our own path. */
-static void rewrite_link(json_t *links, const char *name, const char *path, const char *filter)
+ * back at our own path. Returns 0, or -1 when it cannot: the caller must
+ * then not pass the page on, since a page without its next link would end
+ * the list silently. */
+static int rewrite_link(json_t *links, const char *name, const char *path, const char *filter)
 {
 	const char *link = json_string_value(json_object_get(links, name));
 	const char *qs = link ? strchr(link, '?') : NULL;
 	if (!link)
-		return;
+		return 0;
 	struct query q;
 	const char *why;
 	char out[TARGET_MAX];
+	int rc = -1;
 	if (query_parse(qs ? qs + 1 : "", &q, &why) == 0 &&
 	    build_link(out, sizeof out, path, &q, filter) == 0)
-		json_object_set_new(links, name, json_string(out));
-	else
-		json_object_del(links, name);
+		rc = json_object_set_new(links, name, json_string(out));
 	query_free(&q);
+	return rc;
 }
 
 static void proxy(struct http_request *req, const char *filter)
 {
 	struct api *api = http_app(req);
 	const char *type = http_param(req, 0), *id = http_param(req, 1);
-	if (!event_type_valid(type, strlen(type)) || !event_ref_valid(id, strlen(id))) {
+	if (!event_type_valid(type, strlen(type))) {
 		http_reply_error(req, 400, "Invalid path",
-		                 "The type must be an identifier ([A-Za-z0-9_.-], at most %d) and "
-		                 "the id at most %d characters without control characters.",
-		                 EVENT_TYPE_MAX, EVENT_REF_MAX);
+		                 "The path's :type must be " EVENT_TYPE_RULE ".");
+		return;
+	}
+	if (!event_ref_valid(id, strlen(id))) {
+		http_reply_error(req, 400, "Invalid path",
+		                 "The path's :id must be " EVENT_REF_RULE ".");
 		return;
 	}
 	if (strcmp(type, "users") && strcmp(type, "notes")) {
@@ -89,15 +94,17 @@ static void proxy(struct http_request *req, const char *filter)
 		return;
 	}
 	json_t *doc = json_loadb(resp.body, resp.body_len, 0, NULL);
-	if (!doc) {
+	json_t *links = json_object_get(doc, "links");
+	if (json_is_object(links) && (rewrite_link(links, "self", http_path(req), filter) ||
+	                              rewrite_link(links, "next", http_path(req), filter))) {
+		log_error("the auditor's links could not be rewritten for %s", http_path(req));
+		json_decref(doc);
+		http_reply_error(req, 502, "Bad gateway",
+		                 "The auditor's links could not be passed on.");
+	} else if (!doc) {
 		log_error("the auditor answered %u with a body that is not JSON", resp.status);
 		http_reply_error(req, 502, "Bad gateway", "The auditor's answer was not JSON.");
 	} else {
-		json_t *links = json_object_get(doc, "links");
-		if (json_is_object(links)) {
-			rewrite_link(links, "self", http_path(req), filter);
-			rewrite_link(links, "next", http_path(req), filter);
-		}
 		if (resp.status == 401)
 			http_add_header(req, "WWW-Authenticate", "Bearer realm=\"auditlog\"");
 		http_reply_json(req, resp.status, doc);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "filter.h"
 
 void h_note_get(struct http_request *req)
 {
@@ -19,39 +20,57 @@ void h_note_get(struct http_request *req)
 		http_reply_json(req, 200, json_pack("{s:o}", "data", note));
 }
 
-/* target=type:id[:field] */
+/* GET /api/notes?filter[target]=type:id[:field]&page[size]=N&page[after]=<id> */
 void h_notes_list(struct http_request *req)
 {
-	const char *target = query_get(http_query(req), "target");
-	char buf[EVENT_TYPE_MAX + EVENT_REF_MAX + EVENT_FIELD_MAX + 3];
-	if (!target || strlen(target) >= sizeof buf) {
+	static const char *const keys[] = {"filter[target]", "page[size]", "page[after]", NULL};
+	const char *target = query_get(http_query(req), "filter[target]"), *why;
+	struct filter_ref ref;
+	if (!target) {
 		http_reply_error(req, 400, "Invalid query parameter",
-		                 "Give the notes' object as target=type:id or target=type:id:field.");
+		                 "Give the notes' object as filter[target]=type:id, or one of its "
+		                 "fields as filter[target]=type:id:field.");
 		return;
 	}
-	strcpy(buf, target);
-	char *type = buf, *id = strchr(buf, ':'), *field = NULL;
-	if (id) {
-		*id++ = '\0';
-		if ((field = strchr(id, ':')))
-			*field++ = '\0';
-	}
-	if (!id || !event_type_valid(type, strlen(type)) || !event_ref_valid(id, strlen(id)) ||
-	    (field && !event_type_valid(field, strlen(field)))) {
-		http_reply_error(req, 400, "Invalid query parameter",
-		                 "target must be type:id or type:id:field, where type and field are "
-		                 "identifiers ([A-Za-z0-9_.-]) and id holds no ':'.");
+	if (filter_parse_ref(target, FILTER_FIELD, &ref, &why)) {
+		http_reply_error(req, 400, "Invalid filter", "filter[target] %s", why);
 		return;
 	}
 	struct data_ctx ctx;
-	if (api_data_ctx(req, &ctx))
+	long size, after;
+	if (http_query_int(req, "page[size]", 1, NOTES_PAGE_MAX, NOTES_PAGE_DEFAULT, &size) ||
+	    http_query_int(req, "page[after]", 0, 4294967295L, 0, &after) ||
+	    api_data_ctx(req, &ctx))
 		return;
 	json_t *notes;
-	int st = data_note_list(&ctx, type, id, field, &notes);
-	if (st)
+	bool more;
+	int64_t last;
+	int st = data_note_list(&ctx, ref.type, ref.id, ref.field[0] ? ref.field : NULL, after,
+	                        (unsigned)size, &notes, &more, &last);
+	if (st) {
 		api_reply_status(req, st, "note");
-	else
-		http_reply_json(req, 200, json_pack("{s:o}", "data", notes));
+		return;
+	}
+	api_reply_page(req, notes, "/api/notes", keys, more, last);
+}
+
+/* A note's object follows the grammar of event.h, as every reference to an
+ * object does. Returns 0, or -1 with err filled (422). */
+static int check_target(json_t *attrs, struct jsonapi_error *err)
+{
+	const char *type = json_string_value(json_object_get(attrs, "targetType"));
+	const char *id = json_string_value(json_object_get(attrs, "targetId"));
+	const char *field = json_string_value(json_object_get(attrs, "fieldName"));
+	if (!event_type_valid(type, strlen(type)))
+		return jsonapi_fail(err, 422, "Invalid attribute", "/data/attributes/targetType",
+		                    "targetType must be " EVENT_TYPE_RULE ".");
+	if (!event_ref_valid(id, strlen(id)))
+		return jsonapi_fail(err, 422, "Invalid attribute", "/data/attributes/targetId",
+		                    "targetId must be " EVENT_REF_RULE ".");
+	if (field && !event_field_valid(field, strlen(field)))
+		return jsonapi_fail(err, 422, "Invalid attribute", "/data/attributes/fieldName",
+		                    "fieldName must be " EVENT_TYPE_RULE ".");
+	return 0;
 }
 
 void h_note_create(struct http_request *req)
@@ -64,15 +83,9 @@ void h_note_create(struct http_request *req)
 		http_reply_jsonapi_error(req, &err);
 		return;
 	}
-	const char *type = json_string_value(json_object_get(attrs, "targetType"));
-	const char *id = json_string_value(json_object_get(attrs, "targetId"));
-	const char *field = json_string_value(json_object_get(attrs, "fieldName"));
 	struct data_ctx ctx;
-	if (!event_type_valid(type, strlen(type)) || strchr(id, ':') ||
-	    !event_ref_valid(id, strlen(id)) || (field && !event_type_valid(field, strlen(field)))) {
-		http_reply_error(req, 422, "Invalid attribute",
-		                 "targetType and fieldName must be identifiers ([A-Za-z0-9_.-]); "
-		                 "targetId may hold no ':' or control characters.");
+	if (check_target(attrs, &err)) {
+		http_reply_jsonapi_error(req, &err);
 	} else if (api_data_ctx(req, &ctx) == 0) {
 		json_t *note;
 		int st = data_note_create(&ctx, attrs, &note);

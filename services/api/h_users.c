@@ -1,5 +1,6 @@
 /* /api/users: JSON:API handlers. The data layer records the events. */
 #include <stdio.h>
+#include <string.h>
 
 #include "api.h"
 
@@ -40,8 +41,52 @@ static void reply_user(struct http_request *req, unsigned code, struct user *u)
 	user_clear(u);
 }
 
+#define PAGE_LINK_MAX 1024
+
+/* path?key=value&... of the keys req has (and page[after]=after last, when
+ * after is not NULL), into out. Returns 0, or -1 if it does not fit. */
+static int page_link(char *out, struct http_request *req, const char *path, const char *const *keys,
+                     const char *after)
+{
+	const struct query *q = http_query(req);
+	if ((size_t)snprintf(out, PAGE_LINK_MAX, "%s?", path) >= PAGE_LINK_MAX)
+		return -1;
+	for (const char *const *k = keys; *k; k++) {
+		const char *v = query_get(q, *k);
+		if (v && !(after && !strcmp(*k, "page[after]")) &&
+		    query_append(out, PAGE_LINK_MAX, *k, v))
+			return -1;
+	}
+	if (after && query_append(out, PAGE_LINK_MAX, "page[after]", after))
+		return -1;
+	size_t n = strlen(out);
+	if (out[n - 1] == '?')
+		out[n - 1] = '\0';
+	return 0;
+}
+
+void api_reply_page(struct http_request *req, json_t *data, const char *path,
+                    const char *const *keys, bool more, int64_t last)
+{
+	char self[PAGE_LINK_MAX], next[PAGE_LINK_MAX], cursor[24];
+	snprintf(cursor, sizeof cursor, "%lld", (long long)last);
+	json_t *links = NULL;
+	if (page_link(self, req, path, keys, NULL) == 0 &&
+	    (!more || page_link(next, req, path, keys, cursor) == 0))
+		links = more ? json_pack("{s:s, s:s}", "self", self, "next", next)
+		             : json_pack("{s:s}", "self", self);
+	if (!links) {
+		json_decref(data);
+		http_reply_error(req, 500, "Internal error",
+		                 "The page's links could not be built.");
+		return;
+	}
+	http_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "links", links));
+}
+
 void h_users_list(struct http_request *req)
 {
+	static const char *const keys[] = {"page[size]", "page[after]", NULL};
 	struct data_ctx ctx;
 	long size, after;
 	if (http_query_int(req, "page[size]", 1, USERS_PAGE_MAX, 50, &size) ||
@@ -54,16 +99,7 @@ void h_users_list(struct http_request *req)
 		api_reply_status(req, st, "user");
 		return;
 	}
-	char self[96];
-	snprintf(self, sizeof self, "/api/users?page[size]=%ld&page[after]=%ld", size, after);
-	json_t *links = json_pack("{s:s}", "self", self);
-	if (json_array_size(data) == (size_t)size) {
-		char next[96];
-		snprintf(next, sizeof next, "/api/users?page[size]=%ld&page[after]=%lld", size,
-		         (long long)last);
-		json_object_set_new(links, "next", json_string(next));
-	}
-	http_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "links", links));
+	api_reply_page(req, data, "/api/users", keys, json_array_size(data) == (size_t)size, last);
 }
 
 void h_user_get(struct http_request *req)

@@ -1,5 +1,6 @@
 /* Reading the audit log: "what did actor X do" and "who did what to
  * target Y", newest first, a page at a time. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,24 +67,51 @@ static void answer(struct http_request *req, struct store_query *q, const char *
 		                 "The audit log could not be read (%s).", db_status_string(st));
 		return;
 	}
-	char self[LINK_MAX], next[LINK_MAX], sizebuf[16];
-	snprintf(self, sizeof self, "%s?", path);
+	/* A page without its next link would end the list silently: links that
+	 * do not fit fail the request instead (the grammar keeps them short). */
+	char self[LINK_MAX], next[LINK_MAX], sizebuf[16], cursor[CURSOR_MAX];
+	int bad = (size_t)snprintf(self, sizeof self, "%s?", path) >= sizeof self;
 	for (const char *const *k = filter_keys; *k; k++)
 		if (query_get(qs, *k))
-			query_append(self, sizeof self, *k, query_get(qs, *k));
+			bad |= query_append(self, sizeof self, *k, query_get(qs, *k));
 	snprintf(sizebuf, sizeof sizebuf, "%ld", size);
-	query_append(self, sizeof self, "page[size]", sizebuf);
+	bad |= query_append(self, sizeof self, "page[size]", sizebuf);
 	strcpy(next, self);
 	if (after)
-		query_append(self, sizeof self, "page[after]", after);
-	json_t *links = json_pack("{s:s}", "self", self);
+		bad |= query_append(self, sizeof self, "page[after]", after);
 	if (page.more) {
-		char cursor[CURSOR_MAX];
 		cursor_encode(page.last_timestamp, page.last_id, cursor);
-		query_append(next, sizeof next, "page[after]", cursor);
-		json_object_set_new(links, "next", json_string(next));
+		bad |= query_append(next, sizeof next, "page[after]", cursor);
+	}
+	json_t *links = bad ? NULL : json_pack("{s:s}", "self", self);
+	if (links && page.more && json_object_set_new(links, "next", json_string(next))) {
+		json_decref(links);
+		links = NULL;
+	}
+	if (!links) {
+		json_decref(page.data);
+		http_reply_error(req, 500, "Internal error",
+		                 "The page's links could not be built.");
+		return;
 	}
 	http_reply_json(req, 200, json_pack("{s:o, s:o}", "data", page.data, "links", links));
+}
+
+/* Replies 400 unless the path's type and id follow the grammar of event.h.
+ * Returns 0 when they do. */
+static int check_path_ref(struct http_request *req, const char *type, const char *id)
+{
+	if (!event_type_valid(type, strlen(type))) {
+		http_reply_error(req, 400, "Invalid path",
+		                 "The path's :type must be " EVENT_TYPE_RULE ".");
+		return -1;
+	}
+	if (!event_ref_valid(id, strlen(id))) {
+		http_reply_error(req, 400, "Invalid path",
+		                 "The path's :id must be " EVENT_REF_RULE ".");
+		return -1;
+	}
+	return 0;
 }
 
 /* GET /api/:type/:id/data-events: the original's path, by target. */
@@ -92,17 +120,24 @@ void h_events_for_target(struct http_request *req)
 	static const char *const known[] = {"page[size]", "page[after]", NULL};
 	static const char *const filters[] = {NULL};
 	const char *type = http_param(req, 0), *id = http_param(req, 1);
-	if (check_params(req, known))
+	if (check_params(req, known) || check_path_ref(req, type, id))
 		return;
-	if (!event_type_valid(type, strlen(type)) || !event_ref_valid(id, strlen(id))) {
-		http_reply_error(req, 400, "Invalid path",
-		                 "The type must be an identifier ([A-Za-z0-9_.-], at most %d) and the "
-		                 "id at most %d characters without control characters.",
-		                 EVENT_TYPE_MAX, EVENT_REF_MAX);
-		return;
-	}
 	struct store_query q = {.target_type = type, .target_id = id};
 	answer(req, &q, http_path(req), filters);
+}
+
+/* Parses the filter parameter name of req into ref, if given. Returns 0
+ * (*given says whether it was), or -1 after replying 400 naming it. */
+static int filter_param(struct http_request *req, const char *name, struct filter_ref *ref,
+                        bool *given)
+{
+	const char *value = query_get(http_query(req), name), *why;
+	*given = value != NULL;
+	if (value && filter_parse_ref(value, 0, ref, &why)) {
+		http_reply_error(req, 400, "Invalid filter", "%s %s", name, why);
+		return -1;
+	}
+	return 0;
 }
 
 /* GET /data-events?filter[actor]=type:id&filter[target]=type:id */
@@ -111,19 +146,17 @@ void h_events_query(struct http_request *req)
 	static const char *const known[] = {"filter[actor]", "filter[target]", "page[size]",
 	                                    "page[after]", NULL};
 	static const char *const filters[] = {"filter[actor]", "filter[target]", NULL};
-	if (check_params(req, known))
-		return;
-	const struct query *qs = http_query(req);
-	const char *actor = query_get(qs, "filter[actor]"), *target = query_get(qs, "filter[target]");
 	struct filter_ref a, t;
-	struct store_query q = {0};
-	if ((!actor && !target) || (actor && filter_parse_ref(actor, &a)) ||
-	    (target && filter_parse_ref(target, &t))) {
+	bool actor, target;
+	if (check_params(req, known) || filter_param(req, "filter[actor]", &a, &actor) ||
+	    filter_param(req, "filter[target]", &t, &target))
+		return;
+	if (!actor && !target) {
 		http_reply_error(req, 400, "Invalid filter",
-		                 "Give filter[actor]=type:id, filter[target]=type:id or both; type is "
-		                 "an identifier ([A-Za-z0-9_.-]) and id has no control characters.");
+		                 "Give filter[actor]=type:id, filter[target]=type:id or both.");
 		return;
 	}
+	struct store_query q = {0};
 	if (actor) {
 		q.actor_type = a.type;
 		q.actor_id = a.id;

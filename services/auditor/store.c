@@ -295,20 +295,24 @@ static int page_row(void *arg, const struct db_row *row)
 		    (size_t)row->len[6], "eventName", v[7] ? json_stringn(v[7], row->len[7]) : json_null());
 		if (!attrs)
 			return DB_ERR;
-		json_array_append_new(p->page->data, jsonapi_resource("data-events", v[0], attrs));
-		p->current = attrs;
+		/* jsonapi_resource steals attrs even when it fails, so attrs may be
+		 * used only once the page holds the resource. An event that cannot
+		 * be built fails the page: it is never left out silently. */
+		json_t *r = jsonapi_resource("data-events", v[0], attrs);
+		if (!r || json_array_append_new(p->page->data, r))
+			return DB_ERR;
+		p->current = attrs; /* borrowed: the page owns it */
 		p->page->last_timestamp = ts;
 		snprintf(p->page->last_id, sizeof p->page->last_id, "%s", v[0]);
 	}
 	if (v[8]) {
 		json_t *changes = json_object_get(p->current, "changes");
-		if (!changes) {
-			changes = json_object();
-			json_object_set_new(p->current, "changes", changes);
-		}
-		json_object_set_new(changes, v[8],
-		                    json_pack("{s:o, s:o}", "prev", parse_json_text(v[9], row->len[9]),
-		                              "next", parse_json_text(v[10], row->len[10])));
+		if (!changes && json_object_set_new(p->current, "changes", changes = json_object()))
+			return DB_ERR;
+		json_t *change = json_pack("{s:o, s:o}", "prev", parse_json_text(v[9], row->len[9]),
+		                           "next", parse_json_text(v[10], row->len[10]));
+		if (!change || json_object_set_new(changes, v[8], change))
+			return DB_ERR;
 	}
 	return 0;
 }

@@ -72,5 +72,50 @@ def test_pages():
         error_of(doc)
 
 
+def user_ids(s, tok, path):
+    """The ids of the users from path on, following links.next, each of
+    which must have its brackets percent-encoded."""
+    ids = []
+    while path:
+        status, _, doc = s.api("GET", path, token=tok)
+        assert status == 200, doc
+        ids += [int(u["id"]) for u in doc["data"]]
+        path = doc["links"].get("next")
+        assert path is None or "[" not in path and "]" not in path, path
+    return ids
+
+
+def test_users_links():
+    """/api/users: links.self is the request as sent, brackets encoded as the
+    auditor encodes them, with no page[after] the client did not send;
+    links.next carries the cursor; following it reaches every user once."""
+    with Stack(daemons=("api",)) as s:
+        tok = s.token(1)
+        for _ in range(3):
+            status, _, doc = s.api("POST", "/api/users", token=tok, body={
+                "data": {"type": "users", "attributes": {
+                    "name": "Linked", "email": unique("l") + "@example.com"}}})
+            assert status == 201, doc
+        # Every user, a thousand at a time (the test database keeps growing).
+        all_ids = user_ids(s, tok, "/api/users?page[size]=1000")
+        assert all_ids == sorted(set(all_ids)) and len(all_ids) >= 4, all_ids[-10:]
+
+        status, _, doc = s.api("GET", "/api/users", token=tok)
+        assert status == 200 and doc["links"]["self"] == "/api/users", doc["links"]
+
+        status, _, doc = s.api("GET", "/api/users?page[size]=2", token=tok)
+        assert doc["links"]["self"] == "/api/users?page%5Bsize%5D=2", doc["links"]
+        assert doc["links"]["next"] == f"/api/users?page%5Bsize%5D=2&page%5Bafter%5D={all_ids[1]}"
+
+        # As sent: a page[after] the client did send stays, encoded.
+        status, _, doc = s.api("GET", "/api/users?page%5Bafter%5D=0&page[size]=2", token=tok)
+        assert doc["links"]["self"] == "/api/users?page%5Bsize%5D=2&page%5Bafter%5D=0", doc["links"]
+
+        # The last few users, two at a time through links.next.
+        ids = user_ids(s, tok, "/api/users?page[size]=2&page[after]="
+                               f"{all_ids[-6] if len(all_ids) > 5 else 0}")
+        assert ids == all_ids[-5:], (ids, all_ids[-5:])
+
+
 if __name__ == "__main__":
-    run([test_pages])
+    run([test_pages, test_users_links])

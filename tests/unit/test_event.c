@@ -109,6 +109,41 @@ int main(void)
 			fprintf(stderr, "accepted poison #%zu: %s\n", i, bad[i]);
 	}
 
+	/* Ids follow the grammar of event.h: the ids producers use pass, and an
+	 * event naming an object no query could name is refused (dead-lettered). */
+	const char *good_ids[] = {"42",
+	                          "0190b6a8-7c2e-7abc-8def-0123456789ab",
+	                          "inv-2026-0001",
+	                          "a.b@c",
+	                          "jos\u00e9.x@example.com",
+	                          "\u6f22\u5b57"};
+	for (size_t i = 0; i < sizeof good_ids / sizeof good_ids[0]; i++) {
+		char json[512];
+		snprintf(json, sizeof json,
+		         VALID_HEAD
+		         "\"action\":\"viewed\",\"actorType\":\"users\",\"actorId\":\"%s\","
+		         "\"targetType\":\"invoices\",\"targetId\":\"%s\"}",
+		         good_ids[i], good_ids[i]);
+		CHECK_INT(decode(json, why), 0);
+	}
+	const char *bad_ids[] = {"1:2:3",     "a b",       "'1'",       "\\\"1\\\"", "a/b",
+	                         "a\\u00a0b", "a\\u200bb", "a\\u202eb", ".."};
+	for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+		char json[512];
+		for (int side = 0; side < 2; side++) {
+			snprintf(
+			    json, sizeof json,
+			    VALID_HEAD
+			    "\"action\":\"viewed\",\"actorType\":\"users\","
+			    "\"actorId\":\"%s\",\"targetType\":\"invoices\",\"targetId\":\"%s\"}",
+			    side ? "1" : bad_ids[i], side ? bad_ids[i] : "1");
+			why[0] = '\0';
+			CHECK_INT(decode(json, why), -1);
+			CHECK(strstr(why, side ? "\"targetId\" must be" : "\"actorId\" must be") !=
+			      NULL);
+		}
+	}
+
 	/* Messages: one event, or an array of them decoded element by element. */
 	struct tally t;
 	CHECK_INT(message(VALID_HEAD "\"action\":\"viewed\"," REFS "}", &t, why), 0);
