@@ -224,51 +224,67 @@ static int same_pos(struct spool_pos a, struct spool_pos b)
 
 /* ---- tests ---- */
 
+struct fixture {
+	char *dir;
+	struct spool *sp;
+	struct seen *seen;
+};
+
+/* A spool on a new folder, and nothing seen yet. */
+static void fixture_open(struct fixture *f)
+{
+	f->dir = new_dir();
+	f->seen = calloc(1, sizeof *f->seen);
+	CHECK_INT(spool_open(f->dir, 1024, NULL, NULL, &f->sp), 0);
+}
+
+static void fixture_close(struct fixture *f)
+{
+	spool_close(f->sp);
+	free(f->seen);
+	remove_dir(f->dir);
+}
+
 static void test_round_trip_and_restart(void)
 {
-	char *dir = new_dir();
-	struct spool *sp;
-	struct seen *s = calloc(1, sizeof *s);
-	CHECK_INT(spool_open(dir, 1024, NULL, NULL, &sp), 0);
+	struct fixture f;
+	fixture_open(&f);
 	for (unsigned i = 0; i < 100; i++)
-		CHECK_INT(append(sp, i, 100 + i), 0);
-	CHECK(wait_written(sp, 100));
-	struct spool_pos pos = spool_confirmed(sp);
-	read_all(sp, &pos, s, 10);
+		CHECK_INT(append(f.sp, i, 100 + i), 0);
+	CHECK(wait_written(f.sp, 100));
+	struct spool_pos pos = spool_confirmed(f.sp);
+	read_all(f.sp, &pos, f.seen, 10);
 	for (unsigned i = 0; i < 100; i++)
-		CHECK_INT(s->times[i], 1);
-	CHECK_INT(s->wrong, 0);
-	spool_close(sp);
+		CHECK_INT(f.seen->times[i], 1);
+	CHECK_INT(f.seen->wrong, 0);
+	spool_close(f.sp);
 
 	/* The checkpoint written on close: nothing is read twice. */
-	CHECK_INT(spool_open(dir, 1024, NULL, NULL, &sp), 0);
-	CHECK(same_pos(spool_confirmed(sp), pos));
-	CHECK(spool_caught_up(sp, spool_confirmed(sp)));
-	CHECK_INT(append(sp, 100, 50), 0);
-	CHECK(wait_written(sp, 1));
-	read_all(sp, &pos, s, 10);
-	CHECK_INT(s->times[100], 1);
-	CHECK_INT(s->total, 101);
-	spool_close(sp);
-	free(s);
-	remove_dir(dir);
+	CHECK_INT(spool_open(f.dir, 1024, NULL, NULL, &f.sp), 0);
+	CHECK(same_pos(spool_confirmed(f.sp), pos));
+	CHECK(spool_caught_up(f.sp, spool_confirmed(f.sp)));
+	CHECK_INT(append(f.sp, 100, 50), 0);
+	CHECK(wait_written(f.sp, 1));
+	read_all(f.sp, &pos, f.seen, 10);
+	CHECK_INT(f.seen->times[100], 1);
+	CHECK_INT(f.seen->total, 101);
+	fixture_close(&f);
 }
 
 /* Out of descriptors, the reader cannot open a segment: it must stay
  * where it is, say so, and read everything once descriptors are back. */
 static void test_descriptors_run_out(void)
 {
-	char *dir = new_dir();
-	struct spool *sp;
-	struct seen *s = calloc(1, sizeof *s);
-	CHECK_INT(spool_open(dir, 1024, NULL, NULL, &sp), 0);
-	CHECK(append_each(sp, 0, 150, 60000)); /* segments 1 and 2 of 70 views, 3 of 10 */
-	CHECK_INT(segments(dir), 3);
+	struct fixture f;
+	fixture_open(&f);
+	CHECK(append_each(f.sp, 0, 150, 60000)); /* segments 1 and 2 of 70 views, 3 of 10 */
+	CHECK_INT(segments(f.dir), 3);
 
 	struct rlimit was, low;
 	getrlimit(RLIMIT_NOFILE, &was);
 	low = was;
-	low.rlim_cur = 256;
+	if (low.rlim_cur > 256)
+		low.rlim_cur = 256;
 	setrlimit(RLIMIT_NOFILE, &low);
 	int fds[256], nfds = 0;
 	while (nfds < 256 && (fds[nfds] = open("/dev/null", O_RDONLY)) >= 0)
@@ -276,105 +292,95 @@ static void test_descriptors_run_out(void)
 	CHECK(nfds < 256 && errno == EMFILE);
 
 	/* More views come while no file can be opened. */
-	CHECK(append_each(sp, 150, 200, 60000));
+	CHECK(append_each(f.sp, 150, 200, 60000));
 	unsigned errors = errors_logged();
-	struct spool_pos start = spool_confirmed(sp), pos = start;
-	CHECK_INT(spool_read(sp, &pos, VIEWS_MAX, on_record, s), 0);
+	struct spool_pos start = spool_confirmed(f.sp), pos = start;
+	CHECK_INT(spool_read(f.sp, &pos, VIEWS_MAX, on_record, f.seen), 0);
 	CHECK(same_pos(pos, start));
 	CHECK(errors_logged() > errors);
 	CHECK(logged("cannot open segment 1"));
-	spool_confirm(sp, pos); /* what a confirm of earlier views would do */
-	CHECK_INT(spool_read(sp, &pos, VIEWS_MAX, on_record, s), 0);
+	spool_confirm(f.sp, pos); /* what a confirm of earlier views would do */
+	CHECK_INT(spool_read(f.sp, &pos, VIEWS_MAX, on_record, f.seen), 0);
 	CHECK(same_pos(pos, start));
 
 	while (nfds)
 		close(fds[--nfds]);
 	setrlimit(RLIMIT_NOFILE, &was);
-	CHECK_INT(segments(dir), 3);
-	read_all(sp, &pos, s, 50);
+	CHECK_INT(segments(f.dir), 3);
+	read_all(f.sp, &pos, f.seen, 50);
 	for (unsigned i = 0; i < 200; i++)
-		CHECK_INT(s->times[i], 1);
-	CHECK_INT(s->total, 200);
-	CHECK_INT(s->wrong, 0);
+		CHECK_INT(f.seen->times[i], 1);
+	CHECK_INT(f.seen->total, 200);
+	CHECK_INT(f.seen->wrong, 0);
 	CHECK(logged("view events flow again"));
 	/* Confirmed to the end: only the active segment is left. */
-	CHECK(!segment_exists(dir, 1) && !segment_exists(dir, 2) && segment_exists(dir, 3));
-	spool_close(sp);
-	free(s);
-	remove_dir(dir);
+	CHECK(!segment_exists(f.dir, 1) && !segment_exists(f.dir, 2) && segment_exists(f.dir, 3));
+	fixture_close(&f);
 }
 
 /* A finished segment that is gone is passed over (logged); the active
  * one is not, until the writer has moved past it. */
 static void test_segment_gone(void)
 {
-	char *dir = new_dir();
-	struct spool *sp;
-	struct seen *s = calloc(1, sizeof *s);
+	struct fixture f;
+	fixture_open(&f);
 	char path[512];
-	CHECK_INT(spool_open(dir, 1024, NULL, NULL, &sp), 0);
-	CHECK(append_each(sp, 0, 150, 60000));
-	CHECK_INT(segments(dir), 3);
+	CHECK(append_each(f.sp, 0, 150, 60000));
+	CHECK_INT(segments(f.dir), 3);
 	for (int seg = 2; seg <= 3; seg++) {
-		snprintf(path, sizeof path, "%s/views-%016d.spool", dir, seg);
+		snprintf(path, sizeof path, "%s/views-%016d.spool", f.dir, seg);
 		CHECK_INT(unlink(path), 0);
 	}
-	struct spool_pos pos = spool_confirmed(sp);
-	unsigned n = (unsigned)spool_read(sp, &pos, VIEWS_MAX, on_record, s);
+	struct spool_pos pos = spool_confirmed(f.sp);
+	unsigned n = (unsigned)spool_read(f.sp, &pos, VIEWS_MAX, on_record, f.seen);
 	CHECK(logged("segment 2 is gone"));
 	CHECK(logged("cannot open segment 3"));
 	CHECK(same_pos(pos, ((struct spool_pos){3, 0}))); /* it waits at the active one */
 	CHECK_INT(n, 70);
 	for (unsigned i = 0; i < 150; i++)
-		CHECK_INT(s->times[i], i < 70); /* segment 1, nothing else */
+		CHECK_INT(f.seen->times[i], i < 70); /* segment 1, nothing else */
 
 	/* Once the writer moved on to segment 4, segment 3 is finished. */
-	CHECK(append_each(sp, 150, 240, 60000));
-	CHECK(segment_exists(dir, 4));
-	read_all(sp, &pos, s, 50);
-	CHECK(spool_caught_up(sp, pos));
+	CHECK(append_each(f.sp, 150, 240, 60000));
+	CHECK(segment_exists(f.dir, 4));
+	read_all(f.sp, &pos, f.seen, 50);
+	CHECK(spool_caught_up(f.sp, pos));
 	CHECK(logged("segment 3 is gone"));
-	CHECK_INT(s->times[239], 1);
+	CHECK_INT(f.seen->times[239], 1);
 	for (unsigned i = 0; i < 240; i++)
-		CHECK(s->times[i] <= 1);
-	CHECK_INT(s->wrong, 0);
-	spool_close(sp);
-	free(s);
-	remove_dir(dir);
+		CHECK(f.seen->times[i] <= 1);
+	CHECK_INT(f.seen->wrong, 0);
+	fixture_close(&f);
 }
 
 /* A record longer than the reader's chunk (256 KiB) is read whole. */
 static void test_largest_record(void)
 {
-	char *dir = new_dir();
-	struct spool *sp;
-	struct seen *s = calloc(1, sizeof *s);
-	CHECK_INT(spool_open(dir, 1024, NULL, NULL, &sp), 0);
-	CHECK_INT(append(sp, 0, 100), 0);
-	CHECK_INT(append(sp, 1, EVENT_MAX_BYTES), 0);
-	CHECK_INT(append(sp, 2, 100), 0);
-	CHECK_INT(append(sp, 3, EVENT_MAX_BYTES - 40), 0);
-	CHECK(wait_written(sp, 4));
-	CHECK_INT(append(sp, 4, EVENT_MAX_BYTES + 1), -1); /* refused, not stored */
+	struct fixture f;
+	fixture_open(&f);
+	CHECK_INT(append(f.sp, 0, 100), 0);
+	CHECK_INT(append(f.sp, 1, EVENT_MAX_BYTES), 0);
+	CHECK_INT(append(f.sp, 2, 100), 0);
+	CHECK_INT(append(f.sp, 3, EVENT_MAX_BYTES - 40), 0);
+	CHECK(wait_written(f.sp, 4));
+	CHECK_INT(append(f.sp, 4, EVENT_MAX_BYTES + 1), -1); /* refused, not stored */
 	CHECK(logged("over the 262144 a record may hold"));
-	struct spool_pos pos = spool_confirmed(sp);
-	read_all(sp, &pos, s, 20);
-	CHECK(spool_caught_up(sp, pos));
+	struct spool_pos pos = spool_confirmed(f.sp);
+	read_all(f.sp, &pos, f.seen, 20);
+	CHECK(spool_caught_up(f.sp, pos));
 	for (unsigned i = 0; i < 4; i++)
-		CHECK_INT(s->times[i], 1);
-	CHECK_INT(s->total, 4);
-	CHECK_INT(s->wrong, 0);
-	spool_close(sp);
+		CHECK_INT(f.seen->times[i], 1);
+	CHECK_INT(f.seen->total, 4);
+	CHECK_INT(f.seen->wrong, 0);
+	spool_close(f.sp);
 
 	/* And after a restart, when recovery checks each record's length. */
-	CHECK_INT(spool_open(dir, 1024, NULL, NULL, &sp), 0);
-	memset(s, 0, sizeof *s);
+	CHECK_INT(spool_open(f.dir, 1024, NULL, NULL, &f.sp), 0);
+	memset(f.seen, 0, sizeof *f.seen);
 	pos = (struct spool_pos){1, 0};
-	read_all(sp, &pos, s, 20);
-	CHECK_INT(s->total, 4);
-	spool_close(sp);
-	free(s);
-	remove_dir(dir);
+	read_all(f.sp, &pos, f.seen, 20);
+	CHECK_INT(f.seen->total, 4);
+	fixture_close(&f);
 }
 
 /* Whichever allocation fails, spool_open says so at error and returns -1
