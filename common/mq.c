@@ -169,6 +169,10 @@ int mq_poll_confirms(struct mq *mq, int timeout_ms, mq_confirm_fn fn, void *ctx)
 {
 	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
 	for (;;) {
+		/* Decoded frames stay in the connection's pool until released: the
+		 * previous frame is done with, so let the pool be reused (it keeps
+		 * any frame still queued), or every confirm is kept for good. */
+		amqp_maybe_release_buffers(mq->conn);
 		amqp_frame_t frame;
 		int st = amqp_simple_wait_frame_noblock(mq->conn, &frame, &tv);
 		if (st == AMQP_STATUS_TIMEOUT)

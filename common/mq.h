@@ -51,7 +51,9 @@ typedef void (*mq_confirm_fn)(void *ctx, enum mq_confirm what, uint64_t tag, boo
                               const char *message_id);
 
 /* Reads confirm frames for up to timeout_ms (0: only what is buffered),
- * calling fn for each. Also keeps heartbeats going. */
+ * calling fn for each. Also keeps heartbeats going, and lets the library
+ * reuse the memory of the frames it decoded before (so a long-lived
+ * publisher does not keep every confirm it ever read). */
 int mq_poll_confirms(struct mq *mq, int timeout_ms, mq_confirm_fn fn, void *ctx);
 
 /* Starts consuming queue with manual acknowledgement and a prefetch window. */

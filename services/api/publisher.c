@@ -54,6 +54,7 @@ struct publisher {
 	bool stopping, outbox_dirty, views_ready;
 	int64_t drain_deadline_ms;
 	/* thread-private */
+	bool draining; /* the thread has seen stopping */
 	struct mq *mq;
 	struct db *db;
 	struct ring inflight;
@@ -123,8 +124,9 @@ static void wait_ms(struct publisher *p, int ms, enum wake wake)
 	}
 	pthread_mutex_lock(&p->lock);
 	/* Signals come with every view and commit: loop until the deadline
-	 * unless one of them is a reason to stop waiting. */
-	while (!p->stopping && !((wake & WAKE_OUTBOX) && p->outbox_dirty) &&
+	 * unless one of them is a reason to stop waiting. A stop wakes the
+	 * thread once; while it drains, it waits as before. */
+	while (!(p->stopping && !p->draining) && !((wake & WAKE_OUTBOX) && p->outbox_dirty) &&
 	       !((wake & WAKE_VIEWS) && p->views_ready))
 		if (pthread_cond_timedwait(&p->cond, &p->lock, &ts) == ETIMEDOUT)
 			break;
@@ -133,7 +135,8 @@ static void wait_ms(struct publisher *p, int ms, enum wake wake)
 
 /* The connection died: what was in flight is sent again, outbox rows by
  * fetching them again, views by reading the spool from the confirmed
- * position. */
+ * position. Outbox rows the broker did confirm stay in to_delete: the next
+ * round deletes them before it fetches. */
 static void disconnect(struct publisher *p)
 {
 	mq_close(p->mq);
@@ -328,8 +331,11 @@ static int outbox_row(void *ctx, const struct db_row *row)
  * committed after a younger one is picked up by the next round. */
 static void outbox_round(struct publisher *p)
 {
-	if (p->outbox_inflight || p->ndelete)
+	if (p->outbox_inflight)
 		return;
+	/* Rows confirmed in a round that a lost connection cut short. */
+	if (p->ndelete)
+		flush_deletes(p);
 	/* Rows, at most what the free part of the window can carry. */
 	size_t room = (p->inflight.cap - p->inflight.count) * MESSAGE_EVENTS_MAX;
 	if (room > OUTBOX_ROUND_MAX)
@@ -455,6 +461,7 @@ static bool finished(struct publisher *p)
 	pthread_mutex_unlock(&p->lock);
 	if (!stopping)
 		return false;
+	p->draining = true;
 	if (now_ms() > deadline)
 		return true;
 	return p->inflight.count == 0 && p->outbox_empty && !p->ndelete &&

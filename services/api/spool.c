@@ -21,7 +21,16 @@
 #define HEADER 8
 #define RECORD_MAX (HEADER + UUID_STR_LEN + EVENT_MAX_BYTES)
 #define READ_CHUNK (256u << 10)
+/* The writer encodes a group here, writing whenever the next record would
+ * not fit: it holds at least one record of the largest size. */
+#define WRITE_BUF (1u << 20)
 #define CHECKPOINT_MS 1000
+/* After a segment cannot be opened or read, the reader tries again after
+ * this long, and says it still fails at most this often. */
+#define RETRY_MS 100
+#define RETRY_LOG_MS 10000
+
+_Static_assert(WRITE_BUF >= RECORD_MAX, "the write buffer must hold the largest record");
 
 struct entry {
 	char id[UUID_STR_LEN + 1];
@@ -44,16 +53,18 @@ struct spool {
 	struct spool_pos durable; /* end of what is fsynced */
 	struct spool_pos confirmed;
 	uint64_t appended, written, dropped, groups;
-	/* writer thread */
+	/* writer thread; its buffers are allocated before it starts */
 	int active_fd;
-	char *wbuf;
-	size_t wcap;
+	struct entry *group; /* GROUP_MAX entries */
+	unsigned char *wbuf; /* WRITE_BUF bytes */
 	/* reader thread */
 	int read_fd;
 	uint64_t read_segment;
-	unsigned char *rbuf;
+	unsigned char *rbuf; /* READ_CHUNK + RECORD_MAX bytes */
 	uint64_t first_segment;
 	int64_t checkpointed_ms;
+	int64_t retry_ms;        /* a failed open or read: not before this, or 0 */
+	int64_t failure_logged_ms; /* when the current failure was last logged, or 0 */
 };
 
 static uint32_t crc_table[256];
@@ -134,12 +145,17 @@ static int compare_u64(const void *a, const void *b)
 /* Finds the segments, cuts torn tails, loads the checkpoint. */
 static int recover(struct spool *sp)
 {
-	DIR *d = fdopendir(dup(sp->dir_fd));
+	int dfd = dup(sp->dir_fd);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
 	uint64_t *segs = NULL;
 	size_t n = 0, cap = 0;
 	int rc = -1;
-	if (!d)
+	if (!d) {
+		log_error("spool: cannot list %s: %s", sp->dir, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
 		return -1;
+	}
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		uint64_t s;
@@ -148,8 +164,10 @@ static int recover(struct spool *sp)
 		    !strcmp(tail, "spool")) {
 			if (n == cap) {
 				uint64_t *g = realloc(segs, (cap = cap ? cap * 2 : 16) * sizeof *segs);
-				if (!g)
+				if (!g) {
+					log_error("spool: out of memory listing %s", sp->dir);
 					goto out;
+				}
 				segs = g;
 			}
 			segs[n++] = s;
@@ -183,8 +201,10 @@ static int recover(struct spool *sp)
 	}
 	if (n == 0) {
 		sp->durable = (struct spool_pos){1, 0};
-		if ((sp->active_fd = open_segment(sp, 1, O_RDWR | O_CREAT | O_APPEND)) < 0)
+		if ((sp->active_fd = open_segment(sp, 1, O_RDWR | O_CREAT | O_APPEND)) < 0) {
+			log_error("spool: cannot create segment 1: %s", strerror(errno));
 			goto out;
+		}
 		fsync(sp->dir_fd);
 	}
 	sp->first_segment = n ? segs[0] : 1;
@@ -222,36 +242,35 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Writes one group; returns the bytes written, 0 if it failed. */
+/* Writes one group with one fdatasync; returns the bytes written, 0 if it
+ * failed (then nothing of it is left in the segment). */
 static size_t write_group(struct spool *sp, struct entry *g, size_t n)
 {
-	size_t need = 0;
-	for (size_t i = 0; i < n; i++)
-		need += HEADER + UUID_STR_LEN + g[i].len;
-	if (need > sp->wcap) {
-		char *b = realloc(sp->wbuf, need);
-		if (!b)
-			return 0;
-		sp->wbuf = b;
-		sp->wcap = need;
-	}
-	unsigned char *p = (unsigned char *)sp->wbuf;
-	for (size_t i = 0; i < n; i++) {
+	size_t total = 0, used = 0;
+	bool failed = false;
+	for (size_t i = 0; i < n && !failed; i++) {
 		uint32_t len = (uint32_t)(UUID_STR_LEN + g[i].len);
+		if (used + HEADER + len > WRITE_BUF) {
+			failed = write_all(sp->active_fd, (const char *)sp->wbuf, used) != 0;
+			used = 0;
+		}
+		unsigned char *p = sp->wbuf + used;
 		memcpy(p + HEADER, g[i].id, UUID_STR_LEN);
 		memcpy(p + HEADER + UUID_STR_LEN, g[i].body, g[i].len);
 		put32(p, len);
 		put32(p + 4, crc32(p + HEADER, len));
-		p += HEADER + len;
+		used += HEADER + len;
+		total += HEADER + len;
 	}
-	if (write_all(sp->active_fd, sp->wbuf, need) || fdatasync(sp->active_fd)) {
-		log_error("spool: cannot write %zu view events: %s", n, strerror(errno));
+	if (failed || write_all(sp->active_fd, (const char *)sp->wbuf, used) ||
+	    fdatasync(sp->active_fd)) {
+		log_error("spool: cannot write %zu view events: %s; they are lost", n, strerror(errno));
 		/* Cut anything half-written so the segment stays readable. */
 		if (ftruncate(sp->active_fd, (off_t)sp->durable.offset) == 0)
 			lseek(sp->active_fd, (off_t)sp->durable.offset, SEEK_SET);
 		return 0;
 	}
-	return need;
+	return total;
 }
 
 static void rotate(struct spool *sp)
@@ -273,12 +292,12 @@ static void rotate(struct spool *sp)
 static void *run(void *arg)
 {
 	struct spool *sp = arg;
-	struct entry *group = malloc(GROUP_MAX * sizeof *group);
+	struct entry *group = sp->group;
 	for (;;) {
 		pthread_mutex_lock(&sp->lock);
 		while (!sp->count && !sp->stopping)
 			pthread_cond_wait(&sp->cond, &sp->lock);
-		if (!sp->count || !group) {
+		if (!sp->count) {
 			pthread_mutex_unlock(&sp->lock);
 			break;
 		}
@@ -308,7 +327,6 @@ static void *run(void *arg)
 		if (full)
 			rotate(sp);
 	}
-	free(group);
 	return NULL;
 }
 
@@ -317,17 +335,24 @@ int spool_open(const char *dir, size_t inbox_max, void (*notify)(void *), void *
 {
 	pthread_once(&crc_once, crc_init);
 	struct spool *sp = calloc(1, sizeof *sp);
-	if (!sp)
+	if (!sp) {
+		log_error("spool: out of memory");
 		return -1;
+	}
 	sp->dir_fd = sp->lock_fd = sp->active_fd = sp->read_fd = -1;
 	sp->cap = inbox_max;
 	sp->notify = notify;
 	sp->notify_ctx = ctx;
 	pthread_mutex_init(&sp->lock, NULL);
 	pthread_cond_init(&sp->cond, NULL);
+	/* Every buffer the threads need, now: the writer thread allocates
+	 * nothing, so it cannot fail for want of memory once started. */
 	if (!(sp->dir = strdup(dir)) || !(sp->inbox = calloc(inbox_max, sizeof *sp->inbox)) ||
-	    !(sp->rbuf = malloc(READ_CHUNK + RECORD_MAX)))
+	    !(sp->rbuf = malloc(READ_CHUNK + RECORD_MAX)) ||
+	    !(sp->group = malloc(GROUP_MAX * sizeof *sp->group)) || !(sp->wbuf = malloc(WRITE_BUF))) {
+		log_error("spool: out of memory for its buffers");
 		goto fail;
+	}
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		log_error("spool: cannot create %s: %s", dir, strerror(errno));
 		goto fail;
@@ -343,8 +368,10 @@ int spool_open(const char *dir, size_t inbox_max, void (*notify)(void *), void *
 	}
 	if (recover(sp))
 		goto fail;
-	if (pthread_create(&sp->thread, NULL, run, sp))
+	if (pthread_create(&sp->thread, NULL, run, sp)) {
+		log_error("spool: cannot start its thread");
 		goto fail;
+	}
 	sp->checkpointed_ms = now_ms();
 	log_info("spool %s: resuming at segment %" PRIu64 " offset %" PRIu64
 	         " (durable end: segment %" PRIu64 " offset %" PRIu64 ")",
@@ -361,6 +388,8 @@ fail:
 		close(sp->dir_fd);
 	free(sp->inbox);
 	free(sp->rbuf);
+	free(sp->group);
+	free(sp->wbuf);
 	free(sp->dir);
 	pthread_mutex_destroy(&sp->lock);
 	pthread_cond_destroy(&sp->cond);
@@ -405,6 +434,7 @@ void spool_close(struct spool *sp)
 	close(sp->dir_fd);
 	free(sp->inbox);
 	free(sp->rbuf);
+	free(sp->group);
 	free(sp->wbuf);
 	free(sp->dir);
 	pthread_mutex_destroy(&sp->lock);
@@ -414,8 +444,9 @@ void spool_close(struct spool *sp)
 
 int spool_append(struct spool *sp, const char *id, char *body, size_t len)
 {
+	bool fits = len <= EVENT_MAX_BYTES;
 	pthread_mutex_lock(&sp->lock);
-	bool room = sp->count < sp->cap && len <= EVENT_MAX_BYTES;
+	bool room = fits && sp->count < sp->cap;
 	if (room) {
 		struct entry *e = &sp->inbox[(sp->head + sp->count++) % sp->cap];
 		memcpy(e->id, id, UUID_STR_LEN + 1);
@@ -431,15 +462,40 @@ int spool_append(struct spool *sp, const char *id, char *body, size_t len)
 	if (room)
 		return 0;
 	free(body);
-	if (dropped % 1000 == 1)
+	if (!fits)
+		log_error("spool: view event %s is %zu bytes, over the %u a record may hold; dropped", id,
+		          len, EVENT_MAX_BYTES);
+	else if (dropped % 1000 == 1)
 		log_warn("spool inbox full: %" PRIu64 " view events dropped so far", dropped);
 	return -1;
+}
+
+/* A segment could not be opened or read: said at error the first time and
+ * then at most every RETRY_LOG_MS, and tried again after RETRY_MS. */
+static void read_failed(struct spool *sp, const char *what, uint64_t segment, int err)
+{
+	int64_t now = now_ms();
+	sp->retry_ms = now + RETRY_MS;
+	if (sp->failure_logged_ms && now - sp->failure_logged_ms < RETRY_LOG_MS)
+		return;
+	sp->failure_logged_ms = now;
+	log_error("spool: cannot %s segment %" PRIu64 ": %s; its view events wait until it can be",
+	          what, segment, strerror(err));
+}
+
+static void read_works(struct spool *sp, uint64_t segment)
+{
+	if (sp->failure_logged_ms)
+		log_info("spool: segment %" PRIu64 " can be read: view events flow again", segment);
+	sp->failure_logged_ms = sp->retry_ms = 0;
 }
 
 size_t spool_read(struct spool *sp, struct spool_pos *pos, size_t max, spool_record_fn fn,
                   void *ctx)
 {
-	size_t n = 0;
+	size_t n = 0, chunk = READ_CHUNK;
+	if (sp->retry_ms && now_ms() < sp->retry_ms)
+		return 0;
 	while (n < max) {
 		pthread_mutex_lock(&sp->lock);
 		struct spool_pos durable = sp->durable;
@@ -447,25 +503,36 @@ size_t spool_read(struct spool *sp, struct spool_pos *pos, size_t max, spool_rec
 		if (pos->segment > durable.segment ||
 		    (pos->segment == durable.segment && pos->offset >= durable.offset))
 			break;
+		/* The writer has moved past a finished segment: it is read to its
+		 * end; the active one only to what is durable. */
+		bool finished = pos->segment < durable.segment;
 		if (sp->read_fd < 0 || sp->read_segment != pos->segment) {
 			if (sp->read_fd >= 0)
 				close(sp->read_fd);
 			sp->read_segment = pos->segment;
 			if ((sp->read_fd = open_segment(sp, pos->segment, O_RDONLY)) < 0) {
-				log_error("spool: segment %" PRIu64 " is missing; skipping it", pos->segment);
-				*pos = (struct spool_pos){pos->segment + 1, 0};
-				continue;
+				/* Only a finished segment that is gone may be passed over.
+				 * Any other failure (no descriptors, no memory, no right)
+				 * is tried again: the reader never moves past what it has
+				 * not read, so no confirm can delete unread events. */
+				if (errno == ENOENT && finished) {
+					log_error("spool: segment %" PRIu64 " is gone; its view events are lost",
+					          pos->segment);
+					*pos = (struct spool_pos){pos->segment + 1, 0};
+					continue;
+				}
+				read_failed(sp, "open", pos->segment, errno);
+				break;
 			}
 		}
-		/* A finished segment is read to its end; the active one to what is
-		 * durable. */
-		uint64_t end = pos->segment == durable.segment ? durable.offset : UINT64_MAX;
-		uint64_t want = end - pos->offset < READ_CHUNK ? end - pos->offset : READ_CHUNK;
+		uint64_t left = finished ? UINT64_MAX - pos->offset : durable.offset - pos->offset;
+		size_t want = left < chunk ? (size_t)left : chunk;
 		ssize_t got = pread(sp->read_fd, sp->rbuf, want, (off_t)pos->offset);
 		if (got < 0) {
-			log_error("spool: cannot read: %s", strerror(errno));
+			read_failed(sp, "read", pos->segment, errno);
 			break;
 		}
+		read_works(sp, pos->segment);
 		size_t used = 0;
 		bool bad = false;
 		while (n < max && used + HEADER <= (size_t)got) {
@@ -493,13 +560,25 @@ size_t spool_read(struct spool *sp, struct spool_pos *pos, size_t max, spool_rec
 			}
 		}
 		pos->offset += used;
-		if (bad || (got == 0 && end == UINT64_MAX)) {
-			if (bad)
-				log_error("spool: segment %" PRIu64 " is damaged at offset %" PRIu64
-				          "; skipping the rest of it",
-				          pos->segment, pos->offset);
+		size_t need = (size_t)got >= HEADER ? HEADER + get32(sp->rbuf) : 0;
+		if (bad) {
+			log_error("spool: segment %" PRIu64 " is damaged at offset %" PRIu64
+			          "; skipping the rest of it",
+			          pos->segment, pos->offset);
 			*pos = (struct spool_pos){pos->segment + 1, 0};
-		} else if (used == 0) {
+		} else if (used) {
+			chunk = READ_CHUNK;
+		} else if ((size_t)got == want && need > want && need <= left) {
+			chunk = need; /* one record longer than a chunk: read it whole */
+		} else if (finished && (size_t)got < want) {
+			/* The end of a finished segment. Bytes after the last record
+			 * are a write that failed and could not be cut off. */
+			if (got)
+				log_error("spool: segment %" PRIu64 " ends in %zd bytes of a record cut short; "
+				          "skipping them",
+				          pos->segment, got);
+			*pos = (struct spool_pos){pos->segment + 1, 0};
+		} else {
 			break; /* nothing complete yet */
 		}
 	}

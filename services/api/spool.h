@@ -31,16 +31,20 @@ struct spool_pos {
 };
 
 /* Opens (creating) dir, recovers what a crash left (a torn last record is
- * cut off), and starts the writer thread. notify(ctx) is called from that
- * thread after each durable group. Returns 0, or -1 with a logged reason
- * (another process holds the directory, or it cannot be written). */
+ * cut off), allocates every buffer the writer and the reader need, and
+ * starts the writer thread, which allocates nothing more. notify(ctx) is
+ * called from that thread after each durable group. Returns 0, or -1 with
+ * a reason logged at error (out of memory, another process holds the
+ * directory, or it cannot be written). */
 int spool_open(const char *dir, size_t inbox_max, void (*notify)(void *), void *ctx,
                struct spool **out);
 /* Writes what the inbox holds, stops the thread, checkpoints, frees. */
 void spool_close(struct spool *sp);
 
 /* Queues one event; body is stolen. Never blocks on I/O. Returns -1 (and
- * frees body) when the inbox is full because the disk cannot keep up. */
+ * frees body) when the inbox is full because the disk cannot keep up, or
+ * len is over EVENT_MAX_BYTES. A group the disk refuses (full, I/O error)
+ * is logged at error and counted as dropped. */
 int spool_append(struct spool *sp, const char *id, char *body, size_t len);
 
 /* Called for each record read: id and body are borrowed for the call;
@@ -48,8 +52,13 @@ int spool_append(struct spool *sp, const char *id, char *body, size_t len);
 typedef int (*spool_record_fn)(void *ctx, const char *id, const char *body, size_t len,
                                struct spool_pos end);
 
-/* Reads up to max durable records from *pos on, advancing *pos. Returns
- * how many were read. */
+/* Reads up to max durable records from *pos on, advancing *pos past each
+ * one handed to fn. Returns how many were read. *pos never moves past a
+ * record not handed to fn, but for a finished segment that is gone
+ * (ENOENT) or damaged, whose loss is logged at error. A segment that
+ * cannot be opened or read for any other reason (EMFILE, ENOMEM, EACCES,
+ * EIO...) stops the read where it is, logged at error; the next calls
+ * read nothing for 100 ms, then try again. */
 size_t spool_read(struct spool *sp, struct spool_pos *pos, size_t max, spool_record_fn fn,
                   void *ctx);
 

@@ -8,10 +8,22 @@
  *       takes one message (acknowledged), prints its x-auditlog-reason
  *       header on the first line and its body on the second; exit 3 if empty
  *   mqtool purge URL QUEUE
+ *   mqtool confirm-heap URL N
+ *       publishes N small messages to a private queue of its own (exclusive,
+ *       gone with the connection), each awaiting its confirm, and prints
+ *       "confirms C heap_growth B": how much more heap the process holds
+ *       after the last C-N/10 confirms than after the first N/10. The
+ *       publisher's read path must recycle what the library decodes.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SANITIZE_ADDRESS__)
+/* From ASan's runtime (its header is not always installed). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#else
+#include <malloc.h>
+#endif
 
 #include "log.h"
 #include "mq.h"
@@ -87,11 +99,58 @@ static int get(struct mq *mq, const char *queue)
 	return 0;
 }
 
+static long long heap_in_use(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return (long long)__sanitizer_get_current_allocated_bytes();
+#else
+	return (long long)mallinfo2().uordblks;
+#endif
+}
+
+static long confirms;
+static void count_confirm(void *ctx, enum mq_confirm what, uint64_t tag, bool multiple,
+                          const char *id)
+{
+	(void)ctx, (void)tag, (void)multiple, (void)id;
+	if (what == MQ_ACK)
+		confirms++;
+	else
+		confirmed = -1;
+}
+
+static int confirm_heap(struct mq *mq, const char *count_arg)
+{
+	amqp_connection_state_t conn = mq_connection(mq);
+	long n = atol(count_arg);
+	amqp_queue_declare_ok_t *ok =
+	    amqp_queue_declare(conn, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+	if (n <= 0 || !ok || mq_confirm_select(mq))
+		return 1;
+	char queue[256];
+	snprintf(queue, sizeof queue, "%.*s", (int)ok->queue.len, (const char *)ok->queue.bytes);
+	long long base = 0;
+	for (long i = 0; i < n; i++) {
+		if (i == n / 10)
+			base = heap_in_use();
+		long want = confirms + 1;
+		if (mq_publish(mq, "", queue, "confirm-heap", "{}", 2, NULL))
+			return 1;
+		while (confirms < want && confirmed >= 0)
+			if (mq_poll_confirms(mq, 1000, count_confirm, NULL))
+				return 1;
+		if (confirmed < 0)
+			return 1;
+	}
+	printf("confirms %ld heap_growth %lld\n", confirms - n / 10, heap_in_use() - base);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	log_init("mqtool", LOG_LEVEL_WARN);
 	if (argc < 4) {
-		fprintf(stderr, "usage: mqtool publish|count|get|purge URL ...\n");
+		fprintf(stderr, "usage: mqtool publish|count|get|purge|confirm-heap URL ...\n");
 		return 2;
 	}
 	struct mq *mq;
@@ -106,6 +165,8 @@ int main(int argc, char **argv)
 		rc = count(mq, argv[3], 1);
 	else if (!strcmp(argv[1], "get"))
 		rc = get(mq, argv[3]);
+	else if (!strcmp(argv[1], "confirm-heap"))
+		rc = confirm_heap(mq, argv[3]);
 	mq_close(mq);
 	return rc;
 }
