@@ -72,9 +72,10 @@ static void h_file(struct http_request *req)
 	http_reply_fd(req, 200, webpath_content_type(real), fd, (uint64_t)st.st_size);
 }
 
+/* Any query string is fine on static files (cache-busting). */
 static const struct http_route routes[] = {
-    {"GET", "/config.json", h_config, 0},
-    {"GET", "*", h_file, 0},
+    {"GET", "/config.json", h_config, 0, HTTP_PARAMS_ANY},
+    {"GET", "*", h_file, 0, HTTP_PARAMS_ANY},
 };
 
 /* The UI loads only its own scripts and styles; it may call the API on
