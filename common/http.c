@@ -744,8 +744,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	(void)toe;
 	/* The next request's head must come within the idle timeout. */
 	struct http_conn *c = conn_of(conn);
-	if (c && srv->cfg.header_timeout_s)
-		atomic_store(&c->head_deadline_ms, now_ms() + (int64_t)srv->cfg.timeout_s * 1000);
+	if (c)
+		atomic_store(&c->head_deadline_ms,
+		             now_ms() + (int64_t)(srv->cfg.timeout_s ? srv->cfg.timeout_s : 15u) * 1000);
 	struct http_request *req = *req_cls;
 	if (!req)
 		return;

@@ -67,12 +67,13 @@ def closed_within(sock, seconds):
     return False
 
 
-def new_user(s, admin):
-    status, _, doc = s.api("POST", "/api/users", token=admin, body={
-        "data": {"type": "users", "attributes": {
-            "name": "Edge", "email": unique("edge") + "@example.com"}}})
+def plain_user_token(s, admin):
+    """A token of a new user without the auditor role."""
+    user = {"name": "Edge", "email": unique("edge") + "@example.com"}
+    status, _, doc = s.api("POST", "/api/users", token=admin,
+                           body={"data": {"type": "users", "attributes": user}})
     assert status == 201, doc
-    return doc["data"]["id"]
+    return s.token(doc["data"]["id"])
 
 
 def test_oversized_heads_get_431_before_authentication():
@@ -146,11 +147,8 @@ def test_bodies_are_not_read_before_authentication():
 
 
 def test_slow_clients_do_not_starve_others():
-    env = {"AUDITLOG_HTTP_HEADER_TIMEOUT": "1", "AUDITLOG_HTTP_TIMEOUT": "15"}
-    with Stack(daemons=("api",), extra_env=env) as s:
-        tok = s.token(1)
-        port = s.ports["api"]
-        slow = []
+    with Stack(daemons=("api",), extra_env={"AUDITLOG_HTTP_HEADER_TIMEOUT": "1"}) as s:
+        tok, port, slow = s.token(1), s.ports["api"], []
         try:
             for _ in range(300):
                 c = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -235,8 +233,7 @@ def test_unsupported_query_parameters():
 def test_rfc6750_answers():
     with Stack(daemons=("api", "auditor")) as s:
         admin = s.token(1)
-        uid = new_user(s, admin)
-        mine = s.token(uid)
+        mine = plain_user_token(s, admin)
         for daemon, path in (("api", "/logs/by/users/1"), ("api", "/logs/for/users/1"),
                              ("auditor", AUDITOR_PATH), ("auditor", "/api/users/1/data-events")):
             status, hdrs, doc = s.request(daemon, "GET", path, token=mine)
