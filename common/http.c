@@ -836,10 +836,22 @@ static void *reaper(void *arg)
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	/* A client that goes away in the middle of a request, or that MHD
+	 * answers with a 4xx itself (a head too big for its buffer), erred on
+	 * its own, and the connections the reaper drops are counted on their
+	 * own: one warning each would let hostile clients flood the log. */
+	static const char *const client_faults[] = {
+	    "closed when reading request", "disconnected when reading request",
+	    "closed by remote side", "(HTTP response code is 4", NULL};
 	(void)cls;
 	char line[512];
 	vsnprintf(line, sizeof line, fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
+	for (const char *const *g = client_faults; *g; g++)
+		if (strstr(line, *g)) {
+			log_debug("http: %s", line);
+			return;
+		}
 	log_warn("http: %s", line);
 }
 
