@@ -89,7 +89,8 @@ struct http_server_config {
 	unsigned connections_max;        /* in all */
 	unsigned connections_per_ip_max; /* from one address; 0: no limit */
 	unsigned timeout_s;              /* idle or slow connections are closed after this */
-	unsigned header_timeout_s;       /* a new connection's request head must be in by then */
+	unsigned header_timeout_s;       /* a new connection's request head must be in by then;
+	                                    0: no deadline but MHD's idle timeout */
 	int jsonapi;                     /* apply JSON:API's Accept rule (406) */
 	const struct http_route *routes; /* borrowed for the server's lifetime */
 	size_t nroutes;
