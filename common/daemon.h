@@ -25,10 +25,17 @@
 	     "Largest request body accepted, in bytes (larger gets 413).", NULL, 0},              \
 	    {"http-connections", "AUDITLOG_HTTP_CONNECTIONS", "512", CONFIG_INT, 4, 65536,       \
 	     "Open HTTP connections at most.", NULL, 0},                                         \
-	    {"http-connections-per-ip", "AUDITLOG_HTTP_CONNECTIONS_PER_IP", "128", CONFIG_INT, 1, \
-	     65536, "Open HTTP connections from one address at most.", NULL, 0},                 \
+	    {"http-connections-per-ip", "AUDITLOG_HTTP_CONNECTIONS_PER_IP", "0", CONFIG_INT, 0,  \
+	     65536,                                                                              \
+	     "Open HTTP connections from one address at most; 0: no limit (behind a reverse "    \
+	     "proxy every client has the proxy's address).",                                     \
+	     NULL, 0},                                                                           \
 	    {"http-timeout", "AUDITLOG_HTTP_TIMEOUT", "15", CONFIG_INT, 1, 3600,                 \
-	     "Seconds after which an idle or stalled connection is closed.", NULL, 0}
+	     "Seconds after which an idle or stalled connection is closed.", NULL, 0},           \
+	    {"http-header-timeout", "AUDITLOG_HTTP_HEADER_TIMEOUT", "5", CONFIG_INT, 1, 3600,    \
+	     "Seconds a new connection has to send a complete request head; later it is "        \
+	     "dropped, however slowly it sends.",                                                \
+	     NULL, 0}
 
 #define DAEMON_MYSQL_SETTINGS(db_env, db_default, user_env, user_default, pw_env, pw_default)  \
 	{"mysql-host", "AUDITLOG_MYSQL_HOST", "localhost", CONFIG_STRING, 0, 0,                 \
@@ -64,7 +71,8 @@ int daemon_setup(const char *name, struct config_setting *table, size_t n, int a
 /* Fills cfg from the DAEMON_MYSQL_SETTINGS rows; strings are borrowed. */
 void daemon_db_config(const struct config_setting *table, size_t n, struct db_config *cfg);
 
-/* Fills port, threads and body_max from the DAEMON_HTTP_SETTINGS rows. */
+/* Fills port, threads, body_max, the connection limits and the timeouts
+ * from the DAEMON_HTTP_SETTINGS rows. */
 void daemon_http_config(const struct config_setting *table, size_t n,
                         struct http_server_config *hc);
 /* Loads the key the jwt-public-key row names, expecting tokens from the

@@ -2,25 +2,63 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "mediatype.h"
 
-/* Each connection's header space: a larger request head gets 431. Big
- * enough for a 100 KB bearer token to be refused as a token (401). */
-#define HTTP_HEADERS_MAX (128u << 10)
+/* A request head with a field line over HTTP_FIELD_MAX or over
+ * HTTP_HEAD_MAX in all gets 431 before anything else looks at it. (Tokens
+ * are at most 8 KiB, so a longer one still gets 401.) MHD's buffer per
+ * connection is a little larger, so that such heads reach us and get a
+ * JSON:API error; a head that does not fit it gets MHD's own 431. */
+#define HTTP_FIELD_MAX         (16u << 10)
+#define HTTP_HEAD_MAX          (32u << 10)
+#define HTTP_CONNECTION_MEMORY (64u << 10)
+
+/* How often connections are checked against their head deadline. */
+#define HTTP_REAP_INTERVAL_MS 200
+
+const char *const HTTP_PARAMS_ANY[] = {NULL};
+
+/* One per connection, from accept to close: the time by which its next
+ * request head must be complete. */
+struct http_conn {
+	struct http_conn *prev, *next; /* under http_server.conns_lock */
+	int fd;
+	_Atomic int64_t head_deadline_ms; /* monotonic; 0: not reading a head */
+};
 
 struct http_server {
 	struct http_server_config cfg;
 	struct MHD_Daemon *daemon;
 	struct auth_cache *tokens;
+
+	/* The reaper drops connections past their head deadline. */
+	pthread_mutex_t conns_lock;
+	pthread_cond_t reaper_wake; /* CLOCK_MONOTONIC */
+	struct http_conn *conns;    /* under conns_lock */
+	bool reaper_stop;           /* under conns_lock */
+	bool reaper_started;
+	pthread_t reaper;
+
+	/* HTTP_ASYNC handlers run here, their connections suspended. */
+	pthread_mutex_t jobs_lock;
+	pthread_cond_t jobs_wake;
+	struct http_request *jobs_head, *jobs_tail; /* under jobs_lock */
+	bool jobs_stop;                             /* under jobs_lock */
+	size_t nworkers;
+	pthread_t workers[HTTP_ASYNC_THREADS];
 };
 
 struct http_request {
@@ -36,12 +74,30 @@ struct http_request {
 	char *body;
 	size_t body_len, body_cap;
 	bool started, too_large, replied;
+	int64_t start_ms; /* when the head was in */
 	struct auth_claims claims;
 	size_t nheaders;
 	char *headers[HTTP_MAX_HEADERS][2];
+	/* An HTTP_ASYNC request: its reply waits here until the connection is
+	 * resumed, then is queued from MHD's own thread. */
+	bool async;
+	struct MHD_Response *pending;
+	unsigned pending_status;
+	struct http_request *next_job; /* under jobs_lock */
 };
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void *http_app(const struct http_request *req) { return req->srv->cfg.app; }
+long http_elapsed_ms(const struct http_request *req)
+{
+	return (long)(now_ms() - req->start_ms);
+}
 const char *http_method(const struct http_request *req) { return req->method; }
 const char *http_path(const struct http_request *req) { return req->uri; }
 const char *http_raw_query(const struct http_request *req) { return req->query_str; }
@@ -94,16 +150,25 @@ static void queue(struct http_request *req, unsigned status, struct MHD_Response
 	}
 	if (content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-	if (req->srv->cfg.cors)
+	if (req->srv->cfg.cors) {
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+		/* Scripts may read these; the CORS-safelisted ones they always can. */
+		MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+		                        "Location, WWW-Authenticate, Allow");
+	}
 	for (const char *const *h = req->srv->cfg.headers; h && h[0]; h += 2)
 		MHD_add_response_header(resp, h[0], h[1]);
 	for (size_t i = 0; i < req->nheaders; i++)
 		if (req->headers[i][0] && req->headers[i][1])
 			MHD_add_response_header(resp, req->headers[i][0], req->headers[i][1]);
-	if (MHD_queue_response(req->conn, status, resp) != MHD_YES)
-		log_error("%s %s: could not queue the response", req->method, req->uri);
-	MHD_destroy_response(resp);
+	if (req->async) {
+		req->pending = resp;
+		req->pending_status = status;
+	} else {
+		if (MHD_queue_response(req->conn, status, resp) != MHD_YES)
+			log_error("%s %s: could not queue the response", req->method, req->uri);
+		MHD_destroy_response(resp);
+	}
 	if (status >= 500)
 		log_error("%s %s -> %u", req->method, req->uri, status);
 	else
@@ -122,11 +187,13 @@ void http_reply_buffer(struct http_request *req, unsigned status, const char *co
 
 void http_reply_json(struct http_request *req, unsigned status, json_t *doc)
 {
-	char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	char *s = doc && !jsonapi_add_version(doc) ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	if (!s) {
-		static char oom[] = "{\"errors\":[{\"status\":\"500\",\"title\":\"Internal error\","
-		                    "\"detail\":\"Out of memory.\"}]}";
+		static char oom[] =
+		    "{\"errors\":[{\"status\":\"500\",\"title\":\"Internal error\","
+		    "\"detail\":\"Out of memory.\"}],\"jsonapi\":{\"version\":\"" JSONAPI_VERSION
+		    "\"}}";
 		queue(req, 500,
 		      MHD_create_response_from_buffer(sizeof oom - 1, oom, MHD_RESPMEM_PERSISTENT),
 		      JSONAPI_MEDIA_TYPE);
@@ -166,6 +233,18 @@ void http_reply_fd(struct http_request *req, unsigned status, const char *conten
 void http_reply_empty(struct http_request *req, unsigned status)
 {
 	queue(req, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT), NULL);
+}
+
+void http_reply_forbidden(struct http_request *req, const char *fmt, ...)
+{
+	struct jsonapi_error err = {.status = 403, .title = "Forbidden"};
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err.detail, sizeof err.detail, fmt, ap);
+	va_end(ap);
+	http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+	                "Bearer realm=\"auditlog\", error=\"insufficient_scope\"");
+	http_reply_jsonapi_error(req, &err);
 }
 
 int http_param_id(struct http_request *req, size_t i, int64_t *id)
@@ -312,23 +391,58 @@ static const struct http_route *route_request(struct http_request *req, const ch
 	return NULL;
 }
 
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value)
+/* What a request head holds, as sent (near enough). */
+struct head_stats {
+	size_t total, longest; /* bytes */
+	int authorizations;    /* Authorization fields */
+};
+
+static enum MHD_Result measure_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
 {
-	(void)kind, (void)value;
+	(void)kind;
+	struct head_stats *h = cls;
+	size_t n = strlen(key) + (value ? strlen(value) : 0) + 4; /* "key: value\r\n" */
+	h->total += n;
+	if (n > h->longest)
+		h->longest = n;
 	if (!strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION))
-		(*(int *)cls)++;
+		h->authorizations++;
 	return MHD_YES;
 }
 
-static bool authenticate(struct http_request *req)
+/* 431 (414 for the request line) for a head over our limits. */
+static bool head_ok(struct http_request *req, struct head_stats *h)
 {
-	int count = 0;
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_header, &count);
+	size_t line = strlen(req->method) + strlen(req->uri) + 12;
+	*h = (struct head_stats){.total = line};
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, measure_field, h);
+	if (line > HTTP_FIELD_MAX) {
+		http_reply_error(req, 414, "URI too long", "The request target is over %u bytes.",
+		                 HTTP_FIELD_MAX);
+		return false;
+	}
+	if (h->longest <= HTTP_FIELD_MAX && h->total <= HTTP_HEAD_MAX)
+		return true;
+	http_reply_error(req, 431, "Request header fields too large",
+	                 "A header field may be at most %u bytes and the request head %u bytes.",
+	                 HTTP_FIELD_MAX, HTTP_HEAD_MAX);
+	return false;
+}
+
+static bool authenticate(struct http_request *req, int authorizations)
+{
+	if (authorizations > 1) {
+		/* RFC 6750 §3.1: more than one way of sending a token. */
+		http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		                "Bearer realm=\"auditlog\", error=\"invalid_request\"");
+		http_reply_error(req, 400, "Bad request", "Send exactly one Authorization header.");
+		return false;
+	}
 	const char *token;
 	size_t len;
 	enum auth_status st = AUTH_MISSING;
-	if (count == 1 && auth_bearer(http_bearer(req), &token, &len) == AUTH_OK)
+	if (authorizations == 1 && auth_bearer(http_bearer(req), &token, &len) == AUTH_OK)
 		st = auth_verify_cached(req->srv->cfg.auth, req->srv->tokens, token, len,
 		                        (int64_t)time(NULL), &req->claims);
 	if (st == AUTH_OK) {
@@ -352,64 +466,141 @@ static bool authenticate(struct http_request *req)
 	http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 	                st == AUTH_MISSING ? "Bearer realm=\"auditlog\""
 	                                   : "Bearer realm=\"auditlog\", error=\"invalid_token\"");
-	http_reply_error(req, 401, "Unauthorized", "%s",
-	                 count > 1 ? "Send exactly one Authorization header." : auth_status_detail(st));
+	http_reply_error(req, 401, "Unauthorized", "%s", auth_status_detail(st));
 	return false;
 }
 
-/* JSON:API: a request body must be sent as application/vnd.api+json
- * without media type parameters. */
+/* JSON:API: 400 for a query parameter the route does not take, naming it
+ * (also in source.parameter). */
+static bool params_ok(struct http_request *req)
+{
+	const char *const *known = req->route->params;
+	if (known == HTTP_PARAMS_ANY)
+		return true;
+	for (size_t i = 0; i < req->query.n; i++) {
+		const char *key = req->query.key[i];
+		const char *const *k = known;
+		while (k && *k && strcmp(*k, key))
+			k++;
+		if (k && *k)
+			continue;
+		char takes[160] = "none";
+		for (k = known; k && *k; k++) {
+			size_t n = k == known ? 0 : strlen(takes);
+			snprintf(takes + n, sizeof takes - n, "%s%s", k == known ? "" : ", ", *k);
+		}
+		struct jsonapi_error err = {.status = 400, .title = "Unsupported query parameter"};
+		snprintf(err.detail, sizeof err.detail,
+		         "This endpoint does not support the query parameter \"%.64s\"; it takes "
+		         "%.120s.",
+		         key, takes);
+		json_t *doc = jsonapi_error_doc(&err);
+		json_t *e = json_array_get(json_object_get(doc, "errors"), 0);
+		json_t *where = json_pack("{s:s}", "parameter", key); /* NULL if not UTF-8 */
+		if (e && where)
+			json_object_set_new(e, "source", where);
+		else
+			json_decref(where);
+		http_reply_json(req, 400, doc);
+		return false;
+	}
+	return true;
+}
+
+/* JSON:API 1.1: a body is sent as the JSON:API media type, with no
+ * parameter but profile (ignored) and ext (none supported). */
 static bool content_type_ok(struct http_request *req)
 {
-	const char *ct = http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
-	if (ct && !strcasecmp(ct, JSONAPI_MEDIA_TYPE))
+	enum mediatype_verdict v =
+	    mediatype_content_type(http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE));
+	if (v == MEDIATYPE_OK)
 		return true;
-	http_reply_error(req, 415, "Unsupported media type",
-	                 "Send the body as Content-Type: %s, without parameters.",
-	                 JSONAPI_MEDIA_TYPE);
+	http_reply_error(req, 415, "Unsupported media type", "%s",
+	                 v == MEDIATYPE_EXTENSION ? "This server supports no JSON:API extensions: "
+	                                            "send the body without ext."
+	                 : v == MEDIATYPE_PARAMETER ? "The JSON:API media type takes no parameters "
+	                                              "here but profile and an empty ext."
+	                                            : "Send the body as Content-Type: "
+	                                              "application/vnd.api+json.");
 	return false;
 }
 
-/* JSON:API: if Accept names our media type only with parameters, we can
- * send nothing acceptable. (A q weight is not a media type parameter.) */
+/* JSON:API 1.1: if Accept names our media type only with parameters we
+ * cannot honour, we can send nothing acceptable. */
 static bool accept_ok(struct http_request *req)
 {
-	const char *accept = http_header(req, MHD_HTTP_HEADER_ACCEPT);
-	if (!accept || !req->srv->cfg.jsonapi)
+	if (!req->srv->cfg.jsonapi)
 		return true;
-	bool named = false, plain = false;
-	const char *p = accept;
-	while (*p) {
-		size_t n = strcspn(p, ",");
-		char item[256];
-		snprintf(item, sizeof item, "%.*s", (int)(n < 255 ? n : 255), p);
-		char *type = item + strspn(item, " \t");
-		char *semi = strchr(type, ';');
-		size_t tlen = semi ? (size_t)(semi - type) : strlen(type);
-		while (tlen && (type[tlen - 1] == ' ' || type[tlen - 1] == '\t'))
-			tlen--;
-		if (tlen == strlen(JSONAPI_MEDIA_TYPE) &&
-		    !strncasecmp(type, JSONAPI_MEDIA_TYPE, tlen)) {
-			named = true;
-			bool params = false;
-			for (char *q = semi; q; q = strchr(q + 1, ';')) {
-				const char *name = q + 1 + strspn(q + 1, " \t");
-				if (strncasecmp(name, "q=", 2))
-					params = true;
-			}
-			plain |= !params;
-		}
-		p += n + (p[n] == ',');
-	}
-	if (!named || plain)
+	enum mediatype_verdict v = mediatype_accept(http_header(req, MHD_HTTP_HEADER_ACCEPT));
+	if (v == MEDIATYPE_OK)
 		return true;
-	http_reply_error(req, 406, "Not acceptable",
-	                 "Accept %s without media type parameters: this server supports no "
-	                 "extensions or profiles.",
-	                 JSONAPI_MEDIA_TYPE);
+	http_reply_error(req, 406, "Not acceptable", "%s",
+	                 v == MEDIATYPE_EXTENSION
+	                     ? "Accept names application/vnd.api+json only with extensions, and "
+	                       "this server supports none."
+	                     : "Accept names application/vnd.api+json only with q=0 or with "
+	                       "parameters other than ext and profile.");
 	return false;
 }
 
+static void run_handler(struct http_request *req)
+{
+	req->route->handler(req);
+	if (!req->replied)
+		http_reply_error(req, 500, "Internal error", "The handler produced no response.");
+}
+
+/* Hands an HTTP_ASYNC request to the pool, its connection suspended. */
+static void run_async(struct http_request *req)
+{
+	struct http_server *srv = req->srv;
+	pthread_mutex_lock(&srv->jobs_lock);
+	bool taken = !srv->jobs_stop && srv->nworkers;
+	if (taken) {
+		req->async = true;
+		MHD_suspend_connection(req->conn);
+		if (srv->jobs_tail)
+			srv->jobs_tail->next_job = req;
+		else
+			srv->jobs_head = req;
+		srv->jobs_tail = req;
+		pthread_cond_signal(&srv->jobs_wake);
+	}
+	pthread_mutex_unlock(&srv->jobs_lock);
+	if (!taken)
+		http_reply_error(req, 503, "Service unavailable", "The server is stopping.");
+}
+
+static void *async_worker(void *arg)
+{
+	struct http_server *srv = arg;
+	pthread_mutex_lock(&srv->jobs_lock);
+	for (;;) {
+		while (!srv->jobs_head && !srv->jobs_stop)
+			pthread_cond_wait(&srv->jobs_wake, &srv->jobs_lock);
+		struct http_request *req = srv->jobs_head;
+		if (!req)
+			break; /* stopping, and nothing is left */
+		srv->jobs_head = req->next_job;
+		if (!srv->jobs_head)
+			srv->jobs_tail = NULL;
+		bool stopping = srv->jobs_stop;
+		pthread_mutex_unlock(&srv->jobs_lock);
+		if (stopping)
+			http_reply_error(req, 503, "Service unavailable",
+			                 "The server is stopping.");
+		else
+			run_handler(req);
+		/* MHD calls on_request again, which queues req->pending; req may be
+		 * freed from then on. */
+		MHD_resume_connection(req->conn);
+		pthread_mutex_lock(&srv->jobs_lock);
+	}
+	pthread_mutex_unlock(&srv->jobs_lock);
+	return NULL;
+}
+
+/* The whole body is in. */
 static void dispatch(struct http_request *req)
 {
 	if (req->too_large) {
@@ -417,27 +608,31 @@ static void dispatch(struct http_request *req)
 		                 "The request body is larger than %zu bytes.", req->srv->cfg.body_max);
 		return;
 	}
-	const char *why;
-	if (query_parse(req->query_str, &req->query, &why)) {
-		http_reply_error(req, 400, "Invalid query string", "The query string is refused: %s.",
-		                 why);
-		return;
-	}
-	if (!accept_ok(req))
-		return;
-	if ((req->route->flags & HTTP_AUTH) && !authenticate(req))
-		return;
-	if ((req->route->flags & HTTP_BODY) && !content_type_ok(req))
-		return;
-	req->route->handler(req);
-	if (!req->replied)
-		http_reply_error(req, 500, "Internal error", "The handler produced no response.");
+	if (req->route->flags & HTTP_ASYNC)
+		run_async(req);
+	else
+		run_handler(req);
 }
 
-/* First call for a request: route it and check the announced body size. */
+static struct http_conn *conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* First call for a request, once its head is in: everything that the head
+ * decides is decided here, before any body is read. */
 static void begin(struct http_request *req)
 {
 	req->started = true;
+	req->start_ms = now_ms();
+	struct http_conn *c = conn_of(req->conn);
+	if (c)
+		atomic_store(&c->head_deadline_ms, 0);
+	struct head_stats head;
+	if (!head_ok(req, &head))
+		return;
 	if (req->uri[0] != '/') {
 		http_reply_error(req, 400, "Invalid request target", "The path must start with '/'.");
 		return;
@@ -451,11 +646,25 @@ static void begin(struct http_request *req)
 	req->route = route_request(req, req->uri);
 	if (!req->route)
 		return;
+	const char *why;
+	if (query_parse(req->query_str, &req->query, &why)) {
+		http_reply_error(req, 400, "Invalid query string",
+		                 "The query string is refused: %s.", why);
+		return;
+	}
+	if (!accept_ok(req))
+		return;
+	if ((req->route->flags & HTTP_AUTH) && !authenticate(req, head.authorizations))
+		return;
+	if (!params_ok(req))
+		return;
+	if ((req->route->flags & HTTP_BODY) && !content_type_ok(req))
+		return;
 	const char *cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl && strtoull(cl, NULL, 10) > req->srv->cfg.body_max)
+	if (cl && strtoull(cl, NULL, 10) > req->srv->cfg.body_max) {
 		req->too_large = true;
-	if (req->too_large)
 		dispatch(req); /* 413 now, before the body is read */
+	}
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -472,6 +681,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!req->started) {
 		begin(req);
 		return MHD_YES;
+	}
+	if (req->async) { /* resumed: the pool's reply is waiting */
+		struct MHD_Response *resp = req->pending;
+		req->pending = NULL;
+		if (!resp)
+			return MHD_NO;
+		enum MHD_Result r = MHD_queue_response(conn, req->pending_status, resp);
+		MHD_destroy_response(resp);
+		return r;
 	}
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
@@ -522,7 +740,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	(void)cls, (void)conn, (void)toe;
+	struct http_server *srv = cls;
+	(void)toe;
+	/* The next request's head must come within the idle timeout. */
+	struct http_conn *c = conn_of(conn);
+	if (c)
+		atomic_store(&c->head_deadline_ms,
+		             now_ms() + (int64_t)(srv->cfg.timeout_s ? srv->cfg.timeout_s : 15u) * 1000);
 	struct http_request *req = *req_cls;
 	if (!req)
 		return;
@@ -533,19 +757,141 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		free(req->headers[i][0]);
 		free(req->headers[i][1]);
 	}
+	if (req->pending)
+		MHD_destroy_response(req->pending);
 	query_free(&req->query);
 	free(req->body);
 	free(req->uri);
 	free(req);
 }
 
+/* Tracks each connection so the reaper can hold it to its head deadline.
+ * MHD reports CLOSED before it closes the socket, and the reaper only
+ * touches sockets under conns_lock, so it never shuts down a reused fd. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode what)
+{
+	struct http_server *srv = cls;
+	struct http_conn *c = *socket_context;
+	if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || !(c = calloc(1, sizeof *c)))
+			return; /* untracked: MHD's idle timeout still applies */
+		c->fd = ci->connect_fd;
+		atomic_init(&c->head_deadline_ms,
+		            now_ms() + (int64_t)srv->cfg.header_timeout_s * 1000);
+		pthread_mutex_lock(&srv->conns_lock);
+		c->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = c;
+		srv->conns = c;
+		pthread_mutex_unlock(&srv->conns_lock);
+		*socket_context = c;
+	} else if (what == MHD_CONNECTION_NOTIFY_CLOSED && c) {
+		pthread_mutex_lock(&srv->conns_lock);
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			srv->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		pthread_mutex_unlock(&srv->conns_lock);
+		free(c);
+		*socket_context = NULL;
+	}
+}
+
+/* Drops connections whose request head is overdue, however slowly they
+ * trickle bytes in (MHD's own timeout restarts at every byte). */
+static void *reaper(void *arg)
+{
+	struct http_server *srv = arg;
+	pthread_mutex_lock(&srv->conns_lock);
+	while (!srv->reaper_stop) {
+		int64_t now = now_ms();
+		unsigned dropped = 0;
+		for (struct http_conn *c = srv->conns; c; c = c->next) {
+			int64_t d = atomic_load(&c->head_deadline_ms);
+			if (d && d <= now &&
+			    atomic_compare_exchange_strong(&c->head_deadline_ms, &d, 0)) {
+				shutdown(c->fd, SHUT_RDWR); /* MHD sees the end and closes it */
+				dropped++;
+			}
+		}
+		if (dropped)
+			log_info(
+			    "dropped %u connection(s) whose request head did not arrive in time",
+			    dropped);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += HTTP_REAP_INTERVAL_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&srv->reaper_wake, &srv->conns_lock, &ts);
+	}
+	pthread_mutex_unlock(&srv->conns_lock);
+	return NULL;
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	/* A client that goes away in the middle of a request, or that MHD
+	 * answers with a 4xx itself (a head too big for its buffer), erred on
+	 * its own, and the connections the reaper drops are counted on their
+	 * own: one warning each would let hostile clients flood the log. */
+	static const char *const client_faults[] = {
+	    "closed when reading request", "disconnected when reading request",
+	    "closed by remote side", "(HTTP response code is 4", NULL};
 	(void)cls;
 	char line[512];
 	vsnprintf(line, sizeof line, fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
+	for (const char *const *g = client_faults; *g; g++)
+		if (strstr(line, *g)) {
+			log_debug("http: %s", line);
+			return;
+		}
 	log_warn("http: %s", line);
+}
+
+/* Stops and joins the async pool: handlers under way finish, queued
+ * requests get 503, and every suspended connection is resumed. */
+static void stop_workers(struct http_server *srv)
+{
+	pthread_mutex_lock(&srv->jobs_lock);
+	srv->jobs_stop = true;
+	pthread_cond_broadcast(&srv->jobs_wake);
+	pthread_mutex_unlock(&srv->jobs_lock);
+	for (size_t i = 0; i < srv->nworkers; i++)
+		pthread_join(srv->workers[i], NULL);
+	srv->nworkers = 0;
+}
+
+static void stop_reaper(struct http_server *srv)
+{
+	if (!srv->reaper_started)
+		return;
+	pthread_mutex_lock(&srv->conns_lock);
+	srv->reaper_stop = true;
+	pthread_cond_signal(&srv->reaper_wake);
+	pthread_mutex_unlock(&srv->conns_lock);
+	pthread_join(srv->reaper, NULL);
+	srv->reaper_started = false;
+}
+
+static void server_free(struct http_server *srv)
+{
+	stop_workers(srv);
+	if (srv->daemon)
+		MHD_stop_daemon(srv->daemon);
+	stop_reaper(srv);
+	pthread_cond_destroy(&srv->jobs_wake);
+	pthread_mutex_destroy(&srv->jobs_lock);
+	pthread_cond_destroy(&srv->reaper_wake);
+	pthread_mutex_destroy(&srv->conns_lock);
+	auth_cache_free(srv->tokens);
+	free(srv);
 }
 
 int http_server_start(const struct http_server_config *cfg, struct http_server **out)
@@ -554,35 +900,57 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	if (!srv)
 		return -1;
 	srv->cfg = *cfg;
-	if (cfg->auth && !(srv->tokens = auth_cache_new(4096))) {
-		free(srv);
-		return -1;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&srv->conns_lock, NULL);
+	pthread_cond_init(&srv->reaper_wake, &ca);
+	pthread_mutex_init(&srv->jobs_lock, NULL);
+	pthread_cond_init(&srv->jobs_wake, NULL);
+	pthread_condattr_destroy(&ca);
+	if (cfg->auth && !(srv->tokens = auth_cache_new(4096)))
+		goto fail;
+	bool async = false;
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		async |= (cfg->routes[i].flags & HTTP_ASYNC) != 0;
+	for (size_t i = 0; async && i < HTTP_ASYNC_THREADS; i++) {
+		if (pthread_create(&srv->workers[i], NULL, async_worker, srv))
+			goto fail;
+		srv->nworkers++;
 	}
+	if (cfg->header_timeout_s) {
+		if (pthread_create(&srv->reaper, NULL, reaper, srv))
+			goto fail;
+		srv->reaper_started = true;
+	}
+	struct MHD_OptionItem notify[] = {
+	    {cfg->header_timeout_s ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END,
+	     (intptr_t)on_connection, srv},
+	    {MHD_OPTION_END, 0, NULL}};
 	srv->daemon = MHD_start_daemon(
-	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t)cfg->port, NULL, NULL,
-	    on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-	    MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT,
-	    cfg->timeout_s ? cfg->timeout_s : 15u, MHD_OPTION_CONNECTION_LIMIT,
-	    cfg->connections_max ? cfg->connections_max : 512u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    cfg->connections_per_ip_max, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)HTTP_HEADERS_MAX, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-	    MHD_OPTION_END);
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+	        (async ? MHD_ALLOW_SUSPEND_RESUME : 0),
+	    (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+	    on_mhd_log, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, srv, MHD_OPTION_ARRAY, notify, MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 15u,
+	    MHD_OPTION_CONNECTION_LIMIT, cfg->connections_max ? cfg->connections_max : 512u,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->connections_per_ip_max,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
 	if (!srv->daemon) {
 		log_error("could not listen on port %u", cfg->port);
-		auth_cache_free(srv->tokens);
-		free(srv);
-		return -1;
+		goto fail;
 	}
 	*out = srv;
 	return 0;
+fail:
+	server_free(srv);
+	return -1;
 }
 
 void http_server_stop(struct http_server *srv)
 {
-	if (!srv)
-		return;
-	MHD_stop_daemon(srv->daemon);
-	auth_cache_free(srv->tokens);
-	free(srv);
+	if (srv)
+		server_free(srv);
 }

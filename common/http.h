@@ -1,15 +1,28 @@
 /* http: the HTTP server every daemon runs, on libmicrohttpd.
  *
  * A service describes itself with a route table (method, path pattern,
- * handler, flags) and this module does the rest of the edge: it matches
- * routes (404, 405 with Allow), answers CORS preflight, caps bodies (413),
- * checks the JSON:API media type (415), parses the query string (400),
- * decodes path parameters (400), verifies bearer tokens (401 with
- * WWW-Authenticate) and only then calls the handler. Handlers run on the
- * server's worker threads and must reply exactly once with one of the
- * http_reply_* functions; a handler that does not reply gets a 500.
+ * handler, flags, query parameters) and this module does the rest of the
+ * edge. As soon as a request's head is in, before any body is read, it
+ * refuses an oversized head (431), matches the route (404, 405 with Allow),
+ * answers CORS preflight, parses the query string (400), applies JSON:API's
+ * Accept rule (406), verifies the bearer token and asks the service whether
+ * its user still exists (401 with WWW-Authenticate, 503), refuses query
+ * parameters the route does not take (400), checks the body's media type
+ * (415) and its announced size (413). Only then is a body read (413 again
+ * if a chunked one grows over the cap) and the handler called.
  *
- * Every error reply is a JSON:API error document. */
+ * Handlers run on the server's worker threads, or, for HTTP_ASYNC routes,
+ * on a small pool of its own with the connection suspended, and must reply
+ * exactly once with one of the http_reply_* functions; a handler that does
+ * not reply gets a 500.
+ *
+ * Connections: a client must send a complete request head within the
+ * header timeout of connecting, and within the idle timeout of its
+ * previous answer; one that does not is dropped, however slowly it trickles
+ * bytes. The total connection limit bounds what slow clients can hold.
+ *
+ * Every error reply is a JSON:API error document, and every JSON:API
+ * document carries {"jsonapi":{"version":"1.1"}}. */
 #ifndef AUDITLOG_HTTP_H
 #define AUDITLOG_HTTP_H
 
@@ -44,9 +57,19 @@ enum http_principal {
 typedef enum http_principal (*http_principal_fn)(void *app, struct auth_claims *claims);
 
 enum http_route_flags {
-	HTTP_AUTH = 1, /* requires a valid bearer token */
-	HTTP_BODY = 2, /* takes a JSON:API request body */
+	HTTP_AUTH = 1,  /* requires a valid bearer token */
+	HTTP_BODY = 2,  /* takes a JSON:API request body */
+	HTTP_ASYNC = 4, /* the handler may wait on another service: it runs on the
+	                   server's pool of HTTP_ASYNC_THREADS with the connection
+	                   suspended, so no worker (and none of the connections a
+	                   worker serves) waits with it */
 };
+
+#define HTTP_ASYNC_THREADS 4
+
+/* The query parameters of a route: HTTP_PARAMS_ANY leaves them all to the
+ * handler (which must refuse what it does not know); NULL takes none. */
+extern const char *const HTTP_PARAMS_ANY[];
 
 struct http_route {
 	const char *method;  /* GET also answers HEAD */
@@ -54,6 +77,9 @@ struct http_route {
 	                        "*" matches every path */
 	http_handler handler;
 	unsigned flags;
+	/* The query parameters it takes, NULL-ended ("page[size]"); any other
+	 * gets 400 naming it, as JSON:API requires. NULL takes none. */
+	const char *const *params;
 };
 
 struct http_server_config {
@@ -61,8 +87,10 @@ struct http_server_config {
 	unsigned threads;
 	size_t body_max;                 /* bytes */
 	unsigned connections_max;        /* in all */
-	unsigned connections_per_ip_max; /* from one address */
+	unsigned connections_per_ip_max; /* from one address; 0: no limit */
 	unsigned timeout_s;              /* idle or slow connections are closed after this */
+	unsigned header_timeout_s;       /* a new connection's request head must be in by then;
+	                                    0: no deadline but MHD's idle timeout */
 	int jsonapi;                     /* apply JSON:API's Accept rule (406) */
 	const struct http_route *routes; /* borrowed for the server's lifetime */
 	size_t nroutes;
@@ -80,6 +108,9 @@ void http_server_stop(struct http_server *srv);
 
 /* Request accessors; all results are borrowed for the handler's duration. */
 void *http_app(const struct http_request *req);
+/* Milliseconds since the request's head was in (for a handler's own
+ * deadline, which should count the time an HTTP_ASYNC request queued). */
+long http_elapsed_ms(const struct http_request *req);
 const char *http_method(const struct http_request *req);
 const char *http_path(const struct http_request *req);      /* raw, no query */
 const char *http_raw_query(const struct http_request *req); /* raw, no '?', or "" */
@@ -104,6 +135,10 @@ void http_reply_buffer(struct http_request *req, unsigned status, const char *co
 void http_reply_fd(struct http_request *req, unsigned status, const char *content_type,
                    int fd, uint64_t size); /* fd is stolen */
 void http_reply_empty(struct http_request *req, unsigned status);
+/* 403 for a token whose user may not do this (RFC 6750 §3.1: with
+ * WWW-Authenticate: Bearer error="insufficient_scope"). */
+void http_reply_forbidden(struct http_request *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* 400 for a path parameter that must be a positive integer id. Returns 0
  * and the value, or -1 after replying. */

@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -44,20 +45,47 @@ int httpc_parse_url(const char *url, struct httpc_url *out)
 	return 0;
 }
 
-static int connect_to(const struct httpc_url *url, int timeout_ms)
+static long remaining_ms(const struct timespec *deadline)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long ms = (long)(deadline->tv_sec - now.tv_sec) * 1000 +
+	          (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? ms : 0;
+}
+
+/* Waits until fd is ready for events or the deadline passes. Returns 0 when
+ * ready, -1 on timeout or error. */
+static int wait_for(int fd, short events, const struct timespec *deadline)
+{
+	for (;;) {
+		long ms = remaining_ms(deadline);
+		if (ms == 0)
+			return -1;
+		struct pollfd p = {.fd = fd, .events = events};
+		int n = poll(&p, 1, (int)ms);
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n > 0 ? 0 : -1;
+	}
+}
+
+static int connect_to(const struct httpc_url *url, const struct timespec *deadline)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
 	if (getaddrinfo(url->host, url->port, &hints, &res))
 		return -1;
 	int fd = -1;
-	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		            ai->ai_protocol);
 		if (fd < 0)
 			continue;
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		int err = 0;
+		socklen_t len = sizeof err;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		    (errno == EINPROGRESS && wait_for(fd, POLLOUT, deadline) == 0 &&
+		     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0))
 			break;
 		close(fd);
 		fd = -1;
@@ -66,12 +94,17 @@ static int connect_to(const struct httpc_url *url, int timeout_ms)
 	return fd;
 }
 
-static int send_all(int fd, const char *buf, size_t len)
+static int send_all(int fd, const char *buf, size_t len, const struct timespec *deadline)
 {
 	while (len) {
 		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_for(fd, POLLOUT, deadline))
+				return -1;
+			continue;
+		}
 		if (n <= 0)
 			return -1;
 		buf += n;
@@ -148,8 +181,16 @@ int httpc_get(const struct httpc_url *url, const char *target, const char *autho
 	fputs("Connection: close\r\n\r\n", f);
 	fclose(f);
 
-	int fd = connect_to(url, timeout_ms);
-	if (fd < 0 || send_all(fd, req, req_len))
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	int fd = connect_to(url, &deadline);
+	if (fd < 0 || send_all(fd, req, req_len, &deadline))
 		goto out;
 	for (;;) {
 		if (raw_len + 65536 > raw_cap) {
@@ -164,6 +205,11 @@ int httpc_get(const struct httpc_url *url, const char *target, const char *autho
 		ssize_t n = recv(fd, raw + raw_len, raw_cap - raw_len - 1, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_for(fd, POLLIN, &deadline))
+				goto out;
+			continue;
+		}
 		if (n < 0)
 			goto out;
 		if (n == 0)

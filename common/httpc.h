@@ -24,9 +24,11 @@ struct httpc_response {
 int httpc_parse_url(const char *url, struct httpc_url *out);
 
 /* GETs prefix + target (which starts with '/') with the given Authorization
- * header value (NULL for none). Returns 0 with out filled (free it with
- * httpc_response_free), or -1 when the peer could not be reached or
- * answered something that is not HTTP. */
+ * header value (NULL for none); the whole exchange (connecting, sending,
+ * reading the answer) must be over within timeout_ms, however the peer
+ * trickles its bytes. Returns 0 with out filled (free it with
+ * httpc_response_free), or -1 when the peer could not be reached in time,
+ * did not answer in time, or answered something that is not HTTP. */
 int httpc_get(const struct httpc_url *url, const char *target, const char *authorization,
               int timeout_ms, struct httpc_response *out);
 void httpc_response_free(struct httpc_response *resp);

@@ -284,6 +284,15 @@ out:
 	return rc;
 }
 
+int jsonapi_add_version(json_t *doc)
+{
+	if (!json_is_object(doc))
+		return -1;
+	if (json_object_get(doc, "jsonapi"))
+		return 0;
+	return json_object_set_new(doc, "jsonapi", json_pack("{s:s}", "version", JSONAPI_VERSION));
+}
+
 json_t *jsonapi_resource(const char *type, const char *id, json_t *attributes)
 {
 	return json_pack("{s:s, s:s, s:o}", "type", type, "id", id, "attributes", attributes);

@@ -12,6 +12,8 @@
 #include <stddef.h>
 
 #define JSONAPI_MEDIA_TYPE "application/vnd.api+json"
+/* The version every document says it follows, in its "jsonapi" member. */
+#define JSONAPI_VERSION "1.1"
 /* Deeper request bodies are refused before they reach any other code. */
 #define JSONAPI_MAX_DEPTH 32
 
@@ -63,6 +65,12 @@ json_t *jsonapi_parse_json(const char *body, size_t len, struct jsonapi_error *e
 
 /* Number of Unicode code points in a valid UTF-8 string. */
 size_t jsonapi_utf8_chars(const char *s, size_t len);
+
+/* Adds {"jsonapi":{"version":JSONAPI_VERSION}} to the top-level document
+ * doc (borrowed) unless it has a "jsonapi" member already (a document
+ * relayed from another of our services). Returns 0, or -1 when doc is not
+ * an object or memory ran out. */
+int jsonapi_add_version(json_t *doc);
 
 /* {"type": type, "id": id, "attributes": attributes}; steals attributes. */
 json_t *jsonapi_resource(const char *type, const char *id, json_t *attributes);

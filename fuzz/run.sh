@@ -16,13 +16,14 @@ FUZZ_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$FUZZ_DIR/.." && pwd)
 cd "$REPO_ROOT"
 
-ALL_TARGETS=(fuzz_jsonapi fuzz_event fuzz_query fuzz_token fuzz_webpath)
+ALL_TARGETS=(fuzz_jsonapi fuzz_event fuzz_query fuzz_token fuzz_webpath fuzz_mediatype)
 declare -A DICT=(
 	[fuzz_jsonapi]=json.dict
 	[fuzz_event]=json.dict
 	[fuzz_query]=query.dict
 	[fuzz_token]=token.dict
 	[fuzz_webpath]=webpath.dict
+	[fuzz_mediatype]=mediatype.dict
 )
 
 SECS=${1:-30}

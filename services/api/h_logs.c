@@ -69,9 +69,8 @@ static void proxy(struct http_request *req, const char *filter)
 	bool by_actor = !strcmp(filter, "filter[actor]");
 	if (!auth_may_read(http_claims(req), by_actor ? type : NULL, by_actor ? id : NULL,
 	                   by_actor ? NULL : type, by_actor ? NULL : id)) {
-		http_reply_error(req, 403, "Forbidden",
-		                 "A token reads only events whose actor or target is its own user; "
-		                 "the auditor role reads all.");
+		http_reply_forbidden(req, "A token reads only events whose actor or target is its "
+		                          "own user; the auditor role reads all.");
 		return;
 	}
 	/* The path decides the filter; any other parameter is the client's. */
@@ -87,9 +86,12 @@ static void proxy(struct http_request *req, const char *filter)
 		return;
 	}
 
+	/* One deadline for the whole request, the time it queued included. */
+	long left = api->auditor_timeout_ms - http_elapsed_ms(req);
 	struct httpc_response resp;
-	if (httpc_get(&api->auditor, target, http_bearer(req), api->auditor_timeout_ms, &resp)) {
-		log_error("the auditor at %s:%s did not answer", api->auditor.host, api->auditor.port);
+	if (left <= 0 || httpc_get(&api->auditor, target, http_bearer(req), (int)left, &resp)) {
+		log_error("the auditor at %s:%s did not answer in time", api->auditor.host,
+		          api->auditor.port);
 		http_reply_error(req, 502, "Bad gateway", "The auditor did not answer.");
 		return;
 	}

@@ -18,6 +18,8 @@ static struct config_setting settings[] = {
      CONFIG_STRING, 0, 0, "PEM file of the RSA private key that signs tokens.", NULL, 0},
     {"auditor-url", "AUDITLOG_AUDITOR_URL", "http://localhost:3001", CONFIG_STRING, 0, 0,
      "Where the auditor answers; /logs/... is forwarded there.", NULL, 0},
+    {"auditor-timeout", "AUDITLOG_AUDITOR_TIMEOUT", "10", CONFIG_INT, 1, 300,
+     "Seconds a /logs/... request may take in all before it gets 502.", NULL, 0},
     {"spool-dir", "AUDITLOG_SPOOL_DIR", ".state/spool", CONFIG_STRING, 0, 0,
      "Folder of the view events' write-ahead spool (one API per folder).", NULL, 0},
     {"view-queue-max", "AUDITLOG_VIEW_QUEUE_MAX", "65536", CONFIG_INT, 16, 16777216,
@@ -34,20 +36,26 @@ static struct config_setting settings[] = {
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
+/* The query parameters each route takes; any other gets 400. */
+static const char *const page_params[] = {"page[size]", "page[after]", NULL};
+static const char *const notes_params[] = {"filter[target]", "page[size]", "page[after]", NULL};
+
 static const struct http_route routes[] = {
-    {"GET", "/tokens/:id", h_token_get, 0},
-    {"GET", "/.well-known/jwks.json", h_jwks_get, 0},
-    {"GET", "/api/users", h_users_list, HTTP_AUTH},
-    {"POST", "/api/users", h_user_create, HTTP_AUTH | HTTP_BODY},
-    {"GET", "/api/users/:id", h_user_get, HTTP_AUTH},
-    {"PATCH", "/api/users/:id", h_user_update, HTTP_AUTH | HTTP_BODY},
-    {"DELETE", "/api/users/:id", h_user_delete, HTTP_AUTH},
-    {"GET", "/api/notes", h_notes_list, HTTP_AUTH},
-    {"POST", "/api/notes", h_note_create, HTTP_AUTH | HTTP_BODY},
-    {"GET", "/api/notes/:id", h_note_get, HTTP_AUTH},
-    {"DELETE", "/api/notes/:id", h_note_delete, HTTP_AUTH},
-    {"GET", "/logs/by/:type/:id", h_logs_by, HTTP_AUTH},
-    {"GET", "/logs/for/:type/:id", h_logs_for, HTTP_AUTH},
+    {"GET", "/tokens/:id", h_token_get, 0, NULL},
+    {"GET", "/.well-known/jwks.json", h_jwks_get, 0, NULL},
+    {"GET", "/api/users", h_users_list, HTTP_AUTH, page_params},
+    {"POST", "/api/users", h_user_create, HTTP_AUTH | HTTP_BODY, NULL},
+    {"GET", "/api/users/:id", h_user_get, HTTP_AUTH, NULL},
+    {"PATCH", "/api/users/:id", h_user_update, HTTP_AUTH | HTTP_BODY, NULL},
+    {"DELETE", "/api/users/:id", h_user_delete, HTTP_AUTH, NULL},
+    {"GET", "/api/notes", h_notes_list, HTTP_AUTH, notes_params},
+    {"POST", "/api/notes", h_note_create, HTTP_AUTH | HTTP_BODY, NULL},
+    {"GET", "/api/notes/:id", h_note_get, HTTP_AUTH, NULL},
+    {"DELETE", "/api/notes/:id", h_note_delete, HTTP_AUTH, NULL},
+    /* The auditor refuses what it does not take; its answer is relayed. The
+     * proxy waits on the auditor off the HTTP workers. */
+    {"GET", "/logs/by/:type/:id", h_logs_by, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
+    {"GET", "/logs/for/:type/:id", h_logs_for, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
 };
 
 static char *read_file(const char *path, size_t *len)
@@ -80,7 +88,7 @@ int main(int argc, char **argv)
 	if (rc != DAEMON_CONTINUE)
 		return rc;
 	rc = 1;
-	struct api api = {.auditor_timeout_ms = 10000};
+	struct api api = {.auditor_timeout_ms = (int)I("auditor-timeout") * 1000};
 	struct http_server *http = NULL;
 	daemon_block_signals();
 	if (db_library_init()) {

@@ -38,9 +38,8 @@ static void answer(struct http_request *req, struct store_query *q, const char *
 	long size;
 	if (!auth_may_read(http_claims(req), q->actor_type, q->actor_id, q->target_type,
 	                   q->target_id)) {
-		http_reply_error(req, 403, "Forbidden",
-		                 "A token reads only events whose actor or target is its own user; "
-		                 "the auditor role reads all.");
+		http_reply_forbidden(req, "A token reads only events whose actor or target is its "
+		                          "own user; the auditor role reads all.");
 		return;
 	}
 	if (http_query_int(req, "page[size]", 1, EVENTS_PAGE_MAX, EVENTS_PAGE_DEFAULT, &size))

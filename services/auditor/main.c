@@ -32,9 +32,10 @@ static struct config_setting settings[] = {
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
+/* The handlers refuse the query parameters they do not take. */
 static const struct http_route routes[] = {
-    {"GET", "/data-events", h_events_query, HTTP_AUTH},
-    {"GET", "/api/:type/:id/data-events", h_events_for_target, HTTP_AUTH},
+    {"GET", "/data-events", h_events_query, HTTP_AUTH, HTTP_PARAMS_ANY},
+    {"GET", "/api/:type/:id/data-events", h_events_for_target, HTTP_AUTH, HTTP_PARAMS_ANY},
 };
 
 #define S(name) config_str(settings, NSETTINGS, name)

@@ -24,6 +24,7 @@ static struct config_setting settings[] = {
 
 struct web {
 	char root[PATH_MAX]; /* resolved, no trailing '/' */
+	int root_fd;         /* that folder, opened once */
 	const char *api_url;
 };
 
@@ -45,6 +46,33 @@ static void not_found(struct http_request *req)
 	http_reply_error(req, 404, "Not found", "There is no file at this path.");
 }
 
+/* Opens rel, a path below root_fd with no symlink left in it (realpath's
+ * answer), one component at a time and following no symlink: a component
+ * swapped for a symlink after the path was checked makes the open fail
+ * instead of leading out of the root. Returns a descriptor or -1. */
+static int open_beneath(int root_fd, const char *rel)
+{
+	char buf[PATH_MAX];
+	if ((size_t)snprintf(buf, sizeof buf, "%s", rel) >= sizeof buf)
+		return -1;
+	char *save = NULL, *name = strtok_r(buf, "/", &save);
+	int dir = root_fd, fd = -1;
+	while (name) {
+		char *next = strtok_r(NULL, "/", &save);
+		/* O_NONBLOCK: a FIFO swapped in must not block the worker. */
+		fd = openat(dir, name,
+		            O_NOFOLLOW | O_CLOEXEC |
+		                (next ? O_RDONLY | O_DIRECTORY : O_RDONLY | O_NONBLOCK));
+		if (dir != root_fd)
+			close(dir);
+		if (fd < 0 || !next)
+			return fd;
+		dir = fd;
+		name = next;
+	}
+	return -1;
+}
+
 static void h_file(struct http_request *req)
 {
 	struct web *w = http_app(req);
@@ -54,13 +82,14 @@ static void h_file(struct http_request *req)
 		return;
 	}
 	snprintf(joined, sizeof joined, "%s/%s", w->root, rel);
-	/* Symlinks may point anywhere: serve only what really lies under root. */
+	/* Symlinks may point anywhere: serve only what really lies under root,
+	 * and open exactly the path that was checked. */
 	size_t rootlen = strlen(w->root);
 	if (!realpath(joined, real) || strncmp(real, w->root, rootlen) || real[rootlen] != '/') {
 		not_found(req);
 		return;
 	}
-	int fd = open(real, O_RDONLY | O_CLOEXEC);
+	int fd = open_beneath(w->root_fd, real + rootlen + 1);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		if (fd >= 0)
@@ -72,9 +101,10 @@ static void h_file(struct http_request *req)
 	http_reply_fd(req, 200, webpath_content_type(real), fd, (uint64_t)st.st_size);
 }
 
+/* Any query string is fine on static files (cache-busting). */
 static const struct http_route routes[] = {
-    {"GET", "/config.json", h_config, 0},
-    {"GET", "*", h_file, 0},
+    {"GET", "/config.json", h_config, 0, HTTP_PARAMS_ANY},
+    {"GET", "*", h_file, 0, HTTP_PARAMS_ANY},
 };
 
 /* The UI loads only its own scripts and styles; it may call the API on
@@ -97,8 +127,9 @@ int main(int argc, char **argv)
 		return rc;
 	struct web w = {.api_url = config_str(settings, NSETTINGS, "api-url")};
 	const char *root = config_str(settings, NSETTINGS, "web-root");
-	if (!realpath(root, w.root)) {
-		log_error("web-root %s does not exist", root);
+	if (!realpath(root, w.root) ||
+	    (w.root_fd = open(w.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		log_error("web-root %s does not exist or cannot be opened", root);
 		return 1;
 	}
 	daemon_block_signals();
@@ -111,5 +142,6 @@ int main(int argc, char **argv)
 	log_info("serving %s", w.root);
 	rc = daemon_serve(&hc, &http) ? 1 : 0;
 	http_server_stop(http);
+	close(w.root_fd);
 	return rc;
 }

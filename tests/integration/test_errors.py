@@ -55,12 +55,14 @@ def test_authentication():
         none = b64url(b'{"alg":"none"}') + "." + tok.split(".")[1] + "."
         expect_error(s.api("GET", "/api/users/1", token=none), 401)
 
-        # Two Authorization headers, even if both are valid.
+        # Two Authorization headers, even if both are valid: RFC 6750's
+        # invalid_request.
         port = s.ports["api"]
         answer = raw_http(port, (f"GET /api/users/1 HTTP/1.1\r\nHost: x\r\n"
                                  f"Authorization: Bearer {tok}\r\nAuthorization: Bearer {tok}\r\n"
                                  f"Connection: close\r\n\r\n").encode())
-        assert answer.startswith(b"HTTP/1.1 401"), answer[:100]
+        assert answer.startswith(b"HTTP/1.1 400"), answer[:100]
+        assert b'error="invalid_request"' in answer, answer[:400]
 
         status, _, _ = s.api("GET", "/api/users/1", token=tok)
         assert status == 200

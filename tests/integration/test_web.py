@@ -1,9 +1,14 @@
 """The web daemon serves web/ and nothing else."""
+from http.client import HTTPConnection
+import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
 
 from harness import SRC, Stack, error_of, http, raw_http, run
-
-import json
 
 
 def test_static_files():
@@ -57,5 +62,62 @@ def test_symlink_out_of_root():
         os.unlink(link)
 
 
+# Swaps, as fast as it can, a file of the web root for a symlink to a
+# secret outside it, and a folder of the web root for a symlink to a folder
+# outside it, each time by rename so the path always exists.
+SWAPPER = r"""
+import os, sys
+root, tmp = sys.argv[1], sys.argv[2]
+target, sub = os.path.join(root, "f.txt"), os.path.join(root, "sub")
+inside, secret = os.path.join(root, "inside.txt"), os.path.join(tmp, "secret.txt")
+a, b, away = os.path.join(root, ".a"), os.path.join(root, ".b"), os.path.join(root, ".away")
+while True:
+    os.link(inside, a)
+    os.rename(a, target)
+    os.symlink(secret, b)
+    os.rename(b, target)
+    os.rename(sub, away)
+    os.symlink(os.path.join(tmp, "outside"), sub)
+    os.unlink(sub)
+    os.rename(away, sub)
+"""
+
+
+def test_symlink_swapped_in_is_not_followed():
+    """A path checked and then opened: a symlink swapped in between must
+    not be followed."""
+    tmp = tempfile.mkdtemp(prefix="auditlog-web-race-")
+    root = os.path.join(tmp, "web")
+    for folder in (root, os.path.join(root, "sub"), os.path.join(tmp, "outside")):
+        os.mkdir(folder)
+    for path, text in (("web/index.html", "<p>ui</p>"), ("web/inside.txt", "inside"),
+                       ("web/f.txt", "inside"), ("web/sub/f.txt", "inside"),
+                       ("secret.txt", "TOP-SECRET"), ("outside/f.txt", "TOP-SECRET")):
+        with open(os.path.join(tmp, path), "w") as f:
+            f.write(text)
+    swapper = None
+    try:
+        with Stack(daemons=("web",), extra_env={"AUDITLOG_WEB_ROOT": root}) as s:
+            swapper = subprocess.Popen([sys.executable, "-c", SWAPPER, root, tmp])
+            conn = HTTPConnection("127.0.0.1", s.ports["web"], timeout=5)
+            served, leaked, deadline = 0, 0, time.monotonic() + 4
+            while time.monotonic() < deadline:
+                for path in ("/f.txt", "/sub/f.txt"):
+                    conn.request("GET", path)
+                    r = conn.getresponse()
+                    body = r.read()
+                    leaked += b"TOP-SECRET" in body
+                    served += r.status == 200 and body == b"inside"
+            conn.close()
+            assert swapper.poll() is None, "the swapper stopped"
+            assert leaked == 0, f"a swapped-in symlink was followed {leaked} times"
+            assert served > 0, "the race never served the inside file"
+    finally:
+        if swapper:
+            swapper.kill()
+            swapper.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    run([test_static_files, test_symlink_out_of_root])
+    run([test_static_files, test_symlink_out_of_root, test_symlink_swapped_in_is_not_followed])

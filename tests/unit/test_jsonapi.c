@@ -132,6 +132,19 @@ int main(void)
 	CHECK_STR(json_string_value(json_object_get(e, "detail")), "Too long.");
 	CHECK_STR(json_string_value(json_object_get(json_object_get(e, "source"), "pointer")),
 	          "/data/attributes/name");
+
+	/* Every document says its version once; a relayed one keeps its own. */
+	CHECK_INT(jsonapi_add_version(doc), 0);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(doc, "jsonapi"), "version")),
+	          "1.1");
+	json_object_set_new(json_object_get(doc, "jsonapi"), "meta", json_object());
+	CHECK_INT(jsonapi_add_version(doc), 0);
+	CHECK(json_object_get(json_object_get(doc, "jsonapi"), "meta") != NULL);
+	CHECK_INT(json_object_size(doc), 2);
+	json_t *array = json_array();
+	CHECK_INT(jsonapi_add_version(array), -1);
+	CHECK_INT(jsonapi_add_version(NULL), -1);
+	json_decref(array);
 	json_decref(doc);
 	return test_report("jsonapi");
 }

@@ -1,0 +1,98 @@
+#include <stdbool.h>
+
+#include "mediatype.h"
+#include "testhelp.h"
+
+#define J "application/vnd.api+json"
+
+enum header { CONTENT_TYPE, ACCEPT };
+
+static const struct {
+	enum header header;
+	const char *value;
+	enum mediatype_verdict want;
+} cases[] = {
+    /* Content-Type: profiles are ignored, an empty ext names nothing. */
+    {CONTENT_TYPE, J, MEDIATYPE_OK},
+    {CONTENT_TYPE, "Application/VND.API+JSON", MEDIATYPE_OK},
+    {CONTENT_TYPE, J ";", MEDIATYPE_OK},
+    {CONTENT_TYPE, J " ; ", MEDIATYPE_OK},
+    {CONTENT_TYPE, J "; profile=x", MEDIATYPE_OK},
+    {CONTENT_TYPE, J "; profile=\"https://example.com/a https://example.com/b\"", MEDIATYPE_OK},
+    {CONTENT_TYPE, J ";PROFILE=\"a\";profile=b", MEDIATYPE_OK},
+    {CONTENT_TYPE, J "; ext=\"\"", MEDIATYPE_OK},
+    {CONTENT_TYPE, J "; ext=\"  \"", MEDIATYPE_OK},
+    {CONTENT_TYPE, J "; profile=\"with \\\" quote, and comma\"", MEDIATYPE_OK},
+    /* Not the JSON:API media type at all. */
+    {CONTENT_TYPE, NULL, MEDIATYPE_OTHER},
+    {CONTENT_TYPE, "", MEDIATYPE_OTHER},
+    {CONTENT_TYPE, "application/json", MEDIATYPE_OTHER},
+    {CONTENT_TYPE, "text/plain", MEDIATYPE_OTHER},
+    {CONTENT_TYPE, "*/*", MEDIATYPE_OTHER},
+    {CONTENT_TYPE, "application", MEDIATYPE_OTHER},
+    {CONTENT_TYPE, "application/", MEDIATYPE_OTHER},
+    {CONTENT_TYPE, "/vnd.api+json", MEDIATYPE_OTHER},
+    {CONTENT_TYPE, "application/vnd.api+jsonx", MEDIATYPE_OTHER},
+    {CONTENT_TYPE, " ;" J, MEDIATYPE_OTHER},
+    /* Other parameters, and malformed ones. */
+    {CONTENT_TYPE, J "; charset=utf-8", MEDIATYPE_PARAMETER},
+    {CONTENT_TYPE, J "; q=1", MEDIATYPE_PARAMETER},
+    {CONTENT_TYPE, J "; version=1.1", MEDIATYPE_PARAMETER},
+    {CONTENT_TYPE, J "; profile", MEDIATYPE_PARAMETER},
+    {CONTENT_TYPE, J "; profile=", MEDIATYPE_PARAMETER},
+    {CONTENT_TYPE, J "; profile=\"x", MEDIATYPE_PARAMETER},
+    {CONTENT_TYPE, J "; profile=\"x\\", MEDIATYPE_PARAMETER},
+    {CONTENT_TYPE, J " x", MEDIATYPE_PARAMETER},
+    {CONTENT_TYPE, J ", " J, MEDIATYPE_PARAMETER},
+    {CONTENT_TYPE, J "; =x", MEDIATYPE_PARAMETER},
+    {CONTENT_TYPE, J "; profile=a b", MEDIATYPE_PARAMETER},
+    {CONTENT_TYPE, J "; ext=\"a\"; charset=x", MEDIATYPE_PARAMETER},
+    /* Extensions: we support none. */
+    {CONTENT_TYPE, J "; ext=\"https://jsonapi.org/ext/atomic\"", MEDIATYPE_EXTENSION},
+    {CONTENT_TYPE, J "; ext=x; profile=y", MEDIATYPE_EXTENSION},
+
+    /* Accept: fine when no instance names JSON:API, or one is usable. */
+    {ACCEPT, NULL, MEDIATYPE_OK},
+    {ACCEPT, "", MEDIATYPE_OK},
+    {ACCEPT, "*/*", MEDIATYPE_OK},
+    {ACCEPT, "application/json", MEDIATYPE_OK},
+    {ACCEPT, "application/*", MEDIATYPE_OK},
+    {ACCEPT, "text/html, */*;q=0.1", MEDIATYPE_OK},
+    {ACCEPT, J, MEDIATYPE_OK},
+    {ACCEPT, J "; profile=\"a,b\"", MEDIATYPE_OK},
+    {ACCEPT, J "; ext=\"\"", MEDIATYPE_OK},
+    {ACCEPT, J "; q=0.5", MEDIATYPE_OK},
+    {ACCEPT, J ";q=1;charset=x", MEDIATYPE_OK}, /* after q: accept extensions */
+    {ACCEPT, J "; charset=x, " J, MEDIATYPE_OK},
+    {ACCEPT, J "; ext=\"https://x\", " J "; profile=p", MEDIATYPE_OK},
+    {ACCEPT, ",, " J " ,", MEDIATYPE_OK},
+    {ACCEPT, "garbage, " J, MEDIATYPE_OK},
+    {ACCEPT, J "; q=0, " J "; q=0.1", MEDIATYPE_OK},
+    {ACCEPT, J ";;profile=x", MEDIATYPE_OK},
+    /* Every instance unusable for its parameters, or q=0. */
+    {ACCEPT, J "; charset=utf-8", MEDIATYPE_PARAMETER},
+    {ACCEPT, J "; q=0", MEDIATYPE_PARAMETER},
+    {ACCEPT, J "; q=0.000", MEDIATYPE_PARAMETER},
+    {ACCEPT, J "; profile=\"x", MEDIATYPE_PARAMETER},
+    {ACCEPT, J "; version=1, " J "; charset=x", MEDIATYPE_PARAMETER},
+    {ACCEPT, J "; profile=p; charset=x", MEDIATYPE_PARAMETER},
+    {ACCEPT, "*/*, " J "; charset=x", MEDIATYPE_PARAMETER},
+    {ACCEPT, J " junk", MEDIATYPE_PARAMETER},
+    /* ... or for extensions we do not support. */
+    {ACCEPT, J "; ext=\"https://jsonapi.org/ext/atomic\"", MEDIATYPE_EXTENSION},
+    {ACCEPT, J "; version=1, " J "; ext=\"https://x\"", MEDIATYPE_EXTENSION},
+    {ACCEPT, J "; ext=a, " J "; ext=\"b c\"", MEDIATYPE_EXTENSION},
+};
+
+int main(void)
+{
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		enum mediatype_verdict got = cases[i].header == ACCEPT
+		                                 ? mediatype_accept(cases[i].value)
+		                                 : mediatype_content_type(cases[i].value);
+		if (got != cases[i].want)
+			fprintf(stderr, "case %zu: %s\n", i, cases[i].value ? cases[i].value : "(null)");
+		CHECK_INT(got, cases[i].want);
+	}
+	return test_report("mediatype");
+}
