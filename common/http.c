@@ -333,14 +333,14 @@ static bool authenticate(struct http_request *req)
 		                        (int64_t)time(NULL), &req->claims);
 	if (st == AUTH_OK) {
 		const struct http_server_config *cfg = &req->srv->cfg;
-		enum http_principal p = cfg->principal ? cfg->principal(cfg->app, &req->claims)
-		                                       : HTTP_PRINCIPAL_OK;
+		enum http_principal p = cfg->principal
+		                            ? cfg->principal(cfg->app, token, len, &req->claims)
+		                            : HTTP_PRINCIPAL_OK;
 		if (p == HTTP_PRINCIPAL_OK)
 			return true;
 		if (p == HTTP_PRINCIPAL_UNAVAILABLE) {
 			http_reply_error(req, 503, "Service unavailable",
-			                 "The token's user cannot be looked up: the database is "
-			                 "unreachable.");
+			                 "The token's user cannot be looked up now; try again shortly.");
 			return false;
 		}
 		http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -358,10 +358,20 @@ static bool authenticate(struct http_request *req)
 }
 
 /* JSON:API: a request body must be sent as application/vnd.api+json
- * without media type parameters. */
+ * without media type parameters. A form (HTTP_FORM) may carry parameters,
+ * such as a charset. */
 static bool content_type_ok(struct http_request *req)
 {
 	const char *ct = http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (req->route->flags & HTTP_FORM) {
+		const char *form = "application/x-www-form-urlencoded";
+		size_t n = strlen(form);
+		if (ct && !strncasecmp(ct, form, n) && strchr("; \t", ct[n]))
+			return true;
+		http_reply_error(req, 415, "Unsupported media type",
+		                 "Send the body as Content-Type: %s.", form);
+		return false;
+	}
 	if (ct && !strcasecmp(ct, JSONAPI_MEDIA_TYPE))
 		return true;
 	http_reply_error(req, 415, "Unsupported media type",
