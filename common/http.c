@@ -420,11 +420,19 @@ static bool accept_ok(struct http_request *req)
 	return false;
 }
 
+/* The body cap of req's route. */
+static size_t body_max(const struct http_request *req)
+{
+	size_t server = req->srv->cfg.body_max;
+	return (req->route->flags & HTTP_FORM) && HTTP_FORM_BODY_MAX < server ? HTTP_FORM_BODY_MAX
+	                                                                       : server;
+}
+
 static void dispatch(struct http_request *req)
 {
 	if (req->too_large) {
 		http_reply_error(req, 413, "Payload too large",
-		                 "The request body is larger than %zu bytes.", req->srv->cfg.body_max);
+		                 "The request body is larger than %zu bytes.", body_max(req));
 		return;
 	}
 	const char *why;
@@ -462,7 +470,7 @@ static void begin(struct http_request *req)
 	if (!req->route)
 		return;
 	const char *cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl && strtoull(cl, NULL, 10) > req->srv->cfg.body_max)
+	if (cl && strtoull(cl, NULL, 10) > body_max(req))
 		req->too_large = true;
 	if (req->too_large)
 		dispatch(req); /* 413 now, before the body is read */
@@ -488,7 +496,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		if (req->replied || req->too_large || !(req->route->flags & HTTP_BODY))
 			return MHD_YES; /* discarded */
-		if (req->body_len + n > req->srv->cfg.body_max) {
+		if (req->body_len + n > body_max(req)) {
 			req->too_large = true;
 			free(req->body);
 			req->body = NULL;
@@ -497,8 +505,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		if (req->body_len + n + 1 > req->body_cap) {
 			size_t cap = (req->body_len + n + 1) * 2;
-			if (cap > req->srv->cfg.body_max + 1)
-				cap = req->srv->cfg.body_max + 1;
+			if (cap > body_max(req) + 1)
+				cap = body_max(req) + 1;
 			char *b = realloc(req->body, cap);
 			if (!b)
 				return MHD_NO;

@@ -49,8 +49,13 @@ typedef enum http_principal (*http_principal_fn)(void *app, const char *token, s
 enum http_route_flags {
 	HTTP_AUTH = 1, /* requires a valid bearer token */
 	HTTP_BODY = 2, /* takes a JSON:API request body */
-	HTTP_FORM = 4, /* with HTTP_BODY: the body is application/x-www-form-urlencoded instead */
+	HTTP_FORM = 4, /* with HTTP_BODY: the body is application/x-www-form-urlencoded instead,
+	                  of at most HTTP_FORM_BODY_MAX bytes */
 };
+
+/* Form routes take small bodies (a token, a few parameters), and may be
+ * open to anyone: they hold this much at most, whatever the server's cap. */
+#define HTTP_FORM_BODY_MAX 32768
 
 struct http_route {
 	const char *method;  /* GET also answers HEAD */

@@ -235,6 +235,12 @@ def test_introspection():
                                      {"Content-Type": ctype})
             assert status == want, (body, ctype, status, raw)
             assert hdrs["content-type"] == JSONAPI and error_of(json.loads(raw)), raw
+        # Anyone may call it, so it holds little: 32 KiB, not the 1 MiB of
+        # the authenticated routes.
+        status, _, raw = http("POST", s.url("api", "/tokens/introspect"),
+                              "token=" + "a" * 40000,
+                              {"Content-Type": "application/x-www-form-urlencoded"})
+        assert status == 413 and error_of(json.loads(raw))["status"] == "413", (status, raw)
 
 
 def test_auditor_without_the_api():
