@@ -131,9 +131,13 @@ enum principal_status principal_check(struct principal_cache *c, int64_t user_id
 static void put(struct principal_cache *c, int64_t user_id, enum state state, bool auditor)
 {
 	size_t i = slot_of(c, user_id);
+	struct slot *s = &c->slots[i];
 	int64_t now = c->cfg.clock(c->cfg.clock_ctx);
 	pthread_mutex_lock(&c->locks[i % LOCKS]);
-	store(&c->slots[i], user_id, now, state, auditor);
+	/* Users do not come back: a set that raced with a deletion (its read
+	 * before the DELETE, its call after) must not undo it. */
+	if (!(state == EXISTS && s->state == GONE && fresh(c, s, user_id, now)))
+		store(s, user_id, now, state, auditor);
 	pthread_mutex_unlock(&c->locks[i % LOCKS]);
 }
 

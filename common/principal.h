@@ -14,6 +14,9 @@
  *  - principal_set and principal_gone record what this process itself just
  *    did or read (a role it read, a user it deleted): they take effect at
  *    once, also over a lookup that was under way when they were called.
+ *    A user is never brought back: principal_set does not overwrite a
+ *    "gone" answer younger than ttl_ms (user ids are not reused), so a set
+ *    whose read raced with a deletion cannot undo it.
  *  - "Gone" answers are cached like positive ones (a deleted user's token
  *    costs no lookup per request); failed lookups are never cached.
  *
@@ -71,7 +74,8 @@ void principal_cache_free(struct principal_cache *cache);
 enum principal_status principal_check(struct principal_cache *cache, int64_t user_id,
                                       const void *arg, bool *auditor);
 
-/* This process knows user_id exists with these roles now (it read them). */
+/* This process knows user_id exists with these roles now (it read them);
+ * ignored while a "gone" answer for it is younger than ttl_ms. */
 void principal_set(struct principal_cache *cache, int64_t user_id, bool auditor);
 /* This process knows user_id no longer exists (it deleted it). */
 void principal_gone(struct principal_cache *cache, int64_t user_id);

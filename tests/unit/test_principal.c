@@ -144,6 +144,9 @@ static void test_set_and_gone_at_once(void)
 	principal_gone(c, 9);
 	CHECK_INT(principal_check(c, 9, NULL, &auditor), PRINCIPAL_GONE);
 	CHECK_INT(atomic_load(&r.lookups), 1); /* neither needed a lookup */
+	/* A set whose read raced with the deletion does not bring it back. */
+	principal_set(c, 9, true);
+	CHECK_INT(principal_check(c, 9, NULL, &auditor), PRINCIPAL_GONE);
 	/* set and gone are fresh answers too: they expire like looked-up ones. */
 	fake_now += 1000;
 	CHECK_INT(principal_check(c, 9, NULL, &auditor), PRINCIPAL_OK);
@@ -182,11 +185,12 @@ static void test_ttl_zero_and_collisions(void)
 	CHECK(principal_cache_new(&bad) == NULL);
 }
 
-/* Concurrency: readers check users while a deleter removes them from the
- * records and then calls principal_gone, and lookups yield between their
- * read and their store so that they are overtaken. A check that begins
- * after principal_gone returned must answer GONE, whatever lookup was
- * under way; and nothing else may be answered GONE. */
+/* Concurrency: readers check users (and sometimes principal_set them after
+ * reading them) while a deleter removes them from the records and then
+ * calls principal_gone, and lookups yield between their read and their
+ * store so that they are overtaken. A check that begins after
+ * principal_gone returned must answer GONE, whatever lookup or set was
+ * under way; and an answer OK must carry the right role. */
 struct race {
 	struct records r;
 	struct principal_cache *c;
@@ -201,6 +205,12 @@ static void *reader(void *arg)
 	unsigned seed = (unsigned)(uintptr_t)pthread_self();
 	while (!atomic_load(&x->stop)) {
 		int64_t id = 1 + rand_r(&seed) % (USERS - 1);
+		if (rand_r(&seed) % 8 == 0 && atomic_load(&x->r.present[id])) {
+			/* As the token endpoint does: it read the user, then says so,
+			 * perhaps after the deletion. */
+			sched_yield();
+			principal_set(x->c, id, id % 3 == 0);
+		}
 		bool was_deleted = atomic_load(&x->deleted[id]);
 		bool auditor = false;
 		enum principal_status st = principal_check(x->c, id, NULL, &auditor);
