@@ -76,7 +76,7 @@ enum http_principal daemon_principal(struct principal_cache *cache, const void *
                                      struct auth_claims *claims)
 {
 	bool auditor = false;
-	switch (principal_check(cache, claims->user_id, arg, &auditor)) {
+	switch (principal_check(cache, claims->user_id, arg, &auditor, NULL)) {
 	case PRINCIPAL_OK:
 		claims->auditor = auditor;
 		return HTTP_PRINCIPAL_OK;

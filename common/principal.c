@@ -68,18 +68,21 @@ static size_t slot_of(const struct principal_cache *c, int64_t user_id)
 	return (size_t)((h ^ h >> 32) % c->cfg.slots);
 }
 
-/* Under the slot's lock: whether s holds a usable answer for user_id. */
-static bool fresh(const struct principal_cache *c, const struct slot *s, int64_t user_id,
-                  int64_t now)
+/* Under the slot's lock: whether s holds an answer for user_id younger
+ * than max_age_ms. */
+static bool fresh(const struct slot *s, int64_t user_id, int64_t now, int64_t max_age_ms)
 {
-	return s->state != EMPTY && s->user_id == user_id && now - s->fetched_ms < c->cfg.ttl_ms;
+	return s->state != EMPTY && s->user_id == user_id && now - s->fetched_ms < max_age_ms;
 }
 
-static enum principal_status answer(const struct slot *s, bool *auditor)
+static enum principal_status answer(const struct slot *s, int64_t now, bool *auditor,
+                                    int64_t *age_ms)
 {
 	if (s->state == GONE)
 		return PRINCIPAL_GONE;
 	*auditor = s->auditor;
+	if (age_ms)
+		*age_ms = now > s->fetched_ms ? now - s->fetched_ms : 0;
 	return PRINCIPAL_OK;
 }
 
@@ -89,8 +92,17 @@ static void store(struct slot *s, int64_t user_id, int64_t at, enum state state,
 }
 
 enum principal_status principal_check(struct principal_cache *c, int64_t user_id,
-                                      const void *arg, bool *auditor)
+                                      const void *arg, bool *auditor, int64_t *age_ms)
 {
+	return principal_check_within(c, user_id, arg, c->cfg.ttl_ms, auditor, age_ms);
+}
+
+enum principal_status principal_check_within(struct principal_cache *c, int64_t user_id,
+                                             const void *arg, int64_t max_age_ms,
+                                             bool *auditor, int64_t *age_ms)
+{
+	if (max_age_ms > c->cfg.ttl_ms)
+		max_age_ms = c->cfg.ttl_ms;
 	size_t i = slot_of(c, user_id);
 	struct slot *s = &c->slots[i];
 	pthread_mutex_t *lock = &c->locks[i % LOCKS];
@@ -98,8 +110,8 @@ enum principal_status principal_check(struct principal_cache *c, int64_t user_id
 
 	int64_t began = c->cfg.clock(c->cfg.clock_ctx);
 	pthread_mutex_lock(lock);
-	if (fresh(c, s, user_id, began)) {
-		st = answer(s, auditor);
+	if (fresh(s, user_id, began, max_age_ms)) {
+		st = answer(s, began, auditor, age_ms);
 		pthread_mutex_unlock(lock);
 		return st;
 	}
@@ -120,11 +132,14 @@ enum principal_status principal_check(struct principal_cache *c, int64_t user_id
 		/* Overtaken: principal_set or principal_gone (or a lookup that
 		 * began after ours) wrote this user while we looked. Theirs is the
 		 * newer answer; a deletion must not be undone by our older read. */
-		st = answer(s, &found_auditor);
+		st = answer(s, began, &found_auditor, NULL);
 	}
 	pthread_mutex_unlock(lock);
-	if (st == PRINCIPAL_OK)
+	if (st == PRINCIPAL_OK) {
 		*auditor = found_auditor;
+		if (age_ms) /* from when our lookup began: never younger than the truth */
+			*age_ms = c->cfg.clock(c->cfg.clock_ctx) - began;
+	}
 	return st;
 }
 
@@ -136,7 +151,7 @@ static void put(struct principal_cache *c, int64_t user_id, enum state state, bo
 	pthread_mutex_lock(&c->locks[i % LOCKS]);
 	/* Users do not come back: a set that raced with a deletion (its read
 	 * before the DELETE, its call after) must not undo it. */
-	if (!(state == EXISTS && s->state == GONE && fresh(c, s, user_id, now)))
+	if (!(state == EXISTS && s->state == GONE && fresh(s, user_id, now, c->cfg.ttl_ms)))
 		store(s, user_id, now, state, auditor);
 	pthread_mutex_unlock(&c->locks[i % LOCKS]);
 }

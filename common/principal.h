@@ -70,9 +70,16 @@ struct principal_cache *principal_cache_new(const struct principal_config *cfg);
 void principal_cache_free(struct principal_cache *cache);
 
 /* What user_id is now: a cached answer younger than ttl_ms, or else the
- * lookup's (called with arg). *auditor is set only for PRINCIPAL_OK. */
+ * lookup's (called with arg). *auditor is set only for PRINCIPAL_OK; so is
+ * *age_ms (may be NULL): how long ago the lookup behind the answer began. */
 enum principal_status principal_check(struct principal_cache *cache, int64_t user_id,
-                                      const void *arg, bool *auditor);
+                                      const void *arg, bool *auditor, int64_t *age_ms);
+/* principal_check, but a cached answer is used only while younger than
+ * max_age_ms (at most ttl_ms): for a caller that passes the answer on and
+ * needs it fresher than the bound. */
+enum principal_status principal_check_within(struct principal_cache *cache, int64_t user_id,
+                                             const void *arg, int64_t max_age_ms,
+                                             bool *auditor, int64_t *age_ms);
 
 /* This process knows user_id exists with these roles now (it read them);
  * ignored while a "gone" answer for it is younger than ttl_ms. */

@@ -15,6 +15,7 @@
 #include "principal.h"
 
 struct publisher;
+struct forward_cache;
 
 struct api {
 	struct db_config db;
@@ -29,6 +30,7 @@ struct api {
 	/* Whether a token's user exists and is an auditor now, by the users
 	 * table; told at once of what this process deletes or reads. */
 	struct principal_cache *principals;
+	struct forward_cache *forwards; /* see forward.c */
 };
 
 /* ---- the audit emitter (audit.c) ----
@@ -136,6 +138,24 @@ void h_logs_for(struct http_request *req);
  * users table says now, through api->principals. */
 enum http_principal api_principal(void *app, const char *token, size_t len,
                                   struct auth_claims *claims);
+/* ---- forward.c ----
+ * The Authorization header value ("Bearer <token>", to free()) with which
+ * a request of the user of claims is forwarded to the auditor: a token the
+ * API signs for the same user, with the roles the API knows it has now, its
+ * "iat" the time the API learnt them, valid for FORWARD_TOKEN_TTL_S. The
+ * auditor trusts what a token says of its user for its principal ttl after
+ * iat, so it need not ask the API back, which, asked from an API worker
+ * that waits for the auditor, could have no worker free to answer. NULL
+ * when the user is gone since or out of memory. */
+#define FORWARD_TOKEN_TTL_S 60
+char *api_forward_authorization(struct api *api, const struct auth_claims *claims);
+/* The signed tokens kept for that, per user, while younger than ttl_ms / 2.
+ * Returns NULL when out of memory. */
+struct forward_cache *forward_cache_new(int64_t ttl_ms);
+void forward_cache_free(struct forward_cache *cache);
+/* Signs claims (a JSON object, borrowed) with the private key; returns a
+ * token to free(), or NULL. */
+char *api_sign(struct api *api, json_t *claims);
 /* The principal cache's lookup: the users table. */
 enum principal_status api_principal_lookup(void *app, int64_t user_id, const void *arg,
                                            bool *auditor);

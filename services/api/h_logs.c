@@ -82,8 +82,15 @@ static void proxy(struct http_request *req, const char *filter)
 		return;
 	}
 
+	char *authorization = api_forward_authorization(api, http_claims(req));
+	if (!authorization) {
+		http_reply_error(req, 503, "Service unavailable", "Try again shortly.");
+		return;
+	}
 	struct httpc_response resp;
-	if (httpc_get(&api->auditor, target, http_bearer(req), api->auditor_timeout_ms, &resp)) {
+	int failed = httpc_get(&api->auditor, target, authorization, api->auditor_timeout_ms, &resp);
+	free(authorization);
+	if (failed) {
 		log_error("the auditor at %s:%s did not answer", api->auditor.host, api->auditor.port);
 		http_reply_error(req, 502, "Bad gateway", "The auditor did not answer.");
 		return;

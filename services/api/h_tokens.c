@@ -13,10 +13,9 @@
 #include "log.h"
 #include "query.h"
 
-/* Signs claims (a JSON object) with the private key; returns a token to
- * free(), or NULL. libjwt re-parses the key on every call, which is fine
- * for a login endpoint and kept off the verification path. */
-static char *sign(struct api *api, json_t *claims)
+/* libjwt re-parses the key on every call, which is fine for a login
+ * endpoint and kept off the verification path. */
+char *api_sign(struct api *api, json_t *claims)
 {
 	jwt_t *jwt = NULL;
 	char *token = NULL, *grants = json_dumps(claims, JSON_COMPACT);
@@ -64,7 +63,7 @@ void h_token_get(struct http_request *req)
 	json_object_set_new(claims, "iat", json_integer(now));
 	json_object_set_new(claims, "exp", json_integer(now + AUTH_TOKEN_TTL_S));
 	json_object_set_new(claims, "roles", roles);
-	char *token = sign(api, claims);
+	char *token = api_sign(api, claims);
 	json_decref(claims);
 	user_clear(&u);
 	if (!token) {

@@ -107,6 +107,10 @@ int main(int argc, char **argv)
 	}
 	if (!(api.principals = daemon_principals(settings, NSETTINGS, api_principal_lookup, &api)))
 		goto out;
+	if (!(api.forwards = forward_cache_new(I("principal-ttl-ms")))) {
+		log_error("out of memory");
+		goto out;
+	}
 	if (httpc_parse_url(S("auditor-url"), &api.auditor)) {
 		log_error("auditor-url must look like http://host:port");
 		goto out;
@@ -134,6 +138,7 @@ out:
 	publisher_stop(api.publisher, 5000);
 	auth_key_free(api.public_key);
 	principal_cache_free(api.principals);
+	forward_cache_free(api.forwards);
 	free(api.private_pem);
 	db_library_end();
 	return rc;

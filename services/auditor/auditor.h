@@ -28,6 +28,7 @@ struct auditor {
 	/* Whether a token's user exists and is an auditor now, as the API
 	 * said within the configured time. */
 	struct principal_cache *principals;
+	int64_t principal_ttl_ms;
 };
 
 /* ---- store.c ---- */

@@ -72,6 +72,7 @@ int main(int argc, char **argv)
 		log_error("api-url must look like http://host:port");
 		goto out;
 	}
+	a.principal_ttl_ms = I("principal-ttl-ms");
 	if (!(a.principals = daemon_principals(settings, NSETTINGS, auditor_introspect, &a)))
 		goto out;
 	struct consumer_config cc = {.amqp_url = S("amqp-url"),

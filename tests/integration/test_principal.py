@@ -132,10 +132,12 @@ def test_deleted_users_token_stops_acting():
         assert time.monotonic() - t_deleted <= TTL + SLACK
         expect_invalid_token(s.auditor("GET", mine, token=tok), uid)
         expect_invalid_token(s.auditor("GET", f"/api/users/{uid}/data-events", token=tok), uid)
-        # A token for an id that never existed is refused alike.
+        # A token for an id that never existed is refused alike. (Issued a
+        # minute ago: for the first second after "iat" the auditor takes a
+        # token's word, as it takes a cached answer's.)
         now = int(time.time())
         never = jwt({"alg": "RS256", "typ": "JWT"},
-                    {"id": 4000000000, "iss": "localhost", "iat": now, "exp": now + 600,
+                    {"id": 4000000000, "iss": "localhost", "iat": now - 60, "exp": now + 600,
                      "roles": ["auditor"]})
         expect_invalid_token(s.api("GET", "/api/users/1", token=never), "4000000000")
         expect_invalid_token(s.auditor("GET", "/data-events?filter[actor]=users:1",
@@ -265,6 +267,32 @@ def test_auditor_without_the_api():
                  what="the auditor to serve again")
 
 
+def test_logs_with_one_http_worker():
+    """The API forwards /logs to the auditor from one of its workers; the
+    auditor must not need to ask the API back about the token (with one
+    worker, none would be free to answer: 503 after the auditor's wait)."""
+    with Stack(daemons=("api", "auditor"), extra_env={"AUDITLOG_HTTP_THREADS": "1"}) as s:
+        admin = s.token(1)
+        status, _, doc = create_user(s, admin, unique("one") + "@example.com")
+        uid = doc["data"]["id"]
+        tok = s.token(uid)
+        time.sleep(TTL)  # no token is fresh any more: the auditor would have to ask
+        for token, path in ((tok, f"/logs/for/users/{uid}"), (admin, "/logs/by/users/1"),
+                            (tok, f"/logs/by/users/{uid}")):
+            t0 = time.monotonic()
+            status, _, doc = s.api("GET", path + "?page[size]=1", token=token)
+            assert status == 200, (path, status, doc)
+            assert time.monotonic() - t0 < 1.0, (path, time.monotonic() - t0)
+        # Directly, the auditor asks the API, whose one worker is free.
+        status, _, doc = s.auditor("GET", f"/data-events?filter[target]=users:{uid}", token=tok)
+        assert status == 200, (status, doc)
+        # The API forwards the roles it knows now, not the token's.
+        set_roles(uid, "auditor")
+        wait_for(lambda: s.api("GET", "/logs/by/users/1", token=tok)[0] == 200,
+                 timeout=TTL + SLACK, what="the proxy to read with the new role")
+        set_roles(uid, "")
+
+
 def test_token_issued_is_recorded():
     with Stack(daemons=("api", "auditor")) as s:
         admin = s.token(1)
@@ -297,4 +325,4 @@ def test_token_issued_is_recorded():
 if __name__ == "__main__":
     run([test_email_unique_by_case_only, test_deleted_users_token_stops_acting,
          test_roles_are_read_now, test_introspection, test_auditor_without_the_api,
-         test_token_issued_is_recorded])
+         test_logs_with_one_http_worker, test_token_issued_is_recorded])

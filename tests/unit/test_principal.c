@@ -60,7 +60,7 @@ static void test_expiry(void)
 	fake_now = 1000;
 	struct principal_cache *c = new_cache(&r, 1000, 0);
 	bool auditor = true;
-	CHECK_INT(principal_check(c, 5, "token", &auditor), PRINCIPAL_OK);
+	CHECK_INT(principal_check(c, 5, "token", &auditor, NULL), PRINCIPAL_OK);
 	CHECK(!auditor);
 	CHECK_INT(atomic_load(&r.lookups), 1);
 	CHECK(r.last_arg && !strcmp(r.last_arg, "token")); /* arg reaches the lookup */
@@ -69,20 +69,43 @@ static void test_expiry(void)
 	 * answer is ttl old, then seen. */
 	atomic_store(&r.auditor[5], true);
 	fake_now += 999;
-	CHECK_INT(principal_check(c, 5, NULL, &auditor), PRINCIPAL_OK);
+	int64_t age = -1;
+	CHECK_INT(principal_check(c, 5, NULL, &auditor, &age), PRINCIPAL_OK);
 	CHECK(!auditor);
+	CHECK_INT(age, 999); /* how old the answer is */
 	CHECK_INT(atomic_load(&r.lookups), 1);
 	fake_now += 1;
-	CHECK_INT(principal_check(c, 5, NULL, &auditor), PRINCIPAL_OK);
+	CHECK_INT(principal_check(c, 5, NULL, &auditor, &age), PRINCIPAL_OK);
 	CHECK(auditor);
+	CHECK_INT(age, 0);
 	CHECK_INT(atomic_load(&r.lookups), 2);
 
 	atomic_store(&r.present[5], false);
 	fake_now += 500;
-	CHECK_INT(principal_check(c, 5, NULL, &auditor), PRINCIPAL_OK);
+	CHECK_INT(principal_check(c, 5, NULL, &auditor, NULL), PRINCIPAL_OK);
 	fake_now += 500;
-	CHECK_INT(principal_check(c, 5, NULL, &auditor), PRINCIPAL_GONE);
+	CHECK_INT(principal_check(c, 5, NULL, &auditor, NULL), PRINCIPAL_GONE);
 	CHECK_INT(atomic_load(&r.lookups), 3);
+
+	/* A caller that needs an answer fresher than the ttl looks it up
+	 * sooner; one that asks for more than the ttl gets the ttl. */
+	atomic_store(&r.present[5], true);
+	fake_now += 1000;
+	CHECK_INT(principal_check(c, 5, NULL, &auditor, NULL), PRINCIPAL_OK);
+	CHECK_INT(atomic_load(&r.lookups), 4);
+	fake_now += 300;
+	CHECK_INT(principal_check_within(c, 5, NULL, 5000, &auditor, &age), PRINCIPAL_OK);
+	CHECK_INT(atomic_load(&r.lookups), 4);
+	CHECK_INT(age, 300);
+	CHECK_INT(principal_check_within(c, 5, NULL, 250, &auditor, &age), PRINCIPAL_OK);
+	CHECK_INT(atomic_load(&r.lookups), 5);
+	CHECK_INT(age, 0);
+	fake_now += 999;
+	CHECK_INT(principal_check_within(c, 5, NULL, 5000, &auditor, &age), PRINCIPAL_OK);
+	CHECK_INT(atomic_load(&r.lookups), 5);
+	fake_now += 1;
+	CHECK_INT(principal_check_within(c, 5, NULL, 5000, &auditor, &age), PRINCIPAL_OK);
+	CHECK_INT(atomic_load(&r.lookups), 6);
 	principal_cache_free(c);
 }
 
@@ -95,13 +118,13 @@ static void test_negative_entries(void)
 	/* A user that does not exist is remembered as gone: its token costs no
 	 * lookup per request. */
 	for (int i = 0; i < 10; i++)
-		CHECK_INT(principal_check(c, 7, NULL, &auditor), PRINCIPAL_GONE);
+		CHECK_INT(principal_check(c, 7, NULL, &auditor, NULL), PRINCIPAL_GONE);
 	CHECK_INT(atomic_load(&r.lookups), 1);
 	/* ... for ttl only: a user made later (by another producer of ids) is
 	 * seen then. */
 	atomic_store(&r.present[7], true);
 	fake_now += 1000;
-	CHECK_INT(principal_check(c, 7, NULL, &auditor), PRINCIPAL_OK);
+	CHECK_INT(principal_check(c, 7, NULL, &auditor, NULL), PRINCIPAL_OK);
 	CHECK_INT(atomic_load(&r.lookups), 2);
 	principal_cache_free(c);
 }
@@ -114,18 +137,18 @@ static void test_unavailable_not_cached(void)
 	struct principal_cache *c = new_cache(&r, 1000, 0);
 	bool auditor = false;
 	atomic_store(&r.unavailable, true);
-	CHECK_INT(principal_check(c, 3, NULL, &auditor), PRINCIPAL_UNAVAILABLE);
-	CHECK_INT(principal_check(c, 3, NULL, &auditor), PRINCIPAL_UNAVAILABLE);
+	CHECK_INT(principal_check(c, 3, NULL, &auditor, NULL), PRINCIPAL_UNAVAILABLE);
+	CHECK_INT(principal_check(c, 3, NULL, &auditor, NULL), PRINCIPAL_UNAVAILABLE);
 	CHECK_INT(atomic_load(&r.lookups), 2);
 	atomic_store(&r.unavailable, false);
-	CHECK_INT(principal_check(c, 3, NULL, &auditor), PRINCIPAL_OK);
+	CHECK_INT(principal_check(c, 3, NULL, &auditor, NULL), PRINCIPAL_OK);
 	CHECK_INT(atomic_load(&r.lookups), 3);
 	/* A cached answer is used while the records are away, until it is ttl old. */
 	atomic_store(&r.unavailable, true);
 	fake_now += 999;
-	CHECK_INT(principal_check(c, 3, NULL, &auditor), PRINCIPAL_OK);
+	CHECK_INT(principal_check(c, 3, NULL, &auditor, NULL), PRINCIPAL_OK);
 	fake_now += 1;
-	CHECK_INT(principal_check(c, 3, NULL, &auditor), PRINCIPAL_UNAVAILABLE);
+	CHECK_INT(principal_check(c, 3, NULL, &auditor, NULL), PRINCIPAL_UNAVAILABLE);
 	principal_cache_free(c);
 }
 
@@ -136,20 +159,20 @@ static void test_set_and_gone_at_once(void)
 	fake_now = 0;
 	struct principal_cache *c = new_cache(&r, 1000, 0);
 	bool auditor = false;
-	CHECK_INT(principal_check(c, 9, NULL, &auditor), PRINCIPAL_OK);
+	CHECK_INT(principal_check(c, 9, NULL, &auditor, NULL), PRINCIPAL_OK);
 	CHECK(!auditor);
 	principal_set(c, 9, true);
-	CHECK_INT(principal_check(c, 9, NULL, &auditor), PRINCIPAL_OK);
+	CHECK_INT(principal_check(c, 9, NULL, &auditor, NULL), PRINCIPAL_OK);
 	CHECK(auditor);
 	principal_gone(c, 9);
-	CHECK_INT(principal_check(c, 9, NULL, &auditor), PRINCIPAL_GONE);
+	CHECK_INT(principal_check(c, 9, NULL, &auditor, NULL), PRINCIPAL_GONE);
 	CHECK_INT(atomic_load(&r.lookups), 1); /* neither needed a lookup */
 	/* A set whose read raced with the deletion does not bring it back. */
 	principal_set(c, 9, true);
-	CHECK_INT(principal_check(c, 9, NULL, &auditor), PRINCIPAL_GONE);
+	CHECK_INT(principal_check(c, 9, NULL, &auditor, NULL), PRINCIPAL_GONE);
 	/* set and gone are fresh answers too: they expire like looked-up ones. */
 	fake_now += 1000;
-	CHECK_INT(principal_check(c, 9, NULL, &auditor), PRINCIPAL_OK);
+	CHECK_INT(principal_check(c, 9, NULL, &auditor, NULL), PRINCIPAL_OK);
 	CHECK_INT(atomic_load(&r.lookups), 2);
 	principal_cache_free(c);
 }
@@ -163,8 +186,8 @@ static void test_ttl_zero_and_collisions(void)
 	fake_now = 0;
 	struct principal_cache *c = new_cache(&r, 0, 0);
 	bool auditor = false;
-	CHECK_INT(principal_check(c, 4, NULL, &auditor), PRINCIPAL_OK);
-	CHECK_INT(principal_check(c, 4, NULL, &auditor), PRINCIPAL_OK);
+	CHECK_INT(principal_check(c, 4, NULL, &auditor, NULL), PRINCIPAL_OK);
+	CHECK_INT(principal_check(c, 4, NULL, &auditor, NULL), PRINCIPAL_OK);
 	CHECK_INT(atomic_load(&r.lookups), 2); /* ttl 0: every check looks up */
 	principal_cache_free(c);
 
@@ -173,7 +196,7 @@ static void test_ttl_zero_and_collisions(void)
 	for (int round = 0; round < 2; round++)
 		for (int64_t id = 1; id < USERS; id++) {
 			auditor = false;
-			CHECK_INT(principal_check(c, id, NULL, &auditor),
+			CHECK_INT(principal_check(c, id, NULL, &auditor, NULL),
 			          id % 2 == 0 ? PRINCIPAL_OK : PRINCIPAL_GONE);
 			CHECK(auditor == (id == 4));
 		}
@@ -213,7 +236,7 @@ static void *reader(void *arg)
 		}
 		bool was_deleted = atomic_load(&x->deleted[id]);
 		bool auditor = false;
-		enum principal_status st = principal_check(x->c, id, NULL, &auditor);
+		enum principal_status st = principal_check(x->c, id, NULL, &auditor, NULL);
 		if (was_deleted && st != PRINCIPAL_GONE)
 			atomic_fetch_add(&x->wrong, 1);
 		if (st == PRINCIPAL_OK && auditor != (id % 3 == 0))
@@ -250,7 +273,7 @@ static void test_concurrency(void)
 	CHECK_INT(atomic_load(&x.wrong), 0);
 	bool auditor;
 	for (int64_t id = 1; id < USERS; id++)
-		CHECK_INT(principal_check(x.c, id, NULL, &auditor), PRINCIPAL_GONE);
+		CHECK_INT(principal_check(x.c, id, NULL, &auditor, NULL), PRINCIPAL_GONE);
 	CHECK(atomic_load(&x.r.lookups) > 0);
 	principal_cache_free(x.c);
 }
