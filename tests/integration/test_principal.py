@@ -282,7 +282,7 @@ def test_logs_with_one_http_worker():
             t0 = time.monotonic()
             status, _, doc = s.api("GET", path + "?page[size]=1", token=token)
             assert status == 200, (path, status, doc)
-            assert time.monotonic() - t0 < 1.0, (path, time.monotonic() - t0)
+            assert time.monotonic() - t0 < 1.9, (path, time.monotonic() - t0)  # not 2 s, then 503
         # Directly, the auditor asks the API, whose one worker is free.
         status, _, doc = s.auditor("GET", f"/data-events?filter[target]=users:{uid}", token=tok)
         assert status == 200, (status, doc)
