@@ -366,7 +366,7 @@ static bool content_type_ok(struct http_request *req)
 	if (req->route->flags & HTTP_FORM) {
 		const char *form = "application/x-www-form-urlencoded";
 		size_t n = strlen(form);
-		if (ct && !strncasecmp(ct, form, n) && strchr("; \t", ct[n]))
+		if (ct && !strncasecmp(ct, form, n) && strchr("; \t", ct[n])) /* or ct[n] == '\0' */
 			return true;
 		http_reply_error(req, 415, "Unsupported media type",
 		                 "Send the body as Content-Type: %s.", form);
