@@ -2,6 +2,7 @@
  * to the users table (it may not even share a database server with the
  * API), so it asks the API by RFC 7662 token introspection and keeps the
  * answer in its principal cache, per user id, for the configured time. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
