@@ -208,6 +208,10 @@ static enum auth_status check_claims(const struct auth_key *key, json_t *c, int6
 	snprintf(claims->user_id_str, sizeof claims->user_id_str, "%lld",
 	         (long long)claims->user_id);
 	claims->exp = (int64_t)json_number_value(exp);
+	/* iat may be fractional (RFC 7519's NumericDate); kept to the ms. */
+	json_t *iat = json_object_get(c, "iat");
+	double iat_s = json_is_number(iat) ? json_number_value(iat) : 0;
+	claims->iat_ms = iat_s > 0 && iat_s < 1e12 ? (int64_t)(iat_s * 1000) : 0;
 	claims->auditor = false;
 	json_t *roles = json_object_get(c, "roles");
 	size_t i;

@@ -38,7 +38,8 @@ struct auth_claims {
 	int64_t user_id;
 	char user_id_str[24];
 	int64_t exp;
-	bool auditor; /* the token carries the role "auditor" */
+	int64_t iat_ms; /* when it was issued ("iat", ms since epoch), 0 if unknown */
+	bool auditor;   /* the token carries the role "auditor" */
 };
 
 struct auth_key;

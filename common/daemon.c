@@ -61,6 +61,33 @@ int daemon_public_key(const struct config_setting *table, size_t n, struct auth_
 	return 0;
 }
 
+struct principal_cache *daemon_principals(const struct config_setting *table, size_t n,
+                                          principal_lookup_fn lookup, void *ctx)
+{
+	struct principal_config cfg = {.ttl_ms = config_int(table, n, "principal-ttl-ms"),
+	                               .lookup = lookup,
+	                               .lookup_ctx = ctx};
+	struct principal_cache *c = principal_cache_new(&cfg);
+	if (!c)
+		log_error("out of memory");
+	return c;
+}
+
+enum http_principal daemon_principal(struct principal_cache *cache, const void *arg,
+                                     struct auth_claims *claims)
+{
+	bool auditor = false;
+	switch (principal_check(cache, claims->user_id, arg, &auditor, NULL)) {
+	case PRINCIPAL_OK:
+		claims->auditor = auditor;
+		return HTTP_PRINCIPAL_OK;
+	case PRINCIPAL_GONE:
+		return HTTP_PRINCIPAL_GONE;
+	default:
+		return HTTP_PRINCIPAL_UNAVAILABLE;
+	}
+}
+
 int daemon_serve(const struct http_server_config *hc, struct http_server **srv)
 {
 	if (http_server_start(hc, srv))

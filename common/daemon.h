@@ -12,6 +12,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "principal.h"
 
 #define DAEMON_LOG_SETTING                                                                   \
 	{"log-level", "AUDITLOG_LOG_LEVEL", "info", CONFIG_STRING, 0, 0,                        \
@@ -61,6 +62,15 @@
 	    {"jwt-issuer", "AUDITLOG_JWT_ISSUER", AUTH_ISSUER_DEFAULT, CONFIG_STRING, 0, 0,       \
 	     "The iss claim every token must carry (your identity provider's issuer).", NULL, 0}
 
+/* How long a user's existence and roles, once read, are trusted before
+ * being read again (common/principal.h). */
+#define DAEMON_PRINCIPAL_TTL_SETTING                                                         \
+	{"principal-ttl-ms", "AUDITLOG_PRINCIPAL_TTL_MS", "1000", CONFIG_INT, 0, 60000,         \
+	 "Milliseconds a token's user, once looked up (does it exist, is it an auditor), is "   \
+	 "trusted before it is looked up again: the longest a deletion or role change made "    \
+	 "elsewhere goes unnoticed. 0 looks it up on every request.",                           \
+	 NULL, 0}
+
 #define DAEMON_CONTINUE (-1)
 
 /* Loads settings and sets up logging. Returns DAEMON_CONTINUE to go on, or
@@ -78,6 +88,17 @@ void daemon_http_config(const struct config_setting *table, size_t n,
 /* Loads the key the jwt-public-key row names, expecting tokens from the
  * jwt-issuer row's issuer; logs why it cannot. */
 int daemon_public_key(const struct config_setting *table, size_t n, struct auth_key **out);
+/* A principal cache with the DAEMON_PRINCIPAL_TTL_SETTING row's ttl and
+ * lookup(ctx, ...); NULL (logged) when out of memory. Free it with
+ * principal_cache_free. */
+struct principal_cache *daemon_principals(const struct config_setting *table, size_t n,
+                                          principal_lookup_fn lookup, void *ctx);
+/* The body of a daemon's http_principal_fn: claims->user_id through cache
+ * (arg goes to the lookup); on HTTP_PRINCIPAL_OK claims->auditor is the
+ * user's role now. */
+enum http_principal daemon_principal(struct principal_cache *cache, const void *arg,
+                                     struct auth_claims *claims);
+
 /* Starts the HTTP server, then blocks until SIGINT or SIGTERM. Returns 0
  * after a signal (with *srv running, for the caller to stop in its own
  * order), or -1 when the server could not start. */

@@ -447,14 +447,14 @@ static bool authenticate(struct http_request *req, int authorizations)
 		                        (int64_t)time(NULL), &req->claims);
 	if (st == AUTH_OK) {
 		const struct http_server_config *cfg = &req->srv->cfg;
-		enum http_principal p = cfg->principal ? cfg->principal(cfg->app, &req->claims)
-		                                       : HTTP_PRINCIPAL_OK;
+		enum http_principal p = cfg->principal
+		                            ? cfg->principal(cfg->app, token, len, &req->claims)
+		                            : HTTP_PRINCIPAL_OK;
 		if (p == HTTP_PRINCIPAL_OK)
 			return true;
 		if (p == HTTP_PRINCIPAL_UNAVAILABLE) {
 			http_reply_error(req, 503, "Service unavailable",
-			                 "The token's user cannot be looked up: the database is "
-			                 "unreachable.");
+			                 "The token's user cannot be looked up now; try again shortly.");
 			return false;
 		}
 		http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
@@ -511,6 +511,17 @@ static bool params_ok(struct http_request *req)
  * parameter but profile (ignored) and ext (none supported). */
 static bool content_type_ok(struct http_request *req)
 {
+	if (req->route->flags & HTTP_FORM) {
+		/* A form (HTTP_FORM) may carry parameters, such as a charset. */
+		const char *ct = http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+		const char *form = "application/x-www-form-urlencoded";
+		size_t n = strlen(form);
+		if (ct && !strncasecmp(ct, form, n) && strchr("; \t", ct[n])) /* or ct[n] == '\0' */
+			return true;
+		http_reply_error(req, 415, "Unsupported media type",
+		                 "Send the body as Content-Type: %s.", form);
+		return false;
+	}
 	enum mediatype_verdict v =
 	    mediatype_content_type(http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE));
 	if (v == MEDIATYPE_OK)
@@ -541,6 +552,14 @@ static bool accept_ok(struct http_request *req)
 	                     : "Accept names application/vnd.api+json only with q=0 or with "
 	                       "parameters other than ext and profile.");
 	return false;
+}
+
+/* The body cap of req's route. */
+static size_t body_max(const struct http_request *req)
+{
+	size_t server = req->srv->cfg.body_max;
+	return (req->route->flags & HTTP_FORM) && HTTP_FORM_BODY_MAX < server ? HTTP_FORM_BODY_MAX
+	                                                                       : server;
 }
 
 static void run_handler(struct http_request *req)
@@ -605,7 +624,7 @@ static void dispatch(struct http_request *req)
 {
 	if (req->too_large) {
 		http_reply_error(req, 413, "Payload too large",
-		                 "The request body is larger than %zu bytes.", req->srv->cfg.body_max);
+		                 "The request body is larger than %zu bytes.", body_max(req));
 		return;
 	}
 	if (req->route->flags & HTTP_ASYNC)
@@ -661,7 +680,7 @@ static void begin(struct http_request *req)
 	if ((req->route->flags & HTTP_BODY) && !content_type_ok(req))
 		return;
 	const char *cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl && strtoull(cl, NULL, 10) > req->srv->cfg.body_max) {
+	if (cl && strtoull(cl, NULL, 10) > body_max(req)) {
 		req->too_large = true;
 		dispatch(req); /* 413 now, before the body is read */
 	}
@@ -696,7 +715,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		if (req->replied || req->too_large || !(req->route->flags & HTTP_BODY))
 			return MHD_YES; /* discarded */
-		if (req->body_len + n > req->srv->cfg.body_max) {
+		if (req->body_len + n > body_max(req)) {
 			req->too_large = true;
 			free(req->body);
 			req->body = NULL;
@@ -705,8 +724,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		if (req->body_len + n + 1 > req->body_cap) {
 			size_t cap = (req->body_len + n + 1) * 2;
-			if (cap > req->srv->cfg.body_max + 1)
-				cap = req->srv->cfg.body_max + 1;
+			if (cap > body_max(req) + 1)
+				cap = body_max(req) + 1;
 			char *b = realloc(req->body, cap);
 			if (!b)
 				return MHD_NO;

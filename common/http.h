@@ -52,9 +52,12 @@ enum http_principal {
 /* Called for routes with HTTP_AUTH once the token verified, before the
  * handler: checks that claims->user_id still exists and replaces what the
  * token says of the user's roles (claims->auditor) with the roles the user
- * has now. app is http_server_config.app. Runs on HTTP worker threads, so
- * it must be thread-safe. */
-typedef enum http_principal (*http_principal_fn)(void *app, struct auth_claims *claims);
+ * has now. app is http_server_config.app; token (len bytes, not
+ * NUL-terminated) is the verified token itself, borrowed for the call, for
+ * a service that must ask someone else about it. Runs on HTTP worker
+ * threads, so it must be thread-safe. */
+typedef enum http_principal (*http_principal_fn)(void *app, const char *token, size_t len,
+                                                 struct auth_claims *claims);
 
 enum http_route_flags {
 	HTTP_AUTH = 1,  /* requires a valid bearer token */
@@ -63,7 +66,13 @@ enum http_route_flags {
 	                   server's pool of HTTP_ASYNC_THREADS with the connection
 	                   suspended, so no worker (and none of the connections a
 	                   worker serves) waits with it */
+	HTTP_FORM = 8,  /* with HTTP_BODY: the body is application/x-www-form-urlencoded
+	                   instead, of at most HTTP_FORM_BODY_MAX bytes */
 };
+
+/* Form routes take small bodies (a token, a few parameters), and may be
+ * open to anyone: they hold this much at most, whatever the server's cap. */
+#define HTTP_FORM_BODY_MAX 32768
 
 #define HTTP_ASYNC_THREADS 4
 

@@ -160,26 +160,36 @@ static int parse_response(char *raw, size_t len, struct httpc_response *out)
 	return 0;
 }
 
-int httpc_get(const struct httpc_url *url, const char *target, const char *authorization,
-              int timeout_ms, struct httpc_response *out)
+/* One request: method, prefix + target, optional Authorization and body. */
+static int request(const struct httpc_url *url, const char *method, const char *target,
+                   const char *accept, const char *authorization, const char *content_type,
+                   const char *body, size_t body_len, int timeout_ms,
+                   struct httpc_response *out)
 {
 	memset(out, 0, sizeof *out);
 	if (authorization && strpbrk(authorization, "\r\n"))
 		return -1;
+	if (content_type && strpbrk(content_type, "\r\n"))
+		return -1;
 	if (strpbrk(target, "\r\n "))
 		return -1;
-	int rc = -1;
+	int rc = -1, fd = -1;
 	char *req = NULL, *raw = NULL;
 	size_t req_len = 0, raw_len = 0, raw_cap = 0;
 	FILE *f = open_memstream(&req, &req_len);
 	if (!f)
 		return -1;
-	fprintf(f, "GET %s%s HTTP/1.1\r\nHost: %s:%s\r\nAccept: application/vnd.api+json\r\n",
-	        url->prefix, target, url->host, url->port);
+	fprintf(f, "%s %s%s HTTP/1.1\r\nHost: %s:%s\r\nAccept: %s\r\n", method, url->prefix,
+	        target, url->host, url->port, accept);
 	if (authorization)
 		fprintf(f, "Authorization: %s\r\n", authorization);
+	if (content_type)
+		fprintf(f, "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type, body_len);
 	fputs("Connection: close\r\n\r\n", f);
-	fclose(f);
+	if (content_type)
+		fwrite(body, 1, body_len, f);
+	if (fclose(f))
+		goto out;
 
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -189,7 +199,7 @@ int httpc_get(const struct httpc_url *url, const char *target, const char *autho
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
-	int fd = connect_to(url, &deadline);
+	fd = connect_to(url, &deadline);
 	if (fd < 0 || send_all(fd, req, req_len, &deadline))
 		goto out;
 	for (;;) {
@@ -227,6 +237,20 @@ out:
 	if (rc)
 		httpc_response_free(out);
 	return rc;
+}
+
+int httpc_get(const struct httpc_url *url, const char *target, const char *authorization,
+              int timeout_ms, struct httpc_response *out)
+{
+	return request(url, "GET", target, "application/vnd.api+json", authorization, NULL, NULL, 0,
+	               timeout_ms, out);
+}
+
+int httpc_post(const struct httpc_url *url, const char *target, const char *content_type,
+               const char *body, size_t len, int timeout_ms, struct httpc_response *out)
+{
+	return request(url, "POST", target, "application/json", NULL, content_type, body, len,
+	               timeout_ms, out);
 }
 
 void httpc_response_free(struct httpc_response *resp)

@@ -1,5 +1,6 @@
 /* httpc: a minimal HTTP/1.1 client for calls between our own daemons
- * (the API's proxy to the auditor). One request per connection. */
+ * (the API's proxy to the auditor, the auditor's token introspection at
+ * the API). One request per connection. */
 #ifndef AUDITLOG_HTTPC_H
 #define AUDITLOG_HTTPC_H
 
@@ -31,6 +32,10 @@ int httpc_parse_url(const char *url, struct httpc_url *out);
  * did not answer in time, or answered something that is not HTTP. */
 int httpc_get(const struct httpc_url *url, const char *target, const char *authorization,
               int timeout_ms, struct httpc_response *out);
+/* POSTs body (len bytes, borrowed) as content_type to prefix + target,
+ * accepting application/json. Returns as httpc_get does. */
+int httpc_post(const struct httpc_url *url, const char *target, const char *content_type,
+               const char *body, size_t len, int timeout_ms, struct httpc_response *out);
 void httpc_response_free(struct httpc_response *resp);
 
 #endif

@@ -12,8 +12,10 @@
 #include "event.h"
 #include "http.h"
 #include "httpc.h"
+#include "principal.h"
 
 struct publisher;
+struct forward_cache;
 
 struct api {
 	struct db_config db;
@@ -25,6 +27,10 @@ struct api {
 	int auditor_timeout_ms;
 	bool audit_off;      /* bench-no-audit: emit nothing (benchmarks only) */
 	bool token_endpoint; /* GET /tokens/:id answers (the demo's login) */
+	/* Whether a token's user exists and is an auditor now, by the users
+	 * table; told at once of what this process deletes or reads. */
+	struct principal_cache *principals;
+	struct forward_cache *forwards; /* see forward.c */
 };
 
 /* ---- the audit emitter (audit.c) ----
@@ -43,6 +49,12 @@ void audit_viewed(struct api *api, const struct actor *actor, const char *type,
 /* Inside a transaction; changes is stolen (NULL unless EVENT_CHANGED). */
 int audit_mutation(struct api *api, struct db *db, const struct actor *actor,
                    enum event_action action, const char *type, const char *id, json_t *changes);
+/* The eventName of the event that records a token handed out. */
+#define AUDIT_TOKEN_ISSUED "token-issued"
+/* Inside a transaction, like a mutation: a token was issued for users:id,
+ * recorded as a view of that user by that user (the token acts as it),
+ * named AUDIT_TOKEN_ISSUED. */
+int audit_token_issued(struct api *api, struct db *db, const char *user_id);
 /* After a committed transaction that called audit_mutation. */
 void audit_committed(struct api *api);
 
@@ -78,10 +90,20 @@ int data_user_list(struct data_ctx *ctx, int64_t after, unsigned limit, json_t *
                    int64_t *last);
 int data_user_create(struct data_ctx *ctx, json_t *attrs, struct user *out);
 int data_user_update(struct data_ctx *ctx, int64_t id, json_t *attrs, struct user *out);
+/* Also tells api->principals at once that the user is gone. */
 int data_user_delete(struct data_ctx *ctx, int64_t id);
-/* For the token endpoint: no event, the caller is not authenticated.
- * *roles is a new array of the user's role names. */
+/* For the token endpoint, which is not authenticated: reads the user and
+ * records, in the same transaction, that a token is issued for it (the
+ * event is committed before the caller may hand the token out). *roles is
+ * a new array of the user's role names. */
 int data_user_for_token(struct data_ctx *ctx, int64_t id, struct user *out, json_t **roles);
+/* The users.roles column (VARCHAR(255), utf8mb4) fits in this. */
+#define USER_ROLES_MAX 1024
+/* The user's roles column as it is now ("a,b"), into roles (cap bytes,
+ * USER_ROLES_MAX will do; DB_ERR_DATA if it does not fit);
+ * no event (authentication, not a read of the user's data). Returns
+ * DATA_OK, DATA_NOT_FOUND or a db status. */
+int data_user_roles(struct db *db, int64_t id, char *roles, size_t cap);
 
 extern const struct jsonapi_attr user_attrs[];
 extern const size_t user_nattrs;
@@ -107,6 +129,7 @@ extern const size_t note_nattrs;
 
 /* ---- handlers ---- */
 void h_token_get(struct http_request *req);
+void h_token_introspect(struct http_request *req);
 void h_jwks_get(struct http_request *req);
 void h_users_list(struct http_request *req);
 void h_user_get(struct http_request *req);
@@ -119,6 +142,32 @@ void h_note_create(struct http_request *req);
 void h_note_delete(struct http_request *req);
 void h_logs_by(struct http_request *req);
 void h_logs_for(struct http_request *req);
+
+/* The http_principal_fn of the API (h_tokens.c): the token's user as the
+ * users table says now, through api->principals. */
+enum http_principal api_principal(void *app, const char *token, size_t len,
+                                  struct auth_claims *claims);
+/* ---- forward.c ----
+ * The Authorization header value ("Bearer <token>", to free()) with which
+ * a request of the user of claims is forwarded to the auditor: a token the
+ * API signs for the same user, with the roles the API knows it has now, its
+ * "iat" the time the API learnt them, valid for FORWARD_TOKEN_TTL_S. The
+ * auditor trusts what a token says of its user for its principal ttl after
+ * iat, so it need not ask the API back, which, asked from an API worker
+ * that waits for the auditor, could have no worker free to answer. NULL
+ * when the user is gone since or out of memory. */
+#define FORWARD_TOKEN_TTL_S 60
+char *api_forward_authorization(struct api *api, const struct auth_claims *claims);
+/* The signed tokens kept for that, per user, while younger than ttl_ms / 2.
+ * Returns NULL when out of memory. */
+struct forward_cache *forward_cache_new(int64_t ttl_ms);
+void forward_cache_free(struct forward_cache *cache);
+/* Signs claims (a JSON object, borrowed) with the private key; returns a
+ * token to free(), or NULL. */
+char *api_sign(struct api *api, json_t *claims);
+/* The principal cache's lookup: the users table. */
+enum principal_status api_principal_lookup(void *app, int64_t user_id, const void *arg,
+                                           bool *auditor);
 
 /* Shared by handlers: sets up ctx for req, or replies 503 and returns -1. */
 int api_data_ctx(struct http_request *req, struct data_ctx *ctx);

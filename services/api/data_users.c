@@ -50,6 +50,8 @@ static int load(struct db *db, const char *sql, int64_t id, struct user *out)
 struct token_row {
 	struct user *user;
 	json_t *roles;
+	struct data_ctx *ctx;
+	bool auditor;
 };
 
 static int token_row(void *arg, const struct db_row *row)
@@ -60,6 +62,7 @@ static int token_row(void *arg, const struct db_row *row)
 		return st;
 	/* "a,b" -> ["a","b"] */
 	const char *p = row->val[4];
+	t->auditor = principal_list_has(p, ',', PRINCIPAL_ROLE_AUDITOR);
 	while (p && *p) {
 		size_t n = strcspn(p, ",");
 		if (n)
@@ -69,22 +72,67 @@ static int token_row(void *arg, const struct db_row *row)
 	return 0;
 }
 
+struct token_tx {
+	struct token_row row;
+	int64_t id;
+};
+
+static int token_in_tx(struct db *db, void *arg)
+{
+	struct token_tx *t = arg;
+	struct db_value param = DB_INT(t->id);
+	t->row.user->id[0] = '\0';
+	json_array_clear(t->row.roles); /* a retried transaction starts again */
+	int st = db_query(db, "SELECT id, name, email, agreed_tos, roles FROM users WHERE id = ?",
+	                  &param, 1, token_row, &t->row);
+	if (st)
+		return st;
+	if (!t->row.user->id[0])
+		return DATA_NOT_FOUND;
+	return audit_token_issued(t->row.ctx->api, db, t->row.user->id);
+}
+
 int data_user_for_token(struct data_ctx *ctx, int64_t id, struct user *out, json_t **roles)
 {
-	struct token_row t = {out, json_array()};
+	struct token_tx t = {{out, json_array(), ctx, false}, id};
+	int st = t.row.roles ? db_run_tx(ctx->db, token_in_tx, &t) : DB_ERR;
+	if (st) {
+		json_decref(t.row.roles);
+		user_clear(out);
+		return st;
+	}
+	audit_committed(ctx->api);
+	principal_set(ctx->api->principals, id, t.row.auditor);
+	*roles = t.row.roles;
+	return DATA_OK;
+}
+
+struct roles_row {
+	char *roles;
+	size_t cap;
+	bool found;
+};
+
+static int roles_row(void *arg, const struct db_row *row)
+{
+	struct roles_row *r = arg;
+	size_t n = row->val[0] ? row->len[0] : 0;
+	if (n >= r->cap)
+		return DB_ERR_DATA; /* never cut: a cut name could read as another role */
+	memcpy(r->roles, row->val[0] ? row->val[0] : "", n);
+	r->roles[n] = '\0';
+	r->found = true;
+	return 0;
+}
+
+int data_user_roles(struct db *db, int64_t id, char *roles, size_t cap)
+{
+	struct roles_row r = {roles, cap, false};
 	struct db_value param = DB_INT(id);
-	out->id[0] = '\0';
-	int st = t.roles ? db_query(ctx->db,
-	                            "SELECT id, name, email, agreed_tos, roles FROM users WHERE id = ?",
-	                            &param, 1, token_row, &t)
-	                 : DB_ERR;
-	if (st == DB_OK && !out->id[0])
-		st = DATA_NOT_FOUND;
+	int st = db_query(db, "SELECT roles FROM users WHERE id = ?", &param, 1, roles_row, &r);
 	if (st)
-		json_decref(t.roles);
-	else
-		*roles = t.roles;
-	return st;
+		return st;
+	return r.found ? DATA_OK : DATA_NOT_FOUND;
 }
 
 int data_user_get(struct data_ctx *ctx, int64_t id, struct user *out)
@@ -225,5 +273,10 @@ int data_user_update(struct data_ctx *ctx, int64_t id, json_t *attrs, struct use
 
 int data_user_delete(struct data_ctx *ctx, int64_t id)
 {
-	return data_delete(ctx, "DELETE FROM users WHERE id = ?", "users", id);
+	int st = data_delete(ctx, "DELETE FROM users WHERE id = ?", "users", id);
+	/* Committed (or there was no such user): its tokens stop acting now,
+	 * not when the cached answer expires. */
+	if (st == DATA_OK || st == DATA_NOT_FOUND)
+		principal_gone(ctx->api->principals, id);
+	return st;
 }

@@ -86,10 +86,18 @@ static void proxy(struct http_request *req, const char *filter)
 		return;
 	}
 
+	char *authorization = api_forward_authorization(api, http_claims(req));
+	if (!authorization) {
+		http_reply_error(req, 503, "Service unavailable", "Try again shortly.");
+		return;
+	}
 	/* One deadline for the whole request, the time it queued included. */
 	long left = api->auditor_timeout_ms - http_elapsed_ms(req);
 	struct httpc_response resp;
-	if (left <= 0 || httpc_get(&api->auditor, target, http_bearer(req), (int)left, &resp)) {
+	int failed = left <= 0 ||
+	             httpc_get(&api->auditor, target, authorization, (int)left, &resp);
+	free(authorization);
+	if (failed) {
 		log_error("the auditor at %s:%s did not answer in time", api->auditor.host,
 		          api->auditor.port);
 		http_reply_error(req, 502, "Bad gateway", "The auditor did not answer.");

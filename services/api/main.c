@@ -14,6 +14,7 @@ static struct config_setting settings[] = {
                           "AUDITLOG_MYSQL_PASSWORD", "dev"),
     DAEMON_AMQP_SETTING,
     DAEMON_PUBLIC_KEY_SETTING,
+    DAEMON_PRINCIPAL_TTL_SETTING,
     {"jwt-private-key", "AUDITLOG_JWT_PRIVATE_KEY", ".state/keys/jwt-private.pem",
      CONFIG_STRING, 0, 0, "PEM file of the RSA private key that signs tokens.", NULL, 0},
     {"auditor-url", "AUDITLOG_AUDITOR_URL", "http://localhost:3001", CONFIG_STRING, 0, 0,
@@ -41,6 +42,7 @@ static const char *const page_params[] = {"page[size]", "page[after]", NULL};
 static const char *const notes_params[] = {"filter[target]", "page[size]", "page[after]", NULL};
 
 static const struct http_route routes[] = {
+    {"POST", "/tokens/introspect", h_token_introspect, HTTP_BODY | HTTP_FORM, NULL},
     {"GET", "/tokens/:id", h_token_get, 0, NULL},
     {"GET", "/.well-known/jwks.json", h_jwks_get, 0, NULL},
     {"GET", "/api/users", h_users_list, HTTP_AUTH, page_params},
@@ -111,6 +113,12 @@ int main(int argc, char **argv)
 		log_error("cannot read the private key %s", S("jwt-private-key"));
 		goto out;
 	}
+	if (!(api.principals = daemon_principals(settings, NSETTINGS, api_principal_lookup, &api)))
+		goto out;
+	if (!(api.forwards = forward_cache_new(I("principal-ttl-ms")))) {
+		log_error("out of memory");
+		goto out;
+	}
 	if (httpc_parse_url(S("auditor-url"), &api.auditor)) {
 		log_error("auditor-url must look like http://host:port");
 		goto out;
@@ -127,6 +135,7 @@ int main(int argc, char **argv)
 	struct http_server_config hc = {.routes = routes,
 	                                .nroutes = sizeof routes / sizeof routes[0],
 	                                .auth = api.public_key,
+	                                .principal = api_principal,
 	                                .cors = 1,
 	                                .jsonapi = 1,
 	                                .app = &api};
@@ -136,6 +145,8 @@ out:
 	http_server_stop(http);
 	publisher_stop(api.publisher, 5000);
 	auth_key_free(api.public_key);
+	principal_cache_free(api.principals);
+	forward_cache_free(api.forwards);
 	free(api.private_pem);
 	db_library_end();
 	return rc;

@@ -11,14 +11,24 @@
 #include "db.h"
 #include "event.h"
 #include "http.h"
+#include "httpc.h"
+#include "principal.h"
 
 #define EVENTS_PAGE_DEFAULT 50
 #define EVENTS_PAGE_MAX 1000
+
+/* The longest the API may take to answer a token introspection. */
+#define AUDITOR_API_TIMEOUT_MS 2000
 
 struct auditor {
 	struct db_config db;     /* queries: the read-only user */
 	struct db_config writer; /* the consumer: INSERT and SELECT only */
 	struct auth_key *public_key;
+	struct httpc_url api; /* answers token introspection */
+	/* Whether a token's user exists and is an auditor now, as the API
+	 * said within the configured time. */
+	struct principal_cache *principals;
+	int64_t principal_ttl_ms;
 };
 
 /* ---- store.c ---- */
@@ -58,6 +68,16 @@ struct consumer_config {
 int consumer_start(const struct consumer_config *cfg, struct consumer **out);
 /* Commits and acknowledges what it holds, then stops and frees. */
 void consumer_stop(struct consumer *c);
+
+/* ---- introspect.c ---- */
+/* The principal cache's lookup: asks the API (RFC 7662 introspection of
+ * the token arg points at) whether user_id exists and is an auditor.
+ * ctx is the struct auditor. */
+enum principal_status auditor_introspect(void *ctx, int64_t user_id, const void *arg,
+                                         bool *auditor);
+/* The auditor's http_principal_fn: the token's user through a->principals. */
+enum http_principal auditor_principal(void *app, const char *token, size_t len,
+                                      struct auth_claims *claims);
 
 /* ---- h_events.c ---- */
 void h_events_for_target(struct http_request *req);

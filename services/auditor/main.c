@@ -19,6 +19,11 @@ static struct config_setting settings[] = {
      CONFIG_STRING, 0, 0, "Its password.", NULL, 0},
     DAEMON_AMQP_SETTING,
     DAEMON_PUBLIC_KEY_SETTING,
+    DAEMON_PRINCIPAL_TTL_SETTING,
+    {"api-url", "AUDITLOG_API_URL", "http://localhost:3000", CONFIG_STRING, 0, 0,
+     "Where the API answers token introspection (POST /tokens/introspect): whether a "
+     "token's user still exists and what roles it has now.",
+     NULL, 0},
     {"prefetch", "AUDITLOG_PREFETCH", "100", CONFIG_INT, 1, 65535,
      "Unacknowledged messages the consumer holds at most (each up to 200 events).", NULL,
      0},
@@ -64,6 +69,13 @@ int main(int argc, char **argv)
 	a.db.password = S("mysql-reader-password");
 	if (daemon_public_key(settings, NSETTINGS, &a.public_key))
 		goto out;
+	if (httpc_parse_url(S("api-url"), &a.api)) {
+		log_error("api-url must look like http://host:port");
+		goto out;
+	}
+	a.principal_ttl_ms = I("principal-ttl-ms");
+	if (!(a.principals = daemon_principals(settings, NSETTINGS, auditor_introspect, &a)))
+		goto out;
 	struct consumer_config cc = {.amqp_url = S("amqp-url"),
 	                             .db = &a.writer,
 	                             .prefetch = (unsigned)I("prefetch"),
@@ -76,6 +88,7 @@ int main(int argc, char **argv)
 	struct http_server_config hc = {.routes = routes,
 	                                .nroutes = sizeof routes / sizeof routes[0],
 	                                .auth = a.public_key,
+	                                .principal = auditor_principal,
 	                                .cors = 1,
 	                                .jsonapi = 1,
 	                                .app = &a};
@@ -86,6 +99,7 @@ out:
 	for (unsigned i = 0; i < nconsumers; i++)
 		consumer_stop(consumers[i]);
 	auth_key_free(a.public_key);
+	principal_cache_free(a.principals);
 	db_library_end();
 	return rc;
 }

@@ -187,6 +187,7 @@ export class Stack {
       AUDITLOG_AUDITOR_PORT: String(this.ports.auditor),
       AUDITLOG_WEB_PORT: String(this.ports.web),
       AUDITLOG_AUDITOR_URL: `http://127.0.0.1:${this.ports.auditor}`,
+      AUDITLOG_API_URL: `http://127.0.0.1:${this.ports.api}`, // the auditor's token introspection
       AUDITLOG_PUBLIC_API_URL: `http://127.0.0.1:${this.ports.api}`,
       AUDITLOG_SPOOL_DIR: path.join(this.logdir, 'spool'), // one API per spool
       ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:exitcode=66',

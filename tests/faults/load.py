@@ -30,7 +30,7 @@ class Record:
     def __init__(self, t, latency, op, outcome, status, target, changes=None, error=None):
         self.t = t                # time.monotonic() at the start of the request
         self.latency = latency    # seconds
-        self.op = op              # create, patch, delete, get
+        self.op = op              # create, patch, delete, get, token
         self.outcome = outcome    # ok, failed, unknown
         self.status = status      # HTTP status or None
         self.target = target      # user id (str) or None when unknown (a create)
@@ -125,18 +125,15 @@ class Client(threading.Thread):
                                f"{doc}")
         self._close()
         for _ in range(20):
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-            try:
-                c.request("GET", f"/tokens/{self.actor_id}")
-                r = c.getresponse()
-                data = r.read()
-                if r.status == 201:
-                    self.token = data.decode()
-                    return
-            except (OSError, http.client.HTTPException):
-                pass
-            finally:
-                c.close()
+            # A token handed out is a viewed event of the actor by the actor
+            # (eventName token-issued): recorded like any other request.
+            t0 = time.monotonic()
+            outcome, status, doc, err = self.call("GET", f"/tokens/{self.actor_id}")
+            self._record(t0, "token", outcome, status, self.actor_id, error=err)
+            if outcome == "ok" and isinstance(doc, str):
+                self.token = doc
+                self._close()
+                return
             time.sleep(0.25)
         raise RuntimeError(f"client {self.idx}: no token for user {self.actor_id}")
 

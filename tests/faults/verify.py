@@ -35,7 +35,7 @@ def expectations(records):
             view[r.target] += 1
         elif r.op == "delete":
             mut[_key("deleted", r.target, None)] += 1
-        else:
+        else:  # get, and token: a token issued is a view of its user (token-issued)
             view[r.target] += 1
     return exp_mut, unk_mut, exp_view, unk_view
 

@@ -295,6 +295,7 @@ class Stack:
             "AUDITLOG_AUDITOR_PORT": str(self.ports["auditor"]),
             "AUDITLOG_WEB_PORT": str(self.ports["web"]),
             "AUDITLOG_AUDITOR_URL": f"http://127.0.0.1:{self.ports['auditor']}",
+            "AUDITLOG_API_URL": f"http://127.0.0.1:{self.ports['api']}",
             "AUDITLOG_SPOOL_DIR": os.path.join(self.logdir, "spool"),
             "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=66",
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",

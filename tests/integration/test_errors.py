@@ -180,9 +180,8 @@ def test_bodies():
 
 
 def test_auditor_queries():
-    with Stack(daemons=("auditor",)) as s:
-        with Stack(daemons=("api",)) as a:
-            tok = a.token(1)
+    with Stack(daemons=("api", "auditor")) as s:
+        tok = s.token(1)  # the auditor asks the API whether its user exists
         for q in ("", "?filter[actor]=users", "?filter[actor]=:1", "?filter[target]=us%20ers:1",
                   "?filter[actor]=users:1&page[size]=0", "?filter[actor]=users:1&page[size]=1001",
                   "?filter[actor]=users:1&page[after]=bogus",
