@@ -85,9 +85,10 @@ json_t *user_resource(const struct user *u);
 
 int data_user_get(struct data_ctx *ctx, int64_t id, struct user *out);
 /* Users with id > after, by id, at most limit; out is a new array of
- * resource objects. *last is the id of the last one, or 0. */
+ * resource objects. *more says whether another user follows the page;
+ * *last is the id of the last one, or 0. */
 int data_user_list(struct data_ctx *ctx, int64_t after, unsigned limit, json_t **out,
-                   int64_t *last);
+                   bool *more, int64_t *last);
 int data_user_create(struct data_ctx *ctx, json_t *attrs, struct user *out);
 int data_user_update(struct data_ctx *ctx, int64_t id, json_t *attrs, struct user *out);
 /* Also tells api->principals at once that the user is gone. */

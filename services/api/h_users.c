@@ -94,12 +94,13 @@ void h_users_list(struct http_request *req)
 		return;
 	json_t *data;
 	int64_t last;
-	int st = data_user_list(&ctx, after, (unsigned)size, &data, &last);
+	bool more;
+	int st = data_user_list(&ctx, after, (unsigned)size, &data, &more, &last);
 	if (st) {
 		api_reply_status(req, st, "user");
 		return;
 	}
-	api_reply_page(req, data, "/api/users", keys, json_array_size(data) == (size_t)size, last);
+	api_reply_page(req, data, "/api/users", keys, more, last);
 }
 
 void h_user_get(struct http_request *req)

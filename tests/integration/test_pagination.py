@@ -116,6 +116,16 @@ def test_users_links():
                                f"{all_ids[-6] if len(all_ids) > 5 else 0}")
         assert ids == all_ids[-5:], (ids, all_ids[-5:])
 
+        # A last page that is exactly full has no next link (no empty page
+        # after it), and one that is not the last has one.
+        status, _, doc = s.api("GET", f"/api/users?page[size]=2&page[after]={all_ids[-3]}",
+                               token=tok)
+        assert [int(u["id"]) for u in doc["data"]] == all_ids[-2:], doc["data"]
+        assert "next" not in doc["links"], doc["links"]
+        status, _, doc = s.api("GET", f"/api/users?page[size]=2&page[after]={all_ids[-4]}",
+                               token=tok)
+        assert "next" in doc["links"], doc["links"]
+
 
 if __name__ == "__main__":
     run([test_pages, test_users_links])
