@@ -72,6 +72,23 @@ struct data_ctx {
  * records the deleted event with it. */
 int data_delete(struct data_ctx *ctx, const char *sql, const char *type, int64_t id);
 
+/* A page of a list, read by keyset: the query asks for limit + 1 rows, and
+ * the one past the page only says that another page follows. */
+struct data_page {
+	struct data_ctx *ctx;
+	json_t *array; /* owned: the page's resource objects */
+	unsigned limit;
+	bool more;    /* a row followed the page */
+	int64_t last; /* id of the page's last row, or 0 */
+};
+
+/* For a db_query row callback. Returns 1 (stop) at the row past the page,
+ * with page->more set; else 0, and the row belongs on the page. */
+int data_page_full(struct data_page *page);
+/* Adds resource (stolen; NULL is an allocation failure) for row `id` of
+ * `type` to the page and records the view. Returns 0 or DB_ERR. */
+int data_page_add(struct data_page *page, json_t *resource, const char *type, const char *id);
+
 struct user {
 	char id[24];
 	json_t *attributes; /* owned: {name, email, agreedTos} */

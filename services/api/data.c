@@ -1,5 +1,6 @@
 /* What the users and notes data layers share. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "api.h"
 
@@ -32,4 +33,21 @@ int data_delete(struct data_ctx *ctx, const char *sql, const char *type, int64_t
 	if (st == DATA_OK)
 		audit_committed(ctx->api);
 	return st;
+}
+
+int data_page_full(struct data_page *page)
+{
+	if (json_array_size(page->array) < page->limit)
+		return 0;
+	page->more = true;
+	return 1;
+}
+
+int data_page_add(struct data_page *page, json_t *resource, const char *type, const char *id)
+{
+	if (!resource || json_array_append_new(page->array, resource))
+		return DB_ERR;
+	audit_viewed(page->ctx->api, &page->ctx->actor, type, id);
+	page->last = strtoll(id, NULL, 10);
+	return 0;
 }

@@ -65,36 +65,17 @@ int data_note_get(struct data_ctx *ctx, int64_t id, json_t **out)
 	return DATA_OK;
 }
 
-struct list_ctx {
-	struct data_ctx *ctx;
-	json_t *array;
-	unsigned limit;
-	bool more;
-	int64_t last;
-};
-
-/* The query reads one row more than the page holds: that row only says
- * that another page follows, and is neither returned nor recorded as viewed. */
 static int list_row(void *arg, const struct db_row *row)
 {
-	struct list_ctx *l = arg;
-	if (json_array_size(l->array) == l->limit) {
-		l->more = true;
-		return 1;
-	}
-	json_t *r = note_resource(row);
-	if (!r || json_array_append_new(l->array, r))
-		return DB_ERR;
-	audit_viewed(l->ctx->api, &l->ctx->actor, "notes", row->val[0]);
-	l->last = strtoll(row->val[0], NULL, 10);
-	return 0;
+	struct data_page *page = arg;
+	return data_page_full(page) ? 1 : data_page_add(page, note_resource(row), "notes", row->val[0]);
 }
 
 int data_note_list(struct data_ctx *ctx, const char *target_type, const char *target_id,
                    const char *field, int64_t after, unsigned limit, json_t **out, bool *more,
                    int64_t *last)
 {
-	struct list_ctx l = {ctx, json_array(), limit, false, 0};
+	struct data_page l = {ctx, json_array(), limit, false, 0};
 	if (!l.array)
 		return DB_ERR;
 	struct db_value params[] = {DB_TEXT(target_type), DB_TEXT(target_id),

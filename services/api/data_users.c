@@ -143,34 +143,15 @@ int data_user_get(struct data_ctx *ctx, int64_t id, struct user *out)
 	return st;
 }
 
-struct list_ctx {
-	struct data_ctx *ctx;
-	json_t *array;
-	unsigned limit;
-	bool more;
-	int64_t last;
-};
-
-/* The query reads one row more than the page holds: that row only says
- * that another page follows, and is neither returned nor recorded as viewed. */
 static int list_row(void *arg, const struct db_row *row)
 {
-	struct list_ctx *l = arg;
-	if (json_array_size(l->array) == l->limit) {
-		l->more = true;
+	struct data_page *page = arg;
+	if (data_page_full(page))
 		return 1;
-	}
 	struct user u = {0};
 	int st = user_row(&u, row);
-	if (st == 0) {
-		json_t *r = user_resource(&u);
-		if (!r || json_array_append_new(l->array, r)) {
-			st = DB_ERR;
-		} else {
-			audit_viewed(l->ctx->api, &l->ctx->actor, "users", u.id);
-			l->last = strtoll(u.id, NULL, 10);
-		}
-	}
+	if (st == 0)
+		st = data_page_add(page, user_resource(&u), "users", u.id);
 	user_clear(&u);
 	return st;
 }
@@ -178,19 +159,19 @@ static int list_row(void *arg, const struct db_row *row)
 int data_user_list(struct data_ctx *ctx, int64_t after, unsigned limit, json_t **out,
                    bool *more, int64_t *last)
 {
-	struct list_ctx l = {ctx, json_array(), limit, false, 0};
-	if (!l.array)
+	struct data_page page = {ctx, json_array(), limit, false, 0};
+	if (!page.array)
 		return DB_ERR;
 	struct db_value params[] = {DB_INT(after), DB_INT((long long)limit + 1)};
 	int st = db_query(ctx->db, USER_COLUMNS "WHERE id > ? ORDER BY id LIMIT ?", params, 2,
-	                  list_row, &l);
+	                  list_row, &page);
 	if (st < 0) {
-		json_decref(l.array);
+		json_decref(page.array);
 		return st;
 	}
-	*out = l.array;
-	*more = l.more;
-	*last = l.last;
+	*out = page.array;
+	*more = page.more;
+	*last = page.last;
 	return DATA_OK;
 }
 
