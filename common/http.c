@@ -247,6 +247,19 @@ void http_reply_forbidden(struct http_request *req, const char *fmt, ...)
 	http_reply_jsonapi_error(req, &err);
 }
 
+void http_reply_principal(struct http_request *req, enum http_principal p)
+{
+	if (p == HTTP_PRINCIPAL_UNAVAILABLE) {
+		http_reply_error(req, 503, "Service unavailable",
+		                 "The token's user cannot be looked up now; try again shortly.");
+		return;
+	}
+	http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+	                "Bearer realm=\"auditlog\", error=\"invalid_token\"");
+	http_reply_error(req, 401, "Unauthorized", "The token's user (id %s) no longer exists.",
+	                 req->claims.user_id_str);
+}
+
 int http_param_id(struct http_request *req, size_t i, int64_t *id)
 {
 	const char *s = http_param(req, i);
@@ -452,15 +465,7 @@ static bool authenticate(struct http_request *req, int authorizations)
 		                            : HTTP_PRINCIPAL_OK;
 		if (p == HTTP_PRINCIPAL_OK)
 			return true;
-		if (p == HTTP_PRINCIPAL_UNAVAILABLE) {
-			http_reply_error(req, 503, "Service unavailable",
-			                 "The token's user cannot be looked up now; try again shortly.");
-			return false;
-		}
-		http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-		                "Bearer realm=\"auditlog\", error=\"invalid_token\"");
-		http_reply_error(req, 401, "Unauthorized",
-		                 "The token's user (id %s) no longer exists.", req->claims.user_id_str);
+		http_reply_principal(req, p);
 		return false;
 	}
 	http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,

@@ -149,6 +149,11 @@ void http_reply_empty(struct http_request *req, unsigned status);
 void http_reply_forbidden(struct http_request *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* For a token's user that is not HTTP_PRINCIPAL_OK: 401 with
+ * WWW-Authenticate: Bearer error="invalid_token" (RFC 6750 §3.1) when it
+ * no longer exists, 503 when it cannot be looked up now. */
+void http_reply_principal(struct http_request *req, enum http_principal p);
+
 /* 400 for a path parameter that must be a positive integer id. Returns 0
  * and the value, or -1 after replying. */
 int http_param_id(struct http_request *req, size_t i, int64_t *id);

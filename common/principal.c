@@ -1,5 +1,6 @@
 #include "principal.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,15 +167,35 @@ void principal_gone(struct principal_cache *c, int64_t user_id)
 	put(c, user_id, GONE, false);
 }
 
+const char *principal_list_next(const char **pos, char sep, size_t *n)
+{
+	const char *p = *pos;
+	while (p && *p) {
+		const char *end = strchr(p, sep);
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *item = p;
+		p += len + (end != NULL);
+		/* "admin, auditor" holds "auditor" */
+		while (len && isspace((unsigned char)item[0]))
+			item++, len--;
+		while (len && isspace((unsigned char)item[len - 1]))
+			len--;
+		if (len) {
+			*pos = p;
+			*n = len;
+			return item;
+		}
+	}
+	*pos = p;
+	return NULL;
+}
+
 bool principal_list_has(const char *list, char sep, const char *role)
 {
-	size_t rlen = strlen(role);
-	for (const char *p = list; p && *p;) {
-		const char *end = strchr(p, sep);
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (n == rlen && !memcmp(p, role, n))
+	size_t rlen = strlen(role), n;
+	const char *pos = list, *item;
+	while ((item = principal_list_next(&pos, sep, &n)))
+		if (n == rlen && !memcmp(item, role, n))
 			return true;
-		p += n + (end != NULL);
-	}
 	return false;
 }

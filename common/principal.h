@@ -90,8 +90,15 @@ void principal_gone(struct principal_cache *cache, int64_t user_id);
 /* The role that reads the whole audit log. */
 #define PRINCIPAL_ROLE_AUDITOR "auditor"
 
-/* True if list, items separated by sep (',' in the users.roles column, ' '
- * in an OAuth scope), has an item equal to role. list may be NULL. */
+/* The items of list, separated by sep (',' in the users.roles column, ' '
+ * in an OAuth scope), one per call, each without the white space around
+ * it; empty items are passed over. *pos starts at the list (may be NULL)
+ * and is advanced. Returns the next item (pointing into the list, *n bytes
+ * long, not NUL-terminated), or NULL after the last. */
+const char *principal_list_next(const char **pos, char sep, size_t *n);
+
+/* True if list has an item (as principal_list_next reads them) equal to
+ * role; case counts. list may be NULL. */
 bool principal_list_has(const char *list, char sep, const char *role);
 
 #endif

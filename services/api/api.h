@@ -172,10 +172,13 @@ enum http_principal api_principal(void *app, const char *token, size_t len,
  * "iat" the time the API learnt them, valid for FORWARD_TOKEN_TTL_S. The
  * auditor trusts what a token says of its user for its principal ttl after
  * iat, so it need not ask the API back, which, asked from an API worker
- * that waits for the auditor, could have no worker free to answer. NULL
- * when the user is gone since or out of memory. */
+ * that waits for the auditor, could have no worker free to answer.
+ * Returns PRINCIPAL_OK and *out, "Bearer <token>" to free(); PRINCIPAL_GONE
+ * when the user no longer exists; PRINCIPAL_UNAVAILABLE when its records
+ * cannot be read or memory ran out. */
 #define FORWARD_TOKEN_TTL_S 60
-char *api_forward_authorization(struct api *api, const struct auth_claims *claims);
+enum principal_status api_forward_authorization(struct api *api,
+                                                const struct auth_claims *claims, char **out);
 /* The signed tokens kept for that, per user, while younger than ttl_ms / 2.
  * Returns NULL when out of memory. */
 struct forward_cache *forward_cache_new(int64_t ttl_ms);

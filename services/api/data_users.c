@@ -60,15 +60,13 @@ static int token_row(void *arg, const struct db_row *row)
 	int st = user_row(t->user, row);
 	if (st)
 		return st;
-	/* "a,b" -> ["a","b"] */
-	const char *p = row->val[4];
-	t->auditor = principal_list_has(p, ',', PRINCIPAL_ROLE_AUDITOR);
-	while (p && *p) {
-		size_t n = strcspn(p, ",");
-		if (n)
-			json_array_append_new(t->roles, json_stringn(p, n));
-		p += n + (p[n] == ',');
-	}
+	/* "a, b" -> ["a","b"] */
+	const char *pos = row->val[4], *item;
+	size_t n;
+	t->auditor = principal_list_has(pos, ',', PRINCIPAL_ROLE_AUDITOR);
+	while ((item = principal_list_next(&pos, ',', &n)))
+		if (json_array_append_new(t->roles, json_stringn(item, n)))
+			return DB_ERR;
 	return 0;
 }
 

@@ -79,34 +79,36 @@ static char *mint(struct api *api, int64_t user_id, bool auditor, int64_t iat_ms
 	return out;
 }
 
-char *api_forward_authorization(struct api *api, const struct auth_claims *claims)
+enum principal_status api_forward_authorization(struct api *api,
+                                                const struct auth_claims *claims, char **out)
 {
 	struct forward_cache *f = api->forwards;
 	bool auditor = false;
 	int64_t age_ms = 0;
-	if (principal_check_within(api->principals, claims->user_id, NULL, f->ttl_ms / 4, &auditor,
-	                           &age_ms) != PRINCIPAL_OK)
-		return NULL;
+	*out = NULL;
+	enum principal_status st = principal_check_within(api->principals, claims->user_id, NULL,
+	                                                  f->ttl_ms / 4, &auditor, &age_ms);
+	if (st != PRINCIPAL_OK)
+		return st;
 	int64_t now_ms = wall_ms();
 	struct slot *s = &f->slots[(uint64_t)claims->user_id % SLOTS];
-	char *out = NULL;
 	pthread_mutex_lock(&f->lock);
 	if (s->authorization && s->user_id == claims->user_id && s->auditor == auditor &&
 	    now_ms - s->iat_ms < f->ttl_ms / 2)
-		out = strdup(s->authorization);
+		*out = strdup(s->authorization);
 	pthread_mutex_unlock(&f->lock);
-	if (out)
-		return out;
+	if (*out)
+		return PRINCIPAL_OK;
 
 	int64_t iat_ms = now_ms - age_ms;
-	if (!(out = mint(api, claims->user_id, auditor, iat_ms, now_ms)))
-		return NULL;
-	char *keep = strdup(out);
+	if (!(*out = mint(api, claims->user_id, auditor, iat_ms, now_ms)))
+		return PRINCIPAL_UNAVAILABLE;
+	char *keep = strdup(*out);
 	pthread_mutex_lock(&f->lock);
 	if (keep) {
 		free(s->authorization);
 		*s = (struct slot){claims->user_id, iat_ms, auditor, keep};
 	}
 	pthread_mutex_unlock(&f->lock);
-	return out;
+	return PRINCIPAL_OK;
 }

@@ -86,9 +86,12 @@ static void proxy(struct http_request *req, const char *filter)
 		return;
 	}
 
-	char *authorization = api_forward_authorization(api, http_claims(req));
-	if (!authorization) {
-		http_reply_error(req, 503, "Service unavailable", "Try again shortly.");
+	/* The user may have gone since the request was authenticated. */
+	char *authorization;
+	enum principal_status who = api_forward_authorization(api, http_claims(req), &authorization);
+	if (who != PRINCIPAL_OK) {
+		http_reply_principal(req, who == PRINCIPAL_GONE ? HTTP_PRINCIPAL_GONE
+		                                                : HTTP_PRINCIPAL_UNAVAILABLE);
 		return;
 	}
 	/* One deadline for the whole request, the time it queued included. */

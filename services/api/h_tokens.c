@@ -113,16 +113,13 @@ static bool scope_token(const char *s, size_t n)
  * that is not a valid scope-token. */
 static void roles_to_scope(const char *roles, char *scope, size_t cap)
 {
-	size_t used = 0;
+	size_t used = 0, n;
+	const char *pos = roles, *item;
 	scope[0] = '\0';
-	for (const char *p = roles; *p;) {
-		size_t n = strcspn(p, ",");
-		if (scope_token(p, n) && used + n + 2 <= cap) {
+	while ((item = principal_list_next(&pos, ',', &n)))
+		if (scope_token(item, n) && used + n + 2 <= cap)
 			used += (size_t)snprintf(scope + used, cap - used, "%s%.*s", used ? " " : "",
-			                         (int)n, p);
-		}
-		p += n + (p[n] == ',');
-	}
+			                         (int)n, item);
 }
 
 static void reply_introspection(struct http_request *req, json_t *doc)

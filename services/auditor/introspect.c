@@ -81,12 +81,14 @@ enum http_principal auditor_principal(void *app, const char *token, size_t len,
 	struct auditor *a = app;
 	/* A token issued less than the ttl ago says what its issuer read of
 	 * the user then: as fresh as a cached answer. So a new login, and every
-	 * request the API forwards (it signs one for it), need no call. */
+	 * request the API forwards (it signs one for it), need no call. An iat
+	 * ahead of our clock earns no trust (it would stretch the window); such
+	 * a token is looked up like any other. */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	if (claims->iat_ms && now_ms - claims->iat_ms < a->principal_ttl_ms &&
-	    claims->iat_ms - now_ms <= AUTH_LEEWAY_S * 1000)
+	if (claims->iat_ms && claims->iat_ms <= now_ms &&
+	    now_ms - claims->iat_ms < a->principal_ttl_ms)
 		return HTTP_PRINCIPAL_OK;
 	struct token t = {token, len};
 	return daemon_principal(a->principals, &t, claims);

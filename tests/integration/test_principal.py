@@ -142,7 +142,40 @@ def test_deleted_users_token_stops_acting():
         expect_invalid_token(s.api("GET", "/api/users/1", token=never), "4000000000")
         expect_invalid_token(s.auditor("GET", "/data-events?filter[actor]=users:1",
                                        token=never), "4000000000")
+        # An "iat" ahead of the clock (within the leeway) earns no trust: it
+        # would stretch the window the auditor takes the token's word.
+        ahead = jwt({"alg": "RS256", "typ": "JWT"},
+                    {"id": 4000000000, "iss": "localhost", "iat": now + 20, "exp": now + 600,
+                     "roles": ["auditor"]})
+        expect_invalid_token(s.auditor("GET", "/data-events?filter[actor]=users:1",
+                                       token=ahead), "4000000000")
         assert s.api("GET", "/api/users/1", token=admin)[0] == 200
+
+
+def test_deleted_elsewhere_logs_says_401():
+    """A user deleted in the database, not through this API: /logs answers
+    200 until the bound, then 401 invalid_token, and never a 503 between
+    (the proxy looks the user up again before it forwards)."""
+    with Stack(daemons=("api", "auditor")) as s:
+        admin = s.token(1)
+        status, _, doc = create_user(s, admin, unique("gone2") + "@example.com")
+        assert status == 201, doc
+        uid = doc["data"]["id"]
+        tok = s.token(uid)
+        path = f"/logs/by/users/{uid}"
+        assert s.api("GET", path, token=tok)[0] == 200
+        ok, err = sql_as(*API_USER, API_DB, f"DELETE FROM users WHERE id = {int(uid)}")
+        assert ok, err
+        seen = []
+        deadline = time.monotonic() + TTL + SLACK
+        while time.monotonic() < deadline:
+            status, _, doc = s.api("GET", path, token=tok)
+            seen.append(status)
+            if status == 401:
+                break
+            time.sleep(0.02)
+        assert seen[-1] == 401 and set(seen) <= {200, 401}, seen
+        expect_invalid_token(s.api("GET", path, token=tok), uid)
 
 
 def test_roles_are_read_now():
@@ -178,7 +211,8 @@ def test_roles_are_read_now():
         # Its own events it still reads.
         assert s.api("GET", f"/logs/for/users/{uid}", token=tok)[0] == 200
 
-        set_roles(uid, "reader,auditor")
+        # Items are read without the white space around them.
+        set_roles(uid, "reader, auditor ")
         for daemon, path in others:
             def allowed():
                 return s.request(daemon, "GET", path, token=tok)[0] == 200
@@ -324,5 +358,6 @@ def test_token_issued_is_recorded():
 
 if __name__ == "__main__":
     run([test_email_unique_by_case_only, test_deleted_users_token_stops_acting,
+         test_deleted_elsewhere_logs_says_401,
          test_roles_are_read_now, test_introspection, test_auditor_without_the_api,
          test_logs_with_one_http_worker, test_token_issued_is_recorded])

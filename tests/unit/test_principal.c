@@ -289,6 +289,19 @@ static void test_list_has(void)
 	CHECK(!principal_list_has("", ',', "auditor"));
 	CHECK(!principal_list_has(NULL, ',', "auditor"));
 	CHECK(principal_list_has(",,auditor,", ',', "auditor"));
+	/* White space around an item is not part of it; case is. */
+	CHECK(principal_list_has("admin, auditor", ',', "auditor"));
+	CHECK(principal_list_has(" auditor\n", ',', "auditor"));
+	CHECK(principal_list_has("a,\tauditor ,b", ',', "auditor"));
+	CHECK(!principal_list_has("Auditor", ',', "auditor"));
+	CHECK(!principal_list_has("audi tor", ',', "auditor"));
+	const char *pos = " a , ,b,, c ", *item;
+	size_t n;
+	CHECK((item = principal_list_next(&pos, ',', &n)) && n == 1 && item[0] == 'a');
+	CHECK((item = principal_list_next(&pos, ',', &n)) && n == 1 && item[0] == 'b');
+	CHECK((item = principal_list_next(&pos, ',', &n)) && n == 1 && item[0] == 'c');
+	CHECK(!principal_list_next(&pos, ',', &n));
+	CHECK(!principal_list_next(&pos, ',', &n));
 }
 
 int main(void)
