@@ -286,6 +286,25 @@ static const char *segment_end(const char *s)
 	return s;
 }
 
+void http_reply_param_error(struct http_request *req, const char *param, const char *title,
+                            const char *fmt, ...)
+{
+	struct jsonapi_error err = {.status = 400};
+	snprintf(err.title, sizeof err.title, "%s", title);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err.detail, sizeof err.detail, fmt, ap);
+	va_end(ap);
+	json_t *doc = jsonapi_error_doc(&err);
+	json_t *e = json_array_get(json_object_get(doc, "errors"), 0);
+	json_t *where = json_pack("{s:s}", "parameter", param); /* NULL if not UTF-8 */
+	if (e && where)
+		json_object_set_new(e, "source", where);
+	else
+		json_decref(where);
+	http_reply_json(req, 400, doc);
+}
+
 int http_query_int(struct http_request *req, const char *key, long min, long max, long def,
                    long *out)
 {
@@ -298,8 +317,8 @@ int http_query_int(struct http_request *req, const char *key, long min, long max
 	errno = 0;
 	long v = strtol(s, &end, 10);
 	if (errno || end == s || *end || v < min || v > max || s[0] == '+' || s[0] == ' ') {
-		http_reply_error(req, 400, "Invalid query parameter",
-		                 "\"%s\" must be an integer from %ld to %ld.", key, min, max);
+		http_reply_param_error(req, key, "Invalid query parameter",
+		                       "\"%s\" must be an integer from %ld to %ld.", key, min, max);
 		return -1;
 	}
 	*out = v;
@@ -494,19 +513,10 @@ static bool params_ok(struct http_request *req)
 			size_t n = k == known ? 0 : strlen(takes);
 			snprintf(takes + n, sizeof takes - n, "%s%s", k == known ? "" : ", ", *k);
 		}
-		struct jsonapi_error err = {.status = 400, .title = "Unsupported query parameter"};
-		snprintf(err.detail, sizeof err.detail,
-		         "This endpoint does not support the query parameter \"%.64s\"; it takes "
-		         "%.120s.",
-		         key, takes);
-		json_t *doc = jsonapi_error_doc(&err);
-		json_t *e = json_array_get(json_object_get(doc, "errors"), 0);
-		json_t *where = json_pack("{s:s}", "parameter", key); /* NULL if not UTF-8 */
-		if (e && where)
-			json_object_set_new(e, "source", where);
-		else
-			json_decref(where);
-		http_reply_json(req, 400, doc);
+		http_reply_param_error(req, key, "Unsupported query parameter",
+		                       "This endpoint does not support the query parameter \"%.64s\"; "
+		                       "it takes %.120s.",
+		                       key, takes);
 		return false;
 	}
 	return true;

@@ -154,6 +154,11 @@ void http_reply_forbidden(struct http_request *req, const char *fmt, ...)
  * no longer exists, 503 when it cannot be looked up now. */
 void http_reply_principal(struct http_request *req, enum http_principal p);
 
+/* 400 for the query parameter param, named in the error's
+ * source.parameter (JSON:API 1.1 §7.2) as well as wherever fmt puts it. */
+void http_reply_param_error(struct http_request *req, const char *param, const char *title,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* 400 for a path parameter that must be a positive integer id. Returns 0
  * and the value, or -1 after replying. */
 int http_param_id(struct http_request *req, size_t i, int64_t *id);

@@ -62,10 +62,6 @@ static void proxy(struct http_request *req, const char *filter)
 		                 "The path's :id must be " EVENT_REF_RULE ".");
 		return;
 	}
-	if (strcmp(type, "users") && strcmp(type, "notes")) {
-		http_reply_error(req, 400, "Invalid path", "The type must be users or notes.");
-		return;
-	}
 	bool by_actor = !strcmp(filter, "filter[actor]");
 	if (!auth_may_read(http_claims(req), by_actor ? type : NULL, by_actor ? id : NULL,
 	                   by_actor ? NULL : type, by_actor ? NULL : id)) {
@@ -73,7 +69,8 @@ static void proxy(struct http_request *req, const char *filter)
 		                          "own user; the auditor role reads all.");
 		return;
 	}
-	/* The path decides the filter; any other parameter is the client's. */
+	/* The path decides the filter; the route takes only the page's
+	 * parameters, which are the client's. */
 	char target[TARGET_MAX] = "/data-events?", value[EVENT_TYPE_MAX + EVENT_REF_MAX + 2];
 	snprintf(value, sizeof value, "%s:%s", type, id);
 	const struct query *q = http_query(req);

@@ -27,13 +27,13 @@ void h_notes_list(struct http_request *req)
 	const char *target = query_get(http_query(req), "filter[target]"), *why;
 	struct filter_ref ref;
 	if (!target) {
-		http_reply_error(req, 400, "Invalid query parameter",
-		                 "Give the notes' object as filter[target]=type:id, or one of its "
-		                 "fields as filter[target]=type:id:field.");
+		http_reply_param_error(req, "filter[target]", "Invalid query parameter",
+		                       "Give the notes' object as filter[target]=type:id, or one of "
+		                       "its fields as filter[target]=type:id:field.");
 		return;
 	}
 	if (filter_parse_ref(target, FILTER_FIELD, &ref, &why)) {
-		http_reply_error(req, 400, "Invalid filter", "filter[target] %s", why);
+		http_reply_param_error(req, "filter[target]", "Invalid filter", "filter[target] %s", why);
 		return;
 	}
 	struct data_ctx ctx;

@@ -54,10 +54,10 @@ static const struct http_route routes[] = {
     {"POST", "/api/notes", h_note_create, HTTP_AUTH | HTTP_BODY, NULL},
     {"GET", "/api/notes/:id", h_note_get, HTTP_AUTH, NULL},
     {"DELETE", "/api/notes/:id", h_note_delete, HTTP_AUTH, NULL},
-    /* The auditor refuses what it does not take; its answer is relayed. The
-     * proxy waits on the auditor off the HTTP workers. */
-    {"GET", "/logs/by/:type/:id", h_logs_by, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
-    {"GET", "/logs/for/:type/:id", h_logs_for, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
+    /* The path decides the filter; the proxy waits on the auditor off the
+     * HTTP workers. */
+    {"GET", "/logs/by/:type/:id", h_logs_by, HTTP_AUTH | HTTP_ASYNC, page_params},
+    {"GET", "/logs/for/:type/:id", h_logs_for, HTTP_AUTH | HTTP_ASYNC, page_params},
 };
 
 static char *read_file(const char *path, size_t *len)

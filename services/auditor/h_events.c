@@ -11,23 +11,6 @@
 
 #define LINK_MAX 1024
 
-/* Refuses parameters we do not understand, as JSON:API asks. */
-static int check_params(struct http_request *req, const char *const *known)
-{
-	const struct query *q = http_query(req);
-	for (size_t i = 0; i < q->n; i++) {
-		const char *const *k = known;
-		while (*k && strcmp(*k, q->key[i]))
-			k++;
-		if (!*k) {
-			http_reply_error(req, 400, "Invalid query parameter",
-			                 "Unknown query parameter \"%.64s\".", q->key[i]);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* Runs q (filters set by the caller) with the page parameters of req, and
  * replies with links built on path plus the filter parameters given. */
 static void answer(struct http_request *req, struct store_query *q, const char *path,
@@ -49,8 +32,9 @@ static void answer(struct http_request *req, struct store_query *q, const char *
 	strcpy(q->after_id, "~"); /* sorts after every id */
 	const char *after = query_get(qs, "page[after]");
 	if (after && cursor_decode(after, &q->after_timestamp, q->after_id)) {
-		http_reply_error(req, 400, "Invalid cursor",
-		                 "page[after] must be a cursor taken from a links.next of this API.");
+		http_reply_param_error(req, "page[after]", "Invalid cursor",
+		                       "page[after] must be a cursor taken from a links.next of this "
+		                       "API.");
 		return;
 	}
 	struct db *db = db_thread(&a->db);
@@ -116,10 +100,9 @@ static int check_path_ref(struct http_request *req, const char *type, const char
 /* GET /api/:type/:id/data-events: the original's path, by target. */
 void h_events_for_target(struct http_request *req)
 {
-	static const char *const known[] = {"page[size]", "page[after]", NULL};
 	static const char *const filters[] = {NULL};
 	const char *type = http_param(req, 0), *id = http_param(req, 1);
-	if (check_params(req, known) || check_path_ref(req, type, id))
+	if (check_path_ref(req, type, id))
 		return;
 	struct store_query q = {.target_type = type, .target_id = id};
 	answer(req, &q, http_path(req), filters);
@@ -133,7 +116,7 @@ static int filter_param(struct http_request *req, const char *name, struct filte
 	const char *value = query_get(http_query(req), name), *why;
 	*given = value != NULL;
 	if (value && filter_parse_ref(value, 0, ref, &why)) {
-		http_reply_error(req, 400, "Invalid filter", "%s %s", name, why);
+		http_reply_param_error(req, name, "Invalid filter", "%s %s", name, why);
 		return -1;
 	}
 	return 0;
@@ -142,12 +125,10 @@ static int filter_param(struct http_request *req, const char *name, struct filte
 /* GET /data-events?filter[actor]=type:id&filter[target]=type:id */
 void h_events_query(struct http_request *req)
 {
-	static const char *const known[] = {"filter[actor]", "filter[target]", "page[size]",
-	                                    "page[after]", NULL};
 	static const char *const filters[] = {"filter[actor]", "filter[target]", NULL};
 	struct filter_ref a, t;
 	bool actor, target;
-	if (check_params(req, known) || filter_param(req, "filter[actor]", &a, &actor) ||
+	if (filter_param(req, "filter[actor]", &a, &actor) ||
 	    filter_param(req, "filter[target]", &t, &target))
 		return;
 	if (!actor && !target) {

@@ -38,9 +38,13 @@ static struct config_setting settings[] = {
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
 /* The handlers refuse the query parameters they do not take. */
+static const char *const query_params[] = {"filter[actor]", "filter[target]", "page[size]",
+                                           "page[after]", NULL};
+static const char *const page_params[] = {"page[size]", "page[after]", NULL};
+
 static const struct http_route routes[] = {
-    {"GET", "/data-events", h_events_query, HTTP_AUTH, HTTP_PARAMS_ANY},
-    {"GET", "/api/:type/:id/data-events", h_events_for_target, HTTP_AUTH, HTTP_PARAMS_ANY},
+    {"GET", "/data-events", h_events_query, HTTP_AUTH, query_params},
+    {"GET", "/api/:type/:id/data-events", h_events_for_target, HTTP_AUTH, page_params},
 };
 
 #define S(name) config_str(settings, NSETTINGS, name)

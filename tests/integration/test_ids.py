@@ -122,6 +122,11 @@ def test_producer_ids_keep_working():
             assert status == 200 and len(doc["data"]) == 1, doc
             status, _, doc = s.api("GET", f"/logs/for/users/{enc}", token=tok)
             assert status == 200, doc
+            # Any producer's types, not only the API's own, through /logs too.
+            status, _, doc = s.api("GET", f"/logs/for/t{run_tag}/{enc}", token=tok)
+            assert status == 200 and len(doc["data"]) == 1, doc
+            status, _, doc = s.api("GET", f"/logs/by/service/{enc}", token=tok)
+            assert status == 200 and doc["data"], doc
             status, _, doc = s.api("GET", f"/api/notes?filter[target]=users:{enc}:email",
                                    token=tok)
             assert status == 200 and doc["data"] == [], doc
