@@ -66,7 +66,11 @@ struct data_ctx {
 	struct api *api;
 	struct db *db;
 	struct actor actor;
+	bool head; /* a HEAD request: its answer carries no resource, so it views none */
 };
+
+/* Records that ctx's actor viewed the resource type/id (unless ctx->head). */
+void data_viewed(const struct data_ctx *ctx, const char *type, const char *id);
 
 /* Deletes the row of `type` that sql ("DELETE ... WHERE id = ?") names and
  * records the deleted event with it. */

@@ -47,7 +47,13 @@ int data_page_add(struct data_page *page, json_t *resource, const char *type, co
 {
 	if (!resource || json_array_append_new(page->array, resource))
 		return DB_ERR;
-	audit_viewed(page->ctx->api, &page->ctx->actor, type, id);
+	data_viewed(page->ctx, type, id);
 	page->last = strtoll(id, NULL, 10);
 	return 0;
+}
+
+void data_viewed(const struct data_ctx *ctx, const char *type, const char *id)
+{
+	if (!ctx->head)
+		audit_viewed(ctx->api, &ctx->actor, type, id);
 }

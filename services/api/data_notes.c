@@ -45,7 +45,7 @@ static int note_row(void *arg, const struct db_row *row)
 	json_t *r = note_resource(row);
 	if (!r)
 		return DB_ERR;
-	audit_viewed(n->ctx->api, &n->ctx->actor, "notes", row->val[0]);
+	data_viewed(n->ctx, "notes", row->val[0]);
 	n->out = r;
 	return 0;
 }

@@ -137,7 +137,7 @@ int data_user_get(struct data_ctx *ctx, int64_t id, struct user *out)
 {
 	int st = load(ctx->db, USER_COLUMNS "WHERE id = ?", id, out);
 	if (st == DATA_OK)
-		audit_viewed(ctx->api, &ctx->actor, "users", out->id);
+		data_viewed(ctx, "users", out->id);
 	return st;
 }
 
@@ -214,7 +214,7 @@ int data_user_create(struct data_ctx *ctx, json_t *attrs, struct user *out)
 	                            json_is_true(json_object_get(attrs, "agreedTos")));
 	if (!out->attributes)
 		return DB_ERR;
-	audit_viewed(ctx->api, &ctx->actor, "users", out->id);
+	data_viewed(ctx, "users", out->id);
 	return DATA_OK;
 }
 
@@ -259,7 +259,7 @@ int data_user_update(struct data_ctx *ctx, int64_t id, json_t *attrs, struct use
 		return st;
 	if (t.changed)
 		audit_committed(ctx->api);
-	audit_viewed(ctx->api, &ctx->actor, "users", out->id);
+	data_viewed(ctx, "users", out->id);
 	return DATA_OK;
 }
 

@@ -42,6 +42,14 @@ void h_token_get(struct http_request *req)
 	}
 	if (http_param_id(req, 0, &id))
 		return;
+	if (!strcmp(http_method(req), "HEAD")) {
+		/* Issuing a token that is not delivered would record a token handed
+		 * out that nobody received. */
+		http_add_header(req, "Allow", "GET");
+		http_reply_error(req, 405, "Method not allowed",
+		                 "A token is handed out only with GET, which records it.");
+		return;
+	}
 	/* The token's own user is the actor of the event that records it: the
 	 * caller is not authenticated, and the token acts as that user. */
 	struct data_ctx ctx = {.api = api, .db = db_thread(&api->db)};

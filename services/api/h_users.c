@@ -10,6 +10,7 @@ int api_data_ctx(struct http_request *req, struct data_ctx *ctx)
 	ctx->api = api;
 	ctx->actor.type = "users";
 	ctx->actor.id = http_claims(req)->user_id_str;
+	ctx->head = !strcmp(http_method(req), "HEAD");
 	if (!(ctx->db = db_thread(&api->db))) {
 		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
 		return -1;

@@ -1,7 +1,9 @@
 """The original proof of concept's flow, end to end: every step's data
 events arrive in the auditor in order, through port 3001 and through the
 API's /logs proxy."""
-from harness import Stack, run, unique, wait_for
+import time
+
+from harness import Stack, http, run, unique, wait_for
 
 EXPECTED_USER2 = ["created", "viewed", "changed", "viewed", "deleted"]
 
@@ -116,5 +118,44 @@ def test_patch_without_change_records_no_changed_event():
         assert events[3]["attributes"]["changes"] == {"name": {"prev": "Same", "next": "Other"}}
 
 
+def test_head_views_nothing():
+    """A HEAD answer carries no resource, so it records no view; a token is
+    handed out only with GET (HEAD gets 405 and records nothing)."""
+    with Stack() as s:
+        tok = s.token(1)
+        status, _, doc = s.api("POST", "/api/users", token=tok, body={
+            "data": {"type": "users", "attributes": {
+                "name": "Headless", "email": unique("head") + "@example.com"}}})
+        assert status == 201, doc
+        uid = doc["data"]["id"]
+        status, _, doc = s.api("POST", "/api/notes", token=tok, body={
+            "data": {"type": "notes", "attributes": {
+                "targetType": "users", "targetId": uid, "data": "about it"}}})
+        assert status == 201, doc
+        nid = doc["data"]["id"]
+        for path in (f"/api/users/{uid}", f"/api/users?page[after]={int(uid) - 1}&page[size]=1",
+                     f"/api/notes/{nid}", f"/api/notes?filter[target]=users:{uid}"):
+            status, _, _ = s.request("api", "HEAD", path, token=tok, raw=True)
+            assert status == 200, (path, status)
+        status, hdrs, _ = http("HEAD", s.url("api", f"/tokens/{uid}"))
+        assert status == 405 and hdrs.get("allow") == "GET", (status, hdrs)
+        # One GET of each afterwards: its view is the last one recorded.
+        assert s.api("GET", f"/api/users/{uid}", token=tok)[0] == 200
+        assert s.api("GET", f"/api/notes/{nid}", token=tok)[0] == 200
+
+        def seen(target, n):
+            ev = s.events(f"/data-events?filter[target]={target}", tok)
+            return ev if len(ev) >= n else None
+        wait_for(lambda: seen(f"notes:{nid}", 3), what="the note's three events")
+        wait_for(lambda: seen(f"users:{uid}", 3), what="the user's three events")
+        time.sleep(1)  # anything a HEAD recorded would have been stored by now
+        users = [e["attributes"] for e in reversed(seen(f"users:{uid}", 0))]
+        notes = [e["attributes"] for e in reversed(seen(f"notes:{nid}", 0))]
+        assert [(e["action"], e["eventName"]) for e in users] == \
+            [("created", None), ("viewed", None), ("viewed", None)], users
+        assert [e["action"] for e in notes] == ["created", "viewed", "viewed"], notes
+
+
 if __name__ == "__main__":
-    run([test_original_flow, test_patch_without_change_records_no_changed_event])
+    run([test_original_flow, test_patch_without_change_records_no_changed_event,
+         test_head_views_nothing])
