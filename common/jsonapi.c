@@ -112,7 +112,11 @@ json_t *jsonapi_parse_json(const char *body, size_t len, struct jsonapi_error *e
 	json_error_t je;
 	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!doc)
-		jsonapi_fail(err, 400, "Malformed JSON", NULL, "%s (line %d, column %d).", je.text,
+		jsonapi_fail(err, 400, "Malformed JSON", NULL, "%s (line %d, column %d).",
+		             /* jansson's words for it name a flag of its own */
+		             json_error_code(&je) == json_error_null_character
+		                 ? "\\u0000 is not allowed in a string"
+		                 : je.text,
 		             je.line, je.column);
 	return doc;
 }

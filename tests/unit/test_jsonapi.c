@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include "jsonapi.h"
 #include "testhelp.h"
@@ -38,6 +39,17 @@ int main(void)
 {
 	json_t *attrs;
 	char title[64];
+
+	/* A NUL in a string: refused in our words, not the library's. */
+	{
+		struct jsonapi_error err = {0};
+		const char *nul = "{\"data\":{\"type\":\"users\",\"attributes\":{\"name\":\"a\\u0000b\"}}}";
+		CHECK(jsonapi_parse_resource(nul, strlen(nul), "users", NULL, spec, NSPEC, &attrs,
+		                             &err) != 0);
+		CHECK_INT(err.status, 400);
+		CHECK(strstr(err.detail, "\\u0000 is not allowed in a string") != NULL);
+		CHECK(strstr(err.detail, "JSON_") == NULL);
+	}
 
 	/* A good create, booleans sent as 0/1 normalised. */
 	CHECK_INT(parse("{\"data\":{\"type\":\"users\",\"attributes\":{\"name\":\"Jim\","
