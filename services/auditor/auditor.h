@@ -69,6 +69,7 @@ struct consumer_config {
 	unsigned prefetch;
 	unsigned batch_events; /* a batch closes at this many events... */
 	size_t batch_bytes;    /* ...or at this much memory held */
+	int linger_ms;         /* ...or when its oldest event waited this long; 0: 50 */
 	int reconnect_ms;      /* first wait after a failed connect; 0: 100 */
 };
 

@@ -4,7 +4,7 @@
  * A message holds one event or an array of them. Deliveries are gathered
  * into a batch, stored in one transaction, and acknowledged with one
  * multiple-ack. A batch closes at batch_events events, at batch_bytes of
- * memory held, when the oldest waited BATCH_LINGER_MS, or when nothing more
+ * memory held, when the oldest waited linger_ms (50), or when nothing more
  * is waiting. Since the broker's prefetch counts messages, not events, the
  * window is sized so one-event messages fill whole batches (twice
  * batch_events by default); what bounds memory is the batch's bytes, not
@@ -44,7 +44,6 @@
 #include "log.h"
 #include "mq.h"
 
-#define BATCH_LINGER_MS 50 /* oldest event waits at most this long for company */
 #define POLL_MS 200
 #define CONFIRM_WAIT_MS 10000 /* for the broker to confirm the dead-letter copies */
 
@@ -468,7 +467,7 @@ void consumer_step(struct consumer *c)
 	bool pending = c->last_tag != 0;
 	bool waiting_db = pending && c->retry_at_ms > now_ms();
 	if (pending && !waiting_db &&
-	    (batch_full(c) || now_ms() - c->batch_started_ms >= BATCH_LINGER_MS)) {
+	    (batch_full(c) || now_ms() - c->batch_started_ms >= c->cfg.linger_ms)) {
 		flush(c);
 		return;
 	}
@@ -524,6 +523,8 @@ int consumer_new(const struct consumer_config *cfg, struct consumer **out)
 	if (!c)
 		return -1;
 	c->cfg = *cfg;
+	if (!c->cfg.linger_ms)
+		c->cfg.linger_ms = 50; /* the oldest event waits at most this long for company */
 	if (!c->cfg.reconnect_ms)
 		c->cfg.reconnect_ms = 100;
 	/* The window holds two batches of one-event messages, so the next
