@@ -1382,11 +1382,14 @@ def main():
                     help="run only this benchmark (repeatable); no BENCHMARKS.md")
     ap.add_argument("--drain-case", action="append", choices=DRAIN_CASES,
                     help="with --only drain: run only this drain case (repeatable)")
+    ap.add_argument("--runs", type=int, help="runs per figure (full: 3, smoke: 1); no BENCHMARKS.md")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results directory")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     b = Bench(args.smoke, args.out)
     b.drain_cases = args.drain_case
+    if args.runs:
+        b.size = dict(b.size, runs=args.runs)
     mode = "smoke" if args.smoke else "full"
     log(f"{mode} run: binaries {BIN}, databases {API_DB} and {AUDITOR_DB}, "
         f"broker {re.sub(r'//[^@]*@', '//', AMQP_URL)}")
@@ -1399,7 +1402,7 @@ def main():
     out = os.path.join(args.out, "latest-smoke.md" if args.smoke else "latest.md")
     write_markdown(b, out, False)
     log(f"wrote {out}")
-    if not args.smoke and not args.only:
+    if not args.smoke and not args.only and not args.runs:
         doc = os.path.join(SRC, "BENCHMARKS.md")
         write_markdown(b, doc, True)
         log(f"wrote {doc}")
