@@ -45,6 +45,9 @@ SRC = os.path.abspath(os.environ.get("AUDITLOG_SOURCE_DIR", os.path.join(HERE, "
 BIN = os.path.abspath(os.environ.get("AUDITLOG_BIN_DIR", os.path.join(SRC, "build", "bin")))
 JSONAPI = "application/vnd.api+json"
 QUEUE = "data-mutation-audits"
+DEAD_QUEUE = "data-mutation-audits.dead"
+CONSUMER_WEIGHT_MAX_MB = 8  # CONSUMER_MESSAGE_WEIGHT_MAX of services/auditor/auditor.h
+DRAIN_CASES = ("batched", "single", "memory")
 
 E = os.environ
 MYSQL_HOST = E.get("AUDITLOG_MYSQL_HOST", "localhost")
@@ -59,9 +62,11 @@ AMQP_URL = E.get("AUDITLOG_AMQP_URL", "amqp://dev:dev@localhost:5672/")
 SIZES = {
     "full": dict(runs=3, warm_s=5, get_s=60, cmp_s=15, patch_s=15, web_s=10, query_s=8,
                  c1_s=5, sample_s=2.0, drain_events=1_000_000, small_rows=100_000,
+                 mem_strings=200, mem_ints=60, mem_objects=30, mem_oversize=4, mem_overweight=4,
                  big_rows=10_000_000, hot_share=0.06, patch_users=32, deep_pages=100),
     "smoke": dict(runs=1, warm_s=1, get_s=2, cmp_s=2, patch_s=2, web_s=2, query_s=2,
                   c1_s=1, sample_s=0.5, drain_events=5_000, small_rows=20_000, big_rows=21_000,
+                  mem_strings=8, mem_ints=2, mem_objects=2, mem_oversize=1, mem_overweight=1,
                   hot_share=0.3, patch_users=32, deep_pages=100),
 }
 
@@ -374,9 +379,9 @@ def wrk(url, seconds, threads=2, conns=32, headers=None, script=None, script_arg
             "p90": pct.get(90), "errors": non2xx, "socket_errors": sock, "out": out}
 
 
-def mq_count():
-    """Ready messages in the audit queue, or None if it cannot be read."""
-    rc, out, _ = run([os.path.join(BIN, "mqtool"), "count", AMQP_URL, QUEUE], 30, check=False)
+def mq_count(queue=QUEUE):
+    """Ready messages in a queue (the audit queue), or None if it cannot be read."""
+    rc, out, _ = run([os.path.join(BIN, "mqtool"), "count", AMQP_URL, queue], 30, check=False)
     return int(out.strip()) if rc == 0 and out.strip().isdigit() else None
 
 
@@ -402,8 +407,17 @@ def wait_alone(what, timeout=90):
         n = mq_consumers()
 
 
-def mq_purge():
-    run([os.path.join(BIN, "mqtool"), "purge", AMQP_URL, QUEUE], 30, check=False)
+def mq_purge(queue=QUEUE):
+    run([os.path.join(BIN, "mqtool"), "purge", AMQP_URL, queue], 30, check=False)
+
+
+def uptime():
+    """The load averages, to say how busy the shared machine was."""
+    try:
+        with open("/proc/loadavg") as f:
+            return "load average " + ", ".join(f.read().split()[:3])
+    except OSError:
+        return "load average unknown"
 
 
 def mysql(db, sql, table=False, raw=False, timeout=600):
@@ -666,6 +680,7 @@ class Bench:
         self.explains = []
         self.backlog_series = []
         self.cpu_notes = []
+        self.drain_cases = None  # all of DRAIN_CASES
 
     # -- helpers ----------------------------------------------------------
 
@@ -892,69 +907,129 @@ class Bench:
     # -- 4: the auditor's drain --------------------------------------------
 
     def drain(self):
+        """The auditor started on a backlog queued while it was stopped:
+        events in messages of 100 (what our API sends under load), one
+        event per message (the original protocol, what other producers
+        send), and the memory case: messages up to 1 MiB whose parsed form
+        is as large as the auditor lets in, beside oversized ones."""
         s = self.size
+        cases = self.drain_cases or DRAIN_CASES
         n = s["drain_events"]
-        log(f"drain: {n:,} events queued while the auditor is stopped (target 4)")
-        eps, pub, hwm = [], [], []
         with Stack(self, "drain", {"AUDITLOG_LOG_LEVEL": "debug"}) as st:
-            for i in range(s["runs"]):
-                wait_alone(f"drain run {i + 1}")
-                if not self.smoke:
-                    mq_purge()
-                q0 = mq_count() or 0
-                rate, line = loadgen(["publish", AMQP_URL, str(n), "--batch", "100",
-                                      "--hot", f"drain-{self.run_tag}"], timeout=900)
-                pub.append(rate)
-                q1 = mq_count()
-                log(f"drain run {i + 1}: {line}; queue {q0} -> {q1} messages")
-                self.quiet(f"drain run {i + 1}")
-                d = st.start("auditor")
-                t0 = d.started
-                meter = CpuMeter({"auditor": d.pid})
-                stored, pos, done_at = 0, 0, None
-                last_stored, progress_at, polls = 0, time.monotonic(), 0
-                deadline = time.monotonic() + (60 if self.smoke else 900)
-                while time.monotonic() < deadline:
-                    time.sleep(0.1)
-                    with open(d.log_path, "rb") as f:
-                        f.seek(pos)
-                        data = f.read()
-                    cut = data.rfind(b"\n") + 1
-                    pos += cut
-                    stored += sum(int(x) for x in
-                                  re.findall(rb"stored (\d+) events", data[:cut]))
-                    if d.proc.poll() is not None:
-                        raise BenchError(f"the auditor died while draining:\n{d.tail()}")
-                    # The log says how far it is; the queue is asked only near the
-                    # end or once a second (each mqtool costs a little CPU).
-                    polls += 1
-                    q = mq_count() if stored >= n or polls % 10 == 0 else None
-                    if stored >= n and q == 0:
-                        done_at = time.monotonic()
-                        break
-                    if stored != last_stored:
-                        last_stored, progress_at = stored, time.monotonic()
-                    elif q == 0 and time.monotonic() - progress_at > 15:
-                        raise BenchError(f"the queue is empty but the auditor stored {stored} of "
-                                         f"{n} events and nothing for 15 s: another consumer "
-                                         "took them?")
-                if done_at is None:
-                    raise BenchError(f"the drain did not finish: {stored} of {n} stored, "
-                                     f"queue {mq_count()}")
-                eps.append(n / (done_at - t0))
-                hwm.append(d.hwm_mb())
-                self.cpu_notes.append(f"drain run {i + 1} ({eps[-1]:,.0f} events/s): "
-                                      f"{cpu_text(meter.shares())}")
-                log(f"drain run {i + 1}: {n:,} events in {done_at - t0:.2f} s = "
-                    f"{eps[-1]:,.0f} events/s, auditor peak RSS {hwm[-1]:.1f} MB")
-                st.stop("auditor")
+            R = self.report
+            for per in (100, 1):
+                case = "batched" if per > 1 else "single"
+                if case not in cases:
+                    continue
+                key = "drain" if per > 1 else "drain.single"
+                what = f"{per} events per message" if per > 1 else \
+                    "one event per message (the original protocol)"
+                log(f"{key}: {n:,} events, {what}, queued while the auditor is stopped "
+                    "(target 4)")
+                eps, pub, hwm = [], [], []
+                for i in range(s["runs"]):
+                    r = self._drain_run(st, f"{key} run {i + 1}",
+                                        [["publish", AMQP_URL, str(n), "--batch", str(per),
+                                          "--hot", f"drain-{self.run_tag}"]], n, 0)
+                    eps.append(r["eps"])
+                    pub.append(r["publish_eps"][0])
+                    hwm.append(r["hwm"])
+                pkey = "publish.eps" if per > 1 else "publish.single.eps"
+                R.add(pkey, f"loadgen publish, {what}, confirms", "events/s", pub, None, 4)
+                R.add(f"{key}.eps", f"auditor drain of {n:,} queued events, {what}, from its "
+                      "start until stored and the queue empty", "events/s", eps,
+                      (">=", 50000 if per > 1 else 40000), 4)
+                R.add(f"{key}.peak_rss_mb", f"auditor peak RSS (VmHWM) after the drain, {what}",
+                      "MB", hwm, ("<", 64), 4, 1)
+            if "memory" in cases:
+                self._drain_memory(st)
+
+    def _drain_memory(self, st):
+        s = self.size
+        hot = f"drainmem-{self.run_tag}"
+        loads = [  # (events, per message, pad bytes, shape, stored?)
+            (s["mem_strings"], 4, 240_000, "string", True),
+            (s["mem_ints"], 1, 250_000, "ints", True),
+            (s["mem_objects"], 1, 85_000, "objects", True),
+            (s["mem_oversize"] * 5, 5, 240_000, "string", False),
+            (s["mem_overweight"], 1, 200_000, "objects", False),
+        ]
+        stored = sum(e for e, _, _, _, ok in loads if ok)
+        dead = sum(e // per for e, per, _, _, ok in loads if not ok)
+        log(f"drain.memory: {stored} events in messages of up to 1 MiB that parse to up to "
+            f"{CONSUMER_WEIGHT_MAX_MB} MB each, and {dead} messages the auditor must refuse "
+            "(over 1 MiB, or over that when parsed)")
+        eps, hwm = [], []
+        for i in range(s["runs"]):
+            r = self._drain_run(st, f"drain.memory run {i + 1}",
+                                [["publish", AMQP_URL, str(e), "--batch", str(per), "--pad",
+                                  str(pad), "--pad-shape", shape, "--hot", hot]
+                                 for e, per, pad, shape, _ in loads], stored, dead)
+            eps.append(r["eps"])
+            hwm.append(r["hwm"])
         R = self.report
-        R.add("publish.eps", f"loadgen publish, 100 events per message, confirms", "events/s",
-              pub, None, 4)
-        R.add("drain.eps", f"auditor drain of {n:,} queued events, from its start until "
-              "stored and the queue empty", "events/s", eps, (">=", 50000), 4)
-        R.add("drain.peak_rss_mb", "auditor peak RSS (VmHWM) after the drain", "MB", hwm,
-              ("<", 64), 4, 1)
+        R.add("drain.memory.eps", "auditor drain of the memory case (events stored per second; "
+              "no target)", "events/s", eps, None, 4)
+        R.add("drain.memory.peak_rss_mb", "auditor peak RSS (VmHWM) after the memory case: "
+              "messages up to 1 MiB parsing to up to 8 MB, oversized ones streamed to the dead "
+              "letters", "MB", hwm, ("<", 64), 4, 1)
+
+    def _drain_run(self, st, what, publishes, n, dead):
+        """Publishes (loadgen argument lists) with the auditor stopped, then
+        starts it and times it until it stored n events, the queue is empty
+        and the dead-letter queue holds dead messages."""
+        wait_alone(what)
+        if not self.smoke:
+            mq_purge()
+        mq_purge(DEAD_QUEUE)
+        q0 = mq_count() or 0
+        rates = []
+        for args in publishes:
+            rate, line = loadgen(args, timeout=1800)
+            rates.append(rate)
+            log(f"{what}: {line}")
+        log(f"{what}: queue {q0} -> {mq_count()} messages; uptime: {uptime()}")
+        self.quiet(what)
+        d = st.start("auditor")
+        t0 = d.started
+        meter = CpuMeter({"auditor": d.pid})
+        stored, pos, done_at = 0, 0, None
+        last_stored, progress_at, polls = 0, time.monotonic(), 0
+        deadline = time.monotonic() + (60 if self.smoke else 900)
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            with open(d.log_path, "rb") as f:
+                f.seek(pos)
+                data = f.read()
+            cut = data.rfind(b"\n") + 1
+            pos += cut
+            stored += sum(int(x) for x in re.findall(rb"stored (\d+) events", data[:cut]))
+            if d.proc.poll() is not None:
+                raise BenchError(f"the auditor died while draining:\n{d.tail()}")
+            # The log says how far it is; the queue is asked only near the
+            # end or once a second (each mqtool costs a little CPU).
+            polls += 1
+            q = mq_count() if stored >= n or polls % 10 == 0 else None
+            if stored >= n and q == 0 and (not dead or mq_count(DEAD_QUEUE) == dead):
+                done_at = time.monotonic()
+                break
+            if stored != last_stored:
+                last_stored, progress_at = stored, time.monotonic()
+            elif q == 0 and time.monotonic() - progress_at > 15:
+                raise BenchError(f"the queue is empty but the auditor stored {stored} of "
+                                 f"{n} events and nothing for 15 s: another consumer "
+                                 "took them?")
+        if done_at is None:
+            raise BenchError(f"{what}: the drain did not finish: {stored} of {n} stored, "
+                             f"queue {mq_count()}, dead letters {mq_count(DEAD_QUEUE)}")
+        eps = n / (done_at - t0)
+        hwm = d.hwm_mb()
+        self.cpu_notes.append(f"{what} ({eps:,.0f} events/s): {cpu_text(meter.shares())}")
+        log(f"{what}: {n:,} events in {done_at - t0:.2f} s = {eps:,.0f} events/s, auditor "
+            f"peak RSS {hwm:.1f} MB; uptime: {uptime()}")
+        st.stop("auditor")
+        mq_purge(DEAD_QUEUE)
+        return {"eps": eps, "hwm": hwm, "publish_eps": rates}
 
     # -- 5: queries at scale -------------------------------------------------
 
@@ -1184,7 +1259,7 @@ def how_measured(b):
     s = b.size
     return f"""\
 - Everything runs on the one machine: MariaDB, RabbitMQ, the three daemons (release build,
-  `build/bin`, default settings: 4 HTTP threads each, 2 consumers with prefetch 100, batches of 1,000, confirm
+  `build/bin`, default settings: 4 HTTP threads each, 2 consumers with a prefetch of 2,000 messages, batches of 1,000 events or 4 MiB, confirm
   window 1,000), wrk and the loader. Own databases (`*-bench`) and vhost (`auditlog-bench`);
   each stack has its own spool directory.
 - Every figure is the median of {s['runs']} runs (min and max beside it). Before each run the
@@ -1199,7 +1274,7 @@ def how_measured(b):
   and `SELECT COUNT(*) FROM event_outbox`. "Start" and "end" are the means over the first
   and last fifth of the run; it counts as not growing when the end is at most the start
   plus a tenth of a second of load. Messages the auditor holds unacknowledged (at most its
-  prefetch of 100 messages) are not counted. The drain time is from wrk's end until queue,
+  prefetch window) are not counted. The drain time is from wrk's end until queue,
   spool and outbox are all empty.
 - **2** The same GET, {s['cmp_s']} s per run (after a {s['warm_s']} s warm-up), the API restarted
   alternately with and without `AUDITLOG_BENCH_NO_AUDIT=true` (auditor running in both);
@@ -1210,10 +1285,17 @@ def how_measured(b):
   users created beforehand, each wrk thread rotating over its half of them. *Single*: every
   connection on `/api/users/1` (the reference's case: all contend for one row lock; not every
   request changes the value there).
-- **4** Auditor stopped, queue purged, `loadgen publish` {s['drain_events']:,} events in
-  messages of 100 (persistent, publisher confirms), then the auditor is started; the time runs
-  from its start until it has stored every event (summed from its log) and the queue is empty.
-  Peak RSS is `VmHWM` from `/proc/PID/status` at the end.
+- **4** Auditor stopped, queue purged, `loadgen publish` {s['drain_events']:,} events
+  (persistent, publisher confirms) in messages of 100 (what our API sends under load), and
+  in a second case one event per message (the original protocol, what other producers
+  send), then the auditor is started; the time runs from its start until it has stored every
+  event (summed from its log) and the queue is empty. Peak RSS is `VmHWM` from
+  `/proc/PID/status` at the end. The memory case queues {s['mem_strings']} events of 240 KB
+  strings four to a message (1 MiB messages), {s['mem_ints']} events of 250 KB of `[0,0,...]`
+  and {s['mem_objects']} of 85 KB of `[{{}},{{}},...]` (the largest the auditor parses, about
+  6 MB each in memory), {s['mem_oversize']} messages over 1 MiB (streamed to the dead
+  letters) and {s['mem_overweight']} that would parse to over 8 MB (dead-lettered unparsed),
+  and measures the auditor's peak RSS.
 - **5** `TRUNCATE` of the audit tables, `loadgen fill-db {s['small_rows']:,}` through the
   auditor's own `store_insert_batch` (a hot actor `users:hot` and target `users:hot` each get
   {s['hot_share']:.0%} of the events; other actors among 1,000 users, targets among 2,000;
@@ -1299,10 +1381,16 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run each")
     ap.add_argument("--only", action="append", choices=["pipeline", "cost", "drain", "queries"],
                     help="run only this benchmark (repeatable); no BENCHMARKS.md")
+    ap.add_argument("--drain-case", action="append", choices=DRAIN_CASES,
+                    help="with --only drain: run only this drain case (repeatable)")
+    ap.add_argument("--runs", type=int, help="runs per figure (full: 3, smoke: 1); no BENCHMARKS.md")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results directory")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     b = Bench(args.smoke, args.out)
+    b.drain_cases = args.drain_case
+    if args.runs:
+        b.size = dict(b.size, runs=args.runs)
     mode = "smoke" if args.smoke else "full"
     log(f"{mode} run: binaries {BIN}, databases {API_DB} and {AUDITOR_DB}, "
         f"broker {re.sub(r'//[^@]*@', '//', AMQP_URL)}")
@@ -1315,7 +1403,7 @@ def main():
     out = os.path.join(args.out, "latest-smoke.md" if args.smoke else "latest.md")
     write_markdown(b, out, False)
     log(f"wrote {out}")
-    if not args.smoke and not args.only:
+    if not args.smoke and not args.only and not args.runs:
         doc = os.path.join(SRC, "BENCHMARKS.md")
         write_markdown(b, doc, True)
         log(f"wrote {doc}")

@@ -24,6 +24,12 @@
  *       --targets T     other targets users:1..T (2000)
  *       --changed F     share of "changed" events carrying changes (0.1);
  *                       the rest are "viewed"
+ *       --pad BYTES     make every event "changed", its change "pad" holding
+ *                       a prev value of about BYTES of JSON, shaped by
+ *       --pad-shape S   string (one string: parses to about its size), ints
+ *                       ([0,0,...]: about 20 times its size) or objects
+ *                       ([{},{},...]: about 80 times); for the auditor's
+ *                       memory benchmark
  *
  * Both print one summary line ending in "<rate> events/s" (publish) or
  * "<rate> rows/s" (fill-db), which bench.py reads. Exit status 0 only if
@@ -47,7 +53,30 @@ struct gen_opts {
 	double hot_share, changed_share;
 	const char *hot;
 	unsigned long actors, targets;
+	json_t *pad; /* the prev value of every event's change, or NULL */
 };
+
+/* About bytes of JSON of the given shape; NULL for an unknown shape. */
+static json_t *make_pad(unsigned long bytes, const char *shape)
+{
+	if (!strcmp(shape, "string")) {
+		char *s = malloc(bytes + 1);
+		if (!s)
+			return NULL;
+		memset(s, 'x', bytes);
+		s[bytes] = '\0';
+		json_t *v = json_string(s);
+		free(s);
+		return v;
+	}
+	bool ints = !strcmp(shape, "ints");
+	if (!ints && strcmp(shape, "objects"))
+		return NULL;
+	json_t *a = json_array();
+	for (unsigned long n = 0; a && n < bytes; n += ints ? 2 : 3)
+		json_array_append_new(a, ints ? json_integer(0) : json_object());
+	return a;
+}
 
 struct rng {
 	uint64_t s;
@@ -97,7 +126,12 @@ static int make_event(struct event *ev, const struct gen_opts *o, struct rng *r)
 	}
 	json_t *changes = NULL;
 	enum event_action action = EVENT_VIEWED;
-	if (rng_unit(r) < o->changed_share) {
+	if (o->pad) {
+		changes = json_pack("{s:{s:O, s:n}}", "pad", "prev", o->pad, "next");
+		if (!changes)
+			return -1;
+		action = EVENT_CHANGED;
+	} else if (rng_unit(r) < o->changed_share) {
 		bool next = rng_next(r) & 1;
 		changes = json_pack("{s:{s:b, s:b}}", "agreedTos", "prev", !next, "next", next);
 		if (!changes)
@@ -409,7 +443,8 @@ static void usage(void)
 	        "usage: loadgen publish URL N [--batch B] [--window W] [options]\n"
 	        "       loadgen fill-db N [--batch B] [--threads T] [options]\n"
 	        "       loadgen queue URL\n"
-	        "options: --hot-share F --hot NAME --actors A --targets T --changed F\n");
+	        "options: --hot-share F --hot NAME --actors A --targets T --changed F\n"
+	        "         --pad BYTES --pad-shape string|ints|objects\n");
 }
 
 static int parse_ulong(const char *s, unsigned long *out)
@@ -467,7 +502,8 @@ int main(int argc, char **argv)
 	                     .hot = "hot",
 	                     .actors = 1000,
 	                     .targets = 2000};
-	unsigned long batch = publish ? 100 : 1000, window = 1000, threads = 2;
+	unsigned long batch = publish ? 100 : 1000, window = 1000, threads = 2, pad = 0;
+	const char *pad_shape = "string";
 	for (; pos < argc; pos += 2) {
 		const char *opt = argv[pos], *val = pos + 1 < argc ? argv[pos + 1] : NULL;
 		int bad = 1;
@@ -490,6 +526,11 @@ int main(int argc, char **argv)
 			bad = parse_ulong(val, &o.actors) || o.actors < 1;
 		} else if (!strcmp(opt, "--targets")) {
 			bad = parse_ulong(val, &o.targets) || o.targets < 1;
+		} else if (!strcmp(opt, "--pad")) {
+			bad = parse_ulong(val, &pad) || pad > (64ul << 20);
+		} else if (!strcmp(opt, "--pad-shape")) {
+			pad_shape = val;
+			bad = 0;
 		} else
 			bad = 1;
 		if (bad) {
@@ -498,7 +539,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (publish)
-		return cmd_publish(url, n, (unsigned)batch, (unsigned)window, &o);
-	return cmd_fill(n, (unsigned)batch, (unsigned)threads, &o);
+	if (pad && !(o.pad = make_pad(pad, pad_shape))) {
+		fprintf(stderr, "loadgen: --pad-shape must be string, ints or objects\n");
+		return 2;
+	}
+	int rc = publish ? cmd_publish(url, n, (unsigned)batch, (unsigned)window, &o)
+	                 : cmd_fill(n, (unsigned)batch, (unsigned)threads, &o);
+	json_decref(o.pad);
+	return rc;
 }

@@ -10,6 +10,9 @@
 struct mq {
 	amqp_connection_state_t conn;
 	bool dead;
+	char *buf; /* the latest delivery's body */
+	size_t buf_cap;
+	uint64_t pending_left; /* bytes of a pending body still on the wire */
 };
 
 amqp_connection_state_t mq_connection(struct mq *mq)
@@ -112,6 +115,7 @@ void mq_close(struct mq *mq)
 		}
 		amqp_destroy_connection(mq->conn);
 	}
+	free(mq->buf);
 	free(mq);
 }
 
@@ -233,35 +237,162 @@ int mq_consume(struct mq *mq, const char *queue, unsigned prefetch)
 	return check(mq, "basic.consume");
 }
 
-int mq_next(struct mq *mq, int timeout_ms, amqp_envelope_t *env)
+static int frame_failed(struct mq *mq, const char *what, int status)
 {
-	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-	amqp_maybe_release_buffers(mq->conn);
-	amqp_rpc_reply_t r = amqp_consume_message(mq->conn, env, &tv, 0);
-	if (r.reply_type == AMQP_RESPONSE_NORMAL)
-		return 1;
-	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)
-		return 0;
-	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-	    r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-		/* A frame other than a delivery: read it to see what it is. */
-		amqp_frame_t frame;
-		if (amqp_simple_wait_frame(mq->conn, &frame) != AMQP_STATUS_OK) {
-			mq->dead = true;
+	log_warn("amqp %s: %s", what, amqp_error_string2(status));
+	mq->dead = true;
+	return -1;
+}
+
+static bool closes(struct mq *mq, const amqp_frame_t *f)
+{
+	if (f->frame_type != AMQP_FRAME_METHOD)
+		return false;
+	switch (f->payload.method.id) {
+	case AMQP_CHANNEL_CLOSE_METHOD:
+	case AMQP_CONNECTION_CLOSE_METHOD:
+		log_warn("amqp: the broker closed the %s",
+		         f->payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ? "channel" : "connection");
+		break;
+	case AMQP_BASIC_CANCEL_METHOD:
+		log_warn("amqp: the broker cancelled the consumer (was the queue deleted?)");
+		break;
+	default:
+		return false;
+	}
+	mq->dead = true;
+	return true;
+}
+
+/* The next frame of a delivery's content on channel 1. Content frames of
+ * one channel come in one piece, but other channels' frames may come
+ * between them. */
+static int content_frame(struct mq *mq, uint8_t type, amqp_frame_t *f)
+{
+	for (;;) {
+		struct timeval tv = {.tv_sec = 10};
+		int st = amqp_simple_wait_frame_noblock(mq->conn, f, &tv);
+		if (st != AMQP_STATUS_OK)
+			return frame_failed(mq, "reading a delivery", st);
+		if (closes(mq, f))
 			return -1;
-		}
-		if (frame.frame_type == AMQP_FRAME_METHOD &&
-		    (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
-		     frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
-			log_warn("amqp: the broker closed the %s",
-			         frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ? "channel"
-			                                                              : "connection");
+		if (f->channel != 1)
+			continue;
+		if (f->frame_type != type) {
+			log_warn("amqp: a delivery's content is cut short");
 			mq->dead = true;
 			return -1;
 		}
 		return 0;
 	}
-	return rpc_failed(mq, "consume", r);
+}
+
+static void copy_bytes(char *dst, size_t cap, amqp_bytes_t b)
+{
+	size_t n = b.len < cap ? b.len : cap - 1;
+	memcpy(dst, b.bytes, n);
+	dst[n] = '\0';
+}
+
+static int read_delivery(struct mq *mq, const amqp_basic_deliver_t *m, size_t body_max,
+                         struct mq_delivery *d)
+{
+	memset(d, 0, sizeof *d);
+	d->tag = m->delivery_tag;
+	d->redelivered = m->redelivered;
+	copy_bytes(d->routing_key, sizeof d->routing_key, m->routing_key);
+	amqp_frame_t f;
+	if (content_frame(mq, AMQP_FRAME_HEADER, &f))
+		return -1;
+	const amqp_basic_properties_t *p = f.payload.properties.decoded;
+	if (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+		copy_bytes(d->message_id, sizeof d->message_id, p->message_id);
+	uint64_t size = f.payload.properties.body_size;
+	if (size > body_max) {
+		d->len = size > SIZE_MAX ? SIZE_MAX : (size_t)size;
+		d->pending = true;
+		mq->pending_left = size;
+		return 1;
+	}
+	d->len = (size_t)size;
+	if (size > mq->buf_cap) {
+		char *b = realloc(mq->buf, (size_t)size);
+		if (!b) {
+			log_error("amqp: out of memory for a body of %zu bytes", d->len);
+			mq->dead = true;
+			return -1;
+		}
+		mq->buf = b;
+		mq->buf_cap = (size_t)size;
+	}
+	for (size_t got = 0; got < d->len;) {
+		amqp_maybe_release_buffers_on_channel(mq->conn, 1);
+		if (content_frame(mq, AMQP_FRAME_BODY, &f))
+			return -1;
+		amqp_bytes_t part = f.payload.body_fragment;
+		if (part.len > d->len - got) {
+			log_warn("amqp: a delivery's body is longer than announced");
+			mq->dead = true;
+			return -1;
+		}
+		memcpy(mq->buf + got, part.bytes, part.len);
+		got += part.len;
+	}
+	d->body = d->len ? mq->buf : "";
+	return 1;
+}
+
+int mq_next(struct mq *mq, int timeout_ms, size_t body_max, struct mq_delivery *d)
+{
+	if (mq->pending_left) {
+		log_error("amqp: a pending body was neither forwarded nor skipped");
+		mq->dead = true;
+		return -1;
+	}
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	for (;;) {
+		amqp_maybe_release_buffers(mq->conn);
+		amqp_frame_t f;
+		int st = amqp_simple_wait_frame_noblock(mq->conn, &f, &tv);
+		if (st == AMQP_STATUS_TIMEOUT)
+			return 0;
+		if (st != AMQP_STATUS_OK)
+			return frame_failed(mq, "consume", st);
+		if (closes(mq, &f))
+			return -1;
+		if (f.frame_type == AMQP_FRAME_METHOD && f.channel == 1 &&
+		    f.payload.method.id == AMQP_BASIC_DELIVER_METHOD)
+			return read_delivery(mq, f.payload.method.decoded, body_max, d);
+		/* Anything else (connection.blocked, a stray frame) is not ours to act on. */
+	}
+}
+
+/* Reads the next frame of the pending body, and hands it to send (if any). */
+static int next_body_part(struct mq *mq, amqp_bytes_t *part)
+{
+	amqp_maybe_release_buffers_on_channel(mq->conn, 1);
+	amqp_frame_t f;
+	if (content_frame(mq, AMQP_FRAME_BODY, &f))
+		return -1;
+	*part = f.payload.body_fragment;
+	if (part->len > mq->pending_left) {
+		log_warn("amqp: a delivery's body is longer than announced");
+		mq->dead = true;
+		return -1;
+	}
+	mq->pending_left -= part->len;
+	return 0;
+}
+
+int mq_skip(struct mq *mq, const struct mq_delivery *d)
+{
+	(void)d;
+	while (mq->pending_left) {
+		amqp_bytes_t part;
+		if (next_body_part(mq, &part))
+			return -1;
+	}
+	return 0;
 }
 
 int mq_ack(struct mq *mq, uint64_t tag, bool multiple)
@@ -272,4 +403,78 @@ int mq_ack(struct mq *mq, uint64_t tag, bool multiple)
 		return -1;
 	}
 	return 0;
+}
+
+int mq_nack(struct mq *mq, uint64_t tag, bool multiple, bool requeue)
+{
+	if (amqp_basic_nack(mq->conn, 1, tag, multiple, requeue) != AMQP_STATUS_OK) {
+		mq->dead = true;
+		log_warn("amqp: nack failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* The properties of a dead-letter copy; headers points at two entries the
+ * caller provides. */
+static amqp_basic_properties_t dead_letter_props(amqp_table_entry_t headers[2],
+                                                 const char *message_id,
+                                                 const char *routing_key, const char *reason)
+{
+	headers[0] = (amqp_table_entry_t){
+	    .key = amqp_cstring_bytes(MQ_REASON_HEADER),
+	    .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(reason)}};
+	headers[1] = (amqp_table_entry_t){
+	    .key = amqp_cstring_bytes(MQ_ROUTING_KEY_HEADER),
+	    .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(routing_key)}};
+	return (amqp_basic_properties_t){
+	    ._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+	              AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_HEADERS_FLAG,
+	    .content_type = amqp_cstring_bytes("application/json"),
+	    .delivery_mode = AMQP_DELIVERY_PERSISTENT,
+	    .message_id = amqp_cstring_bytes(message_id),
+	    .headers = {.num_entries = 2, .entries = headers},
+	};
+}
+
+int mq_dead_letter(struct mq *mq, const char *message_id, const void *body, size_t len,
+                   const char *routing_key, const char *reason)
+{
+	amqp_table_entry_t headers[2];
+	amqp_basic_properties_t props = dead_letter_props(headers, message_id, routing_key, reason);
+	amqp_bytes_t b = {.len = len, .bytes = (void *)body};
+	int st = amqp_basic_publish(mq->conn, 1, amqp_empty_bytes, amqp_cstring_bytes(MQ_DEAD_QUEUE),
+	                            1, 0, &props, b);
+	return st == AMQP_STATUS_OK ? 0 : frame_failed(mq, "dead-letter publish", st);
+}
+
+int mq_dead_letter_forward(struct mq *mq, struct mq *from, const struct mq_delivery *d,
+                           const char *reason)
+{
+	amqp_table_entry_t headers[2];
+	amqp_basic_properties_t props =
+	    dead_letter_props(headers, d->message_id, d->routing_key, reason);
+	amqp_basic_publish_t m = {.exchange = amqp_empty_bytes,
+	                          .routing_key = amqp_cstring_bytes(MQ_DEAD_QUEUE),
+	                          .mandatory = 1};
+	amqp_frame_t f = {.frame_type = AMQP_FRAME_METHOD, .channel = 1};
+	f.payload.method.id = AMQP_BASIC_PUBLISH_METHOD;
+	f.payload.method.decoded = &m;
+	int st = amqp_send_frame(mq->conn, &f);
+	if (st == AMQP_STATUS_OK) {
+		f = (amqp_frame_t){.frame_type = AMQP_FRAME_HEADER, .channel = 1};
+		f.payload.properties.class_id = AMQP_BASIC_CLASS;
+		f.payload.properties.body_size = from->pending_left;
+		f.payload.properties.decoded = &props;
+		st = amqp_send_frame(mq->conn, &f);
+	}
+	while (st == AMQP_STATUS_OK && from->pending_left) {
+		amqp_bytes_t part;
+		if (next_body_part(from, &part))
+			return -1;
+		f = (amqp_frame_t){.frame_type = AMQP_FRAME_BODY, .channel = 1};
+		f.payload.body_fragment = part;
+		st = amqp_send_frame(mq->conn, &f);
+	}
+	return st == AMQP_STATUS_OK ? 0 : frame_failed(mq, "dead-letter forward", st);
 }

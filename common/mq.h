@@ -56,11 +56,69 @@ typedef void (*mq_confirm_fn)(void *ctx, enum mq_confirm what, uint64_t tag, boo
  * publisher does not keep every confirm it ever read). */
 int mq_poll_confirms(struct mq *mq, int timeout_ms, mq_confirm_fn fn, void *ctx);
 
-/* Starts consuming queue with manual acknowledgement and a prefetch window. */
+/* ---- consuming ----
+ *
+ * A delivery is read frame by frame into a buffer the struct mq owns, so
+ * memory is what the largest body the caller accepts (body_max) needs, not
+ * what a producer chose to send: a larger body is left on the wire for the
+ * caller to stream on (mq_dead_letter_forward) or skip (mq_skip). */
+
+/* Starts consuming queue with manual acknowledgement. prefetch (1..65535)
+ * is the AMQP prefetch_count: deliveries the broker sends ahead of our
+ * acknowledgements, counted in messages whatever their size. Deliveries
+ * the caller has not read yet wait in the socket and the broker, not in
+ * our memory. */
 int mq_consume(struct mq *mq, const char *queue, unsigned prefetch);
-/* Waits up to timeout_ms for a delivery. Returns 1 with env filled (the
- * caller amqp_destroy_envelope()s it), 0 on timeout, -1 on a dead connection. */
-int mq_next(struct mq *mq, int timeout_ms, amqp_envelope_t *env);
+
+#define MQ_ID_MAX 128 /* message ids are cut to MQ_ID_MAX - 1 bytes */
+
+struct mq_delivery {
+	uint64_t tag; /* for mq_ack / mq_nack */
+	bool redelivered;
+	/* The body, borrowed: valid until the next call on this mq. NULL when
+	 * pending. */
+	const char *body;
+	size_t len; /* the body's length (its announced length when pending) */
+	/* The body is over body_max and still on the wire: the caller must
+	 * mq_dead_letter_forward or mq_skip it before anything else on this mq. */
+	bool pending;
+	char message_id[MQ_ID_MAX]; /* "" when absent */
+	char routing_key[256];
+};
+
+/* Waits up to timeout_ms for a delivery. Returns 1 with d filled, 0 when
+ * none came, -1 once the connection is unusable (the broker closed it or
+ * cancelled the consumer; the unacknowledged deliveries go back to the
+ * queue). Heartbeats are kept going meanwhile. */
+int mq_next(struct mq *mq, int timeout_ms, size_t body_max, struct mq_delivery *d);
+/* Reads and drops the pending body of d. The delivery itself stays
+ * unacknowledged. */
+int mq_skip(struct mq *mq, const struct mq_delivery *d);
+
+/* Acknowledges tag (multiple: and every earlier unacknowledged one). */
 int mq_ack(struct mq *mq, uint64_t tag, bool multiple);
+/* Hands tag (multiple: and every earlier unacknowledged one) back to the
+ * queue when requeue, else drops it. */
+int mq_nack(struct mq *mq, uint64_t tag, bool multiple, bool requeue);
+
+/* ---- dead letters ----
+ *
+ * A copy of a message that cannot be stored goes to MQ_DEAD_QUEUE
+ * (persistent, mandatory) with its message id, the reason in header
+ * MQ_REASON_HEADER and the routing key it came with in
+ * MQ_ROUTING_KEY_HEADER. Publish on a connection in confirm mode and
+ * acknowledge the original only once the copy is confirmed (mq_poll_confirms):
+ * before that, a broker crash could lose the only copy. */
+#define MQ_REASON_HEADER "x-auditlog-reason"
+#define MQ_ROUTING_KEY_HEADER "x-original-routing-key"
+
+int mq_dead_letter(struct mq *mq, const char *message_id, const void *body, size_t len,
+                   const char *routing_key, const char *reason);
+/* The same for d, a delivery read from `from` whose body is pending: the
+ * body is copied as it arrives, one frame at a time, so a message of any
+ * size costs one frame of memory. On failure either connection may be
+ * unusable: the caller closes both. */
+int mq_dead_letter_forward(struct mq *mq, struct mq *from, const struct mq_delivery *d,
+                           const char *reason);
 
 #endif

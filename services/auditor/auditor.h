@@ -56,18 +56,49 @@ struct store_page {
 /* Newest first. On success page->data is a new array for the caller. */
 int store_query_events(struct db *db, const struct store_query *q, struct store_page *page);
 
-/* ---- consumer.c ---- */
+/* ---- consumer.c ----
+ *
+ * Consumers take events from MQ_QUEUE into the store, each on its own
+ * thread with its own AMQP and MySQL connections, and acknowledge a batch
+ * only after its transaction committed and its dead-letter copies were
+ * confirmed. What one consumer holds is at most batch_bytes plus one
+ * message, as message_weight() counts it. */
 #define CONSUMERS_MAX 16
+/* A message whose parsed form would take more than this (a JSON of very
+ * many small values) is dead-lettered unparsed. The API's largest, a note
+ * event, weighs about its size (under 200 KB). */
+#define CONSUMER_MESSAGE_WEIGHT_MAX (8u << 20)
+
 struct consumer;
 struct consumer_config {
 	const char *amqp_url;
-	const struct db_config *db;
-	unsigned prefetch;  /* unacknowledged deliveries held at most */
-	unsigned batch_max; /* events per transaction */
+	const struct db_config *db; /* borrowed; must outlive the consumer */
+	/* AMQP prefetch_count: messages the broker sends ahead of our acks.
+	 * 0: twice batch_events (at most 65535), so one-event messages fill
+	 * whole batches. */
+	unsigned prefetch;
+	unsigned batch_events; /* a batch closes at this many events... */
+	size_t batch_bytes;    /* ...or at this much memory held */
+	int linger_ms;         /* ...or when its oldest event waited this long; 0: 50 */
+	int reconnect_ms;      /* first wait after a failed connect; 0: 100 */
 };
+
+/* Starts a consumer on its own thread. cfg is copied. Returns 0, or -1
+ * when out of memory or threads. */
 int consumer_start(const struct consumer_config *cfg, struct consumer **out);
-/* Commits and acknowledges what it holds, then stops and frees. */
+/* Stores and acknowledges what it holds, then stops and frees it. */
 void consumer_stop(struct consumer *c);
+
+/* The same consumer without a thread, for tests: consumer_step runs one
+ * turn of its loop (connect, read one delivery, or store a batch),
+ * consumer_free stores and acknowledges what it holds and frees it. */
+int consumer_new(const struct consumer_config *cfg, struct consumer **out);
+void consumer_step(struct consumer *c);
+void consumer_free(struct consumer *c);
+
+/* An upper bound, in bytes, of the memory jansson takes to hold the JSON
+ * text s (len bytes) parsed; from about len to 80 * len. */
+size_t message_weight(const char *s, size_t len);
 
 /* ---- introspect.c ---- */
 /* The principal cache's lookup: asks the API (RFC 7662 introspection of

@@ -2,16 +2,36 @@
  * after the transaction holding them committed.
  *
  * A message holds one event or an array of them. Deliveries are gathered
- * into a batch (up to batch_max events, or whatever came within a few
- * milliseconds), stored in one transaction, and acknowledged with one
- * multiple-ack. A message that is not a valid event, or one bad element of
- * an array, is copied to the dead-letter queue with the reason in a header
- * and acknowledged with its batch, so it neither blocks the events behind
- * it nor comes back.
- * While MySQL is away the batch is kept and retried; the broker sends
- * nothing beyond the prefetch window meanwhile. A lost AMQP connection
- * drops the batch: the broker redelivers it, and the store skips what it
- * already has. */
+ * into a batch, stored in one transaction, and acknowledged with one
+ * multiple-ack. A batch closes at batch_events events, at batch_bytes of
+ * memory held, when the oldest waited linger_ms (50), or when nothing more
+ * is waiting. Since the broker's prefetch counts messages, not events, the
+ * window is sized so one-event messages fill whole batches (twice
+ * batch_events by default); what bounds memory is the batch's bytes, not
+ * the window: deliveries not yet read stay in the socket and the broker.
+ *
+ * Memory is counted before a message is parsed, by message_weight(): an
+ * upper bound of what jansson takes to hold it (from 1 to about 80 times
+ * its size, depending on how many values it has). A message over
+ * CONSUMER_MESSAGE_WEIGHT_MAX is not parsed at all but dead-lettered, so a
+ * consumer holds at most batch_bytes plus one message.
+ *
+ * A message that is not a valid event, or one bad element of an array, is
+ * copied to the dead-letter queue with the reason in a header. The copies
+ * go out on a second connection in confirm mode, and the batch holding the
+ * original is acknowledged only once every copy is confirmed: a nack, a
+ * return, a timeout or a lost connection drops the connection instead, so
+ * the broker delivers the originals again (their events are skipped as
+ * already stored; a copy may then be dead-lettered twice, never lost).
+ * A body over EVENT_MESSAGE_MAX_BYTES is never held: it is copied to the
+ * dead letters frame by frame as it arrives.
+ *
+ * While MySQL is away the batch is kept and retried. Once it is full,
+ * further deliveries are read (so the connection and its heartbeats stay
+ * alive) but not held: they stay unacknowledged, at most the prefetch
+ * window of them, and are handed back to the queue (basic.nack, requeue)
+ * once the batch is stored. A lost AMQP connection drops the batch: the
+ * broker redelivers it, and the store skips what it already has. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,21 +44,40 @@
 #include "log.h"
 #include "mq.h"
 
-#define BATCH_LINGER_MS 50 /* oldest event waits at most this long for company */
 #define POLL_MS 200
+#define CONFIRM_WAIT_MS 10000 /* for the broker to confirm the dead-letter copies */
 
 struct consumer {
 	struct consumer_config cfg;
+	unsigned prefetch;
 	pthread_t thread;
+	bool threaded;
 	atomic_bool stop;
-	struct mq *mq;
+	struct mq *mq; /* deliveries */
+	int connect_backoff_ms;
 	struct db *db;
-	struct event *batch; /* grows to what the prefetch window can hold */
-	size_t n, cap;
-	uint64_t last_tag; /* highest delivery tag handled, 0 when none */
-	int64_t batch_started_ms;
-	int64_t retry_at_ms;
 	int db_backoff_ms;
+	int64_t retry_at_ms; /* when to try storing a refused batch again */
+
+	/* The batch: the events of whole messages, acknowledged together. */
+	struct event *batch;
+	size_t n, cap;
+	size_t held;       /* message_weight() of the messages taken, plus the events */
+	uint64_t last_tag; /* highest delivery tag taken, 0 when none */
+	int64_t batch_started_ms;
+
+	/* Deliveries read while the batch could hold no more: a range of tags,
+	 * unacknowledged, handed back to the queue once the batch is stored. */
+	uint64_t unheld_first, unheld_last; /* 0 when none */
+
+	/* Dead-letter copies of this batch, on their own connection in confirm
+	 * mode (open only while the batch has some). */
+	struct mq *dl;
+	uint64_t dl_sent;     /* publishes so far: delivery tags 1..dl_sent */
+	uint64_t dl_low;      /* every tag below it is confirmed */
+	unsigned char *dl_acked; /* by tag; dl_cap entries */
+	size_t dl_cap;
+	bool dl_failed; /* a copy was nacked or returned */
 };
 
 static int64_t now_ms(void)
@@ -48,11 +87,153 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+size_t message_weight(const char *s, size_t len)
+{
+	/* Costs measured with jansson 2.14 and glibc (allocation headers
+	 * included), rounded up: a string or key its struct and copy, an
+	 * object its struct and initial hash table, an array its struct and
+	 * initial slots, every further value (after a comma) its struct and
+	 * slot. The bytes themselves count once. */
+	enum { W_BASE = 64, W_STRING = 96, W_OBJECT = 224, W_ARRAY = 144, W_VALUE = 48 };
+	size_t w = len + W_BASE;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		if (in_string) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_string = false;
+			continue;
+		}
+		switch (ch) {
+		case '"':
+			in_string = true;
+			w += W_STRING;
+			break;
+		case '{':
+			w += W_OBJECT;
+			break;
+		case '[':
+			w += W_ARRAY;
+			break;
+		case ',':
+			w += W_VALUE;
+			break;
+		default:
+			break;
+		}
+	}
+	return w;
+}
+
+/* ---- dead letters ---- */
+
+static void close_dead_letters(struct consumer *c)
+{
+	mq_close(c->dl);
+	c->dl = NULL;
+	c->dl_sent = 0;
+	c->dl_low = 1;
+	c->dl_failed = false;
+}
+
+static void on_dl_confirm(void *ctx, enum mq_confirm what, uint64_t tag, bool multiple,
+                          const char *message_id)
+{
+	struct consumer *c = ctx;
+	if (what != MQ_ACK) {
+		/* A nack, or a return (no queue took it; its ack follows). */
+		log_error("the broker %s dead-letter copy %s", what == MQ_NACK ? "refused" : "returned",
+		          message_id && message_id[0] ? message_id : "");
+		c->dl_failed = true;
+		return;
+	}
+	if (tag > c->dl_sent)
+		tag = c->dl_sent;
+	for (uint64_t t = multiple ? c->dl_low : tag; t <= tag && t >= 1; t++)
+		c->dl_acked[t] = 1;
+	while (c->dl_low <= c->dl_sent && c->dl_acked[c->dl_low])
+		c->dl_low++;
+}
+
+static void drop_connection(struct consumer *c);
+
+/* Room for one more copy, and the connection for it. */
+static int dead_letter_ready(struct consumer *c)
+{
+	if (!c->dl) {
+		if (mq_open(c->cfg.amqp_url, &c->dl))
+			return -1;
+		if (mq_confirm_select(c->dl)) {
+			close_dead_letters(c);
+			return -1;
+		}
+	}
+	if (c->dl_sent + 2 > c->dl_cap) {
+		size_t cap = c->dl_cap ? c->dl_cap * 2 : 64;
+		unsigned char *a = realloc(c->dl_acked, cap);
+		if (!a)
+			return -1;
+		memset(a + c->dl_cap, 0, cap - c->dl_cap);
+		c->dl_acked = a;
+		c->dl_cap = cap;
+	}
+	return 0;
+}
+
+/* Copies a message (or the pending body of d) to the dead-letter queue.
+ * On failure the connection is dropped, so the original is not acked. */
+static void dead_letter(struct consumer *c, const char *id, const void *body, size_t len,
+                        const char *routing_key, const struct mq_delivery *pending,
+                        const char *why)
+{
+	log_warn("dead-lettering message %s: %s", id[0] ? id : "without id", why);
+	int st = dead_letter_ready(c);
+	if (!st)
+		st = pending ? mq_dead_letter_forward(c->dl, c->mq, pending, why)
+		             : mq_dead_letter(c->dl, id, body, len, routing_key, why);
+	if (st) {
+		log_warn("cannot publish a dead-letter copy; leaving the original unacknowledged");
+		drop_connection(c);
+		return;
+	}
+	c->dl_acked[++c->dl_sent] = 0;
+}
+
+/* Services the dead-letter connection. Returns -1 once a copy failed. */
+static int poll_dead_letters(struct consumer *c, int timeout_ms)
+{
+	if (mq_poll_confirms(c->dl, timeout_ms, on_dl_confirm, c))
+		c->dl_failed = true;
+	return c->dl_failed ? -1 : 0;
+}
+
+/* Waits until the broker confirmed every copy. */
+static int confirm_dead_letters(struct consumer *c)
+{
+	int64_t deadline = now_ms() + CONFIRM_WAIT_MS;
+	while (c->dl_low <= c->dl_sent) {
+		int64_t left = deadline - now_ms();
+		if (left <= 0) {
+			log_error("the broker did not confirm %llu dead-letter copies within %d ms",
+			          (unsigned long long)(c->dl_sent - c->dl_low + 1), CONFIRM_WAIT_MS);
+			return -1;
+		}
+		if (poll_dead_letters(c, left > 100 ? 100 : (int)left))
+			return -1;
+	}
+	return c->dl_failed ? -1 : 0;
+}
+
+/* ---- the batch ---- */
+
 static void clear_batch(struct consumer *c)
 {
 	for (size_t i = 0; i < c->n; i++)
 		event_clear(&c->batch[i]);
 	c->n = 0;
+	c->held = 0;
 	c->last_tag = 0;
 }
 
@@ -60,34 +241,14 @@ static void drop_connection(struct consumer *c)
 {
 	mq_close(c->mq);
 	c->mq = NULL;
+	close_dead_letters(c);
 	clear_batch(c); /* unacknowledged: the broker delivers them again */
+	c->unheld_first = c->unheld_last = 0;
 }
 
-/* Copies a message to the dead-letter queue with the reason attached. */
-static void dead_letter(struct consumer *c, const char *id, const void *body, size_t len,
-                        amqp_bytes_t routing_key, const char *why)
+static bool batch_full(const struct consumer *c)
 {
-	log_warn("dead-lettering message %s: %s", id[0] ? id : "without id", why);
-	amqp_table_entry_t entries[] = {
-	    {.key = amqp_cstring_bytes("x-auditlog-reason"),
-	     .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(why)}},
-	    {.key = amqp_cstring_bytes("x-original-routing-key"),
-	     .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = routing_key}},
-	};
-	amqp_table_t headers = {.num_entries = 2, .entries = entries};
-	if (mq_publish(c->mq, "", MQ_DEAD_QUEUE, id, body, len, &headers))
-		drop_connection(c);
-}
-
-static void dead_letter_delivery(struct consumer *c, const amqp_envelope_t *env,
-                                 const char *why)
-{
-	char id[128] = "";
-	const amqp_basic_properties_t *props = &env->message.properties;
-	if (props->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)
-		snprintf(id, sizeof id, "%.*s", (int)props->message_id.len,
-		         (const char *)props->message_id.bytes);
-	dead_letter(c, id, env->message.body.bytes, env->message.body.len, env->routing_key, why);
+	return c->n >= c->cfg.batch_events || c->held >= c->cfg.batch_bytes;
 }
 
 /* The database refused a value in the batch: store the events one by one,
@@ -105,7 +266,7 @@ static int store_one_by_one(struct consumer *c, size_t *stored)
 			char *body = event_encode(&c->batch[i], &len);
 			if (!body)
 				return DB_ERR;
-			dead_letter(c, c->batch[i].id, body, len, amqp_cstring_bytes(MQ_ROUTING_KEY),
+			dead_letter(c, c->batch[i].id, body, len, MQ_ROUTING_KEY, NULL,
 			            "refused by the database (a value out of range or too long)");
 			free(body);
 			if (!c->mq)
@@ -117,12 +278,10 @@ static int store_one_by_one(struct consumer *c, size_t *stored)
 	return DB_OK;
 }
 
-/* Stores and acknowledges what the batch holds. Returns false while the
- * database refuses, keeping the batch for a later attempt. */
-static bool flush(struct consumer *c)
+/* Stores the batch, waits for its dead-letter copies, then acknowledges
+ * it. While the database refuses, keeps the batch for a later attempt. */
+static void flush(struct consumer *c)
 {
-	if (!c->last_tag)
-		return true;
 	if (c->n) {
 		if (!c->db && db_connect(c->cfg.db, &c->db))
 			goto retry_later;
@@ -131,7 +290,7 @@ static bool flush(struct consumer *c)
 		if (st == DB_ERR_DATA)
 			st = store_one_by_one(c, &stored);
 		if (!c->mq)
-			return true; /* the connection died while dead-lettering */
+			return; /* the connection died while dead-lettering */
 		if (st) {
 			log_warn("cannot store %zu events (%s); holding them", c->n, db_status_string(st));
 			if (db_broken(c->db)) {
@@ -145,24 +304,31 @@ static bool flush(struct consumer *c)
 		else
 			log_debug("stored %zu events", stored);
 	}
+	if (c->dl) {
+		if (confirm_dead_letters(c)) {
+			drop_connection(c);
+			return;
+		}
+		close_dead_letters(c);
+	}
 	if (mq_ack(c->mq, c->last_tag, true)) {
 		drop_connection(c);
-		return true;
+		return;
 	}
 	clear_batch(c);
 	c->db_backoff_ms = 0;
-	return true;
+	c->retry_at_ms = 0;
+	return;
 retry_later:
 	c->db_backoff_ms = c->db_backoff_ms ? c->db_backoff_ms * 2 : 100;
 	if (c->db_backoff_ms > 5000)
 		c->db_backoff_ms = 5000;
 	c->retry_at_ms = now_ms() + c->db_backoff_ms;
-	return false;
 }
 
 struct take_ctx {
 	struct consumer *c;
-	const amqp_envelope_t *env;
+	const struct mq_delivery *d;
 	bool array; /* the message is an array of events */
 };
 
@@ -173,7 +339,7 @@ static int take_event(void *arg, size_t index, struct event *ev, json_t *element
 	struct consumer *c = t->c;
 	if (!ev && !t->array) {
 		/* A message of one event goes to the dead letters as it came. */
-		dead_letter_delivery(c, t->env, why);
+		dead_letter(c, t->d->message_id, t->d->body, t->d->len, t->d->routing_key, NULL, why);
 		return c->mq ? 0 : 1;
 	}
 	if (!ev) {
@@ -185,7 +351,7 @@ static int take_event(void *arg, size_t index, struct event *ev, json_t *element
 			snprintf(id, sizeof id, "%s", eid);
 		char *body = json_dumps(element, JSON_COMPACT | JSON_ENCODE_ANY);
 		if (body)
-			dead_letter(c, id, body, strlen(body), t->env->routing_key, reason);
+			dead_letter(c, id, body, strlen(body), t->d->routing_key, NULL, reason);
 		free(body);
 		return c->mq ? 0 : 1;
 	}
@@ -202,98 +368,194 @@ static int take_event(void *arg, size_t index, struct event *ev, json_t *element
 		c->cap = cap;
 	}
 	c->batch[c->n++] = *ev;
+	c->held += sizeof *ev;
 	return 0;
 }
 
-static void take(struct consumer *c, amqp_envelope_t *env)
+static void take(struct consumer *c, const struct mq_delivery *d)
 {
 	char why[256];
-	if (c->n == 0 && c->last_tag == 0)
+	if (c->last_tag == 0)
 		c->batch_started_ms = now_ms();
-	const char *body = env->message.body.bytes;
-	size_t skip = 0;
-	while (skip < env->message.body.len && strchr(" \t\r\n", body[skip]))
-		skip++;
-	struct take_ctx t = {c, env, skip < env->message.body.len && body[skip] == '['};
-	if (event_decode_message(env->message.body.bytes, env->message.body.len, take_event, &t,
-	                         why, sizeof why))
-		dead_letter_delivery(c, env, why);
-	if (c->mq)
-		c->last_tag = env->delivery_tag;
+	size_t weight = 0;
+	if (d->pending) {
+		snprintf(why, sizeof why, "message is %zu bytes; the limit is %u", d->len,
+		         EVENT_MESSAGE_MAX_BYTES);
+		dead_letter(c, d->message_id, NULL, d->len, d->routing_key, d, why);
+	} else if ((weight = message_weight(d->body, d->len)) > CONSUMER_MESSAGE_WEIGHT_MAX) {
+		snprintf(why, sizeof why,
+		         "message would take about %zu bytes to parse (too many JSON values); the "
+		         "limit is %u",
+		         weight, CONSUMER_MESSAGE_WEIGHT_MAX);
+		dead_letter(c, d->message_id, d->body, d->len, d->routing_key, NULL, why);
+		weight = 0;
+	} else {
+		size_t skip = 0;
+		while (skip < d->len && strchr(" \t\r\n", d->body[skip]))
+			skip++;
+		struct take_ctx t = {c, d, skip < d->len && d->body[skip] == '['};
+		if (event_decode_message(d->body, d->len, take_event, &t, why, sizeof why))
+			dead_letter(c, d->message_id, d->body, d->len, d->routing_key, NULL, why);
+	}
+	if (c->mq) {
+		c->held += weight;
+		c->last_tag = d->tag;
+	}
+}
+
+/* Reads a delivery without holding it: it stays unacknowledged until
+ * hand_back. */
+static void leave(struct consumer *c, const struct mq_delivery *d)
+{
+	if (d->pending && mq_skip(c->mq, d)) {
+		drop_connection(c);
+		return;
+	}
+	if (!c->unheld_first) {
+		c->unheld_first = d->tag;
+		log_info("the batch is full and not yet stored; handing deliveries back from tag %llu",
+		         (unsigned long long)d->tag);
+	}
+	c->unheld_last = d->tag;
+}
+
+/* Returns the deliveries read but not held to the queue. Every earlier
+ * delivery is acknowledged by now (the batch is empty), so one multiple
+ * nack names exactly them. */
+static void hand_back(struct consumer *c)
+{
+	log_info("handing %llu deliveries back to the queue",
+	         (unsigned long long)(c->unheld_last - c->unheld_first + 1));
+	if (mq_nack(c->mq, c->unheld_last, true, true)) {
+		drop_connection(c);
+		return;
+	}
+	c->unheld_first = c->unheld_last = 0;
 }
 
 static bool connect_broker(struct consumer *c)
 {
 	if (mq_open(c->cfg.amqp_url, &c->mq))
 		return false;
-	if (mq_declare_topology(c->mq) || mq_consume(c->mq, MQ_QUEUE, c->cfg.prefetch)) {
+	if (mq_declare_topology(c->mq) || mq_consume(c->mq, MQ_QUEUE, c->prefetch)) {
 		mq_close(c->mq);
 		c->mq = NULL;
 		return false;
 	}
-	log_info("consuming %s (prefetch %u, batches of up to %u)", MQ_QUEUE, c->cfg.prefetch,
-	         c->cfg.batch_max);
+	log_info("consuming %s (prefetch %u messages; batches of up to %u events or %zu bytes)",
+	         MQ_QUEUE, c->prefetch, c->cfg.batch_events, c->cfg.batch_bytes);
 	return true;
+}
+
+void consumer_step(struct consumer *c)
+{
+	if (!c->mq) {
+		if (!connect_broker(c)) {
+			c->connect_backoff_ms =
+			    c->connect_backoff_ms ? c->connect_backoff_ms * 2 : c->cfg.reconnect_ms;
+			if (c->connect_backoff_ms > 5000)
+				c->connect_backoff_ms = 5000;
+			usleep((useconds_t)c->connect_backoff_ms * 1000);
+			return;
+		}
+		c->connect_backoff_ms = 0;
+	}
+	if (c->dl && poll_dead_letters(c, 0)) {
+		drop_connection(c);
+		return;
+	}
+	bool pending = c->last_tag != 0;
+	bool waiting_db = pending && c->retry_at_ms > now_ms();
+	if (pending && !waiting_db &&
+	    (batch_full(c) || now_ms() - c->batch_started_ms >= c->cfg.linger_ms)) {
+		flush(c);
+		return;
+	}
+	if (c->unheld_last && !pending) {
+		hand_back(c);
+		return;
+	}
+	int timeout = pending ? (waiting_db ? 50 : 5) : POLL_MS;
+	struct mq_delivery d;
+	int r = mq_next(c->mq, timeout, EVENT_MESSAGE_MAX_BYTES, &d);
+	if (r < 0) {
+		drop_connection(c);
+		return;
+	}
+	if (r == 0) {
+		if (pending && !waiting_db)
+			flush(c);
+		return;
+	}
+	/* Once one is left, the rest are too, so they stay one range. */
+	if (batch_full(c) || c->unheld_last)
+		leave(c, &d);
+	else
+		take(c, &d);
+}
+
+/* Stores and acknowledges what the batch holds, then lets go of
+ * everything. */
+static void finish(struct consumer *c)
+{
+	if (c->mq && c->last_tag)
+		flush(c);
+	clear_batch(c);
+	close_dead_letters(c);
+	mq_close(c->mq);
+	c->mq = NULL;
+	db_close(c->db);
+	c->db = NULL;
 }
 
 static void *run(void *arg)
 {
 	struct consumer *c = arg;
-	int backoff = 100;
-	while (!atomic_load(&c->stop)) {
-		if (!c->mq) {
-			if (!connect_broker(c)) {
-				usleep((useconds_t)backoff * 1000);
-				backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-				continue;
-			}
-			backoff = 100;
-		}
-		bool pending = c->last_tag != 0;
-		bool waiting_db = pending && c->retry_at_ms > now_ms();
-		bool full = c->n >= c->cfg.batch_max;
-		if (pending && !waiting_db &&
-		    (full || now_ms() - c->batch_started_ms >= BATCH_LINGER_MS)) {
-			flush(c);
-			continue;
-		}
-		/* The batch array grows to hold the whole prefetch window, so while
-		 * the database is away nothing the broker sends is turned away. */
-		int timeout = pending ? (waiting_db ? 50 : 5) : POLL_MS;
-		amqp_envelope_t env;
-		int r = mq_next(c->mq, timeout, &env);
-		if (r < 0) {
-			drop_connection(c);
-			continue;
-		}
-		if (r == 0) {
-			if (pending && !waiting_db)
-				flush(c);
-			continue;
-		}
-		take(c, &env);
-		amqp_destroy_envelope(&env);
-	}
-	if (c->mq && c->last_tag)
-		flush(c);
-	clear_batch(c);
-	mq_close(c->mq);
-	c->mq = NULL;
-	db_close(c->db);
-	c->db = NULL;
+	while (!atomic_load(&c->stop))
+		consumer_step(c);
+	finish(c);
 	return NULL;
 }
 
-int consumer_start(const struct consumer_config *cfg, struct consumer **out)
+int consumer_new(const struct consumer_config *cfg, struct consumer **out)
 {
 	struct consumer *c = calloc(1, sizeof *c);
 	if (!c)
 		return -1;
 	c->cfg = *cfg;
+	if (!c->cfg.linger_ms)
+		c->cfg.linger_ms = 50; /* the oldest event waits at most this long for company */
+	if (!c->cfg.reconnect_ms)
+		c->cfg.reconnect_ms = 100;
+	/* The window holds two batches of one-event messages, so the next
+	 * batch is on its way while this one commits. */
+	unsigned long prefetch = cfg->prefetch ? cfg->prefetch : 2ul * cfg->batch_events;
+	c->prefetch = prefetch > 65535 ? 65535 : (unsigned)prefetch;
+	c->dl_low = 1;
+	*out = c;
+	return 0;
+}
+
+void consumer_free(struct consumer *c)
+{
+	if (!c)
+		return;
+	finish(c);
+	free(c->batch);
+	free(c->dl_acked);
+	free(c);
+}
+
+int consumer_start(const struct consumer_config *cfg, struct consumer **out)
+{
+	struct consumer *c;
+	if (consumer_new(cfg, &c))
+		return -1;
 	if (pthread_create(&c->thread, NULL, run, c)) {
 		free(c);
 		return -1;
 	}
+	c->threaded = true;
 	*out = c;
 	return 0;
 }
@@ -303,7 +565,7 @@ void consumer_stop(struct consumer *c)
 	if (!c)
 		return;
 	atomic_store(&c->stop, true);
-	pthread_join(c->thread, NULL);
-	free(c->batch);
-	free(c);
+	if (c->threaded)
+		pthread_join(c->thread, NULL);
+	consumer_free(c);
 }

@@ -24,11 +24,19 @@ static struct config_setting settings[] = {
      "Where the API answers token introspection (POST /tokens/introspect): whether a "
      "token's user still exists and what roles it has now.",
      NULL, 0},
-    {"prefetch", "AUDITLOG_PREFETCH", "100", CONFIG_INT, 1, 65535,
-     "Unacknowledged messages the consumer holds at most (each up to 200 events).", NULL,
-     0},
+    /* Batches are sized in events and bytes; the broker's window counts
+     * messages, so by default it holds two batches of one-event messages. */
+    {"prefetch", "AUDITLOG_PREFETCH", "0", CONFIG_INT, 0, 65535,
+     "Messages the broker sends each consumer ahead of its acknowledgements (AMQP "
+     "prefetch_count); 0: twice --batch-max, so one-event messages fill whole batches. "
+     "Memory is bounded by --batch-bytes, not by this.",
+     NULL, 0},
     {"batch-max", "AUDITLOG_BATCH_MAX", "1000", CONFIG_INT, 1, 65535,
-     "Events stored per transaction at most.", NULL, 0},
+     "A batch (one transaction, one acknowledgement) closes at this many events.", NULL, 0},
+    {"batch-bytes", "AUDITLOG_BATCH_BYTES", "4194304", CONFIG_INT, 65536, 1073741824,
+     "A batch also closes when the messages it holds would take this many bytes parsed "
+     "(estimated from their JSON); each consumer holds at most this plus one message.",
+     NULL, 0},
     {"consumers", "AUDITLOG_CONSUMERS", "2", CONFIG_INT, 1, CONSUMERS_MAX,
      "Consumer threads, each with its own AMQP and MySQL connection, so one parses while "
      "another's transaction commits.",
@@ -83,7 +91,8 @@ int main(int argc, char **argv)
 	struct consumer_config cc = {.amqp_url = S("amqp-url"),
 	                             .db = &a.writer,
 	                             .prefetch = (unsigned)I("prefetch"),
-	                             .batch_max = (unsigned)I("batch-max")};
+	                             .batch_events = (unsigned)I("batch-max"),
+	                             .batch_bytes = (size_t)I("batch-bytes")};
 	for (unsigned i = 0; i < nconsumers; i++)
 		if (consumer_start(&cc, &consumers[i])) {
 			log_error("cannot start the consumers");
