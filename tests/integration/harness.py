@@ -374,6 +374,15 @@ class Stack:
         assert status == 201, (status, data)
         return data.decode()
 
+    def new_user(self, token, prefix, name="Test user"):
+        """Creates a user with a fresh e-mail address starting with prefix;
+        returns its id."""
+        status, _, doc = self.api("POST", "/api/users", token=token, body={
+            "data": {"type": "users", "attributes": {
+                "name": name, "email": unique(prefix) + "@example.com"}}})
+        assert status == 201, (status, doc)
+        return doc["data"]["id"]
+
     def events(self, path, token, via="auditor", page_size=1000):
         """All events of a query, following links.next."""
         out = []

@@ -123,11 +123,7 @@ def test_head_views_nothing():
     handed out only with GET (HEAD gets 405 and records nothing)."""
     with Stack() as s:
         tok = s.token(1)
-        status, _, doc = s.api("POST", "/api/users", token=tok, body={
-            "data": {"type": "users", "attributes": {
-                "name": "Headless", "email": unique("head") + "@example.com"}}})
-        assert status == 201, doc
-        uid = doc["data"]["id"]
+        uid = s.new_user(tok, "head", "Headless")
         status, _, doc = s.api("POST", "/api/notes", token=tok, body={
             "data": {"type": "notes", "attributes": {
                 "targetType": "users", "targetId": uid, "data": "about it"}}})

@@ -9,11 +9,7 @@ VIEWS = 23
 def test_pages():
     with Stack(daemons=("api", "auditor")) as s:
         tok = s.token(1)
-        status, _, doc = s.api("POST", "/api/users", token=tok, body={
-            "data": {"type": "users", "attributes": {
-                "name": "Paged", "email": unique("p") + "@example.com"}}})
-        assert status == 201, doc
-        uid = doc["data"]["id"]
+        uid = s.new_user(tok, "p", "Paged")
         for _ in range(VIEWS):
             assert s.api("GET", f"/api/users/{uid}", token=tok)[0] == 200
         total = VIEWS + 2  # created, and the POST's own view

@@ -105,9 +105,7 @@ def introspect(s, token, content_type="application/x-www-form-urlencoded"):
 def test_deleted_users_token_stops_acting():
     with Stack(daemons=("api", "auditor")) as s:
         admin = s.token(1)
-        status, _, doc = create_user(s, admin, unique("gone") + "@example.com")
-        assert status == 201, doc
-        uid = doc["data"]["id"]
+        uid = s.new_user(admin, "gone")
         tok = s.token(uid)
         mine = f"/data-events?filter[target]=users:{uid}"
         assert s.api("GET", f"/api/users/{uid}", token=tok)[0] == 200
@@ -158,9 +156,7 @@ def test_deleted_elsewhere_logs_says_401():
     (the proxy looks the user up again before it forwards)."""
     with Stack(daemons=("api", "auditor")) as s:
         admin = s.token(1)
-        status, _, doc = create_user(s, admin, unique("gone2") + "@example.com")
-        assert status == 201, doc
-        uid = doc["data"]["id"]
+        uid = s.new_user(admin, "gone2")
         tok = s.token(uid)
         path = f"/logs/by/users/{uid}"
         assert s.api("GET", path, token=tok)[0] == 200
@@ -188,9 +184,7 @@ def test_roles_are_read_now():
               ("auditor", "/api/users/1/data-events")]
     with Stack(daemons=("api", "auditor")) as s:
         admin = s.token(1)
-        status, _, doc = create_user(s, admin, unique("aud") + "@example.com")
-        assert status == 201, doc
-        uid = doc["data"]["id"]
+        uid = s.new_user(admin, "aud")
         set_roles(uid, "auditor")
         tok = s.token(uid)
         for daemon, path in others:
@@ -233,8 +227,7 @@ def test_introspection():
         assert doc["exp"] == claims["exp"] and doc["iss"] == claims["iss"], doc
         assert doc["token_type"] == "Bearer", doc
 
-        status, _, doc = create_user(s, admin, unique("intro") + "@example.com")
-        uid = doc["data"]["id"]
+        uid = s.new_user(admin, "intro")
         set_roles(uid, "reader,auditor")
         tok = s.token(uid)
         status, _, doc = introspect(s, tok)
@@ -307,8 +300,7 @@ def test_logs_with_one_http_worker():
     worker, none would be free to answer: 503 after the auditor's wait)."""
     with Stack(daemons=("api", "auditor"), extra_env={"AUDITLOG_HTTP_THREADS": "1"}) as s:
         admin = s.token(1)
-        status, _, doc = create_user(s, admin, unique("one") + "@example.com")
-        uid = doc["data"]["id"]
+        uid = s.new_user(admin, "one")
         tok = s.token(uid)
         time.sleep(TTL)  # no token is fresh any more: the auditor would have to ask
         for token, path in ((tok, f"/logs/for/users/{uid}"), (admin, "/logs/by/users/1"),
@@ -330,8 +322,7 @@ def test_logs_with_one_http_worker():
 def test_token_issued_is_recorded():
     with Stack(daemons=("api", "auditor")) as s:
         admin = s.token(1)
-        status, _, doc = create_user(s, admin, unique("issued") + "@example.com")
-        uid = doc["data"]["id"]
+        uid = s.new_user(admin, "issued")
         tok = s.token(uid)
         assert tok
 
