@@ -214,6 +214,15 @@ static void test_numbers(void)
 	CHECK_INT(canon_is("-9007199254740993", "", 0), JCS_EINTRANGE);
 	CHECK_INT(canon_is("{\"a\":[9223372036854775807]}", "", 0), JCS_EINTRANGE);
 	CHECK_INT(canon_status(json_integer(INT64_MIN)), JCS_EINTRANGE);
+	/* Reals from 2^63 to 1e21 are written as integer digits, which
+	 * jansson reads back only with JSON_DECODE_INT_AS_REAL (as I-JSON
+	 * does: every number a double). */
+	CANON("1e20", "100000000000000000000");
+	CHECK(json_loads("100000000000000000000", JSON_DECODE_ANY, NULL) == NULL);
+	json_t *r =
+	    json_loads("100000000000000000000", JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+	CHECK(json_is_real(r) && json_real_value(r) == 1e20);
+	json_decref(r);
 	/* As a real, the same magnitude is fine: it is a double already. */
 	CANON("9007199254740993.0", "9007199254740992");
 	CANON("18446744073709551616.0", "18446744073709552000");
