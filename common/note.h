@@ -16,7 +16,8 @@
  * caller to free(). Status returns are 0 (NOTE_OK) or a negative
  * enum note_status; note_status_string explains one. Parsers given a
  * `const char **why` (NULL allowed) set it on refusal to a static sentence
- * naming the rule broken. */
+ * naming the rule broken. Signers and verifiers are read-only once made:
+ * several threads may sign or verify with one at the same time. */
 #ifndef AUDITLOG_NOTE_H
 #define AUDITLOG_NOTE_H
 
