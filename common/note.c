@@ -61,7 +61,7 @@ const char *note_status_string(int status)
 /* ---- base64, RFC 4648 §4 ---- */
 
 static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 size_t note_b64_len(size_t n)
 {
@@ -230,9 +230,9 @@ static uint32_t key_id_n(const char *name, size_t n, const unsigned char pub[NOT
 	const unsigned char sep[2] = {'\n', NOTE_ALG_ED25519};
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	uint32_t id = 0;
-	if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-	    EVP_DigestUpdate(ctx, name, n) && EVP_DigestUpdate(ctx, sep, 2) &&
-	    EVP_DigestUpdate(ctx, pub, NOTE_PUBLIC_KEY_LEN) && EVP_DigestFinal_ex(ctx, md, NULL))
+	if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, name, n) &&
+	    EVP_DigestUpdate(ctx, sep, 2) && EVP_DigestUpdate(ctx, pub, NOTE_PUBLIC_KEY_LEN) &&
+	    EVP_DigestFinal_ex(ctx, md, NULL))
 		id = (uint32_t)md[0] << 24 | (uint32_t)md[1] << 16 | (uint32_t)md[2] << 8 | md[3];
 	EVP_MD_CTX_free(ctx);
 	return id;
@@ -318,7 +318,9 @@ static int key_parse(const char *s, const char **name, size_t *name_len, uint32_
 	}
 	uint32_t v = 0;
 	for (const char *h = p1 + 1; h < p2; h++) {
-		int d = *h >= '0' && *h <= '9' ? *h - '0' : *h >= 'a' && *h <= 'f' ? *h - 'a' + 10 : -1;
+		int d = *h >= '0' && *h <= '9'   ? *h - '0'
+		        : *h >= 'a' && *h <= 'f' ? *h - 'a' + 10
+		                                 : -1;
 		if (d < 0) {
 			set_why(why, "the key id is not 8 lowercase hex digits");
 			goto out;
@@ -374,8 +376,8 @@ out:
 }
 
 /* "name+hex8+base64(0x01||key)" with an optional prefix, malloc'd. */
-static int key_string(const char *prefix, const char *name, uint32_t id, const unsigned char key[32],
-                      char **out)
+static int key_string(const char *prefix, const char *name, uint32_t id,
+                      const unsigned char key[32], char **out)
 {
 	unsigned char raw[33];
 	char b64[45];
@@ -520,8 +522,8 @@ static int verifier_make(const char *name, size_t n, const unsigned char pub[32]
 	memcpy(v->pub, pub, NOTE_PUBLIC_KEY_LEN);
 	v->id = key_id_n(name, n, pub);
 	rc = NOTE_ECRYPTO;
-	if (!(v->key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub,
-	                                           NOTE_PUBLIC_KEY_LEN)))
+	if (!(v->key =
+	          EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, NOTE_PUBLIC_KEY_LEN)))
 		goto out;
 	*out = v;
 	v = NULL;
@@ -733,8 +735,8 @@ int note_verify(const char *msg, size_t len, const note_verifier *const *verifie
 		if (!v)
 			continue; /* unknown key: ignored (signed-note "Signatures") */
 		int ok = rawlen == 4 + NOTE_SIG_LEN
-		                 ? ed25519_verify(v->key, msg, tlen, raw + 4, NOTE_SIG_LEN)
-		                 : 0;
+		             ? ed25519_verify(v->key, msg, tlen, raw + 4, NOTE_SIG_LEN)
+		             : 0;
 		if (ok < 0) {
 			rc = NOTE_ECRYPTO;
 			set_why(why, "OpenSSL failed");
@@ -762,8 +764,9 @@ out:
 
 /* ---- checkpoints ---- */
 
-int note_checkpoint_format(const char *origin, uint64_t size, const unsigned char root[NOTE_ROOT_LEN],
-                           const char *extensions, char **out)
+int note_checkpoint_format(const char *origin, uint64_t size,
+                           const unsigned char root[NOTE_ROOT_LEN], const char *extensions,
+                           char **out)
 {
 	if (!note_name_valid(origin) || size > INT64_MAX)
 		return NOTE_EINVAL;

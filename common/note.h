@@ -32,10 +32,10 @@
 #define NOTE_ALG_ED25519    0x01 /* signature type byte, c2sp.org/signed-note "Signature types" */
 /* Limits applied when verifying (c2sp.org/signed-note "Format": at least 16
  * signatures MUST be accepted; we accept 100, as golang.org/x/mod does). */
-#define NOTE_MAX_SIGS       100
-#define NOTE_MAX_LEN        (1u << 20) /* whole signed note, bytes */
-#define NOTE_MAX_NAME       1024       /* key name, bytes */
-#define NOTE_ROOT_LEN       32         /* checkpoint root hash (SHA-256) */
+#define NOTE_MAX_SIGS 100
+#define NOTE_MAX_LEN  (1u << 20) /* whole signed note, bytes */
+#define NOTE_MAX_NAME 1024       /* key name, bytes */
+#define NOTE_ROOT_LEN 32         /* checkpoint root hash (SHA-256) */
 
 enum note_status {
 	NOTE_OK = 0,
@@ -124,8 +124,8 @@ NOTE_WUR int note_verify(const char *msg, size_t len, const note_verifier *const
 
 /* A checkpoint's note text (c2sp.org/tlog-checkpoint "Note text"). */
 struct note_checkpoint {
-	char *origin;     /* malloc'd, non-empty, no newline */
-	uint64_t size;    /* tree size, at most INT64_MAX */
+	char *origin;  /* malloc'd, non-empty, no newline */
+	uint64_t size; /* tree size, at most INT64_MAX */
 	unsigned char root[NOTE_ROOT_LEN];
 	char *extensions; /* malloc'd extension lines, each ending in "\n"; NULL if none */
 };
@@ -136,8 +136,8 @@ struct note_checkpoint {
  * key name: tlog-checkpoint "Signatures"), size <= INT64_MAX. NOTE_EINVAL
  * otherwise. */
 NOTE_WUR int note_checkpoint_format(const char *origin, uint64_t size,
-                                    const unsigned char root[NOTE_ROOT_LEN],
-                                    const char *extensions, char **out);
+                                    const unsigned char root[NOTE_ROOT_LEN], const char *extensions,
+                                    char **out);
 /* Parses a checkpoint note text (the text note_verify returns, len bytes):
  * a non-empty origin line; the size in decimal with no leading zero (0
  * alone for the empty tree) up to INT64_MAX; the root as canonical padded

@@ -22,9 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The texts signed in the seeds (corpus/fuzz_note/go-*.txt, checkpoint-*.txt). */
 static const char *const signed_texts[] = {
-	"If you think cryptography is the answer to your problem,\n"
-	"then you don't know what your problem is.\n",
-	"example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n",
+    "If you think cryptography is the answer to your problem,\n"
+    "then you don't know what your problem is.\n",
+    "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n",
 };
 
 static note_verifier *peter, *enoch;

@@ -14,15 +14,17 @@
 #define PETER_SKEY "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 #define ENOCH_VKEY "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
 #define ENOCH_SKEY "PRIVATE+KEY+EnochRoot+af0cfe78+AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-#define TEXT                                                                                 \
-	"If you think cryptography is the answer to your problem,\n"                         \
+#define TEXT                                                                                       \
+	"If you think cryptography is the answer to your problem,\n"                               \
 	"then you don't know what your problem is.\n"
-#define PETER_SIG                                                                            \
-	"\xe2\x80\x94 PeterNeumann "                                                         \
-	"x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
-#define ENOCH_SIG                                                                            \
-	"\xe2\x80\x94 EnochRoot "                                                            \
-	"rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
+#define PETER_SIG                                                                                  \
+	"\xe2\x80\x94 PeterNeumann "                                                               \
+	"x08go/ZJkuBS9UG/"                                                                         \
+	"SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+#define ENOCH_SIG                                                                                  \
+	"\xe2\x80\x94 EnochRoot "                                                                  \
+	"rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/"                                             \
+	"5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
 
 static int verify1(const char *msg, const note_verifier *v)
 {
@@ -94,25 +96,27 @@ static void test_vectors(void)
 
 	/* A signature line with the right id and the wrong name, or the right
 	 * name and another id, is from an unknown key: ignored. */
-	const char *wrong_name = TEXT "\n"
-	                              "\xe2\x80\x94 PeterNeuman "
-	                              "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSN"
-	                              "XgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+	const char *wrong_name =
+	    TEXT "\n"
+	         "\xe2\x80\x94 PeterNeuman "
+	         "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSN"
+	         "XgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
 	CHECK_INT(verify1(wrong_name, peter), NOTE_EUNVERIFIED);
-	const char *wrong_id = TEXT "\n"
-	                            "\xe2\x80\x94 PeterNeumann "
-	                            "x18go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgK"
-	                            "vqfqdngotpRZb6KE6RyyBwJnAM=\n";
+	const char *wrong_id =
+	    TEXT "\n"
+	         "\xe2\x80\x94 PeterNeumann "
+	         "x18go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgK"
+	         "vqfqdngotpRZb6KE6RyyBwJnAM=\n";
 	CHECK_INT(verify1(wrong_id, peter), NOTE_EUNVERIFIED);
 	/* A known key's signature over other text: the whole note is refused,
 	 * even beside a good one. */
 	const char *other = "If you think cryptography is the answer to your problem,\n"
 	                    "then you don't know what your problem is!\n\n" PETER_SIG;
 	CHECK_INT(verify1(other, peter), NOTE_EBADSIG);
-	const char *bad_and_good = TEXT "\n" ENOCH_SIG
-	                                "\xe2\x80\x94 PeterNeumann "
-	                                "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNX"
-	                                "gKvqfqdngotpRZb6KE6RyyBwJnAA=\n";
+	const char *bad_and_good =
+	    TEXT "\n" ENOCH_SIG "\xe2\x80\x94 PeterNeumann "
+	         "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNX"
+	         "gKvqfqdngotpRZb6KE6RyyBwJnAA=\n";
 	CHECK_INT(note_verify(bad_and_good, strlen(bad_and_good), vs, 2, NULL, NULL, NULL),
 	          NOTE_EBADSIG);
 
@@ -151,23 +155,27 @@ static void test_vectors(void)
 
 	/* Malformed notes. */
 	const char *bad[] = {
-		TEXT PETER_SIG,                          /* no blank line */
-		TEXT "\n" PETER_SIG "extra",             /* trailing data, no newline */
-		TEXT "\n" PETER_SIG "extra\n",           /* trailing data line */
-		TEXT "\n" PETER_SIG "\n",                /* blank line at the end */
-		TEXT "\n",                               /* no signature line */
-		"",                                      /* nothing */
-		TEXT "\n- PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvq"
-		     "fqdngotpRZb6KE6RyyBwJnAM=\n",      /* hyphen, not em dash */
-		TEXT "\n\xe2\x80\x94 PeterNeumann  x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFY"
-		     "C2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n", /* two spaces */
-		TEXT "\n\xe2\x80\x94 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC"
-		     "2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM\n", /* no padding */
-		TEXT "\n\xe2\x80\x94 PeterNeumann AAAA\n",   /* shorter than a key id */
-		TEXT "\n\xe2\x80\x94 x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqd"
-		     "ngotpRZb6KE6RyyBwJnAM=\n",          /* no name */
-		"a\rb\n\n" PETER_SIG,                    /* control character */
-		"\xc3\x28\n\n" PETER_SIG,                /* bad UTF-8 */
+	    TEXT PETER_SIG,                /* no blank line */
+	    TEXT "\n" PETER_SIG "extra",   /* trailing data, no newline */
+	    TEXT "\n" PETER_SIG "extra\n", /* trailing data line */
+	    TEXT "\n" PETER_SIG "\n",      /* blank line at the end */
+	    TEXT "\n",                     /* no signature line */
+	    "",                            /* nothing */
+	    TEXT
+	    "\n- PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvq"
+	    "fqdngotpRZb6KE6RyyBwJnAM=\n", /* hyphen, not em dash */
+	    TEXT
+	    "\n\xe2\x80\x94 PeterNeumann  x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFY"
+	    "C2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n", /* two spaces */
+	    TEXT
+	    "\n\xe2\x80\x94 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC"
+	    "2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM\n",    /* no padding */
+	    TEXT "\n\xe2\x80\x94 PeterNeumann AAAA\n", /* shorter than a key id */
+	    TEXT
+	    "\n\xe2\x80\x94 x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqd"
+	    "ngotpRZb6KE6RyyBwJnAM=\n", /* no name */
+	    "a\rb\n\n" PETER_SIG,       /* control character */
+	    "\xc3\x28\n\n" PETER_SIG,   /* bad UTF-8 */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		why = NULL;
@@ -184,18 +192,18 @@ static void test_vectors(void)
 	/* Key strings: manglings are refused. */
 	note_verifier *v = NULL;
 	const char *bad_vkeys[] = {
-		"PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /* id */
-		"PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /* upper */
-		"PeterNeumanN+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /* name */
-		"PeterNeumann+c74f20a3+Apc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  /* short */
-		"PeterNeumann+c74f20a3+AhpC2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /* type */
-		"PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TX", /* key */
-		"Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
-		"+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
-		"PeterNeumann+c74f20a3",
-		"PeterNeumann",
-		"",
-		PETER_SKEY,
+	    "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /* id */
+	    "PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /* upper */
+	    "PeterNeumanN+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /* name */
+	    "PeterNeumann+c74f20a3+Apc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  /* short */
+	    "PeterNeumann+c74f20a3+AhpC2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /* type */
+	    "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TX", /* key */
+	    "Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+	    "+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+	    "PeterNeumann+c74f20a3",
+	    "PeterNeumann",
+	    "",
+	    PETER_SKEY,
 	};
 	for (size_t i = 0; i < sizeof bad_vkeys / sizeof bad_vkeys[0]; i++) {
 		why = NULL;
@@ -237,7 +245,8 @@ static void test_round_trip(void)
 	CHECK_INT(note_verifier_key_id(parsed), note_signer_key_id(s));
 	CHECK(!strncmp(vkey, "log.example/auditlog+", 21) && strlen(vkey) == 21 + 8 + 1 + 44);
 
-	const char *text = "log.example/auditlog\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n";
+	const char *text =
+	    "log.example/auditlog\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n";
 	const note_signer *ss[1] = {s};
 	size_t len = 0, tl = 0;
 	CHECK_INT(note_sign(text, strlen(text), ss, 1, &msg, &len), NOTE_OK);
@@ -320,8 +329,9 @@ static void test_round_trip(void)
 		size_t siglen = len - strlen(text) - 1;
 		/* 99 lines from an unknown key, then our own line: 100 in all. */
 		for (int i = 0; i < 99; i++)
-			m += (size_t)sprintf(many + m,
-			                     "\xe2\x80\x94 other.example/%d AAAAAAAAAAAAAAAAAAAAAAAA\n", i);
+			m += (size_t)sprintf(
+			    many + m, "\xe2\x80\x94 other.example/%d AAAAAAAAAAAAAAAAAAAAAAAA\n",
+			    i);
 		CHECK_INT(note_verify(many, m, vs, 1, NULL, NULL, NULL), NOTE_OK);
 		memcpy(many + m, sigline, siglen);
 		m += siglen;
@@ -360,7 +370,8 @@ static void test_checkpoint(void)
 	unsigned char empty[32];
 	EVP_Digest("", 0, empty, NULL, EVP_sha256(), NULL);
 	CHECK_INT(note_checkpoint_format("log.example/a", 0, empty, "ext one\nx\n", &out), NOTE_OK);
-	CHECK_STR(out, "log.example/a\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\next one\nx\n");
+	CHECK_STR(out,
+	          "log.example/a\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\next one\nx\n");
 	if (out) {
 		CHECK_INT(note_checkpoint_parse(out, strlen(out), &cp, &why), NOTE_OK);
 		CHECK_INT(cp.size, 0);
@@ -388,27 +399,27 @@ static void test_checkpoint(void)
 
 #define ROOT "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
 	const char *bad[] = {
-		"\n5\n" ROOT,                                            /* empty origin */
-		"o\n05\n" ROOT,                                          /* leading zero */
-		"o\n00\n" ROOT,                                          /* leading zero */
-		"o\n\n" ROOT,                                            /* empty size */
-		"o\n-1\n" ROOT,                                          /* sign */
-		"o\n+1\n" ROOT,                                          /* sign */
-		"o\n 1\n" ROOT,                                          /* space */
-		"o\n9223372036854775808\n" ROOT,                         /* above 2^63-1 */
-		"o\n99999999999999999999\n" ROOT,                        /* above 2^64 */
-		"o\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I\n",   /* no padding */
-		"o\n5\nCsUYapGGPo4dkMgIAUqom_Xajj7h2fB2MPA3j2jxq2I=\n",  /* base64url */
-		"o\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2J=\n",  /* stray bits */
-		"o\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxqw==\n",  /* 31 bytes */
-		"o\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2Ij\n",  /* 33 bytes */
-		"o\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=",    /* no final newline */
-		"o\n5\n",                                                /* two lines */
-		"o\n5\n" ROOT "\n",                                      /* empty extension */
-		"o\n5\n" ROOT "a\n\nb\n",                                /* empty extension */
-		"o\n5\n" ROOT "a",                                       /* cut extension */
-		"o\t\n5\n" ROOT,                                         /* control character */
-		"",
+	    "\n5\n" ROOT,                                           /* empty origin */
+	    "o\n05\n" ROOT,                                         /* leading zero */
+	    "o\n00\n" ROOT,                                         /* leading zero */
+	    "o\n\n" ROOT,                                           /* empty size */
+	    "o\n-1\n" ROOT,                                         /* sign */
+	    "o\n+1\n" ROOT,                                         /* sign */
+	    "o\n 1\n" ROOT,                                         /* space */
+	    "o\n9223372036854775808\n" ROOT,                        /* above 2^63-1 */
+	    "o\n99999999999999999999\n" ROOT,                       /* above 2^64 */
+	    "o\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I\n",  /* no padding */
+	    "o\n5\nCsUYapGGPo4dkMgIAUqom_Xajj7h2fB2MPA3j2jxq2I=\n", /* base64url */
+	    "o\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2J=\n", /* stray bits */
+	    "o\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxqw==\n", /* 31 bytes */
+	    "o\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2Ij\n", /* 33 bytes */
+	    "o\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=",   /* no final newline */
+	    "o\n5\n",                                               /* two lines */
+	    "o\n5\n" ROOT "\n",                                     /* empty extension */
+	    "o\n5\n" ROOT "a\n\nb\n",                               /* empty extension */
+	    "o\n5\n" ROOT "a",                                      /* cut extension */
+	    "o\t\n5\n" ROOT,                                        /* control character */
+	    "",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		why = NULL;
