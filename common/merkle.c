@@ -17,12 +17,18 @@
 const char *merkle_strerror(int status)
 {
 	switch (status) {
-	case MERKLE_OK: return "ok";
-	case MERKLE_EARG: return "sizes, indexes or counts out of range";
-	case MERKLE_EPROOF: return "the hashes do not verify";
-	case MERKLE_ESOURCE: return "a stored hash could not be read";
-	case MERKLE_ECRYPTO: return "SHA-256 failed";
-	default: return "unknown merkle status";
+	case MERKLE_OK:
+		return "ok";
+	case MERKLE_EARG:
+		return "sizes, indexes or counts out of range";
+	case MERKLE_EPROOF:
+		return "the hashes do not verify";
+	case MERKLE_ESOURCE:
+		return "a stored hash could not be read";
+	case MERKLE_ECRYPTO:
+		return "SHA-256 failed";
+	default:
+		return "unknown merkle status";
 	}
 }
 
@@ -34,8 +40,8 @@ static int sha256_parts(const void *a, size_t alen, const void *b, size_t blen, 
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		goto out;
-	if ((alen && !EVP_DigestUpdate(ctx, a, alen)) || (blen && !EVP_DigestUpdate(ctx, b, blen)) ||
-	    (clen && !EVP_DigestUpdate(ctx, c, clen)))
+	if ((alen && !EVP_DigestUpdate(ctx, a, alen)) ||
+	    (blen && !EVP_DigestUpdate(ctx, b, blen)) || (clen && !EVP_DigestUpdate(ctx, c, clen)))
 		goto out;
 	if (!EVP_DigestFinal_ex(ctx, out, &olen) || olen != H)
 		goto out;
@@ -212,7 +218,8 @@ int merkle_inclusion_proof(uint64_t index, uint64_t size, const struct merkle_so
 		uint64_t start = (node ^ 1) << l;
 		if (start >= size)
 			continue;
-		uint64_t end = size - start > ((uint64_t)1 << l) ? start + ((uint64_t)1 << l) : size;
+		uint64_t end =
+		    size - start > ((uint64_t)1 << l) ? start + ((uint64_t)1 << l) : size;
 		int rc = range_hash(start, end, src, proof[(*len)++]);
 		if (rc)
 			return rc;
@@ -284,8 +291,8 @@ int merkle_consistency_proof(uint64_t m, uint64_t n, const struct merkle_source 
 	return subproof(m, 0, n, 1, src, proof, len);
 }
 
-int merkle_consistency_verify(uint64_t m, uint64_t n, const uint8_t root1[H], const uint8_t root2[H],
-                              const uint8_t (*proof)[H], size_t len)
+int merkle_consistency_verify(uint64_t m, uint64_t n, const uint8_t root1[H],
+                              const uint8_t root2[H], const uint8_t (*proof)[H], size_t len)
 {
 	int rc;
 	if (m > n)
@@ -335,7 +342,7 @@ int merkle_consistency_verify(uint64_t m, uint64_t n, const uint8_t root1[H], co
 		sn >>= 1;
 	}
 	return sn == 0 && memcmp(fr, root1, H) == 0 && memcmp(sr, root2, H) == 0 ? MERKLE_OK
-	                                                                          : MERKLE_EPROOF;
+	                                                                         : MERKLE_EPROOF;
 }
 
 /* ---- borders ---- */

@@ -116,8 +116,7 @@ int merkle_frontier_append_subtree(struct merkle_frontier *f, unsigned level,
                                    const uint8_t hash[MERKLE_HASH_LEN]) MERKLE_WARN;
 /* The root of the tree of f->size leaves (the empty root for 0): the
  * frontier folded from the right, h = node(hashes[i], h). */
-int merkle_frontier_root(const struct merkle_frontier *f,
-                         uint8_t out[MERKLE_HASH_LEN]) MERKLE_WARN;
+int merkle_frontier_root(const struct merkle_frontier *f, uint8_t out[MERKLE_HASH_LEN]) MERKLE_WARN;
 
 /* ------------------------------------------------------------------ */
 /* Inclusion proofs (RFC 9162 §2.1.3). */

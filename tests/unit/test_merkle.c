@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define H MERKLE_HASH_LEN
+#define H    MERKLE_HASH_LEN
 #define MAXN 64
 
 static void unhex(const char *s, uint8_t *out)
@@ -125,9 +125,14 @@ static int tree_leaf(void *ctx, uint64_t index, uint8_t out[H])
 	return 0;
 }
 
-static const char *const inputs[8] = {
-    "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f"};
+static const char *const inputs[8] = {"",
+                                      "00",
+                                      "10",
+                                      "2021",
+                                      "3031",
+                                      "40414243",
+                                      "5051525354555657",
+                                      "606162636465666768696a6b6c6d6e6f"};
 static const char *const roots[9] = {
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
@@ -190,16 +195,22 @@ static void vectors(void)
 		const char *proof[3];
 	} inc[] = {
 	    {0, 1, 0, {0}},
-	    {0, 8, 3,
+	    {0,
+	     8,
+	     3,
 	     {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
 	      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
 	      "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
-	    {5, 8, 3,
+	    {5,
+	     8,
+	     3,
 	     {"bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
 	      "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
 	      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
 	    {2, 3, 1, {"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"}},
-	    {1, 5, 3,
+	    {1,
+	     5,
+	     3,
 	     {"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
 	      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
 	      "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
@@ -227,18 +238,26 @@ static void vectors(void)
 		const char *proof[3];
 	} con[] = {
 	    {1, 1, 0, {0}},
-	    {1, 8, 3,
+	    {1,
+	     8,
+	     3,
 	     {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
 	      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
 	      "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
-	    {6, 8, 3,
+	    {6,
+	     8,
+	     3,
 	     {"0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
 	      "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
 	      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
-	    {2, 5, 2,
+	    {2,
+	     5,
+	     2,
 	     {"5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
 	      "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
-	    {6, 7, 3,
+	    {6,
+	     7,
+	     3,
 	     {"0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
 	      "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
 	      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
@@ -280,10 +299,11 @@ static void vectors(void)
 }
 
 /* Counts, and names the first few of, the wrong inputs a verifier accepts. */
-#define WRONG(expr)                                                                      \
-	do {                                                                                 \
-		if ((expr) && wrong_ok++ < 5)                                                    \
-			fprintf(stderr, "%s:%d: wrongly accepted: %s\n", __FILE__, __LINE__, #expr); \
+#define WRONG(expr)                                                                                \
+	do {                                                                                       \
+		if ((expr) && wrong_ok++ < 5)                                                      \
+			fprintf(stderr, "%s:%d: wrongly accepted: %s\n", __FILE__, __LINE__,       \
+			        #expr);                                                            \
 	} while (0)
 
 /* Which bits to flip: all 256 in trees up to 8 leaves; above, every
@@ -298,7 +318,8 @@ static size_t stride(uint64_t n)
 static void properties(void)
 {
 	for (uint32_t i = 0; i < MAXN; i++) {
-		uint8_t data[4] = {(uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
+		uint8_t data[4] = {(uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8),
+		                   (uint8_t)i};
 		CHECK_INT(merkle_leaf_hash(data, sizeof data, leaves[i]), 0);
 	}
 	fill_nodes();
@@ -311,7 +332,8 @@ static void properties(void)
 	for (uint64_t n = 1; n <= MAXN; n++) {
 		/* Save and restore on every step, as a restarting writer would. */
 		struct merkle_frontier g;
-		CHECK_INT(merkle_frontier_restore(&g, f.size, (const uint8_t(*)[H])f.hashes, f.count), 0);
+		CHECK_INT(
+		    merkle_frontier_restore(&g, f.size, (const uint8_t(*)[H])f.hashes, f.count), 0);
 		CHECK_INT(merkle_frontier_append(&g, leaves[n - 1]), 0);
 		f = g;
 		CHECK_INT(f.count, __builtin_popcountll(n));
@@ -348,21 +370,26 @@ static void properties(void)
 			/* Any wrong index, size, leaf or root fails. */
 			for (uint64_t j = 0; j < n + 2; j++)
 				if (j != i)
-					WRONG(merkle_inclusion_verify(j, n, leaves[i], p, len, rootv[n]) == 0);
+					WRONG(merkle_inclusion_verify(j, n, leaves[i], p, len,
+					                              rootv[n]) == 0);
 			/* (A proof does not bind the size on its own: the path for
 			 * (0, 3) also checks as (0, 4) against the root of 3 leaves.
 			 * The size comes from the signed checkpoint. A size with
 			 * another height is refused.) */
 			WRONG(merkle_inclusion_verify(i, 2 * n, leaves[i], p, len, rootv[n]) == 0);
 			if (i < n / 2)
-				WRONG(merkle_inclusion_verify(i, n / 2, leaves[i], p, len, rootv[n]) == 0);
-			WRONG(merkle_inclusion_verify(i, n, leaves[(i + 1) % MAXN], p, len, rootv[n]) == 0);
+				WRONG(merkle_inclusion_verify(i, n / 2, leaves[i], p, len,
+				                              rootv[n]) == 0);
+			WRONG(merkle_inclusion_verify(i, n, leaves[(i + 1) % MAXN], p, len,
+			                              rootv[n]) == 0);
 			WRONG(merkle_inclusion_verify(i, n, leaves[i], p, len, rootv[n - 1]) == 0);
 			/* Truncated, extended, one element dropped at the front. */
 			if (len)
-				WRONG(merkle_inclusion_verify(i, n, leaves[i], p, len - 1, rootv[n]) == 0);
+				WRONG(merkle_inclusion_verify(i, n, leaves[i], p, len - 1,
+				                              rootv[n]) == 0);
 			if (len)
-				WRONG(merkle_inclusion_verify(i, n, leaves[i], p + 1, len - 1, rootv[n]) == 0);
+				WRONG(merkle_inclusion_verify(i, n, leaves[i], p + 1, len - 1,
+				                              rootv[n]) == 0);
 			memcpy(proof[len], rootv[n], H);
 			WRONG(merkle_inclusion_verify(i, n, leaves[i], p, len + 1, rootv[n]) == 0);
 			/* Every bit of every proof element, leaf and root flipped. */
@@ -372,7 +399,8 @@ static void properties(void)
 			for (size_t b = 0; b < H * 8; b += stride(n)) {
 				for (size_t e = 0; e < len; e++) {
 					proof[e][b / 8] ^= (uint8_t)(1u << (b % 8));
-					WRONG(merkle_inclusion_verify(i, n, leaf, p, len, root) == 0);
+					WRONG(merkle_inclusion_verify(i, n, leaf, p, len, root) ==
+					      0);
 					proof[e][b / 8] ^= (uint8_t)(1u << (b % 8));
 				}
 				leaf[b / 8] ^= (uint8_t)(1u << (b % 8));
@@ -402,29 +430,38 @@ static void properties(void)
 			/* (Two empty proofs are alike: (0, n) and (n, n) both hold.) */
 			for (uint64_t m2 = 0; m2 <= n; m2++)
 				if (m2 != m && !(len == 0 && (m2 == 0 || m2 == n)))
-					WRONG(merkle_consistency_verify(m2, n, rootv[m2], rootv[n], p, len) == 0);
+					WRONG(merkle_consistency_verify(m2, n, rootv[m2], rootv[n],
+					                                p, len) == 0);
 			if (n < MAXN && m > 0)
-				WRONG(merkle_consistency_verify(m, n + 1, rootv[m], rootv[n + 1], p, len) == 0);
+				WRONG(merkle_consistency_verify(m, n + 1, rootv[m], rootv[n + 1], p,
+				                                len) == 0);
 			if (m != n) {
 				/* The same hashes claimed for a taller tree. */
 				if (m > 0)
-					WRONG(merkle_consistency_verify(m, 2 * n, rootv[m], rootv[n], p, len) == 0);
-				WRONG(merkle_consistency_verify(m, n, rootv[n], rootv[m], p, len) == 0);
+					WRONG(merkle_consistency_verify(m, 2 * n, rootv[m],
+					                                rootv[n], p, len) == 0);
+				WRONG(merkle_consistency_verify(m, n, rootv[n], rootv[m], p, len) ==
+				      0);
 				if (m > 0)
-					WRONG(merkle_consistency_verify(m, n, rootv[m], rootv[n - 1], p, len) == 0);
+					WRONG(merkle_consistency_verify(m, n, rootv[m],
+					                                rootv[n - 1], p, len) == 0);
 			}
 			if (m > 1)
-				WRONG(merkle_consistency_verify(m, n, rootv[m - 1], rootv[n], p, len) == 0);
+				WRONG(merkle_consistency_verify(m, n, rootv[m - 1], rootv[n], p,
+				                                len) == 0);
 			if (len) {
-				WRONG(merkle_consistency_verify(m, n, rootv[m], rootv[n], p, len - 1) == 0);
-				WRONG(merkle_consistency_verify(m, n, rootv[m], rootv[n], p + 1, len - 1) == 0);
+				WRONG(merkle_consistency_verify(m, n, rootv[m], rootv[n], p,
+				                                len - 1) == 0);
+				WRONG(merkle_consistency_verify(m, n, rootv[m], rootv[n], p + 1,
+				                                len - 1) == 0);
 			}
 			memcpy(proof[len], rootv[n], H);
 			WRONG(merkle_consistency_verify(m, n, rootv[m], rootv[n], p, len + 1) == 0);
 			for (size_t b = 0; b < H * 8; b += stride(n))
 				for (size_t e = 0; e < len; e++) {
 					proof[e][b / 8] ^= (uint8_t)(1u << (b % 8));
-					WRONG(merkle_consistency_verify(m, n, rootv[m], rootv[n], p, len) == 0);
+					WRONG(merkle_consistency_verify(m, n, rootv[m], rootv[n], p,
+					                                len) == 0);
 					proof[e][b / 8] ^= (uint8_t)(1u << (b % 8));
 				}
 		}
@@ -453,30 +490,41 @@ static void borders(void)
 				const uint8_t(*l)[H] = (const uint8_t(*)[H])left;
 				const uint8_t(*r)[H] = (const uint8_t(*)[H])right;
 				const uint8_t(*s)[H] = (const uint8_t(*)[H])leaves[from];
-				CHECK_INT(merkle_slice_root(from, l, lc, s, to, size, r, rc, root), 0);
+				CHECK_INT(merkle_slice_root(from, l, lc, s, to, size, r, rc, root),
+				          0);
 				CHECK(memcmp(root, want, H) == 0);
 				/* Wrong counts are refused. */
-				CHECK_INT(merkle_slice_root(from, l, lc + 1, s, to, size, r, rc, root), MERKLE_EARG);
+				CHECK_INT(
+				    merkle_slice_root(from, l, lc + 1, s, to, size, r, rc, root),
+				    MERKLE_EARG);
 				if (rc)
-					CHECK_INT(merkle_slice_root(from, l, lc, s, to, size, r, rc - 1, root),
+					CHECK_INT(merkle_slice_root(from, l, lc, s, to, size, r,
+					                            rc - 1, root),
 					          MERKLE_EARG);
 				/* One flipped bit in any border hash, the first or the last leaf
 				 * changes the root. */
 				for (unsigned e = 0; e < lc; e++) {
 					left[e][e % H] ^= 0x10;
-					CHECK_INT(merkle_slice_root(from, l, lc, s, to, size, r, rc, root), 0);
+					CHECK_INT(merkle_slice_root(from, l, lc, s, to, size, r, rc,
+					                            root),
+					          0);
 					WRONG(memcmp(root, want, H) == 0);
 					left[e][e % H] ^= 0x10;
 				}
 				for (unsigned e = 0; e < rc; e++) {
 					right[e][31 - e % H] ^= 0x01;
-					CHECK_INT(merkle_slice_root(from, l, lc, s, to, size, r, rc, root), 0);
+					CHECK_INT(merkle_slice_root(from, l, lc, s, to, size, r, rc,
+					                            root),
+					          0);
 					WRONG(memcmp(root, want, H) == 0);
 					right[e][31 - e % H] ^= 0x01;
 				}
-				for (uint64_t e = from; e < to; e = e + 1 < to - 1 ? to - 1 : e + 1) {
+				for (uint64_t e = from; e < to;
+				     e = e + 1 < to - 1 ? to - 1 : e + 1) {
 					leaves[e][7] ^= 0x80;
-					CHECK_INT(merkle_slice_root(from, l, lc, s, to, size, r, rc, root), 0);
+					CHECK_INT(merkle_slice_root(from, l, lc, s, to, size, r, rc,
+					                            root),
+					          0);
 					WRONG(memcmp(root, want, H) == 0);
 					leaves[e][7] ^= 0x80;
 				}
