@@ -115,8 +115,13 @@ static void proxy(struct http_request *req, const char *filter)
 		log_error("the auditor answered %u with a body that is not JSON", resp.status);
 		http_reply_error(req, 502, "Bad gateway", "The auditor's answer was not JSON.");
 	} else {
+		/* RFC 6750 §3.1: the request carried a token, so a refusal says why. */
 		if (resp.status == 401)
-			http_add_header(req, "WWW-Authenticate", "Bearer realm=\"auditlog\"");
+			http_add_header(req, "WWW-Authenticate",
+			                "Bearer realm=\"auditlog\", error=\"invalid_token\"");
+		else if (resp.status == 403)
+			http_add_header(req, "WWW-Authenticate",
+			                "Bearer realm=\"auditlog\", error=\"insufficient_scope\"");
 		http_reply_json(req, resp.status, doc);
 	}
 	httpc_response_free(&resp);

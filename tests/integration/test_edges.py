@@ -5,6 +5,7 @@ member and its media type rules, and a stalled auditor behind /logs.
 Loopback only; every wait is bounded."""
 import json
 import select
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import socket
 import threading
 import time
@@ -392,6 +393,52 @@ class FakeAuditor:
         self.sock.close()
 
 
+class RefusingAuditor:
+    """Answers every request with status and a JSON:API error document."""
+
+    def __init__(self, status):
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = json.dumps({"errors": [{"status": str(outer.status), "title": "No",
+                                               "detail": "Refused by the fake auditor."}],
+                                   "jsonapi": {"version": "1.1"}}).encode()
+                self.send_response(outer.status)
+                self.send_header("Content-Type", JSONAPI)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.status = status
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_relayed_refusals_say_why():
+    """A 401 or 403 from the auditor, relayed by /logs, carries RFC 6750's
+    error attribute as the API's own refusals do."""
+    for status, error in ((401, "invalid_token"), (403, "insufficient_scope")):
+        fake = RefusingAuditor(status)
+        try:
+            env = {"AUDITLOG_AUDITOR_URL": f"http://127.0.0.1:{fake.port}"}
+            with Stack(daemons=("api",), extra_env=env) as s:
+                got, hdrs, doc = s.api("GET", "/logs/by/users/1", token=s.token(1))
+                assert got == status, (got, doc)
+                assert f'error="{error}"' in hdrs.get("www-authenticate", ""), hdrs
+                assert error_of(doc)["status"] == str(status), doc
+        finally:
+            fake.close()
+
+
 def test_stalled_auditor_blocks_no_one_else():
     for dribble in (None, 0.3):
         fake = FakeAuditor(dribble)
@@ -432,4 +479,4 @@ if __name__ == "__main__":
          test_bodies_are_not_read_before_authentication, test_slow_clients_do_not_starve_others,
          test_unsupported_query_parameters, test_rfc6750_answers, test_cors_exposes_headers,
          test_jsonapi_version_member, test_media_type_parameters,
-         test_stalled_auditor_blocks_no_one_else])
+         test_relayed_refusals_say_why, test_stalled_auditor_blocks_no_one_else])
