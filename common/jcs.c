@@ -1,5 +1,6 @@
 /* jcs: RFC 8785 canonical JSON. See jcs.h. */
 #include "jcs.h"
+#include "utf8.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -59,39 +60,6 @@ static void buf_fail(struct buf *b, int status)
 {
 	if (!b->status)
 		b->status = status;
-}
-
-/* Decodes one well-formed UTF-8 sequence (RFC 3629: shortest form, no
- * surrogates, at most U+10FFFF) at s[0..n). Returns its length and sets
- * *cp, or 0 if it is malformed. */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	unsigned char c = s[0];
-	size_t len;
-	uint32_t v, min;
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	} else if (c >= 0xc2 && c <= 0xdf) {
-		len = 2, v = c & 0x1f, min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3, v = c & 0x0f, min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4, v = c & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (s[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return len;
 }
 
 /* RFC 8785 §3.2.2.2: '"' and '\' and U+0000-U+001F are escaped (the five
@@ -257,7 +225,7 @@ static int member_cmp(const void *pa, const void *pb)
 	return (i < a->len) - (j < b->len); /* a proper prefix sorts first */
 }
 
-static int utf8_valid(const char *str, size_t n)
+static int well_formed(const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	uint32_t cp;
@@ -292,7 +260,7 @@ static void put_object(struct buf *b, const json_t *obj, int depth)
 	{
 		if (i == n)
 			break;
-		if (!utf8_valid(key, key_len)) {
+		if (!well_formed(key, key_len)) {
 			buf_fail(b, JCS_EUTF8);
 			goto out;
 		}

@@ -1,4 +1,6 @@
 #include "note.h"
+#include "b64.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,123 +60,7 @@ const char *note_status_string(int status)
 	return "unknown note status";
 }
 
-/* ---- base64, RFC 4648 §4 ---- */
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-size_t note_b64_len(size_t n)
-{
-	return (n + 2) / 3 * 4;
-}
-
-void note_b64_encode(const unsigned char *in, size_t n, char *out)
-{
-	size_t i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		*out++ = b64_alphabet[v >> 18];
-		*out++ = b64_alphabet[(v >> 12) & 63];
-		*out++ = b64_alphabet[(v >> 6) & 63];
-		*out++ = b64_alphabet[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		*out++ = b64_alphabet[v >> 18];
-		*out++ = b64_alphabet[(v >> 12) & 63];
-		*out++ = '=';
-		*out++ = '=';
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		*out++ = b64_alphabet[v >> 18];
-		*out++ = b64_alphabet[(v >> 12) & 63];
-		*out++ = b64_alphabet[(v >> 6) & 63];
-		*out++ = '=';
-	}
-	*out = '\0';
-}
-
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-long note_b64_decode(const char *in, size_t n, unsigned char *out)
-{
-	if (n % 4)
-		return -1;
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 4) {
-		int pad = 0;
-		int v[4];
-		for (int k = 0; k < 4; k++) {
-			if (in[i + k] == '=' && i + 4 == n && k >= 2) {
-				v[k] = 0;
-				pad++;
-				continue;
-			}
-			if (pad) /* a character after '=' */
-				return -1;
-			if ((v[k] = b64_value(in[i + k])) < 0)
-				return -1;
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-		             (uint32_t)v[3];
-		/* Canonical: the bits the padding leaves unused are zero. */
-		if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
-			return -1;
-		out[o++] = (unsigned char)(w >> 16);
-		if (pad < 2)
-			out[o++] = (unsigned char)(w >> 8);
-		if (pad < 1)
-			out[o++] = (unsigned char)w;
-	}
-	return (long)o;
-}
-
 /* ---- text rules ---- */
-
-/* Decodes one UTF-8 sequence at s (n bytes left) into *cp; returns its
- * length, or 0 if invalid (overlong, surrogate, above U+10FFFF, cut). */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	unsigned char c = s[0];
-	size_t len;
-	uint32_t v, min;
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	} else if (c >= 0xc2 && c <= 0xdf) {
-		len = 2, v = c & 0x1f, min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3, v = c & 0x0f, min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4, v = c & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (s[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return len;
-}
 
 /* Valid UTF-8 with no control character (below U+0020) but newline
  * (c2sp.org/signed-note "Format"). */
@@ -328,7 +214,7 @@ static int key_parse(const char *s, const char **name, size_t *name_len, uint32_
 		v = v << 4 | (uint32_t)d;
 	}
 	size_t b64len = strlen(p2 + 1);
-	if (b64len != 44 || note_b64_decode(p2 + 1, b64len, raw) != 33) {
+	if (b64len != 44 || b64_decode(p2 + 1, b64len, raw) != 33) {
 		set_why(why, "the key is not the base64 of 33 bytes");
 		goto out;
 	}
@@ -383,7 +269,7 @@ static int key_string(const char *prefix, const char *name, uint32_t id,
 	char b64[45];
 	raw[0] = NOTE_ALG_ED25519;
 	memcpy(raw + 1, key, 32);
-	note_b64_encode(raw, sizeof raw, b64);
+	b64_encode(raw, sizeof raw, b64);
 	OPENSSL_cleanse(raw, sizeof raw);
 	size_t len = strlen(prefix) + strlen(name) + 1 + 8 + 1 + 44 + 1;
 	char *s = malloc(len);
@@ -613,7 +499,7 @@ int note_sign(const char *text, size_t len, const note_signer *const *signers, s
 		return NOTE_EINVAL;
 	size_t cap = len + 1;
 	for (size_t i = 0; i < nsigners; i++)
-		cap += strlen(SIG_PREFIX) + strlen(signers[i]->name) + 1 + note_b64_len(4 + 64) + 1;
+		cap += strlen(SIG_PREFIX) + strlen(signers[i]->name) + 1 + b64_encoded_len(4 + 64) + 1;
 	char *buf = malloc(cap + 1);
 	if (!buf)
 		return NOTE_ENOMEM;
@@ -633,8 +519,8 @@ int note_sign(const char *text, size_t len, const note_signer *const *signers, s
 			return NOTE_ECRYPTO;
 		}
 		o += (size_t)sprintf(buf + o, SIG_PREFIX "%s ", signers[i]->name);
-		note_b64_encode(raw, sizeof raw, buf + o);
-		o += note_b64_len(sizeof raw);
+		b64_encode(raw, sizeof raw, buf + o);
+		o += b64_encoded_len(sizeof raw);
 		buf[o++] = '\n';
 	}
 	buf[o] = '\0';
@@ -705,7 +591,7 @@ int note_verify(const char *msg, size_t len, const note_verifier *const *verifie
 			set_why(why, "a signature line has no valid key name");
 			goto out;
 		}
-		if (note_b64_decode(sp + 1, (size_t)(nl - sp - 1), raw) < 5) {
+		if (b64_decode(sp + 1, (size_t)(nl - sp - 1), raw) < 5) {
 			set_why(why, "a signature is not base64 of a key id and a signature");
 			goto out;
 		}
@@ -723,7 +609,7 @@ int note_verify(const char *msg, size_t len, const note_verifier *const *verifie
 		const char *name = q + strlen(SIG_PREFIX);
 		const char *sp = memchr(name, ' ', (size_t)(nl - name));
 		size_t nlen = (size_t)(sp - name);
-		long rawlen = note_b64_decode(sp + 1, (size_t)(nl - sp - 1), raw);
+		long rawlen = b64_decode(sp + 1, (size_t)(nl - sp - 1), raw);
 		q = nl + 1;
 		uint32_t id = (uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 |
 		              (uint32_t)raw[2] << 8 | raw[3];
@@ -777,7 +663,7 @@ int note_checkpoint_format(const char *origin, uint64_t size,
 			return NOTE_EINVAL;
 	}
 	char b64[45];
-	note_b64_encode(root, NOTE_ROOT_LEN, b64);
+	b64_encode(root, NOTE_ROOT_LEN, b64);
 	size_t cap = strlen(origin) + 1 + 20 + 1 + 44 + 1 + elen + 1;
 	char *s = malloc(cap);
 	if (!s)
@@ -831,7 +717,7 @@ int note_checkpoint_parse(const char *text, size_t len, struct note_checkpoint *
 	}
 	unsigned char root[48];
 	const char *r = l2 + 1;
-	if (l3 - r != 44 || note_b64_decode(r, 44, root) != NOTE_ROOT_LEN) {
+	if (l3 - r != 44 || b64_decode(r, 44, root) != NOTE_ROOT_LEN) {
 		set_why(why, "the root hash is not the base64 of 32 bytes");
 		return NOTE_EMALFORMED;
 	}

@@ -150,12 +150,4 @@ NOTE_WUR int note_checkpoint_parse(const char *text, size_t len, struct note_che
 /* Frees what cp holds and zeroes it (cp itself is the caller's). */
 void note_checkpoint_clear(struct note_checkpoint *cp);
 
-/* Standard padded base64 (RFC 4648 §4) as the formats use it. encode writes
- * note_b64_len(n) characters and a NUL. decode is strict (padding required,
- * unused bits zero, no whitespace); out holds n / 4 * 3 bytes; returns the
- * decoded length or -1. */
-size_t note_b64_len(size_t n);
-void note_b64_encode(const unsigned char *in, size_t n, char *out);
-long note_b64_decode(const char *in, size_t n, unsigned char *out);
-
 #endif

@@ -3,7 +3,7 @@
  * note_verify (against the fixed Go test keys PeterNeumann and EnochRoot),
  * note_checkpoint_parse (the whole input, and the text of a verified note),
  * note_verifier_from_string / note_signer_from_string (the input up to its
- * first NUL) and note_b64_decode.
+ * first NUL) and b64_decode.
  *
  * Invariants: statuses in range; a verified note's text is one we know was
  * signed (the fuzzer cannot forge Ed25519), ends in a newline and is
@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "fuzz_util.h"
+#include "b64.h"
 #include "note.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -89,12 +90,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned char *raw = malloc(size / 4 * 3 + 1);
 	if (!raw)
 		abort();
-	n = note_b64_decode(msg, size, raw);
+	n = b64_decode(msg, size, raw);
 	if (n >= 0) {
-		char *enc = malloc(note_b64_len((size_t)n) + 1);
+		char *enc = malloc(b64_encoded_len((size_t)n) + 1);
 		if (!enc)
 			abort();
-		note_b64_encode(raw, (size_t)n, enc);
+		b64_encode(raw, (size_t)n, enc);
 		FUZZ_CHECK(strlen(enc) == size && !memcmp(enc, msg, size), "base64 round trip");
 		free(enc);
 	}

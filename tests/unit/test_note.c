@@ -1,3 +1,4 @@
+#include "b64.h"
 #include "note.h"
 #include "testhelp.h"
 
@@ -273,13 +274,13 @@ static void test_round_trip(void)
 	/* The signature is a plain RFC 8032 Ed25519 signature of the text: OpenSSL
 	 * verifies it with the public key from the verifier key string. */
 	unsigned char raw[33], sig[68];
-	CHECK_INT(note_b64_decode(vkey + strlen(vkey) - 44, 44, raw), 33);
+	CHECK_INT(b64_decode(vkey + strlen(vkey) - 44, 44, raw), 33);
 	const char *line = msg + strlen(text) + 1;
 	const char *b64 = strchr(line, ' ');
 	b64 = b64 ? strchr(b64 + 1, ' ') : NULL;
 	CHECK(b64 != NULL);
 	if (b64) {
-		CHECK_INT(note_b64_decode(b64 + 1, 92, sig), 68);
+		CHECK_INT(b64_decode(b64 + 1, 92, sig), 68);
 		EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw + 1, 32);
 		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 		CHECK(pk && ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
@@ -445,19 +446,19 @@ static void test_b64(void)
 	for (size_t i = 0; i < 7; i++) {
 		char enc[16];
 		unsigned char dec[16];
-		note_b64_encode((const unsigned char *)in[i], strlen(in[i]), enc);
+		b64_encode((const unsigned char *)in[i], strlen(in[i]), enc);
 		CHECK_STR(enc, want[i]);
-		long n = note_b64_decode(want[i], strlen(want[i]), dec);
+		long n = b64_decode(want[i], strlen(want[i]), dec);
 		CHECK_INT(n, (long)strlen(in[i]));
 		CHECK(n >= 0 && !memcmp(dec, in[i], (size_t)n));
 	}
 	unsigned char dec[16];
-	CHECK_INT(note_b64_decode("Zg=", 3, dec), -1);
-	CHECK_INT(note_b64_decode("Zh==", 4, dec), -1); /* stray bits */
-	CHECK_INT(note_b64_decode("Z===", 4, dec), -1);
-	CHECK_INT(note_b64_decode("Zg==Zg==", 8, dec), -1);
-	CHECK_INT(note_b64_decode("Zm9v\n", 5, dec), -1);
-	CHECK_INT(note_b64_decode("Zm=v", 4, dec), -1);
+	CHECK_INT(b64_decode("Zg=", 3, dec), -1);
+	CHECK_INT(b64_decode("Zh==", 4, dec), -1); /* stray bits */
+	CHECK_INT(b64_decode("Z===", 4, dec), -1);
+	CHECK_INT(b64_decode("Zg==Zg==", 8, dec), -1);
+	CHECK_INT(b64_decode("Zm9v\n", 5, dec), -1);
+	CHECK_INT(b64_decode("Zm=v", 4, dec), -1);
 }
 
 int main(void)
