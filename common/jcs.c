@@ -11,15 +11,7 @@
 /* 2^53: the largest magnitude below which every integer is a double. */
 #define JCS_INT_LIMIT 9007199254740992LL
 
-/* An output buffer with a sticky status: a chain of appends is checked
- * once, at the end. */
-struct buf {
-	char *data;
-	size_t len, cap;
-	int status;
-};
-
-static void buf_reserve(struct buf *b, size_t more)
+static void buf_reserve(struct jcs_buf *b, size_t more)
 {
 	if (b->status)
 		return;
@@ -42,7 +34,7 @@ static void buf_reserve(struct buf *b, size_t more)
 	b->cap = cap;
 }
 
-static void buf_put(struct buf *b, const char *s, size_t n)
+static void buf_put(struct jcs_buf *b, const char *s, size_t n)
 {
 	buf_reserve(b, n);
 	if (b->status)
@@ -51,12 +43,12 @@ static void buf_put(struct buf *b, const char *s, size_t n)
 	b->len += n;
 }
 
-static void buf_putc(struct buf *b, char c)
+static void buf_putc(struct jcs_buf *b, char c)
 {
 	buf_put(b, &c, 1);
 }
 
-static void buf_fail(struct buf *b, int status)
+static void buf_fail(struct jcs_buf *b, int status)
 {
 	if (!b->status)
 		b->status = status;
@@ -65,7 +57,7 @@ static void buf_fail(struct buf *b, int status)
 /* RFC 8785 §3.2.2.2: '"' and '\' and U+0000-U+001F are escaped (the five
  * short forms, else \u00xx in lowercase hex); everything else is copied as
  * it is, U+007F and U+2028/U+2029 included. */
-static void put_string(struct buf *b, const char *str, size_t n)
+static void put_string(struct jcs_buf *b, const char *str, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)str;
@@ -238,9 +230,9 @@ static int well_formed(const char *str, size_t n)
 	return 1;
 }
 
-static void put_value(struct buf *b, const json_t *v, int depth);
+static void put_value(struct jcs_buf *b, const json_t *v, int depth);
 
-static void put_object(struct buf *b, const json_t *obj, int depth)
+static void put_object(struct jcs_buf *b, const json_t *obj, int depth)
 {
 	size_t n = json_object_size(obj), i = 0;
 	struct member *m = NULL;
@@ -281,7 +273,7 @@ out:
 	free(m);
 }
 
-static void put_value(struct buf *b, const json_t *v, int depth)
+static void put_value(struct jcs_buf *b, const json_t *v, int depth)
 {
 	char num[JCS_NUMBER_MAX];
 	if (b->status)
@@ -344,7 +336,7 @@ static void put_value(struct buf *b, const json_t *v, int depth)
 
 int jcs_serialize(const json_t *value, char **out, size_t *len)
 {
-	struct buf b = {0};
+	struct jcs_buf b = {0};
 	if (out)
 		*out = NULL;
 	if (len)
@@ -383,4 +375,28 @@ const char *jcs_status_string(int status)
 	default:
 		return "unknown jcs status";
 	}
+}
+
+void jcs_buf_put(struct jcs_buf *b, const char *s, size_t n)
+{
+	buf_put(b, s, n);
+}
+
+void jcs_buf_string(struct jcs_buf *b, const char *s, size_t n)
+{
+	put_string(b, s, n);
+}
+
+void jcs_buf_value(struct jcs_buf *b, const json_t *value)
+{
+	if (!value)
+		buf_fail(b, JCS_EINVAL);
+	else
+		put_value(b, value, 0);
+}
+
+void jcs_buf_free(struct jcs_buf *b)
+{
+	free(b->data);
+	*b = (struct jcs_buf){0};
 }

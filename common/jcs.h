@@ -66,6 +66,27 @@ __attribute__((warn_unused_result)) int jcs_serialize(const json_t *value, char 
 #define JCS_NUMBER_MAX 32
 __attribute__((warn_unused_result)) int jcs_format_double(double d, char buf[JCS_NUMBER_MAX]);
 
+/* Writing canonical JSON piece by piece, for a caller that knows the
+ * member order of its own objects (the leaf of an event: common/leaf.h).
+ * A jcs_buf starts zeroed ({0}); appends grow it (malloc'd data, always
+ * room for one more byte, not NUL-terminated) and the first failure sticks in status
+ * (a jcs_status), after which appends do nothing. Reset with len = 0 and
+ * status = 0 to reuse the memory; jcs_buf_free releases it. */
+struct jcs_buf {
+	char *data;
+	size_t len, cap;
+	int status;
+};
+/* Appends n raw bytes (the caller vouches they are canonical: punctuation,
+ * digits). */
+void jcs_buf_put(struct jcs_buf *b, const char *s, size_t n);
+/* Appends s (n bytes of UTF-8) as a canonical string (§3.2.2.2), quotes
+ * included; JCS_EUTF8 when s is not well-formed. */
+void jcs_buf_string(struct jcs_buf *b, const char *s, size_t n);
+/* Appends the canonical form of value (as jcs_serialize writes it). */
+void jcs_buf_value(struct jcs_buf *b, const json_t *value);
+void jcs_buf_free(struct jcs_buf *b);
+
 /* A static English sentence for a jcs_status (never NULL). */
 const char *jcs_status_string(int status);
 

@@ -1,0 +1,136 @@
+/* The canonical leaf of a stored event and its value commitments: see
+ * leaf.h and docs/ledger.md "What a leaf commits to". */
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "b64.h"
+#include "leaf.h"
+#include "merkle.h"
+
+const char *leaf_status_string(int status)
+{
+	switch (status) {
+	case LEAF_OK:
+		return "ok";
+	case LEAF_ENOMEM:
+		return "out of memory";
+	case LEAF_EINVAL:
+		return "a member of the event is missing, out of range or out of order";
+	case LEAF_EVALUE:
+		return "a value has no canonical form (an integer beyond 2^53, ill-formed UTF-8, "
+		       "nesting too deep)";
+	case LEAF_ECRYPTO:
+		return "SHA-256 failed";
+	}
+	return "unknown leaf status";
+}
+
+static int from_jcs(int status)
+{
+	return status == JCS_ENOMEM ? LEAF_ENOMEM : LEAF_EVALUE;
+}
+
+int leaf_commit(const uint8_t salt[LEAF_SALT_LEN], const json_t *value, struct jcs_buf *scratch,
+                uint8_t out[LEAF_COMMITMENT_LEN])
+{
+	scratch->len = 0;
+	scratch->status = 0;
+	jcs_buf_put(scratch, (const char *)salt, LEAF_SALT_LEN);
+	jcs_buf_value(scratch, value);
+	if (scratch->status)
+		return from_jcs(scratch->status);
+	return SHA256((const unsigned char *)scratch->data, scratch->len, out) ? LEAF_OK
+	                                                                      : LEAF_ECRYPTO;
+}
+
+void leaf_commitment_b64(const uint8_t c[LEAF_COMMITMENT_LEN], char out[LEAF_COMMITMENT_B64_LEN + 1])
+{
+	b64url_encode(c, LEAF_COMMITMENT_LEN, out);
+}
+
+int leaf_commitment_parse(const char *s, size_t len, uint8_t out[LEAF_COMMITMENT_LEN])
+{
+	uint8_t buf[LEAF_COMMITMENT_LEN + 3];
+	if (len != LEAF_COMMITMENT_B64_LEN || b64url_decode(s, len, buf) != LEAF_COMMITMENT_LEN)
+		return -1;
+	/* Only the canonical spelling: the last character's unused bits are 0. */
+	char back[LEAF_COMMITMENT_B64_LEN + 1];
+	b64url_encode(buf, LEAF_COMMITMENT_LEN, back);
+	if (memcmp(back, s, len))
+		return -1;
+	memcpy(out, buf, LEAF_COMMITMENT_LEN);
+	return 0;
+}
+
+static void put_lit(struct jcs_buf *b, const char *s)
+{
+	jcs_buf_put(b, s, strlen(s));
+}
+
+static void put_str(struct jcs_buf *b, const char *name, const char *value)
+{
+	put_lit(b, name);
+	jcs_buf_string(b, value, strlen(value));
+}
+
+static void put_int(struct jcs_buf *b, const char *name, long long v)
+{
+	char num[24];
+	int k = snprintf(num, sizeof num, "%lld", v);
+	put_lit(b, name);
+	jcs_buf_put(b, num, (size_t)k);
+}
+
+int leaf_write(const struct leaf_event *e, struct jcs_buf *out)
+{
+	if (!e->id || !e->action || !e->actor_type || !e->actor_id || !e->target_type ||
+	    !e->target_id || e->seq > (uint64_t)LEAF_INT_MAX || e->timestamp > LEAF_INT_MAX ||
+	    e->timestamp < -LEAF_INT_MAX || (e->nchanges && !e->changes))
+		return LEAF_EINVAL;
+	for (size_t i = 0; i < e->nchanges; i++)
+		if (!e->changes[i].field || (i && strcmp(e->changes[i - 1].field, e->changes[i].field) >= 0))
+			return LEAF_EINVAL;
+	put_str(out, "{\"action\":", e->action);
+	put_str(out, ",\"actorId\":", e->actor_id);
+	put_str(out, ",\"actorType\":", e->actor_type);
+	if (e->nchanges) {
+		put_lit(out, ",\"changes\":{");
+		for (size_t i = 0; i < e->nchanges; i++) {
+			char c[LEAF_COMMITMENT_B64_LEN + 1];
+			if (i)
+				put_lit(out, ",");
+			jcs_buf_string(out, e->changes[i].field, strlen(e->changes[i].field));
+			leaf_commitment_b64(e->changes[i].next, c);
+			put_lit(out, ":{\"next\":\"");
+			put_lit(out, c);
+			leaf_commitment_b64(e->changes[i].prev, c);
+			put_lit(out, "\",\"prev\":\"");
+			put_lit(out, c);
+			put_lit(out, "\"}");
+		}
+		put_lit(out, "}");
+	}
+	if (e->event_name)
+		put_str(out, ",\"eventName\":", e->event_name);
+	put_str(out, ",\"id\":", e->id);
+	put_int(out, ",\"log\":", (long long)e->log);
+	put_int(out, ",\"seq\":", (long long)e->seq);
+	put_str(out, ",\"targetId\":", e->target_id);
+	put_str(out, ",\"targetType\":", e->target_type);
+	put_int(out, ",\"timestamp\":", (long long)e->timestamp);
+	put_lit(out, "}");
+	return out->status ? from_jcs(out->status) : LEAF_OK;
+}
+
+int leaf_hash(const struct leaf_event *e, struct jcs_buf *scratch, uint8_t out[LEAF_HASH_LEN])
+{
+	scratch->len = 0;
+	scratch->status = 0;
+	int st = leaf_write(e, scratch);
+	if (st)
+		return st;
+	return merkle_leaf_hash(scratch->data, scratch->len, out) ? LEAF_ECRYPTO : LEAF_OK;
+}
