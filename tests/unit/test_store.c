@@ -1,4 +1,4 @@
-/* The auditor's page builder (services/auditor/store.c) against a stub
+/* The auditor's page builder (services/auditor/store_read.c) against a stub
  * database: the rows a query would return are fed to it as db_query would,
  * so the JSON:API page it assembles can be checked without MariaDB. */
 #include <stdlib.h>
