@@ -283,6 +283,7 @@ out:
 struct filler {
 	pthread_t thread;
 	const struct db_config *cfg;
+	struct ledger *ledger;
 	const struct gen_opts *opts;
 	unsigned batch;
 	unsigned long n; /* this thread's share */
@@ -314,7 +315,7 @@ static void fill_one(struct filler *f)
 		for (; made < k; made++)
 			if (make_event(&evs[made], f->opts, &r))
 				break;
-		st = made == k ? store_insert_batch(db, evs, k, &stored) : DB_ERR;
+		st = made == k ? store_insert_batch(db, f->ledger, evs, k, &stored) : DB_ERR;
 		for (size_t i = 0; i < made; i++)
 			event_clear(&evs[i]);
 		if (st || stored != k) {
@@ -366,6 +367,21 @@ static int cmd_fill(unsigned long n, unsigned batch, unsigned threads, const str
 		fprintf(stderr, "loadgen: cannot initialise the MySQL client library\n");
 		return 1;
 	}
+	/* The log's writer, with the auditor's key (AUDITLOG_LOG_KEY, made if
+	 * absent), so the auditor started on this database accepts what we
+	 * signed. */
+	const char *origin_base = env_or("AUDITLOG_LOG_ORIGIN", "auditlog.localhost");
+	char origin[1024];
+	snprintf(origin, sizeof origin, "%s/0", origin_base);
+	note_signer *signer = NULL;
+	struct ledger *ledger = NULL;
+	if (ledger_key(env_or("AUDITLOG_LOG_KEY", ".state/keys/log-signer.key"), origin_base, &signer))
+		goto no_ledger;
+	struct ledger_config lc = {.log = 0, .origin = origin, .signer = signer, .db = &cfg};
+	if (ledger_open(&lc, &ledger)) {
+		note_signer_free(signer);
+		goto no_ledger;
+	}
 	struct filler f[16];
 	atomic_ulong done = 0;
 	atomic_int running = 0;
@@ -374,6 +390,7 @@ static int cmd_fill(unsigned long n, unsigned batch, unsigned threads, const str
 	double t0 = now_s();
 	for (unsigned i = 0; i < threads; i++) {
 		f[i] = (struct filler){.cfg = &cfg,
+		                       .ledger = ledger,
 		                       .opts = o,
 		                       .batch = batch,
 		                       .n = n / threads + (i < n % threads),
@@ -412,8 +429,13 @@ static int cmd_fill(unsigned long n, unsigned batch, unsigned threads, const str
 		       threads, batch, dt, dt > 0 ? (double)d / dt : 0.0);
 	else
 		fprintf(stderr, "loadgen: fill-db stored %lu of %lu rows\n", d, n);
+	ledger_close(ledger);
+	note_signer_free(signer);
 	db_library_end();
 	return rc ? 1 : 0;
+no_ledger:
+	db_library_end();
+	return 1;
 }
 
 /* ------------------------------------------------------------------ */

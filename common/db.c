@@ -249,7 +249,11 @@ static int execute(struct db *db, const char *sql, const struct db_value *params
 			bind[i].buffer = (void *)&params[i].i;
 			break;
 		case DB_TEXT:
-			bind[i].buffer_type = MYSQL_TYPE_STRING;
+		case DB_BLOB:
+			/* Bytes sent as a BLOB are not read in the connection's
+			 * character set: a hash or a salt goes in as it is. */
+			bind[i].buffer_type =
+			    params[i].type == DB_TEXT ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
 			bind[i].buffer = (void *)params[i].s;
 			bind[i].buffer_length = params[i].len;
 			break;

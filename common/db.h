@@ -30,7 +30,7 @@ struct db_config {
 	unsigned port;
 };
 
-enum db_type { DB_NULL, DB_INT, DB_TEXT };
+enum db_type { DB_NULL, DB_INT, DB_TEXT, DB_BLOB };
 
 struct db_value {
 	enum db_type type;
@@ -42,6 +42,8 @@ struct db_value {
 #define DB_INT(v) ((struct db_value){.type = DB_INT, .i = (v)})
 #define DB_TEXT(v) ((struct db_value){.type = DB_TEXT, .s = (v), .len = strlen(v)})
 #define DB_TEXTN(v, n) ((struct db_value){.type = DB_TEXT, .s = (v), .len = (n)})
+/* n raw bytes (BINARY, BLOB columns): never read as characters. */
+#define DB_BLOB(v, n) ((struct db_value){.type = DB_BLOB, .s = (const char *)(v), .len = (n)})
 #define DB_NULL_VALUE ((struct db_value){.type = DB_NULL})
 
 struct db;

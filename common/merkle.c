@@ -187,6 +187,30 @@ int merkle_frontier_append(struct merkle_frontier *f, const uint8_t leaf_hash[H]
 	return merkle_frontier_append_subtree(f, 0, leaf_hash);
 }
 
+int merkle_frontier_append_visit(struct merkle_frontier *f, const uint8_t leaf_hash[H],
+                                 merkle_visit_fn visit, void *ctx)
+{
+	if (f->size == UINT64_MAX)
+		return MERKLE_EARG;
+	/* merkle_frontier_append_subtree at level 0, telling each carry. */
+	struct merkle_frontier g = *f;
+	uint8_t h[H];
+	unsigned count = g.count;
+	int rc;
+	memcpy(h, leaf_hash, H);
+	for (unsigned l = 0; l < 64 && (g.size >> l) & 1; l++) {
+		if ((rc = merkle_node_hash(g.hashes[--count], h, h)))
+			return rc;
+		if (visit && visit(ctx, l + 1, ((g.size + 1) >> (l + 1)) - 1, h))
+			return MERKLE_ESOURCE;
+	}
+	memcpy(g.hashes[count++], h, H);
+	g.count = count;
+	g.size++;
+	*f = g;
+	return MERKLE_OK;
+}
+
 int merkle_frontier_root(const struct merkle_frontier *f, uint8_t out[H])
 {
 	if (f->count == 0)

@@ -110,6 +110,17 @@ int merkle_frontier_restore(struct merkle_frontier *f, uint64_t size,
  * MERKLE_ECRYPTO (f unchanged on error). */
 int merkle_frontier_append(struct merkle_frontier *f,
                            const uint8_t leaf_hash[MERKLE_HASH_LEN]) MERKLE_WARN;
+/* Told of a complete subtree (level >= 1, index) and its hash; returns 0
+ * to go on, non-zero to fail the append (MERKLE_ESOURCE). */
+typedef int (*merkle_visit_fn)(void *ctx, unsigned level, uint64_t index,
+                               const uint8_t hash[MERKLE_HASH_LEN]);
+/* merkle_frontier_append that also calls visit (may be NULL) for each
+ * complete subtree the leaf completes, level 1 upwards: the log's writer
+ * stores some of them (interior hashes for proofs). f is unchanged when it
+ * fails. */
+int merkle_frontier_append_visit(struct merkle_frontier *f,
+                                 const uint8_t leaf_hash[MERKLE_HASH_LEN], merkle_visit_fn visit,
+                                 void *ctx) MERKLE_WARN;
 /* Appends a whole complete subtree of 2^level leaves with root hash:
  * f->size must be a multiple of 2^level (else MERKLE_EARG). */
 int merkle_frontier_append_subtree(struct merkle_frontier *f, unsigned level,

@@ -295,6 +295,7 @@ provision_mysql() {
 	sql+=$(create_mysql_user "$AUDITLOG_MYSQL_USER" "$AUDITLOG_MYSQL_PASSWORD")$'\n'
 	sql+=$(create_mysql_user "$AUDITLOG_AUDITOR_MYSQL_USER" "$AUDITLOG_AUDITOR_MYSQL_PASSWORD")$'\n'
 	sql+=$(create_mysql_user "$AUDITLOG_AUDITOR_READER_USER" "$AUDITLOG_AUDITOR_READER_PASSWORD")$'\n'
+	sql+=$(create_mysql_user "$AUDITLOG_AUDITOR_ERASER_USER" "$AUDITLOG_AUDITOR_ERASER_PASSWORD")$'\n'
 	user=$(sql_string "$AUDITLOG_MYSQL_USER")
 	for host in "'%'" "'localhost'"; do
 		sql+="GRANT ALL PRIVILEGES ON $(sql_ident "$api_db").* TO $user@$host;"$'\n'
@@ -308,18 +309,23 @@ provision_mysql() {
 	done
 }
 
-# grant_auditor_users DB: the writer may INSERT and SELECT the event tables,
+# grant_auditor_users DB: the writer may INSERT and SELECT the log's tables,
 # the reader only SELECT them; neither may UPDATE, DELETE, ALTER or DROP.
+# The eraser may also DELETE from data_event_values, and nothing else.
 grant_auditor_users() {
-	local db=$1 sql="" host writer reader table
+	local db=$1 sql="" host writer reader eraser table
 	[[ -n $MYSQL_ROOT_SOCKET ]] || return 0
 	writer=$(sql_string "$AUDITLOG_AUDITOR_MYSQL_USER")
 	reader=$(sql_string "$AUDITLOG_AUDITOR_READER_USER")
+	eraser=$(sql_string "$AUDITLOG_AUDITOR_ERASER_USER")
 	for host in "'%'" "'localhost'"; do
-		for table in data_events data_event_changes; do
+		for table in data_events data_event_changes data_event_values log_nodes log_checkpoints; do
 			sql+="GRANT SELECT, INSERT ON $(sql_ident "$db").$table TO $writer@$host;"$'\n'
 			sql+="GRANT SELECT ON $(sql_ident "$db").$table TO $reader@$host;"$'\n'
+			sql+="GRANT SELECT ON $(sql_ident "$db").$table TO $eraser@$host;"$'\n'
 		done
+		# The eraser deletes values (and their salts), never what the leaves hold.
+		sql+="GRANT DELETE ON $(sql_ident "$db").data_event_values TO $eraser@$host;"$'\n'
 	done
 	mysql_root --socket="$MYSQL_ROOT_SOCKET" <<<"$sql" ||
 		die "MariaDB: granting the audit log's users on $db failed"

@@ -12,6 +12,7 @@
 #include "event.h"
 #include "http.h"
 #include "httpc.h"
+#include "ledger.h"
 #include "principal.h"
 
 #define EVENTS_PAGE_DEFAULT 50
@@ -29,14 +30,24 @@ struct auditor {
 	 * said within the configured time. */
 	struct principal_cache *principals;
 	int64_t principal_ttl_ms;
+	note_signer *signer;   /* the logs' checkpoint key */
+	struct ledger *ledger; /* log 0, the one log this release writes */
 };
 
-/* ---- store.c ---- */
+/* ---- store_write.c ---- */
 
 /* Stores events in one transaction, each at most once: an event whose id
- * is already stored is skipped (it was a redelivery). *stored counts the
- * new ones. Returns a db status. */
-int store_insert_batch(struct db *db, const struct event *events, size_t n, size_t *stored);
+ * is already stored is skipped (it was a redelivery). Each new event gets
+ * the next position of the ledger's log, in the batch's order, with its
+ * leaf hash, its values' salts and commitments, and the interior hashes it
+ * completes (docs/ledger.md). *stored counts the new ones. Returns a db
+ * status: DB_ERR_DATA when the database refused a value or a value has no
+ * canonical form (an integer beyond 2^53), DB_ERR when the ledger is
+ * halted. */
+int store_insert_batch(struct db *db, struct ledger *ledger, const struct event *events, size_t n,
+                       size_t *stored);
+
+/* ---- store_read.c ---- */
 
 struct store_query {
 	const char *actor_type, *actor_id;   /* both or neither */
@@ -73,6 +84,7 @@ struct consumer;
 struct consumer_config {
 	const char *amqp_url;
 	const struct db_config *db; /* borrowed; must outlive the consumer */
+	struct ledger *ledger;      /* the log it appends to; borrowed, likewise */
 	/* AMQP prefetch_count: messages the broker sends ahead of our acks.
 	 * 0: twice batch_events (at most 65535), so one-event messages fill
 	 * whole batches. */

@@ -259,7 +259,7 @@ static int store_one_by_one(struct consumer *c, size_t *stored)
 	*stored = 0;
 	for (size_t i = 0; i < c->n; i++) {
 		size_t one;
-		int st = store_insert_batch(c->db, &c->batch[i], 1, &one);
+		int st = store_insert_batch(c->db, c->cfg.ledger, &c->batch[i], 1, &one);
 		*stored += one;
 		if (st == DB_ERR_DATA) {
 			size_t len;
@@ -286,7 +286,7 @@ static void flush(struct consumer *c)
 		if (!c->db && db_connect(c->cfg.db, &c->db))
 			goto retry_later;
 		size_t stored = 0;
-		int st = store_insert_batch(c->db, c->batch, c->n, &stored);
+		int st = store_insert_batch(c->db, c->cfg.ledger, c->batch, c->n, &stored);
 		if (st == DB_ERR_DATA)
 			st = store_one_by_one(c, &stored);
 		if (!c->mq)

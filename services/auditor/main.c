@@ -41,6 +41,18 @@ static struct config_setting settings[] = {
      "Consumer threads, each with its own AMQP and MySQL connection, so one parses while "
      "another's transaction commits.",
      NULL, 0},
+    {"log-key", "AUDITLOG_LOG_KEY", ".state/keys/log-signer.key", CONFIG_STRING, 0, 0,
+     "The log's checkpoint signing key (Ed25519, c2sp.org/signed-note form, mode 0600); made "
+     "on first start when absent, with its verifier key beside it in <file>.vkey.",
+     NULL, 0},
+    {"log-origin", "AUDITLOG_LOG_ORIGIN", "auditlog.localhost", CONFIG_STRING, 0, 0,
+     "The name of the signing key; log N's checkpoints have the origin <this>/N "
+     "(c2sp.org/tlog-checkpoint). A schema-less URL naming this deployment.",
+     NULL, 0},
+    {"checkpoint-ms", "AUDITLOG_CHECKPOINT_MS", "1000", CONFIG_INT, 10, 600000,
+     "A checkpoint is signed at most this long after an event is stored.", NULL, 0},
+    {"checkpoint-every", "AUDITLOG_CHECKPOINT_EVERY", "100000", CONFIG_INT, 1, 100000000,
+     "... or as soon as this many events were stored since the last one.", NULL, 0},
     DAEMON_LOG_SETTING,
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -88,8 +100,25 @@ int main(int argc, char **argv)
 	a.principal_ttl_ms = I("principal-ttl-ms");
 	if (!(a.principals = daemon_principals(settings, NSETTINGS, auditor_introspect, &a)))
 		goto out;
+	char origin[1024];
+	if ((size_t)snprintf(origin, sizeof origin, "%s/0", S("log-origin")) >= sizeof origin ||
+	    !note_name_valid(S("log-origin"))) {
+		log_error("log-origin must be a key name (no spaces, no '+'), under 1000 bytes");
+		goto out;
+	}
+	if (ledger_key(S("log-key"), S("log-origin"), &a.signer))
+		goto out;
+	struct ledger_config lc = {.log = 0,
+	                           .origin = origin,
+	                           .signer = a.signer,
+	                           .db = &a.writer,
+	                           .checkpoint_ms = I("checkpoint-ms"),
+	                           .checkpoint_every = (unsigned)I("checkpoint-every")};
+	if (ledger_open(&lc, &a.ledger))
+		goto out;
 	struct consumer_config cc = {.amqp_url = S("amqp-url"),
 	                             .db = &a.writer,
+	                             .ledger = a.ledger,
 	                             .prefetch = (unsigned)I("prefetch"),
 	                             .batch_events = (unsigned)I("batch-max"),
 	                             .batch_bytes = (size_t)I("batch-bytes")};
@@ -111,6 +140,8 @@ out:
 	http_server_stop(http);
 	for (unsigned i = 0; i < nconsumers; i++)
 		consumer_stop(consumers[i]);
+	ledger_close(a.ledger); /* signs what the consumers stored last */
+	note_signer_free(a.signer);
 	auth_key_free(a.public_key);
 	principal_cache_free(a.principals);
 	db_library_end();

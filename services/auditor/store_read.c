@@ -7,15 +7,18 @@
 #include "auditor.h"
 
 /* The page is read in one statement: the events (limit + 1, to learn
- * whether another page follows) joined with their changes. */
+ * whether another page follows) joined with their changes and the values
+ * of those (none when erased). Columns: see enum col. */
 #define PAGE_SQL(where)                                                                      \
 	"SELECT e.event_id, e.action, e.occurred_at, e.actor_type, e.actor_id, e.target_type, "  \
-	"e.target_id, e.event_name, c.field, c.prev_value, c.next_value FROM ("                  \
-	"SELECT event_id, action, occurred_at, actor_type, actor_id, target_type, target_id, "   \
-	"event_name FROM data_events WHERE " where                                               \
+	"e.target_id, e.event_name, c.field, v.prev_value, v.next_value, e.log_id, e.seq, "      \
+	"v.field FROM ("                                                                         \
+	"SELECT log_id, seq, event_id, action, occurred_at, actor_type, actor_id, target_type, " \
+	"target_id, event_name FROM data_events WHERE " where                                    \
 	" AND (occurred_at < ? OR (occurred_at = ? AND event_id < ?)) "                          \
 	"ORDER BY occurred_at DESC, event_id DESC LIMIT ?) e "                                   \
 	"LEFT JOIN data_event_changes c ON c.event_id = e.event_id "                             \
+	"LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "        \
 	"ORDER BY e.occurred_at DESC, e.event_id DESC, c.field"
 
 static const char sql_by_actor[] = PAGE_SQL("actor_type = ? AND actor_id = ?");
@@ -49,10 +52,12 @@ static int page_row(void *arg, const struct db_row *row)
 		snprintf(p->current_id, sizeof p->current_id, "%s", v[0]);
 		int64_t ts = strtoll(v[2], NULL, 10);
 		json_t *attrs = json_pack(
-		    "{s:s, s:I, s:s%, s:s%, s:s%, s:s%, s:o}", "action", v[1], "timestamp",
+		    "{s:s, s:I, s:s%, s:s%, s:s%, s:s%, s:o, s:I, s:I}", "action", v[1], "timestamp",
 		    (json_int_t)ts, "actorType", v[3], (size_t)row->len[3], "actorId", v[4],
 		    (size_t)row->len[4], "targetType", v[5], (size_t)row->len[5], "targetId", v[6],
-		    (size_t)row->len[6], "eventName", v[7] ? json_stringn(v[7], row->len[7]) : json_null());
+		    (size_t)row->len[6], "eventName", v[7] ? json_stringn(v[7], row->len[7]) : json_null(),
+		    "log", (json_int_t)strtoll(v[11], NULL, 10), "seq",
+		    (json_int_t)strtoll(v[12], NULL, 10));
 		if (!attrs)
 			return DB_ERR;
 		/* jsonapi_resource steals attrs even when it fails, so attrs may be
@@ -69,8 +74,11 @@ static int page_row(void *arg, const struct db_row *row)
 		json_t *changes = json_object_get(p->current, "changes");
 		if (!changes && json_object_set_new(p->current, "changes", changes = json_object()))
 			return DB_ERR;
-		json_t *change = json_pack("{s:o, s:o}", "prev", parse_json_text(v[9], row->len[9]),
-		                           "next", parse_json_text(v[10], row->len[10]));
+		/* An erased field's values are gone; its commitments stay in the
+		 * log (docs/ledger.md). */
+		json_t *change = v[13] ? json_pack("{s:o, s:o}", "prev", parse_json_text(v[9], row->len[9]),
+		                                   "next", parse_json_text(v[10], row->len[10]))
+		                       : json_pack("{s:b}", "erased", 1);
 		if (!change || json_object_set_new(changes, v[8], change))
 			return DB_ERR;
 	}

@@ -5,7 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 #include "auditor.h"
+#include "leaf.h"
+#include "ledger.h"
 #include "log.h"
 
 /* Batches go in as multi-row statements of 1, 2, 4, ... ROWS_MAX rows,
@@ -34,7 +38,14 @@ static char *repeat_rows(const char *head, const char *row, const char *tail, si
 	return sql;
 }
 
-static char *exists_sql[ROWS_LOG2_MAX + 1];
+static char *exists_sql[ROWS_LOG2_MAX + 1], *values_sql[ROWS_LOG2_MAX + 1],
+    *nodes_sql[ROWS_LOG2_MAX + 1];
+
+/* Columns per row of each statement. */
+#define EV_COLS 11
+#define CH_COLS 4
+#define VAL_COLS 6
+#define NODE_COLS 4
 
 /* Built once and kept for the life of the process. Plain INSERTs: the
  * store's database user holds INSERT and SELECT only (the log is
@@ -43,13 +54,18 @@ static char *exists_sql[ROWS_LOG2_MAX + 1];
 static void build_sql(void)
 {
 	for (unsigned k = 0; k <= ROWS_LOG2_MAX; k++) {
-		events_sql[k] = repeat_rows("INSERT INTO data_events (event_id, action, occurred_at, "
-		                            "actor_type, actor_id, target_type, target_id, "
-		                            "event_name) VALUES ",
-		                            "(?,?,?,?,?,?,?,?)", "", 1u << k);
+		events_sql[k] = repeat_rows("INSERT INTO data_events (log_id, seq, event_id, action, "
+		                            "occurred_at, actor_type, actor_id, target_type, target_id, "
+		                            "event_name, leaf_hash) VALUES ",
+		                            "(?,?,?,?,?,?,?,?,?,?,?)", "", 1u << k);
 		changes_sql[k] = repeat_rows("INSERT INTO data_event_changes (event_id, field, "
-		                             "prev_value, next_value) VALUES ",
+		                             "prev_commitment, next_commitment) VALUES ",
 		                             "(?,?,?,?)", "", 1u << k);
+		values_sql[k] = repeat_rows("INSERT INTO data_event_values (event_id, field, prev_salt, "
+		                            "prev_value, next_salt, next_value) VALUES ",
+		                            "(?,?,?,?,?,?)", "", 1u << k);
+		nodes_sql[k] = repeat_rows("INSERT INTO log_nodes (log_id, level, idx, hash) VALUES ",
+		                           "(?,?,?,?)", "", 1u << k);
 		exists_sql[k] = repeat_rows("SELECT event_id FROM data_events WHERE event_id IN (",
 		                            "?", ")", 1u << k);
 	}
@@ -82,18 +98,39 @@ static int insert_rows(struct db *db, char *const *sql, const struct db_value *v
 	return DB_OK;
 }
 
+/* One changed field of an event of the batch: what the leaf commits to
+ * (lc[i]) and what data_event_values keeps (the values and their salts). */
+struct change_row {
+	char *prev, *next; /* JSON text of the values, malloc'd */
+	uint8_t prev_salt[LEAF_SALT_LEN], next_salt[LEAF_SALT_LEN];
+};
+
+struct node_row {
+	unsigned level;
+	uint64_t idx;
+	uint8_t hash[MERKLE_HASH_LEN];
+};
+
 struct batch_tx {
+	struct ledger *ledger;
 	const struct event *events;
 	size_t n;
 	uint64_t stored;
-	struct db_value *values; /* 8 per event, then 4 per change */
-	size_t *first_change;    /* per event: index of its first change row */
-	char **texts;            /* JSON of prev and next values, to free */
-	size_t ntexts, nchanges;
+	struct leaf_change *lc;  /* every change, by event, fields ascending in each */
+	struct change_row *cr;   /* beside lc */
+	size_t *first_change;    /* per event: index of its first change; [n] = nchanges */
+	size_t nchanges, ncr;    /* changes laid out; change_rows allocated */
 	const char **known;      /* ids already stored (sorted) */
 	size_t nknown;
 	bool *repeat;            /* per event: an earlier event of the batch has its id */
-	struct db_value *keep;   /* the rows to insert this attempt */
+	/* One attempt of the transaction: */
+	struct merkle_frontier f; /* the log's, grown by this batch's events */
+	struct db_value *ev, *ch, *val, *nodes;
+	uint8_t (*leaf)[MERKLE_HASH_LEN]; /* per new event */
+	struct node_row *node;
+	size_t nnode, node_cap;
+	struct jcs_buf scratch;
+	bool reached_commit;      /* every row was inserted: COMMIT was (to be) sent */
 };
 
 static int cmp_id(const void *a, const void *b)
@@ -145,46 +182,147 @@ static bool is_known(const struct batch_tx *t, const char *id)
 	return bsearch(&id, t->known, t->nknown, sizeof *t->known, cmp_id) != NULL;
 }
 
+/* Keeps the interior hashes the log stores (levels LEDGER_STRIDE, 2x, ...). */
+static int keep_node(void *ctx, unsigned level, uint64_t index, const uint8_t hash[MERKLE_HASH_LEN])
+{
+	struct batch_tx *t = ctx;
+	if (level % LEDGER_STRIDE)
+		return 0;
+	if (t->nnode == t->node_cap) {
+		size_t cap = t->node_cap ? 2 * t->node_cap : 64;
+		struct node_row *p = realloc(t->node, cap * sizeof *p);
+		if (!p)
+			return -1;
+		t->node = p;
+		t->node_cap = cap;
+	}
+	t->node[t->nnode++] = (struct node_row){.level = level, .idx = index};
+	memcpy(t->node[t->nnode - 1].hash, hash, MERKLE_HASH_LEN);
+	return 0;
+}
+
+/* Lays out the rows of new event i at position t->f.size, and appends its
+ * leaf to the frontier. */
+static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value **ev,
+                       struct db_value **ch, struct db_value **val)
+{
+	const struct event *e = &t->events[i];
+	size_t c0 = t->first_change[i], c1 = t->first_change[i + 1];
+	struct leaf_event le = {
+	    .log = ledger_log(t->ledger),
+	    .seq = t->f.size,
+	    .id = e->id,
+	    .action = event_action_name(e->action),
+	    .timestamp = e->timestamp,
+	    .actor_type = e->actor_type,
+	    .actor_id = e->actor_id,
+	    .target_type = e->target_type,
+	    .target_id = e->target_id,
+	    .event_name = e->event_name[0] ? e->event_name : NULL,
+	    .changes = t->lc + c0,
+	    .nchanges = c1 - c0,
+	};
+	int st = leaf_hash(&le, &t->scratch, t->leaf[k]);
+	if (st)
+		return st == LEAF_ENOMEM || st == LEAF_ECRYPTO ? DB_ERR : DB_ERR_DATA;
+	struct db_value *v = *ev;
+	*v++ = DB_INT(le.log);
+	*v++ = DB_INT((long long)le.seq);
+	*v++ = DB_TEXT(e->id);
+	*v++ = DB_TEXT(le.action);
+	*v++ = DB_INT(e->timestamp);
+	*v++ = DB_TEXT(e->actor_type);
+	*v++ = DB_TEXT(e->actor_id);
+	*v++ = DB_TEXT(e->target_type);
+	*v++ = DB_TEXT(e->target_id);
+	*v++ = le.event_name ? DB_TEXT(le.event_name) : DB_NULL_VALUE;
+	*v++ = DB_BLOB(t->leaf[k], MERKLE_HASH_LEN);
+	*ev = v;
+	for (size_t c = c0; c < c1; c++) {
+		const struct leaf_change *lc = &t->lc[c];
+		const struct change_row *cr = &t->cr[c];
+		v = *ch;
+		*v++ = DB_TEXT(e->id);
+		*v++ = DB_TEXT(lc->field);
+		*v++ = DB_BLOB(lc->prev, LEAF_COMMITMENT_LEN);
+		*v++ = DB_BLOB(lc->next, LEAF_COMMITMENT_LEN);
+		*ch = v;
+		v = *val;
+		*v++ = DB_TEXT(e->id);
+		*v++ = DB_TEXT(lc->field);
+		*v++ = DB_BLOB(cr->prev_salt, LEAF_SALT_LEN);
+		*v++ = DB_TEXT(cr->prev);
+		*v++ = DB_BLOB(cr->next_salt, LEAF_SALT_LEN);
+		*v++ = DB_TEXT(cr->next);
+		*val = v;
+	}
+	return merkle_frontier_append_visit(&t->f, t->leaf[k], keep_node, t) ? DB_ERR : DB_OK;
+}
+
 static int insert_in_tx(struct db *db, void *arg)
 {
 	struct batch_tx *t = arg;
 	t->stored = 0;
+	t->nnode = 0;
+	t->reached_commit = false;
 	int st = find_known(db, t);
-	if (st)
+	/* The log's end as stored must be where this writer left it. */
+	if (st || (st = ledger_check_head(t->ledger, db, &t->f)))
 		return st;
-	/* New events, each once (a batch may hold a re-sent event twice). */
-	struct db_value *ev = t->keep, *ch = t->keep + 8 * t->n;
-	size_t nev = 0, nch = 0;
+	struct db_value *ev = t->ev, *ch = t->ch, *val = t->val;
+	size_t nev = 0;
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->repeat[i] || is_known(t, t->events[i].id))
 			continue;
-		memcpy(ev + 8 * nev++, t->values + 8 * i, 8 * sizeof *ev);
-		size_t end = i + 1 < t->n ? t->first_change[i + 1] : t->nchanges;
-		for (size_t c = t->first_change[i]; c < end; c++)
-			memcpy(ch + 4 * nch++, t->values + 8 * t->n + 4 * c, 4 * sizeof *ch);
+		if ((st = place_event(t, i, nev++, &ev, &ch, &val)))
+			return st;
 	}
-	if ((st = insert_rows(db, events_sql, ev, nev, 8)))
-		return st;
-	if ((st = insert_rows(db, changes_sql, ch, nch, 4)))
+	size_t nch = (size_t)(ch - t->ch) / CH_COLS;
+	free(t->nodes);
+	if (!(t->nodes = malloc((t->nnode ? t->nnode : 1) * NODE_COLS * sizeof *t->nodes)))
+		return DB_ERR;
+	for (size_t i = 0; i < t->nnode; i++) {
+		struct db_value *v = t->nodes + NODE_COLS * i;
+		v[0] = DB_INT(ledger_log(t->ledger));
+		v[1] = DB_INT(t->node[i].level);
+		v[2] = DB_INT((long long)t->node[i].idx);
+		v[3] = DB_BLOB(t->node[i].hash, MERKLE_HASH_LEN);
+	}
+	if ((st = insert_rows(db, events_sql, t->ev, nev, EV_COLS)) ||
+	    (st = insert_rows(db, changes_sql, t->ch, nch, CH_COLS)) ||
+	    (st = insert_rows(db, values_sql, t->val, nch, VAL_COLS)) ||
+	    (st = insert_rows(db, nodes_sql, t->nodes, t->nnode, NODE_COLS)))
 		return st;
 	t->stored = nev;
+	t->reached_commit = true;
 	return DB_OK;
 }
 
-/* Lays out the statement parameters of the batch. */
+static int cmp_change(const void *a, const void *b)
+{
+	return strcmp(((const struct leaf_change *)a)->field, ((const struct leaf_change *)b)->field);
+}
+
+/* Everything of the batch that does not depend on its positions: ids
+ * repeated within it, each value's salt and commitment, the row buffers.
+ * Done before the log's lock is taken. */
 static int bind_batch(struct batch_tx *t)
 {
 	size_t nchanges = 0;
 	for (size_t i = 0; i < t->n; i++)
 		nchanges += t->events[i].changes ? json_object_size(t->events[i].changes) : 0;
-	t->values = malloc((8 * t->n + 4 * nchanges) * sizeof *t->values);
-	t->keep = malloc((8 * t->n + 4 * nchanges) * sizeof *t->keep);
-	t->first_change = malloc(t->n * sizeof *t->first_change);
+	t->lc = calloc(nchanges + 1, sizeof *t->lc);
+	t->cr = calloc(nchanges + 1, sizeof *t->cr);
+	t->ncr = t->cr ? nchanges : 0;
+	t->first_change = malloc((t->n + 1) * sizeof *t->first_change);
 	t->known = malloc(t->n * sizeof *t->known);
 	t->repeat = calloc(t->n, sizeof *t->repeat);
-	t->ntexts = 2 * nchanges;
-	t->texts = calloc(t->ntexts + 1, sizeof *t->texts);
-	if (!t->values || !t->keep || !t->first_change || !t->known || !t->repeat || !t->texts)
+	t->ev = malloc(EV_COLS * t->n * sizeof *t->ev);
+	t->ch = malloc((CH_COLS * nchanges + 1) * sizeof *t->ch);
+	t->val = malloc((VAL_COLS * nchanges + 1) * sizeof *t->val);
+	t->leaf = malloc(t->n * sizeof *t->leaf);
+	if (!t->lc || !t->cr || !t->first_change || !t->known || !t->repeat || !t->ev || !t->ch ||
+	    !t->val || !t->leaf)
 		return DB_ERR;
 	/* Repeats within the batch: sort the ids (their addresses tell the order
 	 * in the batch apart) and mark all but the first of each run. */
@@ -194,54 +332,75 @@ static int bind_batch(struct batch_tx *t)
 	for (size_t i = 1; i < t->n; i++)
 		if (!strcmp(t->known[i - 1], t->known[i]))
 			t->repeat[((const char *)t->known[i] - t->events[0].id) / sizeof *t->events] = true;
-	struct db_value *v = t->values;
+	/* Fresh salts for every value (RAND_bytes: the CSPRNG). */
+	for (size_t c = 0; c < nchanges; c++)
+		if (RAND_bytes(t->cr[c].prev_salt, LEAF_SALT_LEN) != 1 ||
+		    RAND_bytes(t->cr[c].next_salt, LEAF_SALT_LEN) != 1)
+			return DB_ERR;
+	size_t c = 0;
 	for (size_t i = 0; i < t->n; i++) {
-		const struct event *ev = &t->events[i];
-		*v++ = DB_TEXT(ev->id);
-		*v++ = DB_TEXT(event_action_name(ev->action));
-		*v++ = DB_INT(ev->timestamp);
-		*v++ = DB_TEXT(ev->actor_type);
-		*v++ = DB_TEXT(ev->actor_id);
-		*v++ = DB_TEXT(ev->target_type);
-		*v++ = DB_TEXT(ev->target_id);
-		*v++ = ev->event_name[0] ? DB_TEXT(ev->event_name) : DB_NULL_VALUE;
-	}
-	for (size_t i = 0; i < t->n; i++) {
-		t->first_change[i] = t->nchanges;
+		t->first_change[i] = c;
 		const char *field;
 		json_t *change;
 		json_object_foreach(t->events[i].changes, field, change)
 		{
-			char **prev = &t->texts[2 * t->nchanges], **next = prev + 1;
-			*prev = json_dumps(json_object_get(change, "prev"), JSON_COMPACT | JSON_ENCODE_ANY);
-			*next = json_dumps(json_object_get(change, "next"), JSON_COMPACT | JSON_ENCODE_ANY);
-			if (!*prev || !*next)
+			t->lc[c++].field = field;
+		}
+		qsort(t->lc + t->first_change[i], c - t->first_change[i], sizeof *t->lc, cmp_change);
+		for (size_t j = t->first_change[i]; j < c; j++) {
+			json_t *ch = json_object_get(t->events[i].changes, t->lc[j].field);
+			json_t *prev = json_object_get(ch, "prev"), *next = json_object_get(ch, "next");
+			struct change_row *cr = &t->cr[j];
+			int st = leaf_commit(cr->prev_salt, prev, &t->scratch, t->lc[j].prev);
+			if (!st)
+				st = leaf_commit(cr->next_salt, next, &t->scratch, t->lc[j].next);
+			if (st)
+				return st == LEAF_EVALUE ? DB_ERR_DATA : DB_ERR;
+			cr->prev = json_dumps(prev, JSON_COMPACT | JSON_ENCODE_ANY);
+			cr->next = json_dumps(next, JSON_COMPACT | JSON_ENCODE_ANY);
+			if (!cr->prev || !cr->next)
 				return DB_ERR;
-			*v++ = DB_TEXT(t->events[i].id);
-			*v++ = DB_TEXT(field);
-			*v++ = DB_TEXT(*prev);
-			*v++ = DB_TEXT(*next);
-			t->nchanges++;
 		}
 	}
+	t->first_change[t->n] = c;
+	t->nchanges = c;
 	return DB_OK;
 }
 
-int store_insert_batch(struct db *db, const struct event *events, size_t n, size_t *stored)
+int store_insert_batch(struct db *db, struct ledger *ledger, const struct event *events, size_t n,
+                       size_t *stored)
 {
 	pthread_once(&sql_once, build_sql);
-	struct batch_tx t = {.events = events, .n = n};
-	int st = bind_batch(&t);
-	if (st == DB_OK)
-		st = db_run_tx(db, insert_in_tx, &t);
-	*stored = st ? 0 : (size_t)t.stored;
-	for (size_t i = 0; t.texts && i < t.ntexts; i++)
-		free(t.texts[i]);
-	free(t.texts);
-	free(t.values);
-	free(t.keep);
+	struct batch_tx t = {.ledger = ledger, .events = events, .n = n};
+	int st = n ? bind_batch(&t) : DB_OK;
+	*stored = 0;
+	if (st == DB_OK && n) {
+		if (ledger_begin(ledger, &t.f)) {
+			st = DB_ERR;
+		} else {
+			st = db_run_tx(db, insert_in_tx, &t);
+			ledger_end(ledger, &t.f,
+			           st == DB_OK ? LEDGER_COMMITTED
+			                       : t.reached_commit ? LEDGER_UNKNOWN : LEDGER_ROLLED_BACK);
+			if (st == DB_OK)
+				*stored = (size_t)t.stored;
+		}
+	}
+	for (size_t c = 0; c < t.ncr; c++) {
+		free(t.cr[c].prev);
+		free(t.cr[c].next);
+	}
+	free(t.lc);
+	free(t.cr);
 	free(t.first_change);
 	free(t.known);
 	free(t.repeat);
+	free(t.ev);
+	free(t.ch);
+	free(t.val);
+	free(t.leaf);
+	free(t.node);
+	free(t.nodes);
+	jcs_buf_free(&t.scratch);
 	return st;
 }

@@ -63,7 +63,8 @@ class AuditorDB:
         # As ./run.sh grants them: the writer INSERT and SELECT, the reader SELECT.
         grants = []
         for host in ("%", "localhost"):
-            for table in ("data_events", "data_event_changes"):
+            for table in ("data_events", "data_event_changes", "data_event_values",
+                          "log_nodes", "log_checkpoints"):
                 grants.append(f"GRANT SELECT, INSERT ON {q}.{table} TO '{USER}'@'{host}';")
                 grants.append(f"GRANT SELECT ON {q}.{table} TO '{READER}'@'{host}';")
         self.root_sql("\n".join(grants))

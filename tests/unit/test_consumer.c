@@ -352,9 +352,11 @@ static bool stored_already(const char *id)
 	return false;
 }
 
-int store_insert_batch(struct db *db, const struct event *events, size_t n, size_t *stored)
+int store_insert_batch(struct db *db, struct ledger *ledger, const struct event *events, size_t n,
+                       size_t *stored)
 {
 	(void)db;
+	(void)ledger;
 	*stored = 0;
 	if (S.down)
 		return DB_ERR_GONE;

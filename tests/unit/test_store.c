@@ -35,7 +35,7 @@ static void fence_free(void *ptr)
 
 /* ---- the stub database: db_query replays rows[] ---- */
 
-#define COLS 11
+#define COLS 14
 struct stub_row {
 	const char *val[COLS];
 };
@@ -103,16 +103,21 @@ static int query(const struct stub_row *rows, size_t n, unsigned limit, struct s
  * that only says another page follows. */
 static const struct stub_row three[] = {
     {{E1, "changed", "1795833313145", "users", "1", "users", "2", NULL, "agreedTos", "false",
-      "true"}},
-    {{E1, "changed", "1795833313145", "users", "1", "users", "2", NULL, "name", "\"A\"", "\"B\""}},
-    {{E2, "viewed", "1795833313144", "users", "1", "users", "2", "token-issued", NULL, NULL, NULL}},
-    {{E3, "viewed", "1795833313143", "users", "1", "users", "2", NULL, NULL, NULL, NULL}},
+      "true", "0", "12", "agreedTos"}},
+    {{E1, "changed", "1795833313145", "users", "1", "users", "2", NULL, "email", NULL, NULL, "0",
+      "12", NULL}},
+    {{E1, "changed", "1795833313145", "users", "1", "users", "2", NULL, "name", "\"A\"", "\"B\"",
+      "0", "12", "name"}},
+    {{E2, "viewed", "1795833313144", "users", "1", "users", "2", "token-issued", NULL, NULL, NULL,
+      "0", "11", NULL}},
+    {{E3, "viewed", "1795833313143", "users", "1", "users", "2", NULL, NULL, NULL, NULL, "0", "10",
+      NULL}},
 };
 
 static void test_page(void)
 {
 	struct store_page page;
-	CHECK_INT(query(three, 4, 2, &page), DB_OK);
+	CHECK_INT(query(three, 5, 2, &page), DB_OK);
 	CHECK_INT(json_array_size(page.data), 2);
 	CHECK(page.more);
 	CHECK_STR(page.last_id, E2);
@@ -120,8 +125,14 @@ static void test_page(void)
 	json_t *first = json_array_get(page.data, 0);
 	CHECK_STR(json_string_value(json_object_get(first, "id")), E1);
 	json_t *changes = json_object_get(json_object_get(first, "attributes"), "changes");
-	CHECK_INT(json_object_size(changes), 2);
+	CHECK_INT(json_object_size(changes), 3);
 	CHECK(json_is_true(json_object_get(json_object_get(changes, "agreedTos"), "next")));
+	/* A field whose values were erased says so, and nothing else. */
+	CHECK(json_is_true(json_object_get(json_object_get(changes, "email"), "erased")));
+	CHECK_INT(json_object_size(json_object_get(changes, "email")), 1);
+	/* The position in the log of record. */
+	CHECK_INT(json_integer_value(json_object_get(json_object_get(first, "attributes"), "seq")), 12);
+	CHECK_INT(json_integer_value(json_object_get(json_object_get(first, "attributes"), "log")), 0);
 	CHECK_STR(json_string_value(json_object_get(json_object_get(changes, "name"), "prev")),
 	          "A");
 	json_t *second = json_object_get(json_array_get(page.data, 1), "attributes");
@@ -135,7 +146,7 @@ static void test_page(void)
 	json_decref(page.data);
 
 	/* The whole answer fits: no next page. */
-	CHECK_INT(query(three, 4, 3, &page), DB_OK);
+	CHECK_INT(query(three, 5, 3, &page), DB_OK);
 	CHECK_INT(json_array_size(page.data), 3);
 	CHECK(!page.more);
 	json_decref(page.data);
@@ -148,10 +159,11 @@ static void test_page(void)
  * also carries a change) nor drop the event silently. */
 static const struct stub_row bad_id[] = {
     {{"0190b6a8-7c2e-7abc-8def-00000000000\xff", "changed", "1795833313145", "users", "1", "users",
-      "2", NULL, "name", "\"A\"", "\"B\""}},
+      "2", NULL, "name", "\"A\"", "\"B\"", "0", "1", "name"}},
     {{"0190b6a8-7c2e-7abc-8def-00000000000\xff", "changed", "1795833313145", "users", "1", "users",
-      "2", NULL, "email", "\"a@x\"", "\"b@x\""}},
-    {{E3, "viewed", "1795833313143", "users", "1", "users", "2", NULL, NULL, NULL, NULL}},
+      "2", NULL, "email", "\"a@x\"", "\"b@x\"", "0", "1", "email"}},
+    {{E3, "viewed", "1795833313143", "users", "1", "users", "2", NULL, NULL, NULL, NULL, "0", "0",
+      NULL}},
 };
 
 static void test_resource_fails(void)
@@ -165,7 +177,7 @@ static void test_db_error(void)
 {
 	struct store_page page;
 	stub_status = DB_ERR_GONE;
-	CHECK_INT(query(three, 4, 2, &page), DB_ERR_GONE);
+	CHECK_INT(query(three, 5, 2, &page), DB_ERR_GONE);
 	CHECK(page.data == NULL);
 	stub_status = 0;
 }

@@ -1,0 +1,497 @@
+/* The log of record's single writer and checkpoint signer: see ledger.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ledger.h"
+#include "log.h"
+
+struct ledger {
+	uint32_t log;
+	char *origin;
+	const note_signer *signer;
+	note_verifier *verifier;
+	const struct db_config *db;
+	int checkpoint_ms;
+	unsigned checkpoint_every;
+	pthread_t thread;
+	bool started;
+
+	pthread_mutex_t append; /* held for a whole append (ledger_begin .. ledger_end) */
+	pthread_mutex_t lock;   /* guards what follows; never held across I/O */
+	pthread_cond_t cond;    /* the signer waits on it */
+	struct merkle_frontier f; /* committed */
+	struct merkle_frontier unknown; /* an append whose COMMIT was lost (size 0: none) */
+	uint64_t signed_size;
+	int64_t pending_since_ms; /* when the first unsigned event was committed; 0: none */
+	char *latest;             /* the latest signed note */
+	const char *halted;
+	bool stop;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint32_t ledger_log(const struct ledger *l)
+{
+	return l->log;
+}
+
+const char *ledger_origin(const struct ledger *l)
+{
+	return l->origin;
+}
+
+const char *ledger_halted(struct ledger *l)
+{
+	pthread_mutex_lock(&l->lock);
+	const char *h = l->halted;
+	pthread_mutex_unlock(&l->lock);
+	return h;
+}
+
+void ledger_halt(struct ledger *l, const char *reason)
+{
+	pthread_mutex_lock(&l->lock);
+	if (!l->halted) {
+		l->halted = reason;
+		log_error("log %u halted: %s. It takes no events and signs nothing until the "
+		          "stored log is repaired and the auditor restarted.",
+		          (unsigned)l->log, reason);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+uint64_t ledger_size(struct ledger *l)
+{
+	pthread_mutex_lock(&l->lock);
+	uint64_t n = l->f.size;
+	pthread_mutex_unlock(&l->lock);
+	return n;
+}
+
+char *ledger_checkpoint(struct ledger *l, uint64_t *size)
+{
+	pthread_mutex_lock(&l->lock);
+	char *note = l->latest ? strdup(l->latest) : NULL;
+	if (size)
+		*size = l->signed_size;
+	pthread_mutex_unlock(&l->lock);
+	return note;
+}
+
+int ledger_begin(struct ledger *l, struct merkle_frontier *f)
+{
+	pthread_mutex_lock(&l->append);
+	pthread_mutex_lock(&l->lock);
+	const char *halted = l->halted;
+	*f = l->f;
+	pthread_mutex_unlock(&l->lock);
+	if (halted) {
+		pthread_mutex_unlock(&l->append);
+		return -1;
+	}
+	return 0;
+}
+
+void ledger_end(struct ledger *l, const struct merkle_frontier *f, enum ledger_outcome outcome)
+{
+	if (outcome == LEDGER_UNKNOWN)
+		l->unknown = *f; /* under the append lock, which ledger_check_head holds too */
+	if (outcome == LEDGER_COMMITTED && f->size > l->f.size) {
+		pthread_mutex_lock(&l->lock);
+		l->f = *f;
+		if (!l->pending_since_ms)
+			l->pending_since_ms = now_ms();
+		if (l->f.size - l->signed_size >= l->checkpoint_every)
+			pthread_cond_signal(&l->cond);
+		pthread_mutex_unlock(&l->lock);
+		l->unknown.size = 0;
+	}
+	pthread_mutex_unlock(&l->append);
+}
+
+static int size_row(void *ctx, const struct db_row *row)
+{
+	*(uint64_t *)ctx = row->val[0] ? strtoull(row->val[0], NULL, 10) : 0;
+	return 0;
+}
+
+static int stored_size(struct ledger *l, struct db *db, uint64_t *size)
+{
+	struct db_value k[] = {DB_INT(l->log)};
+	*size = 0;
+	int st = db_query(db, "SELECT MAX(seq) + 1 FROM data_events WHERE log_id = ?", k, 1,
+	                  size_row, size);
+	return st < 0 ? st : DB_OK;
+}
+
+int ledger_check_head(struct ledger *l, struct db *db, struct merkle_frontier *f)
+{
+	uint64_t head;
+	int st = stored_size(l, db, &head);
+	if (st || head == f->size)
+		return st;
+	if (l->unknown.size == head && head > f->size) {
+		/* Was the lost COMMIT ours? Then the stored cover of [0, head) is
+		 * the frontier that append computed. */
+		uint8_t border[MERKLE_MAX_FRONTIER][MERKLE_HASH_LEN];
+		unsigned count;
+		struct tree_source ts = {.db = db, .log = l->log};
+		struct merkle_source src = tree_source_init(&ts);
+		if (merkle_border_left(head, &src, border, &count))
+			return ts.status ? ts.status : DB_ERR;
+		if (count == l->unknown.count && !memcmp(border, l->unknown.hashes, count * sizeof *border)) {
+			log_info("log %u: the append whose COMMIT was lost had committed (size %llu)",
+			         (unsigned)l->log, (unsigned long long)head);
+			*f = l->unknown;
+			l->unknown.size = 0;
+			pthread_mutex_lock(&l->lock);
+			l->f = *f;
+			if (!l->pending_since_ms)
+				l->pending_since_ms = now_ms();
+			pthread_mutex_unlock(&l->lock);
+			return DB_OK;
+		}
+	}
+	ledger_halt(l, head > f->size ? "a position this writer was about to give is taken by a row "
+	                                "it did not write"
+	                              : "rows this writer committed are gone from the stored log");
+	return DB_ERR;
+}
+
+/* ---- checkpoints ---- */
+
+struct stored_cp {
+	bool found;
+	uint64_t size;
+	uint8_t root[MERKLE_HASH_LEN];
+	char *note;
+	int bad;
+};
+
+static int stored_cp_row(void *ctx, const struct db_row *row)
+{
+	struct stored_cp *cp = ctx;
+	cp->found = true;
+	cp->size = strtoull(row->val[0], NULL, 10);
+	if (row->len[1] != MERKLE_HASH_LEN || !(cp->note = strndup(row->val[2], row->len[2]))) {
+		cp->bad = 1;
+		return 1;
+	}
+	memcpy(cp->root, row->val[1], MERKLE_HASH_LEN);
+	return 0;
+}
+
+/* Signs the checkpoint of f and stores it; then it is the latest. A size
+ * already signed is not signed twice: the stored checkpoint must have the
+ * same root, else the ledger halts. */
+static int sign_and_store(struct ledger *l, struct db *db, const struct merkle_frontier *f)
+{
+	uint8_t root[MERKLE_HASH_LEN];
+	char *text = NULL, *note = NULL;
+	size_t len;
+	if (merkle_frontier_root(f, root) || note_checkpoint_format(l->origin, f->size, root, NULL, &text) ||
+	    note_sign(text, strlen(text), &l->signer, 1, &note, &len)) {
+		free(text);
+		log_error("log %u: cannot sign a checkpoint of size %llu", (unsigned)l->log,
+		          (unsigned long long)f->size);
+		return DB_ERR;
+	}
+	free(text);
+	struct db_value v[] = {DB_INT(l->log), DB_INT((long long)f->size),
+	                       DB_BLOB(root, MERKLE_HASH_LEN), DB_TEXTN(note, len)};
+	int st = db_exec(db,
+	                 "INSERT INTO log_checkpoints (log_id, size, root, note) VALUES (?,?,?,?)",
+	                 v, 4, NULL, NULL);
+	if (st == DB_ERR_DUPLICATE) {
+		struct stored_cp cp = {0};
+		struct db_value k[] = {DB_INT(l->log), DB_INT((long long)f->size)};
+		st = db_query(db, "SELECT size, root, note FROM log_checkpoints WHERE log_id = ? AND size = ?",
+		              k, 2, stored_cp_row, &cp);
+		if (st >= 0 && cp.found && !cp.bad && !memcmp(cp.root, root, MERKLE_HASH_LEN)) {
+			free(note);
+			note = cp.note;
+			st = DB_OK;
+		} else {
+			free(cp.note);
+			if (st >= 0) {
+				ledger_halt(l, "a stored checkpoint of the size being signed has another root");
+				st = DB_ERR;
+			}
+		}
+	}
+	if (st) {
+		free(note);
+		return st;
+	}
+	pthread_mutex_lock(&l->lock);
+	free(l->latest);
+	l->latest = note;
+	if (f->size > l->signed_size || !l->signed_size)
+		l->signed_size = f->size;
+	l->pending_since_ms = l->f.size > f->size ? now_ms() : 0;
+	pthread_mutex_unlock(&l->lock);
+	log_debug("log %u: signed the checkpoint of size %llu", (unsigned)l->log,
+	          (unsigned long long)f->size);
+	return DB_OK;
+}
+
+static void *signer_main(void *arg)
+{
+	struct ledger *l = arg;
+	struct db *db = NULL;
+	pthread_mutex_lock(&l->lock);
+	for (;;) {
+		bool due = !l->halted && l->f.size > l->signed_size &&
+		           (l->stop || l->f.size - l->signed_size >= l->checkpoint_every ||
+		            now_ms() - l->pending_since_ms >= l->checkpoint_ms);
+		if (!due) {
+			if (l->stop)
+				break;
+			int64_t wait = l->checkpoint_ms;
+			if (l->pending_since_ms && l->f.size > l->signed_size) {
+				wait = l->pending_since_ms + l->checkpoint_ms - now_ms();
+				if (wait < 1)
+					wait = 1;
+			}
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+			continue;
+		}
+		struct merkle_frontier f = l->f;
+		pthread_mutex_unlock(&l->lock);
+		if (!db && db_connect(l->db, &db))
+			db = NULL;
+		int st = db ? sign_and_store(l, db, &f) : DB_ERR_GONE;
+		if (st && db && db_broken(db)) {
+			db_close(db);
+			db = NULL;
+		}
+		pthread_mutex_lock(&l->lock);
+		if (st && !l->stop) {
+			/* Try again a little later, not in a tight loop. */
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+		} else if (st) {
+			break;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	db_close(db);
+	return NULL;
+}
+
+/* ---- opening a log ---- */
+
+/* Checks the stored tree of size l->f.size against the latest stored
+ * checkpoint. Returns 0, or a reason. */
+static const char *check_latest(struct ledger *l, struct db *db, int *st)
+{
+	struct stored_cp cp = {0};
+	struct db_value k[] = {DB_INT(l->log)};
+	const char *why = NULL;
+	*st = db_query(db,
+	               "SELECT size, root, note FROM log_checkpoints WHERE log_id = ? "
+	               "ORDER BY size DESC LIMIT 1",
+	               k, 1, stored_cp_row, &cp);
+	if (*st < 0 || !cp.found)
+		goto out;
+	size_t text_len;
+	struct note_checkpoint parsed = {0};
+	const note_verifier *vs[] = {l->verifier};
+	if (cp.bad || note_verify(cp.note, strlen(cp.note), vs, 1, &text_len, NULL, NULL) ||
+	    note_checkpoint_parse(cp.note, text_len, &parsed, NULL)) {
+		why = "the latest stored checkpoint is not signed by this log's key";
+		goto out;
+	}
+	bool same = !strcmp(parsed.origin, l->origin) && parsed.size == cp.size &&
+	            !memcmp(parsed.root, cp.root, MERKLE_HASH_LEN);
+	note_checkpoint_clear(&parsed);
+	if (!same) {
+		why = "the latest stored checkpoint's row does not match its signed note";
+		goto out;
+	}
+	if (cp.size > l->f.size) {
+		why = "the stored log is shorter than its latest checkpoint (rolled back or truncated)";
+		goto out;
+	}
+	uint8_t root[MERKLE_HASH_LEN], proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
+	size_t n;
+	struct tree_source ts = {.db = db, .log = l->log};
+	struct merkle_source src = tree_source_init(&ts);
+	if (merkle_frontier_root(&l->f, root) ||
+	    merkle_consistency_proof(cp.size, l->f.size, &src, proof, &n)) {
+		*st = ts.status;
+		why = *st ? NULL : "the stored tree lacks hashes between the latest checkpoint and its end";
+		goto out;
+	}
+	if (merkle_consistency_verify(cp.size, l->f.size, cp.root, root, proof, n))
+		why = "the stored tree does not extend the latest checkpoint";
+	else {
+		l->signed_size = cp.size;
+		l->latest = cp.note;
+		cp.note = NULL;
+	}
+out:
+	free(cp.note);
+	return why;
+}
+
+static int restore(struct ledger *l, struct db *db)
+{
+	uint64_t size;
+	int st = stored_size(l, db, &size);
+	if (st)
+		return st;
+	uint8_t border[MERKLE_MAX_FRONTIER][MERKLE_HASH_LEN];
+	unsigned count;
+	struct tree_source ts = {.db = db, .log = l->log};
+	struct merkle_source src = tree_source_init(&ts);
+	if (merkle_border_left(size, &src, border, &count) ||
+	    merkle_frontier_restore(&l->f, size, border, count)) {
+		if (ts.status)
+			return ts.status;
+		l->halted = "the stored tree lacks hashes of its own end";
+		log_error("log %u halted: %s", (unsigned)l->log, l->halted);
+		return DB_OK;
+	}
+	const char *why = check_latest(l, db, &st);
+	if (st < 0)
+		return st;
+	if (why) {
+		l->halted = why;
+		log_error("log %u halted: %s. It takes no events and signs nothing until the stored "
+		          "log is repaired.",
+		          (unsigned)l->log, why);
+		return DB_OK;
+	}
+	if (!l->latest || l->f.size > l->signed_size) {
+		struct merkle_frontier f = l->f;
+		return sign_and_store(l, db, &f);
+	}
+	return DB_OK;
+}
+
+int ledger_open(const struct ledger_config *cfg, struct ledger **out)
+{
+	*out = NULL;
+	struct ledger *l = calloc(1, sizeof *l);
+	if (!l || !(l->origin = strdup(cfg->origin))) {
+		free(l);
+		return -1;
+	}
+	l->log = cfg->log;
+	l->signer = cfg->signer;
+	l->db = cfg->db;
+	l->checkpoint_ms = cfg->checkpoint_ms > 0 ? cfg->checkpoint_ms : 1000;
+	l->checkpoint_every = cfg->checkpoint_every ? cfg->checkpoint_every : 100000;
+	merkle_frontier_init(&l->f);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_mutex_init(&l->append, NULL);
+	struct db *db = NULL;
+	int st = note_verifier_from_signer(l->signer, &l->verifier) ? DB_ERR : db_connect(l->db, &db);
+	if (!st)
+		st = restore(l, db);
+	db_close(db);
+	if (st) {
+		log_error("log %u: cannot read its stored state (%s)", (unsigned)l->log,
+		          db_status_string(st));
+		ledger_close(l);
+		return -1;
+	}
+	if (pthread_create(&l->thread, NULL, signer_main, l)) {
+		ledger_close(l);
+		return -1;
+	}
+	l->started = true;
+	log_info("log %u (%s): %llu events, checkpoint of size %llu%s", (unsigned)l->log, l->origin,
+	         (unsigned long long)l->f.size, (unsigned long long)l->signed_size,
+	         l->halted ? ", HALTED" : "");
+	*out = l;
+	return 0;
+}
+
+void ledger_close(struct ledger *l)
+{
+	if (!l)
+		return;
+	if (l->started) {
+		pthread_mutex_lock(&l->lock);
+		l->stop = true;
+		pthread_cond_signal(&l->cond);
+		pthread_mutex_unlock(&l->lock);
+		pthread_join(l->thread, NULL);
+	}
+	note_verifier_free(l->verifier);
+	pthread_cond_destroy(&l->cond);
+	pthread_mutex_destroy(&l->lock);
+	pthread_mutex_destroy(&l->append);
+	free(l->latest);
+	free(l->origin);
+	free(l);
+}
+
+int ledger_key(const char *path, const char *name, note_signer **out)
+{
+	const char *why = NULL;
+	*out = NULL;
+	int st = note_signer_load(path, out, &why);
+	if (st == NOTE_EIO && errno == ENOENT) {
+		char *vkey = NULL, vpath[4096];
+		if (note_signer_generate(name, out) || note_signer_save(*out, path) ||
+		    note_signer_verifier_key(*out, &vkey)) {
+			log_error("cannot make the log's signing key at %s: %s", path, strerror(errno));
+			note_signer_free(*out);
+			*out = NULL;
+			return -1;
+		}
+		snprintf(vpath, sizeof vpath, "%s.vkey", path);
+		int fd = open(vpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || dprintf(fd, "%s\n", vkey) < 0)
+			log_warn("cannot write the verifier key to %s: %s", vpath, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		log_info("made the log's signing key %s (keep it, and back it up: checkpoints signed "
+		         "with it verify only with its verifier key %s)",
+		         path, vkey);
+		free(vkey);
+		return 0;
+	}
+	if (st) {
+		log_error("cannot read the log's signing key %s: %s%s%s", path, note_status_string(st),
+		          why ? ": " : "", why ? why : "");
+		return -1;
+	}
+	if (strcmp(note_signer_name(*out), name)) {
+		log_error("the log's signing key %s is named %s, but the log origin setting is %s",
+		          path, note_signer_name(*out), name);
+		note_signer_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}

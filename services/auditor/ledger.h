@@ -1,0 +1,117 @@
+/* ledger: the log of record's single writer, one per log (docs/ledger.md).
+ *
+ * A ledger owns one log's tree state: its size and frontier (the cover of
+ * [0, size), RFC 9162 §2.1.1), the signing key, and a thread that signs
+ * checkpoints (c2sp.org/tlog-checkpoint). The consumers append through it:
+ * store_insert_batch takes the ledger's lock, gives each new event the next
+ * position inside its transaction, and hands the grown frontier back only
+ * after COMMIT, so positions follow commit order with no gap and no repeat.
+ *
+ * The tree's hashes live in MariaDB (tree.c reads them): each event row
+ * holds its leaf hash, log_nodes the complete subtrees of levels 4, 8, 12,
+ * ... (LEDGER_STRIDE), so any node is computed from at most 8 stored
+ * hashes.
+ *
+ * Threads: the lock serialises appends (consumer threads) and snapshots
+ * (the signer, handlers reading the latest checkpoint). The signer thread
+ * has its own MySQL connection.
+ *
+ * A ledger that finds its stored state inconsistent (at open: the latest
+ * checkpoint does not verify or the stored tree does not extend it; while
+ * running: a position it is about to give is already taken) halts: it
+ * refuses appends and signs nothing more, and says why in
+ * ledger_halted(). Reads and /verify go on. */
+#ifndef AUDITLOG_LEDGER_H
+#define AUDITLOG_LEDGER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "merkle.h"
+#include "note.h"
+
+/* Interior hashes are stored for levels that are multiples of this. */
+#define LEDGER_STRIDE 4
+
+struct ledger_config {
+	uint32_t log;              /* the log's id */
+	const char *origin;        /* its checkpoint origin (copied) */
+	const note_signer *signer; /* borrowed; outlives the ledger */
+	const struct db_config *db; /* the writer's user (INSERT, SELECT); borrowed */
+	int checkpoint_ms;          /* sign at most this long after the tree grew */
+	unsigned checkpoint_every;  /* ... or as soon as it grew by this many events */
+};
+
+struct ledger;
+
+/* The logs' signing key: reads the signer key file at path (c2sp.org/
+ * signed-note text form, note.h) or, when there is none, makes a new
+ * Ed25519 key named name, saves it there (mode 0600, never overwriting)
+ * and its verifier key at path + ".vkey" (0644), and logs that it did. The
+ * key's name must be name. *out is the caller's (note_signer_free).
+ * Returns 0, or -1 (logged). */
+int ledger_key(const char *path, const char *name, note_signer **out);
+
+/* Opens a log: reads its size and frontier back from the database, checks
+ * them against the latest stored checkpoint (signature, origin, and the
+ * RFC 9162 §2.1.4 consistency of the stored tree with it), signs a
+ * checkpoint of the current size if none covers it, and starts the signer
+ * thread. A failed check halts the ledger (still returns 0). Returns 0, or
+ * -1 (logged) when the database cannot be read or memory or threads run
+ * out. */
+int ledger_open(const struct ledger_config *cfg, struct ledger **out);
+/* Stops the signer (after signing what was appended), frees l. NULL ok. */
+void ledger_close(struct ledger *l);
+
+uint32_t ledger_log(const struct ledger *l);
+const char *ledger_origin(const struct ledger *l);
+/* NULL while the ledger works; else a static-lifetime reason (owned by l). */
+const char *ledger_halted(struct ledger *l);
+
+/* ---- the writer's side (store_write.c) ---- */
+
+/* Locks the ledger for one append and copies its committed frontier into
+ * *f. Returns 0, or -1 (not locked) when the ledger is halted. */
+int ledger_begin(struct ledger *l, struct merkle_frontier *f);
+/* Inside the append's transaction, before its inserts: checks that the
+ * log's stored end is f->size. When it is further on because the previous
+ * append's COMMIT was lost but happened (LEDGER_UNKNOWN), and the stored
+ * tree is the one that append computed, *f becomes that tree. Returns
+ * DB_OK, a db status, or DB_ERR after halting the ledger when another
+ * writer's rows stand where this one's go. */
+int ledger_check_head(struct ledger *l, struct db *db, struct merkle_frontier *f);
+enum ledger_outcome { LEDGER_COMMITTED, LEDGER_ROLLED_BACK, LEDGER_UNKNOWN };
+/* Ends the append begun by ledger_begin: f (grown by the transaction)
+ * becomes the ledger's when it committed, is kept aside for
+ * ledger_check_head when the COMMIT's outcome is unknown; unlocks. */
+void ledger_end(struct ledger *l, const struct merkle_frontier *f, enum ledger_outcome outcome);
+/* Halts the ledger with reason (a string literal). Callable with the
+ * append lock held or not. */
+void ledger_halt(struct ledger *l, const char *reason);
+
+/* ---- readers ---- */
+
+/* The committed size. */
+uint64_t ledger_size(struct ledger *l);
+/* The latest signed checkpoint: a malloc'd copy of the signed note for the
+ * caller to free, its size in *size. NULL when none yet (or out of
+ * memory). */
+char *ledger_checkpoint(struct ledger *l, uint64_t *size);
+
+/* ---- tree.c: a log's stored tree as a merkle_source ----
+ *
+ * Answers the hash of the complete subtree (level, index) from the rows:
+ * the leaf hash of data_events for level 0, log_nodes for levels that are
+ * multiples of LEDGER_STRIDE, and for any other level the fold of the at
+ * most 2^(LEDGER_STRIDE-1) stored hashes below it (one range query). A
+ * missing or short row set makes node() fail (MERKLE_ESOURCE to the
+ * caller). db is borrowed; the source works on the caller's thread. */
+struct tree_source {
+	struct db *db;
+	uint32_t log;
+	int status; /* the last db status, DB_OK or a negative db_status */
+};
+struct merkle_source tree_source_init(struct tree_source *ts);
+
+#endif
