@@ -164,6 +164,7 @@ void h_note_create(struct http_request *req);
 void h_note_delete(struct http_request *req);
 void h_logs_by(struct http_request *req);
 void h_logs_for(struct http_request *req);
+void h_logs_erase(struct http_request *req); /* POST /logs/erasures */
 
 /* The http_principal_fn of the API (h_tokens.c): the token's user as the
  * users table says now, through api->principals. */

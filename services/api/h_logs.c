@@ -1,7 +1,8 @@
 /* /logs/by/:type/:id and /logs/for/:type/:id: the audit log, read through
  * the API under the caller's own token. The auditor does the work; this
  * forwards the query, passes the answer back, and rewrites its links so
- * that they point at these paths again. */
+ * that they point at these paths again. POST /logs/erasures passes its
+ * body on to the auditor's POST /erasures likewise. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +49,11 @@ static int rewrite_link(json_t *links, const char *name, const char *path, const
 	return rc;
 }
 
+static void relay(struct http_request *req, const char *target, const char *body, size_t len,
+                  const char *filter);
+
 static void proxy(struct http_request *req, const char *filter)
 {
-	struct api *api = http_app(req);
 	const char *type = http_param(req, 0), *id = http_param(req, 1);
 	if (!event_type_valid(type, strlen(type))) {
 		http_reply_error(req, 400, "Invalid path",
@@ -82,7 +85,17 @@ static void proxy(struct http_request *req, const char *filter)
 		http_reply_error(req, 400, "Invalid query string", "The query string is too long.");
 		return;
 	}
+	relay(req, target, NULL, 0, filter);
+}
 
+/* Sends the request on to the auditor's target under the caller's
+ * authority, as a GET, or as a POST of body (len bytes) when body is not
+ * NULL, and passes its answer back; filter names the parameter whose links
+ * are rewritten to our path (NULL: none). */
+static void relay(struct http_request *req, const char *target, const char *body, size_t len,
+                  const char *filter)
+{
+	struct api *api = http_app(req);
 	/* The user may have gone since the request was authenticated. */
 	char *authorization;
 	enum principal_status who = api_forward_authorization(api, http_claims(req), &authorization);
@@ -95,7 +108,9 @@ static void proxy(struct http_request *req, const char *filter)
 	long left = api->auditor_timeout_ms - http_elapsed_ms(req);
 	struct httpc_response resp;
 	int failed = left <= 0 ||
-	             httpc_get(&api->auditor, target, authorization, (int)left, &resp);
+	             (body ? httpc_post_jsonapi(&api->auditor, target, authorization, body, len,
+	                                        (int)left, &resp)
+	                   : httpc_get(&api->auditor, target, authorization, (int)left, &resp));
 	free(authorization);
 	if (failed) {
 		log_error("the auditor at %s:%s did not answer in time", api->auditor.host,
@@ -105,8 +120,9 @@ static void proxy(struct http_request *req, const char *filter)
 	}
 	json_t *doc = json_loadb(resp.body, resp.body_len, 0, NULL);
 	json_t *links = json_object_get(doc, "links");
-	if (json_is_object(links) && (rewrite_link(links, "self", http_path(req), filter) ||
-	                              rewrite_link(links, "next", http_path(req), filter))) {
+	if (filter && json_is_object(links) &&
+	    (rewrite_link(links, "self", http_path(req), filter) ||
+	     rewrite_link(links, "next", http_path(req), filter))) {
 		log_error("the auditor's links could not be rewritten for %s", http_path(req));
 		json_decref(doc);
 		http_reply_error(req, 502, "Bad gateway",
@@ -135,4 +151,13 @@ void h_logs_by(struct http_request *req)
 void h_logs_for(struct http_request *req)
 {
 	proxy(req, "filter[target]");
+}
+
+/* POST /logs/erasures: the auditor's POST /erasures, which checks the
+ * role and the body. */
+void h_logs_erase(struct http_request *req)
+{
+	size_t len;
+	const char *body = http_body(req, &len);
+	relay(req, "/erasures", body ? body : "", len, NULL);
 }

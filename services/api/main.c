@@ -58,6 +58,7 @@ static const struct http_route routes[] = {
      * HTTP workers. */
     {"GET", "/logs/by/:type/:id", h_logs_by, HTTP_AUTH | HTTP_ASYNC, page_params},
     {"GET", "/logs/for/:type/:id", h_logs_for, HTTP_AUTH | HTTP_ASYNC, page_params},
+    {"POST", "/logs/erasures", h_logs_erase, HTTP_AUTH | HTTP_BODY | HTTP_ASYNC, NULL},
 };
 
 static char *read_file(const char *path, size_t *len)
