@@ -3,9 +3,12 @@ of one field of them) with a reason; reads then show those fields as
 erased and the others as they were, the erasure is itself an event of the
 log, and the database user that erases may delete values and nothing
 else."""
+import json
 import os
+import subprocess
+import tempfile
 
-from harness import JSONAPI, Stack, error_of, run, unique, wait_for
+from harness import BIN, JSONAPI, Stack, error_of, http, run, unique, wait_for
 from test_hostile import sql_as
 
 ENV = os.environ
@@ -49,6 +52,43 @@ def user_with_history(s, token, prefix):
     return uid
 
 
+def checkpoint_size(s):
+    status, _, body = http("GET", s.url("auditor", "/checkpoint"))
+    assert status == 200, (status, body)
+    return int(body.decode().split("\n")[1])
+
+
+def still_verifies(s, token, seq, erased_ids):
+    """The stored log verifies through position seq, and an export of it
+    passes auditlog-verify, with the events of erased_ids' email marked
+    erased in it."""
+    wait_for(lambda: checkpoint_size(s) > seq, timeout=10, what=f"a checkpoint over {seq}")
+    status, _, doc = s.auditor("GET", "/verify", token=token)
+    assert status == 200, (status, doc)
+    a = doc["data"]["attributes"]
+    assert a["valid"] is True and a["from"] == 0 and a["to"] > seq, a
+    status, _, vkey = http("GET", s.url("auditor", "/.well-known/auditlog-vkey"))
+    assert status == 200, vkey
+    status, _, bundle = s.request("auditor", "GET", "/export", token=token, raw=True)
+    assert status == 200, (status, bundle[:300])
+    lines = [json.loads(line) for line in bundle.decode().splitlines()]
+    erased = [ln for ln in lines if isinstance(ln, dict) and ln.get("id") in erased_ids]
+    assert len(erased) == len(erased_ids), (erased_ids, erased)
+    for ln in erased:
+        email = ln["changes"]["email"]
+        assert "erased" in email["prev"] and "erased" in email["next"], ln
+        assert "salt" not in email["next"] and "value" not in email["next"], ln
+    with tempfile.TemporaryDirectory() as d:
+        vfile, bfile = os.path.join(d, "vkey"), os.path.join(d, "bundle")
+        with open(vfile, "wb") as f:
+            f.write(vkey)
+        with open(bfile, "wb") as f:
+            f.write(bundle)
+        r = subprocess.run([os.path.join(BIN, "auditlog-verify"), bfile, "--vkey", vfile],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+
+
 def test_erase_one_field_then_all():
     with Stack(daemons=("api", "auditor")) as s:
         tok = s.token(1)
@@ -90,6 +130,9 @@ def test_erase_one_field_then_all():
         assert ev["changes"] == {"target": {"prev": None, "next": f"users:{uid}"},
                                  "field": {"prev": None, "next": "email"},
                                  "reason": {"prev": None, "next": reason}}, ev
+
+        # The log still verifies: its leaves hold commitments, not values.
+        still_verifies(s, tok, a["seq"], {e["id"] for e in before})
 
         # Without a field, every value of the target's events goes: the
         # name is what was left.
