@@ -36,6 +36,12 @@ int httpc_get(const struct httpc_url *url, const char *target, const char *autho
  * accepting application/json. Returns as httpc_get does. */
 int httpc_post(const struct httpc_url *url, const char *target, const char *content_type,
                const char *body, size_t len, int timeout_ms, struct httpc_response *out);
+/* POSTs the JSON:API document body (len bytes, borrowed) to prefix +
+ * target with the given Authorization header value (NULL for none),
+ * accepting JSON:API. Returns as httpc_get does. */
+int httpc_post_jsonapi(const struct httpc_url *url, const char *target,
+                       const char *authorization, const char *body, size_t len, int timeout_ms,
+                       struct httpc_response *out);
 void httpc_response_free(struct httpc_response *resp);
 
 #endif

@@ -1,7 +1,8 @@
 /* /logs/by/:type/:id and /logs/for/:type/:id: the audit log, read through
  * the API under the caller's own token. The auditor does the work; this
  * forwards the query, passes the answer back, and rewrites its links so
- * that they point at these paths again. */
+ * that they point at these paths again. POST /logs/erasures passes its
+ * body on to the auditor's POST /erasures likewise. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +49,11 @@ static int rewrite_link(json_t *links, const char *name, const char *path, const
 	return rc;
 }
 
+static void relay(struct http_request *req, const char *target, const char *body, size_t len,
+                  const char *filter);
+
 static void proxy(struct http_request *req, const char *filter)
 {
-	struct api *api = http_app(req);
 	const char *type = http_param(req, 0), *id = http_param(req, 1);
 	if (!event_type_valid(type, strlen(type))) {
 		http_reply_error(req, 400, "Invalid path",
@@ -82,31 +85,66 @@ static void proxy(struct http_request *req, const char *filter)
 		http_reply_error(req, 400, "Invalid query string", "The query string is too long.");
 		return;
 	}
+	relay(req, target, NULL, 0, filter);
+}
 
+/* RFC 6750 §3.1: the request carried a token, so a refusal says why. */
+static void refusal_header(struct http_request *req, unsigned status)
+{
+	if (status == 401)
+		http_add_header(req, "WWW-Authenticate",
+		                "Bearer realm=\"auditlog\", error=\"invalid_token\"");
+	else if (status == 403)
+		http_add_header(req, "WWW-Authenticate",
+		                "Bearer realm=\"auditlog\", error=\"insufficient_scope\"");
+}
+
+/* Sends the request on to the auditor's target under the caller's
+ * authority, as a GET, or as a POST of body (len bytes) when body is not
+ * NULL, within timeout_ms of the request's arrival. Returns 0 with the
+ * answer in *resp (the caller frees it), or -1 after replying. */
+static int exchange(struct http_request *req, const char *target, const char *body, size_t len,
+                    long timeout_ms, struct httpc_response *resp)
+{
+	struct api *api = http_app(req);
 	/* The user may have gone since the request was authenticated. */
 	char *authorization;
 	enum principal_status who = api_forward_authorization(api, http_claims(req), &authorization);
 	if (who != PRINCIPAL_OK) {
 		http_reply_principal(req, who == PRINCIPAL_GONE ? HTTP_PRINCIPAL_GONE
 		                                                : HTTP_PRINCIPAL_UNAVAILABLE);
-		return;
+		return -1;
 	}
 	/* One deadline for the whole request, the time it queued included. */
-	long left = api->auditor_timeout_ms - http_elapsed_ms(req);
-	struct httpc_response resp;
+	long left = timeout_ms - http_elapsed_ms(req);
 	int failed = left <= 0 ||
-	             httpc_get(&api->auditor, target, authorization, (int)left, &resp);
+	             (body ? httpc_post_jsonapi(&api->auditor, target, authorization, body, len,
+	                                        (int)left, resp)
+	                   : httpc_get(&api->auditor, target, authorization, (int)left, resp));
 	free(authorization);
 	if (failed) {
 		log_error("the auditor at %s:%s did not answer in time", api->auditor.host,
 		          api->auditor.port);
 		http_reply_error(req, 502, "Bad gateway", "The auditor did not answer.");
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+/* exchange(), then passes the auditor's JSON:API answer back; filter names
+ * the parameter whose links are rewritten to our path (NULL: none). */
+static void relay(struct http_request *req, const char *target, const char *body, size_t len,
+                  const char *filter)
+{
+	struct api *api = http_app(req);
+	struct httpc_response resp;
+	if (exchange(req, target, body, len, api->auditor_timeout_ms, &resp))
+		return;
 	json_t *doc = json_loadb(resp.body, resp.body_len, 0, NULL);
 	json_t *links = json_object_get(doc, "links");
-	if (json_is_object(links) && (rewrite_link(links, "self", http_path(req), filter) ||
-	                              rewrite_link(links, "next", http_path(req), filter))) {
+	if (filter && json_is_object(links) &&
+	    (rewrite_link(links, "self", http_path(req), filter) ||
+	     rewrite_link(links, "next", http_path(req), filter))) {
 		log_error("the auditor's links could not be rewritten for %s", http_path(req));
 		json_decref(doc);
 		http_reply_error(req, 502, "Bad gateway",
@@ -115,13 +153,7 @@ static void proxy(struct http_request *req, const char *filter)
 		log_error("the auditor answered %u with a body that is not JSON", resp.status);
 		http_reply_error(req, 502, "Bad gateway", "The auditor's answer was not JSON.");
 	} else {
-		/* RFC 6750 §3.1: the request carried a token, so a refusal says why. */
-		if (resp.status == 401)
-			http_add_header(req, "WWW-Authenticate",
-			                "Bearer realm=\"auditlog\", error=\"invalid_token\"");
-		else if (resp.status == 403)
-			http_add_header(req, "WWW-Authenticate",
-			                "Bearer realm=\"auditlog\", error=\"insufficient_scope\"");
+		refusal_header(req, resp.status);
 		http_reply_json(req, resp.status, doc);
 	}
 	httpc_response_free(&resp);
@@ -153,33 +185,25 @@ void h_logs_ledger(struct http_request *req)
 		http_reply_error(req, 414, "URI too long", "The query string is too long.");
 		return;
 	}
-	char *authorization;
-	enum principal_status who = api_forward_authorization(api, http_claims(req), &authorization);
-	if (who != PRINCIPAL_OK) {
-		http_reply_principal(req, who == PRINCIPAL_GONE ? HTTP_PRINCIPAL_GONE
-		                                                : HTTP_PRINCIPAL_UNAVAILABLE);
-		return;
-	}
 	/* Verifying and exporting read the whole log: they may take minutes. */
 	bool long_one = !strcmp(path, "/verify") || !strcmp(path, "/export");
-	long left = (long_one ? LOGS_LONG_TIMEOUT_MS : api->auditor_timeout_ms) - http_elapsed_ms(req);
 	struct httpc_response resp;
-	int failed = left <= 0 || httpc_get(&api->auditor, target, authorization, (int)left, &resp);
-	free(authorization);
-	if (failed) {
-		log_error("the auditor at %s:%s did not answer in time", api->auditor.host,
-		          api->auditor.port);
-		http_reply_error(req, 502, "Bad gateway", "The auditor did not answer.");
+	if (exchange(req, target, NULL, 0, long_one ? LOGS_LONG_TIMEOUT_MS : api->auditor_timeout_ms,
+	             &resp))
 		return;
-	}
-	if (resp.status == 401)
-		http_add_header(req, "WWW-Authenticate", "Bearer realm=\"auditlog\", error=\"invalid_token\"");
-	else if (resp.status == 403)
-		http_add_header(req, "WWW-Authenticate",
-		                "Bearer realm=\"auditlog\", error=\"insufficient_scope\"");
+	refusal_header(req, resp.status);
 	http_add_header(req, "Cache-Control", "no-store");
 	http_reply_buffer(req, resp.status, resp.content_type[0] ? resp.content_type : "text/plain",
 	                  resp.body, resp.body_len);
 	resp.body = NULL; /* the reply owns it */
 	httpc_response_free(&resp);
+}
+
+/* POST /logs/erasures: the auditor's POST /erasures, which checks the
+ * role and the body. */
+void h_logs_erase(struct http_request *req)
+{
+	size_t len;
+	const char *body = http_body(req, &len);
+	relay(req, "/erasures", body ? body : "", len, NULL);
 }

@@ -64,6 +64,7 @@ static const struct http_route routes[] = {
     {"GET", "/logs/consistency", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
     {"GET", "/logs/verify", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
     {"GET", "/logs/export", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
+    {"POST", "/logs/erasures", h_logs_erase, HTTP_AUTH | HTTP_BODY | HTTP_ASYNC, NULL},
 };
 
 static char *read_file(const char *path, size_t *len)

@@ -24,6 +24,7 @@
 struct auditor {
 	struct db_config db;     /* queries: the read-only user */
 	struct db_config writer; /* the consumer: INSERT and SELECT only */
+	struct db_config eraser; /* erasures: SELECT, and DELETE on data_event_values */
 	struct auth_key *public_key;
 	struct httpc_url api; /* answers token introspection */
 	/* Whether a token's user exists and is an auditor now, as the API
@@ -66,6 +67,39 @@ struct store_page {
 
 /* Newest first. On success page->data is a new array for the caller. */
 int store_query_events(struct db *db, const struct store_query *q, struct store_page *page);
+
+/* ---- erase.c ---- */
+
+/* The eventName of an erasure's own event. */
+#define ERASURE_EVENT_NAME "values-erased"
+/* The longest reason an erasure takes, in bytes. */
+#define ERASURE_REASON_MAX 500
+
+struct erasure {
+	/* What to erase, borrowed, in the grammar of event.h (the caller checks
+	 * it): the values of every event whose target is target_type:target_id,
+	 * or only those of field when it is not NULL. */
+	const char *target_type, *target_id, *field;
+	const char *reason;   /* why, 1 to ERASURE_REASON_MAX bytes of UTF-8 */
+	const char *actor_id; /* who: users:<actor_id>, the token's user */
+	/* Filled by erase_values: */
+	char id[UUID_STR_LEN + 1]; /* the erasure's id, a fresh UUIDv7 */
+	bool recorded;             /* its event is stored */
+	bool positioned;           /* its position was read back */
+	uint32_t log;              /* its event's position */
+	uint64_t seq;
+	uint64_t values; /* value rows (one field of one event each) deleted */
+};
+
+/* Records the erasure e as an event (created by users:<actor_id>, target
+ * erasures:<e->id>, eventName ERASURE_EVENT_NAME, the target, field and
+ * reason as its changes) through a->ledger as the writer, reads its
+ * position back, then deletes the values in one transaction as the eraser.
+ * Opens and closes its own connections. Returns a db status: DB_OK with
+ * every output filled; otherwise e->recorded says whether the event was
+ * stored (and the values may not have been deleted). DB_ERR also when the
+ * ledger is halted (ledger_halted says why). */
+int erase_values(struct auditor *a, struct erasure *e);
 
 /* ---- consumer.c ----
  *
@@ -121,6 +155,10 @@ enum principal_status auditor_introspect(void *ctx, int64_t user_id, const void 
 /* The auditor's http_principal_fn: the token's user through a->principals. */
 enum http_principal auditor_principal(void *app, const char *token, size_t len,
                                       struct auth_claims *claims);
+
+/* ---- h_erasures.c ---- */
+/* POST /erasures (auditor role): see erase_values. */
+void h_erasure_create(struct http_request *req);
 
 /* ---- h_events.c ---- */
 void h_events_for_target(struct http_request *req);

@@ -17,6 +17,12 @@ static struct config_setting settings[] = {
      0, "MySQL user that serves queries (SELECT only).", NULL, 0},
     {"mysql-reader-password", "AUDITLOG_AUDITOR_READER_PASSWORD", "auditor_reader",
      CONFIG_STRING, 0, 0, "Its password.", NULL, 0},
+    /* POST /erasures deletes values as a user that may delete nothing else. */
+    {"mysql-eraser-user", "AUDITLOG_AUDITOR_ERASER_USER", "auditor_eraser", CONFIG_STRING, 0,
+     0, "MySQL user that erases values (POST /erasures): SELECT, and DELETE on "
+     "data_event_values only.", NULL, 0},
+    {"mysql-eraser-password", "AUDITLOG_AUDITOR_ERASER_PASSWORD", "auditor_eraser",
+     CONFIG_STRING, 0, 0, "Its password.", NULL, 0},
     DAEMON_AMQP_SETTING,
     DAEMON_PUBLIC_KEY_SETTING,
     DAEMON_PRINCIPAL_TTL_SETTING,
@@ -77,6 +83,7 @@ static const struct http_route routes[] = {
     {"GET", "/consistency", h_consistency, HTTP_AUTH, range_params},
     {"GET", "/verify", h_verify, HTTP_AUTH | HTTP_ASYNC, range_params},
     {"GET", "/export", h_export, HTTP_AUTH | HTTP_ASYNC, export_params},
+    {"POST", "/erasures", h_erasure_create, HTTP_AUTH | HTTP_BODY, NULL},
 };
 
 #define S(name) config_str(settings, NSETTINGS, name)
@@ -103,6 +110,9 @@ int main(int argc, char **argv)
 	a.db = a.writer;
 	a.db.user = S("mysql-reader-user");
 	a.db.password = S("mysql-reader-password");
+	a.eraser = a.writer;
+	a.eraser.user = S("mysql-eraser-user");
+	a.eraser.password = S("mysql-eraser-password");
 	if (daemon_public_key(settings, NSETTINGS, &a.public_key))
 		goto out;
 	if (httpc_parse_url(S("api-url"), &a.api)) {

@@ -16,6 +16,8 @@ USER = "auditor"
 PASSWORD = "auditor"
 READER = "auditor_reader"
 READER_PASSWORD = "auditor_reader"
+ERASER = "auditor_eraser"
+ERASER_PASSWORD = "auditor_eraser"
 
 
 def _find(prog):
@@ -54,19 +56,23 @@ class AuditorDB:
         q = "`" + DB_NAME.replace("`", "``") + "`"
         sql = [f"CREATE DATABASE {q} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"]
         for host in ("%", "localhost"):
-            for user, password in ((USER, PASSWORD), (READER, READER_PASSWORD)):
+            for user, password in ((USER, PASSWORD), (READER, READER_PASSWORD),
+                                   (ERASER, ERASER_PASSWORD)):
                 sql.append(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}';")
         self.root_sql("\n".join(sql))
         for f in sorted(glob.glob(os.path.join(self.source_dir, "sql", "auditor", "*.sql"))):
             with open(f, "rb") as fh:
                 self.root_sql(fh.read(), database=DB_NAME)
-        # As ./run.sh grants them: the writer INSERT and SELECT, the reader SELECT.
+        # As ./run.sh grants them: the writer INSERT and SELECT, the reader
+        # SELECT, the eraser SELECT and DELETE on data_event_values.
         grants = []
         for host in ("%", "localhost"):
             for table in ("data_events", "data_event_changes", "data_event_values",
                           "log_nodes", "log_checkpoints"):
                 grants.append(f"GRANT SELECT, INSERT ON {q}.{table} TO '{USER}'@'{host}';")
                 grants.append(f"GRANT SELECT ON {q}.{table} TO '{READER}'@'{host}';")
+                grants.append(f"GRANT SELECT ON {q}.{table} TO '{ERASER}'@'{host}';")
+            grants.append(f"GRANT DELETE ON {q}.data_event_values TO '{ERASER}'@'{host}';")
         self.root_sql("\n".join(grants))
 
     def start(self, timeout=30):
@@ -142,6 +148,8 @@ class AuditorDB:
                 "AUDITLOG_AUDITOR_MYSQL_PASSWORD": PASSWORD,
                 "AUDITLOG_AUDITOR_READER_USER": READER,
                 "AUDITLOG_AUDITOR_READER_PASSWORD": READER_PASSWORD,
+                "AUDITLOG_AUDITOR_ERASER_USER": ERASER,
+                "AUDITLOG_AUDITOR_ERASER_PASSWORD": ERASER_PASSWORD,
                 "AUDITLOG_AUDITOR_DB": DB_NAME}
 
     def _tail(self, name, n=30):

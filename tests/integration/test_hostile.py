@@ -319,19 +319,27 @@ def test_nobody_rewrites_the_audit_log():
     api = (e.get("AUDITLOG_MYSQL_USER", "dev"), e.get("AUDITLOG_MYSQL_PASSWORD", "dev"))
     ok, err = sql_as(*writer, auditor_db, "SELECT COUNT(*) FROM data_events")
     assert ok, err
-    for statement in ("UPDATE data_events SET action = 'viewed' LIMIT 1",
-                      "UPDATE data_event_changes SET next_value = 'null' LIMIT 1",
-                      "DELETE FROM data_events LIMIT 1", "TRUNCATE TABLE data_events",
-                      "ALTER TABLE data_events ADD COLUMN x INT", "DROP TABLE data_event_changes",
-                      "CREATE TABLE sneaky (x INT)"):
+    # Neither may change or remove a row of any table of the log of record.
+    tables = ("data_events", "data_event_changes", "data_event_values", "log_nodes",
+              "log_checkpoints")
+    rewrites = ["UPDATE data_events SET action = 'viewed' LIMIT 1",
+                "UPDATE data_event_changes SET prev_commitment = next_commitment LIMIT 1",
+                "UPDATE data_event_values SET next_value = 'null' LIMIT 1",
+                "UPDATE log_nodes SET hash = REVERSE(hash) LIMIT 1",
+                "UPDATE log_checkpoints SET note = '' LIMIT 1"]
+    rewrites += [f"DELETE FROM {t} LIMIT 1" for t in tables]
+    rewrites += [f"TRUNCATE TABLE {t}" for t in tables]
+    for statement in rewrites + ["ALTER TABLE data_events ADD COLUMN x INT",
+                                 "DROP TABLE data_event_changes", "CREATE TABLE sneaky (x INT)"]:
         ok, err = sql_as(*writer, auditor_db, statement)
         assert not ok and ("denied" in err), (statement, err)
     ok, err = sql_as(*reader, auditor_db, "SELECT COUNT(*) FROM data_event_changes")
     assert ok, err
-    for statement in ("INSERT INTO data_events (event_id, action, occurred_at, actor_type, "
+    for statement in ["INSERT INTO data_events (event_id, action, occurred_at, actor_type, "
                       "actor_id, target_type, target_id) VALUES "
                       "('00000000-0000-7000-8000-000000000000', 'viewed', 1, 'a', 'b', 'c', 'd')",
-                      "UPDATE data_events SET action = 'viewed' LIMIT 1"):
+                      "INSERT INTO log_checkpoints (log_id, size, root, note) "
+                      "VALUES (9, 0, '', '')"] + rewrites:
         ok, err = sql_as(*reader, auditor_db, statement)
         assert not ok and "denied" in err, (statement, err)
     ok, err = sql_as(*api, auditor_db, "SELECT COUNT(*) FROM data_events")
