@@ -167,6 +167,36 @@ static int get_string(json_t *o, const char *name, bool (*valid)(const char *, s
 	return 0;
 }
 
+/* True when every integer inside v is within ±2^53: the log commits to
+ * values in their canonical JSON (RFC 8785), which reads numbers as
+ * doubles, so a larger integer would not be bound exactly (docs/ledger.md).
+ * The parser bounds the depth. */
+static bool integers_exact(const json_t *v)
+{
+	const json_int_t limit = 9007199254740992LL; /* 2^53 */
+	size_t i;
+	const char *k;
+	json_t *x;
+	switch (json_typeof(v)) {
+	case JSON_INTEGER:
+		return json_integer_value(v) <= limit && json_integer_value(v) >= -limit;
+	case JSON_ARRAY:
+		for (i = 0; i < json_array_size(v); i++)
+			if (!integers_exact(json_array_get(v, i)))
+				return false;
+		return true;
+	case JSON_OBJECT:
+		json_object_foreach((json_t *)v, k, x)
+		{
+			if (!integers_exact(x))
+				return false;
+		}
+		return true;
+	default:
+		return true;
+	}
+}
+
 static int check_changes(json_t *changes, char *why, size_t why_len)
 {
 	if (!json_is_object(changes) || json_object_size(changes) == 0)
@@ -183,6 +213,11 @@ static int check_changes(json_t *changes, char *why, size_t why_len)
 			return fail(why, why_len,
 			            "change \"%.64s\" must be an object with exactly \"prev\" and "
 			            "\"next\"",
+			            field);
+		if (!integers_exact(c))
+			return fail(why, why_len,
+			            "change \"%.64s\" holds an integer beyond 2^53, which the log cannot "
+			            "commit to exactly (send it as a string)",
 			            field);
 	}
 	return 0;

@@ -45,6 +45,24 @@ int main(void)
 {
 	char why[256];
 
+	/* Integers in changes: within 2^53 (exact in the canonical form the log
+	 * commits to), at any depth; beyond it, refused with a reason. */
+	CHECK_INT(decode(VALID_HEAD "\"action\":\"changed\"," REFS
+	                 ",\"changes\":{\"n\":{\"prev\":-9007199254740992,\"next\":"
+	                 "[{\"k\":9007199254740992}]}}}",
+	                 why),
+	          0);
+	CHECK_INT(decode(VALID_HEAD "\"action\":\"changed\"," REFS
+	                 ",\"changes\":{\"n\":{\"prev\":1,\"next\":9007199254740993}}}",
+	                 why),
+	          -1);
+	CHECK(strstr(why, "2^53") != NULL);
+	CHECK_INT(decode(VALID_HEAD "\"action\":\"changed\"," REFS
+	                 ",\"changes\":{\"n\":{\"prev\":{\"a\":[1,-9007199254740993]},"
+	                 "\"next\":1.5e300}}}",
+	                 why),
+	          -1);
+
 	/* Round trip of a changed event. */
 	struct event ev, back;
 	event_init(&ev, EVENT_CHANGED, "users", "1", "users", "2",
