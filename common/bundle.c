@@ -144,6 +144,15 @@ static int from_jcs(int status)
 	return status == JCS_ENOMEM ? LEAF_ENOMEM : LEAF_EVALUE;
 }
 
+/* 0 if v has a canonical form (what leaf_commit would refuse otherwise). */
+static int canonical_check(const json_t *v, struct jcs_buf *scratch)
+{
+	scratch->len = 0;
+	scratch->status = 0;
+	jcs_buf_value(scratch, v);
+	return scratch->status;
+}
+
 int bundle_event_write(const struct leaf_event *e, const struct bundle_field *f, size_t nf,
                        const uint8_t leaf_hash[LEAF_HASH_LEN], struct jcs_buf *out)
 {
@@ -199,10 +208,21 @@ int bundle_event_write(const struct leaf_event *e, const struct bundle_field *f,
 				st = LEAF_EVALUE;
 				goto out;
 			}
-			st = leaf_commit(s->salt, values[2 * i + k], &scratch,
-			                 commitments[2 * i + k]);
-			if (st)
-				goto out;
+			static const uint8_t zero[LEAF_COMMITMENT_LEN];
+			if (memcmp(s->commitment, zero, LEAF_COMMITMENT_LEN)) {
+				/* The stored commitment, kept as it is: a value
+				 * changed since then shows as not matching it. */
+				memcpy(commitments[2 * i + k], s->commitment, LEAF_COMMITMENT_LEN);
+				if (canonical_check(values[2 * i + k], &scratch)) {
+					st = LEAF_EVALUE;
+					goto out;
+				}
+			} else {
+				st = leaf_commit(s->salt, values[2 * i + k], &scratch,
+				                 commitments[2 * i + k]);
+				if (st)
+					goto out;
+			}
 			r->salt = s->salt;
 			r->value = values[2 * i + k];
 			r->commitment = commitments[2 * i + k];

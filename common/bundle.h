@@ -41,7 +41,9 @@ struct bundle_side {
 	uint8_t salt[LEAF_SALT_LEN]; /* when !erased */
 	const char *value_json;
 	size_t value_len; /* when !erased: the value's JSON text, as stored */
-	uint8_t commitment[LEAF_COMMITMENT_LEN]; /* when erased */
+	/* When erased: the commitment. When !erased: the stored commitment, or
+	 * all zero to have it computed from salt and value. */
+	uint8_t commitment[LEAF_COMMITMENT_LEN];
 };
 struct bundle_field {
 	const char *field; /* borrowed, NUL-terminated */
@@ -52,15 +54,17 @@ struct bundle_field {
  * caller owns and frees; out->status is left as the first failure).
  * The line has e's members (e->changes and e->nchanges are ignored; the
  * fields come from f, nf of them, strictly ascending by strcmp, as in the
- * leaf), each side opened as {"commitment","salt","value"} (the commitment
- * computed here from salt and value: SHA-256(salt ‖ JCS(value))) or
+ * leaf), each side opened as {"commitment","salt","value"} or
  * {"erased": commitment}, and "leaf" = base64(leaf_hash) (padded, RFC 4648
- * §4). Nothing is kept; the value texts are parsed (any JSON value) and
- * written in canonical form. Returns LEAF_OK, LEAF_EINVAL (a member
- * missing or out of range, fields not strictly ascending), LEAF_EVALUE (a
- * value_json that is not JSON or has no canonical form, a string that is
- * not UTF-8), LEAF_ENOMEM or LEAF_ECRYPTO. On error out may hold part of
- * the line: reset out->len to where it was before the call. */
+ * §4). An open side's commitment is side->commitment when that is not all
+ * zero: pass the stored one, and a stored value changed since it was
+ * committed is named by the verifier as a value that does not match its
+ * commitment. All zero: computed here, SHA-256(salt ‖ JCS(value)), and the
+ * same change reads as a leaf mismatch. Nothing is kept; the value texts are parsed (any JSON
+ * value) and written in canonical form. Returns LEAF_OK, LEAF_EINVAL (a member missing or out of
+ * range, fields not strictly ascending), LEAF_EVALUE (a value_json that is not JSON or has no
+ * canonical form, a string that is not UTF-8), LEAF_ENOMEM or LEAF_ECRYPTO. On error out may hold
+ * part of the line: reset out->len to where it was before the call. */
 BUNDLE_WUR int bundle_event_write(const struct leaf_event *e, const struct bundle_field *f,
                                   size_t nf, const uint8_t leaf_hash[LEAF_HASH_LEN],
                                   struct jcs_buf *out);

@@ -16,7 +16,7 @@ FUZZ_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$FUZZ_DIR/.." && pwd)
 cd "$REPO_ROOT"
 
-ALL_TARGETS=(fuzz_jsonapi fuzz_event fuzz_query fuzz_token fuzz_webpath fuzz_mediatype fuzz_jcs fuzz_note fuzz_merkle)
+ALL_TARGETS=(fuzz_jsonapi fuzz_event fuzz_query fuzz_token fuzz_webpath fuzz_mediatype fuzz_jcs fuzz_note fuzz_merkle fuzz_bundle)
 declare -A DICT=(
 	[fuzz_jsonapi]=json.dict
 	[fuzz_event]=json.dict
@@ -27,6 +27,7 @@ declare -A DICT=(
 	[fuzz_jcs]=jcs.dict
 	[fuzz_note]=note.dict
 	[fuzz_merkle]=none
+	[fuzz_bundle]=bundle.dict
 )
 
 SECS=${1:-30}

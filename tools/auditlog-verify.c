@@ -638,10 +638,11 @@ static void print_summary(const struct result *r, int rc)
 		    o, "events",
 		    json_pack("{sIsI}", "valid", (json_int_t)r->valid, "total", (json_int_t)m));
 		if (r->cp_parsed)
-			json_object_set_new(o, "checkpoint",
-			                    json_pack("{sIsbsb}", "size", (json_int_t)r->cp_size,
-			                              "signature", r->cp_signed, "root",
-			                              r->root_ok));
+			json_object_set_new(
+			    o, "checkpoint",
+			    json_pack("{sIsbso}", "size", (json_int_t)r->cp_size, "signature",
+			              r->cp_signed, "root",
+			              r->root_checked ? json_boolean(r->root_ok) : json_null()));
 		if (r->pin_given)
 			json_object_set_new(o, "pin",
 			                    json_pack("{sIsb}", "size", (json_int_t)r->pin_size,
