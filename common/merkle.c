@@ -128,6 +128,8 @@ static int range_hash(uint64_t a, uint64_t b, const struct merkle_source *src, u
 			return rc;
 		p += (uint64_t)1 << k;
 	}
+	if (n == 0 || n > MERKLE_MAX_FRONTIER) /* a < b gives 1..64; said for the compiler */
+		return MERKLE_EARG;
 	memcpy(out, stack[n - 1], H);
 	for (unsigned i = n - 1; i-- > 0;)
 		if ((rc = merkle_node_hash(stack[i], out, out)))
