@@ -36,25 +36,6 @@ struct field_ref {
 	struct side_ref side[2]; /* prev, next */
 };
 
-static void put_lit(struct jcs_buf *b, const char *s)
-{
-	jcs_buf_put(b, s, strlen(s));
-}
-
-static void put_str(struct jcs_buf *b, const char *name, const char *value)
-{
-	put_lit(b, name);
-	jcs_buf_string(b, value, strlen(value));
-}
-
-static void put_uint(struct jcs_buf *b, const char *name, long long v)
-{
-	char num[24];
-	int k = snprintf(num, sizeof num, "%lld", v);
-	put_lit(b, name);
-	jcs_buf_put(b, num, (size_t)k);
-}
-
 static void put_hash(struct jcs_buf *b, const uint8_t h[H])
 {
 	char s[B64_HASH_LEN + 1];
@@ -66,7 +47,7 @@ static void put_hash(struct jcs_buf *b, const uint8_t h[H])
 
 static void put_hashes(struct jcs_buf *b, const char *name, const uint8_t (*h)[H], size_t n)
 {
-	put_lit(b, name);
+	jcs_buf_lit(b, name);
 	jcs_buf_put(b, "[", 1);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
@@ -81,55 +62,59 @@ static void put_side(struct jcs_buf *b, const struct side_ref *s)
 	char c[LEAF_COMMITMENT_B64_LEN + 1];
 	leaf_commitment_b64(s->commitment, c);
 	if (s->erased) {
-		put_lit(b, "{\"erased\":\"");
-		put_lit(b, c);
-		put_lit(b, "\"}");
+		jcs_buf_lit(b, "{\"erased\":\"");
+		jcs_buf_lit(b, c);
+		jcs_buf_lit(b, "\"}");
 		return;
 	}
 	char salt[B64_SALT_LEN + 1];
 	b64url_encode(s->salt, LEAF_SALT_LEN, salt);
-	put_lit(b, "{\"commitment\":\"");
-	put_lit(b, c);
-	put_lit(b, "\",\"salt\":\"");
-	put_lit(b, salt);
-	put_lit(b, "\",\"value\":");
+	jcs_buf_lit(b, "{\"commitment\":\"");
+	jcs_buf_lit(b, c);
+	jcs_buf_lit(b, "\",\"salt\":\"");
+	jcs_buf_lit(b, salt);
+	jcs_buf_lit(b, "\",\"value\":");
 	jcs_buf_value(b, s->value);
-	put_lit(b, "}");
+	jcs_buf_lit(b, "}");
 }
 
-/* The event line without its "\n". The members in JCS order (all ASCII
- * names: byte order is UTF-16 order). */
-static void put_event(struct jcs_buf *b, const struct leaf_event *e, const struct field_ref *f,
-                      size_t nf, const uint8_t leaf[H])
+/* The event line is the leaf's members in the leaf's order (leaf.c writes
+ * them), each side opened, and "leaf" after "id". */
+struct line {
+	const struct field_ref *f;
+	const uint8_t *leaf;
+};
+
+static void line_side(void *ctx, size_t i, int next, struct jcs_buf *b)
 {
-	put_str(b, "{\"action\":", e->action);
-	put_str(b, ",\"actorId\":", e->actor_id);
-	put_str(b, ",\"actorType\":", e->actor_type);
-	if (nf) {
-		put_lit(b, ",\"changes\":{");
-		for (size_t i = 0; i < nf; i++) {
-			if (i)
-				put_lit(b, ",");
-			jcs_buf_string(b, f[i].name, strlen(f[i].name));
-			put_lit(b, ":{\"next\":");
-			put_side(b, &f[i].side[1]);
-			put_lit(b, ",\"prev\":");
-			put_side(b, &f[i].side[0]);
-			put_lit(b, "}");
-		}
-		put_lit(b, "}");
-	}
-	if (e->event_name)
-		put_str(b, ",\"eventName\":", e->event_name);
-	put_str(b, ",\"id\":", e->id);
-	put_lit(b, ",\"leaf\":");
-	put_hash(b, leaf);
-	put_uint(b, ",\"log\":", (long long)e->log);
-	put_uint(b, ",\"seq\":", (long long)e->seq);
-	put_str(b, ",\"targetId\":", e->target_id);
-	put_str(b, ",\"targetType\":", e->target_type);
-	put_uint(b, ",\"timestamp\":", (long long)e->timestamp);
-	put_lit(b, "}");
+	const struct line *l = ctx;
+	put_side(b, &l->f[i].side[next ? 1 : 0]);
+}
+
+static void line_leaf(void *ctx, struct jcs_buf *b)
+{
+	const struct line *l = ctx;
+	jcs_buf_lit(b, ",\"leaf\":");
+	put_hash(b, l->leaf);
+}
+
+/* The event line without its "\n". */
+static int put_event(struct jcs_buf *b, const struct leaf_event *e, const struct field_ref *f,
+                     size_t nf, const uint8_t leaf[H])
+{
+	struct leaf_change *names = nf ? calloc(nf, sizeof *names) : NULL;
+	if (nf && !names)
+		return LEAF_ENOMEM;
+	for (size_t i = 0; i < nf; i++)
+		names[i].field = f[i].name;
+	struct leaf_event shape = *e;
+	shape.changes = names;
+	shape.nchanges = nf;
+	struct line l = {.f = f, .leaf = leaf};
+	struct leaf_render r = {.side = line_side, .after_id = line_leaf, .ctx = &l};
+	int st = leaf_write_rendered(&shape, &r, b);
+	free(names);
+	return st;
 }
 
 static int event_members_ok(const struct leaf_event *e)
@@ -228,9 +213,9 @@ int bundle_event_write(const struct leaf_event *e, const struct bundle_field *f,
 			r->commitment = commitments[2 * i + k];
 		}
 	}
-	put_event(out, e, refs, nf, leaf_hash);
+	st = put_event(out, e, refs, nf, leaf_hash);
 	jcs_buf_put(out, "\n", 1);
-	if (out->status)
+	if (!st && out->status)
 		st = from_jcs(out->status);
 out:
 	if (values)
@@ -245,21 +230,25 @@ out:
 
 static void put_header(struct jcs_buf *b, const struct bundle_header *h)
 {
-	put_lit(b, "{\"checkpoint\":");
+	jcs_buf_lit(b, "{\"checkpoint\":");
 	jcs_buf_string(b, h->checkpoint, h->checkpoint_len);
-	put_lit(b, ",\"format\":\"" BUNDLE_FORMAT "\"");
-	put_uint(b, ",\"from\":", (long long)h->from);
+	jcs_buf_lit(b, ",\"format\":\"" BUNDLE_FORMAT "\",\"from\":");
+	jcs_buf_int(b, (long long)h->from);
 	put_hashes(b, ",\"left\":", h->left, h->nleft);
-	put_uint(b, ",\"log\":", (long long)h->log);
-	put_str(b, ",\"origin\":", h->origin);
+	jcs_buf_lit(b, ",\"log\":");
+	jcs_buf_int(b, (long long)h->log);
+	jcs_buf_lit(b, ",\"origin\":");
+	jcs_buf_string(b, h->origin, strlen(h->origin));
 	if (h->has_pin) {
 		put_hashes(b, ",\"pin\":{\"consistency\":", h->consistency, h->nconsistency);
-		put_uint(b, ",\"size\":", (long long)h->pin_size);
-		put_lit(b, "}");
+		jcs_buf_lit(b, ",\"size\":");
+		jcs_buf_int(b, (long long)h->pin_size);
+		jcs_buf_lit(b, "}");
 	}
 	put_hashes(b, ",\"right\":", h->right, h->nright);
-	put_uint(b, ",\"to\":", (long long)h->to);
-	put_lit(b, "}");
+	jcs_buf_lit(b, ",\"to\":");
+	jcs_buf_int(b, (long long)h->to);
+	jcs_buf_lit(b, "}");
 }
 
 int bundle_header_write(const struct bundle_header *h, struct jcs_buf *out)
@@ -758,12 +747,12 @@ int bundle_event_check(struct bundle_reader *r, const char *line, size_t len,
 	/* Last, the one spelling: the line must be what the writer writes. */
 	r->back.len = 0;
 	r->back.status = 0;
-	put_event(&r->back, &e, r->fields, nf, out->leaf);
-	if (r->back.status == JCS_ENOMEM) {
+	int ps = put_event(&r->back, &e, r->fields, nf, out->leaf);
+	if (ps == LEAF_ENOMEM || r->back.status == JCS_ENOMEM) {
 		st = BUNDLE_ENOMEM;
 		goto out;
 	}
-	if (r->back.status || r->back.len != len || memcmp(r->back.data, line, len)) {
+	if (ps || r->back.status || r->back.len != len || memcmp(r->back.data, line, len)) {
 		st = BUNDLE_ECANON;
 		say(why, "the line is not in its canonical form (RFC 8785)");
 		goto out;

@@ -382,6 +382,18 @@ void jcs_buf_put(struct jcs_buf *b, const char *s, size_t n)
 	buf_put(b, s, n);
 }
 
+void jcs_buf_lit(struct jcs_buf *b, const char *s)
+{
+	buf_put(b, s, strlen(s));
+}
+
+void jcs_buf_int(struct jcs_buf *b, long long v)
+{
+	char num[24];
+	int k = snprintf(num, sizeof num, "%lld", v);
+	buf_put(b, num, (size_t)k);
+}
+
 void jcs_buf_string(struct jcs_buf *b, const char *s, size_t n)
 {
 	put_string(b, s, n);

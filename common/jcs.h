@@ -80,6 +80,11 @@ struct jcs_buf {
 /* Appends n raw bytes (the caller vouches they are canonical: punctuation,
  * digits). */
 void jcs_buf_put(struct jcs_buf *b, const char *s, size_t n);
+/* Appends the NUL-terminated s raw (punctuation, member names the caller
+ * knows are canonical). */
+void jcs_buf_lit(struct jcs_buf *b, const char *s);
+/* Appends v in decimal: the canonical form of an integer within ±2^53. */
+void jcs_buf_int(struct jcs_buf *b, long long v);
 /* Appends s (n bytes of UTF-8) as a canonical string (§3.2.2.2), quotes
  * included; JCS_EUTF8 when s is not well-formed. */
 void jcs_buf_string(struct jcs_buf *b, const char *s, size_t n);

@@ -65,26 +65,38 @@ int leaf_commitment_parse(const char *s, size_t len, uint8_t out[LEAF_COMMITMENT
 	return 0;
 }
 
-static void put_lit(struct jcs_buf *b, const char *s)
-{
-	jcs_buf_put(b, s, strlen(s));
-}
-
 static void put_str(struct jcs_buf *b, const char *name, const char *value)
 {
-	put_lit(b, name);
+	jcs_buf_lit(b, name);
 	jcs_buf_string(b, value, strlen(value));
 }
 
 static void put_int(struct jcs_buf *b, const char *name, long long v)
 {
-	char num[24];
-	int k = snprintf(num, sizeof num, "%lld", v);
-	put_lit(b, name);
-	jcs_buf_put(b, num, (size_t)k);
+	jcs_buf_lit(b, name);
+	jcs_buf_int(b, v);
 }
 
-int leaf_write(const struct leaf_event *e, struct jcs_buf *out)
+static void put_commitment(struct jcs_buf *b, const uint8_t c[LEAF_COMMITMENT_LEN])
+{
+	char s[LEAF_COMMITMENT_B64_LEN + 1];
+	leaf_commitment_b64(c, s);
+	jcs_buf_lit(b, "\"");
+	jcs_buf_lit(b, s);
+	jcs_buf_lit(b, "\"");
+}
+
+static void put_side(struct jcs_buf *b, const struct leaf_event *e, const struct leaf_render *r,
+                     size_t i, int next)
+{
+	if (r && r->side)
+		r->side(r->ctx, i, next, b);
+	else
+		put_commitment(b, next ? e->changes[i].next : e->changes[i].prev);
+}
+
+int leaf_write_rendered(const struct leaf_event *e, const struct leaf_render *r,
+                        struct jcs_buf *out)
 {
 	if (!e->id || !e->action || !e->actor_type || !e->actor_id || !e->target_type ||
 	    !e->target_id || e->seq > (uint64_t)LEAF_INT_MAX || e->timestamp > LEAF_INT_MAX ||
@@ -97,32 +109,36 @@ int leaf_write(const struct leaf_event *e, struct jcs_buf *out)
 	put_str(out, ",\"actorId\":", e->actor_id);
 	put_str(out, ",\"actorType\":", e->actor_type);
 	if (e->nchanges) {
-		put_lit(out, ",\"changes\":{");
+		jcs_buf_lit(out, ",\"changes\":{");
 		for (size_t i = 0; i < e->nchanges; i++) {
-			char c[LEAF_COMMITMENT_B64_LEN + 1];
 			if (i)
-				put_lit(out, ",");
+				jcs_buf_lit(out, ",");
 			jcs_buf_string(out, e->changes[i].field, strlen(e->changes[i].field));
-			leaf_commitment_b64(e->changes[i].next, c);
-			put_lit(out, ":{\"next\":\"");
-			put_lit(out, c);
-			leaf_commitment_b64(e->changes[i].prev, c);
-			put_lit(out, "\",\"prev\":\"");
-			put_lit(out, c);
-			put_lit(out, "\"}");
+			jcs_buf_lit(out, ":{\"next\":");
+			put_side(out, e, r, i, 1);
+			jcs_buf_lit(out, ",\"prev\":");
+			put_side(out, e, r, i, 0);
+			jcs_buf_lit(out, "}");
 		}
-		put_lit(out, "}");
+		jcs_buf_lit(out, "}");
 	}
 	if (e->event_name)
 		put_str(out, ",\"eventName\":", e->event_name);
 	put_str(out, ",\"id\":", e->id);
+	if (r && r->after_id)
+		r->after_id(r->ctx, out);
 	put_int(out, ",\"log\":", (long long)e->log);
 	put_int(out, ",\"seq\":", (long long)e->seq);
 	put_str(out, ",\"targetId\":", e->target_id);
 	put_str(out, ",\"targetType\":", e->target_type);
 	put_int(out, ",\"timestamp\":", (long long)e->timestamp);
-	put_lit(out, "}");
+	jcs_buf_lit(out, "}");
 	return out->status ? from_jcs(out->status) : LEAF_OK;
+}
+
+int leaf_write(const struct leaf_event *e, struct jcs_buf *out)
+{
+	return leaf_write_rendered(e, NULL, out);
 }
 
 int leaf_hash(const struct leaf_event *e, struct jcs_buf *scratch, uint8_t out[LEAF_HASH_LEN])

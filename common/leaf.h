@@ -90,6 +90,20 @@ int leaf_commitment_parse(const char *s, size_t len, uint8_t out[LEAF_COMMITMENT
  * LEAF_ENOMEM. */
 int leaf_write(const struct leaf_event *e, struct jcs_buf *out);
 
+/* What a line of an export bundle (common/bundle.c) writes differently
+ * from the leaf, in the same member order: each side of a change as
+ * side() writes it instead of its commitment string, and the members
+ * after_id() writes (each ",\"name\":value", names sorting between "id"
+ * and "log"). Either may be NULL for the leaf's own rendering. */
+struct leaf_render {
+	void (*side)(void *ctx, size_t change, int next, struct jcs_buf *out);
+	void (*after_id)(void *ctx, struct jcs_buf *out);
+	void *ctx;
+};
+/* leaf_write with r's renderings (r may be NULL). Same statuses. */
+int leaf_write_rendered(const struct leaf_event *e, const struct leaf_render *r,
+                        struct jcs_buf *out);
+
 /* The leaf hash of e (RFC 9162 §2.1.1: SHA-256(0x00 ‖ leaf)) into out,
  * with scratch as in leaf_commit. Same statuses as leaf_write, and
  * LEAF_ECRYPTO. */

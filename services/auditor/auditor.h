@@ -43,8 +43,10 @@ struct auditor {
  * leaf hash, its values' salts and commitments, and the interior hashes it
  * completes (docs/ledger.md). *stored counts the new ones. Returns a db
  * status: DB_ERR_DATA when the database refused a value or a value has no
- * canonical form (an integer beyond 2^53), DB_ERR when the ledger is
- * halted. */
+ * canonical form (an integer beyond 2^53), STORE_LOG_CLOSED when the
+ * ledger takes no events (still opening, or halted: ledger_halted says
+ * why). */
+#define STORE_LOG_CLOSED 1
 int store_insert_batch(struct db *db, struct ledger *ledger, const struct event *events, size_t n,
                        size_t *stored);
 
@@ -161,6 +163,8 @@ enum http_principal auditor_principal(void *app, const char *token, size_t len,
 void h_erasure_create(struct http_request *req);
 
 /* ---- h_events.c ---- */
+/* This thread's connection as the reader, or NULL after replying 503. */
+struct db *auditor_reader(struct http_request *req);
 void h_events_for_target(struct http_request *req);
 void h_events_query(struct http_request *req);
 

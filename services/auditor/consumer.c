@@ -291,6 +291,14 @@ static void flush(struct consumer *c)
 			st = store_one_by_one(c, &stored);
 		if (!c->mq)
 			return; /* the connection died while dead-lettering */
+		if (st == STORE_LOG_CLOSED) {
+			const char *why = ledger_halted(c->cfg.ledger);
+			if (why)
+				log_warn("log closed (%s): holding %zu events", why, c->n);
+			else
+				log_debug("the log is still being opened: holding %zu events", c->n);
+			goto retry_later;
+		}
 		if (st) {
 			log_warn("cannot store %zu events (%s); holding them", c->n, db_status_string(st));
 			if (db_broken(c->db)) {

@@ -68,21 +68,6 @@ static int on_event(void *ctx, const struct log_event *e)
 	return x->buf.len >= FLUSH_AT && flush(x) ? DB_ERR : 0;
 }
 
-struct latest {
-	bool found;
-	uint64_t size;
-	char *note;
-};
-
-static int latest_row(void *ctx, const struct db_row *row)
-{
-	struct latest *l = ctx;
-	l->found = true;
-	l->size = strtoull(row->val[0], NULL, 10);
-	l->note = strndup(row->val[1], row->len[1]);
-	return 0;
-}
-
 void h_export(struct http_request *req)
 {
 	struct auditor *a = http_app(req);
@@ -90,22 +75,16 @@ void h_export(struct http_request *req)
 		http_reply_forbidden(req, "Exporting the log needs the auditor role.");
 		return;
 	}
-	struct db *db = db_thread(&a->db);
-	if (!db) {
-		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
+	struct db *db = auditor_reader(req);
+	if (!db)
 		return;
-	}
 	uint32_t log = ledger_log(a->ledger);
-	struct latest cp = {0};
-	struct db_value k[] = {DB_INT(log)};
-	int st = db_query(db,
-	                  "SELECT size, note FROM log_checkpoints WHERE log_id = ? ORDER BY size DESC "
-	                  "LIMIT 1",
-	                  k, 1, latest_row, &cp);
-	if (st < 0 || !cp.found || !cp.note) {
+	struct stored_checkpoint cp;
+	int st = tree_checkpoint(db, log, TREE_LATEST, 0, 0, &cp);
+	if (st || !cp.found) {
 		free(cp.note);
 		http_reply_error(req, 503, "Service unavailable", "%s",
-		                 st < 0 ? "The audit log could not be read." : "No checkpoint is signed yet.");
+		                 st ? "The audit log could not be read." : "No checkpoint is signed yet.");
 		return;
 	}
 	long from, to, pin;

@@ -57,6 +57,9 @@ static void reply_failure(struct http_request *req, struct auditor *a, const str
 	else if (halted)
 		http_reply_error(req, 503, "Service unavailable",
 		                 "The log is halted and records nothing: %s", halted);
+	else if (st == STORE_LOG_CLOSED)
+		http_reply_error(req, 503, "Service unavailable",
+		                 "The log is still being opened; nothing was erased. Try again shortly.");
 	else
 		http_reply_error(req, st == DB_ERR_GONE ? 503 : 500,
 		                 st == DB_ERR_GONE ? "Service unavailable" : "Internal error",

@@ -11,12 +11,20 @@
 
 #define LINK_MAX 1024
 
+struct db *auditor_reader(struct http_request *req)
+{
+	struct auditor *a = http_app(req);
+	struct db *db = db_thread(&a->db);
+	if (!db)
+		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
+	return db;
+}
+
 /* Runs q (filters set by the caller) with the page parameters of req, and
  * replies with links built on path plus the filter parameters given. */
 static void answer(struct http_request *req, struct store_query *q, const char *path,
                    const char *const *filter_keys)
 {
-	struct auditor *a = http_app(req);
 	const struct query *qs = http_query(req);
 	long size;
 	if (!auth_may_read(http_claims(req), q->actor_type, q->actor_id, q->target_type,
@@ -37,11 +45,9 @@ static void answer(struct http_request *req, struct store_query *q, const char *
 		                       "API.");
 		return;
 	}
-	struct db *db = db_thread(&a->db);
-	if (!db) {
-		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
+	struct db *db = auditor_reader(req);
+	if (!db)
 		return;
-	}
 	struct store_page page;
 	int st = store_query_events(db, q, &page);
 	if (st) {

@@ -46,34 +46,13 @@ void h_vkey(struct http_request *req)
 	reply_text(req, line, strlen(line));
 }
 
-struct found {
-	bool found;
-	uint64_t a;
-	char *text;
-};
-
-static int found_row(void *ctx, const struct db_row *row)
-{
-	struct found *f = ctx;
-	f->found = true;
-	f->a = row->val[0] ? strtoull(row->val[0], NULL, 10) : 0;
-	if (row->n > 1 && row->val[1] && !(f->text = strndup(row->val[1], row->len[1])))
-		return DB_ERR;
-	return 0;
-}
-
-/* The stored checkpoint of size (or the latest when !given): its size and
- * its note (malloc'd). Replies and returns -1 when there is none. */
+/* The stored checkpoint of size (or the latest when !given) into *cp.
+ * Replies and returns -1 when there is none. */
 static int find_checkpoint(struct http_request *req, struct db *db, uint32_t log, bool given,
-                           uint64_t size, const char *param, struct found *cp)
+                           uint64_t size, const char *param, struct stored_checkpoint *cp)
 {
-	struct db_value v[] = {DB_INT(log), DB_INT((long long)size)};
-	int st = given ? db_query(db, "SELECT size, note FROM log_checkpoints WHERE log_id = ? AND size = ?",
-	                          v, 2, found_row, cp)
-	               : db_query(db, "SELECT size, note FROM log_checkpoints WHERE log_id = ? "
-	                              "ORDER BY size DESC LIMIT 1",
-	                          v, 1, found_row, cp);
-	if (st < 0) {
+	int st = tree_checkpoint(db, log, given ? TREE_EXACT : TREE_LATEST, size, 0, cp);
+	if (st) {
 		http_reply_error(req, 503, "Service unavailable", "The audit log could not be read (%s).",
 		                 db_status_string(st));
 		return -1;
@@ -88,6 +67,12 @@ static int find_checkpoint(struct http_request *req, struct db *db, uint32_t log
 			http_reply_error(req, 503, "Service unavailable", "No checkpoint is signed yet.");
 		return -1;
 	}
+	return 0;
+}
+
+static int seq_row(void *ctx, const struct db_row *row)
+{
+	*(int64_t *)ctx = strtoll(row->val[0], NULL, 10);
 	return 0;
 }
 
@@ -127,47 +112,46 @@ void h_proof(struct http_request *req)
 	bool given = query_get(http_query(req), "size") != NULL;
 	if (http_query_int(req, "size", 1, LONG_MAX, 1, &size))
 		return;
-	struct db *db = db_thread(&a->db);
-	if (!db) {
-		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
+	struct db *db = auditor_reader(req);
+	if (!db)
 		return;
-	}
 	uint32_t log = ledger_log(a->ledger);
-	struct found ev = {0}, cp = {0};
+	int64_t seq = -1;
+	struct stored_checkpoint cp;
 	struct db_value v[] = {DB_TEXT(id), DB_INT(log)};
 	int st = db_query(db, "SELECT seq FROM data_events WHERE event_id = ? AND log_id = ?", v, 2,
-	                  found_row, &ev);
+	                  seq_row, &seq);
 	if (st < 0) {
 		http_reply_error(req, 503, "Service unavailable", "The audit log could not be read (%s).",
 		                 db_status_string(st));
 		return;
 	}
-	if (!ev.found) {
+	if (seq < 0) {
 		http_reply_error(req, 404, "Not found", "No data event has this id.");
 		return;
 	}
 	if (find_checkpoint(req, db, log, given, (uint64_t)size, "size", &cp))
 		return;
-	if (ev.a >= cp.a) {
-		free(cp.text);
+	if ((uint64_t)seq >= cp.size) {
+		free(cp.note);
 		if (given)
 			http_reply_param_error(req, "size", "Not in that tree",
 			                       "The event is at position %" PRIu64 ", not in the tree of "
 			                       "size %ld.",
-			                       ev.a, size);
+			                       seq, size);
 		else
 			http_reply_error(req, 409, "Not yet checkpointed",
 			                 "The event is at position %" PRIu64 "; the latest checkpoint covers "
 			                 "%" PRIu64 " events. Ask again within a second.",
-			                 ev.a, cp.a);
+			                 seq, cp.size);
 		return;
 	}
 	uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
 	size_t n;
 	struct tree_source ts = {.db = db, .log = log};
 	struct merkle_source src = tree_source_init(&ts);
-	if (merkle_inclusion_proof(ev.a, cp.a, &src, proof, &n)) {
-		free(cp.text);
+	if (merkle_inclusion_proof((uint64_t)seq, cp.size, &src, proof, &n)) {
+		free(cp.note);
 		http_reply_error(req, ts.status ? 503 : 500, ts.status ? "Service unavailable" : "Internal error",
 		                 "The proof could not be made: %s.",
 		                 ts.status ? db_status_string(ts.status) : "the stored tree lacks a hash");
@@ -175,12 +159,12 @@ void h_proof(struct http_request *req)
 	}
 	struct jcs_buf b = {0};
 	char head[64];
-	int k = snprintf(head, sizeof head, "c2sp.org/tlog-proof@v1\nindex %" PRIu64 "\n", ev.a);
+	int k = snprintf(head, sizeof head, "c2sp.org/tlog-proof@v1\nindex %" PRId64 "\n", seq);
 	jcs_buf_put(&b, head, (size_t)k);
 	put_hashes(&b, proof, n);
 	jcs_buf_put(&b, "\n", 1);
-	jcs_buf_put(&b, cp.text, strlen(cp.text));
-	free(cp.text);
+	jcs_buf_lit(&b, cp.note);
+	free(cp.note);
 	reply_jcs_buf(req, &b);
 }
 
@@ -202,20 +186,18 @@ void h_consistency(struct http_request *req)
 		http_reply_param_error(req, "from", "Invalid range", "from must not be above to.");
 		return;
 	}
-	struct db *db = db_thread(&a->db);
-	if (!db) {
-		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
+	struct db *db = auditor_reader(req);
+	if (!db)
 		return;
-	}
 	uint32_t log = ledger_log(a->ledger);
-	struct found m = {0}, n = {0};
+	struct stored_checkpoint m = {0}, n = {0};
 	if ((from > 0 && find_checkpoint(req, db, log, true, (uint64_t)from, "from", &m)) ||
 	    find_checkpoint(req, db, log, true, (uint64_t)to, "to", &n)) {
-		free(m.text);
+		free(m.note);
 		return;
 	}
-	free(m.text);
-	free(n.text);
+	free(m.note);
+	free(n.note);
 	uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
 	size_t len;
 	struct tree_source ts = {.db = db, .log = log};

@@ -200,27 +200,6 @@ int ledger_check_head(struct ledger *l, struct db *db, struct merkle_frontier *f
 
 /* ---- checkpoints ---- */
 
-struct stored_cp {
-	bool found;
-	uint64_t size;
-	uint8_t root[MERKLE_HASH_LEN];
-	char *note;
-	int bad;
-};
-
-static int stored_cp_row(void *ctx, const struct db_row *row)
-{
-	struct stored_cp *cp = ctx;
-	cp->found = true;
-	cp->size = strtoull(row->val[0], NULL, 10);
-	if (row->len[1] != MERKLE_HASH_LEN || !(cp->note = strndup(row->val[2], row->len[2]))) {
-		cp->bad = 1;
-		return 1;
-	}
-	memcpy(cp->root, row->val[1], MERKLE_HASH_LEN);
-	return 0;
-}
-
 /* Signs the checkpoint of f and stores it; then it is the latest. A size
  * already signed is not signed twice: the stored checkpoint must have the
  * same root, else the ledger halts. */
@@ -243,17 +222,14 @@ static int sign_and_store(struct ledger *l, struct db *db, const struct merkle_f
 	                 "INSERT INTO log_checkpoints (log_id, size, root, note) VALUES (?,?,?,?)",
 	                 v, 4, NULL, NULL);
 	if (st == DB_ERR_DUPLICATE) {
-		struct stored_cp cp = {0};
-		struct db_value k[] = {DB_INT(l->log), DB_INT((long long)f->size)};
-		st = db_query(db, "SELECT size, root, note FROM log_checkpoints WHERE log_id = ? AND size = ?",
-		              k, 2, stored_cp_row, &cp);
-		if (st >= 0 && cp.found && !cp.bad && !memcmp(cp.root, root, MERKLE_HASH_LEN)) {
+		struct stored_checkpoint cp;
+		st = tree_checkpoint(db, l->log, TREE_EXACT, f->size, 0, &cp);
+		if (!st && cp.found && cp.root_ok && !memcmp(cp.root, root, MERKLE_HASH_LEN)) {
 			free(note);
 			note = cp.note;
-			st = DB_OK;
 		} else {
 			free(cp.note);
-			if (st >= 0) {
+			if (!st) {
 				ledger_halt(l, "a stored checkpoint of the size being signed has another root");
 				st = DB_ERR;
 			}
@@ -378,27 +354,18 @@ static void *signer_main(void *arg)
  * checkpoint. Returns 0, or a reason. */
 static const char *check_latest(struct ledger *l, struct db *db, int *st)
 {
-	struct stored_cp cp = {0};
-	struct db_value k[] = {DB_INT(l->log)};
+	struct stored_checkpoint cp;
 	const char *why = NULL;
-	*st = db_query(db,
-	               "SELECT size, root, note FROM log_checkpoints WHERE log_id = ? "
-	               "ORDER BY size DESC LIMIT 1",
-	               k, 1, stored_cp_row, &cp);
-	if (*st < 0 || !cp.found)
+	*st = tree_checkpoint(db, l->log, TREE_LATEST, 0, 0, &cp);
+	if (*st || !cp.found)
 		goto out;
-	size_t text_len;
-	struct note_checkpoint parsed = {0};
-	const note_verifier *vs[] = {l->verifier};
-	if (cp.bad || note_verify(cp.note, strlen(cp.note), vs, 1, &text_len, NULL, NULL) ||
-	    note_checkpoint_parse(cp.note, text_len, &parsed, NULL)) {
+	switch (tree_checkpoint_check(&cp, l->verifier, l->origin)) {
+	case TREE_CP_OK:
+		break;
+	case TREE_CP_SIGNATURE:
 		why = "the latest stored checkpoint is not signed by this log's key";
 		goto out;
-	}
-	bool same = !strcmp(parsed.origin, l->origin) && parsed.size == cp.size &&
-	            !memcmp(parsed.root, cp.root, MERKLE_HASH_LEN);
-	note_checkpoint_clear(&parsed);
-	if (!same) {
+	case TREE_CP_ROW:
 		why = "the latest stored checkpoint's row does not match its signed note";
 		goto out;
 	}

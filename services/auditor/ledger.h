@@ -120,4 +120,29 @@ struct tree_source {
 };
 struct merkle_source tree_source_init(struct tree_source *ts);
 
+/* A stored checkpoint (a row of log_checkpoints). */
+struct stored_checkpoint {
+	bool found;
+	uint64_t size;
+	uint8_t root[MERKLE_HASH_LEN];
+	bool root_ok; /* the stored root had 32 bytes (else root is zero-padded) */
+	char *note;   /* the signed note, malloc'd: free it */
+};
+enum tree_pick {
+	TREE_EXACT,  /* the checkpoint of size a */
+	TREE_LATEST, /* the largest */
+	TREE_NEXT,   /* the smallest with a <= size <= b */
+};
+/* Reads one stored checkpoint of log into *cp (zeroed first). Returns
+ * DB_OK (cp->found says whether there was one) or a db status. */
+int tree_checkpoint(struct db *db, uint32_t log, enum tree_pick pick, uint64_t a, uint64_t b,
+                    struct stored_checkpoint *cp);
+/* Whether a stored checkpoint is one the log signed: TREE_CP_OK, or
+ * TREE_CP_SIGNATURE (not a signed note of this key: c2sp.org/signed-note,
+ * or not a checkpoint: c2sp.org/tlog-checkpoint), or TREE_CP_ROW (its row's
+ * size or root, or its origin, differ from its note). */
+enum tree_cp_check { TREE_CP_OK, TREE_CP_SIGNATURE, TREE_CP_ROW };
+enum tree_cp_check tree_checkpoint_check(const struct stored_checkpoint *cp,
+                                         const note_verifier *key, const char *origin);
+
 #endif

@@ -376,7 +376,7 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 	*stored = 0;
 	if (st == DB_OK && n) {
 		if (ledger_begin(ledger, &t.f)) {
-			st = DB_ERR;
+			st = STORE_LOG_CLOSED;
 		} else {
 			st = db_run_tx(db, insert_in_tx, &t);
 			ledger_end(ledger, &t.f,

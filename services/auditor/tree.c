@@ -65,3 +65,52 @@ struct merkle_source tree_source_init(struct tree_source *ts)
 	ts->status = DB_OK;
 	return (struct merkle_source){.node = node, .ctx = ts};
 }
+
+static int checkpoint_row(void *ctx, const struct db_row *row)
+{
+	struct stored_checkpoint *cp = ctx;
+	cp->found = true;
+	cp->size = strtoull(row->val[0], NULL, 10);
+	cp->root_ok = row->val[1] && row->len[1] == MERKLE_HASH_LEN;
+	if (row->val[1])
+		memcpy(cp->root, row->val[1], row->len[1] < MERKLE_HASH_LEN ? row->len[1] : MERKLE_HASH_LEN);
+	cp->note = strndup(row->val[2] ? row->val[2] : "", row->len[2]);
+	return cp->note ? 0 : DB_ERR;
+}
+
+int tree_checkpoint(struct db *db, uint32_t log, enum tree_pick pick, uint64_t a, uint64_t b,
+                    struct stored_checkpoint *cp)
+{
+	static const char *const sql[] = {
+	    [TREE_EXACT] = "SELECT size, root, note FROM log_checkpoints WHERE log_id = ? AND size = ?",
+	    [TREE_LATEST] = "SELECT size, root, note FROM log_checkpoints WHERE log_id = ? "
+	                    "ORDER BY size DESC LIMIT 1",
+	    [TREE_NEXT] = "SELECT size, root, note FROM log_checkpoints WHERE log_id = ? AND size >= ? "
+	                  "AND size <= ? ORDER BY size LIMIT 1",
+	};
+	static const size_t nparams[] = {[TREE_EXACT] = 2, [TREE_LATEST] = 1, [TREE_NEXT] = 3};
+	memset(cp, 0, sizeof *cp);
+	struct db_value v[] = {DB_INT(log), DB_INT((long long)a), DB_INT((long long)b)};
+	int st = db_query(db, sql[pick], v, nparams[pick], checkpoint_row, cp);
+	if (st) {
+		free(cp->note);
+		memset(cp, 0, sizeof *cp);
+		return st < 0 ? st : DB_ERR;
+	}
+	return DB_OK;
+}
+
+enum tree_cp_check tree_checkpoint_check(const struct stored_checkpoint *cp,
+                                         const note_verifier *key, const char *origin)
+{
+	size_t text_len;
+	struct note_checkpoint parsed = {0};
+	const note_verifier *vs[] = {key};
+	if (note_verify(cp->note, strlen(cp->note), vs, 1, &text_len, NULL, NULL) ||
+	    note_checkpoint_parse(cp->note, text_len, &parsed, NULL))
+		return TREE_CP_SIGNATURE;
+	bool same = cp->root_ok && !strcmp(parsed.origin, origin) && parsed.size == cp->size &&
+	            !memcmp(parsed.root, cp->root, MERKLE_HASH_LEN);
+	note_checkpoint_clear(&parsed);
+	return same ? TREE_CP_OK : TREE_CP_ROW;
+}

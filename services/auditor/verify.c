@@ -21,15 +21,6 @@ struct failure {
 	char detail[512];
 };
 
-/* The stored checkpoint the walk reaches next (sizes ascending). */
-struct next_cp {
-	bool found;
-	uint64_t size;
-	uint8_t root[MERKLE_HASH_LEN];
-	char *note;
-	bool bad_root_len;
-};
-
 struct walk {
 	struct auditor *a;
 	struct db *db;
@@ -38,7 +29,7 @@ struct walk {
 	uint64_t last_good_cp; /* the largest size whose checkpoint matched */
 	size_t checkpoints;
 	struct merkle_frontier f;
-	struct next_cp cp;
+	struct stored_checkpoint cp; /* the next the walk reaches (sizes ascending) */
 	struct jcs_buf scratch;
 	struct failure fail;
 	const note_verifier *verifier;
@@ -60,56 +51,29 @@ static void fail(struct walk *w, uint64_t seq, const char *reason, const char *f
 	va_end(ap);
 }
 
-static int cp_row(void *ctx, const struct db_row *row)
-{
-	struct next_cp *cp = ctx;
-	cp->found = true;
-	cp->size = strtoull(row->val[0], NULL, 10);
-	cp->bad_root_len = row->len[1] != MERKLE_HASH_LEN;
-	memset(cp->root, 0, sizeof cp->root);
-	memcpy(cp->root, row->val[1], row->len[1] < MERKLE_HASH_LEN ? row->len[1] : MERKLE_HASH_LEN);
-	cp->note = strndup(row->val[2], row->len[2]);
-	return 0;
-}
-
 /* Loads the first stored checkpoint of size >= min (and <= w->to). */
 static int load_cp(struct walk *w, uint64_t min)
 {
 	free(w->cp.note);
-	memset(&w->cp, 0, sizeof w->cp);
-	struct db_value v[] = {DB_INT(w->log), DB_INT((long long)min), DB_INT((long long)w->to)};
-	int st = db_query(w->db,
-	                  "SELECT size, root, note FROM log_checkpoints WHERE log_id = ? AND size >= ? "
-	                  "AND size <= ? ORDER BY size LIMIT 1",
-	                  v, 3, cp_row, &w->cp);
-	if (st < 0)
-		return st;
-	if (w->cp.found && !w->cp.note)
-		return DB_ERR;
-	return DB_OK;
+	return tree_checkpoint(w->db, w->log, TREE_NEXT, min, w->to, &w->cp);
 }
 
 /* The checkpoint w->cp against the tree of its size (w->f, just reached):
  * its signature by this log's key, its note matching its row, its root. */
 static void check_cp(struct walk *w)
 {
-	const struct next_cp *cp = &w->cp;
-	size_t text_len;
-	struct note_checkpoint parsed = {0};
+	const struct stored_checkpoint *cp = &w->cp;
 	uint8_t root[MERKLE_HASH_LEN];
-	const note_verifier *vs[] = {w->verifier};
 	uint64_t first = w->last_good_cp > w->from ? w->last_good_cp : w->from;
 	w->checkpoints++;
-	if (note_verify(cp->note, strlen(cp->note), vs, 1, &text_len, NULL, NULL) ||
-	    note_checkpoint_parse(cp->note, text_len, &parsed, NULL)) {
+	switch (tree_checkpoint_check(cp, w->verifier, ledger_origin(w->a->ledger))) {
+	case TREE_CP_OK:
+		break;
+	case TREE_CP_SIGNATURE:
 		fail(w, cp->size ? cp->size - 1 : 0, "bad-signature",
 		     "The checkpoint of size %" PRIu64 " is not signed by this log's key.", cp->size);
 		return;
-	}
-	bool same = !strcmp(parsed.origin, ledger_origin(w->a->ledger)) && parsed.size == cp->size &&
-	            !memcmp(parsed.root, cp->root, MERKLE_HASH_LEN) && !cp->bad_root_len;
-	note_checkpoint_clear(&parsed);
-	if (!same) {
+	case TREE_CP_ROW:
 		fail(w, cp->size ? cp->size - 1 : 0, "checkpoint-mismatch",
 		     "The stored row of the checkpoint of size %" PRIu64 " differs from its signed note.",
 		     cp->size);
@@ -252,10 +216,11 @@ void h_verify(struct http_request *req)
 		http_reply_forbidden(req, "Verifying the log needs the auditor role.");
 		return;
 	}
-	struct db *db = db_thread(&a->db);
-	if (!db || !ledger_ready(a->ledger)) {
-		http_reply_error(req, 503, "Service unavailable", "%s",
-		                 db ? "The log is still being opened." : "The database is unreachable.");
+	struct db *db = auditor_reader(req);
+	if (!db)
+		return;
+	if (!ledger_ready(a->ledger)) {
+		http_reply_error(req, 503, "Service unavailable", "The log is still being opened.");
 		return;
 	}
 	/* The end: the latest checkpoint stored, or signed by this writer
