@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -555,7 +556,11 @@ class Suite:
             self.stored_cases()
             self.bundle_cases()
             self.stack.shutdown()
-            self.failures += self.stack.problems
+            self.failures += self.stack.problems  # crashes, sanitizer reports
+        except BaseException:
+            self.show_logs()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         finally:
             if hasattr(self, "stack"):
                 self.stack.shutdown()
@@ -565,7 +570,15 @@ class Suite:
             f"detected as they should be, in {time.monotonic() - t0:.0f}s")
         for f in self.failures:
             say(f"FAILED: {f}")
+        if self.failures:
+            self.show_logs()
+        shutil.rmtree(self.dir, ignore_errors=True)
         return 1 if self.failures else 0
+
+    def show_logs(self):
+        for name in ("auditor", "api"):
+            say(f"---- {name} log (last lines) ----\n"
+                f"{harness.tail_of(os.path.join(self.dir, 'logs'), name, 40)}")
 
     def table(self):
         say("\n| case | /verify | auditlog-verify | detected | notes |")
