@@ -294,12 +294,14 @@ void h_verify(struct http_request *req)
 	 * (then the walk found the first of them missing, past the end of the
 	 * stored checkpoints: the same tampering, named by its cause). */
 	if (!st && signed_size > stored &&
-	    (!w.fail.failed || (!strcmp(w.fail.reason, "missing-position") && w.fail.seq >= stored))) {
+	    (!w.fail.failed ||
+	     (!strcmp(w.fail.reason, "missing-position") && w.fail.seq >= stored))) {
 		bool events_gone = w.fail.failed;
 		w.fail.failed = false;
 		fail(&w, stored, "rolled-back",
-		     "This writer signed a checkpoint of size %" PRIu64 " but the latest stored one is of "
-		     "size %" PRIu64 ": stored checkpoints were removed%s.",
+		     "This writer signed a checkpoint of size %" PRIu64
+		     " but the latest stored one "
+		     "is of size %" PRIu64 ": stored checkpoints were removed%s.",
 		     signed_size, stored,
 		     events_gone ? ", and the events they covered with them" : "");
 	}

@@ -310,7 +310,8 @@ class Suite:
         same = self.checksum() == self.clean
         v = self.verify()
         status, bundle = self.export(f"?pin={self.size}")
-        w = self.run_verifier(bundle, pin=self.pin) if status == 200 else (None, f"/export {status}")
+        w = (self.run_verifier(bundle, pin=self.pin) if status == 200
+             else (None, f"/export {status}"))
         ok = same and v[0] == 200 and v[3]["to"] == self.size and w[0] == 0
         if not ok:
             self.failures.append(f"undoing {case}: tables restored {same}, /verify {v[:3]}, "
@@ -437,7 +438,8 @@ class Suite:
         self.restart_auditor()
         v = self.verify()
         status, bundle = self.export(f"?pin={self.size}")
-        note = f"/verify cannot see it (the stored log is consistent); /export?pin={self.size}: {status}"
+        note = (f"/verify cannot see it (the stored log is consistent); "
+                f"/export?pin={self.size}: {status}")
         if status == 400:
             status, bundle = self.export()
         w = self.run_verifier(bundle, pin=self.pin) if status == 200 else (None, str(status))
