@@ -255,11 +255,22 @@ void h_verify(struct http_request *req)
 	}
 	w.verifier = verifier;
 	st = run(&w);
-	if (!st && !w.fail.failed && signed_size > stored)
+	/* Checkpoints this writer signed are gone: the log was rolled back,
+	 * whether the events they covered are still stored or went with them
+	 * (then the walk found the first of them missing, past the end of the
+	 * stored checkpoints: the same tampering, named by its cause). */
+	if (!st && signed_size > stored &&
+	    (!w.fail.failed ||
+	     (!strcmp(w.fail.reason, "missing-position") && w.fail.seq >= stored))) {
+		bool events_gone = w.fail.failed;
+		w.fail.failed = false;
 		fail(&w, stored, "rolled-back",
-		     "This writer signed a checkpoint of size %" PRIu64 " but the latest stored one is of "
-		     "size %" PRIu64 ": stored checkpoints were removed.",
-		     signed_size, stored);
+		     "This writer signed a checkpoint of size %" PRIu64
+		     " but the latest stored one "
+		     "is of size %" PRIu64 ": stored checkpoints were removed%s.",
+		     signed_size, stored,
+		     events_gone ? ", and the events they covered with them" : "");
+	}
 	free(w.cp.note);
 	jcs_buf_free(&w.scratch);
 	note_verifier_free(verifier);
