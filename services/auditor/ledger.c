@@ -23,6 +23,9 @@ struct ledger {
 	bool started;
 
 	pthread_mutex_t append; /* held for a whole append (ledger_begin .. ledger_end) */
+	/* Under append: how appends shared it, told at close. */
+	uint64_t appends, waited_ns, held_ns;
+	int64_t begun_ns;
 	pthread_mutex_t lock;   /* guards what follows; never held across I/O */
 	pthread_cond_t cond;    /* the signer waits on it */
 	struct merkle_frontier f; /* committed */
@@ -117,9 +120,19 @@ bool ledger_wait_ready(struct ledger *l, int timeout_ms)
 	return ready;
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int ledger_begin(struct ledger *l, struct merkle_frontier *f)
 {
+	int64_t asked = now_ns();
 	pthread_mutex_lock(&l->append);
+	l->begun_ns = now_ns();
+	l->waited_ns += (uint64_t)(l->begun_ns - asked);
 	pthread_mutex_lock(&l->lock);
 	const char *halted = l->halted;
 	bool ready = l->ready;
@@ -146,6 +159,8 @@ void ledger_end(struct ledger *l, const struct merkle_frontier *f, enum ledger_o
 		pthread_mutex_unlock(&l->lock);
 		l->unknown.size = 0;
 	}
+	l->appends++;
+	l->held_ns += (uint64_t)(now_ns() - l->begun_ns);
 	pthread_mutex_unlock(&l->append);
 }
 
@@ -472,6 +487,11 @@ void ledger_close(struct ledger *l)
 {
 	if (!l)
 		return;
+	if (l->appends)
+		log_info("log %u: %llu appends held the append lock %.3f s in all and waited %.3f s "
+		         "for it",
+		         (unsigned)l->log, (unsigned long long)l->appends, (double)l->held_ns / 1e9,
+		         (double)l->waited_ns / 1e9);
 	if (l->started) {
 		pthread_mutex_lock(&l->lock);
 		l->stop = true;
