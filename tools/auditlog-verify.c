@@ -124,8 +124,10 @@ struct lines {
 
 /* The next line, without its "\n", in *line (valid until the next call).
  * Returns 1 with *nl = whether it ended in "\n" and *too_long set when it
- * was longer than MAX_LINE (its bytes are then skipped, not kept), 0 at
- * the end, -1 on a read error or no memory (errno set). */
+ * was longer than MAX_LINE: then reading stops there for good (the rest of
+ * the input counts as absent), since a line that long is not a bundle's and
+ * may never end (/dev/zero, an endless pipe). 0 at the end, -1 on a read
+ * error or no memory (errno set). */
 static int next_line(struct lines *r, const char **line, size_t *len, int *nl, int *too_long)
 {
 	size_t n = 0;
@@ -158,6 +160,9 @@ static int next_line(struct lines *r, const char **line, size_t *len, int *nl, i
 		} else if (!*too_long) {
 			if (n + chunk > MAX_LINE) {
 				*too_long = 1;
+				r->eof = 1;
+				r->pos = r->end;
+				break;
 			} else {
 				if (n + chunk > r->cap) {
 					size_t cap = r->cap ? r->cap : IN_SIZE;

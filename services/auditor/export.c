@@ -100,6 +100,23 @@ void h_export(struct http_request *req)
 		http_reply_param_error(req, "from", "Invalid range", "from must not be above to.");
 		return;
 	}
+	/* A pin is a checkpoint the client kept: a size this log signed. */
+	if (has_pin && pin > 0) {
+		struct stored_checkpoint kept;
+		st = tree_checkpoint(db, log, TREE_EXACT, (uint64_t)pin, 0, &kept);
+		free(kept.note);
+		if (st || !kept.found) {
+			free(cp.note);
+			if (st)
+				http_reply_error(req, 503, "Service unavailable", "The audit log could not be read.");
+			else
+				http_reply_param_error(req, "pin", "No such checkpoint",
+				                       "No checkpoint of size %ld was signed: pin takes the size "
+				                       "of a checkpoint you kept (its second line).",
+				                       pin);
+			return;
+		}
+	}
 	/* The origin: the checkpoint's first line. */
 	char origin[1024];
 	size_t ol = strcspn(cp.note, "\n");

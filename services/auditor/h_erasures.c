@@ -28,6 +28,11 @@ static int check(json_t *attrs, struct filter_ref *ref, struct erasure *e,
 	if (filter_parse_ref(target, 0, ref, &why))
 		return jsonapi_fail(err, 422, "Invalid attribute", "/data/attributes/target",
 		                    "target %s", why);
+	/* The record of an erasure says whose values went and why: erasing it
+	 * would leave an erasure nobody can account for. */
+	if (!strcmp(ref->type, "erasures"))
+		return jsonapi_fail(err, 422, "Invalid attribute", "/data/attributes/target",
+		                    "The record of an erasure cannot itself be erased.");
 	if (json_is_string(field) &&
 	    !event_field_valid(json_string_value(field), json_string_length(field)))
 		return jsonapi_fail(err, 422, "Invalid attribute", "/data/attributes/field",

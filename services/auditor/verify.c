@@ -231,9 +231,12 @@ void h_verify(struct http_request *req)
 	                  size_row, &stored);
 	free(ledger_checkpoint(a->ledger, &signed_size));
 	uint64_t end = stored > signed_size ? stored : signed_size;
+	/* A range past what was ever written is the client's mistake, not a
+	 * missing position: it gets a 400, as on /export. */
+	uint64_t top = end > ledger_size(a->ledger) ? end : ledger_size(a->ledger);
 	long from, to;
-	if (st < 0 || http_query_int(req, "from", 0, LONG_MAX, 0, &from) ||
-	    http_query_int(req, "to", 0, LONG_MAX, (long)end, &to)) {
+	if (st < 0 || http_query_int(req, "from", 0, (long)top, 0, &from) ||
+	    http_query_int(req, "to", 0, (long)top, (long)end, &to)) {
 		if (st < 0)
 			http_reply_error(req, 503, "Service unavailable", "The audit log could not be read.");
 		return;

@@ -213,6 +213,9 @@ def test_refusals():
             (erasure("users", "x"), 422, "/data/attributes/target"),
             (erasure("users:", "x"), 422, "/data/attributes/target"),
             (erasure(":1", "x"), 422, "/data/attributes/target"),
+            # The record of an erasure stays: it says whose values went, and why.
+            (erasure("erasures:01890a5d-ac96-774b-bcce-b302099a8057", "x"), 422,
+             "/data/attributes/target"),
             (erasure(f"{target}:email", "x"), 422, "/data/attributes/target"),
             (erasure("us ers:1", "x"), 422, "/data/attributes/target"),
             (erasure("users:a b", "x"), 422, "/data/attributes/target"),

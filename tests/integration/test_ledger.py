@@ -167,6 +167,12 @@ def test_refusals():
                            ("/consistency?from=x&to=1", 400),
                            ("/consistency", 400),
                            ("/verify?from=5&to=2", 400),
+                           # Past what was ever written: the client's mistake, not tampering.
+                           (f"/verify?to={size + 10**6}", 400),
+                           (f"/verify?from={size + 10**6}&to={size + 10**6 + 1}", 400),
+                           ("/verify?to=9223372036854775807", 400),
+                           # A pin is the size of a signed checkpoint.
+                           (f"/export?pin={size + 10**6}", 400),
                            ("/export?from=0&to=99999999999", 400)):
             status, _, doc = s.auditor("GET", path, token=tok)
             assert status == want, (path, status, doc)

@@ -273,6 +273,18 @@ with tempfile.TemporaryDirectory() as tmp:
     expect("a key file that is no key", [b, "--vkey", os.path.join(full, "other-pin.cp")], 2, r"not a verifier key")
     expect("a missing pin file", [b, "--vkey", vkey, "--pin", os.path.join(tmp, "nope")], 2,
            r"No such file")
+    # A line that never ends (an endless pipe): given up on past the
+    # longest line, not read forever.
+    checks += 1
+    try:
+        p = subprocess.run([VERIFY, "/dev/zero", "--vkey", vkey], capture_output=True,
+                           text=True, timeout=60)
+        ok = p.returncode == 1 and "line too long" in p.stdout
+    except subprocess.TimeoutExpired:
+        ok = False
+    if not ok:
+        failures += 1
+    print(f"{'ok  ' if ok else 'FAIL'} an endless first line (/dev/zero)")
 
 print(f"test_verify: {checks} checks, {failures} failed")
 sys.exit(1 if failures or not checks else 0)
