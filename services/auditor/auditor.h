@@ -4,6 +4,7 @@
 #define AUDITLOG_AUDITOR_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -32,6 +33,9 @@ struct auditor {
 	struct principal_cache *principals;
 	int64_t principal_ttl_ms;
 	note_signer *signer;   /* the logs' checkpoint key */
+	/* Set once the daemon is stopping: long reads (/verify, /export) give
+	 * up with 503 rather than hold the shutdown. */
+	atomic_bool stopping;
 	struct ledger *ledger; /* log 0, the one log this release writes */
 };
 

@@ -18,6 +18,7 @@
 #define FLUSH_AT (1u << 20)
 
 struct exporter {
+	struct auditor *a;
 	FILE *out;
 	struct jcs_buf buf;
 	int failed; /* LEAF_* of the first line that could not be written */
@@ -35,6 +36,8 @@ static int flush(struct exporter *x)
 static int on_event(void *ctx, const struct log_event *e)
 {
 	struct exporter *x = ctx;
+	if (atomic_load(&x->a->stopping))
+		return DB_ERR_GONE;
 	struct bundle_field f[256];
 	if (e->ev.nchanges > sizeof f / sizeof f[0])
 		return (x->failed = LEAF_EINVAL);
@@ -156,7 +159,7 @@ void h_export(struct http_request *req)
 	                          .pin_size = (uint64_t)pin,
 	                          .consistency = (const uint8_t (*)[32])c,
 	                          .nconsistency = nc};
-	struct exporter x = {.out = tmpfile()};
+	struct exporter x = {.a = a, .out = tmpfile()};
 	st = x.out ? bundle_header_write(&h, &x.buf) : LEAF_ENOMEM;
 	free(borders);
 	free(cp.note);

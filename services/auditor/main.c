@@ -158,6 +158,7 @@ int main(int argc, char **argv)
 	                                .app = &a};
 	daemon_http_config(settings, NSETTINGS, &hc);
 	rc = daemon_serve(&hc, &http) ? 1 : 0;
+	atomic_store(&a.stopping, true);
 out:
 	http_server_stop(http);
 	for (unsigned i = 0; i < nconsumers; i++)

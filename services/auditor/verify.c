@@ -115,6 +115,8 @@ static int value_ok(struct walk *w, const uint8_t salt[LEAF_SALT_LEN], const cha
 static int on_event(void *ctx, const struct log_event *e)
 {
 	struct walk *w = ctx;
+	if (atomic_load(&w->a->stopping))
+		return DB_ERR_GONE;
 	uint64_t seq = e->ev.seq;
 	if (seq != w->expected) {
 		fail(w, w->expected, "missing-position",
