@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""auditlog-verify on real bundles made by bundlegen (leaf, merkle, note and
+bundle modules), and on hand-edited copies: each edit must be rejected with
+exit 1 and the right reason; usage and I/O errors exit 2.
+
+    test_verify.py BUNDLEGEN AUDITLOG_VERIFY
+"""
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+GEN, VERIFY = sys.argv[1], sys.argv[2]
+failures = 0
+checks = 0
+
+
+def gen(d, *args):
+    os.makedirs(d, exist_ok=True)
+    subprocess.run([GEN, d, *map(str, args)], check=True)
+    with open(os.path.join(d, "bundle.ndjson"), "rb") as f:
+        return f.read().split(b"\n")[:-1]
+
+
+def write(path, lines, final_newline=True):
+    with open(path, "wb") as f:
+        f.write(b"\n".join(lines) + (b"\n" if final_newline else b""))
+    return path
+
+
+def run(*args):
+    p = subprocess.run([VERIFY, *args], capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect(name, args, rc, *patterns, absent=()):
+    """Runs the verifier; checks its exit status and that each regex
+    pattern is in its output (and none of absent)."""
+    global failures, checks
+    checks += 1
+    got, out, err = run(*args)
+    problems = []
+    if got != rc:
+        problems.append(f"exit {got}, want {rc}")
+    for p in patterns:
+        if not re.search(p, out + err, re.M):
+            problems.append(f"no match for {p!r}")
+    for p in absent:
+        if re.search(p, out + err, re.M):
+            problems.append(f"unexpected match for {p!r}")
+    if problems:
+        failures += 1
+        print(f"FAIL {name}: {'; '.join(problems)}\n--- stdout\n{out}--- stderr\n{err}")
+    else:
+        print(f"ok   {name}")
+    return out
+
+
+def seq_of(line):
+    return json.loads(line)["seq"]
+
+
+def flip_in(line, member_prefix, skip=0):
+    """Changes one ASCII letter or digit of the text after member_prefix
+    (the skip-th such character) into another of the same kind."""
+    i = line.index(member_prefix) + len(member_prefix)
+    seen = 0
+    while True:
+        c = line[i:i + 1]
+        if c.isalnum() and c.isascii():
+            if seen == skip:
+                if c.isdigit():
+                    new = b"7" if c != b"7" else b"3"
+                elif c.islower():
+                    new = b"q" if c != b"q" else b"z"
+                else:
+                    new = b"Q" if c != b"Q" else b"Z"
+                return line[:i] + new + line[i + 1:]
+            seen += 1
+        i += 1
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    # ---- valid bundles ----
+    full = os.path.join(tmp, "full")
+    lines = gen(full, "--size", 300)
+    vkey = os.path.join(full, "vkey")
+    b = os.path.join(full, "bundle.ndjson")
+    expect("valid, the whole log", [b, "--vkey", vkey], 0,
+           r"^Results requested for seq 0 to 299 \(300 events\)$",
+           r"^Results found for seq 0 to 299 \(300 event lines\)$",
+           r"signature valid, root valid", r"^300/300 events valid$", absent=[r"INVALID"])
+    out = expect("valid, --json", [b, "--vkey", vkey, "--json"], 0)
+    try:
+        j = json.loads(out)
+        checks += 1
+        assert j["valid"] is True and j["failures"] == [] and j["events"] == {
+            "valid": 300, "total": 300} and j["requested"] == {"from": 0, "to": 300}
+        print("ok   --json object")
+    except Exception as e:  # noqa: BLE001 (report and go on)
+        failures += 1
+        print(f"FAIL --json object: {e!r}: {out}")
+
+    pinned = os.path.join(tmp, "pinned")
+    plines = gen(pinned, "--size", 1000, "--from", 77, "--to", 901, "--pin", 333, "--erase", 4,
+                 "--pin-ahead", 5)
+    pb = os.path.join(pinned, "bundle.ndjson")
+    pvkey = os.path.join(pinned, "vkey")
+    ppin = os.path.join(pinned, "pin.cp")
+    expect("valid, M>0 and N<S, erased values, consistent pin",
+           [pb, "--vkey", pvkey, "--pin", ppin], 0,
+           r"^Results requested for seq 77 to 900 \(824 events\)$",
+           r"Pinned checkpoint of size 333: consistent", r"^824/824 events valid$")
+    assert any(b'"erased"' in l for l in plines[1:]), "the bundle has no erased value"
+    same = os.path.join(tmp, "same")
+    gen(same, "--size", 64, "--from", 64, "--to", 64, "--pin", 64)
+    expect("valid, an empty slice at the end, pin of the same size",
+           [os.path.join(same, "bundle.ndjson"), "--vkey", os.path.join(same, "vkey"), "--pin",
+            os.path.join(same, "pin.cp")], 0, r"^0/0 events valid$")
+
+    # ---- hand-edited bundles ----
+    def edited(name, new_lines, *patterns, vk=vkey, extra=(), final_newline=True):
+        path = write(os.path.join(tmp, name + ".ndjson"), new_lines, final_newline)
+        return expect(name, [path, "--vkey", vk, *extra], 1, *patterns)
+
+    # Lines with values, and the position of the first one.
+    k = next(i for i, l in enumerate(lines) if i and b'"value":"' in l)
+    s = seq_of(lines[k])
+    e = list(lines)
+    e[k] = flip_in(lines[k], b'"value":"')
+    edited("a flipped byte in a value", e,
+           rf"^INVALID: seq {s}: the value of changes\.\w+\.(next|prev) does not match its "
+           r"commitment$", r"^299/300 events valid$")
+
+    e = list(lines)
+    e[5] = flip_in(lines[5], b'"actorId":"')
+    edited("a flipped byte in an actorId", e,
+           r"^INVALID: seq 4: the event's members \(or its commitments\) do not match its leaf "
+           r"hash$", r"root valid")
+
+    e = list(lines)
+    e[9] = flip_in(lines[9], b'"leaf":"', skip=3)
+    edited("a flipped byte in a leaf hash", e, r"^INVALID: seq 8: .*do not match its leaf hash$",
+           r"^INVALID: checkpoint: root mismatch")
+
+    # A value changed and its commitment recomputed to match (the salt is in
+    # the bundle): now the commitments do not give the leaf.
+    obj = json.loads(lines[k])
+    side = next(sd for ch in obj["changes"].values() for sd in (ch["next"], ch["prev"])
+                if isinstance(sd.get("value"), str))
+    side["value"] = "mallory@example.com"
+    salt = base64.urlsafe_b64decode(side["salt"] + "==")
+    digest = hashlib.sha256(salt + json.dumps(side["value"]).encode()).digest()
+    side["commitment"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    e = list(lines)
+    e[k] = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    edited("a value changed with its commitment", e,
+           rf"^INVALID: seq {s}: the event's members \(or its commitments\) do not match its "
+           r"leaf hash$")
+
+    e = lines[:20] + lines[21:]
+    edited("a removed line", e, r"^INVALID: seq 19: missing$", r"^299/300 events valid$",
+           r"root not recomputed")
+
+    e = lines[:50] + lines[52:]
+    edited("two removed lines", e, r"^INVALID: seq 49: missing \(and the 1 positions after it, "
+           r"to seq 50\)$")
+
+    e = lines[:-1]
+    edited("the last line removed", e, r"^INVALID: seq 299: missing$",
+           r"^Results found for seq 0 to 298 ")
+
+    e = list(lines)
+    e[30], e[31] = e[31], e[30]
+    edited("two lines swapped", e, r"^INVALID: seq 30: out of order \(line 31, where seq 29 belongs\)$",
+           r"^299/300 events valid$")
+
+    e = list(lines)
+    e[40], e[200] = e[200], e[40]
+    edited("two distant lines swapped", e,
+           r"^INVALID: seq 199: out of order \(line 41, where seq 39 belongs\)$",
+           r"^INVALID: seq 39: out of order \(line 201, after seq 198\)$", r"^298/300 events valid$")
+
+    e = lines[:60] + [lines[60]] + lines[60:]
+    edited("a duplicated line", e, r"^INVALID: seq 59: repeated \(line 62\)$",
+           r"^299/300 events valid$")
+
+    e = list(lines)
+    e[70] = b"this is not json"
+    edited("a line that is not JSON", e, r"^INVALID: line 71: not JSON: ",
+           r"^INVALID: seq 69: missing$")
+
+    e = list(lines)
+    e[80] = lines[80].replace(b'","', b'", "', 1)
+    edited("a line not in canonical form", e,
+           r"^INVALID: seq 79: the line is not in its canonical form")
+
+    e = list(lines)
+    e[90] = lines[90][:-1] + b',"note":"forged"}'
+    edited("an extra member", e, r'^INVALID: seq 89: unknown member "note"$')
+
+    e = list(lines)
+    e[-1] = lines[-1][:40]
+    edited("a truncated bundle", e, r"^INVALID: line 301: no final newline",
+           r"^INVALID: seq 299: missing$", final_newline=False)
+
+    e = list(lines)
+    e[0] = lines[0].replace(b'"origin":"audit.example.com/log/0"',
+                            b'"origin":"audit.example.com/log/9"')
+    edited("a header of another origin", e,
+           r'^INVALID: checkpoint: origin "audit.example.com/log/0" is not the bundle\'s origin')
+
+    e = list(lines)
+    e[0] = flip_in(lines[0], "\u2014 audit.example.com/log/0 ".encode(), skip=10)
+    edited("a flipped byte in the checkpoint's signature", e, r"^INVALID: checkpoint: bad "
+           r"signature")
+
+    e = list(lines)
+    e[0] = flip_in(lines[0], b'"checkpoint":"audit.example.com/log/0\\n300\\n', skip=4)
+    edited("a flipped byte in the signed root", e, r"^INVALID: checkpoint: bad signature")
+
+    edited("the wrong key", lines, r"^INVALID: checkpoint: unknown key: not signed by the key "
+           r"audit.example.com/log/0\+", vk=os.path.join(full, "other.vkey"))
+
+    edited("a pin from another log", plines, r"^INVALID: pin: a checkpoint of another log "
+           r'\(origin "audit.example.com/log/1"', vk=pvkey,
+           extra=["--pin", os.path.join(pinned, "other-pin.cp")])
+
+    edited("a pin larger than the checkpoint (rolled back or truncated)", plines,
+           r"^INVALID: pin: size 1005 is larger than the checkpoint's size 1000: the log was "
+           r"rolled back or truncated", vk=pvkey,
+           extra=["--pin", os.path.join(pinned, "ahead-pin.cp")])
+
+    e = list(plines)
+    e[0] = flip_in(plines[0], b'"consistency":["', skip=5)
+    edited("a bad consistency proof", e, r"^INVALID: pin: bad consistency proof", vk=pvkey,
+           extra=["--pin", ppin])
+
+    e = list(plines)
+    e[0] = re.sub(rb',"pin":\{[^}]*\}', b"", plines[0])
+    edited("a pin without a proof in the bundle", e,
+           r"^INVALID: pin: the bundle has no consistency proof \(export it with pin=333\)",
+           vk=pvkey, extra=["--pin", ppin])
+
+    e = list(plines)
+    e[0] = plines[0].replace(b'"right":[', b'"right":["' + b"A" * 43 + b'=",', 1)
+    edited("an extra border hash", e, r"^INVALID: checkpoint: the right border has \d+ hashes; "
+           r"\[901, 1000\) needs \d+$", vk=pvkey)
+
+    edited("an empty bundle", [], r"^INVALID: line 1: the bundle is empty", final_newline=False)
+
+    out = edited("--json on a tampered bundle", lines[:20] + lines[21:], extra=["--json"])
+    try:
+        j = json.loads(out)
+        checks += 1
+        assert j["valid"] is False and {"seq": 19, "reason": "missing"} in j["failures"]
+        print("ok   --json failures")
+    except Exception as ex:  # noqa: BLE001
+        failures += 1
+        print(f"FAIL --json failures: {ex!r}: {out}")
+
+    # ---- usage and I/O errors: exit 2 ----
+    expect("no arguments", [], 2, r"usage: auditlog-verify")
+    expect("no --vkey", [b], 2, r"usage:")
+    expect("an unknown option", [b, "--vkey", vkey, "--frobnicate"], 2, r"unexpected argument")
+    expect("a missing bundle", [os.path.join(tmp, "nope"), "--vkey", vkey], 2,
+           r"No such file")
+    expect("a missing key file", [b, "--vkey", os.path.join(tmp, "nope")], 2, r"No such file")
+    expect("a key file that is no key", [b, "--vkey", os.path.join(full, "other-pin.cp")], 2, r"not a verifier key")
+    expect("a missing pin file", [b, "--vkey", vkey, "--pin", os.path.join(tmp, "nope")], 2,
+           r"No such file")
+
+print(f"test_verify: {checks} checks, {failures} failed")
+sys.exit(1 if failures or not checks else 0)
