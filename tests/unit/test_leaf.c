@@ -29,11 +29,11 @@ static int hex_is(const uint8_t *h, size_t n, const char *hex)
 static void worked_example(void)
 {
 	static const char leaf_text[] =
-	        "{\"action\":\"changed\",\"actorId\":\"1\",\"actorType\":\"users\",\"changes\":{"
-	        "\"email\":{\"next\":\"WnxqbjHIE_Xn0JiNw9Hi-ef9JJUCRRRZULCLtJUFSZw\",\"prev\":"
-	        "\"JUFPNiH_RZvpU74d5pMQRS5wIi4jRAVsSZmYSG3Df_Y\"}},\"id\":\"01890a5d-ac96-774b-"
-	        "bcce-b302099a8057\",\"log\":0,\"seq\":7,\"targetId\":\"42\",\"targetType\":"
-	        "\"users\",\"timestamp\":1688000000000}";
+	    "{\"action\":\"changed\",\"actorId\":\"1\",\"actorType\":\"users\",\"changes\":{"
+	    "\"email\":{\"next\":\"WnxqbjHIE_Xn0JiNw9Hi-ef9JJUCRRRZULCLtJUFSZw\",\"prev\":"
+	    "\"JUFPNiH_RZvpU74d5pMQRS5wIi4jRAVsSZmYSG3Df_Y\"}},\"id\":\"01890a5d-ac96-774b-"
+	    "bcce-b302099a8057\",\"log\":0,\"seq\":7,\"targetId\":\"42\",\"targetType\":"
+	    "\"users\",\"timestamp\":1688000000000}";
 	uint8_t salt_prev[LEAF_SALT_LEN], salt_next[LEAF_SALT_LEN];
 	unhex("000102030405060708090a0b0c0d0e0f", salt_prev);
 	unhex("101112131415161718191a1b1c1d1e1f", salt_next);
@@ -144,7 +144,9 @@ static void random_event_matches_jcs(int round)
 	for (size_t i = 0; i < nch; i++) {
 		size_t len = 1 + next_rand() % 8;
 		for (size_t k = 0; k < len; k++)
-			names[i][k] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"[next_rand() % 53];
+			names[i][k] =
+			    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"[next_rand() %
+			                                                            53];
 		names[i][len] = '\0';
 		for (size_t k = 0; k < i; k++)
 			if (!strcmp(names[k], names[i])) {
@@ -170,19 +172,19 @@ static void random_event_matches_jcs(int round)
 		json_object_set_new(f, "next", json_string(c));
 		json_object_set_new(changes, names[i], f);
 	}
-	struct leaf_event e = {.log = (uint32_t)(next_rand() % 3 ? 0 : next_rand()),
-	                       .seq = next_rand() % ((uint64_t)LEAF_INT_MAX + 1),
-	                       .id = strs[0],
-	                       .action = strs[1],
-	                       .timestamp = (int64_t)(next_rand() % (2 * (uint64_t)LEAF_INT_MAX + 1)) -
-	                                    LEAF_INT_MAX,
-	                       .actor_type = strs[2],
-	                       .actor_id = strs[3],
-	                       .target_type = strs[4],
-	                       .target_id = strs[5],
-	                       .event_name = next_rand() % 2 ? strs[6] : NULL,
-	                       .changes = ch,
-	                       .nchanges = nch};
+	struct leaf_event e = {
+	    .log = (uint32_t)(next_rand() % 3 ? 0 : next_rand()),
+	    .seq = next_rand() % ((uint64_t)LEAF_INT_MAX + 1),
+	    .id = strs[0],
+	    .action = strs[1],
+	    .timestamp = (int64_t)(next_rand() % (2 * (uint64_t)LEAF_INT_MAX + 1)) - LEAF_INT_MAX,
+	    .actor_type = strs[2],
+	    .actor_id = strs[3],
+	    .target_type = strs[4],
+	    .target_id = strs[5],
+	    .event_name = next_rand() % 2 ? strs[6] : NULL,
+	    .changes = ch,
+	    .nchanges = nch};
 	/* Members added in an order of their own: JCS sorts them. */
 	json_object_set_new(obj, "timestamp", json_integer(e.timestamp));
 	json_object_set_new(obj, "seq", json_integer((json_int_t)e.seq));
@@ -218,9 +220,15 @@ static void random_event_matches_jcs(int round)
 static void refusals(void)
 {
 	struct leaf_change ch[2] = {{.field = "name"}, {.field = "email"}};
-	struct leaf_event e = {.seq = 1, .id = "x", .action = "changed", .actor_type = "users",
-	                       .actor_id = "1", .target_type = "users", .target_id = "2",
-	                       .changes = ch, .nchanges = 2};
+	struct leaf_event e = {.seq = 1,
+	                       .id = "x",
+	                       .action = "changed",
+	                       .actor_type = "users",
+	                       .actor_id = "1",
+	                       .target_type = "users",
+	                       .target_id = "2",
+	                       .changes = ch,
+	                       .nchanges = 2};
 	struct jcs_buf out = {0}, scratch = {0};
 	uint8_t h[LEAF_HASH_LEN], salt[LEAF_SALT_LEN] = {0};
 	CHECK_INT(leaf_write(&e, &out), LEAF_EINVAL); /* fields out of order */
