@@ -126,4 +126,16 @@ enum http_principal auditor_principal(void *app, const char *token, size_t len,
 void h_events_for_target(struct http_request *req);
 void h_events_query(struct http_request *req);
 
+/* ---- h_ledger.c: checkpoints, the verifier key, proofs (docs/ledger.md) ---- */
+void h_checkpoint(struct http_request *req);
+void h_vkey(struct http_request *req);
+void h_proof(struct http_request *req);
+void h_consistency(struct http_request *req);
+
+/* ---- verify.c: GET /verify ---- */
+void h_verify(struct http_request *req);
+
+/* ---- export.c: GET /export ---- */
+void h_export(struct http_request *req);
+
 #endif

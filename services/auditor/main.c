@@ -61,10 +61,22 @@ static struct config_setting settings[] = {
 static const char *const query_params[] = {"filter[actor]", "filter[target]", "page[size]",
                                            "page[after]", NULL};
 static const char *const page_params[] = {"page[size]", "page[after]", NULL};
+static const char *const size_params[] = {"size", NULL};
+static const char *const range_params[] = {"from", "to", NULL};
+static const char *const export_params[] = {"from", "to", "pin", NULL};
 
 static const struct http_route routes[] = {
     {"GET", "/data-events", h_events_query, HTTP_AUTH, query_params},
     {"GET", "/api/:type/:id/data-events", h_events_for_target, HTTP_AUTH, page_params},
+    /* The log of record: checkpoints and the key are public (no event
+     * content), proofs need a token, verifying and exporting the auditor
+     * role. The long ones run on the pool, not on a worker. */
+    {"GET", "/checkpoint", h_checkpoint, 0, NULL},
+    {"GET", "/.well-known/auditlog-vkey", h_vkey, 0, NULL},
+    {"GET", "/data-events/:id/proof", h_proof, HTTP_AUTH, size_params},
+    {"GET", "/consistency", h_consistency, HTTP_AUTH, range_params},
+    {"GET", "/verify", h_verify, HTTP_AUTH | HTTP_ASYNC, range_params},
+    {"GET", "/export", h_export, HTTP_AUTH | HTTP_ASYNC, export_params},
 };
 
 #define S(name) config_str(settings, NSETTINGS, name)

@@ -1,0 +1,239 @@
+/* The log of record's public face: the latest signed checkpoint, the
+ * verifier key, inclusion proofs (c2sp.org/tlog-proof) and consistency
+ * proofs (RFC 9162 §2.1.4). None of these reveals an event's content. */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auditor.h"
+#include "b64.h"
+#include "jcs.h"
+
+#define TEXT_PLAIN "text/plain; charset=utf-8"
+
+static void reply_text(struct http_request *req, char *text, size_t len)
+{
+	http_add_header(req, "Cache-Control", "no-store");
+	http_reply_buffer(req, 200, TEXT_PLAIN, text, len);
+}
+
+/* GET /checkpoint: the latest signed checkpoint (c2sp.org/tlog-checkpoint). */
+void h_checkpoint(struct http_request *req)
+{
+	struct auditor *a = http_app(req);
+	char *note = ledger_checkpoint(a->ledger, NULL);
+	if (!note) {
+		http_reply_error(req, 503, "Service unavailable", "No checkpoint is signed yet.");
+		return;
+	}
+	reply_text(req, note, strlen(note));
+}
+
+/* GET /.well-known/auditlog-vkey: the verifier key (c2sp.org/signed-note). */
+void h_vkey(struct http_request *req)
+{
+	struct auditor *a = http_app(req);
+	char *vkey = NULL, *line = NULL;
+	if (note_signer_verifier_key(a->signer, &vkey) || !(line = malloc(strlen(vkey) + 2))) {
+		free(vkey);
+		http_reply_error(req, 500, "Internal error", "The verifier key cannot be written.");
+		return;
+	}
+	sprintf(line, "%s\n", vkey);
+	free(vkey);
+	reply_text(req, line, strlen(line));
+}
+
+struct found {
+	bool found;
+	uint64_t a;
+	char *text;
+};
+
+static int found_row(void *ctx, const struct db_row *row)
+{
+	struct found *f = ctx;
+	f->found = true;
+	f->a = row->val[0] ? strtoull(row->val[0], NULL, 10) : 0;
+	if (row->n > 1 && row->val[1] && !(f->text = strndup(row->val[1], row->len[1])))
+		return DB_ERR;
+	return 0;
+}
+
+/* The stored checkpoint of size (or the latest when !given): its size and
+ * its note (malloc'd). Replies and returns -1 when there is none. */
+static int find_checkpoint(struct http_request *req, struct db *db, uint32_t log, bool given,
+                           uint64_t size, const char *param, struct found *cp)
+{
+	struct db_value v[] = {DB_INT(log), DB_INT((long long)size)};
+	int st = given ? db_query(db, "SELECT size, note FROM log_checkpoints WHERE log_id = ? AND size = ?",
+	                          v, 2, found_row, cp)
+	               : db_query(db, "SELECT size, note FROM log_checkpoints WHERE log_id = ? "
+	                              "ORDER BY size DESC LIMIT 1",
+	                          v, 1, found_row, cp);
+	if (st < 0) {
+		http_reply_error(req, 503, "Service unavailable", "The audit log could not be read (%s).",
+		                 db_status_string(st));
+		return -1;
+	}
+	if (!cp->found) {
+		if (given)
+			http_reply_param_error(req, param, "No such checkpoint",
+			                       "No checkpoint of size %" PRIu64 " was signed; take a size "
+			                       "from a checkpoint (GET /checkpoint).",
+			                       size);
+		else
+			http_reply_error(req, 503, "Service unavailable", "No checkpoint is signed yet.");
+		return -1;
+	}
+	return 0;
+}
+
+/* Appends one base64 hash per line to *buf (a jcs_buf used as a plain
+ * byte buffer). */
+static void put_hashes(struct jcs_buf *b, const uint8_t (*h)[MERKLE_HASH_LEN], size_t n)
+{
+	char line[64];
+	for (size_t i = 0; i < n; i++) {
+		b64_encode(h[i], MERKLE_HASH_LEN, line);
+		jcs_buf_put(b, line, strlen(line));
+		jcs_buf_put(b, "\n", 1);
+	}
+}
+
+static void reply_jcs_buf(struct http_request *req, struct jcs_buf *b)
+{
+	if (b->status) {
+		jcs_buf_free(b);
+		http_reply_error(req, 500, "Internal error", "Out of memory.");
+		return;
+	}
+	reply_text(req, b->data, b->len); /* the reply owns the buffer now */
+}
+
+/* GET /data-events/:id/proof[?size=N]: the event's inclusion proof in the
+ * tree of a signed checkpoint (c2sp.org/tlog-proof@v1). */
+void h_proof(struct http_request *req)
+{
+	struct auditor *a = http_app(req);
+	const char *id = http_param(req, 0);
+	if (!uuid_valid(id, strlen(id))) {
+		http_reply_error(req, 404, "Not found", "No data event has this id.");
+		return;
+	}
+	long size;
+	bool given = query_get(http_query(req), "size") != NULL;
+	if (http_query_int(req, "size", 1, LONG_MAX, 1, &size))
+		return;
+	struct db *db = db_thread(&a->db);
+	if (!db) {
+		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
+		return;
+	}
+	uint32_t log = ledger_log(a->ledger);
+	struct found ev = {0}, cp = {0};
+	struct db_value v[] = {DB_TEXT(id), DB_INT(log)};
+	int st = db_query(db, "SELECT seq FROM data_events WHERE event_id = ? AND log_id = ?", v, 2,
+	                  found_row, &ev);
+	if (st < 0) {
+		http_reply_error(req, 503, "Service unavailable", "The audit log could not be read (%s).",
+		                 db_status_string(st));
+		return;
+	}
+	if (!ev.found) {
+		http_reply_error(req, 404, "Not found", "No data event has this id.");
+		return;
+	}
+	if (find_checkpoint(req, db, log, given, (uint64_t)size, "size", &cp))
+		return;
+	if (ev.a >= cp.a) {
+		free(cp.text);
+		if (given)
+			http_reply_param_error(req, "size", "Not in that tree",
+			                       "The event is at position %" PRIu64 ", not in the tree of "
+			                       "size %ld.",
+			                       ev.a, size);
+		else
+			http_reply_error(req, 409, "Not yet checkpointed",
+			                 "The event is at position %" PRIu64 "; the latest checkpoint covers "
+			                 "%" PRIu64 " events. Ask again within a second.",
+			                 ev.a, cp.a);
+		return;
+	}
+	uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
+	size_t n;
+	struct tree_source ts = {.db = db, .log = log};
+	struct merkle_source src = tree_source_init(&ts);
+	if (merkle_inclusion_proof(ev.a, cp.a, &src, proof, &n)) {
+		free(cp.text);
+		http_reply_error(req, ts.status ? 503 : 500, ts.status ? "Service unavailable" : "Internal error",
+		                 "The proof could not be made: %s.",
+		                 ts.status ? db_status_string(ts.status) : "the stored tree lacks a hash");
+		return;
+	}
+	struct jcs_buf b = {0};
+	char head[64];
+	int k = snprintf(head, sizeof head, "c2sp.org/tlog-proof@v1\nindex %" PRIu64 "\n", ev.a);
+	jcs_buf_put(&b, head, (size_t)k);
+	put_hashes(&b, proof, n);
+	jcs_buf_put(&b, "\n", 1);
+	jcs_buf_put(&b, cp.text, strlen(cp.text));
+	free(cp.text);
+	reply_jcs_buf(req, &b);
+}
+
+/* GET /consistency?from=M&to=N: the RFC 9162 §2.1.4 proof that the tree of
+ * the checkpoint of size N extends that of size M, one base64 hash per
+ * line. M = 0 (the empty tree) and M = N give an empty proof. */
+void h_consistency(struct http_request *req)
+{
+	struct auditor *a = http_app(req);
+	long from, to;
+	if (!query_get(http_query(req), "from") || !query_get(http_query(req), "to")) {
+		http_reply_error(req, 400, "Missing parameter", "Give from=M&to=N, two checkpoint sizes.");
+		return;
+	}
+	if (http_query_int(req, "from", 0, LONG_MAX, 0, &from) ||
+	    http_query_int(req, "to", 0, LONG_MAX, 0, &to))
+		return;
+	if (from > to) {
+		http_reply_param_error(req, "from", "Invalid range", "from must not be above to.");
+		return;
+	}
+	struct db *db = db_thread(&a->db);
+	if (!db) {
+		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
+		return;
+	}
+	uint32_t log = ledger_log(a->ledger);
+	struct found m = {0}, n = {0};
+	if ((from > 0 && find_checkpoint(req, db, log, true, (uint64_t)from, "from", &m)) ||
+	    find_checkpoint(req, db, log, true, (uint64_t)to, "to", &n)) {
+		free(m.text);
+		return;
+	}
+	free(m.text);
+	free(n.text);
+	uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
+	size_t len;
+	struct tree_source ts = {.db = db, .log = log};
+	struct merkle_source src = tree_source_init(&ts);
+	if (merkle_consistency_proof((uint64_t)from, (uint64_t)to, &src, proof, &len)) {
+		http_reply_error(req, ts.status ? 503 : 500, ts.status ? "Service unavailable" : "Internal error",
+		                 "The proof could not be made: %s.",
+		                 ts.status ? db_status_string(ts.status) : "the stored tree lacks a hash");
+		return;
+	}
+	struct jcs_buf b = {0};
+	put_hashes(&b, proof, len);
+	if (!len)
+		jcs_buf_put(&b, "", 0);
+	if (!b.data) { /* an empty proof: an empty body */
+		http_add_header(req, "Cache-Control", "no-store");
+		http_reply_buffer(req, 200, TEXT_PLAIN, strdup(""), 0);
+		return;
+	}
+	reply_jcs_buf(req, &b);
+}

@@ -1,0 +1,232 @@
+"""The log of record through the auditor's endpoints: positions without
+gaps, signed checkpoints, inclusion and consistency proofs checked here
+with RFC 9162's own algorithms, /verify, and an exported bundle checked by
+auditlog-verify (docs/ledger.md)."""
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+from harness import BIN, Stack, http, run, wait_for
+
+
+def node(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def leaf_hash(data):
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def verify_inclusion(index, size, leaf, proof, root):
+    """RFC 9162 section 2.1.3.2."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(first, second, root1, root2, proof):
+    """RFC 9162 section 2.1.4.2 (first > 0)."""
+    if first == second:
+        return not proof and root1 == root2
+    if first & (first - 1) == 0:
+        proof = [root1] + proof
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    if not proof:
+        return False
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node(c, fr), node(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == root1 and sr == root2 and sn == 0
+
+
+def parse_checkpoint(note):
+    text = note.split("\n\n")[0]
+    origin, size, root = text.split("\n")[:3]
+    return origin, int(size), base64.b64decode(root)
+
+
+def canonical_view(a, event_id):
+    """The leaf of an event without changes (all ASCII here): RFC 8785 of
+    its members, keys sorted."""
+    leaf = {"action": a["action"], "actorId": a["actorId"], "actorType": a["actorType"],
+            "id": event_id, "log": a["log"], "seq": a["seq"], "targetId": a["targetId"],
+            "targetType": a["targetType"], "timestamp": a["timestamp"]}
+    if a.get("eventName") is not None:
+        leaf["eventName"] = a["eventName"]
+    return json.dumps(leaf, sort_keys=True, separators=(",", ":")).encode()
+
+
+def checkpoint(s, at_least=0):
+    def signed():
+        status, _, body = http("GET", s.url("auditor", "/checkpoint"))
+        if status != 200:
+            return None
+        note = body.decode()
+        return note if parse_checkpoint(note)[1] >= at_least else None
+    return wait_for(signed, timeout=10, what=f"a checkpoint of size {at_least} or more")
+
+
+def make_events(s, tok, n):
+    """n views of a fresh user; returns its events once all are stored."""
+    uid = s.new_user(tok, "ledger")
+    for _ in range(n):
+        status, _, _ = s.api("GET", f"/api/users/{uid}", token=tok)
+        assert status == 200
+    return wait_for(lambda: (lambda ev: ev if len(ev) >= n + 1 else None)(
+        s.events(f"/data-events?filter[target]=users:{uid}", tok)), what=f"{n + 1} events")
+
+
+def test_positions_checkpoints_and_proofs():
+    with Stack(daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        events = make_events(s, tok, 5)
+        seqs = sorted(e["attributes"]["seq"] for e in events)
+        assert all(e["attributes"]["log"] == 0 for e in events), events
+        assert len(set(seqs)) == len(seqs), seqs
+        note = checkpoint(s, seqs[-1] + 1)
+        origin, size, root = parse_checkpoint(note)
+        assert origin.endswith("/0"), origin
+        assert "\n\n\u2014 " in note, note
+        status, hdrs, vkey = http("GET", s.url("auditor", "/.well-known/auditlog-vkey"))
+        assert status == 200 and hdrs["content-type"].startswith("text/plain"), status
+        assert vkey.decode().startswith(origin.rsplit("/", 1)[0] + "+"), vkey
+
+        # Every view's inclusion proof, in the tree of the latest checkpoint.
+        views = [e for e in events if e["attributes"]["action"] == "viewed"]
+        assert views
+        for e in views:
+            status, hdrs, body = s.request("auditor", "GET", f"/data-events/{e['id']}/proof",
+                                           token=tok, raw=True)
+            assert status == 200, (status, body)
+            text = body.decode()
+            head, cp = text.split("\n\n", 1)
+            lines = head.split("\n")
+            assert lines[0] == "c2sp.org/tlog-proof@v1", lines
+            assert lines[1] == f"index {e['attributes']['seq']}", lines
+            proof = [base64.b64decode(x) for x in lines[2:]]
+            _, cp_size, cp_root = parse_checkpoint(cp)
+            leaf = leaf_hash(canonical_view(e["attributes"], e["id"]))
+            assert verify_inclusion(e["attributes"]["seq"], cp_size, leaf, proof, cp_root), e
+            # A proof for another position fails: the check can fail.
+            assert not verify_inclusion(e["attributes"]["seq"] + 1, cp_size, leaf, proof,
+                                        cp_root) or cp_size == 1
+
+        # Consistency between two checkpoints.
+        more = make_events(s, tok, 3)
+        top = max(e["attributes"]["seq"] for e in more)
+        note2 = checkpoint(s, top + 1)
+        _, size2, root2 = parse_checkpoint(note2)
+        assert size2 > size
+        status, _, body = s.request("auditor", "GET", f"/consistency?from={size}&to={size2}",
+                                    token=tok, raw=True)
+        assert status == 200, (status, body)
+        proof = [base64.b64decode(x) for x in body.decode().split("\n") if x]
+        assert verify_consistency(size, size2, root, root2, proof)
+        assert not verify_consistency(size, size2, root2, root, proof)
+
+
+def test_refusals():
+    with Stack(daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        make_events(s, tok, 1)
+        size = parse_checkpoint(checkpoint(s, 1))[1]
+        for path, want in (("/data-events/not-a-uuid/proof", 404),
+                           ("/data-events/01890a5d-ac96-774b-bcce-b302099a8057/proof", 404),
+                           (f"/consistency?from={size}&to={size - 1}", 400),
+                           (f"/consistency?from=0&to={size + 10**9}", 400),
+                           ("/consistency?from=x&to=1", 400),
+                           ("/consistency", 400),
+                           ("/verify?from=5&to=2", 400),
+                           ("/export?from=0&to=99999999999", 400)):
+            status, _, doc = s.auditor("GET", path, token=tok)
+            assert status == want, (path, status, doc)
+            assert doc["errors"][0]["status"] == str(want), doc
+        status, _, doc = s.auditor("GET", "/verify")
+        assert status == 401, (status, doc)
+        # A user without the auditor role may ask proofs, not verify or export.
+        uid = s.new_user(tok, "plain")
+        plain = s.token(int(uid))
+        for path in ("/verify", "/export"):
+            status, _, doc = s.auditor("GET", path, token=plain)
+            assert status == 403, (path, status, doc)
+
+
+def test_verify_and_export():
+    with Stack(daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        first = make_events(s, tok, 4)
+        pin_note = checkpoint(s, max(e["attributes"]["seq"] for e in first) + 1)
+        pin_size = parse_checkpoint(pin_note)[1]
+        more = make_events(s, tok, 4)
+        checkpoint(s, max(e["attributes"]["seq"] for e in more) + 1)
+        status, _, doc = s.auditor("GET", "/verify", token=tok)
+        assert status == 200, (status, doc)
+        a = doc["data"]["attributes"]
+        assert a["valid"] is True and a["from"] == 0 and a["to"] >= pin_size, a
+        assert a["checkpoints"] >= 2, a
+
+        verifier = os.path.join(BIN, "auditlog-verify")
+        status, _, vkey = http("GET", s.url("auditor", "/.well-known/auditlog-vkey"))
+        with tempfile.TemporaryDirectory() as d:
+            vfile, pfile, bfile = (os.path.join(d, n) for n in ("vkey", "pin", "bundle"))
+            open(vfile, "wb").write(vkey)
+            open(pfile, "w").write(pin_note)
+            status, hdrs, bundle = s.request("auditor", "GET", f"/export?pin={pin_size}",
+                                             token=tok, raw=True)
+            assert status == 200, (status, bundle[:300])
+            assert hdrs["content-type"].startswith("application/x-ndjson"), hdrs
+            lines = bundle.decode().splitlines()
+            header = json.loads(lines[0])
+            assert header["from"] == 0 and len(lines) == header["to"] + 1, header
+            open(bfile, "wb").write(bundle)
+            if not os.path.exists(verifier):
+                raise AssertionError(f"{verifier} is not built")
+            r = subprocess.run([verifier, bfile, "--vkey", vfile, "--pin", pfile],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+            # A slice of the middle, and one flipped byte in it.
+            status, _, part = s.request("auditor", "GET", "/export?from=2&to=5", token=tok,
+                                        raw=True)
+            assert status == 200 and len(part.splitlines()) == 4, part[:300]
+            open(bfile, "wb").write(part)
+            r = subprocess.run([verifier, bfile, "--vkey", vfile], capture_output=True, text=True)
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            bad = part.replace(b'"actorType":"users"', b'"actorType":"usert"', 1)
+            assert bad != part
+            open(bfile, "wb").write(bad)
+            r = subprocess.run([verifier, bfile, "--vkey", vfile], capture_output=True, text=True)
+            assert r.returncode == 1 and "INVALID" in r.stdout, (r.stdout, r.stderr)
+
+
+if __name__ == "__main__":
+    run([test_positions_checkpoints_and_proofs, test_refusals, test_verify_and_export])
