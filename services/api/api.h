@@ -164,6 +164,10 @@ void h_note_create(struct http_request *req);
 void h_note_delete(struct http_request *req);
 void h_logs_by(struct http_request *req);
 void h_logs_for(struct http_request *req);
+/* The log of record's endpoints, passed through to the auditor. */
+void h_logs_ledger(struct http_request *req);
+/* How long /logs/verify and /logs/export may take (they read the whole log). */
+#define LOGS_LONG_TIMEOUT_MS (10 * 60 * 1000)
 
 /* The http_principal_fn of the API (h_tokens.c): the token's user as the
  * users table says now, through api->principals. */

@@ -136,3 +136,50 @@ void h_logs_for(struct http_request *req)
 {
 	proxy(req, "filter[target]");
 }
+
+/* /logs/checkpoint, /logs/.well-known/auditlog-vkey, /logs/data-events/:id/
+ * proof, /logs/consistency, /logs/verify, /logs/export: the log of
+ * record's endpoints (docs/ledger.md), passed through to the auditor's
+ * path without "/logs", under the caller's authentication, and their
+ * answers passed back as they are (signed notes, proofs and bundles are
+ * not JSON:API). The auditor checks the parameters and the role. */
+void h_logs_ledger(struct http_request *req)
+{
+	struct api *api = http_app(req);
+	const char *path = http_path(req) + strlen("/logs"), *qs = http_raw_query(req);
+	char target[TARGET_MAX];
+	if ((size_t)snprintf(target, sizeof target, "%s%s%s", path, *qs ? "?" : "", qs) >=
+	    sizeof target) {
+		http_reply_error(req, 414, "URI too long", "The query string is too long.");
+		return;
+	}
+	char *authorization;
+	enum principal_status who = api_forward_authorization(api, http_claims(req), &authorization);
+	if (who != PRINCIPAL_OK) {
+		http_reply_principal(req, who == PRINCIPAL_GONE ? HTTP_PRINCIPAL_GONE
+		                                                : HTTP_PRINCIPAL_UNAVAILABLE);
+		return;
+	}
+	/* Verifying and exporting read the whole log: they may take minutes. */
+	bool long_one = !strcmp(path, "/verify") || !strcmp(path, "/export");
+	long left = (long_one ? LOGS_LONG_TIMEOUT_MS : api->auditor_timeout_ms) - http_elapsed_ms(req);
+	struct httpc_response resp;
+	int failed = left <= 0 || httpc_get(&api->auditor, target, authorization, (int)left, &resp);
+	free(authorization);
+	if (failed) {
+		log_error("the auditor at %s:%s did not answer in time", api->auditor.host,
+		          api->auditor.port);
+		http_reply_error(req, 502, "Bad gateway", "The auditor did not answer.");
+		return;
+	}
+	if (resp.status == 401)
+		http_add_header(req, "WWW-Authenticate", "Bearer realm=\"auditlog\", error=\"invalid_token\"");
+	else if (resp.status == 403)
+		http_add_header(req, "WWW-Authenticate",
+		                "Bearer realm=\"auditlog\", error=\"insufficient_scope\"");
+	http_add_header(req, "Cache-Control", "no-store");
+	http_reply_buffer(req, resp.status, resp.content_type[0] ? resp.content_type : "text/plain",
+	                  resp.body, resp.body_len);
+	resp.body = NULL; /* the reply owns it */
+	httpc_response_free(&resp);
+}

@@ -58,6 +58,12 @@ static const struct http_route routes[] = {
      * HTTP workers. */
     {"GET", "/logs/by/:type/:id", h_logs_by, HTTP_AUTH | HTTP_ASYNC, page_params},
     {"GET", "/logs/for/:type/:id", h_logs_for, HTTP_AUTH | HTTP_ASYNC, page_params},
+    {"GET", "/logs/checkpoint", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, NULL},
+    {"GET", "/logs/.well-known/auditlog-vkey", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, NULL},
+    {"GET", "/logs/data-events/:id/proof", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
+    {"GET", "/logs/consistency", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
+    {"GET", "/logs/verify", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
+    {"GET", "/logs/export", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
 };
 
 static char *read_file(const char *path, size_t *len)

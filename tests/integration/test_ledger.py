@@ -228,5 +228,30 @@ def test_verify_and_export():
             assert r.returncode == 1 and "INVALID" in r.stdout, (r.stdout, r.stderr)
 
 
+def test_through_the_api():
+    """The API passes the log's endpoints through under its own tokens."""
+    with Stack(daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        events = make_events(s, tok, 2)
+        note = checkpoint(s, max(e["attributes"]["seq"] for e in events) + 1)
+        status, hdrs, body = s.request("api", "GET", "/logs/checkpoint", token=tok, raw=True)
+        assert status == 200 and hdrs["content-type"].startswith("text/plain"), (status, hdrs)
+        assert parse_checkpoint(body.decode())[1] >= parse_checkpoint(note)[1]
+        status, _, body = s.request("api", "GET", "/logs/.well-known/auditlog-vkey", token=tok,
+                                    raw=True)
+        assert status == 200 and b"+" in body, (status, body)
+        status, _, body = s.request("api", "GET", f"/logs/data-events/{events[0]['id']}/proof",
+                                    token=tok, raw=True)
+        assert status == 200 and body.startswith(b"c2sp.org/tlog-proof@v1\n"), (status, body)
+        status, _, doc = s.api("GET", "/logs/verify", token=tok)
+        assert status == 200 and doc["data"]["attributes"]["valid"] is True, (status, doc)
+        status, _, doc = s.api("GET", "/logs/verify")
+        assert status == 401, (status, doc)
+        uid = s.new_user(tok, "plainapi")
+        status, hdrs, doc = s.api("GET", "/logs/export", token=s.token(int(uid)))
+        assert status == 403 and "insufficient_scope" in hdrs.get("www-authenticate", ""), status
+
+
 if __name__ == "__main__":
-    run([test_positions_checkpoints_and_proofs, test_refusals, test_verify_and_export])
+    run([test_positions_checkpoints_and_proofs, test_refusals, test_verify_and_export,
+         test_through_the_api])
