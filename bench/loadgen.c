@@ -378,7 +378,9 @@ static int cmd_fill(unsigned long n, unsigned batch, unsigned threads, const str
 	if (ledger_key(env_or("AUDITLOG_LOG_KEY", ".state/keys/log-signer.key"), origin_base, &signer))
 		goto no_ledger;
 	struct ledger_config lc = {.log = 0, .origin = origin, .signer = signer, .db = &cfg};
-	if (ledger_open(&lc, &ledger)) {
+	if (ledger_open(&lc, &ledger) || !ledger_wait_ready(ledger, 60000)) {
+		fprintf(stderr, "loadgen: the log could not be opened\n");
+		ledger_close(ledger);
 		note_signer_free(signer);
 		goto no_ledger;
 	}

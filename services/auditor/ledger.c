@@ -31,6 +31,8 @@ struct ledger {
 	int64_t pending_since_ms; /* when the first unsigned event was committed; 0: none */
 	char *latest;             /* the latest signed note */
 	const char *halted;
+	bool ready; /* restored from the database (by the signer thread) */
+	pthread_cond_t ready_cond;
 	bool stop;
 };
 
@@ -82,11 +84,37 @@ uint64_t ledger_size(struct ledger *l)
 char *ledger_checkpoint(struct ledger *l, uint64_t *size)
 {
 	pthread_mutex_lock(&l->lock);
-	char *note = l->latest ? strdup(l->latest) : NULL;
+	char *note = l->ready && l->latest ? strdup(l->latest) : NULL;
 	if (size)
-		*size = l->signed_size;
+		*size = l->ready ? l->signed_size : 0;
 	pthread_mutex_unlock(&l->lock);
 	return note;
+}
+
+bool ledger_ready(struct ledger *l)
+{
+	pthread_mutex_lock(&l->lock);
+	bool ready = l->ready;
+	pthread_mutex_unlock(&l->lock);
+	return ready;
+}
+
+bool ledger_wait_ready(struct ledger *l, int timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&l->lock);
+	while (!l->ready && !l->stop && pthread_cond_timedwait(&l->ready_cond, &l->lock, &ts) == 0)
+		;
+	bool ready = l->ready;
+	pthread_mutex_unlock(&l->lock);
+	return ready;
 }
 
 int ledger_begin(struct ledger *l, struct merkle_frontier *f)
@@ -94,9 +122,10 @@ int ledger_begin(struct ledger *l, struct merkle_frontier *f)
 	pthread_mutex_lock(&l->append);
 	pthread_mutex_lock(&l->lock);
 	const char *halted = l->halted;
+	bool ready = l->ready;
 	*f = l->f;
 	pthread_mutex_unlock(&l->lock);
-	if (halted) {
+	if (halted || !ready) {
 		pthread_mutex_unlock(&l->append);
 		return -1;
 	}
@@ -246,10 +275,65 @@ static int sign_and_store(struct ledger *l, struct db *db, const struct merkle_f
 	return DB_OK;
 }
 
+static int restore(struct ledger *l, struct db *db);
+
+/* Sleeps up to ms on the ledger's condition; the lock is held. */
+static void nap(struct ledger *l, int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+}
+
+/* Reads the log's state back, retrying every second while the database
+ * cannot be reached. Returns false when asked to stop first. */
+static bool open_log(struct ledger *l, struct db **db)
+{
+	bool warned = false;
+	for (;;) {
+		int st = *db || !db_connect(l->db, db) ? restore(l, *db) : DB_ERR_GONE;
+		if (st == DB_OK)
+			break;
+		if (!warned)
+			log_warn("log %u: cannot read its stored state yet (%s); retrying every second",
+			         (unsigned)l->log, db_status_string(st));
+		warned = true;
+		if (*db && db_broken(*db)) {
+			db_close(*db);
+			*db = NULL;
+		}
+		pthread_mutex_lock(&l->lock);
+		if (!l->stop)
+			nap(l, 1000);
+		bool stop = l->stop;
+		pthread_mutex_unlock(&l->lock);
+		if (stop)
+			return false;
+	}
+	pthread_mutex_lock(&l->lock);
+	l->ready = true;
+	pthread_cond_broadcast(&l->ready_cond);
+	pthread_mutex_unlock(&l->lock);
+	log_info("log %u (%s): %llu events, checkpoint of size %llu%s", (unsigned)l->log, l->origin,
+	         (unsigned long long)l->f.size, (unsigned long long)l->signed_size,
+	         l->halted ? ", HALTED" : "");
+	return true;
+}
+
 static void *signer_main(void *arg)
 {
 	struct ledger *l = arg;
 	struct db *db = NULL;
+	if (!open_log(l, &db)) {
+		db_close(db);
+		return NULL;
+	}
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		bool due = !l->halted && l->f.size > l->signed_size &&
@@ -264,15 +348,7 @@ static void *signer_main(void *arg)
 				if (wait < 1)
 					wait = 1;
 			}
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += wait / 1000;
-			ts.tv_nsec += (wait % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+			nap(l, wait);
 			continue;
 		}
 		struct merkle_frontier f = l->f;
@@ -286,11 +362,7 @@ static void *signer_main(void *arg)
 		}
 		pthread_mutex_lock(&l->lock);
 		if (st && !l->stop) {
-			/* Try again a little later, not in a tight loop. */
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+			nap(l, 1000); /* try again a little later, not in a tight loop */
 		} else if (st) {
 			break;
 		}
@@ -358,6 +430,12 @@ out:
 
 static int restore(struct ledger *l, struct db *db)
 {
+	/* From scratch: an attempt may have failed half-way. */
+	free(l->latest);
+	l->latest = NULL;
+	l->signed_size = 0;
+	l->halted = NULL;
+	merkle_frontier_init(&l->f);
 	uint64_t size;
 	int st = stored_size(l, db, &size);
 	if (st)
@@ -412,25 +490,13 @@ int ledger_open(const struct ledger_config *cfg, struct ledger **out)
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_mutex_init(&l->append, NULL);
-	struct db *db = NULL;
-	int st = note_verifier_from_signer(l->signer, &l->verifier) ? DB_ERR : db_connect(l->db, &db);
-	if (!st)
-		st = restore(l, db);
-	db_close(db);
-	if (st) {
-		log_error("log %u: cannot read its stored state (%s)", (unsigned)l->log,
-		          db_status_string(st));
-		ledger_close(l);
-		return -1;
-	}
-	if (pthread_create(&l->thread, NULL, signer_main, l)) {
+	pthread_cond_init(&l->ready_cond, NULL);
+	if (note_verifier_from_signer(l->signer, &l->verifier) ||
+	    pthread_create(&l->thread, NULL, signer_main, l)) {
 		ledger_close(l);
 		return -1;
 	}
 	l->started = true;
-	log_info("log %u (%s): %llu events, checkpoint of size %llu%s", (unsigned)l->log, l->origin,
-	         (unsigned long long)l->f.size, (unsigned long long)l->signed_size,
-	         l->halted ? ", HALTED" : "");
 	*out = l;
 	return 0;
 }
@@ -443,9 +509,11 @@ void ledger_close(struct ledger *l)
 		pthread_mutex_lock(&l->lock);
 		l->stop = true;
 		pthread_cond_signal(&l->cond);
+		pthread_cond_broadcast(&l->ready_cond);
 		pthread_mutex_unlock(&l->lock);
 		pthread_join(l->thread, NULL);
 	}
+	pthread_cond_destroy(&l->ready_cond);
 	note_verifier_free(l->verifier);
 	pthread_cond_destroy(&l->cond);
 	pthread_mutex_destroy(&l->lock);

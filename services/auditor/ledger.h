@@ -53,14 +53,19 @@ struct ledger;
  * Returns 0, or -1 (logged). */
 int ledger_key(const char *path, const char *name, note_signer **out);
 
-/* Opens a log: reads its size and frontier back from the database, checks
- * them against the latest stored checkpoint (signature, origin, and the
- * RFC 9162 §2.1.4 consistency of the stored tree with it), signs a
- * checkpoint of the current size if none covers it, and starts the signer
- * thread. A failed check halts the ledger (still returns 0). Returns 0, or
- * -1 (logged) when the database cannot be read or memory or threads run
- * out. */
+/* Opens a log: starts its signer thread, which first reads the log's size
+ * and frontier back from the database (retrying every second while it
+ * cannot be reached), checks them against the latest stored checkpoint
+ * (signature, origin, and the RFC 9162 §2.1.4 consistency of the stored
+ * tree with it), signs a checkpoint of the current size if none covers
+ * it, and only then makes the ledger ready. A failed check halts the
+ * ledger. Until ready, appends are refused and no checkpoint is known.
+ * Returns 0, or -1 when memory or threads run out. */
 int ledger_open(const struct ledger_config *cfg, struct ledger **out);
+/* Whether the ledger has read its state back. */
+bool ledger_ready(struct ledger *l);
+/* Waits up to timeout_ms for that; returns ledger_ready(). */
+bool ledger_wait_ready(struct ledger *l, int timeout_ms);
 /* Stops the signer (after signing what was appended), frees l. NULL ok. */
 void ledger_close(struct ledger *l);
 
@@ -72,7 +77,8 @@ const char *ledger_halted(struct ledger *l);
 /* ---- the writer's side (store_write.c) ---- */
 
 /* Locks the ledger for one append and copies its committed frontier into
- * *f. Returns 0, or -1 (not locked) when the ledger is halted. */
+ * *f. Returns 0, or -1 (not locked) when the ledger is halted or not yet
+ * ready. */
 int ledger_begin(struct ledger *l, struct merkle_frontier *f);
 /* Inside the append's transaction, before its inserts: checks that the
  * log's stored end is f->size. When it is further on because the previous

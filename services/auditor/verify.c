@@ -253,8 +253,9 @@ void h_verify(struct http_request *req)
 		return;
 	}
 	struct db *db = db_thread(&a->db);
-	if (!db) {
-		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
+	if (!db || !ledger_ready(a->ledger)) {
+		http_reply_error(req, 503, "Service unavailable", "%s",
+		                 db ? "The log is still being opened." : "The database is unreachable.");
 		return;
 	}
 	/* The end: the latest checkpoint stored, or signed by this writer
