@@ -783,16 +783,16 @@ class CheckpointLag:
 
     def finish(self, timeout=10.0):
         """Lags in seconds: {"polled": [...], "signed": [...], "events": n,
-        "uncovered": k}; None when the auditor has no /checkpoint (404)."""
+        "uncovered": k}."""
         end = log_end(self.db)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.status != 404 and \
-                (not self.seen or self.seen[-1][1] < end):
+        while time.monotonic() < deadline and (not self.seen or self.seen[-1][1] < end):
             time.sleep(self.interval)
         self.stop_ev.set()
         self.thread.join(10)
-        if self.status == 404:
-            return None
+        if not self.seen:
+            raise BenchError(f"GET {self.url} never answered a checkpoint (last status "
+                             f"{self.status}, {self.errors} errors)")
         if end <= self.first:
             return {"polled": [], "signed": [], "events": 0, "uncovered": 0}
         step = max(1, (end - self.first) // self.sample)
@@ -1019,12 +1019,6 @@ class Bench:
 
     def add_lag(self, key, when, lags):
         """Figures of the checkpoint lag (CheckpointLag.finish() per run)."""
-        if any(x is None for x in lags):
-            note = f"checkpoint lag {when}: not measured, the auditor answers GET /checkpoint " \
-                   "with 404 (a build without the endpoint)"
-            log("warning: " + note)
-            self.report.notes.append(note)
-            return
         lags = [x for x in lags if x["polled"]]
         if not lags:
             raise BenchError(f"checkpoint lag {when}: no event was stored during the runs")
@@ -1301,13 +1295,15 @@ class Bench:
         }
         for side in sides.values():
             self.ab_database(side["db"], side["sql"], side["tables"])
+        pers = [per for per, case in ((100, "batched"), (1, "single"))
+                if not self.drain_cases or case in self.drain_cases]
         eps = {}
         with Stack(self, "ab-base", {"AUDITLOG_AUDITOR_DB": sides["base"]["db"],
                                      "AUDITLOG_LOG_LEVEL": "debug"}, base_bin) as sb, \
                 Stack(self, "ab-head", {"AUDITLOG_AUDITOR_DB": sides["head"]["db"],
                                         "AUDITLOG_LOG_LEVEL": "debug"}) as sh:
             stacks = {"base": sb, "head": sh}
-            for per in (100, 1):
+            for per in pers:
                 for i in range(s["runs"]):
                     for name in (("base", "head") if i % 2 == 0 else ("head", "base")):
                         side = sides[name]
@@ -1320,7 +1316,7 @@ class Bench:
         table = ["| events per message | runs | without the ledger (`" + rev + "`) | with it "
                  "(this build) | ratio of medians | ratios per alternation |",
                  "|---:|---:|---:|---:|---:|---|"]
-        for per in (100, 1):
+        for per in pers:
             key = "ab.batched" if per > 1 else "ab.single"
             what = "100 events per message" if per > 1 else "one event per message"
             base, head = eps[(per, "base")], eps[(per, "head")]
@@ -1458,13 +1454,6 @@ class Bench:
             raise BenchError(f"proofs: {len(seqs)} positions drawn, {len(ids)} events found: "
                              "the log has a gap")
         status, doc = st.request("auditor", "GET", f"/data-events/{ids[0]}/proof", token=tok)
-        if status == 404:
-            note = f"inclusion proofs: not measured, the auditor answers GET " \
-                   f"/data-events/:id/proof with 404 for a stored event (a build without the " \
-                   f"endpoint): {str(doc)[:200]}"
-            log("warning: " + note)
-            self.report.notes.append(note)
-            return
         if status != 200 or not str(doc).startswith("c2sp.org/tlog-proof@v1\n"):
             raise BenchError(f"GET /data-events/{ids[0]}/proof: {status} {str(doc)[:300]}")
         idfile = os.path.join(self.logdir, "proof-ids.txt")
@@ -1790,7 +1779,8 @@ def main():
                     choices=["pipeline", "cost", "drain", "queries", "ab"],
                     help="run only this benchmark (repeatable); no BENCHMARKS.md")
     ap.add_argument("--drain-case", action="append", choices=DRAIN_CASES,
-                    help="with --only drain: run only this drain case (repeatable)")
+                    help="with --only drain (or ab: batched, single): run only this drain case "
+                         "(repeatable)")
     ap.add_argument("--ab-base", metavar="REV",
                     help="also the A/B drain: this build's auditor against the one of commit "
                          "REV (built in the results directory), alternating on the same load")
