@@ -487,10 +487,10 @@ int ledger_open(const struct ledger_config *cfg, struct ledger **out)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&l->cond, &ca);
+	pthread_cond_init(&l->ready_cond, &ca); /* ledger_wait_ready's deadline is CLOCK_MONOTONIC */
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_mutex_init(&l->append, NULL);
-	pthread_cond_init(&l->ready_cond, NULL);
 	if (note_verifier_from_signer(l->signer, &l->verifier) ||
 	    pthread_create(&l->thread, NULL, signer_main, l)) {
 		ledger_close(l);
