@@ -22,7 +22,9 @@ produced no figure, never because a target was missed.
 """
 import argparse
 import atexit
+import bisect
 import datetime
+import glob
 import json
 import os
 import platform
@@ -58,16 +60,28 @@ MYSQL_PASSWORD = E.get("AUDITLOG_MYSQL_PASSWORD", "dev")
 API_DB = E.get("AUDITLOG_API_DB", "audit-logging-api")
 AUDITOR_DB = E.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
 AMQP_URL = E.get("AUDITLOG_AMQP_URL", "amqp://dev:dev@localhost:5672/")
+# The log's signing key: loadgen fill-db writes through the log's writer
+# (the ledger) and signs with it, so the auditors started here must use the
+# same file, or they halt on checkpoints signed by another key.
+LOG_KEY = os.path.abspath(E.get("AUDITLOG_LOG_KEY") or
+                          os.path.join(SRC, ".state", "keys", "log-signer.key"))
+# The log of record's tables (sql/auditor/0003_log_of_record.sql): emptied
+# together, and never under a running auditor, whose ledger holds the tree
+# in memory and halts when rows it wrote vanish.
+LOG_TABLES = ("data_event_values", "data_event_changes", "log_nodes", "log_checkpoints",
+              "data_events")
 
 SIZES = {
     "full": dict(runs=3, warm_s=5, get_s=60, cmp_s=15, patch_s=15, web_s=10, query_s=8,
                  c1_s=5, sample_s=2.0, drain_events=1_000_000, small_rows=100_000,
                  mem_strings=200, mem_ints=60, mem_objects=30, mem_oversize=4, mem_overweight=4,
-                 big_rows=10_000_000, hot_share=0.06, patch_users=32, deep_pages=100),
+                 big_rows=10_000_000, hot_share=0.06, patch_users=32, deep_pages=100,
+                 proof_s=30, proof_ids=10_000, ab_events=1_000_000),
     "smoke": dict(runs=1, warm_s=1, get_s=2, cmp_s=2, patch_s=2, web_s=2, query_s=2,
                   c1_s=1, sample_s=0.5, drain_events=5_000, small_rows=20_000, big_rows=21_000,
                   mem_strings=8, mem_ints=2, mem_objects=2, mem_oversize=1, mem_overweight=1,
-                  hot_share=0.3, patch_users=32, deep_pages=100),
+                  hot_share=0.3, patch_users=32, deep_pages=100, proof_s=2, proof_ids=200,
+                  ab_events=5_000),
 }
 
 # ---------------------------------------------------------------------------
@@ -195,11 +209,11 @@ def busy_processes(interval=1.0):
 
 
 class Daemon:
-    def __init__(self, name, env, logdir, tag):
+    def __init__(self, name, env, logdir, tag, bin_dir=BIN):
         self.name = name
         self.log_path = os.path.join(logdir, f"{tag}-{name}.log")
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([os.path.join(BIN, "auditlog-" + name)], env=env,
+        self.proc = subprocess.Popen([os.path.join(bin_dir, "auditlog-" + name)], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT, cwd=SRC)
         self.started = time.monotonic()
         _live.append(self.proc)
@@ -234,11 +248,13 @@ class Daemon:
 
 
 class Stack:
-    """Some of the three daemons on free ports, with their own spool."""
+    """Some of the three daemons on free ports, with their own spool; from
+    bin_dir (another build's, for the A/B drain)."""
 
-    def __init__(self, bench, tag, extra_env=None):
+    def __init__(self, bench, tag, extra_env=None, bin_dir=BIN):
         self.bench = bench
         self.tag = tag
+        self.bin_dir = bin_dir
         self.ports = {"api": free_port(), "auditor": free_port(), "web": free_port()}
         self.spool = tempfile.mkdtemp(prefix="auditlog-bench-spool-")
         env = dict(os.environ)
@@ -250,6 +266,7 @@ class Stack:
             "AUDITLOG_API_URL": f"http://127.0.0.1:{self.ports['api']}",
             "AUDITLOG_SPOOL_DIR": self.spool,
             "AUDITLOG_TOKEN_ENDPOINT": "true",
+            "AUDITLOG_LOG_KEY": LOG_KEY,
             "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=66",
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
         })
@@ -260,7 +277,7 @@ class Stack:
     def start(self, name, extra_env=None):
         env = dict(self.env)
         env.update(extra_env or {})
-        d = self.daemons[name] = Daemon(name, env, self.bench.logdir, self.tag)
+        d = self.daemons[name] = Daemon(name, env, self.bench.logdir, self.tag, self.bin_dir)
         deadline = time.monotonic() + 30
         while True:
             if d.proc.poll() is not None:
@@ -407,6 +424,15 @@ def wait_alone(what, timeout=90):
         n = mq_consumers()
 
 
+def wait_queue_empty(timeout):
+    """Until the audit queue has no ready message."""
+    deadline = time.monotonic() + timeout
+    while (mq_count() or 0) > 0:
+        if time.monotonic() > deadline:
+            raise BenchError(f"{QUEUE} did not empty within {timeout}s")
+        time.sleep(0.25)
+
+
 def mq_purge(queue=QUEUE):
     run([os.path.join(BIN, "mqtool"), "purge", AMQP_URL, queue], 30, check=False)
 
@@ -422,9 +448,10 @@ def uptime():
 
 def mysql(db, sql, table=False, raw=False, timeout=600):
     """The API's database as its user; the audit log (where only the
-    administrator may TRUNCATE or read plans of every table) as root over
-    the private server's socket, which ./run.sh exports as MYSQL_UNIX_PORT."""
-    admin = db == AUDITOR_DB and E.get("MYSQL_UNIX_PORT")
+    administrator may TRUNCATE or read plans of every table), and the A/B
+    drain's databases named after it, as root over the private server's
+    socket, which ./run.sh exports as MYSQL_UNIX_PORT."""
+    admin = (db == AUDITOR_DB or db.startswith(AUDITOR_DB + "-ab-")) and E.get("MYSQL_UNIX_PORT")
     if admin:
         cmd = ["mariadb", "-uroot", f"--socket={E['MYSQL_UNIX_PORT']}"]
         cmd += ["--table"] if table else ["--batch", "--skip-column-names"]
@@ -449,8 +476,34 @@ def mysql(db, sql, table=False, raw=False, timeout=600):
     return out
 
 
-def loadgen(args, timeout):
-    _, out, err = run([os.path.join(BIN, "loadgen")] + args, timeout)
+def mysql_admin(sql, db=None, timeout=600):
+    """sql (a script, read from stdin as the client reads a migration) as the
+    administrator: root over MYSQL_UNIX_PORT. Returns its output."""
+    sock = E.get("MYSQL_UNIX_PORT")
+    if not sock:
+        raise BenchError("this needs MariaDB's administrator: run it through ./run.sh bench, "
+                         "which exports MYSQL_UNIX_PORT")
+    cmd = ["mariadb", "-uroot", f"--socket={sock}", "--batch", "--skip-column-names"]
+    p = subprocess.run(cmd + ([db] if db else []), input=sql, capture_output=True, text=True,
+                       timeout=timeout, cwd=SRC)
+    if p.returncode:
+        raise BenchError(f"mariadb as root on {db or 'the server'} exited with {p.returncode}:\n"
+                         f"{p.stderr}")
+    return p.stdout
+
+
+def truncate_log(db=AUDITOR_DB, tables=LOG_TABLES):
+    """Empties the audit log. No auditor may run on db meanwhile: its ledger
+    would halt on its next append (rows it wrote are gone); one started
+    afterwards opens the empty log."""
+    mysql(db, "; ".join(f"TRUNCATE TABLE {t}" for t in tables))
+
+
+def loadgen(args, timeout, env=None):
+    """loadgen with the log's key (fill-db signs through the ledger) and
+    env's settings over ours (another database)."""
+    env = dict(os.environ, AUDITLOG_LOG_KEY=LOG_KEY, **(env or {}))
+    _, out, err = run([os.path.join(BIN, "loadgen")] + args, timeout, env=env)
     m = re.search(r"([\d.]+) (events|rows)/s", out)
     if not m:
         raise BenchError(f"cannot read loadgen's output:\n{out}\n{err}")
@@ -659,6 +712,117 @@ def wrk_cpu(url, seconds, cpu_pids, **kw):
     return res
 
 
+def log_end(db=AUDITOR_DB):
+    """The stored size of log 0: its next position."""
+    out = mysql(db, "SELECT COALESCE(MAX(seq) + 1, 0) FROM data_events WHERE log_id = 0")
+    return int(out.strip() or 0)
+
+
+def percentile(values, q):
+    """The q-th percentile (0..100) of values, nearest rank."""
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, int(round(q / 100.0 * len(v) + 0.5)) - 1))]
+
+
+class CheckpointLag:
+    """How long after an event is stored a signed checkpoint covers it.
+
+    A thread polls the auditor's GET /checkpoint (a signed note whose body
+    is the origin line, the size line and the root line) every interval and
+    notes when it first saw each size. finish() reads the log's end, polls
+    on until a checkpoint covers it (or timeout), and compares, for events
+    sampled evenly from the positions stored meanwhile, the time their row
+    was written (received_at, the database's clock on this machine) with
+    (a) the first poll that saw a size above their position: the lag a
+    client sees, at most one interval late, and (b) signed_at of the first
+    stored checkpoint above it: the signer's own lag. An event no
+    checkpoint covered by the timeout counts with the timeout as its lag."""
+
+    def __init__(self, st, token, db=AUDITOR_DB, interval=0.1, sample=50_000):
+        self.url = st.url("auditor", "/checkpoint")
+        self.headers = {"Authorization": "Bearer " + token} if token else {}
+        self.db, self.interval, self.sample = db, interval, sample
+        self.seen = []       # (unix time first seen, size), sizes increasing
+        self.status = None   # the latest HTTP status
+        self.errors = 0
+        self.stop_ev = threading.Event()
+        self.thread = None
+        self.first = 0
+
+    def _poll(self):
+        req = urllib.request.Request(self.url, headers=self.headers)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                body = r.read().decode("utf-8", "replace")
+                self.status = r.status
+        except urllib.error.HTTPError as e:
+            self.status = e.code
+            return None
+        except OSError:
+            self.errors += 1
+            return None
+        lines = body.split("\n")
+        if len(lines) < 3 or not lines[1].isdigit():
+            self.errors += 1
+            return None
+        return int(lines[1])
+
+    def _loop(self):
+        while not self.stop_ev.is_set():
+            n = self._poll()
+            t = time.time()  # after the answer: never early
+            if n is not None and (not self.seen or n > self.seen[-1][1]):
+                self.seen.append((t, n))
+            self.stop_ev.wait(self.interval)
+
+    def start(self):
+        self.first = log_end(self.db)
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+        return self
+
+    def finish(self, timeout=10.0):
+        """Lags in seconds: {"polled": [...], "signed": [...], "events": n,
+        "uncovered": k}."""
+        end = log_end(self.db)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (not self.seen or self.seen[-1][1] < end):
+            time.sleep(self.interval)
+        self.stop_ev.set()
+        self.thread.join(10)
+        if not self.seen:
+            raise BenchError(f"GET {self.url} never answered a checkpoint (last status "
+                             f"{self.status}, {self.errors} errors)")
+        if end <= self.first:
+            return {"polled": [], "signed": [], "events": 0, "uncovered": 0}
+        step = max(1, (end - self.first) // self.sample)
+        rows = mysql(self.db, f"SELECT seq, UNIX_TIMESTAMP(received_at) FROM data_events "
+                     f"WHERE log_id = 0 AND seq >= {self.first} AND seq < {end} AND "
+                     f"(seq - {self.first}) % {step} = 0")
+        cps = mysql(self.db, f"SELECT size, UNIX_TIMESTAMP(signed_at) FROM log_checkpoints "
+                    f"WHERE log_id = 0 AND size > {self.first} ORDER BY size")
+        cp_sizes, cp_times = [], []
+        for line in cps.splitlines():
+            n, t = line.split("\t")
+            cp_sizes.append(int(n))
+            cp_times.append(float(t))
+        seen_sizes = [n for _, n in self.seen]
+        polled, signed, uncovered = [], [], 0
+        for line in rows.splitlines():
+            seq, at = line.split("\t")
+            seq, at = int(seq), float(at)
+            i = bisect.bisect_right(seen_sizes, seq)
+            if i < len(seen_sizes):
+                polled.append(self.seen[i][0] - at)
+            else:
+                uncovered += 1
+                polled.append(timeout)
+            j = bisect.bisect_right(cp_sizes, seq)
+            signed.append(cp_times[j] - at if j < len(cp_sizes) else timeout)
+        return {"polled": polled, "signed": signed, "events": end - self.first,
+                "uncovered": uncovered}
+
+
 def cpu_text(shares):
     return ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]))
 
@@ -681,6 +845,8 @@ class Bench:
         self.backlog_series = []
         self.cpu_notes = []
         self.drain_cases = None  # all of DRAIN_CASES
+        self.ab_base = None      # --ab-base: the commit the A/B drain compares with
+        self.ab_table = None
 
     # -- helpers ----------------------------------------------------------
 
@@ -734,9 +900,11 @@ class Bench:
             backlog.wait_empty(120)
             cpu_pids = {"api": st.daemons["api"].pid, "auditor": st.daemons["auditor"].pid}
             rps, p50, p99, start, end, drain = [], [], [], [], [], []
+            lags = []  # per run: CheckpointLag.finish()
             for i in range(s["runs"]):
                 self.quiet(f"GET run {i + 1}")
                 backlog.sample()  # consume log lines of the idle time
+                lag = CheckpointLag(st, tok).start()
                 samples, stop = [], threading.Event()
                 t0 = time.monotonic()
 
@@ -753,6 +921,7 @@ class Bench:
                 th.join()
                 self.check_wrk("GET", res)
                 drain.append(backlog.wait_empty(300))
+                lags.append(lag.finish())
                 if not samples:
                     raise BenchError("no backlog samples were taken during the GET run")
                 window = max(s["get_s"] * 0.2, s["sample_s"])
@@ -786,6 +955,7 @@ class Bench:
                   growth, ("<=", round(allowed)), 1)
             R.add("get.drain_s", "time for the backlog to empty after the load stops", "s", drain,
                   None, 1, 1)
+            self.add_lag("get", "during the GET runs", lags)
 
             log("pipeline: PATCH (target 3)")
             ids = self.create_users(st, tok, s["patch_users"])
@@ -846,6 +1016,26 @@ class Bench:
                   "load live", "MB", [auditor_live_hwm], ("<", 64), 6, 1)
             R.add("web.peak_rss_mb", "web peak RSS after its wrk runs", "MB", [web_hwm],
                   ("<", 16), 6, 1)
+
+    def add_lag(self, key, when, lags):
+        """Figures of the checkpoint lag (CheckpointLag.finish() per run)."""
+        lags = [x for x in lags if x["polled"]]
+        if not lags:
+            raise BenchError(f"checkpoint lag {when}: no event was stored during the runs")
+        for x in lags:
+            log(f"checkpoint lag {when}: {x['events']:,} events, p50 "
+                f"{percentile(x['polled'], 50):.3f} s, p99 {percentile(x['polled'], 99):.3f} s "
+                f"(signed_at: p99 {percentile(x['signed'], 99):.3f} s), max "
+                f"{max(x['polled']):.3f} s; {x['uncovered']} not covered after 10 s")
+        R = self.report
+        R.add(f"{key}.checkpoint_lag.p50_s", f"checkpoint lag {when}: event stored (received_at) "
+              "until GET /checkpoint covers it, polled every 0.1 s: p50", "s",
+              [percentile(x["polled"], 50) for x in lags], None, 10, 3)
+        R.add(f"{key}.checkpoint_lag.p99_s", f"checkpoint lag {when}: p99", "s",
+              [percentile(x["polled"], 99) for x in lags], ("<", 2), 10, 3)
+        R.add(f"{key}.checkpoint_lag.signed_p99_s", f"checkpoint lag {when}, to the covering "
+              "checkpoint's signed_at: p99", "s", [percentile(x["signed"], 99) for x in lags],
+              None, 10, 3)
 
     def create_users(self, st, tok, n):
         ids = []
@@ -1031,15 +1221,127 @@ class Bench:
         mq_purge(DEAD_QUEUE)
         return {"eps": eps, "hwm": hwm, "publish_eps": rates}
 
+    # -- issue 10: what the log of record costs the drain, A/B --------------
+
+    def build_rev(self, rev):
+        """A release build (RelWithDebInfo, as ./run.sh build) of the auditor
+        of commit rev of this repository, from git archive, in
+        <out>/ab-<commit>/; kept and reused. Returns (source, bin dir)."""
+        rc, out, err = run(["git", "-C", SRC, "rev-parse", "--verify", rev + "^{commit}"], 30,
+                           check=False)
+        if rc:
+            raise BenchError(f"--ab-base {rev}: not a commit of {SRC}: {err.strip()}")
+        sha = out.strip()
+        root = os.path.join(self.outdir, f"ab-{sha[:12]}")
+        src, build = os.path.join(root, "src"), os.path.join(root, "build")
+        bin_dir = os.path.join(build, "bin")
+        if os.access(os.path.join(bin_dir, "auditlog-auditor"), os.X_OK):
+            log(f"ab: reusing the build of {sha[:12]} in {build}")
+            return src, bin_dir
+        shutil.rmtree(root, ignore_errors=True)
+        os.makedirs(src)
+        log(f"ab: building the auditor of {sha[:12]} in {build}")
+        archive = subprocess.run(["git", "-C", SRC, "archive", sha], capture_output=True)
+        if archive.returncode:
+            raise BenchError(f"git archive {sha}: {archive.stderr.decode(errors='replace')}")
+        subprocess.run(["tar", "-x", "-C", src], input=archive.stdout, check=True)
+        run(["cmake", "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], 600)
+        run(["cmake", "--build", build, "-j", str(os.cpu_count() or 2), "--target",
+             "auditlog-auditor"], 3600)
+        return src, bin_dir
+
+    @staticmethod
+    def ab_database(db, sql_dir, tables):
+        """db made afresh, migrated with sql_dir's files, its tables granted
+        to the auditor's writer (SELECT, INSERT) and reader (SELECT) as
+        ./run.sh grants them."""
+        def lit(v):
+            return "'" + v.replace("\\", "\\\\").replace("'", "''") + "'"
+        q = "`" + db.replace("`", "``") + "`"
+        mysql_admin(f"DROP DATABASE IF EXISTS {q}; CREATE DATABASE {q} CHARACTER SET utf8mb4 "
+                    "COLLATE utf8mb4_bin;")
+        files = sorted(glob.glob(os.path.join(sql_dir, "*.sql")))
+        if not files:
+            raise BenchError(f"no migrations in {sql_dir}")
+        for path in files:
+            with open(path) as f:
+                mysql_admin(f.read(), db)
+        writer = lit(E.get("AUDITLOG_AUDITOR_MYSQL_USER", "auditor"))
+        reader = lit(E.get("AUDITLOG_AUDITOR_READER_USER", "auditor_reader"))
+        grants = []
+        for host in ("'%'", "'localhost'"):
+            for t in tables:
+                grants.append(f"GRANT SELECT, INSERT ON {q}.{t} TO {writer}@{host};")
+                grants.append(f"GRANT SELECT ON {q}.{t} TO {reader}@{host};")
+        mysql_admin("\n".join(grants))
+        log(f"ab: {db} migrated with {', '.join(os.path.basename(p) for p in files)}")
+
+    def ab_drain(self):
+        """The drain of benchmark 4 (queued while the auditor is stopped,
+        timed from its start until stored), by this build's auditor (with
+        the log of record) and by the one of commit --ab-base (without),
+        each on a database of its own migrated by its own migrations and
+        emptied before every run, alternating base/head, head/base, ...
+        on the same queued load (the same loadgen publishes it)."""
+        s = self.size
+        rev, n = self.ab_base, s["ab_events"]
+        base_src, base_bin = self.build_rev(rev)
+        sides = {
+            "base": {"db": f"{AUDITOR_DB}-ab-base", "bin": base_bin,
+                     "sql": os.path.join(base_src, "sql", "auditor"),
+                     "tables": ("data_event_changes", "data_events")},
+            "head": {"db": f"{AUDITOR_DB}-ab-head", "bin": BIN,
+                     "sql": os.path.join(SRC, "sql", "auditor"), "tables": LOG_TABLES},
+        }
+        for side in sides.values():
+            self.ab_database(side["db"], side["sql"], side["tables"])
+        pers = [per for per, case in ((100, "batched"), (1, "single"))
+                if not self.drain_cases or case in self.drain_cases]
+        eps = {}
+        with Stack(self, "ab-base", {"AUDITLOG_AUDITOR_DB": sides["base"]["db"],
+                                     "AUDITLOG_LOG_LEVEL": "debug"}, base_bin) as sb, \
+                Stack(self, "ab-head", {"AUDITLOG_AUDITOR_DB": sides["head"]["db"],
+                                        "AUDITLOG_LOG_LEVEL": "debug"}) as sh:
+            stacks = {"base": sb, "head": sh}
+            for per in pers:
+                for i in range(s["runs"]):
+                    for name in (("base", "head") if i % 2 == 0 else ("head", "base")):
+                        side = sides[name]
+                        truncate_log(side["db"], side["tables"])
+                        r = self._drain_run(stacks[name], f"ab {name} {per}/message run {i + 1}",
+                                            [["publish", AMQP_URL, str(n), "--batch", str(per),
+                                              "--hot", f"ab-{self.run_tag}"]], n, 0)
+                        eps.setdefault((per, name), []).append(r["eps"])
+        R = self.report
+        table = ["| events per message | runs | without the ledger (`" + rev + "`) | with it "
+                 "(this build) | ratio of medians | ratios per alternation |",
+                 "|---:|---:|---:|---:|---:|---|"]
+        for per in pers:
+            key = "ab.batched" if per > 1 else "ab.single"
+            what = "100 events per message" if per > 1 else "one event per message"
+            base, head = eps[(per, "base")], eps[(per, "head")]
+            ratios = [h / b for h, b in zip(head, base)]
+            R.add(f"{key}.base.eps", f"drain of {n:,} queued events, {what}, build {rev} "
+                  "(no log of record)", "events/s", base, None, 10)
+            R.add(f"{key}.head.eps", f"the same, this build (with the log of record)",
+                  "events/s", head, None, 10)
+            R.add(f"{key}.ratio", f"drain with / without the log of record, {what} (per "
+                  "alternation)", "", ratios, (">=", 0.9), 10, 3)
+            mb, mh = statistics.median(base), statistics.median(head)
+            table.append(f"| {per} | {len(base)} | {mb:,.0f} events/s | {mh:,.0f} events/s | "
+                         f"{mh / mb:.3f} | {', '.join(f'{x:.3f}' for x in ratios)} |")
+        self.ab_table = "\n".join(table)
+        print(self.ab_table, flush=True)
+
     # -- 5: queries at scale -------------------------------------------------
 
     def page_sql(self, kind, hot, after_ts, after_id, limit):
-        """The exact SQL of store_query_events, from services/auditor/store.c."""
-        with open(os.path.join(SRC, "services", "auditor", "store.c")) as f:
+        """The exact SQL of store_query_events, from services/auditor/store_read.c."""
+        with open(os.path.join(SRC, "services", "auditor", "store_read.c")) as f:
             src = f.read()
         m = re.search(r"#define PAGE_SQL\(where\)((?:.*\\\n)*.*)", src)
         if not m:
-            raise BenchError("cannot find PAGE_SQL in services/auditor/store.c")
+            raise BenchError("cannot find PAGE_SQL in services/auditor/store_read.c")
         body = m.group(1)
         parts = []
         for tok in re.finditer(r'"((?:[^"\\]|\\.)*)"|\bwhere\b', body):
@@ -1047,7 +1349,7 @@ class Bench:
         template = "".join(parts)
         w = re.search(r"sql_by_%s\[\]\s*=\s*PAGE_SQL\(\"([^\"]*)\"\)" % kind, src)
         if not w:
-            raise BenchError(f"cannot find sql_by_{kind} in store.c")
+            raise BenchError(f"cannot find sql_by_{kind} in store_read.c")
         sql = template.replace("\0", w.group(1))
 
         def lit(v):
@@ -1133,6 +1435,81 @@ class Bench:
             self.explains.append((scale, "actor_deep (ANALYZE)", sql, None, analyze.strip()))
         return results
 
+    def proofs(self, st):
+        """Inclusion proofs of events drawn at random over the whole log,
+        alone and then beside a GET load on the API (events flowing in),
+        with the checkpoint lag meanwhile."""
+        s = self.size
+        size = log_end()
+        tok = st.token(1)
+        if size == 0:
+            raise BenchError("proofs: the log is empty")
+        seqs = sorted(random.sample(range(size), min(size, s["proof_ids"])))
+        ids = []
+        for i in range(0, len(seqs), 1000):
+            chunk = ",".join(str(q) for q in seqs[i:i + 1000])
+            ids += mysql(AUDITOR_DB, "SELECT event_id FROM data_events WHERE log_id = 0 AND "
+                         f"seq IN ({chunk})").split()
+        if len(ids) != len(seqs):
+            raise BenchError(f"proofs: {len(seqs)} positions drawn, {len(ids)} events found: "
+                             "the log has a gap")
+        status, doc = st.request("auditor", "GET", f"/data-events/{ids[0]}/proof", token=tok)
+        if status != 200 or not str(doc).startswith("c2sp.org/tlog-proof@v1\n"):
+            raise BenchError(f"GET /data-events/{ids[0]}/proof: {status} {str(doc)[:300]}")
+        idfile = os.path.join(self.logdir, "proof-ids.txt")
+        with open(idfile, "w") as f:
+            f.write("\n".join(ids) + "\n")
+        script = os.path.join(HERE, "proof.lua")
+        url = st.url("auditor", "/")
+        log(f"proofs: {size:,} events, {len(ids):,} drawn at random (target 10)")
+        alone, c1, busy, lags = [], [], [], []
+        for i in range(s["runs"]):
+            self.quiet(f"proof run {i + 1}")
+            r = wrk_cpu(url, s["proof_s"], {"auditor": st.daemons["auditor"].pid}, threads=1,
+                        conns=4, script=script, script_args=[tok, idfile])
+            self.check_wrk("proofs", r)
+            alone.append(r)
+            r1 = wrk(url, s["c1_s"], threads=1, conns=1, script=script, script_args=[tok, idfile])
+            self.check_wrk("proofs (1 connection)", r1)
+            c1.append(r1)
+            # The same beside a GET load on the API: its view events flow
+            # through the queue into the log, and checkpoints follow them.
+            self.quiet(f"proof run {i + 1} with events flowing")
+            api_tok = st.token(1)
+            lag = CheckpointLag(st, tok).start()
+            get = {}
+            th = threading.Thread(target=lambda: get.update(wrk(
+                st.url("api", "/api/users/1"), s["proof_s"], threads=1, conns=8,
+                headers=self.auth(api_tok))), daemon=True)
+            th.start()
+            r2 = wrk(url, s["proof_s"], threads=1, conns=4, script=script,
+                     script_args=[tok, idfile])
+            th.join(s["proof_s"] + 90)
+            if "rps" not in get:
+                raise BenchError("proofs: the GET load beside them did not run")
+            self.check_wrk("proofs with events flowing", r2)
+            wait_queue_empty(300)
+            lags.append(lag.finish())
+            busy.append((r2, get))
+            self.cpu_notes.append(f"proofs run {i + 1} ({r['rps']:,.0f} req/s): "
+                                  f"{cpu_text(r['cpu'])}")
+            log(f"proof run {i + 1}: p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, "
+                f"{r['rps']:.0f} req/s; one connection p50 {r1['p50']:.2f} ms; beside "
+                f"{get['rps']:.0f} GET/s: p50 {r2['p50']:.2f} ms, {r2['rps']:.0f} req/s")
+        R = self.report
+        R.add("proof.p50_ms", f"GET /data-events/:id/proof, {size:,} events, random events, "
+              "wrk -t1 -c4: p50", "ms", [r["p50"] for r in alone], ("<", 5), 10, 2)
+        R.add("proof.p99_ms", "proof p99", "ms", [r["p99"] for r in alone], None, 10, 2)
+        R.add("proof.rps", "proofs per second, wrk -t1 -c4", "req/s", [r["rps"] for r in alone],
+              None, 10)
+        R.add("proof.c1_p50_ms", "proof p50 with one connection (wrk -t1 -c1)", "ms",
+              [r["p50"] for r in c1], None, 10, 2)
+        R.add("proof.busy.p50_ms", "proof p50 beside a GET load on the API (wrk -t1 -c8 on "
+              "/api/users/1: events flowing in)", "ms", [r["p50"] for r, _ in busy], None, 10, 2)
+        R.add("proof.busy.get_rps", "that GET load, events per second into the log", "req/s",
+              [g["rps"] for _, g in busy], None, 10)
+        self.add_lag("proof", "during the proof runs beside the GET load", lags)
+
     def queries(self):
         s = self.size
         small, big = s["small_rows"], s["big_rows"]
@@ -1140,10 +1517,14 @@ class Bench:
             hot = f"hot-{self.run_tag}"  # the test database is shared: no truncation
         else:
             hot = "hot"
-            log(f"queries: emptying the audit tables of {AUDITOR_DB}")
-            mysql(AUDITOR_DB, "TRUNCATE TABLE data_event_changes; TRUNCATE TABLE data_events")
+            log(f"queries: emptying the audit log of {AUDITOR_DB} ({', '.join(LOG_TABLES)})")
+            truncate_log()
         R = self.report
         fill_args = ["--hot", hot, "--hot-share", str(s["hot_share"])]
+        # fill-db appends through a writer (ledger) of its own: no auditor
+        # may run on the log meanwhile, or its ledger would find positions
+        # it was about to give taken and halt. So each size gets a stack
+        # started after its fill, whose auditor opens the grown tree.
         log(f"queries: loading {small:,} events (target 5)")
         rate, line = loadgen(["fill-db", str(small)] + fill_args, timeout=1800)
         log(line)
@@ -1152,16 +1533,21 @@ class Bench:
             st.start("auditor")
             st.start("api")
             res_small = self.measure_queries(st, hot, "small")
-            log(f"queries: loading {big - small:,} more events, to {big:,}")
-            rate, line = loadgen(["fill-db", str(big - small)] + fill_args, timeout=3600)
-            log(line)
-            fills.append(rate)
-            if not self.smoke:
-                log("queries: letting MariaDB settle after the load")
-                time.sleep(10)
+        log(f"queries: loading {big - small:,} more events, to {big:,}")
+        rate, line = loadgen(["fill-db", str(big - small)] + fill_args, timeout=7200)
+        log(line)
+        fills.append(rate)
+        if not self.smoke:
+            log("queries: letting MariaDB settle after the load")
+            time.sleep(10)
+        with Stack(self, "queries-big") as st:
+            st.start("auditor")
+            st.start("api")
             res_big = self.measure_queries(st, hot, "big")
-        R.add("fill.rows_per_s", "loadgen fill-db through store_insert_batch (2 connections, "
-              "1,000 events per transaction)", "rows/s", fills, None, 5)
+            self.proofs(st)
+        R.add("fill.rows_per_s", "loadgen fill-db through store_insert_batch and the log's "
+              "writer (2 connections, 1,000 events per transaction, tree built as it goes)",
+              "rows/s", fills, None, 5)
         labels = {"actor_first": "actor query, first page of 50",
                   "target_first": "target query, first page of 50",
                   "actor_deep": f"actor query, page {s['deep_pages'] + 1} through the cursor",
@@ -1195,9 +1581,11 @@ class Bench:
                 raise BenchError(f"{BIN}/{b} is missing: build first (./run.sh build)")
         self.started = datetime.datetime.now(datetime.timezone.utc)
         steps = [("pipeline", self.pipeline), ("cost", self.audit_cost),
-                 ("drain", self.drain), ("queries", self.queries)]
+                 ("drain", self.drain), ("queries", self.queries), ("ab", self.ab_drain)]
         for name, fn in steps:
             if only and name not in only:
+                continue
+            if name == "ab" and not self.ab_base:
                 continue
             t0 = time.monotonic()
             fn()
@@ -1306,7 +1694,7 @@ def how_measured(b):
   large size each URL also gets `wrk -t1 -c1 -d{s['c1_s']}s`: a query's own latency, where with
   `-c4` four requests share two cores and the p50 includes the wait for one.
   The plans below are of the exact SQL the auditor runs (`PAGE_SQL` read from
-  `services/auditor/store.c`), with the deep page's keyset position.
+  `services/auditor/store_read.c`), with the deep page's keyset position.
 - **6** `VmHWM` of the API after all GET and PATCH runs, of the auditor after storing them
   live and after each drain, of the web daemon after `wrk -t2 -c32 -d{s['web_s']}s` on
   `/index.html`."""
@@ -1342,6 +1730,14 @@ def write_markdown(b, path, full_doc):
     if R.notes:
         lines += ["Notes from this run:", ""] + [f"- {n}" for n in R.notes] + [""]
     lines += ["## How it was measured", "", how_measured(b), "", "Reference: " + REFERENCE, ""]
+    if b.ab_table:
+        lines += ["## What the log of record costs the drain", "",
+                  f"`--ab-base {b.ab_base}`: the drain of benchmark 4, {b.size['ab_events']:,} "
+                  "events queued while the auditor is stopped, by the auditor of that commit "
+                  "(before the log of record; its database migrated to its own migrations) and "
+                  "by this build's, each on a database of its own emptied before each run, "
+                  "alternating which goes first; the same loadgen queues the same load for both.",
+                  "", b.ab_table, ""]
     if b.cpu_notes:
         lines += ["## Where the CPU went", "",
                   "CPU used during each run, in cores (2 = the whole machine), from "
@@ -1359,7 +1755,7 @@ def write_markdown(b, path, full_doc):
     if b.explains:
         lines += ["## Query plans", "",
                   "`EXPLAIN` of the auditor's page query as it runs (`PAGE_SQL` of "
-                  "`services/auditor/store.c`), at both sizes.", ""]
+                  "`services/auditor/store_read.c`), at both sizes.", ""]
         shown_sql = set()
         for scale, name, sql, plan, analyze in b.explains:
             rows = b.size["small_rows"] if scale == "small" else b.size["big_rows"]
@@ -1379,16 +1775,24 @@ def write_markdown(b, path, full_doc):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run each")
-    ap.add_argument("--only", action="append", choices=["pipeline", "cost", "drain", "queries"],
+    ap.add_argument("--only", action="append",
+                    choices=["pipeline", "cost", "drain", "queries", "ab"],
                     help="run only this benchmark (repeatable); no BENCHMARKS.md")
     ap.add_argument("--drain-case", action="append", choices=DRAIN_CASES,
-                    help="with --only drain: run only this drain case (repeatable)")
+                    help="with --only drain (or ab: batched, single): run only this drain case "
+                         "(repeatable)")
+    ap.add_argument("--ab-base", metavar="REV",
+                    help="also the A/B drain: this build's auditor against the one of commit "
+                         "REV (built in the results directory), alternating on the same load")
     ap.add_argument("--runs", type=int, help="runs per figure (full: 3, smoke: 1); no BENCHMARKS.md")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results directory")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     b = Bench(args.smoke, args.out)
     b.drain_cases = args.drain_case
+    b.ab_base = args.ab_base
+    if args.only and "ab" in args.only and not args.ab_base:
+        ap.error("--only ab needs --ab-base REV")
     if args.runs:
         b.size = dict(b.size, runs=args.runs)
     mode = "smoke" if args.smoke else "full"

@@ -10,10 +10,14 @@ deletes, reads from several concurrent clients), each fault in its own run:
   poison           poison messages published to the exchange between valid events
 
 After each: wait for the pipeline to drain, then compare what the clients
-did with what the auditor stored (see verify.py). Prints one table; exit 1
-on any loss, duplicate or unexplained event (except view events lost by
-api-kill within --view-loss-window), on a daemon crash or unclean exit, and
-with --strict-latency on a p99 during faults 1 and 2 over 2x the p99 before.
+did with what the auditor stored (see verify.py), and check the log of
+record: the positions of log 0 run from 0 with no gap (the primary key
+forbids repeats) and the auditor's GET /verify answers 200. Prints one
+table; exit 1 on any loss, duplicate or unexplained event (except view
+events lost by api-kill within --view-loss-window), on a gap, on a /verify
+other than 200 (a 404, from a build without the route, is only noted), on a
+daemon crash or unclean exit, and with --strict-latency on a p99 during
+faults 1 and 2 over 2x the p99 before.
 
 Runs like the integration tests, under `./run.sh test` (ctest) or by hand
 with the test environment exported (see the README).
@@ -39,7 +43,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import amqp_probe  # noqa: E402
 import broker as mq  # noqa: E402
-from auditor_db import AuditorDB  # noqa: E402
+from auditor_db import DB_NAME, AuditorDB  # noqa: E402
 from load import Client  # noqa: E402
 from poison import ACTOR as POISON_ACTOR, poison_messages, valid_event  # noqa: E402
 from stack import FaultStack  # noqa: E402
@@ -78,6 +82,8 @@ class RunResult:
         self.logdir = None
         self.latency_warn = False
         self.interfered = False
+        self.positions = "-"  # log 0's positions after the run: "n ok", "GAP", "-"
+        self.verify = "-"     # the auditor's GET /verify status
 
     def status(self, strict_latency):
         if self.failures or (strict_latency and self.latency_warn):
@@ -164,6 +170,7 @@ class Suite:
                 f"{res.failed} failed); draining")
             events, poison_state = self._drain(stack, clients, admin, extra, res)
             self._verify(name, clients, events, extra, poison_state, res)
+            self._verify_log(stack, admin, res)
             if res.failures or self.args.keep_logs:
                 self._dump(rundir, clients, events)
             self._latency(name, res)
@@ -417,6 +424,33 @@ class Suite:
         if res.failures:
             res.failures.extend("  " + d for d in t.details)
 
+    def _verify_log(self, stack, token, res):
+        """The log of record after the fault, as the administrator sees the
+        table and as the auditor verifies it: positions 0..n-1 of log 0 with
+        no gap (n rows, MIN 0, MAX n-1; the primary key (log_id, seq)
+        forbids a repeat), and GET /verify answering 200."""
+        out = self.db.root_sql("SELECT COUNT(*), COALESCE(MIN(seq), -1), COALESCE(MAX(seq), -1) "
+                               "FROM data_events WHERE log_id = 0", database=DB_NAME)
+        n, lo, hi = (int(x) for x in out.split())
+        if n == 0:
+            res.positions = "empty"
+            res.failures.append("log 0 holds no event after the run")
+        elif lo != 0 or hi != n - 1:
+            res.positions = "GAP"
+            res.failures.append(f"positions of log 0: {n} rows from seq {lo} to {hi} (expected 0 "
+                                f"to {n - 1}): {'missing' if hi - lo + 1 > n else 'extra'} "
+                                "positions")
+        else:
+            res.positions = f"{n} ok"
+        status, _, body = stack.request("auditor", "GET", "/verify", token=token, raw=True)
+        res.verify = str(status)
+        text = body.decode("utf-8", "replace")[:500]
+        if status == 404:
+            res.notes.append(f"GET /verify answers 404 (a build without the route?): not checked; "
+                             f"{text}")
+        elif status != 200:
+            res.failures.append(f"GET /verify answers {status}: {text}")
+
     def _dump(self, rundir, clients, events):
         """For diagnosis: every request and every stored event of the run, and
         what the auditor's database holds for the run's actors (with the
@@ -574,7 +608,8 @@ class Suite:
 # -- the table -----------------------------------------------------------------
 
 HEAD = ["fault", "requests ok", "unknown", "events expected", "stored", "lost", "duplicated",
-        "p99 before (ms)", "p99 during (ms)", "time (s)", "result"]
+        "log 0 positions", "/verify", "p99 before (ms)", "p99 during (ms)", "time (s)",
+        "result"]
 
 
 def _ms(v):
@@ -587,7 +622,8 @@ def rows(results, strict):
         t = r.tally
         out.append([r.name, str(r.ok), str(r.unknown), str(t.expected), str(t.stored),
                     str(t.lost) + (f" ({t.lost_views} views)" if t.lost_views else ""),
-                    str(t.duplicated), _ms(r.p99_before), _ms(r.p99_during),
+                    str(t.duplicated), r.positions, r.verify, _ms(r.p99_before),
+                    _ms(r.p99_during),
                     f"{r.seconds:.0f}", r.status(strict)])
     return out
 
