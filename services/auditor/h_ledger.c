@@ -150,7 +150,15 @@ void h_proof(struct http_request *req)
 	size_t n;
 	struct tree_source ts = {.db = db, .log = log};
 	struct merkle_source src = tree_source_init(&ts);
-	if (merkle_inclusion_proof((uint64_t)seq, cp.size, &src, proof, &n)) {
+	/* One read for the whole path: see tree_source_record. */
+	tree_source_record(&ts);
+	int rc = merkle_inclusion_proof((uint64_t)seq, cp.size, &src, proof, &n);
+	if (!rc && !tree_source_fetch(&ts))
+		rc = merkle_inclusion_proof((uint64_t)seq, cp.size, &src, proof, &n);
+	else
+		rc = -1;
+	tree_source_free(&ts);
+	if (rc) {
 		free(cp.note);
 		http_reply_error(req, ts.status ? 503 : 500, ts.status ? "Service unavailable" : "Internal error",
 		                 "The proof could not be made: %s.",
@@ -202,7 +210,14 @@ void h_consistency(struct http_request *req)
 	size_t len;
 	struct tree_source ts = {.db = db, .log = log};
 	struct merkle_source src = tree_source_init(&ts);
-	if (merkle_consistency_proof((uint64_t)from, (uint64_t)to, &src, proof, &len)) {
+	tree_source_record(&ts);
+	int rc = merkle_consistency_proof((uint64_t)from, (uint64_t)to, &src, proof, &len);
+	if (!rc && !tree_source_fetch(&ts))
+		rc = merkle_consistency_proof((uint64_t)from, (uint64_t)to, &src, proof, &len);
+	else
+		rc = -1;
+	tree_source_free(&ts);
+	if (rc) {
 		http_reply_error(req, ts.status ? 503 : 500, ts.status ? "Service unavailable" : "Internal error",
 		                 "The proof could not be made: %s.",
 		                 ts.status ? db_status_string(ts.status) : "the stored tree lacks a hash");

@@ -113,12 +113,32 @@ char *ledger_checkpoint(struct ledger *l, uint64_t *size);
  * most 2^(LEDGER_STRIDE-1) stored hashes below it (one range query). A
  * missing or short row set makes node() fail (MERKLE_ESOURCE to the
  * caller). db is borrowed; the source works on the caller's thread. */
+struct tree_ask {
+	unsigned level;
+	uint64_t index;
+	uint8_t hash[MERKLE_HASH_LEN];
+	bool known;
+};
 struct tree_source {
 	struct db *db;
 	uint32_t log;
 	int status; /* the last db status, DB_OK or a negative db_status */
+	/* Batching (tree_source_record / tree_source_fetch): */
+	bool recording;
+	struct tree_ask *asks; /* malloc'd; tree_source_free releases them */
+	size_t nasks, cap;
 };
 struct merkle_source tree_source_init(struct tree_source *ts);
+/* Batching a proof's reads. Which nodes a proof, root or border asks for
+ * depends on positions only, never on hashes; so: tree_source_record(ts),
+ * run the merkle function once (it gets zero hashes: throw its result
+ * away), tree_source_fetch(ts) reads every node it asked in one or two
+ * queries, and the same call run again is answered from them (a node not
+ * asked the first time is still read on its own). Returns DB_OK or a db
+ * status (ts->status). tree_source_free releases what ts holds. */
+void tree_source_record(struct tree_source *ts);
+int tree_source_fetch(struct tree_source *ts);
+void tree_source_free(struct tree_source *ts);
 
 /* A stored checkpoint (a row of log_checkpoints). */
 struct stored_checkpoint {

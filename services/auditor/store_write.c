@@ -131,6 +131,7 @@ struct batch_tx {
 	size_t nnode, node_cap;
 	struct jcs_buf scratch;
 	bool reached_commit;      /* every row was inserted: COMMIT was (to be) sent */
+	bool locked;              /* the log's append lock is held (ledger_begin) */
 };
 
 static int cmp_id(const void *a, const void *b)
@@ -203,8 +204,7 @@ static int keep_node(void *ctx, unsigned level, uint64_t index, const uint8_t ha
 
 /* Lays out the rows of new event i at position t->f.size, and appends its
  * leaf to the frontier. */
-static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value **ev,
-                       struct db_value **ch, struct db_value **val)
+static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value **ev)
 {
 	const struct event *e = &t->events[i];
 	size_t c0 = t->first_change[i], c1 = t->first_change[i + 1];
@@ -238,10 +238,18 @@ static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value *
 	*v++ = le.event_name ? DB_TEXT(le.event_name) : DB_NULL_VALUE;
 	*v++ = DB_BLOB(t->leaf[k], MERKLE_HASH_LEN);
 	*ev = v;
-	for (size_t c = c0; c < c1; c++) {
+	return merkle_frontier_append_visit(&t->f, t->leaf[k], keep_node, t) ? DB_ERR : DB_OK;
+}
+
+/* Lays out the change and value rows of event i: they do not depend on
+ * its position, so they go in before the log's lock is taken. */
+static void place_values(struct batch_tx *t, size_t i, struct db_value **ch, struct db_value **val)
+{
+	const struct event *e = &t->events[i];
+	for (size_t c = t->first_change[i]; c < t->first_change[i + 1]; c++) {
 		const struct leaf_change *lc = &t->lc[c];
 		const struct change_row *cr = &t->cr[c];
-		v = *ch;
+		struct db_value *v = *ch;
 		*v++ = DB_TEXT(e->id);
 		*v++ = DB_TEXT(lc->field);
 		*v++ = DB_BLOB(lc->prev, LEAF_COMMITMENT_LEN);
@@ -256,28 +264,50 @@ static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value *
 		*v++ = DB_TEXT(cr->next);
 		*val = v;
 	}
-	return merkle_frontier_append_visit(&t->f, t->leaf[k], keep_node, t) ? DB_ERR : DB_OK;
 }
 
+/* The insert transaction. What does not depend on positions (finding the
+ * events already stored, inserting the new ones' commitments and values)
+ * runs before the log's lock is taken, in parallel with the other
+ * consumers; under the lock, only the positions: the stored end checked,
+ * leaves hashed, the event rows and interior hashes inserted, and (in
+ * store_insert_batch) the COMMIT. */
 static int insert_in_tx(struct db *db, void *arg)
 {
 	struct batch_tx *t = arg;
+	if (t->locked) { /* an earlier attempt's lock: that attempt rolled back */
+		ledger_end(t->ledger, &t->f, LEDGER_ROLLED_BACK);
+		t->locked = false;
+	}
 	t->stored = 0;
 	t->nnode = 0;
 	t->reached_commit = false;
 	int st = find_known(db, t);
-	/* The log's end as stored must be where this writer left it. */
-	if (st || (st = ledger_check_head(t->ledger, db, &t->f)))
+	if (st)
 		return st;
-	struct db_value *ev = t->ev, *ch = t->ch, *val = t->val;
+	struct db_value *ch = t->ch, *val = t->val;
+	for (size_t i = 0; i < t->n; i++)
+		if (!t->repeat[i] && !is_known(t, t->events[i].id))
+			place_values(t, i, &ch, &val);
+	size_t nch = (size_t)(ch - t->ch) / CH_COLS;
+	if ((st = insert_rows(db, changes_sql, t->ch, nch, CH_COLS)) ||
+	    (st = insert_rows(db, values_sql, t->val, nch, VAL_COLS)))
+		return st;
+
+	if (ledger_begin(t->ledger, &t->f))
+		return STORE_LOG_CLOSED;
+	t->locked = true;
+	/* The log's end as stored must be where this writer left it. */
+	if ((st = ledger_check_head(t->ledger, db, &t->f)))
+		return st;
+	struct db_value *ev = t->ev;
 	size_t nev = 0;
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->repeat[i] || is_known(t, t->events[i].id))
 			continue;
-		if ((st = place_event(t, i, nev++, &ev, &ch, &val)))
+		if ((st = place_event(t, i, nev++, &ev)))
 			return st;
 	}
-	size_t nch = (size_t)(ch - t->ch) / CH_COLS;
 	free(t->nodes);
 	if (!(t->nodes = malloc((t->nnode ? t->nnode : 1) * NODE_COLS * sizeof *t->nodes)))
 		return DB_ERR;
@@ -289,8 +319,6 @@ static int insert_in_tx(struct db *db, void *arg)
 		v[3] = DB_BLOB(t->node[i].hash, MERKLE_HASH_LEN);
 	}
 	if ((st = insert_rows(db, events_sql, t->ev, nev, EV_COLS)) ||
-	    (st = insert_rows(db, changes_sql, t->ch, nch, CH_COLS)) ||
-	    (st = insert_rows(db, values_sql, t->val, nch, VAL_COLS)) ||
 	    (st = insert_rows(db, nodes_sql, t->nodes, t->nnode, NODE_COLS)))
 		return st;
 	t->stored = nev;
@@ -375,16 +403,18 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 	int st = n ? bind_batch(&t) : DB_OK;
 	*stored = 0;
 	if (st == DB_OK && n) {
-		if (ledger_begin(ledger, &t.f)) {
-			st = STORE_LOG_CLOSED;
-		} else {
+		/* Read committed: the stored end checked under the lock is the
+		 * latest, not the snapshot of the transaction's first read. */
+		st = db_exec(db, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", NULL, 0,
+		             NULL, NULL);
+		if (!st)
 			st = db_run_tx(db, insert_in_tx, &t);
+		if (t.locked)
 			ledger_end(ledger, &t.f,
 			           st == DB_OK ? LEDGER_COMMITTED
 			                       : t.reached_commit ? LEDGER_UNKNOWN : LEDGER_ROLLED_BACK);
-			if (st == DB_OK)
-				*stored = (size_t)t.stored;
-		}
+		if (st == DB_OK)
+			*stored = (size_t)t.stored;
 	}
 	for (size_t c = 0; c < t.ncr; c++) {
 		free(t.cr[c].prev);

@@ -1,5 +1,7 @@
 /* A log's Merkle tree as stored: leaf hashes in data_events, interior
  * hashes of every LEDGER_STRIDE-th level in log_nodes (see ledger.h). */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,9 +37,45 @@ static int fold_row(void *ctx, const struct db_row *row)
 /* The hash of (level, index): the 2^(level - base) stored hashes of level
  * base = level rounded down to the stride, folded. They form a perfect
  * subtree, so folding them as leaves of a frontier gives its root. */
+static int lookup(struct tree_source *ts, unsigned level, uint64_t index,
+                  uint8_t out[MERKLE_HASH_LEN])
+{
+	for (size_t i = 0; i < ts->nasks; i++)
+		if (ts->asks[i].known && ts->asks[i].level == level && ts->asks[i].index == index) {
+			memcpy(out, ts->asks[i].hash, MERKLE_HASH_LEN);
+			return 1;
+		}
+	return 0;
+}
+
+static int record(struct tree_source *ts, unsigned level, uint64_t index,
+                  uint8_t out[MERKLE_HASH_LEN])
+{
+	memset(out, 0, MERKLE_HASH_LEN);
+	if (level >= 64 || index > (UINT64_MAX >> level))
+		return -1;
+	for (size_t i = 0; i < ts->nasks; i++)
+		if (ts->asks[i].level == level && ts->asks[i].index == index)
+			return 0;
+	if (ts->nasks == ts->cap) {
+		size_t cap = ts->cap ? 2 * ts->cap : 64;
+		struct tree_ask *p = realloc(ts->asks, cap * sizeof *p);
+		if (!p)
+			return -1;
+		ts->asks = p;
+		ts->cap = cap;
+	}
+	ts->asks[ts->nasks++] = (struct tree_ask){.level = level, .index = index};
+	return 0;
+}
+
 static int node(void *ctx, unsigned level, uint64_t index, uint8_t out[MERKLE_HASH_LEN])
 {
 	struct tree_source *ts = ctx;
+	if (ts->recording)
+		return record(ts, level, index, out);
+	if (lookup(ts, level, index, out))
+		return 0;
 	unsigned base = level - level % LEDGER_STRIDE, span = level - base;
 	if (level >= 64 || index > (UINT64_MAX >> level))
 		return -1;
@@ -63,7 +101,168 @@ static int node(void *ctx, unsigned level, uint64_t index, uint8_t out[MERKLE_HA
 struct merkle_source tree_source_init(struct tree_source *ts)
 {
 	ts->status = DB_OK;
+	ts->recording = false;
+	ts->asks = NULL;
+	ts->nasks = ts->cap = 0;
 	return (struct merkle_source){.node = node, .ctx = ts};
+}
+
+void tree_source_record(struct tree_source *ts)
+{
+	ts->recording = true;
+	ts->nasks = 0;
+}
+
+void tree_source_free(struct tree_source *ts)
+{
+	free(ts->asks);
+	ts->asks = NULL;
+	ts->nasks = ts->cap = 0;
+}
+
+/* The stored hashes a batch of asks needs, in one statement: up to SLOTS
+ * ranges of leaf hashes and SLOTS ranges of interior hashes (unused slots
+ * get an empty range, so one prepared statement serves every batch). */
+#define SLOTS 32
+#define SLOT_LEAF "seq BETWEEN ? AND ?"
+#define SLOT_NODE "(level = ? AND idx BETWEEN ? AND ?)"
+static char *batch_sql;
+static pthread_once_t batch_once = PTHREAD_ONCE_INIT;
+
+static void build_batch_sql(void)
+{
+	size_t cap = 256 + SLOTS * (sizeof SLOT_LEAF + sizeof SLOT_NODE + 8);
+	char *p = batch_sql = malloc(cap);
+	if (!p)
+		return;
+	p += sprintf(p, "SELECT 0, seq, leaf_hash FROM data_events WHERE log_id = ? AND (");
+	for (int i = 0; i < SLOTS; i++)
+		p += sprintf(p, "%s" SLOT_LEAF, i ? " OR " : "");
+	p += sprintf(p, ") UNION ALL SELECT level, idx, hash FROM log_nodes WHERE log_id = ? AND (");
+	for (int i = 0; i < SLOTS; i++)
+		p += sprintf(p, "%s" SLOT_NODE, i ? " OR " : "");
+	sprintf(p, ")");
+}
+
+struct stored_hash {
+	unsigned level;
+	uint64_t idx;
+	uint8_t hash[MERKLE_HASH_LEN];
+};
+
+struct fetched {
+	struct stored_hash *rows;
+	size_t n, cap;
+	int bad;
+};
+
+static int fetched_row(void *ctx, const struct db_row *row)
+{
+	struct fetched *f = ctx;
+	if (!row->val[0] || !row->val[1] || !row->val[2] || row->len[2] != MERKLE_HASH_LEN) {
+		f->bad = 1;
+		return 0; /* a malformed row: the asks that need it fall back to a read */
+	}
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 256;
+		struct stored_hash *p = realloc(f->rows, cap * sizeof *p);
+		if (!p)
+			return DB_ERR;
+		f->rows = p;
+		f->cap = cap;
+	}
+	struct stored_hash *h = &f->rows[f->n++];
+	h->level = (unsigned)strtoul(row->val[0], NULL, 10);
+	h->idx = strtoull(row->val[1], NULL, 10);
+	memcpy(h->hash, row->val[2], MERKLE_HASH_LEN);
+	return 0;
+}
+
+static int cmp_stored(const void *a, const void *b)
+{
+	const struct stored_hash *x = a, *y = b;
+	if (x->level != y->level)
+		return x->level < y->level ? -1 : 1;
+	return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Folds the stored hashes of ask a (at level base, consecutive) into its
+ * hash. Leaves a unknown when one is missing. */
+static void resolve(struct tree_ask *a, const struct fetched *f)
+{
+	unsigned base = a->level - a->level % LEDGER_STRIDE, span = a->level - base;
+	uint64_t first = a->index << span, count = (uint64_t)1 << span;
+	struct stored_hash key = {.level = base, .idx = first};
+	const struct stored_hash *h = bsearch(&key, f->rows, f->n, sizeof *f->rows, cmp_stored);
+	if (!h || (size_t)(h - f->rows) + count > f->n)
+		return;
+	struct merkle_frontier fr;
+	merkle_frontier_init(&fr);
+	for (uint64_t i = 0; i < count; i++)
+		if (h[i].level != base || h[i].idx != first + i || merkle_frontier_append(&fr, h[i].hash))
+			return;
+	a->known = !merkle_frontier_root(&fr, a->hash);
+}
+
+int tree_source_fetch(struct tree_source *ts)
+{
+	ts->recording = false;
+	pthread_once(&batch_once, build_batch_sql);
+	if (!batch_sql)
+		return ts->status = DB_ERR;
+	struct fetched f = {0};
+	int st = DB_OK;
+	for (size_t done = 0; done < ts->nasks && !st;) {
+		struct db_value v[2 + 5 * SLOTS];
+		size_t nl = 0, nn = 0, next = done;
+		/* Leaf slots first in v, then the second log_id, then node slots. */
+		struct db_value leaf[2 * SLOTS], nodes[3 * SLOTS];
+		for (; next < ts->nasks; next++) {
+			const struct tree_ask *a = &ts->asks[next];
+			unsigned base = a->level - a->level % LEDGER_STRIDE, span = a->level - base;
+			uint64_t first = a->index << span, last = first + ((uint64_t)1 << span) - 1;
+			if (base == 0 ? nl == SLOTS : nn == SLOTS)
+				break;
+			if (base == 0) {
+				leaf[2 * nl] = DB_INT((long long)first);
+				leaf[2 * nl++ + 1] = DB_INT((long long)last);
+			} else {
+				nodes[3 * nn] = DB_INT(base);
+				nodes[3 * nn + 1] = DB_INT((long long)first);
+				nodes[3 * nn++ + 2] = DB_INT((long long)last);
+			}
+		}
+		size_t k = 0;
+		v[k++] = DB_INT(ts->log);
+		for (size_t i = 0; i < SLOTS; i++, k += 2) {
+			v[k] = i < nl ? leaf[2 * i] : DB_INT(1);
+			v[k + 1] = i < nl ? leaf[2 * i + 1] : DB_INT(0);
+		}
+		v[k++] = DB_INT(ts->log);
+		for (size_t i = 0; i < SLOTS; i++, k += 3) {
+			v[k] = i < nn ? nodes[3 * i] : DB_INT(0);
+			v[k + 1] = i < nn ? nodes[3 * i + 1] : DB_INT(1);
+			v[k + 2] = i < nn ? nodes[3 * i + 2] : DB_INT(0);
+		}
+		st = db_query(ts->db, batch_sql, v, k, fetched_row, &f);
+		st = st < 0 ? st : st ? DB_ERR : DB_OK;
+		done = next;
+	}
+	if (!st) {
+		if (f.n > 1)
+			qsort(f.rows, f.n, sizeof *f.rows, cmp_stored);
+		/* Asks may share stored hashes: keep each once. */
+		size_t m = 0;
+		for (size_t i = 0; i < f.n; i++)
+			if (!m || cmp_stored(&f.rows[m - 1], &f.rows[i]))
+				f.rows[m++] = f.rows[i];
+		f.n = m;
+		for (size_t i = 0; i < ts->nasks; i++)
+			resolve(&ts->asks[i], &f);
+	}
+	free(f.rows);
+	ts->status = st;
+	return st;
 }
 
 static int checkpoint_row(void *ctx, const struct db_row *row)
