@@ -102,16 +102,23 @@ bool ledger_ready(struct ledger *l)
 	return ready;
 }
 
-bool ledger_wait_ready(struct ledger *l, int timeout_ms)
+/* ms from now on the monotonic clock, which the conditions use. */
+static struct timespec deadline(int64_t ms)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
 	if (ts.tv_nsec >= 1000000000) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
+	return ts;
+}
+
+bool ledger_wait_ready(struct ledger *l, int timeout_ms)
+{
+	struct timespec ts = deadline(timeout_ms);
 	pthread_mutex_lock(&l->lock);
 	while (!l->ready && !l->stop && pthread_cond_timedwait(&l->ready_cond, &l->lock, &ts) == 0)
 		;
@@ -271,14 +278,7 @@ static int restore(struct ledger *l, struct db *db);
 /* Sleeps up to ms on the ledger's condition; the lock is held. */
 static void nap(struct ledger *l, int64_t ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	struct timespec ts = deadline(ms);
 	pthread_cond_timedwait(&l->cond, &l->lock, &ts);
 }
 
