@@ -98,6 +98,15 @@ static void reply_jcs_buf(struct http_request *req, struct jcs_buf *b)
 	reply_text(req, b->data, b->len); /* the reply owns the buffer now */
 }
 
+/* A proof the stored tree could not give: the database away (503) or a
+ * stored hash missing (500: /verify names where). */
+static void reply_no_proof(struct http_request *req, const struct tree_source *ts)
+{
+	http_reply_error(req, ts->status ? 503 : 500, ts->status ? "Service unavailable" : "Internal error",
+	                 "The proof could not be made: %s.",
+	                 ts->status ? db_status_string(ts->status) : "the stored tree lacks a hash");
+}
+
 /* GET /data-events/:id/proof[?size=N]: the event's inclusion proof in the
  * tree of a signed checkpoint (c2sp.org/tlog-proof@v1). */
 void h_proof(struct http_request *req)
@@ -160,9 +169,7 @@ void h_proof(struct http_request *req)
 	tree_source_free(&ts);
 	if (rc) {
 		free(cp.note);
-		http_reply_error(req, ts.status ? 503 : 500, ts.status ? "Service unavailable" : "Internal error",
-		                 "The proof could not be made: %s.",
-		                 ts.status ? db_status_string(ts.status) : "the stored tree lacks a hash");
+		reply_no_proof(req, &ts);
 		return;
 	}
 	struct jcs_buf b = {0};
@@ -218,9 +225,7 @@ void h_consistency(struct http_request *req)
 		rc = -1;
 	tree_source_free(&ts);
 	if (rc) {
-		http_reply_error(req, ts.status ? 503 : 500, ts.status ? "Service unavailable" : "Internal error",
-		                 "The proof could not be made: %s.",
-		                 ts.status ? db_status_string(ts.status) : "the stored tree lacks a hash");
+		reply_no_proof(req, &ts);
 		return;
 	}
 	struct jcs_buf b = {0};

@@ -167,12 +167,6 @@ static int extra_row(void *ctx, const struct db_row *row)
 	return 0;
 }
 
-static int size_row(void *ctx, const struct db_row *row)
-{
-	*(uint64_t *)ctx = row->val[0] ? strtoull(row->val[0], NULL, 10) : 0;
-	return 0;
-}
-
 static int run(struct walk *w)
 {
 	struct tree_source ts = {.db = w->db, .log = w->log};
@@ -227,17 +221,18 @@ void h_verify(struct http_request *req)
 	}
 	/* The end: the latest checkpoint stored, or signed by this writer
 	 * (larger if stored ones were removed), or asked. */
-	uint64_t stored = 0, signed_size = 0;
-	struct db_value k[] = {DB_INT(ledger_log(a->ledger))};
-	int st = db_query(db, "SELECT MAX(size) FROM log_checkpoints WHERE log_id = ?", k, 1,
-	                  size_row, &stored);
+	uint64_t signed_size = 0;
+	struct stored_checkpoint latest;
+	int st = tree_checkpoint(db, ledger_log(a->ledger), TREE_LATEST, 0, 0, &latest);
+	uint64_t stored = latest.size; /* 0 when none */
+	free(latest.note);
 	free(ledger_checkpoint(a->ledger, &signed_size));
 	uint64_t end = stored > signed_size ? stored : signed_size;
 	/* A range past what was ever written is the client's mistake, not a
 	 * missing position: it gets a 400, as on /export. */
 	uint64_t top = end > ledger_size(a->ledger) ? end : ledger_size(a->ledger);
 	long from, to;
-	if (st < 0 || http_query_int(req, "from", 0, (long)top, 0, &from) ||
+	if (st || http_query_int(req, "from", 0, (long)top, 0, &from) ||
 	    http_query_int(req, "to", 0, (long)top, (long)end, &to)) {
 		if (st < 0)
 			http_reply_error(req, 503, "Service unavailable", "The audit log could not be read.");
