@@ -48,6 +48,25 @@ static void buf_putc(struct jcs_buf *b, char c)
 	buf_put(b, &c, 1);
 }
 
+/* The decimal digits of v: what "%lld" gives, without printf's cost (a
+ * leaf has three integers). num holds at least 21 bytes; returns the
+ * length. */
+static size_t format_int(long long v, char *num)
+{
+	char tmp[24];
+	size_t n = 0, k = 0;
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		num[k++] = '-';
+	while (n)
+		num[k++] = tmp[--n];
+	return k;
+}
+
 static void buf_fail(struct jcs_buf *b, int status)
 {
 	if (!b->status)
@@ -297,8 +316,7 @@ static void put_value(struct jcs_buf *b, const json_t *v, int depth)
 			buf_fail(b, JCS_EINTRANGE);
 			break;
 		}
-		int k = snprintf(num, sizeof num, "%lld", (long long)x);
-		buf_put(b, num, (size_t)k);
+		buf_put(b, num, format_int((long long)x, num));
 		break;
 	}
 	case JSON_REAL: {
@@ -390,8 +408,7 @@ void jcs_buf_lit(struct jcs_buf *b, const char *s)
 void jcs_buf_int(struct jcs_buf *b, long long v)
 {
 	char num[24];
-	int k = snprintf(num, sizeof num, "%lld", v);
-	buf_put(b, num, (size_t)k);
+	buf_put(b, num, format_int(v, num));
 }
 
 void jcs_buf_string(struct jcs_buf *b, const char *s, size_t n)

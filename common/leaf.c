@@ -1,8 +1,6 @@
 /* The canonical leaf of a stored event and its value commitments: see
  * leaf.h and docs/ledger.md "What a leaf commits to". */
 #include <inttypes.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,8 +40,7 @@ int leaf_commit(const uint8_t salt[LEAF_SALT_LEN], const json_t *value, struct j
 	jcs_buf_value(scratch, value);
 	if (scratch->status)
 		return from_jcs(scratch->status);
-	return SHA256((const unsigned char *)scratch->data, scratch->len, out) ? LEAF_OK
-	                                                                      : LEAF_ECRYPTO;
+	return merkle_sha256(scratch->data, scratch->len, NULL, 0, out) ? LEAF_ECRYPTO : LEAF_OK;
 }
 
 void leaf_commitment_b64(const uint8_t c[LEAF_COMMITMENT_LEN], char out[LEAF_COMMITMENT_B64_LEN + 1])

@@ -10,6 +10,7 @@
 #include "merkle.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <string.h>
 
 #define H MERKLE_HASH_LEN
@@ -32,23 +33,52 @@ const char *merkle_strerror(int status)
 	}
 }
 
+/* SHA-256 is fetched once (an implicit fetch on every digest costs more
+ * than hashing a leaf), and each thread keeps one digest context. */
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+static pthread_key_t sha_key;
+
+static void sha_ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void sha_init(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+	if (pthread_key_create(&sha_key, sha_ctx_free)) {
+		EVP_MD_free(sha256_md);
+		sha256_md = NULL;
+	}
+}
+
 static int sha256_parts(const void *a, size_t alen, const void *b, size_t blen, const void *c,
                         size_t clen, uint8_t out[H])
 {
-	int rc = MERKLE_ECRYPTO;
+	pthread_once(&sha_once, sha_init);
+	if (!sha256_md)
+		return MERKLE_ECRYPTO;
+	EVP_MD_CTX *ctx = pthread_getspecific(sha_key);
+	if (!ctx) {
+		if (!(ctx = EVP_MD_CTX_new()))
+			return MERKLE_ECRYPTO;
+		if (pthread_setspecific(sha_key, ctx)) {
+			EVP_MD_CTX_free(ctx);
+			return MERKLE_ECRYPTO;
+		}
+	}
 	unsigned olen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		goto out;
-	if ((alen && !EVP_DigestUpdate(ctx, a, alen)) ||
-	    (blen && !EVP_DigestUpdate(ctx, b, blen)) || (clen && !EVP_DigestUpdate(ctx, c, clen)))
-		goto out;
-	if (!EVP_DigestFinal_ex(ctx, out, &olen) || olen != H)
-		goto out;
-	rc = MERKLE_OK;
-out:
-	EVP_MD_CTX_free(ctx);
-	return rc;
+	if (!EVP_DigestInit_ex(ctx, sha256_md, NULL) || (alen && !EVP_DigestUpdate(ctx, a, alen)) ||
+	    (blen && !EVP_DigestUpdate(ctx, b, blen)) || (clen && !EVP_DigestUpdate(ctx, c, clen)) ||
+	    !EVP_DigestFinal_ex(ctx, out, &olen) || olen != H)
+		return MERKLE_ECRYPTO;
+	return MERKLE_OK;
+}
+
+int merkle_sha256(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[H])
+{
+	return sha256_parts(a, alen, b, blen, NULL, 0, out);
 }
 
 int merkle_leaf_hash(const void *data, size_t len, uint8_t out[H])

@@ -51,6 +51,12 @@ enum merkle_status {
 /* A static English string for a status; never NULL. */
 const char *merkle_strerror(int status);
 
+/* Plain SHA-256 (FIPS 180-4) of a[0..alen) ‖ b[0..blen) into out: the
+ * hash the tree is built of. a or b may be NULL when its length is 0.
+ * Safe from any thread (each keeps one digest context, freed at its
+ * exit). Returns 0 or MERKLE_ECRYPTO. */
+int merkle_sha256(const void *a, size_t alen, const void *b, size_t blen,
+                  uint8_t out[MERKLE_HASH_LEN]) MERKLE_WARN;
 /* SHA-256(0x00 ‖ data[0..len)) into out (RFC 9162 §2.1.1). data may be
  * NULL when len is 0. Returns 0 or MERKLE_ECRYPTO. */
 int merkle_leaf_hash(const void *data, size_t len, uint8_t out[MERKLE_HASH_LEN]) MERKLE_WARN;

@@ -22,13 +22,21 @@ struct ledger {
 	pthread_t thread;
 	bool started;
 
-	pthread_mutex_t append; /* held for a whole append (ledger_begin .. ledger_end) */
+	pthread_mutex_t append; /* held while positions are given (ledger_begin .. ledger_reserve) */
 	/* Under append: how appends shared it, told at close. */
 	uint64_t appends, waited_ns, held_ns;
-	int64_t begun_ns;
 	pthread_mutex_t lock;   /* guards what follows; never held across I/O */
 	pthread_cond_t cond;    /* the signer waits on it */
+	pthread_cond_t turn;    /* tickets wait on it for the ones before them */
 	struct merkle_frontier f; /* committed */
+	/* Tickets (ledger.h): issued so far, committed (a prefix of them), the
+	 * first that failed (UINT64_MAX: none), how many are held; the frontier
+	 * after the last issued; whether the stored end must be checked. */
+	uint64_t issued, done, failed_from;
+	unsigned inflight;
+	struct merkle_frontier tentative;
+	bool resync;
+	uint64_t turn_waited_ns, turns_failed;
 	struct merkle_frontier unknown; /* an append whose COMMIT was lost (size 0: none) */
 	uint64_t signed_size;
 	int64_t pending_since_ms; /* when the first unsigned event was committed; 0: none */
@@ -64,15 +72,22 @@ const char *ledger_halted(struct ledger *l)
 	return h;
 }
 
-void ledger_halt(struct ledger *l, const char *reason)
+/* l->lock is held. */
+static void halt_locked(struct ledger *l, const char *reason)
 {
-	pthread_mutex_lock(&l->lock);
 	if (!l->halted) {
 		l->halted = reason;
 		log_error("log %u halted: %s. It takes no events and signs nothing until the "
 		          "stored log is repaired and the auditor restarted.",
 		          (unsigned)l->log, reason);
 	}
+	pthread_cond_broadcast(&l->turn);
+}
+
+void ledger_halt(struct ledger *l, const char *reason)
+{
+	pthread_mutex_lock(&l->lock);
+	halt_locked(l, reason);
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -134,41 +149,116 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int ledger_begin(struct ledger *l, struct merkle_frontier *f)
+/* Ends the ticket chain once a failed ticket and every one after it have
+ * ended: positions are given again from the committed frontier, after the
+ * stored end is checked. l->lock is held. */
+static void settle(struct ledger *l)
 {
-	int64_t asked = now_ns();
-	pthread_mutex_lock(&l->append);
-	l->begun_ns = now_ns();
-	l->waited_ns += (uint64_t)(l->begun_ns - asked);
-	pthread_mutex_lock(&l->lock);
-	const char *halted = l->halted;
-	bool ready = l->ready;
-	*f = l->f;
-	pthread_mutex_unlock(&l->lock);
-	if (halted || !ready) {
-		pthread_mutex_unlock(&l->append);
-		return -1;
+	if (!l->inflight && l->failed_from != UINT64_MAX) {
+		l->issued = l->done;
+		l->failed_from = UINT64_MAX;
+		l->resync = true;
+		pthread_cond_broadcast(&l->turn);
 	}
-	return 0;
 }
 
-void ledger_end(struct ledger *l, const struct merkle_frontier *f, enum ledger_outcome outcome)
+static int check_head(struct ledger *l, struct db *db);
+
+int ledger_begin(struct ledger *l, struct ledger_append *a, struct db *db)
 {
-	if (outcome == LEDGER_UNKNOWN)
-		l->unknown = *f; /* under the append lock, which ledger_check_head holds too */
-	if (outcome == LEDGER_COMMITTED && f->size > l->f.size) {
-		pthread_mutex_lock(&l->lock);
-		l->f = *f;
-		if (!l->pending_since_ms)
-			l->pending_since_ms = now_ms();
-		if (l->f.size - l->signed_size >= l->checkpoint_every)
-			pthread_cond_signal(&l->cond);
+	int64_t asked = now_ns();
+	a->ticket = 0;
+	a->locked = false;
+	pthread_mutex_lock(&l->append);
+	pthread_mutex_lock(&l->lock);
+	/* After a failure, wait for the tickets in flight to end. */
+	while (!l->halted && l->ready && (l->failed_from != UINT64_MAX || (l->resync && l->inflight)))
+		pthread_cond_wait(&l->turn, &l->lock);
+	if (l->halted || !l->ready) {
 		pthread_mutex_unlock(&l->lock);
-		l->unknown.size = 0;
+		pthread_mutex_unlock(&l->append);
+		return LEDGER_CLOSED;
 	}
+	if (l->resync) { /* nothing in flight, and nobody else can begin */
+		pthread_mutex_unlock(&l->lock);
+		int st = check_head(l, db);
+		if (st) {
+			pthread_mutex_unlock(&l->append);
+			return st;
+		}
+		pthread_mutex_lock(&l->lock);
+		l->resync = false;
+	}
+	a->f = l->inflight ? l->tentative : l->f;
+	a->ticket = ++l->issued;
+	l->inflight++;
+	pthread_mutex_unlock(&l->lock);
+	a->locked = true;
+	a->locked_ns = now_ns();
+	l->waited_ns += (uint64_t)(a->locked_ns - asked);
+	return DB_OK;
+}
+
+void ledger_reserve(struct ledger *l, struct ledger_append *a)
+{
+	pthread_mutex_lock(&l->lock);
+	l->tentative = a->f;
+	pthread_mutex_unlock(&l->lock);
 	l->appends++;
-	l->held_ns += (uint64_t)(now_ns() - l->begun_ns);
+	l->held_ns += (uint64_t)(now_ns() - a->locked_ns);
+	a->locked = false;
 	pthread_mutex_unlock(&l->append);
+}
+
+int ledger_wait_turn(struct ledger *l, struct ledger_append *a, int timeout_ms)
+{
+	int64_t t0 = now_ns();
+	struct timespec ts = deadline(timeout_ms);
+	pthread_mutex_lock(&l->lock);
+	while (l->done + 1 != a->ticket && l->failed_from > a->ticket && !l->halted)
+		if (pthread_cond_timedwait(&l->turn, &l->lock, &ts))
+			break;
+	int st = l->done + 1 == a->ticket && !l->halted ? 0 : -1;
+	l->turn_waited_ns += (uint64_t)(now_ns() - t0);
+	l->turns_failed += st != 0;
+	pthread_mutex_unlock(&l->lock);
+	return st;
+}
+
+void ledger_end(struct ledger *l, struct ledger_append *a, enum ledger_outcome outcome)
+{
+	if (!a->ticket)
+		return;
+	pthread_mutex_lock(&l->lock);
+	l->inflight--;
+	if (outcome == LEDGER_COMMITTED && !a->locked && l->done + 1 == a->ticket) {
+		l->done = a->ticket;
+		if (a->f.size > l->f.size) {
+			l->f = a->f;
+			if (!l->pending_since_ms)
+				l->pending_since_ms = now_ms();
+			if (l->f.size - l->signed_size >= l->checkpoint_every)
+				pthread_cond_signal(&l->cond);
+		}
+		l->unknown.size = 0;
+	} else {
+		if (outcome == LEDGER_COMMITTED) /* out of turn: a caller's bug */
+			halt_locked(l, "an append committed out of turn");
+		if (outcome == LEDGER_UNKNOWN)
+			l->unknown = a->f;
+		if (a->ticket < l->failed_from)
+			l->failed_from = a->ticket;
+	}
+	settle(l);
+	pthread_cond_broadcast(&l->turn);
+	pthread_mutex_unlock(&l->lock);
+	if (a->locked) {
+		l->appends++;
+		l->held_ns += (uint64_t)(now_ns() - a->locked_ns);
+		pthread_mutex_unlock(&l->append);
+	}
+	a->ticket = 0;
+	a->locked = false;
 }
 
 static int size_row(void *ctx, const struct db_row *row)
@@ -186,13 +276,21 @@ static int stored_size(struct ledger *l, struct db *db, uint64_t *size)
 	return st < 0 ? st : DB_OK;
 }
 
-int ledger_check_head(struct ledger *l, struct db *db, struct merkle_frontier *f)
+/* Checks that the log's stored end is the committed frontier's. When it
+ * is further on because an append's COMMIT was lost but happened, and the
+ * stored tree is the one that append computed, that becomes the committed
+ * frontier. Called from ledger_begin with the append lock held and no
+ * ticket in flight. */
+static int check_head(struct ledger *l, struct db *db)
 {
+	pthread_mutex_lock(&l->lock);
+	struct merkle_frontier f = l->f, unknown = l->unknown;
+	pthread_mutex_unlock(&l->lock);
 	uint64_t head;
 	int st = stored_size(l, db, &head);
-	if (st || head == f->size)
+	if (st || head == f.size)
 		return st;
-	if (l->unknown.size == head && head > f->size) {
+	if (unknown.size == head && head > f.size) {
 		/* Was the lost COMMIT ours? Then the stored cover of [0, head) is
 		 * the frontier that append computed. */
 		uint8_t border[MERKLE_MAX_FRONTIER][MERKLE_HASH_LEN];
@@ -201,22 +299,22 @@ int ledger_check_head(struct ledger *l, struct db *db, struct merkle_frontier *f
 		struct merkle_source src = tree_source_init(&ts);
 		if (merkle_border_left(head, &src, border, &count))
 			return ts.status ? ts.status : DB_ERR;
-		if (count == l->unknown.count && !memcmp(border, l->unknown.hashes, count * sizeof *border)) {
+		if (count == unknown.count && !memcmp(border, unknown.hashes, count * sizeof *border)) {
 			log_info("log %u: the append whose COMMIT was lost had committed (size %llu)",
 			         (unsigned)l->log, (unsigned long long)head);
-			*f = l->unknown;
-			l->unknown.size = 0;
 			pthread_mutex_lock(&l->lock);
-			l->f = *f;
+			l->f = unknown;
+			l->unknown.size = 0;
 			if (!l->pending_since_ms)
 				l->pending_since_ms = now_ms();
+			pthread_cond_signal(&l->cond);
 			pthread_mutex_unlock(&l->lock);
 			return DB_OK;
 		}
 	}
-	ledger_halt(l, head > f->size ? "a position this writer was about to give is taken by a row "
-	                                "it did not write"
-	                              : "rows this writer committed are gone from the stored log");
+	ledger_halt(l, head > f.size ? "a position this writer was about to give is taken by a row "
+	                               "it did not write"
+	                             : "rows this writer committed are gone from the stored log");
 	return DB_ERR;
 }
 
@@ -464,11 +562,14 @@ int ledger_open(const struct ledger_config *cfg, struct ledger **out)
 	l->db = cfg->db;
 	l->checkpoint_ms = cfg->checkpoint_ms > 0 ? cfg->checkpoint_ms : 1000;
 	l->checkpoint_every = cfg->checkpoint_every ? cfg->checkpoint_every : 100000;
+	l->failed_from = UINT64_MAX;
+	l->resync = true; /* the first append checks the stored end */
 	merkle_frontier_init(&l->f);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&l->cond, &ca);
+	pthread_cond_init(&l->turn, &ca); /* ledger_wait_turn's deadline is CLOCK_MONOTONIC */
 	pthread_cond_init(&l->ready_cond, &ca); /* ledger_wait_ready's deadline is CLOCK_MONOTONIC */
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&l->lock, NULL);
@@ -489,9 +590,10 @@ void ledger_close(struct ledger *l)
 		return;
 	if (l->appends)
 		log_info("log %u: %llu appends held the append lock %.3f s in all and waited %.3f s "
-		         "for it",
+		         "for it; waited %.3f s for earlier appends to commit, %llu of them in vain",
 		         (unsigned)l->log, (unsigned long long)l->appends, (double)l->held_ns / 1e9,
-		         (double)l->waited_ns / 1e9);
+		         (double)l->waited_ns / 1e9, (double)l->turn_waited_ns / 1e9,
+		         (unsigned long long)l->turns_failed);
 	if (l->started) {
 		pthread_mutex_lock(&l->lock);
 		l->stop = true;
@@ -503,6 +605,7 @@ void ledger_close(struct ledger *l)
 	pthread_cond_destroy(&l->ready_cond);
 	note_verifier_free(l->verifier);
 	pthread_cond_destroy(&l->cond);
+	pthread_cond_destroy(&l->turn);
 	pthread_mutex_destroy(&l->lock);
 	pthread_mutex_destroy(&l->append);
 	free(l->latest);

@@ -3,17 +3,18 @@
  * A ledger owns one log's tree state: its size and frontier (the cover of
  * [0, size), RFC 9162 §2.1.1), the signing key, and a thread that signs
  * checkpoints (c2sp.org/tlog-checkpoint). The consumers append through it:
- * store_insert_batch takes the ledger's lock, gives each new event the next
- * position inside its transaction, and hands the grown frontier back only
- * after COMMIT, so positions follow commit order with no gap and no repeat.
+ * store_insert_batch takes a ticket, gives each new event the next position
+ * inside its transaction, and commits only after every earlier ticket has,
+ * so positions follow commit order with no gap and no repeat.
  *
  * The tree's hashes live in MariaDB (tree.c reads them): each event row
  * holds its leaf hash, log_nodes the complete subtrees of levels 4, 8, 12,
  * ... (LEDGER_STRIDE), so any node is computed from at most 8 stored
  * hashes.
  *
- * Threads: the lock serialises appends (consumer threads) and snapshots
- * (the signer, handlers reading the latest checkpoint). The signer thread
+ * Threads: the append lock serialises the giving of positions (consumer
+ * threads, in-memory work only); an inner lock guards the state the
+ * signer and handlers read. The signer thread
  * has its own MySQL connection.
  *
  * A ledger that finds its stored state inconsistent (at open: the latest
@@ -74,24 +75,55 @@ const char *ledger_origin(const struct ledger *l);
 /* NULL while the ledger works; else a static-lifetime reason (owned by l). */
 const char *ledger_halted(struct ledger *l);
 
-/* ---- the writer's side (store_write.c) ---- */
-
-/* Locks the ledger for one append and copies its committed frontier into
- * *f. Returns 0, or -1 (not locked) when the ledger is halted or not yet
- * ready. */
-int ledger_begin(struct ledger *l, struct merkle_frontier *f);
-/* Inside the append's transaction, before its inserts: checks that the
- * log's stored end is f->size. When it is further on because the previous
- * append's COMMIT was lost but happened (LEDGER_UNKNOWN), and the stored
- * tree is the one that append computed, *f becomes that tree. Returns
- * DB_OK, a db status, or DB_ERR after halting the ledger when another
- * writer's rows stand where this one's go. */
-int ledger_check_head(struct ledger *l, struct db *db, struct merkle_frontier *f);
+/* ---- the writer's side (store_write.c) ----
+ *
+ * An append goes through four steps, so that consumers insert their rows
+ * in parallel and only the positions are given one batch at a time:
+ *
+ *   ledger_begin     takes the append lock and the next ticket; a->f is the
+ *                    frontier after every earlier ticket (committed or not)
+ *   (the caller hashes its leaves at positions a->f.size, ... and grows a->f)
+ *   ledger_reserve   publishes the grown frontier for the next ticket and
+ *                    unlocks: the append lock covers in-memory work only
+ *   (the caller inserts its rows)
+ *   ledger_wait_turn waits until every earlier ticket has committed, so
+ *                    commits follow positions and the committed positions
+ *                    are always a prefix 0 .. n-1
+ *   (the caller commits)
+ *   ledger_end       tells the outcome; wakes the next ticket
+ *
+ * A ticket that rolls back (or whose COMMIT is lost) fails every later
+ * ticket still in flight: they roll back too and retry. Once they all
+ * have, the next ledger_begin checks the log's stored end against the
+ * committed frontier (and adopts a lost COMMIT that did happen) before
+ * giving positions again. */
+struct ledger_append {
+	uint64_t ticket;          /* 0: none held */
+	bool locked;              /* the append lock is held (begin .. reserve) */
+	struct merkle_frontier f; /* the frontier the caller grows */
+	int64_t locked_ns;        /* when the lock was taken (statistics) */
+};
+/* Returned by ledger_begin when the ledger is halted or not yet ready. */
+#define LEDGER_CLOSED 1
+/* Begins an append (above). db is the caller's connection, inside its
+ * transaction, for the stored-end check after a failure. Returns DB_OK
+ * with the lock and a ticket held, LEDGER_CLOSED, or a db status (DB_ERR
+ * after halting the ledger when another writer's rows stand where this
+ * one's go, or rows it committed are gone); then nothing is held. */
+int ledger_begin(struct ledger *l, struct ledger_append *a, struct db *db);
+/* Publishes a->f (grown by the caller) and unlocks. */
+void ledger_reserve(struct ledger *l, struct ledger_append *a);
+/* Waits until every ticket before a's has committed: returns 0. Returns -1
+ * when one of them failed, the ledger halted, or timeout_ms passed (which
+ * breaks a wait that the database's own lock waits would close into a
+ * cycle: a later ticket holding a row an earlier one needs); the caller
+ * then rolls back. */
+int ledger_wait_turn(struct ledger *l, struct ledger_append *a, int timeout_ms);
 enum ledger_outcome { LEDGER_COMMITTED, LEDGER_ROLLED_BACK, LEDGER_UNKNOWN };
-/* Ends the append begun by ledger_begin: f (grown by the transaction)
- * becomes the ledger's when it committed, is kept aside for
- * ledger_check_head when the COMMIT's outcome is unknown; unlocks. */
-void ledger_end(struct ledger *l, const struct merkle_frontier *f, enum ledger_outcome outcome);
+/* Ends the append begun by ledger_begin (at any step; no-op when none is
+ * held): a->f becomes the ledger's committed frontier when it committed,
+ * is kept aside for the check after a lost COMMIT (LEDGER_UNKNOWN). */
+void ledger_end(struct ledger *l, struct ledger_append *a, enum ledger_outcome outcome);
 /* Halts the ledger with reason (a string literal). Callable with the
  * append lock held or not. */
 void ledger_halt(struct ledger *l, const char *reason);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "auditor.h"
@@ -124,14 +125,13 @@ struct batch_tx {
 	size_t nknown;
 	bool *repeat;            /* per event: an earlier event of the batch has its id */
 	/* One attempt of the transaction: */
-	struct merkle_frontier f; /* the log's, grown by this batch's events */
+	struct ledger_append app; /* the batch's ticket in the log; its frontier, grown by its events */
 	struct db_value *ev, *ch, *val, *nodes;
 	uint8_t (*leaf)[MERKLE_HASH_LEN]; /* per new event */
 	struct node_row *node;
 	size_t nnode, node_cap;
 	struct jcs_buf scratch;
 	bool reached_commit;      /* every row was inserted: COMMIT was (to be) sent */
-	bool locked;              /* the log's append lock is held (ledger_begin) */
 };
 
 static int cmp_id(const void *a, const void *b)
@@ -210,7 +210,7 @@ static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value *
 	size_t c0 = t->first_change[i], c1 = t->first_change[i + 1];
 	struct leaf_event le = {
 	    .log = ledger_log(t->ledger),
-	    .seq = t->f.size,
+	    .seq = t->app.f.size,
 	    .id = e->id,
 	    .action = event_action_name(e->action),
 	    .timestamp = e->timestamp,
@@ -238,7 +238,7 @@ static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value *
 	*v++ = le.event_name ? DB_TEXT(le.event_name) : DB_NULL_VALUE;
 	*v++ = DB_BLOB(t->leaf[k], MERKLE_HASH_LEN);
 	*ev = v;
-	return merkle_frontier_append_visit(&t->f, t->leaf[k], keep_node, t) ? DB_ERR : DB_OK;
+	return merkle_frontier_append_visit(&t->app.f, t->leaf[k], keep_node, t) ? DB_ERR : DB_OK;
 }
 
 /* Lays out the change and value rows of event i: they do not depend on
@@ -266,19 +266,23 @@ static void place_values(struct batch_tx *t, size_t i, struct db_value **ch, str
 	}
 }
 
-/* The insert transaction. What does not depend on positions (finding the
- * events already stored, inserting the new ones' commitments and values)
- * runs before the log's lock is taken, in parallel with the other
- * consumers; under the lock, only the positions: the stored end checked,
- * leaves hashed, the event rows and interior hashes inserted, and (in
- * store_insert_batch) the COMMIT. */
+/* How long a batch waits for the batches before it in the log to commit
+ * before it gives up its positions (rolls back and retries). Only a wait
+ * cycle through the database's row locks (two batches holding the same
+ * new event id, the later one first) takes this long. */
+#define TURN_TIMEOUT_MS 2000
+
+/* The insert transaction. Only the giving of positions is serialised, and
+ * only in memory: finding the events already stored and inserting the new
+ * ones' commitments and values happen before the batch takes its ticket in
+ * the log; under the ledger's lock, the leaves are hashed at the next
+ * positions; the event rows and interior hashes go in after it, in parallel
+ * with the other consumers; the COMMIT (db_run_tx, after this returns)
+ * waits until every batch before this one in the log has committed. */
 static int insert_in_tx(struct db *db, void *arg)
 {
 	struct batch_tx *t = arg;
-	if (t->locked) { /* an earlier attempt's lock: that attempt rolled back */
-		ledger_end(t->ledger, &t->f, LEDGER_ROLLED_BACK);
-		t->locked = false;
-	}
+	ledger_end(t->ledger, &t->app, LEDGER_ROLLED_BACK); /* an earlier attempt's, rolled back */
 	t->stored = 0;
 	t->nnode = 0;
 	t->reached_commit = false;
@@ -286,20 +290,23 @@ static int insert_in_tx(struct db *db, void *arg)
 	if (st)
 		return st;
 	struct db_value *ch = t->ch, *val = t->val;
+	size_t nnew = 0;
 	for (size_t i = 0; i < t->n; i++)
-		if (!t->repeat[i] && !is_known(t, t->events[i].id))
+		if (!t->repeat[i] && !is_known(t, t->events[i].id)) {
 			place_values(t, i, &ch, &val);
+			nnew++;
+		}
 	size_t nch = (size_t)(ch - t->ch) / CH_COLS;
 	if ((st = insert_rows(db, changes_sql, t->ch, nch, CH_COLS)) ||
 	    (st = insert_rows(db, values_sql, t->val, nch, VAL_COLS)))
 		return st;
+	if (!nnew) { /* every event was stored already: nothing for the log */
+		t->reached_commit = true;
+		return DB_OK;
+	}
 
-	if (ledger_begin(t->ledger, &t->f))
-		return STORE_LOG_CLOSED;
-	t->locked = true;
-	/* The log's end as stored must be where this writer left it. */
-	if ((st = ledger_check_head(t->ledger, db, &t->f)))
-		return st;
+	if ((st = ledger_begin(t->ledger, &t->app, db)))
+		return st == LEDGER_CLOSED ? STORE_LOG_CLOSED : st;
 	struct db_value *ev = t->ev;
 	size_t nev = 0;
 	for (size_t i = 0; i < t->n; i++) {
@@ -308,6 +315,7 @@ static int insert_in_tx(struct db *db, void *arg)
 		if ((st = place_event(t, i, nev++, &ev)))
 			return st;
 	}
+	ledger_reserve(t->ledger, &t->app);
 	free(t->nodes);
 	if (!(t->nodes = malloc((t->nnode ? t->nnode : 1) * NODE_COLS * sizeof *t->nodes)))
 		return DB_ERR;
@@ -321,6 +329,8 @@ static int insert_in_tx(struct db *db, void *arg)
 	if ((st = insert_rows(db, events_sql, t->ev, nev, EV_COLS)) ||
 	    (st = insert_rows(db, nodes_sql, t->nodes, t->nnode, NODE_COLS)))
 		return st;
+	if (ledger_wait_turn(t->ledger, &t->app, TURN_TIMEOUT_MS))
+		return ledger_halted(t->ledger) ? STORE_LOG_CLOSED : DB_ERR_RETRY;
 	t->stored = nev;
 	t->reached_commit = true;
 	return DB_OK;
@@ -360,11 +370,22 @@ static int bind_batch(struct batch_tx *t)
 	for (size_t i = 1; i < t->n; i++)
 		if (!strcmp(t->known[i - 1], t->known[i]))
 			t->repeat[((const char *)t->known[i] - t->events[0].id) / sizeof *t->events] = true;
-	/* Fresh salts for every value (RAND_bytes: the CSPRNG). */
-	for (size_t c = 0; c < nchanges; c++)
-		if (RAND_bytes(t->cr[c].prev_salt, LEAF_SALT_LEN) != 1 ||
-		    RAND_bytes(t->cr[c].next_salt, LEAF_SALT_LEN) != 1)
+	/* Fresh salts for every value, drawn in one call (RAND_bytes: the
+	 * CSPRNG). */
+	if (nchanges) {
+		uint8_t *salts = malloc(2 * LEAF_SALT_LEN * nchanges);
+		int ok = salts && RAND_bytes(salts, (int)(2 * LEAF_SALT_LEN * nchanges)) == 1;
+		for (size_t c = 0; ok && c < nchanges; c++) {
+			memcpy(t->cr[c].prev_salt, salts + 2 * LEAF_SALT_LEN * c, LEAF_SALT_LEN);
+			memcpy(t->cr[c].next_salt, salts + 2 * LEAF_SALT_LEN * c + LEAF_SALT_LEN,
+			       LEAF_SALT_LEN);
+		}
+		if (salts)
+			OPENSSL_cleanse(salts, 2 * LEAF_SALT_LEN * nchanges);
+		free(salts);
+		if (!ok)
 			return DB_ERR;
+	}
 	size_t c = 0;
 	for (size_t i = 0; i < t->n; i++) {
 		t->first_change[i] = c;
@@ -409,10 +430,9 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 		             NULL, NULL);
 		if (!st)
 			st = db_run_tx(db, insert_in_tx, &t);
-		if (t.locked)
-			ledger_end(ledger, &t.f,
-			           st == DB_OK ? LEDGER_COMMITTED
-			                       : t.reached_commit ? LEDGER_UNKNOWN : LEDGER_ROLLED_BACK);
+		ledger_end(ledger, &t.app,
+		           st == DB_OK ? LEDGER_COMMITTED
+		                       : t.reached_commit ? LEDGER_UNKNOWN : LEDGER_ROLLED_BACK);
 		if (st == DB_OK)
 			*stored = (size_t)t.stored;
 	}

@@ -2,6 +2,7 @@
  * test data of its reference implementations (cyberphone/json-
  * canonicalization testdata/: input/NAME.json -> output/NAME.json, byte
  * for byte; the outputs equal testdata/outhex/NAME.txt). */
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -179,6 +180,23 @@ static void test_appendix_b(void)
 }
 
 /* Numbers as jansson parses them: "10" is an integer, "1E30" a real. */
+/* jcs_buf_int writes what "%lld" writes, over the whole range. */
+static void test_buf_int(void)
+{
+	const long long vs[] = {0, 1, -1, 9, 10, -10, 99, 100, 1234567890, 9007199254740993LL,
+	                        -9007199254740993LL, LLONG_MAX, LLONG_MIN, LLONG_MIN + 1};
+	for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+		char want[32];
+		snprintf(want, sizeof want, "%lld", vs[i]);
+		struct jcs_buf b = {0};
+		jcs_buf_int(&b, vs[i]);
+		CHECK_INT(b.status, 0);
+		CHECK_INT(b.len, strlen(want));
+		CHECK(b.data && !memcmp(b.data, want, b.len));
+		jcs_buf_free(&b);
+	}
+}
+
 static void test_numbers(void)
 {
 	/* FACTS.md / RFC 8785 §3.2.2.3 examples, parsed as reals. */
@@ -361,6 +379,7 @@ int main(void)
 	test_files();
 	test_appendix_b();
 	test_numbers();
+	test_buf_int();
 	test_strings();
 	test_order();
 	test_limits();
