@@ -68,8 +68,8 @@ LOG_KEY = os.path.abspath(E.get("AUDITLOG_LOG_KEY") or
 # The log of record's tables (sql/auditor/0003_log_of_record.sql): emptied
 # together, and never under a running auditor, whose ledger holds the tree
 # in memory and halts when rows it wrote vanish.
-LOG_TABLES = ("data_event_values", "data_event_changes", "log_nodes", "log_checkpoints",
-              "data_events")
+LOG_TABLES = ("data_event_values", "data_event_changes", "log_appends", "log_nodes",
+              "log_checkpoints", "data_events")
 
 SIZES = {
     "full": dict(runs=3, warm_s=5, get_s=60, cmp_s=15, patch_s=15, web_s=10, query_s=8,
@@ -714,7 +714,8 @@ def wrk_cpu(url, seconds, cpu_pids, **kw):
 
 def log_end(db=AUDITOR_DB):
     """The stored size of log 0: its next position."""
-    out = mysql(db, "SELECT COALESCE(MAX(seq) + 1, 0) FROM data_events WHERE log_id = 0")
+    out = mysql(db, "SELECT COALESCE(MAX(first_seq + LENGTH(leaf_hashes) DIV 32), 0) "
+                "FROM log_appends WHERE log_id = 0")
     return int(out.strip() or 0)
 
 

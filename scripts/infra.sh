@@ -319,7 +319,7 @@ grant_auditor_users() {
 	reader=$(sql_string "$AUDITLOG_AUDITOR_READER_USER")
 	eraser=$(sql_string "$AUDITLOG_AUDITOR_ERASER_USER")
 	for host in "'%'" "'localhost'"; do
-		for table in data_events data_event_changes data_event_values log_nodes log_checkpoints; do
+		for table in data_events data_event_changes data_event_values log_appends log_nodes log_checkpoints; do
 			sql+="GRANT SELECT, INSERT ON $(sql_ident "$db").$table TO $writer@$host;"$'\n'
 			sql+="GRANT SELECT ON $(sql_ident "$db").$table TO $reader@$host;"$'\n'
 			sql+="GRANT SELECT ON $(sql_ident "$db").$table TO $eraser@$host;"$'\n'

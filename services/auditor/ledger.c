@@ -99,6 +99,14 @@ uint64_t ledger_size(struct ledger *l)
 	return n;
 }
 
+uint64_t ledger_given(struct ledger *l)
+{
+	pthread_mutex_lock(&l->lock);
+	uint64_t n = l->inflight && l->tentative.size > l->f.size ? l->tentative.size : l->f.size;
+	pthread_mutex_unlock(&l->lock);
+	return n;
+}
+
 char *ledger_checkpoint(struct ledger *l, uint64_t *size)
 {
 	pthread_mutex_lock(&l->lock);
@@ -271,8 +279,10 @@ static int stored_size(struct ledger *l, struct db *db, uint64_t *size)
 {
 	struct db_value k[] = {DB_INT(l->log)};
 	*size = 0;
-	int st = db_query(db, "SELECT MAX(seq) + 1 FROM data_events WHERE log_id = ?", k, 1,
-	                  size_row, size);
+	int st = db_query(db,
+	                  "SELECT first_seq + LENGTH(leaf_hashes) DIV 32 FROM log_appends "
+	                  "WHERE log_id = ? ORDER BY first_seq DESC LIMIT 1",
+	                  k, 1, size_row, size);
 	return st < 0 ? st : DB_OK;
 }
 

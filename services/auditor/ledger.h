@@ -7,10 +7,10 @@
  * inside its transaction, and commits only after every earlier ticket has,
  * so positions follow commit order with no gap and no repeat.
  *
- * The tree's hashes live in MariaDB (tree.c reads them): each event row
- * holds its leaf hash, log_nodes the complete subtrees of levels 4, 8, 12,
- * ... (LEDGER_STRIDE), so any node is computed from at most 8 stored
- * hashes.
+ * The tree's hashes live in MariaDB (tree.c reads them): log_appends
+ * holds the leaf hashes, an append's in one row, log_nodes the complete
+ * subtrees of levels 4, 8, 12, ... (LEDGER_STRIDE), so any node is computed
+ * from at most 8 stored hashes.
  *
  * Threads: the append lock serialises the giving of positions (consumer
  * threads, in-memory work only); an inner lock guards the state the
@@ -34,6 +34,12 @@
 
 /* Interior hashes are stored for levels that are multiples of this. */
 #define LEDGER_STRIDE 4
+/* The positions an append gave are one row of log_appends (at most
+ * LEDGER_APPEND_MAX of them a row): its first position, the ids of its
+ * events in position order (LEDGER_ID_LEN bytes each: a UUID's text form,
+ * uuid.h) and their leaf hashes (MERKLE_HASH_LEN bytes each). */
+#define LEDGER_APPEND_MAX 4096
+#define LEDGER_ID_LEN 36
 
 struct ledger_config {
 	uint32_t log;              /* the log's id */
@@ -132,6 +138,9 @@ void ledger_halt(struct ledger *l, const char *reason);
 
 /* The committed size. */
 uint64_t ledger_size(struct ledger *l);
+/* The end of the positions given so far, committed or in flight: no row
+ * this writer wrote or will commit for them lies past it. */
+uint64_t ledger_given(struct ledger *l);
 /* The latest signed checkpoint: a malloc'd copy of the signed note for the
  * caller to free, its size in *size. NULL when none yet (or out of
  * memory). */
@@ -140,7 +149,7 @@ char *ledger_checkpoint(struct ledger *l, uint64_t *size);
 /* ---- tree.c: a log's stored tree as a merkle_source ----
  *
  * Answers the hash of the complete subtree (level, index) from the rows:
- * the leaf hash of data_events for level 0, log_nodes for levels that are
+ * the leaf hashes of log_appends for level 0, log_nodes for levels that are
  * multiples of LEDGER_STRIDE, and for any other level the fold of the at
  * most 2^(LEDGER_STRIDE-1) stored hashes below it (one range query). A
  * missing or short row set makes node() fail (MERKLE_ESOURCE to the

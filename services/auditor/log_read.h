@@ -24,11 +24,13 @@ struct log_field {
  * byte order); fields[i] is the field of ev.changes[i]. Everything is
  * borrowed for the duration of the callback. */
 struct log_event {
-	struct leaf_event ev;
-	uint8_t leaf_hash[LEAF_HASH_LEN]; /* as stored */
+	struct leaf_event ev;             /* ev.seq: the position its append gives it */
+	uint8_t leaf_hash[LEAF_HASH_LEN]; /* as stored in the append */
 	const struct log_field *fields;
-	/* A stored column of the wrong length (a hash, a salt): the row was
-	 * changed by hand. The bytes read are zero-padded. */
+	/* The rows were changed by hand: a stored column of the wrong length (a
+	 * hash, a salt; the bytes read are zero-padded), an append row whose
+	 * blobs disagree, or an event row that claims another position (its
+	 * log_id, seq) than the append gives it. */
 	bool malformed;
 };
 
@@ -36,9 +38,11 @@ struct log_event {
  * returned. */
 typedef int (*log_event_fn)(void *ctx, const struct log_event *e);
 
-/* Calls fn for each stored event of log with from <= seq < to, in seq
- * order (gaps are simply absent: the caller counts). Returns DB_OK, a
- * negative db_status, or what fn returned. */
+/* Calls fn for each stored event of log at positions from <= seq < to, in
+ * position order, as the log_appends rows give them (ledger.h). A position
+ * no append gives, or whose event row is gone, is simply absent: the
+ * caller counts. Memory: one append row and one event at a time. Returns
+ * DB_OK, a negative db_status, or what fn returned. */
 int log_read_range(struct db *db, uint32_t log, uint64_t from, uint64_t to, log_event_fn fn,
                    void *ctx);
 

@@ -1,5 +1,7 @@
 /* The audit log write side: idempotent batched inserts, each event given
- * its position in the log of record (ledger.c) inside the transaction. */
+ * its position in the log of record (ledger.c) inside the transaction: the
+ * event rows, and one log_appends row per LEDGER_APPEND_MAX positions with
+ * the events' ids and leaf hashes in position order. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +45,8 @@ static char *exists_sql[ROWS_LOG2_MAX + 1], *values_sql[ROWS_LOG2_MAX + 1],
     *nodes_sql[ROWS_LOG2_MAX + 1];
 
 /* Columns per row of each statement. */
-#define EV_COLS 11
+#define EV_COLS 10
+#define APPEND_COLS 4
 #define CH_COLS 4
 #define VAL_COLS 6
 #define NODE_COLS 4
@@ -57,8 +60,8 @@ static void build_sql(void)
 	for (unsigned k = 0; k <= ROWS_LOG2_MAX; k++) {
 		events_sql[k] = repeat_rows("INSERT INTO data_events (log_id, seq, event_id, action, "
 		                            "occurred_at, actor_type, actor_id, target_type, target_id, "
-		                            "event_name, leaf_hash) VALUES ",
-		                            "(?,?,?,?,?,?,?,?,?,?,?)", "", 1u << k);
+		                            "event_name) VALUES ",
+		                            "(?,?,?,?,?,?,?,?,?,?)", "", 1u << k);
 		changes_sql[k] = repeat_rows("INSERT INTO data_event_changes (event_id, field, "
 		                             "prev_commitment, next_commitment) VALUES ",
 		                             "(?,?,?,?)", "", 1u << k);
@@ -127,7 +130,8 @@ struct batch_tx {
 	/* One attempt of the transaction: */
 	struct ledger_append app; /* the batch's ticket in the log; its frontier, grown by its events */
 	struct db_value *ev, *ch, *val, *nodes;
-	uint8_t (*leaf)[MERKLE_HASH_LEN]; /* per new event */
+	uint8_t (*leaf)[MERKLE_HASH_LEN]; /* per new event, in position order */
+	char *ids;                        /* their ids, LEDGER_ID_LEN bytes each, same order */
 	struct node_row *node;
 	size_t nnode, node_cap;
 	struct jcs_buf scratch;
@@ -236,8 +240,8 @@ static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value *
 	*v++ = DB_TEXT(e->target_type);
 	*v++ = DB_TEXT(e->target_id);
 	*v++ = le.event_name ? DB_TEXT(le.event_name) : DB_NULL_VALUE;
-	*v++ = DB_BLOB(t->leaf[k], MERKLE_HASH_LEN);
 	*ev = v;
+	memcpy(t->ids + k * LEDGER_ID_LEN, e->id, LEDGER_ID_LEN);
 	return merkle_frontier_append_visit(&t->app.f, t->leaf[k], keep_node, t) ? DB_ERR : DB_OK;
 }
 
@@ -264,6 +268,26 @@ static void place_values(struct batch_tx *t, size_t i, struct db_value **ch, str
 		*v++ = DB_TEXT(cr->next);
 		*val = v;
 	}
+}
+
+/* The log_appends rows of the batch's nev new events, whose positions
+ * start at t->app.f.size - nev (ledger.h). */
+static int insert_appends(struct db *db, struct batch_tx *t, size_t nev)
+{
+	static const char sql[] = "INSERT INTO log_appends (log_id, first_seq, event_ids, "
+	                          "leaf_hashes) VALUES (?,?,?,?)";
+	uint64_t first = t->app.f.size - nev;
+	for (size_t at = 0; at < nev; at += LEDGER_APPEND_MAX) {
+		size_t k = nev - at < LEDGER_APPEND_MAX ? nev - at : LEDGER_APPEND_MAX;
+		struct db_value v[APPEND_COLS] = {
+		    DB_INT(ledger_log(t->ledger)), DB_INT((long long)(first + at)),
+		    DB_BLOB(t->ids + at * LEDGER_ID_LEN, k * LEDGER_ID_LEN),
+		    DB_BLOB(t->leaf[at], k * MERKLE_HASH_LEN)};
+		int st = db_exec(db, sql, v, APPEND_COLS, NULL, NULL);
+		if (st)
+			return st == DB_ERR_DUPLICATE ? DB_ERR_RETRY : st;
+	}
+	return DB_OK;
 }
 
 /* How long a batch waits for the batches before it in the log to commit
@@ -327,6 +351,7 @@ static int insert_in_tx(struct db *db, void *arg)
 		v[3] = DB_BLOB(t->node[i].hash, MERKLE_HASH_LEN);
 	}
 	if ((st = insert_rows(db, events_sql, t->ev, nev, EV_COLS)) ||
+	    (st = insert_appends(db, t, nev)) ||
 	    (st = insert_rows(db, nodes_sql, t->nodes, t->nnode, NODE_COLS)))
 		return st;
 	if (ledger_wait_turn(t->ledger, &t->app, TURN_TIMEOUT_MS))
@@ -359,9 +384,13 @@ static int bind_batch(struct batch_tx *t)
 	t->ch = malloc((CH_COLS * nchanges + 1) * sizeof *t->ch);
 	t->val = malloc((VAL_COLS * nchanges + 1) * sizeof *t->val);
 	t->leaf = malloc(t->n * sizeof *t->leaf);
+	t->ids = malloc(t->n * LEDGER_ID_LEN);
 	if (!t->lc || !t->cr || !t->first_change || !t->known || !t->repeat || !t->ev || !t->ch ||
-	    !t->val || !t->leaf)
+	    !t->val || !t->leaf || !t->ids)
 		return DB_ERR;
+	for (size_t i = 0; i < t->n; i++)
+		if (strlen(t->events[i].id) != LEDGER_ID_LEN)
+			return DB_ERR_DATA; /* event_decode lets only UUIDs through */
 	/* Repeats within the batch: sort the ids (their addresses tell the order
 	 * in the batch apart) and mark all but the first of each run. */
 	for (size_t i = 0; i < t->n; i++)
@@ -449,6 +478,7 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 	free(t.ch);
 	free(t.val);
 	free(t.leaf);
+	free(t.ids);
 	free(t.node);
 	free(t.nodes);
 	jcs_buf_free(&t.scratch);

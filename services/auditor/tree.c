@@ -1,5 +1,6 @@
-/* A log's Merkle tree as stored: leaf hashes in data_events, interior
- * hashes of every LEDGER_STRIDE-th level in log_nodes (see ledger.h). */
+/* A log's Merkle tree as stored: leaf hashes in log_appends (an append's
+ * in one row), interior hashes of every LEDGER_STRIDE-th level in log_nodes
+ * (see ledger.h). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,9 +8,12 @@
 
 #include "ledger.h"
 
-static const char sql_leaf[] =
-    "SELECT seq, leaf_hash FROM data_events WHERE log_id = ? AND seq BETWEEN ? AND ? "
-    "ORDER BY seq";
+/* The rows holding positions first..last: the last to start at or before
+ * first, and those starting after it up to last. */
+static const char sql_append_start[] =
+    "SELECT MAX(first_seq) FROM log_appends WHERE log_id = ? AND first_seq <= ?";
+static const char sql_appends[] = "SELECT first_seq, leaf_hashes FROM log_appends WHERE log_id = ? "
+                                  "AND first_seq BETWEEN ? AND ? ORDER BY first_seq";
 static const char sql_node[] =
     "SELECT idx, hash FROM log_nodes WHERE log_id = ? AND level = ? AND idx BETWEEN ? AND ? "
     "ORDER BY idx";
@@ -69,6 +73,130 @@ static int record(struct tree_source *ts, unsigned level, uint64_t index,
 	return 0;
 }
 
+struct stored_hash {
+	unsigned level;
+	uint64_t idx;
+	uint8_t hash[MERKLE_HASH_LEN];
+};
+
+struct fetched {
+	struct stored_hash *rows;
+	size_t n, cap;
+	int bad;
+};
+
+static int add_hash(struct fetched *f, unsigned level, uint64_t idx, const void *hash)
+{
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 256;
+		struct stored_hash *p = realloc(f->rows, cap * sizeof *p);
+		if (!p)
+			return DB_ERR;
+		f->rows = p;
+		f->cap = cap;
+	}
+	struct stored_hash *h = &f->rows[f->n++];
+	h->level = level;
+	h->idx = idx;
+	memcpy(h->hash, hash, MERKLE_HASH_LEN);
+	return 0;
+}
+
+static int fetched_row(void *ctx, const struct db_row *row)
+{
+	struct fetched *f = ctx;
+	if (!row->val[0] || !row->val[1] || !row->val[2] || row->len[2] != MERKLE_HASH_LEN) {
+		f->bad = 1;
+		return 0; /* a malformed row: the asks that need it fall back to a read */
+	}
+	return add_hash(f, (unsigned)strtoul(row->val[0], NULL, 10), strtoull(row->val[1], NULL, 10),
+	                row->val[2]);
+}
+
+struct leaf_read {
+	struct fetched *f;
+	uint64_t first, last, start;
+	bool found;
+};
+
+static int start_row(void *ctx, const struct db_row *row)
+{
+	struct leaf_read *lr = ctx;
+	lr->found = row->val[0] != NULL;
+	lr->start = lr->found ? strtoull(row->val[0], NULL, 10) : 0;
+	return 0;
+}
+
+static int append_row(void *ctx, const struct db_row *row)
+{
+	struct leaf_read *lr = ctx;
+	if (!row->val[0] || !row->val[1] || row->len[1] % MERKLE_HASH_LEN) {
+		lr->f->bad = 1;
+		return 0; /* a malformed row: its positions stay unknown */
+	}
+	uint64_t start = strtoull(row->val[0], NULL, 10), n = row->len[1] / MERKLE_HASH_LEN;
+	for (uint64_t i = lr->first > start ? lr->first - start : 0;
+	     i < n && start + i <= lr->last; i++)
+		if (add_hash(lr->f, 0, start + i, row->val[1] + i * MERKLE_HASH_LEN))
+			return DB_ERR;
+	return 0;
+}
+
+/* Adds to f the stored leaf hashes of positions first..last, those found
+ * (as level-0 rows). Returns DB_OK or a db status. */
+static int read_leaves(struct db *db, uint32_t log, uint64_t first, uint64_t last,
+                       struct fetched *f)
+{
+	struct leaf_read lr = {.f = f, .first = first, .last = last};
+	struct db_value k[] = {DB_INT(log), DB_INT((long long)first), DB_INT((long long)last)};
+	int st = db_query(db, sql_append_start, k, 2, start_row, &lr);
+	if (st)
+		return st < 0 ? st : DB_ERR;
+	if (lr.found)
+		k[1] = DB_INT((long long)lr.start);
+	st = db_query(db, sql_appends, k, 3, append_row, &lr);
+	return st < 0 ? st : st ? DB_ERR : DB_OK;
+}
+
+static int cmp_stored(const void *a, const void *b)
+{
+	const struct stored_hash *x = a, *y = b;
+	if (x->level != y->level)
+		return x->level < y->level ? -1 : 1;
+	return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Sorts f's rows by (level, idx) and keeps each once (asks may share
+ * stored hashes). */
+static void settle(struct fetched *f)
+{
+	if (f->n > 1)
+		qsort(f->rows, f->n, sizeof *f->rows, cmp_stored);
+	size_t m = 0;
+	for (size_t i = 0; i < f->n; i++)
+		if (!m || cmp_stored(&f->rows[m - 1], &f->rows[i]))
+			f->rows[m++] = f->rows[i];
+	f->n = m;
+}
+
+/* Folds the stored hashes of ask a (at level base, consecutive) into its
+ * hash. Leaves a unknown when one is missing. */
+static void resolve(struct tree_ask *a, const struct fetched *f)
+{
+	unsigned base = a->level - a->level % LEDGER_STRIDE, span = a->level - base;
+	uint64_t first = a->index << span, count = (uint64_t)1 << span;
+	struct stored_hash key = {.level = base, .idx = first};
+	const struct stored_hash *h = bsearch(&key, f->rows, f->n, sizeof *f->rows, cmp_stored);
+	if (!h || (size_t)(h - f->rows) + count > f->n)
+		return;
+	struct merkle_frontier fr;
+	merkle_frontier_init(&fr);
+	for (uint64_t i = 0; i < count; i++)
+		if (h[i].level != base || h[i].idx != first + i || merkle_frontier_append(&fr, h[i].hash))
+			return;
+	a->known = !merkle_frontier_root(&fr, a->hash);
+}
+
 static int node(void *ctx, unsigned level, uint64_t index, uint8_t out[MERKLE_HASH_LEN])
 {
 	struct tree_source *ts = ctx;
@@ -80,18 +208,26 @@ static int node(void *ctx, unsigned level, uint64_t index, uint8_t out[MERKLE_HA
 	if (level >= 64 || index > (UINT64_MAX >> level))
 		return -1;
 	uint64_t first = index << span, count = (uint64_t)1 << span;
+	if (base == 0) {
+		struct tree_ask a = {.level = level, .index = index};
+		struct fetched f = {0};
+		int st = read_leaves(ts->db, ts->log, first, first + count - 1, &f);
+		if (!st) {
+			settle(&f);
+			resolve(&a, &f);
+		}
+		free(f.rows);
+		ts->status = st;
+		if (st || !a.known)
+			return -1;
+		memcpy(out, a.hash, MERKLE_HASH_LEN);
+		return 0;
+	}
 	struct fold fd = {.next = first};
 	merkle_frontier_init(&fd.f);
-	int st;
-	if (base == 0) {
-		struct db_value v[] = {DB_INT(ts->log), DB_INT((long long)first),
-		                       DB_INT((long long)(first + count - 1))};
-		st = db_query(ts->db, sql_leaf, v, 3, fold_row, &fd);
-	} else {
-		struct db_value v[] = {DB_INT(ts->log), DB_INT(base), DB_INT((long long)first),
-		                       DB_INT((long long)(first + count - 1))};
-		st = db_query(ts->db, sql_node, v, 4, fold_row, &fd);
-	}
+	struct db_value v[] = {DB_INT(ts->log), DB_INT(base), DB_INT((long long)first),
+	                       DB_INT((long long)(first + count - 1))};
+	int st = db_query(ts->db, sql_node, v, 4, fold_row, &fd);
 	ts->status = st < 0 ? st : DB_OK;
 	if (st < 0 || fd.bad || fd.next != first + count)
 		return -1;
@@ -120,88 +256,69 @@ void tree_source_free(struct tree_source *ts)
 	ts->nasks = ts->cap = 0;
 }
 
-/* The stored hashes a batch of asks needs, in one statement: up to SLOTS
- * ranges of leaf hashes and SLOTS ranges of interior hashes (unused slots
- * get an empty range, so one prepared statement serves every batch). */
+/* The stored interior hashes a batch of asks needs, in one statement: up
+ * to SLOTS ranges (unused slots get an empty range, so one prepared
+ * statement serves every batch). Leaf hashes are read apart (read_leaves):
+ * a proof's leaf-level asks all fall in one aligned block of
+ * 2^LEDGER_STRIDE positions. */
 #define SLOTS 32
-#define SLOT_LEAF "seq BETWEEN ? AND ?"
 #define SLOT_NODE "(level = ? AND idx BETWEEN ? AND ?)"
 static char *batch_sql;
 static pthread_once_t batch_once = PTHREAD_ONCE_INIT;
 
 static void build_batch_sql(void)
 {
-	size_t cap = 256 + SLOTS * (sizeof SLOT_LEAF + sizeof SLOT_NODE + 8);
+	size_t cap = 256 + SLOTS * (sizeof SLOT_NODE + 8);
 	char *p = batch_sql = malloc(cap);
 	if (!p)
 		return;
-	p += sprintf(p, "SELECT 0, seq, leaf_hash FROM data_events WHERE log_id = ? AND (");
-	for (int i = 0; i < SLOTS; i++)
-		p += sprintf(p, "%s" SLOT_LEAF, i ? " OR " : "");
-	p += sprintf(p, ") UNION ALL SELECT level, idx, hash FROM log_nodes WHERE log_id = ? AND (");
+	p += sprintf(p, "SELECT level, idx, hash FROM log_nodes WHERE log_id = ? AND (");
 	for (int i = 0; i < SLOTS; i++)
 		p += sprintf(p, "%s" SLOT_NODE, i ? " OR " : "");
 	sprintf(p, ")");
 }
 
-struct stored_hash {
-	unsigned level;
-	uint64_t idx;
-	uint8_t hash[MERKLE_HASH_LEN];
-};
+/* Leaf-level asks closer together than this are read in one range. */
+#define LEAF_HULL_MAX 4096
 
-struct fetched {
-	struct stored_hash *rows;
-	size_t n, cap;
-	int bad;
-};
-
-static int fetched_row(void *ctx, const struct db_row *row)
+/* The positions ask a covers at its base level. */
+static void ask_range(const struct tree_ask *a, unsigned *base, uint64_t *first, uint64_t *last)
 {
-	struct fetched *f = ctx;
-	if (!row->val[0] || !row->val[1] || !row->val[2] || row->len[2] != MERKLE_HASH_LEN) {
-		f->bad = 1;
-		return 0; /* a malformed row: the asks that need it fall back to a read */
-	}
-	if (f->n == f->cap) {
-		size_t cap = f->cap ? 2 * f->cap : 256;
-		struct stored_hash *p = realloc(f->rows, cap * sizeof *p);
-		if (!p)
-			return DB_ERR;
-		f->rows = p;
-		f->cap = cap;
-	}
-	struct stored_hash *h = &f->rows[f->n++];
-	h->level = (unsigned)strtoul(row->val[0], NULL, 10);
-	h->idx = strtoull(row->val[1], NULL, 10);
-	memcpy(h->hash, row->val[2], MERKLE_HASH_LEN);
-	return 0;
+	*base = a->level - a->level % LEDGER_STRIDE;
+	unsigned span = a->level - *base;
+	*first = a->index << span;
+	*last = *first + ((uint64_t)1 << span) - 1;
 }
 
-static int cmp_stored(const void *a, const void *b)
+/* Reads the leaf hashes the leaf-level asks need: their hull in one range
+ * when it is short, else each ask's own. */
+static int fetch_leaves(struct tree_source *ts, struct fetched *f)
 {
-	const struct stored_hash *x = a, *y = b;
-	if (x->level != y->level)
-		return x->level < y->level ? -1 : 1;
-	return (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-/* Folds the stored hashes of ask a (at level base, consecutive) into its
- * hash. Leaves a unknown when one is missing. */
-static void resolve(struct tree_ask *a, const struct fetched *f)
-{
-	unsigned base = a->level - a->level % LEDGER_STRIDE, span = a->level - base;
-	uint64_t first = a->index << span, count = (uint64_t)1 << span;
-	struct stored_hash key = {.level = base, .idx = first};
-	const struct stored_hash *h = bsearch(&key, f->rows, f->n, sizeof *f->rows, cmp_stored);
-	if (!h || (size_t)(h - f->rows) + count > f->n)
-		return;
-	struct merkle_frontier fr;
-	merkle_frontier_init(&fr);
-	for (uint64_t i = 0; i < count; i++)
-		if (h[i].level != base || h[i].idx != first + i || merkle_frontier_append(&fr, h[i].hash))
-			return;
-	a->known = !merkle_frontier_root(&fr, a->hash);
+	uint64_t lo = UINT64_MAX, hi = 0;
+	size_t n = 0;
+	for (size_t i = 0; i < ts->nasks; i++) {
+		unsigned base;
+		uint64_t first, last;
+		ask_range(&ts->asks[i], &base, &first, &last);
+		if (base)
+			continue;
+		n++;
+		lo = first < lo ? first : lo;
+		hi = last > hi ? last : hi;
+	}
+	if (!n)
+		return DB_OK;
+	if (hi - lo < LEAF_HULL_MAX)
+		return read_leaves(ts->db, ts->log, lo, hi, f);
+	int st = DB_OK;
+	for (size_t i = 0; i < ts->nasks && !st; i++) {
+		unsigned base;
+		uint64_t first, last;
+		ask_range(&ts->asks[i], &base, &first, &last);
+		if (!base)
+			st = read_leaves(ts->db, ts->log, first, last, f);
+	}
+	return st;
 }
 
 int tree_source_fetch(struct tree_source *ts)
@@ -211,52 +328,34 @@ int tree_source_fetch(struct tree_source *ts)
 	if (!batch_sql)
 		return ts->status = DB_ERR;
 	struct fetched f = {0};
-	int st = DB_OK;
+	int st = fetch_leaves(ts, &f);
 	for (size_t done = 0; done < ts->nasks && !st;) {
-		struct db_value v[2 + 5 * SLOTS];
-		size_t nl = 0, nn = 0, next = done;
-		/* Leaf slots first in v, then the second log_id, then node slots. */
-		struct db_value leaf[2 * SLOTS], nodes[3 * SLOTS];
-		for (; next < ts->nasks; next++) {
-			const struct tree_ask *a = &ts->asks[next];
-			unsigned base = a->level - a->level % LEDGER_STRIDE, span = a->level - base;
-			uint64_t first = a->index << span, last = first + ((uint64_t)1 << span) - 1;
-			if (base == 0 ? nl == SLOTS : nn == SLOTS)
-				break;
-			if (base == 0) {
-				leaf[2 * nl] = DB_INT((long long)first);
-				leaf[2 * nl++ + 1] = DB_INT((long long)last);
-			} else {
-				nodes[3 * nn] = DB_INT(base);
-				nodes[3 * nn + 1] = DB_INT((long long)first);
-				nodes[3 * nn++ + 2] = DB_INT((long long)last);
-			}
-		}
-		size_t k = 0;
+		struct db_value v[1 + 3 * SLOTS];
+		size_t nn = 0, k = 0;
 		v[k++] = DB_INT(ts->log);
-		for (size_t i = 0; i < SLOTS; i++, k += 2) {
-			v[k] = i < nl ? leaf[2 * i] : DB_INT(1);
-			v[k + 1] = i < nl ? leaf[2 * i + 1] : DB_INT(0);
+		for (; done < ts->nasks && nn < SLOTS; done++) {
+			unsigned base;
+			uint64_t first, last;
+			ask_range(&ts->asks[done], &base, &first, &last);
+			if (!base)
+				continue;
+			v[k++] = DB_INT(base);
+			v[k++] = DB_INT((long long)first);
+			v[k++] = DB_INT((long long)last);
+			nn++;
 		}
-		v[k++] = DB_INT(ts->log);
-		for (size_t i = 0; i < SLOTS; i++, k += 3) {
-			v[k] = i < nn ? nodes[3 * i] : DB_INT(0);
-			v[k + 1] = i < nn ? nodes[3 * i + 1] : DB_INT(1);
-			v[k + 2] = i < nn ? nodes[3 * i + 2] : DB_INT(0);
+		if (!nn)
+			break;
+		for (; nn < SLOTS; nn++) { /* empty ranges */
+			v[k++] = DB_INT(0);
+			v[k++] = DB_INT(1);
+			v[k++] = DB_INT(0);
 		}
 		st = db_query(ts->db, batch_sql, v, k, fetched_row, &f);
 		st = st < 0 ? st : st ? DB_ERR : DB_OK;
-		done = next;
 	}
 	if (!st) {
-		if (f.n > 1)
-			qsort(f.rows, f.n, sizeof *f.rows, cmp_stored);
-		/* Asks may share stored hashes: keep each once. */
-		size_t m = 0;
-		for (size_t i = 0; i < f.n; i++)
-			if (!m || cmp_stored(&f.rows[m - 1], &f.rows[i]))
-				f.rows[m++] = f.rows[i];
-		f.n = m;
+		settle(&f);
 		for (size_t i = 0; i < ts->nasks; i++)
 			resolve(&ts->asks[i], &f);
 	}

@@ -26,6 +26,7 @@ struct walk {
 	struct db *db;
 	uint32_t log;
 	uint64_t from, to, expected;
+	uint64_t given; /* the writer's end, read before the extra-row queries */
 	uint64_t last_good_cp; /* the largest size whose checkpoint matched */
 	size_t checkpoints;
 	struct merkle_frontier f;
@@ -156,14 +157,33 @@ static int on_event(void *ctx, const struct log_event *e)
 	return st ? st : w->fail.failed;
 }
 
-static int extra_row(void *ctx, const struct db_row *row)
+static int extra_append(void *ctx, const struct db_row *row)
 {
 	struct walk *w = ctx;
 	if (row->val[0])
 		fail(w, strtoull(row->val[0], NULL, 10), "extra-row",
-		     "Position %s holds an event this log's writer did not write (its end is at %" PRIu64
-		     ").",
-		     row->val[0], ledger_size(w->a->ledger));
+		     "Position %s is given by an append this log's writer did not write (its end is at "
+		     "%" PRIu64 ").",
+		     row->val[0], w->given);
+	return 0;
+}
+
+static int extra_event(void *ctx, const struct db_row *row)
+{
+	struct walk *w = ctx;
+	/* Read after the query's snapshot: every row of this writer in it is
+	 * below. */
+	uint64_t size = ledger_given(w->a->ledger), rows = strtoull(row->val[0], NULL, 10);
+	if (row->val[1])
+		fail(w, strtoull(row->val[1], NULL, 10), "extra-row",
+		     "An event row claims position %s, which this log's writer did not give (its end "
+		     "is at %" PRIu64 ").",
+		     row->val[1], size);
+	else if (rows > size)
+		fail(w, size, "extra-row",
+		     "%" PRIu64 " event rows claim positions in this log, which holds %" PRIu64
+		     ": some are in no append.",
+		     rows, size);
 	return 0;
 }
 
@@ -195,11 +215,22 @@ static int run(struct walk *w)
 		fail(w, w->expected, "missing-position",
 		     "No event is stored at position %" PRIu64 " (the log should hold %" PRIu64 ").",
 		     w->expected, w->to);
-	/* Rows past what the writer wrote: forged, or another writer's. */
-	if (!w->fail.failed) {
-		struct db_value v[] = {DB_INT(w->log), DB_INT((long long)ledger_size(w->a->ledger))};
-		st = db_query(w->db, "SELECT MIN(seq) FROM data_events WHERE log_id = ? AND seq >= ?",
-		              v, 2, extra_row, w);
+	/* Rows past what the writer wrote, or outside every append: forged, or
+	 * another writer's. Appends by their key; event rows (their seq is not
+	 * indexed) in one scan. The end is read before the queries' snapshots:
+	 * a row past it in them was not given by this writer, even while
+	 * appends commit meanwhile. */
+	w->given = ledger_given(w->a->ledger);
+	struct db_value v[] = {DB_INT(w->log), DB_INT((long long)w->given)};
+	if (!w->fail.failed)
+		st = db_query(w->db, "SELECT MIN(first_seq) FROM log_appends WHERE log_id = ? AND "
+		                     "first_seq >= ?",
+		              v, 2, extra_append, w);
+	if (!st && !w->fail.failed) {
+		struct db_value u[] = {v[1], v[0]};
+		st = db_query(w->db, "SELECT COUNT(*), MIN(CASE WHEN seq >= ? THEN seq END) FROM "
+		                     "data_events WHERE log_id = ?",
+		              u, 2, extra_event, w);
 	}
 	return st < 0 ? st : DB_OK;
 }

@@ -68,7 +68,7 @@ class AuditorDB:
         grants = []
         for host in ("%", "localhost"):
             for table in ("data_events", "data_event_changes", "data_event_values",
-                          "log_nodes", "log_checkpoints"):
+                          "log_appends", "log_nodes", "log_checkpoints"):
                 grants.append(f"GRANT SELECT, INSERT ON {q}.{table} TO '{USER}'@'{host}';")
                 grants.append(f"GRANT SELECT ON {q}.{table} TO '{READER}'@'{host}';")
                 grants.append(f"GRANT SELECT ON {q}.{table} TO '{ERASER}'@'{host}';")

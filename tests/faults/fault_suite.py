@@ -427,14 +427,21 @@ class Suite:
     def _verify_log(self, stack, token, res):
         """The log of record after the fault, as the administrator sees the
         table and as the auditor verifies it: positions 0..n-1 of log 0 with
-        no gap (n rows, MIN 0, MAX n-1; the primary key (log_id, seq)
-        forbids a repeat), and GET /verify answering 200."""
-        out = self.db.root_sql("SELECT COUNT(*), COALESCE(MIN(seq), -1), COALESCE(MAX(seq), -1) "
+        no gap and no repeat (n rows, n distinct positions, MIN 0, MAX n-1),
+        the appends giving exactly n positions, and GET /verify answering
+        200."""
+        out = self.db.root_sql("SELECT COUNT(*), COUNT(DISTINCT seq), COALESCE(MIN(seq), -1), "
+                               "COALESCE(MAX(seq), -1), (SELECT COALESCE(SUM(LENGTH(leaf_hashes)) "
+                               "DIV 32, 0) FROM log_appends WHERE log_id = 0) "
                                "FROM data_events WHERE log_id = 0", database=DB_NAME)
-        n, lo, hi = (int(x) for x in out.split())
+        n, distinct, lo, hi, given = (int(x) for x in out.split())
         if n == 0:
             res.positions = "empty"
             res.failures.append("log 0 holds no event after the run")
+        elif distinct != n or given != n:
+            res.positions = "REPEAT"
+            res.failures.append(f"positions of log 0: {n} rows, {distinct} distinct positions, "
+                                f"{given} positions given by the appends")
         elif lo != 0 or hi != n - 1:
             res.positions = "GAP"
             res.failures.append(f"positions of log 0: {n} rows from seq {lo} to {hi} (expected 0 "

@@ -15,7 +15,7 @@ ENV = os.environ
 AUDITOR_DB = ENV.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
 ERASER = (ENV.get("AUDITLOG_AUDITOR_ERASER_USER", "auditor_eraser"),
           ENV.get("AUDITLOG_AUDITOR_ERASER_PASSWORD", "auditor_eraser"))
-TABLES = ("data_events", "data_event_changes", "data_event_values", "log_nodes",
+TABLES = ("data_events", "data_event_changes", "data_event_values", "log_appends", "log_nodes",
           "log_checkpoints")
 
 

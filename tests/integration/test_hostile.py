@@ -320,9 +320,10 @@ def test_nobody_rewrites_the_audit_log():
     ok, err = sql_as(*writer, auditor_db, "SELECT COUNT(*) FROM data_events")
     assert ok, err
     # Neither may change or remove a row of any table of the log of record.
-    tables = ("data_events", "data_event_changes", "data_event_values", "log_nodes",
-              "log_checkpoints")
+    tables = ("data_events", "data_event_changes", "data_event_values", "log_appends",
+              "log_nodes", "log_checkpoints")
     rewrites = ["UPDATE data_events SET action = 'viewed' LIMIT 1",
+                "UPDATE log_appends SET leaf_hashes = REVERSE(leaf_hashes) LIMIT 1",
                 "UPDATE data_event_changes SET prev_commitment = next_commitment LIMIT 1",
                 "UPDATE data_event_values SET next_value = 'null' LIMIT 1",
                 "UPDATE log_nodes SET hash = REVERSE(hash) LIMIT 1",

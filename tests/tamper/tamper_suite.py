@@ -36,7 +36,7 @@ MESSAGES_PER_ROUND = 10
 EVENTS_PER_MESSAGE = 100
 ACTOR = "tamper-suite"
 VERIFIER = os.path.join(BIN, "auditlog-verify")
-TABLES = ("data_events", "data_event_changes", "data_event_values", "log_nodes",
+TABLES = ("data_events", "data_event_changes", "data_event_values", "log_appends", "log_nodes",
           "log_checkpoints")
 SCRATCH = "tamper_scratch"  # a database of the private server: rows saved for undoing
 
@@ -386,7 +386,20 @@ class Suite:
         self.forged_case(S)
 
         a, b = mid - 50, mid + 60
-        self.case("positions of two events swapped", [("data_events", f"{at} IN ({a}, {b})")],
+        id_a, id_b = self.event_at(a)[0], self.event_at(b)[0]
+
+        def holding(p):  # the append that gives position p
+            return f"(first_seq <= {p} AND first_seq + LENGTH(leaf_hashes) DIV 32 > {p})"
+
+        def put_id(p, eid):  # the id at position p of its append becomes eid
+            return (f"UPDATE log_appends SET event_ids = INSERT(event_ids, "
+                    f"36 * ({p} - first_seq) + 1, 36, '{eid}') WHERE log_id = 0 AND "
+                    f"{holding(p)};")
+        # Both in the order of record (the appends' ids) and in the rows.
+        self.case("positions of two events swapped",
+                  [("data_events", f"{at} IN ({a}, {b})"),
+                   ("log_appends", f"log_id = 0 AND ({holding(a)} OR {holding(b)})")],
+                  put_id(a, id_b) + put_id(b, id_a) +
                   f"UPDATE data_events SET seq = 999999999999 WHERE {at} = {a}; "
                   f"UPDATE data_events SET seq = {a} WHERE {at} = {b}; "
                   f"UPDATE data_events SET seq = {b} WHERE {at} = 999999999999;",
@@ -416,12 +429,22 @@ class Suite:
         their changes and values; with tree, also the tree hashes and the
         checkpoints beyond size n (a rollback to a consistent state)."""
         events = f"event_id IN (SELECT event_id FROM data_events WHERE log_id = 0 AND seq >= {n})"
+        # The appends that reach past n: those wholly past it go, the one
+        # across it keeps its first positions (its end is then n, which the
+        # undo's where still matches).
+        appends = f"log_id = 0 AND first_seq + LENGTH(leaf_hashes) DIV 32 >= {n}"
         saves = [("data_event_values", events), ("data_event_changes", events),
-                 ("data_events", f"log_id = 0 AND seq >= {n}")]
+                 ("log_appends", appends), ("data_events", f"log_id = 0 AND seq >= {n}")]
         if tree:
             saves += [("log_nodes", f"log_id = 0 AND ((idx + 1) << level) > {n}"),
                       ("log_checkpoints", f"log_id = 0 AND size > {n}")]
-        return saves, "".join(f"DELETE FROM {table} WHERE {where};" for table, where in saves)
+        change = "".join(f"DELETE FROM {table} WHERE {where};" for table, where in saves
+                         if table != "log_appends")
+        change += (f"DELETE FROM log_appends WHERE log_id = 0 AND first_seq >= {n};"
+                   f"UPDATE log_appends SET event_ids = LEFT(event_ids, 36 * ({n} - first_seq)), "
+                   f"leaf_hashes = LEFT(leaf_hashes, 32 * ({n} - first_seq)) WHERE log_id = 0 "
+                   f"AND first_seq < {n} AND first_seq + LENGTH(leaf_hashes) DIV 32 > {n};")
+        return saves, change
 
     def restart_auditor(self):
         code = self.stack.stop("auditor")
@@ -463,11 +486,14 @@ class Suite:
         forged.pop("eventName", None)
         leaf = hashlib.sha256(b"\x00" + view_leaf(forged, 0, S)).digest()
         undo = self.tamper(
-            [("data_events", f"log_id = 0 AND seq >= {S}")],
+            [("data_events", f"log_id = 0 AND seq >= {S}"),
+             ("log_appends", f"log_id = 0 AND first_seq >= {S}")],
             "INSERT INTO data_events (log_id, seq, event_id, action, occurred_at, actor_type, "
-            "actor_id, target_type, target_id, event_name, leaf_hash) VALUES "
+            "actor_id, target_type, target_id, event_name) VALUES "
             f"(0, {S}, '{forged['id']}', 'viewed', {forged['timestamp']}, 'service', "
-            f"'mallory', 'documents', '{forged['targetId']}', NULL, UNHEX('{leaf.hex()}'));")
+            f"'mallory', 'documents', '{forged['targetId']}', NULL);"
+            "INSERT INTO log_appends (log_id, first_seq, event_ids, leaf_hashes) VALUES "
+            f"(0, {S}, '{forged['id']}', UNHEX('{leaf.hex()}'));")
         status, bundle = self.export(f"?pin={S}")
         lines = bundle.decode().split("\n")
         header = dict(json.loads(lines[0]), to=S + 1)
