@@ -23,7 +23,7 @@ from harness import BIN, SRC, run
 SOCKET = os.environ.get("MYSQL_UNIX_PORT", "")
 WRITER = os.environ.get("AUDITLOG_AUDITOR_MYSQL_USER", "auditor")
 BASE_DB = os.environ.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
-TABLES = ("data_events", "data_event_changes", "data_event_values", "log_nodes",
+TABLES = ("data_events", "data_event_changes", "data_event_values", "log_appends", "log_nodes",
           "log_checkpoints")
 SKIP = 77
 

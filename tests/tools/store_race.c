@@ -352,8 +352,8 @@ static int query_numbers(struct db *db, const char *sql, const struct db_value *
 	return st;
 }
 
-/* The log's rows: how many, how many distinct positions, and its size
- * (MAX(seq) + 1, what the ledger reads back). */
+/* The log's rows: how many, how many distinct positions they claim, and
+ * MAX(seq) + 1. */
 static int log_shape(struct db *db, struct numbers *n)
 {
 	struct db_value p[] = {DB_INT(LOG_ID)};
@@ -442,6 +442,77 @@ static int count_pool_rows(struct db *db, const char *table, const struct event 
 	return st;
 }
 
+/* The appends (log_appends, ledger.h): they give positions 0 .. size - 1
+ * once each, in order, and the row of each id there claims that position. */
+struct appends {
+	uint64_t next;
+	char *ids; /* next * LEDGER_ID_LEN */
+	size_t cap;
+	int bad;
+};
+
+static int append_row(void *ctx, const struct db_row *row)
+{
+	struct appends *a = ctx;
+	uint64_t first = strtoull(row->val[0], NULL, 10);
+	size_t ids = row->len[1], hashes = strtoull(row->val[2], NULL, 10);
+	size_t n = ids / LEDGER_ID_LEN;
+	if (first != a->next || !n || ids % LEDGER_ID_LEN || hashes != n * MERKLE_HASH_LEN ||
+	    n > LEDGER_APPEND_MAX) {
+		fprintf(stderr,
+		        "store_race: FAIL: an append at %llu (the next position is %llu) with %zu id "
+		        "bytes and %zu hash bytes\n",
+		        (unsigned long long)first, (unsigned long long)a->next, ids, hashes);
+		a->bad++;
+		return 1;
+	}
+	if ((a->next + n) * LEDGER_ID_LEN > a->cap) {
+		size_t cap = 2 * (a->next + n) * LEDGER_ID_LEN;
+		char *p = realloc(a->ids, cap);
+		if (!p)
+			return DB_ERR;
+		a->ids = p;
+		a->cap = cap;
+	}
+	memcpy(a->ids + a->next * LEDGER_ID_LEN, row->val[1], ids);
+	a->next += n;
+	return 0;
+}
+
+static int check_appends(struct db *db, uint64_t end)
+{
+	struct appends a = {0};
+	struct db_value p[3] = {DB_INT(LOG_ID)};
+	int st = db_query(db,
+	                  "SELECT first_seq, event_ids, LENGTH(leaf_hashes) FROM log_appends "
+	                  "WHERE log_id = ? ORDER BY first_seq",
+	                  p, 1, append_row, &a);
+	failures += (unsigned)a.bad;
+	if (st < 0 || a.bad) {
+		free(a.ids);
+		return st < 0 ? st : DB_OK;
+	}
+	check(a.next == end, "the appends give positions 0 .. %llu; the log holds %llu",
+	      (unsigned long long)a.next, (unsigned long long)end);
+	unsigned misplaced = 0;
+	for (uint64_t seq = 0; seq < a.next && !st; seq++) {
+		char id[LEDGER_ID_LEN + 1];
+		memcpy(id, a.ids + seq * LEDGER_ID_LEN, LEDGER_ID_LEN);
+		id[LEDGER_ID_LEN] = '\0';
+		p[1] = DB_TEXT(id);
+		p[2] = DB_INT((long long)seq);
+		struct numbers nb;
+		st = query_numbers(db,
+		                   "SELECT COUNT(*) FROM data_events WHERE log_id = ? AND event_id = ? "
+		                   "AND seq = ?",
+		                   p, 3, &nb);
+		misplaced += !st && nb.v[0] != 1;
+	}
+	check(!misplaced, "%u positions of the appends name an event whose row claims another", misplaced);
+	free(a.ids);
+	return st;
+}
+
 /* Everything the SQL can tell after the run; see the top. */
 static int check_rows(struct db *db, const struct event *pool, size_t n, uint64_t start,
                       size_t fields)
@@ -492,6 +563,8 @@ static int check_rows(struct db *db, const struct event *pool, size_t n, uint64_
 	      "the latest stored checkpoint is of size %llu; closing the log "
 	      "should have signed %llu",
 	      nb.v[0], (unsigned long long)end);
+	if ((st = check_appends(db, end)))
+		return st;
 	return check_nodes(db, end);
 }
 
