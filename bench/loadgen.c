@@ -48,6 +48,7 @@
 #include "event.h"
 #include "log.h"
 #include "mq.h"
+#include "splitmix.h"
 
 struct gen_opts {
 	double hot_share, changed_share;
@@ -78,18 +79,6 @@ static json_t *make_pad(unsigned long bytes, const char *shape)
 	return a;
 }
 
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *r)
-{
-	/* splitmix64: fast, and plenty for choosing actors. */
-	uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
 
 static double rng_unit(struct rng *r)
 {

@@ -102,15 +102,27 @@ static int add_hash(struct fetched *f, unsigned level, uint64_t idx, const void 
 	return 0;
 }
 
+/* A row of the batch statement: (level, idx, hash), or for level 0 a run
+ * of leaf hashes from idx on. */
 static int fetched_row(void *ctx, const struct db_row *row)
 {
 	struct fetched *f = ctx;
-	if (!row->val[0] || !row->val[1] || !row->val[2] || row->len[2] != MERKLE_HASH_LEN) {
+	if (row->val[2] && !row->len[2])
+		return 0; /* an empty slice of leaves: none asked */
+	if (!row->val[0] || !row->val[1] || !row->val[2] || row->len[2] % MERKLE_HASH_LEN) {
 		f->bad = 1;
 		return 0; /* a malformed row: the asks that need it fall back to a read */
 	}
-	return add_hash(f, (unsigned)strtoul(row->val[0], NULL, 10), strtoull(row->val[1], NULL, 10),
-	                row->val[2]);
+	unsigned level = (unsigned)strtoul(row->val[0], NULL, 10);
+	uint64_t idx = strtoull(row->val[1], NULL, 10);
+	for (size_t i = 0; i * MERKLE_HASH_LEN < row->len[2]; i++) {
+		if (level && i)
+			break; /* an interior hash has 32 bytes */
+		int st = add_hash(f, level, idx + i, row->val[2] + i * MERKLE_HASH_LEN);
+		if (st)
+			return st;
+	}
+	return 0;
 }
 
 struct leaf_read {
@@ -256,26 +268,34 @@ void tree_source_free(struct tree_source *ts)
 	ts->nasks = ts->cap = 0;
 }
 
-/* The stored interior hashes a batch of asks needs, in one statement: up
- * to SLOTS ranges (unused slots get an empty range, so one prepared
- * statement serves every batch). Leaf hashes are read apart (read_leaves):
- * a proof's leaf-level asks all fall in one aligned block of
- * 2^LEDGER_STRIDE positions. */
+/* The stored hashes a batch of asks needs, in one statement: the leaf
+ * hashes lo..hi that the append holding hi gives (a slice of its row: a
+ * proof's leaf-level asks all fall in one aligned block of 2^LEDGER_STRIDE
+ * positions, mostly in one append), and up to SLOTS ranges of interior
+ * hashes (unused slots get an empty range, so one prepared statement serves
+ * every batch). Leaves the append does not give are read apart
+ * (read_leaves). */
 #define SLOTS 32
 #define SLOT_NODE "(level = ? AND idx BETWEEN ? AND ?)"
+#define LEAF_PART                                                                                  \
+	"(SELECT 0, GREATEST(?, first_seq), SUBSTRING(leaf_hashes, 32 * (GREATEST(?, first_seq) - " \
+	"first_seq) + 1, 32 * (? + 1 - GREATEST(?, first_seq))) FROM log_appends WHERE log_id = ? " \
+	"AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1)"
+#define LEAF_PARAMS 6
 static char *batch_sql;
 static pthread_once_t batch_once = PTHREAD_ONCE_INIT;
 
 static void build_batch_sql(void)
 {
-	size_t cap = 256 + SLOTS * (sizeof SLOT_NODE + 8);
+	size_t cap = sizeof LEAF_PART + 256 + SLOTS * (sizeof SLOT_NODE + 8);
 	char *p = batch_sql = malloc(cap);
 	if (!p)
 		return;
-	p += sprintf(p, "SELECT level, idx, hash FROM log_nodes WHERE log_id = ? AND (");
+	p += sprintf(p, "%s UNION ALL (SELECT level, idx, hash FROM log_nodes WHERE log_id = ? AND (",
+	             LEAF_PART);
 	for (int i = 0; i < SLOTS; i++)
 		p += sprintf(p, "%s" SLOT_NODE, i ? " OR " : "");
-	sprintf(p, ")");
+	sprintf(p, "))");
 }
 
 /* Leaf-level asks closer together than this are read in one range. */
@@ -290,23 +310,38 @@ static void ask_range(const struct tree_ask *a, unsigned *base, uint64_t *first,
 	*last = *first + ((uint64_t)1 << span) - 1;
 }
 
-/* Reads the leaf hashes the leaf-level asks need: their hull in one range
- * when it is short, else each ask's own. */
-static int fetch_leaves(struct tree_source *ts, struct fetched *f)
+/* The hull lo..hi of the leaf-level asks; false when there are none. */
+static bool leaf_hull(const struct tree_source *ts, uint64_t *lo, uint64_t *hi)
 {
-	uint64_t lo = UINT64_MAX, hi = 0;
-	size_t n = 0;
+	*lo = UINT64_MAX;
+	*hi = 0;
 	for (size_t i = 0; i < ts->nasks; i++) {
 		unsigned base;
 		uint64_t first, last;
 		ask_range(&ts->asks[i], &base, &first, &last);
 		if (base)
 			continue;
-		n++;
+		*lo = first < *lo ? first : *lo;
+		*hi = last > *hi ? last : *hi;
+	}
+	return *lo <= *hi;
+}
+
+/* Reads the leaf hashes of the leaf-level asks still unknown: their hull
+ * in one range when it is short, else each ask's own. */
+static int fetch_leaves(struct tree_source *ts, struct fetched *f)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t i = 0; i < ts->nasks; i++) {
+		unsigned base;
+		uint64_t first, last;
+		ask_range(&ts->asks[i], &base, &first, &last);
+		if (base || ts->asks[i].known)
+			continue;
 		lo = first < lo ? first : lo;
 		hi = last > hi ? last : hi;
 	}
-	if (!n)
+	if (lo > hi)
 		return DB_OK;
 	if (hi - lo < LEAF_HULL_MAX)
 		return read_leaves(ts->db, ts->log, lo, hi, f);
@@ -315,7 +350,7 @@ static int fetch_leaves(struct tree_source *ts, struct fetched *f)
 		unsigned base;
 		uint64_t first, last;
 		ask_range(&ts->asks[i], &base, &first, &last);
-		if (!base)
+		if (!base && !ts->asks[i].known)
 			st = read_leaves(ts->db, ts->log, first, last, f);
 	}
 	return st;
@@ -328,10 +363,21 @@ int tree_source_fetch(struct tree_source *ts)
 	if (!batch_sql)
 		return ts->status = DB_ERR;
 	struct fetched f = {0};
-	int st = fetch_leaves(ts, &f);
-	for (size_t done = 0; done < ts->nasks && !st;) {
-		struct db_value v[1 + 3 * SLOTS];
+	uint64_t lo, hi;
+	bool leaves = leaf_hull(ts, &lo, &hi);
+	if (!leaves || hi - lo >= LEAF_HULL_MAX) /* none, or far apart: read_leaves below */
+		lo = 1, hi = 0;                         /* an empty slice */
+	int st = DB_OK;
+	size_t done = 0;
+	do {
+		struct db_value v[LEAF_PARAMS + 1 + 3 * SLOTS];
 		size_t nn = 0, k = 0;
+		v[k++] = DB_INT((long long)lo);
+		v[k++] = DB_INT((long long)lo);
+		v[k++] = DB_INT((long long)hi);
+		v[k++] = DB_INT((long long)lo);
+		v[k++] = DB_INT(ts->log);
+		v[k++] = DB_INT((long long)hi);
 		v[k++] = DB_INT(ts->log);
 		for (; done < ts->nasks && nn < SLOTS; done++) {
 			unsigned base;
@@ -344,8 +390,6 @@ int tree_source_fetch(struct tree_source *ts)
 			v[k++] = DB_INT((long long)last);
 			nn++;
 		}
-		if (!nn)
-			break;
 		for (; nn < SLOTS; nn++) { /* empty ranges */
 			v[k++] = DB_INT(0);
 			v[k++] = DB_INT(1);
@@ -353,11 +397,21 @@ int tree_source_fetch(struct tree_source *ts)
 		}
 		st = db_query(ts->db, batch_sql, v, k, fetched_row, &f);
 		st = st < 0 ? st : st ? DB_ERR : DB_OK;
-	}
+		lo = 1, hi = 0; /* the leaves come with the first statement only */
+	} while (!st && done < ts->nasks);
 	if (!st) {
 		settle(&f);
 		for (size_t i = 0; i < ts->nasks; i++)
 			resolve(&ts->asks[i], &f);
+		/* Leaves the one append did not give (small appends, a block
+		 * across two): read apart, and resolve again. */
+		size_t had = f.n;
+		if (leaves && !(st = fetch_leaves(ts, &f)) && f.n > had) {
+			settle(&f);
+			for (size_t i = 0; i < ts->nasks; i++)
+				if (!ts->asks[i].known)
+					resolve(&ts->asks[i], &f);
+		}
 	}
 	free(f.rows);
 	ts->status = st;

@@ -49,6 +49,7 @@
 #include "auditor.h"
 #include "event.h"
 #include "log.h"
+#include "splitmix.h"
 
 #define LOG_ID      0
 #define THREADS_MAX 16
@@ -57,18 +58,6 @@
 /* Pool ids per membership query. */
 #define IDS_PER_QUERY 128
 
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *r)
-{
-	/* splitmix64 */
-	uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
 
 static size_t rng_below(struct rng *r, size_t n)
 {
