@@ -279,11 +279,11 @@ def test_auditor_without_the_api():
     with Stack(daemons=("api", "auditor")) as s:
         tok = s.token(1)
         path = "/data-events?filter[actor]=users:1&page[size]=1"
+        t_cached = time.monotonic()  # the cached answer is at most this old
         assert s.auditor("GET", path, token=tok)[0] == 200
         s.stop("api")
-        t_stopped = time.monotonic()
         status, _, doc = s.auditor("GET", path, token=tok)
-        if time.monotonic() - t_stopped < TTL * 0.8:
+        if time.monotonic() - t_cached < TTL * 0.8:
             assert status == 200, (status, doc)
         time.sleep(TTL)
         status, hdrs, doc = s.auditor("GET", path, token=tok)
