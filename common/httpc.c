@@ -203,10 +203,14 @@ static int request(const struct httpc_url *url, const char *method, const char *
 	if (fd < 0 || send_all(fd, req, req_len, &deadline))
 		goto out;
 	for (;;) {
+		if (raw_len >= HTTPC_MAX_BODY) {
+			rc = HTTPC_ETOOBIG;
+			goto out;
+		}
 		if (raw_len + 65536 > raw_cap) {
-			if (raw_cap > HTTPC_MAX_BODY)
-				goto out;
 			raw_cap = raw_cap ? raw_cap * 2 : 65536 * 2;
+			if (raw_cap > HTTPC_MAX_BODY + 1)
+				raw_cap = HTTPC_MAX_BODY + 1; /* room for the answer and its NUL */
 			char *r = realloc(raw, raw_cap);
 			if (!r)
 				goto out;

@@ -6,7 +6,10 @@
 
 #include <stddef.h>
 
+/* The largest answer (status line, headers and body) a request takes. */
 #define HTTPC_MAX_BODY (16u << 20)
+/* Returned when the answer is larger than that. */
+#define HTTPC_ETOOBIG (-2)
 
 struct httpc_url {
 	char host[256];
@@ -28,7 +31,8 @@ int httpc_parse_url(const char *url, struct httpc_url *out);
  * header value (NULL for none); the whole exchange (connecting, sending,
  * reading the answer) must be over within timeout_ms, however the peer
  * trickles its bytes. Returns 0 with out filled (free it with
- * httpc_response_free), or -1 when the peer could not be reached in time,
+ * httpc_response_free), HTTPC_ETOOBIG when the answer is larger than
+ * HTTPC_MAX_BODY bytes, or -1 when the peer could not be reached in time,
  * did not answer in time, or answered something that is not HTTP. */
 int httpc_get(const struct httpc_url *url, const char *target, const char *authorization,
               int timeout_ms, struct httpc_response *out);

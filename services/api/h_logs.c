@@ -117,11 +117,20 @@ static int exchange(struct http_request *req, const char *target, const char *bo
 	}
 	/* One deadline for the whole request, the time it queued included. */
 	long left = timeout_ms - http_elapsed_ms(req);
-	int failed = left <= 0 ||
-	             (body ? httpc_post_jsonapi(&api->auditor, target, authorization, body, len,
-	                                        (int)left, resp)
-	                   : httpc_get(&api->auditor, target, authorization, (int)left, resp));
+	int failed = left <= 0 ? -1
+	             : body    ? httpc_post_jsonapi(&api->auditor, target, authorization, body, len,
+	                                            (int)left, resp)
+	                       : httpc_get(&api->auditor, target, authorization, (int)left, resp);
 	free(authorization);
+	if (failed == HTTPC_ETOOBIG) {
+		log_warn("the auditor's answer to %s is over %u bytes, more than the API relays",
+		         target, HTTPC_MAX_BODY);
+		http_reply_error(req, 502, "Bad gateway",
+		                 "The auditor's answer is larger than the API relays (%u MiB). Ask for "
+		                 "less (a smaller from/to range), or ask the auditor directly.",
+		                 HTTPC_MAX_BODY >> 20);
+		return -1;
+	}
 	if (failed) {
 		log_error("the auditor at %s:%s did not answer in time", api->auditor.host,
 		          api->auditor.port);
