@@ -48,7 +48,7 @@
 #include "event.h"
 #include "log.h"
 #include "mq.h"
-#include "splitmix.h"
+#include "tools.h"
 
 struct gen_opts {
 	double hot_share, changed_share;
@@ -329,29 +329,13 @@ static void *fill_thread(void *arg)
 	return NULL;
 }
 
-static const char *env_or(const char *name, const char *fallback)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : fallback;
-}
-
 static int cmd_fill(unsigned long n, unsigned batch, unsigned threads, const struct gen_opts *o)
 {
 	if (batch < 1 || batch > 100000 || threads < 1 || threads > 16) {
 		fprintf(stderr, "loadgen: --batch must be 1..100000 and --threads 1..16\n");
 		return 2;
 	}
-	struct db_config cfg = {
-	    .host = env_or("AUDITLOG_MYSQL_HOST", "localhost"),
-	    .port = (unsigned)atoi(env_or("AUDITLOG_MYSQL_PORT", "3306")),
-	    .socket = env_or("AUDITLOG_MYSQL_SOCKET", ""),
-	    /* The auditor's writer: the store needs INSERT and SELECT only. */
-	    .user = env_or("AUDITLOG_AUDITOR_MYSQL_USER", "auditor"),
-	    .password = getenv("AUDITLOG_AUDITOR_MYSQL_PASSWORD")
-	                    ? getenv("AUDITLOG_AUDITOR_MYSQL_PASSWORD")
-	                    : "auditor",
-	    .database = env_or("AUDITLOG_AUDITOR_DB", "audit-logging-auditor"),
-	};
+	struct db_config cfg = writer_config_from_env();
 	if (db_library_init()) {
 		fprintf(stderr, "loadgen: cannot initialise the MySQL client library\n");
 		return 1;

@@ -157,6 +157,26 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The committed tree is now f: the signer is told. l->lock is held. */
+static void grow(struct ledger *l, const struct merkle_frontier *f)
+{
+	l->f = *f;
+	l->unknown.size = 0;
+	if (!l->pending_since_ms)
+		l->pending_since_ms = now_ms();
+	if (l->f.size - l->signed_size >= l->checkpoint_every)
+		pthread_cond_signal(&l->cond);
+}
+
+/* Lets go of the append lock taken by ledger_begin. */
+static void unlock_append(struct ledger *l, struct ledger_append *a)
+{
+	l->appends++;
+	l->held_ns += (uint64_t)(now_ns() - a->locked_ns);
+	a->locked = false;
+	pthread_mutex_unlock(&l->append);
+}
+
 /* Ends the ticket chain once a failed ticket and every one after it have
  * ended: positions are given again from the committed frontier, after the
  * stored end is checked. l->lock is held. */
@@ -166,7 +186,6 @@ static void settle(struct ledger *l)
 		l->issued = l->done;
 		l->failed_from = UINT64_MAX;
 		l->resync = true;
-		pthread_cond_broadcast(&l->turn);
 	}
 }
 
@@ -212,10 +231,7 @@ void ledger_reserve(struct ledger *l, struct ledger_append *a)
 	pthread_mutex_lock(&l->lock);
 	l->tentative = a->f;
 	pthread_mutex_unlock(&l->lock);
-	l->appends++;
-	l->held_ns += (uint64_t)(now_ns() - a->locked_ns);
-	a->locked = false;
-	pthread_mutex_unlock(&l->append);
+	unlock_append(l, a);
 }
 
 int ledger_wait_turn(struct ledger *l, struct ledger_append *a, int timeout_ms)
@@ -241,14 +257,8 @@ void ledger_end(struct ledger *l, struct ledger_append *a, enum ledger_outcome o
 	l->inflight--;
 	if (outcome == LEDGER_COMMITTED && !a->locked && l->done + 1 == a->ticket) {
 		l->done = a->ticket;
-		if (a->f.size > l->f.size) {
-			l->f = a->f;
-			if (!l->pending_since_ms)
-				l->pending_since_ms = now_ms();
-			if (l->f.size - l->signed_size >= l->checkpoint_every)
-				pthread_cond_signal(&l->cond);
-		}
-		l->unknown.size = 0;
+		if (a->f.size > l->f.size)
+			grow(l, &a->f);
 	} else {
 		if (outcome == LEDGER_COMMITTED) /* out of turn: a caller's bug */
 			halt_locked(l, "an append committed out of turn");
@@ -260,13 +270,9 @@ void ledger_end(struct ledger *l, struct ledger_append *a, enum ledger_outcome o
 	settle(l);
 	pthread_cond_broadcast(&l->turn);
 	pthread_mutex_unlock(&l->lock);
-	if (a->locked) {
-		l->appends++;
-		l->held_ns += (uint64_t)(now_ns() - a->locked_ns);
-		pthread_mutex_unlock(&l->append);
-	}
+	if (a->locked)
+		unlock_append(l, a);
 	a->ticket = 0;
-	a->locked = false;
 }
 
 static int size_row(void *ctx, const struct db_row *row)
@@ -313,11 +319,8 @@ static int check_head(struct ledger *l, struct db *db)
 			log_info("log %u: the append whose COMMIT was lost had committed (size %llu)",
 			         (unsigned)l->log, (unsigned long long)head);
 			pthread_mutex_lock(&l->lock);
-			l->f = unknown;
-			l->unknown.size = 0;
-			if (!l->pending_since_ms)
-				l->pending_since_ms = now_ms();
-			pthread_cond_signal(&l->cond);
+			grow(l, &unknown);
+			pthread_cond_signal(&l->cond); /* sign the adopted tree soon */
 			pthread_mutex_unlock(&l->lock);
 			return DB_OK;
 		}

@@ -181,6 +181,11 @@ void tree_source_record(struct tree_source *ts);
 int tree_source_fetch(struct tree_source *ts);
 void tree_source_free(struct tree_source *ts);
 
+/* The first position of the append (a row of log_appends) that starts at
+ * or before seq, the last such: the one holding seq when the log has it.
+ * *start = seq when none does. Returns DB_OK or a db status. */
+int tree_append_start(struct db *db, uint32_t log, uint64_t seq, uint64_t *start);
+
 /* A stored checkpoint (a row of log_checkpoints). */
 struct stored_checkpoint {
 	bool found;

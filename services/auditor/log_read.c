@@ -53,8 +53,6 @@ static void build_sql(void)
 	}
 }
 
-static const char sql_start[] =
-    "SELECT MAX(first_seq) FROM log_appends WHERE log_id = ? AND first_seq <= ?";
 static const char sql_append[] =
     "SELECT first_seq, event_ids, leaf_hashes FROM log_appends WHERE log_id = ? "
     "AND first_seq >= ? AND first_seq < ? ORDER BY first_seq LIMIT 1";
@@ -286,14 +284,6 @@ static int read_chunk(struct db *db, struct reader *r, uint64_t at, uint64_t end
 	return st;
 }
 
-static int start_row(void *ctx, const struct db_row *row)
-{
-	struct append *ap = ctx;
-	ap->found = row->val[0] != NULL;
-	ap->first = ap->found ? strtoull(row->val[0], NULL, 10) : 0;
-	return 0;
-}
-
 static int append_row(void *ctx, const struct db_row *row)
 {
 	struct append *ap = ctx;
@@ -332,11 +322,11 @@ int log_read_range(struct db *db, uint32_t log, uint64_t from, uint64_t to, log_
 	r->log = log;
 	r->fn = fn;
 	r->ctx = ctx;
-	/* The append holding from, if any starts at or before it. */
+	/* From the append holding from, if any starts at or before it. */
 	struct append ap = {0};
-	struct db_value v[] = {DB_INT(log), DB_INT((long long)from), DB_INT((long long)to)};
-	int st = db_query(db, sql_start, v, 2, start_row, &ap);
-	uint64_t look = ap.found ? ap.first : from;
+	uint64_t look;
+	int st = tree_append_start(db, log, from, &look);
+	struct db_value v[] = {DB_INT(log), DB_INT((long long)look), DB_INT((long long)to)};
 	while (!st && look < to) {
 		ap = (struct append){0};
 		v[1] = DB_INT((long long)look);

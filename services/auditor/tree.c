@@ -127,16 +127,23 @@ static int fetched_row(void *ctx, const struct db_row *row)
 
 struct leaf_read {
 	struct fetched *f;
-	uint64_t first, last, start;
-	bool found;
+	uint64_t first, last;
 };
 
 static int start_row(void *ctx, const struct db_row *row)
 {
-	struct leaf_read *lr = ctx;
-	lr->found = row->val[0] != NULL;
-	lr->start = lr->found ? strtoull(row->val[0], NULL, 10) : 0;
+	uint64_t *start = ctx;
+	if (row->val[0])
+		*start = strtoull(row->val[0], NULL, 10);
 	return 0;
+}
+
+int tree_append_start(struct db *db, uint32_t log, uint64_t seq, uint64_t *start)
+{
+	struct db_value k[] = {DB_INT(log), DB_INT((long long)seq)};
+	*start = seq;
+	int st = db_query(db, sql_append_start, k, 2, start_row, start);
+	return st < 0 ? st : st ? DB_ERR : DB_OK;
 }
 
 static int append_row(void *ctx, const struct db_row *row)
@@ -160,12 +167,11 @@ static int read_leaves(struct db *db, uint32_t log, uint64_t first, uint64_t las
                        struct fetched *f)
 {
 	struct leaf_read lr = {.f = f, .first = first, .last = last};
-	struct db_value k[] = {DB_INT(log), DB_INT((long long)first), DB_INT((long long)last)};
-	int st = db_query(db, sql_append_start, k, 2, start_row, &lr);
+	uint64_t start;
+	int st = tree_append_start(db, log, first, &start);
 	if (st)
-		return st < 0 ? st : DB_ERR;
-	if (lr.found)
-		k[1] = DB_INT((long long)lr.start);
+		return st;
+	struct db_value k[] = {DB_INT(log), DB_INT((long long)start), DB_INT((long long)last)};
 	st = db_query(db, sql_appends, k, 3, append_row, &lr);
 	return st < 0 ? st : st ? DB_ERR : DB_OK;
 }

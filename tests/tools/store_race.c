@@ -49,7 +49,7 @@
 #include "auditor.h"
 #include "event.h"
 #include "log.h"
-#include "splitmix.h"
+#include "tools.h"
 
 #define LOG_ID      0
 #define THREADS_MAX 16
@@ -69,12 +69,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static const char *env_or(const char *name, const char *fallback)
-{
-	const char *v = getenv(name);
-	return v && *v ? v : fallback;
 }
 
 /* ------------------------------------------------------------------ */
@@ -671,17 +665,7 @@ int main(int argc, char **argv)
 	/* Info shows db_run_tx's retries and the ledger's statistics at close. */
 	log_init("store_race", verbose ? LOG_LEVEL_INFO : LOG_LEVEL_WARN);
 
-	struct db_config cfg = {
-	    .host = env_or("AUDITLOG_MYSQL_HOST", "localhost"),
-	    .port = (unsigned)atoi(env_or("AUDITLOG_MYSQL_PORT", "3306")),
-	    .socket = env_or("AUDITLOG_MYSQL_SOCKET", ""),
-	    /* The auditor's writer: INSERT and SELECT only, checks included. */
-	    .user = env_or("AUDITLOG_AUDITOR_MYSQL_USER", "auditor"),
-	    .password = getenv("AUDITLOG_AUDITOR_MYSQL_PASSWORD")
-	                    ? getenv("AUDITLOG_AUDITOR_MYSQL_PASSWORD")
-	                    : "auditor",
-	    .database = env_or("AUDITLOG_AUDITOR_DB", "audit-logging-auditor"),
-	};
+	struct db_config cfg = writer_config_from_env();
 	const char *origin_base = env_or("AUDITLOG_LOG_ORIGIN", "auditlog.localhost");
 	char origin[1024];
 	snprintf(origin, sizeof origin, "%s/%u", origin_base, LOG_ID);
