@@ -69,19 +69,22 @@ LOG_KEY = os.path.abspath(E.get("AUDITLOG_LOG_KEY") or
 # together, and never under a running auditor, whose ledger holds the tree
 # in memory and halts when rows it wrote vanish.
 LOG_TABLES = ("data_event_values", "data_event_changes", "log_appends", "log_nodes",
-              "log_checkpoints", "data_events")
+              "log_checkpoints", "data_event_mutations", "data_event_flags", "log_checked",
+              "data_events")
 
 SIZES = {
     "full": dict(runs=3, warm_s=5, get_s=60, cmp_s=15, patch_s=15, web_s=10, query_s=8,
                  c1_s=5, sample_s=2.0, drain_events=1_000_000, small_rows=100_000,
                  mem_strings=200, mem_ints=60, mem_objects=30, mem_oversize=4, mem_overweight=4,
                  big_rows=10_000_000, hot_share=0.06, patch_users=32, deep_pages=100,
-                 proof_s=30, proof_ids=10_000, ab_events=1_000_000),
+                 proof_s=30, proof_ids=10_000, ab_events=1_000_000, filter_s=5,
+                 filter_size=10, filter_deep_pages=999, history_rows=100_000),
     "smoke": dict(runs=1, warm_s=1, get_s=2, cmp_s=2, patch_s=2, web_s=2, query_s=2,
                   c1_s=1, sample_s=0.5, drain_events=5_000, small_rows=20_000, big_rows=21_000,
                   mem_strings=8, mem_ints=2, mem_objects=2, mem_oversize=1, mem_overweight=1,
                   hot_share=0.3, patch_users=32, deep_pages=100, proof_s=2, proof_ids=200,
-                  ab_events=5_000),
+                  ab_events=5_000, filter_s=1, filter_size=10, filter_deep_pages=3,
+                  history_rows=1_000),
 }
 
 # ---------------------------------------------------------------------------
@@ -1336,33 +1339,27 @@ class Bench:
 
     # -- 5: queries at scale -------------------------------------------------
 
-    def page_sql(self, kind, hot, after_ts, after_id, limit):
-        """The exact SQL of store_query_events, from services/auditor/store_read.c."""
-        with open(os.path.join(SRC, "services", "auditor", "store_read.c")) as f:
-            src = f.read()
-        m = re.search(r"#define PAGE_SQL\(where\)((?:.*\\\n)*.*)", src)
-        if not m:
-            raise BenchError("cannot find PAGE_SQL in services/auditor/store_read.c")
-        body = m.group(1)
-        parts = []
-        for tok in re.finditer(r'"((?:[^"\\]|\\.)*)"|\bwhere\b', body):
-            parts.append("\0" if tok.group(1) is None else tok.group(1))
-        template = "".join(parts)
-        w = re.search(r"sql_by_%s\[\]\s*=\s*PAGE_SQL\(\"([^\"]*)\"\)" % kind, src)
-        if not w:
-            raise BenchError(f"cannot find sql_by_{kind} in store_read.c")
-        sql = template.replace("\0", w.group(1))
+    def page_sql(self, kind, hot, after, limit):
+        """The exact statement store_query_events runs (query_plan.c, printed
+        by tests/tools/plan_sql), its parameters bound as literals. after is
+        (version, timestamp, id), or None for the first page."""
+        args = [os.path.join(BIN, "plan_sql"), f"{kind}=users:{hot}", f"size={limit}"]
+        if after:
+            args.append(f"after={after[0]}:{after[1]}:{after[2]}")
+        r = subprocess.run(args, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BenchError(f"plan_sql {' '.join(args[1:])}: {r.stdout} {r.stderr}")
+        plan = json.loads(r.stdout)
+        parts = plan["sql"].split("?")
+        if len(parts) != len(plan["params"]) + 1:
+            raise BenchError(f"plan_sql: {len(parts) - 1} placeholders, "
+                             f"{len(plan['params'])} parameters")
 
         def lit(v):
             return str(v) if isinstance(v, int) else "'" + str(v).replace("\\", "\\\\") \
                 .replace("'", "''") + "'"
 
-        params = ["users", hot, after_ts, after_ts, after_id, limit + 1]
-        if sql.count("?") != len(params):
-            raise BenchError(f"PAGE_SQL has {sql.count('?')} parameters; expected {len(params)}")
-        for p in params:
-            sql = sql.replace("?", lit(p), 1)
-        return sql
+        return parts[0] + "".join(lit(p) + part for p, part in zip(plan["params"], parts[1:]))
 
     def query_urls(self, st, tok, hot):
         """First pages of the actor and target queries, and the pages
@@ -1375,7 +1372,7 @@ class Bench:
             status, doc = st.request("auditor", "GET", first, token=tok)
             if status != 200 or len(doc["data"]) != 50:
                 raise BenchError(f"GET {first}: {status} {str(doc)[:300]}")
-            out[f"{kind}_first"] = (first, 9223372036854775807, "~")
+            out[f"{kind}_first"] = (first, None)
             path = first
             for _ in range(s["deep_pages"]):
                 last = doc["data"][-1]
@@ -1389,7 +1386,8 @@ class Bench:
             if len(doc["data"]) != 50:
                 raise BenchError(f"{kind}: page {s['deep_pages'] + 1} has {len(doc['data'])} "
                                  "events; expected 50")
-            out[f"{kind}_deep"] = (path, last["attributes"]["timestamp"], last["id"])
+            out[f"{kind}_deep"] = (path, (last["attributes"]["targetVersion"] or 0,
+                                          last["attributes"]["timestamp"], last["id"]))
         return out
 
     def measure_queries(self, st, hot, scale):
@@ -1397,7 +1395,7 @@ class Bench:
         tok = st.token(1)
         urls = self.query_urls(st, tok, hot)
         results = {}
-        for name, (path, _, _) in urls.items():
+        for name, (path, _) in urls.items():
             p50, p99, rps = [], [], []
             for i in range(s["runs"]):
                 self.quiet(f"query {name} at {scale} run {i + 1}")
@@ -1424,14 +1422,14 @@ class Bench:
                 f"p99 {statistics.median(p99):.2f} ms, {statistics.median(rps):.0f} req/s"
                 + (f"; one connection: p50 {statistics.median(c1):.2f} ms" if c1 else ""))
         # The plans of exactly what the auditor runs.
-        for name, (path, ts, eid) in urls.items():
+        for name, (path, after) in urls.items():
             kind = name.split("_")[0]
-            sql = self.page_sql(kind, hot, ts, eid, 50)
+            sql = self.page_sql(kind, hot, after, 50)
             plan = mysql(AUDITOR_DB, "EXPLAIN " + sql, table=True)
             self.explains.append((scale, name, sql, plan.strip(), None))
         if scale == "big":
-            path, ts, eid = urls["actor_deep"]
-            sql = self.page_sql("actor", hot, ts, eid, 50)
+            path, after = urls["actor_deep"]
+            sql = self.page_sql("actor", hot, after, 50)
             analyze = mysql(AUDITOR_DB, "ANALYZE FORMAT=JSON " + sql, raw=True)
             self.explains.append((scale, "actor_deep (ANALYZE)", sql, None, analyze.strip()))
         return results
@@ -1523,7 +1521,7 @@ class Bench:
             log(f"queries: emptying the audit log of {AUDITOR_DB} ({', '.join(LOG_TABLES)})")
             truncate_log()
         R = self.report
-        fill_args = ["--hot", hot, "--hot-share", str(s["hot_share"])]
+        fill_args = ["--hot", hot, "--hot-share", str(s["hot_share"]), "--rich", "1"]
         # fill-db appends through a writer (ledger) of its own: no auditor
         # may run on the log meanwhile, or its ledger would find positions
         # it was about to give taken and halt. So each size gets a stack
@@ -1540,6 +1538,15 @@ class Bench:
         rate, line = loadgen(["fill-db", str(big - small)] + fill_args, timeout=7200)
         log(line)
         fills.append(rate)
+        n = s["history_rows"]
+        log(f"queries: writing a history of {n:,} versions of users:{hot}-history (target 11)")
+        _, line = loadgen(["fill-db", str(n), "--history", "1", "--hot", hot, "--threads", "1"],
+                          timeout=1800)
+        log(line)
+        m = re.search(r"from (\d+) ms every 10 ms", line)
+        if not m:
+            raise BenchError(f"cannot read the history's start:\n{line}")
+        history = (f"{hot}-history", int(m.group(1)), int(m.group(1)) + 10 * n)
         if not self.smoke:
             log("queries: letting MariaDB settle after the load")
             time.sleep(10)
@@ -1548,6 +1555,8 @@ class Bench:
             st.start("api")
             res_big = self.measure_queries(st, hot, "big")
             self.proofs(st)
+            self.filters(st, hot)
+            self.state_at(st, history)
         R.add("fill.rows_per_s", "loadgen fill-db through store_insert_batch and the log's "
               "writer (2 connections, 1,000 events per transaction, tree built as it goes)",
               "rows/s", fills, None, 5)
@@ -1573,13 +1582,117 @@ class Bench:
             R.add(f"query.{name}.p99_ratio", f"{label}: p99 at {big:,} / at {small:,}", "",
                   [statistics.median(p99b) / statistics.median(p99s)], ("<=", 1.5), 5, 2)
 
+    # -- 11: filters and the state at any time --------------------------------
+
+    def filters(self, st, hot):
+        """Every documented filter combination (README "Filters") on the
+        hot actor and target of the big log: the first page and the page
+        filter_deep_pages + 1 through the cursor, page[size]=filter_size."""
+        s = self.size
+        tok = st.token(1)
+        size = s["filter_size"]
+
+        def get(path):
+            status, doc = st.request("auditor", "GET", path, token=tok)
+            if status != 200:
+                raise BenchError(f"GET {path}: {status} {str(doc)[:300]}")
+            return doc
+        # The middle half of the fill's time (the hot target's events are all
+        # the fill's; the hot actor also made the history, earlier).
+        ends = [get(f"/data-events?filter%5Btarget%5D=users:{hot}&page%5Bsize%5D=1{o}")["data"]
+                [0]["attributes"]["timestamp"] for o in ("&sort=time", "")]
+        since, until = ends[0] + (ends[1] - ends[0]) // 4, ends[0] + 3 * (ends[1] - ends[0]) // 4
+        if self.smoke:  # two fills minutes apart, the second tiny: the whole span
+            since, until = ends[0], ends[1] + 1
+        rng = f"&filter%5Bsince%5D={since}&filter%5Buntil%5D={until}"
+        a, t = f"filter%5Bactor%5D=users:{hot}", f"filter%5Btarget%5D=users:{hot}"
+        combos = {
+            "actor": a, "actor+action": a + "&filter%5Baction%5D=deleted",
+            "actor+actions": a + "&filter%5Baction%5D=created,changed,deleted",
+            "actor+since+until": a + rng,
+            "actor+action+since+until": a + "&filter%5Baction%5D=deleted" + rng,
+            "actor+eventName": a + "&filter%5BeventName%5D=n1",
+            "actor+field": a + "&filter%5Bfield%5D=email",
+            "actor+field+action": a + "&filter%5Bfield%5D=email&filter%5Baction%5D=changed",
+            "target": t, "target+action": t + "&filter%5Baction%5D=changed",
+            "target+since+until": t + rng, "target+field": t + "&filter%5Bfield%5D=email",
+            "target+actor": t + "&" + a, "actor, oldest first": a + "&sort=time",
+            "target+field, oldest first": t + "&filter%5Bfield%5D=email&sort=time",
+        }
+        R = self.report
+        for name, q in combos.items():
+            first = f"/data-events?{q}&page%5Bsize%5D={size}"
+            doc, path = get(first), first
+            for _ in range(s["filter_deep_pages"]):
+                path = doc["links"].get("next")
+                if not path:
+                    raise BenchError(f"filter {name}: fewer than "
+                                     f"{s['filter_deep_pages'] + 1} pages of {size}")
+                doc = get(path)
+            for which, url in (("first", first), ("deep", path)):
+                p50, p99 = [], []
+                for i in range(s["runs"]):
+                    self.quiet(f"filter {name} {which} run {i + 1}")
+                    r = wrk(st.url("auditor", url), s["filter_s"], threads=1, conns=4,
+                            headers=self.auth(tok))
+                    self.check_wrk(f"filter {name}", r)
+                    p50.append(r["p50"])
+                    p99.append(r["p99"])
+                label = (f"{name}, first page of {size}" if which == "first" else
+                         f"{name}, page {s['filter_deep_pages'] + 1} through the cursor")
+                key = "filter." + re.sub(r"[^a-z]+", "_", name).strip("_") + f".{which}"
+                R.add(f"{key}.p50_ms", f"{label}, {self.size['big_rows']:,} events: p50 "
+                      "(wrk -t1 -c4)", "ms", p50, None, 11, 2)
+                R.add(f"{key}.p99_ms", f"{label}: p99", "ms", p99, ("<", 50), 11, 2)
+                log(f"filter {name} {which}: p50 {statistics.median(p50):.2f} ms, "
+                    f"p99 {statistics.median(p99):.2f} ms")
+
+    def state_at(self, st, history):
+        """GET /api/users/:id/state?at=T at random instants of a target
+        with history_rows versions, once the checker has checked them."""
+        s = self.size
+        tok = st.token(1)
+        target, start, end = history
+
+        def checked():
+            status, doc = st.request("auditor", "GET", "/checks", token=tok)
+            if status != 200:
+                raise BenchError(f"GET /checks: {status} {str(doc)[:300]}")
+            a = doc["data"][0]["attributes"]
+            return a["checkedTo"] >= a["size"]
+        deadline = time.monotonic() + 1800
+        while not checked():
+            if time.monotonic() > deadline:
+                raise BenchError("the checker did not catch up in 30 minutes")
+            time.sleep(2)
+        status, doc = st.request("auditor", "GET", f"/api/users/{target}/state?at={end}",
+                                 token=tok)
+        if status != 200 or doc["data"]["meta"]["version"] != s["history_rows"]:
+            raise BenchError(f"state of users:{target} at its end: {status} {str(doc)[:300]}")
+        script = os.path.join(HERE, "state.lua")
+        p50, p99 = [], []
+        for i in range(s["runs"]):
+            self.quiet(f"state run {i + 1}")
+            r = wrk(st.url("auditor", "/"), s["query_s"], threads=1, conns=4,
+                    headers=None, script=script, script_args=[tok, target, str(start), str(end)])
+            self.check_wrk("state at T", r)
+            p50.append(r["p50"])
+            p99.append(r["p99"])
+        R = self.report
+        R.add("state.p50_ms", f"GET /api/users/:id/state?at=T, a target with "
+              f"{s['history_rows']:,} versions in a log of {s['big_rows']:,}, T at random: p50 "
+              "(wrk -t1 -c4)", "ms", p50, None, 11, 2)
+        R.add("state.p99_ms", "state at T: p99", "ms", p99, ("<", 100), 11, 2)
+        log(f"state at T: p50 {statistics.median(p50):.2f} ms, p99 {statistics.median(p99):.2f} ms")
+
     # -- the whole suite ---------------------------------------------------
 
     def run_all(self, only):
         for tool in ("wrk", "mariadb"):
             if not shutil.which(tool):
                 raise BenchError(f"{tool} is not installed (./run.sh bench installs it)")
-        for b in ("auditlog-api", "auditlog-auditor", "auditlog-web", "mqtool", "loadgen"):
+        for b in ("auditlog-api", "auditlog-auditor", "auditlog-web", "mqtool", "loadgen",
+                  "plan_sql"):
             if not os.access(os.path.join(BIN, b), os.X_OK):
                 raise BenchError(f"{BIN}/{b} is missing: build first (./run.sh build)")
         self.started = datetime.datetime.now(datetime.timezone.utc)
@@ -1696,8 +1809,8 @@ def how_measured(b):
   following `links.next` {s['deep_pages']} times (page {s['deep_pages'] + 1}) of each. At the
   large size each URL also gets `wrk -t1 -c1 -d{s['c1_s']}s`: a query's own latency, where with
   `-c4` four requests share two cores and the p50 includes the wait for one.
-  The plans below are of the exact SQL the auditor runs (`PAGE_SQL` read from
-  `services/auditor/store_read.c`), with the deep page's keyset position.
+  The plans below are of the exact SQL the auditor runs (`query_plan.c`, printed by
+  `tests/tools/plan_sql`), with the deep page's keyset position.
 - **6** `VmHWM` of the API after all GET and PATCH runs, of the auditor after storing them
   live and after each drain, of the web daemon after `wrk -t2 -c32 -d{s['web_s']}s` on
   `/index.html`."""
@@ -1757,8 +1870,8 @@ def write_markdown(b, path, full_doc):
         lines += [""]
     if b.explains:
         lines += ["## Query plans", "",
-                  "`EXPLAIN` of the auditor's page query as it runs (`PAGE_SQL` of "
-                  "`services/auditor/store_read.c`), at both sizes.", ""]
+                  "`EXPLAIN` of the auditor's page query as it runs (`query_plan.c`, "
+                  "printed by `tests/tools/plan_sql`), at both sizes.", ""]
         shown_sql = set()
         for scale, name, sql, plan, analyze in b.explains:
             rows = b.size["small_rows"] if scale == "small" else b.size["big_rows"]

@@ -24,6 +24,13 @@
  *       --targets T     other targets users:1..T (2000)
  *       --changed F     share of "changed" events carrying changes (0.1);
  *                       the rest are "viewed"
+ *       --rich 1        every action (70% viewed, 20% changed with one or two
+ *                       of name, email, agreedTos, 5% created and 5% deleted
+ *                       with all three), one event in ten named n1 or n2: the
+ *                       filters' benchmark
+ *       --history 1     (fill-db) N versions of one target, users:<hot>-history,
+ *                       one every 10 ms ending a minute ago: created, then one
+ *                       change of name or email each; one thread, in order
  *       --pad BYTES     make every event "changed", its change "pad" holding
  *                       a prev value of about BYTES of JSON, shaped by
  *       --pad-shape S   string (one string: parses to about its size), ints
@@ -55,6 +62,9 @@ struct gen_opts {
 	const char *hot;
 	unsigned long actors, targets;
 	json_t *pad; /* the prev value of every event's change, or NULL */
+	bool rich;   /* every action, event names, several fields (--rich) */
+	bool history; /* fill-db writes the history of users:<hot>-history (--history) */
+	int64_t history_base; /* its first event's time, ms; one event every 10 ms */
 };
 
 /* About bytes of JSON of the given shape; NULL for an unknown shape. */
@@ -100,6 +110,76 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* --rich: 70% viewed, 20% changed (one or two of name, email, agreedTos),
+ * 5% created and 5% deleted (all three), one in ten named n1 or n2. */
+static int make_rich(struct event *ev, const char *a, const char *t, struct rng *r)
+{
+	static const char *const fields[] = {"name", "email", "agreedTos"};
+	double u = rng_unit(r);
+	enum event_action action = u < 0.70   ? EVENT_VIEWED
+	                           : u < 0.90 ? EVENT_CHANGED
+	                           : u < 0.95 ? EVENT_CREATED
+	                                      : EVENT_DELETED;
+	json_t *changes = NULL;
+	if (action != EVENT_VIEWED) {
+		changes = json_object();
+		unsigned first = (unsigned)(rng_next(r) % 3), n = action == EVENT_CHANGED
+		                                                      ? 1 + (unsigned)(rng_next(r) % 2)
+		                                                      : 3;
+		for (unsigned k = 0; changes && k < n; k++) {
+			char prev[32], next[32];
+			snprintf(prev, sizeof prev, "v%llu", (unsigned long long)(rng_next(r) % 1000));
+			snprintf(next, sizeof next, "v%llu", (unsigned long long)(rng_next(r) % 1000));
+			json_t *c = json_pack("{s:o, s:o}", "prev",
+			                      action == EVENT_CREATED ? json_null() : json_string(prev),
+			                      "next", action == EVENT_DELETED ? json_null() : json_string(next));
+			if (json_object_set_new(changes, fields[(first + k) % 3], c)) {
+				json_decref(changes);
+				changes = NULL;
+			}
+		}
+		if (!changes)
+			return -1;
+	}
+	event_init(ev, action, "users", a, "users", t, changes);
+	u = rng_unit(r);
+	if (u < 0.1)
+		snprintf(ev->event_name, sizeof ev->event_name, "%s", u < 0.05 ? "n1" : "n2");
+	return 0;
+}
+
+/* --history: event i of users:<hot>-history, version i + 1: created with
+ * name, email and agreedTos, then one change of name or email each, prev
+ * the value the last one stored (last[] keeps them), at history_base +
+ * 10 i ms. */
+static int make_history(struct event *ev, const struct gen_opts *o, unsigned long i,
+                        char last[2][32], struct rng *r)
+{
+	char target[EVENT_REF_MAX + 1], next[32];
+	snprintf(target, sizeof target, "%s-history", o->hot);
+	snprintf(next, sizeof next, "value %lu", i);
+	json_t *changes;
+	enum event_action action;
+	if (i == 0) {
+		action = EVENT_CREATED;
+		changes = json_pack("{s:{s:n, s:s}, s:{s:n, s:s}, s:{s:n, s:b}}", "name", "prev", "next",
+		                    next, "email", "prev", "next", next, "agreedTos", "prev", "next", 0);
+		snprintf(last[0], 32, "%s", next);
+		snprintf(last[1], 32, "%s", next);
+	} else {
+		unsigned f = (unsigned)(rng_next(r) & 1);
+		action = EVENT_CHANGED;
+		changes = json_pack("{s:{s:s, s:s}}", f ? "email" : "name", "prev", last[f], "next", next);
+		snprintf(last[f], 32, "%s", next);
+	}
+	if (!changes)
+		return -1;
+	event_init(ev, action, "users", o->hot, "users", target, changes);
+	ev->timestamp = o->history_base + (int64_t)i * 10;
+	ev->target_version = (int64_t)i + 1;
+	return 0;
+}
+
 /* One synthetic event: mostly "viewed", some "changed" with a change. */
 static int make_event(struct event *ev, const struct gen_opts *o, struct rng *r)
 {
@@ -113,6 +193,8 @@ static int make_event(struct event *ev, const struct gen_opts *o, struct rng *r)
 		snprintf(target, sizeof target, "%lu", 1 + (unsigned long)(rng_next(r) % o->targets));
 		t = target;
 	}
+	if (o->rich)
+		return make_rich(ev, a, t, r);
 	json_t *changes = NULL;
 	enum event_action action = EVENT_VIEWED;
 	if (o->pad) {
@@ -298,11 +380,14 @@ static void fill_one(struct filler *f)
 		return;
 	}
 	unsigned long left = f->n;
+	char last[2][32] = {"", ""};
 	while (left) {
 		size_t k = left < f->batch ? left : f->batch, stored = 0;
 		size_t made = 0;
 		for (; made < k; made++)
-			if (make_event(&evs[made], f->opts, &r))
+			if (f->opts->history
+			        ? make_history(&evs[made], f->opts, f->n - left + made, last, &r)
+			        : make_event(&evs[made], f->opts, &r))
 				break;
 		st = made == k ? store_insert_batch(db, f->ledger, evs, k, &stored) : DB_ERR;
 		for (size_t i = 0; i < made; i++)
@@ -333,6 +418,10 @@ static int cmd_fill(unsigned long n, unsigned batch, unsigned threads, const str
 {
 	if (batch < 1 || batch > 100000 || threads < 1 || threads > 16) {
 		fprintf(stderr, "loadgen: --batch must be 1..100000 and --threads 1..16\n");
+		return 2;
+	}
+	if (o->history && threads != 1) {
+		fprintf(stderr, "loadgen: --history writes one history in order: --threads 1\n");
 		return 2;
 	}
 	struct db_config cfg = writer_config_from_env();
@@ -399,6 +488,9 @@ static int cmd_fill(unsigned long n, unsigned batch, unsigned threads, const str
 	}
 	double dt = now_s() - t0;
 	unsigned long d = atomic_load(&done);
+	if (!rc && o->history)
+		printf("history: users:%s-history, %lu versions from %lld ms every 10 ms\n", o->hot, d,
+		       (long long)o->history_base);
 	if (!rc)
 		printf("fill-db: %lu rows (%u threads, %u per transaction) in %.3f s: %.0f rows/s\n", d,
 		       threads, batch, dt, dt > 0 ? (double)d / dt : 0.0);
@@ -441,7 +533,7 @@ static void usage(void)
 	        "       loadgen fill-db N [--batch B] [--threads T] [options]\n"
 	        "       loadgen queue URL\n"
 	        "options: --hot-share F --hot NAME --actors A --targets T --changed F\n"
-	        "         --pad BYTES --pad-shape string|ints|objects\n");
+	        "         --pad BYTES --pad-shape string|ints|objects --rich 0|1 --history 0|1\n");
 }
 
 static int parse_ulong(const char *s, unsigned long *out)
@@ -528,6 +620,12 @@ int main(int argc, char **argv)
 		} else if (!strcmp(opt, "--pad-shape")) {
 			pad_shape = val;
 			bad = 0;
+		} else if (!strcmp(opt, "--rich")) {
+			o.rich = !strcmp(val, "1");
+			bad = !o.rich && strcmp(val, "0");
+		} else if (!strcmp(opt, "--history")) {
+			o.history = !strcmp(val, "1");
+			bad = !o.history && strcmp(val, "0");
 		} else
 			bad = 1;
 		if (bad) {
@@ -535,6 +633,12 @@ int main(int argc, char **argv)
 			usage();
 			return 2;
 		}
+	}
+	if (o.history) { /* in the past, so that every instant asked is over */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		o.history_base = (int64_t)ts.tv_sec * 1000 - (int64_t)n * 10 - 60000;
+		threads = 1;
 	}
 	if (pad && !(o.pad = make_pad(pad, pad_shape))) {
 		fprintf(stderr, "loadgen: --pad-shape must be string, ints or objects\n");

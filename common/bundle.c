@@ -611,8 +611,8 @@ int bundle_event_check(struct bundle_reader *r, const char *line, size_t len,
                        struct bundle_line *out)
 {
 	static const char *const names[] = {
-	    "action", "actorId", "actorType", "changes",    "eventName", "id", "leaf",
-	    "log",    "seq",     "targetId",  "targetType", "timestamp", NULL};
+	    "action", "actorId", "actorType", "changes",       "eventName", "id", "leaf",
+	    "log",    "seq",     "targetId",  "targetType", "targetVersion", "timestamp", NULL};
 	int st = BUNDLE_EFORMAT;
 	char *why = out->why;
 	long long v;
@@ -668,6 +668,13 @@ int bundle_event_check(struct bundle_reader *r, const char *line, size_t len,
 		goto out;
 	}
 	e.timestamp = v;
+	if (json_object_get(root, "targetVersion")) {
+		if (get_int(root, "targetVersion", 1, (double)LEAF_INT_MAX, &v)) {
+			say(why, "\"targetVersion\" is not an integer from 1 to 2^53");
+			goto out;
+		}
+		e.target_version = v;
+	}
 	const json_t *changes = json_object_get(root, "changes");
 	if (changes) {
 		if (!json_is_object(changes) || !json_object_size(changes)) {

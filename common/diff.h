@@ -10,4 +10,11 @@
  * changes (or out of memory). Both inputs are borrowed. */
 json_t *diff_changes(json_t *stored, json_t *patch);
 
+/* Every member of attrs as a change: {field: {prev: null, next: value}}
+ * for a created object (its initial values), {field: {prev: value,
+ * next: null}} for a deleted one (its last values). Returns a new object,
+ * or NULL when attrs has no member (or out of memory). attrs is borrowed. */
+json_t *diff_created(json_t *attrs);
+json_t *diff_deleted(json_t *attrs);
+
 #endif

@@ -38,6 +38,7 @@ void event_init(struct event *ev, enum event_action action, const char *actor_ty
 	copy(ev->target_type, sizeof ev->target_type, target_type);
 	copy(ev->target_id, sizeof ev->target_id, target_id);
 	ev->event_name[0] = '\0';
+	ev->target_version = 0;
 	ev->changes = changes;
 }
 
@@ -58,6 +59,8 @@ char *event_encode(const struct event *ev, size_t *len)
 		return NULL;
 	if (ev->event_name[0])
 		json_object_set_new(o, "eventName", json_string(ev->event_name));
+	if (ev->target_version > 0)
+		json_object_set_new(o, "targetVersion", json_integer(ev->target_version));
 	if (ev->changes)
 		json_object_set(o, "changes", ev->changes);
 	char *s = json_dumps(o, JSON_COMPACT);
@@ -197,7 +200,9 @@ static bool integers_exact(const json_t *v)
 	}
 }
 
-static int check_changes(json_t *changes, char *why, size_t why_len)
+/* changes on an event of action a: a non-empty object of fields, each
+ * {prev, next}; on created every prev is null, on deleted every next. */
+static int check_changes(json_t *changes, enum event_action a, char *why, size_t why_len)
 {
 	if (!json_is_object(changes) || json_object_size(changes) == 0)
 		return fail(why, why_len, "\"changes\" must be a non-empty object");
@@ -213,6 +218,16 @@ static int check_changes(json_t *changes, char *why, size_t why_len)
 			return fail(why, why_len,
 			            "change \"%.64s\" must be an object with exactly \"prev\" and "
 			            "\"next\"",
+			            field);
+		if (a == EVENT_CREATED && !json_is_null(json_object_get(c, "prev")))
+			return fail(why, why_len,
+			            "change \"%.64s\" of a created event must have \"prev\": null "
+			            "(it carries the initial value as \"next\")",
+			            field);
+		if (a == EVENT_DELETED && !json_is_null(json_object_get(c, "next")))
+			return fail(why, why_len,
+			            "change \"%.64s\" of a deleted event must have \"next\": null "
+			            "(it carries the last value as \"prev\")",
 			            field);
 		if (!integers_exact(c))
 			return fail(why, why_len,
@@ -287,7 +302,7 @@ int event_decode_json(json_t *o, struct event *ev, char *why, size_t why_len)
 {
 	static const char *const members[] = {"id",       "action",     "timestamp", "actorType",
 	                                      "actorId",  "targetType", "targetId",  "eventName",
-	                                      "changes",  NULL};
+	                                      "changes",  "targetVersion", NULL};
 	int rc = -1;
 	ev->changes = NULL;
 	if (!json_is_object(o))
@@ -351,14 +366,29 @@ int event_decode_json(json_t *o, struct event *ev, char *why, size_t why_len)
 		memcpy(ev->event_name, json_string_value(name), json_string_length(name) + 1);
 	}
 
+	json_t *version = json_object_get(o, "targetVersion");
+	ev->target_version = 0;
+	if (version && !json_is_null(version)) {
+		if (!json_is_integer(version) || json_integer_value(version) < 1 ||
+		    json_integer_value(version) > EVENT_VERSION_MAX) {
+			fail(why, why_len, "\"targetVersion\" must be an integer from 1 to 2^53");
+			goto out;
+		}
+		ev->target_version = json_integer_value(version);
+	}
+
+	/* A changed event says what changed; created and deleted may carry the
+	 * initial and the last values; a view changes nothing. */
 	json_t *changes = json_object_get(o, "changes");
-	if (ev->action == EVENT_CHANGED) {
-		if (check_changes(changes, why, why_len))
+	if (ev->action == EVENT_VIEWED) {
+		if (changes && !json_is_null(changes)) {
+			fail(why, why_len, "\"changes\" is not allowed on viewed events");
+			goto out;
+		}
+	} else if (ev->action == EVENT_CHANGED || (changes && !json_is_null(changes))) {
+		if (check_changes(changes, ev->action, why, why_len))
 			goto out;
 		ev->changes = json_incref(changes);
-	} else if (changes && !json_is_null(changes)) {
-		fail(why, why_len, "\"changes\" is only allowed on changed events");
-		goto out;
 	}
 	rc = 0;
 out:

@@ -4,7 +4,15 @@
  *   {"id": "<uuid>", "action": "viewed|created|changed|deleted",
  *    "timestamp": <ms since epoch>, "actorType": "users", "actorId": "1",
  *    "targetType": "users", "targetId": "2", "eventName": "...",  (optional)
- *    "changes": {"field": {"prev": <json>, "next": <json>}}}      (changed only)
+ *    "targetVersion": 3,                                          (optional)
+ *    "changes": {"field": {"prev": <json>, "next": <json>}}}      (optional)
+ *
+ * targetVersion is the version of the target a mutation produced (1 at
+ * create, +1 per committed change, the delete included) or the version a
+ * read returned; an integer from 1 to 2^53. changes: on changed, what
+ * changed; on created, every initial value ({"prev": null, "next": v});
+ * on deleted, every last value ({"prev": v, "next": null}); never on
+ * viewed.
  *
  * Decoding is strict because whatever it accepts is stored for good: an
  * unknown member, a wrong type or an oversize value makes the message
@@ -23,6 +31,9 @@
 #define EVENT_REF_MAX 64    /* actorId, targetId */
 #define EVENT_NAME_MAX 128  /* eventName */
 #define EVENT_FIELD_MAX 64  /* a field name in changes */
+/* The largest targetVersion: exact as a double, so the log commits to it
+ * exactly (docs/ledger.md). */
+#define EVENT_VERSION_MAX 9007199254740992LL /* 2^53 */
 /* One event, encoded. The largest the API makes is a note whose 16,000
  * characters of data changed, escaped in both prev and next: under 200 KB. */
 #define EVENT_MAX_BYTES (256u << 10)
@@ -41,16 +52,18 @@ struct event {
 	char target_type[EVENT_TYPE_MAX + 1];
 	char target_id[EVENT_REF_MAX + 1];
 	char event_name[EVENT_NAME_MAX + 1]; /* "" when absent */
-	json_t *changes; /* owned; NULL unless action is EVENT_CHANGED */
+	int64_t target_version; /* 1 to EVENT_VERSION_MAX; 0 when absent */
+	json_t *changes;        /* owned; NULL when absent, never on EVENT_VIEWED */
 };
 
 const char *event_action_name(enum event_action action);
 /* Returns the action, or -1 for an unknown name. */
 int event_action_parse(const char *name);
 
-/* Fills ev with a fresh UUIDv7 id and its timestamp. Strings longer than
- * their field are truncated, so callers pass values they validated.
- * changes is stolen (may be NULL). */
+/* Fills ev with a fresh UUIDv7 id and its timestamp, no eventName and no
+ * targetVersion (the caller sets them). Strings longer than their field
+ * are truncated, so callers pass values they validated. changes is stolen
+ * (may be NULL). */
 void event_init(struct event *ev, enum event_action action, const char *actor_type,
                 const char *actor_id, const char *target_type, const char *target_id,
                 json_t *changes);

@@ -36,3 +36,23 @@ int filter_parse_ref(const char *s, unsigned flags, struct filter_ref *out, cons
 	strcpy(out->field, field ? field : "");
 	return 0;
 }
+
+int filter_parse_names(const char *s, const char *const *names, unsigned n, unsigned *bits)
+{
+	*bits = 0;
+	if (!s || n > 32)
+		return -1;
+	for (const char *p = s;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		unsigned i = 0;
+		while (i < n && (strlen(names[i]) != len || memcmp(names[i], p, len)))
+			i++;
+		if (i == n)
+			return -1;
+		*bits |= 1u << i;
+		if (!end)
+			return 0;
+		p = end + 1;
+	}
+}

@@ -23,4 +23,10 @@ enum filter_flags {
  * out is then unspecified. s may be NULL (refused). */
 int filter_parse_ref(const char *s, unsigned flags, struct filter_ref *out, const char **why);
 
+/* Parses s, one or a comma list of names out of names[0..n) (n <= 32),
+ * into *bits (bit i for names[i]; a name given twice counts once).
+ * Returns 0, or -1 when s is empty, an item is empty or not one of names
+ * (*bits is then unspecified). s may be NULL (refused). */
+int filter_parse_names(const char *s, const char *const *names, unsigned n, unsigned *bits);
+
 #endif

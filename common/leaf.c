@@ -97,7 +97,8 @@ int leaf_write_rendered(const struct leaf_event *e, const struct leaf_render *r,
 {
 	if (!e->id || !e->action || !e->actor_type || !e->actor_id || !e->target_type ||
 	    !e->target_id || e->seq > (uint64_t)LEAF_INT_MAX || e->timestamp > LEAF_INT_MAX ||
-	    e->timestamp < -LEAF_INT_MAX || (e->nchanges && !e->changes))
+	    e->timestamp < -LEAF_INT_MAX || e->target_version < 0 ||
+	    e->target_version > LEAF_INT_MAX || (e->nchanges && !e->changes))
 		return LEAF_EINVAL;
 	for (size_t i = 0; i < e->nchanges; i++)
 		if (!e->changes[i].field || (i && strcmp(e->changes[i - 1].field, e->changes[i].field) >= 0))
@@ -128,6 +129,8 @@ int leaf_write_rendered(const struct leaf_event *e, const struct leaf_render *r,
 	put_int(out, ",\"seq\":", (long long)e->seq);
 	put_str(out, ",\"targetId\":", e->target_id);
 	put_str(out, ",\"targetType\":", e->target_type);
+	if (e->target_version)
+		put_int(out, ",\"targetVersion\":", (long long)e->target_version);
 	put_int(out, ",\"timestamp\":", (long long)e->timestamp);
 	jcs_buf_lit(out, "}");
 	return out->status ? from_jcs(out->status) : LEAF_OK;

@@ -17,7 +17,7 @@
  * UTF-16 order is byte order):
  *   action, actorId, actorType, changes (only when the event has at least
  *   one), eventName (only when present), id, log, seq, targetId,
- *   targetType, timestamp
+ *   targetType, targetVersion (only when present), timestamp
  * and inside changes, one member per field in field order, each
  *   {"next": "<commitment>", "prev": "<commitment>"}.
  *
@@ -63,6 +63,7 @@ struct leaf_event {
 	int64_t timestamp; /* ms since the epoch, |t| <= LEAF_INT_MAX */
 	const char *actor_type, *actor_id, *target_type, *target_id;
 	const char *event_name; /* NULL when absent */
+	int64_t target_version; /* 1 to LEAF_INT_MAX; 0 when absent */
 	const struct leaf_change *changes; /* nchanges, fields strictly ascending (strcmp) */
 	size_t nchanges;
 };
@@ -85,7 +86,7 @@ int leaf_commitment_parse(const char *s, size_t len, uint8_t out[LEAF_COMMITMENT
 
 /* Appends the leaf (canonical bytes) of e to out, after out->len = 0 by
  * the caller if it wants only the leaf. Returns LEAF_OK, LEAF_EINVAL
- * (a NULL member, seq or timestamp out of range, changes not strictly
+ * (a NULL member, seq, timestamp or target_version out of range, changes not strictly
  * ascending), LEAF_EVALUE (a string that is not well-formed UTF-8) or
  * LEAF_ENOMEM. */
 int leaf_write(const struct leaf_event *e, struct jcs_buf *out);

@@ -128,6 +128,7 @@ static void round_trip(const char *in, size_t size, struct bundle_reader *r)
 	                       .target_type = piece[5],
 	                       .event_name = plen[6] ? piece[6] : NULL,
 	                       .timestamp = -(int64_t)size,
+	                       .target_version = (int64_t)(size % 3),
 	                       .changes = ch,
 	                       .nchanges = nf};
 	uint8_t leaf[LEAF_HASH_LEN];

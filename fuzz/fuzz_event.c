@@ -69,9 +69,13 @@ static void check_event(const struct event *ev)
 	FUZZ_CHECK(fuzz_terminated(ev->event_name, sizeof ev->event_name) &&
 	               printable(ev->event_name, strlen(ev->event_name)),
 	           "eventName invalid");
-	if (ev->action == EVENT_CHANGED) {
+	FUZZ_CHECK(ev->target_version >= 0 && ev->target_version <= EVENT_VERSION_MAX,
+	           "targetVersion %lld", (long long)ev->target_version);
+	FUZZ_CHECK(ev->action != EVENT_CHANGED || ev->changes, "changed event without changes");
+	FUZZ_CHECK(ev->action != EVENT_VIEWED || !ev->changes, "viewed event carries changes");
+	if (ev->changes) {
 		FUZZ_CHECK(json_is_object(ev->changes) && json_object_size(ev->changes) > 0,
-		           "changed event without a non-empty changes object");
+		           "changes not a non-empty object");
 		const char *field;
 		json_t *c;
 		json_object_foreach(ev->changes, field, c)
@@ -81,10 +85,11 @@ static void check_event(const struct event *ev)
 			FUZZ_CHECK(json_is_object(c) && json_object_size(c) == 2 &&
 			               json_object_get(c, "prev") && json_object_get(c, "next"),
 			           "change \"%s\" is not {prev, next}", field);
+			FUZZ_CHECK(ev->action != EVENT_CREATED || json_is_null(json_object_get(c, "prev")),
+			           "created event with a prev value in \"%s\"", field);
+			FUZZ_CHECK(ev->action != EVENT_DELETED || json_is_null(json_object_get(c, "next")),
+			           "deleted event with a next value in \"%s\"", field);
 		}
-	} else {
-		FUZZ_CHECK(ev->changes == NULL, "%s event carries changes",
-		           event_action_name(ev->action));
 	}
 }
 
@@ -110,6 +115,7 @@ static void round_trip(const struct event *ev)
 	FUZZ_CHECK(!strcmp(back.target_type, ev->target_type), "targetType differs");
 	FUZZ_CHECK(!strcmp(back.target_id, ev->target_id), "targetId differs");
 	FUZZ_CHECK(!strcmp(back.event_name, ev->event_name), "eventName differs");
+	FUZZ_CHECK(back.target_version == ev->target_version, "targetVersion differs");
 	FUZZ_CHECK((back.changes == NULL) == (ev->changes == NULL), "changes present/absent");
 	FUZZ_CHECK(!ev->changes || json_equal(back.changes, ev->changes), "changes differ");
 	event_clear(&back);

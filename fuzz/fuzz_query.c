@@ -11,7 +11,11 @@
  *    to the same pairs.
  *  - cursor_decode(s), and cursor_decode of base64url(s) (so the fuzzer
  *    controls the decoded text directly): on success the id is a UUID and
- *    cursor_encode of the pair decodes to the same pair.
+ *    cursor_encode of the position decodes to the same position.
+ *  - timestamp_parse of the whole input: on success an instant within
+ *    range whose timestamp_format parses back to it.
+ *  - filter_parse_names(s) over the action names: on success a non-empty
+ *    set, exactly the comma items of s, each a name.
  *  - filter_parse_ref(s), with and without FILTER_FIELD: on success type
  *    passes event_type_valid, id event_ref_valid (so no ':' and no control
  *    character), field event_field_valid, and "type:id[:field]" is s again;
@@ -31,33 +35,79 @@
 #include "filter.h"
 #include "fuzz_util.h"
 #include "query.h"
+#include "timestamp.h"
 #include "uuid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_cursor(const char *s)
 {
-	int64_t ts = -1;
-	char *id = malloc(UUID_STR_LEN + 1);
-	if (!id)
+	struct cursor_pos *p = malloc(sizeof *p);
+	if (!p)
 		abort();
-	if (cursor_decode(s, &ts, id) == 0) {
-		FUZZ_CHECK(ts >= 0, "cursor decoded to timestamp %lld", (long long)ts);
-		FUZZ_CHECK(fuzz_terminated(id, UUID_STR_LEN + 1) && uuid_valid(id, strlen(id)),
+	if (cursor_decode(s, p) == 0) {
+		FUZZ_CHECK(p->version >= 0 && p->timestamp >= 0, "cursor decoded to %lld:%lld",
+		           (long long)p->version, (long long)p->timestamp);
+		FUZZ_CHECK(fuzz_terminated(p->id, UUID_STR_LEN + 1) && uuid_valid(p->id, strlen(p->id)),
 		           "cursor decoded to an invalid id");
 		char *enc = malloc(CURSOR_MAX);
 		if (!enc)
 			abort();
-		cursor_encode(ts, id, enc);
+		cursor_encode(p, enc);
 		FUZZ_CHECK(fuzz_terminated(enc, CURSOR_MAX), "cursor_encode output unterminated");
-		int64_t ts2 = -1;
-		char id2[UUID_STR_LEN + 1];
-		FUZZ_CHECK(cursor_decode(enc, &ts2, id2) == 0,
-		           "cursor_encode output \"%s\" refused", enc);
-		FUZZ_CHECK(ts2 == ts && !strcmp(id2, id), "cursor round trip changed the pair");
+		struct cursor_pos back;
+		FUZZ_CHECK(cursor_decode(enc, &back) == 0, "cursor_encode output \"%s\" refused", enc);
+		FUZZ_CHECK(back.version == p->version && back.timestamp == p->timestamp &&
+		               !strcmp(back.id, p->id),
+		           "cursor round trip changed the position");
 		free(enc);
 	}
-	free(id);
+	free(p);
+}
+
+/* timestamp_parse on the raw bytes (a length, NULs kept): on success
+ * within the range, and its RFC 3339 form parses back to the same
+ * instant. */
+static void check_timestamp(const char *raw, size_t len)
+{
+	int64_t ms = -1;
+	if (timestamp_parse(raw, len, &ms))
+		return;
+	FUZZ_CHECK(ms >= 0 && ms <= TIMESTAMP_MAX, "instant %lld out of range", (long long)ms);
+	char *text = malloc(TIMESTAMP_TEXT_MAX);
+	if (!text)
+		abort();
+	timestamp_format(ms, text);
+	FUZZ_CHECK(fuzz_terminated(text, TIMESTAMP_TEXT_MAX), "timestamp_format unterminated");
+	int64_t back = -1;
+	FUZZ_CHECK(timestamp_parse(text, strlen(text), &back) == 0 && back == ms,
+	           "\"%s\" does not parse back to %lld", text, (long long)ms);
+	free(text);
+}
+
+/* filter_parse_names (filter[action], filter[flag]): on success a
+ * non-empty set, and each comma item of s one of the names. */
+static void check_names(const char *s)
+{
+	static const char *const names[] = {"viewed", "created", "changed", "deleted"};
+	unsigned bits = 0;
+	if (filter_parse_names(s, names, 4, &bits))
+		return;
+	FUZZ_CHECK(bits && bits < 16, "names parsed to %#x", bits);
+	unsigned seen = 0;
+	for (const char *p = s;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		unsigned i = 0;
+		while (i < 4 && (strlen(names[i]) != len || memcmp(names[i], p, len)))
+			i++;
+		FUZZ_CHECK(i < 4, "accepted an item that is no name: \"%s\"", s);
+		seen |= 1u << i;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	FUZZ_CHECK(seen == bits, "names %#x, items %#x", bits, seen);
 }
 
 static void check_filter(const char *s, unsigned flags)
@@ -221,6 +271,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_filter(s, 0);
 	check_filter(s, FILTER_FIELD);
+	check_timestamp(raw, size);
+	check_names(s);
 	check_unescape(raw, size, true);
 	check_unescape(raw, size, false);
 	check_escape(s);

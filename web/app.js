@@ -326,7 +326,8 @@ function renderEvent(ev) {
   li.append(time, ' ', el('span', `action action-${a.action}`, a.action), ' ',
     el('span', 'who', `${a.actorType}:${a.actorId} → ${a.targetType}:${a.targetId}`));
   if (a.eventName) li.append(' ', el('span', 'event-name', a.eventName));
-  if (a.action === 'changed' && a.changes) {
+  if (a.targetVersion != null) li.append(' ', el('span', 'version', `v${a.targetVersion}`));
+  if (a.changes) {
     const ul = el('ul', 'changes');
     for (const [field, c] of Object.entries(a.changes)) {
       ul.append(el('li', 'change', `${field}: ${JSON.stringify(c.prev)} → ${JSON.stringify(c.next)}`));

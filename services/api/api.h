@@ -44,17 +44,23 @@ struct actor {
 	const char *id;
 };
 
+/* Every event names the version of its target (the row's version column:
+ * 1 at create, +1 in each transaction that changes or deletes it): a view
+ * the version its read returned, a mutation the version it produced. */
 void audit_viewed(struct api *api, const struct actor *actor, const char *type,
-                  const char *id);
-/* Inside a transaction; changes is stolen (NULL unless EVENT_CHANGED). */
+                  const char *id, int64_t version);
+/* Inside a transaction; changes is stolen: what changed (EVENT_CHANGED),
+ * every initial value (EVENT_CREATED, diff_created) or every last value
+ * (EVENT_DELETED, diff_deleted). */
 int audit_mutation(struct api *api, struct db *db, const struct actor *actor,
-                   enum event_action action, const char *type, const char *id, json_t *changes);
+                   enum event_action action, const char *type, const char *id, int64_t version,
+                   json_t *changes);
 /* The eventName of the event that records a token handed out. */
 #define AUDIT_TOKEN_ISSUED "token-issued"
 /* Inside a transaction, like a mutation: a token was issued for users:id,
  * recorded as a view of that user by that user (the token acts as it),
  * named AUDIT_TOKEN_ISSUED. */
-int audit_token_issued(struct api *api, struct db *db, const char *user_id);
+int audit_token_issued(struct api *api, struct db *db, const char *user_id, int64_t version);
 /* After a committed transaction that called audit_mutation. */
 void audit_committed(struct api *api);
 
@@ -69,12 +75,23 @@ struct data_ctx {
 	bool head; /* a HEAD request: its answer carries no resource, so it views none */
 };
 
-/* Records that ctx's actor viewed the resource type/id (unless ctx->head). */
-void data_viewed(const struct data_ctx *ctx, const char *type, const char *id);
+/* Records that ctx's actor viewed version `version` of the resource
+ * type/id (unless ctx->head). */
+void data_viewed(const struct data_ctx *ctx, const char *type, const char *id, int64_t version);
 
-/* Deletes the row of `type` that sql ("DELETE ... WHERE id = ?") names and
- * records the deleted event with it. */
-int data_delete(struct data_ctx *ctx, const char *sql, const char *type, int64_t id);
+/* How data_delete reads the row it deletes: lock_sql ("SELECT ... WHERE
+ * id = ? FOR UPDATE") selects it, and attributes() turns its row into the
+ * resource's attributes (a new object, NULL when out of memory) and its
+ * version. */
+struct data_kind {
+	const char *type;
+	const char *lock_sql, *delete_sql; /* delete_sql: "DELETE ... WHERE id = ?" */
+	json_t *(*attributes)(const struct db_row *row, int64_t *version);
+};
+/* Deletes row id of kind k and records, in the same transaction, the
+ * deleted event with the row's last values and the version it produced
+ * (the row's + 1). */
+int data_delete(struct data_ctx *ctx, const struct data_kind *k, int64_t id);
 
 /* A page of a list, read by keyset: the query asks for limit + 1 rows, and
  * the one past the page only says that another page follows. */
@@ -89,12 +106,15 @@ struct data_page {
 /* For a db_query row callback. Returns 1 (stop) at the row past the page,
  * with page->more set; else 0, and the row belongs on the page. */
 int data_page_full(struct data_page *page);
-/* Adds resource (stolen; NULL is an allocation failure) for row `id` of
- * `type` to the page and records the view. Returns 0 or DB_ERR. */
-int data_page_add(struct data_page *page, json_t *resource, const char *type, const char *id);
+/* Adds resource (stolen; NULL is an allocation failure) for version
+ * `version` of row `id` of `type` to the page and records the view.
+ * Returns 0 or DB_ERR. */
+int data_page_add(struct data_page *page, json_t *resource, const char *type, const char *id,
+                  int64_t version);
 
 struct user {
 	char id[24];
+	int64_t version;    /* the row's version when read */
 	json_t *attributes; /* owned: {name, email, agreedTos} */
 };
 
@@ -164,6 +184,10 @@ void h_note_create(struct http_request *req);
 void h_note_delete(struct http_request *req);
 void h_logs_by(struct http_request *req);
 void h_logs_for(struct http_request *req);
+/* GET /logs/state/:type/:id?at=T and /logs/history/:type/:id/:field: the
+ * auditor's /api/:type/:id/state and /api/:type/:id/fields/:field/history. */
+void h_logs_state(struct http_request *req);
+void h_logs_field_history(struct http_request *req);
 /* The log of record's endpoints, passed through to the auditor. */
 void h_logs_ledger(struct http_request *req);
 /* How long /logs/verify and /logs/export may take (they read the whole log). */

@@ -6,12 +6,14 @@
 #include "log.h"
 #include "publisher.h"
 
-void audit_viewed(struct api *api, const struct actor *actor, const char *type, const char *id)
+void audit_viewed(struct api *api, const struct actor *actor, const char *type, const char *id,
+                  int64_t version)
 {
 	if (api->audit_off)
 		return;
 	struct event ev;
 	event_init(&ev, EVENT_VIEWED, actor->type, actor->id, type, id, NULL);
+	ev.target_version = version;
 	size_t len;
 	char *body = event_encode(&ev, &len);
 	if (body)
@@ -35,7 +37,8 @@ static int outbox(struct db *db, const struct event *ev)
 }
 
 int audit_mutation(struct api *api, struct db *db, const struct actor *actor,
-                   enum event_action action, const char *type, const char *id, json_t *changes)
+                   enum event_action action, const char *type, const char *id, int64_t version,
+                   json_t *changes)
 {
 	if (api->audit_off) {
 		json_decref(changes);
@@ -43,6 +46,7 @@ int audit_mutation(struct api *api, struct db *db, const struct actor *actor,
 	}
 	struct event ev;
 	event_init(&ev, action, actor->type, actor->id, type, id, changes);
+	ev.target_version = version;
 	int st = outbox(db, &ev);
 	event_clear(&ev);
 	return st;
@@ -51,12 +55,13 @@ int audit_mutation(struct api *api, struct db *db, const struct actor *actor,
 /* Through the outbox, not the view spool: a security event must not be
  * lost, and the outbox commits it before the token leaves the process
  * (the spool may lose the last group on a crash). */
-int audit_token_issued(struct api *api, struct db *db, const char *user_id)
+int audit_token_issued(struct api *api, struct db *db, const char *user_id, int64_t version)
 {
 	if (api->audit_off)
 		return DB_OK;
 	struct event ev;
 	event_init(&ev, EVENT_VIEWED, "users", user_id, "users", user_id, NULL);
+	ev.target_version = version;
 	snprintf(ev.event_name, sizeof ev.event_name, "%s", AUDIT_TOKEN_ISSUED);
 	int st = outbox(db, &ev);
 	event_clear(&ev);

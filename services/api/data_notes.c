@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "diff.h"
 
 const struct jsonapi_attr note_attrs[] = {
     {"targetType", JSONAPI_STRING, EVENT_TYPE_MAX, 1, JSONAPI_REQUIRED},
@@ -13,20 +14,35 @@ const struct jsonapi_attr note_attrs[] = {
 };
 const size_t note_nattrs = sizeof note_attrs / sizeof note_attrs[0];
 
-#define NOTE_COLUMNS "SELECT id, creator_id, target_type, target_id, field_name, data FROM notes "
+#define NOTE_COLUMNS                                                                           \
+	"SELECT id, creator_id, target_type, target_id, field_name, data, version FROM notes "
 
 static json_t *nullable(const char *s, unsigned long len)
 {
 	return s ? json_stringn(s, len) : json_null();
 }
 
+/* A note's attributes from its row (NOTE_COLUMNS): a new object, or
+ * NULL. */
+static json_t *note_attributes(const struct db_row *row, int64_t *version)
+{
+	*version = strtoll(row->val[6], NULL, 10);
+	return json_pack("{s:s%, s:s%, s:o, s:o}", "targetType", row->val[2], (size_t)row->len[2],
+	                 "targetId", row->val[3], (size_t)row->len[3], "fieldName",
+	                 nullable(row->val[4], row->len[4]), "data", nullable(row->val[5], row->len[5]));
+}
+
+static const struct data_kind note_kind = {
+    .type = "notes",
+    .lock_sql = NOTE_COLUMNS "WHERE id = ? FOR UPDATE",
+    .delete_sql = "DELETE FROM notes WHERE id = ?",
+    .attributes = note_attributes,
+};
+
 static json_t *note_resource(const struct db_row *row)
 {
-	json_t *attrs = json_pack("{s:s%, s:s%, s:o, s:o}", "targetType", row->val[2],
-	                          (size_t)row->len[2], "targetId", row->val[3], (size_t)row->len[3],
-	                          "fieldName", nullable(row->val[4], row->len[4]), "data",
-	                          nullable(row->val[5], row->len[5]));
-	json_t *r = jsonapi_resource("notes", row->val[0], attrs);
+	int64_t version;
+	json_t *r = jsonapi_resource("notes", row->val[0], note_attributes(row, &version));
 	if (r)
 		json_object_set_new(r, "relationships",
 		                    json_pack("{s:{s:{s:s, s:s}}}", "creator", "data", "type", "users",
@@ -45,7 +61,7 @@ static int note_row(void *arg, const struct db_row *row)
 	json_t *r = note_resource(row);
 	if (!r)
 		return DB_ERR;
-	data_viewed(n->ctx, "notes", row->val[0]);
+	data_viewed(n->ctx, "notes", row->val[0], strtoll(row->val[6], NULL, 10));
 	n->out = r;
 	return 0;
 }
@@ -68,7 +84,9 @@ int data_note_get(struct data_ctx *ctx, int64_t id, json_t **out)
 static int list_row(void *arg, const struct db_row *row)
 {
 	struct data_page *page = arg;
-	return data_page_full(page) ? 1 : data_page_add(page, note_resource(row), "notes", row->val[0]);
+	return data_page_full(page) ? 1
+	                            : data_page_add(page, note_resource(row), "notes", row->val[0],
+	                                            strtoll(row->val[6], NULL, 10));
 }
 
 int data_note_list(struct data_ctx *ctx, const char *target_type, const char *target_id,
@@ -123,7 +141,23 @@ static int create_in_tx(struct db *db, void *arg)
 	if (st)
 		return st;
 	snprintf(t->id, sizeof t->id, "%llu", (unsigned long long)id);
-	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_CREATED, "notes", t->id, NULL);
+	/* Its initial values are what it stores: the four attributes, null
+	 * where the request gave none. */
+	json_t *initial = json_object();
+	static const char *const names[] = {"targetType", "targetId", "fieldName", "data"};
+	for (size_t i = 0; initial && i < sizeof names / sizeof *names; i++) {
+		json_t *v = json_object_get(t->attrs, names[i]);
+		if (json_object_set_new(initial, names[i], v ? json_incref(v) : json_null())) {
+			json_decref(initial);
+			initial = NULL;
+		}
+	}
+	json_t *changes = initial ? diff_created(initial) : NULL;
+	json_decref(initial);
+	if (!changes)
+		return DB_ERR;
+	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_CREATED, "notes", t->id, 1,
+	                      changes);
 }
 
 int data_note_create(struct data_ctx *ctx, json_t *attrs, json_t **out)
@@ -140,5 +174,5 @@ int data_note_create(struct data_ctx *ctx, json_t *attrs, json_t **out)
 
 int data_note_delete(struct data_ctx *ctx, int64_t id)
 {
-	return data_delete(ctx, "DELETE FROM notes WHERE id = ?", "notes", id);
+	return data_delete(ctx, &note_kind, id);
 }

@@ -13,7 +13,7 @@ const struct jsonapi_attr user_attrs[] = {
 };
 const size_t user_nattrs = sizeof user_attrs / sizeof user_attrs[0];
 
-#define USER_COLUMNS "SELECT id, name, email, agreed_tos FROM users "
+#define USER_COLUMNS "SELECT id, name, email, agreed_tos, version FROM users "
 
 void user_clear(struct user *u)
 {
@@ -31,11 +31,29 @@ static int user_row(void *ctx, const struct db_row *row)
 	struct user *u = ctx;
 	snprintf(u->id, sizeof u->id, "%s", row->val[0]);
 	json_decref(u->attributes);
+	u->version = strtoll(row->val[4], NULL, 10);
 	u->attributes = json_pack("{s:s%, s:s%, s:b}", "name", row->val[1], (size_t)row->len[1],
 	                          "email", row->val[2], (size_t)row->len[2], "agreedTos",
 	                          row->val[3][0] == '1');
 	return u->attributes ? 0 : DB_ERR;
 }
+
+/* data_delete's reading of a user row (USER_COLUMNS). */
+static json_t *user_attributes(const struct db_row *row, int64_t *version)
+{
+	struct user u = {0};
+	if (user_row(&u, row))
+		return NULL;
+	*version = u.version;
+	return u.attributes;
+}
+
+static const struct data_kind user_kind = {
+    .type = "users",
+    .lock_sql = USER_COLUMNS "WHERE id = ? FOR UPDATE",
+    .delete_sql = "DELETE FROM users WHERE id = ?",
+    .attributes = user_attributes,
+};
 
 static int load(struct db *db, const char *sql, int64_t id, struct user *out)
 {
@@ -61,7 +79,7 @@ static int token_row(void *arg, const struct db_row *row)
 	if (st)
 		return st;
 	/* "a, b" -> ["a","b"] */
-	const char *pos = row->val[4], *item;
+	const char *pos = row->val[5], *item;
 	size_t n;
 	t->auditor = principal_list_has(pos, ',', PRINCIPAL_ROLE_AUDITOR);
 	while ((item = principal_list_next(&pos, ',', &n)))
@@ -81,13 +99,14 @@ static int token_in_tx(struct db *db, void *arg)
 	struct db_value param = DB_INT(t->id);
 	t->row.user->id[0] = '\0';
 	json_array_clear(t->row.roles); /* a retried transaction starts again */
-	int st = db_query(db, "SELECT id, name, email, agreed_tos, roles FROM users WHERE id = ?",
+	int st = db_query(db,
+	                  "SELECT id, name, email, agreed_tos, version, roles FROM users WHERE id = ?",
 	                  &param, 1, token_row, &t->row);
 	if (st)
 		return st;
 	if (!t->row.user->id[0])
 		return DATA_NOT_FOUND;
-	return audit_token_issued(t->row.ctx->api, db, t->row.user->id);
+	return audit_token_issued(t->row.ctx->api, db, t->row.user->id, t->row.user->version);
 }
 
 int data_user_for_token(struct data_ctx *ctx, int64_t id, struct user *out, json_t **roles)
@@ -137,7 +156,7 @@ int data_user_get(struct data_ctx *ctx, int64_t id, struct user *out)
 {
 	int st = load(ctx->db, USER_COLUMNS "WHERE id = ?", id, out);
 	if (st == DATA_OK)
-		data_viewed(ctx, "users", out->id);
+		data_viewed(ctx, "users", out->id, out->version);
 	return st;
 }
 
@@ -149,7 +168,7 @@ static int list_row(void *arg, const struct db_row *row)
 	struct user u = {0};
 	int st = user_row(&u, row);
 	if (st == 0)
-		st = data_page_add(page, user_resource(&u), "users", u.id);
+		st = data_page_add(page, user_resource(&u), "users", u.id, u.version);
 	user_clear(&u);
 	return st;
 }
@@ -178,6 +197,15 @@ static const char *attr_str(json_t *attrs, const char *name)
 	return json_string_value(json_object_get(attrs, name));
 }
 
+/* A new user's attributes as stored, from what the request gave (agreedTos
+ * false when absent). A new object, or NULL. */
+static json_t *user_attrs_json(json_t *attrs)
+{
+	return json_pack("{s:O, s:O, s:b}", "name", json_object_get(attrs, "name"), "email",
+	                 json_object_get(attrs, "email"), "agreedTos",
+	                 json_is_true(json_object_get(attrs, "agreedTos")));
+}
+
 struct create_tx {
 	struct data_ctx *ctx;
 	json_t *attrs;
@@ -199,7 +227,14 @@ static int create_in_tx(struct db *db, void *arg)
 	if (st)
 		return st;
 	snprintf(t->out->id, sizeof t->out->id, "%llu", (unsigned long long)id);
-	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_CREATED, "users", t->out->id, NULL);
+	t->out->version = 1;
+	json_t *initial = user_attrs_json(t->attrs);
+	json_t *changes = initial ? diff_created(initial) : NULL;
+	json_decref(initial);
+	if (!changes)
+		return DB_ERR;
+	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_CREATED, "users", t->out->id,
+	                      1, changes);
 }
 
 int data_user_create(struct data_ctx *ctx, json_t *attrs, struct user *out)
@@ -209,12 +244,9 @@ int data_user_create(struct data_ctx *ctx, json_t *attrs, struct user *out)
 	if (st)
 		return st;
 	audit_committed(ctx->api);
-	out->attributes = json_pack("{s:O, s:O, s:b}", "name", json_object_get(attrs, "name"),
-	                            "email", json_object_get(attrs, "email"), "agreedTos",
-	                            json_is_true(json_object_get(attrs, "agreedTos")));
-	if (!out->attributes)
+	if (!(out->attributes = user_attrs_json(attrs)))
 		return DB_ERR;
-	data_viewed(ctx, "users", out->id);
+	data_viewed(ctx, "users", out->id, out->version);
 	return DATA_OK;
 }
 
@@ -241,14 +273,18 @@ static int update_in_tx(struct db *db, void *arg)
 	struct db_value params[] = {DB_TEXT(attr_str(a, "name")), DB_TEXT(attr_str(a, "email")),
 	                            DB_INT(json_is_true(json_object_get(a, "agreedTos"))),
 	                            DB_INT(t->id)};
-	st = db_exec(db, "UPDATE users SET name = ?, email = ?, agreed_tos = ? WHERE id = ?",
+	st = db_exec(db,
+	             "UPDATE users SET name = ?, email = ?, agreed_tos = ?, version = version + 1 "
+	             "WHERE id = ?",
 	             params, 4, NULL, NULL);
 	if (st) {
 		json_decref(changes);
 		return st == DB_ERR_DUPLICATE ? DATA_CONFLICT : st;
 	}
 	t->changed = true;
-	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_CHANGED, "users", t->out->id, changes);
+	t->out->version++;
+	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_CHANGED, "users", t->out->id,
+	                      t->out->version, changes);
 }
 
 int data_user_update(struct data_ctx *ctx, int64_t id, json_t *attrs, struct user *out)
@@ -259,13 +295,13 @@ int data_user_update(struct data_ctx *ctx, int64_t id, json_t *attrs, struct use
 		return st;
 	if (t.changed)
 		audit_committed(ctx->api);
-	data_viewed(ctx, "users", out->id);
+	data_viewed(ctx, "users", out->id, out->version);
 	return DATA_OK;
 }
 
 int data_user_delete(struct data_ctx *ctx, int64_t id)
 {
-	int st = data_delete(ctx, "DELETE FROM users WHERE id = ?", "users", id);
+	int st = data_delete(ctx, &user_kind, id);
 	/* Committed (or there was no such user): its tokens stop acting now,
 	 * not when the cached answer expires. */
 	if (st == DATA_OK || st == DATA_NOT_FOUND)

@@ -52,19 +52,28 @@ static int rewrite_link(json_t *links, const char *name, const char *path, const
 static void relay(struct http_request *req, const char *target, const char *body, size_t len,
                   const char *filter);
 
-static void proxy(struct http_request *req, const char *filter)
+/* Replies 400 unless the path's :type and :id follow the grammar of
+ * event.h. Returns 0 when they do. */
+static int check_ref(struct http_request *req, const char *type, const char *id)
 {
-	const char *type = http_param(req, 0), *id = http_param(req, 1);
 	if (!event_type_valid(type, strlen(type))) {
 		http_reply_error(req, 400, "Invalid path",
 		                 "The path's :type must be " EVENT_TYPE_RULE ".");
-		return;
+		return -1;
 	}
 	if (!event_ref_valid(id, strlen(id))) {
 		http_reply_error(req, 400, "Invalid path",
 		                 "The path's :id must be " EVENT_REF_RULE ".");
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+static void proxy(struct http_request *req, const char *filter)
+{
+	const char *type = http_param(req, 0), *id = http_param(req, 1);
+	if (check_ref(req, type, id))
+		return;
 	bool by_actor = !strcmp(filter, "filter[actor]");
 	if (!auth_may_read(http_claims(req), by_actor ? type : NULL, by_actor ? id : NULL,
 	                   by_actor ? NULL : type, by_actor ? NULL : id)) {
@@ -166,6 +175,49 @@ static void relay(struct http_request *req, const char *target, const char *body
 		http_reply_json(req, resp.status, doc);
 	}
 	httpc_response_free(&resp);
+}
+
+/* /logs/state/:type/:id and /logs/history/:type/:id/:field: the target's
+ * state at an instant and one field's changes, the auditor's
+ * /api/:type/:id/state and /api/:type/:id/fields/:field/history, with the
+ * client's parameters (the auditor checks them). */
+static void pass_history(struct http_request *req, const char *field)
+{
+	const char *type = http_param(req, 0), *id = http_param(req, 1);
+	if (check_ref(req, type, id))
+		return;
+	if (field && !event_field_valid(field, strlen(field))) {
+		http_reply_error(req, 400, "Invalid path",
+		                 "The path's :field must be " EVENT_TYPE_RULE ", at most 64 of them.");
+		return;
+	}
+	if (!auth_may_read(http_claims(req), NULL, NULL, type, id)) {
+		http_reply_forbidden(req, "A token reads only the history of its own user; the "
+		                          "auditor role reads all.");
+		return;
+	}
+	char et[3 * EVENT_TYPE_MAX + 1], ei[3 * EVENT_REF_MAX + 1], ef[3 * EVENT_FIELD_MAX + 1] = "";
+	char target[TARGET_MAX];
+	const char *qs = http_raw_query(req);
+	if (query_escape(type, et, sizeof et) < 0 || query_escape(id, ei, sizeof ei) < 0 ||
+	    (field && query_escape(field, ef, sizeof ef) < 0) ||
+	    (size_t)snprintf(target, sizeof target, "/api/%s/%s/%s%s%s%s%s", et, ei,
+	                     field ? "fields/" : "state", ef, field ? "/history" : "", *qs ? "?" : "",
+	                     qs) >= sizeof target) {
+		http_reply_error(req, 414, "URI too long", "The query string is too long.");
+		return;
+	}
+	relay(req, target, NULL, 0, "");
+}
+
+void h_logs_state(struct http_request *req)
+{
+	pass_history(req, NULL);
+}
+
+void h_logs_field_history(struct http_request *req)
+{
+	pass_history(req, http_param(req, 2));
 }
 
 void h_logs_by(struct http_request *req)

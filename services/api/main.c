@@ -39,6 +39,17 @@ static struct config_setting settings[] = {
 
 /* The query parameters each route takes; any other gets 400. */
 static const char *const page_params[] = {"page[size]", "page[after]", NULL};
+static const char *const state_params[] = {"at", NULL};
+/* /logs/by and /logs/for: the path gives the actor or the target, the
+ * client the rest of the auditor's filters (README "Filters"). */
+static const char *const by_params[] = {"filter[target]", "filter[action]", "filter[since]",
+                                        "filter[until]",  "filter[field]",  "filter[eventName]",
+                                        "filter[flag]",   "sort",           "page[size]",
+                                        "page[after]",    NULL};
+static const char *const for_params[] = {"filter[actor]", "filter[action]", "filter[since]",
+                                         "filter[until]", "filter[field]",  "filter[eventName]",
+                                         "filter[flag]",  "sort",           "page[size]",
+                                         "page[after]",   NULL};
 static const char *const notes_params[] = {"filter[target]", "page[size]", "page[after]", NULL};
 
 static const struct http_route routes[] = {
@@ -56,8 +67,11 @@ static const struct http_route routes[] = {
     {"DELETE", "/api/notes/:id", h_note_delete, HTTP_AUTH, NULL},
     /* The path decides the filter; the proxy waits on the auditor off the
      * HTTP workers. */
-    {"GET", "/logs/by/:type/:id", h_logs_by, HTTP_AUTH | HTTP_ASYNC, page_params},
-    {"GET", "/logs/for/:type/:id", h_logs_for, HTTP_AUTH | HTTP_ASYNC, page_params},
+    {"GET", "/logs/by/:type/:id", h_logs_by, HTTP_AUTH | HTTP_ASYNC, by_params},
+    {"GET", "/logs/for/:type/:id", h_logs_for, HTTP_AUTH | HTTP_ASYNC, for_params},
+    {"GET", "/logs/state/:type/:id", h_logs_state, HTTP_AUTH | HTTP_ASYNC, state_params},
+    {"GET", "/logs/history/:type/:id/:field", h_logs_field_history, HTTP_AUTH | HTTP_ASYNC,
+     page_params},
     {"GET", "/logs/checkpoint", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, NULL},
     {"GET", "/logs/.well-known/auditlog-vkey", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, NULL},
     {"GET", "/logs/data-events/:id/proof", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},

@@ -9,12 +9,14 @@
 #include <stddef.h>
 
 #include "auth.h"
+#include "cursor.h"
 #include "db.h"
 #include "event.h"
 #include "http.h"
 #include "httpc.h"
 #include "ledger.h"
 #include "principal.h"
+#include "query_plan.h"
 
 #define EVENTS_PAGE_DEFAULT 50
 #define EVENTS_PAGE_MAX 1000
@@ -37,6 +39,7 @@ struct auditor {
 	 * up with 503 rather than hold the shutdown. */
 	atomic_bool stopping;
 	struct ledger *ledger; /* log 0, the one log this release writes */
+	struct checker *checker; /* its checker (checker.h); NULL until started */
 };
 
 /* ---- store_write.c ---- */
@@ -56,23 +59,43 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 
 /* ---- store_read.c ---- */
 
-struct store_query {
-	const char *actor_type, *actor_id;   /* both or neither */
-	const char *target_type, *target_id; /* both or neither; at least one pair */
-	int64_t after_timestamp;             /* keyset position; INT64_MAX for the start */
-	char after_id[UUID_STR_LEN + 1];
-	unsigned limit;
-};
-
 struct store_page {
 	json_t *data; /* array of data-events resource objects */
 	bool more;    /* another page follows */
-	int64_t last_timestamp;
-	char last_id[UUID_STR_LEN + 1];
+	struct cursor_pos last; /* the page's last event, when more */
 };
 
-/* Newest first. On success page->data is a new array for the caller. */
-int store_query_events(struct db *db, const struct store_query *q, struct store_page *page);
+/* A page of the events q asks for, through the statement query_plan
+ * builds (query_plan.h: its order and index). Each event the checker
+ * flagged carries meta.flags ([{kind, field, detail}], checker.h). Returns
+ * a db status; DB_ERR_DATA when no index answers q (the handler checks
+ * that first). On success page->data is a new array for the caller. */
+int store_query_events(struct db *db, const struct plan_query *q, struct store_page *page);
+
+/* ---- state.c ---- */
+
+/* A target's state at an instant, rebuilt from its events alone: the
+ * latest mutation stamped at or before the instant (data_event_mutations)
+ * and, for each field the target's events ever changed, its value after
+ * that mutation in the history's order (version, time, id). */
+struct state_answer {
+	bool found;         /* it existed at the instant */
+	bool ever;          /* the log holds a mutation of it */
+	json_t *attributes; /* found: {field: value}, a new object */
+	json_t *erased;     /* found: names of the fields whose value was erased, a new array */
+	int64_t version;    /* the producing mutation's targetVersion (0: none) */
+	int64_t timestamp;  /* found: its time, ms since the epoch */
+	char event_id[UUID_STR_LEN + 1]; /* the mutation the answer names */
+	char action[8];                  /* found: "created" or "changed" */
+	/* !found and ever: when it was created (it did not exist yet), or when
+	 * it was deleted (it no longer existed); the other one is 0. */
+	int64_t created_at, deleted_at;
+};
+/* Fills out for type:id at `at` (ms since the epoch). Returns a db status;
+ * on DB_OK the caller state_answer_clear()s out. */
+int store_state_at(struct db *db, const char *type, const char *id, int64_t at,
+                   struct state_answer *out);
+void state_answer_clear(struct state_answer *a);
 
 /* ---- erase.c ---- */
 
@@ -171,6 +194,22 @@ void h_erasure_create(struct http_request *req);
 struct db *auditor_reader(struct http_request *req);
 void h_events_for_target(struct http_request *req);
 void h_events_query(struct http_request *req);
+/* Replies 400 unless the path's :type and :id follow the grammar of
+ * event.h. Returns 0 when they do. */
+int events_check_path(struct http_request *req, const char *type, const char *id);
+/* Runs q (its filters set by the caller) with the page parameters of req
+ * and replies with the page, its links built on path plus the parameters
+ * of req named in filter_keys (NULL-terminated). */
+void events_answer(struct http_request *req, struct plan_query *q, const char *path,
+                   const char *const *filter_keys);
+
+/* ---- h_history.c ---- */
+/* GET /api/:type/:id/state?at=T */
+void h_state(struct http_request *req);
+/* GET /api/:type/:id/fields/:field/history */
+void h_field_history(struct http_request *req);
+/* GET /checks: each log's checker, how far it got and what it flagged. */
+void h_checks(struct http_request *req);
 
 /* ---- h_ledger.c: checkpoints, the verifier key, proofs (docs/ledger.md) ---- */
 void h_checkpoint(struct http_request *req);

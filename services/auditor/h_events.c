@@ -1,15 +1,25 @@
-/* Reading the audit log: "what did actor X do" and "who did what to
- * target Y", newest first, a page at a time. */
+/* Reading the audit log: "what did actor X do", "who did what to target
+ * Y", narrowed by action, time, field, eventName and flag, a page at a
+ * time (README "Filters"). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "auditor.h"
+#include "checker.h"
 #include "cursor.h"
 #include "filter.h"
+#include "timestamp.h"
 
-#define LINK_MAX 1024
+/* Room for a link: every parameter a route takes, percent-encoded. */
+#define LINK_MAX 4096
+
+/* The parameters that narrow a query, as links carry them on. */
+static const char *const narrowing[] = {"filter[actor]",     "filter[target]", "filter[action]",
+                                        "filter[since]",     "filter[until]",  "filter[field]",
+                                        "filter[eventName]", "filter[flag]",   "sort",
+                                        NULL};
 
 struct db *auditor_reader(struct http_request *req)
 {
@@ -20,9 +30,107 @@ struct db *auditor_reader(struct http_request *req)
 	return db;
 }
 
-/* Runs q (filters set by the caller) with the page parameters of req, and
- * replies with links built on path plus the filter parameters given. */
-static void answer(struct http_request *req, struct store_query *q, const char *path,
+/* Parses the comma list of names param (filter_parse_names) into *bits.
+ * Returns 0, or -1 after replying 400 naming param. */
+static int name_list(struct http_request *req, const char *param, const char *const *names,
+                     unsigned n, const char *rule, unsigned *bits)
+{
+	const char *s = query_get(http_query(req), param);
+	*bits = 0;
+	if (s && filter_parse_names(s, names, n, bits)) {
+		http_reply_param_error(req, param, "Invalid filter",
+		                       "%s must be one or a comma list of %s.", param, rule);
+		return -1;
+	}
+	return 0;
+}
+
+/* The instant of param, if given. Returns 0, or -1 after replying 400. */
+static int instant(struct http_request *req, const char *param, bool *given, int64_t *ms)
+{
+	const char *s = query_get(http_query(req), param);
+	*given = s != NULL;
+	if (s && timestamp_parse(s, strlen(s), ms)) {
+		http_reply_param_error(req, param, "Invalid filter",
+		                       "%s must be " TIMESTAMP_RULE ", from 1970 to 9999.", param);
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses the filter parameter name of req into ref, if given. Returns 0
+ * (*given says whether it was), or -1 after replying 400 naming it. */
+static int filter_param(struct http_request *req, const char *name, struct filter_ref *ref,
+                        bool *given)
+{
+	const char *value = query_get(http_query(req), name), *why;
+	*given = value != NULL;
+	if (value && filter_parse_ref(value, 0, ref, &why)) {
+		http_reply_param_error(req, name, "Invalid filter", "%s %s", name, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads the narrowing filters and the sort of req into q (its actor and
+ * target set by the caller, or here from filter[actor] and filter[target]
+ * into the refs given). Returns 0, or -1 after replying 400. */
+static int narrow(struct http_request *req, struct plan_query *q)
+{
+	static const char *const actions[] = {"viewed", "created", "changed", "deleted"};
+	const char *flags[CHECK_FLAG_KINDS];
+	for (int k = 0; k < CHECK_FLAG_KINDS; k++)
+		flags[k] = check_flag_name((enum check_flag)k);
+	const struct query *qs = http_query(req);
+	if (name_list(req, "filter[action]", actions, 4, "viewed, created, changed, deleted",
+	              &q->actions) ||
+	    name_list(req, "filter[flag]", flags, CHECK_FLAG_KINDS,
+	              "gap, late, duplicate-version, drift", &q->flags) ||
+	    instant(req, "filter[since]", &q->has_since, &q->since) ||
+	    instant(req, "filter[until]", &q->has_until, &q->until))
+		return -1;
+	if (q->has_since && q->has_until && q->until <= q->since) {
+		http_reply_param_error(req, "filter[until]", "Invalid filter",
+		                       "filter[until] must be after filter[since] (the interval is "
+		                       "[since, until)).");
+		return -1;
+	}
+	const char *field = query_get(qs, "filter[field]");
+	if (field && !event_field_valid(field, strlen(field))) {
+		http_reply_param_error(req, "filter[field]", "Invalid filter",
+		                       "filter[field] must be " EVENT_TYPE_RULE
+		                       ", at most 64 of them.");
+		return -1;
+	}
+	if (field)
+		q->field = field;
+	const char *name = query_get(qs, "filter[eventName]");
+	if (name) {
+		size_t n = strlen(name);
+		bool ok = n > 0 && n <= EVENT_NAME_MAX;
+		for (size_t i = 0; ok && i < n; i++)
+			ok = (unsigned char)name[i] >= 0x20 && name[i] != 0x7f;
+		if (!ok) {
+			http_reply_param_error(req, "filter[eventName]", "Invalid filter",
+			                       "filter[eventName] must be 1 to %d bytes without control "
+			                       "characters.",
+			                       EVENT_NAME_MAX);
+			return -1;
+		}
+		q->event_name = name;
+	}
+	const char *sort = query_get(qs, "sort");
+	if (sort && strcmp(sort, "time") && strcmp(sort, "-time")) {
+		http_reply_param_error(req, "sort", "Invalid sort",
+		                       "sort must be -time (newest first, the default) or time (oldest "
+		                       "first).");
+		return -1;
+	}
+	q->ascending = sort && !strcmp(sort, "time");
+	return 0;
+}
+
+void events_answer(struct http_request *req, struct plan_query *q, const char *path,
                    const char *const *filter_keys)
 {
 	const struct query *qs = http_query(req);
@@ -36,20 +144,28 @@ static void answer(struct http_request *req, struct store_query *q, const char *
 	if (http_query_int(req, "page[size]", 1, EVENTS_PAGE_MAX, EVENTS_PAGE_DEFAULT, &size))
 		return;
 	q->limit = (unsigned)size;
-	q->after_timestamp = INT64_MAX;
-	strcpy(q->after_id, "~"); /* sorts after every id */
 	const char *after = query_get(qs, "page[after]");
-	if (after && cursor_decode(after, &q->after_timestamp, q->after_id)) {
+	q->has_after = after != NULL;
+	if (after && cursor_decode(after, &q->after)) {
 		http_reply_param_error(req, "page[after]", "Invalid cursor",
 		                       "page[after] must be a cursor taken from a links.next of this "
 		                       "API.");
 		return;
 	}
+	/* A query no index answers is refused before any work. */
+	struct plan plan;
+	const char *why, *param;
+	int pst = query_plan(q, &plan, &why, &param);
+	if (pst == PLAN_NO_INDEX) {
+		http_reply_param_error(req, param, "Filter needs an index", "%s.", why);
+		return;
+	}
+	plan_free(&plan);
 	struct db *db = auditor_reader(req);
 	if (!db)
 		return;
 	struct store_page page;
-	int st = store_query_events(db, q, &page);
+	int st = pst ? DB_ERR : store_query_events(db, q, &page);
 	if (st) {
 		http_reply_error(req, st == DB_ERR_GONE ? 503 : 500,
 		                 st == DB_ERR_GONE ? "Service unavailable" : "Internal error",
@@ -69,7 +185,7 @@ static void answer(struct http_request *req, struct store_query *q, const char *
 	if (after)
 		bad |= query_append(self, sizeof self, "page[after]", after);
 	if (page.more) {
-		cursor_encode(page.last_timestamp, page.last_id, cursor);
+		cursor_encode(&page.last, cursor);
 		bad |= query_append(next, sizeof next, "page[after]", cursor);
 	}
 	json_t *links = bad ? NULL : json_pack("{s:s}", "self", self);
@@ -86,9 +202,7 @@ static void answer(struct http_request *req, struct store_query *q, const char *
 	http_reply_json(req, 200, json_pack("{s:o, s:o}", "data", page.data, "links", links));
 }
 
-/* Replies 400 unless the path's type and id follow the grammar of event.h.
- * Returns 0 when they do. */
-static int check_path_ref(struct http_request *req, const char *type, const char *id)
+int events_check_path(struct http_request *req, const char *type, const char *id)
 {
 	if (!event_type_valid(type, strlen(type))) {
 		http_reply_error(req, 400, "Invalid path",
@@ -108,41 +222,21 @@ void h_events_for_target(struct http_request *req)
 {
 	static const char *const filters[] = {NULL};
 	const char *type = http_param(req, 0), *id = http_param(req, 1);
-	if (check_path_ref(req, type, id))
+	if (events_check_path(req, type, id))
 		return;
-	struct store_query q = {.target_type = type, .target_id = id};
-	answer(req, &q, http_path(req), filters);
+	struct plan_query q = {.target_type = type, .target_id = id};
+	events_answer(req, &q, http_path(req), filters);
 }
 
-/* Parses the filter parameter name of req into ref, if given. Returns 0
- * (*given says whether it was), or -1 after replying 400 naming it. */
-static int filter_param(struct http_request *req, const char *name, struct filter_ref *ref,
-                        bool *given)
-{
-	const char *value = query_get(http_query(req), name), *why;
-	*given = value != NULL;
-	if (value && filter_parse_ref(value, 0, ref, &why)) {
-		http_reply_param_error(req, name, "Invalid filter", "%s %s", name, why);
-		return -1;
-	}
-	return 0;
-}
-
-/* GET /data-events?filter[actor]=type:id&filter[target]=type:id */
+/* GET /data-events?filter[...]=...&sort=...: see README "Filters". */
 void h_events_query(struct http_request *req)
 {
-	static const char *const filters[] = {"filter[actor]", "filter[target]", NULL};
 	struct filter_ref a, t;
 	bool actor, target;
+	struct plan_query q = {0};
 	if (filter_param(req, "filter[actor]", &a, &actor) ||
-	    filter_param(req, "filter[target]", &t, &target))
+	    filter_param(req, "filter[target]", &t, &target) || narrow(req, &q))
 		return;
-	if (!actor && !target) {
-		http_reply_error(req, 400, "Invalid filter",
-		                 "Give filter[actor]=type:id, filter[target]=type:id or both.");
-		return;
-	}
-	struct store_query q = {0};
 	if (actor) {
 		q.actor_type = a.type;
 		q.actor_id = a.id;
@@ -151,5 +245,5 @@ void h_events_query(struct http_request *req)
 		q.target_type = t.type;
 		q.target_id = t.id;
 	}
-	answer(req, &q, "/data-events", filters);
+	events_answer(req, &q, "/data-events", narrowing);
 }

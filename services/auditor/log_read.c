@@ -24,8 +24,8 @@
 static const char sql_head[] =
     "SELECT e.log_id, e.seq, e.event_id, e.action, e.occurred_at, e.actor_type, e.actor_id, "
     "e.target_type, e.target_id, e.event_name, c.field, c.prev_commitment, "
-    "c.next_commitment, v.field, v.prev_salt, v.prev_value, v.next_salt, v.next_value "
-    "FROM data_events e "
+    "c.next_commitment, v.field, v.prev_salt, v.prev_value, v.next_salt, v.next_value, "
+    "e.target_version FROM data_events e "
     "LEFT JOIN data_event_changes c ON c.event_id = e.event_id "
     "LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "
     "WHERE e.event_id IN (";
@@ -59,7 +59,7 @@ static const char sql_append[] =
 
 enum col {
 	C_LOG, C_SEQ, C_ID, C_ACTION, C_TS, C_ATYPE, C_AID, C_TTYPE, C_TID, C_NAME, C_FIELD,
-	C_PREVC, C_NEXTC, C_VFIELD, C_PREVS, C_PREVV, C_NEXTS, C_NEXTV
+	C_PREVC, C_NEXTC, C_VFIELD, C_PREVS, C_PREVV, C_NEXTS, C_NEXTV, C_VERSION
 };
 
 /* One row of log_appends: copies of its blobs. */
@@ -183,6 +183,7 @@ static int start_event(struct reader *r, const struct db_row *row)
 	ev->target_id = r->strs[5];
 	ev->event_name = r->strs[6];
 	ev->timestamp = strtoll(v[C_TS], NULL, 10);
+	ev->target_version = strtoll(v[C_VERSION], NULL, 10);
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "auditor.h"
+#include "checker.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -59,21 +60,33 @@ static struct config_setting settings[] = {
      "A checkpoint is signed at most this long after an event is stored.", NULL, 0},
     {"checkpoint-every", "AUDITLOG_CHECKPOINT_EVERY", "100000", CONFIG_INT, 1, 100000000,
      "... or as soon as this many events were stored since the last one.", NULL, 0},
+    {"check-ms", "AUDITLOG_CHECK_MS", "200", CONFIG_INT, 10, 60000,
+     "How often the checker looks for newly stored mutations to flag (gaps, drift).", NULL, 0},
+    {"check-grace-ms", "AUDITLOG_CHECK_GRACE_MS", "10000", CONFIG_INT, 0, 3600000,
+     "The checker looks at a mutation once it was stored this long ago, so that events "
+     "stored a little out of order have all arrived.",
+     NULL, 0},
     DAEMON_LOG_SETTING,
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
 /* The handlers refuse the query parameters they do not take. */
-static const char *const query_params[] = {"filter[actor]", "filter[target]", "page[size]",
-                                           "page[after]", NULL};
+static const char *const query_params[] = {
+    "filter[actor]", "filter[target]",    "filter[action]", "filter[since]", "filter[until]",
+    "filter[field]", "filter[eventName]", "filter[flag]",   "sort",          "page[size]",
+    "page[after]",   NULL};
 static const char *const page_params[] = {"page[size]", "page[after]", NULL};
 static const char *const size_params[] = {"size", NULL};
 static const char *const range_params[] = {"from", "to", NULL};
 static const char *const export_params[] = {"from", "to", "pin", NULL};
+static const char *const state_params[] = {"at", NULL};
 
 static const struct http_route routes[] = {
     {"GET", "/data-events", h_events_query, HTTP_AUTH, query_params},
     {"GET", "/api/:type/:id/data-events", h_events_for_target, HTTP_AUTH, page_params},
+    {"GET", "/api/:type/:id/state", h_state, HTTP_AUTH, state_params},
+    {"GET", "/api/:type/:id/fields/:field/history", h_field_history, HTTP_AUTH, page_params},
+    {"GET", "/checks", h_checks, HTTP_AUTH, NULL},
     /* The log of record: checkpoints and the key are public (no event
      * content), proofs need a token, verifying and exporting the auditor
      * role. The long ones run on the pool, not on a worker. */
@@ -138,6 +151,15 @@ int main(int argc, char **argv)
 	                           .checkpoint_every = (unsigned)I("checkpoint-every")};
 	if (ledger_open(&lc, &a.ledger))
 		goto out;
+	struct checker_config kc = {.log = 0,
+	                            .db = &a.writer,
+	                            .ledger = a.ledger,
+	                            .interval_ms = (int)I("check-ms"),
+	                            .grace_ms = (int)I("check-grace-ms")};
+	if (checker_start(&kc, &a.checker)) {
+		log_error("cannot start the checker");
+		goto out;
+	}
 	struct consumer_config cc = {.amqp_url = S("amqp-url"),
 	                             .db = &a.writer,
 	                             .ledger = a.ledger,
@@ -163,6 +185,7 @@ out:
 	http_server_stop(http);
 	for (unsigned i = 0; i < nconsumers; i++)
 		consumer_stop(consumers[i]);
+	checker_stop(a.checker);
 	ledger_close(a.ledger); /* signs what the consumers stored last */
 	note_signer_free(a.signer);
 	auth_key_free(a.public_key);

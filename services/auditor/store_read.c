@@ -1,30 +1,11 @@
-/* The audit log read side: keyset-paginated pages of events by actor and
- * by target, assembled into JSON:API resources. */
+/* The audit log read side: a page of events, read through the statement
+ * query_plan.c builds for the query, assembled into JSON:API resources,
+ * with the checker's flags of its events. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auditor.h"
-
-/* The page is read in one statement: the events (limit + 1, to learn
- * whether another page follows) joined with their changes and the values
- * of those (none when erased). Columns: see enum col. */
-#define PAGE_SQL(where)                                                                      \
-	"SELECT e.event_id, e.action, e.occurred_at, e.actor_type, e.actor_id, e.target_type, "  \
-	"e.target_id, e.event_name, c.field, v.prev_value, v.next_value, e.log_id, e.seq, "      \
-	"v.field FROM ("                                                                         \
-	"SELECT log_id, seq, event_id, action, occurred_at, actor_type, actor_id, target_type, " \
-	"target_id, event_name FROM data_events WHERE " where                                    \
-	" AND (occurred_at < ? OR (occurred_at = ? AND event_id < ?)) "                          \
-	"ORDER BY occurred_at DESC, event_id DESC LIMIT ?) e "                                   \
-	"LEFT JOIN data_event_changes c ON c.event_id = e.event_id "                             \
-	"LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "        \
-	"ORDER BY e.occurred_at DESC, e.event_id DESC, c.field"
-
-static const char sql_by_actor[] = PAGE_SQL("actor_type = ? AND actor_id = ?");
-static const char sql_by_target[] = PAGE_SQL("target_type = ? AND target_id = ?");
-static const char sql_by_both[] =
-    PAGE_SQL("target_type = ? AND target_id = ? AND actor_type = ? AND actor_id = ?");
 
 struct page_ctx {
 	struct store_page *page;
@@ -52,12 +33,13 @@ static int page_row(void *arg, const struct db_row *row)
 		snprintf(p->current_id, sizeof p->current_id, "%s", v[0]);
 		int64_t ts = strtoll(v[2], NULL, 10);
 		json_t *attrs = json_pack(
-		    "{s:s, s:I, s:s%, s:s%, s:s%, s:s%, s:o, s:I, s:I}", "action", v[1], "timestamp",
+		    "{s:s, s:I, s:s%, s:s%, s:s%, s:s%, s:o, s:I, s:I, s:o}", "action", v[1], "timestamp",
 		    (json_int_t)ts, "actorType", v[3], (size_t)row->len[3], "actorId", v[4],
 		    (size_t)row->len[4], "targetType", v[5], (size_t)row->len[5], "targetId", v[6],
 		    (size_t)row->len[6], "eventName", v[7] ? json_stringn(v[7], row->len[7]) : json_null(),
 		    "log", (json_int_t)strtoll(v[11], NULL, 10), "seq",
-		    (json_int_t)strtoll(v[12], NULL, 10));
+		    (json_int_t)strtoll(v[12], NULL, 10), "targetVersion",
+		    strcmp(v[14], "0") ? json_integer(strtoll(v[14], NULL, 10)) : json_null());
 		if (!attrs)
 			return DB_ERR;
 		/* jsonapi_resource steals attrs even when it fails, so attrs may be
@@ -67,8 +49,9 @@ static int page_row(void *arg, const struct db_row *row)
 		if (!r || json_array_append_new(p->page->data, r))
 			return DB_ERR;
 		p->current = attrs; /* borrowed: the page owns it */
-		p->page->last_timestamp = ts;
-		snprintf(p->page->last_id, sizeof p->page->last_id, "%s", v[0]);
+		p->page->last.version = strtoll(v[14], NULL, 10);
+		p->page->last.timestamp = ts;
+		snprintf(p->page->last.id, sizeof p->page->last.id, "%s", v[0]);
 	}
 	if (v[8]) {
 		json_t *changes = json_object_get(p->current, "changes");
@@ -85,29 +68,78 @@ static int page_row(void *arg, const struct db_row *row)
 	return 0;
 }
 
-int store_query_events(struct db *db, const struct store_query *q, struct store_page *page)
+/* ---- the checker's flags of a page's events (meta.flags) ---- */
+
+static int flag_row(void *arg, const struct db_row *row)
+{
+	json_t *page = arg;
+	for (size_t i = 0; i < json_array_size(page); i++) {
+		json_t *r = json_array_get(page, i);
+		if (strcmp(json_string_value(json_object_get(r, "id")), row->val[0]))
+			continue;
+		json_t *meta = json_object_get(r, "meta");
+		if (!meta && json_object_set_new(r, "meta", meta = json_pack("{s:[]}", "flags")))
+			return DB_ERR;
+		json_t *flag = json_pack("{s:s, s:o, s:s}", "kind", row->val[1], "field",
+		                         row->len[2] ? json_stringn(row->val[2], row->len[2]) : json_null(),
+		                         "detail", row->val[3]);
+		if (!flag || json_array_append_new(json_object_get(meta, "flags"), flag))
+			return DB_ERR;
+		return 0;
+	}
+	return 0;
+}
+
+/* Adds meta.flags to each event of the page that the checker flagged
+ * (checker.h): one query over the page's ids, their list padded to a power
+ * of two (the last id repeated) so that few statements are prepared. */
+static int attach_flags(struct db *db, json_t *data)
+{
+	size_t n = json_array_size(data), padded = 1;
+	if (!n)
+		return DB_OK;
+	while (padded < n)
+		padded *= 2;
+	static const char head[] = "SELECT event_id, flag, field, detail FROM data_event_flags "
+	                           "WHERE event_id IN (";
+	static const char tail[] = ") ORDER BY event_id, flag, field";
+	char *sql = malloc(sizeof head + 2 * padded + sizeof tail);
+	struct db_value *ids = malloc(padded * sizeof *ids);
+	int st = DB_ERR;
+	if (sql && ids) {
+		char *p = sql + sprintf(sql, "%s", head);
+		for (size_t i = 0; i < padded; i++) {
+			if (i)
+				*p++ = ',';
+			*p++ = '?';
+			json_t *r = json_array_get(data, i < n ? i : n - 1);
+			ids[i] = DB_TEXT(json_string_value(json_object_get(r, "id")));
+		}
+		strcpy(p, tail);
+		st = db_query(db, sql, ids, padded, flag_row, data);
+	}
+	free(sql);
+	free(ids);
+	return st;
+}
+
+int store_query_events(struct db *db, const struct plan_query *q, struct store_page *page)
 {
 	memset(page, 0, sizeof *page);
-	if (!(page->data = json_array()))
+	struct plan plan;
+	const char *why, *param;
+	int st = query_plan(q, &plan, &why, &param);
+	if (st)
+		return st == PLAN_NO_INDEX ? DB_ERR_DATA : DB_ERR;
+	if (!(page->data = json_array())) {
+		plan_free(&plan);
 		return DB_ERR;
-	struct db_value v[8];
-	size_t n = 0;
-	const char *sql;
-	if (q->target_type) {
-		v[n++] = DB_TEXT(q->target_type);
-		v[n++] = DB_TEXT(q->target_id);
 	}
-	if (q->actor_type) {
-		v[n++] = DB_TEXT(q->actor_type);
-		v[n++] = DB_TEXT(q->actor_id);
-	}
-	sql = q->target_type ? (q->actor_type ? sql_by_both : sql_by_target) : sql_by_actor;
-	v[n++] = DB_INT(q->after_timestamp);
-	v[n++] = DB_INT(q->after_timestamp);
-	v[n++] = DB_TEXT(q->after_id);
-	v[n++] = DB_INT((long long)q->limit + 1);
 	struct page_ctx p = {.page = page, .limit = q->limit};
-	int st = db_query(db, sql, v, n, page_row, &p);
+	st = db_query(db, plan.sql, plan.params, plan.n, page_row, &p);
+	plan_free(&plan);
+	if (st >= 0)
+		st = attach_flags(db, page->data);
 	if (st < 0) {
 		json_decref(page->data);
 		page->data = NULL;

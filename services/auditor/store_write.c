@@ -20,7 +20,8 @@
 #define ROWS_LOG2_MAX 9
 #define ROWS_MAX (1u << ROWS_LOG2_MAX)
 
-static char *events_sql[ROWS_LOG2_MAX + 1], *changes_sql[ROWS_LOG2_MAX + 1];
+static char *events_sql[ROWS_LOG2_MAX + 1], *changes_sql[ROWS_LOG2_MAX + 1],
+    *mutations_sql[ROWS_LOG2_MAX + 1];
 static pthread_once_t sql_once = PTHREAD_ONCE_INIT;
 
 static char *repeat_rows(const char *head, const char *row, const char *tail, size_t rows)
@@ -45,9 +46,10 @@ static char *exists_sql[ROWS_LOG2_MAX + 1], *values_sql[ROWS_LOG2_MAX + 1],
     *nodes_sql[ROWS_LOG2_MAX + 1];
 
 /* Columns per row of each statement. */
-#define EV_COLS 10
+#define EV_COLS 11
 #define APPEND_COLS 4
-#define CH_COLS 4
+#define CH_COLS 10
+#define MUT_COLS 8
 #define VAL_COLS 6
 #define NODE_COLS 4
 
@@ -60,11 +62,17 @@ static void build_sql(void)
 	for (unsigned k = 0; k <= ROWS_LOG2_MAX; k++) {
 		events_sql[k] = repeat_rows("INSERT INTO data_events (log_id, seq, event_id, action, "
 		                            "occurred_at, actor_type, actor_id, target_type, target_id, "
-		                            "event_name) VALUES ",
-		                            "(?,?,?,?,?,?,?,?,?,?)", "", 1u << k);
+		                            "target_version, event_name) VALUES ",
+		                            "(?,?,?,?,?,?,?,?,?,?,?)", "", 1u << k);
 		changes_sql[k] = repeat_rows("INSERT INTO data_event_changes (event_id, field, "
-		                             "prev_commitment, next_commitment) VALUES ",
-		                             "(?,?,?,?)", "", 1u << k);
+		                             "prev_commitment, next_commitment, actor_type, actor_id, "
+		                             "target_type, target_id, target_version, occurred_at) "
+		                             "VALUES ",
+		                             "(?,?,?,?,?,?,?,?,?,?)", "", 1u << k);
+		mutations_sql[k] = repeat_rows("INSERT INTO data_event_mutations (log_id, seq, "
+		                               "event_id, action, target_type, target_id, "
+		                               "target_version, occurred_at) VALUES ",
+		                               "(?,?,?,?,?,?,?,?)", "", 1u << k);
 		values_sql[k] = repeat_rows("INSERT INTO data_event_values (event_id, field, prev_salt, "
 		                            "prev_value, next_salt, next_value) VALUES ",
 		                            "(?,?,?,?,?,?)", "", 1u << k);
@@ -130,6 +138,8 @@ struct batch_tx {
 	/* One attempt of the transaction: */
 	struct ledger_append app; /* the batch's ticket in the log; its frontier, grown by its events */
 	struct db_value *ev, *ch, *val, *nodes;
+	struct db_value *mut; /* data_event_mutations rows, nmut of them */
+	size_t nmut;
 	uint8_t (*leaf)[MERKLE_HASH_LEN]; /* per new event, in position order */
 	char *ids;                        /* their ids, LEDGER_ID_LEN bytes each, same order */
 	struct node_row *node;
@@ -223,6 +233,7 @@ static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value *
 	    .target_type = e->target_type,
 	    .target_id = e->target_id,
 	    .event_name = e->event_name[0] ? e->event_name : NULL,
+	    .target_version = e->target_version,
 	    .changes = t->lc + c0,
 	    .nchanges = c1 - c0,
 	};
@@ -239,8 +250,20 @@ static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value *
 	*v++ = DB_TEXT(e->actor_id);
 	*v++ = DB_TEXT(e->target_type);
 	*v++ = DB_TEXT(e->target_id);
+	*v++ = DB_INT(e->target_version);
 	*v++ = le.event_name ? DB_TEXT(le.event_name) : DB_NULL_VALUE;
 	*ev = v;
+	if (e->action != EVENT_VIEWED) { /* the target's versions as stored */
+		v = t->mut + MUT_COLS * t->nmut++;
+		*v++ = DB_INT(le.log);
+		*v++ = DB_INT((long long)le.seq);
+		*v++ = DB_TEXT(e->id);
+		*v++ = DB_TEXT(le.action);
+		*v++ = DB_TEXT(e->target_type);
+		*v++ = DB_TEXT(e->target_id);
+		*v++ = DB_INT(e->target_version);
+		*v++ = DB_INT(e->timestamp);
+	}
 	memcpy(t->ids + k * LEDGER_ID_LEN, e->id, LEDGER_ID_LEN);
 	return merkle_frontier_append_visit(&t->app.f, t->leaf[k], keep_node, t) ? DB_ERR : DB_OK;
 }
@@ -258,6 +281,12 @@ static void place_values(struct batch_tx *t, size_t i, struct db_value **ch, str
 		*v++ = DB_TEXT(lc->field);
 		*v++ = DB_BLOB(lc->prev, LEAF_COMMITMENT_LEN);
 		*v++ = DB_BLOB(lc->next, LEAF_COMMITMENT_LEN);
+		*v++ = DB_TEXT(e->actor_type);
+		*v++ = DB_TEXT(e->actor_id);
+		*v++ = DB_TEXT(e->target_type);
+		*v++ = DB_TEXT(e->target_id);
+		*v++ = DB_INT(e->target_version);
+		*v++ = DB_INT(e->timestamp);
 		*ch = v;
 		v = *val;
 		*v++ = DB_TEXT(e->id);
@@ -309,6 +338,7 @@ static int insert_in_tx(struct db *db, void *arg)
 	ledger_end(t->ledger, &t->app, LEDGER_ROLLED_BACK); /* an earlier attempt's, rolled back */
 	t->stored = 0;
 	t->nnode = 0;
+	t->nmut = 0;
 	t->reached_commit = false;
 	int st = find_known(db, t);
 	if (st)
@@ -351,6 +381,7 @@ static int insert_in_tx(struct db *db, void *arg)
 		v[3] = DB_BLOB(t->node[i].hash, MERKLE_HASH_LEN);
 	}
 	if ((st = insert_rows(db, events_sql, t->ev, nev, EV_COLS)) ||
+	    (st = insert_rows(db, mutations_sql, t->mut, t->nmut, MUT_COLS)) ||
 	    (st = insert_appends(db, t, nev)) ||
 	    (st = insert_rows(db, nodes_sql, t->nodes, t->nnode, NODE_COLS)))
 		return st;
@@ -381,11 +412,12 @@ static int bind_batch(struct batch_tx *t)
 	t->known = malloc(t->n * sizeof *t->known);
 	t->repeat = calloc(t->n, sizeof *t->repeat);
 	t->ev = malloc(EV_COLS * t->n * sizeof *t->ev);
+	t->mut = malloc(MUT_COLS * t->n * sizeof *t->mut);
 	t->ch = malloc((CH_COLS * nchanges + 1) * sizeof *t->ch);
 	t->val = malloc((VAL_COLS * nchanges + 1) * sizeof *t->val);
 	t->leaf = malloc(t->n * sizeof *t->leaf);
 	t->ids = malloc(t->n * LEDGER_ID_LEN);
-	if (!t->lc || !t->cr || !t->first_change || !t->known || !t->repeat || !t->ev || !t->ch ||
+	if (!t->lc || !t->cr || !t->first_change || !t->known || !t->repeat || !t->ev || !t->mut || !t->ch ||
 	    !t->val || !t->leaf || !t->ids)
 		return DB_ERR;
 	for (size_t i = 0; i < t->n; i++)
@@ -475,6 +507,7 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 	free(t.known);
 	free(t.repeat);
 	free(t.ev);
+	free(t.mut);
 	free(t.ch);
 	free(t.val);
 	free(t.leaf);

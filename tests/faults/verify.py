@@ -107,7 +107,10 @@ def compare(client_label, actor, records, events):
                 t.note(f"{client_label}: viewed event with changes: {e}")
             stored_view[a["targetId"]] += 1
         else:
-            k = _key(a["action"], a["targetId"], a.get("changes"))
+            # created and deleted carry every initial and last value; what
+            # identifies them here is the action and the target.
+            k = _key(a["action"], a["targetId"],
+                     a.get("changes") if a["action"] == "changed" else None)
             stored_mut[k] += 1
             by_key.setdefault(k, []).append(e["id"])
 

@@ -210,9 +210,12 @@ def test_unsupported_query_parameters():
                  ("GET", "/api/notes/1", None), ("DELETE", "/api/notes/999999999", None),
                  ("GET", "/logs/by/users/1", None), ("GET", "/logs/for/users/1", None)]
         for method, path, b in cases:
-            # On /logs the path decides the filter: a filter parameter is refused.
-            extra = (("filter[target]=users:1", "filter[actor]=users:1", "filter[target]=")
-                     if path.startswith("/logs/") else ())
+            # On /logs the path gives the actor or the target: that filter
+            # is refused; the others are the auditor's, which checks them.
+            extra = (("filter[actor]=users:1", "filter[target]=", "filter[action]=")
+                     if path.startswith("/logs/by/") else
+                     ("filter[target]=users:1", "filter[actor]=", "filter[flag]=odd")
+                     if path.startswith("/logs/for/") else ())
             for param in ("include=creator", "sort=name", "sort=-id", "fields%5Busers%5D=name",
                           "fields[users]=name", "page%5Bnumber%5D=2", "page[offset]=1",
                           "filter[name]=x", "foo=1", "Foo=1", "bar&page[size]=2") + extra:

@@ -16,7 +16,7 @@ AUDITOR_DB = ENV.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
 ERASER = (ENV.get("AUDITLOG_AUDITOR_ERASER_USER", "auditor_eraser"),
           ENV.get("AUDITLOG_AUDITOR_ERASER_PASSWORD", "auditor_eraser"))
 TABLES = ("data_events", "data_event_changes", "data_event_values", "log_appends", "log_nodes",
-          "log_checkpoints")
+          "log_checkpoints", "data_event_mutations", "data_event_flags", "log_checked")
 
 
 def erasure(target, reason, field=None, with_field=True):
@@ -104,7 +104,9 @@ def test_erase_one_field_then_all():
         assert r["type"] == "erasures", r
         a = r["attributes"]
         assert (a["target"], a["field"], a["reason"]) == (f"users:{uid}", "email", reason), a
-        assert a["values"] == 2, a  # email in each of the two changed events
+        # email in the created event (its initial value) and in each of the
+        # two changed events
+        assert a["values"] == 3, a
         assert isinstance(a["seq"], int) and a["seq"] >= 0 and isinstance(a["log"], int), a
 
         after = {e["id"]: e["attributes"] for e in changed_events(s, tok, uid)}
@@ -135,11 +137,11 @@ def test_erase_one_field_then_all():
         still_verifies(s, tok, a["seq"], {e["id"] for e in before})
 
         # Without a field, every value of the target's events goes: the
-        # name is what was left.
+        # name (created, then renamed) and agreedTos (created) were left.
         status, _, doc = erase(s, tok, erasure(f"users:{uid}", "all of it", with_field=False))
         assert status == 201, (status, doc)
         assert doc["data"]["attributes"]["field"] is None, doc
-        assert doc["data"]["attributes"]["values"] == 1, doc
+        assert doc["data"]["attributes"]["values"] == 3, doc
         for e in changed_events(s, tok, uid):
             assert all(c == {"erased": True} for c in e["attributes"]["changes"].values()), e
         log = s.events(f"/data-events?filter[target]=erasures:{doc['data']['id']}", tok)
@@ -164,7 +166,7 @@ def test_through_the_api():
         status, _, doc = erase(s, tok, erasure(f"users:{uid}", "through /logs", "email"),
                                via="api")
         assert status == 201, (status, doc)
-        assert doc["data"]["attributes"]["values"] == 2, doc
+        assert doc["data"]["attributes"]["values"] == 3, doc  # created + two changed
         for e in changed_events(s, tok, uid):
             assert e["attributes"]["changes"]["email"] == {"erased": True}, e
         # The auditor's refusals come back as they are.

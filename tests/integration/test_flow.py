@@ -55,8 +55,12 @@ def test_original_flow():
             assert isinstance(a["timestamp"], int) and a["timestamp"] > 1.7e12, a
         changed = events[2]["attributes"]
         assert changed["changes"] == {"agreedTos": {"prev": False, "next": True}}, changed
-        for e in events[:2] + events[3:]:
+        for e in (events[1], events[3]):
             assert "changes" not in e["attributes"], e
+        # created carries the initial values, deleted the last ones.
+        assert events[0]["attributes"]["changes"]["agreedTos"] == {"prev": None, "next": False}
+        assert events[4]["attributes"]["changes"]["agreedTos"] == {"prev": True, "next": None}
+        assert [e["attributes"]["targetVersion"] for e in events] == [1, 1, 2, 2, 3], events
         ids = [e["id"] for e in events]
         assert len(set(ids)) == len(ids)
 

@@ -83,6 +83,8 @@ def canonical_view(a, event_id):
             "targetType": a["targetType"], "timestamp": a["timestamp"]}
     if a.get("eventName") is not None:
         leaf["eventName"] = a["eventName"]
+    if a.get("targetVersion") is not None:
+        leaf["targetVersion"] = a["targetVersion"]
     return json.dumps(leaf, sort_keys=True, separators=(",", ":")).encode()
 
 

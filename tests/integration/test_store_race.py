@@ -24,7 +24,7 @@ SOCKET = os.environ.get("MYSQL_UNIX_PORT", "")
 WRITER = os.environ.get("AUDITLOG_AUDITOR_MYSQL_USER", "auditor")
 BASE_DB = os.environ.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
 TABLES = ("data_events", "data_event_changes", "data_event_values", "log_appends", "log_nodes",
-          "log_checkpoints")
+          "log_checkpoints", "data_event_mutations", "data_event_flags", "log_checked")
 SKIP = 77
 
 

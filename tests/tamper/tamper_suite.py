@@ -36,8 +36,10 @@ MESSAGES_PER_ROUND = 10
 EVENTS_PER_MESSAGE = 100
 ACTOR = "tamper-suite"
 VERIFIER = os.path.join(BIN, "auditlog-verify")
+# The log and the indexes the writer keeps beside it (not the checker's
+# bookmark, log_checked, which moves on its own).
 TABLES = ("data_events", "data_event_changes", "data_event_values", "log_appends", "log_nodes",
-          "log_checkpoints")
+          "log_checkpoints", "data_event_mutations", "data_event_flags")
 SCRATCH = "tamper_scratch"  # a database of the private server: rows saved for undoing
 
 
@@ -115,6 +117,8 @@ def view_leaf(ev, log, seq):
     leaf = {"action": ev["action"], "actorId": ev["actorId"], "actorType": ev["actorType"],
             "id": ev["id"], "log": log, "seq": seq, "targetId": ev["targetId"],
             "targetType": ev["targetType"], "timestamp": ev["timestamp"]}
+    if ev.get("targetVersion") is not None:
+        leaf["targetVersion"] = ev["targetVersion"]
     return canonical(leaf).encode()
 
 

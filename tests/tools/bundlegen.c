@@ -101,6 +101,7 @@ static int gen_event(uint64_t i, struct gen *g, struct jcs_buf *scratch, uint64_
 	g->e.target_type = splitmix(&r) % 2 ? "users" : "notes";
 	g->e.target_id = g->target;
 	g->e.event_name = splitmix(&r) % 10 == 0 ? "profile.updated" : NULL;
+	g->e.target_version = splitmix(&r) % 4 ? (int64_t)(1 + splitmix(&r) % 1000) : 0;
 	int nf = 0;
 	if (splitmix(&r) % 10 < 7) {
 		g->e.action = "viewed";

@@ -92,6 +92,47 @@ int main(void)
 	CHECK_INT(decode(VALID_HEAD "\"action\":\"viewed\"," REFS "}", why), 0);
 	CHECK_INT(decode(VALID_HEAD "\"action\":\"viewed\",\"eventName\":\"login\"," REFS "}", why), 0);
 
+	/* targetVersion: 1 to 2^53, kept; created carries initial values (prev
+	 * null), deleted the last ones (next null). */
+	CHECK_INT(decode(VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":9007199254740992," REFS
+	                 "}",
+	                 why),
+	          0);
+	CHECK_INT(decode(VALID_HEAD "\"action\":\"created\",\"targetVersion\":1," REFS
+	                 ",\"changes\":{\"name\":{\"prev\":null,\"next\":\"Ann\"},"
+	                 "\"tos\":{\"prev\":null,\"next\":null}}}",
+	                 why),
+	          0);
+	CHECK_INT(decode(VALID_HEAD "\"action\":\"deleted\",\"targetVersion\":7," REFS
+	                 ",\"changes\":{\"name\":{\"prev\":\"Ann\",\"next\":null}}}",
+	                 why),
+	          0);
+	{
+		struct event v;
+		event_init(&v, EVENT_DELETED, "users", "1", "users", "2",
+		           json_pack("{s:{s:s, s:n}}", "name", "prev", "Ann", "next"));
+		v.target_version = 12;
+		char *text = event_encode(&v, &len);
+		CHECK(text && strstr(text, "\"targetVersion\":12"));
+		struct event w;
+		CHECK_INT(event_decode(text, len, &w, why, sizeof why), 0);
+		CHECK_INT(w.target_version, 12);
+		CHECK_INT(w.action, EVENT_DELETED);
+		CHECK(json_equal(w.changes, v.changes));
+		free(text);
+		event_clear(&w);
+		event_clear(&v);
+		/* Without a version, none is written and none read. */
+		event_init(&v, EVENT_VIEWED, "users", "1", "users", "2", NULL);
+		text = event_encode(&v, &len);
+		CHECK(text && !strstr(text, "targetVersion"));
+		CHECK_INT(event_decode(text, len, &w, why, sizeof why), 0);
+		CHECK_INT(w.target_version, 0);
+		CHECK(w.changes == NULL);
+		free(text);
+		event_clear(&w);
+	}
+
 	/* Poison: each is refused with a reason. */
 	const char *bad[] = {
 	    "",
@@ -105,6 +146,18 @@ int main(void)
 	    VALID_HEAD "\"action\":\"changed\"," REFS "}",                    /* changed, no changes */
 	    VALID_HEAD "\"action\":\"changed\"," REFS ",\"changes\":{\"a\":1}}",
 	    VALID_HEAD "\"action\":\"changed\"," REFS ",\"changes\":{\"a\":{\"prev\":1}}}",
+	    VALID_HEAD "\"action\":\"viewed\"," REFS
+	               ",\"changes\":{\"a\":{\"prev\":1,\"next\":1}}}", /* a view changes nothing */
+	    VALID_HEAD "\"action\":\"created\"," REFS
+	               ",\"changes\":{\"a\":{\"prev\":1,\"next\":2}}}", /* created: prev not null */
+	    VALID_HEAD "\"action\":\"deleted\"," REFS
+	               ",\"changes\":{\"a\":{\"prev\":1,\"next\":2}}}", /* deleted: next not null */
+	    VALID_HEAD "\"action\":\"created\"," REFS ",\"changes\":{}}",   /* empty changes */
+	    VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":0," REFS "}",
+	    VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":-1," REFS "}",
+	    VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":1.5," REFS "}",
+	    VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":\"3\"," REFS "}",
+	    VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":9007199254740993," REFS "}",
 	    VALID_HEAD "\"action\":\"viewed\",\"actorType\":\"users\",\"actorId\":2,"
 	               "\"targetType\":\"users\",\"targetId\":\"2\"}",        /* numeric id */
 	    VALID_HEAD "\"action\":\"viewed\",\"actorType\":\"us ers\",\"actorId\":\"2\","

@@ -35,7 +35,7 @@ static void fence_free(void *ptr)
 
 /* ---- the stub database: db_query replays rows[] ---- */
 
-#define COLS 14
+#define COLS 15
 struct stub_row {
 	const char *val[COLS];
 };
@@ -43,15 +43,37 @@ struct stub_row {
 static const struct stub_row *stub_rows;
 static size_t stub_nrows;
 static int stub_status; /* returned by db_query instead of rows when non-zero */
-static const char *last_sql;
+static char last_sql[8192]; /* a copy: the statement is freed after the query */
 static struct db_value last_params[8];
-static size_t last_nparams;
+static size_t last_nparams, flags_nparams;
+
+/* The flags of a page's events (attach_flags), replayed for its query. */
+static const char *const (*stub_flags)[4];
+static size_t stub_nflags;
+
+static int flags_query(const char *sql, size_t n, db_row_fn fn, void *ctx)
+{
+	flags_nparams = n;
+	(void)sql;
+	for (size_t r = 0; r < stub_nflags; r++) {
+		unsigned long len[4];
+		for (size_t c = 0; c < 4; c++)
+			len[c] = strlen(stub_flags[r][c]);
+		struct db_row row = {4, stub_flags[r], len};
+		int st = fn(ctx, &row);
+		if (st)
+			return st;
+	}
+	return DB_OK;
+}
 
 int db_query(struct db *db, const char *sql, const struct db_value *params, size_t n, db_row_fn fn,
              void *ctx)
 {
 	(void)db;
-	last_sql = sql;
+	if (strstr(sql, "FROM data_event_flags"))
+		return flags_query(sql, n, fn, ctx);
+	snprintf(last_sql, sizeof last_sql, "%s", sql);
 	last_nparams = n;
 	for (size_t i = 0; i < n && i < 8; i++)
 		last_params[i] = params[i];
@@ -87,11 +109,7 @@ static int query(const struct stub_row *rows, size_t n, unsigned limit, struct s
 {
 	stub_rows = rows;
 	stub_nrows = n;
-	struct store_query q = {.target_type = "users",
-	                        .target_id = "2",
-	                        .after_timestamp = INT64_MAX,
-	                        .after_id = "~",
-	                        .limit = limit};
+	struct plan_query q = {.target_type = "users", .target_id = "2", .limit = limit};
 	return store_query_events(NULL, &q, page);
 }
 
@@ -103,15 +121,15 @@ static int query(const struct stub_row *rows, size_t n, unsigned limit, struct s
  * that only says another page follows. */
 static const struct stub_row three[] = {
     {{E1, "changed", "1795833313145", "users", "1", "users", "2", NULL, "agreedTos", "false",
-      "true", "0", "12", "agreedTos"}},
+      "true", "0", "12", "agreedTos", "5"}},
     {{E1, "changed", "1795833313145", "users", "1", "users", "2", NULL, "email", NULL, NULL, "0",
-      "12", NULL}},
+      "12", NULL, "5"}},
     {{E1, "changed", "1795833313145", "users", "1", "users", "2", NULL, "name", "\"A\"", "\"B\"",
-      "0", "12", "name"}},
+      "0", "12", "name", "5"}},
     {{E2, "viewed", "1795833313144", "users", "1", "users", "2", "token-issued", NULL, NULL, NULL,
-      "0", "11", NULL}},
+      "0", "11", NULL, "4"}},
     {{E3, "viewed", "1795833313143", "users", "1", "users", "2", NULL, NULL, NULL, NULL, "0", "10",
-      NULL}},
+      NULL, "0"}},
 };
 
 static void test_page(void)
@@ -120,8 +138,9 @@ static void test_page(void)
 	CHECK_INT(query(three, 5, 2, &page), DB_OK);
 	CHECK_INT(json_array_size(page.data), 2);
 	CHECK(page.more);
-	CHECK_STR(page.last_id, E2);
-	CHECK_INT(page.last_timestamp, 1795833313144LL);
+	CHECK_STR(page.last.id, E2);
+	CHECK_INT(page.last.timestamp, 1795833313144LL);
+	CHECK_INT(page.last.version, 4);
 	json_t *first = json_array_get(page.data, 0);
 	CHECK_STR(json_string_value(json_object_get(first, "id")), E1);
 	json_t *changes = json_object_get(json_object_get(first, "attributes"), "changes");
@@ -137,18 +156,42 @@ static void test_page(void)
 	          "A");
 	json_t *second = json_object_get(json_array_get(page.data, 1), "attributes");
 	CHECK_STR(json_string_value(json_object_get(second, "eventName")), "token-issued");
+	CHECK_INT(json_integer_value(json_object_get(second, "targetVersion")), 4);
 	CHECK(json_object_get(second, "changes") == NULL);
-	/* Parameters: the target, the keyset position twice and its id, limit + 1. */
-	CHECK_INT(last_nparams, 6);
+	/* Parameters: the target and limit + 1 (the first page: no keyset). */
+	CHECK_INT(last_nparams, 3);
 	CHECK_STR(last_params[0].s, "users");
 	CHECK_STR(last_params[1].s, "2");
-	CHECK_INT(last_params[5].i, 3);
+	CHECK_INT(last_params[2].i, 3);
+	CHECK(strstr(last_sql, "data_events_target") != NULL);
 	json_decref(page.data);
 
 	/* The whole answer fits: no next page. */
 	CHECK_INT(query(three, 5, 3, &page), DB_OK);
 	CHECK_INT(json_array_size(page.data), 3);
 	CHECK(!page.more);
+	/* The flags were asked for the page's three events (the list padded to
+	 * four), and none came. */
+	CHECK_INT(flags_nparams, 4);
+	CHECK(json_object_get(json_array_get(page.data, 0), "meta") == NULL);
+	json_decref(page.data);
+
+	/* The checker's flags land on their events as meta.flags. */
+	static const char *const flags[][4] = {{E2, "gap", "", "version 3 was not stored before it"},
+	                                       {E2, "drift", "name", "its prev of name is not ..."},
+	                                       {"0190b6a8-7c2e-7abc-8def-00000000ffff", "late", "", "x"}};
+	stub_flags = flags;
+	stub_nflags = 3;
+	CHECK_INT(query(three, 5, 3, &page), DB_OK);
+	CHECK(json_object_get(json_array_get(page.data, 0), "meta") == NULL);
+	json_t *f = json_object_get(json_object_get(json_array_get(page.data, 1), "meta"), "flags");
+	CHECK_INT(json_array_size(f), 2);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(f, 0), "kind")), "gap");
+	CHECK(json_is_null(json_object_get(json_array_get(f, 0), "field")));
+	CHECK_STR(json_string_value(json_object_get(json_array_get(f, 1), "field")), "name");
+	CHECK(json_object_get(json_array_get(page.data, 2), "meta") == NULL);
+	stub_flags = NULL;
+	stub_nflags = 0;
 	json_decref(page.data);
 }
 
@@ -159,11 +202,11 @@ static void test_page(void)
  * also carries a change) nor drop the event silently. */
 static const struct stub_row bad_id[] = {
     {{"0190b6a8-7c2e-7abc-8def-00000000000\xff", "changed", "1795833313145", "users", "1", "users",
-      "2", NULL, "name", "\"A\"", "\"B\"", "0", "1", "name"}},
+      "2", NULL, "name", "\"A\"", "\"B\"", "0", "1", "name", "1"}},
     {{"0190b6a8-7c2e-7abc-8def-00000000000\xff", "changed", "1795833313145", "users", "1", "users",
-      "2", NULL, "email", "\"a@x\"", "\"b@x\"", "0", "1", "email"}},
+      "2", NULL, "email", "\"a@x\"", "\"b@x\"", "0", "1", "email", "1"}},
     {{E3, "viewed", "1795833313143", "users", "1", "users", "2", NULL, NULL, NULL, NULL, "0", "0",
-      NULL}},
+      NULL, "0"}},
 };
 
 static void test_resource_fails(void)
@@ -188,6 +231,5 @@ int main(void)
 	test_page();
 	test_resource_fails();
 	test_db_error();
-	(void)last_sql;
 	return test_report("store");
 }

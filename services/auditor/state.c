@@ -1,0 +1,146 @@
+/* A target's state at an instant, rebuilt from its events alone: see
+ * store_state_at in auditor.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auditor.h"
+
+/* The mutation that made the state at an instant: the latest stamped at or
+ * before it (data_event_mutations_time). */
+static const char sql_producer[] =
+    "SELECT event_id, action, target_version, occurred_at FROM data_event_mutations "
+    "WHERE target_type = ? AND target_id = ? AND occurred_at <= ? "
+    "ORDER BY occurred_at DESC, event_id DESC LIMIT 1";
+/* The first mutation of the target, when none was before the instant. */
+static const char sql_first[] =
+    "SELECT event_id, action, target_version, occurred_at FROM data_event_mutations "
+    "WHERE target_type = ? AND target_id = ? ORDER BY occurred_at, event_id LIMIT 1";
+/* The fields the target's events ever changed (a loose scan of
+ * data_event_changes_field). */
+static const char sql_fields[] =
+    "SELECT DISTINCT field FROM data_event_changes WHERE target_type = ? AND target_id = ?";
+/* A field's value after the producing event: its latest change at or
+ * before it in the history's order (version, time, id), and the value
+ * (none when erased). */
+static const char sql_value[] =
+    "SELECT c.event_id, v.next_value, v.field FROM data_event_changes c "
+    "LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "
+    "WHERE c.target_type = ? AND c.target_id = ? AND c.field = ? AND (c.target_version < ? "
+    "OR (c.target_version = ? AND (c.occurred_at < ? OR (c.occurred_at = ? AND "
+    "c.event_id <= ?)))) "
+    "ORDER BY c.target_version DESC, c.occurred_at DESC, c.event_id DESC LIMIT 1";
+
+struct mutation {
+	bool found;
+	char id[UUID_STR_LEN + 1];
+	char action[8];
+	int64_t version, timestamp;
+};
+
+static int mutation_row(void *arg, const struct db_row *row)
+{
+	struct mutation *m = arg;
+	m->found = true;
+	snprintf(m->id, sizeof m->id, "%s", row->val[0]);
+	snprintf(m->action, sizeof m->action, "%s", row->val[1]);
+	m->version = strtoll(row->val[2], NULL, 10);
+	m->timestamp = strtoll(row->val[3], NULL, 10);
+	return 0;
+}
+
+struct fields {
+	char (*name)[EVENT_FIELD_MAX + 1];
+	size_t n, cap;
+};
+
+static int field_row(void *arg, const struct db_row *row)
+{
+	struct fields *f = arg;
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 16;
+		void *p = realloc(f->name, cap * sizeof *f->name);
+		if (!p)
+			return DB_ERR;
+		f->name = p;
+		f->cap = cap;
+	}
+	snprintf(f->name[f->n++], sizeof *f->name, "%s", row->val[0]);
+	return 0;
+}
+
+struct value {
+	struct state_answer *out;
+	const char *field;
+};
+
+static int value_row(void *arg, const struct db_row *row)
+{
+	struct value *v = arg;
+	if (!row->val[2]) /* erased: the commitment is all the log keeps */
+		return json_array_append_new(v->out->erased, json_string(v->field)) ? DB_ERR : 0;
+	json_t *value = json_loadb(row->val[1], row->len[1], JSON_DECODE_ANY, NULL);
+	if (!value || json_object_set_new(v->out->attributes, v->field, value))
+		return DB_ERR;
+	return 0;
+}
+
+void state_answer_clear(struct state_answer *a)
+{
+	json_decref(a->attributes);
+	json_decref(a->erased);
+	a->attributes = a->erased = NULL;
+}
+
+int store_state_at(struct db *db, const char *type, const char *id, int64_t at,
+                   struct state_answer *out)
+{
+	memset(out, 0, sizeof *out);
+	struct mutation m = {0};
+	struct db_value key[3] = {DB_TEXT(type), DB_TEXT(id), DB_INT(at)};
+	int st = db_query(db, sql_producer, key, 3, mutation_row, &m);
+	if (st)
+		return st;
+	if (!m.found || !strcmp(m.action, "deleted")) {
+		/* It did not exist then: say when it did, if ever. */
+		if (m.found) {
+			out->ever = true;
+			out->deleted_at = m.timestamp;
+			out->version = m.version;
+			snprintf(out->event_id, sizeof out->event_id, "%s", m.id);
+			return DB_OK;
+		}
+		if ((st = db_query(db, sql_first, key, 2, mutation_row, &m)))
+			return st;
+		out->ever = m.found;
+		out->created_at = m.found ? m.timestamp : 0;
+		if (m.found) {
+			out->version = m.version;
+			snprintf(out->event_id, sizeof out->event_id, "%s", m.id);
+		}
+		return DB_OK;
+	}
+	out->found = out->ever = true;
+	out->version = m.version;
+	out->timestamp = m.timestamp;
+	snprintf(out->event_id, sizeof out->event_id, "%s", m.id);
+	snprintf(out->action, sizeof out->action, "%s", m.action);
+	out->attributes = json_object();
+	out->erased = json_array();
+	struct fields f = {0};
+	if (!out->attributes || !out->erased)
+		st = DB_ERR;
+	if (!st)
+		st = db_query(db, sql_fields, key, 2, field_row, &f);
+	for (size_t i = 0; !st && i < f.n; i++) {
+		struct db_value v[8] = {DB_TEXT(type),       DB_TEXT(id),       DB_TEXT(f.name[i]),
+		                        DB_INT(m.version),   DB_INT(m.version), DB_INT(m.timestamp),
+		                        DB_INT(m.timestamp), DB_TEXT(m.id)};
+		struct value ctx = {out, f.name[i]};
+		st = db_query(db, sql_value, v, 8, value_row, &ctx);
+	}
+	free(f.name);
+	if (st)
+		state_answer_clear(out);
+	return st;
+}

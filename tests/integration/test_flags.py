@@ -1,0 +1,122 @@
+"""Gaps and drift (issue 11): crafted events published straight to the
+exchange; the checker flags, in log order, the mutations whose version or
+values do not follow from what the log stored before them, shows the flags
+in each event's meta, and counts them (GET /checks)."""
+import json
+import os
+import subprocess
+import time
+import uuid
+
+from harness import BIN, Stack, run, unique, wait_for
+
+URL = os.environ.get("AUDITLOG_AMQP_URL", "amqp://dev:dev@localhost:5672/")
+
+
+def publish(events):
+    subprocess.run([os.path.join(BIN, "mqtool"), "publish", URL, "api-stream",
+                    "other.data.mutated", str(uuid.uuid4())],
+                   input=json.dumps(events).encode(), check=True)
+
+
+def checks(s, tok):
+    status, _, doc = s.auditor("GET", "/checks", token=tok)
+    assert status == 200, doc
+    (c,) = doc["data"]
+    assert c["type"] == "log-checks", c
+    return c["attributes"]
+
+
+def test_gap_late_duplicate_drift():
+    with Stack(daemons=("api", "auditor"),
+               extra_env={"AUDITLOG_CHECK_MS": "50", "AUDITLOG_CHECK_GRACE_MS": "300"}) as s:
+        tok = s.token(1)
+        target = unique("doc")
+        t0 = int(time.time() * 1000)
+        before = checks(s, tok)["flags"]
+
+        def ev(name, action, version, changes=None):
+            e = {"id": str(uuid.uuid4()), "action": action, "timestamp": t0 + version,
+                 "actorType": "service", "actorId": "editor", "targetType": "documents",
+                 "targetId": target, "eventName": name}
+            if version:
+                e["targetVersion"] = version
+            if changes:
+                e["changes"] = changes
+            return e
+
+        def x(prev, nxt):
+            return {"x": {"prev": prev, "next": nxt}}
+
+        def checked_past(ids):
+            """Once every event of ids is stored and checked."""
+            got = s.events(f"/data-events?filter[target]=documents:{target}", tok)
+            mine = [e for e in got if e["id"] in ids]
+            if len(mine) < len(ids):
+                return None
+            c = checks(s, tok)
+            return got if c["checkedTo"] > max(e["attributes"]["seq"] for e in mine) else None
+
+        # One message, one batch: v3 is missing when v4 is checked (gap), and
+        # v4's prev is not what v2 left (drift).
+        first = [ev("v1", "created", 1, x(None, 1)),
+                 ev("v2", "changed", 2, x(1, 2)),
+                 ev("v4", "changed", 4, x(3, 4))]
+        publish(first)
+        wait_for(lambda: checked_past({e["id"] for e in first}), what="the first batch checked")
+        # Then v3 comes, long after v4 (late); version 4 again (duplicate);
+        # v5 with a prev nothing left (drift).
+        second = [ev("v3", "changed", 3, x(2, 3)),
+                  ev("v4again", "changed", 4, x(3, 5)),
+                  ev("v5", "changed", 5, x(100, 6)),
+                  ev("unversioned", "changed", 0, x(7, 8)),
+                  ev("v6", "deleted", 6, x(6, None))]
+        publish(second)
+        got = wait_for(lambda: checked_past({e["id"] for e in second}),
+                       what="the second batch checked")
+        flags = {e["attributes"]["eventName"]: sorted(
+            (f["kind"], f["field"]) for f in e.get("meta", {}).get("flags", [])) for e in got}
+        assert flags == {
+            "v1": [], "v2": [],
+            "v4": [("drift", "x"), ("gap", None)],
+            "v3": [("late", None)],
+            "v4again": [("duplicate-version", None)],
+            "v5": [("drift", "x")],
+            "unversioned": [], "v6": []}, flags
+        for e in got:
+            for f in e.get("meta", {}).get("flags", []):
+                assert f["detail"] and "100" not in f["detail"], f  # words, never a value
+        after = checks(s, tok)["flags"]
+        grew = {k: after[k] - before.get(k, 0) for k in after}
+        assert grew == {"gap": 1, "late": 1, "duplicate-version": 1, "drift": 2}, grew
+
+        # The API's own events carry versions that follow: no flag.
+        uid = s.new_user(tok, "noflag")
+        for i in range(3):
+            status, _, doc = s.api("PATCH", f"/api/users/{uid}", token=tok, body={
+                "data": {"type": "users", "id": uid, "attributes": {"name": f"N{i}"}}})
+            assert status == 200, doc
+        status, _, _ = s.api("DELETE", f"/api/users/{uid}", token=tok)
+        assert status == 204
+
+        def api_checked():
+            got = [e for e in s.events(f"/data-events?filter[target]=users:{uid}", tok)
+                   if e["attributes"]["action"] != "viewed"]
+            if len(got) < 5:
+                return None
+            c = checks(s, tok)
+            return got if c["checkedTo"] > max(e["attributes"]["seq"] for e in got) else None
+        got = wait_for(api_checked, what="the API's events checked")
+        assert all("meta" not in e for e in got), got
+
+
+def test_checks_needs_the_auditor_role():
+    with Stack(daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        uid = s.new_user(tok, "checks")
+        status, _, doc = s.auditor("GET", "/checks", token=s.token(uid))
+        assert status == 403, doc
+
+
+if __name__ == "__main__":
+    run([test_gap_late_duplicate_drift, test_checks_needs_the_auditor_role])
