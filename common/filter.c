@@ -48,8 +48,8 @@ int filter_parse_names(const char *s, const char *const *names, unsigned n, unsi
 		unsigned i = 0;
 		while (i < n && (strlen(names[i]) != len || memcmp(names[i], p, len)))
 			i++;
-		if (i == n)
-			return -1;
+		if (i == n || (*bits & (1u << i)))
+			return -1; /* not a name, or one given twice */
 		*bits |= 1u << i;
 		if (!end)
 			return 0;

@@ -24,9 +24,10 @@ enum filter_flags {
 int filter_parse_ref(const char *s, unsigned flags, struct filter_ref *out, const char **why);
 
 /* Parses s, one or a comma list of names out of names[0..n) (n <= 32),
- * into *bits (bit i for names[i]; a name given twice counts once).
- * Returns 0, or -1 when s is empty, an item is empty or not one of names
- * (*bits is then unspecified). s may be NULL (refused). */
+ * into *bits (bit i for names[i]). Returns 0, or -1 when s is empty, an
+ * item is empty, is not one of names or is given twice (so a list is never
+ * longer than the names joined) (*bits is then unspecified). s may be
+ * NULL (refused). */
 int filter_parse_names(const char *s, const char *const *names, unsigned n, unsigned *bits);
 
 #endif

@@ -15,8 +15,9 @@
 
 /* The largest instant: 9999-12-31T23:59:59.999Z. */
 #define TIMESTAMP_MAX 253402300799999LL
-/* Room for timestamp_format's output and its NUL. */
-#define TIMESTAMP_TEXT_MAX 32
+/* Room for timestamp_format's output (24 bytes) and its NUL, with room the compiler
+ * can see for any int it might format. */
+#define TIMESTAMP_TEXT_MAX 48
 /* What a query's 400 says an instant must be. */
 #define TIMESTAMP_RULE                                                                             \
 	"milliseconds since the epoch or an RFC 3339 date-time such as 2026-03-03T09:46:40Z"

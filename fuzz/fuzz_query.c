@@ -15,7 +15,7 @@
  *  - timestamp_parse of the whole input: on success an instant within
  *    range whose timestamp_format parses back to it.
  *  - filter_parse_names(s) over the action names: on success a non-empty
- *    set, exactly the comma items of s, each a name.
+ *    set, exactly the comma items of s, each a name, none twice.
  *  - filter_parse_ref(s), with and without FILTER_FIELD: on success type
  *    passes event_type_valid, id event_ref_valid (so no ':' and no control
  *    character), field event_field_valid, and "type:id[:field]" is s again;
@@ -94,7 +94,7 @@ static void check_names(const char *s)
 	if (filter_parse_names(s, names, 4, &bits))
 		return;
 	FUZZ_CHECK(bits && bits < 16, "names parsed to %#x", bits);
-	unsigned seen = 0;
+	unsigned seen = 0, items = 0;
 	for (const char *p = s;;) {
 		const char *end = strchr(p, ',');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -103,11 +103,13 @@ static void check_names(const char *s)
 			i++;
 		FUZZ_CHECK(i < 4, "accepted an item that is no name: \"%s\"", s);
 		seen |= 1u << i;
+		items++;
 		if (!end)
 			break;
 		p = end + 1;
 	}
 	FUZZ_CHECK(seen == bits, "names %#x, items %#x", bits, seen);
+	FUZZ_CHECK(items == (unsigned)__builtin_popcount(bits), "a name accepted twice: \"%s\"", s);
 }
 
 static void check_filter(const char *s, unsigned flags)

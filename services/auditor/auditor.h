@@ -86,9 +86,12 @@ struct state_answer {
 	int64_t version;    /* the producing mutation's targetVersion (0: none) */
 	int64_t timestamp;  /* found: its time, ms since the epoch */
 	char event_id[UUID_STR_LEN + 1]; /* the mutation the answer names */
-	char action[8];                  /* found: "created" or "changed" */
-	/* !found and ever: when it was created (it did not exist yet), or when
-	 * it was deleted (it no longer existed); the other one is 0. */
+	/* found: the producing mutation's action, "created" or "changed";
+	 * !found and created_at: its first stored mutation's */
+	char action[8];
+	/* !found and ever: when its first stored mutation was made (it did not
+	 * exist yet; normally its creation), or when it was deleted (it no
+	 * longer existed); the other one is 0. */
 	int64_t created_at, deleted_at;
 };
 /* Fills out for type:id at `at` (ms since the epoch). Returns a db status;

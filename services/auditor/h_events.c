@@ -39,7 +39,8 @@ static int name_list(struct http_request *req, const char *param, const char *co
 	*bits = 0;
 	if (s && filter_parse_names(s, names, n, bits)) {
 		http_reply_param_error(req, param, "Invalid filter",
-		                       "%s must be one or a comma list of %s.", param, rule);
+		                       "%s must be one or a comma list of %s, each at most once.", param,
+		                       rule);
 		return -1;
 	}
 	return 0;

@@ -54,13 +54,20 @@ void h_state(struct http_request *req)
 			    "%s:%s did not exist at %s: it was deleted at %s (version %lld, "
 			    "event %s).",
 			    type, id, when, then, (long long)s.version, s.event_id);
-		} else if (s.ever) {
+		} else if (s.ever && !strcmp(s.action, "created")) {
 			timestamp_format(s.created_at, then);
-			http_reply_error(
-			    req, 404, "Not found",
-			    "%s:%s did not exist at %s: it was created at %s (version %lld, "
-			    "event %s).",
-			    type, id, when, then, (long long)s.version, s.event_id);
+			http_reply_error(req, 404, "Not found",
+			                 "%s:%s did not exist at %s: it was created at %s (version %lld, "
+			                 "event %s).",
+			                 type, id, when, then, (long long)s.version, s.event_id);
+		} else if (s.ever) {
+			/* The log never saw its creation (it predates the log, or its
+			 * producer did not send it). */
+			timestamp_format(s.created_at, then);
+			http_reply_error(req, 404, "Not found",
+			                 "The audit log knows nothing of %s:%s at %s: its first stored event "
+			                 "is a %s at %s (version %lld, event %s).",
+			                 type, id, when, s.action, then, (long long)s.version, s.event_id);
 		} else {
 			http_reply_error(
 			    req, 404, "Not found",

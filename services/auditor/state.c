@@ -6,12 +6,16 @@
 
 #include "auditor.h"
 
-/* The mutation that made the state at an instant: the latest stamped at or
- * before it (data_event_mutations_time). */
+/* The mutation that made the state at an instant: of those stamped at or
+ * before it, the last in the history's order (version, time, id), read
+ * down data_event_mutations_version from the top. Its cost grows with the
+ * versions stamped after the instant (their index entries are passed
+ * over), not with the history's length. */
 static const char sql_producer[] =
     "SELECT event_id, action, target_version, occurred_at FROM data_event_mutations "
+    "FORCE INDEX (data_event_mutations_version) "
     "WHERE target_type = ? AND target_id = ? AND occurred_at <= ? "
-    "ORDER BY occurred_at DESC, event_id DESC LIMIT 1";
+    "ORDER BY target_version DESC, occurred_at DESC, event_id DESC LIMIT 1";
 /* The first mutation of the target, when none was before the instant. */
 static const char sql_first[] =
     "SELECT event_id, action, target_version, occurred_at FROM data_event_mutations "
@@ -117,6 +121,7 @@ int store_state_at(struct db *db, const char *type, const char *id, int64_t at,
 		if (m.found) {
 			out->version = m.version;
 			snprintf(out->event_id, sizeof out->event_id, "%s", m.id);
+			snprintf(out->action, sizeof out->action, "%s", m.action);
 		}
 		return DB_OK;
 	}

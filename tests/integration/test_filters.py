@@ -140,6 +140,9 @@ def test_bad_filters_get_400():
         tok = s.token(1)
         cases = [("filter[actor]=users:1&filter[action]=eaten", "filter[action]"),
                  ("filter[actor]=users:1&filter[action]=viewed,", "filter[action]"),
+                 ("filter[actor]=users:1&filter[action]=viewed,viewed", "filter[action]"),
+                 ("filter[actor]=users:1&filter[flag]=" + ",".join(["gap"] * 200),
+                  "filter[flag]"),
                  ("filter[actor]=users:1&filter[since]=yesterday", "filter[since]"),
                  ("filter[actor]=users:1&filter[until]=2026-02-30T00:00:00Z", "filter[until]"),
                  ("filter[actor]=users:1&filter[since]=5&filter[until]=5", "filter[until]"),

@@ -86,9 +86,19 @@ def test_gap_late_duplicate_drift():
         for e in got:
             for f in e.get("meta", {}).get("flags", []):
                 assert f["detail"] and "100" not in f["detail"], f  # words, never a value
+        # Counted: /checks counts the whole log (other tests' events too, so
+        # at least ours), filter[flag] this target's.
+        want = {"gap": 1, "late": 1, "duplicate-version": 1, "drift": 2}
         after = checks(s, tok)["flags"]
-        grew = {k: after[k] - before.get(k, 0) for k in after}
-        assert grew == {"gap": 1, "late": 1, "duplicate-version": 1, "drift": 2}, grew
+        for k, n in want.items():
+            assert after[k] - before.get(k, 0) >= n, (k, before, after)
+            flagged = s.events(f"/data-events?filter[target]=documents:{target}"
+                               f"&filter[flag]={k}", tok)
+            assert len(flagged) == n, (k, flagged)
+        both = s.events(f"/data-events?filter[flag]=gap,late&filter[action]=changed"
+                        f"&filter[actor]=service:editor", tok)
+        assert {"v4", "v3"} <= {e["attributes"]["eventName"] for e in both
+                                if e["attributes"]["targetId"] == target}, both
 
         # The API's own events carry versions that follow: no flag.
         uid = s.new_user(tok, "noflag")
