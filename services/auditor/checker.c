@@ -96,10 +96,17 @@ static const char sql_below[] = "SELECT target_version, event_id FROM data_event
                                 "WHERE target_type = ? AND target_id = ? AND target_version < ? "
                                 "ORDER BY target_version DESC LIMIT 1";
 /* The lowest version of the target above v, wherever the log holds it
- * (the first stored, when two events claim it: the one checked first). */
+ * (one seek down data_event_mutations_version: ordering by anything past
+ * its columns would sort the whole range above v, every version of a long
+ * history, at each check). */
 static const char sql_above[] = "SELECT target_version, event_id FROM data_event_mutations "
                                 "WHERE target_type = ? AND target_id = ? AND target_version > ? "
-                                "ORDER BY target_version, log_id, seq LIMIT 1";
+                                "ORDER BY target_version LIMIT 1";
+/* Of the events that claim one version, the first stored (the one checked
+ * first): a range of one version, usually one row. */
+static const char sql_first_of[] = "SELECT target_version, event_id FROM data_event_mutations "
+                                   "WHERE target_type = ? AND target_id = ? AND target_version = ? "
+                                   "ORDER BY log_id, seq LIMIT 1";
 /* Whether an event was flagged a gap. */
 static const char sql_gap_of[] = "SELECT flag, event_id FROM data_event_flags WHERE event_id = ? "
                                  "AND flag = 'gap' AND field = ''";
@@ -178,6 +185,11 @@ static int check_version(struct run *r)
 	 * found it missing. */
 	if ((st = db_query(r->db, sql_above, k, 3, found_row, &above)) < 0)
 		return st;
+	if (above.found) {
+		struct db_value n[3] = {DB_TEXT(m->type), DB_TEXT(m->target), DB_INT(above.version)};
+		if ((st = db_query(r->db, sql_first_of, n, 3, found_row, &above)) < 0)
+			return st;
+	}
 	if (above.found) {
 		struct found gap = {0};
 		struct db_value id = DB_TEXT(above.id);
