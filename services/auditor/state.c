@@ -7,23 +7,36 @@
 #include "auditor.h"
 
 /* The mutation that made the state at an instant: of those stamped at or
- * before it, the last in the history's order (version, time, id), read
- * down data_event_mutations_version from the top. Its cost grows with the
- * versions stamped after the instant (their index entries are passed
- * over), not with the history's length. */
+ * before it, the last in the history's order (version, time, id). Clocks
+ * may disagree with versions (two producers, one millisecond), but only by
+ * so much: it is looked for among those stamped within STATE_SKEW_MS before
+ * the instant (a range of data_event_mutations_time, sorted by version),
+ * and only when none is, the latest by time. So its cost is the mutations
+ * of that window, whatever the history's length, and a higher version
+ * stamped more than STATE_SKEW_MS before a lower one is not seen. */
+#define STATE_SKEW_MS 10000
+static const char sql_window[] =
+    "SELECT event_id, action, target_version, occurred_at FROM data_event_mutations "
+    "FORCE INDEX (data_event_mutations_time) "
+    "WHERE target_type = ? AND target_id = ? AND occurred_at <= ? AND occurred_at >= ? "
+    "ORDER BY target_version DESC, occurred_at DESC, event_id DESC LIMIT 1";
 static const char sql_producer[] =
     "SELECT event_id, action, target_version, occurred_at FROM data_event_mutations "
-    "FORCE INDEX (data_event_mutations_version) "
+    "FORCE INDEX (data_event_mutations_time) "
     "WHERE target_type = ? AND target_id = ? AND occurred_at <= ? "
-    "ORDER BY target_version DESC, occurred_at DESC, event_id DESC LIMIT 1";
+    "ORDER BY occurred_at DESC, event_id DESC LIMIT 1";
 /* The first mutation of the target, when none was before the instant. */
 static const char sql_first[] =
     "SELECT event_id, action, target_version, occurred_at FROM data_event_mutations "
     "WHERE target_type = ? AND target_id = ? ORDER BY occurred_at, event_id LIMIT 1";
-/* The fields the target's events ever changed (a loose scan of
- * data_event_changes_field). */
-static const char sql_fields[] =
-    "SELECT DISTINCT field FROM data_event_changes WHERE target_type = ? AND target_id = ?";
+/* The fields the target's events ever changed, one at a time: the next
+ * field name after the last, one seek of data_event_changes_field each
+ * (a DISTINCT over the target reads every change of a long history). */
+static const char sql_next_field[] =
+    "SELECT MIN(field) FROM data_event_changes WHERE target_type = ? AND target_id = ? "
+    "AND field > ?";
+/* The most fields a state holds: more is refused as an error. */
+#define STATE_FIELDS_MAX 1024
 /* A field's value after the producing event: its latest change at or
  * before it in the history's order (version, time, id), and the value
  * (none when erased). */
@@ -61,6 +74,10 @@ struct fields {
 static int field_row(void *arg, const struct db_row *row)
 {
 	struct fields *f = arg;
+	if (!row->val[0])
+		return 1; /* no field after the last */
+	if (f->n == STATE_FIELDS_MAX)
+		return DB_ERR;
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? 2 * f->cap : 16;
 		void *p = realloc(f->name, cap * sizeof *f->name);
@@ -101,8 +118,11 @@ int store_state_at(struct db *db, const char *type, const char *id, int64_t at,
 {
 	memset(out, 0, sizeof *out);
 	struct mutation m = {0};
-	struct db_value key[3] = {DB_TEXT(type), DB_TEXT(id), DB_INT(at)};
-	int st = db_query(db, sql_producer, key, 3, mutation_row, &m);
+	struct db_value key[4] = {DB_TEXT(type), DB_TEXT(id), DB_INT(at),
+	                          DB_INT(at - STATE_SKEW_MS)};
+	int st = db_query(db, sql_window, key, 4, mutation_row, &m);
+	if (!st && !m.found)
+		st = db_query(db, sql_producer, key, 3, mutation_row, &m);
 	if (st)
 		return st;
 	if (!m.found || !strcmp(m.action, "deleted")) {
@@ -135,8 +155,15 @@ int store_state_at(struct db *db, const char *type, const char *id, int64_t at,
 	struct fields f = {0};
 	if (!out->attributes || !out->erased)
 		st = DB_ERR;
-	if (!st)
-		st = db_query(db, sql_fields, key, 2, field_row, &f);
+	/* Every field, in name order: the next after the last until none. */
+	for (size_t had = (size_t)-1; !st && f.n != had;) {
+		had = f.n;
+		struct db_value next[3] = {DB_TEXT(type), DB_TEXT(id),
+		                           DB_TEXT(f.n ? f.name[f.n - 1] : "")};
+		st = db_query(db, sql_next_field, next, 3, field_row, &f);
+		if (st > 0)
+			st = DB_OK;
+	}
 	for (size_t i = 0; !st && i < f.n; i++) {
 		struct db_value v[8] = {DB_TEXT(type),       DB_TEXT(id),       DB_TEXT(f.name[i]),
 		                        DB_INT(m.version),   DB_INT(m.version), DB_INT(m.timestamp),
