@@ -8,7 +8,6 @@
 
 static const char *const flag_kinds[PLAN_FLAG_KINDS] = {"gap", "late", "duplicate-version",
                                                         "drift"};
-static const char *const action_names[4] = {"viewed", "created", "changed", "deleted"};
 
 /* A growing statement: its text and its parameters. */
 struct build {
@@ -66,18 +65,37 @@ static void eq(struct build *b, const char *col, const char *value)
 	param(b, DB_TEXT(value));
 }
 
-/* " IN (?, ?, ...)" with names[i] for each bit i of bits. */
-static void in_list(struct build *b, unsigned bits, const char *const *names, unsigned n)
+static const char *action_name(unsigned i)
+{
+	return event_action_name((enum event_action)i);
+}
+
+static const char *flag_kind(unsigned i)
+{
+	return flag_kinds[i];
+}
+
+/* " IN (?, ?, ...)" with name(i) for each bit i of bits (i < n). */
+static void in_list(struct build *b, unsigned bits, const char *(*name)(unsigned), unsigned n)
 {
 	bool first = true;
 	add(b, " IN (");
 	for (unsigned i = 0; i < n; i++)
 		if (bits & (1u << i)) {
 			add(b, first ? "?" : ", ?");
-			param(b, DB_TEXT(names[i]));
+			param(b, DB_TEXT(name(i)));
 			first = false;
 		}
 	add(b, ")");
+}
+
+/* " AND <col> <op> ?" with an integer. */
+static void cmp(struct build *b, const char *col, const char *op, int64_t value)
+{
+	add(b, " AND ");
+	add(b, col);
+	add(b, op);
+	param(b, DB_INT(value));
 }
 
 /* The residual filters of q on the event row named e ("e" or the
@@ -103,21 +121,13 @@ static void residuals(struct build *b, const struct plan_query *q, const char *e
 		col(c, sizeof c, e, "action");
 		add(b, " AND ");
 		add(b, c);
-		in_list(b, q->actions, action_names, 4);
+		in_list(b, q->actions, action_name, 4);
 	}
 	if (!(skip & SKIP_TIME)) {
-		if (q->has_since) {
-			add(b, " AND ");
-			add(b, time_col);
-			add(b, " >= ?");
-			param(b, DB_INT(q->since));
-		}
-		if (q->has_until) {
-			add(b, " AND ");
-			add(b, time_col);
-			add(b, " < ?");
-			param(b, DB_INT(q->until));
-		}
+		if (q->has_since)
+			cmp(b, time_col, " >= ?", q->since);
+		if (q->has_until)
+			cmp(b, time_col, " < ?", q->until);
 	}
 	if (q->event_name) {
 		col(c, sizeof c, e, "event_name");
@@ -128,7 +138,7 @@ static void residuals(struct build *b, const struct plan_query *q, const char *e
 		add(b, " AND EXISTS (SELECT 1 FROM data_event_flags f WHERE f.event_id = ");
 		add(b, c);
 		add(b, " AND f.flag");
-		in_list(b, q->flags, flag_kinds, PLAN_FLAG_KINDS);
+		in_list(b, q->flags, flag_kind, PLAN_FLAG_KINDS);
 		add(b, ")");
 	}
 }
@@ -242,7 +252,7 @@ static void inner_actor(struct build *b, const struct plan_query *q)
 		       "WHERE actor_type = ? AND actor_id = ? AND action = ?");
 		param(b, DB_TEXT(q->actor_type));
 		param(b, DB_TEXT(q->actor_id));
-		param(b, DB_TEXT(event_action_name((enum event_action)a)));
+		param(b, DB_TEXT(action_name((unsigned)a)));
 		residuals(b, q, "data_events", "occurred_at", SKIP_ACTOR | SKIP_ACTION);
 		keyset(b, q, NULL, "occurred_at", "event_id");
 		order(b, q, cols);
@@ -274,7 +284,7 @@ static void inner_flags(struct build *b, const struct plan_query *q)
 		if (join)
 			add(b, " JOIN data_events e ON e.event_id = f.event_id");
 		add(b, " WHERE f.flag = ?");
-		param(b, DB_TEXT(flag_kinds[k]));
+		param(b, DB_TEXT(flag_kind((unsigned)k)));
 		if (join)
 			residuals(b, q, "e", "f.occurred_at", SKIP_FLAG);
 		else
