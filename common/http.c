@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mediatype.h"
 
@@ -86,17 +87,10 @@ struct http_request {
 	struct http_request *next_job; /* under jobs_lock */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void *http_app(const struct http_request *req) { return req->srv->cfg.app; }
 long http_elapsed_ms(const struct http_request *req)
 {
-	return (long)(now_ms() - req->start_ms);
+	return (long)(clock_ms() - req->start_ms);
 }
 const char *http_method(const struct http_request *req) { return req->method; }
 const char *http_path(const struct http_request *req) { return req->uri; }
@@ -660,7 +654,7 @@ static struct http_conn *conn_of(struct MHD_Connection *conn)
 static void begin(struct http_request *req)
 {
 	req->started = true;
-	req->start_ms = now_ms();
+	req->start_ms = clock_ms();
 	struct http_conn *c = conn_of(req->conn);
 	if (c)
 		atomic_store(&c->head_deadline_ms, 0);
@@ -780,7 +774,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct http_conn *c = conn_of(conn);
 	if (c)
 		atomic_store(&c->head_deadline_ms,
-		             now_ms() + (int64_t)(srv->cfg.timeout_s ? srv->cfg.timeout_s : 15u) * 1000);
+		             clock_ms() + (int64_t)(srv->cfg.timeout_s ? srv->cfg.timeout_s : 15u) * 1000);
 	struct http_request *req = *req_cls;
 	if (!req)
 		return;
@@ -814,7 +808,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 			return; /* untracked: MHD's idle timeout still applies */
 		c->fd = ci->connect_fd;
 		atomic_init(&c->head_deadline_ms,
-		            now_ms() + (int64_t)srv->cfg.header_timeout_s * 1000);
+		            clock_ms() + (int64_t)srv->cfg.header_timeout_s * 1000);
 		pthread_mutex_lock(&srv->conns_lock);
 		c->next = srv->conns;
 		if (srv->conns)
@@ -843,7 +837,7 @@ static void *reaper(void *arg)
 	struct http_server *srv = arg;
 	pthread_mutex_lock(&srv->conns_lock);
 	while (!srv->reaper_stop) {
-		int64_t now = now_ms();
+		int64_t now = clock_ms();
 		unsigned dropped = 0;
 		for (struct http_conn *c = srv->conns; c; c = c->next) {
 			int64_t d = atomic_load(&c->head_deadline_ms);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mq.h"
 #include "spool.h"
@@ -71,13 +72,6 @@ struct publisher {
 	bool view_failed;            /* a view could not be sent during spool_read */
 	int64_t views_waiting_since; /* when unsent views were first seen, or 0 */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void msg_free(struct msg *m)
 {
@@ -346,7 +340,7 @@ static void outbox_round(struct publisher *p)
 	bool dirty = p->outbox_dirty;
 	p->outbox_dirty = false;
 	pthread_mutex_unlock(&p->lock);
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	if (!dirty && p->outbox_empty && now - p->last_rescan_ms < OUTBOX_RESCAN_MS)
 		return;
 	p->last_rescan_ms = now;
@@ -413,7 +407,7 @@ static int publish_views(struct publisher *p)
 		p->views_waiting_since = 0;
 		return 0;
 	}
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	if (!p->views_waiting_since)
 		p->views_waiting_since = now;
 	int64_t waited = now - p->views_waiting_since;
@@ -437,7 +431,7 @@ static int publish_views(struct publisher *p)
 /* Every minute that saw traffic: what went out, and what waits. */
 static void report(struct publisher *p)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	if (now - p->reported_ms < (getenv("AUDITLOG_REPORT_MS") ? atol(getenv("AUDITLOG_REPORT_MS")) : 60000))
 		return;
 	if (p->sent_messages) {
@@ -462,7 +456,7 @@ static bool finished(struct publisher *p)
 	if (!stopping)
 		return false;
 	p->draining = true;
-	if (now_ms() > deadline)
+	if (clock_ms() > deadline)
 		return true;
 	return p->inflight.count == 0 && p->outbox_empty && !p->ndelete &&
 	       spool_caught_up(p->spool, p->view_read);
@@ -565,7 +559,7 @@ void publisher_stop(struct publisher *p, int drain_ms)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
-	p->drain_deadline_ms = now_ms() + drain_ms;
+	p->drain_deadline_ms = clock_ms() + drain_ms;
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "event.h"
 #include "log.h"
 
@@ -97,13 +98,6 @@ static void put32(unsigned char *p, uint32_t v)
 static uint32_t get32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void segment_name(uint64_t segment, char *out, size_t cap)
@@ -372,7 +366,7 @@ int spool_open(const char *dir, size_t inbox_max, void (*notify)(void *), void *
 		log_error("spool: cannot start its thread");
 		goto fail;
 	}
-	sp->checkpointed_ms = now_ms();
+	sp->checkpointed_ms = clock_ms();
 	log_info("spool %s: resuming at segment %" PRIu64 " offset %" PRIu64
 	         " (durable end: segment %" PRIu64 " offset %" PRIu64 ")",
 	         dir, sp->confirmed.segment, sp->confirmed.offset, sp->durable.segment,
@@ -409,7 +403,7 @@ static void checkpoint(struct spool *sp)
 	close(fd);
 	if (!bad)
 		renameat(sp->dir_fd, "checkpoint.tmp", sp->dir_fd, "checkpoint");
-	sp->checkpointed_ms = now_ms();
+	sp->checkpointed_ms = clock_ms();
 }
 
 void spool_close(struct spool *sp)
@@ -474,7 +468,7 @@ int spool_append(struct spool *sp, const char *id, char *body, size_t len)
  * then at most every RETRY_LOG_MS, and tried again after RETRY_MS. */
 static void read_failed(struct spool *sp, const char *what, uint64_t segment, int err)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	sp->retry_ms = now + RETRY_MS;
 	if (sp->failure_logged_ms && now - sp->failure_logged_ms < RETRY_LOG_MS)
 		return;
@@ -494,7 +488,7 @@ size_t spool_read(struct spool *sp, struct spool_pos *pos, size_t max, spool_rec
                   void *ctx)
 {
 	size_t n = 0, chunk = READ_CHUNK;
-	if (sp->retry_ms && now_ms() < sp->retry_ms)
+	if (sp->retry_ms && clock_ms() < sp->retry_ms)
 		return 0;
 	while (n < max) {
 		pthread_mutex_lock(&sp->lock);
@@ -596,7 +590,7 @@ void spool_confirm(struct spool *sp, struct spool_pos pos)
 		if (unlinkat(sp->dir_fd, name, 0) && errno != ENOENT)
 			log_warn("spool: cannot remove %s: %s", name, strerror(errno));
 	}
-	if (now_ms() - sp->checkpointed_ms >= CHECKPOINT_MS)
+	if (clock_ms() - sp->checkpointed_ms >= CHECKPOINT_MS)
 		checkpoint(sp);
 }
 

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "auditor.h"
+#include "clock.h"
 #include "log.h"
 #include "mq.h"
 
@@ -79,13 +80,6 @@ struct consumer {
 	size_t dl_cap;
 	bool dl_failed; /* a copy was nacked or returned */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 size_t message_weight(const char *s, size_t len)
 {
@@ -212,9 +206,9 @@ static int poll_dead_letters(struct consumer *c, int timeout_ms)
 /* Waits until the broker confirmed every copy. */
 static int confirm_dead_letters(struct consumer *c)
 {
-	int64_t deadline = now_ms() + CONFIRM_WAIT_MS;
+	int64_t deadline = clock_ms() + CONFIRM_WAIT_MS;
 	while (c->dl_low <= c->dl_sent) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_ms();
 		if (left <= 0) {
 			log_error("the broker did not confirm %llu dead-letter copies within %d ms",
 			          (unsigned long long)(c->dl_sent - c->dl_low + 1), CONFIRM_WAIT_MS);
@@ -331,7 +325,7 @@ retry_later:
 	c->db_backoff_ms = c->db_backoff_ms ? c->db_backoff_ms * 2 : 100;
 	if (c->db_backoff_ms > 5000)
 		c->db_backoff_ms = 5000;
-	c->retry_at_ms = now_ms() + c->db_backoff_ms;
+	c->retry_at_ms = clock_ms() + c->db_backoff_ms;
 }
 
 struct take_ctx {
@@ -384,7 +378,7 @@ static void take(struct consumer *c, const struct mq_delivery *d)
 {
 	char why[256];
 	if (c->last_tag == 0)
-		c->batch_started_ms = now_ms();
+		c->batch_started_ms = clock_ms();
 	size_t weight = 0;
 	if (d->pending) {
 		snprintf(why, sizeof why, "message is %zu bytes; the limit is %u", d->len,
@@ -473,9 +467,9 @@ void consumer_step(struct consumer *c)
 		return;
 	}
 	bool pending = c->last_tag != 0;
-	bool waiting_db = pending && c->retry_at_ms > now_ms();
+	bool waiting_db = pending && c->retry_at_ms > clock_ms();
 	if (pending && !waiting_db &&
-	    (batch_full(c) || now_ms() - c->batch_started_ms >= c->cfg.linger_ms)) {
+	    (batch_full(c) || clock_ms() - c->batch_started_ms >= c->cfg.linger_ms)) {
 		flush(c);
 		return;
 	}

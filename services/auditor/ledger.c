@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ledger.h"
 #include "log.h"
 
@@ -46,13 +47,6 @@ struct ledger {
 	pthread_cond_t ready_cond;
 	bool stop;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 uint32_t ledger_log(const struct ledger *l)
 {
@@ -125,23 +119,9 @@ bool ledger_ready(struct ledger *l)
 	return ready;
 }
 
-/* ms from now on the monotonic clock, which the conditions use. */
-static struct timespec deadline(int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
 bool ledger_wait_ready(struct ledger *l, int timeout_ms)
 {
-	struct timespec ts = deadline(timeout_ms);
+	struct timespec ts = clock_deadline(timeout_ms);
 	pthread_mutex_lock(&l->lock);
 	while (!l->ready && !l->stop && pthread_cond_timedwait(&l->ready_cond, &l->lock, &ts) == 0)
 		;
@@ -150,20 +130,13 @@ bool ledger_wait_ready(struct ledger *l, int timeout_ms)
 	return ready;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The committed tree is now f: the signer is told. l->lock is held. */
 static void grow(struct ledger *l, const struct merkle_frontier *f)
 {
 	l->f = *f;
 	l->unknown.size = 0;
 	if (!l->pending_since_ms)
-		l->pending_since_ms = now_ms();
+		l->pending_since_ms = clock_ms();
 	if (l->f.size - l->signed_size >= l->checkpoint_every)
 		pthread_cond_signal(&l->cond);
 }
@@ -172,7 +145,7 @@ static void grow(struct ledger *l, const struct merkle_frontier *f)
 static void unlock_append(struct ledger *l, struct ledger_append *a)
 {
 	l->appends++;
-	l->held_ns += (uint64_t)(now_ns() - a->locked_ns);
+	l->held_ns += (uint64_t)(clock_ns() - a->locked_ns);
 	a->locked = false;
 	pthread_mutex_unlock(&l->append);
 }
@@ -193,7 +166,7 @@ static int check_head(struct ledger *l, struct db *db);
 
 int ledger_begin(struct ledger *l, struct ledger_append *a, struct db *db)
 {
-	int64_t asked = now_ns();
+	int64_t asked = clock_ns();
 	a->ticket = 0;
 	a->locked = false;
 	pthread_mutex_lock(&l->append);
@@ -221,7 +194,7 @@ int ledger_begin(struct ledger *l, struct ledger_append *a, struct db *db)
 	l->inflight++;
 	pthread_mutex_unlock(&l->lock);
 	a->locked = true;
-	a->locked_ns = now_ns();
+	a->locked_ns = clock_ns();
 	l->waited_ns += (uint64_t)(a->locked_ns - asked);
 	return DB_OK;
 }
@@ -236,14 +209,14 @@ void ledger_reserve(struct ledger *l, struct ledger_append *a)
 
 int ledger_wait_turn(struct ledger *l, struct ledger_append *a, int timeout_ms)
 {
-	int64_t t0 = now_ns();
-	struct timespec ts = deadline(timeout_ms);
+	int64_t t0 = clock_ns();
+	struct timespec ts = clock_deadline(timeout_ms);
 	pthread_mutex_lock(&l->lock);
 	while (l->done + 1 != a->ticket && l->failed_from > a->ticket && !l->halted)
 		if (pthread_cond_timedwait(&l->turn, &l->lock, &ts))
 			break;
 	int st = l->done + 1 == a->ticket && !l->halted ? 0 : -1;
-	l->turn_waited_ns += (uint64_t)(now_ns() - t0);
+	l->turn_waited_ns += (uint64_t)(clock_ns() - t0);
 	l->turns_failed += st != 0;
 	pthread_mutex_unlock(&l->lock);
 	return st;
@@ -377,7 +350,7 @@ static int sign_and_store(struct ledger *l, struct db *db, const struct merkle_f
 	l->latest = note;
 	if (f->size > l->signed_size || !l->signed_size)
 		l->signed_size = f->size;
-	l->pending_since_ms = l->f.size > f->size ? now_ms() : 0;
+	l->pending_since_ms = l->f.size > f->size ? clock_ms() : 0;
 	pthread_mutex_unlock(&l->lock);
 	log_debug("log %u: signed the checkpoint of size %llu", (unsigned)l->log,
 	          (unsigned long long)f->size);
@@ -389,7 +362,7 @@ static int restore(struct ledger *l, struct db *db);
 /* Sleeps up to ms on the ledger's condition; the lock is held. */
 static void nap(struct ledger *l, int64_t ms)
 {
-	struct timespec ts = deadline(ms);
+	struct timespec ts = clock_deadline(ms);
 	pthread_cond_timedwait(&l->cond, &l->lock, &ts);
 }
 
@@ -440,13 +413,13 @@ static void *signer_main(void *arg)
 	for (;;) {
 		bool due = !l->halted && l->f.size > l->signed_size &&
 		           (l->stop || l->f.size - l->signed_size >= l->checkpoint_every ||
-		            now_ms() - l->pending_since_ms >= l->checkpoint_ms);
+		            clock_ms() - l->pending_since_ms >= l->checkpoint_ms);
 		if (!due) {
 			if (l->stop)
 				break;
 			int64_t wait = l->checkpoint_ms;
 			if (l->pending_since_ms && l->f.size > l->signed_size) {
-				wait = l->pending_since_ms + l->checkpoint_ms - now_ms();
+				wait = l->pending_since_ms + l->checkpoint_ms - clock_ms();
 				if (wait < 1)
 					wait = 1;
 			}
