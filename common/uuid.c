@@ -65,3 +65,21 @@ bool uuid_valid(const char *s, size_t len)
 	}
 	return true;
 }
+
+static int hex_value(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c - 'a' + 10;
+}
+
+int uuid_to_bin(const char *s, size_t len, uint8_t out[UUID_BIN_LEN])
+{
+	if (!uuid_valid(s, len))
+		return -1;
+	size_t k = 0;
+	for (size_t i = 0; i < len; i += 2) {
+		if (s[i] == '-')
+			i++;
+		out[k++] = (uint8_t)(hex_value(s[i]) << 4 | hex_value(s[i + 1]));
+	}
+	return 0;
+}

@@ -22,4 +22,11 @@ int64_t uuid_v7(char out[UUID_STR_LEN + 1]);
 /* True for the canonical 8-4-4-4-12 lowercase hex form (any version). */
 bool uuid_valid(const char *s, size_t len);
 
+#define UUID_BIN_LEN 16
+/* The UUID's 16 bytes (RFC 9562 §4: the hex digits' values, first digit
+ * in the high half of the first byte), so bytes compare as the text does.
+ * s is len bytes in the form uuid_valid takes. Returns 0, or -1 (out left
+ * as it was) when s is not in that form. */
+int uuid_to_bin(const char *s, size_t len, uint8_t out[UUID_BIN_LEN]);
+
 #endif

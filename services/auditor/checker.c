@@ -8,7 +8,9 @@
 #include <time.h>
 
 #include "checker.h"
+#include "clock.h"
 #include "log.h"
+#include "sql_id.h"
 
 /* Mutations checked per transaction. */
 #define CHUNK 256
@@ -92,43 +94,43 @@ static int found_row(void *arg, const struct db_row *row)
 }
 
 /* The highest version of the target below v, wherever the log holds it. */
-static const char sql_below[] = "SELECT target_version, event_id FROM data_event_mutations "
+static const char sql_below[] = "SELECT target_version, " SQL_ID("event_id") " FROM data_event_mutations "
                                 "WHERE target_type = ? AND target_id = ? AND target_version < ? "
                                 "ORDER BY target_version DESC LIMIT 1";
 /* The lowest version of the target above v, wherever the log holds it
  * (one seek down data_event_mutations_version: ordering by anything past
  * its columns would sort the whole range above v, every version of a long
  * history, at each check). */
-static const char sql_above[] = "SELECT target_version, event_id FROM data_event_mutations "
+static const char sql_above[] = "SELECT target_version, " SQL_ID("event_id") " FROM data_event_mutations "
                                 "WHERE target_type = ? AND target_id = ? AND target_version > ? "
                                 "ORDER BY target_version LIMIT 1";
 /* Of the events that claim one version, the first stored (the one checked
  * first): a range of one version, usually one row. */
-static const char sql_first_of[] = "SELECT target_version, event_id FROM data_event_mutations "
+static const char sql_first_of[] = "SELECT target_version, " SQL_ID("event_id") " FROM data_event_mutations "
                                    "WHERE target_type = ? AND target_id = ? AND target_version = ? "
                                    "ORDER BY log_id, seq LIMIT 1";
 /* Whether an event was flagged a gap. */
-static const char sql_gap_of[] = "SELECT flag, event_id FROM data_event_flags WHERE event_id = ? "
+static const char sql_gap_of[] = "SELECT flag, " SQL_ID("event_id") " FROM data_event_flags WHERE event_id = " SQL_ID_ARG " "
                                  "AND flag = 'gap' AND field = ''";
 /* The same version of the target at an earlier position. */
 static const char sql_same[] =
-    "SELECT target_version, event_id FROM data_event_mutations "
+    "SELECT target_version, " SQL_ID("event_id") " FROM data_event_mutations "
     "WHERE target_type = ? AND target_id = ? AND target_version = ? AND log_id = ? AND seq < ? "
     "LIMIT 1";
 /* The changes of an event: prev, as the event said it. */
 static const char sql_changes[] =
     "SELECT c.field, v.prev_value, v.field FROM data_event_changes c "
     "LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "
-    "WHERE c.event_id = ? ORDER BY c.field";
+    "WHERE c.event_id = " SQL_ID_ARG " ORDER BY c.field";
 /* The field's value after the latest lower version that changed it. */
 static const char sql_last_value[] =
-    "SELECT c.event_id, c.target_version, v.next_value, v.field FROM data_event_changes c "
+    "SELECT " SQL_ID("c.event_id") ", c.target_version, v.next_value, v.field FROM data_event_changes c "
     "LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "
     "WHERE c.target_type = ? AND c.target_id = ? AND c.field = ? AND c.target_version < ? "
     "ORDER BY c.target_version DESC, c.occurred_at DESC, c.event_id DESC LIMIT 1";
 static const char sql_flag[] =
     "INSERT IGNORE INTO data_event_flags (event_id, flag, field, detail, log_id, seq, "
-    "target_type, target_id, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "target_type, target_id, occurred_at) VALUES (" SQL_ID_ARG ", ?, ?, ?, ?, ?, ?, ?, ?)";
 
 struct run {
 	struct checker *c;
@@ -347,7 +349,7 @@ static int catch_up(struct checker *c, struct db *db, uint64_t end)
 		                        DB_INT((long long)end), DB_INT(CHUNK)};
 		st = db_query(
 		    db,
-		    "SELECT seq, event_id, action, target_type, target_id, target_version, "
+		    "SELECT seq, " SQL_ID("event_id") ", action, target_type, target_id, target_version, "
 		    "occurred_at FROM data_event_mutations WHERE log_id = ? "
 		    "AND seq >= ? AND seq < ? AND target_version > 0 ORDER BY seq LIMIT ?",
 		    k, 4, mutation_row, &list);
@@ -371,24 +373,11 @@ static int catch_up(struct checker *c, struct db *db, uint64_t end)
 	return st;
 }
 
-static struct timespec deadline(int ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
 /* Sleeps up to ms unless stopping; returns whether to stop. */
 static bool nap(struct checker *c, int ms)
 {
 	pthread_mutex_lock(&c->lock);
-	struct timespec ts = deadline(ms);
+	struct timespec ts = clock_deadline(ms);
 	if (!c->stop)
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 	bool stop = c->stop;
@@ -396,19 +385,12 @@ static bool nap(struct checker *c, int ms)
 	return stop;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The log's size grace_ms ago (0 until the checker has run that long):
  * every position below it was stored at least that long ago. Samples the
  * size now, at most SAMPLES of them over the grace period. */
 static uint64_t horizon(struct checker *c)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	struct sample s = {now, ledger_size(c->ledger)};
 	if (c->grace_ms <= 0)
 		return s.size;

@@ -16,6 +16,7 @@
 
 #include "auditor.h"
 #include "log.h"
+#include "sql_id.h"
 
 /* The values of one target's events, or of one field of them. The eraser
  * reads data_events to find them (SELECT is all it has there). */
@@ -25,7 +26,7 @@
 static const char delete_all_sql[] = DELETE_SQL;
 static const char delete_field_sql[] = DELETE_SQL " AND v.field = ?";
 
-static const char position_sql[] = "SELECT log_id, seq FROM data_events WHERE event_id = ?";
+static const char position_sql[] = "SELECT log_id, seq FROM data_events WHERE event_id = " SQL_ID_ARG;
 
 static int delete_tx(struct db *db, void *arg)
 {

@@ -10,6 +10,7 @@
 #include "auditor.h"
 #include "b64.h"
 #include "jcs.h"
+#include "sql_id.h"
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 
@@ -128,7 +129,7 @@ void h_proof(struct http_request *req)
 	int64_t seq = -1;
 	struct stored_checkpoint cp;
 	struct db_value v[] = {DB_TEXT(id), DB_INT(log)};
-	int st = db_query(db, "SELECT seq FROM data_events WHERE event_id = ? AND log_id = ?", v, 2,
+	int st = db_query(db, "SELECT seq FROM data_events WHERE event_id = " SQL_ID_ARG " AND log_id = ?", v, 2,
 	                  seq_row, &seq);
 	if (st < 0) {
 		http_reply_error(req, 503, "Service unavailable", "The audit log could not be read (%s).",

@@ -14,6 +14,7 @@
 
 #include "ledger.h"
 #include "log_read.h"
+#include "sql_id.h"
 
 /* Positions per query: bounds what one chunk holds (events and their
  * changes). */
@@ -22,7 +23,7 @@
 #define MAX_FIELDS 256 /* changes per event we assemble; more is malformed */
 
 static const char sql_head[] =
-    "SELECT e.log_id, e.seq, e.event_id, e.action, e.occurred_at, e.actor_type, e.actor_id, "
+    "SELECT e.log_id, e.seq, " SQL_ID("e.event_id") ", e.action, e.occurred_at, e.actor_type, e.actor_id, "
     "e.target_type, e.target_id, e.event_name, c.field, c.prev_commitment, "
     "c.next_commitment, v.field, v.prev_salt, v.prev_value, v.next_salt, v.next_value, "
     "e.target_version FROM data_events e "
@@ -39,7 +40,7 @@ static void build_sql(void)
 {
 	for (unsigned k = 0; k <= CHUNK_LOG2; k++) {
 		size_t n = (size_t)1 << k;
-		char *p = sql_ids[k] = malloc(sizeof sql_head + 2 * n + sizeof sql_tail);
+		char *p = sql_ids[k] = malloc(sizeof sql_head + n * sizeof SQL_ID_ARG + sizeof sql_tail);
 		if (!p)
 			continue;
 		memcpy(p, sql_head, sizeof sql_head - 1);
@@ -47,7 +48,8 @@ static void build_sql(void)
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				*p++ = ',';
-			*p++ = '?';
+			memcpy(p, SQL_ID_ARG, sizeof SQL_ID_ARG - 1);
+			p += sizeof SQL_ID_ARG - 1;
 		}
 		memcpy(p, sql_tail, sizeof sql_tail);
 	}

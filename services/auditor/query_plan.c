@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "query_plan.h"
+#include "sql_id.h"
 
 static const char *const flag_kinds[PLAN_FLAG_KINDS] = {"gap", "late", "duplicate-version",
                                                         "drift"};
@@ -159,7 +160,8 @@ static void keyset(struct build *b, const struct plan_query *q, const char *v, c
 		param(b, DB_INT(q->after.version));
 		param(b, DB_INT(q->after.version));
 	}
-	snprintf(s, sizeof s, "%s%s OR (%s = ? AND %s%s)", t, op, t, id, op);
+	snprintf(s, sizeof s, "%s%s OR (%s = ? AND %s%s" SQL_ID_ARG ")", t, op, t, id,
+	         q->ascending ? " > " : " < ");
 	add(b, s);
 	param(b, DB_INT(q->after.timestamp));
 	param(b, DB_INT(q->after.timestamp));
@@ -325,7 +327,7 @@ int query_plan(const struct plan_query *q, struct plan *out, const char **why,
 	}
 	struct build b = {0};
 	bool by_field = q->field != NULL;
-	add(&b, "SELECT e.event_id, e.action, e.occurred_at, e.actor_type, e.actor_id, "
+	add(&b, "SELECT " SQL_ID("e.event_id") ", e.action, e.occurred_at, e.actor_type, e.actor_id, "
 	        "e.target_type, e.target_id, e.event_name, c.field, v.prev_value, v.next_value, "
 	        "e.log_id, e.seq, v.field, e.target_version FROM (");
 	if (q->target_type && by_field) {

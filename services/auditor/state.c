@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "auditor.h"
+#include "sql_id.h"
 
 /* The mutation that made the state at an instant: of those stamped at or
  * before it, the last in the history's order (version, time, id). Clocks
@@ -16,18 +17,18 @@
  * stamped more than STATE_SKEW_MS before a lower one is not seen. */
 #define STATE_SKEW_MS 10000
 static const char sql_window[] =
-    "SELECT event_id, action, target_version, occurred_at FROM data_event_mutations "
+    "SELECT " SQL_ID("event_id") ", action, target_version, occurred_at FROM data_event_mutations "
     "FORCE INDEX (data_event_mutations_time) "
     "WHERE target_type = ? AND target_id = ? AND occurred_at <= ? AND occurred_at >= ? "
     "ORDER BY target_version DESC, occurred_at DESC, event_id DESC LIMIT 1";
 static const char sql_producer[] =
-    "SELECT event_id, action, target_version, occurred_at FROM data_event_mutations "
+    "SELECT " SQL_ID("event_id") ", action, target_version, occurred_at FROM data_event_mutations "
     "FORCE INDEX (data_event_mutations_time) "
     "WHERE target_type = ? AND target_id = ? AND occurred_at <= ? "
     "ORDER BY occurred_at DESC, event_id DESC LIMIT 1";
 /* The first mutation of the target, when none was before the instant. */
 static const char sql_first[] =
-    "SELECT event_id, action, target_version, occurred_at FROM data_event_mutations "
+    "SELECT " SQL_ID("event_id") ", action, target_version, occurred_at FROM data_event_mutations "
     "WHERE target_type = ? AND target_id = ? ORDER BY occurred_at, event_id LIMIT 1";
 /* The fields the target's events ever changed, one at a time: the next
  * field name after the last, one seek of data_event_changes_field each
@@ -41,11 +42,11 @@ static const char sql_next_field[] =
  * before it in the history's order (version, time, id), and the value
  * (none when erased). */
 static const char sql_value[] =
-    "SELECT c.event_id, v.next_value, v.field FROM data_event_changes c "
+    "SELECT " SQL_ID("c.event_id") ", v.next_value, v.field FROM data_event_changes c "
     "LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "
     "WHERE c.target_type = ? AND c.target_id = ? AND c.field = ? AND (c.target_version < ? "
     "OR (c.target_version = ? AND (c.occurred_at < ? OR (c.occurred_at = ? AND "
-    "c.event_id <= ?)))) "
+    "c.event_id <= " SQL_ID_ARG ")))) "
     "ORDER BY c.target_version DESC, c.occurred_at DESC, c.event_id DESC LIMIT 1";
 
 struct mutation {

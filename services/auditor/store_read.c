@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auditor.h"
+#include "sql_id.h"
 
 struct page_ctx {
 	struct store_page *page;
@@ -100,10 +101,11 @@ static int attach_flags(struct db *db, json_t *data)
 		return DB_OK;
 	while (padded < n)
 		padded *= 2;
-	static const char head[] = "SELECT event_id, flag, field, detail FROM data_event_flags "
+	static const char head[] = "SELECT " SQL_ID("event_id") ", flag, field, detail FROM "
+	                           "data_event_flags "
 	                           "WHERE event_id IN (";
 	static const char tail[] = ") ORDER BY event_id, flag, field";
-	char *sql = malloc(sizeof head + 2 * padded + sizeof tail);
+	char *sql = malloc(sizeof head + padded * sizeof SQL_ID_ARG + sizeof tail);
 	struct db_value *ids = malloc(padded * sizeof *ids);
 	int st = DB_ERR;
 	if (sql && ids) {
@@ -111,7 +113,8 @@ static int attach_flags(struct db *db, json_t *data)
 		for (size_t i = 0; i < padded; i++) {
 			if (i)
 				*p++ = ',';
-			*p++ = '?';
+			memcpy(p, SQL_ID_ARG, sizeof SQL_ID_ARG - 1);
+			p += sizeof SQL_ID_ARG - 1;
 			json_t *r = json_array_get(data, i < n ? i : n - 1);
 			ids[i] = DB_TEXT(json_string_value(json_object_get(r, "id")));
 		}

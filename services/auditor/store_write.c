@@ -3,17 +3,22 @@
  * event rows, and one log_appends row per LEDGER_APPEND_MAX positions with
  * the events' ids and leaf hashes in position order. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "auditor.h"
+#include "clock.h"
 #include "leaf.h"
 #include "ledger.h"
 #include "log.h"
+#include "sql_id.h"
+#include "uuid.h"
 
 /* Batches go in as multi-row statements of 1, 2, 4, ... ROWS_MAX rows,
  * so a few prepared statements serve every batch size. */
@@ -78,7 +83,7 @@ static void build_sql(void)
 		                            "(?,?,?,?,?,?)", "", 1u << k);
 		nodes_sql[k] = repeat_rows("INSERT INTO log_nodes (log_id, level, idx, hash) VALUES ",
 		                           "(?,?,?,?)", "", 1u << k);
-		exists_sql[k] = repeat_rows("SELECT event_id FROM data_events WHERE event_id IN (",
+		exists_sql[k] = repeat_rows("SELECT " SQL_ID("event_id") " FROM data_events WHERE event_id IN (",
 		                            "?", ")", 1u << k);
 	}
 }
@@ -103,7 +108,7 @@ static int insert_rows(struct db *db, char *const *sql, const struct db_value *v
 			return DB_ERR;
 		int st = db_exec(db, sql[k], v, (size_t)width << k, NULL, NULL);
 		if (st)
-			return st == DB_ERR_DUPLICATE ? DB_ERR_RETRY : st; /* raced: look again */
+			return st; /* DB_ERR_DUPLICATE: see refused() */
 		v += (size_t)width << k;
 		rows -= 1u << k;
 	}
@@ -134,7 +139,9 @@ struct batch_tx {
 	size_t nchanges, ncr;    /* changes laid out; change_rows allocated */
 	const char **known;      /* ids already stored (sorted) */
 	size_t nknown;
+	bool look;               /* look for stored ids before inserting (below) */
 	bool *repeat;            /* per event: an earlier event of the batch has its id */
+	uint8_t (*bin)[UUID_BIN_LEN]; /* per event: its id as the tables key it (sql_id.h) */
 	/* One attempt of the transaction: */
 	struct ledger_append app; /* the batch's ticket in the log; its frontier, grown by its events */
 	struct db_value *ev, *ch, *val, *nodes;
@@ -182,7 +189,7 @@ static int find_known(struct db *db, struct batch_tx *t)
 		unsigned k = chunk_log2(left < ROWS_MAX ? left : ROWS_MAX);
 		size_t rows = 1u << k;
 		for (size_t i = 0; i < rows; i++)
-			ids[i] = DB_TEXT(t->events[done + i].id);
+			ids[i] = DB_BLOB(t->bin[done + i], UUID_BIN_LEN);
 		int st = exists_sql[k] ? db_query(db, exists_sql[k], ids, rows, known_row, t) : DB_ERR;
 		if (st)
 			return st;
@@ -243,7 +250,7 @@ static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value *
 	struct db_value *v = *ev;
 	*v++ = DB_INT(le.log);
 	*v++ = DB_INT((long long)le.seq);
-	*v++ = DB_TEXT(e->id);
+	*v++ = DB_BLOB(t->bin[i], UUID_BIN_LEN);
 	*v++ = DB_TEXT(le.action);
 	*v++ = DB_INT(e->timestamp);
 	*v++ = DB_TEXT(e->actor_type);
@@ -257,7 +264,7 @@ static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value *
 		v = t->mut + MUT_COLS * t->nmut++;
 		*v++ = DB_INT(le.log);
 		*v++ = DB_INT((long long)le.seq);
-		*v++ = DB_TEXT(e->id);
+		*v++ = DB_BLOB(t->bin[i], UUID_BIN_LEN);
 		*v++ = DB_TEXT(le.action);
 		*v++ = DB_TEXT(e->target_type);
 		*v++ = DB_TEXT(e->target_id);
@@ -277,7 +284,7 @@ static void place_values(struct batch_tx *t, size_t i, struct db_value **ch, str
 		const struct leaf_change *lc = &t->lc[c];
 		const struct change_row *cr = &t->cr[c];
 		struct db_value *v = *ch;
-		*v++ = DB_TEXT(e->id);
+		*v++ = DB_BLOB(t->bin[i], UUID_BIN_LEN);
 		*v++ = DB_TEXT(lc->field);
 		*v++ = DB_BLOB(lc->prev, LEAF_COMMITMENT_LEN);
 		*v++ = DB_BLOB(lc->next, LEAF_COMMITMENT_LEN);
@@ -289,7 +296,7 @@ static void place_values(struct batch_tx *t, size_t i, struct db_value **ch, str
 		*v++ = DB_INT(e->timestamp);
 		*ch = v;
 		v = *val;
-		*v++ = DB_TEXT(e->id);
+		*v++ = DB_BLOB(t->bin[i], UUID_BIN_LEN);
 		*v++ = DB_TEXT(lc->field);
 		*v++ = DB_BLOB(cr->prev_salt, LEAF_SALT_LEN);
 		*v++ = DB_TEXT(cr->prev);
@@ -325,11 +332,35 @@ static int insert_appends(struct db *db, struct batch_tx *t, size_t nev)
  * new event id, the later one first) takes this long. */
 #define TURN_TIMEOUT_MS 2000
 
+/* Whether to look for stored ids before inserting. Looking costs the
+ * database a primary-key lookup per event, and repeats are rare: they come
+ * after a fault (a redelivery, a producer publishing again). So a batch
+ * inserts without looking unless a unique key refused a row in the last
+ * LOOK_FOR_MS; a refusal rolls the attempt back (and with its ticket every
+ * later one in flight: ledger.h) and the next attempt looks. Looking for a
+ * while after a refusal keeps a run of repeats, or consumers storing the
+ * same events at once (tests/tools/store_race.c), from paying that
+ * rollback batch after batch. */
+#define LOOK_FOR_MS 10000
+static _Atomic int64_t refused_at_ms = INT64_MIN / 2;
+
+/* A unique key refused a row (st, from an insert of the attempt): the
+ * batch holds events already stored, or stored by another batch since it
+ * looked. Roll back and look (again). */
+static int refused(struct batch_tx *t, int st)
+{
+	if (st != DB_ERR_DUPLICATE)
+		return st;
+	atomic_store(&refused_at_ms, clock_ms());
+	t->look = true;
+	return DB_ERR_RETRY;
+}
+
 /* The insert transaction. Only the giving of positions is serialised, and
- * only in memory: finding the events already stored and inserting the new
- * ones' commitments and values happen before the batch takes its ticket in
- * the log; under the ledger's lock, the leaves are hashed at the next
- * positions; the event rows and interior hashes go in after it, in parallel
+ * only in memory: finding the events already stored (when t->look:
+ * refused()) and inserting the new ones' commitments and values happen
+ * before the batch takes its ticket in the log; under the ledger's lock,
+ * the leaves are hashed at the next positions; the event rows and interior hashes go in after it, in parallel
  * with the other consumers; the COMMIT (db_run_tx, after this returns)
  * waits until every batch before this one in the log has committed. */
 static int insert_in_tx(struct db *db, void *arg)
@@ -340,7 +371,8 @@ static int insert_in_tx(struct db *db, void *arg)
 	t->nnode = 0;
 	t->nmut = 0;
 	t->reached_commit = false;
-	int st = find_known(db, t);
+	t->nknown = 0;
+	int st = t->look ? find_known(db, t) : DB_OK;
 	if (st)
 		return st;
 	struct db_value *ch = t->ch, *val = t->val;
@@ -353,7 +385,7 @@ static int insert_in_tx(struct db *db, void *arg)
 	size_t nch = (size_t)(ch - t->ch) / CH_COLS;
 	if ((st = insert_rows(db, changes_sql, t->ch, nch, CH_COLS)) ||
 	    (st = insert_rows(db, values_sql, t->val, nch, VAL_COLS)))
-		return st;
+		return refused(t, st);
 	if (!nnew) { /* every event was stored already: nothing for the log */
 		t->reached_commit = true;
 		return DB_OK;
@@ -384,7 +416,7 @@ static int insert_in_tx(struct db *db, void *arg)
 	    (st = insert_rows(db, mutations_sql, t->mut, t->nmut, MUT_COLS)) ||
 	    (st = insert_appends(db, t, nev)) ||
 	    (st = insert_rows(db, nodes_sql, t->nodes, t->nnode, NODE_COLS)))
-		return st;
+		return refused(t, st);
 	if (ledger_wait_turn(t->ledger, &t->app, TURN_TIMEOUT_MS))
 		return ledger_halted(t->ledger) ? STORE_LOG_CLOSED : DB_ERR_RETRY;
 	t->stored = nev;
@@ -417,11 +449,13 @@ static int bind_batch(struct batch_tx *t)
 	t->val = malloc((VAL_COLS * nchanges + 1) * sizeof *t->val);
 	t->leaf = malloc(t->n * sizeof *t->leaf);
 	t->ids = malloc(t->n * LEDGER_ID_LEN);
+	t->bin = malloc(t->n * sizeof *t->bin);
 	if (!t->lc || !t->cr || !t->first_change || !t->known || !t->repeat || !t->ev || !t->mut || !t->ch ||
-	    !t->val || !t->leaf || !t->ids)
+	    !t->val || !t->leaf || !t->ids || !t->bin)
 		return DB_ERR;
 	for (size_t i = 0; i < t->n; i++)
-		if (strlen(t->events[i].id) != LEDGER_ID_LEN)
+		if (strlen(t->events[i].id) != LEDGER_ID_LEN ||
+		    uuid_to_bin(t->events[i].id, LEDGER_ID_LEN, t->bin[i]))
 			return DB_ERR_DATA; /* event_decode lets only UUIDs through */
 	/* Repeats within the batch: sort the ids (their addresses tell the order
 	 * in the batch apart) and mark all but the first of each run. */
@@ -481,7 +515,10 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
                        size_t *stored)
 {
 	pthread_once(&sql_once, build_sql);
-	struct batch_tx t = {.ledger = ledger, .events = events, .n = n};
+	struct batch_tx t = {.ledger = ledger,
+	                     .events = events,
+	                     .n = n,
+	                     .look = clock_ms() - atomic_load(&refused_at_ms) < LOOK_FOR_MS};
 	int st = n ? bind_batch(&t) : DB_OK;
 	*stored = 0;
 	if (st == DB_OK && n) {
@@ -512,6 +549,7 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 	free(t.val);
 	free(t.leaf);
 	free(t.ids);
+	free(t.bin);
 	free(t.node);
 	free(t.nodes);
 	jcs_buf_free(&t.scratch);

@@ -20,6 +20,18 @@ ERASER = "auditor_eraser"
 ERASER_PASSWORD = "auditor_eraser"
 
 
+def sql_id(col):
+    """The auditor's tables keep event ids as 16 bytes (sql/auditor/0010,
+    services/auditor/sql_id.h): col as its text form."""
+    return (f"LOWER(INSERT(INSERT(INSERT(INSERT(HEX({col}), 9, 0, '-'), 14, 0, '-'), 19, 0, "
+            f"'-'), 24, 0, '-'))")
+
+
+def sql_id_value(text):
+    """An id's text as the tables keep it (text is a UUID: no quoting)."""
+    return f"UNHEX(REPLACE('{text}', '-', ''))"
+
+
 def _find(prog):
     for d in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/sbin", "/usr/bin"]:
         p = os.path.join(d, prog)

@@ -43,7 +43,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import amqp_probe  # noqa: E402
 import broker as mq  # noqa: E402
-from auditor_db import DB_NAME, AuditorDB  # noqa: E402
+from auditor_db import DB_NAME, AuditorDB, sql_id  # noqa: E402
 from load import Client  # noqa: E402
 from poison import ACTOR as POISON_ACTOR, poison_messages, valid_event  # noqa: E402
 from stack import FaultStack  # noqa: E402
@@ -475,7 +475,8 @@ class Suite:
         actors = ",".join(f"'{c.actor_id}'" for c in clients)
         try:
             rows = self.db.root_sql(
-                "SELECT seq, event_id, action, occurred_at, actor_id, target_id, received_at "
+                f"SELECT seq, {sql_id('event_id')}, action, occurred_at, actor_id, target_id, "
+                "received_at "
                 f"FROM data_events WHERE actor_type = 'users' AND actor_id IN ({actors}) "
                 "ORDER BY seq", database="audit-logging-auditor")
             with open(os.path.join(rundir, "auditor-rows.tsv"), "w") as f:

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "faults"))
 
 import harness  # noqa: E402
-from auditor_db import DB_NAME, AuditorDB  # noqa: E402
+from auditor_db import DB_NAME, AuditorDB, sql_id, sql_id_value  # noqa: E402
 from harness import BIN, SRC, http, wait_for  # noqa: E402
 from stack import FaultStack  # noqa: E402
 
@@ -356,8 +356,8 @@ class Suite:
         self.check_clean(name)
 
     def event_at(self, seq):
-        row = self.sql(f"SELECT event_id, action FROM data_events WHERE log_id = 0 AND "
-                       f"seq = {seq};").strip().split("\t")
+        row = self.sql(f"SELECT {sql_id('event_id')}, action FROM data_events "
+                       f"WHERE log_id = 0 AND seq = {seq};").strip().split("\t")
         return row[0], row[1]
 
     def changed_event_near(self, seq):
@@ -370,7 +370,7 @@ class Suite:
         at = "log_id = 0 AND seq"
 
         p, eid = self.changed_event_near(mid)
-        value = f"event_id = '{eid}' AND field = 'title'"
+        value = f"event_id = {sql_id_value(eid)} AND field = 'title'"
         assert self.scalar(f"SELECT next_value FROM data_event_values WHERE {value};") \
             .startswith('"Title')
         self.case("value: one byte of next_value", [("data_event_values", value)],
@@ -494,7 +494,7 @@ class Suite:
              ("log_appends", f"log_id = 0 AND first_seq >= {S}")],
             "INSERT INTO data_events (log_id, seq, event_id, action, occurred_at, actor_type, "
             "actor_id, target_type, target_id, event_name) VALUES "
-            f"(0, {S}, '{forged['id']}', 'viewed', {forged['timestamp']}, 'service', "
+            f"(0, {S}, {sql_id_value(forged['id'])}, 'viewed', {forged['timestamp']}, 'service', "
             f"'mallory', 'documents', '{forged['targetId']}', NULL);"
             "INSERT INTO log_appends (log_id, first_seq, event_ids, leaf_hashes) VALUES "
             f"(0, {S}, '{forged['id']}', UNHEX('{leaf.hex()}'));")

@@ -49,6 +49,7 @@
 #include "auditor.h"
 #include "event.h"
 #include "log.h"
+#include "sql_id.h"
 #include "tools.h"
 
 #define LOG_ID      0
@@ -399,7 +400,7 @@ static int count_pool_rows(struct db *db, const char *table, const struct event 
 {
 	bool events = !strcmp(table, "data_events");
 	struct db_value *p = malloc((IDS_PER_QUERY + 2) * sizeof *p);
-	char *sql = malloc(256 + 2 * IDS_PER_QUERY);
+	char *sql = malloc(256 + IDS_PER_QUERY * sizeof SQL_ID_ARG);
 	int st = p && sql ? DB_OK : DB_ERR;
 	*count = 0;
 	for (size_t done = 0; !st && done < n;) {
@@ -407,7 +408,7 @@ static int count_pool_rows(struct db *db, const char *table, const struct event 
 		int len = snprintf(sql, 256, "SELECT COUNT(*) FROM %s WHERE %sevent_id IN (", table,
 		                   events ? "log_id = ? AND seq >= ? AND " : "");
 		for (size_t i = 0; i < k; i++)
-			len += sprintf(sql + len, i ? ",?" : "?");
+			len += sprintf(sql + len, "%s" SQL_ID_ARG, i ? "," : "");
 		strcpy(sql + len, ")");
 		if (events) {
 			p[np++] = DB_INT(LOG_ID);
@@ -486,7 +487,7 @@ static int check_appends(struct db *db, uint64_t end)
 		p[2] = DB_INT((long long)seq);
 		struct numbers nb;
 		st = query_numbers(db,
-		                   "SELECT COUNT(*) FROM data_events WHERE log_id = ? AND event_id = ? "
+		                   "SELECT COUNT(*) FROM data_events WHERE log_id = ? AND event_id = " SQL_ID_ARG " "
 		                   "AND seq = ?",
 		                   p, 3, &nb);
 		misplaced += !st && nb.v[0] != 1;

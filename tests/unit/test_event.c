@@ -1,6 +1,7 @@
 #include <stdlib.h>
 
 #include "event.h"
+#include "uuid.h"
 #include "testhelp.h"
 
 static int decode(const char *json, char *why)
@@ -88,6 +89,19 @@ int main(void)
 	CHECK(strcmp(a.id, b.id) < 0);
 	CHECK(uuid_valid(a.id, strlen(a.id)));
 	CHECK(a.id[14] == '7'); /* version 7 */
+
+	/* An id's 16 bytes (the store's key) compare as its text does. */
+	uint8_t x[UUID_BIN_LEN], y[UUID_BIN_LEN];
+	CHECK_INT(uuid_to_bin("0190b6a8-7c2e-7abc-8def-0123456789ab", UUID_STR_LEN, x), 0);
+	static const uint8_t want[UUID_BIN_LEN] = {0x01, 0x90, 0xb6, 0xa8, 0x7c, 0x2e, 0x7a, 0xbc,
+	                                           0x8d, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab};
+	CHECK(!memcmp(x, want, sizeof x));
+	CHECK_INT(uuid_to_bin(a.id, strlen(a.id), x), 0);
+	CHECK_INT(uuid_to_bin(b.id, strlen(b.id), y), 0);
+	CHECK(memcmp(x, y, sizeof x) < 0);
+	CHECK_INT(uuid_to_bin("0190B6A8-7c2e-7abc-8def-0123456789ab", UUID_STR_LEN, x), -1);
+	CHECK_INT(uuid_to_bin("0190b6a8-7c2e-7abc-8def-0123456789a", UUID_STR_LEN - 1, x), -1);
+	CHECK_INT(uuid_to_bin("0190b6a807c2e-7abc-8def-0123456789ab", UUID_STR_LEN, x), -1);
 
 	CHECK_INT(decode(VALID_HEAD "\"action\":\"viewed\"," REFS "}", why), 0);
 	CHECK_INT(decode(VALID_HEAD "\"action\":\"viewed\",\"eventName\":\"login\"," REFS "}", why), 0);
