@@ -124,8 +124,10 @@ def free_port():
 
 def run(cmd, timeout, env=None, check=True):
     """Runs a command to completion; returns (rc, stdout, stderr)."""
+    # errors="replace": a plan MariaDB prints holds the statement's constants,
+    # and an event id is 16 raw bytes there (sql/auditor/0010).
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=env, cwd=SRC)
+                         errors="replace", env=env, cwd=SRC)
     _live.append(p)
     try:
         out, err = p.communicate(timeout=timeout)
