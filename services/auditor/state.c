@@ -10,11 +10,12 @@
 /* The mutation that made the state at an instant: of those stamped at or
  * before it, the last in the history's order (version, time, id). Clocks
  * may disagree with versions (two producers, one millisecond), but only by
- * so much: it is looked for among those stamped within STATE_SKEW_MS before
- * the instant (a range of data_event_mutations_time, sorted by version),
- * and only when none is, the latest by time. So its cost is the mutations
- * of that window, whatever the history's length, and a higher version
- * stamped more than STATE_SKEW_MS before a lower one is not seen. */
+ * so much: it is looked for among those stamped from STATE_SKEW_MS before
+ * the latest one stamped at or before the instant (sql_producer) up to the
+ * instant (a range of data_event_mutations_time, sorted by version). So
+ * its cost is the mutations of that window, whatever the history's length,
+ * and a higher version stamped more than STATE_SKEW_MS before a lower one
+ * is not seen. */
 #define STATE_SKEW_MS 10000
 static const char sql_window[] =
     "SELECT " SQL_ID("event_id") ", action, target_version, occurred_at FROM data_event_mutations "
@@ -119,11 +120,12 @@ int store_state_at(struct db *db, const char *type, const char *id, int64_t at,
 {
 	memset(out, 0, sizeof *out);
 	struct mutation m = {0};
-	struct db_value key[4] = {DB_TEXT(type), DB_TEXT(id), DB_INT(at),
-	                          DB_INT(at - STATE_SKEW_MS)};
-	int st = db_query(db, sql_window, key, 4, mutation_row, &m);
-	if (!st && !m.found)
-		st = db_query(db, sql_producer, key, 3, mutation_row, &m);
+	struct db_value key[4] = {DB_TEXT(type), DB_TEXT(id), DB_INT(at)};
+	int st = db_query(db, sql_producer, key, 3, mutation_row, &m);
+	if (!st && m.found) { /* the window ends at the instant: m is in it */
+		key[3] = DB_INT(m.timestamp - STATE_SKEW_MS);
+		st = db_query(db, sql_window, key, 4, mutation_row, &m);
+	}
 	if (st)
 		return st;
 	if (!m.found || !strcmp(m.action, "deleted")) {

@@ -176,6 +176,9 @@ def test_state_follows_versions_not_clocks():
         assert state(skew, t + 1) == (1, 1)
         assert state(skew, t + 7) == (3, 3)    # v3 is stamped t+5
         assert state(skew, t + 100) == (3, 3)  # not back to v2 (stamped t+10)
+        # Long after: the window is the 10 s before the latest stamp (v2's),
+        # not before the instant (a tester's case: it answered v2).
+        assert state(skew, t + 30_000) == (3, 3)
         assert state(same, t) == (3, 3)
 
 
