@@ -9,6 +9,7 @@
 
 #include "checker.h"
 #include "clock.h"
+#include "jcs.h"
 #include "log.h"
 #include "sql_id.h"
 
@@ -256,6 +257,21 @@ static int last_row(void *arg, const struct db_row *row)
 	return 0;
 }
 
+/* Whether two JSON values are the same value: the same RFC 8785 bytes
+ * (1 and 1.0 are one number, member order does not matter), as the leaf's
+ * commitments see them. */
+static bool same_value(const json_t *a, const json_t *b)
+{
+	char *x = NULL, *y = NULL;
+	size_t xn = 0, yn = 0;
+	bool same = jcs_serialize(a, &x, &xn) == JCS_OK && jcs_serialize(b, &y, &yn) == JCS_OK
+	                ? xn == yn && !memcmp(x, y, xn)
+	                : json_equal(a, b);
+	free(x);
+	free(y);
+	return same;
+}
+
 /* A changed or deleted event's prev of each field against the value the
  * latest lower version that changed it left. An erased value on either
  * side is not compared. */
@@ -272,7 +288,7 @@ static int check_values(struct run *r)
 		struct db_value k[4] = {DB_TEXT(m->type), DB_TEXT(m->target), DB_TEXT(p.f[i].field),
 		                        DB_INT(m->version)};
 		st = db_query(r->db, sql_last_value, k, 4, last_row, &l);
-		if (!st && l.found && l.value && !json_equal(l.value, p.f[i].prev))
+		if (!st && l.found && l.value && !same_value(l.value, p.f[i].prev))
 			st = flag(r, CHECK_DRIFT, p.f[i].field,
 			          "its prev of %s is not the value version %lld stored (event %s)",
 			          p.f[i].field, (long long)l.version, l.id);
