@@ -676,8 +676,13 @@ static void begin(struct http_request *req)
 		return;
 	const char *why;
 	if (query_parse(req->query_str, &req->query, &why)) {
-		http_reply_error(req, 400, "Invalid query string",
-		                 "The query string is refused: %s.", why);
+		if (req->query.repeated[0])
+			http_reply_param_error(req, req->query.repeated, "Invalid query string",
+			                       "The query parameter %s is given more than once.",
+			                       req->query.repeated);
+		else
+			http_reply_error(req, 400, "Invalid query string",
+			                 "The query string is refused: %s.", why);
 		return;
 	}
 	if (!accept_ok(req))

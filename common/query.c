@@ -86,7 +86,11 @@ int query_parse(const char *qs, struct query *q, const char **why)
 		for (size_t i = 0; i < q->n; i++)
 			if (!strcmp(q->key[i], q->key[q->n])) {
 				*why = "a query parameter is given more than once";
-				goto fail;
+				char name[QUERY_KEY_SHOWN + 1];
+				snprintf(name, sizeof name, "%s", q->key[i]);
+				query_free(q);
+				memcpy(q->repeated, name, sizeof name);
+				return -1;
 			}
 		q->n++;
 		p = amp + 1;

@@ -11,16 +11,20 @@
 
 #define QUERY_MAX_PARAMS 16
 
+#define QUERY_KEY_SHOWN 64
 struct query {
 	size_t n;
 	const char *key[QUERY_MAX_PARAMS];   /* point into buf */
 	const char *value[QUERY_MAX_PARAMS]; /* point into buf */
 	char *buf;                           /* owned */
+	/* After a failure: the decoded name of the parameter given twice
+	 * (cut to QUERY_KEY_SHOWN bytes), else "". */
+	char repeated[QUERY_KEY_SHOWN + 1];
 };
 
 /* Parses qs (without the '?'). On success returns 0 and q owns its memory
  * (query_free it); on failure returns -1 with why set to a static
- * explanation and q empty. */
+ * explanation, q empty but for q->repeated. */
 int query_parse(const char *qs, struct query *q, const char **why);
 void query_free(struct query *q);
 /* The value of key, or NULL. */

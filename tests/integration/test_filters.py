@@ -151,6 +151,8 @@ def test_bad_filters_get_400():
                  ("filter[actor]=users:1&filter[flag]=odd", "filter[flag]"),
                  ("filter[actor]=users:1&sort=-timestamp", "sort"),
                  ("filter[actor]=users:1&filter[colour]=red", "filter[colour]"),
+                 ("filter[actor]=users:1&sort=time&sort=-time", "sort"),
+                 ("filter[actor]=users:1&filter%5Bactor%5D=users:2", "filter[actor]"),
                  # No index answers these: 400 saying which filter to add.
                  ("filter[action]=deleted", "filter[action]"),
                  ("filter[since]=0", "filter[since]"),

@@ -34,6 +34,12 @@ int main(void)
 		CHECK(why != NULL);
 		CHECK_INT(q.n, 0);
 	}
+	/* A repeated parameter is named (decoded). */
+	CHECK_INT(query_parse("a=1&filter%5Bactor%5D=x&filter[actor]=y", &q, &why), -1);
+	CHECK_STR(q.repeated, "filter[actor]");
+	CHECK_INT(q.n, 0);
+	CHECK_INT(query_parse("a=%zz", &q, &why), -1);
+	CHECK_STR(q.repeated, "");
 	char many[512] = "";
 	for (int i = 0; i < QUERY_MAX_PARAMS + 1; i++)
 		sprintf(many + strlen(many), "k%d=v&", i);
