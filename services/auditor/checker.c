@@ -170,13 +170,18 @@ static int check_version(struct run *r)
 	if (st < 0)
 		return st;
 	if (v > 1 && (!below.found || below.version < v - 1)) {
-		if (below.found)
+		if (below.found && below.version)
 			st = flag(
 			    r, CHECK_GAP, "",
 			    "versions %lld to %lld of its target are not stored (the highest below "
 			    "it is %lld)",
 			    (long long)(below.version + 1), (long long)(v - 1),
 			    (long long)below.version);
+		else if (below.found) /* a row older than its producer's versions */
+			st = flag(r, CHECK_GAP, "",
+			          "versions 1 to %lld of its target are not stored (its earlier "
+			          "events carry no version)",
+			          (long long)(v - 1));
 		else
 			st = flag(r, CHECK_GAP, "",
 			          "versions 1 to %lld of its target are not stored",

@@ -46,28 +46,33 @@ void h_state(struct http_request *req)
 	}
 	char when[TIMESTAMP_TEXT_MAX], then[TIMESTAMP_TEXT_MAX];
 	timestamp_format(at, when);
+	/* The event named in a 404: its version when it carries one (events
+	 * from producers that send none have no version, not version 0). */
+	char made[96];
+	if (s.version)
+		snprintf(made, sizeof made, "version %lld, event %s", (long long)s.version, s.event_id);
+	else
+		snprintf(made, sizeof made, "event %s, which carries no version", s.event_id);
 	if (!s.found) {
 		if (s.deleted_at) {
 			timestamp_format(s.deleted_at, then);
 			http_reply_error(
 			    req, 404, "Not found",
-			    "%s:%s did not exist at %s: it was deleted at %s (version %lld, "
-			    "event %s).",
-			    type, id, when, then, (long long)s.version, s.event_id);
+			    "%s:%s did not exist at %s: it was deleted at %s (%s).", type, id, when,
+			    then, made);
 		} else if (s.ever && !strcmp(s.action, "created")) {
 			timestamp_format(s.created_at, then);
 			http_reply_error(req, 404, "Not found",
-			                 "%s:%s did not exist at %s: it was created at %s (version %lld, "
-			                 "event %s).",
-			                 type, id, when, then, (long long)s.version, s.event_id);
+			                 "%s:%s did not exist at %s: it was created at %s (%s).", type, id,
+			                 when, then, made);
 		} else if (s.ever) {
 			/* The log never saw its creation (it predates the log, or its
 			 * producer did not send it). */
 			timestamp_format(s.created_at, then);
 			http_reply_error(req, 404, "Not found",
 			                 "The audit log knows nothing of %s:%s at %s: its first stored event "
-			                 "is a %s at %s (version %lld, event %s).",
-			                 type, id, when, s.action, then, (long long)s.version, s.event_id);
+			                 "is a %s at %s (%s).",
+			                 type, id, when, s.action, then, made);
 		} else {
 			http_reply_error(
 			    req, 404, "Not found",
@@ -81,9 +86,10 @@ void h_state(struct http_request *req)
 	s.attributes = NULL; /* stolen */
 	/* meta: the version at that instant, the instant asked, when and how
 	 * the version was made, the fields whose value was erased. */
-	json_t *meta =
-	    json_pack("{s:I, s:s, s:s, s:s, s:O}", "version", (json_int_t)s.version, "asOf", when,
-	              "changedAt", then, "action", s.action, "erased", s.erased);
+	json_t *meta = json_pack("{s:o, s:s, s:s, s:s, s:O}", "version",
+	                         s.version ? json_integer((json_int_t)s.version) : json_null(),
+	                         "asOf", when, "changedAt", then, "action", s.action, "erased",
+	                         s.erased);
 	json_t *rel = json_pack("{s:{s:{s:s, s:s}}}", "event", "data", "type", "data-events", "id",
 	                        s.event_id);
 	state_answer_clear(&s);

@@ -158,7 +158,10 @@ def test_state_follows_versions_not_clocks():
                     "targetId": target, "targetVersion": version,
                     "changes": {"a": {"prev": None if action == "created" else a - 1,
                                       "next": a}}}
-        events = [ev(skew, "created", t, 1, 1), ev(skew, "changed", t + 10, 2, 2),
+        plain = unique("plain")  # a producer that sends no version
+        unversioned = dict(ev(plain, "created", t, 1, 1))
+        del unversioned["targetVersion"]
+        events = [unversioned, ev(skew, "created", t, 1, 1), ev(skew, "changed", t + 10, 2, 2),
                   ev(skew, "changed", t + 5, 3, 3),
                   ev(same, "created", t, 1, 1), ev(same, "changed", t, 2, 2),
                   ev(same, "changed", t, 3, 3)]
@@ -180,6 +183,12 @@ def test_state_follows_versions_not_clocks():
         # not before the instant (a tester's case: it answered v2).
         assert state(skew, t + 30_000) == (3, 3)
         assert state(same, t) == (3, 3)
+        # No version is null, not 0, in meta and in the 404's words.
+        mutations(s, tok, f"documents:{plain}", 1)
+        assert state(plain, t + 1) == (1, None)
+        status, _, doc = s.auditor("GET", f"/api/documents/{plain}/state?at={t - 1}", token=tok)
+        detail = doc["errors"][0]["detail"]
+        assert status == 404 and "carries no version" in detail and "version 0" not in detail, doc
 
 
 def test_who_may_read_a_history():
