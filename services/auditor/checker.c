@@ -95,24 +95,28 @@ static int found_row(void *arg, const struct db_row *row)
 }
 
 /* The highest version of the target below v, wherever the log holds it. */
-static const char sql_below[] = "SELECT target_version, " SQL_ID("event_id") " FROM data_event_mutations "
-                                "WHERE target_type = ? AND target_id = ? AND target_version < ? "
-                                "ORDER BY target_version DESC LIMIT 1";
+static const char sql_below[] =
+    "SELECT target_version, " SQL_ID("event_id") " FROM data_event_mutations "
+    "WHERE target_type = ? AND target_id = ? AND target_version < ? "
+    "ORDER BY target_version DESC LIMIT 1";
 /* The lowest version of the target above v, wherever the log holds it
  * (one seek down data_event_mutations_version: ordering by anything past
  * its columns would sort the whole range above v, every version of a long
  * history, at each check). */
-static const char sql_above[] = "SELECT target_version, " SQL_ID("event_id") " FROM data_event_mutations "
-                                "WHERE target_type = ? AND target_id = ? AND target_version > ? "
-                                "ORDER BY target_version LIMIT 1";
+static const char sql_above[] =
+    "SELECT target_version, " SQL_ID("event_id") " FROM data_event_mutations "
+    "WHERE target_type = ? AND target_id = ? AND target_version > ? "
+    "ORDER BY target_version LIMIT 1";
 /* Of the events that claim one version, the first stored (the one checked
  * first): a range of one version, usually one row. */
-static const char sql_first_of[] = "SELECT target_version, " SQL_ID("event_id") " FROM data_event_mutations "
-                                   "WHERE target_type = ? AND target_id = ? AND target_version = ? "
-                                   "ORDER BY log_id, seq LIMIT 1";
+static const char sql_first_of[] =
+    "SELECT target_version, " SQL_ID("event_id") " FROM data_event_mutations "
+    "WHERE target_type = ? AND target_id = ? AND target_version = ? "
+    "ORDER BY log_id, seq LIMIT 1";
 /* Whether an event was flagged a gap. */
-static const char sql_gap_of[] = "SELECT flag, " SQL_ID("event_id") " FROM data_event_flags WHERE event_id = " SQL_ID_ARG " "
-                                 "AND flag = 'gap' AND field = ''";
+static const char sql_gap_of[] =
+    "SELECT flag, " SQL_ID("event_id") " FROM data_event_flags WHERE event_id = " SQL_ID_ARG
+    " AND flag = 'gap' AND field = ''";
 /* The same version of the target at an earlier position. */
 static const char sql_same[] =
     "SELECT target_version, " SQL_ID("event_id") " FROM data_event_mutations "
@@ -125,7 +129,8 @@ static const char sql_changes[] =
     "WHERE c.event_id = " SQL_ID_ARG " ORDER BY c.field";
 /* The field's value after the latest lower version that changed it. */
 static const char sql_last_value[] =
-    "SELECT " SQL_ID("c.event_id") ", c.target_version, v.next_value, v.field FROM data_event_changes c "
+    "SELECT " SQL_ID("c.event_id") ", c.target_version, v.next_value, v.field "
+    "FROM data_event_changes c "
     "LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "
     "WHERE c.target_type = ? AND c.target_id = ? AND c.field = ? AND c.target_version < ? "
     "ORDER BY c.target_version DESC, c.occurred_at DESC, c.event_id DESC LIMIT 1";

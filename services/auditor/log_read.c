@@ -23,7 +23,8 @@
 #define MAX_FIELDS 256 /* changes per event we assemble; more is malformed */
 
 static const char sql_head[] =
-    "SELECT e.log_id, e.seq, " SQL_ID("e.event_id") ", e.action, e.occurred_at, e.actor_type, e.actor_id, "
+    "SELECT e.log_id, e.seq, " SQL_ID("e.event_id") ", e.action, e.occurred_at, e.actor_type, "
+    "e.actor_id, "
     "e.target_type, e.target_id, e.event_name, c.field, c.prev_commitment, "
     "c.next_commitment, v.field, v.prev_salt, v.prev_value, v.next_salt, v.next_value, "
     "e.target_version FROM data_events e "

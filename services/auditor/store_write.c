@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -83,7 +82,8 @@ static void build_sql(void)
 		                            "(?,?,?,?,?,?)", "", 1u << k);
 		nodes_sql[k] = repeat_rows("INSERT INTO log_nodes (log_id, level, idx, hash) VALUES ",
 		                           "(?,?,?,?)", "", 1u << k);
-		exists_sql[k] = repeat_rows("SELECT " SQL_ID("event_id") " FROM data_events WHERE event_id IN (",
+		exists_sql[k] = repeat_rows("SELECT " SQL_ID("event_id") " FROM data_events "
+		                            "WHERE event_id IN (",
 		                            "?", ")", 1u << k);
 	}
 }
@@ -360,7 +360,8 @@ static int refused(struct batch_tx *t, int st)
  * only in memory: finding the events already stored (when t->look:
  * refused()) and inserting the new ones' commitments and values happen
  * before the batch takes its ticket in the log; under the ledger's lock,
- * the leaves are hashed at the next positions; the event rows and interior hashes go in after it, in parallel
+ * the leaves are hashed at the next positions; the event rows and interior
+ * hashes go in after it, in parallel
  * with the other consumers; the COMMIT (db_run_tx, after this returns)
  * waits until every batch before this one in the log has committed. */
 static int insert_in_tx(struct db *db, void *arg)
@@ -450,12 +451,11 @@ static int bind_batch(struct batch_tx *t)
 	t->leaf = malloc(t->n * sizeof *t->leaf);
 	t->ids = malloc(t->n * LEDGER_ID_LEN);
 	t->bin = malloc(t->n * sizeof *t->bin);
-	if (!t->lc || !t->cr || !t->first_change || !t->known || !t->repeat || !t->ev || !t->mut || !t->ch ||
-	    !t->val || !t->leaf || !t->ids || !t->bin)
+	if (!t->lc || !t->cr || !t->first_change || !t->known || !t->repeat || !t->ev || !t->mut ||
+	    !t->ch || !t->val || !t->leaf || !t->ids || !t->bin)
 		return DB_ERR;
 	for (size_t i = 0; i < t->n; i++)
-		if (strlen(t->events[i].id) != LEDGER_ID_LEN ||
-		    uuid_to_bin(t->events[i].id, LEDGER_ID_LEN, t->bin[i]))
+		if (uuid_to_bin(t->events[i].id, strlen(t->events[i].id), t->bin[i]))
 			return DB_ERR_DATA; /* event_decode lets only UUIDs through */
 	/* Repeats within the batch: sort the ids (their addresses tell the order
 	 * in the batch apart) and mark all but the first of each run. */
