@@ -189,23 +189,56 @@ static void limit(struct build *b, const struct plan_query *q)
 	param(b, DB_INT((long long)q->limit + 1));
 }
 
-/* The keys of the page (kv, kt, kid and, for a field's changes, kf) from
- * one index range. */
-static void inner_target(struct build *b, const struct plan_query *q)
+/* Which events of a target's history one index range reads. With a time
+ * window the history is read in two ranges, merged: the versioned events
+ * (version > 0, where time is only the second column, so the window is
+ * checked on each row) and the unversioned ones (version 0, where the
+ * window is a range of the index itself). */
+enum part { PART_ALL, PART_VERSIONED, PART_UNVERSIONED };
+
+/* Whether any of part lies after the cursor: unversioned events come last
+ * newest first, first oldest first. */
+static bool part_wanted(const struct plan_query *q, enum part part)
+{
+	if (!q->has_after || part == PART_ALL)
+		return true;
+	if (part == PART_VERSIONED)
+		return q->ascending || q->after.version > 0;
+	return !q->ascending || q->after.version == 0;
+}
+
+/* The part's version condition and keyset on the columns v, t, id. */
+static void part_keyset(struct build *b, const struct plan_query *q, enum part part,
+                        const char *v, const char *t, const char *id)
+{
+	char s[96];
+	if (part != PART_ALL) {
+		snprintf(s, sizeof s, " AND %s %s 0", v, part == PART_VERSIONED ? ">" : "=");
+		add(b, s);
+	}
+	if (part == PART_ALL || (part == PART_VERSIONED && q->after.version > 0))
+		keyset(b, q, v, t, id);
+	else if (part == PART_UNVERSIONED && q->after.version == 0)
+		keyset(b, q, NULL, t, id);
+}
+
+/* The keys of the page (kv, kt, kid) from one range of a target's events. */
+static void inner_target(struct build *b, const struct plan_query *q, enum part part)
 {
 	add(b, "SELECT target_version AS kv, occurred_at AS kt, event_id AS kid FROM data_events "
 	       "FORCE INDEX (data_events_target) WHERE target_type = ? AND target_id = ?");
 	param(b, DB_TEXT(q->target_type));
 	param(b, DB_TEXT(q->target_id));
 	residuals(b, q, "data_events", "occurred_at", 0);
-	keyset(b, q, "target_version", "occurred_at", "event_id");
+	part_keyset(b, q, part, "target_version", "occurred_at", "event_id");
 	static const char *const cols[] = {"target_version", "occurred_at", "event_id", NULL};
 	order(b, q, cols);
 	limit(b, q);
 }
 
 /* A field's changes, by target (version order) or by actor (time order). */
-static void inner_field(struct build *b, const struct plan_query *q, bool by_target)
+static void inner_field(struct build *b, const struct plan_query *q, bool by_target,
+                        enum part part)
 {
 	/* The event row is needed only for what the change row does not copy. */
 	bool join = q->actions || q->event_name || q->flags;
@@ -230,10 +263,44 @@ static void inner_field(struct build *b, const struct plan_query *q, bool by_tar
 		eq(b, "c.actor_id", q->actor_id);
 	}
 	residuals(b, q, join ? "e" : "c", "c.occurred_at", SKIP_ACTOR);
-	keyset(b, q, by_target ? "c.target_version" : NULL, "c.occurred_at", "c.event_id");
+	if (by_target)
+		part_keyset(b, q, part, "c.target_version", "c.occurred_at", "c.event_id");
+	else
+		keyset(b, q, NULL, "c.occurred_at", "c.event_id");
 	static const char *const vcols[] = {"c.target_version", "c.occurred_at", "c.event_id",
 	                                    NULL};
 	order(b, q, by_target ? vcols : vcols + 1);
+	limit(b, q);
+}
+
+/* A target's history (its events, or with a field its changes of that
+ * field): one range, or with a time window the wanted parts merged. */
+static void inner_history(struct build *b, const struct plan_query *q)
+{
+	bool by_field = q->field != NULL;
+	if (!q->has_since && !q->has_until) {
+		if (by_field)
+			inner_field(b, q, true, PART_ALL);
+		else
+			inner_target(b, q, PART_ALL);
+		return;
+	}
+	static const char *const kcols[] = {"kv", "kt", "kid", NULL};
+	add(b, by_field ? "SELECT kv, kt, kid, kf FROM (" : "SELECT kv, kt, kid FROM (");
+	bool first = true;
+	for (enum part part = PART_VERSIONED; part <= PART_UNVERSIONED; part++) {
+		if (!part_wanted(q, part))
+			continue;
+		add(b, first ? "(" : " UNION ALL (");
+		first = false;
+		if (by_field)
+			inner_field(b, q, true, part);
+		else
+			inner_target(b, q, part);
+		add(b, ")");
+	}
+	add(b, ") u");
+	order(b, q, kcols);
 	limit(b, q);
 }
 
@@ -330,16 +397,12 @@ int query_plan(const struct plan_query *q, struct plan *out, const char **why,
 	add(&b, "SELECT " SQL_ID("e.event_id") ", e.action, e.occurred_at, e.actor_type, e.actor_id, "
 	        "e.target_type, e.target_id, e.event_name, c.field, v.prev_value, v.next_value, "
 	        "e.log_id, e.seq, v.field, e.target_version FROM (");
-	if (q->target_type && by_field) {
-		inner_field(&b, q, true);
-		out->index = "data_event_changes_field";
-		out->by_version = true;
-	} else if (q->target_type) {
-		inner_target(&b, q);
-		out->index = "data_events_target";
+	if (q->target_type) {
+		inner_history(&b, q);
+		out->index = by_field ? "data_event_changes_field" : "data_events_target";
 		out->by_version = true;
 	} else if (q->actor_type && by_field) {
-		inner_field(&b, q, false);
+		inner_field(&b, q, false, PART_ALL);
 		out->index = "data_event_changes_actor";
 	} else if (q->flags) { /* flags are rare: their index, not the actor's range */
 		inner_flags(&b, q);
