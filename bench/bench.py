@@ -1558,7 +1558,7 @@ class Bench:
             self.wait_checker(st, st.token(1))
             res_big = self.measure_queries(st, hot, "big")
             self.proofs(st)
-            self.filters(st, hot)
+            self.filters(st, hot, history)
             self.state_at(st, history)
         R.add("fill.rows_per_s", "loadgen fill-db through store_insert_batch and the log's "
               "writer (2 connections, 1,000 events per transaction, tree built as it goes)",
@@ -1587,9 +1587,12 @@ class Bench:
 
     # -- 11: filters and the state at any time --------------------------------
 
-    def filters(self, st, hot):
+    def filters(self, st, hot, history):
         """Every documented filter combination (README "Filters") on the
-        hot actor and target of the big log: the first page and the page
+        hot actor and target of the big log (the fill's events have no
+        version), and a time window on the versioned history (target,
+        start ms, end ms), from 10% to 70% of its time, so newest first
+        walks the 30% after it: the first page and the page
         filter_deep_pages + 1 through the cursor, page[size]=filter_size."""
         s = self.size
         tok = st.token(1)
@@ -1620,6 +1623,9 @@ class Bench:
             "target": t, "target+action": t + "&filter%5Baction%5D=changed",
             "target+since+until": t + rng, "target+field": t + "&filter%5Bfield%5D=email",
             "target+actor": t + "&" + a, "actor, oldest first": a + "&sort=time",
+            "versioned target+since+until": f"filter%5Btarget%5D=users:{history[0]}"
+            f"&filter%5Bsince%5D={history[1] + (history[2] - history[1]) // 10}"
+            f"&filter%5Buntil%5D={history[1] + 7 * (history[2] - history[1]) // 10}",
             "target+field, oldest first": t + "&filter%5Bfield%5D=email&sort=time",
         }
         R = self.report

@@ -8,6 +8,9 @@
  *
  *   target [+ anything but field]   data_events_target (target, version, time, id)
  *   target + field [+ ...]          data_event_changes_field (target, field, version, time, id)
+ *                                   with since or until, both in two ranges, merged: the
+ *                                   versioned events (the window checked on each row) and
+ *                                   the unversioned ones (version 0, the window in the range)
  *   actor [+ action, time, name, flag]
  *                                   data_events_actor (actor, action, time, id), one range
  *                                   per action asked (all four when none), merged
