@@ -88,8 +88,14 @@ static void proxy(struct http_request *req, const char *filter)
 	const struct query *q = http_query(req);
 	int bad = query_append(target, sizeof target, filter, value);
 	for (size_t i = 0; !bad && i < q->n; i++)
-		if (strcmp(q->key[i], filter))
-			bad = query_append(target, sizeof target, q->key[i], q->value[i]);
+		if (strcmp(q->key[i], filter) &&
+		    query_append(target, sizeof target, q->key[i], q->value[i])) {
+			http_reply_param_error(req, q->key[i], "Invalid query parameter",
+			                       "The query string is too long from %s on: the audit "
+			                       "query forwarded is at most %d bytes.",
+			                       q->key[i], TARGET_MAX - 1);
+			return;
+		}
 	if (bad) {
 		http_reply_error(req, 400, "Invalid query string", "The query string is too long.");
 		return;

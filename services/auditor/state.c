@@ -15,7 +15,10 @@
  * instant (a range of data_event_mutations_time, sorted by version). So
  * its cost is the mutations of that window, whatever the history's length,
  * and a higher version stamped more than STATE_SKEW_MS before a lower one
- * is not seen. */
+ * is not seen. Events without a version come first in the history's
+ * order: when the latest one stamped is such, the window is anchored at
+ * the latest versioned one stamped at or before the instant instead
+ * (sql_versioned, which steps back over the unversioned ones), if any. */
 #define STATE_SKEW_MS 10000
 static const char sql_window[] =
     "SELECT " SQL_ID("event_id") ", action, target_version, occurred_at FROM data_event_mutations "
@@ -26,6 +29,11 @@ static const char sql_producer[] =
     "SELECT " SQL_ID("event_id") ", action, target_version, occurred_at FROM data_event_mutations "
     "FORCE INDEX (data_event_mutations_time) "
     "WHERE target_type = ? AND target_id = ? AND occurred_at <= ? "
+    "ORDER BY occurred_at DESC, event_id DESC LIMIT 1";
+static const char sql_versioned[] =
+    "SELECT " SQL_ID("event_id") ", action, target_version, occurred_at FROM data_event_mutations "
+    "FORCE INDEX (data_event_mutations_time) "
+    "WHERE target_type = ? AND target_id = ? AND occurred_at <= ? AND target_version > 0 "
     "ORDER BY occurred_at DESC, event_id DESC LIMIT 1";
 /* The first mutation of the target, when none was before the instant. */
 static const char sql_first[] =
@@ -122,6 +130,12 @@ int store_state_at(struct db *db, const char *type, const char *id, int64_t at,
 	struct mutation m = {0};
 	struct db_value key[4] = {DB_TEXT(type), DB_TEXT(id), DB_INT(at)};
 	int st = db_query(db, sql_producer, key, 3, mutation_row, &m);
+	if (!st && m.found && m.version == 0) { /* a versioned one would come after it */
+		struct mutation v = {0};
+		st = db_query(db, sql_versioned, key, 3, mutation_row, &v);
+		if (!st && v.found)
+			m = v;
+	}
 	if (!st && m.found) { /* the window ends at the instant: m is in it */
 		key[3] = DB_INT(m.timestamp - STATE_SKEW_MS);
 		st = db_query(db, sql_window, key, 4, mutation_row, &m);

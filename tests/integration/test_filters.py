@@ -171,6 +171,10 @@ def test_bad_filters_get_400():
         assert "filter[target] or filter[actor]" in error_of(doc)["detail"], doc
         status, _, doc = s.api("GET", "/logs/by/users/1?filter[action]=eaten", token=tok)
         assert status == 400 and error_of(doc)["source"]["parameter"] == "filter[action]", doc
+        # Too long to forward: named too (a tester's finding: no parameter).
+        status, _, doc = s.api("GET", "/logs/for/users/1?page[size]=3&page[after]=" + "A" * 5000,
+                               token=tok)
+        assert status == 400 and error_of(doc)["source"]["parameter"] == "page[after]", doc
 
 
 def explain(sql, params):

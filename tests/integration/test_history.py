@@ -161,7 +161,16 @@ def test_state_follows_versions_not_clocks():
         plain = unique("plain")  # a producer that sends no version
         unversioned = dict(ev(plain, "created", t, 1, 1))
         del unversioned["targetVersion"]
-        events = [unversioned, ev(skew, "created", t, 1, 1), ev(skew, "changed", t + 10, 2, 2),
+        # A versioned delete, then a change without a version stamped 20 s
+        # later (a tester's case: it brought the object back). Events with
+        # no version come first in the history: the delete stays last.
+        mixed = unique("mixed")
+        late = dict(ev(mixed, "changed", t + 22_000, 1, 9))
+        del late["targetVersion"]
+        events = [unversioned, ev(mixed, "created", t, 1, 1), ev(mixed, "changed", t + 1000, 2, 2),
+                  dict(ev(mixed, "deleted", t + 2000, 3, 3), changes={"a": {"prev": 2,
+                                                                           "next": None}}),
+                  late, ev(skew, "created", t, 1, 1), ev(skew, "changed", t + 10, 2, 2),
                   ev(skew, "changed", t + 5, 3, 3),
                   ev(same, "created", t, 1, 1), ev(same, "changed", t, 2, 2),
                   ev(same, "changed", t, 3, 3)]
@@ -186,6 +195,11 @@ def test_state_follows_versions_not_clocks():
         # No version is null, not 0, in meta and in the 404's words.
         mutations(s, tok, f"documents:{plain}", 1)
         assert state(plain, t + 1) == (1, None)
+        mutations(s, tok, f"documents:{mixed}", 4)
+        assert state(mixed, t + 1500) == (2, 2)
+        for at in (t + 2000, t + 22_000, t + 40_000):
+            status, _, doc = s.auditor("GET", f"/api/documents/{mixed}/state?at={at}", token=tok)
+            assert status == 404 and "deleted" in doc["errors"][0]["detail"], (at, doc)
         status, _, doc = s.auditor("GET", f"/api/documents/{plain}/state?at={t - 1}", token=tok)
         detail = doc["errors"][0]["detail"]
         assert status == 404 and "carries no version" in detail and "version 0" not in detail, doc
