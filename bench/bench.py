@@ -1649,7 +1649,7 @@ class Bench:
                     p99.append(r["p99"])
                 label = (f"{name}, first page of {size}" if which == "first" else
                          f"{name}, page {s['filter_deep_pages'] + 1} through the cursor")
-                key = "filter." + re.sub(r"[^a-z]+", "_", name).strip("_") + f".{which}"
+                key = "filter." + re.sub(r"[^a-z]+", "_", name.lower()).strip("_") + f".{which}"
                 R.add(f"{key}.p50_ms", f"{label}, {self.size['big_rows']:,} events: p50 "
                       "(wrk -t1 -c4)", "ms", p50, None, 11, 2)
                 R.add(f"{key}.p99_ms", f"{label}: p99", "ms", p99, ("<", 50), 11, 2)
