@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "checker.h"
+#include "query_plan.h"
 #include "clock.h"
 #include "jcs.h"
 #include "log.h"
@@ -40,12 +41,11 @@ struct checker {
 	uint64_t flags[CHECK_FLAG_KINDS];
 };
 
-static const char *const flag_names[CHECK_FLAG_KINDS] = {"gap", "late", "duplicate-version",
-                                                         "drift"};
+_Static_assert(CHECK_FLAG_KINDS == PLAN_FLAG_KINDS, "one name per flag kind");
 
 const char *check_flag_name(enum check_flag f)
 {
-	return flag_names[f];
+	return plan_flag_names[f];
 }
 
 /* ---- one mutation ---- */
@@ -83,6 +83,7 @@ struct found {
 	bool found;
 	int64_t version;
 	char id[UUID_STR_LEN + 1];
+	bool deleted; /* its action, where the statement gives one */
 };
 
 static int found_row(void *arg, const struct db_row *row)
@@ -91,12 +92,13 @@ static int found_row(void *arg, const struct db_row *row)
 	f->found = true;
 	f->version = strtoll(row->val[0], NULL, 10);
 	snprintf(f->id, sizeof f->id, "%s", row->val[1]);
+	f->deleted = row->n > 2 && row->val[2] && !strcmp(row->val[2], "deleted");
 	return 1; /* the first row is the answer */
 }
 
 /* The highest version of the target below v, wherever the log holds it. */
 static const char sql_below[] =
-    "SELECT target_version, " SQL_ID("event_id") " FROM data_event_mutations "
+    "SELECT target_version, " SQL_ID("event_id") ", action FROM data_event_mutations "
     "WHERE target_type = ? AND target_id = ? AND target_version < ? "
     "ORDER BY target_version DESC LIMIT 1";
 /* The lowest version of the target above v, wherever the log holds it
@@ -155,7 +157,7 @@ static int flag(struct run *r, enum check_flag f, const char *field, const char 
 	vsnprintf(detail, sizeof detail, fmt, ap);
 	va_end(ap);
 	const struct mutation *m = r->m;
-	struct db_value v[9] = {DB_TEXT(m->id),   DB_TEXT(flag_names[f]), DB_TEXT(field),
+	struct db_value v[9] = {DB_TEXT(m->id),   DB_TEXT(plan_flag_names[f]), DB_TEXT(field),
 	                        DB_TEXT(detail),  DB_INT(r->c->log),      DB_INT((long long)m->seq),
 	                        DB_TEXT(m->type), DB_TEXT(m->target),     DB_INT(m->timestamp)};
 	uint64_t affected = 0;
@@ -194,6 +196,12 @@ static int check_version(struct run *r)
 		if (st)
 			return st;
 	}
+	if (below.found && below.deleted &&
+	    (st = flag(r, CHECK_AFTER_DELETE, "",
+	               "version %lld of its target (event %s) deleted it, and this %s comes "
+	               "after",
+	               (long long)below.version, below.id, m->action)))
+		return st;
 	/* Late: the next version above it was checked before it came, and
 	 * found it missing. */
 	if ((st = db_query(r->db, sql_above, k, 3, found_row, &above)) < 0)
@@ -212,6 +220,13 @@ static int check_version(struct run *r)
 		    (st = flag(r, CHECK_LATE, "",
 		               "version %lld of its target (event %s) was checked before it came, "
 		               "and flagged a gap",
+		               (long long)above.version, above.id)))
+			return st;
+		/* That version missed this delete below it: the flag goes here. */
+		if (gap.found && !strcmp(m->action, "deleted") &&
+		    (st = flag(r, CHECK_AFTER_DELETE, "",
+		               "version %lld of its target (event %s) was checked before this "
+		               "delete came, and comes after it",
 		               (long long)above.version, above.id)))
 			return st;
 	}

@@ -17,6 +17,9 @@
  *   drift              (changed, deleted) a field's prev is not the value the
  *                      latest lower version that changed the field left
  *                      (values erased on either side are not compared)
+ *   after-delete       the highest version of its target below v deleted it;
+ *                      or it is a delete that came late (as above), under a
+ *                      version that missed it
  * Each flag is a row of data_event_flags (the event, the kind, the field
  * for drift, a sentence saying what was expected; never a value, which
  * only data_event_values holds, so an erasure erases it everywhere),
@@ -30,9 +33,17 @@
 
 #include "auditor.h"
 
-enum check_flag { CHECK_GAP, CHECK_LATE, CHECK_DUPLICATE, CHECK_DRIFT, CHECK_FLAG_KINDS };
+enum check_flag {
+	CHECK_GAP,
+	CHECK_LATE,
+	CHECK_DUPLICATE,
+	CHECK_DRIFT,
+	CHECK_AFTER_DELETE,
+	CHECK_FLAG_KINDS
+};
 
-/* "gap", "late", "duplicate-version", "drift". */
+/* "gap", "late", "duplicate-version", "drift", "after-delete"
+ * (query_plan.h's plan_flag_names). */
 const char *check_flag_name(enum check_flag f);
 
 struct checker_config {

@@ -86,7 +86,7 @@ static int narrow(struct http_request *req, struct plan_query *q)
 	if (name_list(req, "filter[action]", actions, 4, "viewed, created, changed, deleted",
 	              &q->actions) ||
 	    name_list(req, "filter[flag]", flags, CHECK_FLAG_KINDS,
-	              "gap, late, duplicate-version, drift", &q->flags) ||
+	              PLAN_FLAG_RULE, &q->flags) ||
 	    instant(req, "filter[since]", &q->has_since, &q->since) ||
 	    instant(req, "filter[until]", &q->has_until, &q->until))
 		return -1;

@@ -7,8 +7,8 @@
 #include "query_plan.h"
 #include "sql_id.h"
 
-static const char *const flag_kinds[PLAN_FLAG_KINDS] = {"gap", "late", "duplicate-version",
-                                                        "drift"};
+const char *const plan_flag_names[PLAN_FLAG_KINDS] = {"gap", "late", "duplicate-version",
+                                                     "drift", "after-delete"};
 
 /* A growing statement: its text and its parameters. */
 struct build {
@@ -73,7 +73,7 @@ static const char *action_name(unsigned i)
 
 static const char *flag_kind(unsigned i)
 {
-	return flag_kinds[i];
+	return plan_flag_names[i];
 }
 
 /* " IN (?, ?, ...)" with name(i) for each bit i of bits (i < n). */

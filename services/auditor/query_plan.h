@@ -37,8 +37,12 @@
 #include "db.h"
 #include "event.h"
 
-/* The checker's flag kinds, as filter[flag] names them (checker.h). */
-#define PLAN_FLAG_KINDS 4
+/* The checker's flag kinds, as filter[flag] names them, in the order of
+ * enum check_flag (checker.h): the one table of their names. */
+#define PLAN_FLAG_KINDS 5
+extern const char *const plan_flag_names[PLAN_FLAG_KINDS];
+/* The same as words, for error details. */
+#define PLAN_FLAG_RULE "gap, late, duplicate-version, drift, after-delete"
 
 struct plan_query {
 	const char *actor_type, *actor_id;   /* both or neither */

@@ -36,10 +36,10 @@ def test_gap_late_duplicate_drift():
         t0 = int(time.time() * 1000)
         before = checks(s, tok)["flags"]
 
-        def ev(name, action, version, changes=None):
+        def ev(name, action, version, changes=None, on=target):
             e = {"id": str(uuid.uuid4()), "action": action, "timestamp": t0 + version,
                  "actorType": "service", "actorId": "editor", "targetType": "documents",
-                 "targetId": target, "eventName": name}
+                 "targetId": on, "eventName": name}
             if version:
                 e["targetVersion"] = version
             if changes:
@@ -49,9 +49,9 @@ def test_gap_late_duplicate_drift():
         def x(prev, nxt):
             return {"x": {"prev": prev, "next": nxt}}
 
-        def checked_past(ids):
+        def checked_past(ids, on=target):
             """Once every event of ids is stored and checked."""
-            got = s.events(f"/data-events?filter[target]=documents:{target}", tok)
+            got = s.events(f"/data-events?filter[target]=documents:{on}", tok)
             mine = [e for e in got if e["id"] in ids]
             if len(mine) < len(ids):
                 return None
@@ -75,8 +75,12 @@ def test_gap_late_duplicate_drift():
                   ev("unversioned", "changed", 0, x(7, 8)),
                   ev("v6", "deleted", 6, x(6, None))]
         publish(second)
-        got = wait_for(lambda: checked_past({e["id"] for e in second}),
-                       what="the second batch checked")
+        wait_for(lambda: checked_past({e["id"] for e in second}), what="the second batch checked")
+        # A change after the delete: what the API never makes.
+        third = [ev("v7", "changed", 7, x(None, 9))]
+        publish(third)
+        got = wait_for(lambda: checked_past({e["id"] for e in third}),
+                       what="the third batch checked")
         flags = {e["attributes"]["eventName"]: sorted(
             (f["kind"], f["field"]) for f in e.get("meta", {}).get("flags", [])) for e in got}
         assert flags == {
@@ -85,20 +89,33 @@ def test_gap_late_duplicate_drift():
             "v3": [("late", None)],
             "v4again": [("duplicate-version", None)],
             "v5": [("drift", "x")],
-            "unversioned": [], "v6": []}, flags
+            "unversioned": [], "v6": [], "v7": [("after-delete", None)]}, flags
         for e in got:
             for f in e.get("meta", {}).get("flags", []):
                 # words, never a value (100 is v5's prev; an event id may hold the digits)
                 assert f["detail"] and not re.search(r"\b100\b", f["detail"]), f
         # Counted: /checks counts the whole log (other tests' events too, so
         # at least ours), filter[flag] this target's.
-        want = {"gap": 1, "late": 1, "duplicate-version": 1, "drift": 2}
+        want = {"gap": 1, "late": 1, "duplicate-version": 1, "drift": 2, "after-delete": 1}
         after = checks(s, tok)["flags"]
         for k, n in want.items():
             assert after[k] - before.get(k, 0) >= n, (k, before, after)
             flagged = s.events(f"/data-events?filter[target]=documents:{target}"
                                f"&filter[flag]={k}", tok)
             assert len(flagged) == n, (k, flagged)
+        # A delete that comes after a higher version was checked: late, and
+        # after-delete on the delete (the version above was checked without it).
+        other = unique("doc")
+        early = [ev("w1", "created", 1, x(None, 1), on=other),
+                 ev("w3", "changed", 3, x(1, 3), on=other)]
+        publish(early)
+        wait_for(lambda: checked_past({e["id"] for e in early}, other), what="w1, w3 checked")
+        gone = [ev("w2", "deleted", 2, x(1, None), on=other)]
+        publish(gone)
+        got = wait_for(lambda: checked_past({e["id"] for e in gone}, other), what="w2 checked")
+        flags = {e["attributes"]["eventName"]: sorted(
+            f["kind"] for f in e.get("meta", {}).get("flags", [])) for e in got}
+        assert flags == {"w1": [], "w3": ["gap"], "w2": ["after-delete", "late"]}, flags
         both = s.events(f"/data-events?filter[flag]=gap,late&filter[action]=changed"
                         f"&filter[actor]=service:editor", tok)
         assert {"v4", "v3"} <= {e["attributes"]["eventName"] for e in both

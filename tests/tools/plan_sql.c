@@ -30,7 +30,6 @@ static char *split(char *s)
 int main(int argc, char **argv)
 {
 	static const char *const actions[] = {"viewed", "created", "changed", "deleted"};
-	static const char *const kinds[] = {"gap", "late", "duplicate-version", "drift"};
 	struct plan_query q = {.limit = 50};
 	for (int i = 1; i < argc; i++) {
 		char *eqs = strchr(argv[i], '=');
@@ -52,12 +51,13 @@ int main(int argc, char **argv)
 		} else if (!strcmp(k, "name")) {
 			q.event_name = v;
 		} else if (!strcmp(k, "action") || !strcmp(k, "flag")) {
-			const char *const *names = !strcmp(k, "action") ? actions : kinds;
+			bool action = !strcmp(k, "action");
+			const char *const *names = action ? actions : plan_flag_names;
+			unsigned n = action ? 4 : PLAN_FLAG_KINDS;
 			for (char *item = strtok(v, ","); item; item = strtok(NULL, ","))
-				for (unsigned j = 0; j < 4; j++)
+				for (unsigned j = 0; j < n; j++)
 					if (!strcmp(item, names[j]))
-						*(!strcmp(k, "action") ? &q.actions : &q.flags) |=
-						    1u << j;
+						*(action ? &q.actions : &q.flags) |= 1u << j;
 		} else if (!strcmp(k, "since")) {
 			q.has_since = true;
 			q.since = strtoll(v, NULL, 10);
