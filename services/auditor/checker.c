@@ -177,26 +177,27 @@ static int check_version(struct run *r)
 	if (st < 0)
 		return st;
 	if (v > 1 && (!below.found || below.version < v - 1)) {
+		long long from = below.found ? (long long)below.version + 1 : 1, to = v - 1;
+		char missing[96];
+		if (from == to)
+			snprintf(missing, sizeof missing, "version %lld of its target is", from);
+		else
+			snprintf(missing, sizeof missing, "versions %lld to %lld of its target are",
+			         from, to);
 		if (below.found && below.version)
-			st = flag(
-			    r, CHECK_GAP, "",
-			    "versions %lld to %lld of its target are not stored (the highest below "
-			    "it is %lld)",
-			    (long long)(below.version + 1), (long long)(v - 1),
-			    (long long)below.version);
+			st = flag(r, CHECK_GAP, "", "%s not stored (the highest below it is %lld)",
+			          missing, (long long)below.version);
 		else if (below.found) /* a row older than its producer's versions */
 			st = flag(r, CHECK_GAP, "",
-			          "versions 1 to %lld of its target are not stored (its earlier "
-			          "events carry no version)",
-			          (long long)(v - 1));
+			          "%s not stored (its earlier events carry no version)", missing);
 		else
-			st = flag(r, CHECK_GAP, "",
-			          "versions 1 to %lld of its target are not stored",
-			          (long long)(v - 1));
+			st = flag(r, CHECK_GAP, "", "%s not stored", missing);
 		if (st)
 			return st;
 	}
-	if (below.found && below.deleted &&
+	/* A delete without a version is not in the versions' order: only a
+	 * versioned one below it counts. */
+	if (below.found && below.deleted && below.version > 0 &&
 	    (st = flag(r, CHECK_AFTER_DELETE, "",
 	               "version %lld of its target (event %s) deleted it, and this %s comes "
 	               "after",

@@ -35,10 +35,12 @@ static const char sql_versioned[] =
     "FORCE INDEX (data_event_mutations_time) "
     "WHERE target_type = ? AND target_id = ? AND occurred_at <= ? AND target_version > 0 "
     "ORDER BY occurred_at DESC, event_id DESC LIMIT 1";
-/* The first mutation of the target, when none was before the instant. */
+/* The first mutation of the target in the history's order, when none was
+ * stamped before the instant (one seek of data_event_mutations_version). */
 static const char sql_first[] =
     "SELECT " SQL_ID("event_id") ", action, target_version, occurred_at FROM data_event_mutations "
-    "WHERE target_type = ? AND target_id = ? ORDER BY occurred_at, event_id LIMIT 1";
+    "WHERE target_type = ? AND target_id = ? "
+    "ORDER BY target_version, occurred_at, event_id LIMIT 1";
 /* The fields the target's events ever changed, one at a time: the next
  * field name after the last, one seek of data_event_changes_field each
  * (a DISTINCT over the target reads every change of a long history). */

@@ -116,6 +116,21 @@ def test_gap_late_duplicate_drift():
         flags = {e["attributes"]["eventName"]: sorted(
             f["kind"] for f in e.get("meta", {}).get("flags", [])) for e in got}
         assert flags == {"w1": [], "w3": ["gap"], "w2": ["after-delete", "late"]}, flags
+        # A delete without a version is outside the versions' order: the
+        # versioned create checked beside it is not after it (a tester's
+        # case: it was flagged after-delete, "version 0 ... deleted it").
+        plain = unique("doc")
+        mixed = [ev("u1", "created", 1, x(None, 1), on=plain),
+                 ev("u0", "deleted", 0, x(1, None), on=plain)]
+        mixed[1]["timestamp"] = t0 + 1000
+        publish(mixed)
+        got = wait_for(lambda: checked_past({mixed[0]["id"]}, plain), what="u1 checked")
+        assert [e.get("meta", {}).get("flags", []) for e in got] == [[], []], got
+        # One missing version is worded as one.
+        gap = [f["detail"] for e in s.events(f"/data-events?filter[target]=documents:{other}",
+                                             tok)
+               for f in e.get("meta", {}).get("flags", []) if f["kind"] == "gap"]
+        assert gap == ["version 2 of its target is not stored (the highest below it is 1)"], gap
         both = s.events(f"/data-events?filter[flag]=gap,late&filter[action]=changed"
                         f"&filter[actor]=service:editor", tok)
         assert {"v4", "v3"} <= {e["attributes"]["eventName"] for e in both

@@ -167,10 +167,12 @@ def test_state_follows_versions_not_clocks():
         mixed = unique("mixed")
         late = dict(ev(mixed, "changed", t + 22_000, 1, 9))
         del late["targetVersion"]
+        early = unique("early")
         events = [unversioned, ev(mixed, "created", t, 1, 1), ev(mixed, "changed", t + 1000, 2, 2),
                   dict(ev(mixed, "deleted", t + 2000, 3, 3), changes={"a": {"prev": 2,
                                                                            "next": None}}),
-                  late, ev(skew, "created", t, 1, 1), ev(skew, "changed", t + 10, 2, 2),
+                  late, ev(early, "created", t + 3000, 1, 1), ev(early, "changed", t + 1000, 2, 2),
+                  ev(early, "changed", t + 2000, 3, 3), ev(skew, "created", t, 1, 1), ev(skew, "changed", t + 10, 2, 2),
                   ev(skew, "changed", t + 5, 3, 3),
                   ev(same, "created", t, 1, 1), ev(same, "changed", t, 2, 2),
                   ev(same, "changed", t, 3, 3)]
@@ -196,6 +198,13 @@ def test_state_follows_versions_not_clocks():
         mutations(s, tok, f"documents:{plain}", 1)
         assert state(plain, t + 1) == (1, None)
         mutations(s, tok, f"documents:{mixed}", 4)
+        # Created stamped after its changes (a tester's case): before all of
+        # them, the 404 names the creation, not "knows nothing".
+        mutations(s, tok, f"documents:{early}", 3)
+        status, _, doc = s.auditor("GET", f"/api/documents/{early}/state?at={t - 500}",
+                                   token=tok)
+        detail = doc["errors"][0]["detail"]
+        assert status == 404 and "was created at" in detail and "version 1" in detail, doc
         assert state(mixed, t + 1500) == (2, 2)
         for at in (t + 2000, t + 22_000, t + 40_000):
             status, _, doc = s.auditor("GET", f"/api/documents/{mixed}/state?at={at}", token=tok)
