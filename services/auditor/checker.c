@@ -129,12 +129,15 @@ static const char sql_changes[] =
     "SELECT c.field, v.prev_value, v.field FROM data_event_changes c "
     "LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "
     "WHERE c.event_id = " SQL_ID_ARG " ORDER BY c.field";
-/* The field's value after the latest lower version that changed it. */
+/* The field's value after the latest lower version that changed it. Events
+ * without a version come first, in time order: of those, only the ones
+ * stamped at or before the mutation checked can have come before it. */
 static const char sql_last_value[] =
     "SELECT " SQL_ID("c.event_id") ", c.target_version, v.next_value, v.field "
     "FROM data_event_changes c "
     "LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "
     "WHERE c.target_type = ? AND c.target_id = ? AND c.field = ? AND c.target_version < ? "
+    "AND (c.target_version > 0 OR c.occurred_at <= ?) "
     "ORDER BY c.target_version DESC, c.occurred_at DESC, c.event_id DESC LIMIT 1";
 static const char sql_flag[] =
     "INSERT IGNORE INTO data_event_flags (event_id, flag, field, detail, log_id, seq, "
@@ -311,13 +314,19 @@ static int check_values(struct run *r)
 		if (!p.f[i].prev)
 			continue;
 		struct last_value l = {0};
-		struct db_value k[4] = {DB_TEXT(m->type), DB_TEXT(m->target), DB_TEXT(p.f[i].field),
-		                        DB_INT(m->version)};
-		st = db_query(r->db, sql_last_value, k, 4, last_row, &l);
-		if (!st && l.found && l.value && !same_value(l.value, p.f[i].prev))
+		struct db_value k[5] = {DB_TEXT(m->type), DB_TEXT(m->target), DB_TEXT(p.f[i].field),
+		                        DB_INT(m->version), DB_INT(m->timestamp)};
+		st = db_query(r->db, sql_last_value, k, 5, last_row, &l);
+		if (!st && l.found && l.value && !same_value(l.value, p.f[i].prev)) {
+			char by[64];
+			if (l.version)
+				snprintf(by, sizeof by, "version %lld", (long long)l.version);
+			else
+				snprintf(by, sizeof by, "an event without a version");
 			st = flag(r, CHECK_DRIFT, p.f[i].field,
-			          "its prev of %s is not the value version %lld stored (event %s)",
-			          p.f[i].field, (long long)l.version, l.id);
+			          "its prev of %s is not the value %s stored (event %s)", p.f[i].field,
+			          by, l.id);
+		}
 		json_decref(l.value);
 	}
 	for (size_t i = 0; i < p.n; i++)

@@ -15,8 +15,10 @@
  *                      before it came, and flagged a gap
  *   duplicate-version  another event stored version v at an earlier position
  *   drift              (changed, deleted) a field's prev is not the value the
- *                      latest lower version that changed the field left
- *                      (values erased on either side are not compared)
+ *                      latest lower version that changed the field left (of
+ *                      the events without a version, those stamped at or
+ *                      before it; values erased on either side are not
+ *                      compared)
  *   after-delete       the highest version of its target below v deleted it;
  *                      or it is a delete that came late (as above), under a
  *                      version that missed it

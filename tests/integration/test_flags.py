@@ -126,6 +126,23 @@ def test_gap_late_duplicate_drift():
         publish(mixed)
         got = wait_for(lambda: checked_past({mixed[0]["id"]}, plain), what="u1 checked")
         assert [e.get("meta", {}).get("flags", []) for e in got] == [[], []], got
+        # Events without a version count for drift only when stamped at or
+        # before the mutation checked (a tester's case: a later unversioned
+        # delete was v2's reference, "not the value version 0 stored").
+        old = unique("doc")
+        history = [ev("p0", "created", 0, x(None, 1), on=old),
+                   ev("p2", "changed", 2, x(1, 2), on=old),
+                   ev("p0d", "deleted", 0, x(2, None), on=old),
+                   ev("p3", "changed", 3, x(5, 6), on=old)]
+        history[2]["timestamp"] = t0 + 2000
+        publish(history)
+        got = wait_for(lambda: checked_past({history[1]["id"], history[3]["id"]}, old),
+                       what="p2, p3 checked")
+        flags = {e["attributes"]["eventName"]: sorted(
+            (f["kind"], f["detail"]) for f in e.get("meta", {}).get("flags", [])) for e in got}
+        assert [k for k, _ in flags["p2"]] == ["gap"] and flags["p0"] == flags["p0d"] == [] and \
+            flags["p3"][0][0] == "drift" and "not the value version 2 stored" in flags["p3"][0][1], \
+            flags
         # One missing version is worded as one.
         gap = [f["detail"] for e in s.events(f"/data-events?filter[target]=documents:{other}",
                                              tok)
