@@ -238,6 +238,15 @@ static int check_changes(json_t *changes, enum event_action a, char *why, size_t
 	return 0;
 }
 
+/* Why a message did not parse: not JSON, or JSON with a number beyond what
+ * is read (jsonapi_parse_json's title says which). */
+static int fail_unparsed(char *why, size_t why_len, const struct jsonapi_error *jerr)
+{
+	return fail(why, why_len, "%s: %s",
+	            strcmp(jerr->title, "Malformed JSON") ? "JSON we cannot hold" : "not JSON",
+	            jerr->detail);
+}
+
 int event_decode(const char *buf, size_t len, struct event *ev, char *why, size_t why_len)
 {
 	ev->changes = NULL;
@@ -248,7 +257,7 @@ int event_decode(const char *buf, size_t len, struct event *ev, char *why, size_
 	struct jsonapi_error jerr;
 	json_t *o = jsonapi_parse_json(buf, len, &jerr);
 	if (!o)
-		return fail(why, why_len, "not JSON: %s", jerr.detail);
+		return fail_unparsed(why, why_len, &jerr);
 	int rc = event_decode_json(o, ev, why, why_len);
 	json_decref(o);
 	return rc;
@@ -265,7 +274,7 @@ int event_decode_message(const char *buf, size_t len, event_fn fn, void *ctx, ch
 	struct jsonapi_error jerr;
 	json_t *o = jsonapi_parse_json(buf, len, &jerr);
 	if (!o)
-		return fail(why, why_len, "not JSON: %s", jerr.detail);
+		return fail_unparsed(why, why_len, &jerr);
 	int rc = -1;
 	if (json_is_array(o) &&
 	    (json_array_size(o) == 0 || json_array_size(o) > EVENT_BATCH_MAX)) {

@@ -111,13 +111,21 @@ json_t *jsonapi_parse_json(const char *body, size_t len, struct jsonapi_error *e
 	}
 	json_error_t je;
 	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-	if (!doc)
-		jsonapi_fail(err, 400, "Malformed JSON", NULL, "%s (line %d, column %d).",
-		             /* jansson's words for it name a flag of its own */
-		             json_error_code(&je) == json_error_null_character
-		                 ? "\\u0000 is not allowed in a string"
-		                 : je.text,
-		             je.line, je.column);
+	if (!doc) {
+		/* jansson's words for these name a flag of its own, or call valid
+		 * JSON (RFC 8259 §6 lets a reader limit numbers) malformed. */
+		enum json_error_code code = json_error_code(&je);
+		const char *words = code == json_error_null_character
+		                        ? "\\u0000 is not allowed in a string"
+		                    : code == json_error_numeric_overflow
+		                        ? "a number here is out of range: integers must lie in -2^63 "
+		                          "to 2^63-1, reals within a double's"
+		                        : je.text;
+		jsonapi_fail(err, 400,
+		             code == json_error_numeric_overflow ? "Number out of range"
+		                                                 : "Malformed JSON",
+		             NULL, "%s (line %d, column %d).", words, je.line, je.column);
+	}
 	return doc;
 }
 

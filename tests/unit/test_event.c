@@ -63,6 +63,12 @@ int main(void)
 	                 "\"next\":1.5e300}}}",
 	                 why),
 	          -1);
+	/* Beyond 64 bits the reader refuses it: said so, not "not JSON". */
+	CHECK_INT(decode(VALID_HEAD "\"action\":\"changed\"," REFS
+	                 ",\"changes\":{\"n\":{\"prev\":1,\"next\":123456789012345678901}}}",
+	                 why),
+	          -1);
+	CHECK(strncmp(why, "JSON we cannot hold: ", 21) == 0 && strstr(why, "2^63-1") != NULL);
 
 	/* Round trip of a changed event. */
 	struct event ev, back;

@@ -51,6 +51,19 @@ int main(void)
 		CHECK(strstr(err.detail, "JSON_") == NULL);
 	}
 
+	/* A 20-digit integer is valid JSON beyond what is read (RFC 8259 §6):
+	 * said so, not "too big integer" under "Malformed JSON". */
+	{
+		struct jsonapi_error err = {0};
+		const char *big = "{\"data\":{\"type\":\"users\",\"attributes\":{\"n\":"
+		                  "12345678901234567890}}}";
+		CHECK(jsonapi_parse_resource(big, strlen(big), "users", NULL, spec, NSPEC, &attrs,
+		                             &err) != 0);
+		CHECK_INT(err.status, 400);
+		CHECK(strcmp(err.title, "Number out of range") == 0);
+		CHECK(strstr(err.detail, "2^63-1") != NULL);
+	}
+
 	/* A good create, booleans sent as 0/1 normalised. */
 	CHECK_INT(parse("{\"data\":{\"type\":\"users\",\"attributes\":{\"name\":\"Jim\","
 	                "\"agreedTos\":1}}}",
