@@ -243,7 +243,7 @@ static int check_changes(json_t *changes, enum event_action a, char *why, size_t
 static int fail_unparsed(char *why, size_t why_len, const struct jsonapi_error *jerr)
 {
 	return fail(why, why_len, "%s: %s",
-	            strcmp(jerr->title, "Malformed JSON") ? "JSON we cannot hold" : "not JSON",
+	            strcmp(jerr->title, JSONAPI_NUMBER_RANGE) ? "not JSON" : "JSON we cannot hold",
 	            jerr->detail);
 }
 

@@ -122,7 +122,7 @@ json_t *jsonapi_parse_json(const char *body, size_t len, struct jsonapi_error *e
 		                          "to 2^63-1, reals within a double's"
 		                        : je.text;
 		jsonapi_fail(err, 400,
-		             code == json_error_numeric_overflow ? "Number out of range"
+		             code == json_error_numeric_overflow ? JSONAPI_NUMBER_RANGE
 		                                                 : "Malformed JSON",
 		             NULL, "%s (line %d, column %d).", words, je.line, je.column);
 	}

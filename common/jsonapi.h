@@ -58,6 +58,12 @@ int jsonapi_parse_resource(const char *body, size_t len, const char *type, const
                            const struct jsonapi_attr *spec, size_t nspec, json_t **attrs,
                            struct jsonapi_error *err);
 
+/* The title of jsonapi_parse_json's error for valid JSON holding a number
+ * jansson cannot hold (an integer beyond 64 bits, a real beyond a double:
+ * RFC 8259 §6 lets a reader limit numbers); any other failure's is
+ * "Malformed JSON". */
+#define JSONAPI_NUMBER_RANGE "Number out of range"
+
 /* Parses JSON with the limits every request body gets: duplicate keys and
  * nesting deeper than JSONAPI_MAX_DEPTH are refused. Returns a new
  * reference or NULL with err filled (400). */

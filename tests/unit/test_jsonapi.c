@@ -60,7 +60,7 @@ int main(void)
 		CHECK(jsonapi_parse_resource(big, strlen(big), "users", NULL, spec, NSPEC, &attrs,
 		                             &err) != 0);
 		CHECK_INT(err.status, 400);
-		CHECK(strcmp(err.title, "Number out of range") == 0);
+		CHECK(strcmp(err.title, JSONAPI_NUMBER_RANGE) == 0);
 		CHECK(strstr(err.detail, "2^63-1") != NULL);
 	}
 
