@@ -70,7 +70,7 @@ LOG_KEY = os.path.abspath(E.get("AUDITLOG_LOG_KEY") or
 # in memory and halts when rows it wrote vanish.
 LOG_TABLES = ("data_event_values", "data_event_changes", "log_appends", "log_nodes",
               "log_checkpoints", "data_event_mutations", "data_event_flags", "log_checked",
-              "data_events")
+              "data_event_version_spans", "data_events")
 
 SIZES = {
     "full": dict(runs=3, warm_s=5, get_s=60, cmp_s=15, patch_s=15, web_s=10, query_s=8,

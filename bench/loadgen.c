@@ -31,6 +31,8 @@
  *       --history 1     (fill-db) N versions of one target, users:<hot>-history,
  *                       one every 10 ms ending a minute ago: created, then one
  *                       change of name or email each; one thread, in order
+ *       --versions V    give every event a targetVersion, 1..V at random (0: none,
+ *                       the default): the writer then keeps version spans
  *       --pad BYTES     make every event "changed", its change "pad" holding
  *                       a prev value of about BYTES of JSON, shaped by
  *       --pad-shape S   string (one string: parses to about its size), ints
@@ -64,6 +66,7 @@ struct gen_opts {
 	json_t *pad; /* the prev value of every event's change, or NULL */
 	bool rich;   /* every action, event names, several fields (--rich) */
 	bool history; /* fill-db writes the history of users:<hot>-history (--history) */
+	unsigned long versions; /* targetVersion 1..versions at random; 0: none (--versions) */
 	int64_t history_base; /* its first event's time, ms; one event every 10 ms */
 };
 
@@ -180,8 +183,19 @@ static int make_history(struct event *ev, const struct gen_opts *o, unsigned lon
 	return 0;
 }
 
+static int make_unversioned(struct event *ev, const struct gen_opts *o, struct rng *r);
+
 /* One synthetic event: mostly "viewed", some "changed" with a change. */
 static int make_event(struct event *ev, const struct gen_opts *o, struct rng *r)
+{
+	if (make_unversioned(ev, o, r))
+		return -1;
+	if (o->versions)
+		ev->target_version = 1 + (int64_t)(rng_next(r) % o->versions);
+	return 0;
+}
+
+static int make_unversioned(struct event *ev, const struct gen_opts *o, struct rng *r)
 {
 	char actor[24], target[24];
 	const char *a = o->hot, *t = o->hot;
@@ -533,7 +547,7 @@ static void usage(void)
 	        "       loadgen fill-db N [--batch B] [--threads T] [options]\n"
 	        "       loadgen queue URL\n"
 	        "options: --hot-share F --hot NAME --actors A --targets T --changed F\n"
-	        "         --pad BYTES --pad-shape string|ints|objects --rich 0|1 --history 0|1\n");
+	        "         --pad BYTES --pad-shape string|ints|objects --rich 0|1 --history 0|1 --versions V\n");
 }
 
 static int parse_ulong(const char *s, unsigned long *out)
@@ -623,6 +637,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(opt, "--rich")) {
 			o.rich = !strcmp(val, "1");
 			bad = !o.rich && strcmp(val, "0");
+		} else if (!strcmp(opt, "--versions")) {
+			bad = parse_ulong(val, &o.versions) || o.versions > (1ul << 40);
 		} else if (!strcmp(opt, "--history")) {
 			o.history = !strcmp(val, "1");
 			bad = !o.history && strcmp(val, "0");

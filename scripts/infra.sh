@@ -312,8 +312,9 @@ provision_mysql() {
 # grant_auditor_users DB: the writer may INSERT and SELECT the log's tables,
 # the reader only SELECT them; neither may UPDATE, DELETE, ALTER or DROP.
 # The eraser may also DELETE from data_event_values, and nothing else. The
-# one UPDATE: the writer moves the checker's bookmark (log_checked), which
-# is not the log.
+# writer's two UPDATEs are on what is not the log: the checker's bookmark
+# (log_checked) and the version spans, which only widen
+# (sql/auditor/0012_version_spans.sql).
 grant_auditor_users() {
 	local db=$1 sql="" host writer reader eraser table
 	[[ -n $MYSQL_ROOT_SOCKET ]] || return 0
@@ -322,7 +323,8 @@ grant_auditor_users() {
 	eraser=$(sql_string "$AUDITLOG_AUDITOR_ERASER_USER")
 	for host in "'%'" "'localhost'"; do
 		for table in data_events data_event_changes data_event_values log_appends log_nodes \
-			log_checkpoints data_event_mutations data_event_flags log_checked; do
+			log_checkpoints data_event_mutations data_event_flags log_checked \
+			data_event_version_spans; do
 			sql+="GRANT SELECT, INSERT ON $(sql_ident "$db").$table TO $writer@$host;"$'\n'
 			sql+="GRANT SELECT ON $(sql_ident "$db").$table TO $reader@$host;"$'\n'
 			sql+="GRANT SELECT ON $(sql_ident "$db").$table TO $eraser@$host;"$'\n'
@@ -330,6 +332,7 @@ grant_auditor_users() {
 		# The eraser deletes values (and their salts), never what the leaves hold.
 		sql+="GRANT DELETE ON $(sql_ident "$db").data_event_values TO $eraser@$host;"$'\n'
 		sql+="GRANT UPDATE ON $(sql_ident "$db").log_checked TO $writer@$host;"$'\n'
+		sql+="GRANT UPDATE ON $(sql_ident "$db").data_event_version_spans TO $writer@$host;"$'\n'
 	done
 	mysql_root --socket="$MYSQL_ROOT_SOCKET" <<<"$sql" ||
 		die "MariaDB: granting the audit log's users on $db failed"

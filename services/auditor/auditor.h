@@ -48,7 +48,8 @@ struct auditor {
  * is already stored is skipped (it was a redelivery). Each new event gets
  * the next position of the ledger's log, in the batch's order, with its
  * leaf hash, its values' salts and commitments, and the interior hashes it
- * completes (docs/ledger.md). *stored counts the new ones. Returns a db
+ * completes (docs/ledger.md), and each with a version widens its target's
+ * version span (spans.h). *stored counts the new ones. Returns a db
  * status: DB_ERR_DATA when the database refused a value or a value has no
  * canonical form (an integer beyond 2^53), STORE_LOG_CLOSED when the
  * ledger takes no events (still opening, or halted: ledger_halted says
@@ -66,7 +67,10 @@ struct store_page {
 };
 
 /* A page of the events q asks for, through the statement query_plan
- * builds (query_plan.h: its order and index). Each event the checker
+ * builds (query_plan.h: its order and index). With a target and a time
+ * window it first reads which versions can hold the window's events
+ * (spans.h), and the page reads only
+ * those of the versioned history. Each event the checker
  * flagged carries meta.flags ([{kind, field, detail}], checker.h). Returns
  * a db status; DB_ERR_DATA when no index answers q (the handler checks
  * that first). On success page->data is a new array for the caller. */

@@ -191,9 +191,10 @@ static void limit(struct build *b, const struct plan_query *q)
 
 /* Which events of a target's history one index range reads. With a time
  * window the history is read in two ranges, merged: the versioned events
- * (version > 0, where time is only the second column, so the window is
- * checked on each row) and the unversioned ones (version 0, where the
- * window is a range of the index itself). */
+ * (version > 0, or the versions whose spans meet the window, where time
+ * is only the second column, so the window is checked on each row) and the
+ * unversioned ones (version 0, where the window is a range of the index
+ * itself). */
 enum part { PART_ALL, PART_VERSIONED, PART_UNVERSIONED };
 
 /* Whether any of part lies after the cursor: unversioned events come last
@@ -212,7 +213,12 @@ static void part_keyset(struct build *b, const struct plan_query *q, enum part p
                         const char *v, const char *t, const char *id)
 {
 	char s[96];
-	if (part != PART_ALL) {
+	if (part == PART_VERSIONED && q->has_versions) { /* empty when min > max */
+		snprintf(s, sizeof s, " AND %s BETWEEN ? AND ?", v);
+		add(b, s);
+		param(b, DB_INT(q->version_min > 1 ? q->version_min : 1));
+		param(b, DB_INT(q->version_max));
+	} else if (part != PART_ALL) {
 		snprintf(s, sizeof s, " AND %s %s 0", v, part == PART_VERSIONED ? ">" : "=");
 		add(b, s);
 	}

@@ -9,8 +9,9 @@
  *   target [+ anything but field]   data_events_target (target, version, time, id)
  *   target + field [+ ...]          data_event_changes_field (target, field, version, time, id)
  *                                   with since or until, both in two ranges, merged: the
- *                                   versioned events (the window checked on each row) and
- *                                   the unversioned ones (version 0, the window in the range)
+ *                                   versioned events, within the versions whose spans meet
+ *                                   the window (the window checked on each row), and the
+ *                                   unversioned ones (version 0, the window in the range)
  *   actor [+ action, time, name, flag]
  *                                   data_events_actor (actor, action, time, id), one range
  *                                   per action asked (all four when none), merged
@@ -57,6 +58,14 @@ struct plan_query {
 	bool has_after;         /* the page starts after `after` */
 	struct cursor_pos after;
 	unsigned limit; /* the page's size; the statement reads limit + 1 */
+	/* With a target and a window: the versions whose events may lie in it
+	 * (store_read.c reads them from data_event_version_spans; every
+	 * versioned event of the window has a version in [version_min,
+	 * version_max], none when version_min > version_max). Unset
+	 * (has_versions false): every version is read, the window checked on
+	 * each row. */
+	bool has_versions;
+	int64_t version_min, version_max;
 };
 
 /* The statement of a page: its text and its parameters (borrowing the

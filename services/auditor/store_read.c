@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auditor.h"
+#include "spans.h"
 #include "sql_id.h"
 
 struct page_ctx {
@@ -126,12 +127,45 @@ static int attach_flags(struct db *db, json_t *data)
 	return st;
 }
 
-int store_query_events(struct db *db, const struct plan_query *q, struct store_page *page)
+static int span_row(void *arg, const struct db_row *row)
+{
+	struct plan_query *q = arg;
+	if (row->val[0] && row->val[1]) {
+		q->version_min = strtoll(row->val[0], NULL, 10) << SPAN_LOG2;
+		q->version_max = ((strtoll(row->val[1], NULL, 10) + 1) << SPAN_LOG2) - 1;
+	}
+	return 0;
+}
+
+/* The versions of q's target whose events may lie in its window: from the
+ * first to the last block whose span meets [since, until) (one range of
+ * the spans' primary key, a row per 2^SPAN_LOG2 versions). Blocks
+ * between them that do not meet it are read too: a few, where late events
+ * stretch a block's span. */
+static int version_range(struct db *db, struct plan_query *q)
+{
+	struct db_value v[] = {DB_TEXT(q->target_type), DB_TEXT(q->target_id),
+	                       DB_INT(q->has_until ? q->until : INT64_MAX),
+	                       DB_INT(q->has_since ? q->since : INT64_MIN)};
+	q->has_versions = true;
+	q->version_min = 1; /* none, unless a block meets the window */
+	q->version_max = 0;
+	return db_query(db,
+	                "SELECT MIN(block), MAX(block) FROM data_event_version_spans "
+	                "WHERE target_type = ? AND target_id = ? AND first_at < ? AND last_at >= ?",
+	                v, 4, span_row, q);
+}
+
+int store_query_events(struct db *db, const struct plan_query *query, struct store_page *page)
 {
 	memset(page, 0, sizeof *page);
+	struct plan_query q_ = *query, *q = &q_;
+	int st = q->target_type && (q->has_since || q->has_until) ? version_range(db, q) : DB_OK;
+	if (st < 0)
+		return st;
 	struct plan plan;
 	const char *why, *param;
-	int st = query_plan(q, &plan, &why, &param);
+	st = query_plan(q, &plan, &why, &param);
 	if (st)
 		return st == PLAN_NO_INDEX ? DB_ERR_DATA : DB_ERR;
 	if (!(page->data = json_array())) {

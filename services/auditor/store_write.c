@@ -16,6 +16,7 @@
 #include "leaf.h"
 #include "ledger.h"
 #include "log.h"
+#include "spans.h"
 #include "sql_id.h"
 #include "uuid.h"
 
@@ -47,7 +48,7 @@ static char *repeat_rows(const char *head, const char *row, const char *tail, si
 }
 
 static char *exists_sql[ROWS_LOG2_MAX + 1], *values_sql[ROWS_LOG2_MAX + 1],
-    *nodes_sql[ROWS_LOG2_MAX + 1];
+    *nodes_sql[ROWS_LOG2_MAX + 1], *spans_sql[ROWS_LOG2_MAX + 1];
 
 /* Columns per row of each statement. */
 #define EV_COLS 11
@@ -82,6 +83,15 @@ static void build_sql(void)
 		                            "(?,?,?,?,?,?)", "", 1u << k);
 		nodes_sql[k] = repeat_rows("INSERT INTO log_nodes (log_id, level, idx, hash) VALUES ",
 		                           "(?,?,?,?)", "", 1u << k);
+		/* A span only widens: several batches (and logs) may write one
+		 * block in any order and agree. */
+		spans_sql[k] = repeat_rows("INSERT INTO data_event_version_spans (target_type, "
+		                           "target_id, block, first_at, last_at) VALUES ",
+		                           "(?,?,?,?,?)",
+		                           " ON DUPLICATE KEY UPDATE first_at = LEAST(first_at, "
+		                           "VALUES(first_at)), last_at = GREATEST(last_at, "
+		                           "VALUES(last_at))",
+		                           1u << k);
 		exists_sql[k] = repeat_rows("SELECT " SQL_ID("event_id") " FROM data_events "
 		                            "WHERE event_id IN (",
 		                            "?", ")", 1u << k);
@@ -147,6 +157,7 @@ struct batch_tx {
 	struct db_value *ev, *ch, *val, *nodes;
 	struct db_value *mut; /* data_event_mutations rows, nmut of them */
 	size_t nmut;
+	struct spans spans; /* the version spans the batch widens (spans.h) */
 	uint8_t (*leaf)[MERKLE_HASH_LEN]; /* per new event, in position order */
 	char *ids;                        /* their ids, LEDGER_ID_LEN bytes each, same order */
 	struct node_row *node;
@@ -420,6 +431,13 @@ static int insert_in_tx(struct db *db, void *arg)
 		return refused(t, st);
 	if (ledger_wait_turn(t->ledger, &t->app, TURN_TIMEOUT_MS))
 		return ledger_halted(t->ledger) ? STORE_LOG_CLOSED : DB_ERR_RETRY;
+	/* The spans last, on the batch's turn: the batches before it in the
+	 * log have committed, so their locks on a hot target's block are gone
+	 * and this one holds its own only until its COMMIT. Taken earlier, a
+	 * batch waiting for its turn would hold a block the batch before it
+	 * in the log waits for. */
+	if ((st = insert_rows(db, spans_sql, t->spans.rows, t->spans.n, SPAN_COLS)))
+		return st;
 	t->stored = nev;
 	t->reached_commit = true;
 	return DB_OK;
@@ -508,7 +526,7 @@ static int bind_batch(struct batch_tx *t)
 	}
 	t->first_change[t->n] = c;
 	t->nchanges = c;
-	return DB_OK;
+	return spans_bind(&t->spans, t->events, t->n) ? DB_ERR : DB_OK;
 }
 
 int store_insert_batch(struct db *db, struct ledger *ledger, const struct event *events, size_t n,
@@ -531,8 +549,10 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 		ledger_end(ledger, &t.app,
 		           st == DB_OK ? LEDGER_COMMITTED
 		                       : t.reached_commit ? LEDGER_UNKNOWN : LEDGER_ROLLED_BACK);
-		if (st == DB_OK)
+		if (st == DB_OK) {
 			*stored = (size_t)t.stored;
+			spans_committed(&t.spans);
+		}
 	}
 	for (size_t c = 0; c < t.ncr; c++) {
 		free(t.cr[c].prev);
@@ -545,6 +565,7 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 	free(t.repeat);
 	free(t.ev);
 	free(t.mut);
+	spans_free(&t.spans);
 	free(t.ch);
 	free(t.val);
 	free(t.leaf);

@@ -76,18 +76,19 @@ class AuditorDB:
             with open(f, "rb") as fh:
                 self.root_sql(fh.read(), database=DB_NAME)
         # As ./run.sh grants them: the writer INSERT and SELECT (and UPDATE
-        # on the checker's bookmark), the reader SELECT, the eraser SELECT
-        # and DELETE on data_event_values.
+        # on the checker's bookmark and the version spans), the reader
+        # SELECT, the eraser SELECT and DELETE on data_event_values.
         grants = []
         for host in ("%", "localhost"):
             for table in ("data_events", "data_event_changes", "data_event_values",
                           "log_appends", "log_nodes", "log_checkpoints", "data_event_mutations",
-                          "data_event_flags", "log_checked"):
+                          "data_event_flags", "log_checked", "data_event_version_spans"):
                 grants.append(f"GRANT SELECT, INSERT ON {q}.{table} TO '{USER}'@'{host}';")
                 grants.append(f"GRANT SELECT ON {q}.{table} TO '{READER}'@'{host}';")
                 grants.append(f"GRANT SELECT ON {q}.{table} TO '{ERASER}'@'{host}';")
             grants.append(f"GRANT DELETE ON {q}.data_event_values TO '{ERASER}'@'{host}';")
             grants.append(f"GRANT UPDATE ON {q}.log_checked TO '{USER}'@'{host}';")
+            grants.append(f"GRANT UPDATE ON {q}.data_event_version_spans TO '{USER}'@'{host}';")
         self.root_sql("\n".join(grants))
 
     def start(self, timeout=30):

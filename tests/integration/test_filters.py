@@ -138,6 +138,71 @@ def test_filters_against_a_model():
             assert query(s, tok, f, size=2, via="api") == model(events, f), f
 
 
+def test_window_on_a_long_versioned_history():
+    """A window on a history of 1,200 versions (five spans of 256) reads
+    only the versions whose spans meet it, and still gives every event
+    stamped in it: late reads of old versions stamped inside the window,
+    an early-stamped read of a new version, and unversioned events too.
+    The spans hold exactly the earliest and latest time of each block,
+    rounded out, though the writer skips the blocks it knows cover a
+    batch (the events arrive shuffled, in many batches)."""
+    rng = random.Random(1212)
+    with Stack(daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        target = unique("vh")
+        t0 = int(time.time() * 1000) - 200_000
+
+        def ev(version, ts, action="changed"):
+            e = {"id": str(uuid.uuid4()), "action": action, "timestamp": ts,
+                 "actorType": "service", "actorId": "vh",
+                 "targetType": "documents", "targetId": target}
+            if version:
+                e["targetVersion"] = version
+            if action != "viewed":
+                e["changes"] = {"a": {"prev": None if action == "created" else version - 1,
+                                      "next": version}}
+            return e
+        events = [ev(v, t0 + 10 * v, "created" if v == 1 else "changed") for v in range(1, 1201)]
+        events += [ev(5, t0 + 10 * 900 + 3, "viewed"),      # late: v5 read inside the window
+                   ev(1150, t0 + 10 * 50 + 7, "viewed"),    # early clock: v1150 before it
+                   ev(700, t0 + 10 * 1190, "viewed"),       # late, after the window
+                   ev(0, t0 + 10 * 600 + 1, "viewed"), ev(0, t0 + 5, "viewed")]
+        rng.shuffle(events)
+        publish(events)
+        t = f"documents:{target}"
+        wait_for(lambda: len(query(s, tok, {"target": t}, size=1000)) == len(events),
+                 timeout=60, what="the history stored")
+        windows = [(t0 + 10 * 300, t0 + 10 * 700), (t0 + 10 * 899, t0 + 10 * 901),
+                   (t0 + 10 * 50, t0 + 10 * 51), (t0 + 10 * 1189, t0 + 10 * 1191),
+                   (t0 + 10 * 600 + 1, t0 + 10 * 600 + 2), (t0 - 100, t0),
+                   (t0 + 10 * 1150, None), (None, t0 + 10 * 260)]
+        for since, until in windows:
+            for sort in (None, "time"):
+                f = {"target": t}
+                if since is not None:
+                    f["since"] = since
+                if until is not None:
+                    f["until"] = until
+                if sort:
+                    f["sort"] = sort
+                got = query(s, tok, f, size=rng.choice((7, 1000)))
+                assert got == model(events, f), (f, len(got), len(model(events, f)))
+                assert query(s, tok, dict(f, field="a"), size=50) == \
+                    model(events, dict(f, field="a")), f
+        # The spans: per block, the earliest and latest time of its events,
+        # rounded out to whole seconds (spans.h SPAN_QUANTUM_MS).
+        want = {}
+        for e in events:
+            if e.get("targetVersion"):
+                b, ts = e["targetVersion"] >> 8, e["timestamp"]
+                lo, hi = want.get(b, (ts // 1000 * 1000, ts // 1000 * 1000 + 999))
+                want[b] = (min(lo, ts // 1000 * 1000), max(hi, ts // 1000 * 1000 + 999))
+        rows = reader_rows("SELECT block, first_at, last_at FROM data_event_version_spans "
+                           f"WHERE target_type = 'documents' AND target_id = '{target}'")
+        got = {int(r["block"]): (int(r["first_at"]), int(r["last_at"])) for r in rows}
+        assert got == want, (got, want)
+
+
 def test_bad_filters_get_400():
     with Stack(daemons=("api", "auditor")) as s:
         tok = s.token(1)
@@ -177,6 +242,20 @@ def test_bad_filters_get_400():
         assert status == 400 and error_of(doc)["source"]["parameter"] == "page[after]", doc
 
 
+def reader_rows(text):
+    """The rows of one statement run as the reader, as dicts."""
+    host = os.environ.get("AUDITLOG_MYSQL_HOST", "localhost")
+    r = subprocess.run(["mariadb", "--protocol=tcp", "-h",
+                        "127.0.0.1" if host == "localhost" else host,
+                        "-P", os.environ.get("AUDITLOG_MYSQL_PORT", "3306"), "-u", READER[0],
+                        "--batch", "-e", text, AUDITOR_DB],
+                       env=dict(os.environ, MYSQL_PWD=READER[1]), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().split("\n")
+    head = lines[0].split("\t")
+    return [dict(zip(head, line.split("\t"))) for line in lines[1:]]
+
+
 def explain(sql, params):
     """EXPLAIN of sql with params bound as literals, as the reader."""
     lits = []
@@ -188,16 +267,7 @@ def explain(sql, params):
     parts = sql.split("?")
     assert len(parts) == len(lits) + 1, (sql, params)
     text = parts[0] + "".join(lit + part for lit, part in zip(lits, parts[1:]))
-    host = os.environ.get("AUDITLOG_MYSQL_HOST", "localhost")
-    r = subprocess.run(["mariadb", "--protocol=tcp", "-h",
-                        "127.0.0.1" if host == "localhost" else host,
-                        "-P", os.environ.get("AUDITLOG_MYSQL_PORT", "3306"), "-u", READER[0],
-                        "--batch", "-e", "EXPLAIN " + text, AUDITOR_DB],
-                       env=dict(os.environ, MYSQL_PWD=READER[1]), capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.strip().split("\n")
-    head = lines[0].split("\t")
-    return [dict(zip(head, line.split("\t"))) for line in lines[1:]]
+    return reader_rows("EXPLAIN " + text)
 
 
 # Every combination the README documents ("Filters"), with its index.
@@ -228,8 +298,14 @@ def test_every_documented_combination_is_served_by_an_index():
     after = "after=3:1795833313144:0190b6a8-7c2e-7abc-8def-0123456789ab"
     after0 = "after=0:1795833313144:0190b6a8-7c2e-7abc-8def-0123456789ab"  # unversioned
     for args, index in DOCUMENTED:
-        for extra in ([], ["sort=time"], [after], ["sort=time", after], [after0],
-                      ["sort=time", after0]):
+        # A target's window reads the versions its spans give.
+        spans = ([[], ["versions=2:768"]]
+                 if any(a.startswith("target=") for a in args) and
+                 any(a.startswith(("since=", "until=")) for a in args) else [[]])
+        for extra, span in itertools.product(
+                ([], ["sort=time"], [after], ["sort=time", after], [after0],
+                 ["sort=time", after0]), spans):
+            extra = extra + span
             r = subprocess.run([os.path.join(BIN, "plan_sql")] + args + extra,
                                capture_output=True, text=True)
             assert r.returncode == 0, (args, r.stdout, r.stderr)
@@ -241,6 +317,12 @@ def test_every_documented_combination_is_served_by_an_index():
                 assert row["type"] != "ALL", (args, extra, row)
                 assert row["key"] != "NULL", (args, extra, row)
             assert any(row["key"] == index for row in tables), (args, extra, rows)
+    # Which versions those are: one range of the spans' primary key
+    # (store_read.c version_range, the same text).
+    rows = explain("SELECT MIN(block), MAX(block) FROM data_event_version_spans "
+                   "WHERE target_type = ? AND target_id = ? AND first_at < ? AND last_at >= ?",
+                   ["users", "2", 2000000000000, 1])
+    assert [(r["key"], r["type"]) for r in rows] == [("PRIMARY", "ref")], rows
     # And what no index answers is refused by the planner itself.
     for args in (["action=deleted"], ["since=1"], ["field=email"], ["name=x"]):
         r = subprocess.run([os.path.join(BIN, "plan_sql")] + args, capture_output=True,
@@ -249,5 +331,6 @@ def test_every_documented_combination_is_served_by_an_index():
 
 
 if __name__ == "__main__":
-    run([test_filters_against_a_model, test_bad_filters_get_400,
+    run([test_filters_against_a_model, test_window_on_a_long_versioned_history,
+         test_bad_filters_get_400,
          test_every_documented_combination_is_served_by_an_index])

@@ -323,7 +323,8 @@ def test_nobody_rewrites_the_audit_log():
     # or of its indexes (the checker's bookmark, log_checked, is the one
     # row the writer updates).
     tables = ("data_events", "data_event_changes", "data_event_values", "log_appends",
-              "log_nodes", "log_checkpoints", "data_event_mutations", "data_event_flags")
+              "log_nodes", "log_checkpoints", "data_event_mutations", "data_event_flags",
+              "data_event_version_spans")
     rewrites = ["UPDATE data_events SET action = 'viewed' LIMIT 1",
                 "UPDATE log_appends SET leaf_hashes = REVERSE(leaf_hashes) LIMIT 1",
                 "UPDATE data_event_changes SET prev_commitment = next_commitment LIMIT 1",

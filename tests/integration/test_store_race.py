@@ -24,7 +24,10 @@ SOCKET = os.environ.get("MYSQL_UNIX_PORT", "")
 WRITER = os.environ.get("AUDITLOG_AUDITOR_MYSQL_USER", "auditor")
 BASE_DB = os.environ.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
 TABLES = ("data_events", "data_event_changes", "data_event_values", "log_appends", "log_nodes",
-          "log_checkpoints", "data_event_mutations", "data_event_flags", "log_checked")
+          "log_checkpoints", "data_event_mutations", "data_event_flags", "log_checked",
+          "data_event_version_spans")
+# What the writer may UPDATE (scripts/infra.sh grant_auditor_users).
+UPDATED = ("log_checked", "data_event_version_spans")
 SKIP = 77
 
 
@@ -71,6 +74,8 @@ class RaceDB:
                 root_sql(fh.read(), database=self.name)
         root_sql("\n".join(f"GRANT SELECT, INSERT ON {db}.{t} TO {literal(WRITER)}@{host};"
                            for t in TABLES for host in ("'%'", "'localhost'")))
+        root_sql("\n".join(f"GRANT UPDATE ON {db}.{t} TO {literal(WRITER)}@{host};"
+                           for t in UPDATED for host in ("'%'", "'localhost'")))
         return self
 
     def __exit__(self, *exc):
@@ -85,6 +90,8 @@ class RaceDB:
         # Table grants outlive DROP DATABASE: revoke them first.
         root_sql("\n".join(f"REVOKE SELECT, INSERT ON {db}.{t} FROM {literal(WRITER)}@{host};"
                            for t in TABLES for host in ("'%'", "'localhost'")), check=False)
+        root_sql("\n".join(f"REVOKE UPDATE ON {db}.{t} FROM {literal(WRITER)}@{host};"
+                           for t in UPDATED for host in ("'%'", "'localhost'")), check=False)
         root_sql(f"DROP DATABASE IF EXISTS {db};")
         shutil.rmtree(self.dir, ignore_errors=True)
 

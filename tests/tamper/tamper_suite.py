@@ -39,7 +39,8 @@ VERIFIER = os.path.join(BIN, "auditlog-verify")
 # The log and the indexes the writer keeps beside it (not the checker's
 # bookmark, log_checked, which moves on its own).
 TABLES = ("data_events", "data_event_changes", "data_event_values", "log_appends", "log_nodes",
-          "log_checkpoints", "data_event_mutations", "data_event_flags")
+          "log_checkpoints", "data_event_mutations", "data_event_flags",
+          "data_event_version_spans")
 SCRATCH = "tamper_scratch"  # a database of the private server: rows saved for undoing
 
 

@@ -4,7 +4,7 @@
  *
  *   plan_sql [actor=T:ID] [target=T:ID] [field=F] [action=a,b] [flag=k,l]
  *            [since=MS] [until=MS] [name=N] [sort=time|-time] [after=V:T:ID]
- *            [size=N]
+ *            [size=N] [versions=MIN:MAX]
  *
  * Prints one JSON object: {"sql": "...", "params": [...], "index": "..."}
  * (params as strings and integers, in order), or {"error": "..."} and
@@ -66,6 +66,11 @@ int main(int argc, char **argv)
 			q.until = strtoll(v, NULL, 10);
 		} else if (!strcmp(k, "sort")) {
 			q.ascending = !strcmp(v, "time");
+		} else if (!strcmp(k, "versions")) { /* MIN:MAX, as store_read.c finds them */
+			char *max = split(v);
+			q.has_versions = true;
+			q.version_min = strtoll(v, NULL, 10);
+			q.version_max = strtoll(max, NULL, 10);
 		} else if (!strcmp(k, "size")) {
 			q.limit = (unsigned)strtoul(v, NULL, 10);
 		} else if (!strcmp(k, "after")) {
