@@ -224,6 +224,46 @@ void http_reply_fd(struct http_request *req, unsigned status, const char *conten
 	queue(req, status, resp, content_type);
 }
 
+/* A stream's producer and its context, for MHD's callbacks. */
+struct stream {
+	http_stream_fn fill;
+	void (*done)(void *ctx);
+	void *ctx;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	struct stream *s = cls;
+	ssize_t n = s->fill(s->ctx, buf, max);
+	return n > 0 ? n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *s = cls;
+	if (s->done)
+		s->done(s->ctx);
+	free(s);
+}
+
+void http_reply_stream(struct http_request *req, unsigned status, const char *content_type,
+                       http_stream_fn fill, void (*done)(void *ctx), void *ctx)
+{
+	struct stream *s = malloc(sizeof *s);
+	struct MHD_Response *resp = NULL;
+	if (s) {
+		*s = (struct stream){.fill = fill, .done = done, .ctx = ctx};
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK,
+		                                         stream_read, s, stream_free);
+		if (!resp)
+			free(s);
+	}
+	if (!resp && done)
+		done(ctx);
+	queue(req, status, resp, content_type);
+}
+
 void http_reply_empty(struct http_request *req, unsigned status)
 {
 	queue(req, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT), NULL);

@@ -144,6 +144,21 @@ void http_reply_buffer(struct http_request *req, unsigned status, const char *co
 void http_reply_fd(struct http_request *req, unsigned status, const char *content_type,
                    int fd, uint64_t size); /* fd is stolen */
 void http_reply_empty(struct http_request *req, unsigned status);
+
+/* A stream's producer: writes up to max bytes of the body into buf and
+ * returns how many (more than 0), 0 at its end, or -1 on an error (the
+ * body is then cut short: a chunked reply ends without its last chunk, so
+ * the client knows it is incomplete). Called on the connection's worker
+ * thread, as the client reads; it must not return 0 before the end. */
+typedef long (*http_stream_fn)(void *ctx, char *buf, size_t max);
+#define HTTP_STREAM_BLOCK (64u << 10) /* bytes asked of fill at most */
+
+/* Replies with a body of unknown length (chunked, HTTP/1.1) produced by
+ * fill as the client reads, in memory of HTTP_STREAM_BLOCK. done(ctx) is
+ * called exactly once: when the body ended, the client went away (at
+ * once, mid-body), or the reply could not be made. */
+void http_reply_stream(struct http_request *req, unsigned status, const char *content_type,
+                       http_stream_fn fill, void (*done)(void *ctx), void *ctx);
 /* 403 for a token whose user may not do this (RFC 6750 §3.1: with
  * WWW-Authenticate: Bearer error="insufficient_scope"). */
 void http_reply_forbidden(struct http_request *req, const char *fmt, ...)

@@ -12,6 +12,9 @@ struct range {
 	bool other_param; /* a parameter other than ext and profile */
 	bool extension;   /* an ext naming at least one extension */
 	bool refused;     /* q=0: the client does not want it */
+	const char *type, *sub; /* its type and subtype (not NUL-terminated) */
+	size_t tlen, slen;
+	int weight;       /* q in thousandths: 0 to 1000; -1 when malformed */
 };
 
 static bool is_tchar(char c)
@@ -50,6 +53,21 @@ static bool zero_weight(const char *v, size_t n)
 	return true;
 }
 
+/* A qvalue (RFC 9110 section 12.4.2: "0" to "1", at most three
+ * decimals) in thousandths, or -1. */
+static int weight_of(const char *v, size_t n)
+{
+	if (n == 0 || (v[0] != '0' && v[0] != '1') || n > 5 || (n > 1 && v[1] != '.'))
+		return -1;
+	int w = 0, scale = 100;
+	for (size_t i = 2; i < n; i++, scale /= 10) {
+		if (v[i] < '0' || v[i] > '9' || (v[0] == '1' && v[i] != '0'))
+			return -1;
+		w += (v[i] - '0') * scale;
+	}
+	return v[0] == '1' ? 1000 : w;
+}
+
 /* Moves *p past a quoted string starting at '"'; sets *blank to whether
  * it holds nothing but spaces. Returns false if it is not terminated. */
 static bool quoted(const char **p, bool *blank)
@@ -85,12 +103,17 @@ static void skip_to_comma(const char **p)
 static void parse_range(const char **p, bool weighted, struct range *r)
 {
 	memset(r, 0, sizeof *r);
+	r->weight = 1000;
 	skip_ows(p);
 	const char *type = *p;
 	size_t tlen = token_len(type), slen = 0;
 	const char *sub = type + tlen + 1;
 	if (tlen && type[tlen] == '/')
 		slen = token_len(sub);
+	r->type = type;
+	r->tlen = tlen;
+	r->sub = sub;
+	r->slen = slen;
 	if (!slen) {
 		r->malformed = true;
 		skip_to_comma(p);
@@ -131,6 +154,7 @@ static void parse_range(const char **p, bool weighted, struct range *r)
 			continue;
 		if (weighted && named(name, nlen, "q")) {
 			r->refused = zero_weight(value, vlen);
+			r->weight = weight_of(value, vlen);
 			after_weight = true;
 		} else if (named(name, nlen, "ext")) {
 			r->extension |= !blank;
@@ -140,6 +164,22 @@ static void parse_range(const char **p, bool weighted, struct range *r)
 	}
 	r->malformed = true;
 	skip_to_comma(p);
+}
+
+/* The next media range of an Accept list at *p into r, past empty list
+ * elements. Returns false at the list's end. */
+static bool next_range(const char **p, struct range *r)
+{
+	for (;;) {
+		skip_ows(p);
+		if (**p != ',')
+			break;
+		(*p)++; /* empty list elements are allowed */
+	}
+	if (!**p)
+		return false;
+	parse_range(p, true, r);
+	return true;
 }
 
 enum mediatype_verdict mediatype_content_type(const char *value)
@@ -160,16 +200,8 @@ enum mediatype_verdict mediatype_accept(const char *value)
 {
 	bool named_jsonapi = false, extension = false;
 	const char *p = value ? value : "";
-	while (*p) {
-		skip_ows(&p);
-		if (*p == ',') { /* empty list elements are allowed */
-			p++;
-			continue;
-		}
-		if (!*p)
-			break;
-		struct range r;
-		parse_range(&p, true, &r);
+	struct range r;
+	while (next_range(&p, &r)) {
 		if (r.jsonapi) {
 			named_jsonapi = true;
 			if (!r.malformed && !r.other_param && !r.extension && !r.refused)
@@ -180,4 +212,47 @@ enum mediatype_verdict mediatype_accept(const char *value)
 	if (!named_jsonapi)
 		return MEDIATYPE_OK;
 	return extension ? MEDIATYPE_EXTENSION : MEDIATYPE_PARAMETER;
+}
+
+/* How specifically range r names the media type offer ("type/subtype"):
+ * 3 exactly, 2 by its type ("type/" "*"), 1 as "*" "/" "*", 0 not at all. */
+static int specificity(const struct range *r, const char *offer)
+{
+	const char *slash = strchr(offer, '/');
+	size_t tlen = (size_t)(slash - offer);
+	if (r->tlen == 1 && r->type[0] == '*')
+		return r->slen == 1 && r->sub[0] == '*' ? 1 : 0;
+	if (r->tlen != tlen || strncasecmp(r->type, offer, tlen))
+		return 0;
+	if (r->slen == 1 && r->sub[0] == '*')
+		return 2;
+	return named(r->sub, r->slen, slash + 1) ? 3 : 0;
+}
+
+int mediatype_prefer(const char *accept, const char *const *offers, size_t n)
+{
+	int best = -1, best_weight = 0;
+	for (size_t i = 0; i < n; i++) {
+		int spec = 0, weight = 0;
+		const char *p = accept ? accept : "";
+		bool any = false;
+		struct range r;
+		while (next_range(&p, &r)) {
+			any = true;
+			if (r.malformed || r.other_param || r.extension || r.weight < 0)
+				continue;
+			int s = specificity(&r, offers[i]);
+			if (s > spec || (s == spec && s && r.weight > weight)) {
+				spec = s;
+				weight = r.weight;
+			}
+		}
+		if (!any) /* no Accept, or an empty one: anything, the first offer best */
+			return n ? 0 : -1;
+		if (spec && weight > best_weight) {
+			best = (int)i;
+			best_weight = weight;
+		}
+	}
+	return best;
 }

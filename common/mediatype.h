@@ -13,6 +13,8 @@
 #ifndef AUDITLOG_MEDIATYPE_H
 #define AUDITLOG_MEDIATYPE_H
 
+#include <stddef.h>
+
 enum mediatype_verdict {
 	MEDIATYPE_OK,
 	MEDIATYPE_OTHER,     /* Content-Type: absent, malformed or not JSON:API's */
@@ -31,5 +33,15 @@ enum mediatype_verdict mediatype_content_type(const char *value);
  * weight above 0. Otherwise (406) EXTENSION when some instance was
  * refused for its extensions, else PARAMETER. */
 enum mediatype_verdict mediatype_accept(const char *value);
+
+/* Content negotiation (RFC 9110 section 12.5.1): which of the n media
+ * types offers[] ("type/subtype", lower case, no parameters; the server's
+ * preference first) the Accept header value prefers. Each offer's weight
+ * is the q of the most specific range naming it (exactly, "type/" "*",
+ * "*" "/" "*"); a range with parameters other than q, profile and an empty
+ * ext, or with a malformed q, names nothing. Returns the index of the
+ * offer of highest weight above 0 (the earlier on a tie); 0 when value is
+ * NULL or empty (anything goes); -1 when no offer is acceptable. */
+int mediatype_prefer(const char *value, const char *const *offers, size_t n);
 
 #endif

@@ -5,7 +5,9 @@
  * Invariants (mediatype.h): the verdicts are in range; Content-Type gives
  * OTHER and Accept gives OK for a value that never names application/
  * vnd.api+json; a value that Content-Type accepts is also an acceptable
- * Accept (it has no parameter but profiles and an empty ext). */
+ * Accept (it has no parameter but profiles and an empty ext); content
+ * negotiation (mediatype_prefer) picks an offer or none, and the first
+ * for an empty value. */
 #include <stdint.h>
 #include <strings.h>
 
@@ -36,6 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ct == MEDIATYPE_OK)
 		FUZZ_CHECK(accept == MEDIATYPE_OK, "\"%s\": a fine Content-Type, a refused Accept",
 		           value);
+	static const char *const offers[] = {"application/vnd.api+json", "application/x-ndjson",
+	                                     "text/csv"};
+	int best = mediatype_prefer(value, offers, 3);
+	FUZZ_CHECK(best >= -1 && best < 3, "\"%s\": prefer gave %d", value, best);
+	if (!*value)
+		FUZZ_CHECK(best == 0, "an empty Accept prefers %d", best);
 	free(value);
 	return 0;
 }

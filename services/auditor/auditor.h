@@ -210,6 +210,18 @@ int events_check_path(struct http_request *req, const char *type, const char *id
 void events_answer(struct http_request *req, struct plan_query *q, const char *path,
                    const char *const *filter_keys);
 
+/* ---- events_export.c ---- */
+enum export_format { EXPORT_JSONAPI, EXPORT_NDJSON, EXPORT_CSV };
+/* Replies 200 with every event q matches (after its cursor, if it has
+ * one), in q's order, streamed as NDJSON (one JSON:API resource object a
+ * line, RFC 8259 text, LF-ended) or CSV (RFC 4180: header row, CRLF, one
+ * row per changed field, cells that begin with = + - @ TAB CR prefixed
+ * with '), a page of 1,000 at a time while the client reads. q's strings
+ * are copied; q->limit is ignored. A page that cannot be read cuts the
+ * body short (no last chunk). */
+void events_export(struct http_request *req, const struct plan_query *q,
+                   enum export_format format);
+
 /* ---- h_history.c ---- */
 /* GET /api/:type/:id/state?at=T */
 void h_state(struct http_request *req);

@@ -10,6 +10,7 @@
 #include "checker.h"
 #include "cursor.h"
 #include "filter.h"
+#include "mediatype.h"
 #include "timestamp.h"
 
 /* Room for a link: every parameter a route takes, percent-encoded. */
@@ -165,6 +166,14 @@ void events_answer(struct http_request *req, struct plan_query *q, const char *p
 	struct db *db = auditor_reader(req);
 	if (!db)
 		return;
+	/* Content negotiation: a JSON:API page unless Accept prefers an
+	 * export (README "Exports"). */
+	static const char *const offers[] = {JSONAPI_MEDIA_TYPE, "application/x-ndjson", "text/csv"};
+	int format = mediatype_prefer(http_header(req, "Accept"), offers, 3);
+	if (!pst && format > 0) {
+		events_export(req, q, format == 1 ? EXPORT_NDJSON : EXPORT_CSV);
+		return;
+	}
 	struct store_page page;
 	int st = pst ? DB_ERR : store_query_events(db, q, &page);
 	if (st) {

@@ -98,18 +98,25 @@ def query(s, tok, f, size=4, via="auditor"):
     return ids
 
 
+def stored_crafted(s, tok, rng, n, actors=2, targets=2):
+    """n crafted events over fresh actors and targets, published and
+    stored: (events, actor ids, target ids, their time origin)."""
+    u = unique("f")
+    a = [f"{u}-a{i + 1}" for i in range(actors)]
+    t = [f"{u}-t{i + 1}" for i in range(targets)]
+    t0 = int(time.time() * 1000) - 10_000
+    events = crafted(rng, a, t, t0, n)
+    publish(events)
+    wait_for(lambda: sum(len(query(s, tok, {"actor": f"service:{x}"}, size=1000)) for x in a) ==
+             len(events), what="the crafted events stored")
+    return events, a, t, t0
+
+
 def test_filters_against_a_model():
     rng = random.Random(1111)
     with Stack(daemons=("api", "auditor")) as s:
         tok = s.token(1)
-        u = unique("f")
-        actors, targets = [f"{u}-a1", f"{u}-a2"], [f"{u}-t1", f"{u}-t2"]
-        t0 = int(time.time() * 1000) - 10_000
-        events = crafted(rng, actors, targets, t0, 160)
-        publish(events)
-        wait_for(lambda: len(query(s, tok, {"actor": f"service:{actors[0]}"}, size=1000)) +
-                 len(query(s, tok, {"actor": f"service:{actors[1]}"}, size=1000)) == len(events),
-                 what="the crafted events stored")
+        events, actors, targets, t0 = stored_crafted(s, tok, rng, 160)
         a, t = f"service:{actors[0]}", f"documents:{targets[0]}"
         iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((t0 + 100) // 1000)) + \
             f".{(t0 + 100) % 1000:03d}Z"

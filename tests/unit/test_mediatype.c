@@ -84,8 +84,47 @@ static const struct {
     {ACCEPT, J "; ext=a, " J "; ext=\"b c\"", MEDIATYPE_EXTENSION},
 };
 
+/* Content negotiation among what /data-events offers. */
+static const char *const offers[] = {"application/vnd.api+json", "application/x-ndjson",
+                                     "text/csv"};
+static const struct {
+	const char *accept;
+	int want;
+} prefer[] = {
+    {NULL, 0},
+    {"", 0},
+    {"*/*", 0},
+    {"text/csv", 2},
+    {"TEXT/CSV", 2},
+    {"application/x-ndjson", 1},
+    {"text/*", 2},
+    {"text/html", -1},
+    {"text/html, */*;q=0.1", 0},
+    {"application/json", -1},
+    {"text/csv;q=0.5, application/x-ndjson;q=0.8", 1},
+    {"text/csv;q=1, application/x-ndjson;q=1.0", 1},  /* a tie: the earlier offer */
+    {"application/*;q=0.2, text/csv;q=0.3", 2},
+    {"*/*;q=0.9, application/vnd.api+json;q=0", 1},  /* JSON:API refused, any other */
+    {"text/csv;q=0", -1},
+    {"text/csv;q=0.000, */*", 0},                     /* the specific range rules csv out */
+    {"text/csv;q=2", -1},                             /* malformed weight */
+    {"text/csv;q=0.1234", -1},
+    {"text/csv;charset=utf-8", -1},                   /* parameters we do not offer */
+    {"application/vnd.api+json;ext=x, text/csv;q=0.1", 2},
+    {"application/vnd.api+json;profile=x", 0},
+    {",,, text/csv ,", 2},
+    {"text/", -1},
+    {"*/csv", -1},
+};
+
 int main(void)
 {
+	for (size_t i = 0; i < sizeof prefer / sizeof prefer[0]; i++) {
+		int got = mediatype_prefer(prefer[i].accept, offers, 3);
+		if (got != prefer[i].want)
+			fprintf(stderr, "prefer %zu: %s\n", i, prefer[i].accept ? prefer[i].accept : "(null)");
+		CHECK_INT(got, prefer[i].want);
+	}
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		enum mediatype_verdict got = cases[i].header == ACCEPT
 		                                 ? mediatype_accept(cases[i].value)
