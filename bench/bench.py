@@ -1560,6 +1560,7 @@ class Bench:
             self.proofs(st)
             self.filters(st, hot, history)
             self.state_at(st, history)
+            self.exports(st, hot)
         R.add("fill.rows_per_s", "loadgen fill-db through store_insert_batch and the log's "
               "writer (2 connections, 1,000 events per transaction, tree built as it goes)",
               "rows/s", fills, None, 5)
@@ -1700,6 +1701,60 @@ class Bench:
               "(wrk -t1 -c4)", "ms", p50, None, 11, 2)
         R.add("state.p99_ms", "state at T: p99", "ms", p99, ("<", 100), 11, 2)
         log(f"state at T: p50 {statistics.median(p50):.2f} ms, p99 {statistics.median(p99):.2f} ms")
+
+    # -- 12: exports -----------------------------------------------------------
+
+    def exports(self, st, hot):
+        """Every event of the hot actor (6% of the big log) exported as
+        NDJSON and as CSV, oldest first: events per second from the request
+        to the body's end, and the auditor's largest RSS during it (VmRSS
+        sampled every 50 ms), beside its RSS before."""
+        s = self.size
+        tok = st.token(1)
+        pid = st.daemons["auditor"].pid
+        path = f"/data-events?filter%5Bactor%5D=users:{hot}&sort=time"
+        R = self.report
+        for fmt, accept in (("ndjson", "application/x-ndjson"), ("csv", "text/csv")):
+            rates, peaks, before = [], [], []
+            for i in range(s["runs"]):
+                self.quiet(f"export {fmt} run {i + 1}")
+                before.append(proc_status(pid, "VmRSS") or 0.0)
+                peak, done = [0.0], threading.Event()
+
+                def sample():
+                    while not done.is_set():
+                        peak[0] = max(peak[0], proc_status(pid, "VmRSS") or 0.0)
+                        time.sleep(0.05)
+                sampler = threading.Thread(target=sample, daemon=True)
+                sampler.start()
+                req = urllib.request.Request(st.url("auditor", path), headers={
+                    "Accept": accept, "Authorization": "Bearer " + tok})
+                t0, lines, tail = time.monotonic(), 0, b""
+                with urllib.request.urlopen(req, timeout=3600) as r:
+                    while True:
+                        chunk = r.read(1 << 20)
+                        if not chunk:
+                            break
+                        lines += chunk.count(b"\n")
+                        tail = chunk[-2:]
+                seconds = time.monotonic() - t0
+                done.set()
+                sampler.join()
+                if tail[-1:] != b"\n":
+                    raise BenchError(f"export {fmt}: the body ended mid-line")
+                if fmt == "ndjson":
+                    events = lines
+                rates.append(events / seconds)
+                peaks.append(peak[0])
+                log(f"export {fmt} run {i + 1}: {lines:,} lines ({events:,} events) in "
+                    f"{seconds:.2f} s = {events / seconds:,.0f} events/s, auditor RSS "
+                    f"{before[-1]:.1f} MB before, {peak[0]:.1f} MB at most")
+            R.add(f"export.{fmt}.eps", f"export of users:{hot}'s {events:,} events (of "
+                  f"{s['big_rows']:,}) as {accept}, oldest first, to the body's end",
+                  "events/s", rates, (">=", 100_000), 12)
+            R.add(f"export.{fmt}.rss_mb", f"auditor RSS at most during that export (sampled "
+                  f"every 50 ms; {statistics.median(before):.1f} MB before)", "MB", peaks,
+                  ("<", 64), 12, 1)
 
     # -- the whole suite ---------------------------------------------------
 
