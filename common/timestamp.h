@@ -15,6 +15,9 @@
 
 /* The largest instant: 9999-12-31T23:59:59.999Z. */
 #define TIMESTAMP_MAX 253402300799999LL
+/* TIMESTAMP_MAX + 1 in milliseconds: the exclusive end of every instant,
+ * which timestamp_parse refuses; a half-open window's end may name it. */
+#define TIMESTAMP_END_TEXT "253402300800000"
 /* Room for timestamp_format's output (24 bytes) and its NUL, with room the compiler
  * can see for any int it might format. */
 #define TIMESTAMP_TEXT_MAX 48

@@ -47,11 +47,18 @@ static int name_list(struct http_request *req, const char *param, const char *co
 	return 0;
 }
 
-/* The instant of param, if given. Returns 0, or -1 after replying 400. */
-static int instant(struct http_request *req, const char *param, bool *given, int64_t *ms)
+/* The instant of param, if given. Returns 0, or -1 after replying 400.
+ * An end (until, exclusive) may also be the millisecond after the last
+ * one an event may have, so that a window can hold it. */
+static int instant(struct http_request *req, const char *param, bool end, bool *given,
+                   int64_t *ms)
 {
 	const char *s = query_get(http_query(req), param);
 	*given = s != NULL;
+	if (s && end && !strcmp(s, TIMESTAMP_END_TEXT)) {
+		*ms = TIMESTAMP_MAX + 1;
+		return 0;
+	}
 	if (s && timestamp_parse(s, strlen(s), ms)) {
 		http_reply_param_error(req, param, "Invalid filter",
 		                       "%s must be " TIMESTAMP_RULE ", from 1970 to 9999.", param);
@@ -88,8 +95,8 @@ static int narrow(struct http_request *req, struct plan_query *q)
 	              &q->actions) ||
 	    name_list(req, "filter[flag]", flags, CHECK_FLAG_KINDS,
 	              PLAN_FLAG_RULE, &q->flags) ||
-	    instant(req, "filter[since]", &q->has_since, &q->since) ||
-	    instant(req, "filter[until]", &q->has_until, &q->until))
+	    instant(req, "filter[since]", false, &q->has_since, &q->since) ||
+	    instant(req, "filter[until]", true, &q->has_until, &q->until))
 		return -1;
 	if (q->has_since && q->has_until && q->until <= q->since) {
 		http_reply_param_error(req, "filter[until]", "Invalid filter",

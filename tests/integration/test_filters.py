@@ -239,6 +239,16 @@ def test_bad_filters_get_400():
             assert status == 400, (qs, status, doc)
             e = error_of(doc)
             assert e["source"]["parameter"] == param, (qs, e)
+        # The end of 9999, exclusive, is an end (a tester's finding: refused).
+        status, _, doc = s.auditor("GET", "/data-events?filter[actor]=users:1&"
+                                   "filter[until]=253402300800000", token=tok)
+        assert status == 200, doc
+        status, _, doc = s.auditor("GET", "/data-events?filter[actor]=users:1&"
+                                   "filter[since]=253402300800000", token=tok)
+        assert status == 400 and error_of(doc)["source"]["parameter"] == "filter[since]", doc
+        status, _, doc = s.auditor("GET", "/data-events?filter[actor]=users:1&"
+                                   "filter[until]=253402300800001", token=tok)
+        assert status == 400 and error_of(doc)["source"]["parameter"] == "filter[until]", doc
         status, _, doc = s.auditor("GET", "/data-events?filter[field]=name", token=tok)
         assert "filter[target] or filter[actor]" in error_of(doc)["detail"], doc
         status, _, doc = s.api("GET", "/logs/by/users/1?filter[action]=eaten", token=tok)
