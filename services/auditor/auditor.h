@@ -212,6 +212,10 @@ void events_answer(struct http_request *req, struct plan_query *q, const char *p
 
 /* ---- events_export.c ---- */
 enum export_format { EXPORT_JSONAPI, EXPORT_NDJSON, EXPORT_CSV };
+/* Their media types, indexed by enum export_format: the offers of content
+ * negotiation, in the server's order of preference. */
+#define EXPORT_FORMATS 3
+extern const char *const export_media_types[EXPORT_FORMATS];
 /* Replies 200 with every event q matches (after its cursor, if it has
  * one), in q's order, streamed as NDJSON (one JSON:API resource object a
  * line, RFC 8259 text, LF-ended) or CSV (RFC 4180: header row, CRLF, one

@@ -15,6 +15,9 @@
 
 #define EXPORT_PAGE 1000
 
+const char *const export_media_types[EXPORT_FORMATS] = {JSONAPI_MEDIA_TYPE,
+                                                        "application/x-ndjson", "text/csv"};
+
 struct exporter {
 	struct auditor *a;
 	struct plan_query q; /* its strings are the copies below */
@@ -233,6 +236,6 @@ void events_export(struct http_request *req, const struct plan_query *q,
 	}
 	http_reply_stream(req, 200,
 	                  format == EXPORT_CSV ? "text/csv; charset=utf-8; header=present"
-	                                       : "application/x-ndjson",
+	                                       : export_media_types[EXPORT_NDJSON],
 	                  fill, done, x);
 }

@@ -175,10 +175,9 @@ void events_answer(struct http_request *req, struct plan_query *q, const char *p
 		return;
 	/* Content negotiation: a JSON:API page unless Accept prefers an
 	 * export (README "Exports"). */
-	static const char *const offers[] = {JSONAPI_MEDIA_TYPE, "application/x-ndjson", "text/csv"};
-	int format = mediatype_prefer(http_header(req, "Accept"), offers, 3);
-	if (!pst && format > 0) {
-		events_export(req, q, format == 1 ? EXPORT_NDJSON : EXPORT_CSV);
+	int format = mediatype_prefer(http_header(req, "Accept"), export_media_types, EXPORT_FORMATS);
+	if (!pst && format > EXPORT_JSONAPI) {
+		events_export(req, q, (enum export_format)format);
 		return;
 	}
 	struct store_page page;
