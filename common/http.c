@@ -60,6 +60,12 @@ struct http_server {
 	bool jobs_stop;                             /* under jobs_lock */
 	size_t nworkers;
 	pthread_t workers[HTTP_ASYNC_THREADS];
+
+	/* Streamed replies under way, so that stopping can end them. */
+	pthread_mutex_t streams_lock;
+	pthread_cond_t streams_gone;
+	struct http_stream *streams; /* under streams_lock */
+	atomic_bool streams_stop;
 };
 
 struct http_request {
@@ -128,19 +134,21 @@ void http_add_header(struct http_request *req, const char *name, const char *val
 	req->nheaders++;
 }
 
-static void queue(struct http_request *req, unsigned status, struct MHD_Response *resp,
+/* Returns whether resp was queued (or is pending, for HTTP_ASYNC); it is
+ * destroyed either way. */
+static bool queue(struct http_request *req, unsigned status, struct MHD_Response *resp,
                   const char *content_type)
 {
 	if (req->replied) {
 		log_error("%s %s: a second reply was attempted", req->method, req->uri);
 		if (resp)
 			MHD_destroy_response(resp);
-		return;
+		return false;
 	}
 	req->replied = true;
 	if (!resp) {
 		log_error("out of memory building a response");
-		return;
+		return false;
 	}
 	if (content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
@@ -155,11 +163,13 @@ static void queue(struct http_request *req, unsigned status, struct MHD_Response
 	for (size_t i = 0; i < req->nheaders; i++)
 		if (req->headers[i][0] && req->headers[i][1])
 			MHD_add_response_header(resp, req->headers[i][0], req->headers[i][1]);
+	bool queued = true;
 	if (req->async) {
 		req->pending = resp;
 		req->pending_status = status;
 	} else {
-		if (MHD_queue_response(req->conn, status, resp) != MHD_YES)
+		queued = MHD_queue_response(req->conn, status, resp) == MHD_YES;
+		if (!queued)
 			log_error("%s %s: could not queue the response", req->method, req->uri);
 		MHD_destroy_response(resp);
 	}
@@ -167,6 +177,7 @@ static void queue(struct http_request *req, unsigned status, struct MHD_Response
 		log_error("%s %s -> %u", req->method, req->uri, status);
 	else
 		log_debug("%s %s -> %u", req->method, req->uri, status);
+	return queued;
 }
 
 void http_reply_buffer(struct http_request *req, unsigned status, const char *content_type,
@@ -225,43 +236,105 @@ void http_reply_fd(struct http_request *req, unsigned status, const char *conten
 }
 
 /* A stream's producer and its context, for MHD's callbacks. */
-struct stream {
+struct http_stream {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
 	http_stream_fn fill;
 	void (*done)(void *ctx);
 	void *ctx;
+	pthread_mutex_t lock;
+	bool suspended; /* under lock: fill waits, the connection is suspended */
+	bool woken;     /* under lock: a wake came while fill was running */
+	struct http_stream *prev, *next; /* srv->streams */
 };
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	(void)pos;
-	struct stream *s = cls;
-	ssize_t n = s->fill(s->ctx, buf, max);
-	return n > 0 ? n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+	struct http_stream *s = cls;
+	for (;;) {
+		long n = s->fill(s->ctx, buf, max);
+		if (n != HTTP_STREAM_WAIT)
+			return n > 0 ? n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+			                          : MHD_CONTENT_READER_END_WITH_ERROR;
+		pthread_mutex_lock(&s->lock);
+		if (atomic_load(&s->srv->streams_stop)) {
+			pthread_mutex_unlock(&s->lock);
+			return MHD_CONTENT_READER_END_OF_STREAM; /* the server stops: end cleanly */
+		}
+		if (s->woken) { /* something came while fill ran: ask again */
+			s->woken = false;
+			pthread_mutex_unlock(&s->lock);
+			continue;
+		}
+		/* MHD allows suspending from a content reader whose response is
+		 * not shared; 0 then means "nothing yet", and MHD calls again once
+		 * http_stream_wake resumes the connection. */
+		s->suspended = true;
+		MHD_suspend_connection(s->conn);
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+}
+
+void http_stream_wake(struct http_stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->suspended) {
+		s->suspended = false;
+		MHD_resume_connection(s->conn);
+	} else {
+		s->woken = true;
+	}
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void stream_free(void *cls)
 {
-	struct stream *s = cls;
+	struct http_stream *s = cls;
+	struct http_server *srv = s->srv;
+	pthread_mutex_lock(&srv->streams_lock);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		srv->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	pthread_cond_broadcast(&srv->streams_gone);
+	pthread_mutex_unlock(&srv->streams_lock);
 	if (s->done)
 		s->done(s->ctx);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
-void http_reply_stream(struct http_request *req, unsigned status, const char *content_type,
-                       http_stream_fn fill, void (*done)(void *ctx), void *ctx)
+struct http_stream *http_reply_stream(struct http_request *req, unsigned status,
+                                      const char *content_type, http_stream_fn fill,
+                                      void (*done)(void *ctx), void *ctx)
 {
-	struct stream *s = malloc(sizeof *s);
-	struct MHD_Response *resp = NULL;
-	if (s) {
-		*s = (struct stream){.fill = fill, .done = done, .ctx = ctx};
-		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK,
-		                                         stream_read, s, stream_free);
-		if (!resp)
-			free(s);
+	struct http_server *srv = req->srv;
+	struct http_stream *s = calloc(1, sizeof *s);
+	if (!s) {
+		if (done)
+			done(ctx);
+		queue(req, status, NULL, content_type);
+		return NULL;
 	}
-	if (!resp && done)
-		done(ctx);
-	queue(req, status, resp, content_type);
+	*s = (struct http_stream){
+	    .srv = srv, .conn = req->conn, .fill = fill, .done = done, .ctx = ctx};
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_lock(&srv->streams_lock);
+	s->next = srv->streams;
+	if (srv->streams)
+		srv->streams->prev = s;
+	srv->streams = s;
+	pthread_mutex_unlock(&srv->streams_lock);
+	/* From here MHD owns s: stream_free unlists it and calls done. */
+	struct MHD_Response *resp = MHD_create_response_from_callback(
+	    MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, stream_read, s, stream_free);
+	if (!resp)
+		stream_free(s);
+	return queue(req, status, resp, content_type) ? s : NULL;
 }
 
 void http_reply_empty(struct http_request *req, unsigned status)
@@ -953,14 +1026,38 @@ static void stop_reaper(struct http_server *srv)
 	srv->reaper_started = false;
 }
 
+/* Ends every stream: each is woken, and its next wait ends its body
+ * cleanly (the last chunk). Waits for MHD to finish them, at most
+ * HTTP_STREAM_STOP_MS, since MHD may not stop with connections suspended. */
+static void stop_streams(struct http_server *srv)
+{
+	atomic_store(&srv->streams_stop, true);
+	pthread_mutex_lock(&srv->streams_lock);
+	for (struct http_stream *s = srv->streams; s; s = s->next)
+		http_stream_wake(s);
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += HTTP_STREAM_STOP_MS / 1000;
+	until.tv_nsec += (HTTP_STREAM_STOP_MS % 1000) * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (srv->streams && srv->daemon &&
+	       pthread_cond_timedwait(&srv->streams_gone, &srv->streams_lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&srv->streams_lock);
+}
+
 static void server_free(struct http_server *srv)
 {
+	stop_streams(srv);
 	stop_workers(srv);
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
 	stop_reaper(srv);
 	pthread_cond_destroy(&srv->jobs_wake);
 	pthread_mutex_destroy(&srv->jobs_lock);
+	pthread_cond_destroy(&srv->streams_gone);
+	pthread_mutex_destroy(&srv->streams_lock);
 	pthread_cond_destroy(&srv->reaper_wake);
 	pthread_mutex_destroy(&srv->conns_lock);
 	auth_cache_free(srv->tokens);
@@ -979,6 +1076,8 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	pthread_mutex_init(&srv->conns_lock, NULL);
 	pthread_cond_init(&srv->reaper_wake, &ca);
 	pthread_mutex_init(&srv->jobs_lock, NULL);
+	pthread_mutex_init(&srv->streams_lock, NULL);
+	pthread_cond_init(&srv->streams_gone, &ca);
 	pthread_cond_init(&srv->jobs_wake, NULL);
 	pthread_condattr_destroy(&ca);
 	if (cfg->auth && !(srv->tokens = auth_cache_new(4096)))
@@ -1001,8 +1100,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	     (intptr_t)on_connection, srv},
 	    {MHD_OPTION_END, 0, NULL}};
 	srv->daemon = MHD_start_daemon(
-	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
-	        (async ? MHD_ALLOW_SUSPEND_RESUME : 0),
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME,
 	    (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
 	    on_mhd_log, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED,
 	    on_completed, srv, MHD_OPTION_ARRAY, notify, MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,

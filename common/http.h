@@ -146,19 +146,38 @@ void http_reply_fd(struct http_request *req, unsigned status, const char *conten
 void http_reply_empty(struct http_request *req, unsigned status);
 
 /* A stream's producer: writes up to max bytes of the body into buf and
- * returns how many (more than 0), 0 at its end, or -1 on an error (the
- * body is then cut short: a chunked reply ends without its last chunk, so
- * the client knows it is incomplete). Called on the connection's worker
- * thread, as the client reads; it must not return 0 before the end. */
+ * returns how many (more than 0), 0 at its end, -1 on an error (the body
+ * is then cut short: a chunked reply ends without its last chunk, so the
+ * client knows it is incomplete), or HTTP_STREAM_WAIT when it has nothing
+ * yet (a live stream): the connection is then suspended, holding no
+ * worker, until http_stream_wake, and fill is called again. Called on the
+ * connection's worker thread, as the client reads. */
 typedef long (*http_stream_fn)(void *ctx, char *buf, size_t max);
+#define HTTP_STREAM_WAIT (-2L)
 #define HTTP_STREAM_BLOCK (64u << 10) /* bytes asked of fill at most */
+/* How long stopping the server waits for its streams to end, in ms. */
+#define HTTP_STREAM_STOP_MS 1000
+
+struct http_stream;
 
 /* Replies with a body of unknown length (chunked, HTTP/1.1) produced by
  * fill as the client reads, in memory of HTTP_STREAM_BLOCK. done(ctx) is
  * called exactly once: when the body ended, the client went away (at
- * once, mid-body), or the reply could not be made. */
-void http_reply_stream(struct http_request *req, unsigned status, const char *content_type,
-                       http_stream_fn fill, void (*done)(void *ctx), void *ctx);
+ * once, mid-body, or for a suspended stream when it is next woken), or
+ * the reply could not be made. Returns the stream's handle for
+ * http_stream_wake, valid until done(ctx) starts; NULL when the reply
+ * could not be made (done was then called already). When the server
+ * stops, every stream is woken and a fill that answers HTTP_STREAM_WAIT
+ * ends its body there (with the last chunk). */
+struct http_stream *http_reply_stream(struct http_request *req, unsigned status,
+                                      const char *content_type, http_stream_fn fill,
+                                      void (*done)(void *ctx), void *ctx);
+/* Has fill called again soon: resumes the connection if it waits, or
+ * makes its next HTTP_STREAM_WAIT call fill once more. Thread-safe; the
+ * caller makes sure done(ctx) has not started (by its own lock, which
+ * done takes too). */
+void http_stream_wake(struct http_stream *s);
+
 /* 403 for a token whose user may not do this (RFC 6750 §3.1: with
  * WWW-Authenticate: Bearer error="insufficient_scope"). */
 void http_reply_forbidden(struct http_request *req, const char *fmt, ...)
