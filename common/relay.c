@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "log.h"
@@ -399,6 +400,19 @@ static void kick(struct relay *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* A fixed receive buffer turns off the kernel's autotuning (up to
+ * tcp_rmem's maximum, 32 MiB here) for the upstream socket: a paused
+ * transfer holds at most this much in the kernel besides its ring, and the
+ * upstream is pushed back on sooner. */
+static int on_socket(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+	(void)ud;
+	int size = RELAY_SOCKET_BUF;
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+	return CURL_SOCKOPT_OK;
+}
+
 static int setup(struct relay_xfer *x, const char *url, const char *const *headers, long head_ms)
 {
 	if (!(x->easy = curl_easy_init()))
@@ -427,6 +441,7 @@ static int setup(struct relay_xfer *x, const char *url, const char *const *heade
 	bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	bad |= curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_socket);
 	return bad ? RELAY_NOMEM : RELAY_OK;
 }
 
