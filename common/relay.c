@@ -334,7 +334,13 @@ static void *relay_main(void *arg)
 	while (r->live) {
 		struct relay_xfer *x = r->live;
 		curl_multi_remove_handle(r->multi, x->easy);
-		finish(x, true);
+		/* A live stream ends cleanly, as its upstream would when stopping
+		 * (its client resumes from its last event); any other body is
+		 * cut short, since it is incomplete. */
+		pthread_mutex_lock(&r->lock);
+		bool live = !strncasecmp(x->content_type, "text/event-stream", 17);
+		pthread_mutex_unlock(&r->lock);
+		finish(x, !live);
 	}
 	return NULL;
 }

@@ -13,8 +13,9 @@
  * installs) runs on any thread; when the ring is empty it answers
  * RELAY_WAIT and the relay thread calls the waker (relay_set_waker) as
  * soon as bytes or the end come. Waiting readers are also woken every
- * RELAY_IDLE_WAKE_MS, so that a server that only learns of a vanished
- * client when it resumes the connection learns it in bounded time.
+ * RELAY_IDLE_WAKE_MS: a reader that looks whether its own client is still
+ * there when woken then notices one that left within that time, even while
+ * the upstream is quiet.
  *
  * Ownership: relay_open returns a transfer for the caller; relay_close
  * gives it back (and closes the upstream connection at once if it is still
@@ -50,8 +51,12 @@ const char *relay_status_string(int status);
 /* Starts the relay thread (and libcurl, once per process). Returns
  * RELAY_OK and *out, to stop with relay_stop, or RELAY_NOMEM. */
 int relay_start(struct relay **out) __attribute__((warn_unused_result));
-/* Ends every transfer still open (their readers see an error), joins the
- * thread, frees. Transfers not yet closed stay valid until relay_close. */
+/* Ends every transfer still open, joins the thread, frees. Their readers
+ * see the end: a clean one for a text/event-stream (a live stream, which
+ * its client resumes), -1 for any other body (it is incomplete). Call it
+ * before stopping the HTTP server whose streams read them, which would
+ * otherwise end a waiting export cleanly. Transfers not yet closed stay
+ * valid until relay_close; relay_open answers RELAY_STOPPED. */
 void relay_stop(struct relay *r);
 
 /* GETs url (http only) with the request headers ("Name: value" strings,

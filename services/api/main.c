@@ -180,8 +180,11 @@ int main(int argc, char **argv)
 	daemon_http_config(settings, NSETTINGS, &hc);
 	rc = daemon_serve(&hc, &http) ? 1 : 0;
 out:
-	http_server_stop(http); /* closes the relayed streams first */
+	/* The relay first: it ends each relayed body as it should end (an
+	 * export cut short, a live stream cleanly), which the server's stop
+	 * then sends on, instead of ending a waiting export as if complete. */
 	relay_stop(api.relay);
+	http_server_stop(http);
 	publisher_stop(api.publisher, 5000);
 	auth_key_free(api.public_key);
 	principal_cache_free(api.principals);

@@ -287,8 +287,8 @@ class FakeAuditor:
                 except OSError:
                     pass
                 return
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: " +
-                         (b"text/event-stream" if mode == "sse" else b"application/x-ndjson") +
+            ctype = "text/event-stream" if mode == "sse" else "application/x-ndjson"
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: " + q.get("type", ctype).encode() +
                          b"\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\n")
             if mode == "cut":
                 for i in range(int(q.get("n", "3"))):
@@ -414,6 +414,37 @@ def test_a_quiet_stream_outlives_the_idle_timeout():
         fake.close()
 
 
+def test_stopping_the_api():
+    """The API stopping ends a live stream cleanly (its client resumes from
+    its last event) and cuts an export short (it is incomplete)."""
+    fake = FakeAuditor()
+    try:
+        with fake_stack(fake) as s:
+            tok = s.token(1)
+            auth = {"Authorization": "Bearer " + tok}
+            live = Client(s.ports["api"], "/logs/stream?tag=l&n=1&gap=0", auth)
+            export = Client(s.ports["api"], "/logs/stream?tag=x&n=1&gap=0&type=text/csv", auth)
+            assert export.headers["content-type"] == "text/csv"
+            assert [i for i, _ in read_events(live, 1)] == [0]
+            assert export.chunk()
+            # HEAD: the head only.
+            status, hdrs, body = http("HEAD", s.url("api", "/logs/stream?tag=h&n=1&gap=0&end=1"),
+                                      None, auth)
+            assert status == 200 and body == b"" and \
+                hdrs["content-type"] == "text/event-stream", (status, hdrs)
+            assert s.stop("api") == 0
+            live.body()  # ends with the last chunk, or raises Cut
+            try:
+                export.body()
+                raise AssertionError("an export ended cleanly when the API stopped")
+            except Cut:
+                pass
+            live.close()
+            export.close()
+    finally:
+        fake.close()
+
+
 def test_stream_failures_pass_through():
     fake = FakeAuditor()
     try:
@@ -503,5 +534,5 @@ def test_two_hundred_streams_at_once():
 if __name__ == "__main__":
     run([test_exports_through_the_api_equal_the_auditors, test_leaving_and_dying_mid_export,
          test_stream_relays_each_event_at_once, test_a_quiet_stream_outlives_the_idle_timeout,
-         test_stream_failures_pass_through,
+         test_stopping_the_api, test_stream_failures_pass_through,
          test_two_hundred_streams_at_once])

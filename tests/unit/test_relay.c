@@ -316,21 +316,33 @@ int main(void)
 	test_refusal_is_read_whole(r);
 	test_no_head_in_time(r);
 	test_close_closes_upstream(r);
-	/* A transfer still open when the relay stops ends in error, and stays
-	 * the caller's to close. */
-	struct server s = {.parts = {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"},
+	/* Transfers still open when the relay stops: an export is cut short, a
+	 * live stream ends cleanly; both stay the caller's to close. */
+	struct server s = {.parts = {"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\n"
+	                             "Transfer-Encoding: chunked\r\n\r\n"},
+	                   .hold = true};
+	struct server e = {.parts = {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+	                             "Transfer-Encoding: chunked\r\n\r\n"},
 	                   .hold = true};
 	struct waker w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 	CHECK_INT(server_start(&s), 0);
-	struct relay_xfer *x;
+	CHECK_INT(server_start(&e), 0);
+	struct relay_xfer *x, *y;
 	CHECK_INT(relay_open(r, s.url, NULL, 2000, &x), RELAY_OK);
+	CHECK_INT(relay_open(r, e.url, NULL, 2000, &y), RELAY_OK);
 	relay_stop(r);
+	size_t len;
 	if (x) {
 		relay_set_waker(x, wake, &w);
-		size_t len;
 		CHECK_INT(read_all(x, &w, NULL, 0, &len), -1);
 		relay_close(x);
 	}
+	if (y) {
+		relay_set_waker(y, wake, &w);
+		CHECK_INT(read_all(y, &w, NULL, 0, &len), 0);
+		relay_close(y);
+	}
 	server_end(&s);
+	server_end(&e);
 	return test_report("relay");
 }
