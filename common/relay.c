@@ -63,12 +63,18 @@ struct relay_xfer {
 const char *relay_status_string(int status)
 {
 	switch (status) {
-	case RELAY_OK: return "ok";
-	case RELAY_NOMEM: return "out of memory";
-	case RELAY_UNREACHABLE: return "no answer in time";
-	case RELAY_TOOBIG: return "answer too large";
-	case RELAY_BROKEN: return "answer cut short or not HTTP";
-	case RELAY_STOPPED: return "relay stopped";
+	case RELAY_OK:
+		return "ok";
+	case RELAY_NOMEM:
+		return "out of memory";
+	case RELAY_UNREACHABLE:
+		return "no answer in time";
+	case RELAY_TOOBIG:
+		return "answer too large";
+	case RELAY_BROKEN:
+		return "answer cut short or not HTTP";
+	case RELAY_STOPPED:
+		return "relay stopped";
 	}
 	return "unknown";
 }
@@ -185,7 +191,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	    {"content-disposition:", offsetof(struct relay_xfer, disposition), 256},
 	};
 	pthread_mutex_lock(&x->r->lock);
-	if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
+	if (x->head) {
+		/* Trailers: the head is settled (and read without the lock). */
+	} else if (len >= 5 && !memcmp(p, "HTTP/", 5)) {
 		/* A status line: a new head (after a 1xx, the real one). */
 		x->content_type[0] = x->cache_control[0] = x->disposition[0] = '\0';
 	} else if ((len == 2 && p[0] == '\r') || (len == 1 && p[0] == '\n')) {
@@ -505,8 +513,10 @@ int relay_open(struct relay *r, const char *url, const char *const *headers, lon
 	int wr = 0;
 	while (!x->ended && !(x->head && !x->collect) && wr != ETIMEDOUT)
 		wr = pthread_cond_timedwait(&x->cond, &r->lock, &until);
-	st = x->head && !x->collect ? RELAY_OK
-	     : x->head && x->ended  ? (x->toobig ? RELAY_TOOBIG : x->failed ? RELAY_BROKEN : RELAY_OK)
+	st = x->head && !x->collect   ? RELAY_OK
+	     : x->head && x->ended    ? (x->toobig   ? RELAY_TOOBIG
+	                                 : x->failed ? RELAY_BROKEN
+	                                             : RELAY_OK)
 	     : x->ended && r->stopped ? RELAY_STOPPED
 	                              : RELAY_UNREACHABLE;
 	pthread_mutex_unlock(&r->lock);
@@ -633,10 +643,9 @@ struct http_stream *relay_reply(struct http_request *req, struct relay_xfer *x)
 	pthread_mutex_lock(&x->r->lock);
 	x->refs++;
 	pthread_mutex_unlock(&x->r->lock);
-	struct http_stream *s =
-	    http_reply_stream(req, x->status, x->content_type[0] ? x->content_type
-	                                                         : "application/octet-stream",
-	                      stream_fill, stream_done, x);
+	struct http_stream *s = http_reply_stream(
+	    req, x->status, x->content_type[0] ? x->content_type : "application/octet-stream",
+	    stream_fill, stream_done, x);
 	if (s)
 		relay_set_waker(x, stream_wake, s);
 	unref(x);

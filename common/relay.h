@@ -27,8 +27,8 @@
 
 #include "http.h"
 
-#define RELAY_BUF          (64u << 10)  /* bytes held per transfer, at most */
-#define RELAY_SOCKET_BUF   (256 << 10)  /* the upstream socket's receive buffer */
+#define RELAY_BUF          (64u << 10) /* bytes held per transfer, at most */
+#define RELAY_SOCKET_BUF   (256 << 10) /* the upstream socket's receive buffer */
 #define RELAY_ERROR_MAX    (1u << 20)  /* a non-2xx answer's body is read whole, up to this */
 #define RELAY_IDLE_WAKE_MS 1000
 #define RELAY_HEADERS_MAX  8

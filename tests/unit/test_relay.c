@@ -183,7 +183,7 @@ static void test_parts_and_waker(struct relay *r)
 		CHECK_INT(read_all(x, &w, out, sizeof out, &len), 0);
 		CHECK_INT(len, 12);
 		CHECK(len == 12 && !memcmp(out, "hello\nworld\n", 12));
-		CHECK(w.calls >= 1);      /* the reader waited for "world" and was woken */
+		CHECK(w.calls >= 1);         /* the reader waited for "world" and was woken */
 		CHECK(now_ms() - t0 < 1000); /* ... at once, not at an idle tick */
 		relay_close(x);
 	}
