@@ -223,6 +223,13 @@ enum http_principal api_principal(void *app, const char *token, size_t len,
 #define FORWARD_TOKEN_TTL_S 60
 enum principal_status api_forward_authorization(struct api *api,
                                                 const struct auth_claims *claims, char **out);
+/* The same for a live stream (/logs/stream), which the auditor ends when
+ * the token it was opened with expires: a token like the one above but
+ * whose "exp" is the client's own (claims->exp), so that the stream lasts
+ * as long as the client's token, not FORWARD_TOKEN_TTL_S. Signed anew
+ * each time (about a millisecond). Returns as api_forward_authorization. */
+enum principal_status api_forward_authorization_live(struct api *api,
+                                                     const struct auth_claims *claims, char **out);
 /* The signed tokens kept for that, per user, while younger than ttl_ms / 2.
  * Returns NULL when out of memory. */
 struct forward_cache *forward_cache_new(int64_t ttl_ms);

@@ -313,7 +313,11 @@ static void stream_through(struct http_request *req, const char *target, bool li
 {
 	struct api *api = http_app(req);
 	char *authorization = NULL, *lines[3] = {NULL, NULL, NULL}, url[TARGET_MAX + 600];
-	enum principal_status who = api_forward_authorization(api, http_claims(req), &authorization);
+	/* The auditor ends a live stream when its token expires: the one
+	 * forwarded expires with the client's. */
+	enum principal_status who =
+	    live ? api_forward_authorization_live(api, http_claims(req), &authorization)
+	         : api_forward_authorization(api, http_claims(req), &authorization);
 	if (who != PRINCIPAL_OK) {
 		http_reply_principal(req, who == PRINCIPAL_GONE ? HTTP_PRINCIPAL_GONE
 		                                                : HTTP_PRINCIPAL_UNAVAILABLE);

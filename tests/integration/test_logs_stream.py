@@ -14,6 +14,7 @@ within ~100 ms of being sent, the query and Last-Event-ID reach it, the
 /logs deadline bounds only the head, a body cut short upstream is cut short
 downstream, a client that goes away closes the upstream, and 200 relayed
 streams at once work on a handful of threads."""
+import base64
 import json
 import os
 import random
@@ -332,6 +333,11 @@ class FakeAuditor:
         self.srv.close()
 
 
+def claims_of(token):
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
 def read_events(c, n):
     """The first n Server-Sent Events of c, as (id, monotonic time seen)."""
     out, text = [], b""
@@ -380,6 +386,11 @@ def test_stream_relays_each_event_at_once():
             assert headers["accept"] == "text/event-stream", headers
             assert headers["authorization"].startswith("Bearer ") and \
                 headers["authorization"] != "Bearer " + tok
+            # ... which expires with the client's: the auditor ends a stream
+            # when its token expires, and it should not end sooner.
+            forwarded = claims_of(headers["authorization"][7:])
+            assert forwarded["exp"] == claims_of(tok)["exp"], (forwarded, claims_of(tok))
+            assert forwarded["id"] == 1
             # The client goes away: the upstream is closed as soon as the API
             # learns it, at the next bytes it sends (the auditor's
             # keep-alive comment; here one every 0.2 s).
