@@ -16,6 +16,7 @@
 
 struct publisher;
 struct forward_cache;
+struct relay;
 
 struct api {
 	struct db_config db;
@@ -31,6 +32,7 @@ struct api {
 	 * table; told at once of what this process deletes or reads. */
 	struct principal_cache *principals;
 	struct forward_cache *forwards; /* see forward.c */
+	struct relay *relay;            /* streams exports and /logs/stream (relay.h) */
 };
 
 /* ---- the audit emitter (audit.c) ----
@@ -193,6 +195,15 @@ void h_logs_ledger(struct http_request *req);
 /* How long /logs/verify and /logs/export may take (they read the whole log). */
 #define LOGS_LONG_TIMEOUT_MS (10 * 60 * 1000)
 void h_logs_erase(struct http_request *req); /* POST /logs/erasures */
+/* GET /logs/data-events: the auditor's /data-events, every filter the
+ * client's (the auditor checks what the token may read). Like /logs/by and
+ * /logs/for, an Accept that prefers application/x-ndjson or text/csv gets
+ * the auditor's export streamed through as it comes (relay.h). */
+void h_logs_events(struct http_request *req);
+/* GET /logs/stream: the auditor's /data-events/stream (Server-Sent
+ * Events), query and Last-Event-ID passed on, streamed through for as
+ * long as both sides stay. */
+void h_logs_stream(struct http_request *req);
 
 /* The http_principal_fn of the API (h_tokens.c): the token's user as the
  * users table says now, through api->principals. */
@@ -212,6 +223,13 @@ enum http_principal api_principal(void *app, const char *token, size_t len,
 #define FORWARD_TOKEN_TTL_S 60
 enum principal_status api_forward_authorization(struct api *api,
                                                 const struct auth_claims *claims, char **out);
+/* The same for a live stream (/logs/stream), which the auditor ends when
+ * the token it was opened with expires: a token like the one above but
+ * whose "exp" is the client's own (claims->exp), so that the stream lasts
+ * as long as the client's token, not FORWARD_TOKEN_TTL_S. Signed anew
+ * each time (about a millisecond). Returns as api_forward_authorization. */
+enum principal_status api_forward_authorization_live(struct api *api,
+                                                     const struct auth_claims *claims, char **out);
 /* The signed tokens kept for that, per user, while younger than ttl_ms / 2.
  * Returns NULL when out of memory. */
 struct forward_cache *forward_cache_new(int64_t ttl_ms);

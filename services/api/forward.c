@@ -63,11 +63,11 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static char *mint(struct api *api, int64_t user_id, bool auditor, int64_t iat_ms, int64_t now_ms)
+static char *mint(struct api *api, int64_t user_id, bool auditor, int64_t iat_ms, int64_t exp_s)
 {
 	json_t *c = json_pack("{s:I, s:s, s:f, s:I, s:[]}", "id", (json_int_t)user_id, "iss",
 	                      auth_key_issuer(api->public_key), "iat", (double)iat_ms / 1000.0,
-	                      "exp", (json_int_t)(now_ms / 1000 + FORWARD_TOKEN_TTL_S), "roles");
+	                      "exp", (json_int_t)exp_s, "roles");
 	if (c && auditor)
 		json_array_append_new(json_object_get(c, "roles"), json_string(PRINCIPAL_ROLE_AUDITOR));
 	char *token = c ? api_sign(api, c) : NULL, *out = NULL;
@@ -101,7 +101,7 @@ enum principal_status api_forward_authorization(struct api *api,
 		return PRINCIPAL_OK;
 
 	int64_t iat_ms = now_ms - age_ms;
-	if (!(*out = mint(api, claims->user_id, auditor, iat_ms, now_ms)))
+	if (!(*out = mint(api, claims->user_id, auditor, iat_ms, now_ms / 1000 + FORWARD_TOKEN_TTL_S)))
 		return PRINCIPAL_UNAVAILABLE;
 	char *keep = strdup(*out);
 	pthread_mutex_lock(&f->lock);
@@ -110,5 +110,21 @@ enum principal_status api_forward_authorization(struct api *api,
 		*s = (struct slot){claims->user_id, iat_ms, auditor, keep};
 	}
 	pthread_mutex_unlock(&f->lock);
+	return PRINCIPAL_OK;
+}
+
+enum principal_status api_forward_authorization_live(struct api *api,
+                                                     const struct auth_claims *claims, char **out)
+{
+	bool auditor = false;
+	int64_t age_ms = 0;
+	*out = NULL;
+	enum principal_status st = principal_check_within(
+	    api->principals, claims->user_id, NULL, api->forwards->ttl_ms / 4, &auditor, &age_ms);
+	if (st != PRINCIPAL_OK)
+		return st;
+	/* Not kept: its exp is the client's, and a stream opens once. */
+	if (!(*out = mint(api, claims->user_id, auditor, wall_ms() - age_ms, claims->exp)))
+		return PRINCIPAL_UNAVAILABLE;
 	return PRINCIPAL_OK;
 }

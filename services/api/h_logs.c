@@ -1,7 +1,9 @@
-/* /logs/by/:type/:id and /logs/for/:type/:id: the audit log, read through
- * the API under the caller's own token. The auditor does the work; this
- * forwards the query, passes the answer back, and rewrites its links so
- * that they point at these paths again. POST /logs/erasures passes its
+/* /logs/by/:type/:id, /logs/for/:type/:id and /logs/data-events: the audit
+ * log, read through the API under the caller's own token. The auditor does
+ * the work; this forwards the query, passes the answer back, and rewrites
+ * its links so that they point at these paths again. An export (Accept
+ * preferring NDJSON or CSV) and /logs/stream are not read whole but
+ * streamed through as they come (relay.h). POST /logs/erasures passes its
  * body on to the auditor's POST /erasures likewise. */
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,6 +12,8 @@
 
 #include "api.h"
 #include "log.h"
+#include "mediatype.h"
+#include "relay.h"
 
 #define TARGET_MAX 2048
 
@@ -51,6 +55,18 @@ static int rewrite_link(json_t *links, const char *name, const char *path, const
 
 static void relay(struct http_request *req, const char *target, const char *body, size_t len,
                   const char *filter);
+static void stream_through(struct http_request *req, const char *target, bool live);
+
+/* The answers a /logs query may be: a JSON:API page, read whole (its links
+ * rewritten), or an export the auditor streams (README "Exports"). */
+static const char *const answer_types[] = {JSONAPI_MEDIA_TYPE, "application/x-ndjson",
+                                           "text/csv"};
+
+static bool wants_export(struct http_request *req)
+{
+	return mediatype_prefer(http_header(req, "Accept"), answer_types,
+	                        sizeof answer_types / sizeof answer_types[0]) > 0;
+}
 
 /* Replies 400 unless the path's :type and :id follow the grammar of
  * event.h. Returns 0 when they do. */
@@ -100,7 +116,10 @@ static void proxy(struct http_request *req, const char *filter)
 		http_reply_error(req, 400, "Invalid query string", "The query string is too long.");
 		return;
 	}
-	relay(req, target, NULL, 0, filter);
+	if (wants_export(req))
+		stream_through(req, target, false);
+	else
+		relay(req, target, NULL, 0, filter);
 }
 
 /* RFC 6750 §3.1: the request carried a token, so a refusal says why. */
@@ -273,4 +292,115 @@ void h_logs_erase(struct http_request *req)
 	size_t len;
 	const char *body = http_body(req, &len);
 	relay(req, "/erasures", body ? body : "", len, NULL);
+}
+
+/* "Name: value" to free(), or NULL. */
+static char *header_line(const char *name, const char *value)
+{
+	size_t n = strlen(name) + strlen(value) + 3;
+	char *line = malloc(n);
+	if (line)
+		snprintf(line, n, "%s: %s", name, value);
+	return line;
+}
+
+/* Relays the auditor's answer to target (a GET) as it comes: the client's
+ * Accept goes with it, and Last-Event-ID too when live. Connecting and the
+ * answer's head must come within the /logs deadline; the body has none. A
+ * 2xx answer is streamed through (relay_reply); any other is read whole
+ * and passed back as relay() does. */
+static void stream_through(struct http_request *req, const char *target, bool live)
+{
+	struct api *api = http_app(req);
+	char *authorization = NULL, *lines[3] = {NULL, NULL, NULL}, url[TARGET_MAX + 600];
+	/* The auditor ends a live stream when its token expires: the one
+	 * forwarded expires with the client's. */
+	enum principal_status who =
+	    live ? api_forward_authorization_live(api, http_claims(req), &authorization)
+	         : api_forward_authorization(api, http_claims(req), &authorization);
+	if (who != PRINCIPAL_OK) {
+		http_reply_principal(req, who == PRINCIPAL_GONE ? HTTP_PRINCIPAL_GONE
+		                                                : HTTP_PRINCIPAL_UNAVAILABLE);
+		return;
+	}
+	const char *accept = http_header(req, "Accept");
+	const char *last = live ? http_header(req, "Last-Event-ID") : NULL;
+	size_t n = 0;
+	bool nomem = !(lines[n++] = header_line("Authorization", authorization));
+	if (accept)
+		nomem |= !(lines[n++] = header_line("Accept", accept));
+	if (last)
+		nomem |= !(lines[n++] = header_line("Last-Event-ID", last));
+	const char *headers[4] = {lines[0], lines[1], lines[2], NULL};
+	free(authorization);
+	struct relay_xfer *x = NULL;
+	long left = api->auditor_timeout_ms - http_elapsed_ms(req);
+	int st = nomem ? RELAY_NOMEM
+	         : (size_t)snprintf(url, sizeof url, "http://%s:%s%s%s", api->auditor.host,
+	                            api->auditor.port, api->auditor.prefix, target) >= sizeof url
+	             ? RELAY_BROKEN
+	         : left <= 0 ? RELAY_UNREACHABLE
+	                     : relay_open(api->relay, url, headers, left, &x);
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	if (st == RELAY_NOMEM) {
+		log_error("out of memory relaying %s", target);
+		http_reply_error(req, 503, "Service unavailable", "Out of memory.");
+		return;
+	}
+	if (st == RELAY_TOOBIG) {
+		log_warn("the auditor's refusal of %s is over %u bytes", target, RELAY_ERROR_MAX);
+		http_reply_error(req, 502, "Bad gateway", "The auditor's answer was too large.");
+		return;
+	}
+	if (st) {
+		log_error("the auditor at %s:%s did not answer %s in time (%s)", api->auditor.host,
+		          api->auditor.port, target, relay_status_string(st));
+		http_reply_error(req, 502, "Bad gateway", "The auditor did not answer.");
+		return;
+	}
+	unsigned status = relay_status(x);
+	if (status / 100 == 2) {
+		relay_reply(req, x); /* x is the reply's now */
+		return;
+	}
+	size_t len;
+	const char *body = relay_body(x, &len);
+	json_t *doc = json_loadb(body, len, 0, NULL);
+	if (doc) {
+		refusal_header(req, status);
+		http_reply_json(req, status, doc);
+	} else {
+		log_error("the auditor answered %u with a body that is not JSON", status);
+		http_reply_error(req, 502, "Bad gateway", "The auditor's answer was not JSON.");
+	}
+	relay_close(x);
+}
+
+/* "<path><?query>" of the client's raw query into target, or 414. */
+static int with_query(struct http_request *req, const char *path, char *target, size_t cap)
+{
+	const char *qs = http_raw_query(req);
+	if ((size_t)snprintf(target, cap, "%s%s%s", path, *qs ? "?" : "", qs) < cap)
+		return 0;
+	http_reply_error(req, 414, "URI too long", "The query string is too long.");
+	return -1;
+}
+
+void h_logs_events(struct http_request *req)
+{
+	char target[TARGET_MAX];
+	if (with_query(req, "/data-events", target, sizeof target))
+		return;
+	if (wants_export(req))
+		stream_through(req, target, false);
+	else
+		relay(req, target, NULL, 0, ""); /* links: every parameter is the client's */
+}
+
+void h_logs_stream(struct http_request *req)
+{
+	char target[TARGET_MAX];
+	if (!with_query(req, "/data-events/stream", target, sizeof target))
+		stream_through(req, target, true);
 }

@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "publisher.h"
+#include "relay.h"
 
 static struct config_setting settings[] = {
     DAEMON_HTTP_SETTINGS("AUDITLOG_API_PORT", "3000"),
@@ -20,7 +21,9 @@ static struct config_setting settings[] = {
     {"auditor-url", "AUDITLOG_AUDITOR_URL", "http://localhost:3001", CONFIG_STRING, 0, 0,
      "Where the auditor answers; /logs/... is forwarded there.", NULL, 0},
     {"auditor-timeout", "AUDITLOG_AUDITOR_TIMEOUT", "10", CONFIG_INT, 1, 300,
-     "Seconds a /logs/... request may take in all before it gets 502.", NULL, 0},
+     "Seconds a /logs/... request may take in all before it gets 502; for an export or "
+     "/logs/stream, the seconds to the auditor's answer's head (the body may take longer).",
+     NULL, 0},
     {"spool-dir", "AUDITLOG_SPOOL_DIR", ".state/spool", CONFIG_STRING, 0, 0,
      "Folder of the view events' write-ahead spool (one API per folder).", NULL, 0},
     {"view-queue-max", "AUDITLOG_VIEW_QUEUE_MAX", "65536", CONFIG_INT, 16, 16777216,
@@ -50,6 +53,11 @@ static const char *const for_params[] = {"filter[actor]", "filter[action]", "fil
                                          "filter[until]", "filter[field]",  "filter[eventName]",
                                          "filter[flag]",  "sort",           "page[size]",
                                          "page[after]",   NULL};
+/* /logs/data-events: the auditor's /data-events, all of its parameters. */
+static const char *const events_params[] = {
+    "filter[actor]", "filter[target]",    "filter[action]", "filter[since]", "filter[until]",
+    "filter[field]", "filter[eventName]", "filter[flag]",   "sort",          "page[size]",
+    "page[after]",   NULL};
 static const char *const notes_params[] = {"filter[target]", "page[size]", "page[after]", NULL};
 
 static const struct http_route routes[] = {
@@ -79,6 +87,11 @@ static const struct http_route routes[] = {
     {"GET", "/logs/verify", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
     {"GET", "/logs/export", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
     {"POST", "/logs/erasures", h_logs_erase, HTTP_AUTH | HTTP_BODY | HTTP_ASYNC, NULL},
+    /* Streamed through (relay.h): the pool waits only for the answer's
+     * head; the body is relayed with no thread waiting for it. The
+     * stream's parameters are the auditor's to check. */
+    {"GET", "/logs/data-events", h_logs_events, HTTP_AUTH | HTTP_ASYNC, events_params},
+    {"GET", "/logs/stream", h_logs_stream, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
 };
 
 static char *read_file(const char *path, size_t *len)
@@ -144,6 +157,10 @@ int main(int argc, char **argv)
 		log_error("auditor-url must look like http://host:port");
 		goto out;
 	}
+	if (relay_start(&api.relay)) {
+		log_error("cannot start the relay");
+		goto out;
+	}
 	struct publisher_config pc = {.amqp_url = S("amqp-url"),
 	                              .db = &api.db,
 	                              .spool_dir = S("spool-dir"),
@@ -163,6 +180,10 @@ int main(int argc, char **argv)
 	daemon_http_config(settings, NSETTINGS, &hc);
 	rc = daemon_serve(&hc, &http) ? 1 : 0;
 out:
+	/* The relay first: it ends each relayed body as it should end (an
+	 * export cut short, a live stream cleanly), which the server's stop
+	 * then sends on, instead of ending a waiting export as if complete. */
+	relay_stop(api.relay);
 	http_server_stop(http);
 	publisher_stop(api.publisher, 5000);
 	auth_key_free(api.public_key);
