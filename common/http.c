@@ -267,6 +267,18 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			pthread_mutex_unlock(&s->lock);
 			continue;
 		}
+		/* A suspended connection is not watched: a client that left is
+		 * only noticed when bytes are sent. Look before suspending (every
+		 * wake, so a waker that wakes now and then bounds how long a gone
+		 * client holds the stream): an orderly close reads as 0 bytes. */
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		char peek;
+		ssize_t got = ci ? recv(ci->connect_fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) : 1;
+		if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			pthread_mutex_unlock(&s->lock);
+			return MHD_CONTENT_READER_END_WITH_ERROR; /* the client went away */
+		}
 		/* MHD allows suspending from a content reader whose response is
 		 * not shared; 0 then means "nothing yet", and MHD calls again once
 		 * http_stream_wake resumes the connection. */

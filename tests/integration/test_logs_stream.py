@@ -425,6 +425,28 @@ def test_a_quiet_stream_outlives_the_idle_timeout():
         fake.close()
 
 
+def test_an_idle_stream_whose_client_left():
+    """With no bytes to relay, a client that goes away still closes the
+    upstream within the relay's idle wake (RELAY_IDLE_WAKE_MS, 1 s): http.c
+    looks at the client's socket before suspending a waiting stream."""
+    fake = FakeAuditor()
+    try:
+        with fake_stack(fake) as s:
+            tok = s.token(1)
+            c = Client(s.ports["api"], "/logs/stream?tag=idle&n=1&gap=0",
+                       {"Authorization": "Bearer " + tok})
+            assert [i for i, _ in read_events(c, 1)] == [0]
+            time.sleep(0.3)
+            c.close()
+            gone = time.monotonic()
+            wait_for(lambda: "idle" in fake.closed, timeout=5, what="the upstream closed")
+            print(f"    an idle stream's client gone: upstream closed "
+                  f"{(fake.closed['idle'] - gone) * 1000:.0f} ms after it left")
+            assert fake.closed["idle"] - gone < 2
+    finally:
+        fake.close()
+
+
 def test_stopping_the_api():
     """The API stopping ends a live stream cleanly (its client resumes from
     its last event) and cuts an export short (it is incomplete)."""
@@ -545,5 +567,6 @@ def test_two_hundred_streams_at_once():
 if __name__ == "__main__":
     run([test_exports_through_the_api_equal_the_auditors, test_leaving_and_dying_mid_export,
          test_stream_relays_each_event_at_once, test_a_quiet_stream_outlives_the_idle_timeout,
-         test_stopping_the_api, test_stream_failures_pass_through,
+         test_an_idle_stream_whose_client_left, test_stopping_the_api,
+         test_stream_failures_pass_through,
          test_two_hundred_streams_at_once])
