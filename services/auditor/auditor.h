@@ -115,7 +115,8 @@ void state_answer_clear(struct state_answer *a);
 struct erasure {
 	/* What to erase, borrowed, in the grammar of event.h (the caller checks
 	 * it): the values of every event whose target is target_type:target_id,
-	 * or only those of field when it is not NULL. */
+	 * or only those of field when it is not NULL; not those of the records
+	 * of reads of it (reads.h). */
 	const char *target_type, *target_id, *field;
 	const char *reason;   /* why, 1 to ERASURE_REASON_MAX bytes of UTF-8 */
 	const char *actor_id; /* who: users:<actor_id>, the token's user */
