@@ -213,6 +213,11 @@ static int check_changes(json_t *changes, enum event_action a, char *why, size_t
 		if (!event_field_valid(field, strlen(field)))
 			return fail(why, why_len, "a field name in \"changes\" must be %s",
 			            EVENT_TYPE_RULE);
+		if (!strncmp(field, EVENT_RESERVED_FIELD_PREFIX, strlen(EVENT_RESERVED_FIELD_PREFIX)))
+			return fail(why, why_len,
+			            "field \"%.64s\": names that begin with \"" EVENT_RESERVED_FIELD_PREFIX
+			            "\" are the auditor's own, for the parameters of a read it records",
+			            field);
 		if (!json_is_object(c) || json_object_size(c) != 2 || !json_object_get(c, "prev") ||
 		    !json_object_get(c, "next"))
 			return fail(why, why_len,

@@ -11,8 +11,12 @@
  * create, +1 per committed change, the delete included) or the version a
  * read returned; an integer from 1 to 2^53. changes: on changed, what
  * changed; on created, every initial value ({"prev": null, "next": v});
- * on deleted, every last value ({"prev": v, "next": null}); never on
- * viewed.
+ * on deleted, every last value ({"prev": v, "next": null}); never on a
+ * producer's viewed. The auditor's own records of reads of the log (action
+ * viewed, eventName audit.*; README "Reads are recorded") do carry changes:
+ * the read's parameters, {"prev": null, "next": "<as given>"} each, under
+ * names that begin with EVENT_RESERVED_FIELD_PREFIX, which no producer's
+ * event may use, so they are never taken for an object's fields.
  *
  * Decoding is strict because whatever it accepts is stored for good: an
  * unknown member, a wrong type or an oversize value makes the message
@@ -31,6 +35,9 @@
 #define EVENT_REF_MAX 64    /* actorId, targetId */
 #define EVENT_NAME_MAX 128  /* eventName */
 #define EVENT_FIELD_MAX 64  /* a field name in changes */
+/* The field names of a recorded read's changes begin with this; a
+ * producer's event may not use it (event_decode refuses it). */
+#define EVENT_RESERVED_FIELD_PREFIX "read."
 /* The largest targetVersion: exact as a double, so the log commits to it
  * exactly (docs/ledger.md). */
 #define EVENT_VERSION_MAX 9007199254740992LL /* 2^53 */
@@ -53,7 +60,7 @@ struct event {
 	char target_id[EVENT_REF_MAX + 1];
 	char event_name[EVENT_NAME_MAX + 1]; /* "" when absent */
 	int64_t target_version; /* 1 to EVENT_VERSION_MAX; 0 when absent */
-	json_t *changes;        /* owned; NULL when absent, never on EVENT_VIEWED */
+	json_t *changes;        /* owned; NULL when absent, and on a producer's EVENT_VIEWED */
 };
 
 const char *event_action_name(enum event_action action);

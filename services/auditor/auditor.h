@@ -40,6 +40,7 @@ struct auditor {
 	atomic_bool stopping;
 	struct ledger *ledger; /* log 0, the one log this release writes */
 	struct checker *checker; /* its checker (checker.h); NULL until started */
+	struct reads *reads;     /* records every read of the log (reads.h) */
 };
 
 /* ---- store_write.c ---- */
@@ -114,7 +115,8 @@ void state_answer_clear(struct state_answer *a);
 struct erasure {
 	/* What to erase, borrowed, in the grammar of event.h (the caller checks
 	 * it): the values of every event whose target is target_type:target_id,
-	 * or only those of field when it is not NULL. */
+	 * or only those of field when it is not NULL; not those of the records
+	 * of reads of it (reads.h). */
 	const char *target_type, *target_id, *field;
 	const char *reason;   /* why, 1 to ERASURE_REASON_MAX bytes of UTF-8 */
 	const char *actor_id; /* who: users:<actor_id>, the token's user */
@@ -206,9 +208,11 @@ void h_events_query(struct http_request *req);
 int events_check_path(struct http_request *req, const char *type, const char *id);
 /* Runs q (its filters set by the caller) with the page parameters of req
  * and replies with the page, its links built on path plus the parameters
- * of req named in filter_keys (NULL-terminated). */
+ * of req named in filter_keys (NULL-terminated), or with the export Accept
+ * prefers. Records the read as kind (reads.h: READS_QUERY, READS_HISTORY;
+ * an export is READS_EXPORT) once it is authorized and valid. */
 void events_answer(struct http_request *req, struct plan_query *q, const char *path,
-                   const char *const *filter_keys);
+                   const char *const *filter_keys, const char *kind);
 
 /* ---- events_export.c ---- */
 enum export_format { EXPORT_JSONAPI, EXPORT_NDJSON, EXPORT_CSV };

@@ -19,10 +19,12 @@
 #include "sql_id.h"
 
 /* The values of one target's events, or of one field of them. The eraser
- * reads data_events to find them (SELECT is all it has there). */
+ * reads data_events to find them (SELECT is all it has there). The only
+ * viewed events with values are the records of reads (reads.h), whose
+ * values are the reads' parameters: who read what stays. */
 #define DELETE_SQL                                                                                 \
 	"DELETE v FROM data_event_values v JOIN data_events e ON e.event_id = v.event_id "         \
-	"WHERE e.target_type = ? AND e.target_id = ?"
+	"WHERE e.target_type = ? AND e.target_id = ? AND e.action <> 'viewed'"
 static const char delete_all_sql[] = DELETE_SQL;
 static const char delete_field_sql[] = DELETE_SQL " AND v.field = ?";
 

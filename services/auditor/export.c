@@ -14,6 +14,7 @@
 #include "bundle.h"
 #include "log.h"
 #include "log_read.h"
+#include "reads.h"
 
 #define FLUSH_AT (1u << 20)
 
@@ -119,6 +120,10 @@ void h_export(struct http_request *req)
 				                       pin);
 			return;
 		}
+	}
+	if (reads_record(req, READS_LOG_EXPORT, NULL, NULL, NULL)) {
+		free(cp.note);
+		return;
 	}
 	/* The origin: the checkpoint's first line. */
 	char origin[1024];

@@ -11,6 +11,7 @@
 #include "cursor.h"
 #include "filter.h"
 #include "mediatype.h"
+#include "reads.h"
 #include "timestamp.h"
 
 /* Room for a link: every parameter a route takes, percent-encoded. */
@@ -139,8 +140,29 @@ static int narrow(struct http_request *req, struct plan_query *q)
 	return 0;
 }
 
+/* Records the read q answers (reads.h): its target is q's target, else
+ * its actor, else the log; the path's :type/:id and :field go with the
+ * query's parameters, and an export's media type as format. Returns 0, or
+ * -1 after replying 503. */
+static int record(struct http_request *req, const struct plan_query *q, const char *kind,
+                  bool path_target, int format)
+{
+	char target[EVENT_TYPE_MAX + EVENT_REF_MAX + 2] = "";
+	if (path_target)
+		snprintf(target, sizeof target, "%s:%s", q->target_type, q->target_id);
+	bool by_target = q->target_type != NULL;
+	const char *const extra[] = {
+	    "target", path_target ? target : NULL,
+	    "field",  path_target && http_param(req, 2) ? q->field : NULL,
+	    "format", format > EXPORT_JSONAPI ? export_media_types[format] : NULL,
+	    NULL};
+	return reads_record(req, format > EXPORT_JSONAPI ? READS_EXPORT : kind,
+	                    by_target ? q->target_type : q->actor_type,
+	                    by_target ? q->target_id : q->actor_id, extra);
+}
+
 void events_answer(struct http_request *req, struct plan_query *q, const char *path,
-                   const char *const *filter_keys)
+                   const char *const *filter_keys, const char *kind)
 {
 	const struct query *qs = http_query(req);
 	long size;
@@ -176,6 +198,9 @@ void events_answer(struct http_request *req, struct plan_query *q, const char *p
 	/* Content negotiation: a JSON:API page unless Accept prefers an
 	 * export (README "Exports"). */
 	int format = mediatype_prefer(http_header(req, "Accept"), export_media_types, EXPORT_FORMATS);
+	/* The routes with a path name their target (and field) there. */
+	if (record(req, q, kind, http_param(req, 0) != NULL, format))
+		return;
 	if (!pst && format > EXPORT_JSONAPI) {
 		events_export(req, q, (enum export_format)format);
 		return;
@@ -241,7 +266,7 @@ void h_events_for_target(struct http_request *req)
 	if (events_check_path(req, type, id))
 		return;
 	struct plan_query q = {.target_type = type, .target_id = id};
-	events_answer(req, &q, http_path(req), filters);
+	events_answer(req, &q, http_path(req), filters, READS_QUERY);
 }
 
 /* GET /data-events?filter[...]=...&sort=...: see README "Filters". */
@@ -261,5 +286,5 @@ void h_events_query(struct http_request *req)
 		q.target_type = t.type;
 		q.target_id = t.id;
 	}
-	events_answer(req, &q, "/data-events", narrowing);
+	events_answer(req, &q, "/data-events", narrowing, READS_QUERY);
 }

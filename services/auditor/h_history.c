@@ -7,6 +7,7 @@
 
 #include "auditor.h"
 #include "checker.h"
+#include "reads.h"
 #include "timestamp.h"
 
 /* GET /api/:type/:id/state?at=T: the target's attributes at T, rebuilt
@@ -33,6 +34,11 @@ void h_state(struct http_request *req)
 		                       "at must be " TIMESTAMP_RULE ", from 1970 to 9999.");
 		return;
 	}
+	char target[EVENT_TYPE_MAX + EVENT_REF_MAX + 2];
+	snprintf(target, sizeof target, "%s:%s", type, id);
+	const char *const path[] = {"target", target, NULL};
+	if (reads_record(req, READS_STATE, type, id, path))
+		return;
 	struct db *db = auditor_reader(req);
 	if (!db)
 		return;
@@ -126,7 +132,7 @@ void h_field_history(struct http_request *req)
 		return;
 	}
 	struct plan_query q = {.target_type = type, .target_id = id, .field = field};
-	events_answer(req, &q, http_path(req), filters);
+	events_answer(req, &q, http_path(req), filters, READS_HISTORY);
 }
 
 static int count_row(void *arg, const struct db_row *row)
@@ -147,6 +153,8 @@ void h_checks(struct http_request *req)
 		http_reply_forbidden(req, "The checker's counts need the auditor role.");
 		return;
 	}
+	if (reads_record(req, READS_CHECKS, NULL, NULL, NULL))
+		return;
 	struct db *db = auditor_reader(req);
 	if (!db)
 		return;

@@ -10,6 +10,7 @@
 #include "auditor.h"
 #include "b64.h"
 #include "jcs.h"
+#include "reads.h"
 #include "sql_id.h"
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
@@ -122,6 +123,9 @@ void h_proof(struct http_request *req)
 	bool given = query_get(http_query(req), "size") != NULL;
 	if (http_query_int(req, "size", 1, LONG_MAX, 1, &size))
 		return;
+	const char *const event[] = {"event", id, NULL};
+	if (reads_record(req, READS_PROOF, NULL, NULL, event))
+		return;
 	struct db *db = auditor_reader(req);
 	if (!db)
 		return;
@@ -202,6 +206,8 @@ void h_consistency(struct http_request *req)
 		http_reply_param_error(req, "from", "Invalid range", "from must not be above to.");
 		return;
 	}
+	if (reads_record(req, READS_CONSISTENCY, NULL, NULL, NULL))
+		return;
 	struct db *db = auditor_reader(req);
 	if (!db)
 		return;

@@ -6,6 +6,7 @@
 #include "checker.h"
 #include "daemon.h"
 #include "log.h"
+#include "reads.h"
 
 static struct config_setting settings[] = {
     DAEMON_HTTP_SETTINGS("AUDITLOG_AUDITOR_PORT", "3001"),
@@ -65,6 +66,15 @@ static struct config_setting settings[] = {
     {"check-grace-ms", "AUDITLOG_CHECK_GRACE_MS", "10000", CONFIG_INT, 0, 3600000,
      "The checker looks at a mutation once it was stored this long ago, so that events "
      "stored a little out of order have all arrived.",
+     NULL, 0},
+    /* Every read of the log is recorded (reads.h). */
+    {"reads-queue", "AUDITLOG_READS_QUEUE", "10000", CONFIG_INT, 1, 1000000,
+     "Records of reads that may wait to be stored; when this many wait (the database away), "
+     "reads are refused with 503 until they are stored: no read is answered unrecorded.",
+     NULL, 0},
+    {"reads-linger-ms", "AUDITLOG_READS_LINGER_MS", "50", CONFIG_INT, 1, 600000,
+     "Records of reads are stored in one transaction at most this long after the first of "
+     "them (or at 1000); stopping stores them at once.",
      NULL, 0},
     DAEMON_LOG_SETTING,
 };
@@ -151,6 +161,12 @@ int main(int argc, char **argv)
 	                           .checkpoint_every = (unsigned)I("checkpoint-every")};
 	if (ledger_open(&lc, &a.ledger))
 		goto out;
+	struct reads_config rc_reads = {.db = &a.writer,
+	                                .ledger = a.ledger,
+	                                .queue_max = (size_t)I("reads-queue"),
+	                                .linger_ms = (int)I("reads-linger-ms")};
+	if (reads_start(&rc_reads, &a.reads))
+		goto out;
 	struct checker_config kc = {.log = 0,
 	                            .db = &a.writer,
 	                            .ledger = a.ledger,
@@ -183,6 +199,7 @@ int main(int argc, char **argv)
 	atomic_store(&a.stopping, true);
 out:
 	http_server_stop(http);
+	reads_stop(a.reads); /* stores the last reads' records while the ledger is open */
 	for (unsigned i = 0; i < nconsumers; i++)
 		consumer_stop(consumers[i]);
 	checker_stop(a.checker);

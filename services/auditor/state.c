@@ -81,6 +81,7 @@ static int mutation_row(void *arg, const struct db_row *row)
 struct fields {
 	char (*name)[EVENT_FIELD_MAX + 1];
 	size_t n, cap;
+	bool reserved; /* the last one found is a recorded read's (event.h) */
 };
 
 static int field_row(void *arg, const struct db_row *row)
@@ -88,6 +89,11 @@ static int field_row(void *arg, const struct db_row *row)
 	struct fields *f = arg;
 	if (!row->val[0])
 		return 1; /* no field after the last */
+	/* A recorded read's parameters are no field of the object read. */
+	f->reserved = !strncmp(row->val[0], EVENT_RESERVED_FIELD_PREFIX,
+	                       strlen(EVENT_RESERVED_FIELD_PREFIX));
+	if (f->reserved)
+		return 0;
 	if (f->n == STATE_FIELDS_MAX)
 		return DB_ERR;
 	if (f->n == f->cap) {
@@ -174,11 +180,16 @@ int store_state_at(struct db *db, const char *type, const char *id, int64_t at,
 	struct fields f = {0};
 	if (!out->attributes || !out->erased)
 		st = DB_ERR;
-	/* Every field, in name order: the next after the last until none. */
-	for (size_t had = (size_t)-1; !st && f.n != had;) {
+	/* Every field, in name order: the next after the last until none. The
+	 * names a recorded read's changes use are skipped in one seek: "~"
+	 * sorts after every character a field name may hold. */
+	for (size_t had = (size_t)-1; !st && (f.n != had || f.reserved);) {
 		had = f.n;
-		struct db_value next[3] = {DB_TEXT(type), DB_TEXT(id),
-		                           DB_TEXT(f.n ? f.name[f.n - 1] : "")};
+		bool skip = f.reserved;
+		f.reserved = false;
+		struct db_value next[3] = {
+		    DB_TEXT(type), DB_TEXT(id),
+		    DB_TEXT(skip ? EVENT_RESERVED_FIELD_PREFIX "~" : f.n ? f.name[f.n - 1] : "")};
 		st = db_query(db, sql_next_field, next, 3, field_row, &f);
 		if (st > 0)
 			st = DB_OK;

@@ -12,6 +12,7 @@
 
 #include "auditor.h"
 #include "log_read.h"
+#include "reads.h"
 
 /* What failed first, named by position. */
 struct failure {
@@ -274,6 +275,8 @@ void h_verify(struct http_request *req)
 		                       to);
 		return;
 	}
+	if (reads_record(req, READS_VERIFY, NULL, NULL, NULL))
+		return;
 	struct walk w = {.a = a,
 	                 .db = db,
 	                 .log = ledger_log(a->ledger),

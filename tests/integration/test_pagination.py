@@ -22,40 +22,60 @@ def test_pages():
         assert stamps == sorted(stamps, reverse=True), "not newest first"
         assert full[-1]["attributes"]["action"] == "created"
 
+        # Every read of the log is recorded in the history of what it asked
+        # about (README "Reads are recorded"): the reads above and each page
+        # below add records. A record has no version, so it lists after
+        # (newest first) every versioned event, where a walk has not been
+        # yet: a walk lists the views and the records stored before it got
+        # there, each once, in the order the history has after it.
+        def is_read(e):
+            a = e["attributes"]
+            return (a["action"], a["actorId"], a.get("eventName"), a["targetId"]) == \
+                ("viewed", "1", "audit.query", uid)
         for via, path in [("auditor", f"/data-events?filter[target]=users:{uid}&page[size]=4"),
                           ("auditor", f"/api/users/{uid}/data-events?page[size]=4"),
                           ("api", f"/logs/for/users/{uid}?page[size]=4")]:
-            pages, ids = 0, []
+            pages, walked = 0, []
             while path:
                 status, _, doc = s.request(via, "GET", path, token=tok)
                 assert status == 200, doc
                 assert 1 <= len(doc["data"]) <= 4
-                ids += [e["id"] for e in doc["data"]]
+                walked += doc["data"]
                 pages += 1
                 nxt = doc["links"].get("next")
                 if nxt:
                     assert len(doc["data"]) == 4
                     assert "page%5Bafter%5D=" in nxt or "page[after]=" in nxt, nxt
                 path = nxt
-            assert pages == (total + 3) // 4, (via, pages)
-            assert ids == [e["id"] for e in full], via
+            ids = [e["id"] for e in walked]
+            assert len(ids) == len(set(ids)), (via, "an event twice")
+            assert pages == (len(ids) + 3) // 4, (via, pages)
+            assert [e["id"] for e in walked if not is_read(e)] == [e["id"] for e in full], via
+            now = s.events(f"/data-events?filter[target]=users:{uid}", tok, own_reads=True)
+            assert [e["id"] for e in now if e["id"] in set(ids)] == ids, via
+            assert all(is_read(e) for e in now if e["id"] not in set(ids)), via
 
         # An exact multiple: the last full page has no next link only if
-        # nothing follows it.
+        # nothing follows it (a window that ends before the reads).
+        until = full[0]["attributes"]["timestamp"] + 1
         status, _, doc = s.auditor("GET", f"/data-events?filter[target]=users:{uid}"
-                                          f"&page[size]={total}", token=tok)
-        assert len(doc["data"]) == total and "next" not in doc["links"], doc["links"]
+                                          f"&filter[until]={until}&page[size]={total}", token=tok)
+        assert [e["id"] for e in doc["data"]] == [e["id"] for e in full], doc
+        assert "next" not in doc["links"], doc["links"]
 
         # Actor and target together.
         status, _, doc = s.auditor("GET", f"/data-events?filter[target]=users:{uid}"
                                           f"&filter[actor]=users:1&page[size]=1000", token=tok)
-        assert status == 200 and len(doc["data"]) == total
+        assert status == 200, doc
+        assert [e["id"] for e in doc["data"] if not is_read(e)] == [e["id"] for e in full], doc
         status, _, doc = s.auditor("GET", f"/data-events?filter[target]=users:{uid}"
                                           f"&filter[actor]=users:999", token=tok)
         assert status == 200 and doc["data"] == [], doc
 
         # An unknown object has an empty history, not an error.
-        status, _, doc = s.auditor("GET", "/data-events?filter[target]=nothing:here", token=tok)
+        # (A fresh one: a read of it is recorded in its history.)
+        status, _, doc = s.auditor("GET", f"/data-events?filter[target]=nothing:{unique('h')}",
+                                   token=tok)
         assert status == 200 and doc["data"] == [] and "next" not in doc["links"], doc
 
         # A cursor from one query is only a position: corrupt ones are refused.

@@ -173,6 +173,11 @@ int main(void)
 	    VALID_HEAD "\"action\":\"deleted\"," REFS
 	               ",\"changes\":{\"a\":{\"prev\":1,\"next\":2}}}", /* deleted: next not null */
 	    VALID_HEAD "\"action\":\"created\"," REFS ",\"changes\":{}}",   /* empty changes */
+	    VALID_HEAD "\"action\":\"changed\"," REFS  /* the auditor's own names for reads */
+	               ",\"changes\":{\"read.target\":{\"prev\":null,\"next\":\"users:1\"}}}",
+	    VALID_HEAD "\"action\":\"created\"," REFS
+	               ",\"changes\":{\"a\":{\"prev\":null,\"next\":1},\"read.\":{\"prev\":null,"
+	               "\"next\":2}}}",
 	    VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":0," REFS "}",
 	    VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":-1," REFS "}",
 	    VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":1.5," REFS "}",
