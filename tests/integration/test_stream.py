@@ -100,10 +100,10 @@ class SSE:
             if data:
                 self.events.append((ev_id, json.loads("\n".join(data))))
 
-    def pump(self, seconds):
-        """Reads for up to seconds (or until the body ends)."""
+    def pump(self, seconds, pred=None):
+        """Reads for up to seconds, until the body ends or pred() holds."""
         until = time.monotonic() + seconds
-        while not self.ended and not self.closed:
+        while not self.ended and not self.closed and not (pred and pred()):
             left = until - time.monotonic()
             if left <= 0:
                 return
@@ -125,7 +125,7 @@ class SSE:
         while not pred():
             assert time.monotonic() < end, f"timed out waiting for {what}"
             assert not self.ended and not self.closed, f"the stream ended waiting for {what}"
-            self.pump(0.1)
+            self.pump(0.5, pred)
 
     def ids(self):
         return [i for i, _ in self.events]
