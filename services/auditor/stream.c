@@ -168,6 +168,8 @@ struct stream_hub {
 	bool stop, ready;
 	uint64_t head;
 	size_t count;              /* events in the ring: positions [head - count, head) */
+	size_t bytes;              /* their messages' size */
+	uint64_t generation;       /* counts stream_forget calls */
 	struct stream_event **ring; /* cfg.buffer slots; position s at s % cfg.buffer */
 	struct stream_sub *subs;
 };
@@ -225,8 +227,20 @@ static void wake_subs(struct stream_hub *h, uint64_t from, int64_t now)
 
 /* Reads the next run of positions and adds it to the ring. Returns how
  * many, or a negative db status. */
+static void evict_oldest(struct stream_hub *h)
+{
+	struct stream_event **slot = &h->ring[(h->head - h->count) % h->cfg.buffer];
+	h->bytes -= (*slot)->len;
+	stream_event_free(*slot);
+	*slot = NULL;
+	h->count--;
+}
+
 static long poll_store(struct stream_hub *h, struct db *db, uint64_t head)
 {
+	pthread_mutex_lock(&h->lock);
+	uint64_t generation = h->generation;
+	pthread_mutex_unlock(&h->lock);
 	struct store_page page;
 	int st = store_read_positions(db, h->cfg.log, head, HUB_READ, &page);
 	if (st)
@@ -244,14 +258,22 @@ static long poll_store(struct stream_hub *h, struct db *db, uint64_t head)
 	}
 	json_decref(page.data);
 	pthread_mutex_lock(&h->lock);
+	if (h->generation != generation) {
+		/* Values were erased while we read: what we read may hold them.
+		 * Read it again at the next poll. */
+		for (long i = 0; i < made; i++)
+			stream_event_free(evs[i]);
+		made = 0;
+	}
 	for (long i = 0; i < made; i++) {
-		struct stream_event **slot = &h->ring[h->head % h->cfg.buffer];
 		if (h->count == h->cfg.buffer)
-			stream_event_free(*slot);
-		else
-			h->count++;
-		*slot = evs[i];
+			evict_oldest(h);
+		h->ring[h->head % h->cfg.buffer] = evs[i];
+		h->count++;
+		h->bytes += evs[i]->len;
 		h->head++;
+		while (h->count > 1 && h->bytes > STREAM_RING_BYTES_MAX)
+			evict_oldest(h);
 	}
 	wake_subs(h, head, stream_now_ms());
 	pthread_mutex_unlock(&h->lock);
@@ -357,6 +379,17 @@ void stream_hub_stop(struct stream_hub *h)
 	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+void stream_forget(struct stream_hub *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->lock);
+	while (h->count)
+		evict_oldest(h);
+	h->generation++;
+	pthread_mutex_unlock(&h->lock);
 }
 
 struct stream_sub *stream_subscribe(struct stream_hub *h, const struct stream_filter *f,

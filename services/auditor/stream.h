@@ -89,6 +89,16 @@ int stream_hub_start(const struct stream_hub_config *cfg, struct stream_hub **ou
 /* Stops and frees the hub (NULL ok); every subscriber must be gone. */
 void stream_hub_stop(struct stream_hub *h);
 
+/* Drops every event the ring holds, and whatever the hub is reading at
+ * the time: after values were erased (POST /erasures), so that no
+ * rendered message serves them again. Subscribers behind the head then
+ * read the store. NULL ok. */
+void stream_forget(struct stream_hub *h);
+
+/* The ring holds at most this many bytes of messages (and at least the
+ * newest event), whatever --stream-buffer says. */
+#define STREAM_RING_BYTES_MAX (32u << 20)
+
 /* The position the hub reads next (every earlier one is stored and was
  * read), and the oldest one its ring holds (== head when empty). Returns
  * false while the hub has not read the store's end yet. */

@@ -18,6 +18,7 @@ import urllib.parse
 import uuid
 
 from harness import Stack, error_of, http, run, unique, wait_for
+from test_erasure import erasure
 from test_filters import publish
 from test_hostile import jwt
 
@@ -179,8 +180,8 @@ def test_format_live_and_heartbeat():
         c.until(lambda: c.comments >= 2, what="two keep-alive comments")
         assert c.fields[0] == "retry: 1234" and c.retry == 1234, c.fields[:2]
         assert ": keep-alive" in c.fields and not c.events
-        evs = events_for(u, 30)
-        evs[0]["changes"] = {"z": {"prev": "ü\n\u2028", "next": {"x": [1, None]}}}
+        evs = events_for(u, 30, targets=(u,))
+        evs[0]["changes"] = {"z": {"prev": "ü\n\r", "next": {"x": [1, None]}}}
         evs[0]["action"] = "changed"
         publish(evs)
         c.until(lambda: len(c.events) == 30, what="the 30 live events")
@@ -192,6 +193,20 @@ def test_format_live_and_heartbeat():
             assert i == r["attributes"]["seq"] and r == p, (i, r, p)
         seqs = c.ids()
         assert seqs == sorted(seqs) and len(set(seqs)) == 30
+        c.close()
+        # Values erased after they were streamed are not streamed again:
+        # a resume (from the ring, where they were rendered) shows them
+        # erased, as a page does.
+        status, _, doc = s.request("auditor", "POST", "/erasures", erasure(
+            f"documents:{evs[0]['targetId']}", "stream test"), tok)
+        assert status == 201, doc
+        c = SSE(s.ports["auditor"], path({"filter[actor]": f"service:{u}"}), tok,
+                last_id=seqs[0] - 1)
+        c.until(lambda: len(c.events) >= 30, what="the resumed events")
+        first = c.events[0][1]["attributes"]["changes"]
+        assert first == {"z": {"erased": True}}, first
+        assert all("prev" not in ch for _, r in c.events
+                   for ch in r["attributes"].get("changes", {}).values())
         c.close()
 
 
