@@ -30,13 +30,17 @@
 #define CATCH_UP 1000
 /* A principal re-check runs at most this often, whatever the ttl. */
 #define RECHECK_MIN_MS 50
+/* A fill that read the store this long without finding a match yields
+ * the worker (its other connections wait meanwhile) with a comment line. */
+#define CATCH_UP_SLICE_MS 50
 
 struct subscriber {
 	struct auditor *a;
-	struct stream_sub *sub;    /* from the first fill */
-	struct http_stream *handle; /* set before the first fill; read by wake under the hub's lock */
-	uint64_t start;             /* the first position wanted */
-	struct stream_filter f;     /* its strings are the copies below */
+	struct stream_sub *sub; /* from the first fill */
+	struct http_stream
+	    *handle;            /* set before the first fill; read by wake under the hub's lock */
+	uint64_t start;         /* the first position wanted */
+	struct stream_filter f; /* its strings are the copies below */
 	struct filter_ref actor, target;
 	char *field, *event_name;
 	char *token; /* the bearer token, for the principal re-check */
@@ -86,7 +90,8 @@ static bool still_allowed(struct subscriber *x)
 		return false;
 	}
 	if (!auth_may_read(&c, x->f.actor_type, x->f.actor_id, x->f.target_type, x->f.target_id)) {
-		log_info("stream: user %lld lost the auditor role: the stream ends", (long long)c.user_id);
+		log_info("stream: user %lld lost the auditor role: the stream ends",
+		         (long long)c.user_id);
 		return false;
 	}
 	return true;
@@ -135,6 +140,7 @@ static long fill(void *ctx, char *buf, size_t max)
 {
 	struct subscriber *x = ctx;
 	struct auditor *a = x->a;
+	int64_t entered = stream_now_ms();
 	while (x->off == x->out.len) {
 		x->out.len = x->off = 0;
 		int64_t now = stream_now_ms();
@@ -143,7 +149,8 @@ static long fill(void *ctx, char *buf, size_t max)
 			if (!(x->sub = stream_subscribe(a->stream, &x->f, x->start, wake, x)))
 				return -1;
 			char retry[40];
-			snprintf(retry, sizeof retry, "retry: %lld\n\n", (long long)a->stream_retry_ms);
+			snprintf(retry, sizeof retry, "retry: %lld\n\n",
+			         (long long)a->stream_retry_ms);
 			jcs_buf_lit(&x->out, retry);
 			break;
 		}
@@ -167,7 +174,8 @@ static long fill(void *ctx, char *buf, size_t max)
 			return -1;
 		if (x->out.len)
 			break;
-		if (now >= beat) {
+		if (now >= beat ||
+		    (took == STREAM_BEHIND && stream_now_ms() - entered >= CATCH_UP_SLICE_MS)) {
 			jcs_buf_lit(&x->out, ": keep-alive\n\n");
 			break;
 		}
@@ -245,19 +253,22 @@ void h_events_stream(struct http_request *req)
 	const char *after = query_get(qs, "after"), *last = http_header(req, "Last-Event-ID");
 	uint64_t pa = 0, pl = 0;
 	if (after && position(after, &pa)) {
-		http_reply_param_error(req, "after", "Invalid position",
-		                       "after must be a position (seq) of log 0: a decimal integer.");
+		http_reply_param_error(
+		    req, "after", "Invalid position",
+		    "after must be a position (seq) of log 0: a decimal integer.");
 		goto refused;
 	}
 	if (last && position(last, &pl)) {
-		http_reply_error(req, 400, "Invalid position",
-		                 "Last-Event-ID must be the id of a message of this stream: a position "
-		                 "(seq) of log 0, a decimal integer.");
+		http_reply_error(
+		    req, 400, "Invalid position",
+		    "Last-Event-ID must be the id of a message of this stream: a position "
+		    "(seq) of log 0, a decimal integer.");
 		goto refused;
 	}
 	if (after && last && pa != pl) {
 		http_reply_param_error(req, "after", "Conflicting positions",
-		                       "after (%" PRIu64 ") and Last-Event-ID (%" PRIu64 ") disagree: "
+		                       "after (%" PRIu64 ") and Last-Event-ID (%" PRIu64
+		                       ") disagree: "
 		                       "give one, or the same position in both.",
 		                       pa, pl);
 		goto refused;
@@ -273,17 +284,19 @@ void h_events_stream(struct http_request *req)
 		uint64_t seen = after ? pa : pl;
 		if (seen >= head) {
 			http_reply_error(req, 400, "Invalid position",
-			                 "Position %" PRIu64 " is not stored yet: the log holds positions "
+			                 "Position %" PRIu64
+			                 " is not stored yet: the log holds positions "
 			                 "below %" PRIu64 ".",
 			                 seen, head);
 			goto refused;
 		}
 		if (head - (seen + 1) > a->stream_backlog_max) {
-			http_reply_error(req, 410, "Position too old",
-			                 "The stream resumes at most %" PRIu64 " positions behind the log's "
-			                 "end (%" PRIu64 "); read the events up to position %" PRIu64
-			                 " with /data-events or /export, then resume from there.",
-			                 a->stream_backlog_max, head, head - a->stream_backlog_max - 1);
+			http_reply_error(
+			    req, 410, "Position too old",
+			    "The stream resumes at most %" PRIu64 " positions behind the log's "
+			    "end (%" PRIu64 "); read the events up to position %" PRIu64
+			    " with /data-events or /export, then resume from there.",
+			    a->stream_backlog_max, head, head - a->stream_backlog_max - 1);
 			goto refused;
 		}
 		x->start = seen + 1;
@@ -320,8 +333,8 @@ void h_events_stream(struct http_request *req)
 	                              .until = q.until};
 	x->exp_at = now + left_ms;
 	x->sent_at = now;
-	x->check_at = now + (a->principal_ttl_ms > RECHECK_MIN_MS ? a->principal_ttl_ms
-	                                                          : RECHECK_MIN_MS);
+	x->check_at =
+	    now + (a->principal_ttl_ms > RECHECK_MIN_MS ? a->principal_ttl_ms : RECHECK_MIN_MS);
 	http_add_header(req, "Cache-Control", "no-store");
 	http_add_header(req, "X-Accel-Buffering", "no"); /* proxies: do not hold it back */
 	struct http_stream *handle =

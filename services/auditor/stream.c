@@ -61,10 +61,11 @@ struct stream_event *stream_event_new(const json_t *resource)
 	if (!data)
 		return NULL;
 	char head[40];
-	int hn = snprintf(head, sizeof head, "id: %lld\ndata: ", (long long)json_integer_value(seq));
+	int hn =
+	    snprintf(head, sizeof head, "id: %lld\ndata: ", (long long)json_integer_value(seq));
 	size_t dn = strlen(data), nfields = json_object_size(changes);
-	size_t size = sizeof(struct stream_event) + (nfields + 1) * sizeof(char *) +
-	              (size_t)hn + dn + 3;
+	size_t size =
+	    sizeof(struct stream_event) + (nfields + 1) * sizeof(char *) + (size_t)hn + dn + 3;
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
 		size += strs[i] ? strlen(strs[i]) + 1 : 0;
 	const char *key;
@@ -112,20 +113,26 @@ void stream_event_free(struct stream_event *e)
 	free(e);
 }
 
-/* Equal as a PAD SPACE collation compares: trailing spaces ignored. */
+/* Equal as a PAD SPACE collation compares: trailing spaces ignored
+ * (what follows the common prefix is spaces only, on both sides). One
+ * pass: the hub runs it for every waiting subscriber and new event. */
 static bool same(const char *a, const char *b)
 {
-	size_t na = strlen(a), nb = strlen(b);
-	while (na && a[na - 1] == ' ')
-		na--;
-	while (nb && b[nb - 1] == ' ')
-		nb--;
-	return na == nb && !memcmp(a, b, na);
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	while (*a == ' ')
+		a++;
+	while (*b == ' ')
+		b++;
+	return !*a && !*b;
 }
 
 bool stream_filter_match(const struct stream_filter *f, const struct stream_event *e)
 {
-	if (f->actor_type && (!same(f->actor_type, e->actor_type) || !same(f->actor_id, e->actor_id)))
+	if (f->actor_type &&
+	    (!same(f->actor_type, e->actor_type) || !same(f->actor_id, e->actor_id)))
 		return false;
 	if (f->target_type &&
 	    (!same(f->target_type, e->target_type) || !same(f->target_id, e->target_id)))
@@ -167,9 +174,9 @@ struct stream_hub {
 	/* under lock */
 	bool stop, ready;
 	uint64_t head;
-	size_t count;              /* events in the ring: positions [head - count, head) */
-	size_t bytes;              /* their messages' size */
-	uint64_t generation;       /* counts stream_forget calls */
+	size_t count;               /* events in the ring: positions [head - count, head) */
+	size_t bytes;               /* their messages' size */
+	uint64_t generation;        /* counts stream_forget calls */
 	struct stream_event **ring; /* cfg.buffer slots; position s at s % cfg.buffer */
 	struct stream_sub *subs;
 };
@@ -188,7 +195,8 @@ static int end_row(void *arg, const struct db_row *row)
 {
 	uint64_t *end = arg;
 	if (row->val[0] && row->val[1])
-		*end = strtoull(row->val[0], NULL, 10) + strtoull(row->val[1], NULL, 10) / LEDGER_ID_LEN;
+		*end = strtoull(row->val[0], NULL, 10) +
+		       strtoull(row->val[1], NULL, 10) / LEDGER_ID_LEN;
 	return 0;
 }
 
@@ -301,8 +309,8 @@ static void *hub_main(void *arg)
 				h->head = end;
 				h->ready = true;
 				pthread_mutex_unlock(&h->lock);
-				log_info("stream: live from position %llu of log %u", (unsigned long long)end,
-				         (unsigned)h->cfg.log);
+				log_info("stream: live from position %llu of log %u",
+				         (unsigned long long)end, (unsigned)h->cfg.log);
 			}
 		} else {
 			got = poll_store(h, db, head);
@@ -319,12 +327,14 @@ static void *hub_main(void *arg)
 				wake_subs(h, h->head, stream_now_ms());
 			struct timespec until;
 			clock_gettime(CLOCK_MONOTONIC, &until);
-			long ms = (long)h->cfg.poll_ms * (got < 0 ? 25 : 1); /* a failing store: slower */
+			long ms =
+			    (long)h->cfg.poll_ms * (got < 0 ? 25 : 1); /* a failing store: slower */
 			until.tv_sec += ms / 1000;
 			until.tv_nsec += (ms % 1000) * 1000000L;
 			until.tv_sec += until.tv_nsec / 1000000000L;
 			until.tv_nsec %= 1000000000L;
-			while (!h->stop && pthread_cond_timedwait(&h->cond, &h->lock, &until) != ETIMEDOUT)
+			while (!h->stop &&
+			       pthread_cond_timedwait(&h->cond, &h->lock, &until) != ETIMEDOUT)
 				;
 		}
 		bool stop = h->stop;

@@ -41,9 +41,9 @@ struct stream_event {
 	const char *msg; /* its SSE message, len bytes, "\n\n"-ended */
 	size_t len;
 	const char *actor_type, *actor_id, *target_type, *target_id;
-	const char *event_name; /* NULL when it has none */
-	unsigned action;        /* enum event_action */
-	int64_t timestamp;      /* ms since the epoch */
+	const char *event_name;    /* NULL when it has none */
+	unsigned action;           /* enum event_action */
+	int64_t timestamp;         /* ms since the epoch */
 	const char *const *fields; /* the changed fields' names, nfields of them */
 	size_t nfields;
 };

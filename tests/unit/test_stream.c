@@ -16,7 +16,7 @@
 
 /* ---- the stub store: positions [0, stored) of log 0 ---- */
 
-#define START 100 /* the log's end when the hub starts */
+#define START      100 /* the log's end when the hub starts */
 #define MAX_EVENTS 400
 
 static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -37,8 +37,8 @@ const char *db_status_string(int status)
 }
 
 /* Only the hub's "stored end" query: one append holding [0, stored). */
-int db_query(struct db *db, const char *sql, const struct db_value *params, size_t n,
-             db_row_fn fn, void *ctx)
+int db_query(struct db *db, const char *sql, const struct db_value *params, size_t n, db_row_fn fn,
+             void *ctx)
 {
 	(void)db;
 	(void)params;
@@ -58,15 +58,16 @@ static json_t *resource(uint64_t seq, const char *actor)
 {
 	char id[40];
 	snprintf(id, sizeof id, "00000000-0000-7000-8000-%012llu", (unsigned long long)seq);
-	json_t *attrs = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:i, s:I, s:o}", "action",
-	                          seq % 2 ? "changed" : "viewed", "timestamp",
-	                          (json_int_t)(1000 + seq), "actorType", "service", "actorId",
-	                          actor, "targetType", "documents", "targetId", "d 1",
-	                          "eventName", seq % 3 ? json_string("n1") : json_null(), "log", 0,
-	                          "seq", (json_int_t)seq, "targetVersion", json_null());
+	json_t *attrs =
+	    json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:i, s:I, s:o}", "action",
+	              seq % 2 ? "changed" : "viewed", "timestamp", (json_int_t)(1000 + seq),
+	              "actorType", "service", "actorId", actor, "targetType", "documents",
+	              "targetId", "d 1", "eventName", seq % 3 ? json_string("n1") : json_null(),
+	              "log", 0, "seq", (json_int_t)seq, "targetVersion", json_null());
 	if (seq % 2)
-		json_object_set_new(attrs, "changes",
-		                    json_pack("{s:{s:i, s:s}}", "email", "prev", 1, "next", "\xc3\xbc"));
+		json_object_set_new(
+		    attrs, "changes",
+		    json_pack("{s:{s:i, s:s}}", "email", "prev", 1, "next", "\xc3\xbc"));
 	return jsonapi_resource("data-events", id, attrs);
 }
 
@@ -163,8 +164,8 @@ static void test_render_and_filters(void)
 	CHECK(stream_filter_match(&f, e));
 	f.actor_id = "x  y";
 	CHECK(!stream_filter_match(&f, e));
-	f = (struct stream_filter){.has_since = true, .since = 1007, .has_until = true,
-	                           .until = 1008};
+	f = (struct stream_filter){
+	    .has_since = true, .since = 1007, .has_until = true, .until = 1008};
 	CHECK(stream_filter_match(&f, e));
 	f.since = 1008;
 	CHECK(!stream_filter_match(&f, e));
