@@ -281,13 +281,27 @@ void h_events_stream(struct http_request *req)
 	}
 	x->start = head; /* neither: live from the head */
 	if (after || last) {
-		uint64_t seen = after ? pa : pl;
+		uint64_t seen = after ? pa : pl, end = head;
+		/* The hub's head lags the store by up to a poll: a position a page
+		 * just showed may lie beyond it. The store decides. */
 		if (seen >= head) {
+			struct db *db = auditor_reader(req);
+			if (!db)
+				goto refused;
+			int st = stream_stored_end(db, 0, &end);
+			if (st) {
+				http_reply_error(req, 503, "Service unavailable",
+				                 "The log's end could not be read (%s).",
+				                 db_status_string(st));
+				goto refused;
+			}
+		}
+		if (seen >= end) {
 			http_reply_error(req, 400, "Invalid position",
 			                 "Position %" PRIu64
 			                 " is not stored yet: the log holds positions "
 			                 "below %" PRIu64 ".",
-			                 seen, head);
+			                 seen, end);
 			goto refused;
 		}
 		if (head - (seen + 1) > a->stream_backlog_max) {

@@ -200,8 +200,7 @@ static int end_row(void *arg, const struct db_row *row)
 	return 0;
 }
 
-/* The log's stored end: the position after its last append's. */
-static int stored_end(struct db *db, uint32_t log, uint64_t *end)
+int stream_stored_end(struct db *db, uint32_t log, uint64_t *end)
 {
 	struct db_value k[] = {DB_INT(log)};
 	*end = 0;
@@ -227,7 +226,7 @@ static void wake_subs(struct stream_hub *h, uint64_t from, int64_t now)
 		if (due) {
 			s->waiting = false;
 			s->wake(s->arg);
-		} else if (s->next >= h->head - h->count) {
+		} else if (s->next < h->head) {
 			s->next = h->head; /* nothing it wants: it stays waiting */
 		}
 	}
@@ -304,7 +303,7 @@ static void *hub_main(void *arg)
 			got = DB_ERR_GONE;
 		} else if (!ready) {
 			uint64_t end;
-			if (!(got = stored_end(db, h->cfg.log, &end))) {
+			if (!(got = stream_stored_end(db, h->cfg.log, &end))) {
 				pthread_mutex_lock(&h->lock);
 				h->head = end;
 				h->ready = true;

@@ -104,9 +104,14 @@ void stream_forget(struct stream_hub *h);
  * false while the hub has not read the store's end yet. */
 bool stream_head(struct stream_hub *h, uint64_t *head, uint64_t *oldest);
 
+/* The log's stored end, read from the store on the caller's connection:
+ * the position after its last append's (the hub's head lags it by up to
+ * a poll). Returns a db status. */
+int stream_stored_end(struct db *db, uint32_t log, uint64_t *end);
+
 struct stream_sub;
 
-/* Subscribes from position next (at most the head) with filter f
+/* Subscribes from position next (at most the stored end) with filter f
  * (borrowed until unsubscribed). wake(arg) is called on the hub's thread,
  * under its lock, when the subscriber waits and should take again; it
  * must not call into the hub. Returns NULL when out of memory. */

@@ -283,6 +283,31 @@ static void test_hub(void)
 	CHECK_INT(stream_take(h, sa, &out, 1 << 16, now_ms() + 30), 0);
 	CHECK(wakes_reach(&wa, before + 1));
 
+	/* A subscriber may start beyond the hub's head (the store is ahead of
+	 * the hub's last poll): it waits there and never moves back. */
+	CHECK(stream_head(h, &head, &oldest));
+	uint64_t base = head;
+	struct waker wc = {0};
+	struct stream_sub *sc =
+	    stream_subscribe(h, &(struct stream_filter){0}, base + 2, wake, &wc);
+	CHECK_INT(stream_take(h, sc, &out, 1 << 16, far), 0);
+	store("b");
+	CHECK(head_reaches(h, base + 1));
+	usleep(20000);
+	CHECK_INT(stream_sub_next(h, sc), base + 2);
+	CHECK_INT(atomic_load(&wc.wakes), 0);
+	store("b");
+	store("b");
+	CHECK(head_reaches(h, base + 3));
+	CHECK(wakes_reach(&wc, 1));
+	CHECK(stream_take(h, sc, &out, 1 << 16, far) > 0);
+	char want[32];
+	snprintf(want, sizeof want, "%llu", (unsigned long long)(base + 2));
+	ids_of(&out, ids, sizeof ids);
+	CHECK_STR(ids, want);
+	out.len = 0;
+	stream_unsubscribe(h, sc);
+
 	/* After an erasure the ring is empty: positions below the head are
 	 * read from the store again. */
 	stream_forget(h);
