@@ -364,6 +364,144 @@ class Stack:
 
 
 # ---------------------------------------------------------------------------
+# live stream clients (Server-Sent Events over chunked HTTP/1.1)
+# ---------------------------------------------------------------------------
+
+def sse_connect(port, path, token):
+    """A stream's socket once its head says 200, and what followed the
+    head; a 503 (the auditor has not read the log's end yet, just after it
+    started) is tried again for 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                     f"Authorization: Bearer {token}\r\n\r\n".encode())
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            b = sock.recv(65536)
+            if not b:
+                raise BenchError(f"stream {path}: closed before its head")
+            raw += b
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        if head.startswith(b"HTTP/1.1 200"):
+            return sock, rest
+        sock.close()
+        if not head.startswith(b"HTTP/1.1 503") or time.monotonic() > deadline:
+            raise BenchError(f"stream {path}: {head.splitlines()[0].decode(errors='replace')}")
+        time.sleep(0.05)
+
+
+class SseClient(threading.Thread):
+    """One subscriber that times each message's receipt (wall clock), and
+    keeps the event id of one message in `sample` to look up when it was
+    stored."""
+
+    def __init__(self, port, path, token, sample=10):
+        super().__init__(daemon=True)
+        self.sock, self.raw = sse_connect(port, path, token)
+        self.sample = sample
+        self.body = b""
+        self.received = 0
+        self.sampled = {}  # event id -> receipt time (s since the epoch)
+        self.halt = threading.Event()
+
+    def _dechunk(self):
+        out = []
+        while True:
+            line, sep, rest = self.raw.partition(b"\r\n")
+            if not sep:
+                break
+            n = int(line.split(b";")[0], 16)
+            if n == 0 or len(rest) < n + 2:
+                break
+            out.append(rest[:n])
+            self.raw = rest[n + 2:]
+        return b"".join(out)
+
+    def run(self):
+        self.sock.settimeout(0.5)
+        while not self.halt.is_set():
+            try:
+                b = self.sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            if not b:
+                break
+            now = time.time()
+            self.raw += b
+            self.body += self._dechunk()
+            msgs = self.body.split(b"\n\n")
+            self.body = msgs.pop()
+            for m in msgs:
+                if not m.startswith(b"id: "):
+                    continue
+                self.received += 1
+                if self.received % self.sample == 0:
+                    data = m.partition(b"\ndata: ")[2]
+                    self.sampled[json.loads(data)["id"]] = now
+        self.sock.close()
+
+    def stop(self):
+        self.halt.set()
+        self.join()
+
+    def latencies(self, db):
+        """ms from each sampled event's data_events.received_at to its receipt."""
+        ids = list(self.sampled)
+        out = []
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            rows = mysql(db, "SELECT LOWER(HEX(event_id)), UNIX_TIMESTAMP(received_at) FROM "
+                         "data_events WHERE event_id IN (" +
+                         ",".join(f"UNHEX('{x.replace('-', '')}')" for x in part) + ")")
+            stored = {}
+            for line in rows.splitlines():
+                hexid, ts = line.split("\t")
+                stored[hexid] = float(ts)
+            for x in part:
+                t = stored.get(x.replace("-", ""))
+                if t is not None:
+                    out.append((self.sampled[x] - t) * 1000)
+        return out
+
+
+class SseCrowd(threading.Thread):
+    """n subscribers on one thread (select), reading and counting what
+    they are sent."""
+
+    def __init__(self, port, n, path, token):
+        super().__init__(daemon=True)
+        self.socks = [sse_connect(port, path, token)[0] for _ in range(n)]
+        self.received = 0
+        self.halt = threading.Event()
+
+    def run(self):
+        import selectors
+        sel = selectors.DefaultSelector()
+        for s in self.socks:
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ)
+        while not self.halt.is_set():
+            for key, _ in sel.select(0.2):
+                try:
+                    b = key.fileobj.recv(1 << 16)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    b = b""
+                if not b:
+                    sel.unregister(key.fileobj)
+                    continue
+                self.received += b.count(b"\nid: ") + b.startswith(b"id: ")
+        for s in self.socks:
+            s.close()
+
+    def stop(self):
+        self.halt.set()
+        self.join()
+
+
+# ---------------------------------------------------------------------------
 # tools: wrk, mqtool, mariadb, loadgen
 # ---------------------------------------------------------------------------
 
@@ -1170,10 +1308,12 @@ class Bench:
               "messages up to 1 MiB parsing to up to 8 MB, oversized ones streamed to the dead "
               "letters", "MB", hwm, ("<", 64), 4, 1)
 
-    def _drain_run(self, st, what, publishes, n, dead):
+    def _drain_run(self, st, what, publishes, n, dead, on_start=None):
         """Publishes (loadgen argument lists) with the auditor stopped, then
         starts it and times it until it stored n events, the queue is empty
-        and the dead-letter queue holds dead messages."""
+        and the dead-letter queue holds dead messages. on_start(st), if
+        given, runs as soon as the auditor listens; what it returns is
+        called when the drain is done, before the auditor stops."""
         wait_alone(what)
         if not self.smoke:
             mq_purge()
@@ -1188,6 +1328,7 @@ class Bench:
         self.quiet(what)
         d = st.start("auditor")
         t0 = d.started
+        closer = on_start(st) if on_start else None
         meter = CpuMeter({"auditor": d.pid})
         stored, pos, done_at = 0, 0, None
         last_stored, progress_at, polls = 0, time.monotonic(), 0
@@ -1223,6 +1364,8 @@ class Bench:
         self.cpu_notes.append(f"{what} ({eps:,.0f} events/s): {cpu_text(meter.shares())}")
         log(f"{what}: {n:,} events in {done_at - t0:.2f} s = {eps:,.0f} events/s, auditor "
             f"peak RSS {hwm:.1f} MB; uptime: {uptime()}")
+        if closer:
+            closer()
         st.stop("auditor")
         mq_purge(DEAD_QUEUE)
         return {"eps": eps, "hwm": hwm, "publish_eps": rates}
@@ -1756,6 +1899,89 @@ class Bench:
                   f"every 50 ms; {statistics.median(before):.1f} MB before)", "MB", peaks,
                   ("<", 64), 12, 1)
 
+    # -- 12: the live stream ----------------------------------------------
+
+    def stream(self):
+        """The live stream (README "Live stream"): the latency from an
+        event's storing to a connected client while the GET benchmark runs
+        (each GET's view event is what the stream carries), and what 200
+        subscribers cost the drain."""
+        s = self.size
+        R = self.report
+        log("stream: latency to a subscriber with the GET benchmark running (target: p99 "
+            "< 200 ms)")
+        wait_alone("stream")
+        with Stack(self, "stream") as st:
+            for name in ("auditor", "api"):
+                st.start(name)
+            tok = st.token(1)
+            url = st.url("api", "/api/users/1")
+            p50, p99, counts = [], [], []
+            for i in range(s["runs"]):
+                self.quiet(f"stream latency run {i + 1}")
+                c = SseClient(st.ports["auditor"], "/data-events/stream", tok, sample=10)
+                c.start()
+                wrk(url, s["get_s"], headers=self.auth(tok))
+                time.sleep(2)  # the last events reach the client
+                c.stop()
+                lat = c.latencies(AUDITOR_DB)
+                if not lat:
+                    raise BenchError("stream: the subscriber received no events during the "
+                                     "GET run")
+                p50.append(percentile(lat, 50))
+                p99.append(percentile(lat, 99))
+                counts.append(c.received)
+                log(f"stream latency run {i + 1}: {c.received:,} events received, "
+                    f"{len(lat):,} sampled: p50 {p50[-1]:.1f} ms, p99 {p99[-1]:.1f} ms")
+            R.add("stream.p50_ms", "live stream: from an event's row inserted (data_events."
+                  "received_at, set in the insert transaction, before its COMMIT) to a "
+                  "subscriber's receipt of it, during wrk -t2 -c32 GET /api/users/1: p50",
+                  "ms", p50, None, 12, 1)
+            R.add("stream.p99_ms", "live stream latency: p99 (it includes the wait for the "
+                  "batch's COMMIT, so it bounds commit-to-client from above)", "ms", p99,
+                  ("<", 200), 12, 1)
+        # The drain is timed from the auditor's debug lines ("stored N events").
+        with Stack(self, "stream-drain", {"AUDITLOG_LOG_LEVEL": "debug"}) as st:
+            st.start("api")
+            tok = st.token(1)
+            n = s["drain_events"]
+            log(f"stream: {n:,} queued events drained with 200 subscribers vs none (target: "
+                "at most 10% slower)")
+            hot = f"stream-{self.run_tag}"
+            share = "0.001"
+            rates = {0: [], 200: []}
+            received = []
+
+            def subscribers(st):
+                cs = SseCrowd(st.ports["auditor"], 200,
+                              f"/data-events/stream?filter%5Bactor%5D=users:{hot}", tok)
+                cs.start()
+
+                def close():
+                    cs.stop()
+                    received.append(cs.received)
+                return close
+
+            for i in range(s["runs"]):
+                for subs in (0, 200):
+                    r = self._drain_run(
+                        st, f"stream drain with {subs} subscribers, run {i + 1}",
+                        [["publish", AMQP_URL, str(n), "--batch", "100", "--hot", hot,
+                          "--hot-share", share]], n, 0,
+                        on_start=subscribers if subs else None)
+                    rates[subs].append(r["eps"])
+            log(f"stream: the 200 subscribers received {received} messages in all")
+            if not all(received):
+                raise BenchError("stream: the 200 subscribers received nothing")
+            R.add("stream.drain0.eps", f"auditor drain of {n:,} queued events, 100 per "
+                  "message, no stream subscriber", "events/s", rates[0], None, 12)
+            R.add("stream.drain200.eps", "the same with 200 stream subscribers connected, "
+                  f"each reading the events of one actor ({float(share):.1%} of them; the "
+                  "clients share the machine's cores)", "events/s", rates[200], None, 12)
+            R.add("stream.drain_ratio", "drain rate with 200 subscribers / without (per pair "
+                  "of runs)", "", [b / a for a, b in zip(rates[0], rates[200])],
+                  (">=", 0.9), 12, 3)
+
     # -- the whole suite ---------------------------------------------------
 
     def run_all(self, only):
@@ -1768,7 +1994,8 @@ class Bench:
                 raise BenchError(f"{BIN}/{b} is missing: build first (./run.sh build)")
         self.started = datetime.datetime.now(datetime.timezone.utc)
         steps = [("pipeline", self.pipeline), ("cost", self.audit_cost),
-                 ("drain", self.drain), ("queries", self.queries), ("ab", self.ab_drain)]
+                 ("drain", self.drain), ("queries", self.queries), ("stream", self.stream),
+                 ("ab", self.ab_drain)]
         for name, fn in steps:
             if only and name not in only:
                 continue
@@ -1963,7 +2190,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run each")
     ap.add_argument("--only", action="append",
-                    choices=["pipeline", "cost", "drain", "queries", "ab"],
+                    choices=["pipeline", "cost", "drain", "queries", "stream", "ab"],
                     help="run only this benchmark (repeatable); no BENCHMARKS.md")
     ap.add_argument("--drain-case", action="append", choices=DRAIN_CASES,
                     help="with --only drain (or ab: batched, single): run only this drain case "

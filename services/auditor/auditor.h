@@ -18,6 +18,8 @@
 #include "principal.h"
 #include "query_plan.h"
 
+struct stream_hub;
+
 #define EVENTS_PAGE_DEFAULT 50
 #define EVENTS_PAGE_MAX 1000
 
@@ -41,6 +43,10 @@ struct auditor {
 	struct ledger *ledger; /* log 0, the one log this release writes */
 	struct checker *checker; /* its checker (checker.h); NULL until started */
 	struct reads *reads;     /* records every read of the log (reads.h) */
+	/* The live stream (stream.h, h_stream.c): its hub and settings. */
+	struct stream_hub *stream;
+	int64_t stream_heartbeat_ms, stream_retry_ms;
+	uint64_t stream_backlog_max; /* positions behind the head a resume may start */
 };
 
 /* ---- store_write.c ---- */
@@ -76,6 +82,17 @@ struct store_page {
  * a db status; DB_ERR_DATA when no index answers q (the handler checks
  * that first). On success page->data is a new array for the caller. */
 int store_query_events(struct db *db, const struct plan_query *q, struct store_page *page);
+
+/* The events of log at positions from, from + 1, ... (at most limit, at
+ * most STORE_POSITIONS_MAX), as the log_appends rows give them, each the
+ * resource a page gives (without meta.flags: the checker flags events
+ * later): the live stream's source (stream.h). Stops before the first
+ * position not stored yet, so page->data holds a gap-free run, possibly
+ * empty (page->more is always false). Returns a db status; on DB_OK
+ * page->data is a new array for the caller. */
+#define STORE_POSITIONS_MAX 1024
+int store_read_positions(struct db *db, uint32_t log, uint64_t from, unsigned limit,
+                         struct store_page *page);
 
 /* ---- state.c ---- */
 
@@ -213,6 +230,14 @@ int events_check_path(struct http_request *req, const char *type, const char *id
  * an export is READS_EXPORT) once it is authorized and valid. */
 void events_answer(struct http_request *req, struct plan_query *q, const char *path,
                    const char *const *filter_keys, const char *kind);
+/* Reads the filters of a /data-events query (filter[actor], [target],
+ * [action], [since], [until], [field], [eventName], [flag]) and its sort
+ * into q, zeroed by the caller; the actor and target strings are those of
+ * *a and *t, which must outlive q, and the others borrowed from req.
+ * Returns 0, or -1 after replying 400 naming the parameter. */
+struct filter_ref;
+int events_filters(struct http_request *req, struct plan_query *q, struct filter_ref *a,
+                   struct filter_ref *t);
 
 /* ---- events_export.c ---- */
 enum export_format { EXPORT_JSONAPI, EXPORT_NDJSON, EXPORT_CSV };
@@ -229,6 +254,11 @@ extern const char *const export_media_types[EXPORT_FORMATS];
  * body short (no last chunk). */
 void events_export(struct http_request *req, const struct plan_query *q,
                    enum export_format format);
+
+/* ---- h_stream.c ---- */
+/* GET /data-events/stream: Server-Sent Events of the stored events that
+ * match the filters, resumable by position (README "Live stream"). */
+void h_events_stream(struct http_request *req);
 
 /* ---- h_history.c ---- */
 /* GET /api/:type/:id/state?at=T */

@@ -269,22 +269,30 @@ void h_events_for_target(struct http_request *req)
 	events_answer(req, &q, http_path(req), filters, READS_QUERY);
 }
 
+int events_filters(struct http_request *req, struct plan_query *q, struct filter_ref *a,
+                   struct filter_ref *t)
+{
+	bool actor, target;
+	if (filter_param(req, "filter[actor]", a, &actor) ||
+	    filter_param(req, "filter[target]", t, &target) || narrow(req, q))
+		return -1;
+	if (actor) {
+		q->actor_type = a->type;
+		q->actor_id = a->id;
+	}
+	if (target) {
+		q->target_type = t->type;
+		q->target_id = t->id;
+	}
+	return 0;
+}
+
 /* GET /data-events?filter[...]=...&sort=...: see README "Filters". */
 void h_events_query(struct http_request *req)
 {
 	struct filter_ref a, t;
-	bool actor, target;
 	struct plan_query q = {0};
-	if (filter_param(req, "filter[actor]", &a, &actor) ||
-	    filter_param(req, "filter[target]", &t, &target) || narrow(req, &q))
+	if (events_filters(req, &q, &a, &t))
 		return;
-	if (actor) {
-		q.actor_type = a.type;
-		q.actor_id = a.id;
-	}
-	if (target) {
-		q.target_type = t.type;
-		q.target_id = t.id;
-	}
 	events_answer(req, &q, "/data-events", narrowing, READS_QUERY);
 }

@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "reads.h"
+#include "stream.h"
 
 static struct config_setting settings[] = {
     DAEMON_HTTP_SETTINGS("AUDITLOG_AUDITOR_PORT", "3001"),
@@ -76,6 +77,20 @@ static struct config_setting settings[] = {
      "Records of reads are stored in one transaction at most this long after the first of "
      "them (or at 1000); stopping stores them at once.",
      NULL, 0},
+    /* The live stream (stream.h, README "Live stream"). */
+    {"stream-poll-ms", "AUDITLOG_STREAM_POLL_MS", "20", CONFIG_INT, 1, 10000,
+     "How often the live stream's reader looks for newly stored events.", NULL, 0},
+    {"stream-buffer", "AUDITLOG_STREAM_BUFFER", "10000", CONFIG_INT, 1, 1000000,
+     "Events the live stream keeps in memory, rendered, for its subscribers; one further "
+     "behind reads the store itself.",
+     NULL, 0},
+    {"stream-backlog-max", "AUDITLOG_STREAM_BACKLOG_MAX", "1000000", CONFIG_INT, 0,
+     2000000000, "How far behind the log's end (in positions) a stream may resume; an older "
+     "position gets 410.", NULL, 0},
+    {"stream-heartbeat-ms", "AUDITLOG_STREAM_HEARTBEAT_MS", "10000", CONFIG_INT, 10, 15000,
+     "A stream with nothing to send sends a comment line this often.", NULL, 0},
+    {"stream-retry-ms", "AUDITLOG_STREAM_RETRY_MS", "1000", CONFIG_INT, 0, 3600000,
+     "The reconnection delay a stream asks of its clients (its retry: field).", NULL, 0},
     DAEMON_LOG_SETTING,
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -85,6 +100,10 @@ static const char *const query_params[] = {
     "filter[actor]", "filter[target]",    "filter[action]", "filter[since]", "filter[until]",
     "filter[field]", "filter[eventName]", "filter[flag]",   "sort",          "page[size]",
     "page[after]",   NULL};
+static const char *const stream_params[] = {
+    "filter[actor]", "filter[target]",    "filter[action]", "filter[since]", "filter[until]",
+    "filter[field]", "filter[eventName]", "filter[flag]",   "sort",          "page[size]",
+    "page[after]",   "after",             NULL};
 static const char *const page_params[] = {"page[size]", "page[after]", NULL};
 static const char *const size_params[] = {"size", NULL};
 static const char *const range_params[] = {"from", "to", NULL};
@@ -93,6 +112,7 @@ static const char *const state_params[] = {"at", NULL};
 
 static const struct http_route routes[] = {
     {"GET", "/data-events", h_events_query, HTTP_AUTH, query_params},
+    {"GET", "/data-events/stream", h_events_stream, HTTP_AUTH, stream_params},
     {"GET", "/api/:type/:id/data-events", h_events_for_target, HTTP_AUTH, page_params},
     {"GET", "/api/:type/:id/state", h_state, HTTP_AUTH, state_params},
     {"GET", "/api/:type/:id/fields/:field/history", h_field_history, HTTP_AUTH, page_params},
@@ -187,6 +207,17 @@ int main(int argc, char **argv)
 			log_error("cannot start the consumers");
 			goto out;
 		}
+	a.stream_heartbeat_ms = I("stream-heartbeat-ms");
+	a.stream_retry_ms = I("stream-retry-ms");
+	a.stream_backlog_max = (uint64_t)I("stream-backlog-max");
+	struct stream_hub_config sc = {.db = &a.db,
+	                               .log = 0,
+	                               .poll_ms = (unsigned)I("stream-poll-ms"),
+	                               .buffer = (size_t)I("stream-buffer")};
+	if (stream_hub_start(&sc, &a.stream)) {
+		log_error("cannot start the live stream's reader");
+		goto out;
+	}
 	struct http_server_config hc = {.routes = routes,
 	                                .nroutes = sizeof routes / sizeof routes[0],
 	                                .auth = a.public_key,
@@ -200,6 +231,7 @@ int main(int argc, char **argv)
 out:
 	http_server_stop(http);
 	reads_stop(a.reads); /* stores the last reads' records while the ledger is open */
+	stream_hub_stop(a.stream); /* after the server: its streams are gone */
 	for (unsigned i = 0; i < nconsumers; i++)
 		consumer_stop(consumers[i]);
 	checker_stop(a.checker);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auditor.h"
+#include "ledger.h" /* LEDGER_ID_LEN */
 #include "spans.h"
 #include "sql_id.h"
 
@@ -183,4 +184,114 @@ int store_query_events(struct db *db, const struct plan_query *query, struct sto
 		return st;
 	}
 	return DB_OK;
+}
+
+/* ---- by position (the live stream) ---- */
+
+/* The ids of positions [from, from + want) as the appends give them, up
+ * to the first position no append gives yet. */
+struct positions {
+	uint64_t from, next; /* next: the position whose id comes next */
+	unsigned want;
+	char (*ids)[LEDGER_ID_LEN];
+};
+
+static int positions_row(void *arg, const struct db_row *row)
+{
+	struct positions *p = arg;
+	uint64_t first = strtoull(row->val[0], NULL, 10);
+	size_t n = row->val[1] ? row->len[1] / LEDGER_ID_LEN : 0;
+	if (first > p->next || first + n <= p->next)
+		return 1; /* a gap (not committed yet): the run ends before it */
+	for (uint64_t s = p->next; s < first + n && s - p->from < p->want; s++)
+		memcpy(p->ids[s - p->from], row->val[1] + (s - first) * LEDGER_ID_LEN, LEDGER_ID_LEN);
+	uint64_t end = first + n < p->from + p->want ? first + n : p->from + p->want;
+	p->next = end;
+	return end == p->from + p->want;
+}
+
+int store_read_positions(struct db *db, uint32_t log, uint64_t from, unsigned limit,
+                         struct store_page *page)
+{
+	memset(page, 0, sizeof *page);
+	if (limit > STORE_POSITIONS_MAX)
+		limit = STORE_POSITIONS_MAX;
+	struct positions p = {.from = from, .next = from, .want = limit};
+	char *sql = NULL;
+	struct db_value *ids = NULL;
+	int st = DB_ERR;
+	if (!(page->data = json_array()) || !(p.ids = malloc((size_t)(limit ? limit : 1) *
+	                                                     sizeof *p.ids)))
+		goto out;
+	st = DB_OK;
+	if (!limit)
+		goto out;
+	/* From the append holding from (the last that starts at or before
+	 * it), as tree_append_start finds it, in the same statement. */
+	struct db_value k[] = {DB_INT(log), DB_INT(log), DB_INT((long long)from),
+	                       DB_INT((long long)from), DB_INT((long long)(from + limit))};
+	st = db_query(db,
+	              "SELECT first_seq, event_ids FROM log_appends WHERE log_id = ? AND "
+	              "first_seq >= COALESCE((SELECT MAX(first_seq) FROM log_appends WHERE "
+	              "log_id = ? AND first_seq <= ?), ?) AND first_seq < ? ORDER BY first_seq",
+	              k, 5, positions_row, &p);
+	if (st < 0)
+		goto out;
+	size_t n = (size_t)(p.next - from), padded = 1;
+	st = DB_OK;
+	if (!n)
+		goto out;
+	while (padded < n)
+		padded *= 2;
+	/* The rows of each event in position order, its changes by field: the
+	 * columns of a page's statement (query_plan.h), so page_row builds the
+	 * very resource a page holds. The id list is padded to a power of two
+	 * (the last id repeated) so that few statements are prepared. */
+	static const char head[] =
+	    "SELECT " SQL_ID("e.event_id") ", e.action, e.occurred_at, e.actor_type, e.actor_id, "
+	    "e.target_type, e.target_id, e.event_name, c.field, v.prev_value, v.next_value, "
+	    "e.log_id, e.seq, v.field, e.target_version FROM data_events e "
+	    "LEFT JOIN data_event_changes c ON c.event_id = e.event_id "
+	    "LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "
+	    "WHERE e.log_id = ? AND e.event_id IN (";
+	static const char tail[] = ") ORDER BY e.seq, c.field";
+	st = DB_ERR;
+	if (!(sql = malloc(sizeof head + padded * sizeof SQL_ID_ARG + sizeof tail)) ||
+	    !(ids = malloc((padded + 1) * sizeof *ids)))
+		goto out;
+	char *w = sql + sprintf(sql, "%s", head);
+	ids[0] = DB_INT(log);
+	for (size_t i = 0; i < padded; i++) {
+		if (i)
+			*w++ = ',';
+		memcpy(w, SQL_ID_ARG, sizeof SQL_ID_ARG - 1);
+		w += sizeof SQL_ID_ARG - 1;
+		ids[i + 1] = DB_BLOB(p.ids[i < n ? i : n - 1], LEDGER_ID_LEN);
+	}
+	strcpy(w, tail);
+	struct page_ctx pc = {.page = page, .limit = (unsigned)n};
+	st = db_query(db, sql, ids, padded + 1, page_row, &pc);
+	if (st < 0)
+		goto out;
+	st = DB_OK;
+	page->more = false;
+	/* Keep the run gap-free: an event row that is not the one its append
+	 * names at its position (a row changed by hand) ends it there. */
+	for (size_t i = 0; i < json_array_size(page->data); i++) {
+		json_t *at = json_object_get(json_array_get(page->data, i), "attributes");
+		if (json_integer_value(json_object_get(at, "seq")) != (json_int_t)(from + i)) {
+			while (json_array_size(page->data) > i)
+				json_array_remove(page->data, i);
+			break;
+		}
+	}
+out:
+	free(sql);
+	free(ids);
+	free(p.ids);
+	if (st < 0) {
+		json_decref(page->data);
+		page->data = NULL;
+	}
+	return st;
 }

@@ -17,6 +17,7 @@ import urllib.parse
 
 from harness import Stack, error_of, http, run, unique, wait_for
 from test_principal import set_roles
+from test_stream import SSE
 
 AUDITOR_DB = os.environ.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
 READER = (os.environ.get("AUDITLOG_AUDITOR_READER_USER", "auditor_reader"),
@@ -147,6 +148,19 @@ def test_each_kind_of_read_is_one_event():
         # A read whose answer is 404 was still asked and answered.
         read(f"/api/users/{x}-gone/state?at={q(now)}", "audit.state", f"users:{x}-gone",
              named(target=f"users:{x}-gone", at=now), status=404)
+
+        # A stream is one read, recorded as it starts; its position goes
+        # with it (after= as a parameter, Last-Event-ID as read.lastEventId).
+        seq = str(made[0]["attributes"]["seq"])
+        for port, path, last, changes in (
+                (s.ports["auditor"], f"/data-events/stream?filter[target]=users:{x}", seq,
+                 named(target=f"users:{x}", lastEventId=seq)),
+                (s.ports["api"], f"/logs/stream?filter[actor]=users:{x}&after={seq}", None,
+                 named(actor=f"users:{x}", after=seq))):
+            st = SSE(port, path, tok, last_id=last)
+            assert st.status == 200, st.status
+            st.close()
+            expected.append(("audit.stream", f"users:{x}", changes))
 
         # Not recorded: public routes (no reader, no content), and requests
         # refused before they read anything (invalid, forbidden).

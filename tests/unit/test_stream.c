@@ -1,0 +1,330 @@
+/* The live stream's hub (services/auditor/stream.c) alone: a stub store
+ * whose log the test grows position by position, so the ring, the
+ * subscribers' positions, their wakes and the filters are checked without
+ * MariaDB or HTTP. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auditor.h"
+#include "stream.h"
+#include "testhelp.h"
+
+/* ---- the stub store: positions [0, stored) of log 0 ---- */
+
+#define START      100 /* the log's end when the hub starts */
+#define MAX_EVENTS 400
+
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t stored = START;
+static const char *actors[MAX_EVENTS]; /* the actor id of each position (NULL: "b") */
+static atomic_int reads;               /* store_read_positions calls */
+
+struct db *db_thread(const struct db_config *cfg)
+{
+	(void)cfg;
+	static char dummy;
+	return (struct db *)&dummy;
+}
+
+const char *db_status_string(int status)
+{
+	return status ? "failed" : "ok";
+}
+
+/* Only the hub's "stored end" query: one append holding [0, stored). */
+int db_query(struct db *db, const char *sql, const struct db_value *params, size_t n, db_row_fn fn,
+             void *ctx)
+{
+	(void)db;
+	(void)params;
+	(void)n;
+	CHECK(strstr(sql, "FROM log_appends") != NULL);
+	char len[32];
+	pthread_mutex_lock(&store_lock);
+	snprintf(len, sizeof len, "%llu", (unsigned long long)stored * LEDGER_ID_LEN);
+	pthread_mutex_unlock(&store_lock);
+	const char *val[] = {"0", len};
+	unsigned long lens[] = {1, strlen(len)};
+	struct db_row row = {2, val, lens};
+	return fn(ctx, &row);
+}
+
+static json_t *resource(uint64_t seq, const char *actor)
+{
+	char id[40];
+	snprintf(id, sizeof id, "00000000-0000-7000-8000-%012llu", (unsigned long long)seq);
+	json_t *attrs =
+	    json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:i, s:I, s:o}", "action",
+	              seq % 2 ? "changed" : "viewed", "timestamp", (json_int_t)(1000 + seq),
+	              "actorType", "service", "actorId", actor, "targetType", "documents",
+	              "targetId", "d 1", "eventName", seq % 3 ? json_string("n1") : json_null(),
+	              "log", 0, "seq", (json_int_t)seq, "targetVersion", json_null());
+	if (seq % 2)
+		json_object_set_new(
+		    attrs, "changes",
+		    json_pack("{s:{s:i, s:s}}", "email", "prev", 1, "next", "\xc3\xbc"));
+	return jsonapi_resource("data-events", id, attrs);
+}
+
+int store_read_positions(struct db *db, uint32_t log, uint64_t from, unsigned limit,
+                         struct store_page *page)
+{
+	(void)db;
+	CHECK_INT(log, 0);
+	atomic_fetch_add(&reads, 1);
+	memset(page, 0, sizeof *page);
+	page->data = json_array();
+	pthread_mutex_lock(&store_lock);
+	uint64_t end = stored;
+	pthread_mutex_unlock(&store_lock);
+	for (uint64_t s = from; s < end && s < from + limit; s++)
+		json_array_append_new(page->data,
+		                      resource(s, s < MAX_EVENTS && actors[s] ? actors[s] : "b"));
+	return DB_OK;
+}
+
+static void store(const char *actor)
+{
+	pthread_mutex_lock(&store_lock);
+	actors[stored++] = actor;
+	pthread_mutex_unlock(&store_lock);
+}
+
+/* ---- a subscriber's wakes ---- */
+
+struct waker {
+	atomic_int wakes;
+};
+
+static void wake(void *arg)
+{
+	atomic_fetch_add(&((struct waker *)arg)->wakes, 1);
+}
+
+static int64_t now_ms(void)
+{
+	return stream_now_ms();
+}
+
+/* Waits up to a second for the hub's head to reach head. */
+static bool head_reaches(struct stream_hub *h, uint64_t want)
+{
+	for (int i = 0; i < 1000; i++) {
+		uint64_t head, oldest;
+		if (stream_head(h, &head, &oldest) && head >= want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static bool wakes_reach(struct waker *w, int want)
+{
+	for (int i = 0; i < 1000 && atomic_load(&w->wakes) < want; i++)
+		usleep(1000);
+	return atomic_load(&w->wakes) >= want;
+}
+
+/* The ids ("id: N") of the messages in b, as a string "N N N". */
+static void ids_of(const struct jcs_buf *b, char *out, size_t cap)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i + 4 < b->len; i++)
+		if ((i == 0 || (b->data[i - 1] == '\n' && i > 1 && b->data[i - 2] == '\n')) &&
+		    !memcmp(b->data + i, "id: ", 4)) {
+			unsigned long long n = strtoull(b->data + i + 4, NULL, 10);
+			o += (size_t)snprintf(out + o, cap - o, "%s%llu", o ? " " : "", n);
+		}
+}
+
+static void test_render_and_filters(void)
+{
+	json_t *r = resource(7, "x y  ");
+	struct stream_event *e = stream_event_new(r);
+	CHECK(e != NULL);
+	char *data = json_dumps(r, JSON_COMPACT), want[1024];
+	snprintf(want, sizeof want, "id: 7\ndata: %s\n\n", data);
+	CHECK_INT(e->len, strlen(want));
+	CHECK(!memcmp(e->msg, want, e->len));
+	CHECK_INT(e->seq, 7);
+	CHECK_STR(e->actor_id, "x y  ");
+	CHECK_STR(e->target_id, "d 1");
+	CHECK_INT(e->nfields, 1);
+	CHECK_STR(e->fields[0], "email");
+	CHECK_STR(e->event_name, "n1");
+	CHECK_INT(e->timestamp, 1007);
+	/* Filters as the statement's conditions: PAD SPACE ids, [since, until). */
+	struct stream_filter f = {.actor_type = "service", .actor_id = "x y"};
+	CHECK(stream_filter_match(&f, e));
+	f.actor_id = "x  y";
+	CHECK(!stream_filter_match(&f, e));
+	f = (struct stream_filter){
+	    .has_since = true, .since = 1007, .has_until = true, .until = 1008};
+	CHECK(stream_filter_match(&f, e));
+	f.since = 1008;
+	CHECK(!stream_filter_match(&f, e));
+	f = (struct stream_filter){.has_until = true, .until = 1007};
+	CHECK(!stream_filter_match(&f, e));
+	f = (struct stream_filter){.actions = 1u << EVENT_VIEWED};
+	CHECK(!stream_filter_match(&f, e));
+	f.actions |= 1u << EVENT_CHANGED;
+	CHECK(stream_filter_match(&f, e));
+	f = (struct stream_filter){.field = "email"};
+	CHECK(stream_filter_match(&f, e));
+	f.field = "name";
+	CHECK(!stream_filter_match(&f, e));
+	f = (struct stream_filter){.event_name = "n1 "};
+	CHECK(stream_filter_match(&f, e));
+	f = (struct stream_filter){.target_type = "documents", .target_id = "d"};
+	CHECK(!stream_filter_match(&f, e));
+	stream_event_free(e);
+	free(data);
+	json_decref(r);
+	/* An event without a name or changes; and what is not a resource. */
+	r = resource(6, "a");
+	e = stream_event_new(r);
+	CHECK(e && !e->event_name && e->nfields == 0);
+	f = (struct stream_filter){.event_name = "n1"};
+	CHECK(e && !stream_filter_match(&f, e));
+	stream_event_free(e);
+	json_object_del(json_object_get(r, "attributes"), "seq");
+	CHECK(stream_event_new(r) == NULL);
+	json_decref(r);
+}
+
+static void test_hub(void)
+{
+	struct stream_hub *h;
+	struct stream_hub_config cfg = {.db = NULL, .log = 0, .poll_ms = 1, .buffer = 4};
+	CHECK_INT(stream_hub_start(&cfg, &h), 0);
+	CHECK(head_reaches(h, START));
+	uint64_t head, oldest;
+	CHECK(stream_head(h, &head, &oldest));
+	CHECK_INT(head, START);
+	CHECK_INT(oldest, START);
+
+	/* Subscribed at the head: nothing yet, it waits. */
+	struct stream_filter fa = {.actor_type = "service", .actor_id = "a"};
+	struct waker wa = {0}, wb = {0};
+	struct stream_sub *sa = stream_subscribe(h, &fa, START, wake, &wa);
+	struct stream_sub *sb = stream_subscribe(h, &(struct stream_filter){0}, START, wake, &wb);
+	struct jcs_buf out = {0};
+	int64_t far = now_ms() + 60000;
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far), 0);
+
+	/* An event for b only: b is woken, a is moved past it unwoken. */
+	store("b");
+	CHECK(head_reaches(h, START + 1));
+	CHECK(wakes_reach(&wb, 1));
+	usleep(20000);
+	CHECK_INT(atomic_load(&wa.wakes), 0);
+	CHECK_INT(stream_sub_next(h, sa), START + 1);
+	char ids[256];
+	CHECK(stream_take(h, sb, &out, 1 << 16, far) > 0);
+	ids_of(&out, ids, sizeof ids);
+	CHECK_STR(ids, "100");
+	out.len = 0;
+
+	/* One for a: a is woken and takes it. */
+	store("a");
+	CHECK(head_reaches(h, START + 2));
+	CHECK(wakes_reach(&wa, 1));
+	CHECK(stream_take(h, sa, &out, 1 << 16, far) > 0);
+	ids_of(&out, ids, sizeof ids);
+	CHECK_STR(ids, "101");
+	out.len = 0;
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far), 0);
+
+	/* b does not take while six arrive: the ring of 4 moves past it, so it
+	 * is behind and reads the store itself. */
+	for (int i = 0; i < 6; i++)
+		store(i % 2 ? "a" : "b");
+	CHECK(head_reaches(h, START + 8));
+	CHECK(stream_head(h, &head, &oldest));
+	CHECK_INT(oldest, START + 4);
+	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far), STREAM_BEHIND);
+	CHECK_INT(stream_sub_next(h, sb), START + 1);
+	stream_sub_advance(h, sb, START + 4); /* as h_stream.c does after reading them */
+	stream_sub_advance(h, sb, START + 2); /* never back */
+	CHECK_INT(stream_sub_next(h, sb), START + 4);
+	CHECK(stream_take(h, sb, &out, 1 << 16, far) > 0);
+	ids_of(&out, ids, sizeof ids);
+	CHECK_STR(ids, "104 105 106 107");
+	out.len = 0;
+	/* a was woken (a's events came) and takes those the ring still has. */
+	CHECK(wakes_reach(&wa, 2));
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far), STREAM_BEHIND);
+	stream_sub_advance(h, sa, START + 4);
+	CHECK(stream_take(h, sa, &out, 1 << 16, far) > 0);
+	ids_of(&out, ids, sizeof ids);
+	CHECK_STR(ids, "105 107");
+	out.len = 0;
+
+	/* max bounds a take (at least one message). */
+	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far), 0);
+	for (int i = 0; i < 3; i++)
+		store("b");
+	CHECK(head_reaches(h, START + 11));
+	CHECK(stream_take(h, sb, &out, 1, far) > 0);
+	ids_of(&out, ids, sizeof ids);
+	CHECK_STR(ids, "108");
+	out.len = 0;
+
+	/* A deadline wakes a waiting subscriber with nothing new. */
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far), 0);
+	int before = atomic_load(&wa.wakes);
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, now_ms() + 30), 0);
+	CHECK(wakes_reach(&wa, before + 1));
+
+	/* A subscriber may start beyond the hub's head (the store is ahead of
+	 * the hub's last poll): it waits there and never moves back. */
+	CHECK(stream_head(h, &head, &oldest));
+	uint64_t base = head;
+	struct waker wc = {0};
+	struct stream_sub *sc =
+	    stream_subscribe(h, &(struct stream_filter){0}, base + 2, wake, &wc);
+	CHECK_INT(stream_take(h, sc, &out, 1 << 16, far), 0);
+	store("b");
+	CHECK(head_reaches(h, base + 1));
+	usleep(20000);
+	CHECK_INT(stream_sub_next(h, sc), base + 2);
+	CHECK_INT(atomic_load(&wc.wakes), 0);
+	store("b");
+	store("b");
+	CHECK(head_reaches(h, base + 3));
+	CHECK(wakes_reach(&wc, 1));
+	CHECK(stream_take(h, sc, &out, 1 << 16, far) > 0);
+	char want[32];
+	snprintf(want, sizeof want, "%llu", (unsigned long long)(base + 2));
+	ids_of(&out, ids, sizeof ids);
+	CHECK_STR(ids, want);
+	out.len = 0;
+	stream_unsubscribe(h, sc);
+
+	/* After an erasure the ring is empty: positions below the head are
+	 * read from the store again. */
+	stream_forget(h);
+	CHECK(stream_head(h, &head, &oldest));
+	CHECK_INT(oldest, head);
+	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far), STREAM_BEHIND);
+
+	stream_unsubscribe(h, sa);
+	stream_unsubscribe(h, sb);
+	jcs_buf_free(&out);
+	stream_hub_stop(h);
+	CHECK(atomic_load(&reads) > 0);
+}
+
+int main(void)
+{
+	test_render_and_filters();
+	test_hub();
+	return test_report("stream");
+}
