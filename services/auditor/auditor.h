@@ -75,6 +75,12 @@ struct store_page {
  * a db status; DB_ERR_DATA when no index answers q (the handler checks
  * that first). On success page->data is a new array for the caller. */
 int store_query_events(struct db *db, const struct plan_query *q, struct store_page *page);
+/* The rows of the same page, without the resources: fn(ctx, row) for each
+ * row of the statement query_plan builds for q (its columns are struct
+ * plan's: one row per event and changed field, limit + 1 events), in the
+ * order the statement gives (none when q->unordered). Returns a db status
+ * as store_query_events does, or fn's value when it stopped the rows. */
+int store_query_rows(struct db *db, const struct plan_query *q, db_row_fn fn, void *ctx);
 
 /* ---- state.c ---- */
 
