@@ -39,15 +39,16 @@
 
 /* A page reads about EXPORT_PAGE_BYTES of rows: its size in events is
  * adapted to the events' size seen so far, within these bounds. */
-#define EXPORT_PAGE_BYTES (2u << 20)
+#define EXPORT_PAGE_BYTES (1u << 20)
 #define EXPORT_PAGE_MIN 100
 #define EXPORT_PAGE_MAX 10000
 #define EXPORT_PAGE_FIRST 1000
-/* Pages read ahead of the writer, at most. */
-#define EXPORT_AHEAD 2
+/* Pages queued for the writer, at most (the reader reads one more). */
+#define EXPORT_AHEAD 1
 /* Exports running at once, at most: each holds a thread, a database
- * connection and up to EXPORT_AHEAD + 2 pages. */
-#define EXPORTS_MAX 4
+ * connection and up to EXPORT_AHEAD + 2 pages. An export whose client
+ * left while it waited for a page ends once that page is read. */
+#define EXPORTS_MAX 32
 /* Events of a page whose flags one statement reads. */
 #define EXPORT_FLAG_IDS 1024
 
