@@ -226,9 +226,11 @@ extern const char *const export_media_types[EXPORT_FORMATS];
  * one), in q's order, streamed as NDJSON (one JSON:API resource object a
  * line, RFC 8259 text, LF-ended) or CSV (RFC 4180: header row, CRLF, one
  * row per changed field, cells that begin with = + - @ TAB CR prefixed
- * with '), a page of 1,000 at a time while the client reads. q's strings
- * are copied; q->limit is ignored. A page that cannot be read cuts the
- * body short (no last chunk). */
+ * with '), while the client reads: pages of about 1 MB read on a thread
+ * and a database connection of the export's own (the reader config,
+ * a->db), one page ahead of the one sent. q's strings are copied; q->limit
+ * is ignored. 503 when EXPORTS_MAX (32) exports are running. A page that
+ * cannot be read cuts the body short (no last chunk). */
 void events_export(struct http_request *req, const struct plan_query *q,
                    enum export_format format);
 
