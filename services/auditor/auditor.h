@@ -82,6 +82,12 @@ struct store_page {
  * a db status; DB_ERR_DATA when no index answers q (the handler checks
  * that first). On success page->data is a new array for the caller. */
 int store_query_events(struct db *db, const struct plan_query *q, struct store_page *page);
+/* The rows of the same page, without the resources: fn(ctx, row) for each
+ * row of the statement query_plan builds for q (its columns are struct
+ * plan's: one row per event and changed field, limit + 1 events), in the
+ * order the statement gives (none when q->unordered). Returns a db status
+ * as store_query_events does, or fn's value when it stopped the rows. */
+int store_query_rows(struct db *db, const struct plan_query *q, db_row_fn fn, void *ctx);
 
 /* The events of log at positions from, from + 1, ... (at most limit, at
  * most STORE_POSITIONS_MAX), as the log_appends rows give them, each the
@@ -249,9 +255,11 @@ extern const char *const export_media_types[EXPORT_FORMATS];
  * one), in q's order, streamed as NDJSON (one JSON:API resource object a
  * line, RFC 8259 text, LF-ended) or CSV (RFC 4180: header row, CRLF, one
  * row per changed field, cells that begin with = + - @ TAB CR prefixed
- * with '), a page of 1,000 at a time while the client reads. q's strings
- * are copied; q->limit is ignored. A page that cannot be read cuts the
- * body short (no last chunk). */
+ * with '), while the client reads: pages of about 1 MB read on a thread
+ * and a database connection of the export's own (the reader config,
+ * a->db), one page ahead of the one sent. q's strings are copied; q->limit
+ * is ignored. 503 when EXPORTS_MAX (32) exports are running. A page that
+ * cannot be read cuts the body short (no last chunk). */
 void events_export(struct http_request *req, const struct plan_query *q,
                    enum export_format format);
 

@@ -423,8 +423,10 @@ int query_plan(const struct plan_query *q, struct plan *out, const char **why,
 		add(&b, " AND c.field = k.kf");
 	add(&b, " LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field");
 	static const char *const outer[] = {"k.kv", "k.kt", "k.kid", NULL};
-	order(&b, q, outer);
-	add(&b, ", c.field");
+	if (!q->unordered) {
+		order(&b, q, outer);
+		add(&b, ", c.field");
+	}
 	if (b.failed) {
 		free(b.sql);
 		free(b.params);

@@ -66,6 +66,11 @@ struct plan_query {
 	 * each row. */
 	bool has_versions;
 	int64_t version_min, version_max;
+	/* The statement leaves out its final ORDER BY: a page's rows come in
+	 * no promised order, and the caller sorts them (exports, which save
+	 * the server a temporary table and a sort of every page's rows). Which
+	 * events the page holds is unchanged. */
+	bool unordered;
 };
 
 /* The statement of a page: its text and its parameters (borrowing the

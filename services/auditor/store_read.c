@@ -157,9 +157,8 @@ static int version_range(struct db *db, struct plan_query *q)
 	                v, 4, span_row, q);
 }
 
-int store_query_events(struct db *db, const struct plan_query *query, struct store_page *page)
+int store_query_rows(struct db *db, const struct plan_query *query, db_row_fn fn, void *ctx)
 {
-	memset(page, 0, sizeof *page);
 	struct plan_query q_ = *query, *q = &q_;
 	int st = q->target_type && (q->has_since || q->has_until) ? version_range(db, q) : DB_OK;
 	if (st < 0)
@@ -169,13 +168,18 @@ int store_query_events(struct db *db, const struct plan_query *query, struct sto
 	st = query_plan(q, &plan, &why, &param);
 	if (st)
 		return st == PLAN_NO_INDEX ? DB_ERR_DATA : DB_ERR;
-	if (!(page->data = json_array())) {
-		plan_free(&plan);
-		return DB_ERR;
-	}
-	struct page_ctx p = {.page = page, .limit = q->limit};
-	st = db_query(db, plan.sql, plan.params, plan.n, page_row, &p);
+	st = db_query(db, plan.sql, plan.params, plan.n, fn, ctx);
 	plan_free(&plan);
+	return st;
+}
+
+int store_query_events(struct db *db, const struct plan_query *q, struct store_page *page)
+{
+	memset(page, 0, sizeof *page);
+	if (!(page->data = json_array()))
+		return DB_ERR;
+	struct page_ctx p = {.page = page, .limit = q->limit};
+	int st = store_query_rows(db, q, page_row, &p);
 	if (st >= 0)
 		st = attach_flags(db, page->data);
 	if (st < 0) {
