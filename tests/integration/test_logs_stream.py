@@ -138,6 +138,11 @@ def stored_heavy(s, tok, n, size=4000):
     return actor
 
 
+def own_lines(body):
+    """An export's lines but the records of reads (eventName audit.*)."""
+    return [ln for ln in body.split(b"\n") if b"audit." not in ln]
+
+
 def test_exports_through_the_api_equal_the_auditors():
     rng = random.Random(1251)
     with Stack(daemons=("api", "auditor")) as s:
@@ -164,7 +169,11 @@ def test_exports_through_the_api_equal_the_auditors():
                 assert st1 == 200 and c.status == 200, (st1, c.status, via_api)
                 assert c.chunked, c.headers
                 assert c.headers["content-type"] == h1["content-type"], (c.headers, h1)
-                assert got == want, (via_api, accept, len(got), len(want))
+                # The target's history also holds the records of this
+                # test's own reads of it (README "Reads are recorded"), one
+                # more in the later export: those lines are left out, every
+                # other byte must be equal.
+                assert own_lines(got) == own_lines(want), (via_api, accept, len(got), len(want))
         status, _, body = http("GET", s.url("api", f"/logs/by/service/{a}"), None,
                                dict(auth, Accept=NDJSON))
         assert status == 200 and len(body.decode().splitlines()) == len(events)
