@@ -176,12 +176,16 @@ def test_version_first_time_second():
         assert status == 200, doc
         got = [e["attributes"]["eventName"] for e in reversed(doc["data"])]
         assert got == ["r2", "u1", "u2", "c1", "c2", "r1"], got
-        # The cursor walks the same order a page at a time.
+        # The cursor walks the same order a page at a time. The walk's own
+        # pages are reads of the target, recorded in its history among the
+        # unversioned events (README "Reads are recorded"): a record stored
+        # while the walk goes on lists on a later page, and is left out.
         pages, path = [], f"/data-events?filter[target]=documents:{target}&page[size]=1"
         while path:
             status, _, doc = s.auditor("GET", path, token=tok)
             assert status == 200, doc
-            pages += [e["attributes"]["eventName"] for e in doc["data"]]
+            pages += [e["attributes"]["eventName"] for e in doc["data"]
+                      if not e["attributes"]["eventName"].startswith("audit.")]
             path = doc["links"].get("next")
         assert list(reversed(pages)) == ["u1", "u2", "c1", "r1", "r2", "c2"], pages
 
