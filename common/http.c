@@ -530,7 +530,8 @@ static const struct http_route *route_request(struct http_request *req, const ch
 	}
 	if (!strcmp(req->method, "OPTIONS") && cfg->cors) {
 		http_add_header(req, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, allow);
-		http_add_header(req, "Access-Control-Allow-Headers", "Authorization, Content-Type, Accept");
+		http_add_header(req, "Access-Control-Allow-Headers",
+		               "Authorization, Content-Type, Accept, Last-Event-ID");
 		http_add_header(req, "Access-Control-Max-Age", "600");
 		http_add_header(req, MHD_HTTP_HEADER_ALLOW, allow);
 		http_reply_empty(req, 204);
@@ -1000,7 +1001,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	 * own: one warning each would let hostile clients flood the log. */
 	static const char *const client_faults[] = {
 	    "closed when reading request", "disconnected when reading request",
-	    "closed by remote side", "(HTTP response code is 4", NULL};
+	    "closed by remote side", "(HTTP response code is 4",
+	    /* a streamed body's client went away (our own failures are logged
+	     * by the producer) */
+	    "Failed to send the chunked response body",
+	    "Closing connection (application error generating response)", NULL};
 	(void)cls;
 	char line[512];
 	vsnprintf(line, sizeof line, fmt, ap);

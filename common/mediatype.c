@@ -236,10 +236,15 @@ int mediatype_prefer(const char *accept, const char *const *offers, size_t n)
 		int spec = 0, weight = 0;
 		const char *p = accept ? accept : "";
 		bool any = false;
+		/* JSON:API's media type with parameters names nothing (JSON:API 1.1
+		 * §5.1); another type's parameters (text/csv; header=present, as
+		 * the server's own Content-Type has them) do not change what the
+		 * range names. */
+		bool jsonapi = !strcasecmp(offers[i], "application/vnd.api+json");
 		struct range r;
 		while (next_range(&p, &r)) {
 			any = true;
-			if (r.malformed || r.other_param || r.extension || r.weight < 0)
+			if (r.malformed || r.weight < 0 || (jsonapi && (r.other_param || r.extension)))
 				continue;
 			int s = specificity(&r, offers[i]);
 			if (s > spec || (s == spec && s && r.weight > weight)) {

@@ -38,8 +38,10 @@ enum mediatype_verdict mediatype_accept(const char *value);
  * types offers[] ("type/subtype", lower case, no parameters; the server's
  * preference first) the Accept header value prefers. Each offer's weight
  * is the q of the most specific range naming it (exactly, "type/" "*",
- * "*" "/" "*"); a range with parameters other than q, profile and an empty
- * ext, or with a malformed q, names nothing. Returns the index of the
+ * "*" "/" "*"); a range with a malformed q names nothing, and so does a
+ * range of application/vnd.api+json with parameters other than q, profile
+ * and an empty ext (JSON:API 1.1 §5.1); other types' parameters are
+ * ignored (text/csv; header=present names text/csv). Returns the index of the
  * offer of highest weight above 0 (the earlier on a tie); 0 when value is
  * NULL or empty (anything goes); -1 when no offer is acceptable. */
 int mediatype_prefer(const char *value, const char *const *offers, size_t n);

@@ -196,7 +196,12 @@ static long fill(void *ctx, char *buf, size_t max)
 /* A position: decimal digits only, at most 19 (below 2^63). */
 static int position(const char *s, uint64_t *out)
 {
+	/* A header's value may carry optional whitespace (RFC 9110 §5.5). */
+	while (*s == ' ' || *s == '\t')
+		s++;
 	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
 	if (!n || n > 19)
 		return -1;
 	for (size_t i = 0; i < n; i++)
@@ -305,7 +310,8 @@ void h_events_stream(struct http_request *req)
 			                 seen, end);
 			goto refused;
 		}
-		if (head - (seen + 1) > a->stream_backlog_max) {
+		/* (A position past the hub's head, but stored, is never too old.) */
+		if (seen + 1 < head && head - (seen + 1) > a->stream_backlog_max) {
 			http_reply_error(
 			    req, 410, "Position too old",
 			    "The stream resumes at most %" PRIu64 " positions behind the log's "
@@ -316,9 +322,14 @@ void h_events_stream(struct http_request *req)
 		}
 		x->start = seen + 1;
 	}
-	int64_t now = stream_now_ms(), left_ms = claims->exp * 1000 - realtime_ms();
+	/* A token is good until its exp plus the leeway every route allows
+	 * (auth.h), so a stream ends when a query would be refused. */
+	int64_t now = stream_now_ms(),
+	        left_ms = (claims->exp + AUTH_LEEWAY_S) * 1000 - realtime_ms();
 	if (left_ms <= 0) {
-		http_reply_principal(req, HTTP_PRINCIPAL_GONE);
+		http_add_header(req, "WWW-Authenticate",
+		                "Bearer realm=\"auditlog\", error=\"invalid_token\"");
+		http_reply_error(req, 401, "Unauthorized", "The token has expired.");
 		goto refused;
 	}
 	const char *bearer = http_bearer(req);

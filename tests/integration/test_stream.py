@@ -211,6 +211,24 @@ def test_format_live_and_heartbeat():
         c.close()
 
 
+def test_resume_ahead_of_the_reader():
+    """A position stored after the hub's last look (a page showed it) is
+    resumable at once: the store decides, and it is not 'too old' (the
+    distance to the hub's head once wrapped around below zero: 410)."""
+    with Stack(dict(ENV, AUDITLOG_STREAM_POLL_MS="3000"), daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        u = unique("ahead")
+        publish(events_for(u, 3))
+        got = wait_for(lambda: stored(s, tok, {"filter[actor]": f"service:{u}"}), what="stored")
+        seq = max(r["attributes"]["seq"] for r in got)
+        for how in ({"last_id": seq - 1}, {}):
+            p = path({"filter[actor]": f"service:{u}"}) + ("" if how else f"&after={seq - 1}")
+            c = SSE(s.ports["auditor"], p, tok, **how)
+            assert c.status == 200, (c.status, c.raw[:300])
+            c.until(lambda: c.ids() == [seq], what="the last event, once the hub reads it")
+            c.close()
+
+
 def test_resume_and_hand_off_under_load():
     with Stack(ENV, daemons=("api", "auditor")) as s:
         tok = s.token(1)
@@ -346,10 +364,15 @@ def test_authorization_and_the_end_of_a_token():
         mine.until(lambda: any(r["attributes"]["action"] == "changed" for _, r in mine.events),
                    what="its own change")
         assert all(r["attributes"]["targetId"] == str(uid) for _, r in mine.events)
-        # A token that expires mid-stream ends it with the last chunk.
+        # A token that expires mid-stream ends it with the last chunk, when
+        # queries would refuse it too: at its exp plus the 30 s leeway.
         claims = json.loads(__import__("base64").urlsafe_b64decode(admin.split(".")[1] + "=="))
-        claims["exp"] = int(time.time()) + 3
+        claims["exp"] = int(time.time()) - 30 + 3
         short = jwt({"alg": "RS256", "typ": "JWT"}, claims)
+        gone = dict(claims, exp=int(time.time()) - 31)
+        c = SSE(port, path({}), jwt({"alg": "RS256", "typ": "JWT"}, gone))
+        assert c.status == 401, c.status
+        c.close()
         c = SSE(port, path({}), short)
         assert c.status == 200
         t0 = time.monotonic()
@@ -398,7 +421,10 @@ def test_200_subscribers_get_every_event():
 
 def test_killed_and_reconnected_100_times():
     rng = random.Random(1212)
-    with Stack(ENV, daemons=("api", "auditor")) as s:
+    # The default backlog: a client whose filter matched nothing for a
+    # while resumes from the last event it got, however far behind.
+    with Stack(dict(ENV, AUDITLOG_STREAM_BACKLOG_MAX="1000000"),
+               daemons=("api", "auditor")) as s:
         tok = s.token(1)
         u = unique("kill")
         actors = [f"{u}-a{i}" for i in range(3)]
@@ -425,7 +451,7 @@ def test_killed_and_reconnected_100_times():
         try:
             for _ in range(100):
                 c = SSE(s.ports["auditor"], path(flt), tok, last_id=last)
-                assert c.status == 200
+                assert c.status == 200, (c.status, c.raw[:400])
                 c.pump(rng.uniform(0.0, 0.25))
                 got += c.ids()
                 if c.events:
@@ -448,6 +474,7 @@ def test_killed_and_reconnected_100_times():
 
 
 if __name__ == "__main__":
-    run([test_format_live_and_heartbeat, test_resume_and_hand_off_under_load,
+    run([test_format_live_and_heartbeat, test_resume_ahead_of_the_reader,
+         test_resume_and_hand_off_under_load,
          test_refusals_are_jsonapi_errors, test_authorization_and_the_end_of_a_token,
          test_200_subscribers_get_every_event, test_killed_and_reconnected_100_times])

@@ -109,7 +109,10 @@ static const struct {
     {"text/csv;q=0.000, */*", 0},                     /* the specific range rules csv out */
     {"text/csv;q=2", -1},                             /* malformed weight */
     {"text/csv;q=0.1234", -1},
-    {"text/csv;charset=utf-8", -1},                   /* parameters we do not offer */
+    {"text/csv;charset=utf-8", 2},                    /* another type's parameters: ignored */
+    {"text/csv; charset=utf-8; header=present", 2},   /* the server's own Content-Type */
+    {"application/x-ndjson; charset=utf-8", 1},
+    {"application/vnd.api+json;charset=x, text/csv;q=0.1", 2}, /* JSON:API's: name nothing */
     {"application/vnd.api+json;ext=x, text/csv;q=0.1", 2},
     {"application/vnd.api+json;profile=x", 0},
     {",,, text/csv ,", 2},
