@@ -21,6 +21,12 @@ GOOD_IDS = ["42", str(uuid.uuid4()), "inv-2026-0001", "a.b@c", "ann%2Baudit@exam
             "jos%C3%A9.x@example.com"]
 
 
+def producers(data):
+    """A page's events less the records of reads (README "Reads are
+    recorded"): each query here of the object is one, in its history."""
+    return [e for e in data if not (e["attributes"].get("eventName") or "").startswith("audit.")]
+
+
 def expect_400(result, *words):
     status, _, doc = result
     assert status == 400, (status, doc)
@@ -114,17 +120,17 @@ def test_producer_ids_keep_working():
             assert len(got) == 1 and got[0]["attributes"]["targetId"] == raw, got
             status, _, doc = s.auditor("GET", f"/data-events?filter[actor]=service:{enc}"
                                               f"&filter[target]=t{run_tag}:{enc}", token=tok)
-            assert status == 200 and len(doc["data"]) == 1, doc
+            assert status == 200 and len(producers(doc["data"])) == 1, doc
             status, _, doc = s.auditor("GET", f"/api/t{run_tag}/{enc}/data-events", token=tok)
-            assert status == 200 and len(doc["data"]) == 1, doc
+            assert status == 200 and len(producers(doc["data"])) == 1, doc
             # The links name the same object again.
             status, _, doc = s.auditor("GET", doc["links"]["self"], token=tok)
-            assert status == 200 and len(doc["data"]) == 1, doc
+            assert status == 200 and len(producers(doc["data"])) == 1, doc
             status, _, doc = s.api("GET", f"/logs/for/users/{enc}", token=tok)
             assert status == 200, doc
             # Any producer's types, not only the API's own, through /logs too.
             status, _, doc = s.api("GET", f"/logs/for/t{run_tag}/{enc}", token=tok)
-            assert status == 200 and len(doc["data"]) == 1, doc
+            assert status == 200 and len(producers(doc["data"])) == 1, doc
             status, _, doc = s.api("GET", f"/logs/by/service/{enc}", token=tok)
             assert status == 200 and doc["data"], doc
             status, _, doc = s.api("GET", f"/api/notes?filter[target]=users:{enc}:email",
