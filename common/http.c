@@ -1052,12 +1052,7 @@ static void stop_streams(struct http_server *srv)
 	pthread_mutex_lock(&srv->streams_lock);
 	for (struct http_stream *s = srv->streams; s; s = s->next)
 		http_stream_wake(s);
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += HTTP_STREAM_STOP_MS / 1000;
-	until.tv_nsec += (HTTP_STREAM_STOP_MS % 1000) * 1000000L;
-	until.tv_sec += until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
+	struct timespec until = clock_deadline(HTTP_STREAM_STOP_MS);
 	while (srv->streams && srv->daemon &&
 	       pthread_cond_timedwait(&srv->streams_gone, &srv->streams_lock, &until) == 0)
 		;

@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "jcs.h"
+#include "clock.h"
 #include "log.h"
 
 struct relay {
@@ -56,8 +58,7 @@ struct relay_xfer {
 	char content_type[128], cache_control[128], disposition[256];
 	char *ring; /* RELAY_BUF bytes: rlen of them from rpos, wrapping */
 	size_t rpos, rlen;
-	char *body; /* a non-2xx answer's, NUL-terminated */
-	size_t body_len, body_cap;
+	struct jcs_buf body; /* a non-2xx answer's, NUL-terminated (not counted in len) */
 };
 
 const char *relay_status_string(int status)
@@ -110,7 +111,7 @@ static void unref(struct relay_xfer *x)
 		return;
 	pthread_cond_destroy(&x->cond);
 	free(x->ring);
-	free(x->body);
+	jcs_buf_free(&x->body);
 	free(x);
 	if (free_r) {
 		pthread_mutex_destroy(&r->lock);
@@ -128,23 +129,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	if (x->closed) {
 		rc = 0; /* an error for libcurl: the cancel is on its way */
 	} else if (x->collect) {
-		if (x->body_len + len > RELAY_ERROR_MAX) {
+		if (x->body.len + len > RELAY_ERROR_MAX) {
 			x->toobig = true;
 			rc = 0;
 		} else {
-			if (x->body_len + len + 1 > x->body_cap) {
-				size_t cap = (x->body_len + len + 1) * 2;
-				char *b = realloc(x->body, cap);
-				if (!b) {
-					rc = 0;
-					goto out;
-				}
-				x->body = b;
-				x->body_cap = cap;
-			}
-			memcpy(x->body + x->body_len, p, len);
-			x->body_len += len;
-			x->body[x->body_len] = '\0';
+			jcs_buf_put(&x->body, p, len);
+			jcs_buf_put(&x->body, "", 1); /* the terminator, then not counted */
+			x->body.len--;
+			if (x->body.status)
+				rc = 0;
 		}
 	} else if (len > RELAY_BUF - x->rlen) {
 		/* libcurl keeps the data and hands it again after the resume;
@@ -160,7 +153,6 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 		x->rlen += len;
 		wake_reader(x);
 	}
-out:
 	pthread_mutex_unlock(&x->r->lock);
 	return rc;
 }
@@ -487,14 +479,7 @@ int relay_open(struct relay *r, const char *url, const char *const *headers, lon
 		return st;
 	}
 
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += head_ms / 1000;
-	until.tv_nsec += (head_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = clock_deadline(head_ms);
 	pthread_mutex_lock(&r->lock);
 	if (r->stopped) {
 		pthread_mutex_unlock(&r->lock);
@@ -549,8 +534,8 @@ const char *relay_header(const struct relay_xfer *x, const char *name)
 
 const char *relay_body(const struct relay_xfer *x, size_t *len)
 {
-	*len = x->body_len;
-	return x->collect ? (x->body ? x->body : "") : NULL;
+	*len = x->body.len;
+	return x->collect ? (x->body.data ? x->body.data : "") : NULL;
 }
 
 long relay_read(struct relay_xfer *x, char *buf, size_t max)

@@ -137,19 +137,29 @@ static uint32_t keep(struct page *p, const char *s, size_t n)
 	return (uint32_t)off;
 }
 
+/* Makes room for one more element of size bytes in *arr (n in use, *cap
+ * allocated; first when none yet), doubling. Returns 0, or -1 when out of
+ * memory (*arr unchanged). */
+static int room(void **arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? 2 * *cap : first;
+	void *a = realloc(*arr, c * size);
+	if (!a)
+		return -1;
+	*arr = a;
+	*cap = c;
+	return 0;
+}
+
 static int take_row(void *arg, const struct db_row *r)
 {
 	struct page *p = arg;
 	if (r->n != NCOLS || !r->val[C_ID] || !r->val[C_TIME] || !r->val[C_VERSION])
 		return DB_ERR;
-	if (p->nrows == p->rcap) {
-		size_t cap = p->rcap ? 2 * p->rcap : 1024;
-		struct xrow *rows = realloc(p->rows, cap * sizeof *rows);
-		if (!rows)
-			return DB_ERR;
-		p->rows = rows;
-		p->rcap = cap;
-	}
+	if (room((void **)&p->rows, &p->rcap, p->nrows, sizeof *p->rows, 1024))
+		return DB_ERR;
 	struct xrow *x = &p->rows[p->nrows++];
 	for (int c = 0; c < NCOLS; c++) {
 		x->off[c] = r->val[c] ? keep(p, r->val[c], r->len[c]) : NO_VALUE;
@@ -247,14 +257,8 @@ static int flag_row(void *arg, const struct db_row *r)
 		f->at++;
 	if (f->at == f->n || strcmp(event_id(p, f->by_id[f->at]), r->val[0]))
 		return 0; /* not one of ours: cannot happen */
-	if (p->nflags == p->fcap) {
-		size_t cap = p->fcap ? 2 * p->fcap : 64;
-		struct xflag *flags = realloc(p->flags, cap * sizeof *flags);
-		if (!flags)
-			return DB_ERR;
-		p->flags = flags;
-		p->fcap = cap;
-	}
+	if (room((void **)&p->flags, &p->fcap, p->nflags, sizeof *p->flags, 64))
+		return DB_ERR;
 	struct xevent *e = &p->events[f->by_id[f->at]];
 	if (!e->nflags)
 		e->flag = (uint32_t)p->nflags;

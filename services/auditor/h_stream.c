@@ -25,6 +25,7 @@
 #include "filter.h"
 #include "log.h"
 #include "reads.h"
+#include "clock.h"
 #include "stream.h"
 
 /* Positions one catch-up read of the store covers. */
@@ -141,10 +142,10 @@ static long fill(void *ctx, char *buf, size_t max)
 {
 	struct subscriber *x = ctx;
 	struct auditor *a = x->a;
-	int64_t entered = stream_now_ms();
+	int64_t entered = clock_ms();
 	while (x->off == x->out.len) {
 		x->out.len = x->off = 0;
-		int64_t now = stream_now_ms();
+		int64_t now = clock_ms();
 		if (!x->started) {
 			x->started = true;
 			if (!(x->sub = stream_subscribe(a->stream, &x->f, x->start, wake, x)))
@@ -176,7 +177,7 @@ static long fill(void *ctx, char *buf, size_t max)
 		if (x->out.len)
 			break;
 		if (now >= beat ||
-		    (took == STREAM_BEHIND && stream_now_ms() - entered >= CATCH_UP_SLICE_MS)) {
+		    (took == STREAM_BEHIND && clock_ms() - entered >= CATCH_UP_SLICE_MS)) {
 			jcs_buf_lit(&x->out, ": keep-alive\n\n");
 			break;
 		}
@@ -189,7 +190,7 @@ static long fill(void *ctx, char *buf, size_t max)
 	size_t n = x->out.len - x->off < max ? x->out.len - x->off : max;
 	memcpy(buf, x->out.data + x->off, n);
 	x->off += n;
-	x->sent_at = stream_now_ms();
+	x->sent_at = clock_ms();
 	return (long)n;
 }
 
@@ -324,7 +325,7 @@ void h_events_stream(struct http_request *req)
 	}
 	/* A token is good until its exp plus the leeway every route allows
 	 * (auth.h), so a stream ends when a query would be refused. */
-	int64_t now = stream_now_ms(),
+	int64_t now = clock_ms(),
 	        left_ms = (claims->exp + AUTH_LEEWAY_S) * 1000 - realtime_ms();
 	if (left_ms <= 0) {
 		http_add_header(req, "WWW-Authenticate",

@@ -8,19 +8,13 @@
 
 #include "auditor.h"
 #include "event.h"
+#include "clock.h"
 #include "log.h"
 #include "stream.h"
 
 /* Positions the hub reads per query: a poll with more to read goes on at
  * once. */
 #define HUB_READ 1000
-
-int64_t stream_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- events ---- */
 
@@ -282,7 +276,7 @@ static long poll_store(struct stream_hub *h, struct db *db, uint64_t head)
 		while (h->count > 1 && h->bytes > STREAM_RING_BYTES_MAX)
 			evict_oldest(h);
 	}
-	wake_subs(h, head, stream_now_ms());
+	wake_subs(h, head, clock_ms());
 	pthread_mutex_unlock(&h->lock);
 	free(evs);
 	return made;
@@ -323,15 +317,10 @@ static void *hub_main(void *arg)
 			/* Deadlines are met at the next poll; so is a full ring's
 			 * eviction (a waiting subscriber is then woken to read the store). */
 			if (got <= 0)
-				wake_subs(h, h->head, stream_now_ms());
-			struct timespec until;
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			long ms =
-			    (long)h->cfg.poll_ms * (got < 0 ? 25 : 1); /* a failing store: slower */
-			until.tv_sec += ms / 1000;
-			until.tv_nsec += (ms % 1000) * 1000000L;
-			until.tv_sec += until.tv_nsec / 1000000000L;
-			until.tv_nsec %= 1000000000L;
+				wake_subs(h, h->head, clock_ms());
+			/* a failing store: slower */
+			struct timespec until =
+			    clock_deadline((int64_t)h->cfg.poll_ms * (got < 0 ? 25 : 1));
 			while (!h->stop &&
 			       pthread_cond_timedwait(&h->cond, &h->lock, &until) != ETIMEDOUT)
 				;

@@ -126,7 +126,7 @@ void stream_unsubscribe(struct stream_hub *h, struct stream_sub *s);
  * or the head is reached, and moves its position past them. Returns the
  * bytes appended (> 0); 0 when it has reached the head: the subscriber
  * then waits, and is woken when matching events arrive or at wake_at_ms
- * (CLOCK_MONOTONIC ms), whichever comes first, unless it takes again
+ * (CLOCK_MONOTONIC ms, clock.h's clock_ms), whichever comes first, unless it takes again
  * before; STREAM_BEHIND when its position is older than the ring: the
  * caller reads the store (stream_sub_next, stream_sub_advance). A failed
  * append leaves out->status set. */
@@ -136,8 +136,5 @@ long stream_take(struct stream_hub *h, struct stream_sub *s, struct jcs_buf *out
 uint64_t stream_sub_next(struct stream_hub *h, struct stream_sub *s);
 /* Moves the subscriber's position to next (only forward). */
 void stream_sub_advance(struct stream_hub *h, struct stream_sub *s, uint64_t next);
-
-/* CLOCK_MONOTONIC in ms. */
-int64_t stream_now_ms(void);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "auditor.h"
+#include "clock.h"
 #include "stream.h"
 #include "testhelp.h"
 
@@ -108,7 +109,7 @@ static void wake(void *arg)
 
 static int64_t now_ms(void)
 {
-	return stream_now_ms();
+	return clock_ms();
 }
 
 /* Waits up to a second for the hub's head to reach head. */
