@@ -1641,6 +1641,15 @@ class Bench:
         tok = st.token(1)
         if size == 0:
             raise BenchError("proofs: the log is empty")
+        # The records of the queries just run (README "Reads are recorded")
+        # end the log: a proof needs a checkpoint over its event, signed
+        # within a second of it.
+        poll, t0 = CheckpointLag(st, tok), time.monotonic()
+        while (poll._poll() or 0) < size:
+            if time.monotonic() - t0 > 60:
+                raise BenchError(f"proofs: no checkpoint covered the log's {size:,} events "
+                                 "in 60 s")
+            time.sleep(0.2)
         seqs = sorted(random.sample(range(size), min(size, s["proof_ids"])))
         ids = []
         for i in range(0, len(seqs), 200):  # 200 statements: ~40 kB, one argument of mariadb -e
