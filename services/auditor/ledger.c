@@ -45,6 +45,7 @@ struct ledger {
 	const char *halted;
 	bool ready; /* restored from the database (by the signer thread) */
 	pthread_cond_t ready_cond;
+	pthread_cond_t grown; /* ledger_wait_grown waits on it */
 	bool stop;
 };
 
@@ -93,6 +94,18 @@ uint64_t ledger_size(struct ledger *l)
 	return n;
 }
 
+uint64_t ledger_wait_grown(struct ledger *l, uint64_t size, int timeout_ms)
+{
+	struct timespec ts = clock_deadline(timeout_ms);
+	pthread_mutex_lock(&l->lock);
+	while (l->f.size <= size && !l->stop &&
+	       pthread_cond_timedwait(&l->grown, &l->lock, &ts) == 0)
+		;
+	uint64_t n = l->f.size;
+	pthread_mutex_unlock(&l->lock);
+	return n;
+}
+
 uint64_t ledger_given(struct ledger *l)
 {
 	pthread_mutex_lock(&l->lock);
@@ -135,6 +148,7 @@ static void grow(struct ledger *l, const struct merkle_frontier *f)
 {
 	l->f = *f;
 	l->unknown.size = 0;
+	pthread_cond_broadcast(&l->grown);
 	if (!l->pending_since_ms)
 		l->pending_since_ms = clock_ms();
 	if (l->f.size - l->signed_size >= l->checkpoint_every)
@@ -557,6 +571,7 @@ int ledger_open(const struct ledger_config *cfg, struct ledger **out)
 	pthread_cond_init(&l->cond, &ca);
 	pthread_cond_init(&l->turn, &ca); /* ledger_wait_turn's deadline is CLOCK_MONOTONIC */
 	pthread_cond_init(&l->ready_cond, &ca); /* ledger_wait_ready's deadline is CLOCK_MONOTONIC */
+	pthread_cond_init(&l->grown, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_mutex_init(&l->append, NULL);
@@ -585,10 +600,12 @@ void ledger_close(struct ledger *l)
 		l->stop = true;
 		pthread_cond_signal(&l->cond);
 		pthread_cond_broadcast(&l->ready_cond);
+		pthread_cond_broadcast(&l->grown);
 		pthread_mutex_unlock(&l->lock);
 		pthread_join(l->thread, NULL);
 	}
 	pthread_cond_destroy(&l->ready_cond);
+	pthread_cond_destroy(&l->grown);
 	note_verifier_free(l->verifier);
 	pthread_cond_destroy(&l->cond);
 	pthread_cond_destroy(&l->turn);

@@ -138,6 +138,11 @@ void ledger_halt(struct ledger *l, const char *reason);
 
 /* The committed size. */
 uint64_t ledger_size(struct ledger *l);
+/* Waits until the committed size is above size, the ledger closes, or
+ * timeout_ms (milliseconds) passes, and returns the committed size then:
+ * a reader of new positions (the live stream's hub) learns of a COMMIT at
+ * once instead of at its next poll. */
+uint64_t ledger_wait_grown(struct ledger *l, uint64_t size, int timeout_ms);
 /* The end of the positions given so far, committed or in flight: no row
  * this writer wrote or will commit for them lies past it. */
 uint64_t ledger_given(struct ledger *l);

@@ -79,7 +79,8 @@ static struct config_setting settings[] = {
      NULL, 0},
     /* The live stream (stream.h, README "Live stream"). */
     {"stream-poll-ms", "AUDITLOG_STREAM_POLL_MS", "20", CONFIG_INT, 1, 10000,
-     "How often the live stream's reader looks for newly stored events.", NULL, 0},
+     "How often the live stream's reader looks for newly stored events (the log's writer "
+     "wakes it sooner at each COMMIT).", NULL, 0},
     {"stream-buffer", "AUDITLOG_STREAM_BUFFER", "10000", CONFIG_INT, 1, 1000000,
      "Events the live stream keeps in memory, rendered, for its subscribers; one further "
      "behind reads the store itself.",
@@ -213,6 +214,7 @@ int main(int argc, char **argv)
 	struct stream_hub_config sc = {.db = &a.db,
 	                               .log = 0,
 	                               .poll_ms = (unsigned)I("stream-poll-ms"),
+	                               .ledger = a.ledger,
 	                               .buffer = (size_t)I("stream-buffer")};
 	if (stream_hub_start(&sc, &a.stream)) {
 		log_error("cannot start the live stream's reader");

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "auditor.h"
+#include "ledger.h"
 #include "event.h"
 #include "clock.h"
 #include "log.h"
@@ -15,6 +16,9 @@
 /* Positions the hub reads per query: a poll with more to read goes on at
  * once. */
 #define HUB_READ 1000
+/* The longest the reader waits for a COMMIT before it looks whether it
+ * is asked to stop (ms). */
+#define STOP_SLICE_MS 100
 
 /* ---- events ---- */
 
@@ -318,12 +322,33 @@ static void *hub_main(void *arg)
 			 * eviction (a waiting subscriber is then woken to read the store). */
 			if (got <= 0)
 				wake_subs(h, h->head, clock_ms());
-			/* a failing store: slower */
-			struct timespec until =
-			    clock_deadline((int64_t)h->cfg.poll_ms * (got < 0 ? 25 : 1));
-			while (!h->stop &&
-			       pthread_cond_timedwait(&h->cond, &h->lock, &until) != ETIMEDOUT)
-				;
+			uint64_t at = h->head;
+			if (h->cfg.ledger && h->ready && got >= 0 &&
+			    !(got == 0 && ledger_size(h->cfg.ledger) > at)) {
+				/* The next COMMIT wakes the reader: no poll's wait
+				 * between an event and its subscribers. (A read that
+				 * found nothing below the committed size, an erasure's
+				 * or a position that could not be rendered, waits
+				 * the poll instead.) */
+				int64_t poll_at = clock_ms() + h->cfg.poll_ms, left;
+				while (!h->stop && (left = poll_at - clock_ms()) > 0) {
+					pthread_mutex_unlock(&h->lock);
+					/* in slices, so that stopping is not held up */
+					uint64_t n = ledger_wait_grown(h->cfg.ledger, at,
+					                               left < STOP_SLICE_MS ? (int)left
+					                                                    : STOP_SLICE_MS);
+					pthread_mutex_lock(&h->lock);
+					if (n > at)
+						break;
+				}
+			} else {
+				/* a failing store: slower */
+				struct timespec until =
+				    clock_deadline((int64_t)h->cfg.poll_ms * (got < 0 ? 25 : 1));
+				while (!h->stop &&
+				       pthread_cond_timedwait(&h->cond, &h->lock, &until) != ETIMEDOUT)
+					;
+			}
 		}
 		bool stop = h->stop;
 		pthread_mutex_unlock(&h->lock);

@@ -75,7 +75,10 @@ bool stream_filter_match(const struct stream_filter *f, const struct stream_even
 struct stream_hub_config {
 	const struct db_config *db; /* borrowed for the hub's life: the reader */
 	uint32_t log;
-	unsigned poll_ms; /* how often it reads the store for new positions */
+	unsigned poll_ms; /* how often it reads the store for new positions at
+	                   * least (ms) */
+	struct ledger *ledger; /* the log's writer, borrowed (NULL: none here): its
+	                        * COMMITs wake the reader before the next poll */
 	size_t buffer;    /* events kept in the ring (>= 1) */
 };
 

@@ -96,6 +96,29 @@ static void store(const char *actor)
 	pthread_mutex_unlock(&store_lock);
 }
 
+/* ---- the stub ledger: its committed size is the store's end ---- */
+
+static atomic_int grown_waits; /* ledger_wait_grown calls */
+
+uint64_t ledger_size(struct ledger *l)
+{
+	(void)l;
+	pthread_mutex_lock(&store_lock);
+	uint64_t n = stored;
+	pthread_mutex_unlock(&store_lock);
+	return n;
+}
+
+uint64_t ledger_wait_grown(struct ledger *l, uint64_t size, int timeout_ms)
+{
+	atomic_fetch_add(&grown_waits, 1);
+	int64_t until = clock_ms() + timeout_ms;
+	uint64_t n;
+	while ((n = ledger_size(l)) <= size && clock_ms() < until)
+		usleep(500);
+	return n;
+}
+
 /* ---- a subscriber's wakes ---- */
 
 struct waker {
@@ -323,9 +346,47 @@ static void test_hub(void)
 	CHECK(atomic_load(&reads) > 0);
 }
 
+/* With the log's writer beside it, a COMMIT wakes the hub: a subscriber
+ * is woken long before the next poll (an hour here). */
+static void test_commit_wakes(void)
+{
+	static char writer;
+	struct stream_hub *h;
+	struct stream_hub_config cfg = {.db = NULL,
+	                                 .log = 0,
+	                                 .poll_ms = 3600 * 1000,
+	                                 .buffer = 4,
+	                                 .ledger = (struct ledger *)&writer};
+	CHECK_INT(stream_hub_start(&cfg, &h), 0);
+	uint64_t head, oldest;
+	CHECK(head_reaches(h, stored));
+	CHECK(stream_head(h, &head, &oldest));
+	struct waker w = {0};
+	struct stream_sub *s = stream_subscribe(h, &(struct stream_filter){0}, head, wake, &w);
+	struct jcs_buf out = {0};
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000), 0);
+	for (int i = 0; i < 3; i++) {
+		int before = atomic_load(&w.wakes);
+		store("b");
+		CHECK(wakes_reach(&w, before + 1)); /* within a second, not an hour */
+		CHECK(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000) > 0);
+		char ids[64], want[32];
+		ids_of(&out, ids, sizeof ids);
+		snprintf(want, sizeof want, "%llu", (unsigned long long)(head + (uint64_t)i));
+		CHECK_STR(ids, want);
+		out.len = 0;
+		CHECK_INT(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000), 0);
+	}
+	CHECK(atomic_load(&grown_waits) > 0);
+	stream_unsubscribe(h, s);
+	jcs_buf_free(&out);
+	stream_hub_stop(h); /* within the ledger wait's bound: the stub's, here */
+}
+
 int main(void)
 {
 	test_render_and_filters();
 	test_hub();
+	test_commit_wakes();
 	return test_report("stream");
 }
