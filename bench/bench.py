@@ -391,61 +391,35 @@ def sse_connect(port, path, token):
         time.sleep(0.05)
 
 
-class SseClient(threading.Thread):
-    """One subscriber that times each message's receipt (wall clock), and
-    keeps the event id of one message in `sample` to look up when it was
-    stored."""
+class SseProbe:
+    """One subscriber, bench/sse_probe.c (libcurl): it notes the wall-clock
+    time each sampled message arrived, its position and its event id. A C
+    client because a Python one, on the two shared cores under the GET
+    load, measured its own scheduling as much as the stream."""
 
     def __init__(self, port, path, token, sample=10):
-        super().__init__(daemon=True)
-        self.sock, self.raw = sse_connect(port, path, token)
-        self.sample = sample
-        self.body = b""
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "sse_probe"), f"http://127.0.0.1:{port}{path}", token,
+             str(sample)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.received = 0
         self.sampled = {}  # event id -> receipt time (s since the epoch)
         self.sampled_seq = {}  # position -> receipt time
-        self.halt = threading.Event()
 
-    def _dechunk(self):
-        out = []
-        while True:
-            line, sep, rest = self.raw.partition(b"\r\n")
-            if not sep:
-                break
-            n = int(line.split(b";")[0], 16)
-            if n == 0 or len(rest) < n + 2:
-                break
-            out.append(rest[:n])
-            self.raw = rest[n + 2:]
-        return b"".join(out)
-
-    def run(self):
-        self.sock.settimeout(0.5)
-        while not self.halt.is_set():
-            try:
-                b = self.sock.recv(1 << 20)
-            except socket.timeout:
-                continue
-            if not b:
-                break
-            now = time.time()
-            self.raw += b
-            self.body += self._dechunk()
-            msgs = self.body.split(b"\n\n")
-            self.body = msgs.pop()
-            for m in msgs:
-                if not m.startswith(b"id: "):
-                    continue
-                self.received += 1
-                if self.received % self.sample == 0:
-                    data = m.partition(b"\ndata: ")[2]
-                    self.sampled[json.loads(data)["id"]] = now
-                    self.sampled_seq[int(m[4:m.index(b"\n")])] = now
-        self.sock.close()
+    def start(self):
+        pass  # it reads from its start
 
     def stop(self):
-        self.halt.set()
-        self.join()
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=30)
+        if self.proc.returncode:
+            raise BenchError(f"sse_probe: {err.strip()}")
+        lines = out.splitlines()
+        self.received = int(lines[0].split()[1])
+        for line in lines[1:]:
+            seq, eid, at = line.split()
+            self.sampled_seq[int(seq)] = float(at)
+            if eid != "-":
+                self.sampled[eid] = float(at)
 
     def latencies(self, db):
         """ms from each sampled event's data_events.received_at to its receipt."""
@@ -1988,7 +1962,7 @@ class Bench:
             p50, p99, c50, c99, counts = [], [], [], [], []
             for i in range(s["runs"]):
                 self.quiet(f"stream latency run {i + 1}")
-                c = SseClient(st.ports["auditor"], "/data-events/stream", tok, sample=10)
+                c = SseProbe(st.ports["auditor"], "/data-events/stream", tok, sample=10)
                 cw = CommitWatch(AUDITOR_DB)
                 c.start()
                 cw.start()
