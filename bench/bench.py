@@ -519,7 +519,7 @@ class SseCrowd(threading.Thread):
                 if not b:
                     sel.unregister(key.fileobj)
                     continue
-                self.received += b.count(b"\nid: ") + b.startswith(b"id: ")
+                self.received += b.count(b"\ndata: ")  # one per event (keep-alives carry none)
         for s in self.socks:
             s.close()
 

@@ -114,6 +114,28 @@ const char *http_header(const struct http_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+struct header_count {
+	const char *name;
+	unsigned n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+	(void)kind;
+	(void)value;
+	struct header_count *c = cls;
+	c->n += key && !strcasecmp(key, c->name);
+	return MHD_YES;
+}
+
+unsigned http_header_count(const struct http_request *req, const char *name)
+{
+	struct header_count c = {name, 0};
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_header, &c);
+	return c.n;
+}
+
 const char *http_bearer(const struct http_request *req)
 {
 	return http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);

@@ -125,7 +125,12 @@ const char *http_path(const struct http_request *req);      /* raw, no query */
 const char *http_raw_query(const struct http_request *req); /* raw, no '?', or "" */
 const char *http_param(const struct http_request *req, size_t i); /* decoded */
 const struct query *http_query(const struct http_request *req);
+/* The request header name's value (case-insensitive name; the first when
+ * it came more than once), borrowed for the request's life, or NULL. */
 const char *http_header(const struct http_request *req, const char *name);
+/* How many times the request carried header name (case-insensitive):
+ * for a header that must come at most once. */
+unsigned http_header_count(const struct http_request *req, const char *name);
 const char *http_body(const struct http_request *req, size_t *len);
 /* Only for routes with HTTP_AUTH. */
 const struct auth_claims *http_claims(const struct http_request *req);

@@ -99,6 +99,13 @@ int store_query_rows(struct db *db, const struct plan_query *q, db_row_fn fn, vo
 #define STORE_POSITIONS_MAX 1024
 int store_read_positions(struct db *db, uint32_t log, uint64_t from, unsigned limit,
                          struct store_page *page);
+/* The resources that rows (n of them, with the columns and in the order
+ * of store_read_positions' statement: one row per event and changed
+ * field, by position and field) make, built by the very code that builds
+ * a page: the store's writer renders what it just committed this way for
+ * the live stream (ledger.h, "a listener"). *out: a new array for the
+ * caller. Returns DB_OK, or DB_ERR (out of memory). */
+int store_rows_page(const struct db_row *rows, size_t n, json_t **out);
 
 /* ---- state.c ---- */
 

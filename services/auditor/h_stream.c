@@ -138,6 +138,28 @@ static int catch_up(struct subscriber *x)
 	return x->out.status ? -1 : 0;
 }
 
+/* The keep-alive comment, with the position the subscriber has passed as
+ * the message's id when it has passed one: a message with an id and no
+ * data sets the client's last event id without dispatching an event
+ * (HTML Living Standard, 9.2.6 "Interpreting an event stream"), so a
+ * client whose filter matched nothing for a long while resumes from near
+ * the log's end, not from its last match (which may be too far behind to
+ * serve: 410), and a client that came for live events only resumes
+ * without missing what came while it was away. Called with nothing left
+ * to send: every position below the subscriber's next was sent, did not
+ * match, or came before what the client asked for. */
+static void keep_alive(struct subscriber *x)
+{
+	uint64_t next = stream_sub_next(x->a->stream, x->sub);
+	if (next) {
+		char line[48];
+		snprintf(line, sizeof line, ": keep-alive\nid: %" PRIu64 "\n\n", next - 1);
+		jcs_buf_lit(&x->out, line);
+	} else {
+		jcs_buf_lit(&x->out, ": keep-alive\n\n");
+	}
+}
+
 static long fill(void *ctx, char *buf, size_t max)
 {
 	struct subscriber *x = ctx;
@@ -178,7 +200,7 @@ static long fill(void *ctx, char *buf, size_t max)
 			break;
 		if (now >= beat ||
 		    (took == STREAM_BEHIND && clock_ms() - entered >= CATCH_UP_SLICE_MS)) {
-			jcs_buf_lit(&x->out, ": keep-alive\n\n");
+			keep_alive(x);
 			break;
 		}
 		if (took == 0)
@@ -263,6 +285,11 @@ void h_events_stream(struct http_request *req)
 		http_reply_param_error(
 		    req, "after", "Invalid position",
 		    "after must be a position (seq) of log 0: a decimal integer.");
+		goto refused;
+	}
+	if (last && http_header_count(req, "Last-Event-ID") > 1) {
+		http_reply_error(req, 400, "Invalid position",
+		                 "Last-Event-ID came more than once: give the position once.");
 		goto refused;
 	}
 	if (last && position(last, &pl)) {

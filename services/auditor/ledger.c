@@ -46,6 +46,8 @@ struct ledger {
 	bool ready; /* restored from the database (by the signer thread) */
 	pthread_cond_t ready_cond;
 	pthread_cond_t grown; /* ledger_wait_grown waits on it */
+	pthread_mutex_t listen_lock; /* held during calls into the listener */
+	struct ledger_listener listener; /* .wants NULL: none */
 	bool stop;
 };
 
@@ -104,6 +106,30 @@ uint64_t ledger_wait_grown(struct ledger *l, uint64_t size, int timeout_ms)
 	uint64_t n = l->f.size;
 	pthread_mutex_unlock(&l->lock);
 	return n;
+}
+
+void ledger_listen(struct ledger *l, const struct ledger_listener *li)
+{
+	pthread_mutex_lock(&l->listen_lock);
+	l->listener = li ? *li : (struct ledger_listener){0};
+	pthread_mutex_unlock(&l->listen_lock);
+}
+
+bool ledger_wants(struct ledger *l, uint64_t *generation)
+{
+	pthread_mutex_lock(&l->listen_lock);
+	bool wants = l->listener.wants && l->listener.wants(l->listener.arg, generation);
+	pthread_mutex_unlock(&l->listen_lock);
+	return wants;
+}
+
+void ledger_offer(struct ledger *l, uint64_t first, const struct db_row *rows, size_t nrows,
+                  uint64_t generation)
+{
+	pthread_mutex_lock(&l->listen_lock);
+	if (l->listener.take)
+		l->listener.take(l->listener.arg, first, rows, nrows, generation);
+	pthread_mutex_unlock(&l->listen_lock);
 }
 
 uint64_t ledger_given(struct ledger *l)
@@ -572,6 +598,7 @@ int ledger_open(const struct ledger_config *cfg, struct ledger **out)
 	pthread_cond_init(&l->turn, &ca); /* ledger_wait_turn's deadline is CLOCK_MONOTONIC */
 	pthread_cond_init(&l->ready_cond, &ca); /* ledger_wait_ready's deadline is CLOCK_MONOTONIC */
 	pthread_cond_init(&l->grown, &ca);
+	pthread_mutex_init(&l->listen_lock, NULL);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_mutex_init(&l->append, NULL);
@@ -606,6 +633,7 @@ void ledger_close(struct ledger *l)
 	}
 	pthread_cond_destroy(&l->ready_cond);
 	pthread_cond_destroy(&l->grown);
+	pthread_mutex_destroy(&l->listen_lock);
 	note_verifier_free(l->verifier);
 	pthread_cond_destroy(&l->cond);
 	pthread_cond_destroy(&l->turn);

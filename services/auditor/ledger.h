@@ -143,6 +143,37 @@ uint64_t ledger_size(struct ledger *l);
  * a reader of new positions (the live stream's hub) learns of a COMMIT at
  * once instead of at its next poll. */
 uint64_t ledger_wait_grown(struct ledger *l, uint64_t size, int timeout_ms);
+/* ---- a listener: the live stream, told of each append at its COMMIT ----
+ *
+ * The writer hands over the rows it committed, so the stream's reader need
+ * not read back what was just written. wants() is asked before an
+ * append's transaction (so that no rows are gathered when nobody listens)
+ * and gives a generation that the listener checks at take(): a take()
+ * whose generation is no longer the listener's is stale (values may have
+ * been erased since the transaction began). take() gets the rows of
+ * positions first, first + 1, ... with the columns and in the order of
+ * store_read_positions' statement (auditor.h: one row per event and
+ * changed field), borrowed for the call, after the COMMIT and before the
+ * ledger learns of it (ledger_end): whoever ledger_wait_grown wakes finds
+ * them taken. Both are called with the listener's own lock held: they
+ * must be quick, and may not call the ledger's listener functions. */
+struct ledger_listener {
+	bool (*wants)(void *arg, uint64_t *generation);
+	void (*take)(void *arg, uint64_t first, const struct db_row *rows, size_t nrows,
+	             uint64_t generation);
+	void *arg;
+};
+/* Sets (li copied) or, with NULL, removes the listener; returns once no
+ * call into the one it replaces is in progress. */
+void ledger_listen(struct ledger *l, const struct ledger_listener *li);
+/* Whether the listener wants the next append's rows; its generation in
+ * *generation. False without a listener. */
+bool ledger_wants(struct ledger *l, uint64_t *generation);
+/* Hands the rows (borrowed) of positions first, ... to the listener, if
+ * there is one. */
+void ledger_offer(struct ledger *l, uint64_t first, const struct db_row *rows, size_t nrows,
+                  uint64_t generation);
+
 /* The end of the positions given so far, committed or in flight: no row
  * this writer wrote or will commit for them lies past it. */
 uint64_t ledger_given(struct ledger *l);

@@ -220,6 +220,9 @@ int main(int argc, char **argv)
 		log_error("cannot start the live stream's reader");
 		goto out;
 	}
+	struct ledger_listener listener;
+	stream_listener(a.stream, &listener);
+	ledger_listen(a.ledger, &listener); /* the writer hands the hub what it commits */
 	struct http_server_config hc = {.routes = routes,
 	                                .nroutes = sizeof routes / sizeof routes[0],
 	                                .auth = a.public_key,
@@ -233,6 +236,8 @@ int main(int argc, char **argv)
 out:
 	http_server_stop(http);
 	reads_stop(a.reads); /* stores the last reads' records while the ledger is open */
+	if (a.ledger)
+		ledger_listen(a.ledger, NULL); /* the consumers go on a while: not into the hub */
 	stream_hub_stop(a.stream); /* after the server: its streams are gone */
 	for (unsigned i = 0; i < nconsumers; i++)
 		consumer_stop(consumers[i]);

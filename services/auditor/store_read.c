@@ -71,6 +71,22 @@ static int page_row(void *arg, const struct db_row *row)
 	return 0;
 }
 
+int store_rows_page(const struct db_row *rows, size_t n, json_t **out)
+{
+	struct store_page page = {0};
+	struct page_ctx pc = {.page = &page, .limit = (unsigned)n};
+	*out = NULL;
+	if (!(page.data = json_array()))
+		return DB_ERR;
+	for (size_t i = 0; i < n; i++)
+		if (page_row(&pc, &rows[i])) {
+			json_decref(page.data);
+			return DB_ERR;
+		}
+	*out = page.data;
+	return DB_OK;
+}
+
 /* ---- the checker's flags of a page's events (meta.flags) ---- */
 
 static int flag_row(void *arg, const struct db_row *row)

@@ -154,6 +154,7 @@ struct batch_tx {
 	uint8_t (*bin)[UUID_BIN_LEN]; /* per event: its id as the tables key it (sql_id.h) */
 	/* One attempt of the transaction: */
 	struct ledger_append app; /* the batch's ticket in the log; its frontier, grown by its events */
+	uint64_t first;           /* the position of its first event stored */
 	struct db_value *ev, *ch, *val, *nodes;
 	struct db_value *mut; /* data_event_mutations rows, nmut of them */
 	size_t nmut;
@@ -405,6 +406,7 @@ static int insert_in_tx(struct db *db, void *arg)
 
 	if ((st = ledger_begin(t->ledger, &t->app, db)))
 		return st == LEDGER_CLOSED ? STORE_LOG_CLOSED : st;
+	t->first = t->app.f.size;
 	struct db_value *ev = t->ev;
 	size_t nev = 0;
 	for (size_t i = 0; i < t->n; i++) {
@@ -529,6 +531,71 @@ static int bind_batch(struct batch_tx *t)
 	return spans_bind(&t->spans, t->events, t->n) ? DB_ERR : DB_OK;
 }
 
+/* One row of store_read_positions' statement (auditor.h), as the DB
+ * would give it for an event this batch stored. */
+struct offer_row {
+	const char *val[15];
+	unsigned long len[15];
+	char ts[24], log[12], seq[24], version[24];
+};
+
+/* Hands the ledger's listener (the live stream) the rows of the events
+ * the batch stored, in position order: what a read of those positions
+ * would give back, so the listener renders them as a page would. Out of
+ * memory, it hands nothing: the listener reads the store. */
+static void offer_committed(const struct batch_tx *t, uint64_t generation)
+{
+	size_t nrows = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (!t->repeat[i] && !is_known(t, t->events[i].id)) {
+			size_t nc = t->first_change[i + 1] - t->first_change[i];
+			nrows += nc ? nc : 1;
+		}
+	struct offer_row *r = malloc((nrows ? nrows : 1) * sizeof *r);
+	struct db_row *rows = malloc((nrows ? nrows : 1) * sizeof *rows);
+	size_t k = 0;
+	uint64_t seq = t->first;
+	for (size_t i = 0; r && rows && i < t->n; i++) {
+		const struct event *e = &t->events[i];
+		if (t->repeat[i] || is_known(t, e->id))
+			continue;
+		size_t c0 = t->first_change[i], c1 = t->first_change[i + 1];
+		for (size_t c = c0; c == c0 || c < c1; c++, k++) {
+			struct offer_row *o = &r[k];
+			bool change = c < c1;
+			snprintf(o->ts, sizeof o->ts, "%lld", (long long)e->timestamp);
+			snprintf(o->log, sizeof o->log, "%u", (unsigned)ledger_log(t->ledger));
+			snprintf(o->seq, sizeof o->seq, "%llu", (unsigned long long)seq);
+			snprintf(o->version, sizeof o->version, "%lld", (long long)e->target_version);
+			const char *val[15] = {e->id,
+			                       event_action_name(e->action),
+			                       o->ts,
+			                       e->actor_type,
+			                       e->actor_id,
+			                       e->target_type,
+			                       e->target_id,
+			                       e->event_name[0] ? e->event_name : NULL,
+			                       change ? t->lc[c].field : NULL,
+			                       change ? t->cr[c].prev : NULL,
+			                       change ? t->cr[c].next : NULL,
+			                       o->log,
+			                       o->seq,
+			                       change ? t->lc[c].field : NULL,
+			                       o->version};
+			for (int j = 0; j < 15; j++) {
+				o->val[j] = val[j];
+				o->len[j] = val[j] ? (unsigned long)strlen(val[j]) : 0;
+			}
+			rows[k] = (struct db_row){15, o->val, o->len};
+		}
+		seq++;
+	}
+	if (r && rows && k == nrows)
+		ledger_offer(t->ledger, t->first, rows, nrows, generation);
+	free(r);
+	free(rows);
+}
+
 int store_insert_batch(struct db *db, struct ledger *ledger, const struct event *events, size_t n,
                        size_t *stored)
 {
@@ -544,8 +611,12 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 		 * latest, not the snapshot of the transaction's first read. */
 		st = db_exec(db, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", NULL, 0,
 		             NULL, NULL);
+		uint64_t generation = 0;
+		bool offer = ledger_wants(ledger, &generation);
 		if (!st)
 			st = db_run_tx(db, insert_in_tx, &t);
+		if (st == DB_OK && offer && t.stored)
+			offer_committed(&t, generation); /* before ledger_end wakes the stream */
 		ledger_end(ledger, &t.app,
 		           st == DB_OK ? LEDGER_COMMITTED
 		                       : t.reached_commit ? LEDGER_UNKNOWN : LEDGER_ROLLED_BACK);

@@ -177,6 +177,14 @@ struct stream_hub {
 	uint64_t generation;        /* counts stream_forget calls */
 	struct stream_event **ring; /* cfg.buffer slots; position s at s % cfg.buffer */
 	struct stream_sub *subs;
+	struct offer {
+		uint64_t first, end; /* its positions: [first, end) */
+		uint64_t generation; /* the hub's when the append began */
+		struct db_row *rows; /* nrows, in one allocation with what they point at */
+		size_t nrows;
+	} offers[STREAM_OFFERS_MAX];
+	size_t noffers; /* appends the writer handed over, not yet taken */
+	uint64_t handed, read; /* positions taken from offers, from the store */
 };
 
 bool stream_head(struct stream_hub *h, uint64_t *head, uint64_t *oldest)
@@ -230,8 +238,6 @@ static void wake_subs(struct stream_hub *h, uint64_t from, int64_t now)
 	}
 }
 
-/* Reads the next run of positions and adds it to the ring. Returns how
- * many, or a negative db status. */
 static void evict_oldest(struct stream_hub *h)
 {
 	struct stream_event **slot = &h->ring[(h->head - h->count) % h->cfg.buffer];
@@ -241,16 +247,149 @@ static void evict_oldest(struct stream_hub *h)
 	h->count--;
 }
 
+/* ---- what the log's writer hands over (stream_listener) ---- */
+
+static void drop_offers(struct stream_hub *h)
+{
+	for (size_t i = 0; i < h->noffers; i++)
+		free(h->offers[i].rows);
+	h->noffers = 0;
+}
+
+/* The handed-over append of the current generation that holds position
+ * head, removed from the list (o->rows then belong to the caller); false
+ * when none does. Drops what lies below head or is stale. Under lock. */
+static bool take_offer(struct stream_hub *h, uint64_t head, struct offer *got)
+{
+	bool found = false;
+	size_t kept = 0;
+	for (size_t i = 0; i < h->noffers; i++) {
+		struct offer *o = &h->offers[i];
+		if (o->generation != h->generation || o->end <= head) {
+			free(o->rows);
+		} else if (!found && o->first <= head) {
+			*got = *o;
+			found = true;
+		} else {
+			h->offers[kept++] = *o; /* later positions */
+		}
+	}
+	h->noffers = kept;
+	return found;
+}
+
+/* A copy of rows in one allocation (NULL: out of memory). */
+static struct db_row *copy_rows(const struct db_row *rows, size_t n)
+{
+	size_t cols = 0, chars = 0;
+	for (size_t i = 0; i < n; i++) {
+		cols += rows[i].n;
+		for (size_t j = 0; j < rows[i].n; j++)
+			chars += rows[i].val[j] ? rows[i].len[j] + 1 : 0;
+	}
+	struct db_row *r =
+	    malloc(n * sizeof *r + cols * (sizeof(char *) + sizeof(unsigned long)) + chars + 1);
+	if (!r)
+		return NULL;
+	const char **val = (const char **)(r + n);
+	unsigned long *len = (unsigned long *)(val + cols);
+	char *c = (char *)(len + cols);
+	for (size_t i = 0; i < n; i++) {
+		r[i] = (struct db_row){rows[i].n, val, len};
+		for (size_t j = 0; j < rows[i].n; j++) {
+			len[j] = rows[i].len[j];
+			val[j] = NULL;
+			if (rows[i].val[j]) {
+				memcpy(c, rows[i].val[j], len[j]);
+				c[len[j]] = '\0';
+				val[j] = c;
+				c += len[j] + 1;
+			}
+		}
+		val += rows[i].n;
+		len += rows[i].n;
+	}
+	return r;
+}
+
+static bool listener_wants(void *arg, uint64_t *generation)
+{
+	struct stream_hub *h = arg;
+	pthread_mutex_lock(&h->lock);
+	*generation = h->generation;
+	bool wants = h->ready && h->subs;
+	pthread_mutex_unlock(&h->lock);
+	return wants;
+}
+
+/* Keeps a copy of the rows (the writer's COMMIT waits for nothing more:
+ * the hub renders them on its own thread). Rows without a position
+ * (column 12) are not an append's: ignored. */
+static void listener_take(void *arg, uint64_t first, const struct db_row *rows, size_t nrows,
+                          uint64_t generation)
+{
+	struct stream_hub *h = arg;
+	if (!nrows || rows[nrows - 1].n < 15 || !rows[nrows - 1].val[12])
+		return;
+	uint64_t end = strtoull(rows[nrows - 1].val[12], NULL, 10) + 1;
+	pthread_mutex_lock(&h->lock);
+	bool wanted = generation == h->generation && end > h->head && end > first &&
+	              h->noffers < STREAM_OFFERS_MAX;
+	pthread_mutex_unlock(&h->lock);
+	struct db_row *copy = wanted ? copy_rows(rows, nrows) : NULL;
+	if (!copy)
+		return; /* the hub reads them from the store */
+	pthread_mutex_lock(&h->lock);
+	if (generation == h->generation && h->noffers < STREAM_OFFERS_MAX) {
+		h->offers[h->noffers++] = (struct offer){first, end, generation, copy, nrows};
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&h->lock);
+	free(copy);
+}
+
+void stream_listener(struct stream_hub *h, struct ledger_listener *li)
+{
+	*li = (struct ledger_listener){listener_wants, listener_take, h};
+}
+
+/* The resources of an offer's positions from head on (head within it). */
+static int render_offer(const struct offer *o, uint64_t head, struct store_page *page)
+{
+	size_t skip = 0;
+	while (skip < o->nrows && strtoull(o->rows[skip].val[12], NULL, 10) < head)
+		skip++;
+	memset(page, 0, sizeof *page);
+	return store_rows_page(o->rows + skip, o->nrows - skip, &page->data);
+}
+
+/* ---- the reader ---- */
+
+/* Takes the next run of positions from head: what the writer handed over,
+ * else a read of the store. Returns how many, or a negative db status. */
 static long poll_store(struct stream_hub *h, struct db *db, uint64_t head)
 {
 	pthread_mutex_lock(&h->lock);
 	uint64_t generation = h->generation;
+	struct offer o;
+	bool offered = take_offer(h, head, &o);
 	pthread_mutex_unlock(&h->lock);
 	struct store_page page;
-	int st = store_read_positions(db, h->cfg.log, head, HUB_READ, &page);
+	bool handed = offered && !render_offer(&o, head, &page);
+	int st = handed ? DB_OK : store_read_positions(db, h->cfg.log, head, HUB_READ, &page);
+	if (offered)
+		free(o.rows);
 	if (st)
 		return st;
 	size_t n = json_array_size(page.data);
+	/* A gap-free run from head, whatever a writer handed over. */
+	for (size_t i = 0; i < n; i++) {
+		json_t *at = json_object_get(json_array_get(page.data, i), "attributes");
+		if (json_integer_value(json_object_get(at, "seq")) != (json_int_t)(head + i)) {
+			n = i;
+			break;
+		}
+	}
 	struct stream_event **evs = calloc(n ? n : 1, sizeof *evs);
 	long made = evs ? 0 : DB_ERR;
 	for (size_t i = 0; evs && i < n; i++) {
@@ -270,6 +409,10 @@ static long poll_store(struct stream_hub *h, struct db *db, uint64_t head)
 			stream_event_free(evs[i]);
 		made = 0;
 	}
+	if (handed)
+		h->handed += (uint64_t)made;
+	else
+		h->read += (uint64_t)made;
 	for (long i = 0; i < made; i++) {
 		if (h->count == h->cfg.buffer)
 			evict_oldest(h);
@@ -396,8 +539,13 @@ void stream_hub_stop(struct stream_hub *h)
 	pthread_join(h->thread, NULL);
 	if (h->subs)
 		log_error("stream: stopped with subscribers left");
+	if (h->handed || h->read)
+		log_info("stream: %llu positions handed over by the log's writer, %llu read from the "
+		         "store",
+		         (unsigned long long)h->handed, (unsigned long long)h->read);
 	for (size_t i = 0; i < h->count; i++)
 		stream_event_free(h->ring[(h->head - h->count + i) % h->cfg.buffer]);
+	drop_offers(h);
 	free(h->ring);
 	pthread_cond_destroy(&h->cond);
 	pthread_mutex_destroy(&h->lock);
@@ -411,6 +559,7 @@ void stream_forget(struct stream_hub *h)
 	pthread_mutex_lock(&h->lock);
 	while (h->count)
 		evict_oldest(h);
+	drop_offers(h);
 	h->generation++;
 	pthread_mutex_unlock(&h->lock);
 }

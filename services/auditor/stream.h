@@ -1,7 +1,8 @@
 /* stream: the live stream's hub (README "Live stream"). One reader feeds
- * all: a thread polls the store for the positions after its head, in
- * position order, a gap-free run at a time, renders each event once as its
- * Server-Sent Events message (WHATWG HTML §9.2.6):
+ * all: a thread takes the positions after its head, in position order, a
+ * gap-free run at a time (the rows the log's writer handed over at COMMIT,
+ * stream_listener, or else a read of the store), renders each event once
+ * as its Server-Sent Events message (WHATWG HTML §9.2.6):
  *
  *   id: <seq>\ndata: <the data-events resource, compact JSON>\n\n
  *
@@ -33,6 +34,9 @@
 
 #include "db.h"
 #include "jcs.h"
+
+struct ledger;
+struct ledger_listener;
 
 /* An event as the stream sends it and as filters see it. One allocation:
  * the strings point into it. */
@@ -97,6 +101,17 @@ void stream_hub_stop(struct stream_hub *h);
  * rendered message serves them again. Subscribers behind the head then
  * read the store. NULL ok. */
 void stream_forget(struct stream_hub *h);
+
+/* The hub as the log's writer's listener (ledger.h): while subscribers
+ * are connected, the writer hands it the rows of each append at COMMIT,
+ * and the hub renders them (store_rows_page, then stream_event_new: the
+ * bytes a read of the store gives) instead of reading them back. What no
+ * append handed over, or what an erasure may have changed since (the
+ * generation), it reads from the store. At most STREAM_OFFERS_MAX appends
+ * wait to be taken; more are dropped (and read from the store). Fills
+ * *li for ledger_listen. */
+#define STREAM_OFFERS_MAX 64
+void stream_listener(struct stream_hub *h, struct ledger_listener *li);
 
 /* The ring holds at most this many bytes of messages (and at least the
  * newest event), whatever --stream-buffer says. */

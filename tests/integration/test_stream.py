@@ -41,8 +41,9 @@ class SSE:
         head = f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
         if token:
             head += f"Authorization: Bearer {token}\r\n"
-        if last_id is not None:
-            head += f"Last-Event-ID: {last_id}\r\n"
+        for v in (last_id if isinstance(last_id, list) else
+                  [] if last_id is None else [last_id]):  # a list: the header repeated
+            head += f"Last-Event-ID: {v}\r\n"
         self.sock.sendall((head + "\r\n").encode())
         self.raw = b""
         while b"\r\n\r\n" not in self.raw:
@@ -59,6 +60,7 @@ class SSE:
         self.closed = False   # the connection closed
         self.events = []      # (id, data) of complete messages
         self.comments = 0
+        self.last_id = None if isinstance(last_id, list) else last_id  # as an EventSource keeps it
         self.retry = None
         self.fields = []      # every field line, in order
 
@@ -96,7 +98,7 @@ class SSE:
                 elif ln.startswith("retry: "):
                     self.retry = int(ln[7:])
                 elif ln.startswith("id: "):
-                    ev_id = int(ln[4:])
+                    ev_id = self.last_id = int(ln[4:])
                 elif ln.startswith("data: "):
                     data.append(ln[6:])
             if data:
@@ -214,7 +216,10 @@ def test_format_live_and_heartbeat():
 def test_resume_ahead_of_the_reader():
     """A position stored after the hub's last look (a page showed it) is
     resumable at once: the store decides, and it is not 'too old' (the
-    distance to the hub's head once wrapped around below zero: 410)."""
+    distance to the hub's head once wrapped around below zero: 410). Since
+    the writer wakes the hub at each COMMIT, the store is ahead of the hub
+    only briefly: unit.stream holds a subscriber beyond the hub's head for
+    as long as it likes; this checks the HTTP side answers 200, not 410."""
     with Stack(dict(ENV, AUDITLOG_STREAM_POLL_MS="3000"), daemons=("api", "auditor")) as s:
         tok = s.token(1)
         u = unique("ahead")
@@ -227,6 +232,42 @@ def test_resume_ahead_of_the_reader():
             assert c.status == 200, (c.status, c.raw[:300])
             c.until(lambda: c.ids() == [seq], what="the last event, once the hub reads it")
             c.close()
+
+
+def test_keep_alive_carries_the_position():
+    """A keep-alive comment comes with the position the stream has passed
+    as its id (no data: an EventSource takes the id and dispatches
+    nothing). A client whose filter matched nothing for longer than the
+    backlog resumes from there; from its last match it would get 410."""
+    with Stack(dict(ENV, AUDITLOG_STREAM_BACKLOG_MAX="40"), daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        u = unique("quiet")
+        flt = path({"filter[actor]": f"service:{u}"})
+        c = SSE(s.ports["auditor"], flt, tok)
+        assert c.status == 200
+        publish(events_for(u, 1))
+        c.until(lambda: len(c.events) == 1, what="the quiet actor's event")
+        first = c.events[0][0]
+        other = unique("busy")
+        publish(events_for(other, 60))
+        got = wait_for(lambda: (lambda r: r if len(r) == 60 else None)(
+            stored(s, tok, {"filter[actor]": f"service:{other}"})), what="60 other events")
+        end = max(r["attributes"]["seq"] for r in got)
+        c.until(lambda: c.last_id >= end, what="a keep-alive past the other events")
+        assert len(c.events) == 1, c.events
+        c.close()
+        # From the last match: too far behind now.
+        old = SSE(s.ports["auditor"], flt, tok, last_id=first)
+        assert old.status == 410, old.status
+        old.error()
+        # From the keep-alive's id: served, and the next match comes once.
+        r = SSE(s.ports["auditor"], flt, tok, last_id=c.last_id)
+        assert r.status == 200, (r.status, r.raw[:300])
+        publish(events_for(u, 1))
+        r.until(lambda: len(r.events) == 1, what="the next match")
+        r.pump(0.5)
+        assert len(r.events) == 1 and r.events[0][0] > end, r.events
+        r.close()
 
 
 def test_resume_and_hand_off_under_load():
@@ -328,6 +369,8 @@ def test_refusals_are_jsonapi_errors():
         refused({"after": "12x"}, 400, "after")
         refused({"after": "-1"}, 400, "after")
         refused({}, 400, last_id="abc")
+        e = refused({}, 400, last_id=[head - 5, head - 5])  # the header twice: which?
+        assert "more than once" in e["detail"], e
         refused({"after": 5}, 400, "after", last_id=6)
         for p in ("sort", "page[size]", "page[after]", "filter[flag]"):
             e = refused({p: "gap" if p == "filter[flag]" else "1"}, 400, p)
@@ -417,6 +460,15 @@ def test_200_subscribers_get_every_event():
         for c in subs:
             assert [r["id"] for _, r in c.events] == ids
             c.close()
+        # Those events came to the stream from the writer's hands, at their
+        # COMMIT, not read back from the store: the auditor says so as it
+        # stops.
+        log_path = s.daemons["auditor"].log_path
+        assert s.stop("auditor") == 0
+        with open(log_path, errors="replace") as f:
+            said = re.findall(r"stream: (\d+) positions handed over by the log's writer, "
+                              r"(\d+) read from the store", f.read())
+        assert said and int(said[-1][0]) >= 60, said
 
 
 def test_killed_and_reconnected_100_times():
@@ -475,6 +527,7 @@ def test_killed_and_reconnected_100_times():
 
 if __name__ == "__main__":
     run([test_format_live_and_heartbeat, test_resume_ahead_of_the_reader,
+         test_keep_alive_carries_the_position,
          test_resume_and_hand_off_under_load,
          test_refusals_are_jsonapi_errors, test_authorization_and_the_end_of_a_token,
          test_200_subscribers_get_every_event, test_killed_and_reconnected_100_times])

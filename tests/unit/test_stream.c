@@ -12,6 +12,7 @@
 
 #include "auditor.h"
 #include "clock.h"
+#include "ledger.h"
 #include "stream.h"
 #include "testhelp.h"
 
@@ -86,6 +87,17 @@ int store_read_positions(struct db *db, uint32_t log, uint64_t from, unsigned li
 	for (uint64_t s = from; s < end && s < from + limit; s++)
 		json_array_append_new(page->data,
 		                      resource(s, s < MAX_EVENTS && actors[s] ? actors[s] : "b"));
+	return DB_OK;
+}
+
+/* The stub of the writer's rows rendered (store_read.c): each row's
+ * position (column 12) and actor (column 4), as resource() makes them. */
+int store_rows_page(const struct db_row *rows, size_t n, json_t **out)
+{
+	*out = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(*out,
+		                      resource(strtoull(rows[i].val[12], NULL, 10), rows[i].val[4]));
 	return DB_OK;
 }
 
@@ -383,10 +395,128 @@ static void test_commit_wakes(void)
 	stream_hub_stop(h); /* within the ledger wait's bound: the stub's, here */
 }
 
+/* The writer hands the listener n rows, positions first..., by actor. */
+static void hand_over(const struct ledger_listener *li, uint64_t first, size_t n,
+                      const char *actor, uint64_t generation)
+{
+	char seq[8][24];
+	const char *val[8][15];
+	unsigned long len[8][15] = {{0}};
+	struct db_row rows[8];
+	CHECK(n <= 8);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(seq[i], sizeof seq[i], "%llu", (unsigned long long)(first + i));
+		for (int j = 0; j < 15; j++)
+			val[i][j] = NULL;
+		val[i][4] = actor;
+		len[i][4] = strlen(actor);
+		val[i][12] = seq[i];
+		len[i][12] = strlen(seq[i]);
+		rows[i] = (struct db_row){15, val[i], len[i]};
+	}
+	li->take(li->arg, first, rows, n, generation);
+}
+
+static size_t count(const struct jcs_buf *b, const char *what)
+{
+	size_t n = 0, k = strlen(what);
+	for (size_t i = 0; i + k <= b->len; i++)
+		n += !memcmp(b->data + i, what, k);
+	return n;
+}
+
+/* What the log's writer hands over at COMMIT is taken without reading
+ * the store; what an erasure may have changed since is read again. */
+static void test_handed_over(void)
+{
+	static char writer;
+	struct stream_hub *h;
+	struct stream_hub_config cfg = {.db = NULL,
+	                                 .log = 0,
+	                                 .poll_ms = 3600 * 1000,
+	                                 .buffer = 16,
+	                                 .ledger = (struct ledger *)&writer};
+	CHECK_INT(stream_hub_start(&cfg, &h), 0);
+	CHECK(head_reaches(h, stored));
+	struct ledger_listener li;
+	stream_listener(h, &li);
+	uint64_t gen = 99;
+	CHECK(!li.wants(li.arg, &gen)); /* nobody subscribed: nothing to hand over */
+	uint64_t head, oldest;
+	CHECK(stream_head(h, &head, &oldest));
+	struct waker w = {0};
+	struct stream_sub *s = stream_subscribe(h, &(struct stream_filter){0}, head, wake, &w);
+	struct jcs_buf out = {0};
+	int64_t far = now_ms() + 3600 * 1000;
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far), 0);
+	CHECK(li.wants(li.arg, &gen));
+
+	/* Handed over, then committed (the ledger grows): no read. */
+	int read_before = atomic_load(&reads);
+	hand_over(&li, head, 2, "handed", gen);
+	store("b");
+	store("b");
+	CHECK(wakes_reach(&w, 1));
+	CHECK(head_reaches(h, head + 2));
+	CHECK(stream_take(h, s, &out, 1 << 16, far) > 0);
+	char ids[64], want[64];
+	ids_of(&out, ids, sizeof ids);
+	snprintf(want, sizeof want, "%llu %llu", (unsigned long long)head,
+	         (unsigned long long)(head + 1));
+	CHECK_STR(ids, want);
+	CHECK_INT(count(&out, "\"actorId\":\"handed\""), 2);
+	CHECK_INT(atomic_load(&reads), read_before);
+	out.len = 0;
+
+	/* Handed over before an erasure (stream_forget): stale, read again. */
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far), 0);
+	CHECK(li.wants(li.arg, &gen));
+	stream_forget(h);
+	hand_over(&li, head + 2, 1, "stale", gen);
+	int wakes = atomic_load(&w.wakes);
+	store("b");
+	CHECK(wakes_reach(&w, wakes + 1));
+	CHECK(stream_take(h, s, &out, 1 << 16, far) > 0);
+	CHECK_INT(count(&out, "\"actorId\":\"stale\""), 0);
+	CHECK_INT(count(&out, "\"actorId\":\"b\""), 1);
+	CHECK(atomic_load(&reads) > read_before);
+	out.len = 0;
+
+	/* Positions already read are dropped; a later append waits its turn. */
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far), 0);
+	CHECK(li.wants(li.arg, &gen));
+	hand_over(&li, head, 3, "old", gen);          /* below the head: dropped */
+	hand_over(&li, head + 4, 1, "second", gen);   /* after a gap: kept */
+	hand_over(&li, head + 3, 1, "first", gen);
+	wakes = atomic_load(&w.wakes);
+	read_before = atomic_load(&reads);
+	store("b");
+	store("b");
+	CHECK(head_reaches(h, head + 5));
+	CHECK(wakes_reach(&w, wakes + 1));
+	CHECK(stream_take(h, s, &out, 1 << 16, far) > 0);
+	ids_of(&out, ids, sizeof ids);
+	snprintf(want, sizeof want, "%llu %llu", (unsigned long long)(head + 3),
+	         (unsigned long long)(head + 4));
+	CHECK_STR(ids, want);
+	CHECK_INT(count(&out, "\"actorId\":\"first\""), 1);
+	CHECK_INT(count(&out, "\"actorId\":\"second\""), 1);
+	CHECK_INT(count(&out, "\"actorId\":\"old\""), 0);
+	CHECK_INT(atomic_load(&reads), read_before);
+	out.len = 0;
+
+	stream_unsubscribe(h, s);
+	CHECK(!li.wants(li.arg, &gen));
+	hand_over(&li, head + 5, 1, "unwanted", gen); /* freed by the hub's stop */
+	jcs_buf_free(&out);
+	stream_hub_stop(h);
+}
+
 int main(void)
 {
 	test_render_and_filters();
 	test_hub();
 	test_commit_wakes();
+	test_handed_over();
 	return test_report("stream");
 }
