@@ -429,6 +429,33 @@ static long poll_store(struct stream_hub *h, struct db *db, uint64_t head)
 	return made;
 }
 
+/* With no subscriber the hub reads and keeps nothing (a drain would pay
+ * for reading every event back, and the ring's memory): its head follows
+ * the log's end, the committed size of the writer beside it or else the
+ * store's end, and the ring is emptied. A subscriber that comes then from
+ * an earlier position reads the store until it reaches the head, as one
+ * behind the ring does. Returns 0 or a negative db status. */
+static long follow_end(struct stream_hub *h, struct db *db)
+{
+	uint64_t end = 0;
+	if (h->cfg.ledger) {
+		end = ledger_size(h->cfg.ledger);
+	} else {
+		int st = stream_stored_end(db, h->cfg.log, &end);
+		if (st)
+			return st;
+	}
+	pthread_mutex_lock(&h->lock);
+	if (!h->subs && end > h->head) {
+		while (h->count)
+			evict_oldest(h);
+		drop_offers(h);
+		h->head = end;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
 static void *hub_main(void *arg)
 {
 	struct stream_hub *h = arg;
@@ -437,11 +464,13 @@ static void *hub_main(void *arg)
 		long got = 0;
 		struct db *db = db_thread(h->cfg.db);
 		pthread_mutex_lock(&h->lock);
-		bool ready = h->ready;
+		bool ready = h->ready, idle = !h->subs;
 		uint64_t head = h->head;
 		pthread_mutex_unlock(&h->lock);
 		if (!db) {
 			got = DB_ERR_GONE;
+		} else if (ready && idle) {
+			got = follow_end(h, db);
 		} else if (!ready) {
 			uint64_t end;
 			if (!(got = stream_stored_end(db, h->cfg.log, &end))) {
