@@ -358,18 +358,26 @@ static void test_hub(void)
 	CHECK(atomic_load(&reads) > 0);
 }
 
+/* A hub with the (stub) log's writer beside it and an hour's poll: what
+ * it learns, it learns from COMMITs. */
+static struct stream_hub *hub_with_writer(size_t buffer)
+{
+	static char writer;
+	struct stream_hub *h = NULL;
+	struct stream_hub_config cfg = {.db = NULL,
+	                                 .log = 0,
+	                                 .poll_ms = 3600 * 1000,
+	                                 .buffer = buffer,
+	                                 .ledger = (struct ledger *)&writer};
+	CHECK_INT(stream_hub_start(&cfg, &h), 0);
+	return h;
+}
+
 /* With the log's writer beside it, a COMMIT wakes the hub: a subscriber
  * is woken long before the next poll (an hour here). */
 static void test_commit_wakes(void)
 {
-	static char writer;
-	struct stream_hub *h;
-	struct stream_hub_config cfg = {.db = NULL,
-	                                 .log = 0,
-	                                 .poll_ms = 3600 * 1000,
-	                                 .buffer = 4,
-	                                 .ledger = (struct ledger *)&writer};
-	CHECK_INT(stream_hub_start(&cfg, &h), 0);
+	struct stream_hub *h = hub_with_writer(4);
 	uint64_t head, oldest;
 	CHECK(head_reaches(h, stored));
 	CHECK(stream_head(h, &head, &oldest));
@@ -429,14 +437,7 @@ static size_t count(const struct jcs_buf *b, const char *what)
  * the store; what an erasure may have changed since is read again. */
 static void test_handed_over(void)
 {
-	static char writer;
-	struct stream_hub *h;
-	struct stream_hub_config cfg = {.db = NULL,
-	                                 .log = 0,
-	                                 .poll_ms = 3600 * 1000,
-	                                 .buffer = 16,
-	                                 .ledger = (struct ledger *)&writer};
-	CHECK_INT(stream_hub_start(&cfg, &h), 0);
+	struct stream_hub *h = hub_with_writer(16);
 	CHECK(head_reaches(h, stored));
 	struct ledger_listener li;
 	stream_listener(h, &li);
