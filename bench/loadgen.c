@@ -19,6 +19,9 @@
  *   common options:
  *       --hot-share F   share of events whose actor is users:<hot>, and
  *                       (independently) whose target is users:<hot> (0.06)
+ *       --hot-target-share F
+ *                       the target's share alone (default: --hot-share), so
+ *                       that one actor may act on many targets
  *       --hot NAME      the hot id (hot)
  *       --actors A      other actors users:1..A (1000)
  *       --targets T     other targets users:1..T (2000)
@@ -61,6 +64,7 @@
 
 struct gen_opts {
 	double hot_share, changed_share;
+	double hot_target_share; /* < 0: hot_share */
 	const char *hot;
 	unsigned long actors, targets;
 	json_t *pad; /* the prev value of every event's change, or NULL */
@@ -203,7 +207,7 @@ static int make_unversioned(struct event *ev, const struct gen_opts *o, struct r
 		snprintf(actor, sizeof actor, "%lu", 1 + (unsigned long)(rng_next(r) % o->actors));
 		a = actor;
 	}
-	if (rng_unit(r) >= o->hot_share) {
+	if (rng_unit(r) >= (o->hot_target_share < 0 ? o->hot_share : o->hot_target_share)) {
 		snprintf(target, sizeof target, "%lu", 1 + (unsigned long)(rng_next(r) % o->targets));
 		t = target;
 	}
@@ -546,7 +550,7 @@ static void usage(void)
 	        "usage: loadgen publish URL N [--batch B] [--window W] [options]\n"
 	        "       loadgen fill-db N [--batch B] [--threads T] [options]\n"
 	        "       loadgen queue URL\n"
-	        "options: --hot-share F --hot NAME --actors A --targets T --changed F\n"
+	        "options: --hot-share F --hot-target-share F --hot NAME --actors A --targets T --changed F\n"
 	        "         --pad BYTES --pad-shape string|ints|objects --rich 0|1 --history 0|1 --versions V\n");
 }
 
@@ -601,6 +605,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct gen_opts o = {.hot_share = 0.06,
+	                     .hot_target_share = -1,
 	                     .changed_share = 0.1,
 	                     .hot = "hot",
 	                     .actors = 1000,
@@ -620,6 +625,8 @@ int main(int argc, char **argv)
 			bad = parse_ulong(val, &threads);
 		else if (!strcmp(opt, "--hot-share"))
 			bad = parse_share(val, &o.hot_share);
+		else if (!strcmp(opt, "--hot-target-share"))
+			bad = parse_share(val, &o.hot_target_share);
 		else if (!strcmp(opt, "--changed"))
 			bad = parse_share(val, &o.changed_share);
 		else if (!strcmp(opt, "--hot")) {

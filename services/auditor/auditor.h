@@ -47,6 +47,7 @@ struct auditor {
 	struct stream_hub *stream;
 	int64_t stream_heartbeat_ms, stream_retry_ms;
 	uint64_t stream_backlog_max; /* positions behind the head a resume may start */
+	int exports_max; /* exports running at once, at most (events_export.c) */
 };
 
 /* ---- store_write.c ---- */
@@ -265,7 +266,7 @@ extern const char *const export_media_types[EXPORT_FORMATS];
  * with '), while the client reads: pages of about 1 MB read on a thread
  * and a database connection of the export's own (the reader config,
  * a->db), one page ahead of the one sent. q's strings are copied; q->limit
- * is ignored. 503 when EXPORTS_MAX (32) exports are running. A page that
+ * is ignored. 503 when exports_max (AUDITLOG_EXPORTS_MAX) exports are running. A page that
  * cannot be read cuts the body short (no last chunk). */
 void events_export(struct http_request *req, const struct plan_query *q,
                    enum export_format format);

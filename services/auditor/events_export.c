@@ -45,10 +45,10 @@
 #define EXPORT_PAGE_FIRST 1000
 /* Pages queued for the writer, at most (the reader reads one more). */
 #define EXPORT_AHEAD 1
-/* Exports running at once, at most: each holds a thread, a database
- * connection and up to EXPORT_AHEAD + 2 pages. An export whose client
- * left while it waited for a page ends once that page is read. */
-#define EXPORTS_MAX 32
+/* Exports running at once are at most the auditor's exports_max
+ * (AUDITLOG_EXPORTS_MAX): each holds a thread, a database connection and
+ * up to EXPORT_AHEAD + 2 pages. An export whose client left while it
+ * waited for a page ends once that page is read. */
 /* Events of a page whose flags one statement reads. */
 #define EXPORT_FLAG_IDS 1024
 
@@ -774,10 +774,12 @@ static char *dup_or_null(const char *s, bool *failed)
 void events_export(struct http_request *req, const struct plan_query *q,
                    enum export_format format)
 {
-	if (atomic_fetch_add(&exports_running, 1) >= EXPORTS_MAX) {
+	const struct auditor *a = http_app(req);
+	if (atomic_fetch_add(&exports_running, 1) >= a->exports_max) {
 		atomic_fetch_sub(&exports_running, 1);
 		http_reply_error(req, 503, "Too many exports",
-		                 "%d exports are running; try again when one has ended.", EXPORTS_MAX);
+		                 "%d exports are running; try again when one has ended.",
+		                 a->exports_max);
 		return;
 	}
 	struct exporter *x = calloc(1, sizeof *x);

@@ -92,6 +92,11 @@ static struct config_setting settings[] = {
      "A stream with nothing to send sends a comment line this often.", NULL, 0},
     {"stream-retry-ms", "AUDITLOG_STREAM_RETRY_MS", "1000", CONFIG_INT, 0, 3600000,
      "The reconnection delay a stream asks of its clients (its retry: field).", NULL, 0},
+    /* Exports (events_export.c, README "Exports"). */
+    {"exports-max", "AUDITLOG_EXPORTS_MAX", "32", CONFIG_INT, 1, 1000,
+     "Exports that may run at once; another gets 503 until one ends. Each holds a thread, a "
+     "database connection and up to about 3 MB.",
+     NULL, 0},
     DAEMON_LOG_SETTING,
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -211,6 +216,7 @@ int main(int argc, char **argv)
 	a.stream_heartbeat_ms = I("stream-heartbeat-ms");
 	a.stream_retry_ms = I("stream-retry-ms");
 	a.stream_backlog_max = (uint64_t)I("stream-backlog-max");
+	a.exports_max = (int)I("exports-max");
 	struct stream_hub_config sc = {.db = &a.db,
 	                               .log = 0,
 	                               .poll_ms = (unsigned)I("stream-poll-ms"),

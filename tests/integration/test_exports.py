@@ -277,6 +277,52 @@ def test_a_client_that_leaves_mid_export():
         assert status == 200 and len(body.decode().splitlines()) == len(events)
 
 
+def test_exports_at_once_are_capped():
+    """AUDITLOG_EXPORTS_MAX exports run at once; the next gets a JSON:API
+    503 before anything is sent, and one may start again once one ended.
+    Two clients that do not read hold their exports open: the body (about
+    12 MB of large values) is more than the sockets' buffers take."""
+    with Stack({"AUDITLOG_EXPORTS_MAX": "2"}, daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        actor = unique("cap")
+        big = "x" * 200_000
+        t0 = int(time.time() * 1000) - 10_000
+        events = [{"id": str(uuid.uuid4()), "action": "changed", "timestamp": t0 + i,
+                   "actorType": "service", "actorId": actor, "targetType": "documents",
+                   "targetId": "capped", "changes": {"a": {"prev": big, "next": i}}}
+                  for i in range(60)]
+        for e in events:  # one a message: a message of 100 would pass 1 MiB
+            publish([e])
+        params = {"filter[actor]": f"service:{actor}"}
+        wait_for(lambda: len(query(s, tok, {"actor": f"service:{actor}"}, size=100)) == 60,
+                 what="the large events stored")
+        path = "/data-events?" + urllib.parse.urlencode(params)
+        held = []
+        for _ in range(2):
+            c = socket.socket()
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            c.settimeout(10)
+            c.connect(("127.0.0.1", s.ports["auditor"]))
+            c.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {NDJSON}\r\n"
+                      f"Authorization: Bearer {tok}\r\n\r\n".encode())
+            assert c.recv(4096).startswith(b"HTTP/1.1 200")
+            held.append(c)
+        status, hdrs, body = export(s, tok, params, NDJSON)
+        assert status == 503, (status, body[:300])
+        err = error_of(json.loads(body))
+        assert err["status"] == "503" and "2 exports are running" in err["detail"], err
+        assert hdrs.get("content-type", "").startswith("application/vnd.api+json"), hdrs
+        held.pop().close()
+
+        def whole():
+            st, _, b = export(s, tok, params, NDJSON)
+            return st == 200 and len(b.splitlines()) == 60
+        wait_for(whole, what="an export once one of the two ended")
+        for c in held:
+            c.close()
+
+
 if __name__ == "__main__":
     run([test_ndjson_and_csv_give_every_match, test_csv_neutralises_formulas_and_quotes,
-         test_lines_are_the_pages_resources_byte_for_byte, test_a_client_that_leaves_mid_export])
+         test_lines_are_the_pages_resources_byte_for_byte, test_a_client_that_leaves_mid_export,
+         test_exports_at_once_are_capped])
