@@ -38,11 +38,12 @@
 #include "sql_id.h"
 
 /* A page reads about EXPORT_PAGE_BYTES of rows: its size in events is
- * adapted to the events' size seen so far, within these bounds. */
+ * adapted to the events' size seen so far, within these bounds. A lane's
+ * first page is small: it answers at once and gives the events' size. */
 #define EXPORT_PAGE_BYTES (1u << 20)
 #define EXPORT_PAGE_MIN 100
 #define EXPORT_PAGE_MAX 10000
-#define EXPORT_PAGE_FIRST 1000
+#define EXPORT_PAGE_FIRST 100
 /* Pages queued for the writer, at most (the reader reads one more). */
 #define EXPORT_AHEAD 1
 /* Exports running at once are at most the auditor's exports_max
@@ -570,43 +571,91 @@ static void csv_event(struct jcs_buf *b, struct jcs_buf *scratch, const struct p
 
 /* ---- the export ---- */
 
+/* An export reads one index range per lane and merges the lanes' events
+ * in the query's order as it writes them. An actor's events are read by
+ * data_events_actor one range per action (query_plan.h), which a page's
+ * statement merges with a UNION, a temporary table and a sort of limit
+ * rows from each range for limit kept: the lanes read each action's range
+ * by itself, no row twice and none sorted by the server. An event has one
+ * action, so the lanes never hold the same event. Any other query is one
+ * lane. */
+#define EXPORT_LANES (EVENT_DELETED + 1) /* one per action */
+/* Threads that read an export's lanes, each on a database connection of
+ * its own, at most: the server reads two lanes at once, on both of the
+ * cores it has here. One lane, one reader. */
+#define EXPORT_READERS 2
+
+struct lane {
+	struct plan_query q; /* the reader's: this lane's range and cursor */
+	/* under the exporter's lock */
+	bool more;                /* another page follows */
+	bool busy;                /* a reader is reading its next page */
+	struct page *head, *tail; /* pages read, not yet taken by the writer */
+	size_t queued;
+	bool read_all; /* its last page is queued */
+	/* the writer's */
+	struct page *cur;
+};
+
 struct exporter {
 	struct auditor *a;
-	struct plan_query q; /* the reader's; its strings are the copies below */
+	struct plan_query q; /* the query; its strings are the copies below */
 	char *actor_type, *actor_id, *target_type, *target_id, *field, *event_name;
 	enum export_format format;
 	bool by_version;
-	pthread_t reader;
-	bool reading; /* the reader was started */
+	pthread_t readers[EXPORT_READERS];
+	size_t nreaders; /* started */
+	struct lane lanes[EXPORT_LANES];
+	size_t nlanes;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	/* under lock */
 	struct http_stream *stream; /* NULL once done started */
 	bool gone;                  /* done started: the reader stops */
-	bool read_all, failed;      /* the reader ended, and how */
-	struct page *head, *tail;   /* pages read, not yet taken by the writer */
-	size_t queued;
+	bool failed;                /* a reader failed: the export is cut short */
 
 	/* the writer's (fill) */
 	bool started;
-	struct page *cur;
 	struct jcs_buf out; /* formatted, not yet sent: [off, out.len) */
 	size_t off;
 	struct jcs_buf scratch;
 	unsigned long long events;
 };
 
-/* Reads the next page of x->q. Returns a db status; *out is the page
- * (its events possibly none), *more whether another follows. */
-static int read_page(struct exporter *x, struct db *db, struct page **out, bool *more)
+/* The lanes of x->q (the comment above EXPORT_LANES). */
+static void split_lanes(struct exporter *x)
+{
+	unsigned actions = x->q.actions ? x->q.actions : (1u << EXPORT_LANES) - 1;
+	bool by_action = x->q.actor_type && !x->q.target_type && !x->q.field && !x->q.flags;
+	x->nlanes = 0;
+	for (unsigned a = 0; by_action && a < EXPORT_LANES; a++) {
+		if (!(actions & (1u << a)))
+			continue;
+		struct lane *l = &x->lanes[x->nlanes++];
+		l->q = x->q;
+		l->q.actions = 1u << a;
+		l->more = true;
+	}
+	if (x->nlanes < 2) {
+		x->nlanes = 1;
+		x->lanes[0].q = x->q;
+		x->lanes[0].more = true;
+	}
+}
+
+/* Reads the next page of lane l (its query and cursor, which it moves).
+ * Returns a db status; *out is the page (its events possibly none), *more
+ * whether another follows. */
+static int read_page(struct exporter *x, struct lane *l, struct db *db, struct page **out,
+                     bool *more)
 {
 	struct page *p = calloc(1, sizeof *p);
 	if (!p)
 		return DB_ERR;
-	int st = store_query_rows(db, &x->q, take_row, p);
+	int st = store_query_rows(db, &l->q, take_row, p);
 	if (st == DB_OK)
-		st = page_events(p, &x->q, x->by_version, more);
+		st = page_events(p, &l->q, x->by_version, more);
 	if (st == DB_OK)
 		st = page_flags(db, p);
 	if (st) {
@@ -615,14 +664,14 @@ static int read_page(struct exporter *x, struct db *db, struct page **out, bool 
 	}
 	if (*more) {
 		const struct xrow *r = &p->rows[p->order[p->events[p->nevents - 1].row]];
-		x->q.has_after = true;
-		x->q.after.version = r->version;
-		x->q.after.timestamp = r->time;
-		snprintf(x->q.after.id, sizeof x->q.after.id, "%s", col(p, r, C_ID));
+		l->q.has_after = true;
+		l->q.after.version = r->version;
+		l->q.after.timestamp = r->time;
+		snprintf(l->q.after.id, sizeof l->q.after.id, "%s", col(p, r, C_ID));
 		/* The next page holds about EXPORT_PAGE_BYTES. */
 		size_t bytes = (p->text.len + p->nrows * (sizeof *p->rows + 8)) / p->nevents + 1;
 		size_t limit = EXPORT_PAGE_BYTES / bytes;
-		x->q.limit = limit < EXPORT_PAGE_MIN   ? EXPORT_PAGE_MIN
+		l->q.limit = limit < EXPORT_PAGE_MIN   ? EXPORT_PAGE_MIN
 		             : limit > EXPORT_PAGE_MAX ? EXPORT_PAGE_MAX
 		                                       : (unsigned)limit;
 	}
@@ -630,31 +679,57 @@ static int read_page(struct exporter *x, struct db *db, struct page **out, bool 
 	return DB_OK;
 }
 
+/* The lane to read next, under lock: of those with more to read, no
+ * reader on them and room in their queue, the one with the fewest pages
+ * queued (the writer may be waiting for it). NULL when none may be read
+ * now; *unread says whether any lane has more to read at all. */
+static struct lane *next_lane(struct exporter *x, bool *unread)
+{
+	struct lane *best = NULL;
+	*unread = false;
+	for (size_t i = 0; i < x->nlanes; i++) {
+		struct lane *l = &x->lanes[i];
+		*unread |= l->more;
+		if (l->more && !l->busy && l->queued < EXPORT_AHEAD &&
+		    (!best || l->queued < best->queued))
+			best = l;
+	}
+	return best;
+}
+
 static void *reader_main(void *arg)
 {
 	struct exporter *x = arg;
 	struct db *db = db_thread(&x->a->db); /* this thread's own, closed when it ends */
 	int st = db ? DB_OK : DB_ERR_GONE;
-	bool more = true;
-	while (st == DB_OK && more) {
+	while (st == DB_OK) {
 		pthread_mutex_lock(&x->lock);
-		while (!x->gone && x->queued >= EXPORT_AHEAD)
+		struct lane *l;
+		bool unread;
+		while (!(l = next_lane(x, &unread)) && unread && !x->gone && !x->failed)
 			pthread_cond_wait(&x->cond, &x->lock);
-		bool gone = x->gone;
+		bool stop = !l || x->gone || x->failed;
+		if (!stop)
+			l->busy = true;
 		pthread_mutex_unlock(&x->lock);
-		if (gone || atomic_load(&x->a->stopping))
+		if (stop || atomic_load(&x->a->stopping))
 			break;
 		struct page *p = NULL;
-		st = read_page(x, db, &p, &more);
+		bool more = l->more; /* busy: no other thread reads or writes l's q and more */
+		st = read_page(x, l, db, &p, &more);
 		pthread_mutex_lock(&x->lock);
+		l->busy = false;
 		if (p) {
-			if (x->tail)
-				x->tail->next = p;
+			if (l->tail)
+				l->tail->next = p;
 			else
-				x->head = p;
-			x->tail = p;
-			x->queued++;
+				l->head = p;
+			l->tail = p;
+			l->queued++;
+			l->more = more;
+			l->read_all = !more;
 		}
+		pthread_cond_broadcast(&x->cond); /* another reader may wait on l */
 		if (x->stream)
 			http_stream_wake(x->stream);
 		pthread_mutex_unlock(&x->lock);
@@ -662,19 +737,81 @@ static void *reader_main(void *arg)
 	if (st)
 		log_error("export: a page could not be read (%s)", db_status_string(st));
 	pthread_mutex_lock(&x->lock);
-	x->read_all = st == DB_OK && !more;
-	x->failed = !x->read_all;
+	if (st) {
+		x->failed = true;
+		pthread_cond_broadcast(&x->cond);
+	}
 	if (x->stream)
 		http_stream_wake(x->stream);
 	pthread_mutex_unlock(&x->lock);
 	return NULL;
 }
 
-/* Formats the writer's page into x->out, a block at a time. */
+/* Whether lane a's next event comes before lane b's in the query's order
+ * (both have one). */
+static bool lane_first(const struct exporter *x, const struct lane *a, const struct lane *b)
+{
+	const struct page *p = a->cur, *q = b->cur;
+	const struct xrow *r = &p->rows[p->order[p->events[p->at].row]];
+	const struct xrow *s = &q->rows[q->order[q->events[q->at].row]];
+	int c;
+	if (x->by_version && r->version != s->version)
+		c = r->version < s->version ? -1 : 1;
+	else if (r->time != s->time)
+		c = r->time < s->time ? -1 : 1;
+	else
+		c = strcmp(col(p, r, C_ID), col(q, s, C_ID));
+	return (x->q.ascending ? c : -c) < 0;
+}
+
+/* Gives every lane that has events left a page with one to write next.
+ * Returns 1 when done so, 0 when every lane is written, HTTP_STREAM_WAIT
+ * when a lane's next page is not read yet, -1 when the reader failed. */
+static long take_pages(struct exporter *x)
+{
+	bool waiting = false, any = false;
+	pthread_mutex_lock(&x->lock);
+	for (size_t i = 0; i < x->nlanes; i++) {
+		struct lane *l = &x->lanes[i];
+		while (!l->cur || l->cur->at == l->cur->nevents) {
+			page_free(l->cur);
+			l->cur = l->head;
+			if (!l->head)
+				break;
+			l->head = l->head->next;
+			if (!l->head)
+				l->tail = NULL;
+			l->queued--;
+			pthread_cond_broadcast(&x->cond);
+		}
+		if (!l->cur && !l->read_all)
+			waiting = true;
+		any |= l->cur != NULL;
+	}
+	long st = waiting ? (x->failed ? -1 : HTTP_STREAM_WAIT) : any;
+	pthread_mutex_unlock(&x->lock);
+	return st;
+}
+
+/* Formats the lanes' events into x->out in the query's order, a block at
+ * a time, until a lane's page is written out (take_pages then gives it
+ * its next). */
 static void format_some(struct exporter *x, size_t max)
 {
-	struct page *p = x->cur;
-	while (p->at < p->nevents && x->out.len < max) {
+	while (x->out.len < max) {
+		struct lane *next = NULL;
+		for (size_t i = 0; i < x->nlanes; i++) {
+			struct lane *l = &x->lanes[i];
+			if (!l->cur)
+				continue; /* written out */
+			if (l->cur->at == l->cur->nevents)
+				return;
+			if (!next || lane_first(x, l, next))
+				next = l;
+		}
+		if (!next)
+			return;
+		struct page *p = next->cur;
 		const struct xevent *e = &p->events[p->at++];
 		if (x->format == EXPORT_CSV)
 			csv_event(&x->out, &x->scratch, p, e);
@@ -694,33 +831,13 @@ static long fill(void *ctx, char *buf, size_t max)
 		if (!x->started && x->format == EXPORT_CSV)
 			jcs_buf_lit(&x->out, csv_header);
 		x->started = true;
-		if (x->cur && x->cur->at == x->cur->nevents) {
-			page_free(x->cur);
-			x->cur = NULL;
-		}
-		if (!x->cur) {
-			long st = HTTP_STREAM_WAIT;
-			pthread_mutex_lock(&x->lock);
-			if (x->head) {
-				x->cur = x->head;
-				x->head = x->cur->next;
-				if (!x->head)
-					x->tail = NULL;
-				x->queued--;
-				pthread_cond_signal(&x->cond);
-			} else if (x->failed) {
-				st = -1;
-			} else if (x->read_all) {
-				st = 0;
-			}
-			pthread_mutex_unlock(&x->lock);
-			if (!x->cur) {
-				if (x->out.len) /* the header */
-					break;
-				if (st == -1)
-					log_error("export: cut short after %llu events", x->events);
-				return st;
-			}
+		long st = take_pages(x);
+		if (st != 1) {
+			if (x->out.len) /* the header */
+				break;
+			if (st == -1)
+				log_error("export: cut short after %llu events", x->events);
+			return st;
 		}
 		format_some(x, max);
 		if (x->out.status) {
@@ -740,16 +857,19 @@ static void done(void *ctx)
 	pthread_mutex_lock(&x->lock);
 	x->gone = true;
 	x->stream = NULL;
-	pthread_cond_signal(&x->cond);
+	pthread_cond_broadcast(&x->cond);
 	pthread_mutex_unlock(&x->lock);
-	if (x->reading)
-		pthread_join(x->reader, NULL);
-	while (x->head) {
-		struct page *p = x->head;
-		x->head = p->next;
-		page_free(p);
+	for (size_t i = 0; i < x->nreaders; i++)
+		pthread_join(x->readers[i], NULL);
+	for (size_t i = 0; i < x->nlanes; i++) {
+		struct lane *l = &x->lanes[i];
+		while (l->head) {
+			struct page *p = l->head;
+			l->head = p->next;
+			page_free(p);
+		}
+		page_free(l->cur);
 	}
-	page_free(x->cur);
 	pthread_mutex_destroy(&x->lock);
 	pthread_cond_destroy(&x->cond);
 	jcs_buf_free(&x->out);
@@ -802,6 +922,7 @@ void events_export(struct http_request *req, const struct plan_query *q,
 		if (!failed && !query_plan(&x->q, &plan, &why, &param)) {
 			x->by_version = plan.by_version;
 			plan_free(&plan);
+			split_lanes(x);
 		} else {
 			failed = true;
 		}
@@ -825,8 +946,11 @@ void events_export(struct http_request *req, const struct plan_query *q,
 		return; /* done ran */
 	pthread_mutex_lock(&x->lock);
 	x->stream = s;
-	x->reading = !pthread_create(&x->reader, NULL, reader_main, x);
-	if (!x->reading) {
+	size_t want = x->nlanes < EXPORT_READERS ? x->nlanes : EXPORT_READERS;
+	while (x->nreaders < want &&
+	       !pthread_create(&x->readers[x->nreaders], NULL, reader_main, x))
+		x->nreaders++;
+	if (!x->nreaders) { /* one is enough, slower */
 		log_error("export: cannot start its reader thread");
 		x->failed = true;
 	}
