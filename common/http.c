@@ -650,14 +650,14 @@ static bool params_ok(struct http_request *req)
 			k++;
 		if (k && *k)
 			continue;
-		char takes[160] = "none";
+		char takes[320] = "none";
 		for (k = known; k && *k; k++) {
 			size_t n = k == known ? 0 : strlen(takes);
 			snprintf(takes + n, sizeof takes - n, "%s%s", k == known ? "" : ", ", *k);
 		}
 		http_reply_param_error(req, key, "Unsupported query parameter",
 		                       "This endpoint does not support the query parameter \"%.64s\"; "
-		                       "it takes %.120s.",
+		                       "it takes %s.",
 		                       key, takes);
 		return false;
 	}

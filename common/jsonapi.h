@@ -20,7 +20,7 @@
 struct jsonapi_error {
 	int status;
 	char title[64];
-	char detail[256];
+	char detail[512];
 	char pointer[96]; /* JSON pointer into the request body, or "" */
 };
 

@@ -15,7 +15,9 @@
 #include "mediatype.h"
 #include "relay.h"
 
-#define TARGET_MAX 2048
+/* The auditor's target, at most: the client's may be 16 KiB (http.c), to
+ * which the forward adds a path and the path's filter. */
+#define TARGET_MAX (17u << 10)
 
 /* Builds "<path>?<params of q except skip>" into out. */
 static int build_link(char *out, size_t cap, const char *path, const struct query *q,
@@ -321,6 +323,13 @@ static void stream_through(struct http_request *req, const char *target, bool li
 	if (who != PRINCIPAL_OK) {
 		http_reply_principal(req, who == PRINCIPAL_GONE ? HTTP_PRINCIPAL_GONE
 		                                                : HTTP_PRINCIPAL_UNAVAILABLE);
+		return;
+	}
+	if (live && http_header_count(req, "Last-Event-ID") > 1) {
+		/* As the auditor refuses it: which one the client meant is unknown. */
+		http_reply_error(req, 400, "Invalid position",
+		                 "Last-Event-ID came more than once: give the position once.");
+		free(authorization);
 		return;
 	}
 	const char *accept = http_header(req, "Accept");

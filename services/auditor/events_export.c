@@ -897,6 +897,7 @@ void events_export(struct http_request *req, const struct plan_query *q,
 	const struct auditor *a = http_app(req);
 	if (atomic_fetch_add(&exports_running, 1) >= a->exports_max) {
 		atomic_fetch_sub(&exports_running, 1);
+		http_add_header(req, "Retry-After", "1"); /* RFC 9110 section 10.2.3 */
 		http_reply_error(req, 503, "Too many exports",
 		                 "%d exports are running; try again when one has ended.",
 		                 a->exports_max);

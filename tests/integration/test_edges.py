@@ -225,6 +225,16 @@ def test_unsupported_query_parameters():
                 e = error_of(doc)
                 assert name in e["detail"], (param, e)
                 assert e.get("source") == {"parameter": name}, (param, e)
+        # The list of what a route takes is whole, even the longest beside
+        # a long parameter name.
+        status, _, doc = s.auditor("GET", "/data-events/stream?filter[" + "b" * 56 + "]=1",
+                                   token=tok)
+        assert status == 400 and error_of(doc)["detail"].endswith(
+            "filter[eventName], filter[flag], sort, page[size], page[after], after."), doc
+        # A long query goes through /logs whole, for the auditor to judge.
+        status, _, doc = s.api("GET", "/logs/data-events?filter[actor]=users:1&page[after]=" +
+                               "A" * 3000, token=tok)
+        assert status == 400 and error_of(doc).get("source") == {"parameter": "page[after]"}, doc
         # What each route supports still works.
         assert s.api("GET", "/api/users?page[size]=2", token=tok)[0] == 200
         status, _, doc = s.api("GET", "/api/users?page[size]=1&page[after]=1", token=tok)

@@ -318,6 +318,7 @@ def test_exports_at_once_are_capped():
         err = error_of(json.loads(body))
         assert err["status"] == "503" and "2 exports are running" in err["detail"], err
         assert hdrs.get("content-type", "").startswith("application/vnd.api+json"), hdrs
+        assert hdrs.get("retry-after") == "1", hdrs
         held.pop().close()
 
         def whole():

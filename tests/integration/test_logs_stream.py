@@ -518,6 +518,16 @@ def test_stream_failures_pass_through():
                 pass
             c.close()
             assert data == b"".join(json.dumps({"i": i}).encode() + b"\n" for i in range(3))
+            # A repeated Last-Event-ID is refused, as the auditor refuses it,
+            # not passed on as its first value.
+            with socket.create_connection(("127.0.0.1", s.ports["api"]), timeout=10) as c:
+                c.sendall(f"GET /logs/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}"
+                          "\r\nLast-Event-ID: 5\r\nLast-Event-ID: 15000\r\nConnection: close"
+                          "\r\n\r\n".encode())
+                answer = b""
+                while piece := c.recv(65536):
+                    answer += piece
+            assert answer.startswith(b"HTTP/1.1 400") and b"more than once" in answer, answer
             # No auditor at all: 502.
             fake.close()
             status, _, _ = http("GET", s.url("api", "/logs/stream"), None, auth)
