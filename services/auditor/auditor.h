@@ -263,9 +263,10 @@ extern const char *const export_media_types[EXPORT_FORMATS];
  * one), in q's order, streamed as NDJSON (one JSON:API resource object a
  * line, RFC 8259 text, LF-ended) or CSV (RFC 4180: header row, CRLF, one
  * row per changed field, cells that begin with = + - @ TAB CR prefixed
- * with '), while the client reads: pages of about 1 MB read on a thread
- * and a database connection of the export's own (the reader config,
- * a->db), one page ahead of the one sent. q's strings are copied; q->limit
+ * with '), while the client reads: pages of about 1 MB read on up to two
+ * threads, each with a database connection of its own (the reader
+ * config, a->db), one page ahead of the one sent; an actor's events one
+ * index range per action, merged (events_export.c). q's strings are copied; q->limit
  * is ignored. 503 when exports_max (AUDITLOG_EXPORTS_MAX) exports are running. A page that
  * cannot be read cuts the body short (no last chunk). */
 void events_export(struct http_request *req, const struct plan_query *q,

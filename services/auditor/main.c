@@ -94,8 +94,8 @@ static struct config_setting settings[] = {
      "The reconnection delay a stream asks of its clients (its retry: field).", NULL, 0},
     /* Exports (events_export.c, README "Exports"). */
     {"exports-max", "AUDITLOG_EXPORTS_MAX", "32", CONFIG_INT, 1, 1000,
-     "Exports that may run at once; another gets 503 until one ends. Each holds a thread, a "
-     "database connection and up to about 3 MB.",
+     "Exports that may run at once; another gets 503 until one ends. Each holds up to two "
+     "threads and two database connections and up to about 12 MB.",
      NULL, 0},
     DAEMON_LOG_SETTING,
 };
