@@ -400,14 +400,9 @@ int query_plan(const struct plan_query *q, struct plan *out, const char **why,
 	}
 	struct build b = {0};
 	bool by_field = q->field != NULL;
-	/* Viewed events carry no changes (event.h): a query of them alone
-	 * does not look for any, saving two index lookups an event. */
-	bool changes = by_field || q->actions != 1u << EVENT_VIEWED;
 	add(&b, "SELECT " SQL_ID("e.event_id") ", e.action, e.occurred_at, e.actor_type, e.actor_id, "
-	        "e.target_type, e.target_id, e.event_name, ");
-	add(&b, changes ? "c.field, v.prev_value, v.next_value, e.log_id, e.seq, v.field, "
-	                : "NULL, NULL, NULL, e.log_id, e.seq, NULL, ");
-	add(&b, "e.target_version FROM (");
+	        "e.target_type, e.target_id, e.event_name, c.field, v.prev_value, v.next_value, "
+	        "e.log_id, e.seq, v.field, e.target_version FROM (");
 	if (q->target_type) {
 		inner_history(&b, q);
 		out->index = by_field ? "data_event_changes_field" : "data_events_target";
@@ -422,18 +417,15 @@ int query_plan(const struct plan_query *q, struct plan *out, const char **why,
 		inner_actor(&b, q);
 		out->index = "data_events_actor";
 	}
-	add(&b, ") k JOIN data_events e ON e.event_id = k.kid");
-	if (changes) {
-		add(&b, " LEFT JOIN data_event_changes c ON c.event_id = e.event_id");
-		if (by_field)
-			add(&b, " AND c.field = k.kf");
-		add(&b, " LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field");
-	}
+	add(&b, ") k JOIN data_events e ON e.event_id = k.kid "
+	        "LEFT JOIN data_event_changes c ON c.event_id = e.event_id");
+	if (by_field)
+		add(&b, " AND c.field = k.kf");
+	add(&b, " LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field");
 	static const char *const outer[] = {"k.kv", "k.kt", "k.kid", NULL};
 	if (!q->unordered) {
 		order(&b, q, outer);
-		if (changes)
-			add(&b, ", c.field");
+		add(&b, ", c.field");
 	}
 	if (b.failed) {
 		free(b.sql);
