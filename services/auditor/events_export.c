@@ -5,26 +5,26 @@
  * The query runs a page at a time through the same statement as a
  * JSON:API page (query_plan.c), its keyset cursor carried from page to
  * page, so memory stays that of a few pages whatever the export's size.
- * Two threads share the work, so that the database reads the next page
- * while this one is formatted and sent:
+ * An actor's query is split into lanes, one index range per action (see
+ * EXPORT_LANES); any other is one lane. Threads share the work, so that
+ * the database reads the next pages while these are formatted and sent:
  *
- *   the reader    a thread of the export's own, with its own connection:
- *                 runs a page's statement (unordered: q.unordered), copies
- *                 its rows, sorts them into the page's order, reads the
- *                 checker's flags of its events, and queues the page; it
- *                 waits while EXPORT_AHEAD pages are queued.
- *   the writer    fill, on the connection's HTTP worker: formats the queued
- *                 pages' events straight from their columns as NDJSON
- *                 lines or CSV rows, a block at a time, and answers
- *                 HTTP_STREAM_WAIT when no page is ready (the reader wakes
- *                 the stream when it queues one).
+ *   the readers   up to EXPORT_READERS threads of the export's own, each
+ *                 with its own connection: take the lane whose queue is
+ *                 shortest, read its next page (export_page.h: the
+ *                 statement, unordered, its rows copied and sorted, the
+ *                 checker's flags of its events) and queue it; a lane
+ *                 waits while EXPORT_AHEAD of its pages are queued.
+ *   the writer    fill, on the connection's HTTP worker: takes the lanes'
+ *                 next events in the query's order and formats them
+ *                 straight from their columns as NDJSON lines or CSV rows
+ *                 (export_format.c), a block at a time, and answers
+ *                 HTTP_STREAM_WAIT when a lane's next page is not read yet
+ *                 (a reader wakes the stream when it queues one).
  *
- * Each NDJSON line is byte for byte the resource a JSON:API page holds
- * (store_read.c builds it with jansson, which json_dumps in the same
- * member order): strings and values that need no escaping are copied,
- * anything else goes through jansson. A client that goes away ends the
- * export at once: done stops the reader (after the statement it runs,
- * if any), joins it and frees everything. */
+ * A client that goes away ends the export at once: done stops the
+ * readers (after the statement each runs, if any), joins them and frees
+ * everything. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -33,9 +33,9 @@
 #include <string.h>
 
 #include "auditor.h"
+#include "export_page.h"
 #include "jcs.h"
 #include "log.h"
-#include "sql_id.h"
 
 /* A page reads about EXPORT_PAGE_BYTES of rows: its size in events is
  * adapted to the events' size seen so far, within these bounds. A lane's
@@ -50,524 +50,11 @@
  * (AUDITLOG_EXPORTS_MAX): each holds a thread, a database connection and
  * up to EXPORT_AHEAD + 2 pages. An export whose client left while it
  * waited for a page ends once that page is read. */
-/* Events of a page whose flags one statement reads. */
-#define EXPORT_FLAG_IDS 1024
 
 const char *const export_media_types[EXPORT_FORMATS] = {JSONAPI_MEDIA_TYPE,
                                                         "application/x-ndjson", "text/csv"};
 
 static atomic_int exports_running;
-
-/* ---- a page as read ---- */
-
-/* The columns of a page's statement (struct plan). */
-enum {
-	C_ID,
-	C_ACTION,
-	C_TIME,
-	C_ACTOR_TYPE,
-	C_ACTOR_ID,
-	C_TARGET_TYPE,
-	C_TARGET_ID,
-	C_NAME,
-	C_FIELD,
-	C_PREV,
-	C_NEXT,
-	C_LOG,
-	C_SEQ,
-	C_VALUES, /* the value row's field: NULL when the values were erased */
-	C_VERSION,
-	NCOLS
-};
-#define NO_VALUE UINT32_MAX /* SQL NULL */
-
-/* A row: where its columns are in the page's text (each NUL-terminated). */
-struct xrow {
-	int64_t version, time;
-	uint32_t off[NCOLS], len[NCOLS];
-};
-
-/* A flag (kind, field, detail) of an event: the same. */
-struct xflag {
-	uint32_t off[3], len[3];
-};
-
-struct xevent {
-	uint32_t row, nrows;   /* its rows in page order: order[row .. row + nrows) */
-	uint32_t flag, nflags; /* its flags: flags[flag .. flag + nflags) */
-};
-
-struct page {
-	struct page *next;
-	struct jcs_buf text; /* the columns' values */
-	struct xrow *rows;
-	size_t nrows, rcap;
-	uint32_t *order; /* row indices in page order */
-	struct xevent *events;
-	size_t nevents;
-	struct xflag *flags;
-	size_t nflags, fcap;
-	size_t at; /* the writer's next event */
-};
-
-static void page_free(struct page *p)
-{
-	if (!p)
-		return;
-	jcs_buf_free(&p->text);
-	free(p->rows);
-	free(p->order);
-	free(p->events);
-	free(p->flags);
-	free(p);
-}
-
-static const char *col(const struct page *p, const struct xrow *r, int c)
-{
-	return r->off[c] == NO_VALUE ? NULL : p->text.data + r->off[c];
-}
-
-/* Copies s (n bytes) and a NUL into the page's text; its offset. */
-static uint32_t keep(struct page *p, const char *s, size_t n)
-{
-	size_t off = p->text.len;
-	jcs_buf_put(&p->text, s, n);
-	jcs_buf_put(&p->text, "", 1);
-	if (off + n + 1 >= NO_VALUE)
-		p->text.status = -1;
-	return (uint32_t)off;
-}
-
-/* Makes room for one more element of size bytes in *arr (n in use, *cap
- * allocated; first when none yet), doubling. Returns 0, or -1 when out of
- * memory (*arr unchanged). */
-static int room(void **arr, size_t *cap, size_t n, size_t size, size_t first)
-{
-	if (n < *cap)
-		return 0;
-	size_t c = *cap ? 2 * *cap : first;
-	void *a = realloc(*arr, c * size);
-	if (!a)
-		return -1;
-	*arr = a;
-	*cap = c;
-	return 0;
-}
-
-static int take_row(void *arg, const struct db_row *r)
-{
-	struct page *p = arg;
-	if (r->n != NCOLS || !r->val[C_ID] || !r->val[C_TIME] || !r->val[C_VERSION])
-		return DB_ERR;
-	if (room((void **)&p->rows, &p->rcap, p->nrows, sizeof *p->rows, 1024))
-		return DB_ERR;
-	struct xrow *x = &p->rows[p->nrows++];
-	for (int c = 0; c < NCOLS; c++) {
-		x->off[c] = r->val[c] ? keep(p, r->val[c], r->len[c]) : NO_VALUE;
-		x->len[c] = (uint32_t)r->len[c];
-	}
-	x->version = strtoll(r->val[C_VERSION], NULL, 10);
-	x->time = strtoll(r->val[C_TIME], NULL, 10);
-	return p->text.status ? DB_ERR : 0;
-}
-
-/* The page's order (query_plan.h): (version,) time, id, newest first
- * unless ascending; an event's changes by field. */
-static _Thread_local const struct page *sort_page;
-static _Thread_local int sort_dir;
-static _Thread_local bool sort_by_version;
-
-static int row_cmp(const void *a, const void *b)
-{
-	const struct xrow *x = &sort_page->rows[*(const uint32_t *)a];
-	const struct xrow *y = &sort_page->rows[*(const uint32_t *)b];
-	int c = 0;
-	if (sort_by_version && x->version != y->version)
-		c = x->version < y->version ? -1 : 1;
-	else if (x->time != y->time)
-		c = x->time < y->time ? -1 : 1;
-	else
-		c = strcmp(col(sort_page, x, C_ID), col(sort_page, y, C_ID));
-	if (c)
-		return c * sort_dir;
-	const char *f = col(sort_page, x, C_FIELD), *g = col(sort_page, y, C_FIELD);
-	return !f || !g ? (f != NULL) - (g != NULL) : strcmp(f, g); /* NULL first */
-}
-
-/* Sorts the rows and groups them into events, keeping limit at most (the
- * statement reads one more, which only says that more follow). */
-static int page_events(struct page *p, const struct plan_query *q, bool by_version, bool *more)
-{
-	p->order = malloc((p->nrows ? p->nrows : 1) * sizeof *p->order);
-	p->events = malloc((p->nrows ? p->nrows : 1) * sizeof *p->events);
-	if (!p->order || !p->events)
-		return DB_ERR;
-	for (size_t i = 0; i < p->nrows; i++)
-		p->order[i] = (uint32_t)i;
-	sort_page = p;
-	sort_dir = q->ascending ? 1 : -1;
-	sort_by_version = by_version;
-	qsort(p->order, p->nrows, sizeof *p->order, row_cmp);
-	*more = false;
-	for (size_t i = 0; i < p->nrows; i++) {
-		const char *id = col(p, &p->rows[p->order[i]], C_ID);
-		if (p->nevents &&
-		    !strcmp(id, col(p, &p->rows[p->order[p->events[p->nevents - 1].row]], C_ID))) {
-			p->events[p->nevents - 1].nrows++;
-			continue;
-		}
-		if (p->nevents == q->limit) {
-			*more = true;
-			break;
-		}
-		p->events[p->nevents++] = (struct xevent){.row = (uint32_t)i, .nrows = 1};
-	}
-	return DB_OK;
-}
-
-/* ---- the checker's flags of a page's events (meta.flags) ---- */
-
-struct flag_ctx {
-	struct page *p;
-	uint32_t *by_id; /* the chunk's events, by id */
-	size_t n, at;
-};
-
-static const char *event_id(const struct page *p, uint32_t e)
-{
-	return col(p, &p->rows[p->order[p->events[e].row]], C_ID);
-}
-
-static _Thread_local const struct page *id_page;
-
-static int id_cmp(const void *a, const void *b)
-{
-	return strcmp(event_id(id_page, *(const uint32_t *)a), event_id(id_page, *(const uint32_t *)b));
-}
-
-/* Flag rows come ordered by event id, then flag and field (as
- * store_read.c reads them): the chunk's events are walked in id order
- * beside them, and an event's flags are consecutive. */
-static int flag_row(void *arg, const struct db_row *r)
-{
-	struct flag_ctx *f = arg;
-	struct page *p = f->p;
-	if (r->n != 4 || !r->val[0] || !r->val[1] || !r->val[3])
-		return DB_ERR;
-	while (f->at < f->n && strcmp(event_id(p, f->by_id[f->at]), r->val[0]) < 0)
-		f->at++;
-	if (f->at == f->n || strcmp(event_id(p, f->by_id[f->at]), r->val[0]))
-		return 0; /* not one of ours: cannot happen */
-	if (room((void **)&p->flags, &p->fcap, p->nflags, sizeof *p->flags, 64))
-		return DB_ERR;
-	struct xevent *e = &p->events[f->by_id[f->at]];
-	if (!e->nflags)
-		e->flag = (uint32_t)p->nflags;
-	e->nflags++;
-	struct xflag *x = &p->flags[p->nflags++];
-	for (int c = 0; c < 3; c++) {
-		const char *v = r->val[c + 1] ? r->val[c + 1] : "";
-		x->off[c] = keep(p, v, r->len[c + 1]);
-		x->len[c] = (uint32_t)r->len[c + 1];
-	}
-	return p->text.status ? DB_ERR : 0;
-}
-
-/* Reads the flags of events [from, from + n) of the page: one statement,
- * their ids padded to a power of two (the last repeated) so that few
- * statements are prepared. */
-static int page_flags_chunk(struct db *db, struct page *p, size_t from, size_t n)
-{
-	size_t padded = 1;
-	while (padded < n)
-		padded *= 2;
-	static const char head[] = "SELECT " SQL_ID("event_id") ", flag, field, detail FROM "
-	                           "data_event_flags WHERE event_id IN (";
-	static const char tail[] = ") ORDER BY event_id, flag, field";
-	char *sql = malloc(sizeof head + padded * sizeof SQL_ID_ARG + sizeof tail);
-	struct db_value *ids = malloc(padded * sizeof *ids);
-	struct flag_ctx f = {.p = p, .by_id = malloc(n * sizeof *f.by_id), .n = n};
-	int st = DB_ERR;
-	if (sql && ids && f.by_id) {
-		char *s = sql + sprintf(sql, "%s", head);
-		for (size_t i = 0; i < padded; i++) {
-			if (i)
-				*s++ = ',';
-			memcpy(s, SQL_ID_ARG, sizeof SQL_ID_ARG - 1);
-			s += sizeof SQL_ID_ARG - 1;
-			uint32_t e = (uint32_t)(from + (i < n ? i : n - 1));
-			ids[i] = DB_TEXT(event_id(p, e));
-		}
-		strcpy(s, tail);
-		for (size_t i = 0; i < n; i++)
-			f.by_id[i] = (uint32_t)(from + i);
-		id_page = p;
-		qsort(f.by_id, n, sizeof *f.by_id, id_cmp);
-		st = db_query(db, sql, ids, padded, flag_row, &f);
-	}
-	free(sql);
-	free(ids);
-	free(f.by_id);
-	return st;
-}
-
-static int page_flags(struct db *db, struct page *p)
-{
-	for (size_t from = 0; from < p->nevents; from += EXPORT_FLAG_IDS) {
-		size_t n = p->nevents - from < EXPORT_FLAG_IDS ? p->nevents - from : EXPORT_FLAG_IDS;
-		int st = page_flags_chunk(db, p, from, n);
-		if (st)
-			return st;
-	}
-	return DB_OK;
-}
-
-/* ---- formatting: JSON as jansson writes it ---- */
-
-/* s (n bytes) as a JSON string, as json_dumps writes it: copied when it
- * needs no escape, else through jansson (which also checks its UTF-8). */
-static void put_string(struct jcs_buf *b, const char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n && (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x80 && s[i] != '"' &&
-	       s[i] != '\\')
-		i++;
-	if (i == n) {
-		jcs_buf_put(b, "\"", 1);
-		jcs_buf_put(b, s, n);
-		jcs_buf_put(b, "\"", 1);
-		return;
-	}
-	json_t *v = json_stringn(s, n);
-	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	if (text)
-		jcs_buf_lit(b, text);
-	else
-		b->status = -1; /* not UTF-8: a page would fail too */
-	free(text);
-	json_decref(v);
-}
-
-static void put_int(struct jcs_buf *b, const char *s)
-{
-	jcs_buf_int(b, strtoll(s, NULL, 10));
-}
-
-/* Whether json_dumps(json_loadb(s)) gives s back, by its look alone:
- * null, true, false, an integer within 18 digits, or a string of
- * printable ASCII without escapes. */
-static bool plain_value(const char *s, size_t n)
-{
-	if ((n == 4 && (!memcmp(s, "null", 4) || !memcmp(s, "true", 4))) ||
-	    (n == 5 && !memcmp(s, "false", 5)))
-		return true;
-	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
-		for (size_t i = 1; i < n - 1; i++)
-			if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x80 || s[i] == '"' ||
-			    s[i] == '\\')
-				return false;
-		return true;
-	}
-	size_t i = s[0] == '-';
-	if (n == i || n - i > 18 || (s[i] == '0' && n - i > 1) || (i && s[i] == '0'))
-		return false; /* also "-0", which jansson writes 0 */
-	for (; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
-}
-
-/* A stored value (JSON text) as a page shows it: parsed by jansson (null
- * when it does not parse) and written compact. */
-static void put_value(struct jcs_buf *b, const char *s, size_t n)
-{
-	if (s && plain_value(s, n)) {
-		jcs_buf_put(b, s, n);
-		return;
-	}
-	json_t *v = s ? json_loadb(s, n, JSON_DECODE_ANY, NULL) : NULL;
-	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	if (text)
-		jcs_buf_lit(b, text);
-	else if (v)
-		b->status = -1;
-	else
-		jcs_buf_lit(b, "null");
-	free(text);
-	json_decref(v);
-}
-
-static void put_string_or_null(struct jcs_buf *b, const char *s, size_t n)
-{
-	if (s)
-		put_string(b, s, n);
-	else
-		jcs_buf_lit(b, "null");
-}
-
-#define COL(r, c) col(p, (r), (c)), (r)->len[(c)]
-
-/* One event as the JSON:API resource of a page (store_read.c page_row,
- * attach_flags, jsonapi_resource), and a LF. */
-static void ndjson_event(struct jcs_buf *b, const struct page *p, const struct xevent *e)
-{
-	const struct xrow *r = &p->rows[p->order[e->row]];
-	jcs_buf_lit(b, "{\"type\":\"data-events\",\"id\":");
-	put_string(b, COL(r, C_ID));
-	jcs_buf_lit(b, ",\"attributes\":{\"action\":");
-	put_string(b, COL(r, C_ACTION));
-	jcs_buf_lit(b, ",\"timestamp\":");
-	put_int(b, col(p, r, C_TIME));
-	jcs_buf_lit(b, ",\"actorType\":");
-	put_string(b, COL(r, C_ACTOR_TYPE));
-	jcs_buf_lit(b, ",\"actorId\":");
-	put_string(b, COL(r, C_ACTOR_ID));
-	jcs_buf_lit(b, ",\"targetType\":");
-	put_string(b, COL(r, C_TARGET_TYPE));
-	jcs_buf_lit(b, ",\"targetId\":");
-	put_string(b, COL(r, C_TARGET_ID));
-	jcs_buf_lit(b, ",\"eventName\":");
-	put_string_or_null(b, COL(r, C_NAME));
-	jcs_buf_lit(b, ",\"log\":");
-	put_int(b, col(p, r, C_LOG));
-	jcs_buf_lit(b, ",\"seq\":");
-	put_int(b, col(p, r, C_SEQ));
-	jcs_buf_lit(b, ",\"targetVersion\":");
-	if (r->version)
-		jcs_buf_int(b, r->version);
-	else
-		jcs_buf_lit(b, "null");
-	bool changes = false;
-	for (uint32_t k = 0; k < e->nrows; k++) {
-		const struct xrow *c = &p->rows[p->order[e->row + k]];
-		if (!col(p, c, C_FIELD))
-			continue;
-		jcs_buf_lit(b, changes ? "," : ",\"changes\":{");
-		changes = true;
-		put_string(b, COL(c, C_FIELD));
-		if (col(p, c, C_VALUES)) {
-			jcs_buf_lit(b, ":{\"prev\":");
-			put_value(b, COL(c, C_PREV));
-			jcs_buf_lit(b, ",\"next\":");
-			put_value(b, COL(c, C_NEXT));
-			jcs_buf_lit(b, "}");
-		} else {
-			jcs_buf_lit(b, ":{\"erased\":true}");
-		}
-	}
-	jcs_buf_lit(b, changes ? "}}" : "}");
-	for (uint32_t k = 0; k < e->nflags; k++) {
-		const struct xflag *f = &p->flags[e->flag + k];
-		jcs_buf_lit(b, k ? ",{\"kind\":" : ",\"meta\":{\"flags\":[{\"kind\":");
-		put_string(b, p->text.data + f->off[0], f->len[0]);
-		jcs_buf_lit(b, ",\"field\":");
-		put_string_or_null(b, f->len[1] ? p->text.data + f->off[1] : NULL, f->len[1]);
-		jcs_buf_lit(b, ",\"detail\":");
-		put_string(b, p->text.data + f->off[2], f->len[2]);
-		jcs_buf_lit(b, "}");
-	}
-	jcs_buf_lit(b, e->nflags ? "]}}\n" : "}\n");
-}
-
-/* ---- CSV (RFC 4180) ---- */
-
-static const char csv_header[] = "seq,log,id,timestamp,action,actorType,actorId,targetType,"
-                                 "targetId,targetVersion,eventName,field,prev,next,erased,flags"
-                                 "\r\n";
-
-static void csv_cell(struct jcs_buf *b, const char *s, size_t n, bool last)
-{
-	/* A cell a spreadsheet would read as a formula starts with one of
-	 * these: a leading ' makes it text (OWASP, "CSV Injection"). */
-	bool formula = n && strchr("=+-@\t\r", s[0]);
-	bool quote = formula;
-	for (size_t i = 0; i < n && !quote; i++)
-		quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
-	if (quote)
-		jcs_buf_put(b, "\"", 1);
-	if (formula)
-		jcs_buf_put(b, "'", 1);
-	for (size_t i = 0, from = 0; i <= n; i++)
-		if (i == n || s[i] == '"') {
-			jcs_buf_put(b, s + from, i - from);
-			if (i < n)
-				jcs_buf_put(b, "\"\"", 2);
-			from = i + 1;
-		}
-	if (quote)
-		jcs_buf_put(b, "\"", 1);
-	jcs_buf_put(b, last ? "\r\n" : ",", last ? 2 : 1);
-}
-
-static void cell(struct jcs_buf *b, const char *s, size_t n)
-{
-	csv_cell(b, s ? s : "", s ? n : 0, false);
-}
-
-/* An integer column as jansson would write it (the page's integer). */
-static void cell_int(struct jcs_buf *b, long long v)
-{
-	char n[24];
-	int len = snprintf(n, sizeof n, "%lld", v);
-	csv_cell(b, n, (size_t)len, false);
-}
-
-/* A changed value as its compact JSON text. */
-static void cell_value(struct jcs_buf *b, struct jcs_buf *scratch, const char *s, size_t n)
-{
-	scratch->len = 0;
-	put_value(scratch, s, n);
-	if (scratch->status)
-		b->status = scratch->status;
-	cell(b, scratch->data ? scratch->data : "", scratch->len);
-}
-
-/* One row per changed field (in the event's order of fields), or one
- * row with the change columns empty. */
-static void csv_event(struct jcs_buf *b, struct jcs_buf *scratch, const struct page *p,
-                      const struct xevent *e)
-{
-	/* the flags cell: their kinds, space-separated */
-	struct jcs_buf kinds = {0};
-	for (uint32_t k = 0; k < e->nflags; k++) {
-		const struct xflag *f = &p->flags[e->flag + k];
-		if (k)
-			jcs_buf_put(&kinds, " ", 1);
-		jcs_buf_put(&kinds, p->text.data + f->off[0], f->len[0]);
-	}
-	for (uint32_t k = 0; k < e->nrows; k++) {
-		const struct xrow *r = &p->rows[p->order[e->row + k]];
-		cell_int(b, strtoll(col(p, r, C_SEQ), NULL, 10));
-		cell_int(b, strtoll(col(p, r, C_LOG), NULL, 10));
-		cell(b, COL(r, C_ID));
-		cell_int(b, r->time);
-		cell(b, COL(r, C_ACTION));
-		cell(b, COL(r, C_ACTOR_TYPE));
-		cell(b, COL(r, C_ACTOR_ID));
-		cell(b, COL(r, C_TARGET_TYPE));
-		cell(b, COL(r, C_TARGET_ID));
-		if (r->version)
-			cell_int(b, r->version);
-		else
-			cell(b, "", 0);
-		cell(b, COL(r, C_NAME));
-		bool change = col(p, r, C_FIELD) != NULL;
-		bool erased = change && !col(p, r, C_VALUES);
-		cell(b, COL(r, C_FIELD));
-		if (change && !erased) {
-			cell_value(b, scratch, COL(r, C_PREV));
-			cell_value(b, scratch, COL(r, C_NEXT));
-		} else {
-			cell(b, "", 0);
-			cell(b, "", 0);
-		}
-		cell(b, change ? (erased ? "true" : "false") : "", change ? (erased ? 4 : 5) : 0);
-		csv_cell(b, kinds.data ? kinds.data : "", kinds.len, true);
-	}
-	if (kinds.status)
-		b->status = kinds.status;
-	jcs_buf_free(&kinds);
-}
 
 /* ---- the export ---- */
 
@@ -593,6 +80,8 @@ struct lane {
 	struct page *head, *tail; /* pages read, not yet taken by the writer */
 	size_t queued;
 	bool read_all; /* its last page is queued */
+	uint64_t nread;              /* events read so far */
+	int64_t first_ms, last_ms;   /* the times of the first and the last */
 	/* the writer's */
 	struct page *cur;
 };
@@ -650,18 +139,10 @@ static void split_lanes(struct exporter *x)
 static int read_page(struct exporter *x, struct lane *l, struct db *db, struct page **out,
                      bool *more)
 {
-	struct page *p = calloc(1, sizeof *p);
-	if (!p)
-		return DB_ERR;
-	int st = store_query_rows(db, &l->q, take_row, p);
-	if (st == DB_OK)
-		st = page_events(p, &l->q, x->by_version, more);
-	if (st == DB_OK)
-		st = page_flags(db, p);
-	if (st) {
-		page_free(p);
+	struct page *p;
+	int st = export_page_read(db, &l->q, x->by_version, &p, more);
+	if (st)
 		return st;
-	}
 	if (*more) {
 		const struct xrow *r = &p->rows[p->order[p->events[p->nevents - 1].row]];
 		l->q.has_after = true;
@@ -697,6 +178,30 @@ static struct lane *next_lane(struct exporter *x, bool *unread)
 	return best;
 }
 
+/* Lane l's next page, in events, under lock: its share of the page
+ * read_page sized (l->q.limit), the share being its events per ms among
+ * the lanes still read, so that the lanes' pages cover about the same
+ * stretch of time. Their lookups then land on the same table pages while
+ * the buffer pool holds them: a sparse actor's events are a few on every
+ * page of the log, and lanes that ran apart in time read each page once
+ * per lane (the bench's sparse export: 48k -> 34k events/s). */
+static unsigned lane_limit(const struct exporter *x, const struct lane *l)
+{
+	double mine = 0, all = 0;
+	for (size_t i = 0; i < x->nlanes; i++) {
+		const struct lane *k = &x->lanes[i];
+		if (!k->nread || (!k->more && k != l))
+			continue;
+		int64_t span = k->last_ms - k->first_ms;
+		double rate = (double)k->nread / (double)((span < 0 ? -span : span) + 1);
+		all += rate;
+		if (k == l)
+			mine = rate;
+	}
+	double n = all > 0 ? l->q.limit * mine / all : l->q.limit;
+	return n < EXPORT_PAGE_MIN ? EXPORT_PAGE_MIN : n > EXPORT_PAGE_MAX ? EXPORT_PAGE_MAX : (unsigned)n;
+}
+
 static void *reader_main(void *arg)
 {
 	struct exporter *x = arg;
@@ -718,6 +223,14 @@ static void *reader_main(void *arg)
 		bool more = l->more; /* busy: no other thread reads or writes l's q and more */
 		st = read_page(x, l, db, &p, &more);
 		pthread_mutex_lock(&x->lock);
+		if (p && p->nevents) {
+			if (!l->nread)
+				l->first_ms = p->rows[p->order[p->events[0].row]].time;
+			l->last_ms = p->rows[p->order[p->events[p->nevents - 1].row]].time;
+			l->nread += p->nevents;
+		}
+		if (p && more && x->nlanes > 1)
+			l->q.limit = lane_limit(x, l); /* still busy: l's q is ours */
 		l->busy = false;
 		if (p) {
 			if (l->tail)
@@ -774,7 +287,7 @@ static long take_pages(struct exporter *x)
 	for (size_t i = 0; i < x->nlanes; i++) {
 		struct lane *l = &x->lanes[i];
 		while (!l->cur || l->cur->at == l->cur->nevents) {
-			page_free(l->cur);
+			export_page_free(l->cur);
 			l->cur = l->head;
 			if (!l->head)
 				break;
@@ -814,9 +327,9 @@ static void format_some(struct exporter *x, size_t max)
 		struct page *p = next->cur;
 		const struct xevent *e = &p->events[p->at++];
 		if (x->format == EXPORT_CSV)
-			csv_event(&x->out, &x->scratch, p, e);
+			export_csv_event(&x->out, &x->scratch, p, e);
 		else
-			ndjson_event(&x->out, p, e);
+			export_ndjson_event(&x->out, p, e);
 		x->events++;
 	}
 }
@@ -829,7 +342,7 @@ static long fill(void *ctx, char *buf, size_t max)
 			return -1; /* cut short: the client sees no last chunk */
 		x->out.len = x->off = 0;
 		if (!x->started && x->format == EXPORT_CSV)
-			jcs_buf_lit(&x->out, csv_header);
+			jcs_buf_lit(&x->out, export_csv_header);
 		x->started = true;
 		long st = take_pages(x);
 		if (st != 1) {
@@ -866,9 +379,9 @@ static void done(void *ctx)
 		while (l->head) {
 			struct page *p = l->head;
 			l->head = p->next;
-			page_free(p);
+			export_page_free(p);
 		}
-		page_free(l->cur);
+		export_page_free(l->cur);
 	}
 	pthread_mutex_destroy(&x->lock);
 	pthread_cond_destroy(&x->cond);
