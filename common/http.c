@@ -311,6 +311,14 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	}
 }
 
+void http_stream_send_buffer(struct http_stream *s, int bytes)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci)
+		(void)setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+}
+
 void http_stream_wake(struct http_stream *s)
 {
 	pthread_mutex_lock(&s->lock);

@@ -182,6 +182,14 @@ struct http_stream *http_reply_stream(struct http_request *req, unsigned status,
  * caller makes sure done(ctx) has not started (by its own lock, which
  * done takes too). */
 void http_stream_wake(struct http_stream *s);
+/* Sets the stream's socket send buffer to bytes (SO_SNDBUF, socket(7):
+ * the kernel doubles it and no longer grows it by itself). A client that
+ * does not read then holds at most that much of the body in the kernel,
+ * and fill is not asked for more: what a slow reader makes the daemon
+ * produce ahead of it stays small. Call it from the thread that made the
+ * reply, before it returns. Errors are ignored (the buffer stays as it
+ * was). */
+void http_stream_send_buffer(struct http_stream *s, int bytes);
 
 /* 403 for a token whose user may not do this (RFC 6750 §3.1: with
  * WWW-Authenticate: Bearer error="insufficient_scope"). */

@@ -35,6 +35,8 @@
 /* A fill that read the store this long without finding a match yields
  * the worker (its other connections wait meanwhile) with a comment line. */
 #define CATCH_UP_SLICE_MS 50
+/* A stream's socket send buffer, in bytes (the kernel doubles it). */
+#define STREAM_SEND_BUF (64 << 10)
 
 struct subscriber {
 	struct auditor *a;
@@ -399,8 +401,14 @@ void h_events_stream(struct http_request *req)
 	http_add_header(req, "X-Accel-Buffering", "no"); /* proxies: do not hold it back */
 	struct http_stream *handle =
 	    http_reply_stream(req, 200, "text/event-stream", fill, done, x);
-	if (handle)
+	if (handle) {
 		x->handle = handle; /* before the first fill, on this same thread */
+		/* A stream that is behind reads the store on an HTTP worker for
+		 * as long as the kernel takes what it sends: a client that does
+		 * not read (or a relay reading ahead for one) must not have it
+		 * read megabytes ahead while other requests wait for a worker. */
+		http_stream_send_buffer(handle, STREAM_SEND_BUF);
+	}
 	return;
 refused:
 	done(x);
