@@ -44,16 +44,16 @@
 #define EXPORT_PAGE_MIN 100
 #define EXPORT_PAGE_MAX 10000
 #define EXPORT_PAGE_FIRST 100
-/* Pages queued for the writer, at most (the reader reads one more). */
+/* Pages of a lane queued for the writer, at most (a reader reads one more). */
 #define EXPORT_AHEAD 1
-/* Exports running at once are at most the auditor's exports_max
- * (AUDITLOG_EXPORTS_MAX): each holds a thread, a database connection and
- * up to EXPORT_AHEAD + 2 pages. An export whose client left while it
- * waited for a page ends once that page is read. */
 
 const char *const export_media_types[EXPORT_FORMATS] = {JSONAPI_MEDIA_TYPE,
                                                         "application/x-ndjson", "text/csv"};
 
+/* Exports running, at most the auditor's exports_max (AUDITLOG_EXPORTS_MAX):
+ * each holds up to EXPORT_READERS threads and connections and, per lane,
+ * up to EXPORT_AHEAD + 2 pages. An export whose client left while a page
+ * was read ends once that page is read. */
 static atomic_int exports_running;
 
 /* ---- the export ---- */
@@ -75,11 +75,10 @@ static atomic_int exports_running;
 struct lane {
 	struct plan_query q; /* the reader's: this lane's range and cursor */
 	/* under the exporter's lock */
-	bool more;                /* another page follows */
+	bool more;                /* another page follows: until then its last is not queued */
 	bool busy;                /* a reader is reading its next page */
 	struct page *head, *tail; /* pages read, not yet taken by the writer */
 	size_t queued;
-	bool read_all; /* its last page is queued */
 	uint64_t nread;              /* events read so far */
 	int64_t first_ms, last_ms;   /* the times of the first and the last */
 	/* the writer's */
@@ -101,7 +100,7 @@ struct exporter {
 	pthread_cond_t cond;
 	/* under lock */
 	struct http_stream *stream; /* NULL once done started */
-	bool gone;                  /* done started: the reader stops */
+	bool gone;                  /* done started: the readers stop */
 	bool failed;                /* a reader failed: the export is cut short */
 
 	/* the writer's (fill) */
@@ -144,7 +143,7 @@ static int read_page(struct exporter *x, struct lane *l, struct db *db, struct p
 	if (st)
 		return st;
 	if (*more) {
-		const struct xrow *r = &p->rows[p->order[p->events[p->nevents - 1].row]];
+		const struct xrow *r = event_row(p, p->nevents - 1);
 		l->q.has_after = true;
 		l->q.after.version = r->version;
 		l->q.after.timestamp = r->time;
@@ -183,8 +182,8 @@ static struct lane *next_lane(struct exporter *x, bool *unread)
  * the lanes still read, so that the lanes' pages cover about the same
  * stretch of time. Their lookups then land on the same table pages while
  * the buffer pool holds them: a sparse actor's events are a few on every
- * page of the log, and lanes that ran apart in time read each page once
- * per lane (the bench's sparse export: 48k -> 34k events/s). */
+ * page of the log, and lanes that ran apart in time would read each page
+ * once per lane. */
 static unsigned lane_limit(const struct exporter *x, const struct lane *l)
 {
 	double mine = 0, all = 0;
@@ -225,8 +224,8 @@ static void *reader_main(void *arg)
 		pthread_mutex_lock(&x->lock);
 		if (p && p->nevents) {
 			if (!l->nread)
-				l->first_ms = p->rows[p->order[p->events[0].row]].time;
-			l->last_ms = p->rows[p->order[p->events[p->nevents - 1].row]].time;
+				l->first_ms = event_row(p, 0)->time;
+			l->last_ms = event_row(p, p->nevents - 1)->time;
 			l->nread += p->nevents;
 		}
 		if (p && more && x->nlanes > 1)
@@ -240,7 +239,6 @@ static void *reader_main(void *arg)
 			l->tail = p;
 			l->queued++;
 			l->more = more;
-			l->read_all = !more;
 		}
 		pthread_cond_broadcast(&x->cond); /* another reader may wait on l */
 		if (x->stream)
@@ -265,15 +263,7 @@ static void *reader_main(void *arg)
 static bool lane_first(const struct exporter *x, const struct lane *a, const struct lane *b)
 {
 	const struct page *p = a->cur, *q = b->cur;
-	const struct xrow *r = &p->rows[p->order[p->events[p->at].row]];
-	const struct xrow *s = &q->rows[q->order[q->events[q->at].row]];
-	int c;
-	if (x->by_version && r->version != s->version)
-		c = r->version < s->version ? -1 : 1;
-	else if (r->time != s->time)
-		c = r->time < s->time ? -1 : 1;
-	else
-		c = strcmp(col(p, r, C_ID), col(q, s, C_ID));
+	int c = export_event_cmp(p, event_row(p, p->at), q, event_row(q, q->at), x->by_version);
 	return (x->q.ascending ? c : -c) < 0;
 }
 
@@ -297,7 +287,7 @@ static long take_pages(struct exporter *x)
 			l->queued--;
 			pthread_cond_broadcast(&x->cond);
 		}
-		if (!l->cur && !l->read_all)
+		if (!l->cur && l->more)
 			waiting = true;
 		any |= l->cur != NULL;
 	}

@@ -101,27 +101,33 @@ static void put_string_or_null(struct jcs_buf *b, const char *s, size_t n)
  * attach_flags, jsonapi_resource), and a LF. */
 void export_ndjson_event(struct jcs_buf *b, const struct page *p, const struct xevent *e)
 {
+	/* The members before targetVersion, in the page's order: each its
+	 * key (with what precedes it) and its column, as a string (NULL:
+	 * null) or an integer. */
+	static const struct {
+		const char *key;
+		int col;
+		bool integer;
+	} members[] = {
+	    {"{\"type\":\"data-events\",\"id\":", C_ID, false},
+	    {",\"attributes\":{\"action\":", C_ACTION, false},
+	    {",\"timestamp\":", C_TIME, true},
+	    {",\"actorType\":", C_ACTOR_TYPE, false},
+	    {",\"actorId\":", C_ACTOR_ID, false},
+	    {",\"targetType\":", C_TARGET_TYPE, false},
+	    {",\"targetId\":", C_TARGET_ID, false},
+	    {",\"eventName\":", C_NAME, false},
+	    {",\"log\":", C_LOG, true},
+	    {",\"seq\":", C_SEQ, true},
+	};
 	const struct xrow *r = &p->rows[p->order[e->row]];
-	jcs_buf_lit(b, "{\"type\":\"data-events\",\"id\":");
-	put_string(b, COL(r, C_ID));
-	jcs_buf_lit(b, ",\"attributes\":{\"action\":");
-	put_string(b, COL(r, C_ACTION));
-	jcs_buf_lit(b, ",\"timestamp\":");
-	put_int(b, col(p, r, C_TIME));
-	jcs_buf_lit(b, ",\"actorType\":");
-	put_string(b, COL(r, C_ACTOR_TYPE));
-	jcs_buf_lit(b, ",\"actorId\":");
-	put_string(b, COL(r, C_ACTOR_ID));
-	jcs_buf_lit(b, ",\"targetType\":");
-	put_string(b, COL(r, C_TARGET_TYPE));
-	jcs_buf_lit(b, ",\"targetId\":");
-	put_string(b, COL(r, C_TARGET_ID));
-	jcs_buf_lit(b, ",\"eventName\":");
-	put_string_or_null(b, COL(r, C_NAME));
-	jcs_buf_lit(b, ",\"log\":");
-	put_int(b, col(p, r, C_LOG));
-	jcs_buf_lit(b, ",\"seq\":");
-	put_int(b, col(p, r, C_SEQ));
+	for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+		jcs_buf_lit(b, members[i].key);
+		if (members[i].integer)
+			put_int(b, col(p, r, members[i].col));
+		else
+			put_string_or_null(b, COL(r, members[i].col));
+	}
 	jcs_buf_lit(b, ",\"targetVersion\":");
 	if (r->version)
 		jcs_buf_int(b, r->version);

@@ -73,17 +73,21 @@ static _Thread_local const struct page *sort_page;
 static _Thread_local int sort_dir;
 static _Thread_local bool sort_by_version;
 
+int export_event_cmp(const struct page *p, const struct xrow *r, const struct page *q,
+                     const struct xrow *s, bool by_version)
+{
+	if (by_version && r->version != s->version)
+		return r->version < s->version ? -1 : 1;
+	if (r->time != s->time)
+		return r->time < s->time ? -1 : 1;
+	return strcmp(col(p, r, C_ID), col(q, s, C_ID));
+}
+
 static int row_cmp(const void *a, const void *b)
 {
 	const struct xrow *x = &sort_page->rows[*(const uint32_t *)a];
 	const struct xrow *y = &sort_page->rows[*(const uint32_t *)b];
-	int c = 0;
-	if (sort_by_version && x->version != y->version)
-		c = x->version < y->version ? -1 : 1;
-	else if (x->time != y->time)
-		c = x->time < y->time ? -1 : 1;
-	else
-		c = strcmp(col(sort_page, x, C_ID), col(sort_page, y, C_ID));
+	int c = export_event_cmp(sort_page, x, sort_page, y, sort_by_version);
 	if (c)
 		return c * sort_dir;
 	const char *f = col(sort_page, x, C_FIELD), *g = col(sort_page, y, C_FIELD);
@@ -108,7 +112,7 @@ static int page_events(struct page *p, const struct plan_query *q, bool by_versi
 	for (size_t i = 0; i < p->nrows; i++) {
 		const char *id = col(p, &p->rows[p->order[i]], C_ID);
 		if (p->nevents &&
-		    !strcmp(id, col(p, &p->rows[p->order[p->events[p->nevents - 1].row]], C_ID))) {
+		    !strcmp(id, col(p, event_row(p, p->nevents - 1), C_ID))) {
 			p->events[p->nevents - 1].nrows++;
 			continue;
 		}
@@ -131,7 +135,7 @@ struct flag_ctx {
 
 static const char *event_id(const struct page *p, uint32_t e)
 {
-	return col(p, &p->rows[p->order[p->events[e].row]], C_ID);
+	return col(p, event_row(p, e), C_ID);
 }
 
 static _Thread_local const struct page *id_page;

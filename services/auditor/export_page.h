@@ -74,6 +74,19 @@ static inline const char *col(const struct page *p, const struct xrow *r, int c)
 	return r->off[c] == NO_VALUE ? NULL : p->text.data + r->off[c];
 }
 
+/* The first row (in page order) of event e of p: its columns of the
+ * event itself are every row's. */
+static inline const struct xrow *event_row(const struct page *p, size_t e)
+{
+	return &p->rows[p->order[p->events[e].row]];
+}
+
+/* The query's order of the events of rows r (of page p) and s (of page
+ * q), oldest first: (version, when by_version,) time, id. Negative,
+ * zero (the same event) or positive. */
+int export_event_cmp(const struct page *p, const struct xrow *r, const struct page *q,
+                     const struct xrow *s, bool by_version);
+
 /* Reads the page of q (its cursor and limit) on db: runs its statement,
  * sorts the rows into q's order ((version,) time, id, newest first unless
  * ascending; by_version says whether the order has the version), keeps

@@ -536,7 +536,7 @@ static int bind_batch(struct batch_tx *t)
 struct offer_row {
 	const char *val[15];
 	unsigned long len[15];
-	char ts[24], log[12], seq[24], version[24];
+	char ts[24], seq[24], version[24];
 };
 
 /* Hands the ledger's listener (the live stream) the rows of the events
@@ -545,14 +545,17 @@ struct offer_row {
  * memory, it hands nothing: the listener reads the store. */
 static void offer_committed(const struct batch_tx *t, uint64_t generation)
 {
-	size_t nrows = 0;
-	for (size_t i = 0; i < t->n; i++)
-		if (!t->repeat[i] && !is_known(t, t->events[i].id)) {
-			size_t nc = t->first_change[i + 1] - t->first_change[i];
-			nrows += nc ? nc : 1;
-		}
-	struct offer_row *r = malloc((nrows ? nrows : 1) * sizeof *r);
-	struct db_row *rows = malloc((nrows ? nrows : 1) * sizeof *rows);
+	/* At most a row per change, or one for an event without (a repeat
+	 * or a known event gets none). */
+	size_t cap = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t nc = t->first_change[i + 1] - t->first_change[i];
+		cap += nc ? nc : 1;
+	}
+	struct offer_row *r = malloc((cap ? cap : 1) * sizeof *r);
+	struct db_row *rows = malloc((cap ? cap : 1) * sizeof *rows);
+	char log[12];
+	snprintf(log, sizeof log, "%u", (unsigned)ledger_log(t->ledger));
 	size_t k = 0;
 	uint64_t seq = t->first;
 	for (size_t i = 0; r && rows && i < t->n; i++) {
@@ -564,7 +567,6 @@ static void offer_committed(const struct batch_tx *t, uint64_t generation)
 			struct offer_row *o = &r[k];
 			bool change = c < c1;
 			snprintf(o->ts, sizeof o->ts, "%lld", (long long)e->timestamp);
-			snprintf(o->log, sizeof o->log, "%u", (unsigned)ledger_log(t->ledger));
 			snprintf(o->seq, sizeof o->seq, "%llu", (unsigned long long)seq);
 			snprintf(o->version, sizeof o->version, "%lld", (long long)e->target_version);
 			const char *val[15] = {e->id,
@@ -578,7 +580,7 @@ static void offer_committed(const struct batch_tx *t, uint64_t generation)
 			                       change ? t->lc[c].field : NULL,
 			                       change ? t->cr[c].prev : NULL,
 			                       change ? t->cr[c].next : NULL,
-			                       o->log,
+			                       log,
 			                       o->seq,
 			                       change ? t->lc[c].field : NULL,
 			                       o->version};
@@ -590,8 +592,8 @@ static void offer_committed(const struct batch_tx *t, uint64_t generation)
 		}
 		seq++;
 	}
-	if (r && rows && k == nrows)
-		ledger_offer(t->ledger, t->first, rows, nrows, generation);
+	if (r && rows)
+		ledger_offer(t->ledger, t->first, rows, k, generation);
 	free(r);
 	free(rows);
 }
