@@ -296,5 +296,17 @@ void h_verify(struct http_request *req);
 
 /* ---- export.c: GET /export ---- */
 void h_export(struct http_request *req);
+/* Appends e's line of an export bundle (docs/ledger.md "Export bundles":
+ * the leaf's members, each side of a change opened as {"commitment",
+ * "salt","value"} or {"erased": commitment}, and "leaf", the stored leaf
+ * hash), in its RFC 8785 form with its final "\n", to out (the caller's,
+ * who frees it): what /export writes for e's position, byte for byte.
+ * e is borrowed. Returns LEAF_OK, or a leaf_status from
+ * bundle_event_write (LEAF_EINVAL, LEAF_EVALUE: a stored row that cannot
+ * be written as it is; LEAF_ENOMEM, LEAF_ECRYPTO); out is then as it was
+ * before the call. */
+struct log_event;
+struct jcs_buf;
+int export_event_line(const struct log_event *e, struct jcs_buf *out);
 
 #endif

@@ -34,14 +34,11 @@ static int flush(struct exporter *x)
 	return 0;
 }
 
-static int on_event(void *ctx, const struct log_event *e)
+int export_event_line(const struct log_event *e, struct jcs_buf *out)
 {
-	struct exporter *x = ctx;
-	if (atomic_load(&x->a->stopping))
-		return DB_ERR_GONE;
 	struct bundle_field f[256];
 	if (e->ev.nchanges > sizeof f / sizeof f[0])
-		return (x->failed = LEAF_EINVAL);
+		return LEAF_EINVAL;
 	for (size_t i = 0; i < e->ev.nchanges; i++) {
 		const struct log_field *lf = &e->fields[i];
 		f[i] = (struct bundle_field){.field = lf->field};
@@ -57,13 +54,24 @@ static int on_event(void *ctx, const struct log_event *e)
 			f[i].next.value_len = lf->next_len;
 		}
 	}
-	size_t mark = x->buf.len;
-	int st = bundle_event_write(&e->ev, f, e->ev.nchanges, e->leaf_hash, &x->buf);
+	size_t mark = out->len;
+	int st = bundle_event_write(&e->ev, f, e->ev.nchanges, e->leaf_hash, out);
+	if (st) {
+		out->len = mark;
+		out->status = 0;
+	}
+	return st;
+}
+
+static int on_event(void *ctx, const struct log_event *e)
+{
+	struct exporter *x = ctx;
+	if (atomic_load(&x->a->stopping))
+		return DB_ERR_GONE;
+	int st = export_event_line(e, &x->buf);
 	if (st) {
 		/* A stored row that cannot be written as it is (changed by hand):
 		 * the verifier names its position by its absence. */
-		x->buf.len = mark;
-		x->buf.status = 0;
 		if (!x->failed)
 			x->failed = st;
 		return st == LEAF_ENOMEM ? DB_ERR : 0;
