@@ -113,6 +113,19 @@ static int send_all(int fd, const char *buf, size_t len, const struct timespec *
 	return 0;
 }
 
+/* Copies a header's value (v: after the colon, up to its line's end, its
+ * leading spaces skipped) into out (cap bytes), cut to fit. */
+static void header_value(const char *v, char *out, size_t cap)
+{
+	while (*v == ' ')
+		v++;
+	size_t n = strcspn(v, "\r\n");
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, v, n);
+	out[n] = '\0';
+}
+
 static int parse_response(char *raw, size_t len, struct httpc_response *out)
 {
 	char *end = NULL;
@@ -131,14 +144,9 @@ static int parse_response(char *raw, size_t len, struct httpc_response *out)
 	for (char *line = strstr(raw, "\r\n"); line && line < end; line = strstr(line, "\r\n")) {
 		line += 2;
 		if (!strncasecmp(line, "Content-Type:", 13)) {
-			char *v = line + 13;
-			while (*v == ' ')
-				v++;
-			size_t n = strcspn(v, "\r\n");
-			if (n >= sizeof out->content_type)
-				n = sizeof out->content_type - 1;
-			memcpy(out->content_type, v, n);
-			out->content_type[n] = '\0';
+			header_value(line + 13, out->content_type, sizeof out->content_type);
+		} else if (!strncasecmp(line, "Last-Modified:", 14)) {
+			header_value(line + 14, out->last_modified, sizeof out->last_modified);
 		} else if (!strncasecmp(line, "Content-Length:", 15)) {
 			content_length = strtol(line + 15, NULL, 10);
 		} else if (!strncasecmp(line, "Transfer-Encoding:", 18)) {

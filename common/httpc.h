@@ -20,6 +20,7 @@ struct httpc_url {
 struct httpc_response {
 	unsigned status;
 	char content_type[128];
+	char last_modified[64]; /* the Last-Modified header's value, or "" */
 	char *body; /* owned, NUL-terminated */
 	size_t body_len;
 };

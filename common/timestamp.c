@@ -131,17 +131,47 @@ int timestamp_parse(const char *s, size_t len, int64_t *ms)
 	return 0;
 }
 
-void timestamp_format(int64_t ms, char out[TIMESTAMP_TEXT_MAX])
+/* ms clamped to [0, TIMESTAMP_MAX], split into its day (since the epoch)
+ * and the civil date and time of day of it. */
+struct civil {
+	int64_t days;
+	int y;
+	unsigned m, d;
+	int hour, min, sec, ms;
+};
+
+static struct civil civil_of(int64_t ms)
 {
+	struct civil c;
 	if (ms < 0)
 		ms = 0;
 	if (ms > TIMESTAMP_MAX)
 		ms = TIMESTAMP_MAX;
-	int64_t days = ms / 86400000, rest = ms % 86400000;
-	int y;
-	unsigned m, d;
-	civil_from_days(days, &y, &m, &d);
-	snprintf(out, TIMESTAMP_TEXT_MAX, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d,
-	         (int)(rest / 3600000), (int)(rest / 60000 % 60), (int)(rest / 1000 % 60),
-	         (int)(rest % 1000));
+	c.days = ms / 86400000;
+	int64_t rest = ms % 86400000;
+	civil_from_days(c.days, &c.y, &c.m, &c.d);
+	c.hour = (int)(rest / 3600000);
+	c.min = (int)(rest / 60000 % 60);
+	c.sec = (int)(rest / 1000 % 60);
+	c.ms = (int)(rest % 1000);
+	return c;
+}
+
+void timestamp_format(int64_t ms, char out[TIMESTAMP_TEXT_MAX])
+{
+	struct civil c = civil_of(ms);
+	snprintf(out, TIMESTAMP_TEXT_MAX, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", c.y, c.m, c.d,
+	         c.hour, c.min, c.sec, c.ms);
+}
+
+void timestamp_format_http(int64_t ms, char out[TIMESTAMP_TEXT_MAX])
+{
+	/* Day 0, 1970-01-01, was a Thursday. Names from RFC 9110, not from a
+	 * locale. */
+	static const char day_names[7][4] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};
+	static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	struct civil c = civil_of(ms);
+	snprintf(out, TIMESTAMP_TEXT_MAX, "%s, %02u %s %04d %02d:%02d:%02d GMT",
+	         day_names[c.days % 7], c.d, month_names[c.m - 1], c.y, c.hour, c.min, c.sec);
 }

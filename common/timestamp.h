@@ -35,4 +35,9 @@ int timestamp_parse(const char *s, size_t len, int64_t *ms);
  * "2026-03-03T09:46:40.000Z", and a NUL into out. */
 void timestamp_format(int64_t ms, char out[TIMESTAMP_TEXT_MAX]);
 
+/* Writes ms (0 to TIMESTAMP_MAX; the milliseconds are dropped) as an HTTP
+ * date, RFC 9110 §5.6.7's IMF-fixdate, "Tue, 03 Mar 2026 09:46:40 GMT"
+ * (29 bytes), and a NUL into out: for Last-Modified. */
+void timestamp_format_http(int64_t ms, char out[TIMESTAMP_TEXT_MAX]);
+
 #endif

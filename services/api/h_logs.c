@@ -262,7 +262,8 @@ void h_logs_for(struct http_request *req)
  * record's endpoints (docs/ledger.md), passed through to the auditor's
  * path without "/logs", under the caller's authentication, and their
  * answers passed back as they are (signed notes, proofs and bundles are
- * not JSON:API). The auditor checks the parameters and the role. */
+ * not JSON:API), with their Content-Type and Last-Modified. The auditor
+ * checks the parameters and the role. */
 void h_logs_ledger(struct http_request *req)
 {
 	struct api *api = http_app(req);
@@ -281,6 +282,10 @@ void h_logs_ledger(struct http_request *req)
 		return;
 	refusal_header(req, resp.status);
 	http_add_header(req, "Cache-Control", "no-store");
+	/* /checkpoint's: when it was signed (CORS-safelisted, so a page of
+	 * another origin reads it). */
+	if (resp.last_modified[0])
+		http_add_header(req, "Last-Modified", resp.last_modified);
 	http_reply_buffer(req, resp.status, resp.content_type[0] ? resp.content_type : "text/plain",
 	                  resp.body, resp.body_len);
 	resp.body = NULL; /* the reply owns it */

@@ -12,6 +12,7 @@
 #include "jcs.h"
 #include "reads.h"
 #include "sql_id.h"
+#include "timestamp.h"
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 
@@ -21,15 +22,19 @@ static void reply_text(struct http_request *req, char *text, size_t len)
 	http_reply_buffer(req, 200, TEXT_PLAIN, text, len);
 }
 
-/* GET /checkpoint: the latest signed checkpoint (c2sp.org/tlog-checkpoint). */
+/* GET /checkpoint: the latest signed checkpoint (c2sp.org/tlog-checkpoint),
+ * with Last-Modified: when it was signed. */
 void h_checkpoint(struct http_request *req)
 {
 	struct auditor *a = http_app(req);
-	char *note = ledger_checkpoint(a->ledger, NULL);
+	int64_t signed_ms;
+	char *note = ledger_checkpoint(a->ledger, NULL, &signed_ms), date[TIMESTAMP_TEXT_MAX];
 	if (!note) {
 		http_reply_error(req, 503, "Service unavailable", "No checkpoint is signed yet.");
 		return;
 	}
+	timestamp_format_http(signed_ms, date);
+	http_add_header(req, "Last-Modified", date);
 	reply_text(req, note, strlen(note));
 }
 

@@ -42,6 +42,7 @@ struct ledger {
 	uint64_t signed_size;
 	int64_t pending_since_ms; /* when the first unsigned event was committed; 0: none */
 	char *latest;             /* the latest signed note */
+	int64_t latest_ms;        /* when it was signed (ledger_checkpoint) */
 	const char *halted;
 	bool ready; /* restored from the database (by the signer thread) */
 	pthread_cond_t ready_cond;
@@ -140,12 +141,14 @@ uint64_t ledger_given(struct ledger *l)
 	return n;
 }
 
-char *ledger_checkpoint(struct ledger *l, uint64_t *size)
+char *ledger_checkpoint(struct ledger *l, uint64_t *size, int64_t *signed_ms)
 {
 	pthread_mutex_lock(&l->lock);
 	char *note = l->ready && l->latest ? strdup(l->latest) : NULL;
 	if (size)
 		*size = l->ready ? l->signed_size : 0;
+	if (signed_ms)
+		*signed_ms = l->ready ? l->latest_ms : 0;
 	pthread_mutex_unlock(&l->lock);
 	return note;
 }
@@ -367,12 +370,14 @@ static int sign_and_store(struct ledger *l, struct db *db, const struct merkle_f
 	int st = db_exec(db,
 	                 "INSERT INTO log_checkpoints (log_id, size, root, note) VALUES (?,?,?,?)",
 	                 v, 4, NULL, NULL);
+	int64_t signed_ms = clock_wall_ms();
 	if (st == DB_ERR_DUPLICATE) {
 		struct stored_checkpoint cp;
 		st = tree_checkpoint(db, l->log, TREE_EXACT, f->size, 0, &cp);
 		if (!st && cp.found && cp.root_ok && !memcmp(cp.root, root, MERKLE_HASH_LEN)) {
 			free(note);
 			note = cp.note;
+			signed_ms = cp.signed_ms;
 		} else {
 			free(cp.note);
 			if (!st) {
@@ -388,6 +393,7 @@ static int sign_and_store(struct ledger *l, struct db *db, const struct merkle_f
 	pthread_mutex_lock(&l->lock);
 	free(l->latest);
 	l->latest = note;
+	l->latest_ms = signed_ms;
 	if (f->size > l->signed_size || !l->signed_size)
 		l->signed_size = f->size;
 	l->pending_since_ms = l->f.size > f->size ? clock_ms() : 0;
@@ -527,6 +533,7 @@ static const char *check_latest(struct ledger *l, struct db *db, int *st)
 	else {
 		l->signed_size = cp.size;
 		l->latest = cp.note;
+		l->latest_ms = cp.signed_ms;
 		cp.note = NULL;
 	}
 out:
@@ -539,6 +546,7 @@ static int restore(struct ledger *l, struct db *db)
 	/* From scratch: an attempt may have failed half-way. */
 	free(l->latest);
 	l->latest = NULL;
+	l->latest_ms = 0;
 	l->signed_size = 0;
 	l->halted = NULL;
 	merkle_frontier_init(&l->f);

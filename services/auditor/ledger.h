@@ -178,9 +178,12 @@ void ledger_offer(struct ledger *l, uint64_t first, const struct db_row *rows, s
  * this writer wrote or will commit for them lies past it. */
 uint64_t ledger_given(struct ledger *l);
 /* The latest signed checkpoint: a malloc'd copy of the signed note for the
- * caller to free, its size in *size. NULL when none yet (or out of
+ * caller to free, its size in *size and when it was signed in *signed_ms
+ * (ms since the epoch: the writer's wall clock when it stored the
+ * checkpoint, or the stored row's signed_at for one signed before the
+ * writer started); either may be NULL. NULL when none yet (or out of
  * memory). */
-char *ledger_checkpoint(struct ledger *l, uint64_t *size);
+char *ledger_checkpoint(struct ledger *l, uint64_t *size, int64_t *signed_ms);
 
 /* ---- tree.c: a log's stored tree as a merkle_source ----
  *
@@ -229,6 +232,7 @@ struct stored_checkpoint {
 	uint8_t root[MERKLE_HASH_LEN];
 	bool root_ok; /* the stored root had 32 bytes (else root is zero-padded) */
 	char *note;   /* the signed note, malloc'd: free it */
+	int64_t signed_ms; /* signed_at: when it was stored, ms since the epoch */
 };
 enum tree_pick {
 	TREE_EXACT,  /* the checkpoint of size a */

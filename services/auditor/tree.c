@@ -424,6 +424,10 @@ int tree_source_fetch(struct tree_source *ts)
 	return st;
 }
 
+/* signed_at in milliseconds since the epoch (UNIX_TIMESTAMP of a TIMESTAMP
+ * column reads its stored UTC value, whatever the session's time zone). */
+#define SIGNED_AT "FLOOR(UNIX_TIMESTAMP(signed_at) * 1000)"
+
 static int checkpoint_row(void *ctx, const struct db_row *row)
 {
 	struct stored_checkpoint *cp = ctx;
@@ -432,6 +436,7 @@ static int checkpoint_row(void *ctx, const struct db_row *row)
 	cp->root_ok = row->val[1] && row->len[1] == MERKLE_HASH_LEN;
 	if (row->val[1])
 		memcpy(cp->root, row->val[1], row->len[1] < MERKLE_HASH_LEN ? row->len[1] : MERKLE_HASH_LEN);
+	cp->signed_ms = row->val[3] ? strtoll(row->val[3], NULL, 10) : 0;
 	cp->note = strndup(row->val[2] ? row->val[2] : "", row->len[2]);
 	return cp->note ? 0 : DB_ERR;
 }
@@ -440,11 +445,12 @@ int tree_checkpoint(struct db *db, uint32_t log, enum tree_pick pick, uint64_t a
                     struct stored_checkpoint *cp)
 {
 	static const char *const sql[] = {
-	    [TREE_EXACT] = "SELECT size, root, note FROM log_checkpoints WHERE log_id = ? AND size = ?",
-	    [TREE_LATEST] = "SELECT size, root, note FROM log_checkpoints WHERE log_id = ? "
-	                    "ORDER BY size DESC LIMIT 1",
-	    [TREE_NEXT] = "SELECT size, root, note FROM log_checkpoints WHERE log_id = ? AND size >= ? "
-	                  "AND size <= ? ORDER BY size LIMIT 1",
+	    [TREE_EXACT] = "SELECT size, root, note, " SIGNED_AT " FROM log_checkpoints "
+	                   "WHERE log_id = ? AND size = ?",
+	    [TREE_LATEST] = "SELECT size, root, note, " SIGNED_AT " FROM log_checkpoints "
+	                    "WHERE log_id = ? ORDER BY size DESC LIMIT 1",
+	    [TREE_NEXT] = "SELECT size, root, note, " SIGNED_AT " FROM log_checkpoints "
+	                  "WHERE log_id = ? AND size >= ? AND size <= ? ORDER BY size LIMIT 1",
 	};
 	static const size_t nparams[] = {[TREE_EXACT] = 2, [TREE_LATEST] = 1, [TREE_NEXT] = 3};
 	memset(cp, 0, sizeof *cp);

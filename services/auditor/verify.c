@@ -258,7 +258,7 @@ void h_verify(struct http_request *req)
 	int st = tree_checkpoint(db, ledger_log(a->ledger), TREE_LATEST, 0, 0, &latest);
 	uint64_t stored = latest.size; /* 0 when none */
 	free(latest.note);
-	free(ledger_checkpoint(a->ledger, &signed_size));
+	free(ledger_checkpoint(a->ledger, &signed_size, NULL));
 	uint64_t end = stored > signed_size ? stored : signed_size;
 	/* A range past what was ever written is the client's mistake, not a
 	 * missing position: it gets a 400, as on /export. */

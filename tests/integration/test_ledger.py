@@ -3,9 +3,11 @@ gaps, signed checkpoints, inclusion and consistency proofs checked here
 with RFC 9162's own algorithms, /verify, and an exported bundle checked by
 auditlog-verify (docs/ledger.md)."""
 import base64
+import email.utils
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -260,6 +262,32 @@ def test_through_the_api():
         assert status == 403 and "insufficient_scope" in hdrs.get("www-authenticate", ""), status
 
 
+def fresh_date(hdrs, what):
+    """The Last-Modified header: an IMF-fixdate (RFC 9110 section 5.6.7)
+    within a few seconds of now."""
+    date = hdrs.get("last-modified")
+    assert date and re.fullmatch(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|"
+                                 r"Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT", date), \
+        (what, hdrs)
+    age = time.time() - email.utils.parsedate_to_datetime(date).timestamp()
+    assert -3 < age < 5, (what, date, age)
+
+
+def test_checkpoint_signed_at():
+    """/checkpoint's Last-Modified says when it was signed: just after an
+    event, now; through the API too."""
+    with Stack(daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        events = make_events(s, tok, 1)
+        checkpoint(s, max(e["attributes"]["seq"] for e in events) + 1)
+        status, hdrs, _ = http("GET", s.url("auditor", "/checkpoint"))
+        assert status == 200, status
+        fresh_date(hdrs, "auditor")
+        status, hdrs, _ = s.request("api", "GET", "/logs/checkpoint", token=tok, raw=True)
+        assert status == 200, status
+        fresh_date(hdrs, "api")
+
+
 if __name__ == "__main__":
     run([test_positions_checkpoints_and_proofs, test_refusals, test_verify_and_export,
-         test_through_the_api])
+         test_through_the_api, test_checkpoint_signed_at])

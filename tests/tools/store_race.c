@@ -622,7 +622,7 @@ static void check_reopen(const struct ledger_config *lc, uint64_t end)
 		failures++;
 	} else {
 		uint64_t signed_size = 0;
-		char *note = ledger_checkpoint(l, &signed_size);
+		char *note = ledger_checkpoint(l, &signed_size, NULL);
 		check(ledger_size(l) == end, "the reopened ledger's size is %llu; want %llu",
 		      (unsigned long long)ledger_size(l), (unsigned long long)end);
 		check(note && signed_size == end,

@@ -71,6 +71,21 @@ int main(void)
 	CHECK_STR(text, "1970-01-01T00:00:00.000Z");
 	timestamp_format(TIMESTAMP_MAX, text);
 	CHECK_STR(text, "9999-12-31T23:59:59.999Z");
+	/* HTTP dates (RFC 9110 §5.6.7), as Python's email.utils.formatdate
+	 * writes them; RFC 9110's own example is 784111777. */
+	const struct {
+		int64_t ms;
+		const char *text;
+	} http[] = {{0, "Thu, 01 Jan 1970 00:00:00 GMT"},
+	            {784111777000LL, "Sun, 06 Nov 1994 08:49:37 GMT"},
+	            {951782400000LL, "Tue, 29 Feb 2000 00:00:00 GMT"},
+	            {1709251199999LL, "Thu, 29 Feb 2024 23:59:59 GMT"},
+	            {1772531200123LL, "Tue, 03 Mar 2026 09:46:40 GMT"},
+	            {TIMESTAMP_MAX, "Fri, 31 Dec 9999 23:59:59 GMT"}};
+	for (size_t i = 0; i < sizeof http / sizeof http[0]; i++) {
+		timestamp_format_http(http[i].ms, text);
+		CHECK_STR(text, http[i].text);
+	}
 	/* Round trip over the whole range. */
 	uint64_t x = 88172645463325252ULL;
 	for (int i = 0; i < 100000; i++) {
