@@ -258,12 +258,13 @@ void h_logs_for(struct http_request *req)
 }
 
 /* /logs/checkpoint, /logs/.well-known/auditlog-vkey, /logs/data-events/:id/
- * proof, /logs/consistency, /logs/verify, /logs/export: the log of
- * record's endpoints (docs/ledger.md), passed through to the auditor's
- * path without "/logs", under the caller's authentication, and their
- * answers passed back as they are (signed notes, proofs and bundles are
- * not JSON:API), with their Content-Type and Last-Modified. The auditor
- * checks the parameters and the role. */
+ * proof, /logs/data-events/:id/leaf, /logs/consistency, /logs/verify,
+ * /logs/export: the log of record's endpoints (docs/ledger.md), passed
+ * through to the auditor's path without "/logs", under the caller's
+ * authentication, and their answers passed back as they are (signed
+ * notes, proofs, leaves and bundles are not JSON:API), with their
+ * Content-Type and Last-Modified. The auditor checks the parameters and
+ * who may read what. */
 void h_logs_ledger(struct http_request *req)
 {
 	struct api *api = http_app(req);

@@ -83,6 +83,7 @@ static const struct http_route routes[] = {
     {"GET", "/logs/checkpoint", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, NULL},
     {"GET", "/logs/.well-known/auditlog-vkey", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, NULL},
     {"GET", "/logs/data-events/:id/proof", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
+    {"GET", "/logs/data-events/:id/leaf", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, NULL},
     {"GET", "/logs/consistency", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
     {"GET", "/logs/verify", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
     {"GET", "/logs/export", h_logs_ledger, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},

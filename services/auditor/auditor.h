@@ -291,6 +291,11 @@ void h_vkey(struct http_request *req);
 void h_proof(struct http_request *req);
 void h_consistency(struct http_request *req);
 
+/* ---- h_leaf.c ---- */
+/* GET /data-events/:id/leaf: the event as an export bundle's line holds
+ * it (its leaf, each value opened), for a token that may read it. */
+void h_leaf(struct http_request *req);
+
 /* ---- verify.c: GET /verify ---- */
 void h_verify(struct http_request *req);
 

@@ -124,11 +124,13 @@ static const struct http_route routes[] = {
     {"GET", "/api/:type/:id/fields/:field/history", h_field_history, HTTP_AUTH, page_params},
     {"GET", "/checks", h_checks, HTTP_AUTH, NULL},
     /* The log of record: checkpoints and the key are public (no event
-     * content), proofs need a token, verifying and exporting the auditor
-     * role. The long ones run on the pool, not on a worker. */
+     * content), proofs need a token, an event's opened leaf a token that
+     * may read the event, verifying and exporting the auditor role. The
+     * long ones run on the pool, not on a worker. */
     {"GET", "/checkpoint", h_checkpoint, 0, NULL},
     {"GET", "/.well-known/auditlog-vkey", h_vkey, 0, NULL},
     {"GET", "/data-events/:id/proof", h_proof, HTTP_AUTH, size_params},
+    {"GET", "/data-events/:id/leaf", h_leaf, HTTP_AUTH, NULL},
     {"GET", "/consistency", h_consistency, HTTP_AUTH, range_params},
     {"GET", "/verify", h_verify, HTTP_AUTH | HTTP_ASYNC, range_params},
     {"GET", "/export", h_export, HTTP_AUTH | HTTP_ASYNC, export_params},

@@ -51,6 +51,7 @@
 #define READS_STATE "audit.state"           /* /api/:type/:id/state */
 #define READS_HISTORY "audit.history"       /* /api/:type/:id/fields/:field/history */
 #define READS_PROOF "audit.proof"           /* /data-events/:id/proof */
+#define READS_LEAF "audit.leaf"             /* /data-events/:id/leaf */
 #define READS_CONSISTENCY "audit.consistency" /* /consistency */
 #define READS_VERIFY "audit.verify"         /* /verify */
 #define READS_LOG_EXPORT "audit.log-export" /* /export */

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import BIN, Stack, http, run, wait_for
+from harness import BIN, Stack, error_of, http, run, unique, wait_for
 
 
 def node(left, right):
@@ -262,6 +262,67 @@ def test_through_the_api():
         assert status == 403 and "insufficient_scope" in hdrs.get("www-authenticate", ""), status
 
 
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def jcs(value):
+    """RFC 8785 of the values these tests store (strings, integers, booleans,
+    null, objects of them): sorted keys, no whitespace, raw UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def commitment(salt, value):
+    """base64url(SHA-256(salt || JCS(value))), unpadded (docs/ledger.md)."""
+    digest = hashlib.sha256(b64url_decode(salt) + jcs(value)).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def leaf_of_line(line):
+    """The leaf hash an opened event line (an export bundle's line, or
+    /data-events/:id/leaf) recomputes to: each open side's commitment
+    checked against its salt and value, each side replaced by its
+    commitment, "leaf" left out, hashed as RFC 9162 leaves are."""
+    ev = json.loads(line)
+    ev.pop("leaf")
+    for field, sides in (ev.get("changes") or {}).items():
+        for side, opened in sides.items():
+            if "erased" in opened:
+                assert set(opened) == {"erased"}, (field, side, opened)
+                sides[side] = opened["erased"]
+                continue
+            assert set(opened) == {"commitment", "salt", "value"}, (field, side, opened)
+            assert commitment(opened["salt"], opened["value"]) == opened["commitment"], \
+                (field, side, opened)
+            sides[side] = opened["commitment"]
+    return leaf_hash(jcs(ev))
+
+
+def export_line(s, tok, seq):
+    """The event line /export writes for position seq, without its newline."""
+    status, _, body = s.request("auditor", "GET", f"/export?from={seq}&to={seq + 1}", token=tok,
+                                raw=True)
+    assert status == 200, (status, body[:300])
+    lines = body.split(b"\n")
+    assert len(lines) == 3 and lines[2] == b"", lines
+    return lines[1]
+
+
+def proven(s, tok, line):
+    """Folds the event's inclusion proof from its line's leaf hash up to the
+    checkpoint the proof names; returns whether it gives its root."""
+    ev = json.loads(line)
+    status, _, body = s.request("auditor", "GET", f"/data-events/{ev['id']}/proof", token=tok,
+                                raw=True)
+    assert status == 200, (status, body)
+    head, cp = body.decode().split("\n\n", 1)
+    lines = head.split("\n")
+    assert lines[1] == f"index {ev['seq']}", lines
+    _, size, root = parse_checkpoint(cp)
+    return verify_inclusion(ev["seq"], size, base64.b64decode(ev["leaf"]),
+                            [base64.b64decode(x) for x in lines[2:]], root)
+
+
 def fresh_date(hdrs, what):
     """The Last-Modified header: an IMF-fixdate (RFC 9110 section 5.6.7)
     within a few seconds of now."""
@@ -288,6 +349,106 @@ def test_checkpoint_signed_at():
         fresh_date(hdrs, "api")
 
 
+def test_opened_leaves():
+    """GET /data-events/:id/leaf: an event as its export line holds it, from
+    which the commitments, the leaf and the proof's root are recomputed;
+    read as the event is, and recorded."""
+    with Stack(daemons=("api", "auditor")) as s:
+        admin = s.token(1)
+        uid = s.new_user(admin, "leafown")
+        other = s.new_user(admin, "leafother")
+        status, _, doc = s.api("PATCH", f"/api/users/{uid}", token=admin, body={
+            "data": {"type": "users", "id": uid, "attributes": {
+                "email": unique("leafnew") + "@example.com", "name": "Ren\u00e9e"}}})
+        assert status == 200, (status, doc)
+        changed = wait_for(lambda: [e for e in s.events(f"/data-events?filter[target]=users:{uid}",
+                                                       admin)
+                                    if e["attributes"]["action"] == "changed"] or None,
+                           what="the changed event stored")[0]
+        seq = changed["attributes"]["seq"]
+        checkpoint(s, seq + 1)
+
+        path = f"/data-events/{changed['id']}/leaf"
+        status, hdrs, line = s.request("auditor", "GET", path, token=admin, raw=True)
+        assert status == 200, (status, line)
+        assert hdrs["content-type"] == "application/json", hdrs
+        assert hdrs.get("cache-control") == "no-store", hdrs
+        assert line == export_line(s, admin, seq), (line, export_line(s, admin, seq))
+        ev = json.loads(line)
+        assert (ev["id"], ev["seq"], ev["log"], ev["action"]) == (changed["id"], seq, 0,
+                                                                   "changed"), ev
+        assert sorted(ev["changes"]) == ["email", "name"], ev
+        assert ev["changes"]["name"]["next"]["value"] == "Ren\u00e9e", ev
+        leaf = leaf_of_line(line)
+        assert base64.b64encode(leaf).decode() == ev["leaf"], (ev, leaf)
+        assert proven(s, admin, line), ev
+        # The checks can fail: another value does not match its commitment,
+        # and another member gives another leaf.
+        assert commitment(ev["changes"]["name"]["next"]["salt"], "Renee") != \
+            ev["changes"]["name"]["next"]["commitment"]
+        assert leaf_of_line(line.replace(b'"action":"changed"', b'"action":"created"')) != leaf
+
+        # Through the API: the same bytes.
+        status, hdrs, through = s.request("api", "GET", "/logs" + path, token=admin, raw=True)
+        assert status == 200 and through == line, (status, through)
+        assert hdrs["content-type"] == "application/json", hdrs
+
+        # A user reads its own event's leaf, not another's.
+        own = s.token(int(uid))
+        status, _, mine = s.request("auditor", "GET", path, token=own, raw=True)
+        assert status == 200 and mine == line, (status, mine)
+        theirs = wait_for(lambda: [e for e in s.events(f"/data-events?filter[target]=users:{other}",
+                                                       admin)
+                                   if e["attributes"]["action"] == "created"] or None,
+                          what="the other user's creation stored")[0]
+        for daemon, prefix in (("auditor", ""), ("api", "/logs")):
+            status, hdrs, doc = s.request(daemon, "GET",
+                                          f"{prefix}/data-events/{theirs['id']}/leaf", token=own)
+            assert status == 403 and error_of(doc)["status"] == "403", (daemon, status, doc)
+            assert "insufficient_scope" in hdrs.get("www-authenticate", ""), hdrs
+        for bad in ("01890a5d-ac96-774b-bcce-b302099a8057", "not-a-uuid"):
+            status, _, doc = s.auditor("GET", f"/data-events/{bad}/leaf", token=admin)
+            assert status == 404 and error_of(doc)["status"] == "404", (bad, status, doc)
+
+        # The read is recorded, and its record is an event like any other:
+        # its leaf too is its export line and recomputes.
+        def leaf_reads():
+            return [e for e in s.events(f"/data-events?filter[target]=users:{uid}&filter[action]="
+                                        "viewed&filter[eventName]=audit.leaf", admin)
+                    if e["attributes"]["actorId"] == "1" and e["attributes"]["changes"] ==
+                    {"read.event": {"prev": None, "next": changed["id"]}}]
+        # Two by the admin (the auditor's and the API's), none by the owner's
+        # token here (its reads are by users:<uid>).
+        record = wait_for(lambda: (lambda r: r if len(r) == 2 else None)(leaf_reads()),
+                          what="the admin's two leaf reads recorded")[0]
+        checkpoint(s, record["attributes"]["seq"] + 1)
+        status, _, rline = s.request("auditor", "GET", f"/data-events/{record['id']}/leaf",
+                                     token=admin, raw=True)
+        assert status == 200, (status, rline)
+        assert rline == export_line(s, admin, record["attributes"]["seq"]), rline
+        rev = json.loads(rline)
+        assert (rev["action"], rev["eventName"], rev["targetId"]) == \
+            ("viewed", "audit.leaf", str(uid)), rev
+        assert rev["changes"]["read.event"]["next"]["value"] == changed["id"], rev
+        assert base64.b64encode(leaf_of_line(rline)).decode() == rev["leaf"], rev
+        assert proven(s, admin, rline), rev
+
+        # An erased value shows as its commitment alone; the leaf is unchanged.
+        status, _, doc = s.request("auditor", "POST", "/erasures", {"data": {
+            "type": "erasures", "attributes": {"target": f"users:{uid}", "field": "email",
+                                               "reason": "leaf test"}}}, admin)
+        assert status == 201, (status, doc)
+        status, _, erased = s.request("auditor", "GET", path, token=admin, raw=True)
+        assert status == 200, (status, erased)
+        assert erased == export_line(s, admin, seq), erased
+        eev = json.loads(erased)
+        for side in ("prev", "next"):
+            assert eev["changes"]["email"][side] == \
+                {"erased": ev["changes"]["email"][side]["commitment"]}, eev
+        assert eev["changes"]["name"] == ev["changes"]["name"], eev
+        assert eev["leaf"] == ev["leaf"] and leaf_of_line(erased) == leaf, eev
+
+
 if __name__ == "__main__":
     run([test_positions_checkpoints_and_proofs, test_refusals, test_verify_and_export,
-         test_through_the_api, test_checkpoint_signed_at])
+         test_through_the_api, test_checkpoint_signed_at, test_opened_leaves])

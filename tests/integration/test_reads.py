@@ -133,6 +133,12 @@ def test_each_kind_of_read_is_one_event():
              named(target=f"users:{x}", field="name"))
         read(f"/data-events/{event_id}/proof?size={size}", "audit.proof", "logs:0",
              named(event=event_id, size=str(size)))
+        # An event's opened leaf is a read of its content: its target is the
+        # event's; an id that names no event, a read of the log.
+        read(f"/data-events/{event_id}/leaf", "audit.leaf", f"users:{x}", named(event=event_id))
+        nothing = "01890a5d-ac96-774b-bcce-b302099a8057"
+        read(f"/data-events/{nothing}/leaf", "audit.leaf", "logs:0", named(event=nothing),
+             status=404)
         read(f"/consistency?from=0&to={size}", "audit.consistency", "logs:0",
              named(**{"from": "0", "to": str(size)}))
         read(f"/verify?from={size - 1}&to={size}", "audit.verify", "logs:0",
@@ -145,6 +151,8 @@ def test_each_kind_of_read_is_one_event():
              named(target=f"users:{x}", size="3"), daemon="api")
         read(f"/logs/state/users/{x}?at={q(now)}", "audit.state", f"users:{x}",
              named(target=f"users:{x}", at=now), daemon="api")
+        read(f"/logs/data-events/{event_id}/leaf", "audit.leaf", f"users:{x}",
+             named(event=event_id), daemon="api")
         # A read whose answer is 404 was still asked and answered.
         read(f"/api/users/{x}-gone/state?at={q(now)}", "audit.state", f"users:{x}-gone",
              named(target=f"users:{x}-gone", at=now), status=404)
@@ -171,10 +179,12 @@ def test_each_kind_of_read_is_one_event():
         assert s.auditor("GET", "/data-events?filter[action]=viewed", token=tok)[0] == 400
         assert s.auditor("GET", f"/api/users/{x}/state", token=tok)[0] == 400
         assert s.auditor("GET", "/consistency?from=2&to=1", token=tok)[0] == 400
+        assert s.auditor("GET", "/data-events/not-a-uuid/leaf", token=tok)[0] == 404
         plain = s.new_user(admin, "readsp")
         ptok = s.token(plain)
         assert s.auditor("GET", f"/api/users/{x}/data-events", token=ptok)[0] == 403
         assert s.auditor("GET", "/verify", token=ptok)[0] == 403
+        assert s.auditor("GET", f"/data-events/{event_id}/leaf", token=ptok)[0] == 403
 
         settled(reader, len(expected))
         got = records(s, reader, admin)
