@@ -3,7 +3,8 @@
 // tests/integration/harness.py does) and stopping them again, optionally
 // with a private MariaDB for the auditor on which the test is root (to
 // tamper with the stored log), and a step runner that prints what it is
-// doing.
+// doing. The checks on a page (axe, screenshots, layout, network) are in
+// pagecheck.mjs and exported from here too.
 //
 // Node's standard library only: this module is loaded before playwright-core
 // is known to be installed.
@@ -14,12 +15,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 
-export const HERE = path.dirname(fileURLToPath(import.meta.url));
-export const SRC = path.resolve(process.env.AUDITLOG_SOURCE_DIR || path.join(HERE, '../..'));
-export const BIN = path.resolve(process.env.AUDITLOG_BIN_DIR || path.join(SRC, 'build/bin'));
-export const CHROMIUM = process.env.AUDITLOG_CHROMIUM || '/usr/bin/chromium';
+import { BIN, HERE, SRC } from './paths.mjs';
+
+export { BIN, BUILD, CHROMIUM, HERE, SRC } from './paths.mjs';
+export { checkA11y, dropNetwork, formatViolations, horizontalOverflow, screenshot } from './pagecheck.mjs';
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -43,8 +43,9 @@ function depsInstalled() {
   return true;
 }
 
-// Installs playwright-core into tests/e2e/node_modules when it is missing or
-// not the locked version, then imports it.
+// Installs the test's npm packages (playwright-core, axe-core) into
+// tests/e2e/node_modules when one is missing or not the locked version, then
+// imports playwright-core.
 export async function loadPlaywright() {
   if (!depsInstalled()) {
     const hasLock = fs.existsSync(path.join(HERE, 'package-lock.json'));
@@ -297,6 +298,69 @@ export class AuditorDb {
   }
 }
 
+// ---------- a proxy whose connections can be cut ----------
+
+// A TCP proxy to 127.0.0.1:targetPort whose open connections can be cut, as
+// a dropped network ends a stream (context.setOffline does not: see
+// dropNetwork in pagecheck.mjs).
+export class CutProxy {
+  static async start(targetPort) {
+    const proxy = new CutProxy(targetPort);
+    await new Promise((resolve, reject) => {
+      proxy.server.once('error', reject);
+      proxy.server.listen(0, '127.0.0.1', resolve);
+    });
+    proxy.port = proxy.server.address().port;
+    return proxy;
+  }
+
+  constructor(targetPort) {
+    this.targetPort = targetPort;
+    this.pairs = new Set(); // [client, upstream] of each open connection
+    this.refusing = false;
+    this.server = net.createServer((client) => this.accept(client));
+  }
+
+  accept(client) {
+    if (this.refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(this.targetPort, '127.0.0.1');
+    const pair = [client, upstream];
+    this.pairs.add(pair);
+    const end = () => {
+      this.pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const sock of pair) sock.on('error', end).on('close', end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
+  // Closes every open connection; returns how many there were.
+  cut() {
+    const n = this.pairs.size;
+    for (const pair of [...this.pairs]) for (const sock of pair) sock.destroy();
+    this.pairs.clear();
+    return n;
+  }
+
+  // down(): cuts, and closes each new connection at once until up().
+  down() {
+    this.refusing = true;
+    return this.cut();
+  }
+
+  up() { this.refusing = false; }
+
+  close() {
+    this.down();
+    return new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
 // ---------- the stack ----------
 
 // The three daemons on free ports, in the environment of the caller (which
@@ -306,14 +370,20 @@ export class Stack {
     this.logdir = fs.mkdtempSync(path.join(os.tmpdir(), 'auditlog-e2e-'));
     this.daemons = {};
     this.auditorDb = null; // an AuditorDb with privateAuditorDb
+    this.apiProxy = null;  // a CutProxy with apiProxy
   }
 
   // privateAuditorDb: the auditor uses a MariaDB server of its own, made
   // for this run (this.auditorDb, on which the test is root), and a log key
   // of its own in logdir: a new log. Otherwise the auditor uses the test
   // database and key of the environment.
-  async start({ privateAuditorDb = false } = {}) {
+  // apiProxy: the UI reaches the API through this.apiProxy (its
+  // config.json names the proxy), whose connections dropNetwork can cut;
+  // url('api') stays the API itself.
+  async start({ privateAuditorDb = false, apiProxy = false } = {}) {
     this.ports = { api: await freePort(), auditor: await freePort(), web: await freePort() };
+    if (apiProxy) this.apiProxy = await CutProxy.start(this.ports.api);
+    const browserApi = this.apiProxy ? this.apiProxy.port : this.ports.api;
     const env = {
       ...process.env,
       AUDITLOG_API_PORT: String(this.ports.api),
@@ -321,7 +391,7 @@ export class Stack {
       AUDITLOG_WEB_PORT: String(this.ports.web),
       AUDITLOG_AUDITOR_URL: `http://127.0.0.1:${this.ports.auditor}`,
       AUDITLOG_API_URL: `http://127.0.0.1:${this.ports.api}`, // the auditor's token introspection
-      AUDITLOG_PUBLIC_API_URL: `http://127.0.0.1:${this.ports.api}`,
+      AUDITLOG_PUBLIC_API_URL: `http://127.0.0.1:${browserApi}`, // the web's config.json
       AUDITLOG_SPOOL_DIR: path.join(this.logdir, 'spool'), // one API per spool
       ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:exitcode=66',
       UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
@@ -367,6 +437,10 @@ export class Stack {
   // non-zero, e.g. on a leak report; a database that did not stop cleanly).
   async stop() {
     const problems = [];
+    if (this.apiProxy) {
+      await this.apiProxy.close();
+      this.apiProxy = null;
+    }
     for (const [name, d] of Object.entries(this.daemons)) {
       const diedEarly = d.exit;
       try {
