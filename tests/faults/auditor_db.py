@@ -146,13 +146,15 @@ class AuditorDB:
 
     # -- helpers -----------------------------------------------------------
 
-    def root_sql(self, sql, database=None):
+    def root_sql(self, sql, database=None, timeout=None):
+        """Runs sql as root; returns its output (--batch). timeout (seconds)
+        raises subprocess.TimeoutExpired when the client takes longer."""
         args = [_find("mariadb"), "--no-defaults", f"--socket={self.socket}", "-uroot",
                 "--batch", "--skip-column-names"]
         if database:
             args.append(database)
         r = subprocess.run(args, input=sql.encode() if isinstance(sql, str) else sql,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
         if r.returncode:
             raise RuntimeError(f"mariadb (auditor's server) failed: {r.stderr.decode()}")
         return r.stdout.decode()

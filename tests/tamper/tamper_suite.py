@@ -26,9 +26,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "faults"))
 
 import harness  # noqa: E402
-from auditor_db import DB_NAME, AuditorDB, sql_id, sql_id_value  # noqa: E402
+from auditor_db import AuditorDB, sql_id, sql_id_value  # noqa: E402
 from harness import BIN, SRC, http, wait_for  # noqa: E402
 from stack import FaultStack  # noqa: E402
+from tampering import StoredLog, actor_changed  # noqa: E402
 
 AMQP_URL = os.environ.get("AUDITLOG_AMQP_URL", "amqp://dev:dev@localhost:5672/")
 ROUNDS = 3             # publishing rounds, each checkpointed before the next
@@ -36,12 +37,6 @@ MESSAGES_PER_ROUND = 10
 EVENTS_PER_MESSAGE = 100
 ACTOR = "tamper-suite"
 VERIFIER = os.path.join(BIN, "auditlog-verify")
-# The log and the indexes the writer keeps beside it (not the checker's
-# bookmark, log_checked, which moves on its own).
-TABLES = ("data_events", "data_event_changes", "data_event_values", "log_appends", "log_nodes",
-          "log_checkpoints", "data_event_mutations", "data_event_flags",
-          "data_event_version_spans")
-SCRATCH = "tamper_scratch"  # a database of the private server: rows saved for undoing
 
 
 def say(msg):
@@ -129,41 +124,9 @@ class Suite:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="auditlog-tamper-")
         self.db = AuditorDB(SRC)
+        self.log = StoredLog(self.db)  # the stored log, changed as root (tampering.py)
         self.rows = []      # the table: (case, verify answer, verifier answer, ok, note)
         self.failures = []
-
-    # -- database, as root --
-
-    def sql(self, text):
-        return self.db.root_sql(text, database=DB_NAME)
-
-    def scalar(self, text):
-        out = self.sql(text).strip()
-        return out.split("\n")[0] if out else ""
-
-    def checksum(self):
-        out = self.sql("CHECKSUM TABLE " + ", ".join(TABLES) + ";")
-        return tuple(line.split("\t")[1] for line in out.strip().split("\n"))
-
-    def tamper(self, saves, change):
-        """Changes the stored log: first copies the rows of each (table,
-        where) in saves to the scratch database, then runs the SQL change.
-        Returns the undo: for each saved table, last saved first, it deletes
-        what where matches then (changed or added rows) and puts the copy
-        back, so the tables return byte for byte."""
-        copies = []
-        for i, (table, where) in enumerate(saves):
-            copy = f"{SCRATCH}.saved{i}"
-            self.sql(f"DROP TABLE IF EXISTS {copy}; "
-                     f"CREATE TABLE {copy} AS SELECT * FROM {table} WHERE {where};")
-            copies.append((copy, table, where))
-        self.sql(change)
-
-        def undo():
-            for copy, table, where in reversed(copies):
-                self.sql(f"DELETE FROM {table} WHERE {where}; "
-                         f"INSERT INTO {table} SELECT * FROM {copy}; DROP TABLE {copy};")
-        return undo
 
     # -- the daemons --
 
@@ -226,7 +189,8 @@ class Suite:
         return out
 
     def stored(self):
-        return int(self.scalar(f"SELECT COUNT(*) FROM data_events WHERE actor_id = '{ACTOR}';"))
+        return int(self.log.scalar(
+            f"SELECT COUNT(*) FROM data_events WHERE actor_id = '{ACTOR}';"))
 
     def latest_checkpoint(self):
         status, _, body = http("GET", self.stack.url("auditor", "/checkpoint"))
@@ -239,10 +203,10 @@ class Suite:
                  what=f"{want} events stored")
 
         def covered():
-            total = int(self.scalar("SELECT COUNT(*) FROM data_events;"))
+            total = int(self.log.scalar("SELECT COUNT(*) FROM data_events;"))
             note = self.latest_checkpoint()
             if note and parse_checkpoint(note)[1] == total:
-                stored_max = self.scalar("SELECT MAX(size) FROM log_checkpoints;")
+                stored_max = self.log.scalar("SELECT MAX(size) FROM log_checkpoints;")
                 if stored_max == str(total):
                     return note
             return None
@@ -253,7 +217,7 @@ class Suite:
     def setup(self):
         say(f"auditor's private MariaDB: {self.db.dir} port {self.db.port}")
         self.db.create()
-        self.db.root_sql(f"CREATE DATABASE {SCRATCH};")
+        self.log.prepare()
         key_file = os.path.join(self.dir, "log-signer.key")  # made by the auditor
         # Every read of the log is recorded in it (README "Reads are
         # recorded"), this suite's /verify and /export too: the cases need a
@@ -280,16 +244,16 @@ class Suite:
             note = self.settle(n)
         self.pin = note  # the checkpoint kept from before any change
         self.origin, self.size, self.root = parse_checkpoint(note)
-        sizes = [int(x) for x in self.sql("SELECT size FROM log_checkpoints ORDER BY size;")
+        sizes = [int(x) for x in self.log.sql("SELECT size FROM log_checkpoints ORDER BY size;")
                  .split()]
         earlier = [k for k in sizes if 0 < k < self.size]
         assert earlier, f"no checkpoint before the latest: {sizes}"
         self.earlier = min(earlier, key=lambda k: abs(k - self.size // 2))
-        self.earlier_note = self.scalar(
+        self.earlier_note = self.log.scalar(
             f"SELECT HEX(note) FROM log_checkpoints WHERE size = {self.earlier};")
         self.earlier_note = bytes.fromhex(self.earlier_note).decode()
-        others = self.sql(f"SELECT seq, action, actor_type, target_type FROM data_events "
-                          f"WHERE actor_id <> '{ACTOR}' ORDER BY seq LIMIT 5;").strip()
+        others = self.log.sql(f"SELECT seq, action, actor_type, target_type FROM data_events "
+                              f"WHERE actor_id <> '{ACTOR}' ORDER BY seq LIMIT 5;").strip()
         say(f"stored {n} events of ours, log size {self.size}, {len(sizes)} checkpoints "
             f"(rollback target: {self.earlier}) in {time.monotonic() - t0:.1f}s"
             + (f"; others: {others.replace(chr(10), '; ')}" if others else ""))
@@ -303,7 +267,7 @@ class Suite:
         self.own_key = Key.from_signer_file(key_file, self.dir)
         assert self.own_key.vkey() == self.vkey, (self.own_key.vkey(), self.vkey)
         self.other_key = Key.generate(self.own_key.name, self.dir)  # same name, another key
-        self.clean = self.checksum()
+        self.clean = self.log.checksum()
 
     # -- recording --
 
@@ -320,7 +284,7 @@ class Suite:
 
     def check_clean(self, case):
         """After an undo: the tables are back byte for byte and both pass."""
-        same = self.checksum() == self.clean
+        same = self.log.checksum() == self.clean
         v = self.verify()
         status, bundle = self.export(f"?pin={self.size}")
         w = (self.run_verifier(bundle, pin=self.pin) if status == 200
@@ -335,10 +299,11 @@ class Suite:
     # -- the cases on the stored log --
 
     def case(self, name, saves, change, want_seq, want_reason, pin=False):
-        """One change of the stored log (see tamper()): /verify must answer
-        409 with want_seq and want_reason, and auditlog-verify must refuse a
-        fresh export (with pin: with the pin kept from before); then undone."""
-        undo = self.tamper(saves, change)
+        """One change of the stored log (see StoredLog.tamper()): /verify
+        must answer 409 with want_seq and want_reason, and auditlog-verify
+        must refuse a fresh export (with pin: with the pin kept from
+        before); then undone."""
+        undo = self.log.tamper(saves, change)
         note = ""
         v = self.verify()
         if pin:
@@ -365,7 +330,7 @@ class Suite:
         self.check_clean(name)
 
     def event_at(self, seq):
-        row = self.sql(f"SELECT {sql_id('event_id')}, action FROM data_events "
+        row = self.log.sql(f"SELECT {sql_id('event_id')}, action FROM data_events "
                        f"WHERE log_id = 0 AND seq = {seq};").strip().split("\t")
         return row[0], row[1]
 
@@ -380,7 +345,7 @@ class Suite:
 
         p, eid = self.changed_event_near(mid)
         value = f"event_id = {sql_id_value(eid)} AND field = 'title'"
-        assert self.scalar(f"SELECT next_value FROM data_event_values WHERE {value};") \
+        assert self.log.scalar(f"SELECT next_value FROM data_event_values WHERE {value};") \
             .startswith('"Title')
         self.case("value: one byte of next_value", [("data_event_values", value)],
                   f"UPDATE data_event_values SET next_value = "
@@ -388,9 +353,7 @@ class Suite:
                   p, "value-mismatch")
 
         q = mid + 101
-        self.case("actor id changed", [("data_events", f"{at} = {q}")],
-                  f"UPDATE data_events SET actor_id = 'mallory' WHERE {at} = {q};",
-                  q, "hash-mismatch")
+        self.case("actor id changed", *actor_changed(f"{at} = {q}"), q, "hash-mismatch")
 
         r = mid - 211
         self.case("event row deleted (middle)", [("data_events", f"{at} = {r}")],
@@ -472,7 +435,7 @@ class Suite:
         or the writer shows it any more. /verify's answer is recorded, not
         asserted (it passes: a limit of any check from the database alone);
         the pin kept from before must catch it."""
-        undo = self.tamper(*self.cut(K, tree=True))
+        undo = self.log.tamper(*self.cut(K, tree=True))
         self.restart_auditor()
         v = self.verify()
         status, bundle = self.export(f"?pin={self.size}")
@@ -500,7 +463,7 @@ class Suite:
         forged.pop("changes", None)
         forged.pop("eventName", None)
         leaf = hashlib.sha256(b"\x00" + view_leaf(forged, 0, S)).digest()
-        undo = self.tamper(
+        undo = self.log.tamper(
             [("data_events", f"log_id = 0 AND seq >= {S}"),
              ("log_appends", f"log_id = 0 AND first_seq >= {S}")],
             "INSERT INTO data_events (log_id, seq, event_id, action, occurred_at, actor_type, "
@@ -598,12 +561,12 @@ class Suite:
                         v[0] == 200 and v[3]["to"] == self.size and w[0] == 0)
             self.stored_cases()
             self.bundle_cases()
-            before = int(self.scalar("SELECT COUNT(*) FROM data_events WHERE event_name LIKE "
+            before = int(self.log.scalar("SELECT COUNT(*) FROM data_events WHERE event_name LIKE "
                                      "'audit.%';"))
             self.stack.shutdown()
             self.failures += self.stack.problems  # crashes, sanitizer reports
             # The stop stored the records of the reads since the last start.
-            after = int(self.scalar("SELECT COUNT(*) FROM data_events WHERE event_name LIKE "
+            after = int(self.log.scalar("SELECT COUNT(*) FROM data_events WHERE event_name LIKE "
                                     "'audit.%';"))
             if (before, after - before) != (0, self.reads):
                 self.failures.append(f"read records: {before} stored while the suite ran, "
