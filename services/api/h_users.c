@@ -24,9 +24,14 @@ void api_reply_status(struct http_request *req, int status, const char *what)
 	case DATA_NOT_FOUND:
 		http_reply_error(req, 404, "Not found", "There is no %s with this id.", what);
 		break;
-	case DATA_CONFLICT:
-		http_reply_error(req, 409, "Conflict", "Another %s already has this email.", what);
+	case DATA_CONFLICT: {
+		/* The pointer lets a form show the error beside the field. */
+		struct jsonapi_error err;
+		jsonapi_fail(&err, 409, "Conflict", "/data/attributes/email",
+		             "Another %s already has this email.", what);
+		http_reply_jsonapi_error(req, &err);
 		break;
+	}
 	case DB_ERR_GONE:
 		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
 		break;

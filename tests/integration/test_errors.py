@@ -134,8 +134,11 @@ def test_bodies():
             "name": "x" * 65, "email": "a@b.c"}}}), 422, "Invalid attribute")
         expect_error(post({"data": {"type": "users", "attributes": {
             "name": "A", "email": "e" * 120 + "@example.com"}}}), 422)
-        expect_error(post({"data": {"type": "users", "attributes": {
-            "name": "A", "email": email.upper()}}}), 409, "Conflict")
+        result = post({"data": {"type": "users", "attributes": {
+            "name": "A", "email": email.upper()}}})
+        expect_error(result, 409, "Conflict")
+        # The pointer names the field, so a form shows the error beside it.
+        assert error_of(result[2])["source"] == {"pointer": "/data/attributes/email"}, result[2]
         # 64 characters (not bytes) fit.
         status, _, doc = post({"data": {"type": "users", "attributes": {
             "name": "é" * 64, "email": unique("long") + "@example.com"}}})
