@@ -231,8 +231,11 @@ def test_verify_and_export():
             open(bfile, "wb").write(part)
             r = subprocess.run([verifier, bfile, "--vkey", vfile], capture_output=True, text=True)
             assert r.returncode == 0, (r.stdout, r.stderr)
-            bad = part.replace(b'"actorType":"users"', b'"actorType":"usert"', 1)
-            assert bad != part
+            # The first actor type's first letter, one bit flipped (whatever
+            # produced these positions of a test database that lives on).
+            bad = re.sub(rb'("actorType":")([a-z])', lambda m: m.group(1) + bytes([m.group(2)[0] ^ 1]),
+                         part, count=1)
+            assert bad != part and len(bad) == len(part)
             open(bfile, "wb").write(bad)
             r = subprocess.run([verifier, bfile, "--vkey", vfile], capture_output=True, text=True)
             assert r.returncode == 1 and "INVALID" in r.stdout, (r.stdout, r.stderr)

@@ -428,6 +428,9 @@ class Suite:
         self.stack.kill("auditor")
         self.stack.start("auditor")
         self.reads = 0
+        # It listens before its log is open (reads answer 503 until then).
+        wait_for(lambda: http("GET", self.stack.url("auditor", "/checkpoint"))[0] == 200,
+                 timeout=30, interval=0.1, what="the restarted auditor's log to open")
 
     def restarted_rollback_case(self, K):
         """The same rollback, then the auditor restarted: its writer resumes
