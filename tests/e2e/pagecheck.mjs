@@ -69,15 +69,15 @@ export function formatViolations(violations) {
 
 // ---------- screenshots ----------
 
-// Saves a full-page PNG of the page as <name>.png in $AUDITLOG_E2E_SHOTS,
+// Saves a PNG of the page (the whole page, or with fullPage false the viewport) as <name>.png in $AUDITLOG_E2E_SHOTS,
 // or else in <build dir>/e2e-screenshots (update-screenshots.sh points it
 // at docs/screenshots); returns the file's path. Animations are stopped and
 // the caret hidden, so that the same page gives the same picture.
-export async function screenshot(page, name) {
+export async function screenshot(page, name, { fullPage = true } = {}) {
   const dir = path.resolve(process.env.AUDITLOG_E2E_SHOTS || path.join(BUILD, 'e2e-screenshots'));
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${name.replace(/\.png$/, '').replace(/[^A-Za-z0-9._-]+/g, '-')}.png`);
-  await page.screenshot({ path: file, fullPage: true, animations: 'disabled', caret: 'hide' });
+  await page.screenshot({ path: file, fullPage, animations: 'disabled', caret: 'hide' });
   return file;
 }
 

@@ -380,7 +380,8 @@ export class Stack {
   // apiProxy: the UI reaches the API through this.apiProxy (its
   // config.json names the proxy), whose connections dropNetwork can cut;
   // url('api') stays the API itself.
-  async start({ privateAuditorDb = false, apiProxy = false } = {}) {
+  // env: more environment for the three daemons (settings).
+  async start({ privateAuditorDb = false, apiProxy = false, env: extra = {} } = {}) {
     this.ports = { api: await freePort(), auditor: await freePort(), web: await freePort() };
     if (apiProxy) this.apiProxy = await CutProxy.start(this.ports.api);
     const browserApi = this.apiProxy ? this.apiProxy.port : this.ports.api;
@@ -395,6 +396,7 @@ export class Stack {
       AUDITLOG_SPOOL_DIR: path.join(this.logdir, 'spool'), // one API per spool
       ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:exitcode=66',
       UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
+      ...extra,
     };
     const envs = { api: env, auditor: env, web: env };
     if (privateAuditorDb) {

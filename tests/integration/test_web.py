@@ -20,7 +20,7 @@ def test_static_files():
         assert hdrs["x-content-type-options"] == "nosniff"
         csp = hdrs["content-security-policy"]
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp, csp
-        status, hdrs, _ = http("GET", s.url("web", "/app.js"))
+        status, hdrs, _ = http("GET", s.url("web", "/js/main.js"))
         assert status == 200 and hdrs["content-type"].startswith("text/javascript"), hdrs
         status, hdrs, _ = http("GET", s.url("web", "/style.css"))
         assert status == 200 and hdrs["content-type"].startswith("text/css"), hdrs

@@ -1,0 +1,110 @@
+// Who is signed in: the token (sessionStorage, so it survives a reload of
+// the tab and no other tab), who it names and when it expires. A token
+// that expires, or that the API refuses (401), ends the session and shows
+// the sign-in view over the page the person was on: the URL is left as it
+// is, so signing in again brings them back to it.
+
+import { claims, fetchToken, setToken, setUnauthorizedHandler, token } from './api.js';
+import { el, notify, relativeTime, absoluteTime } from './dom.js';
+
+const listeners = [];
+let expiryTimer = null;
+let tickTimer = null;
+
+// The signed-in user: {id, name, email, roles: [], exp (ms)}, or null.
+export function me() {
+    const t = token();
+    const c = t ? claims(t) : null;
+    if (!c || c.id === undefined) return null;
+    const exp = typeof c.exp === 'number' ? c.exp * 1000 : null;
+    if (exp !== null && exp <= Date.now()) return null;
+    return {
+        id: String(c.id),
+        name: typeof c.name === 'string' ? c.name : `user ${c.id}`,
+        email: typeof c.email === 'string' ? c.email : '',
+        roles: Array.isArray(c.roles) ? c.roles.map(String) : [],
+        exp,
+    };
+}
+
+export function isAuditor() {
+    const m = me();
+    return Boolean(m && m.roles.includes('auditor'));
+}
+
+export function onSessionChange(fn) {
+    listeners.push(fn);
+}
+
+function changed() {
+    schedule();
+    render();
+    for (const fn of listeners) fn(me());
+}
+
+// Gets a token for userId (the demo's GET /tokens/:id) and signs in.
+export async function signIn(userId) {
+    const t = await fetchToken(userId);
+    if (!claims(t)) throw new Error('The API answered with something that is not a token.');
+    setToken(t);
+    notify('');
+    changed();
+}
+
+export function signOut() {
+    setToken('');
+    changed();
+}
+
+// The session ended on its own: say why, keep the page.
+function expire(why) {
+    if (!token()) return;
+    setToken('');
+    notify(why, 'error', 0);
+    changed();
+}
+
+function schedule() {
+    clearTimeout(expiryTimer);
+    clearInterval(tickTimer);
+    const m = me();
+    if (!m || m.exp === null) return;
+    // setTimeout's delay is a 32-bit count of ms.
+    expiryTimer = setTimeout(() => expire(`Your session expired at ${absoluteTime(m.exp)}. Sign in again to go on where you were.`),
+        Math.min(m.exp - Date.now(), 2 ** 31 - 1));
+    tickTimer = setInterval(render, 15000);
+}
+
+// The header's "who am I" and sign-out button.
+export function render() {
+    const box = document.getElementById('session');
+    const who = document.getElementById('whoami');
+    const m = me();
+    box.hidden = !m;
+    document.getElementById('nav').hidden = !m;
+    if (!m) { who.replaceChildren(); return; }
+    const roles = m.roles.length ? ` · ${m.roles.join(', ')}` : '';
+    const left = m.exp === null ? null : m.exp - Date.now();
+    who.replaceChildren(
+        el('span.who-name', { 'data-testid': 'who-name' }, m.name),
+        el('span.who-meta', {}, ` (users:${m.id}${roles})`),
+        m.exp === null ? '' : el(`span.expiry${left < 120000 ? '.soon' : ''}`, { 'data-testid': 'expiry', title: absoluteTime(m.exp) },
+            ` · session ends ${relativeTime(m.exp)}`),
+    );
+    const activity = document.getElementById('nav-activity');
+    activity.href = `/?view=activity&actor=users:${encodeURIComponent(m.id)}`;
+}
+
+export function start() {
+    setUnauthorizedHandler((err) => {
+        const detail = err.errors && err.errors[0] && err.errors[0].detail;
+        expire(`You were signed out: ${detail || 'the API refused the token'}. Sign in again to go on where you were.`);
+    });
+    document.getElementById('sign-out').addEventListener('click', () => {
+        signOut();
+        notify('Signed out.', 'info');
+    });
+    if (token() && !me()) expire('Your session expired. Sign in again to go on where you were.');
+    schedule();
+    render();
+}

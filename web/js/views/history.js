@@ -1,0 +1,140 @@
+// What the timeline (one target) and the activity view (one actor) share:
+// the filtered list of events read a page at a time, live updates, export,
+// and proof checks of single events.
+
+import { enc, request } from '../api.js';
+import { busy, el, errorBlock, notify, plural } from '../dom.js';
+import { EventList } from '../events.js';
+import { exportButtons } from '../exporter.js';
+import { filterForm, filterQuery, activeCount } from '../filters.js';
+import { checkEventProof } from '../integrity.js';
+import { Live, logSize } from '../live.js';
+import { navigate } from '../router.js';
+
+const PAGE = 50;
+
+export class History {
+    // kind 'target' or 'actor'; ref {type, id}; route: the URL's filters.
+    constructor(kind, ref, route) {
+        this.kind = kind;
+        this.ref = ref;
+        this.route = route;
+        this.next = null;
+        this.onEvents = () => {};  // told after each change of the list
+        this.onLive = () => {};    // told of each live event shown
+        const desc = route.sort !== 'time';
+        // A jump in versions is a gap only when no filter hides mutations.
+        const unfiltered = !['action', 'since', 'until', 'field', 'eventName'].some((k) => route[k]);
+        this.list = new EventList({
+            mode: kind, sort: desc ? 'desc' : 'asc', gapCheck: kind === 'target' && unfiltered,
+            onVerify: (ev, panel, button) => checkEventProof(ev, panel, button),
+        });
+        this.more = el('button.secondary', { type: 'button', 'data-testid': 'load-more', hidden: true }, 'Load older events');
+        this.more.addEventListener('click', () => busy(this.more, () => this.loadMore(), (e) => this.fail(e)));
+        this.summary = el('p.list-summary', { 'data-testid': 'list-summary', 'aria-live': 'polite' }, 'Loading events…');
+        this.errors = el('div');
+        this.live = new Live({
+            query: this.streamQuery(),
+            onEvent: (ev) => this.arrived(ev),
+            onReset: () => this.reload(),
+        });
+    }
+
+    basePath() {
+        const side = this.kind === 'target' ? 'for' : 'by';
+        return `/logs/${side}/${enc(this.ref.type)}/${enc(this.ref.id)}`;
+    }
+
+    // The query of the list as shown, for a page or an export.
+    path({ page = true } = {}) {
+        const q = filterQuery(this.route);
+        const size = page ? `page%5Bsize%5D=${PAGE}` : '';
+        return `${this.basePath()}?${[q, size].filter(Boolean).join('&')}`;
+    }
+
+    streamQuery() {
+        const self = new URLSearchParams();
+        self.set(`filter[${this.kind}]`, `${this.ref.type}:${this.ref.id}`);
+        return [self.toString(), filterQuery(this.route, { stream: true })].filter(Boolean).join('&');
+    }
+
+    // The filters, the live status, the list and its buttons.
+    elements(exportName) {
+        return [
+            filterForm(this.route, (values) => navigate({ ...this.route, ...values })),
+            el('div.list-head', {}, this.summary, this.live.status,
+                exportButtons(() => this.path({ page: false }), exportName)),
+            this.errors,
+            this.list.element,
+            this.more,
+        ];
+    }
+
+    fail(e) {
+        this.errors.replaceChildren(errorBlock(e));
+    }
+
+    // The first page, then live updates from where the log was before it.
+    async start() {
+        const size = await logSize();
+        const ok = await this.reload();
+        // After the last signed position; an empty log has none to name, so
+        // the stream starts at the live end.
+        if (ok) this.live.start(size ? size - 1 : null);
+    }
+
+    async reload() {
+        this.errors.replaceChildren();
+        try {
+            const doc = await request(this.path());
+            this.next = (doc.links && doc.links.next) || null;
+            this.list.reset(doc.data || [], Boolean(this.next));
+            this.updated();
+            return true;
+        } catch (e) {
+            this.summary.textContent = 'The events could not be loaded.';
+            this.list.reset([], false);
+            this.list.element.replaceChildren();
+            this.fail(e);
+            return false;
+        }
+    }
+
+    async loadMore() {
+        if (!this.next) return;
+        // links.next names the auditor's path: ask the API's /logs with its query.
+        const query = this.next.slice(this.next.indexOf('?'));
+        const doc = await request(`${this.basePath()}${query}`);
+        this.next = (doc.links && doc.links.next) || null;
+        this.list.add(doc.data || [], Boolean(this.next));
+        this.updated();
+    }
+
+    arrived(ev) {
+        // A stream message holds every field's change; a page only the filtered one.
+        let shown = ev;
+        const a = ev.attributes || {};
+        if (this.route.field && a.changes) {
+            const c = a.changes[this.route.field];
+            shown = { ...ev, attributes: { ...a, changes: c ? { [this.route.field]: c } : {} } };
+        }
+        if (this.list.insert(shown)) {
+            this.updated();
+            this.onLive(ev);
+            notify(`New event: ${a.action} ${a.targetType}:${a.targetId}`, 'info', 3000);
+        }
+    }
+
+    updated() {
+        const n = this.list.size;
+        const filters = activeCount(this.route);
+        this.summary.textContent = `${plural(n, 'event')} shown${this.next ? ' (more below)' : ''}` +
+            `${filters ? `, ${plural(filters, 'filter')} applied` : ''}.`;
+        this.more.hidden = !this.next;
+        this.onEvents(this.list.events);
+    }
+
+    stop() {
+        this.live.stop();
+    }
+}
