@@ -518,7 +518,15 @@ async function main() {
     await page.locator('[data-testid=sign-in-form]').waitFor();
     assert.match(await page.textContent('[data-testid=notice]'), /session expired/);
     assert.equal(new URL(page.url()).search, '?view=activity&actor=users:1&action=deleted');
-    await page.clock.resume();
+    // Back to the real time (a new token would look expired 20 minutes
+    // ahead), then pick user 1 among the users this browser signed in as.
+    await page.clock.setSystemTime(Date.now());
+    const recent = await page.locator('[data-testid=recent-user]').allTextContents();
+    assert.ok(recent.includes('James Chavo (users:1)'), JSON.stringify(recent));
+    assert.ok(recent.includes(`${XSS_NAME} (users:${evil.id})`), 'a name shown as text in its button');
+    await page.locator('[data-testid=recent-user]', { hasText: '(users:1)' }).click();
+    await page.locator('h1', { hasText: 'Activity of' }).waitFor();
+    assert.equal(new URL(page.url()).search, '?view=activity&actor=users:1&action=deleted', 'back on the same page');
     await page.close();
   });
 

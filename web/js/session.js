@@ -7,6 +7,7 @@
 import { claims, fetchToken, setToken, setUnauthorizedHandler, token } from './api.js';
 import { el, notify, relativeTime, absoluteTime } from './dom.js';
 
+const RECENT = 'auditlog.recentUsers'; // [{id, name}] signed in as on this browser, newest first
 const listeners = [];
 let expiryTimer = null;
 let tickTimer = null;
@@ -42,11 +43,28 @@ function changed() {
     for (const fn of listeners) fn(me());
 }
 
+// The users this browser signed in as before, newest first: [{id, name}].
+export function recentUsers() {
+    try {
+        const list = JSON.parse(localStorage.getItem(RECENT) || '[]');
+        return Array.isArray(list) ? list.filter((u) => u && typeof u.id === 'string' && typeof u.name === 'string') : [];
+    } catch {
+        return [];
+    }
+}
+
+function remember(m) {
+    const list = [{ id: m.id, name: m.name }, ...recentUsers().filter((u) => u.id !== m.id)].slice(0, 6);
+    localStorage.setItem(RECENT, JSON.stringify(list));
+}
+
 // Gets a token for userId (the demo's GET /tokens/:id) and signs in.
 export async function signIn(userId) {
     const t = await fetchToken(userId);
     if (!claims(t)) throw new Error('The API answered with something that is not a token.');
     setToken(t);
+    const m = me();
+    if (m) remember(m);
     notify('');
     changed();
 }

@@ -3,7 +3,7 @@
 // shown once they are signed in.
 
 import { busy, el, errorBlock } from '../dom.js';
-import { signIn } from '../session.js';
+import { recentUsers, signIn } from '../session.js';
 
 export function renderSignIn(main, route) {
     const input = el('input', {
@@ -28,6 +28,17 @@ export function renderSignIn(main, route) {
             input.focus();
         });
     });
+    const recent = recentUsers();
+    if (recent.length) {
+        form.insertBefore(el('div.recent', {},
+            el('p', { id: 'recent-h' }, 'Or pick a user you signed in as before:'),
+            el('ul.recent-users', { 'aria-labelledby': 'recent-h' }, recent.map((u) => el('li', {},
+                el('button.secondary.small', {
+                    type: 'button',
+                    'data-testid': 'recent-user',
+                    onclick: (e) => busy(e.currentTarget, () => signIn(u.id), (err) => errors.replaceChildren(errorBlock(err))),
+                }, `${u.name} (users:${u.id})`))))), errors);
+    }
     const going = route.view && route.view !== 'users'
         ? el('p.muted', { 'data-testid': 'return-to' }, 'After signing in you go back to the page you were on.')
         : null;
