@@ -31,6 +31,7 @@
 #define HTTP_REAP_INTERVAL_MS 200
 
 const char *const HTTP_PARAMS_ANY[] = {NULL};
+const char *const HTTP_PARAMS_IGNORED[] = {NULL};
 
 /* One per connection, from accept to close: the time by which its next
  * request head must be complete. */
@@ -649,7 +650,7 @@ static bool authenticate(struct http_request *req, int authorizations)
 static bool params_ok(struct http_request *req)
 {
 	const char *const *known = req->route->params;
-	if (known == HTTP_PARAMS_ANY)
+	if (known == HTTP_PARAMS_ANY || known == HTTP_PARAMS_IGNORED)
 		return true;
 	for (size_t i = 0; i < req->query.n; i++) {
 		const char *key = req->query.key[i];
@@ -831,7 +832,8 @@ static void begin(struct http_request *req)
 	if (!req->route)
 		return;
 	const char *why;
-	if (query_parse(req->query_str, &req->query, &why)) {
+	if (req->route->params != HTTP_PARAMS_IGNORED &&
+	    query_parse(req->query_str, &req->query, &why)) {
 		if (req->query.repeated[0])
 			http_reply_param_error(req, req->query.repeated, "Invalid query string",
 			                       "The query parameter %s is given more than once.",

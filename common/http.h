@@ -77,8 +77,12 @@ enum http_route_flags {
 #define HTTP_ASYNC_THREADS 4
 
 /* The query parameters of a route: HTTP_PARAMS_ANY leaves them all to the
- * handler (which must refuse what it does not know); NULL takes none. */
+ * handler (which must refuse what it does not know); NULL takes none;
+ * HTTP_PARAMS_IGNORED does not read the query at all, so no query is
+ * refused (a static file, whose URL carries the page's own state: a page's
+ * query, repeated or odd as it may be, is the page's business). */
 extern const char *const HTTP_PARAMS_ANY[];
+extern const char *const HTTP_PARAMS_IGNORED[];
 
 struct http_route {
 	const char *method;  /* GET also answers HEAD */

@@ -101,10 +101,11 @@ static void h_file(struct http_request *req)
 	http_reply_fd(req, 200, webpath_content_type(real), fd, (uint64_t)st.st_size);
 }
 
-/* Any query string is fine on static files (cache-busting). */
+/* Any query string is fine on static files, not even read: the UI keeps
+ * its view and filters in the page's query (cache-busting too). */
 static const struct http_route routes[] = {
-    {"GET", "/config.json", h_config, 0, HTTP_PARAMS_ANY},
-    {"GET", "*", h_file, 0, HTTP_PARAMS_ANY},
+    {"GET", "/config.json", h_config, 0, HTTP_PARAMS_IGNORED},
+    {"GET", "*", h_file, 0, HTTP_PARAMS_IGNORED},
 };
 
 /* The UI loads only its own scripts and styles; it may call the API on

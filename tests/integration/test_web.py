@@ -29,6 +29,16 @@ def test_static_files():
         status, hdrs, body = http("GET", s.url("web", "/config.json"))
         assert status == 200 and "apiUrl" in json.loads(body)
 
+        # The UI keeps its view in the page's query: any query, even one
+        # the API would refuse (a name twice, a control character), gets
+        # the page, never a JSON error.
+        for q in ("?view=timeline&target=users:1&target=users:2", "?eventName=audit%09query",
+                  "?a=%ZZ&&=&b", "?" + "x" * 3000):
+            status, hdrs, body = http("GET", s.url("web", "/" + q))
+            assert status == 200 and hdrs["content-type"].startswith("text/html"), (q, status, body[:200])
+        status, hdrs, body = http("GET", s.url("web", "/config.json?v=1&v=2"))
+        assert status == 200 and "apiUrl" in json.loads(body)
+
         status, hdrs, body = http("GET", s.url("web", "/missing.html"))
         assert status == 404
         error_of(json.loads(body))
