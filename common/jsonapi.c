@@ -171,8 +171,8 @@ static int check_attr(const struct jsonapi_attr *a, json_t *v, json_t *out,
 		                    a->name, chars, a->max_chars);
 	if (chars < a->min_chars)
 		return jsonapi_fail(err, 422, "Invalid attribute", ptr,
-		                    "Attribute \"%s\" must be at least %zu characters long.", a->name,
-		                    a->min_chars);
+		                    "Attribute \"%s\" must be at least %zu character%s long.", a->name,
+		                    a->min_chars, a->min_chars == 1 ? "" : "s");
 	json_object_set(out, a->name, v);
 	return 0;
 }
