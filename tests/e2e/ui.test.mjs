@@ -325,6 +325,23 @@ async function main() {
     await watcher.click('[data-testid=state-now]');
     await eventually(async () => { const got = await read(); return { ok: got.agreedTos === 'true' && got.email === user.email, got }; },
       { what: 'the state now' });
+    // Step back change by change to the creation (asked of the auditor, not
+    // looked up among the events loaded), and no further.
+    const oldEmail = `e2e-${unique}@example.com`;
+    for (const want of [
+      { agreedTos: 'false', email: user.email, name: user.name },
+      { agreedTos: 'false', email: oldEmail, name: user.name },
+      { agreedTos: 'false', email: oldEmail, name: oldName },
+    ]) {
+      await watcher.click('[data-testid=state-earlier]');
+      await eventually(async () => { const got = await read(); return { ok: JSON.stringify(got) === JSON.stringify(want), got }; },
+        { what: `the state ${JSON.stringify(want)}` });
+    }
+    await watcher.click('[data-testid=state-earlier]');
+    await watcher.locator('[data-testid=state-warning]', { hasText: 'No earlier change.' }).waitFor();
+    await watcher.click('[data-testid=state-later]');
+    await eventually(async () => { const got = await read(); return { ok: got.name === user.name && got.email === oldEmail, got }; },
+      { what: 'the state after the rename again' });
   });
 
   await step('a filter is in the URL and survives a reload', async () => {
@@ -397,28 +414,39 @@ async function main() {
     await waitEvents(watcher, (ev) => ev.some((e) => e.action === 'deleted'), 'the target\'s timeline');
   });
 
-  await step('another producer\'s history with a missing version and a drifted value: both shown', async () => {
+  await step('another producer\'s history: a missing version and a drifted value shown live, then flagged; an erased value shown as erased', async () => {
     const thing = `things:e2e-${unique}`;
     const base = { actorType: 'services', actorId: 'e2e-producer', targetType: 'things', targetId: `e2e-${unique}` };
+    await watcher.goto(stack.url('web', `/?view=timeline&target=${thing}`));
+    // Nothing of it yet but this page's own reads (recorded with it as target).
+    await watcher.locator('[data-testid=live-status][data-state=open]').waitFor();
+    assert.equal(mutations(await readEvents(watcher)).length, 0);
+    await watcher.evaluate(() => { window.__marker = 'not reloaded'; });
     const now = Date.now();
     publish([
       { ...base, id: uuid7(now - 2000), action: 'created', timestamp: now - 2000, targetVersion: 1, changes: { colour: { prev: null, next: 'red' } } },
       // Version 2 never arrives; version 3 says the colour was blue.
       { ...base, id: uuid7(now - 1000), action: 'changed', timestamp: now - 1000, targetVersion: 3, changes: { colour: { prev: 'blue', next: 'green' } } },
     ]);
-    await watcher.goto(stack.url('web', `/?view=timeline&target=${thing}`));
-    await waitEvents(watcher, (ev) => mutations(ev).length === 2, 'the producer\'s two events');
+    await waitEvents(watcher, (ev) => mutations(ev).length === 2, 'the producer\'s two events, live');
     assert.match(await watcher.textContent('[data-testid=gap]'), /Version 2 is missing/);
-    // The checker's flags (after its grace) on a reload.
+    await assertA11y(watcher, 'a timeline with a gap');
+    // The checker's flags (after its grace, 1 s here) reach the open page
+    // without a reload (it asks again 12 s after a live change).
     const flags = await eventually(async () => {
-      await watcher.reload();
-      await watcher.locator('[data-testid=events] li.event').first().waitFor();
       const kinds = await watcher.$$eval('li.event .flag', (fs) => fs.map((f) => f.dataset.kind).sort());
       return { ok: kinds.length === 2, kinds };
-    }, { what: 'the gap and drift flags', interval: 1000 });
+    }, { what: 'the gap and drift flags, live', timeout: 30000, interval: 500 });
     assert.deepEqual(flags.kinds, ['drift', 'gap']);
+    assert.equal(await watcher.evaluate(() => window.__marker), 'not reloaded');
     assert.equal(await watcher.locator('li.event.flagged').count(), 1);
     assert.match(await watcher.textContent('li.event.flagged'), /gap before this version/);
+    // Erase the colour's values: the events say erased, not "none".
+    const res = await apiFetch('/logs/erasures', 'POST', { data: { type: 'erasures', attributes: { target: thing, field: 'colour', reason: 'e2e' } } });
+    assert.equal(res.status, 201, await res.text());
+    await watcher.reload();
+    const events = await waitEvents(watcher, (ev) => mutations(ev).length === 2, 'the events after the erasure');
+    assert.deepEqual(mutations(events).map((e) => e.changes), [['colour had values that were erased'], ['colour had values that were erased']]);
   });
 
   await step('the integrity badge: verified; tampering with a stored event turns it bad; undoing it good again', async () => {
@@ -554,6 +582,8 @@ function justified(m) {
   if (s.startsWith('create a user') && /status of (409|422)/.test(m.text)) return true;
   if (s.startsWith('the network drops') && /net::ERR_/.test(m.text)) return true;
   if (s.startsWith('the integrity badge') && m.text.includes('status of 409')) return true;
+  // The state of a thing before any event of it: it did not exist.
+  if (s.startsWith('another producer') && m.url.includes('/logs/state/things/') && m.text.includes('status of 404')) return true;
   if (s.startsWith('a user deleted while signed in') && /status of (401|404)/.test(m.text)) return true;
   return false;
 }

@@ -87,14 +87,18 @@ async function send(url, options) {
     try {
         return await fetch(url, options);
     } catch (e) {
+        if (e && e.name === 'TimeoutError') {
+            throw new ApiError(0, [{ title: 'No answer', detail: `The API did not answer within ${options.timeout / 1000} s.` }]);
+        }
         if (e && e.name === 'AbortError') throw e;
         throw new ApiError(0, [{ title: 'The API cannot be reached', detail: `${base} (${e.message})` }]);
     }
 }
 
 // An authenticated request. Returns the Response (ok) for the caller to read,
-// or throws ApiError with the API's JSON:API errors.
-export async function raw(path, { method = 'GET', body, accept = MEDIA, signal, headers = {} } = {}) {
+// or throws ApiError with the API's JSON:API errors. timeout (ms) bounds
+// the answer, its body included (0: none, as an export needs).
+export async function raw(path, { method = 'GET', body, accept = MEDIA, signal, headers = {}, timeout = 0 } = {}) {
     const t = token();
     if (!t) {
         const err = new ApiError(401, [{ title: 'Not signed in', detail: 'Sign in first.' }]);
@@ -102,7 +106,7 @@ export async function raw(path, { method = 'GET', body, accept = MEDIA, signal, 
         throw err;
     }
     const h = { Accept: accept, Authorization: `Bearer ${t}`, ...headers };
-    const options = { method, headers: h, signal };
+    const options = { method, headers: h, signal: signal || (timeout ? AbortSignal.timeout(timeout) : undefined), timeout };
     if (body !== undefined) {
         h['Content-Type'] = MEDIA;
         options.body = JSON.stringify(body);
@@ -116,9 +120,11 @@ export async function raw(path, { method = 'GET', body, accept = MEDIA, signal, 
     return res;
 }
 
+const TIMEOUT = 30000; // ms a page, a record or a proof may take
+
 // A JSON:API request: the parsed document, or null for 204.
 export async function request(path, options) {
-    const res = await raw(path, options);
+    const res = await raw(path, { timeout: TIMEOUT, ...options });
     if (res.status === 204) return null;
     const text = await res.text();
     return text ? JSON.parse(text) : null;
@@ -126,7 +132,7 @@ export async function request(path, options) {
 
 // A text answer (checkpoints, keys, proofs) with its response headers.
 export async function text(path, options) {
-    const res = await raw(path, { accept: 'text/plain', ...options });
+    const res = await raw(path, { accept: 'text/plain', timeout: TIMEOUT, ...options });
     return { text: await res.text(), headers: res.headers };
 }
 

@@ -143,3 +143,9 @@ export function errorBlock(err, { testid = 'error' } = {}) {
     return el('div.error', { role: 'alert', 'data-testid': testid },
         errors.map((e) => el('p', {}, el('strong', {}, e.title || 'Error'), e.detail ? `: ${e.detail}` : '')));
 }
+
+// text between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE (Unicode
+// UAX #9): a name inside a plain sentence (a notice) cannot reorder it.
+export function isolate(text) {
+    return `\u2068${text}\u2069`;
+}

@@ -62,9 +62,15 @@ function valueText(v) {
     return JSON.stringify(v);
 }
 
+// {"erased": true}: what reads show for a change (or a side) whose values
+// were erased.
+function isErased(v) {
+    return Boolean(v) && typeof v === 'object' && !Array.isArray(v) && v.erased === true && Object.keys(v).length === 1;
+}
+
 // One side of a change: text, "empty", "erased", or a folded long value.
-function valueNode(v, cls) {
-    if (v && typeof v === 'object' && !Array.isArray(v) && v.erased === true && Object.keys(v).length === 1) {
+export function valueNode(v, cls) {
+    if (isErased(v)) {
         return el(`span.value.erased.${cls}`, { title: 'This value was erased; its commitment stays in the log.' }, 'erased');
     }
     if (v === null || v === undefined) return el(`span.value.none.${cls}`, {}, 'none');
@@ -98,7 +104,9 @@ function changesNode(ev) {
         const prev = c ? c.prev : undefined;
         const next = c ? c.next : undefined;
         const li = el('li.change', { dataset: { field } }, el('span.fname', {}, field));
-        if (a.action === 'created') li.append(sr(' set to '), valueNode(next, 'next'));
+        // An erasure (README "Erasing values") removed both sides' values.
+        if (isErased(c)) li.append(sr(' had values that were '), valueNode(c, 'next'));
+        else if (a.action === 'created') li.append(sr(' set to '), valueNode(next, 'next'));
         else if (a.action === 'deleted') li.append(sr(' was '), valueNode(prev, 'prev'));
         else {
             li.append(sr(' changed from '), valueNode(prev, 'prev'),
@@ -229,8 +237,12 @@ export class EventList {
 
     groupNode(events, keep) {
         const key = events[0].id;
+        // Who read (a target's history) or what was read (an actor's).
         const actors = new Map();
-        for (const e of events) actors.set(`${attrs(e).actorType}:${attrs(e).actorId}`, attrs(e));
+        for (const e of events) {
+            const a = attrs(e);
+            actors.set(this.mode === 'target' ? `${a.actorType}:${a.actorId}` : `${a.targetType}:${a.targetId}`, a);
+        }
         const times = events.map((e) => attrs(e).timestamp).sort((x, y) => x - y);
         const who = el('span.group-who');
         let n = 0;
@@ -286,6 +298,6 @@ export class EventList {
 
 function gapNode(from, to) {
     const what = from === to ? `Version ${from} is` : `Versions ${from}–${to} are`;
-    return el('li.gap-marker', { role: 'note', 'data-testid': 'gap' },
+    return el('li.gap-marker', { 'data-testid': 'gap' },
         el('span.flag-icon', { 'aria-hidden': 'true' }, '⚠ '), `${what} missing from this history: an event that never arrived.`);
 }

@@ -44,9 +44,9 @@ export function filterForm(route, onApply) {
     const until = el('input', { type: 'datetime-local', step: '1', name: 'until', 'data-testid': 'filter-until' });
     since.value = toLocalInput(route.since);
     until.value = toLocalInput(route.until);
-    const field = el('input', { type: 'text', name: 'field', autocomplete: 'off', spellcheck: 'false', 'data-testid': 'filter-field' });
+    const field = el('input', { type: 'text', name: 'field', maxlength: '256', autocomplete: 'off', spellcheck: 'false', 'data-testid': 'filter-field' });
     field.value = route.field || '';
-    const eventName = el('input', { type: 'text', name: 'eventName', autocomplete: 'off', spellcheck: 'false', 'data-testid': 'filter-event-name' });
+    const eventName = el('input', { type: 'text', name: 'eventName', maxlength: '256', autocomplete: 'off', spellcheck: 'false', 'data-testid': 'filter-event-name' });
     eventName.value = route.eventName || '';
     const sort = el('select', { name: 'sort', 'data-testid': 'filter-sort' },
         el('option', { value: '' }, 'Newest first'), el('option', { value: 'time' }, 'Oldest first'));

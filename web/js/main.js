@@ -29,6 +29,7 @@ const VIEWS = {
 
 let stopView = null;
 let lastKey = null;
+let shown = false; // the first view of a page load does not take the focus
 
 function show(route, { force = false } = {}) {
     const main = document.getElementById('view');
@@ -39,8 +40,10 @@ function show(route, { force = false } = {}) {
     if (stopView) stopView();
     stopView = null;
     const view = VIEWS[route.view];
+    const m = session.me();
+    const mine = (nav) => nav !== 'activity' || !route.actor || (m && route.actor === `users:${m.id}`);
     for (const a of document.querySelectorAll('nav a[data-nav]')) {
-        if (a.dataset.nav === route.view) a.setAttribute('aria-current', 'page');
+        if (a.dataset.nav === route.view && mine(a.dataset.nav)) a.setAttribute('aria-current', 'page');
         else a.removeAttribute('aria-current');
     }
     if (!signedIn) {
@@ -58,9 +61,12 @@ function show(route, { force = false } = {}) {
             main.replaceChildren(errorBlock(e));
         }
     }
-    // Move focus to the new view's heading, so a screen reader announces it.
+    // Move focus to the new view's heading, so that a screen reader
+    // announces it and Tab goes on from there (the link that was followed
+    // is gone with the old view).
     const h1 = main.querySelector('h1');
-    if (h1 && document.activeElement !== document.body) h1.focus({ preventScroll: true });
+    if (h1 && shown) h1.focus({ preventScroll: true });
+    shown = true;
 }
 
 async function boot() {

@@ -40,13 +40,21 @@ export function forget(type, id) {
     cache.delete(`${type}:${id}`);
 }
 
+// Whether text has a character that shows (not only spaces, zero-width
+// characters and direction marks).
+function visible(text) {
+    return /[^\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/u.test(text);
+}
+
 // A <span> that shows "type:id" at once and the name when it is known, with
 // "type:id" kept as its title (and in the text when there is no name).
 export function nameNode(type, id, { link } = {}) {
     const ref = `${type}:${id}`;
     const node = link ? el('a.name', { href: link, title: ref }, ref) : el('span.name', { title: ref }, ref);
     nameOf(type, id).then((n) => {
-        if (n.known) node.textContent = n.label;
+        // A name of blanks or invisible characters would hide who it was.
+        if (n.known && visible(n.label)) node.textContent = n.label;
+        else if (n.known) node.append(el('span.blank-name', {}, ' (a blank name)'));
         if (n.deleted) node.append(el('span.deleted-mark', {}, ' (deleted)'));
     });
     return node;

@@ -48,7 +48,8 @@ export function start() {
     document.addEventListener('click', (e) => {
         if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
         const a = e.target.closest('a[href]');
-        if (!a || a.target || a.hasAttribute('download')) return;
+        // In-page anchors (the skip link) are the browser's.
+        if (!a || a.target || a.hasAttribute('download') || a.getAttribute('href').startsWith('#')) return;
         const url = new URL(a.href, location.href);
         if (url.origin !== location.origin || url.pathname !== '/') return;
         e.preventDefault();

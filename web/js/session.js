@@ -7,10 +7,17 @@
 import { claims, fetchToken, setToken, setUnauthorizedHandler, token } from './api.js';
 import { el, notify, relativeTime, absoluteTime } from './dom.js';
 
+const OFFSET = 'auditlog.clockOffset';  // the API's clock minus this browser's (ms), from the token's iat
 const RECENT = 'auditlog.recentUsers'; // [{id, name}] signed in as on this browser, newest first
 const listeners = [];
 let expiryTimer = null;
 let tickTimer = null;
+
+// Now by the API's clock (ms): a token's exp is the API's time, and this
+// browser's clock may be minutes off.
+export function serverNow() {
+    return Date.now() + (Number(sessionStorage.getItem(OFFSET)) || 0);
+}
 
 // The signed-in user: {id, name, email, roles: [], exp (ms)}, or null.
 export function me() {
@@ -18,7 +25,7 @@ export function me() {
     const c = t ? claims(t) : null;
     if (!c || c.id === undefined) return null;
     const exp = typeof c.exp === 'number' ? c.exp * 1000 : null;
-    if (exp !== null && exp <= Date.now()) return null;
+    if (exp !== null && exp <= serverNow()) return null;
     return {
         id: String(c.id),
         name: typeof c.name === 'string' ? c.name : `user ${c.id}`,
@@ -61,7 +68,10 @@ function remember(m) {
 // Gets a token for userId (the demo's GET /tokens/:id) and signs in.
 export async function signIn(userId) {
     const t = await fetchToken(userId);
-    if (!claims(t)) throw new Error('The API answered with something that is not a token.');
+    const c = claims(t);
+    if (!c) throw new Error('The API answered with something that is not a token.');
+    // The token was signed just now: its iat is the API's clock.
+    sessionStorage.setItem(OFFSET, typeof c.iat === 'number' ? String(c.iat * 1000 - Date.now()) : '0');
     setToken(t);
     const m = me();
     if (m) remember(m);
@@ -89,7 +99,7 @@ function schedule() {
     if (!m || m.exp === null) return;
     // setTimeout's delay is a 32-bit count of ms.
     expiryTimer = setTimeout(() => expire(`Your session expired at ${absoluteTime(m.exp)}. Sign in again to go on where you were.`),
-        Math.min(m.exp - Date.now(), 2 ** 31 - 1));
+        Math.min(m.exp - serverNow(), 2 ** 31 - 1));
     tickTimer = setInterval(render, 15000);
 }
 
@@ -102,12 +112,12 @@ export function render() {
     document.getElementById('nav').hidden = !m;
     if (!m) { who.replaceChildren(); return; }
     const roles = m.roles.length ? ` · ${m.roles.join(', ')}` : '';
-    const left = m.exp === null ? null : m.exp - Date.now();
+    const left = m.exp === null ? null : m.exp - serverNow();
     who.replaceChildren(
         el('span.who-name', { 'data-testid': 'who-name' }, m.name),
         el('span.who-meta', {}, ` (users:${m.id}${roles})`),
         m.exp === null ? '' : el(`span.expiry${left < 120000 ? '.soon' : ''}`, { 'data-testid': 'expiry', title: absoluteTime(m.exp) },
-            ` · session ends ${relativeTime(m.exp)}`),
+            ` · session ends ${relativeTime(m.exp, serverNow())}`),
     );
     const activity = document.getElementById('nav-activity');
     activity.href = `/?view=activity&actor=users:${encodeURIComponent(m.id)}`;
@@ -116,7 +126,7 @@ export function render() {
 export function start() {
     setUnauthorizedHandler((err) => {
         const detail = err.errors && err.errors[0] && err.errors[0].detail;
-        expire(`You were signed out: ${detail || 'the API refused the token'}. Sign in again to go on where you were.`);
+        expire(`You were signed out: ${(detail || 'the API refused the token').replace(/\.+$/, '')}. Sign in again to go on where you were.`);
     });
     document.getElementById('sign-out').addEventListener('click', () => {
         signOut();

@@ -19,7 +19,9 @@ export function renderActivity(main, route) {
     }
     const refText = `${ref.type}:${ref.id}`;
     const title = el('h1', { tabindex: '-1', id: 'view-title' }, `Activity of ${refText}`);
-    nameOf(ref.type, ref.id).then((n) => { if (n.known) title.textContent = `Activity of ${n.label}${n.deleted ? ' (deleted)' : ''}`; });
+    nameOf(ref.type, ref.id).then((n) => {
+        if (n.known) title.replaceChildren('Activity of ', el('bdi', {}, n.label), n.deleted ? ' (deleted)' : '');
+    });
     const history = new History('actor', ref, { ...route, actor: refText });
     main.replaceChildren(
         el('div.view-head', {}, title,

@@ -29,7 +29,10 @@ export class History {
             mode: kind, sort: desc ? 'desc' : 'asc', gapCheck: kind === 'target' && unfiltered,
             onVerify: (ev, panel, button) => checkEventProof(ev, panel, button),
         });
-        this.more = el('button.secondary', { type: 'button', 'data-testid': 'load-more', hidden: true }, 'Load older events');
+        this.more = el('button.secondary', { type: 'button', 'data-testid': 'load-more', hidden: true },
+            desc ? 'Load older events' : 'Load newer events');
+        this.flagTimers = [];
+        this.flagSince = null; // the earliest live mutation not yet looked at again for flags
         this.more.addEventListener('click', () => busy(this.more, () => this.loadMore(), (e) => this.fail(e)));
         this.summary = el('p.list-summary', { 'data-testid': 'list-summary', 'aria-live': 'polite' }, 'Loading events…');
         this.errors = el('div');
@@ -121,8 +124,42 @@ export class History {
         if (this.list.insert(shown)) {
             this.updated();
             this.onLive(ev);
-            notify(`New event: ${a.action} ${a.targetType}:${a.targetId}`, 'info', 3000);
+            if (a.action !== 'viewed') {
+                notify(`New event: ${a.action} ${a.targetType}:${a.targetId}`, 'info', 3000);
+                this.scheduleFlags(a.timestamp);
+            }
         }
+    }
+
+    // The checker flags a mutation some seconds after it is stored
+    // (AUDITLOG_CHECK_GRACE_MS, 10 s by default), and a stream message
+    // carries no flags: ask for the flags of the live mutations again after
+    // 12 s and after 35 s.
+    scheduleFlags(timestamp) {
+        this.flagSince = Math.min(this.flagSince ?? timestamp, timestamp);
+        for (const t of this.flagTimers) clearTimeout(t);
+        this.flagTimers = [12000, 35000].map((ms, i) => setTimeout(() => this.refreshFlags(i === 1), ms));
+    }
+
+    async refreshFlags(last) {
+        const q = new URLSearchParams({
+            'filter[flag]': 'gap,late,duplicate-version,drift,after-delete',
+            'filter[since]': new Date(this.flagSince).toISOString(),
+            'page[size]': '1000',
+        });
+        if (last) this.flagSince = null;
+        try {
+            const doc = await request(`${this.basePath()}?${q}`);
+            let changed = false;
+            for (const f of doc.data || []) {
+                const shown = this.list.events.find((e) => e.id === f.id);
+                if (shown && f.meta && JSON.stringify(f.meta.flags) !== JSON.stringify(shown.meta && shown.meta.flags)) {
+                    shown.meta = { ...(shown.meta || {}), flags: f.meta.flags };
+                    changed = true;
+                }
+            }
+            if (changed) this.list.render();
+        } catch { /* the next page load shows them */ }
     }
 
     updated() {
@@ -136,5 +173,6 @@ export class History {
 
     stop() {
         this.live.stop();
+        for (const t of this.flagTimers) clearTimeout(t);
     }
 }

@@ -22,7 +22,14 @@ export function renderSignIn(main, route) {
     form.addEventListener('submit', (e) => {
         e.preventDefault();
         errors.replaceChildren();
-        busy(submit, () => signIn(input.value.trim()), (err) => {
+        const typed = input.value.trim();
+        if (!/^[0-9]{1,19}$/.test(typed) || /^0+$/.test(typed)) {
+            errors.replaceChildren(errorBlock(new Error('A user id is a whole number from 1 up, e.g. 1.')));
+            input.setAttribute('aria-invalid', 'true');
+            input.focus();
+            return;
+        }
+        busy(submit, () => signIn(typed.replace(/^0+/, '')), (err) => {
             errors.replaceChildren(errorBlock(err));
             input.setAttribute('aria-invalid', 'true');
             input.focus();

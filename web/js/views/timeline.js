@@ -4,19 +4,24 @@
 import { ApiError, enc, request, splitRef } from '../api.js';
 import { el } from '../dom.js';
 import { href, navigate, replaceQuietly } from '../router.js';
+import { valueNode } from '../events.js';
 import { StatePanel } from '../stateat.js';
 import { History } from './history.js';
 
 // A small form asking for type:id, for a view opened without one.
 export function refForm(label, value, onRef) {
     const input = el('input', { id: 'ref-input', type: 'text', value: value || '', placeholder: 'users:1', required: true, spellcheck: 'false', 'data-testid': 'ref-input' });
+    const error = el('span.field-error', { id: 'ref-input-err', 'data-testid': 'ref-error' });
+    input.setAttribute('aria-describedby', error.id);
     const form = el('form.row.ref-form', {},
-        el('label', { for: 'ref-input' }, label), input, el('button', { type: 'submit' }, 'Show'));
+        el('label', { for: 'ref-input' }, label), input, el('button', { type: 'submit' }, 'Show'), error);
     form.addEventListener('submit', (e) => {
         e.preventDefault();
         const ref = splitRef(input.value.trim());
-        if (ref) onRef(`${ref.type}:${ref.id}`);
-        else input.setAttribute('aria-invalid', 'true');
+        if (ref) { onRef(`${ref.type}:${ref.id}`); return; }
+        input.setAttribute('aria-invalid', 'true');
+        error.textContent = 'Give a type and an id joined by a colon, e.g. users:1.';
+        input.focus();
     });
     return form;
 }
@@ -52,9 +57,9 @@ class CurrentRecord {
         const a = this.attrs;
         this.element.replaceChildren(el('span.muted', {}, 'Now: '),
             ...Object.keys(a).sort().flatMap((k, i) => [i ? ' · ' : '',
-                el('span.kv', {}, `${k} `, el('strong', {}, typeof a[k] === 'string' ? a[k] : JSON.stringify(a[k])))]));
+                el('span.kv', {}, `${k} `, valueNode(a[k], 'plain'))]));
         const title = document.getElementById('view-title');
-        if (title && typeof a.name === 'string') title.textContent = `Timeline of ${a.name}`;
+        if (title && typeof a.name === 'string') title.replaceChildren('Timeline of ', el('bdi', {}, a.name));
     }
 
     // A live mutation of the object: its new values, or its deletion.
@@ -82,9 +87,6 @@ export function renderTimeline(main, route) {
     const history = new History('target', ref, route);
     history.onLive = (ev) => now.apply(ev);
     const state = new StatePanel(ref, route.at, (at) => replaceQuietly({ ...route, at }));
-    history.onEvents = (events) => state.setMarks(events
-        .filter((e) => ['created', 'changed', 'deleted'].includes(e.attributes.action))
-        .map((e) => e.attributes.timestamp));
     main.replaceChildren(
         el('div.view-head', {},
             el('h1', { tabindex: '-1', id: 'view-title' }, `Timeline of ${refText}`),

@@ -3,7 +3,7 @@
 // did). The API's JSON:API errors are shown beside the field they name.
 
 import { enc, request } from '../api.js';
-import { busy, el, errorBlock, newId, notify } from '../dom.js';
+import { busy, el, errorBlock, isolate, newId, notify } from '../dom.js';
 import { forget } from '../names.js';
 import { href } from '../router.js';
 import { me, signIn } from '../session.js';
@@ -99,7 +99,7 @@ export function renderUsers(main) {
             store(await request(`/api/users/${enc(u.id)}`, {
                 method: 'PATCH', body: { data: { type: 'users', id: String(u.id), attributes: { agreedTos: wanted } } },
             }));
-            notify(`Saved: ${u.attributes.name} ${wanted ? 'agreed to' : 'no longer agrees to'} the terms.`, 'ok');
+            notify(`Saved: ${isolate(u.attributes.name)} ${wanted ? 'agreed to' : 'no longer agrees to'} the terms.`, 'ok');
         }, (e) => { box.checked = !wanted; listErrors.replaceChildren(errorBlock(e)); });
     }
 
@@ -182,7 +182,7 @@ export function renderUsers(main) {
     const m = me();
     main.replaceChildren(
         el('h1', { tabindex: '-1' }, 'Users'),
-        el('p.lead', {}, `Signed in as ${m ? m.name : '?'}. Everything you see or change here is recorded: open a user's timeline to watch it happen.`),
+        el('p.lead', {}, 'Signed in as ', el('bdi', {}, m ? m.name : '?'), '. Everything you see or change here is recorded: open a user\'s timeline to watch it happen.'),
         el('section.card', { 'aria-labelledby': 'users-h' },
             el('div.card-head', {}, el('h2', { id: 'users-h' }, 'All users'),
                 el('button.secondary.small', { type: 'button', 'data-testid': 'refresh-users', onclick: (e) => busy(e.currentTarget, () => load(), (err) => listErrors.replaceChildren(errorBlock(err))) }, 'Refresh')),
