@@ -995,6 +995,18 @@ class CheckpointLag:
                 "uncovered": uncovered}
 
 
+def us_per_request(r, proc):
+    """CPU microseconds proc spent per request of the wrk run r (its share
+    of a core over the run, over the requests per second), or None."""
+    share = r["cpu"].get(proc)
+    return None if share is None or not r["rps"] else share / r["rps"] * 1e6
+
+
+def per_request_text(r):
+    return ", ".join(f"{p} {us_per_request(r, p):.1f} us" for p in ("api", "mariadb", "rabbitmq", "auditor")
+                     if us_per_request(r, p) is not None)
+
+
 def cpu_text(shares):
     return ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]))
 
@@ -1209,11 +1221,12 @@ class Bench:
               "checkpoint's signed_at: p99", "s", [percentile(x["signed"], 99) for x in lags],
               None, 10, 3)
 
-    def create_users(self, st, tok, n):
+    def create_users(self, st, tok, n, kind="bench"):
+        """n new users (kind names them apart from another step's)."""
         ids = []
         for i in range(n):
             body = {"data": {"type": "users", "attributes": {
-                "name": f"Bench {i}", "email": f"bench-{self.run_tag}-{i}@example.com",
+                "name": f"Bench {i}", "email": f"{kind}-{self.run_tag}-{i}@example.com",
                 "agreedTos": False}}}
             status, doc = st.request("api", "POST", "/api/users", body, tok)
             if status != 201:
@@ -1224,35 +1237,56 @@ class Bench:
     # -- 2: what auditing costs --------------------------------------------
 
     def audit_cost(self):
+        """What emitting events costs the producer (issue 14): GET and PATCH
+        with and without AUDITLOG_BENCH_NO_AUDIT, the auditor running in
+        both, and the CPU each process spent per request (its CPU time over
+        the run from /proc/<pid>/stat, divided by the requests served). The
+        API's share is what the producer pays wherever the auditor runs."""
         s = self.size
-        log("audit cost: GET with and without event emission (target 2)")
+        log("audit cost: GET and PATCH with and without event emission (targets 2, 14)")
         wait_alone("audit cost")
+        script = os.path.join(HERE, "patch.lua")
         with Stack(self, "cost", {"AUDITLOG_REPORT_MS": "1000"}) as st:
             st.start("auditor")
-            res = {True: [], False: []}
+            res = {(m, a): [] for m in ("GET", "PATCH") for a in (True, False)}
+            ids = None
             for i in range(s["runs"]):
                 for audit in (True, False):
+                    what = "with auditing" if audit else "without auditing"
                     st.start("api", {} if audit else {"AUDITLOG_BENCH_NO_AUDIT": "true"})
                     backlog = Backlog(st)
                     tok = st.token(1)
+                    pids = {"api": st.daemons["api"].pid, "auditor": st.daemons["auditor"].pid}
+                    if ids is None:
+                        ids = self.create_users(st, tok, s["patch_users"], "cost")
                     url = st.url("api", "/api/users/1")
                     wrk(url, s["warm_s"], headers=self.auth(tok))
                     backlog.wait_empty(300)
-                    self.quiet(f"cost run {i + 1} ({'with' if audit else 'without'} auditing)")
-                    r = wrk_cpu(url, s["cmp_s"], {"api": st.daemons["api"].pid,
-                                                  "auditor": st.daemons["auditor"].pid},
-                                headers=self.auth(tok))
+                    self.quiet(f"cost run {i + 1} ({what})")
+                    r = wrk_cpu(url, s["cmp_s"], pids, headers=self.auth(tok))
                     self.check_wrk("GET (cost)", r)
-                    res[audit].append(r)
-                    what = "with auditing" if audit else "without auditing"
+                    res[("GET", audit)].append(r)
                     self.cpu_notes.append(f"GET {what} run {i + 1} ({r['rps']:,.0f} req/s): "
                                           f"{cpu_text(r['cpu'])}")
-                    log(f"cost run {i + 1} {what}: {r['rps']:.0f} req/s, p99 {r['p99']:.2f} ms; "
-                        f"CPU: {cpu_text(r['cpu'])}")
+                    log(f"cost run {i + 1} GET {what}: {r['rps']:.0f} req/s, p99 {r['p99']:.2f} ms; "
+                        f"per request: {per_request_text(r)}")
+                    backlog.wait_empty(300)
+                    # PATCH: every request changes a stored value (patch.lua
+                    # toggles from false), its outbox row in the transaction.
+                    mysql(API_DB, f"UPDATE users SET agreed_tos = 0 WHERE id IN ({','.join(ids)})")
+                    self.quiet(f"cost run {i + 1} PATCH ({what})")
+                    r = wrk_cpu(st.url("api", "/"), s["cmp_s"], pids, script=script,
+                                script_args=[tok, ",".join(ids), "2"])
+                    self.check_wrk("PATCH (cost)", r)
+                    res[("PATCH", audit)].append(r)
+                    self.cpu_notes.append(f"PATCH {what} run {i + 1} ({r['rps']:,.0f} req/s): "
+                                          f"{cpu_text(r['cpu'])}")
+                    log(f"cost run {i + 1} PATCH {what}: {r['rps']:.0f} req/s, p99 "
+                        f"{r['p99']:.2f} ms; per request: {per_request_text(r)}")
                     backlog.wait_empty(300)
                     st.stop("api")
             R = self.report
-            on, off = res[True], res[False]
+            on, off = res[("GET", True)], res[("GET", False)]
             R.add("cost.audit.rps", f"GET with auditing, {s['cmp_s']} s runs", "req/s",
                   [r["rps"] for r in on], None, 2)
             R.add("cost.noaudit.rps", "GET with AUDITLOG_BENCH_NO_AUDIT=true", "req/s",
@@ -1265,6 +1299,28 @@ class Bench:
                   [a["rps"] / b["rps"] for a, b in zip(on, off)], (">=", 0.9), 2, 3)
             R.add("cost.p99_ratio", "p99 with / without auditing (per pair of runs)", "",
                   [a["p99"] / b["p99"] for a, b in zip(on, off)], ("<=", 1.2), 2, 3)
+            for m in ("GET", "PATCH"):
+                on, off = res[(m, True)], res[(m, False)]
+                k = m.lower()
+                if m == "PATCH":
+                    R.add("cost.patch.audit.rps", f"PATCH with auditing, {s['cmp_s']} s runs, "
+                          f"{len(ids)} users", "req/s", [r["rps"] for r in on], None, 14)
+                    R.add("cost.patch.noaudit.rps", "PATCH without auditing", "req/s",
+                          [r["rps"] for r in off], None, 14)
+                for proc in ("api", "mariadb", "rabbitmq", "auditor"):
+                    a = [us_per_request(r, proc) for r in on]
+                    b = [us_per_request(r, proc) for r in off]
+                    if None in a or None in b:
+                        continue
+                    R.add(f"cost.{k}.{proc}_us", f"{m}: {proc} CPU per request with auditing",
+                          "us", a, None, 14, 1)
+                    R.add(f"cost.{k}.{proc}_us_off", f"{m}: {proc} CPU per request without",
+                          "us", b, None, 14, 1)
+                    if proc in ("api", "mariadb"):
+                        target = ("<=", 1.15) if proc == "api" else None
+                        R.add(f"cost.{k}.{proc}_ratio", f"{m}: {proc} CPU per request, with / "
+                              "without auditing (per pair of runs)", "",
+                              [x / y for x, y in zip(a, b)], target, 14, 2)
 
     # -- 4: the auditor's drain --------------------------------------------
 
@@ -2178,6 +2234,11 @@ def how_measured(b):
 - **2** The same GET, {s['cmp_s']} s per run (after a {s['warm_s']} s warm-up), the API restarted
   alternately with and without `AUDITLOG_BENCH_NO_AUDIT=true` (auditor running in both);
   ratios per pair of runs.
+- **14** In the same runs, after the GET, a PATCH of the same length (`bench/patch.lua` over
+  {s['patch_users']} users, each request changing `agreedTos`, set back to false before the
+  run). For each process (the API, MariaDB, RabbitMQ, the auditor), the CPU it spent per
+  request: its user and system time over the run (`/proc/<pid>/stat`) divided by the requests
+  served; the API's ratio with / without auditing is the producer's overhead (target 1.15).
 - **3** `wrk -t2 -c32 -d{s['patch_s']}s -s bench/patch.lua`: `PATCH /api/users/:id` with a
   JSON:API body toggling `agreedTos` (every request changes the row: one transaction with its
   outbox row, plus the view of the returned user). *Spread* (the target's case): {s['patch_users']}
