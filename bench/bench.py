@@ -1250,6 +1250,20 @@ class Bench:
             st.start("auditor")
             res = {(m, a): [] for m in ("GET", "PATCH") for a in (True, False)}
             ids = None
+
+            def measure(method, url, **kw):
+                """One measured wrk run of method, noted in res and the CPU notes
+                (i, what, audit, pids and backlog: the loop's, below)."""
+                self.quiet(f"cost run {i + 1} {method} ({what})")
+                r = wrk_cpu(url, s["cmp_s"], pids, **kw)
+                self.check_wrk(f"{method} (cost)", r)
+                res[(method, audit)].append(r)
+                self.cpu_notes.append(f"{method} {what} run {i + 1} ({r['rps']:,.0f} req/s): "
+                                      f"{cpu_text(r['cpu'])}")
+                log(f"cost run {i + 1} {method} {what}: {r['rps']:.0f} req/s, p99 "
+                    f"{r['p99']:.2f} ms; per request: {per_request_text(r)}")
+                backlog.wait_empty(300)
+
             for i in range(s["runs"]):
                 for audit in (True, False):
                     what = "with auditing" if audit else "without auditing"
@@ -1262,28 +1276,12 @@ class Bench:
                     url = st.url("api", "/api/users/1")
                     wrk(url, s["warm_s"], headers=self.auth(tok))
                     backlog.wait_empty(300)
-                    self.quiet(f"cost run {i + 1} ({what})")
-                    r = wrk_cpu(url, s["cmp_s"], pids, headers=self.auth(tok))
-                    self.check_wrk("GET (cost)", r)
-                    res[("GET", audit)].append(r)
-                    self.cpu_notes.append(f"GET {what} run {i + 1} ({r['rps']:,.0f} req/s): "
-                                          f"{cpu_text(r['cpu'])}")
-                    log(f"cost run {i + 1} GET {what}: {r['rps']:.0f} req/s, p99 {r['p99']:.2f} ms; "
-                        f"per request: {per_request_text(r)}")
-                    backlog.wait_empty(300)
+                    measure("GET", url, headers=self.auth(tok))
                     # PATCH: every request changes a stored value (patch.lua
                     # toggles from false), its outbox row in the transaction.
                     mysql(API_DB, f"UPDATE users SET agreed_tos = 0 WHERE id IN ({','.join(ids)})")
-                    self.quiet(f"cost run {i + 1} PATCH ({what})")
-                    r = wrk_cpu(st.url("api", "/"), s["cmp_s"], pids, script=script,
-                                script_args=[tok, ",".join(ids), "2"])
-                    self.check_wrk("PATCH (cost)", r)
-                    res[("PATCH", audit)].append(r)
-                    self.cpu_notes.append(f"PATCH {what} run {i + 1} ({r['rps']:,.0f} req/s): "
-                                          f"{cpu_text(r['cpu'])}")
-                    log(f"cost run {i + 1} PATCH {what}: {r['rps']:.0f} req/s, p99 "
-                        f"{r['p99']:.2f} ms; per request: {per_request_text(r)}")
-                    backlog.wait_empty(300)
+                    measure("PATCH", st.url("api", "/"), script=script,
+                            script_args=[tok, ",".join(ids), "2"])
                     st.stop("api")
             R = self.report
             on, off = res[("GET", True)], res[("GET", False)]
