@@ -16,9 +16,10 @@ void audit_viewed(struct api *api, const struct actor *actor, const char *type, 
 	ev.target_version = version;
 	size_t len;
 	char *body = event_encode(&ev, &len);
-	if (body)
+	if (body) {
 		publisher_enqueue_view(api->publisher, ev.id, body, len);
-	else
+		free(body);
+	} else
 		log_error("out of memory encoding a view event");
 }
 
@@ -70,5 +71,7 @@ int audit_token_issued(struct api *api, struct db *db, const char *user_id, int6
 
 void audit_committed(struct api *api)
 {
+	if (api->audit_off)
+		return;
 	publisher_kick_outbox(api->publisher);
 }

@@ -26,9 +26,6 @@ static struct config_setting settings[] = {
      NULL, 0},
     {"spool-dir", "AUDITLOG_SPOOL_DIR", ".state/spool", CONFIG_STRING, 0, 0,
      "Folder of the view events' write-ahead spool (one API per folder).", NULL, 0},
-    {"view-queue-max", "AUDITLOG_VIEW_QUEUE_MAX", "65536", CONFIG_INT, 16, 16777216,
-     "View events waiting in memory for the spool's disk; beyond this they are dropped.",
-     NULL, 0},
     {"confirm-window", "AUDITLOG_CONFIRM_WINDOW", "1000", CONFIG_INT, 1, 65535,
      "Most published events awaiting the broker's confirmation.", NULL, 0},
     {"token-endpoint", "AUDITLOG_TOKEN_ENDPOINT", "true", CONFIG_BOOL, 0, 0,
@@ -165,7 +162,6 @@ int main(int argc, char **argv)
 	struct publisher_config pc = {.amqp_url = S("amqp-url"),
 	                              .db = &api.db,
 	                              .spool_dir = S("spool-dir"),
-	                              .view_queue_max = (size_t)I("view-queue-max"),
 	                              .confirm_window = (unsigned)I("confirm-window")};
 	if (publisher_start(&pc, &api.publisher)) {
 		log_error("cannot start the publisher");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "clock.h"
@@ -19,6 +20,11 @@
  * unless a message's worth is already waiting. */
 #define VIEW_LINGER_MS 5
 #define VIEW_LINGER_BYTES (24u << 10)
+/* Likewise, a commit's outbox row waits up to this long for the rows of
+ * the commits that follow it, when the outbox was empty: one round (a
+ * SELECT, a message, a DELETE) carries them all. With a backlog, rounds
+ * follow each other at once. */
+#define OUTBOX_LINGER_MS 5
 #define OUTBOX_RESCAN_MS 1000
 #define DELETE_CHUNK 64
 
@@ -39,6 +45,8 @@ struct msg {
 	bool confirmed, failed;
 };
 
+enum wake { WAKE_NEVER = 0, WAKE_OUTBOX = 1, WAKE_VIEWS = 2, WAKE_ANY = 3 };
+
 /* A ring of messages; not thread-safe by itself. */
 struct ring {
 	struct msg *m;
@@ -53,6 +61,8 @@ struct publisher {
 	pthread_cond_t cond;
 	/* under lock */
 	bool stopping, outbox_dirty, views_ready;
+	int64_t outbox_dirty_ms; /* when outbox_dirty was set */
+	enum wake wake_on;       /* what the thread, waiting, wants to be woken for */
 	int64_t drain_deadline_ms;
 	/* thread-private */
 	bool draining; /* the thread has seen stopping */
@@ -101,8 +111,6 @@ static struct msg ring_pop_front(struct ring *r)
 	return m;
 }
 
-enum wake { WAKE_NEVER = 0, WAKE_OUTBOX = 1, WAKE_VIEWS = 2, WAKE_ANY = 3 };
-
 /* Sleeps up to ms; new work of the kinds in wake cuts it short (a backoff
  * must not be cut short by the very work it holds back, nor a linger by
  * the views it waits for). */
@@ -117,13 +125,15 @@ static void wait_ms(struct publisher *p, int ms, enum wake wake)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&p->lock);
-	/* Signals come with every view and commit: loop until the deadline
-	 * unless one of them is a reason to stop waiting. A stop wakes the
-	 * thread once; while it drains, it waits as before. */
+	/* Commits and views signal only what wake asks for, so a linger is
+	 * not woken by each of them. A stop wakes the thread once; while it
+	 * drains, it waits as before. */
+	p->wake_on = wake;
 	while (!(p->stopping && !p->draining) && !((wake & WAKE_OUTBOX) && p->outbox_dirty) &&
 	       !((wake & WAKE_VIEWS) && p->views_ready))
 		if (pthread_cond_timedwait(&p->cond, &p->lock, &ts) == ETIMEDOUT)
 			break;
+	p->wake_on = WAKE_NEVER;
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -143,6 +153,7 @@ static void disconnect(struct publisher *p)
 	p->outbox_empty = false;
 	p->view_read = spool_confirmed(p->spool);
 	p->views_rewind = false;
+	spool_broker_up(p->spool, false);
 }
 
 static bool connect_broker(struct publisher *p)
@@ -155,6 +166,7 @@ static bool connect_broker(struct publisher *p)
 		return false;
 	}
 	p->next_tag = 0;
+	spool_broker_up(p->spool, true);
 	log_info("publisher connected to the broker");
 	return true;
 }
@@ -322,11 +334,12 @@ static int outbox_row(void *ctx, const struct db_row *row)
 
 /* One outbox round: the oldest rows, published together, deleted together
  * when all are confirmed. Rounds never overlap, so a row whose transaction
- * committed after a younger one is picked up by the next round. */
-static void outbox_round(struct publisher *p)
+ * committed after a younger one is picked up by the next round. Returns
+ * how many ms it wants to linger for more rows (0: none). */
+static int outbox_round(struct publisher *p)
 {
 	if (p->outbox_inflight)
-		return;
+		return 0;
 	/* Rows confirmed in a round that a lost connection cut short. */
 	if (p->ndelete)
 		flush_deletes(p);
@@ -335,21 +348,26 @@ static void outbox_round(struct publisher *p)
 	if (room > OUTBOX_ROUND_MAX)
 		room = OUTBOX_ROUND_MAX;
 	if (room == 0)
-		return;
+		return 0;
+	int64_t now = clock_ms();
 	pthread_mutex_lock(&p->lock);
-	bool dirty = p->outbox_dirty;
+	bool dirty = p->outbox_dirty, stopping = p->stopping;
+	int64_t waited = now - p->outbox_dirty_ms;
+	if (dirty && p->outbox_empty && !stopping && waited < OUTBOX_LINGER_MS) {
+		pthread_mutex_unlock(&p->lock);
+		return (int)(OUTBOX_LINGER_MS - waited);
+	}
 	p->outbox_dirty = false;
 	pthread_mutex_unlock(&p->lock);
-	int64_t now = clock_ms();
 	if (!dirty && p->outbox_empty && now - p->last_rescan_ms < OUTBOX_RESCAN_MS)
-		return;
+		return 0;
 	p->last_rescan_ms = now;
 	if (!p->db || db_broken(p->db)) {
 		db_close(p->db);
 		p->db = NULL;
 		if (db_connect(p->cfg.db, &p->db)) {
 			p->outbox_empty = false;
-			return;
+			return 0;
 		}
 	}
 	struct fetch_ctx f = {.p = p, .m = {.outbox = true}};
@@ -364,6 +382,7 @@ static void outbox_round(struct publisher *p)
 	else if (st < 0)
 		log_warn("publisher: cannot read the outbox: %s", db_status_string(st));
 	p->outbox_empty = st == 0 && f.rows < room;
+	return 0;
 }
 
 struct view_ctx {
@@ -403,10 +422,14 @@ static int publish_views(struct publisher *p)
 	if (p->views_rewind || !p->mq)
 		return 0;
 	uint64_t unread = spool_unread_bytes(p->spool, p->view_read);
-	if (!unread) {
+	/* Nothing to read: the next view written wakes the thread (one
+	 * wake-up per idle spell, not one per view). */
+	if (!unread && spool_notify_when_written(p->spool, p->view_read)) {
 		p->views_waiting_since = 0;
 		return 0;
 	}
+	if (!unread)
+		unread = spool_unread_bytes(p->spool, p->view_read);
 	int64_t now = clock_ms();
 	if (!p->views_waiting_since)
 		p->views_waiting_since = now;
@@ -466,6 +489,7 @@ static void *run(void *arg)
 {
 	struct publisher *p = arg;
 	int backoff = 100;
+	prctl(PR_SET_NAME, "api-publisher");
 	while (!finished(p)) {
 		if (!p->mq) {
 			if (!connect_broker(p)) {
@@ -481,10 +505,12 @@ static void *run(void *arg)
 			backoff = 100;
 		}
 		report(p);
-		outbox_round(p);
-		int linger = p->mq ? publish_views(p) : 0;
+		int linger = outbox_round(p);
+		int view_linger = p->mq ? publish_views(p) : 0;
 		if (!p->mq)
 			continue;
+		if (view_linger && (!linger || view_linger < linger))
+			linger = view_linger;
 		if (p->inflight.count) {
 			if (mq_poll_confirms(p->mq, linger ? linger : 20, on_confirm, p)) {
 				disconnect(p);
@@ -492,7 +518,7 @@ static void *run(void *arg)
 			}
 			retire_confirmed(p);
 		} else {
-			wait_ms(p, linger ? linger : 200, linger ? WAKE_OUTBOX : WAKE_ANY);
+			wait_ms(p, linger ? linger : 200, linger ? WAKE_NEVER : WAKE_ANY);
 			/* Keeps heartbeats flowing and notices a closed connection. */
 			if (p->mq && mq_poll_confirms(p->mq, 0, on_confirm, p))
 				disconnect(p);
@@ -500,11 +526,10 @@ static void *run(void *arg)
 	}
 	struct spool_stats st;
 	spool_stats(p->spool, &st);
-	if (st.backlog_bytes || st.inbox || st.dropped)
+	if (st.backlog_bytes || st.dropped)
 		log_warn("publisher stopping with %llu bytes of view events unconfirmed in the spool "
-		         "(sent at the next start), %zu not yet written, %llu dropped",
-		         (unsigned long long)st.backlog_bytes, st.inbox,
-		         (unsigned long long)st.dropped);
+		         "(sent at the next start), %llu dropped",
+		         (unsigned long long)st.backlog_bytes, (unsigned long long)st.dropped);
 	mq_close(p->mq);
 	p->mq = NULL;
 	db_close(p->db);
@@ -517,7 +542,8 @@ static void views_ready(void *ctx)
 	struct publisher *p = ctx;
 	pthread_mutex_lock(&p->lock);
 	p->views_ready = true;
-	pthread_cond_signal(&p->cond);
+	if (p->wake_on & WAKE_VIEWS)
+		pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -535,7 +561,7 @@ int publisher_start(const struct publisher_config *cfg, struct publisher **out)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	if (!p->inflight.m || !p->to_delete ||
-	    spool_open(cfg->spool_dir, cfg->view_queue_max, views_ready, p, &p->spool))
+	    spool_open(cfg->spool_dir, views_ready, p, &p->spool))
 		goto fail;
 	p->view_read = spool_confirmed(p->spool);
 	if (pthread_create(&p->thread, NULL, run, p)) {
@@ -575,15 +601,21 @@ void publisher_stop(struct publisher *p, int drain_ms)
 	free(p);
 }
 
-void publisher_enqueue_view(struct publisher *p, const char *event_id, char *body, size_t len)
+void publisher_enqueue_view(struct publisher *p, const char *event_id, const char *body,
+                            size_t len)
 {
 	spool_append(p->spool, event_id, body, len);
 }
 
 void publisher_kick_outbox(struct publisher *p)
 {
+	int64_t now = clock_ms();
 	pthread_mutex_lock(&p->lock);
-	p->outbox_dirty = true;
-	pthread_cond_signal(&p->cond);
+	if (!p->outbox_dirty) {
+		p->outbox_dirty = true;
+		p->outbox_dirty_ms = now;
+	}
+	if (p->wake_on & WAKE_OUTBOX)
+		pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }

@@ -6,9 +6,9 @@
  *    their mutation; a row is deleted only after the broker confirmed it;
  *  - the spool, a write-ahead log of view events on local disk (spool.h);
  *    its confirmed position advances only past what the broker confirmed.
- * Nothing here makes a caller wait on the broker or the disk: enqueueing a
- * view takes a mutex for a few instructions, and the outbox kick only
- * signals the thread.
+ * Nothing here makes a caller wait on the broker: a view is written to the
+ * spool's file by the calling thread (a pwritev to the page cache, no
+ * fdatasync), and the outbox kick only signals the thread.
  * After a lost connection the thread reconnects with backoff and re-sends
  * everything unconfirmed, so the auditor may see an event twice; it stores
  * it once, by event id. */
@@ -25,7 +25,6 @@ struct publisher_config {
 	const char *amqp_url;
 	const struct db_config *db; /* the API's database, holding event_outbox */
 	const char *spool_dir;      /* the view events' write-ahead spool */
-	size_t view_queue_max;      /* views waiting for the spool's disk; beyond: dropped */
 	unsigned confirm_window;    /* most messages awaiting confirmation */
 };
 
@@ -33,8 +32,10 @@ int publisher_start(const struct publisher_config *cfg, struct publisher **out);
 /* Publishes what it can for up to drain_ms, then stops the thread and frees. */
 void publisher_stop(struct publisher *p, int drain_ms);
 
-/* Queues one encoded view event for the spool; body is stolen. */
-void publisher_enqueue_view(struct publisher *p, const char *event_id, char *body, size_t len);
+/* Writes one encoded view event (len bytes, borrowed) to the spool, from
+ * which it is published; spool_append's contract. */
+void publisher_enqueue_view(struct publisher *p, const char *event_id, const char *body,
+                            size_t len);
 /* Tells the thread that the outbox has new rows. */
 void publisher_kick_outbox(struct publisher *p);
 

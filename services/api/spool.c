@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,47 +19,45 @@
 #include "event.h"
 #include "log.h"
 
+/* A segment is finished once this much is written to it. */
 #define SEGMENT_MAX (4u << 20)
-#define GROUP_MAX 4096
+/* Finished segments waiting for the sync thread to close them. */
+#define RETIRED_MAX 8
 #define HEADER 8
 #define RECORD_MAX (HEADER + UUID_STR_LEN + EVENT_MAX_BYTES)
 #define READ_CHUNK (256u << 10)
-/* The writer encodes a group here, writing whenever the next record would
- * not fit: it holds at least one record of the largest size. */
-#define WRITE_BUF (1u << 20)
+/* While the broker is up, what was written this long ago and is still
+ * not confirmed is fdatasynced (the power-loss window, README). */
+#define SYNC_MS 100
 #define CHECKPOINT_MS 1000
 /* After a segment cannot be opened or read, the reader tries again after
  * this long, and says it still fails at most this often. */
 #define RETRY_MS 100
 #define RETRY_LOG_MS 10000
 
-_Static_assert(WRITE_BUF >= RECORD_MAX, "the write buffer must hold the largest record");
-
-struct entry {
-	char id[UUID_STR_LEN + 1];
-	char *body;
-	size_t len;
+struct retired {
+	int fd;
+	uint64_t segment;
 };
 
 struct spool {
 	char *dir;
 	int dir_fd, lock_fd;
-	pthread_t thread;
+	pthread_t thread; /* the sync thread */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond; /* wakes the sync thread */
 	void (*notify)(void *);
 	void *notify_ctx;
 	/* under lock */
-	bool stopping;
-	struct entry *inbox;
-	size_t head, count, cap;
-	struct spool_pos durable; /* end of what is fsynced */
+	bool stopping, broker_up, sync_waiting, notify_armed;
+	int active_fd;            /* appenders write here */
+	struct retired retired[RETIRED_MAX]; /* finished segments the sync thread closes */
+	size_t nretired;
+	int64_t rotate_logged_ms;
+	struct spool_pos written; /* end of what is written (in the page cache) */
+	struct spool_pos synced;  /* end of what is fdatasynced */
 	struct spool_pos confirmed;
-	uint64_t appended, written, dropped, groups;
-	/* writer thread; its buffers are allocated before it starts */
-	int active_fd;
-	struct entry *group; /* GROUP_MAX entries */
-	unsigned char *wbuf; /* WRITE_BUF bytes */
+	uint64_t appended, dropped, syncs;
 	/* reader thread */
 	int read_fd;
 	uint64_t read_segment;
@@ -81,12 +81,18 @@ static void crc_init(void)
 	}
 }
 
-static uint32_t crc32(const unsigned char *p, size_t n)
+/* CRC-32 (ISO-HDLC, as zlib's) of what crc covered, then p[0..n). */
+static uint32_t crc32_more(uint32_t crc, const unsigned char *p, size_t n)
 {
-	uint32_t c = 0xFFFFFFFFu;
+	uint32_t c = crc ^ 0xFFFFFFFFu;
 	while (n--)
 		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
 	return c ^ 0xFFFFFFFFu;
+}
+
+static uint32_t crc32(const unsigned char *p, size_t n)
+{
+	return crc32_more(0, p, n);
 }
 
 static void put32(unsigned char *p, uint32_t v)
@@ -186,16 +192,15 @@ static int recover(struct spool *sp)
 				log_error("spool: cannot truncate: %s", strerror(errno));
 		}
 		if (i + 1 == n) {
-			sp->durable = (struct spool_pos){segs[i], valid};
+			sp->written = (struct spool_pos){segs[i], valid};
 			sp->active_fd = fd;
-			lseek(fd, (off_t)valid, SEEK_SET);
 		} else {
 			close(fd);
 		}
 	}
 	if (n == 0) {
-		sp->durable = (struct spool_pos){1, 0};
-		if ((sp->active_fd = open_segment(sp, 1, O_RDWR | O_CREAT | O_APPEND)) < 0) {
+		sp->written = (struct spool_pos){1, 0};
+		if ((sp->active_fd = open_segment(sp, 1, O_RDWR | O_CREAT)) < 0) {
 			log_error("spool: cannot create segment 1: %s", strerror(errno));
 			goto out;
 		}
@@ -208,8 +213,8 @@ static int recover(struct spool *sp)
 	if (cfd >= 0 && (f = fdopen(cfd, "r"))) {
 		struct spool_pos c;
 		if (fscanf(f, "%" SCNu64 " %" SCNu64, &c.segment, &c.offset) == 2 &&
-		    c.segment >= sp->first_segment && c.segment <= sp->durable.segment &&
-		    (c.segment < sp->durable.segment || c.offset <= sp->durable.offset))
+		    c.segment >= sp->first_segment && c.segment <= sp->written.segment &&
+		    (c.segment < sp->written.segment || c.offset <= sp->written.offset))
 			sp->confirmed = c;
 		fclose(f);
 	} else if (cfd >= 0) {
@@ -236,96 +241,105 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Writes one group with one fdatasync; returns the bytes written, 0 if it
- * failed (then nothing of it is left in the segment). */
-static size_t write_group(struct spool *sp, struct entry *g, size_t n)
+static int pos_before(struct spool_pos a, struct spool_pos b)
 {
-	size_t total = 0, used = 0;
-	bool failed = false;
-	for (size_t i = 0; i < n && !failed; i++) {
-		uint32_t len = (uint32_t)(UUID_STR_LEN + g[i].len);
-		if (used + HEADER + len > WRITE_BUF) {
-			failed = write_all(sp->active_fd, (const char *)sp->wbuf, used) != 0;
-			used = 0;
+	return a.segment < b.segment || (a.segment == b.segment && a.offset < b.offset);
+}
+
+/* Writes the whole of iov at off, resuming after a short write. */
+static int pwritev_all(int fd, struct iovec *iov, int n, uint64_t off)
+{
+	while (n) {
+		ssize_t w = pwritev(fd, iov, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		off += (uint64_t)w;
+		while (n && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++, n--;
 		}
-		unsigned char *p = sp->wbuf + used;
-		memcpy(p + HEADER, g[i].id, UUID_STR_LEN);
-		memcpy(p + HEADER + UUID_STR_LEN, g[i].body, g[i].len);
-		put32(p, len);
-		put32(p + 4, crc32(p + HEADER, len));
-		used += HEADER + len;
-		total += HEADER + len;
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
 	}
-	if (failed || write_all(sp->active_fd, (const char *)sp->wbuf, used) ||
-	    fdatasync(sp->active_fd)) {
-		log_error("spool: cannot write %zu view events: %s; they are lost", n, strerror(errno));
-		/* Cut anything half-written so the segment stays readable. */
-		if (ftruncate(sp->active_fd, (off_t)sp->durable.offset) == 0)
-			lseek(sp->active_fd, (off_t)sp->durable.offset, SEEK_SET);
-		return 0;
-	}
-	return total;
+	return 0;
 }
 
-static void rotate(struct spool *sp)
-{
-	uint64_t next = sp->durable.segment + 1;
-	int fd = open_segment(sp, next, O_RDWR | O_CREAT | O_EXCL | O_APPEND);
-	if (fd < 0) {
-		log_error("spool: cannot start segment %" PRIu64 ": %s", next, strerror(errno));
-		return;
-	}
-	fsync(sp->dir_fd);
-	close(sp->active_fd);
-	sp->active_fd = fd;
-	pthread_mutex_lock(&sp->lock);
-	sp->durable = (struct spool_pos){next, 0};
-	pthread_mutex_unlock(&sp->lock);
-}
-
+/* The sync thread: the only one that fdatasyncs and closes segments. It
+ * makes what was written durable on disk when any of these holds:
+ *  - the broker is away (spool_broker_up false): every write, as soon as
+ *    it can (writes that come meanwhile share the next fdatasync);
+ *  - something written SYNC_MS ago or more is not yet confirmed;
+ *  - a segment is finished (it is synced, then closed);
+ *  - the spool closes. */
 static void *run(void *arg)
 {
 	struct spool *sp = arg;
-	struct entry *group = sp->group;
+	prctl(PR_SET_NAME, "api-spool");
+	pthread_mutex_lock(&sp->lock);
+	struct spool_pos mark = sp->written; /* the end of what was written a tick ago */
+	int64_t tick_ms = clock_ms();
 	for (;;) {
-		pthread_mutex_lock(&sp->lock);
-		while (!sp->count && !sp->stopping)
-			pthread_cond_wait(&sp->cond, &sp->lock);
-		if (!sp->count) {
-			pthread_mutex_unlock(&sp->lock);
-			break;
+		bool stale = pos_before(sp->confirmed, mark) && pos_before(sp->synced, mark);
+		bool want = pos_before(sp->synced, sp->written) &&
+		            (!sp->broker_up || stale || sp->stopping);
+		if (!want && !sp->nretired) {
+			if (sp->stopping)
+				break;
+			int64_t now = clock_ms();
+			if (now - tick_ms >= SYNC_MS) {
+				mark = sp->written;
+				tick_ms = now;
+			}
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)(tick_ms + SYNC_MS - now) * 1000000;
+			ts.tv_sec += ts.tv_nsec / 1000000000;
+			ts.tv_nsec %= 1000000000;
+			sp->sync_waiting = true;
+			pthread_cond_timedwait(&sp->cond, &sp->lock, &ts);
+			sp->sync_waiting = false;
+			continue;
 		}
-		size_t n = 0;
-		while (sp->count && n < GROUP_MAX) {
-			group[n++] = sp->inbox[sp->head];
-			sp->head = (sp->head + 1) % sp->cap;
-			sp->count--;
-		}
+		/* Finished segments are this thread's to close; the active one
+		 * may be retired by an appender meanwhile, but only this thread
+		 * closes it, so fd stays open while the lock is let go. */
+		struct retired old[RETIRED_MAX];
+		size_t nold = sp->nretired;
+		memcpy(old, sp->retired, nold * sizeof *old);
+		sp->nretired = 0;
+		struct spool_pos target = sp->written;
+		int fd = sp->active_fd;
 		pthread_mutex_unlock(&sp->lock);
-
-		size_t bytes = write_group(sp, group, n);
-		for (size_t i = 0; i < n; i++)
-			free(group[i].body);
-		pthread_mutex_lock(&sp->lock);
-		if (bytes) {
-			sp->durable.offset += bytes;
-			sp->written += n;
-			sp->groups++;
-		} else {
-			sp->dropped += n;
+		uint64_t done_segment = 0;
+		if (nold && fsync(sp->dir_fd))
+			log_error("spool: cannot fsync %s: %s", sp->dir, strerror(errno));
+		for (size_t i = 0; i < nold; i++) {
+			if (fdatasync(old[i].fd))
+				log_error("spool: fdatasync of segment %" PRIu64 " failed: %s; a power loss "
+				          "may lose its view events not yet confirmed",
+				          old[i].segment, strerror(errno));
+			close(old[i].fd);
+			done_segment = old[i].segment;
 		}
-		bool full = sp->durable.offset >= SEGMENT_MAX;
-		pthread_mutex_unlock(&sp->lock);
-		if (bytes && sp->notify)
-			sp->notify(sp->notify_ctx);
-		if (full)
-			rotate(sp);
+		if (want && fdatasync(fd))
+			log_error("spool: fdatasync of segment %" PRIu64 " failed: %s; a power loss may "
+			          "lose its view events not yet confirmed",
+			          target.segment, strerror(errno));
+		pthread_mutex_lock(&sp->lock);
+		struct spool_pos upto = want ? target : (struct spool_pos){done_segment + 1, 0};
+		if (pos_before(sp->synced, upto))
+			sp->synced = upto;
+		sp->syncs += nold + want;
 	}
+	pthread_mutex_unlock(&sp->lock);
 	return NULL;
 }
 
-int spool_open(const char *dir, size_t inbox_max, void (*notify)(void *), void *ctx,
-               struct spool **out)
+int spool_open(const char *dir, void (*notify)(void *), void *ctx, struct spool **out)
 {
 	pthread_once(&crc_once, crc_init);
 	struct spool *sp = calloc(1, sizeof *sp);
@@ -334,16 +348,13 @@ int spool_open(const char *dir, size_t inbox_max, void (*notify)(void *), void *
 		return -1;
 	}
 	sp->dir_fd = sp->lock_fd = sp->active_fd = sp->read_fd = -1;
-	sp->cap = inbox_max;
 	sp->notify = notify;
 	sp->notify_ctx = ctx;
 	pthread_mutex_init(&sp->lock, NULL);
 	pthread_cond_init(&sp->cond, NULL);
-	/* Every buffer the threads need, now: the writer thread allocates
-	 * nothing, so it cannot fail for want of memory once started. */
-	if (!(sp->dir = strdup(dir)) || !(sp->inbox = calloc(inbox_max, sizeof *sp->inbox)) ||
-	    !(sp->rbuf = malloc(READ_CHUNK + RECORD_MAX)) ||
-	    !(sp->group = malloc(GROUP_MAX * sizeof *sp->group)) || !(sp->wbuf = malloc(WRITE_BUF))) {
+	/* The reader's buffer, now: appending allocates nothing, and the
+	 * reader nothing more. */
+	if (!(sp->dir = strdup(dir)) || !(sp->rbuf = malloc(READ_CHUNK + RECORD_MAX))) {
 		log_error("spool: out of memory for its buffers");
 		goto fail;
 	}
@@ -362,15 +373,18 @@ int spool_open(const char *dir, size_t inbox_max, void (*notify)(void *), void *
 	}
 	if (recover(sp))
 		goto fail;
+	/* What a restart found was written before it: durable or not, it is
+	 * synced with the first tick (broker_up starts false). */
+	sp->synced = (struct spool_pos){sp->written.segment, 0};
 	if (pthread_create(&sp->thread, NULL, run, sp)) {
 		log_error("spool: cannot start its thread");
 		goto fail;
 	}
 	sp->checkpointed_ms = clock_ms();
 	log_info("spool %s: resuming at segment %" PRIu64 " offset %" PRIu64
-	         " (durable end: segment %" PRIu64 " offset %" PRIu64 ")",
-	         dir, sp->confirmed.segment, sp->confirmed.offset, sp->durable.segment,
-	         sp->durable.offset);
+	         " (written to segment %" PRIu64 " offset %" PRIu64 ")",
+	         dir, sp->confirmed.segment, sp->confirmed.offset, sp->written.segment,
+	         sp->written.offset);
 	*out = sp;
 	return 0;
 fail:
@@ -380,10 +394,7 @@ fail:
 		close(sp->lock_fd);
 	if (sp->dir_fd >= 0)
 		close(sp->dir_fd);
-	free(sp->inbox);
 	free(sp->rbuf);
-	free(sp->group);
-	free(sp->wbuf);
 	free(sp->dir);
 	pthread_mutex_destroy(&sp->lock);
 	pthread_cond_destroy(&sp->cond);
@@ -416,52 +427,113 @@ void spool_close(struct spool *sp)
 	pthread_mutex_unlock(&sp->lock);
 	pthread_join(sp->thread, NULL);
 	checkpoint(sp);
-	while (sp->count) {
-		free(sp->inbox[sp->head].body);
-		sp->head = (sp->head + 1) % sp->cap;
-		sp->count--;
-	}
 	if (sp->read_fd >= 0)
 		close(sp->read_fd);
 	close(sp->active_fd);
 	close(sp->lock_fd);
 	close(sp->dir_fd);
-	free(sp->inbox);
 	free(sp->rbuf);
-	free(sp->group);
-	free(sp->wbuf);
 	free(sp->dir);
 	pthread_mutex_destroy(&sp->lock);
 	pthread_cond_destroy(&sp->cond);
 	free(sp);
 }
 
-int spool_append(struct spool *sp, const char *id, char *body, size_t len)
+/* Starts the next segment; under lock. The finished one goes to the
+ * sync thread. When no file can be made, or the sync thread has fallen
+ * RETIRED_MAX segments behind, the writes go on into the same segment. */
+static void rotate(struct spool *sp)
 {
-	bool fits = len <= EVENT_MAX_BYTES;
-	pthread_mutex_lock(&sp->lock);
-	bool room = fits && sp->count < sp->cap;
-	if (room) {
-		struct entry *e = &sp->inbox[(sp->head + sp->count++) % sp->cap];
-		memcpy(e->id, id, UUID_STR_LEN + 1);
-		e->body = body;
-		e->len = len;
-		sp->appended++;
-		pthread_cond_signal(&sp->cond);
-	} else {
-		sp->dropped++;
+	uint64_t next = sp->written.segment + 1;
+	if (sp->nretired == RETIRED_MAX)
+		return;
+	int fd = open_segment(sp, next, O_RDWR | O_CREAT | O_EXCL);
+	if (fd < 0) {
+		int64_t now = clock_ms();
+		if (now - sp->rotate_logged_ms >= RETRY_LOG_MS) {
+			sp->rotate_logged_ms = now;
+			log_error("spool: cannot start segment %" PRIu64 ": %s; writing on in segment "
+			          "%" PRIu64, next, strerror(errno), next - 1);
+		}
+		return;
 	}
-	uint64_t dropped = sp->dropped;
-	pthread_mutex_unlock(&sp->lock);
-	if (room)
-		return 0;
-	free(body);
-	if (!fits)
+	sp->retired[sp->nretired++] = (struct retired){sp->active_fd, sp->written.segment};
+	sp->active_fd = fd;
+	sp->written = (struct spool_pos){next, 0};
+}
+
+int spool_append(struct spool *sp, const char *id, const char *body, size_t len)
+{
+	if (len > EVENT_MAX_BYTES) {
+		pthread_mutex_lock(&sp->lock);
+		sp->dropped++;
+		pthread_mutex_unlock(&sp->lock);
 		log_error("spool: view event %s is %zu bytes, over the %u a record may hold; dropped", id,
 		          len, EVENT_MAX_BYTES);
-	else if (dropped % 1000 == 1)
-		log_warn("spool inbox full: %" PRIu64 " view events dropped so far", dropped);
-	return -1;
+		return -1;
+	}
+	unsigned char h[HEADER];
+	uint32_t rlen = (uint32_t)(UUID_STR_LEN + len);
+	put32(h, rlen);
+	put32(h + 4, crc32_more(crc32_more(0, (const unsigned char *)id, UUID_STR_LEN),
+	                        (const unsigned char *)body, len));
+	struct iovec iov[3] = {{h, HEADER}, {(void *)id, UUID_STR_LEN}, {(void *)body, len}};
+	pthread_mutex_lock(&sp->lock);
+	if (sp->written.offset >= SEGMENT_MAX)
+		rotate(sp);
+	struct spool_pos at = sp->written;
+	int bad = pwritev_all(sp->active_fd, iov, 3, at.offset);
+	int err = errno;
+	bool notify = false, wake = false;
+	uint64_t dropped = 0;
+	if (bad) {
+		/* Cut anything half-written so the segment stays readable. */
+		if (ftruncate(sp->active_fd, (off_t)at.offset))
+			log_error("spool: cannot cut a failed write: %s", strerror(errno));
+		dropped = ++sp->dropped;
+	} else {
+		sp->written.offset += HEADER + rlen;
+		sp->appended++;
+		notify = sp->notify_armed;
+		sp->notify_armed = false;
+		/* The sync thread is woken only when it has something to do now:
+		 * the broker is away, or a segment was finished. */
+		wake = sp->sync_waiting && (!sp->broker_up || sp->nretired);
+		if (wake)
+			pthread_cond_signal(&sp->cond);
+	}
+	pthread_mutex_unlock(&sp->lock);
+	if (bad) {
+		/* Said the first time and then every 1,000th: a full disk
+		 * refuses every view. */
+		if (dropped % 1000 == 1)
+			log_error("spool: cannot write view event %s: %s; it is lost (%" PRIu64
+			          " lost so far)",
+			          id, strerror(err), dropped);
+		return -1;
+	}
+	if (notify && sp->notify)
+		sp->notify(sp->notify_ctx);
+	return 0;
+}
+
+void spool_broker_up(struct spool *sp, bool up)
+{
+	pthread_mutex_lock(&sp->lock);
+	sp->broker_up = up;
+	if (!up)
+		pthread_cond_signal(&sp->cond);
+	pthread_mutex_unlock(&sp->lock);
+}
+
+bool spool_notify_when_written(struct spool *sp, struct spool_pos pos)
+{
+	pthread_mutex_lock(&sp->lock);
+	bool armed = !pos_before(pos, sp->written);
+	if (armed)
+		sp->notify_armed = true;
+	pthread_mutex_unlock(&sp->lock);
+	return armed;
 }
 
 /* A segment could not be opened or read: said at error the first time and
@@ -492,14 +564,13 @@ size_t spool_read(struct spool *sp, struct spool_pos *pos, size_t max, spool_rec
 		return 0;
 	while (n < max) {
 		pthread_mutex_lock(&sp->lock);
-		struct spool_pos durable = sp->durable;
+		struct spool_pos written = sp->written;
 		pthread_mutex_unlock(&sp->lock);
-		if (pos->segment > durable.segment ||
-		    (pos->segment == durable.segment && pos->offset >= durable.offset))
+		if (!pos_before(*pos, written))
 			break;
-		/* The writer has moved past a finished segment: it is read to its
-		 * end; the active one only to what is durable. */
-		bool finished = pos->segment < durable.segment;
+		/* The writers have moved past a finished segment: it is read to
+		 * its end; the active one only to what is written. */
+		bool finished = pos->segment < written.segment;
 		if (sp->read_fd < 0 || sp->read_segment != pos->segment) {
 			if (sp->read_fd >= 0)
 				close(sp->read_fd);
@@ -519,7 +590,7 @@ size_t spool_read(struct spool *sp, struct spool_pos *pos, size_t max, spool_rec
 				break;
 			}
 		}
-		uint64_t left = finished ? UINT64_MAX - pos->offset : durable.offset - pos->offset;
+		uint64_t left = finished ? UINT64_MAX - pos->offset : written.offset - pos->offset;
 		size_t want = left < chunk ? (size_t)left : chunk;
 		ssize_t got = pread(sp->read_fd, sp->rbuf, want, (off_t)pos->offset);
 		if (got < 0) {
@@ -606,25 +677,26 @@ struct spool_pos spool_confirmed(const struct spool *sp)
 bool spool_caught_up(struct spool *sp, struct spool_pos pos)
 {
 	pthread_mutex_lock(&sp->lock);
-	bool done = !sp->count && pos.segment == sp->durable.segment &&
-	            pos.offset >= sp->durable.offset;
+	bool done = !pos_before(pos, sp->written);
 	pthread_mutex_unlock(&sp->lock);
 	return done;
 }
 
 static uint64_t distance(struct spool_pos from, struct spool_pos to)
 {
-	if (from.segment > to.segment || (from.segment == to.segment && from.offset >= to.offset))
+	if (!pos_before(from, to))
 		return 0;
-	return from.segment == to.segment
-	           ? to.offset - from.offset
-	           : (to.segment - from.segment) * (uint64_t)SEGMENT_MAX + to.offset - from.offset;
+	if (from.segment == to.segment)
+		return to.offset - from.offset;
+	/* A segment may run past SEGMENT_MAX (see rotate): counted as that. */
+	uint64_t rest = from.offset < SEGMENT_MAX ? SEGMENT_MAX - from.offset : 0;
+	return rest + (to.segment - from.segment - 1) * (uint64_t)SEGMENT_MAX + to.offset;
 }
 
 uint64_t spool_unread_bytes(struct spool *sp, struct spool_pos pos)
 {
 	pthread_mutex_lock(&sp->lock);
-	uint64_t n = distance(pos, sp->durable);
+	uint64_t n = distance(pos, sp->written);
 	pthread_mutex_unlock(&sp->lock);
 	return n;
 }
@@ -633,10 +705,9 @@ void spool_stats(struct spool *sp, struct spool_stats *out)
 {
 	pthread_mutex_lock(&sp->lock);
 	out->appended = sp->appended;
-	out->written = sp->written;
 	out->dropped = sp->dropped;
-	out->groups = sp->groups;
-	out->inbox = sp->count;
-	out->backlog_bytes = distance(sp->confirmed, sp->durable);
+	out->syncs = sp->syncs;
+	out->backlog_bytes = distance(sp->confirmed, sp->written);
+	out->unsynced_bytes = distance(sp->synced, sp->written);
 	pthread_mutex_unlock(&sp->lock);
 }

@@ -118,7 +118,10 @@ static int append(struct spool *sp, unsigned i, size_t len)
 	char id[UUID_STR_LEN + 1];
 	view_id(i, id);
 	body_len[i] = len;
-	return spool_append(sp, id, view_body(i, len), len);
+	char *body = view_body(i, len);
+	int rc = spool_append(sp, id, body, len);
+	free(body);
+	return rc;
 }
 
 static int wait_written(struct spool *sp, uint64_t n);
@@ -173,8 +176,8 @@ static int wait_written(struct spool *sp, uint64_t n)
 	struct spool_stats st;
 	for (int i = 0; i < 10000; i++) {
 		spool_stats(sp, &st);
-		if (st.written + st.dropped >= n)
-			return st.written == n;
+		if (st.appended + st.dropped >= n)
+			return st.appended == n;
 		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
 	}
 	return 0;
@@ -235,7 +238,7 @@ static void fixture_open(struct fixture *f)
 {
 	f->dir = new_dir();
 	f->seen = calloc(1, sizeof *f->seen);
-	CHECK_INT(spool_open(f->dir, 1024, NULL, NULL, &f->sp), 0);
+	CHECK_INT(spool_open(f->dir, NULL, NULL, &f->sp), 0);
 }
 
 static void fixture_close(struct fixture *f)
@@ -260,7 +263,7 @@ static void test_round_trip_and_restart(void)
 	spool_close(f.sp);
 
 	/* The checkpoint written on close: nothing is read twice. */
-	CHECK_INT(spool_open(f.dir, 1024, NULL, NULL, &f.sp), 0);
+	CHECK_INT(spool_open(f.dir, NULL, NULL, &f.sp), 0);
 	CHECK(same_pos(spool_confirmed(f.sp), pos));
 	CHECK(spool_caught_up(f.sp, spool_confirmed(f.sp)));
 	CHECK_INT(append(f.sp, 100, 50), 0);
@@ -375,7 +378,7 @@ static void test_largest_record(void)
 	spool_close(f.sp);
 
 	/* And after a restart, when recovery checks each record's length. */
-	CHECK_INT(spool_open(f.dir, 1024, NULL, NULL, &f.sp), 0);
+	CHECK_INT(spool_open(f.dir, NULL, NULL, &f.sp), 0);
 	memset(f.seen, 0, sizeof *f.seen);
 	pos = (struct spool_pos){1, 0};
 	read_all(f.sp, &pos, f.seen, 20);
@@ -399,7 +402,7 @@ static void test_allocation_failures(void)
 		struct spool *sp;
 		atomic_store(&alloc_calls, 0);
 		atomic_store(&alloc_fail_at, k);
-		int rc = spool_open(dir, 1024, NULL, NULL, &sp);
+		int rc = spool_open(dir, NULL, NULL, &sp);
 		if (rc) {
 			atomic_store(&alloc_fail_at, 0);
 			CHECK(errors_logged() > errors);
@@ -409,6 +412,7 @@ static void test_allocation_failures(void)
 		opened = 1;
 		long calls = atomic_load(&alloc_calls);
 		CHECK_INT(spool_append(sp, id, body, 100), 0);
+		free(body);
 		int written = wait_written(sp, 1);
 		long failed = atomic_load(&alloc_calls) >= k;
 		atomic_store(&alloc_fail_at, 0);
@@ -421,6 +425,110 @@ static void test_allocation_failures(void)
 	remove_dir(dir);
 }
 
+static uint64_t unsynced(struct spool *sp, uint64_t *syncs)
+{
+	struct spool_stats st;
+	spool_stats(sp, &st);
+	if (syncs)
+		*syncs = st.syncs;
+	return st.unsynced_bytes;
+}
+
+/* Waits up to ms for what is written to be fdatasynced. */
+static int wait_synced(struct spool *sp, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		if (!unsynced(sp, NULL))
+			return 1;
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	}
+	return 0;
+}
+
+static void sleep_ms(long ms)
+{
+	nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000}, NULL);
+}
+
+/* When the power-loss window applies: while the broker is away every
+ * write is fdatasynced at once; while it is up and confirms come, none
+ * is; while it is up but confirms do not come, within two ticks. */
+static void test_when_it_syncs(void)
+{
+	struct fixture f;
+	fixture_open(&f);
+	/* The broker counts as away until it is said to be up. */
+	CHECK_INT(append(f.sp, 0, 200), 0);
+	CHECK(wait_synced(f.sp, 1000));
+
+	/* Up, and every view confirmed as soon as it is written: no sync. */
+	spool_broker_up(f.sp, true);
+	sleep_ms(50);
+	uint64_t syncs0, syncs1;
+	unsynced(f.sp, &syncs0);
+	struct spool_pos pos = spool_confirmed(f.sp);
+	for (unsigned i = 1; i < 100; i++) {
+		CHECK_INT(append(f.sp, i, 200), 0);
+		spool_read(f.sp, &pos, VIEWS_MAX, on_record, f.seen);
+		spool_confirm(f.sp, pos);
+		sleep_ms(5); /* 0.5 s in all: several ticks */
+	}
+	CHECK(unsynced(f.sp, &syncs1) > 0); /* written, confirmed, never synced */
+	CHECK_INT(syncs1, syncs0);
+
+	/* Up, but what is written is not confirmed: synced after a tick or two. */
+	CHECK_INT(append(f.sp, 100, 200), 0);
+	sleep_ms(20);
+	CHECK(unsynced(f.sp, NULL) > 0);
+	CHECK(wait_synced(f.sp, 400));
+
+	/* Away again: synced at once, each write. */
+	spool_broker_up(f.sp, false);
+	for (unsigned i = 101; i < 110; i++) {
+		CHECK_INT(append(f.sp, i, 200), 0);
+		CHECK(wait_synced(f.sp, 50));
+	}
+	read_all(f.sp, &pos, f.seen, 10);
+	for (unsigned i = 0; i < 110; i++)
+		CHECK_INT(f.seen->times[i], 1);
+	fixture_close(&f);
+}
+
+static atomic_int notified;
+
+static void count_notify(void *ctx)
+{
+	(void)ctx;
+	atomic_fetch_add(&notified, 1);
+}
+
+/* The reader is told of the first write after it asked, once: not of
+ * every write. */
+static void test_notify_once_per_ask(void)
+{
+	char *dir = new_dir();
+	struct spool *sp;
+	struct seen *seen = calloc(1, sizeof *seen);
+	CHECK_INT(spool_open(dir, count_notify, NULL, &sp), 0);
+	struct spool_pos pos = spool_confirmed(sp);
+	CHECK_INT(append(sp, 0, 100), 0);
+	CHECK_INT(atomic_load(&notified), 0);            /* nobody asked */
+	CHECK(!spool_notify_when_written(sp, pos));      /* unread views: read first */
+	CHECK_INT((int)spool_read(sp, &pos, VIEWS_MAX, on_record, seen), 1);
+	CHECK(spool_notify_when_written(sp, pos));
+	CHECK_INT(atomic_load(&notified), 0);
+	for (unsigned i = 1; i < 5; i++)
+		CHECK_INT(append(sp, i, 100), 0);
+	CHECK_INT(atomic_load(&notified), 1);
+	CHECK_INT((int)spool_read(sp, &pos, VIEWS_MAX, on_record, seen), 4);
+	CHECK(spool_notify_when_written(sp, pos));
+	CHECK_INT(append(sp, 5, 100), 0);
+	CHECK_INT(atomic_load(&notified), 2);
+	spool_close(sp);
+	free(seen);
+	remove_dir(dir);
+}
+
 int main(void)
 {
 	test_round_trip_and_restart();
@@ -428,5 +536,7 @@ int main(void)
 	test_segment_gone();
 	test_largest_record();
 	test_allocation_failures();
+	test_when_it_syncs();
+	test_notify_once_per_ask();
 	return test_report("test_spool");
 }
