@@ -11,7 +11,7 @@ source "$REPO_ROOT/scripts/infra.sh"
 DEBIAN_PACKAGES=(
 	build-essential cmake pkg-config
 	libmicrohttpd-dev librabbitmq-dev libmariadb-dev libmariadb-dev-compat
-	libjansson-dev libjwt-dev libssl-dev libcurl4-openssl-dev
+	libjansson-dev libjwt-dev libssl-dev libcurl4-openssl-dev zlib1g-dev
 	mariadb-server mariadb-client rabbitmq-server
 	openssl python3 curl wrk clang libclang-rt-14-dev chromium
 )

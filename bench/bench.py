@@ -164,6 +164,26 @@ def proc_cpu_ticks(pid):
         return None
 
 
+def thread_cpu_ticks(pid):
+    """CPU ticks (utime + stime) of pid's threads, summed by thread name
+    (the API's are MHD-worker, api-spool, api-publisher, ...)."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[comm] = out.get(comm, 0) + int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
 def pids_named(comm):
     out = []
     for d in os.listdir("/proc"):
@@ -1127,6 +1147,11 @@ class Bench:
                   (">=", 15000), 1)
             R.add("get.p50_ms", "GET latency p50", "ms", p50, None, 1, 2)
             R.add("get.p99_ms", "GET latency p99", "ms", p99, ("<", 10), 1, 2)
+            # Issue 14's targets for the same runs, beside issue 1's.
+            R.add("get.rps_i14", "GET, whole pipeline (as get.rps)", "req/s", rps, (">=", 12000),
+                  14)
+            R.add("get.p99_ms_i14", "GET latency p99 (as get.p99_ms)", "ms", p99, ("<", 15), 14,
+                  2)
             R.add("get.backlog_start", "backlog (queue+spool+outbox) over the first 20% of the run",
                   "events", start, None, 1)
             R.add("get.backlog_end", "backlog over the last 20% of the run", "events", end, None, 1)
@@ -1172,6 +1197,10 @@ class Bench:
                           3, 2)
                     R.add("patch.spread.outbox_end", "outbox rows left when the PATCH load stops",
                           "rows", outbox, None, 3)
+                    R.add("patch.spread.rps_i14", "PATCH spread (as patch.spread.rps)", "req/s",
+                          rps, (">=", 3000), 14)
+                    R.add("patch.spread.p99_ms_i14", "PATCH spread p99 (as patch.spread.p99_ms)",
+                          "ms", p99, ("<", 30), 14, 2)
                 else:
                     R.add("patch.single.rps", "PATCH of /api/users/1 by all 32 connections (one "
                           "row lock; the reference's case; no target)", "req/s", rps, None, 3)
@@ -1249,20 +1278,31 @@ class Bench:
         with Stack(self, "cost", {"AUDITLOG_REPORT_MS": "1000"}) as st:
             st.start("auditor")
             res = {(m, a): [] for m in ("GET", "PATCH") for a in (True, False)}
+            res[("PATCH", "alone")] = []
             ids = None
 
-            def measure(method, url, **kw):
-                """One measured wrk run of method, noted in res and the CPU notes
-                (i, what, audit, pids and backlog: the loop's, below)."""
+            def measure(method, url, key=None, drain=True, **kw):
+                """One measured wrk run of method, noted in res (under key, else
+                (method, audit)) and the CPU notes (i, what, audit, pids and
+                backlog: the loop's, below)."""
                 self.quiet(f"cost run {i + 1} {method} ({what})")
+                t0 = thread_cpu_ticks(pids["api"])
                 r = wrk_cpu(url, s["cmp_s"], pids, **kw)
+                t1 = thread_cpu_ticks(pids["api"])
+                hz = os.sysconf("SC_CLK_TCK")
+                n = r["rps"] * s["cmp_s"]
+                r["threads"] = {k: (v - t0.get(k, 0)) / hz / n * 1e6 for k, v in t1.items()
+                                if n and v > t0.get(k, 0)}
                 self.check_wrk(f"{method} (cost)", r)
-                res[(method, audit)].append(r)
+                res[key or (method, audit)].append(r)
                 self.cpu_notes.append(f"{method} {what} run {i + 1} ({r['rps']:,.0f} req/s): "
                                       f"{cpu_text(r['cpu'])}")
                 log(f"cost run {i + 1} {method} {what}: {r['rps']:.0f} req/s, p99 "
-                    f"{r['p99']:.2f} ms; per request: {per_request_text(r)}")
-                backlog.wait_empty(300)
+                    f"{r['p99']:.2f} ms; per request: {per_request_text(r)}; the API's "
+                    "threads: " + ", ".join(f"{k} {v:.1f} us" for k, v in
+                                            sorted(r["threads"].items(), key=lambda x: -x[1])))
+                if drain:
+                    backlog.wait_empty(300)
 
             for i in range(s["runs"]):
                 for audit in (True, False):
@@ -1282,6 +1322,20 @@ class Bench:
                     mysql(API_DB, f"UPDATE users SET agreed_tos = 0 WHERE id IN ({','.join(ids)})")
                     measure("PATCH", st.url("api", "/"), script=script,
                             script_args=[tok, ",".join(ids), "2"])
+                    if audit:
+                        # Once more with the auditor stopped (the events wait
+                        # in the queue): MariaDB's share is then the
+                        # producer's alone, its outbox rows beside the change.
+                        st.stop("auditor")
+                        what = "with auditing, auditor stopped"
+                        mysql(API_DB, f"UPDATE users SET agreed_tos = 0 WHERE id IN "
+                              f"({','.join(ids)})")
+                        pids.pop("auditor")
+                        measure("PATCH", st.url("api", "/"), key=("PATCH", "alone"),
+                                drain=False, script=script, script_args=[tok, ",".join(ids), "2"])
+                        st.start("auditor")
+                        pids["auditor"] = st.daemons["auditor"].pid
+                        backlog.wait_empty(300)
                     st.stop("api")
             R = self.report
             on, off = res[("GET", True)], res[("GET", False)]
@@ -1319,6 +1373,28 @@ class Bench:
                         R.add(f"cost.{k}.{proc}_ratio", f"{m}: {proc} CPU per request, with / "
                               "without auditing (per pair of runs)", "",
                               [x / y for x, y in zip(a, b)], target, 14, 2)
+                # Where the API's share goes: its threads, by name.
+                if m == "PATCH":
+                    alone = res[("PATCH", "alone")]
+                    for proc in ("api", "mariadb"):
+                        a = [us_per_request(r, proc) for r in alone]
+                        b = [us_per_request(r, proc) for r in off]
+                        if None in a or None in b:
+                            continue
+                        R.add(f"cost.patch.{proc}_us_alone", f"PATCH: {proc} CPU per request "
+                              "with auditing, the auditor stopped", "us", a, None, 14, 1)
+                        R.add(f"cost.patch.{proc}_ratio_alone", f"PATCH: {proc} CPU per request, "
+                              "with auditing and the auditor stopped / without auditing: the "
+                              "producer's own share", "", [x / y for x, y in zip(a, b)],
+                              ("<=", 1.15) if proc == "api" else None, 14, 2)
+                for t, label in (("MHD-worker", "HTTP workers"), ("api-publisher", "publisher"),
+                                 ("api-spool", "spool sync")):
+                    R.add(f"cost.{k}.api_{t.replace('-', '_').lower()}_us", f"{m}: API's {label} "
+                          "CPU per request with auditing", "us",
+                          [r["threads"].get(t, 0.0) for r in on], None, 14, 1)
+                R.add(f"cost.{k}.api_mhd_worker_us_off", f"{m}: API's HTTP workers CPU per "
+                      "request without", "us", [r["threads"].get("MHD-worker", 0.0) for r in off],
+                      None, 14, 1)
 
     # -- 4: the auditor's drain --------------------------------------------
 

@@ -48,6 +48,99 @@ void event_clear(struct event *ev)
 	ev->changes = NULL;
 }
 
+/* A writer into a fixed buffer that remembers running out of room (a
+ * sticky flag, so a chain of writes is checked once). */
+struct out {
+	char *p;
+	size_t len, cap;
+	bool full;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->full || o->cap - o->len < n + 1) {
+		o->full = true;
+		return;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+/* s as a JSON string (RFC 8259 §7), escaped as jansson's json_dumps
+ * escapes it; false when s holds a byte beyond ASCII (left to jansson,
+ * which checks the UTF-8). */
+static bool put_string(struct out *o, const char *s)
+{
+	put(o, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+		if (c >= 0x80)
+			return false;
+		if (c == '"' || c == '\\')
+			esc[0] = '\\', esc[1] = (char)c, put(o, esc, 2);
+		else if (c >= 0x20)
+			put(o, s, 1);
+		else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+			esc[0] = '\\',
+			esc[1] = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't',
+			put(o, esc, 2);
+		else
+			put(o, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04X", c));
+	}
+	put(o, "\"", 1);
+	return true;
+}
+
+static void put_member(struct out *o, const char *name)
+{
+	put(o, ",\"", o->len ? 2 : 1);
+	put(o, name, strlen(name));
+	put(o, "\":", 2);
+}
+
+static void put_int(struct out *o, long long v)
+{
+	char n[24];
+	put(o, n, (size_t)snprintf(n, sizeof n, "%lld", v));
+}
+
+size_t event_encode_to(const struct event *ev, char *buf, size_t cap)
+{
+	if (ev->changes || cap == 0)
+		return 0;
+	struct out o = {buf, 0, cap, false};
+	bool ascii = true;
+	put(&o, "{", 1);
+	put(&o, "\"id\":", 5);
+	ascii &= put_string(&o, ev->id);
+	put_member(&o, "action");
+	ascii &= put_string(&o, event_action_name(ev->action));
+	put_member(&o, "timestamp");
+	put_int(&o, (long long)ev->timestamp);
+	put_member(&o, "actorType");
+	ascii &= put_string(&o, ev->actor_type);
+	put_member(&o, "actorId");
+	ascii &= put_string(&o, ev->actor_id);
+	put_member(&o, "targetType");
+	ascii &= put_string(&o, ev->target_type);
+	put_member(&o, "targetId");
+	ascii &= put_string(&o, ev->target_id);
+	if (ev->event_name[0]) {
+		put_member(&o, "eventName");
+		ascii &= put_string(&o, ev->event_name);
+	}
+	if (ev->target_version > 0) {
+		put_member(&o, "targetVersion");
+		put_int(&o, (long long)ev->target_version);
+	}
+	put(&o, "}", 1);
+	if (!ascii || o.full)
+		return 0;
+	buf[o.len] = '\0';
+	return o.len;
+}
+
 char *event_encode(const struct event *ev, size_t *len)
 {
 	json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s}", "id", ev->id, "action",

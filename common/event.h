@@ -82,6 +82,19 @@ void event_clear(struct event *ev);
  * *len; the caller frees it with free(). NULL when out of memory. */
 char *event_encode(const struct event *ev, size_t *len);
 
+/* The largest encoding event_encode_to makes: every string field escaped
+ * at six bytes a character, and the members' names. */
+#define EVENT_ENCODE_TO_MAX                                                                        \
+	(256 + 6 * (UUID_STR_LEN + 2 * EVENT_TYPE_MAX + 2 * EVENT_REF_MAX + EVENT_NAME_MAX))
+
+/* Writes the same bytes as event_encode, and a NUL, into buf (cap bytes,
+ * the caller's), allocating nothing: the API's path for view events.
+ * Returns the length without the NUL, or 0 when it cannot: ev has
+ * changes, one of its strings holds a byte beyond ASCII (jansson's
+ * encoder checks the UTF-8), or it needs more than cap bytes (never with
+ * EVENT_ENCODE_TO_MAX). Then use event_encode. */
+size_t event_encode_to(const struct event *ev, char *buf, size_t cap);
+
 /* Decodes and validates one event. On success returns 0 and ev owns its
  * changes (event_clear it). On failure returns -1, ev holds nothing, and
  * why holds a one-line reason. */

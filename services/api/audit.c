@@ -14,13 +14,18 @@ void audit_viewed(struct api *api, const struct actor *actor, const char *type, 
 	struct event ev;
 	event_init(&ev, EVENT_VIEWED, actor->type, actor->id, type, id, NULL);
 	ev.target_version = version;
-	size_t len;
+	char buf[EVENT_ENCODE_TO_MAX];
+	size_t len = event_encode_to(&ev, buf, sizeof buf);
+	if (len) {
+		publisher_enqueue_view(api->publisher, ev.id, buf, len);
+		return;
+	}
 	char *body = event_encode(&ev, &len);
-	if (body) {
+	if (body)
 		publisher_enqueue_view(api->publisher, ev.id, body, len);
-		free(body);
-	} else
+	else
 		log_error("out of memory encoding a view event");
+	free(body);
 }
 
 /* Writes ev to the outbox in the caller's transaction. */

@@ -26,6 +26,12 @@ static struct config_setting settings[] = {
      NULL, 0},
     {"spool-dir", "AUDITLOG_SPOOL_DIR", ".state/spool", CONFIG_STRING, 0, 0,
      "Folder of the view events' write-ahead spool (one API per folder).", NULL, 0},
+    {"linger-ms", "AUDITLOG_LINGER_MS", "20", CONFIG_INT, 0, 1000,
+     "Milliseconds an event may wait for others to go out with it in one message (and, after "
+     "a commit, in one round of the outbox relay): the most it adds to an event's way to the "
+     "auditor. Each message and round costs the API, the broker and the database about the "
+     "same whatever it carries.",
+     NULL, 0},
     {"confirm-window", "AUDITLOG_CONFIRM_WINDOW", "1000", CONFIG_INT, 1, 65535,
      "Most published events awaiting the broker's confirmation.", NULL, 0},
     {"token-endpoint", "AUDITLOG_TOKEN_ENDPOINT", "true", CONFIG_BOOL, 0, 0,
@@ -162,7 +168,8 @@ int main(int argc, char **argv)
 	struct publisher_config pc = {.amqp_url = S("amqp-url"),
 	                              .db = &api.db,
 	                              .spool_dir = S("spool-dir"),
-	                              .confirm_window = (unsigned)I("confirm-window")};
+	                              .confirm_window = (unsigned)I("confirm-window"),
+	                              .linger_ms = (int)I("linger-ms")};
 	if (publisher_start(&pc, &api.publisher)) {
 		log_error("cannot start the publisher");
 		goto out;

@@ -16,15 +16,12 @@
 #include "uuid.h"
 
 #define OUTBOX_ROUND_MAX 2000
-/* Views wait up to this long for company before going out in a message,
- * unless a message's worth is already waiting. */
-#define VIEW_LINGER_MS 5
+/* Views wait up to cfg.linger_ms for company before going out in a
+ * message, unless a message's worth is already waiting. Likewise a
+ * commit's outbox row, when the outbox was empty, waits for the rows of
+ * the commits that follow it: one round (a SELECT, a message, a DELETE)
+ * carries them all. With a backlog, rounds follow each other at once. */
 #define VIEW_LINGER_BYTES (24u << 10)
-/* Likewise, a commit's outbox row waits up to this long for the rows of
- * the commits that follow it, when the outbox was empty: one round (a
- * SELECT, a message, a DELETE) carries them all. With a backlog, rounds
- * follow each other at once. */
-#define OUTBOX_LINGER_MS 5
 #define OUTBOX_RESCAN_MS 1000
 #define DELETE_CHUNK 64
 
@@ -353,9 +350,9 @@ static int outbox_round(struct publisher *p)
 	pthread_mutex_lock(&p->lock);
 	bool dirty = p->outbox_dirty, stopping = p->stopping;
 	int64_t waited = now - p->outbox_dirty_ms;
-	if (dirty && p->outbox_empty && !stopping && waited < OUTBOX_LINGER_MS) {
+	if (dirty && p->outbox_empty && !stopping && waited < p->cfg.linger_ms) {
 		pthread_mutex_unlock(&p->lock);
-		return (int)(OUTBOX_LINGER_MS - waited);
+		return (int)(p->cfg.linger_ms - waited);
 	}
 	p->outbox_dirty = false;
 	pthread_mutex_unlock(&p->lock);
@@ -434,8 +431,8 @@ static int publish_views(struct publisher *p)
 	if (!p->views_waiting_since)
 		p->views_waiting_since = now;
 	int64_t waited = now - p->views_waiting_since;
-	if (unread < VIEW_LINGER_BYTES && waited < VIEW_LINGER_MS && !stopping)
-		return (int)(VIEW_LINGER_MS - waited);
+	if (unread < VIEW_LINGER_BYTES && waited < p->cfg.linger_ms && !stopping)
+		return (int)(p->cfg.linger_ms - waited);
 	size_t room = p->inflight.cap - p->inflight.count;
 	if (!room)
 		return 0;

@@ -26,6 +26,7 @@ struct publisher_config {
 	const struct db_config *db; /* the API's database, holding event_outbox */
 	const char *spool_dir;      /* the view events' write-ahead spool */
 	unsigned confirm_window;    /* most messages awaiting confirmation */
+	int linger_ms;              /* longest an event waits for company before it is published */
 };
 
 int publisher_start(const struct publisher_config *cfg, struct publisher **out);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "clock.h"
 #include "event.h"
@@ -68,29 +70,18 @@ struct spool {
 	int64_t failure_logged_ms; /* when the current failure was last logged, or 0 */
 };
 
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-		crc_table[i] = c;
-	}
-}
-
-/* CRC-32 (ISO-HDLC, as zlib's) of what crc covered, then p[0..n). */
+/* CRC-32 (ISO-HDLC) of what crc covered, then p[0..n): zlib's. */
 static uint32_t crc32_more(uint32_t crc, const unsigned char *p, size_t n)
 {
-	uint32_t c = crc ^ 0xFFFFFFFFu;
-	while (n--)
-		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
-	return c ^ 0xFFFFFFFFu;
+	while (n > UINT_MAX) {
+		crc = (uint32_t)crc32(crc, p, UINT_MAX);
+		p += UINT_MAX;
+		n -= UINT_MAX;
+	}
+	return (uint32_t)crc32(crc, p, (uInt)n);
 }
 
-static uint32_t crc32(const unsigned char *p, size_t n)
+static uint32_t crc_of(const unsigned char *p, size_t n)
 {
 	return crc32_more(0, p, n);
 }
@@ -130,7 +121,7 @@ static uint64_t valid_length(int fd, unsigned char *buf)
 		uint32_t len = get32(h);
 		if (len < UUID_STR_LEN || len > RECORD_MAX - HEADER ||
 		    pread(fd, buf, len, (off_t)(off + HEADER)) != (ssize_t)len ||
-		    crc32(buf, len) != get32(h + 4))
+		    crc_of(buf, len) != get32(h + 4))
 			return off;
 		off += HEADER + len;
 	}
@@ -341,7 +332,6 @@ static void *run(void *arg)
 
 int spool_open(const char *dir, void (*notify)(void *), void *ctx, struct spool **out)
 {
-	pthread_once(&crc_once, crc_init);
 	struct spool *sp = calloc(1, sizeof *sp);
 	if (!sp) {
 		log_error("spool: out of memory");
@@ -609,7 +599,7 @@ size_t spool_read(struct spool *sp, struct spool_pos *pos, size_t max, spool_rec
 			}
 			if (used + HEADER + len > (size_t)got)
 				break;
-			if (crc32(h + HEADER, len) != get32(h + 4)) {
+			if (crc_of(h + HEADER, len) != get32(h + 4)) {
 				bad = true;
 				break;
 			}

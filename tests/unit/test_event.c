@@ -1,4 +1,6 @@
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "event.h"
 #include "uuid.h"
@@ -40,6 +42,95 @@ static int message(const char *json, struct tally *t, char *why)
 {
 	memset(t, 0, sizeof *t);
 	return event_decode_message(json, strlen(json), count_event, t, why, 256);
+}
+
+/* uuid_v7 (RFC 9562 §5.7): the canonical lowercase form, version 7,
+ * variant 10, the millisecond timestamp in the first 48 bits, and ids
+ * strictly increasing within the process. */
+static void test_uuid_v7(void)
+{
+	char prev[UUID_STR_LEN + 1] = "", id[UUID_STR_LEN + 1];
+	for (int i = 0; i < 10000; i++) {
+		int64_t ms = uuid_v7(id);
+		CHECK(uuid_valid(id, strlen(id)));
+		CHECK(id[14] == '7');
+		CHECK(strchr("89ab", id[19]) != NULL);
+		char stamp[13];
+		memcpy(stamp, id, 8);
+		memcpy(stamp + 8, id + 9, 4);
+		stamp[12] = '\0';
+		CHECK(strtoll(stamp, NULL, 16) == ms);
+		CHECK(strcmp(prev, id) < 0);
+		memcpy(prev, id, sizeof id);
+	}
+}
+
+/* A random string of up to max bytes drawn from set (every ASCII byte
+ * when set is NULL, so quotes, backslashes and control characters). */
+static void random_string(char *out, size_t max, const char *set, unsigned *seed)
+{
+	size_t n = (size_t)rand_r(seed) % (max + 1);
+	for (size_t i = 0; i < n; i++) {
+		if (set)
+			out[i] = set[(size_t)rand_r(seed) % strlen(set)];
+		else
+			out[i] = (char)(1 + rand_r(seed) % 127);
+	}
+	out[n] = '\0';
+}
+
+/* The allocation-free encoder writes exactly what jansson writes, and
+ * what it writes decodes back to the event; it declines what it must. */
+static void test_encode_to(void)
+{
+	unsigned seed = 14;
+	char buf[EVENT_ENCODE_TO_MAX];
+	for (int k = 0; k < 20000; k++) {
+		struct event ev;
+		event_init(&ev, (enum event_action)(k % 4), "users", "1", "notes", "2", NULL);
+		const char *ids = "0123456789abcXYZ-._~@+";
+		random_string(ev.actor_type, EVENT_TYPE_MAX, k % 2 ? NULL : "abcz_.-", &seed);
+		random_string(ev.actor_id, EVENT_REF_MAX, k % 3 ? NULL : ids, &seed);
+		random_string(ev.target_type, EVENT_TYPE_MAX, k % 5 ? NULL : "ab-", &seed);
+		random_string(ev.target_id, EVENT_REF_MAX, k % 2 ? ids : NULL, &seed);
+		random_string(ev.event_name, k % 3 ? EVENT_NAME_MAX : 0, NULL, &seed);
+		ev.target_version = k % 7 ? (int64_t)(rand_r(&seed) % 100000) : EVENT_VERSION_MAX;
+		ev.timestamp = k % 11 ? ev.timestamp : 0;
+		size_t len, n = event_encode_to(&ev, buf, sizeof buf);
+		char *want = event_encode(&ev, &len);
+		CHECK(want != NULL);
+		CHECK(n > 0);
+		if (!want || !n || n != len || memcmp(buf, want, len) || buf[n]) {
+			fprintf(stderr, "  event_encode_to: %s\n  event_encode:    %s\n", buf,
+			        want ? want : "(null)");
+			CHECK(0);
+			free(want);
+			break;
+		}
+		/* Valid names decode back to the same members. */
+		if (!(k % 2) && !(k % 3) && event_type_valid(ev.actor_type, strlen(ev.actor_type))) {
+			json_t *j = json_loadb(buf, n, 0, NULL);
+			CHECK(j != NULL);
+			CHECK_STR(json_string_value(json_object_get(j, "actorType")), ev.actor_type);
+			CHECK_STR(json_string_value(json_object_get(j, "targetId")), ev.target_id);
+			const char *name = json_string_value(json_object_get(j, "eventName"));
+			CHECK_STR(name ? name : "", ev.event_name);
+			json_decref(j);
+		}
+		free(want);
+	}
+
+	struct event ev;
+	event_init(&ev, EVENT_VIEWED, "users", "josé", "users", "2", NULL);
+	CHECK_INT((int)event_encode_to(&ev, buf, sizeof buf), 0); /* beyond ASCII: jansson's */
+	event_init(&ev, EVENT_VIEWED, "users", "1", "users", "2", NULL);
+	size_t need = event_encode_to(&ev, buf, sizeof buf);
+	CHECK(need > 0);
+	CHECK_INT((int)event_encode_to(&ev, buf, need), 0); /* no room for the NUL */
+	CHECK_INT((int)event_encode_to(&ev, buf, need + 1), (int)need);
+	event_init(&ev, EVENT_CHANGED, "users", "1", "users", "2", json_object());
+	CHECK_INT((int)event_encode_to(&ev, buf, sizeof buf), 0); /* changes: jansson's */
+	event_clear(&ev);
 }
 
 int main(void)
@@ -289,5 +380,7 @@ int main(void)
 	CHECK(strstr(t.last_why, "limit") != NULL);
 	free(one);
 	free(arr);
+	test_encode_to();
+	test_uuid_v7();
 	return test_report("event");
 }
