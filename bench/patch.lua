@@ -1,6 +1,6 @@
 -- wrk script: PATCH /api/users/:id toggling agreedTos, as JSON:API.
 --
---   wrk -s bench/patch.lua URL -- TOKEN IDS THREADS
+--   wrk -s bench/patch.lua URL -- TOKEN IDS THREADS [DELAY_MS]
 --
 -- IDS is a comma-separated list of user ids. With one id every connection
 -- PATCHes that user (all contend for one row lock, the reference's case).
@@ -10,6 +10,8 @@
 -- opposite of what this thread last sent for that id, so (on the spread
 -- ids) every PATCH changes a stored value: a transaction with its outbox
 -- row. The ids start with agreedTos false, so the first value is true.
+-- With DELAY_MS, each connection waits that long between its requests (a
+-- steady rate, as bench/steady.lua).
 
 local next_thread = 0
 
@@ -20,6 +22,12 @@ end
 
 function init(args)
   local token, idlist, nthreads = args[1], args[2], tonumber(args[3] or "1")
+  -- wrk asks whether the script has a delay() after init: defined only
+  -- when asked for, so the default load is as fast as before.
+  local pause = tonumber(args[4] or "0")
+  if pause > 0 then
+    delay = function() return pause end
+  end
   local all = {}
   for id in string.gmatch(idlist, "[^,]+") do
     all[#all + 1] = id

@@ -1025,6 +1025,8 @@ static void *reaper(void *arg)
 	return NULL;
 }
 
+#define MHD_WARNINGS_PER_S 10
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	/* A client that goes away in the middle of a request, or that MHD
@@ -1047,7 +1049,32 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 			log_debug("http: %s", line);
 			return;
 		}
-	log_warn("http: %s", line);
+	/* The rest, at most MHD_WARNINGS_PER_S a second: out of descriptors,
+	 * MHD says so for every connection it cannot accept, a million lines
+	 * in seconds (measured), which could fill the disk the spool is on. */
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t window_ms;
+	static unsigned in_window;
+	static unsigned long suppressed;
+	int64_t now = clock_ms();
+	unsigned long dropped = 0;
+	pthread_mutex_lock(&lock);
+	if (now - window_ms >= 1000) {
+		window_ms = now;
+		in_window = 0;
+		dropped = suppressed;
+		suppressed = 0;
+	}
+	bool say = in_window < MHD_WARNINGS_PER_S;
+	if (say)
+		in_window++;
+	else
+		suppressed++;
+	pthread_mutex_unlock(&lock);
+	if (dropped)
+		log_warn("http: %lu more warnings like these were not logged", dropped);
+	if (say)
+		log_warn("http: %s", line);
 }
 
 /* Stops and joins the async pool: handlers under way finish, queued

@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,7 +45,7 @@ struct retired {
 
 struct spool {
 	char *dir;
-	int dir_fd, lock_fd;
+	int dir_fd; /* flock()ed: one API per directory */
 	pthread_t thread; /* the sync thread */
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* wakes the sync thread */
@@ -65,7 +66,7 @@ struct spool {
 	uint64_t read_segment;
 	unsigned char *rbuf; /* READ_CHUNK + RECORD_MAX bytes */
 	uint64_t first_segment;
-	int64_t checkpointed_ms;
+	int64_t checkpointed_ms, checkpoint_logged_ms;
 	int64_t retry_ms;        /* a failed open or read: not before this, or 0 */
 	int64_t failure_logged_ms; /* when the current failure was last logged, or 0 */
 };
@@ -166,28 +167,43 @@ static int recover(struct spool *sp)
 	}
 	if (n)
 		qsort(segs, n, sizeof *segs, compare_u64);
-	for (size_t i = 0; i < n; i++) {
-		int fd = open_segment(sp, segs[i], O_RDWR);
+	/* Only the last segment can end in a record a crash cut short: it is
+	 * cut there, and written on. Damage anywhere else is the reader's to
+	 * find (it says so at error, and passes over the rest of that
+	 * segment). */
+	if (n) {
+		uint64_t last = segs[n - 1];
+		int fd = open_segment(sp, last, O_RDWR);
 		struct stat st;
 		if (fd < 0 || fstat(fd, &st)) {
-			log_error("spool: cannot open segment %" PRIu64 ": %s", segs[i], strerror(errno));
+			log_error("spool: cannot open segment %" PRIu64 ": %s", last, strerror(errno));
 			if (fd >= 0)
 				close(fd);
 			goto out;
 		}
 		uint64_t valid = valid_length(fd, sp->rbuf);
-		if (valid < (uint64_t)st.st_size) {
-			log_warn("spool: segment %" PRIu64 ": cutting %" PRIu64 " bytes of a torn record",
-			         segs[i], (uint64_t)st.st_size - valid);
+		uint64_t cut = (uint64_t)st.st_size - valid;
+		if (cut) {
+			/* A torn write leaves one record's beginning: no more than
+			 * its header says it holds. More than that is damage. */
+			unsigned char h[HEADER];
+			bool torn = cut < HEADER ||
+			            (pread(fd, h, HEADER, (off_t)valid) == HEADER &&
+			             get32(h) <= RECORD_MAX - HEADER && cut < HEADER + (uint64_t)get32(h));
+			if (torn)
+				log_warn("spool: segment %" PRIu64 ": cutting %" PRIu64
+				         " bytes of a record a crash cut short",
+				         last, cut);
+			else
+				log_error("spool: segment %" PRIu64 " is damaged at offset %" PRIu64
+				          ": cutting the %" PRIu64 " bytes from there; the view events in "
+				          "them are lost",
+				          last, valid, cut);
 			if (ftruncate(fd, (off_t)valid))
 				log_error("spool: cannot truncate: %s", strerror(errno));
 		}
-		if (i + 1 == n) {
-			sp->written = (struct spool_pos){segs[i], valid};
-			sp->active_fd = fd;
-		} else {
-			close(fd);
-		}
+		sp->written = (struct spool_pos){last, valid};
+		sp->active_fd = fd;
 	}
 	if (n == 0) {
 		sp->written = (struct spool_pos){1, 0};
@@ -203,10 +219,17 @@ static int recover(struct spool *sp)
 	int cfd = openat(sp->dir_fd, "checkpoint", O_RDONLY | O_CLOEXEC);
 	if (cfd >= 0 && (f = fdopen(cfd, "r"))) {
 		struct spool_pos c;
-		if (fscanf(f, "%" SCNu64 " %" SCNu64, &c.segment, &c.offset) == 2 &&
-		    c.segment >= sp->first_segment && c.segment <= sp->written.segment &&
-		    (c.segment < sp->written.segment || c.offset <= sp->written.offset))
-			sp->confirmed = c;
+		if (fscanf(f, "%" SCNu64 " %" SCNu64, &c.segment, &c.offset) == 2) {
+			if (c.segment >= sp->first_segment && c.segment <= sp->written.segment &&
+			    (c.segment < sp->written.segment || c.offset <= sp->written.offset))
+				sp->confirmed = c;
+			else if (c.segment < sp->first_segment)
+				/* Segments after the confirmed position, not yet sent,
+				 * were removed while the API was stopped. */
+				log_error("spool: segments %" PRIu64 " to %" PRIu64 " are gone (the checkpoint "
+				          "is in segment %" PRIu64 "); their unconfirmed view events are lost",
+				          c.segment, sp->first_segment - 1, c.segment);
+		}
 		fclose(f);
 	} else if (cfd >= 0) {
 		close(cfd);
@@ -337,7 +360,7 @@ int spool_open(const char *dir, void (*notify)(void *), void *ctx, struct spool 
 		log_error("spool: out of memory");
 		return -1;
 	}
-	sp->dir_fd = sp->lock_fd = sp->active_fd = sp->read_fd = -1;
+	sp->dir_fd = sp->active_fd = sp->read_fd = -1;
 	sp->notify = notify;
 	sp->notify_ctx = ctx;
 	pthread_mutex_init(&sp->lock, NULL);
@@ -352,17 +375,23 @@ int spool_open(const char *dir, void (*notify)(void *), void *ctx, struct spool 
 		log_error("spool: cannot create %s: %s", dir, strerror(errno));
 		goto fail;
 	}
-	if ((sp->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    (sp->lock_fd = openat(sp->dir_fd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+	if ((sp->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		log_error("spool: cannot open %s: %s", dir, strerror(errno));
 		goto fail;
 	}
-	if (flock(sp->lock_fd, LOCK_EX | LOCK_NB)) {
+	/* The directory itself is locked (not a file in it, which could be
+	 * removed under a running API). */
+	if (flock(sp->dir_fd, LOCK_EX | LOCK_NB)) {
 		log_error("spool: %s is in use by another process", dir);
 		goto fail;
 	}
 	if (recover(sp))
 		goto fail;
+	struct statvfs vfs;
+	if (!fstatvfs(sp->dir_fd, &vfs) && (uint64_t)vfs.f_blocks * vfs.f_frsize < 4 * SEGMENT_MAX)
+		log_warn("spool: %s is on a filesystem of %llu bytes: the spool needs room for a few "
+		         "%u-byte segments, or a full disk may never clear (README)",
+		         dir, (unsigned long long)vfs.f_blocks * vfs.f_frsize, SEGMENT_MAX);
 	/* What a restart found was written before it: durable or not, it is
 	 * synced with the first tick (broker_up starts false). */
 	sp->synced = (struct spool_pos){sp->written.segment, 0};
@@ -380,8 +409,6 @@ int spool_open(const char *dir, void (*notify)(void *), void *ctx, struct spool 
 fail:
 	if (sp->active_fd >= 0)
 		close(sp->active_fd);
-	if (sp->lock_fd >= 0)
-		close(sp->lock_fd);
 	if (sp->dir_fd >= 0)
 		close(sp->dir_fd);
 	free(sp->rbuf);
@@ -398,13 +425,22 @@ static void checkpoint(struct spool *sp)
 	struct spool_pos c = spool_confirmed(sp);
 	int n = snprintf(line, sizeof line, "%" PRIu64 " %" PRIu64 "\n", c.segment, c.offset);
 	int fd = openat(sp->dir_fd, "checkpoint.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	int bad = write_all(fd, line, (size_t)n);
-	close(fd);
-	if (!bad)
-		renameat(sp->dir_fd, "checkpoint.tmp", sp->dir_fd, "checkpoint");
+	int bad = fd < 0 || write_all(fd, line, (size_t)n);
+	int err = errno;
+	if (fd >= 0 && close(fd))
+		bad = 1, err = errno;
+	if (!bad && renameat(sp->dir_fd, "checkpoint.tmp", sp->dir_fd, "checkpoint"))
+		bad = 1, err = errno;
 	sp->checkpointed_ms = clock_ms();
+	/* Not fatal (a restart re-sends what the broker confirmed since the
+	 * last checkpoint; the auditor stores it once), but said, at most
+	 * every RETRY_LOG_MS. */
+	if (bad && sp->checkpointed_ms - sp->checkpoint_logged_ms >= RETRY_LOG_MS) {
+		sp->checkpoint_logged_ms = sp->checkpointed_ms;
+		log_warn("spool: cannot write its checkpoint: %s; a restart will send again what the "
+		         "broker confirmed since the last one",
+		         strerror(err));
+	}
 }
 
 void spool_close(struct spool *sp)
@@ -420,7 +456,6 @@ void spool_close(struct spool *sp)
 	if (sp->read_fd >= 0)
 		close(sp->read_fd);
 	close(sp->active_fd);
-	close(sp->lock_fd);
 	close(sp->dir_fd);
 	free(sp->rbuf);
 	free(sp->dir);

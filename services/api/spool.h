@@ -21,7 +21,8 @@
  * broker had not yet confirmed (README "What a crash can lose").
  *
  * Files in dir: views-<segment>.spool (records: u32 length, u32 CRC-32,
- * 36-byte event id, event JSON), checkpoint, LOCK (one API per dir).
+ * 36-byte event id, event JSON) and checkpoint; the directory itself is
+ * flock()ed (one API per dir).
  *
  * Threads: spool_append from any thread; spool_read, spool_confirm and
  * spool_notify_when_written from one reader thread only. */
