@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets into build-fuzz/ (clang, ASan+UBSan) and runs
-# each for SECONDS (default 30), one after the other, on a temporary copy of
-# its corpus, so fuzzing never grows the committed fuzz/corpus/.
+# each for SECONDS (default 30), as many at once as there are cores, on a
+# temporary copy of its corpus, so fuzzing never grows the committed
+# fuzz/corpus/.
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]     e.g. fuzz/run.sh 60 fuzz_query
 #
@@ -9,7 +10,8 @@
 # leak, timeout, out-of-memory or failed invariant; the input is kept under
 # build-fuzz/artifacts/ (path printed) with the fuzzer's log next to it.
 # Environment: AUDITLOG_FUZZ_BUILD_DIR (<repo>/build-fuzz),
-#              AUDITLOG_FUZZ_JOBS (nproc) for the build.
+#              AUDITLOG_FUZZ_JOBS (nproc) for the build and the targets run
+#              at once (each a single-threaded fuzzer on a core of its own).
 set -euo pipefail
 
 FUZZ_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -67,8 +69,11 @@ final_stat() {
 	echo "${v:-?}"
 }
 
-failed=0
-for t in "${TARGETS[@]}"; do
+# run_target T: fuzzes T; prints its line (and, on failure, where to look);
+# returns the fuzzer's status.
+run_target() {
+	local t=$1 bin corpus log marker rc last cov ft corp found
+	local -a args
 	bin=$BUILD_DIR/bin/$t
 	corpus=$WORK/$t
 	log=$WORK/$t.log
@@ -95,9 +100,8 @@ for t in "${TARGETS[@]}"; do
 		"${corp:-?}"
 	if ((rc == 0)); then
 		echo "ok"
-		continue
+		return 0
 	fi
-	failed=1
 	cp "$log" "$ARTIFACTS/$t.log"
 	found=$(find "$ARTIFACTS" -maxdepth 1 -type f -newer "$marker" \
 		\( -name "$t-crash-*" -o -name "$t-leak-*" -o -name "$t-timeout-*" \
@@ -112,5 +116,25 @@ for t in "${TARGETS[@]}"; do
 	grep -aE 'ERROR: |FUZZ INVARIANT FAILED|runtime error:|SUMMARY: ' "$log" | head -n 5 |
 		sed 's/^/  /' || true
 	echo "  reproduce: $bin <input>; minimise: $bin -minimize_crash=1 -max_total_time=30 <input>"
+	return "$rc"
+}
+
+# The targets, as many at once as there are cores; their lines in order.
+parallel=${AUDITLOG_FUZZ_JOBS:-$(nproc)}
+for t in "${TARGETS[@]}"; do
+	while (($(jobs -rp | wc -l) >= parallel)); do
+		wait -n || true
+	done
+	(
+		rc=0
+		run_target "$t" >"$WORK/$t.out" 2>&1 || rc=$?
+		echo "$rc" >"$WORK/$t.rc"
+	) &
+done
+wait
+failed=0
+for t in "${TARGETS[@]}"; do
+	cat "$WORK/$t.out"
+	[[ $(cat "$WORK/$t.rc" 2>/dev/null) == 0 ]] || failed=1
 done
 exit "$failed"
