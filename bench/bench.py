@@ -155,13 +155,18 @@ def proc_status(pid, field):
     return None
 
 
-def proc_cpu_ticks(pid):
+def stat_ticks(path):
+    """utime + stime of a /proc/.../stat file, or None."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        with open(path) as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
+        return int(fields[11]) + int(fields[12])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def proc_cpu_ticks(pid):
+    return stat_ticks(f"/proc/{pid}/stat")
 
 
 def thread_cpu_ticks(pid):
@@ -176,11 +181,11 @@ def thread_cpu_ticks(pid):
         try:
             with open(f"/proc/{pid}/task/{tid}/comm") as f:
                 comm = f.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            out[comm] = out.get(comm, 0) + int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
+        except OSError:
+            continue
+        ticks = stat_ticks(f"/proc/{pid}/task/{tid}/stat")
+        if ticks is not None:
+            out[comm] = out.get(comm, 0) + ticks
     return out
 
 
@@ -1033,6 +1038,28 @@ class CheckpointLag:
                 "uncovered": uncovered}
 
 
+def cpu_rows(R, key, suffix, what, on, off, procs, ratio_label, on_label="with auditing",
+             off_row=True):
+    """Report rows of the cost step for each of procs: its CPU per request
+    in the runs on (key.PROC_us + suffix) and, with off_row, in the runs
+    off (key.PROC_us_off); for the API and MariaDB the ratio per pair of
+    runs (key.PROC_ratio + suffix), the API's against issue 14's 1.15."""
+    for proc in procs:
+        a = [us_per_request(r, proc) for r in on]
+        b = [us_per_request(r, proc) for r in off]
+        if None in a or None in b:
+            continue
+        R.add(f"{key}.{proc}_us{suffix}", f"{what} {proc} CPU per request {on_label}", "us", a,
+              None, 14, 1)
+        if off_row:
+            R.add(f"{key}.{proc}_us_off", f"{what} {proc} CPU per request without", "us", b, None,
+                  14, 1)
+        if proc in ("api", "mariadb"):
+            R.add(f"{key}.{proc}_ratio{suffix}", f"{what} {proc} CPU per request, {ratio_label}",
+                  "", [x / y for x, y in zip(a, b)], ("<=", 1.15) if proc == "api" else None, 14,
+                  2)
+
+
 def us_per_request(r, proc):
     """CPU microseconds proc spent per request of the wrk run r (its share
     of a core over the run, over the requests per second), or None."""
@@ -1393,51 +1420,21 @@ class Bench:
                           f"{len(ids)} users", "req/s", [r["rps"] for r in on], None, 14)
                     R.add("cost.patch.noaudit.rps", "PATCH without auditing", "req/s",
                           [r["rps"] for r in off], None, 14)
-                for proc in ("api", "mariadb", "rabbitmq", "auditor"):
-                    a = [us_per_request(r, proc) for r in on]
-                    b = [us_per_request(r, proc) for r in off]
-                    if None in a or None in b:
-                        continue
-                    R.add(f"cost.{k}.{proc}_us", f"{m}: {proc} CPU per request with auditing",
-                          "us", a, None, 14, 1)
-                    R.add(f"cost.{k}.{proc}_us_off", f"{m}: {proc} CPU per request without",
-                          "us", b, None, 14, 1)
-                    if proc in ("api", "mariadb"):
-                        target = ("<=", 1.15) if proc == "api" else None
-                        R.add(f"cost.{k}.{proc}_ratio", f"{m}: {proc} CPU per request, with / "
-                              "without auditing (per pair of runs)", "",
-                              [x / y for x, y in zip(a, b)], target, 14, 2)
-                # Where the API's share goes: its threads, by name.
+                cpu_rows(R, f"cost.{k}", "", f"{m}:", on, off,
+                         ("api", "mariadb", "rabbitmq", "auditor"),
+                         "with / without auditing (per pair of runs)")
                 son, soff = res[(m + " steady", True)], res[(m + " steady", False)]
                 R.add(f"cost.{k}.steady.rps", f"{m} at a steady rate ({'6' if m == 'GET' else '20'}"
                       " ms between a connection's requests), with / without auditing", "req/s",
                       [r["rps"] for r in son] + [r["rps"] for r in soff], None, 14)
-                for proc in ("api", "mariadb"):
-                    a = [us_per_request(r, proc) for r in son]
-                    b = [us_per_request(r, proc) for r in soff]
-                    if None in a or None in b:
-                        continue
-                    R.add(f"cost.{k}.steady.{proc}_us", f"{m} steady: {proc} CPU per request "
-                          "with auditing", "us", a, None, 14, 1)
-                    R.add(f"cost.{k}.steady.{proc}_us_off", f"{m} steady: {proc} CPU per request "
-                          "without", "us", b, None, 14, 1)
-                    R.add(f"cost.{k}.steady.{proc}_ratio", f"{m} steady: {proc} CPU per request, "
-                          "with / without auditing, at the same rate (per pair of runs)", "",
-                          [x / y for x, y in zip(a, b)], ("<=", 1.15) if proc == "api" else None,
-                          14, 2)
+                cpu_rows(R, f"cost.{k}.steady", "", f"{m} steady:", son, soff, ("api", "mariadb"),
+                         "with / without auditing, at the same rate (per pair of runs)")
                 if m == "PATCH":
-                    alone = res[("PATCH", "alone")]
-                    for proc in ("api", "mariadb"):
-                        a = [us_per_request(r, proc) for r in alone]
-                        b = [us_per_request(r, proc) for r in off]
-                        if None in a or None in b:
-                            continue
-                        R.add(f"cost.patch.{proc}_us_alone", f"PATCH: {proc} CPU per request "
-                              "with auditing, the auditor stopped", "us", a, None, 14, 1)
-                        R.add(f"cost.patch.{proc}_ratio_alone", f"PATCH: {proc} CPU per request, "
-                              "with auditing and the auditor stopped / without auditing: the "
-                              "producer's own share", "", [x / y for x, y in zip(a, b)],
-                              ("<=", 1.15) if proc == "api" else None, 14, 2)
+                    cpu_rows(R, "cost.patch", "_alone", "PATCH:", res[("PATCH", "alone")], off,
+                             ("api", "mariadb"), "with auditing and the auditor stopped / "
+                             "without auditing: the producer's own share",
+                             on_label="with auditing, the auditor stopped", off_row=False)
+                # Where the API's share goes: its threads, by name.
                 for t, label in (("MHD-worker", "HTTP workers"), ("api-publisher", "publisher"),
                                  ("api-spool", "spool sync")):
                     R.add(f"cost.{k}.api_{t.replace('-', '_').lower()}_us", f"{m}: API's {label} "

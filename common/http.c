@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "log.h"
 #include "mediatype.h"
+#include "ratelimit.h"
 
 /* A request head with a field line over HTTP_FIELD_MAX or over
  * HTTP_HEAD_MAX in all gets 431 before anything else looks at it. (Tokens
@@ -1052,25 +1053,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	/* The rest, at most MHD_WARNINGS_PER_S a second: out of descriptors,
 	 * MHD says so for every connection it cannot accept, a million lines
 	 * in seconds (measured), which could fill the disk the spool is on. */
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static int64_t window_ms;
-	static unsigned in_window;
-	static unsigned long suppressed;
-	int64_t now = clock_ms();
-	unsigned long dropped = 0;
-	pthread_mutex_lock(&lock);
-	if (now - window_ms >= 1000) {
-		window_ms = now;
-		in_window = 0;
-		dropped = suppressed;
-		suppressed = 0;
-	}
-	bool say = in_window < MHD_WARNINGS_PER_S;
-	if (say)
-		in_window++;
-	else
-		suppressed++;
-	pthread_mutex_unlock(&lock);
+	static struct ratelimit limit;
+	unsigned long dropped;
+	bool say = ratelimit_allow(&limit, MHD_WARNINGS_PER_S, 1000, &dropped);
 	if (dropped)
 		log_warn("http: %lu more warnings like these were not logged", dropped);
 	if (say)

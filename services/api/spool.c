@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "event.h"
 #include "log.h"
+#include "ratelimit.h"
 
 /* A segment is finished once this much is written to it. */
 #define SEGMENT_MAX (4u << 20)
@@ -56,7 +57,6 @@ struct spool {
 	int active_fd;            /* appenders write here */
 	struct retired retired[RETIRED_MAX]; /* finished segments the sync thread closes */
 	size_t nretired;
-	int64_t rotate_logged_ms;
 	struct spool_pos written; /* end of what is written (in the page cache) */
 	struct spool_pos synced;  /* end of what is fdatasynced */
 	struct spool_pos confirmed;
@@ -66,19 +66,17 @@ struct spool {
 	uint64_t read_segment;
 	unsigned char *rbuf; /* READ_CHUNK + RECORD_MAX bytes */
 	uint64_t first_segment;
-	int64_t checkpointed_ms, checkpoint_logged_ms;
+	int64_t checkpointed_ms;
+	struct ratelimit checkpoint_log, rotate_log; /* failures said at most every RETRY_LOG_MS */
 	int64_t retry_ms;        /* a failed open or read: not before this, or 0 */
 	int64_t failure_logged_ms; /* when the current failure was last logged, or 0 */
 };
 
-/* CRC-32 (ISO-HDLC) of what crc covered, then p[0..n): zlib's. */
+/* CRC-32 (ISO-HDLC) of what crc covered, then p[0..n): zlib's. n is at
+ * most a record's length, far below zlib's uInt. */
+_Static_assert(RECORD_MAX <= UINT_MAX, "a record's length fits zlib's uInt");
 static uint32_t crc32_more(uint32_t crc, const unsigned char *p, size_t n)
 {
-	while (n > UINT_MAX) {
-		crc = (uint32_t)crc32(crc, p, UINT_MAX);
-		p += UINT_MAX;
-		n -= UINT_MAX;
-	}
 	return (uint32_t)crc32(crc, p, (uInt)n);
 }
 
@@ -435,12 +433,10 @@ static void checkpoint(struct spool *sp)
 	/* Not fatal (a restart re-sends what the broker confirmed since the
 	 * last checkpoint; the auditor stores it once), but said, at most
 	 * every RETRY_LOG_MS. */
-	if (bad && sp->checkpointed_ms - sp->checkpoint_logged_ms >= RETRY_LOG_MS) {
-		sp->checkpoint_logged_ms = sp->checkpointed_ms;
+	if (bad && ratelimit_allow(&sp->checkpoint_log, 1, RETRY_LOG_MS, NULL))
 		log_warn("spool: cannot write its checkpoint: %s; a restart will send again what the "
 		         "broker confirmed since the last one",
 		         strerror(err));
-	}
 }
 
 void spool_close(struct spool *sp)
@@ -474,12 +470,9 @@ static void rotate(struct spool *sp)
 		return;
 	int fd = open_segment(sp, next, O_RDWR | O_CREAT | O_EXCL);
 	if (fd < 0) {
-		int64_t now = clock_ms();
-		if (now - sp->rotate_logged_ms >= RETRY_LOG_MS) {
-			sp->rotate_logged_ms = now;
+		if (ratelimit_allow(&sp->rotate_log, 1, RETRY_LOG_MS, NULL))
 			log_error("spool: cannot start segment %" PRIu64 ": %s; writing on in segment "
 			          "%" PRIu64, next, strerror(errno), next - 1);
-		}
 		return;
 	}
 	sp->retired[sp->nretired++] = (struct retired){sp->active_fd, sp->written.segment};

@@ -126,6 +126,17 @@ async function waitEvents(page, test, what, timeout = 20000) {
 
 const mutations = (events) => events.filter((e) => e.action !== 'viewed');
 
+// Submits the users view's create form, already filled for u, and waits
+// for u's row: u.id is set and the user is deleted when the run ends.
+async function submitNewUser(page, u) {
+  await page.click('[data-testid=create-submit]');
+  const row = page.locator('[data-testid=users-table] tr', { hasText: u.email });
+  await row.waitFor();
+  u.id = await row.getAttribute('data-user-id');
+  created.add(u.id);
+  return row;
+}
+
 async function assertA11y(page, view) {
   const violations = await checkA11y(page, {});
   const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
@@ -227,11 +238,7 @@ async function main() {
     assert.equal(await editor.textContent('[data-testid=create-email-error]'), '', 'the email error is gone');
 
     await editor.fill('[data-testid=create-name]', user.name);
-    await editor.click('[data-testid=create-submit]');
-    const row = editor.locator('[data-testid=users-table] tr', { hasText: user.email });
-    await row.waitFor();
-    user.id = await row.getAttribute('data-user-id');
-    created.add(user.id);
+    await submitNewUser(editor, user);
     assert.match(user.id, /^[1-9][0-9]*$/);
     assert.equal(await editor.inputValue('[data-testid=create-email]'), '', 'the form is reset');
     await screenshot(editor, 'users', { fullPage: false }); // the test database holds many users
@@ -522,11 +529,7 @@ async function main() {
     await editor.goto(stack.url('web', '/?view=users'));
     await editor.fill('[data-testid=create-name]', evil.name);
     await editor.fill('[data-testid=create-email]', evil.email);
-    await editor.click('[data-testid=create-submit]');
-    const row = editor.locator('[data-testid=users-table] tr', { hasText: evil.email });
-    await row.waitFor();
-    evil.id = await row.getAttribute('data-user-id');
-    created.add(evil.id);
+    const row = await submitNewUser(editor, evil);
     assert.equal(await row.locator('td.name').textContent(), XSS_NAME);
     await editor.goto(stack.url('web', `/?view=timeline&target=users:${evil.id}`));
     await waitEvents(editor, (ev) => ev.some((e) => e.action === 'created'), 'its creation');
