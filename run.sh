@@ -226,15 +226,19 @@ start_daemons() {
 	done
 }
 
-# Waits up to 30 s until every daemon's port answers.
-wait_for_daemon_ports() {
-	local name port deadline=$((SECONDS + 30))
+# Waits up to 60 s until every daemon answers 200 on /readyz (README
+# "Health"): its database, broker and backlogs as it sees them.
+wait_for_daemons_ready() {
+	local name port body deadline=$((SECONDS + 60))
 	for name in "${DAEMONS[@]}"; do
 		port=$(daemon_port "$name")
-		until tcp_answers 127.0.0.1 "$port"; do
+		until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/readyz" 2>/dev/null; do
 			proc_running "${DAEMON_PIDS[$name]}" ||
 				die "auditlog-$name exited during start-up"
-			((SECONDS < deadline)) || die "auditlog-$name does not answer on port $port after 30 s"
+			if ((SECONDS >= deadline)); then
+				body=$(curl -sS --max-time 2 "http://127.0.0.1:$port/readyz" 2>&1 || true)
+				die "auditlog-$name is not ready after 60 s: ${body:-no answer on port $port}"
+			fi
 			sleep 0.2
 		done
 	done
@@ -270,7 +274,7 @@ cmd_run() {
 	ensure_infra
 	export AUDITLOG_BIN_DIR=$REPO_ROOT/build/bin
 	start_daemons
-	wait_for_daemon_ports
+	wait_for_daemons_ready
 	info "API:        http://localhost:$AUDITLOG_API_PORT"
 	info "auditor:    http://localhost:$AUDITLOG_AUDITOR_PORT"
 	info "web UI:     http://localhost:$AUDITLOG_WEB_PORT"

@@ -1,9 +1,20 @@
 #include "daemon.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "clock.h"
+#include "health.h"
 #include "log.h"
+
+/* The shutdown-deadline setting, and the instant (clock_ms) it ends once a
+ * signal came; 0 before. */
+static int shutdown_deadline_s = 10;
+static int64_t shutdown_until_ms;
 
 int daemon_setup(const char *name, struct config_setting *table, size_t n, int argc,
                  char **argv, const char *summary)
@@ -19,6 +30,7 @@ int daemon_setup(const char *name, struct config_setting *table, size_t n, int a
 		return 2;
 	}
 	log_init(name, (enum log_level)level);
+	shutdown_deadline_s = (int)config_int(table, n, "shutdown-deadline");
 	return DAEMON_CONTINUE;
 }
 
@@ -42,6 +54,9 @@ void daemon_http_config(const struct config_setting *table, size_t n,
 	hc->connections_per_ip_max = (unsigned)config_int(table, n, "http-connections-per-ip");
 	hc->timeout_s = (unsigned)config_int(table, n, "http-timeout");
 	hc->header_timeout_s = (unsigned)config_int(table, n, "http-header-timeout");
+	/* Half the stop's deadline for the requests under way; the rest is for
+	 * handing on what they produced. */
+	hc->drain_ms = shutdown_deadline_s * 500;
 }
 
 int daemon_public_key(const struct config_setting *table, size_t n, struct auth_key **out)
@@ -88,14 +103,68 @@ enum http_principal daemon_principal(struct principal_cache *cache, const void *
 	}
 }
 
+/* A stop that outlives its deadline ends here: whatever was not handed on
+ * (unconfirmed views, an uncommitted batch) is where a crash would leave
+ * it, and is sent or delivered again at the next start. */
+static void *watchdog(void *arg)
+{
+	(void)arg;
+	int left;
+	while ((left = daemon_shutdown_left_ms()) > 0)
+		usleep((useconds_t)(left > 100 ? 100 : left) * 1000);
+	log_error("stopping took longer than shutdown-deadline (%d s): exiting now; what was not "
+	          "handed on is sent again at the next start",
+	          shutdown_deadline_s);
+	_exit(1);
+	return NULL;
+}
+
 int daemon_serve(const struct http_server_config *hc, struct http_server **srv)
 {
 	if (http_server_start(hc, srv))
 		return -1;
 	log_info("listening on port %u", hc->port);
 	int sig = daemon_wait_for_signal();
-	log_info("signal %d: stopping", sig);
+	shutdown_until_ms = clock_ms() + (int64_t)shutdown_deadline_s * 1000;
+	pthread_t t;
+	if (pthread_create(&t, NULL, watchdog, NULL) == 0)
+		pthread_detach(t);
+	log_info("signal %d: stopping (stop accepting, finish requests, hand on what is held; "
+	         "at most %d s)",
+	         sig, shutdown_deadline_s);
 	return 0;
+}
+
+int daemon_shutdown_left_ms(void)
+{
+	if (!shutdown_until_ms)
+		return shutdown_deadline_s * 1000;
+	int64_t left = shutdown_until_ms - clock_ms();
+	return left > 0 ? (int)left : 0;
+}
+
+void daemon_livez(struct http_request *req)
+{
+	static const char body[] = "{\"status\":\"pass\"}";
+	char *buf = malloc(sizeof body);
+	if (buf)
+		memcpy(buf, body, sizeof body);
+	http_add_header(req, "Cache-Control", "no-store");
+	http_reply_buffer(req, buf ? 200 : 503, HEALTH_MEDIA_TYPE, buf, buf ? sizeof body - 1 : 0);
+}
+
+void daemon_reply_health(struct http_request *req, const struct health_check *checks, size_t n)
+{
+	unsigned status = 503;
+	json_t *doc = health_document(checks, n, clock_wall_ms(), &status);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+	json_decref(doc);
+	http_add_header(req, "Cache-Control", "no-store");
+	if (!text) {
+		http_reply_error(req, 503, "Service Unavailable", "Out of memory.");
+		return;
+	}
+	http_reply_buffer(req, status, HEALTH_MEDIA_TYPE, text, strlen(text));
 }
 
 static sigset_t stop_signals(void)

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "config.h"
 #include "db.h"
+#include "health.h"
 #include "http.h"
 #include "principal.h"
 
@@ -71,6 +72,15 @@
 	 "elsewhere goes unnoticed. 0 looks it up on every request.",                           \
 	 NULL, 0}
 
+/* How long a stop may take (daemon_serve, daemon_shutdown_left_ms). */
+#define DAEMON_SHUTDOWN_SETTING                                                              \
+	{"shutdown-deadline", "AUDITLOG_SHUTDOWN_DEADLINE", "10", CONFIG_INT, 1, 3600,          \
+	 "Seconds a stop (SIGTERM, SIGINT) may take: it stops accepting, finishes the requests " \
+	 "under way and hands on what it holds (the API: spooled and outboxed events to the "   \
+	 "broker; the auditor: its batches committed and acknowledged). What is still held "    \
+	 "then is sent again at the next start; the process exits with status 1.",              \
+	 NULL, 0}
+
 #define DAEMON_CONTINUE (-1)
 
 /* Loads settings and sets up logging. Returns DAEMON_CONTINUE to go on, or
@@ -101,8 +111,21 @@ enum http_principal daemon_principal(struct principal_cache *cache, const void *
 
 /* Starts the HTTP server, then blocks until SIGINT or SIGTERM. Returns 0
  * after a signal (with *srv running, for the caller to stop in its own
- * order), or -1 when the server could not start. */
+ * order), or -1 when the server could not start. From the signal on, the
+ * stop has the shutdown-deadline setting's seconds (every daemon has the
+ * DAEMON_SHUTDOWN_SETTING row): a thread then ends the process with
+ * status 1 if it still runs. */
 int daemon_serve(const struct http_server_config *hc, struct http_server **srv);
+/* Milliseconds left of the stop's deadline (all of it before the signal),
+ * for a step that waits (the publisher's drain). */
+int daemon_shutdown_left_ms(void);
+
+/* Health (health.h) over HTTP, as application/health+json, not cached. */
+#define HEALTH_MEDIA_TYPE "application/health+json"
+/* GET /livez's handler: 200 {"status":"pass"} while the process serves. */
+void daemon_livez(struct http_request *req);
+/* Answers a /readyz with the checks' document: 200 (pass, warn) or 503. */
+void daemon_reply_health(struct http_request *req, const struct health_check *checks, size_t n);
 
 void daemon_block_signals(void);
 /* Blocks until SIGINT or SIGTERM; returns the signal. */

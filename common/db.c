@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ratelimit.h"
 
 #define DB_STMT_CACHE 48
 #define DB_TX_ATTEMPTS 5
@@ -107,8 +108,14 @@ static int open_connection(struct db *db)
 	const char *host = !use_socket && !strcmp(cfg->host, "localhost") ? "127.0.0.1" : cfg->host;
 	if (!mysql_real_connect(db->conn, host, cfg->user, cfg->password, cfg->database, cfg->port,
 	                        use_socket ? cfg->socket : NULL, 0)) {
-		log_warn("mysql connect to %s:%u/%s as %s: %s", cfg->host, cfg->port, cfg->database,
-		         cfg->user, mysql_error(db->conn));
+		/* Threads try again often while the server is away (the health
+		 * watch every 250 ms): say it now and then, with the count. */
+		static struct ratelimit limit;
+		unsigned long more = 0;
+		if (ratelimit_allow(&limit, 1, 10000, &more))
+			log_warn("mysql connect to %s:%u/%s as %s: %s (%lu more such failures not logged)",
+			         cfg->host, cfg->port, cfg->database, cfg->user, mysql_error(db->conn),
+			         more);
 		mysql_close(db->conn);
 		db->conn = NULL;
 		return DB_ERR_GONE;

@@ -68,6 +68,11 @@ struct http_server {
 	pthread_cond_t streams_gone;
 	struct http_stream *streams; /* under streams_lock */
 	atomic_bool streams_stop;
+
+	/* Stopping: requests between their head and their completion, and
+	 * whether replies now close their connection (http_server_stop). */
+	atomic_long active;
+	atomic_bool draining;
 };
 
 struct http_request {
@@ -184,6 +189,10 @@ static bool queue(struct http_request *req, unsigned status, struct MHD_Response
 	}
 	for (const char *const *h = req->srv->cfg.headers; h && h[0]; h += 2)
 		MHD_add_response_header(resp, h[0], h[1]);
+	/* A client on a kept-alive connection learns that this is its last
+	 * request here, and goes elsewhere (or waits for the restart). */
+	if (atomic_load(&req->srv->draining))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	for (size_t i = 0; i < req->nheaders; i++)
 		if (req->headers[i][0] && req->headers[i][1])
 			MHD_add_response_header(resp, req->headers[i][0], req->headers[i][1]);
@@ -197,7 +206,7 @@ static bool queue(struct http_request *req, unsigned status, struct MHD_Response
 			log_error("%s %s: could not queue the response", req->method, req->uri);
 		MHD_destroy_response(resp);
 	}
-	if (status >= 500)
+	if (status >= 500 && !(req->route && (req->route->flags & HTTP_PROBE)))
 		log_error("%s %s -> %u", req->method, req->uri, status);
 	else
 		log_debug("%s %s -> %u", req->method, req->uri, status);
@@ -926,6 +935,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 		free(req);
 		return NULL;
 	}
+	atomic_fetch_add(&req->srv->active, 1);
 	return req;
 }
 
@@ -943,6 +953,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	if (!req)
 		return;
 	*req_cls = NULL;
+	atomic_fetch_sub(&srv->active, 1);
 	for (size_t i = 0; i < req->nparams; i++)
 		free(req->params[i]);
 	for (size_t i = 0; i < req->nheaders; i++) {
@@ -1103,9 +1114,30 @@ static void stop_streams(struct http_server *srv)
 	pthread_mutex_unlock(&srv->streams_lock);
 }
 
+/* Stops accepting (the listening socket is closed: new connections are
+ * refused at once, not left waiting in its backlog), then gives the
+ * requests under way up to drain_ms to be answered; replies from now on
+ * close their connections. */
+static void drain(struct http_server *srv)
+{
+	if (!srv->daemon)
+		return;
+	atomic_store(&srv->draining, true);
+	MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	int64_t until = clock_ms() + srv->cfg.drain_ms;
+	while (atomic_load(&srv->active) > 0 && clock_ms() < until)
+		usleep(5000);
+	long left = atomic_load(&srv->active);
+	if (left > 0)
+		log_warn("stopping with %ld requests unanswered after %d ms", left, srv->cfg.drain_ms);
+}
+
 static void server_free(struct http_server *srv)
 {
 	stop_streams(srv);
+	drain(srv);
 	stop_workers(srv);
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);

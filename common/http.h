@@ -68,6 +68,8 @@ enum http_route_flags {
 	                   worker serves) waits with it */
 	HTTP_FORM = 8,  /* with HTTP_BODY: the body is application/x-www-form-urlencoded
 	                   instead, of at most HTTP_FORM_BODY_MAX bytes */
+	HTTP_PROBE = 16, /* a health probe (/readyz): its 503 says how the daemon is, it is
+	                    not a failure of the request, so it is not logged as one */
 };
 
 /* Form routes take small bodies (a token, a few parameters), and may be
@@ -112,11 +114,15 @@ struct http_server_config {
 	int cors;                    /* answer preflight and allow any origin */
 	const char *const *headers;  /* extra name/value pairs on every reply, NULL-ended */
 	void *app;                   /* handed to handlers by http_app() */
+	int drain_ms; /* how long stopping waits for the requests under way (after the streams) */
 };
 
 /* Starts listening. Returns 0 and a server to stop with http_server_stop. */
 int http_server_start(const struct http_server_config *cfg, struct http_server **out);
-/* Stops accepting, finishes requests under way, joins the workers, frees. */
+/* Stops accepting (the listening socket is closed), ends the streams,
+ * gives the requests under way up to cfg.drain_ms to be answered (their
+ * replies then carry Connection: close), joins the workers, closes the
+ * remaining connections, frees. NULL ok. */
 void http_server_stop(struct http_server *srv);
 
 /* Request accessors; all results are borrowed for the handler's duration. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "ratelimit.h"
 
 struct mq {
 	amqp_connection_state_t conn;
@@ -77,7 +78,12 @@ int mq_open(const char *url, struct mq **out)
 	}
 	int st = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
 	if (st != AMQP_STATUS_OK) {
-		log_warn("amqp: cannot connect to %s:%d: %s", ci.host, ci.port, amqp_error_string2(st));
+		/* Every thread tries again twice a second while the broker is away. */
+		static struct ratelimit limit;
+		unsigned long more = 0;
+		if (ratelimit_allow(&limit, 1, 10000, &more))
+			log_warn("amqp: cannot connect to %s:%d: %s (%lu more such failures not logged)",
+			         ci.host, ci.port, amqp_error_string2(st), more);
 		goto out;
 	}
 	/* Bound every later call too, so a frozen broker cannot hang a thread. */

@@ -15,6 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The longest wait between attempts to reach the broker again: /readyz
+ * promises to pass within a second of the broker's return, and a refused
+ * connection costs next to nothing. */
+#define MQ_RECONNECT_MAX_MS 500
 #define MQ_EXCHANGE "api-stream"          /* durable topic exchange */
 #define MQ_ROUTING_KEY "api.data.mutated" /* what the API publishes with */
 #define MQ_BINDING "*.data.mutated"       /* what the audit queue is bound with */

@@ -15,6 +15,7 @@
 #include "principal.h"
 
 struct publisher;
+struct dbwatch;
 struct forward_cache;
 struct relay;
 
@@ -33,6 +34,10 @@ struct api {
 	struct principal_cache *principals;
 	struct forward_cache *forwards; /* see forward.c */
 	struct relay *relay;            /* streams exports and /logs/stream (relay.h) */
+	/* /readyz (h_health.c): the database, watched, and the backlogs' bounds */
+	struct dbwatch *dbwatch;
+	uint64_t ready_outbox_max; /* events; 0: no bound */
+	uint64_t ready_spool_max;  /* bytes; 0: no bound */
 };
 
 /* ---- the audit emitter (audit.c) ----
@@ -175,6 +180,7 @@ extern const size_t note_nattrs;
 void h_token_get(struct http_request *req);
 void h_token_introspect(struct http_request *req);
 void h_jwks_get(struct http_request *req);
+void h_readyz(struct http_request *req); /* h_health.c */
 void h_users_list(struct http_request *req);
 void h_user_get(struct http_request *req);
 void h_user_create(struct http_request *req);

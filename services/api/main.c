@@ -5,6 +5,7 @@
 
 #include "api.h"
 #include "daemon.h"
+#include "dbwatch.h"
 #include "log.h"
 #include "publisher.h"
 #include "relay.h"
@@ -39,6 +40,15 @@ static struct config_setting settings[] = {
      "production and use your own identity provider.", NULL, 0},
     {"bench-no-audit", "AUDITLOG_BENCH_NO_AUDIT", "false", CONFIG_BOOL, 0, 0,
      "FOR BENCHMARKS ONLY: emit no data events, to measure what auditing costs.", NULL, 0},
+    {"ready-outbox-max", "AUDITLOG_READY_OUTBOX_MAX", "100000", CONFIG_INT, 0, 2000000000,
+     "Events waiting in the outbox at which /readyz fails (it warns from half); 0: no bound.",
+     NULL, 0},
+    {"ready-spool-max", "AUDITLOG_READY_SPOOL_MAX", "268435456", CONFIG_INT, 0,
+     1L << 50,
+     "Bytes of view events waiting in the spool at which /readyz fails (it warns from "
+     "half); 0: no bound.",
+     NULL, 0},
+    DAEMON_SHUTDOWN_SETTING,
     DAEMON_LOG_SETTING,
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -64,6 +74,9 @@ static const char *const events_params[] = {
 static const char *const notes_params[] = {"filter[target]", "page[size]", "page[after]", NULL};
 
 static const struct http_route routes[] = {
+    /* Health (README "Health"): open, naming no data. */
+    {"GET", "/livez", daemon_livez, 0, NULL},
+    {"GET", "/readyz", h_readyz, HTTP_PROBE, NULL},
     {"POST", "/tokens/introspect", h_token_introspect, HTTP_BODY | HTTP_FORM, NULL},
     {"GET", "/tokens/:id", h_token_get, 0, NULL},
     {"GET", "/.well-known/jwks.json", h_jwks_get, 0, NULL},
@@ -165,6 +178,20 @@ int main(int argc, char **argv)
 		log_error("cannot start the relay");
 		goto out;
 	}
+	api.ready_outbox_max = (uint64_t)I("ready-outbox-max");
+	api.ready_spool_max = (uint64_t)I("ready-spool-max");
+	/* An estimate that costs the same whatever the backlog: the rows
+	 * between the oldest and the newest (deleted ones leave no holes
+	 * but for rounds under way). */
+	struct dbwatch_config wc = {.db = &api.db,
+	                            .probe_sql = "SELECT MAX(seq) - MIN(seq) + 1 FROM event_outbox",
+	                            .interval_ms = 250,
+	                            .stale_ms = 750,
+	                            .thread_name = "api-dbwatch"};
+	if (dbwatch_start(&wc, &api.dbwatch)) {
+		log_error("cannot start the database watch");
+		goto out;
+	}
 	struct publisher_config pc = {.amqp_url = S("amqp-url"),
 	                              .db = &api.db,
 	                              .spool_dir = S("spool-dir"),
@@ -189,7 +216,10 @@ out:
 	 * then sends on, instead of ending a waiting export as if complete. */
 	relay_stop(api.relay);
 	http_server_stop(http);
-	publisher_stop(api.publisher, 5000);
+	/* What is left of the deadline, less a margin for what follows. */
+	int left = daemon_shutdown_left_ms() - 200;
+	publisher_stop(api.publisher, left > 0 ? left : 0);
+	dbwatch_stop(api.dbwatch);
 	auth_key_free(api.public_key);
 	principal_cache_free(api.principals);
 	forward_cache_free(api.forwards);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ struct msg {
 	uint64_t *seqs;       /* outbox: the row of each event */
 	struct spool_pos end; /* views: the spool position after the last one */
 	uint64_t tag;
+	int64_t sent_ms; /* clock_ms() when published */
 	bool confirmed, failed;
 };
 
@@ -78,6 +80,11 @@ struct publisher {
 	bool views_rewind;           /* a view failed: re-read from the confirmed position */
 	bool view_failed;            /* a view could not be sent during spool_read */
 	int64_t views_waiting_since; /* when unsent views were first seen, or 0 */
+	/* written by the thread, read by publisher_health from any thread */
+	atomic_bool h_connected;
+	atomic_llong h_down_since_ms;  /* clock_ms() since when not connected */
+	atomic_llong h_unconfirmed;    /* events published, not yet confirmed */
+	atomic_llong h_oldest_sent_ms; /* the oldest unconfirmed message's sent_ms, 0: none */
 };
 
 static void msg_free(struct msg *m)
@@ -151,6 +158,10 @@ static void disconnect(struct publisher *p)
 	p->view_read = spool_confirmed(p->spool);
 	p->views_rewind = false;
 	spool_broker_up(p->spool, false);
+	atomic_store(&p->h_connected, false);
+	atomic_store(&p->h_down_since_ms, clock_ms());
+	atomic_store(&p->h_unconfirmed, 0);
+	atomic_store(&p->h_oldest_sent_ms, 0);
 }
 
 static bool connect_broker(struct publisher *p)
@@ -164,6 +175,7 @@ static bool connect_broker(struct publisher *p)
 	}
 	p->next_tag = 0;
 	spool_broker_up(p->spool, true);
+	atomic_store(&p->h_connected, true);
 	log_info("publisher connected to the broker");
 	return true;
 }
@@ -212,6 +224,7 @@ static bool publish(struct publisher *p, struct msg *m)
 		m->body[m->len++] = ']';
 	}
 	m->tag = ++p->next_tag;
+	m->sent_ms = clock_ms();
 	m->confirmed = m->failed = false;
 	struct msg sent = *m;
 	*m = (struct msg){.outbox = sent.outbox};
@@ -219,6 +232,9 @@ static bool publish(struct publisher *p, struct msg *m)
 		msg_free(&sent);
 		return false;
 	}
+	if (p->inflight.count == 1)
+		atomic_store(&p->h_oldest_sent_ms, sent.sent_ms);
+	atomic_fetch_add(&p->h_unconfirmed, (long long)sent.nevents);
 	if (sent.outbox)
 		p->outbox_inflight++;
 	else
@@ -278,6 +294,9 @@ static void retire_confirmed(struct publisher *p)
 	struct spool_pos view_end = {0, 0};
 	while (p->inflight.count && ring_at(&p->inflight, 0)->confirmed) {
 		struct msg m = ring_pop_front(&p->inflight);
+		atomic_fetch_sub(&p->h_unconfirmed, (long long)m.nevents);
+		atomic_store(&p->h_oldest_sent_ms,
+		             p->inflight.count ? ring_at(&p->inflight, 0)->sent_ms : 0);
 		if (m.outbox) {
 			p->outbox_inflight--;
 			if (m.failed)
@@ -499,7 +518,7 @@ static void *run(void *arg)
 				if (stopping)
 					break; /* nothing can be drained: what is left stays spooled */
 				wait_ms(p, backoff, WAKE_NEVER);
-				backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+				backoff = backoff * 2 > MQ_RECONNECT_MAX_MS ? MQ_RECONNECT_MAX_MS : backoff * 2;
 				continue;
 			}
 			backoff = 100;
@@ -558,6 +577,7 @@ int publisher_start(const struct publisher_config *cfg, struct publisher **out)
 	p->to_delete = calloc(OUTBOX_ROUND_MAX, sizeof *p->to_delete);
 	p->outbox_dirty = true; /* rows may be left from before a restart */
 	p->views_ready = true;  /* and views in the spool */
+	atomic_store(&p->h_down_since_ms, clock_ms());
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	if (!p->inflight.m || !p->to_delete ||
@@ -599,6 +619,16 @@ void publisher_stop(struct publisher *p, int drain_ms)
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p);
+}
+
+void publisher_health(struct publisher *p, struct publisher_health *out)
+{
+	out->connected = atomic_load(&p->h_connected);
+	out->down_since_ms = atomic_load(&p->h_down_since_ms);
+	long long n = atomic_load(&p->h_unconfirmed);
+	out->unconfirmed = n > 0 ? (uint64_t)n : 0;
+	out->oldest_unconfirmed_ms = atomic_load(&p->h_oldest_sent_ms);
+	spool_stats(p->spool, &out->spool);
 }
 
 void publisher_enqueue_view(struct publisher *p, const char *event_id, const char *body,

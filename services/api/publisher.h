@@ -15,9 +15,12 @@
 #ifndef AUDITLOG_PUBLISHER_H
 #define AUDITLOG_PUBLISHER_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "db.h"
+#include "spool.h"
 
 struct publisher;
 
@@ -37,6 +40,18 @@ void publisher_stop(struct publisher *p, int drain_ms);
  * which it is published; spool_append's contract. */
 void publisher_enqueue_view(struct publisher *p, const char *event_id, const char *body,
                             size_t len);
+/* What the publisher's thread last said of its state, for /readyz. */
+struct publisher_health {
+	bool connected;                /* to the broker, topology declared, confirms on */
+	int64_t down_since_ms;         /* clock_ms() since when not connected (when !connected) */
+	uint64_t unconfirmed;          /* events published and not yet confirmed */
+	int64_t oldest_unconfirmed_ms; /* clock_ms() when the oldest of them went out; 0: none */
+	struct spool_stats spool;      /* the view spool's (spool.h) */
+};
+/* Fills *out. Thread-safe; takes the spool's lock briefly, never waits on
+ * the thread or the network. */
+void publisher_health(struct publisher *p, struct publisher_health *out);
+
 /* Tells the thread that the outbox has new rows. */
 void publisher_kick_outbox(struct publisher *p);
 

@@ -19,6 +19,10 @@
 #include "query_plan.h"
 
 struct stream_hub;
+struct dbwatch;
+struct consumer;
+
+#define CONSUMERS_MAX 16 /* consumer threads at most (the consumers setting) */
 
 #define EVENTS_PAGE_DEFAULT 50
 #define EVENTS_PAGE_MAX 1000
@@ -48,6 +52,12 @@ struct auditor {
 	int64_t stream_heartbeat_ms, stream_retry_ms;
 	uint64_t stream_backlog_max; /* positions behind the head a resume may start */
 	int exports_max; /* exports running at once, at most (events_export.c) */
+	/* /readyz (h_health.c): the database, watched; the consumers; the
+	 * checkpoint's expected delay */
+	struct dbwatch *dbwatch;
+	struct consumer *consumers[CONSUMERS_MAX];
+	unsigned nconsumers;
+	int checkpoint_ms;
 };
 
 /* ---- store_write.c ---- */
@@ -177,7 +187,6 @@ int erase_values(struct auditor *a, struct erasure *e);
  * only after its transaction committed and its dead-letter copies were
  * confirmed. What one consumer holds is at most batch_bytes plus one
  * message, as message_weight() counts it. */
-#define CONSUMERS_MAX 16
 /* A message whose parsed form would take more than this (a JSON of very
  * many small values) is dead-lettered unparsed. The API's largest, a note
  * event, weighs about its size (under 200 KB). */
@@ -203,6 +212,8 @@ struct consumer_config {
 int consumer_start(const struct consumer_config *cfg, struct consumer **out);
 /* Stores and acknowledges what it holds, then stops and frees it. */
 void consumer_stop(struct consumer *c);
+/* Whether it is connected to the broker and consuming. Thread-safe. */
+bool consumer_connected(struct consumer *c);
 
 /* The same consumer without a thread, for tests: consumer_step runs one
  * turn of its loop (connect, read one delivery, or store a batch),
@@ -234,6 +245,7 @@ void h_erasure_create(struct http_request *req);
 struct db *auditor_reader(struct http_request *req);
 void h_events_for_target(struct http_request *req);
 void h_events_query(struct http_request *req);
+void h_readyz(struct http_request *req); /* h_health.c */
 /* Replies 400 unless the path's :type and :id follow the grammar of
  * event.h. Returns 0 when they do. */
 int events_check_path(struct http_request *req, const char *type, const char *id);

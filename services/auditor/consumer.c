@@ -54,7 +54,8 @@ struct consumer {
 	pthread_t thread;
 	bool threaded;
 	atomic_bool stop;
-	struct mq *mq; /* deliveries */
+	atomic_bool connected; /* mq is open and consuming: read by consumer_connected */
+	struct mq *mq;         /* deliveries */
 	int connect_backoff_ms;
 	struct db *db;
 	int db_backoff_ms;
@@ -233,6 +234,7 @@ static void clear_batch(struct consumer *c)
 
 static void drop_connection(struct consumer *c)
 {
+	atomic_store(&c->connected, false);
 	mq_close(c->mq);
 	c->mq = NULL;
 	close_dead_letters(c);
@@ -446,6 +448,7 @@ static bool connect_broker(struct consumer *c)
 	}
 	log_info("consuming %s (prefetch %u messages; batches of up to %u events or %zu bytes)",
 	         MQ_QUEUE, c->prefetch, c->cfg.batch_events, c->cfg.batch_bytes);
+	atomic_store(&c->connected, true);
 	return true;
 }
 
@@ -455,8 +458,8 @@ void consumer_step(struct consumer *c)
 		if (!connect_broker(c)) {
 			c->connect_backoff_ms =
 			    c->connect_backoff_ms ? c->connect_backoff_ms * 2 : c->cfg.reconnect_ms;
-			if (c->connect_backoff_ms > 5000)
-				c->connect_backoff_ms = 5000;
+			if (c->connect_backoff_ms > MQ_RECONNECT_MAX_MS)
+				c->connect_backoff_ms = MQ_RECONNECT_MAX_MS;
 			usleep((useconds_t)c->connect_backoff_ms * 1000);
 			return;
 		}
@@ -504,6 +507,7 @@ static void finish(struct consumer *c)
 		flush(c);
 	clear_batch(c);
 	close_dead_letters(c);
+	atomic_store(&c->connected, false);
 	mq_close(c->mq);
 	c->mq = NULL;
 	db_close(c->db);
@@ -560,6 +564,11 @@ int consumer_start(const struct consumer_config *cfg, struct consumer **out)
 	c->threaded = true;
 	*out = c;
 	return 0;
+}
+
+bool consumer_connected(struct consumer *c)
+{
+	return atomic_load(&c->connected);
 }
 
 void consumer_stop(struct consumer *c)

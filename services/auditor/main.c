@@ -5,6 +5,7 @@
 #include "auditor.h"
 #include "checker.h"
 #include "daemon.h"
+#include "dbwatch.h"
 #include "log.h"
 #include "reads.h"
 #include "stream.h"
@@ -97,6 +98,7 @@ static struct config_setting settings[] = {
      "Exports that may run at once; another gets 503 until one ends. Each holds up to two "
      "threads and two database connections and up to about 12 MB.",
      NULL, 0},
+    DAEMON_SHUTDOWN_SETTING,
     DAEMON_LOG_SETTING,
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -117,6 +119,9 @@ static const char *const export_params[] = {"from", "to", "pin", NULL};
 static const char *const state_params[] = {"at", NULL};
 
 static const struct http_route routes[] = {
+    /* Health (README "Health"): open, naming no data. */
+    {"GET", "/livez", daemon_livez, 0, NULL},
+    {"GET", "/readyz", h_readyz, HTTP_PROBE, NULL},
     {"GET", "/data-events", h_events_query, HTTP_AUTH, query_params},
     {"GET", "/data-events/stream", h_events_stream, HTTP_AUTH, stream_params},
     {"GET", "/api/:type/:id/data-events", h_events_for_target, HTTP_AUTH, page_params},
@@ -150,7 +155,6 @@ int main(int argc, char **argv)
 	rc = 1;
 	struct auditor a = {0};
 	struct http_server *http = NULL;
-	struct consumer *consumers[CONSUMERS_MAX] = {0};
 	unsigned nconsumers = (unsigned)I("consumers");
 	daemon_block_signals();
 	if (db_library_init()) {
@@ -204,17 +208,26 @@ int main(int argc, char **argv)
 		log_error("cannot start the checker");
 		goto out;
 	}
+	a.checkpoint_ms = (int)I("checkpoint-ms");
+	struct dbwatch_config wc = {
+	    .db = &a.writer, .interval_ms = 250, .stale_ms = 750, .thread_name = "aud-dbwatch"};
+	if (dbwatch_start(&wc, &a.dbwatch)) {
+		log_error("cannot start the database watch");
+		goto out;
+	}
 	struct consumer_config cc = {.amqp_url = S("amqp-url"),
 	                             .db = &a.writer,
 	                             .ledger = a.ledger,
 	                             .prefetch = (unsigned)I("prefetch"),
 	                             .batch_events = (unsigned)I("batch-max"),
 	                             .batch_bytes = (size_t)I("batch-bytes")};
-	for (unsigned i = 0; i < nconsumers; i++)
-		if (consumer_start(&cc, &consumers[i])) {
+	for (unsigned i = 0; i < nconsumers; i++) {
+		if (consumer_start(&cc, &a.consumers[i])) {
 			log_error("cannot start the consumers");
 			goto out;
 		}
+		a.nconsumers = i + 1;
+	}
 	a.stream_heartbeat_ms = I("stream-heartbeat-ms");
 	a.stream_retry_ms = I("stream-retry-ms");
 	a.stream_backlog_max = (uint64_t)I("stream-backlog-max");
@@ -247,10 +260,11 @@ out:
 	if (a.ledger)
 		ledger_listen(a.ledger, NULL); /* the consumers go on a while: not into the hub */
 	stream_hub_stop(a.stream); /* after the server: its streams are gone */
-	for (unsigned i = 0; i < nconsumers; i++)
-		consumer_stop(consumers[i]);
+	for (unsigned i = 0; i < a.nconsumers; i++)
+		consumer_stop(a.consumers[i]);
 	checker_stop(a.checker);
 	ledger_close(a.ledger); /* signs what the consumers stored last */
+	dbwatch_stop(a.dbwatch);
 	note_signer_free(a.signer);
 	auth_key_free(a.public_key);
 	principal_cache_free(a.principals);

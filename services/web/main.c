@@ -18,6 +18,7 @@ static struct config_setting settings[] = {
      "Folder of the UI's files.", NULL, 0},
     {"api-url", "AUDITLOG_PUBLIC_API_URL", "", CONFIG_STRING, 0, 0,
      "The API's URL as browsers reach it; empty means this host, port 3000.", NULL, 0},
+    DAEMON_SHUTDOWN_SETTING,
     DAEMON_LOG_SETTING,
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -101,9 +102,25 @@ static void h_file(struct http_request *req)
 	http_reply_fd(req, 200, webpath_content_type(real), fd, (uint64_t)st.st_size);
 }
 
+/* Ready while the UI's page can be read from the web root. */
+static void check_root(void *arg, struct health_result *out)
+{
+	struct web *w = arg;
+	if (faccessat(w->root_fd, "index.html", R_OK, 0))
+		health_set(out, HEALTH_FAIL, "cannot read index.html in the web root");
+}
+
+static void h_readyz(struct http_request *req)
+{
+	const struct health_check checks[] = {{"web:root", "system", check_root, http_app(req)}};
+	daemon_reply_health(req, checks, 1);
+}
+
 /* Any query string is fine on static files, not even read: the UI keeps
  * its view and filters in the page's query (cache-busting too). */
 static const struct http_route routes[] = {
+    {"GET", "/livez", daemon_livez, 0, NULL},
+    {"GET", "/readyz", h_readyz, HTTP_PROBE, NULL},
     {"GET", "/config.json", h_config, 0, HTTP_PARAMS_IGNORED},
     {"GET", "*", h_file, 0, HTTP_PARAMS_IGNORED},
 };

@@ -7,6 +7,8 @@ deletes, reads from several concurrent clients), each fault in its own run:
   auditor-kill     the auditor SIGKILLed mid-batch and restarted
   auditor-db-stop  the auditor's MariaDB shut down for 10 s, then started again
   api-kill         the API SIGKILLed mid-load and restarted
+  api-term         the API stopped with SIGTERM mid-load and restarted: nothing lost
+  auditor-term     the auditor stopped with SIGTERM mid-load and restarted
   poison           poison messages published to the exchange between valid events
 
 After each: wait for the pipeline to drain, then compare what the clients
@@ -53,7 +55,14 @@ from verify import Tally, compare, missing_counts  # noqa: E402
 # more than these means another auditor shares the vhost.
 OUR_CONSUMERS = int(os.environ.get("AUDITLOG_CONSUMERS", "2"))
 
-RUNS = ["rabbit-kill", "rabbit-freeze", "auditor-kill", "auditor-db-stop", "api-kill", "poison"]
+RUNS = ["rabbit-kill", "rabbit-freeze", "auditor-kill", "auditor-db-stop", "api-kill", "api-term",
+        "auditor-term", "poison"]
+# /readyz must turn 503 within this long of losing the broker or the
+# auditor's database, and 200 within this long of its return (README
+# "Health"); watched in these runs, for these daemons.
+READY_FLIP_S = 1.0
+READY_RUNS = {"rabbit-kill": ("api", "auditor"), "auditor-db-stop": ("auditor",)}
+TERM_RUNS = {"api-term": "api", "auditor-term": "auditor"}
 LATENCY_RUNS = ("rabbit-kill", "rabbit-freeze")
 T0 = time.monotonic()
 
@@ -89,6 +98,60 @@ class RunResult:
         if self.failures or (strict_latency and self.latency_warn):
             return "FAIL"
         return "WARN" if self.latency_warn or self.warnings else "ok"
+
+
+class ReadyWatch:
+    """Polls the daemons' /readyz every 20 ms from a thread of its own while
+    a fault is injected, and judges how soon they turned 503 after the
+    fault and 200 after the repair (README "Health": within READY_FLIP_S)."""
+
+    def __init__(self, stack, names):
+        self.stack, self.names = stack, names
+        self.samples = []  # (monotonic time, name, HTTP status or None)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self):
+        while not self.stop.wait(0.02):
+            for name in self.names:
+                try:
+                    status, _, _ = harness.http("GET", self.stack.url(name, "/readyz"),
+                                                timeout=2)
+                except OSError:
+                    status = None
+                self.samples.append((time.monotonic(), name, status))
+
+    def judge(self, res, t_fault, t_back, fault, back):
+        time.sleep(READY_FLIP_S + 0.2)  # samples past the second after the repair
+        self.stop.set()
+        self.thread.join(5)
+        for name in self.names:
+            mine = [(t, st) for t, n, st in self.samples if n == name]
+            down = next((t for t, st in mine if t >= t_fault and st == 503), None)
+            # Ready again: the first 200 after the repair from which on it stays 200.
+            up = None
+            for t, st in mine:
+                if t < t_back:
+                    continue
+                if st == 200 and up is None:
+                    up = t
+                elif st != 200:
+                    up = None
+            took_down = None if down is None else down - t_fault
+            took_up = None if up is None else max(0.0, up - t_back)
+            res.notes.append(f"{name} /readyz: 503 {_s(took_down)} after {fault}, 200 "
+                             f"{_s(took_up)} after {back}")
+            if took_down is None or took_down > READY_FLIP_S:
+                res.failures.append(f"{name} /readyz did not answer 503 within "
+                                    f"{READY_FLIP_S:g} s after {fault} ({_s(took_down)})")
+            if took_up is None or took_up > READY_FLIP_S:
+                res.failures.append(f"{name} /readyz did not answer 200 (and stay so) within "
+                                    f"{READY_FLIP_S:g} s after {back} ({_s(took_up)})")
+
+
+def _s(v):
+    return "never" if v is None else f"{v:.2f} s"
 
 
 class Suite:
@@ -129,7 +192,8 @@ class Suite:
             watcher.start()
             admin = stack.token(1)
             run_tag = f"{self.tag}-{name}-{uuid.uuid4().hex[:4]}"
-            for i in range(self.args.clients):
+            nclients = self.args.term_clients if name in TERM_RUNS else self.args.clients
+            for i in range(nclients):
                 c = Client(i, run_tag, stack.ports["api"], admin, stop,
                            pace_s=self.args.pace_ms / 1000.0, seed=f"{run_tag}-{i}")
                 c.setup()
@@ -259,14 +323,17 @@ class Suite:
         """Injects the fault; returns once it is over (restarted, thawed...)."""
         outage = self.args.outage
         if name == "rabbit-kill":
+            watch = ReadyWatch(stack, READY_RUNS[name])
             t = time.monotonic()
             pid = self.broker.kill()
             say(f"{name}: SIGKILLed beam.smp {pid}; starting it again in {outage:g}s")
             time.sleep(max(0.0, t + outage - time.monotonic()))
             t1 = time.monotonic()
             pid = self.broker.start(infra_log)
-            say(f"{name}: ./run.sh infra took {time.monotonic() - t1:.1f}s; broker pid {pid}")
+            t2 = time.monotonic()
+            say(f"{name}: ./run.sh infra took {t2 - t1:.1f}s; broker pid {pid}")
             res.notes.append(f"broker down {time.monotonic() - t:.1f}s")
+            watch.judge(res, t, t2, "the broker was killed", "it was up again")
         elif name == "rabbit-freeze":
             pid = self.broker.freeze()
             say(f"{name}: SIGSTOP beam.smp {pid} for {outage:g}s")
@@ -287,19 +354,35 @@ class Suite:
             say(f"{name}: auditor SIGKILLed {what}; restarting it")
             stack.restart("auditor")
         elif name == "auditor-db-stop":
+            watch = ReadyWatch(stack, READY_RUNS[name])
             t = time.monotonic()
             self.db.stop()
-            say(f"{name}: auditor's MariaDB shut down ({time.monotonic() - t:.1f}s); "
+            t_down = time.monotonic()
+            say(f"{name}: auditor's MariaDB shut down ({t_down - t:.1f}s); "
                 f"starting it again in {outage:g}s")
             time.sleep(outage)
             self.db.start()
+            t2 = time.monotonic()
             res.notes.append(f"auditor's database down {time.monotonic() - t:.1f}s")
+            watch.judge(res, t_down, t2, "the database was shut down", "it was up again")
         elif name == "api-kill":
             stack.kill("api")
             say(f"{name}: API SIGKILLed; restarting it")
             t = time.monotonic()
             stack.restart("api")
             res.notes.append(f"API down {time.monotonic() - t:.1f}s")
+        elif name in TERM_RUNS:
+            daemon = TERM_RUNS[name]
+            if daemon == "auditor":
+                self._wait_mid_batch()
+            code, took = stack.terminate(daemon)
+            say(f"{name}: {daemon} stopped by SIGTERM in {took:.1f}s with status {code}; "
+                "restarting it")
+            res.notes.append(f"{daemon} stopped by SIGTERM in {took:.2f}s")
+            if code != 0:
+                res.failures.append(f"{daemon} exited with status {code} on SIGTERM (its "
+                                    "deadline passed, or it crashed)")
+            stack.restart(daemon)
         elif name == "poison":
             return self._publish_poison(res)
         return None
@@ -566,13 +649,17 @@ class Suite:
         if five:
             res.notes.append(f"{len(five)} answered 5xx (counted unknown), e.g. {five[0].op} "
                              f"{five[0].status} {five[0].error}")
-        if name != "api-kill":
+        if name not in ("api-kill", "api-term"):
             gone = [r for r in records if r.outcome != "ok" and r.status is None]
             if gone:
                 res.warnings.append(f"{len(gone)} requests without an answer although the API "
                                     f"was up, e.g. {gone[0].op}: {gone[0].error}")
         during_ok = sum(1 for r in records if r.outcome == "ok" and t_inject <= r.t < t_over)
         res.notes.append(f"{during_ok} ok during the fault")
+        if records:
+            span = max(r.t for r in records) - min(r.t for r in records)
+            if span > 0:
+                res.notes.append(f"load: {len(records) / span:.0f} requests/s")
 
     def _latency(self, name, res):
         if name not in LATENCY_RUNS or res.p99_before is None:
@@ -671,6 +758,9 @@ def parse_args(argv):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", help="comma-separated runs: " + ",".join(RUNS))
     ap.add_argument("--clients", type=int, default=4, help="concurrent clients (4)")
+    ap.add_argument("--term-clients", type=int, default=6,
+                    help="concurrent clients in api-term and auditor-term (6): the stop "
+                         "must lose nothing at about 1,000 requests/s")
     ap.add_argument("--before", type=float, default=5.0,
                     help="seconds of load before the fault (5)")
     ap.add_argument("--after", type=float, default=2.0,

@@ -71,6 +71,21 @@ class FaultStack(Stack):
         d.log.close()
         self.killed[name] = self.killed.get(name, 0) + 1
 
+    def terminate(self, name, timeout=30):
+        """SIGTERM: the graceful stop (README "Stopping"). Returns (exit
+        status, seconds it took); the daemon's own deadline ends it with 1."""
+        d = self.daemons[name]
+        self.check_alive()
+        t = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            code = d.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            d.proc.kill()
+            code = d.proc.wait()
+        d.log.close()
+        return code, time.monotonic() - t
+
     def restart(self, name):
         return self.start(name)
 

@@ -487,6 +487,84 @@ def unique(prefix="t"):
     return f"{prefix}{time.time_ns()}{os.getpid()}"
 
 
+class TcpProxy:
+    """A TCP relay from a free local port to (host, port): a daemon pointed at
+    it loses its server when cut() closes every relayed connection and the
+    listening socket (new connections are refused, as from a stopped server),
+    and finds it again after restore(). Nothing else is disturbed: the real
+    server keeps running for everyone else."""
+
+    def __init__(self, host, port):
+        self.target = (host, port)
+        self.port = free_port()
+        self.lock = threading.Lock()
+        self.conns = []
+        self.listener = None
+        self.restore()
+
+    def restore(self):
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", self.port))
+        ls.listen(64)
+        with self.lock:
+            self.listener = ls
+        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
+
+    def cut(self):
+        with self.lock:
+            ls, self.listener = self.listener, None
+            conns, self.conns = self.conns, []
+        for s in [ls] + conns:
+            if s is None:
+                continue
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self):
+        self.cut()
+
+    def _accept(self, ls):
+        while True:
+            try:
+                client, _ = ls.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                if self.listener is not ls:  # cut meanwhile
+                    client.close()
+                    upstream.close()
+                    return
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
 def run(tests):
     """Runs test functions in order, reporting each; exit status is the verdict."""
     failed = 0

@@ -1,0 +1,75 @@
+/* GET /readyz: is the API's whole way to the auditor working, as the API
+ * sees it (health.h). No authentication; it names no data. */
+#include "api.h"
+#include "clock.h"
+#include "daemon.h"
+#include "dbwatch.h"
+#include "publisher.h"
+
+/* The broker has this long to confirm a message before /readyz warns,
+ * then fails (a broker that accepts connections but does not answer). */
+#define UNCONFIRMED_WARN_MS 1000
+#define UNCONFIRMED_FAIL_MS 10000
+
+static void check_outbox(void *arg, struct health_result *out)
+{
+	struct api *api = arg;
+	long long rows = 0;
+	if (!dbwatch_ok(api->dbwatch, &rows)) {
+		health_set(out, HEALTH_WARN, "unknown: the database does not answer");
+		return;
+	}
+	health_bound(out, (double)rows, (double)api->ready_outbox_max, "events",
+	             "the outbox's backlog");
+}
+
+static void check_broker(void *arg, struct health_result *out)
+{
+	struct api *api = arg;
+	struct publisher_health h;
+	publisher_health(api->publisher, &h);
+	if (!h.connected)
+		health_set(out, HEALTH_FAIL,
+		           "not connected to the broker for %lld ms; events wait in the outbox and "
+		           "the spool",
+		           (long long)(clock_ms() - h.down_since_ms));
+}
+
+static void check_unconfirmed(void *arg, struct health_result *out)
+{
+	struct api *api = arg;
+	struct publisher_health h;
+	publisher_health(api->publisher, &h);
+	out->has_value = true;
+	out->value = (double)h.unconfirmed;
+	out->unit = "events";
+	int64_t waited = h.oldest_unconfirmed_ms ? clock_ms() - h.oldest_unconfirmed_ms : 0;
+	if (waited >= UNCONFIRMED_FAIL_MS)
+		health_set(out, HEALTH_FAIL, "the broker has not confirmed a message for %lld ms",
+		           (long long)waited);
+	else if (waited >= UNCONFIRMED_WARN_MS)
+		health_set(out, HEALTH_WARN, "the broker has not confirmed a message for %lld ms",
+		           (long long)waited);
+}
+
+static void check_spool(void *arg, struct health_result *out)
+{
+	struct api *api = arg;
+	struct publisher_health h;
+	publisher_health(api->publisher, &h);
+	health_bound(out, (double)h.spool.backlog_bytes, (double)api->ready_spool_max, "bytes",
+	             "the view spool's backlog");
+}
+
+void h_readyz(struct http_request *req)
+{
+	struct api *api = http_app(req);
+	const struct health_check checks[] = {
+	    {"mysql:connection", "datastore", dbwatch_health, api->dbwatch},
+	    {"outbox:backlog", "component", check_outbox, api},
+	    {"amqp:connection", "component", check_broker, api},
+	    {"amqp:unconfirmed", "component", check_unconfirmed, api},
+	    {"spool:backlog", "component", check_spool, api},
+	};
+	daemon_reply_health(req, checks, sizeof checks / sizeof checks[0]);
+}
