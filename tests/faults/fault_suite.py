@@ -780,7 +780,7 @@ def parse_args(argv):
                     help="seconds the counts must stay put once complete (2)")
     ap.add_argument("--settle-incomplete", type=float, default=6.0,
                     help="seconds the counts must stay put while events are missing (6; "
-                         "longer than the daemons' 5 s reconnect backoff)")
+                         "longer than the daemons' reconnection backoff)")
     ap.add_argument("--pace-ms", type=float, default=0.0,
                     help="pause of each client between requests (0)")
     ap.add_argument("--wait-alone", type=float, default=60.0,
