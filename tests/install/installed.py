@@ -1,6 +1,8 @@
-"""What the install tests share: `cmake --install` of a build."""
+"""What the install tests share: `cmake --install` of a build, and a
+runner of named checks."""
 import os
 import subprocess
+import time
 
 
 def install(build, prefix=None, destdir=None):
@@ -15,3 +17,19 @@ def install(build, prefix=None, destdir=None):
         env["DESTDIR"] = destdir
     r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"cmake --install failed:\n{r.stdout}{r.stderr}"
+
+
+def run_checks(checks, start):
+    """Runs (name, function) pairs in order, each reported; a failed
+    assertion fails that check only. Returns how many failed."""
+    failed = 0
+    for name, check in checks:
+        try:
+            check()
+            print(f"ok   {name}")
+        except AssertionError as e:
+            failed += 1
+            print(f"FAIL {name}: {e}")
+    print(f"took {time.monotonic() - start:.1f}s")
+    print(f"{len(checks) - failed} passed, {failed} failed")
+    return failed

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from installed import install
+from installed import install, run_checks
 
 BUILD, SRC, CONFIGURED_PREFIX = sys.argv[1:4]
 DAEMONS = ("api", "auditor", "web")
@@ -184,7 +184,6 @@ def check_migrate_finds_its_files(t):
 
 
 def main():
-    failed = 0
     start = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="auditlog-install-")
     try:
@@ -211,15 +210,7 @@ def main():
             ("auditlog-migrate finds its files, DESTDIR",
              lambda: check_migrate_finds_its_files(by_destdir)),
         ]
-        for name, check in checks:
-            try:
-                check()
-                print(f"ok   {name}")
-            except AssertionError as e:
-                failed += 1
-                print(f"FAIL {name}: {e}")
-        print(f"took {time.monotonic() - start:.1f}s")
-        print(f"{len(checks) - failed} passed, {failed} failed")
+        failed = run_checks(checks, start)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(1 if failed else 0)

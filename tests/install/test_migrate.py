@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from installed import install
+from installed import install, run_checks
 
 BUILD, SRC = sys.argv[1:3]
 SOCKET = os.environ.get("MYSQL_UNIX_PORT", "")
@@ -147,7 +147,6 @@ def main():
     start = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="auditlog-migrate-")
     prefix, env_file = os.path.join(tmp, "prefix"), os.path.join(tmp, "auditlog.env")
-    failed = 0
     try:
         drop_everything()  # what an interrupted run left
         install(BUILD, prefix=prefix)
@@ -171,15 +170,7 @@ def main():
                   ("second run applies nothing", second_run),
                   ("each user's rights", check_rights),
                   ("the demo's passwords are refused", demo_password_refused)]
-        for name, check in checks:
-            try:
-                check()
-                print(f"ok   {name}")
-            except AssertionError as e:
-                failed += 1
-                print(f"FAIL {name}: {e}")
-        print(f"took {time.monotonic() - start:.1f}s")
-        print(f"{len(checks) - failed} passed, {failed} failed")
+        failed = run_checks(checks, start)
     finally:
         drop_everything()
         shutil.rmtree(tmp, ignore_errors=True)
