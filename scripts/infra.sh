@@ -15,6 +15,10 @@ STARTED_RABBIT=0
 MYSQL_ROOT_SOCKET=""
 RABBIT_IS_OURS=0
 
+# The databases, users, grants and migrations (shared with auditlog-migrate).
+# shellcheck source=scripts/dbsetup.sh
+source "$REPO_ROOT/scripts/dbsetup.sh"
+
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 RABBIT_DIST_PORT=25672
 RABBIT_NODENAME=auditlog@localhost
@@ -76,15 +80,6 @@ wait_pid_gone() {
 		sleep 0.2
 	done
 }
-
-# SQL string literal and identifier quoting.
-sql_string() {
-	local s=${1//\\/\\\\}
-	s=${s//\'/\'\'}
-	printf "'%s'" "$s"
-}
-# shellcheck disable=SC2016 # literal backquotes
-sql_ident() { printf '`%s`' "${1//\`/\`\`}"; }
 
 percent_decode() {
 	local s=${1//\\/\\\\}
@@ -266,124 +261,24 @@ find_mysql_root_socket() {
 	done
 }
 
-# create_mysql_user USER PASSWORD: the account at '%' and 'localhost' (SQL).
-create_mysql_user() {
-	local user pw host
-	user=$(sql_string "$1")
-	pw=$(sql_string "$2")
-	for host in "'%'" "'localhost'"; do
-		printf 'CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s;\n' "$user" "$host" "$pw"
-		printf 'ALTER USER %s@%s IDENTIFIED BY %s;\n' "$user" "$host" "$pw"
-	done
-}
-
-# provision_mysql API_DB AUDITOR_DB: the databases and their users, as root.
-# The API's user owns the API's database and has no rights on the audit log;
-# the audit log's writer and reader get their grants after its migrations
-# (grant_auditor_users), because grants name its tables.
-provision_mysql() {
-	local api_db=$1 auditor_db=$2
-	find_mysql_root_socket
-	if [[ -z $MYSQL_ROOT_SOCKET ]]; then
-		info "MariaDB: $AUDITLOG_MYSQL_HOST:$AUDITLOG_MYSQL_PORT is an external server; assuming its databases and users exist"
-		return 0
-	fi
-	local sql="" db host user
-	for db in "$api_db" "$auditor_db"; do
-		sql+="CREATE DATABASE IF NOT EXISTS $(sql_ident "$db") CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"$'\n'
-	done
-	sql+=$(create_mysql_user "$AUDITLOG_MYSQL_USER" "$AUDITLOG_MYSQL_PASSWORD")$'\n'
-	sql+=$(create_mysql_user "$AUDITLOG_AUDITOR_MYSQL_USER" "$AUDITLOG_AUDITOR_MYSQL_PASSWORD")$'\n'
-	sql+=$(create_mysql_user "$AUDITLOG_AUDITOR_READER_USER" "$AUDITLOG_AUDITOR_READER_PASSWORD")$'\n'
-	sql+=$(create_mysql_user "$AUDITLOG_AUDITOR_ERASER_USER" "$AUDITLOG_AUDITOR_ERASER_PASSWORD")$'\n'
-	user=$(sql_string "$AUDITLOG_MYSQL_USER")
-	for host in "'%'" "'localhost'"; do
-		sql+="GRANT ALL PRIVILEGES ON $(sql_ident "$api_db").* TO $user@$host;"$'\n'
-	done
-	mysql_root --socket="$MYSQL_ROOT_SOCKET" <<<"$sql" ||
-		die "MariaDB: provisioning as root over $MYSQL_ROOT_SOCKET failed"
-	# Rights an older set-up gave the API's user on the audit log go away.
-	for host in "'%'" "'localhost'"; do
-		mysql_root --socket="$MYSQL_ROOT_SOCKET" \
-			-e "REVOKE ALL PRIVILEGES ON $(sql_ident "$auditor_db").* FROM $user@$host" 2>/dev/null || true
-	done
-}
-
-# grant_auditor_users DB: the writer may INSERT and SELECT the log's tables,
-# the reader only SELECT them; neither may UPDATE, DELETE, ALTER or DROP.
-# The eraser may also DELETE from data_event_values, and nothing else. The
-# writer's two UPDATEs are on what is not the log: the checker's bookmark
-# (log_checked) and the version spans, which only widen
-# (sql/auditor/0012_version_spans.sql).
-grant_auditor_users() {
-	local db=$1 sql="" host writer reader eraser table
-	[[ -n $MYSQL_ROOT_SOCKET ]] || return 0
-	writer=$(sql_string "$AUDITLOG_AUDITOR_MYSQL_USER")
-	reader=$(sql_string "$AUDITLOG_AUDITOR_READER_USER")
-	eraser=$(sql_string "$AUDITLOG_AUDITOR_ERASER_USER")
-	for host in "'%'" "'localhost'"; do
-		for table in data_events data_event_changes data_event_values log_appends log_nodes \
-			log_checkpoints data_event_mutations data_event_flags log_checked \
-			data_event_version_spans; do
-			sql+="GRANT SELECT, INSERT ON $(sql_ident "$db").$table TO $writer@$host;"$'\n'
-			sql+="GRANT SELECT ON $(sql_ident "$db").$table TO $reader@$host;"$'\n'
-			sql+="GRANT SELECT ON $(sql_ident "$db").$table TO $eraser@$host;"$'\n'
-		done
-		# The eraser deletes values (and their salts), never what the leaves hold.
-		sql+="GRANT DELETE ON $(sql_ident "$db").data_event_values TO $eraser@$host;"$'\n'
-		sql+="GRANT UPDATE ON $(sql_ident "$db").log_checked TO $writer@$host;"$'\n'
-		sql+="GRANT UPDATE ON $(sql_ident "$db").data_event_version_spans TO $writer@$host;"$'\n'
-	done
-	mysql_root --socket="$MYSQL_ROOT_SOCKET" <<<"$sql" ||
-		die "MariaDB: granting the audit log's users on $db failed"
-}
+# The administrator and the migrator of scripts/dbsetup.sh: root over the
+# socket find_mysql_root_socket found; without one (an external server) the
+# API's user over TCP migrates, and nothing is provisioned or granted.
+db_admin() { mysql_root --socket="$MYSQL_ROOT_SOCKET" "$@"; }
+db_migrator() { mysql_app "$@"; }
 
 # prepare_databases SUFFIX: provision, migrate and grant one set of
 # databases ("" for the main ones, "-test", "-bench").
 prepare_databases() {
 	local api_db=$AUDITLOG_API_DB$1 auditor_db=$AUDITLOG_AUDITOR_DB$1
-	provision_mysql "$api_db" "$auditor_db"
+	find_mysql_root_socket
+	if [[ -n $MYSQL_ROOT_SOCKET ]]; then
+		db_prepare "$api_db" "$auditor_db" "$REPO_ROOT/sql"
+		return
+	fi
+	info "MariaDB: $AUDITLOG_MYSQL_HOST:$AUDITLOG_MYSQL_PORT is an external server; assuming its databases, users and grants exist"
 	migrate_database "$api_db" "$REPO_ROOT/sql/api"
 	migrate_database "$auditor_db" "$REPO_ROOT/sql/auditor"
-	grant_auditor_users "$auditor_db"
-}
-
-# migrate_database DB DIR: applies DIR/*.sql not yet in DB.schema_migrations.
-migrate_database() {
-	local db=$1 dir=$2 applied file name delim
-	local -a files=()
-	[[ -d $dir ]] || return 0
-	while IFS= read -r -d '' file; do
-		files+=("$file")
-	done < <(find "$dir" -maxdepth 1 -type f -name '*.sql' -print0 | LC_ALL=C sort -z)
-	((${#files[@]})) || return 0
-
-	applied=$(mysql_app "$db" -e "CREATE TABLE IF NOT EXISTS schema_migrations (
-		version VARCHAR(255) PRIMARY KEY,
-		applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);
-		SELECT version FROM schema_migrations;") ||
-		die "MariaDB: cannot connect to database '$db' as '$AUDITLOG_MYSQL_USER' over TCP $MYSQL_TCP_HOST:$AUDITLOG_MYSQL_PORT"
-
-	for file in "${files[@]}"; do
-		name=${file##*/}
-		grep -qxF -- "$name" <<<"$applied" && continue
-		# autocommit=0: DML in the file and the record commit together; the
-		# client stops at the first error, so a failed file is never recorded.
-		# The lone delimiter ends a last statement written without one (the
-		# client skips it otherwise); then back to ";" for the record.
-		delim=$(sed -nE 's/^[[:space:]]*[Dd][Ee][Ll][Ii][Mm][Ii][Tt][Ee][Rr][[:space:]]+([^[:space:]]+).*/\1/p' "$file" | tail -n 1)
-		delim=${delim:-;}
-		if ! {
-			cat -- "$file"
-			printf '\n%s\n' "$delim"
-			[[ $delim == ";" ]] || printf 'DELIMITER ;\n'
-			printf 'INSERT INTO schema_migrations (version) VALUES (%s);\nCOMMIT;\n' \
-				"$(sql_string "$name")"
-		} | mysql_app "$db" --init-command='SET autocommit=0'; then
-			die "migration $file failed on database '$db'"
-		fi
-		info "migrated $db: $name"
-	done
 }
 
 # --------------------------------------------------------------------------

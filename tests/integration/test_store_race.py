@@ -26,7 +26,7 @@ BASE_DB = os.environ.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
 TABLES = ("data_events", "data_event_changes", "data_event_values", "log_appends", "log_nodes",
           "log_checkpoints", "data_event_mutations", "data_event_flags", "log_checked",
           "data_event_version_spans")
-# What the writer may UPDATE (scripts/infra.sh grant_auditor_users).
+# What the writer may UPDATE (scripts/dbsetup.sh db_grant_auditor_users).
 UPDATED = ("log_checked", "data_event_version_spans")
 SKIP = 77
 
@@ -57,7 +57,7 @@ def root_sql(sql, database=None, check=True):
 class RaceDB:
     """A fresh audit log database as ./run.sh makes one: the auditor's
     migrations, and the writer's grants (INSERT and SELECT on the log's
-    tables, scripts/infra.sh). Its own log key in a temporary folder, so
+    tables, scripts/dbsetup.sh). Its own log key in a temporary folder, so
     its checkpoints verify across the runs made on it."""
 
     def __init__(self):
