@@ -58,6 +58,12 @@ void log_context_set(const char *trace_id, const char *request_id)
 	context_request = request_id;
 }
 
+void log_context_get(const char **trace_id, const char **request_id)
+{
+	*trace_id = context_trace;
+	*request_id = context_request;
+}
+
 /* A writer into the caller's LOG_LINE_MAX bytes, which the formats below
  * never outgrow (the message is cut at LOG_MSG_MAX first). */
 struct line {

@@ -45,6 +45,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
  * may be NULL) and must stay valid until the next call on this thread;
  * log_context_set(NULL, NULL) clears them. */
 void log_context_set(const char *trace_id, const char *request_id);
+/* What log_context_set last set on this thread (to put it back). */
+void log_context_get(const char **trace_id, const char **request_id);
 
 /* The longest message a line carries, in bytes; a longer one is cut. */
 #define LOG_MSG_MAX 2048

@@ -241,6 +241,12 @@ def test_bad_filters_get_400():
                  ("filter[actor]=users:1&filter[colour]=red", "filter[colour]"),
                  ("filter[actor]=users:1&sort=time&sort=-time", "sort"),
                  ("filter[actor]=users:1&filter%5Bactor%5D=users:2", "filter[actor]"),
+                 # A trace-id: 32 lowercase hex digits, not all zero.
+                 ("filter[traceId]=" + "0" * 32, "filter[traceId]"),
+                 ("filter[traceId]=4BF92F3577B34DA6A3CE929D0E0E4736", "filter[traceId]"),
+                 ("filter[traceId]=4bf92f3577b34da6a3ce929d0e0e473", "filter[traceId]"),
+                 ("filter[traceId]=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                  "filter[traceId]"),
                  # No index answers these: 400 saying which filter to add.
                  ("filter[action]=deleted", "filter[action]"),
                  ("filter[since]=0", "filter[since]"),
@@ -321,6 +327,12 @@ DOCUMENTED = [
     (["flag=gap"], "data_event_flags_time"),
     (["flag=gap,drift", "action=changed", "since=1", "actor=users:1", "name=x"],
      "data_event_flags_time"),
+    (["trace=4bf92f3577b34da6a3ce929d0e0e4736"], "data_events_trace"),
+    (["trace=4bf92f3577b34da6a3ce929d0e0e4736", "actor=users:1", "action=changed,viewed", "since=1",
+      "until=2000000000000", "name=x", "flag=gap"], "data_events_trace"),
+    (["target=users:2", "trace=4bf92f3577b34da6a3ce929d0e0e4736"], "data_events_target"),
+    (["target=users:2", "field=email", "trace=4bf92f3577b34da6a3ce929d0e0e4736"], "data_event_changes_field"),
+    (["actor=users:1", "field=email", "trace=4bf92f3577b34da6a3ce929d0e0e4736"], "data_event_changes_actor"),
 ]
 
 
