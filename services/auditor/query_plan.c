@@ -382,15 +382,22 @@ static void inner_flags(struct build *b, const struct plan_query *q)
 	limit(b, q);
 }
 
-/* One request's events: one range of data_events_trace. */
+/* One request's events: one range of data_events_trace; with a field,
+ * those that changed it (its change row found by primary key). */
 static void inner_trace(struct build *b, const struct plan_query *q)
 {
-	static const char *const cols[] = {"occurred_at", "event_id", NULL};
-	add(b, "SELECT 0 AS kv, occurred_at AS kt, event_id AS kid FROM data_events "
-	       "FORCE INDEX (data_events_trace) WHERE trace_id = " SQL_TRACE_ARG);
+	static const char *const cols[] = {"e.occurred_at", "e.event_id", NULL};
+	add(b, q->field ? "SELECT 0 AS kv, e.occurred_at AS kt, e.event_id AS kid, c.field AS kf"
+	                : "SELECT 0 AS kv, e.occurred_at AS kt, e.event_id AS kid");
+	add(b, " FROM data_events e FORCE INDEX (data_events_trace)");
+	if (q->field) {
+		add(b, " JOIN data_event_changes c ON c.event_id = e.event_id");
+		eq(b, "c.field", q->field);
+	}
+	add(b, " WHERE e.trace_id = " SQL_TRACE_ARG);
 	param(b, DB_TEXT(q->trace_id));
-	residuals(b, q, "data_events", "occurred_at", SKIP_TRACE);
-	keyset(b, q, NULL, "occurred_at", "event_id");
+	residuals(b, q, "e", "e.occurred_at", SKIP_TRACE);
+	keyset(b, q, NULL, "e.occurred_at", "e.event_id");
 	order(b, q, cols);
 	limit(b, q);
 }
@@ -401,9 +408,9 @@ int query_plan(const struct plan_query *q, struct plan *out, const char **why,
 	memset(out, 0, sizeof *out);
 	*why = NULL;
 	*param_name = NULL;
-	if (q->field && !q->target_type && !q->actor_type) {
-		*why = "filter[field] needs filter[target] or filter[actor]: no index holds one "
-		       "field's changes across every object";
+	if (q->field && !q->target_type && !q->actor_type && !q->trace_id) {
+		*why = "filter[field] needs filter[target], filter[actor] or filter[traceId]: no "
+		       "index holds one field's changes across every object";
 		*param_name = "filter[field]";
 		return PLAN_NO_INDEX;
 	}

@@ -16,9 +16,10 @@
  *                                   data_events_actor (actor, action, time, id), one range
  *                                   per action asked (all four when none), merged
  *   actor + field [+ ...]           data_event_changes_actor (actor, field, time, id)
- *   trace [+ action, time, name, actor, flag]
+ *   trace [+ action, time, name, actor, flag, field]
  *                                   data_events_trace (trace, time, id): the events of one
- *                                   request's W3C trace, a handful
+ *                                   request's W3C trace, a handful (with a field, each
+ *                                   one's change of it by primary key)
  *   flag [+ action, time, name, actor]
  *                                   data_event_flags_time (flag, time, id), one range per
  *                                   kind asked, merged
@@ -26,8 +27,9 @@
  * The other filters are checked on each row the index range gives. A
  * target's history is in (version, time, id) order, anything else in
  * (time, id) order, newest first unless ascending. A query with none of
- * actor, target, trace and flag, or with a field but neither actor nor
- * target, has no index: query_plan refuses it, saying which filter to add.
+ * actor, target, trace and flag, or with a field but none of actor,
+ * target and trace, has no index: query_plan refuses it, saying which
+ * filter to add.
  *
  * Pure: it builds text and parameters, and runs nothing. */
 #ifndef AUDITLOG_QUERY_PLAN_H

@@ -115,6 +115,8 @@ def view_leaf(ev, log, seq):
             "targetType": ev["targetType"], "timestamp": ev["timestamp"]}
     if ev.get("targetVersion") is not None:
         leaf["targetVersion"] = ev["targetVersion"]
+    if ev.get("traceId") is not None:
+        leaf["traceId"] = ev["traceId"]
     return canonical(leaf).encode()
 
 

@@ -231,7 +231,8 @@ static void test_trace_filter(void)
 	stub_nrows = 5;
 	struct plan_query q = {.trace_id = TRACE, .limit = 10};
 	CHECK_INT(store_query_events(NULL, &q, &page), DB_OK);
-	CHECK(strstr(last_sql, "FORCE INDEX (data_events_trace) WHERE trace_id = UNHEX(?)") != NULL);
+	CHECK(strstr(last_sql, "FORCE INDEX (data_events_trace) WHERE e.trace_id = UNHEX(?)") !=
+	      NULL);
 	CHECK_STR(last_params[0].s, TRACE);
 	json_decref(page.data);
 	struct plan_query t = {.target_type = "users", .target_id = "2", .trace_id = TRACE,
@@ -247,7 +248,7 @@ static void test_trace_filter(void)
 	CHECK_INT(store_query_events(NULL, &a, &page), DB_OK);
 	CHECK(strstr(last_sql, "data_events_trace") != NULL);
 	CHECK(strstr(last_sql, "data_events_actor") == NULL);
-	CHECK(strstr(last_sql, "data_events.actor_type = ?") != NULL);
+	CHECK(strstr(last_sql, "e.actor_type = ?") != NULL);
 	json_decref(page.data);
 }
 
