@@ -680,8 +680,8 @@ int bundle_event_check(struct bundle_reader *r, const char *line, size_t len,
 	if (json_object_get(root, "traceId")) {
 		e.trace_id = get_str(root, "traceId");
 		if (!e.trace_id || !trace_id_valid(e.trace_id, strlen(e.trace_id))) {
-			say(why, "\"traceId\" is not a W3C trace-id (32 lowercase hex digits, not all "
-			         "zero)");
+			say(why, "\"traceId\" is not a W3C trace-id (32 lowercase hex digits, "
+			         "not all zero)");
 			goto out;
 		}
 	}

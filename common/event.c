@@ -414,9 +414,9 @@ out:
 
 int event_decode_json(json_t *o, struct event *ev, char *why, size_t why_len)
 {
-	static const char *const members[] = {"id",       "action",        "timestamp", "actorType",
-	                                      "actorId",  "targetType",    "targetId",  "eventName",
-	                                      "changes",  "targetVersion", "traceId",   NULL};
+	static const char *const members[] = {"id",      "action",        "timestamp", "actorType",
+	                                      "actorId", "targetType",    "targetId",  "eventName",
+	                                      "changes", "targetVersion", "traceId",   NULL};
 	int rc = -1;
 	ev->changes = NULL;
 	if (!json_is_object(o))
@@ -498,7 +498,8 @@ int event_decode_json(json_t *o, struct event *ev, char *why, size_t why_len)
 		if (!json_is_string(trace) ||
 		    !trace_id_valid(json_string_value(trace), json_string_length(trace))) {
 			fail(why, why_len,
-			     "\"traceId\" must be a W3C trace-id: 32 lowercase hex digits, not all zero");
+			     "\"traceId\" must be a W3C trace-id: 32 lowercase hex digits, not all "
+			     "zero");
 			goto out;
 		}
 		memcpy(ev->trace_id, json_string_value(trace), TRACE_ID_HEX_LEN + 1);

@@ -93,9 +93,8 @@ char *event_encode(const struct event *ev, size_t *len);
 /* The largest encoding event_encode_to makes: every string field escaped
  * at six bytes a character, and the members' names. */
 #define EVENT_ENCODE_TO_MAX                                                                        \
-	(256 +                                                                                     \
-	 6 * (UUID_STR_LEN + 2 * EVENT_TYPE_MAX + 2 * EVENT_REF_MAX + EVENT_NAME_MAX +             \
-	      TRACE_ID_HEX_LEN))
+	(256 + 6 * (UUID_STR_LEN + 2 * EVENT_TYPE_MAX + 2 * EVENT_REF_MAX + EVENT_NAME_MAX +       \
+	            TRACE_ID_HEX_LEN))
 
 /* Writes the same bytes as event_encode, and a NUL, into buf (cap bytes,
  * the caller's), allocating nothing: the API's path for view events.

@@ -617,7 +617,7 @@ static const struct http_route *route_request(struct http_request *req, const ch
 	if (!strcmp(req->method, "OPTIONS") && cfg->cors) {
 		http_add_header(req, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, allow);
 		http_add_header(req, "Access-Control-Allow-Headers",
-		               "Authorization, Content-Type, Accept, Last-Event-ID, traceparent");
+		                "Authorization, Content-Type, Accept, Last-Event-ID, traceparent");
 		http_add_header(req, "Access-Control-Max-Age", "600");
 		http_add_header(req, MHD_HTTP_HEADER_ALLOW, allow);
 		http_reply_empty(req, 204);
@@ -951,8 +951,7 @@ static void begin(struct http_request *req)
 }
 
 static enum MHD_Result serve(struct http_request *req, struct MHD_Connection *conn,
-                             const char *method, const char *upload_data,
-                             size_t *upload_data_size)
+                             const char *method, const char *upload_data, size_t *upload_data_size)
 {
 	req->conn = conn;
 	req->method = method;
@@ -1002,9 +1001,8 @@ static enum MHD_Result serve(struct http_request *req, struct MHD_Connection *co
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
 	(void)cls, (void)url, (void)version;
 	struct http_request *req = *req_cls;

@@ -270,9 +270,9 @@ int httpc_post(const struct httpc_url *url, const char *target, const char *cont
 	               timeout_ms, out);
 }
 
-int httpc_post_jsonapi(const struct httpc_url *url, const char *target,
-                       const char *authorization, const char *traceparent, const char *body,
-                       size_t len, int timeout_ms, struct httpc_response *out)
+int httpc_post_jsonapi(const struct httpc_url *url, const char *target, const char *authorization,
+                       const char *traceparent, const char *body, size_t len, int timeout_ms,
+                       struct httpc_response *out)
 {
 	return request(url, "POST", target, "application/vnd.api+json", authorization, traceparent,
 	               "application/vnd.api+json", body, len, timeout_ms, out);

@@ -109,7 +109,7 @@ static void put_escaped(struct line *l, const char *s, size_t n)
 			put(l, esc, 2);
 		} else if (c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f') {
 			esc[0] = '\\';
-			esc[1] = c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : c == '\b' ? 'b' : 'f';
+			esc[1] = "btnvfr"[c - '\b']; /* \b \t \n (\v is not one) \f \r */
 			put(l, esc, 2);
 		} else if (c < 0x20 || c == 0x7f) {
 			put(l, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", c));

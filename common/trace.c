@@ -48,7 +48,8 @@ int trace_parse(const char *s, size_t len, struct trace_parent *out)
 		return -1;
 	uint8_t flags;
 	if (unhex(s + 3, TRACE_ID_LEN, out->trace_id) || s[35] != '-' ||
-	    unhex(s + 36, TRACE_SPAN_LEN, out->parent_id) || s[52] != '-' || unhex(s + 53, 1, &flags))
+	    unhex(s + 36, TRACE_SPAN_LEN, out->parent_id) || s[52] != '-' ||
+	    unhex(s + 53, 1, &flags))
 		return -1;
 	if (all_zero(out->trace_id, TRACE_ID_LEN) || all_zero(out->parent_id, TRACE_SPAN_LEN))
 		return -1;

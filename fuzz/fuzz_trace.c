@@ -81,8 +81,8 @@ static void check_log_line(const char *s, size_t n)
 {
 	static char line[LOG_LINE_MAX];
 	static const struct timespec t = {.tv_sec = 1788000000, .tv_nsec = 5000000};
-	size_t len = log_format_line(line, LOG_FORMAT_JSON, &t, LOG_LEVEL_INFO, "auditlog-api", s, n,
-	                             "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+	size_t len = log_format_line(line, LOG_FORMAT_JSON, &t, LOG_LEVEL_INFO, "auditlog-api", s,
+	                             n, "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
 	FUZZ_CHECK(len > 0 && len <= LOG_LINE_MAX && line[len - 1] == '\n' &&
 	               !memchr(line, '\n', len - 1),
 	           "not one line (%zu bytes)", len);

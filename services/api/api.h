@@ -53,8 +53,7 @@ struct data_ctx;
  * (the row's version column: 1 at create, +1 in each transaction that
  * changes or deletes it): a view the version its read returned, a
  * mutation the version it produced. */
-void audit_viewed(const struct data_ctx *ctx, const char *type, const char *id,
-                  int64_t version);
+void audit_viewed(const struct data_ctx *ctx, const char *type, const char *id, int64_t version);
 /* Inside a transaction; changes is stolen: what changed (EVENT_CHANGED),
  * every initial value (EVENT_CREATED, diff_created) or every last value
  * (EVENT_DELETED, diff_deleted). */

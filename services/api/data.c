@@ -42,8 +42,7 @@ static int delete_in_tx(struct db *db, void *arg)
 		return DB_ERR;
 	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)t->id);
-	return audit_mutation(t->ctx, db, EVENT_DELETED, t->kind->type, id,
-	                      t->version + 1, last);
+	return audit_mutation(t->ctx, db, EVENT_DELETED, t->kind->type, id, t->version + 1, last);
 }
 
 int data_delete(struct data_ctx *ctx, const struct data_kind *k, int64_t id)

@@ -136,9 +136,10 @@ static void refusal_header(struct http_request *req, unsigned status)
 }
 
 /* Sends the request on to the auditor's target under the caller's
- * authority, in the request's trace (its traceparent), as a GET, or as a POST of body (len bytes) when body is not
- * NULL, within timeout_ms of the request's arrival. Returns 0 with the
- * answer in *resp (the caller frees it), or -1 after replying. */
+ * authority, in the request's trace (its traceparent), as a GET, or as a
+ * POST of body (len bytes) when body is not NULL, within timeout_ms of the
+ * request's arrival. Returns 0 with the answer in *resp (the caller frees
+ * it), or -1 after replying. */
 static int exchange(struct http_request *req, const char *target, const char *body, size_t len,
                     long timeout_ms, struct httpc_response *resp)
 {
@@ -153,11 +154,12 @@ static int exchange(struct http_request *req, const char *target, const char *bo
 	}
 	/* One deadline for the whole request, the time it queued included. */
 	long left = timeout_ms - http_elapsed_ms(req);
+	const char *tp = http_traceparent(req);
 	int failed = left <= 0 ? -1
-	             : body    ? httpc_post_jsonapi(&api->auditor, target, authorization,
-	                                            http_traceparent(req), body, len, (int)left, resp)
-	                       : httpc_get(&api->auditor, target, authorization,
-	                                   http_traceparent(req), (int)left, resp);
+	             : body    ? httpc_post_jsonapi(&api->auditor, target, authorization, tp, body,
+	                                            len, (int)left, resp)
+	                       : httpc_get(&api->auditor, target, authorization, tp, (int)left,
+	                                   resp);
 	free(authorization);
 	if (failed == HTTPC_ETOOBIG) {
 		log_warn("the auditor's answer to %s is over %u bytes, more than the API relays",

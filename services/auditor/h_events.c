@@ -134,8 +134,8 @@ static int narrow(struct http_request *req, struct plan_query *q)
 	const char *trace = query_get(qs, "filter[traceId]");
 	if (trace && !trace_id_valid(trace, strlen(trace))) {
 		http_reply_param_error(req, "filter[traceId]", "Invalid filter",
-		                       "filter[traceId] must be a W3C trace-id: 32 lowercase hex digits, "
-		                       "not all zero.");
+		                       "filter[traceId] must be a W3C trace-id: 32 lowercase hex "
+		                       "digits, not all zero.");
 		return -1;
 	}
 	q->trace_id = trace;

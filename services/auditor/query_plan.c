@@ -415,8 +415,8 @@ int query_plan(const struct plan_query *q, struct plan *out, const char **why,
 		return PLAN_NO_INDEX;
 	}
 	if (!q->target_type && !q->actor_type && !q->flags && !q->trace_id) {
-		*why = "Give filter[actor], filter[target], filter[traceId] or filter[flag]: each is "
-		       "served by an index; filter[action], filter[since], filter[until], "
+		*why = "Give filter[actor], filter[target], filter[traceId] or filter[flag]: each "
+		       "is served by an index; filter[action], filter[since], filter[until], "
 		       "filter[field] and filter[eventName] narrow them";
 		*param_name = q->actions      ? "filter[action]"
 		              : q->has_since  ? "filter[since]"

@@ -481,8 +481,9 @@ static int bind_batch(struct batch_tx *t)
 	/* event_decode lets only UUIDs and valid trace-ids through. */
 	for (size_t i = 0; i < t->n; i++) {
 		const struct event *e = &t->events[i];
+		bool traced = e->trace_id[0] != '\0';
 		if (uuid_to_bin(e->id, strlen(e->id), t->bin[i]) ||
-		    (e->trace_id[0] && trace_id_parse(e->trace_id, strlen(e->trace_id), t->trace[i])))
+		    (traced && trace_id_parse(e->trace_id, strlen(e->trace_id), t->trace[i])))
 			return DB_ERR_DATA;
 	}
 	/* Repeats within the batch: sort the ids (their addresses tell the order
@@ -579,21 +580,21 @@ static void offer_committed(const struct batch_tx *t, uint64_t generation)
 			snprintf(o->seq, sizeof o->seq, "%llu", (unsigned long long)seq);
 			snprintf(o->version, sizeof o->version, "%lld", (long long)e->target_version);
 			const char *val[OFFER_COLS] = {e->id,
-			                       event_action_name(e->action),
-			                       o->ts,
-			                       e->actor_type,
-			                       e->actor_id,
-			                       e->target_type,
-			                       e->target_id,
-			                       e->event_name[0] ? e->event_name : NULL,
-			                       change ? t->lc[c].field : NULL,
-			                       change ? t->cr[c].prev : NULL,
-			                       change ? t->cr[c].next : NULL,
-			                       log,
-			                       o->seq,
-			                       change ? t->lc[c].field : NULL,
-			                       o->version,
-			                       e->trace_id[0] ? e->trace_id : NULL};
+			                               event_action_name(e->action),
+			                               o->ts,
+			                               e->actor_type,
+			                               e->actor_id,
+			                               e->target_type,
+			                               e->target_id,
+			                               e->event_name[0] ? e->event_name : NULL,
+			                               change ? t->lc[c].field : NULL,
+			                               change ? t->cr[c].prev : NULL,
+			                               change ? t->cr[c].next : NULL,
+			                               log,
+			                               o->seq,
+			                               change ? t->lc[c].field : NULL,
+			                               o->version,
+			                               e->trace_id[0] ? e->trace_id : NULL};
 			for (int j = 0; j < OFFER_COLS; j++) {
 				o->val[j] = val[j];
 				o->len[j] = val[j] ? (unsigned long)strlen(val[j]) : 0;

@@ -183,8 +183,8 @@ static void event_lines(void)
 	CHECK_INT(leaf_hash(&e, &scratch, h), LEAF_OK);
 	b.len = 0;
 	CHECK_INT(bundle_event_write(&e, NULL, 0, h, &b), LEAF_OK);
-	CHECK(b.len > 47 &&
-	      !memcmp(b.data + b.len - 47, ",\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}\n", 47));
+	CHECK(b.len > 47 && !memcmp(b.data + b.len - 47,
+	                            ",\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}\n", 47));
 	CHECK_INT(check_line(r, &b, &bl), BUNDLE_OK);
 	char *traced = strndup(b.data, b.len - 1);
 	size_t tn = b.len - 1;

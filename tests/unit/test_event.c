@@ -256,9 +256,11 @@ int main(void)
 	 * (older producers) when not sent. */
 	{
 		struct event v, w;
-		CHECK_INT(event_decode(VALID_HEAD "\"action\":\"viewed\"," REFS
+		CHECK_INT(event_decode(VALID_HEAD
+		                       "\"action\":\"viewed\"," REFS
 		                       ",\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}",
-		                       strlen(VALID_HEAD "\"action\":\"viewed\"," REFS
+		                       strlen(VALID_HEAD
+		                              "\"action\":\"viewed\"," REFS
 		                              ",\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}"),
 		                       &v, why, sizeof why),
 		          0);
@@ -285,14 +287,14 @@ int main(void)
 		event_clear(&v);
 		CHECK_INT(decode(VALID_HEAD "\"action\":\"viewed\"," REFS "}", why), 0);
 		CHECK_INT(event_decode(VALID_HEAD "\"action\":\"viewed\"," REFS "}",
-		                       strlen(VALID_HEAD "\"action\":\"viewed\"," REFS "}"), &w, why,
-		                       sizeof why),
+		                       strlen(VALID_HEAD "\"action\":\"viewed\"," REFS "}"), &w,
+		                       why, sizeof why),
 		          0);
 		CHECK_STR(w.trace_id, "");
 		event_clear(&w);
 		why[0] = '\0';
 		CHECK_INT(decode(VALID_HEAD "\"action\":\"viewed\"," REFS
-		                 ",\"traceId\":\"4BF92F3577B34DA6A3CE929D0E0E4736\"}",
+		                            ",\"traceId\":\"4BF92F3577B34DA6A3CE929D0E0E4736\"}",
 		                 why),
 		          -1);
 		CHECK(strstr(why, "traceId") != NULL);
@@ -304,11 +306,11 @@ int main(void)
 	    "not json",
 	    "[]",
 	    "{\"id\":1}",
-	    VALID_HEAD "\"action\":\"viewed\"}",                              /* missing refs */
-	    VALID_HEAD "\"action\":\"eaten\"," REFS "}",                      /* unknown action */
-	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"extra\":1}",         /* unknown member */
-	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"changes\":{}}",      /* changes on a view */
-	    VALID_HEAD "\"action\":\"changed\"," REFS "}",                    /* changed, no changes */
+	    VALID_HEAD "\"action\":\"viewed\"}",                         /* missing refs */
+	    VALID_HEAD "\"action\":\"eaten\"," REFS "}",                 /* unknown action */
+	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"extra\":1}",    /* unknown member */
+	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"changes\":{}}", /* changes on a view */
+	    VALID_HEAD "\"action\":\"changed\"," REFS "}",               /* changed, no changes */
 	    VALID_HEAD "\"action\":\"changed\"," REFS ",\"changes\":{\"a\":1}}",
 	    VALID_HEAD "\"action\":\"changed\"," REFS ",\"changes\":{\"a\":{\"prev\":1}}}",
 	    VALID_HEAD "\"action\":\"viewed\"," REFS
@@ -317,8 +319,8 @@ int main(void)
 	               ",\"changes\":{\"a\":{\"prev\":1,\"next\":2}}}", /* created: prev not null */
 	    VALID_HEAD "\"action\":\"deleted\"," REFS
 	               ",\"changes\":{\"a\":{\"prev\":1,\"next\":2}}}", /* deleted: next not null */
-	    VALID_HEAD "\"action\":\"created\"," REFS ",\"changes\":{}}",   /* empty changes */
-	    VALID_HEAD "\"action\":\"changed\"," REFS  /* the auditor's own names for reads */
+	    VALID_HEAD "\"action\":\"created\"," REFS ",\"changes\":{}}", /* empty changes */
+	    VALID_HEAD "\"action\":\"changed\"," REFS /* the auditor's own names for reads */
 	               ",\"changes\":{\"read.target\":{\"prev\":null,\"next\":\"users:1\"}}}",
 	    VALID_HEAD "\"action\":\"created\"," REFS
 	               ",\"changes\":{\"a\":{\"prev\":null,\"next\":1},\"read.\":{\"prev\":null,"
@@ -329,11 +331,11 @@ int main(void)
 	    VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":\"3\"," REFS "}",
 	    VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":9007199254740993," REFS "}",
 	    VALID_HEAD "\"action\":\"viewed\",\"actorType\":\"users\",\"actorId\":2,"
-	               "\"targetType\":\"users\",\"targetId\":\"2\"}",        /* numeric id */
+	               "\"targetType\":\"users\",\"targetId\":\"2\"}", /* numeric id */
 	    VALID_HEAD "\"action\":\"viewed\",\"actorType\":\"us ers\",\"actorId\":\"2\","
-	               "\"targetType\":\"users\",\"targetId\":\"2\"}",        /* bad type */
+	               "\"targetType\":\"users\",\"targetId\":\"2\"}", /* bad type */
 	    VALID_HEAD "\"action\":\"viewed\",\"actorType\":\"users\",\"actorId\":\"\","
-	               "\"targetType\":\"users\",\"targetId\":\"2\"}",        /* empty id */
+	               "\"targetType\":\"users\",\"targetId\":\"2\"}", /* empty id */
 	    "{\"id\":\"not-a-uuid\",\"timestamp\":1,\"action\":\"viewed\"," REFS "}",
 	    "{\"id\":\"0190b6a8-7c2e-7abc-8def-0123456789ab\",\"timestamp\":-5,"
 	    "\"action\":\"viewed\"," REFS "}",

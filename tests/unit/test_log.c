@@ -55,7 +55,8 @@ int main(void)
 	/* Any bytes give valid JSON: invalid UTF-8 (a stray continuation, an
 	 * overlong form, a surrogate, a cut sequence) becomes U+FFFD, valid
 	 * UTF-8 stays as it is, and a NUL is \u0000. */
-	static const char bytes[] = "caf\xc3\xa9 \x80 \xc0\xaf \xed\xa0\x80 \xf0\x9f\x98\x80 \x00 \xe2\x82";
+	static const char bytes[] =
+	    "caf\xc3\xa9 \x80 \xc0\xaf \xed\xa0\x80 \xf0\x9f\x98\x80 \x00 \xe2\x82";
 	n = line_of(buf, bytes, sizeof bytes - 1, NULL, NULL);
 	o = parsed(buf, n);
 	CHECK(o != NULL);

@@ -251,7 +251,8 @@ static void test_record(void)
 		CHECK_STR(e->target_id, "2");
 		CHECK_STR(e->event_name, "audit.export");
 		CHECK_INT(e->target_version, 0);
-		CHECK_STR(e->trace_id, "0af7651916cd43dd8448eb211c80319c"); /* the read's request's */
+		CHECK_STR(e->trace_id,
+		          "0af7651916cd43dd8448eb211c80319c"); /* the read's request's */
 		json_t *want = json_loads("{\"read.actor\":{\"prev\":null,\"next\":\"users:2\"},"
 		                          "\"read.size\":{\"prev\":null,\"next\":\"9\"},"
 		                          "\"read.at\":{\"prev\":null,\"next\":\"1\xC3\xA9\xEF\xBF\xBD\"},"

@@ -156,8 +156,9 @@ static void test_page(void)
 	CHECK_STR(json_string_value(json_object_get(json_object_get(changes, "name"), "prev")),
 	          "A");
 	/* The request's trace, or null for an event without one. */
-	CHECK_STR(json_string_value(json_object_get(json_object_get(first, "attributes"), "traceId")),
-	          TRACE);
+	CHECK_STR(
+	    json_string_value(json_object_get(json_object_get(first, "attributes"), "traceId")),
+	    TRACE);
 	json_t *second = json_object_get(json_array_get(page.data, 1), "attributes");
 	CHECK(json_is_null(json_object_get(second, "traceId")));
 	CHECK_STR(json_string_value(json_object_get(second, "eventName")), "token-issued");
@@ -235,16 +236,16 @@ static void test_trace_filter(void)
 	      NULL);
 	CHECK_STR(last_params[0].s, TRACE);
 	json_decref(page.data);
-	struct plan_query t = {.target_type = "users", .target_id = "2", .trace_id = TRACE,
-	                       .limit = 10};
+	struct plan_query t = {
+	    .target_type = "users", .target_id = "2", .trace_id = TRACE, .limit = 10};
 	CHECK_INT(store_query_events(NULL, &t, &page), DB_OK);
 	CHECK(strstr(last_sql, "data_events_target") != NULL);
 	CHECK(strstr(last_sql, "data_events.trace_id = UNHEX(?)") != NULL);
 	json_decref(page.data);
 	/* An actor's query with a trace goes through the trace's few events,
 	 * not the actor's range. */
-	struct plan_query a = {.actor_type = "users", .actor_id = "1", .trace_id = TRACE,
-	                       .limit = 10};
+	struct plan_query a = {
+	    .actor_type = "users", .actor_id = "1", .trace_id = TRACE, .limit = 10};
 	CHECK_INT(store_query_events(NULL, &a, &page), DB_OK);
 	CHECK(strstr(last_sql, "data_events_trace") != NULL);
 	CHECK(strstr(last_sql, "data_events_actor") == NULL);
