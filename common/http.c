@@ -865,9 +865,10 @@ static struct http_conn *conn_of(struct MHD_Connection *conn)
 
 /* The request's trace, in the participation mode of W3C Trace Context
  * Level 1's processing model: a valid traceparent, sent once, is continued
- * (its trace-id kept, its sampled flag passed on); none, an invalid one or
- * several (§3.2.2: "vendors MUST ignore the traceparent") begin a new
- * trace, never an error. A new trace is marked sampled: this server
+ * (its trace-id kept, its sampled flag passed on); none, an invalid one
+ * (§3.2.2: "vendors MUST ignore the traceparent") or several (combined as
+ * RFC 9110 §5.3 says, they are no valid value) begin a new trace, never
+ * an error. A new trace is marked sampled: this server
  * records every request (its log lines and events carry the trace-id).
  * Either way the request gets a fresh span id of this server's, its id. */
 static void trace_begin(struct http_request *req)
