@@ -9,6 +9,7 @@
 
 #include "b64.h"
 #include "bundle.h"
+#include "trace.h"
 
 #define H            MERKLE_HASH_LEN
 #define B64_HASH_LEN 44 /* padded base64 of 32 bytes */
@@ -611,8 +612,9 @@ int bundle_event_check(struct bundle_reader *r, const char *line, size_t len,
                        struct bundle_line *out)
 {
 	static const char *const names[] = {
-	    "action", "actorId", "actorType", "changes",       "eventName", "id", "leaf",
-	    "log",    "seq",     "targetId",  "targetType", "targetVersion", "timestamp", NULL};
+	    "action",   "actorId",    "actorType",     "changes",   "eventName", "id",
+	    "leaf",     "log",        "seq",           "targetId",  "targetType",
+	    "targetVersion", "timestamp", "traceId", NULL};
 	int st = BUNDLE_EFORMAT;
 	char *why = out->why;
 	long long v;
@@ -674,6 +676,14 @@ int bundle_event_check(struct bundle_reader *r, const char *line, size_t len,
 			goto out;
 		}
 		e.target_version = v;
+	}
+	if (json_object_get(root, "traceId")) {
+		e.trace_id = get_str(root, "traceId");
+		if (!e.trace_id || !trace_id_valid(e.trace_id, strlen(e.trace_id))) {
+			say(why, "\"traceId\" is not a W3C trace-id (32 lowercase hex digits, "
+			         "not all zero)");
+			goto out;
+		}
 	}
 	const json_t *changes = json_object_get(root, "changes");
 	if (changes) {

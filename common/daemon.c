@@ -29,8 +29,14 @@ int daemon_setup(const char *name, struct config_setting *table, size_t n, int a
 		fprintf(stderr, "%s: log-level must be debug, info, warn or error\n", name);
 		return 2;
 	}
+	int format = log_format_parse(config_str(table, n, "log-format"));
+	if (format < 0) {
+		fprintf(stderr, "%s: log-format must be json or text\n", name);
+		return 2;
+	}
 	log_init(name, (enum log_level)level);
 	shutdown_deadline_s = (int)config_int(table, n, "shutdown-deadline");
+	log_set_format((enum log_format)format);
 	return DAEMON_CONTINUE;
 }
 

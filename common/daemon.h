@@ -17,7 +17,11 @@
 
 #define DAEMON_LOG_SETTING                                                                   \
 	{"log-level", "AUDITLOG_LOG_LEVEL", "info", CONFIG_STRING, 0, 0,                        \
-	 "Least severe log level printed: debug, info, warn or error.", NULL, 0}
+	 "Least severe log level printed: debug, info, warn or error.", NULL, 0},               \
+	    {"log-format", "AUDITLOG_LOG_FORMAT", "json", CONFIG_STRING, 0, 0,                  \
+	     "Log lines as json (one object a line, with the request's trace_id and "           \
+	     "request_id) or text (the plain lines of old).",                                    \
+	     NULL, 0}
 
 #define DAEMON_HTTP_SETTINGS(port_env, port)                                                 \
 	{"port", port_env, port, CONFIG_INT, 1, 65535, "HTTP port to listen on.", NULL, 0},      \

@@ -39,6 +39,7 @@ void event_init(struct event *ev, enum event_action action, const char *actor_ty
 	copy(ev->target_id, sizeof ev->target_id, target_id);
 	ev->event_name[0] = '\0';
 	ev->target_version = 0;
+	ev->trace_id[0] = '\0';
 	ev->changes = changes;
 }
 
@@ -134,6 +135,10 @@ size_t event_encode_to(const struct event *ev, char *buf, size_t cap)
 		put_member(&o, "targetVersion");
 		put_int(&o, (long long)ev->target_version);
 	}
+	if (ev->trace_id[0]) {
+		put_member(&o, "traceId");
+		ascii &= put_string(&o, ev->trace_id);
+	}
 	put(&o, "}", 1);
 	if (!ascii || o.full)
 		return 0;
@@ -154,6 +159,8 @@ char *event_encode(const struct event *ev, size_t *len)
 		json_object_set_new(o, "eventName", json_string(ev->event_name));
 	if (ev->target_version > 0)
 		json_object_set_new(o, "targetVersion", json_integer(ev->target_version));
+	if (ev->trace_id[0])
+		json_object_set_new(o, "traceId", json_string(ev->trace_id));
 	if (ev->changes)
 		json_object_set(o, "changes", ev->changes);
 	char *s = json_dumps(o, JSON_COMPACT);
@@ -407,9 +414,9 @@ out:
 
 int event_decode_json(json_t *o, struct event *ev, char *why, size_t why_len)
 {
-	static const char *const members[] = {"id",       "action",     "timestamp", "actorType",
-	                                      "actorId",  "targetType", "targetId",  "eventName",
-	                                      "changes",  "targetVersion", NULL};
+	static const char *const members[] = {"id",      "action",        "timestamp", "actorType",
+	                                      "actorId", "targetType",    "targetId",  "eventName",
+	                                      "changes", "targetVersion", "traceId",   NULL};
 	int rc = -1;
 	ev->changes = NULL;
 	if (!json_is_object(o))
@@ -482,6 +489,20 @@ int event_decode_json(json_t *o, struct event *ev, char *why, size_t why_len)
 			goto out;
 		}
 		ev->target_version = json_integer_value(version);
+	}
+
+	/* Absent from older producers' events; when present, a W3C trace-id. */
+	json_t *trace = json_object_get(o, "traceId");
+	ev->trace_id[0] = '\0';
+	if (trace) {
+		if (!json_is_string(trace) ||
+		    !trace_id_valid(json_string_value(trace), json_string_length(trace))) {
+			fail(why, why_len,
+			     "\"traceId\" must be a W3C trace-id: 32 lowercase hex digits, not all "
+			     "zero");
+			goto out;
+		}
+		memcpy(ev->trace_id, json_string_value(trace), TRACE_ID_HEX_LEN + 1);
 	}
 
 	/* A changed event says what changed; created and deleted may carry the

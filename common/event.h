@@ -5,6 +5,7 @@
  *    "timestamp": <ms since epoch>, "actorType": "users", "actorId": "1",
  *    "targetType": "users", "targetId": "2", "eventName": "...",  (optional)
  *    "targetVersion": 3,                                          (optional)
+ *    "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",               (optional)
  *    "changes": {"field": {"prev": <json>, "next": <json>}}}      (optional)
  *
  * targetVersion is the version of the target a mutation produced (1 at
@@ -18,6 +19,11 @@
  * names that begin with EVENT_RESERVED_FIELD_PREFIX, which no producer's
  * event may use, so they are never taken for an object's fields.
  *
+ * traceId is the W3C trace-id (trace.h) of the request that made the event:
+ * 32 lowercase hex digits, not all zero. It ties the event to the log lines
+ * of that request (log.h) and to the request's traceparent, in and out.
+ * Absent from events of older producers, and of producers that had none.
+ *
  * Decoding is strict because whatever it accepts is stored for good: an
  * unknown member, a wrong type or an oversize value makes the message
  * poison, named by the reason event_decode gives. */
@@ -29,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trace.h"
 #include "uuid.h"
 
 #define EVENT_TYPE_MAX 64   /* actorType, targetType: an identifier */
@@ -60,6 +67,7 @@ struct event {
 	char target_id[EVENT_REF_MAX + 1];
 	char event_name[EVENT_NAME_MAX + 1]; /* "" when absent */
 	int64_t target_version; /* 1 to EVENT_VERSION_MAX; 0 when absent */
+	char trace_id[TRACE_ID_HEX_LEN + 1]; /* trace_id_valid, or "" when absent */
 	json_t *changes;        /* owned; NULL when absent, and on a producer's EVENT_VIEWED */
 };
 
@@ -67,8 +75,8 @@ const char *event_action_name(enum event_action action);
 /* Returns the action, or -1 for an unknown name. */
 int event_action_parse(const char *name);
 
-/* Fills ev with a fresh UUIDv7 id and its timestamp, no eventName and no
- * targetVersion (the caller sets them). Strings longer than their field
+/* Fills ev with a fresh UUIDv7 id and its timestamp, no eventName, no
+ * targetVersion and no traceId (the caller sets them). Strings longer than their field
  * are truncated, so callers pass values they validated. changes is stolen
  * (may be NULL). */
 void event_init(struct event *ev, enum event_action action, const char *actor_type,
@@ -85,7 +93,8 @@ char *event_encode(const struct event *ev, size_t *len);
 /* The largest encoding event_encode_to makes: every string field escaped
  * at six bytes a character, and the members' names. */
 #define EVENT_ENCODE_TO_MAX                                                                        \
-	(256 + 6 * (UUID_STR_LEN + 2 * EVENT_TYPE_MAX + 2 * EVENT_REF_MAX + EVENT_NAME_MAX))
+	(256 + 6 * (UUID_STR_LEN + 2 * EVENT_TYPE_MAX + 2 * EVENT_REF_MAX + EVENT_NAME_MAX +       \
+	            TRACE_ID_HEX_LEN))
 
 /* Writes the same bytes as event_encode, and a NUL, into buf (cap bytes,
  * the caller's), allocating nothing: the API's path for view events.

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mediatype.h"
 #include "ratelimit.h"
+#include "trace.h"
 
 /* A request head with a field line over HTTP_FIELD_MAX or over
  * HTTP_HEAD_MAX in all gets 431 before anything else looks at it. (Tokens
@@ -90,6 +91,12 @@ struct http_request {
 	bool started, too_large, replied;
 	int64_t start_ms; /* when the head was in */
 	struct auth_claims claims;
+	/* W3C Trace Context (trace.h): the trace the request belongs to (the
+	 * caller's, or one begun here), this server's span for it (the
+	 * request's id) and the traceparent naming both, which the reply
+	 * carries and calls to other services send on. "" until begin(). */
+	char trace_id[TRACE_ID_HEX_LEN + 1], span_id[TRACE_SPAN_HEX_LEN + 1];
+	char traceparent[TRACE_HEADER_LEN + 1];
 	size_t nheaders;
 	char *headers[HTTP_MAX_HEADERS][2];
 	/* An HTTP_ASYNC request: its reply waits here until the connection is
@@ -110,6 +117,18 @@ const char *http_path(const struct http_request *req) { return req->uri; }
 const char *http_raw_query(const struct http_request *req) { return req->query_str; }
 const struct query *http_query(const struct http_request *req) { return &req->query; }
 const struct auth_claims *http_claims(const struct http_request *req) { return &req->claims; }
+const char *http_trace_id(const struct http_request *req) { return req->trace_id; }
+const char *http_request_id(const struct http_request *req) { return req->span_id; }
+const char *http_traceparent(const struct http_request *req) { return req->traceparent; }
+
+/* Names req on every line this thread logs until the next call. */
+static void log_request(const struct http_request *req)
+{
+	if (req && req->trace_id[0])
+		log_context_set(req->trace_id, req->span_id);
+	else
+		log_context_set(NULL, NULL);
+}
 
 const char *http_param(const struct http_request *req, size_t i)
 {
@@ -185,8 +204,10 @@ static bool queue(struct http_request *req, unsigned status, struct MHD_Response
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
 		/* Scripts may read these; the CORS-safelisted ones they always can. */
 		MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-		                        "Location, WWW-Authenticate, Allow");
+		                        "Location, WWW-Authenticate, Allow, traceparent");
 	}
+	if (req->traceparent[0])
+		MHD_add_response_header(resp, TRACE_HEADER, req->traceparent);
 	for (const char *const *h = req->srv->cfg.headers; h && h[0]; h += 2)
 		MHD_add_response_header(resp, h[0], h[1]);
 	/* A client on a kept-alive connection learns that this is its last
@@ -279,12 +300,29 @@ struct http_stream {
 	bool suspended; /* under lock: fill waits, the connection is suspended */
 	bool woken;     /* under lock: a wake came while fill was running */
 	struct http_stream *prev, *next; /* srv->streams */
+	/* The request's ids, for the lines fill and done log (log.h). */
+	char trace_id[TRACE_ID_HEX_LEN + 1], span_id[TRACE_SPAN_HEX_LEN + 1];
 };
 
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+/* Names s's request on this thread's lines; *saved keeps what was named
+ * before, for log_restore (a stream may end inside another handler). */
+struct log_saved {
+	const char *trace_id, *request_id;
+};
+
+static void log_stream(const struct http_stream *s, struct log_saved *saved)
 {
-	(void)pos;
-	struct http_stream *s = cls;
+	log_context_get(&saved->trace_id, &saved->request_id);
+	log_context_set(s->trace_id[0] ? s->trace_id : NULL, s->trace_id[0] ? s->span_id : NULL);
+}
+
+static void log_restore(const struct log_saved *saved)
+{
+	log_context_set(saved->trace_id, saved->request_id);
+}
+
+static ssize_t stream_fill(struct http_stream *s, char *buf, size_t max)
+{
 	for (;;) {
 		long n = s->fill(s->ctx, buf, max);
 		if (n != HTTP_STREAM_WAIT)
@@ -322,6 +360,17 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	}
 }
 
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	struct http_stream *s = cls;
+	struct log_saved saved;
+	log_stream(s, &saved);
+	ssize_t n = stream_fill(s, buf, max);
+	log_restore(&saved);
+	return n;
+}
+
 void http_stream_send_buffer(struct http_stream *s, int bytes)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -355,8 +404,11 @@ static void stream_free(void *cls)
 		s->next->prev = s->prev;
 	pthread_cond_broadcast(&srv->streams_gone);
 	pthread_mutex_unlock(&srv->streams_lock);
+	struct log_saved saved;
+	log_stream(s, &saved);
 	if (s->done)
 		s->done(s->ctx);
+	log_restore(&saved);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -375,6 +427,8 @@ struct http_stream *http_reply_stream(struct http_request *req, unsigned status,
 	}
 	*s = (struct http_stream){
 	    .srv = srv, .conn = req->conn, .fill = fill, .done = done, .ctx = ctx};
+	memcpy(s->trace_id, req->trace_id, sizeof s->trace_id);
+	memcpy(s->span_id, req->span_id, sizeof s->span_id);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_lock(&srv->streams_lock);
 	s->next = srv->streams;
@@ -572,7 +626,7 @@ static const struct http_route *route_request(struct http_request *req, const ch
 	if (!strcmp(req->method, "OPTIONS") && cfg->cors) {
 		http_add_header(req, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, allow);
 		http_add_header(req, "Access-Control-Allow-Headers",
-		               "Authorization, Content-Type, Accept, Last-Event-ID");
+		                "Authorization, Content-Type, Accept, Last-Event-ID, traceparent");
 		http_add_header(req, "Access-Control-Max-Age", "600");
 		http_add_header(req, MHD_HTTP_HEADER_ALLOW, allow);
 		http_reply_empty(req, 204);
@@ -781,11 +835,13 @@ static void *async_worker(void *arg)
 			srv->jobs_tail = NULL;
 		bool stopping = srv->jobs_stop;
 		pthread_mutex_unlock(&srv->jobs_lock);
+		log_request(req);
 		if (stopping)
 			http_reply_error(req, 503, "Service unavailable",
 			                 "The server is stopping.");
 		else
 			run_handler(req);
+		log_context_set(NULL, NULL);
 		/* MHD calls on_request again, which queues req->pending; req may be
 		 * freed from then on. */
 		MHD_resume_connection(req->conn);
@@ -816,12 +872,48 @@ static struct http_conn *conn_of(struct MHD_Connection *conn)
 	return ci ? ci->socket_context : NULL;
 }
 
+/* The request's trace, in the participation mode of W3C Trace Context
+ * Level 1's processing model: a valid traceparent, sent once, is continued
+ * (its trace-id kept, its sampled flag passed on); none, an invalid one
+ * (§3.2.2: "vendors MUST ignore the traceparent") or several (combined as
+ * RFC 9110 §5.3 says, they are no valid value) begin a new trace, never
+ * an error. A new trace is marked sampled: this server
+ * records every request (its log lines and events carry the trace-id).
+ * Either way the request gets a fresh span id of this server's, its id. */
+static void trace_begin(struct http_request *req)
+{
+	struct trace_parent tp;
+	uint8_t span[TRACE_SPAN_LEN];
+	const char *v = http_header(req, TRACE_HEADER);
+	bool continued = false;
+	if (v && http_header_count(req, TRACE_HEADER) == 1) {
+		size_t n = strlen(v);
+		while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) /* OWS, RFC 9110 §5.6.3 */
+			n--;
+		while (n && (*v == ' ' || *v == '\t'))
+			v++, n--;
+		continued = trace_parse(v, n, &tp) == 0;
+	}
+	if (!continued) {
+		tp.flags = TRACE_FLAG_SAMPLED;
+		if (trace_random(tp.trace_id, TRACE_ID_LEN))
+			return; /* the CSPRNG failed: the request goes untraced */
+	}
+	if (trace_random(span, sizeof span))
+		return;
+	trace_hex(tp.trace_id, TRACE_ID_LEN, req->trace_id);
+	trace_hex(span, sizeof span, req->span_id);
+	trace_format(tp.trace_id, span, tp.flags, req->traceparent);
+}
+
 /* First call for a request, once its head is in: everything that the head
  * decides is decided here, before any body is read. */
 static void begin(struct http_request *req)
 {
 	req->started = true;
 	req->start_ms = clock_ms();
+	trace_begin(req);
+	log_request(req);
 	struct http_conn *c = conn_of(req->conn);
 	if (c)
 		atomic_store(&c->head_deadline_ms, 0);
@@ -868,15 +960,9 @@ static void begin(struct http_request *req)
 	}
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+static enum MHD_Result serve(struct http_request *req, struct MHD_Connection *conn,
+                             const char *method, const char *upload_data, size_t *upload_data_size)
 {
-	(void)cls, (void)url, (void)version;
-	struct http_request *req = *req_cls;
-	if (!req)
-		return MHD_NO;
 	req->conn = conn;
 	req->method = method;
 	if (!req->started) {
@@ -924,6 +1010,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return MHD_YES;
 }
 
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+	(void)cls, (void)url, (void)version;
+	struct http_request *req = *req_cls;
+	if (!req)
+		return MHD_NO;
+	log_request(req); /* the request's ids on the lines its handler logs */
+	enum MHD_Result r = serve(req, conn, method, upload_data, upload_data_size);
+	log_context_set(NULL, NULL);
+	return r;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	(void)conn;
@@ -954,6 +1054,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		return;
 	*req_cls = NULL;
 	atomic_fetch_sub(&srv->active, 1);
+	log_request(req); /* for what the completion logs */
 	for (size_t i = 0; i < req->nparams; i++)
 		free(req->params[i]);
 	for (size_t i = 0; i < req->nheaders; i++) {
@@ -966,6 +1067,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	free(req->body);
 	free(req->uri);
 	free(req);
+	log_context_set(NULL, NULL);
 }
 
 /* Tracks each connection so the reaper can hold it to its head deadline.

@@ -145,6 +145,16 @@ const char *http_body(const struct http_request *req, size_t *len);
 /* Only for routes with HTTP_AUTH. */
 const struct auth_claims *http_claims(const struct http_request *req);
 const char *http_bearer(const struct http_request *req); /* the raw header */
+/* The request's W3C trace context (trace.h): every request has one, the
+ * caller's trace when it sent a valid traceparent, a new one otherwise,
+ * and a span id of this server's, the request's id; every reply carries
+ * it as its traceparent header, and every line logged while the request
+ * is served names both (log.h). Each is "" only if the CSPRNG failed. */
+const char *http_trace_id(const struct http_request *req);   /* 32 lowercase hex digits */
+const char *http_request_id(const struct http_request *req); /* 16: our span id */
+/* The traceparent to send on to another service (trace-id and flags as
+ * received, this request's span id as the parent-id): the reply's. */
+const char *http_traceparent(const struct http_request *req);
 
 /* Adds a header to the coming reply (both strings copied). */
 void http_add_header(struct http_request *req, const char *name, const char *value);

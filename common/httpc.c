@@ -168,14 +168,17 @@ static int parse_response(char *raw, size_t len, struct httpc_response *out)
 	return 0;
 }
 
-/* One request: method, prefix + target, optional Authorization and body. */
+/* One request: method, prefix + target, optional Authorization,
+ * traceparent and body. */
 static int request(const struct httpc_url *url, const char *method, const char *target,
-                   const char *accept, const char *authorization, const char *content_type,
-                   const char *body, size_t body_len, int timeout_ms,
+                   const char *accept, const char *authorization, const char *traceparent,
+                   const char *content_type, const char *body, size_t body_len, int timeout_ms,
                    struct httpc_response *out)
 {
 	memset(out, 0, sizeof *out);
 	if (authorization && strpbrk(authorization, "\r\n"))
+		return -1;
+	if (traceparent && strpbrk(traceparent, "\r\n"))
 		return -1;
 	if (content_type && strpbrk(content_type, "\r\n"))
 		return -1;
@@ -191,6 +194,8 @@ static int request(const struct httpc_url *url, const char *method, const char *
 	        target, url->host, url->port, accept);
 	if (authorization)
 		fprintf(f, "Authorization: %s\r\n", authorization);
+	if (traceparent && *traceparent)
+		fprintf(f, "traceparent: %s\r\n", traceparent);
 	if (content_type)
 		fprintf(f, "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type, body_len);
 	fputs("Connection: close\r\n\r\n", f);
@@ -252,24 +257,24 @@ out:
 }
 
 int httpc_get(const struct httpc_url *url, const char *target, const char *authorization,
-              int timeout_ms, struct httpc_response *out)
+              const char *traceparent, int timeout_ms, struct httpc_response *out)
 {
-	return request(url, "GET", target, "application/vnd.api+json", authorization, NULL, NULL, 0,
-	               timeout_ms, out);
+	return request(url, "GET", target, "application/vnd.api+json", authorization, traceparent,
+	               NULL, NULL, 0, timeout_ms, out);
 }
 
 int httpc_post(const struct httpc_url *url, const char *target, const char *content_type,
                const char *body, size_t len, int timeout_ms, struct httpc_response *out)
 {
-	return request(url, "POST", target, "application/json", NULL, content_type, body, len,
+	return request(url, "POST", target, "application/json", NULL, NULL, content_type, body, len,
 	               timeout_ms, out);
 }
 
-int httpc_post_jsonapi(const struct httpc_url *url, const char *target,
-                       const char *authorization, const char *body, size_t len, int timeout_ms,
+int httpc_post_jsonapi(const struct httpc_url *url, const char *target, const char *authorization,
+                       const char *traceparent, const char *body, size_t len, int timeout_ms,
                        struct httpc_response *out)
 {
-	return request(url, "POST", target, "application/vnd.api+json", authorization,
+	return request(url, "POST", target, "application/vnd.api+json", authorization, traceparent,
 	               "application/vnd.api+json", body, len, timeout_ms, out);
 }
 

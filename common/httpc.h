@@ -29,23 +29,25 @@ struct httpc_response {
 int httpc_parse_url(const char *url, struct httpc_url *out);
 
 /* GETs prefix + target (which starts with '/') with the given Authorization
- * header value (NULL for none); the whole exchange (connecting, sending,
- * reading the answer) must be over within timeout_ms, however the peer
- * trickles its bytes. Returns 0 with out filled (free it with
- * httpc_response_free), HTTPC_ETOOBIG when the answer is larger than
- * HTTPC_MAX_BODY bytes, or -1 when the peer could not be reached in time,
- * did not answer in time, or answered something that is not HTTP. */
+ * header value (NULL for none) and traceparent (W3C Trace Context: the
+ * value to send on, http_traceparent; NULL or "" for none); the whole
+ * exchange (connecting, sending, reading the answer) must be over within
+ * timeout_ms, however the peer trickles its bytes. Returns 0 with out
+ * filled (free it with httpc_response_free), HTTPC_ETOOBIG when the answer
+ * is larger than HTTPC_MAX_BODY bytes, or -1 when the peer could not be
+ * reached in time, did not answer in time, or answered something that is
+ * not HTTP. */
 int httpc_get(const struct httpc_url *url, const char *target, const char *authorization,
-              int timeout_ms, struct httpc_response *out);
+              const char *traceparent, int timeout_ms, struct httpc_response *out);
 /* POSTs body (len bytes, borrowed) as content_type to prefix + target,
  * accepting application/json. Returns as httpc_get does. */
 int httpc_post(const struct httpc_url *url, const char *target, const char *content_type,
                const char *body, size_t len, int timeout_ms, struct httpc_response *out);
 /* POSTs the JSON:API document body (len bytes, borrowed) to prefix +
- * target with the given Authorization header value (NULL for none),
- * accepting JSON:API. Returns as httpc_get does. */
-int httpc_post_jsonapi(const struct httpc_url *url, const char *target,
-                       const char *authorization, const char *body, size_t len, int timeout_ms,
+ * target with the given Authorization and traceparent header values (NULL
+ * for none), accepting JSON:API. Returns as httpc_get does. */
+int httpc_post_jsonapi(const struct httpc_url *url, const char *target, const char *authorization,
+                       const char *traceparent, const char *body, size_t len, int timeout_ms,
                        struct httpc_response *out);
 void httpc_response_free(struct httpc_response *resp);
 

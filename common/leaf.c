@@ -132,6 +132,9 @@ int leaf_write_rendered(const struct leaf_event *e, const struct leaf_render *r,
 	if (e->target_version)
 		put_int(out, ",\"targetVersion\":", (long long)e->target_version);
 	put_int(out, ",\"timestamp\":", (long long)e->timestamp);
+	/* "traceId" sorts after "timestamp" ('r' > 'i'): the last member. */
+	if (e->trace_id)
+		put_str(out, ",\"traceId\":", e->trace_id);
 	jcs_buf_lit(out, "}");
 	return out->status ? from_jcs(out->status) : LEAF_OK;
 }

@@ -17,7 +17,8 @@
  * UTF-16 order is byte order):
  *   action, actorId, actorType, changes (only when the event has at least
  *   one), eventName (only when present), id, log, seq, targetId,
- *   targetType, targetVersion (only when present), timestamp
+ *   targetType, targetVersion (only when present), timestamp, traceId
+ *   (only when present)
  * and inside changes, one member per field in field order, each
  *   {"next": "<commitment>", "prev": "<commitment>"}.
  *
@@ -64,6 +65,7 @@ struct leaf_event {
 	const char *actor_type, *actor_id, *target_type, *target_id;
 	const char *event_name; /* NULL when absent */
 	int64_t target_version; /* 1 to LEAF_INT_MAX; 0 when absent */
+	const char *trace_id;   /* the W3C trace-id (32 lowercase hex digits); NULL when absent */
 	const struct leaf_change *changes; /* nchanges, fields strictly ascending (strcmp) */
 	size_t nchanges;
 };

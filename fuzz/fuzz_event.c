@@ -71,6 +71,9 @@ static void check_event(const struct event *ev)
 	           "eventName invalid");
 	FUZZ_CHECK(ev->target_version >= 0 && ev->target_version <= EVENT_VERSION_MAX,
 	           "targetVersion %lld", (long long)ev->target_version);
+	FUZZ_CHECK(fuzz_terminated(ev->trace_id, sizeof ev->trace_id) &&
+	               (!ev->trace_id[0] || trace_id_valid(ev->trace_id, strlen(ev->trace_id))),
+	           "traceId \"%.40s\"", ev->trace_id);
 	FUZZ_CHECK(ev->action != EVENT_CHANGED || ev->changes, "changed event without changes");
 	FUZZ_CHECK(ev->action != EVENT_VIEWED || !ev->changes, "viewed event carries changes");
 	if (ev->changes) {
@@ -116,6 +119,7 @@ static void round_trip(const struct event *ev)
 	FUZZ_CHECK(!strcmp(back.target_id, ev->target_id), "targetId differs");
 	FUZZ_CHECK(!strcmp(back.event_name, ev->event_name), "eventName differs");
 	FUZZ_CHECK(back.target_version == ev->target_version, "targetVersion differs");
+	FUZZ_CHECK(!strcmp(back.trace_id, ev->trace_id), "traceId differs");
 	FUZZ_CHECK((back.changes == NULL) == (ev->changes == NULL), "changes present/absent");
 	FUZZ_CHECK(!ev->changes || json_equal(back.changes, ev->changes), "changes differ");
 	event_clear(&back);

@@ -51,23 +51,26 @@ struct actor {
 	const char *id;
 };
 
-/* Every event names the version of its target (the row's version column:
- * 1 at create, +1 in each transaction that changes or deletes it): a view
- * the version its read returned, a mutation the version it produced. */
-void audit_viewed(struct api *api, const struct actor *actor, const char *type,
-                  const char *id, int64_t version);
+struct data_ctx;
+
+/* Every event is ctx's: its actor, and as traceId the trace of ctx's
+ * request (README "Tracing"). Every event names the version of its target
+ * (the row's version column: 1 at create, +1 in each transaction that
+ * changes or deletes it): a view the version its read returned, a
+ * mutation the version it produced. */
+void audit_viewed(const struct data_ctx *ctx, const char *type, const char *id, int64_t version);
 /* Inside a transaction; changes is stolen: what changed (EVENT_CHANGED),
  * every initial value (EVENT_CREATED, diff_created) or every last value
  * (EVENT_DELETED, diff_deleted). */
-int audit_mutation(struct api *api, struct db *db, const struct actor *actor,
-                   enum event_action action, const char *type, const char *id, int64_t version,
-                   json_t *changes);
+int audit_mutation(const struct data_ctx *ctx, struct db *db, enum event_action action,
+                   const char *type, const char *id, int64_t version, json_t *changes);
 /* The eventName of the event that records a token handed out. */
 #define AUDIT_TOKEN_ISSUED "token-issued"
 /* Inside a transaction, like a mutation: a token was issued for users:id,
  * recorded as a view of that user by that user (the token acts as it),
- * named AUDIT_TOKEN_ISSUED. */
-int audit_token_issued(struct api *api, struct db *db, const char *user_id, int64_t version);
+ * named AUDIT_TOKEN_ISSUED, in the trace of ctx's request. */
+int audit_token_issued(const struct data_ctx *ctx, struct db *db, const char *user_id,
+                       int64_t version);
 /* After a committed transaction that called audit_mutation. */
 void audit_committed(struct api *api);
 
@@ -80,6 +83,9 @@ struct data_ctx {
 	struct db *db;
 	struct actor actor;
 	bool head; /* a HEAD request: its answer carries no resource, so it views none */
+	/* The request's W3C trace-id (http_trace_id, borrowed), the traceId of
+	 * every event it emits; NULL or "" for none. */
+	const char *trace_id;
 };
 
 /* Records that ctx's actor viewed version `version` of the resource

@@ -1,19 +1,29 @@
 /* The audit emitter: turns what the data layer did into data events. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api.h"
 #include "log.h"
 #include "publisher.h"
 
-void audit_viewed(struct api *api, const struct actor *actor, const char *type, const char *id,
-                  int64_t version)
+/* The request's trace-id as ev's traceId (event.h). http.c makes only
+ * valid ones; anything else leaves the event without. */
+static void set_trace(struct event *ev, const struct data_ctx *ctx)
 {
+	if (ctx->trace_id && trace_id_valid(ctx->trace_id, strlen(ctx->trace_id)))
+		memcpy(ev->trace_id, ctx->trace_id, TRACE_ID_HEX_LEN + 1);
+}
+
+void audit_viewed(const struct data_ctx *ctx, const char *type, const char *id, int64_t version)
+{
+	struct api *api = ctx->api;
 	if (api->audit_off)
 		return;
 	struct event ev;
-	event_init(&ev, EVENT_VIEWED, actor->type, actor->id, type, id, NULL);
+	event_init(&ev, EVENT_VIEWED, ctx->actor.type, ctx->actor.id, type, id, NULL);
 	ev.target_version = version;
+	set_trace(&ev, ctx);
 	char buf[EVENT_ENCODE_TO_MAX];
 	size_t len = event_encode_to(&ev, buf, sizeof buf);
 	if (len) {
@@ -42,17 +52,17 @@ static int outbox(struct db *db, const struct event *ev)
 	return st;
 }
 
-int audit_mutation(struct api *api, struct db *db, const struct actor *actor,
-                   enum event_action action, const char *type, const char *id, int64_t version,
-                   json_t *changes)
+int audit_mutation(const struct data_ctx *ctx, struct db *db, enum event_action action,
+                   const char *type, const char *id, int64_t version, json_t *changes)
 {
-	if (api->audit_off) {
+	if (ctx->api->audit_off) {
 		json_decref(changes);
 		return DB_OK;
 	}
 	struct event ev;
-	event_init(&ev, action, actor->type, actor->id, type, id, changes);
+	event_init(&ev, action, ctx->actor.type, ctx->actor.id, type, id, changes);
 	ev.target_version = version;
+	set_trace(&ev, ctx);
 	int st = outbox(db, &ev);
 	event_clear(&ev);
 	return st;
@@ -61,13 +71,15 @@ int audit_mutation(struct api *api, struct db *db, const struct actor *actor,
 /* Through the outbox, not the view spool: a security event must not be
  * lost, and the outbox commits it before the token leaves the process
  * (the spool may lose the last group on a crash). */
-int audit_token_issued(struct api *api, struct db *db, const char *user_id, int64_t version)
+int audit_token_issued(const struct data_ctx *ctx, struct db *db, const char *user_id,
+                       int64_t version)
 {
-	if (api->audit_off)
+	if (ctx->api->audit_off)
 		return DB_OK;
 	struct event ev;
 	event_init(&ev, EVENT_VIEWED, "users", user_id, "users", user_id, NULL);
 	ev.target_version = version;
+	set_trace(&ev, ctx);
 	snprintf(ev.event_name, sizeof ev.event_name, "%s", AUDIT_TOKEN_ISSUED);
 	int st = outbox(db, &ev);
 	event_clear(&ev);

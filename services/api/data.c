@@ -42,8 +42,7 @@ static int delete_in_tx(struct db *db, void *arg)
 		return DB_ERR;
 	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)t->id);
-	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_DELETED, t->kind->type, id,
-	                      t->version + 1, last);
+	return audit_mutation(t->ctx, db, EVENT_DELETED, t->kind->type, id, t->version + 1, last);
 }
 
 int data_delete(struct data_ctx *ctx, const struct data_kind *k, int64_t id)
@@ -77,5 +76,5 @@ int data_page_add(struct data_page *page, json_t *resource, const char *type, co
 void data_viewed(const struct data_ctx *ctx, const char *type, const char *id, int64_t version)
 {
 	if (!ctx->head)
-		audit_viewed(ctx->api, &ctx->actor, type, id, version);
+		audit_viewed(ctx, type, id, version);
 }

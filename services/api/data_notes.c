@@ -156,8 +156,7 @@ static int create_in_tx(struct db *db, void *arg)
 	json_decref(initial);
 	if (!changes)
 		return DB_ERR;
-	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_CREATED, "notes", t->id, 1,
-	                      changes);
+	return audit_mutation(t->ctx, db, EVENT_CREATED, "notes", t->id, 1, changes);
 }
 
 int data_note_create(struct data_ctx *ctx, json_t *attrs, json_t **out)

@@ -106,7 +106,7 @@ static int token_in_tx(struct db *db, void *arg)
 		return st;
 	if (!t->row.user->id[0])
 		return DATA_NOT_FOUND;
-	return audit_token_issued(t->row.ctx->api, db, t->row.user->id, t->row.user->version);
+	return audit_token_issued(t->row.ctx, db, t->row.user->id, t->row.user->version);
 }
 
 int data_user_for_token(struct data_ctx *ctx, int64_t id, struct user *out, json_t **roles)
@@ -233,8 +233,7 @@ static int create_in_tx(struct db *db, void *arg)
 	json_decref(initial);
 	if (!changes)
 		return DB_ERR;
-	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_CREATED, "users", t->out->id,
-	                      1, changes);
+	return audit_mutation(t->ctx, db, EVENT_CREATED, "users", t->out->id, 1, changes);
 }
 
 int data_user_create(struct data_ctx *ctx, json_t *attrs, struct user *out)
@@ -283,8 +282,8 @@ static int update_in_tx(struct db *db, void *arg)
 	}
 	t->changed = true;
 	t->out->version++;
-	return audit_mutation(t->ctx->api, db, &t->ctx->actor, EVENT_CHANGED, "users", t->out->id,
-	                      t->out->version, changes);
+	return audit_mutation(t->ctx, db, EVENT_CHANGED, "users", t->out->id, t->out->version,
+	                      changes);
 }
 
 int data_user_update(struct data_ctx *ctx, int64_t id, json_t *attrs, struct user *out)

@@ -136,9 +136,10 @@ static void refusal_header(struct http_request *req, unsigned status)
 }
 
 /* Sends the request on to the auditor's target under the caller's
- * authority, as a GET, or as a POST of body (len bytes) when body is not
- * NULL, within timeout_ms of the request's arrival. Returns 0 with the
- * answer in *resp (the caller frees it), or -1 after replying. */
+ * authority, in the request's trace (its traceparent), as a GET, or as a
+ * POST of body (len bytes) when body is not NULL, within timeout_ms of the
+ * request's arrival. Returns 0 with the answer in *resp (the caller frees
+ * it), or -1 after replying. */
 static int exchange(struct http_request *req, const char *target, const char *body, size_t len,
                     long timeout_ms, struct httpc_response *resp)
 {
@@ -153,10 +154,12 @@ static int exchange(struct http_request *req, const char *target, const char *bo
 	}
 	/* One deadline for the whole request, the time it queued included. */
 	long left = timeout_ms - http_elapsed_ms(req);
+	const char *tp = http_traceparent(req);
 	int failed = left <= 0 ? -1
-	             : body    ? httpc_post_jsonapi(&api->auditor, target, authorization, body, len,
-	                                            (int)left, resp)
-	                       : httpc_get(&api->auditor, target, authorization, (int)left, resp);
+	             : body    ? httpc_post_jsonapi(&api->auditor, target, authorization, tp, body,
+	                                            len, (int)left, resp)
+	                       : httpc_get(&api->auditor, target, authorization, tp, (int)left,
+	                                   resp);
 	free(authorization);
 	if (failed == HTTPC_ETOOBIG) {
 		log_warn("the auditor's answer to %s is over %u bytes, more than the API relays",
@@ -313,14 +316,15 @@ static char *header_line(const char *name, const char *value)
 }
 
 /* Relays the auditor's answer to target (a GET) as it comes: the client's
- * Accept goes with it, and Last-Event-ID too when live. Connecting and the
+ * Accept and the request's traceparent go with it, and Last-Event-ID too
+ * when live. Connecting and the
  * answer's head must come within the /logs deadline; the body has none. A
  * 2xx answer is streamed through (relay_reply); any other is read whole
  * and passed back as relay() does. */
 static void stream_through(struct http_request *req, const char *target, bool live)
 {
 	struct api *api = http_app(req);
-	char *authorization = NULL, *lines[3] = {NULL, NULL, NULL}, url[TARGET_MAX + 600];
+	char *authorization = NULL, *lines[4] = {NULL, NULL, NULL, NULL}, url[TARGET_MAX + 600];
 	/* The auditor ends a live stream when its token expires: the one
 	 * forwarded expires with the client's. */
 	enum principal_status who =
@@ -346,7 +350,9 @@ static void stream_through(struct http_request *req, const char *target, bool li
 		nomem |= !(lines[n++] = header_line("Accept", accept));
 	if (last)
 		nomem |= !(lines[n++] = header_line("Last-Event-ID", last));
-	const char *headers[4] = {lines[0], lines[1], lines[2], NULL};
+	if (*http_traceparent(req))
+		nomem |= !(lines[n++] = header_line("traceparent", http_traceparent(req)));
+	const char *headers[5] = {lines[0], lines[1], lines[2], lines[3], NULL};
 	free(authorization);
 	struct relay_xfer *x = NULL;
 	long left = api->auditor_timeout_ms - http_elapsed_ms(req);

@@ -52,7 +52,8 @@ void h_token_get(struct http_request *req)
 	}
 	/* The token's own user is the actor of the event that records it: the
 	 * caller is not authenticated, and the token acts as that user. */
-	struct data_ctx ctx = {.api = api, .db = db_thread(&api->db)};
+	struct data_ctx ctx = {
+	    .api = api, .db = db_thread(&api->db), .trace_id = http_trace_id(req)};
 	if (!ctx.db) {
 		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
 		return;

@@ -11,6 +11,7 @@ int api_data_ctx(struct http_request *req, struct data_ctx *ctx)
 	ctx->actor.type = "users";
 	ctx->actor.id = http_claims(req)->user_id_str;
 	ctx->head = !strcmp(http_method(req), "HEAD");
+	ctx->trace_id = http_trace_id(req);
 	if (!(ctx->db = db_thread(&api->db))) {
 		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
 		return -1;

@@ -58,19 +58,19 @@ static const char *const page_params[] = {"page[size]", "page[after]", NULL};
 static const char *const state_params[] = {"at", NULL};
 /* /logs/by and /logs/for: the path gives the actor or the target, the
  * client the rest of the auditor's filters (README "Filters"). */
-static const char *const by_params[] = {"filter[target]", "filter[action]", "filter[since]",
-                                        "filter[until]",  "filter[field]",  "filter[eventName]",
-                                        "filter[flag]",   "sort",           "page[size]",
-                                        "page[after]",    NULL};
-static const char *const for_params[] = {"filter[actor]", "filter[action]", "filter[since]",
-                                         "filter[until]", "filter[field]",  "filter[eventName]",
-                                         "filter[flag]",  "sort",           "page[size]",
-                                         "page[after]",   NULL};
+static const char *const by_params[] = {"filter[target]", "filter[action]",  "filter[since]",
+                                        "filter[until]",  "filter[field]",   "filter[eventName]",
+                                        "filter[flag]",   "filter[traceId]", "sort",
+                                        "page[size]",     "page[after]",     NULL};
+static const char *const for_params[] = {"filter[actor]", "filter[action]",  "filter[since]",
+                                         "filter[until]", "filter[field]",   "filter[eventName]",
+                                         "filter[flag]",  "filter[traceId]", "sort",
+                                         "page[size]",    "page[after]",     NULL};
 /* /logs/data-events: the auditor's /data-events, all of its parameters. */
 static const char *const events_params[] = {
-    "filter[actor]", "filter[target]",    "filter[action]", "filter[since]", "filter[until]",
-    "filter[field]", "filter[eventName]", "filter[flag]",   "sort",          "page[size]",
-    "page[after]",   NULL};
+    "filter[actor]", "filter[target]",    "filter[action]", "filter[since]",   "filter[until]",
+    "filter[field]", "filter[eventName]", "filter[flag]",   "filter[traceId]", "sort",
+    "page[size]",    "page[after]",       NULL};
 static const char *const notes_params[] = {"filter[target]", "page[size]", "page[after]", NULL};
 
 static const struct http_route routes[] = {

@@ -161,6 +161,7 @@ struct erasure {
 	const char *target_type, *target_id, *field;
 	const char *reason;   /* why, 1 to ERASURE_REASON_MAX bytes of UTF-8 */
 	const char *actor_id; /* who: users:<actor_id>, the token's user */
+	const char *trace_id; /* the request's W3C trace-id, the event's traceId; or NULL */
 	/* Filled by erase_values: */
 	char id[UUID_STR_LEN + 1]; /* the erasure's id, a fresh UUIDv7 */
 	bool recorded;             /* its event is stored */
@@ -257,7 +258,7 @@ int events_check_path(struct http_request *req, const char *type, const char *id
 void events_answer(struct http_request *req, struct plan_query *q, const char *path,
                    const char *const *filter_keys, const char *kind);
 /* Reads the filters of a /data-events query (filter[actor], [target],
- * [action], [since], [until], [field], [eventName], [flag]) and its sort
+ * [action], [since], [until], [field], [eventName], [flag], [traceId]) and its sort
  * into q, zeroed by the caller; the actor and target strings are those of
  * *a and *t, which must outlive q, and the others borrowed from req.
  * Returns 0, or -1 after replying 400 naming the parameter. */

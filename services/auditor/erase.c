@@ -65,6 +65,8 @@ static int make_event(const struct erasure *e, struct event *ev)
 		return DB_ERR;
 	event_init(ev, EVENT_CREATED, "users", e->actor_id, "erasures", e->id, changes);
 	snprintf(ev->event_name, sizeof ev->event_name, "%s", ERASURE_EVENT_NAME);
+	if (e->trace_id && trace_id_valid(e->trace_id, strlen(e->trace_id)))
+		memcpy(ev->trace_id, e->trace_id, TRACE_ID_HEX_LEN + 1);
 	return DB_OK;
 }
 

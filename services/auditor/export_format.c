@@ -133,6 +133,8 @@ void export_ndjson_event(struct jcs_buf *b, const struct page *p, const struct x
 		jcs_buf_int(b, r->version);
 	else
 		jcs_buf_lit(b, "null");
+	jcs_buf_lit(b, ",\"traceId\":");
+	put_string_or_null(b, COL(r, C_TRACE));
 	bool changes = false;
 	for (uint32_t k = 0; k < e->nrows; k++) {
 		const struct xrow *c = &p->rows[p->order[e->row + k]];
@@ -168,8 +170,8 @@ void export_ndjson_event(struct jcs_buf *b, const struct page *p, const struct x
 /* ---- CSV (RFC 4180) ---- */
 
 const char export_csv_header[] = "seq,log,id,timestamp,action,actorType,actorId,targetType,"
-                                 "targetId,targetVersion,eventName,field,prev,next,erased,flags"
-                                 "\r\n";
+                                 "targetId,targetVersion,eventName,field,prev,next,erased,flags,"
+                                 "traceId\r\n";
 
 static void csv_cell(struct jcs_buf *b, const char *s, size_t n, bool last)
 {
@@ -258,7 +260,9 @@ void export_csv_event(struct jcs_buf *b, struct jcs_buf *scratch, const struct p
 			cell(b, "", 0);
 		}
 		cell(b, change ? (erased ? "true" : "false") : "", change ? (erased ? 4 : 5) : 0);
-		csv_cell(b, kinds.data ? kinds.data : "", kinds.len, true);
+		cell(b, kinds.data ? kinds.data : "", kinds.len);
+		const char *trace = col(p, r, C_TRACE);
+		csv_cell(b, trace ? trace : "", trace ? r->len[C_TRACE] : 0, true);
 	}
 	if (kinds.status)
 		b->status = kinds.status;

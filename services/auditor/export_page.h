@@ -34,6 +34,7 @@ enum {
 	C_SEQ,
 	C_VALUES, /* the value row's field: NULL when the values were erased */
 	C_VERSION,
+	C_TRACE, /* the event's trace-id as text: NULL when it has none */
 	NCOLS
 };
 #define NO_VALUE UINT32_MAX /* SQL NULL */

@@ -80,7 +80,7 @@ void h_erasure_create(struct http_request *req)
 	json_t *attrs = NULL;
 	struct jsonapi_error err;
 	struct filter_ref ref;
-	struct erasure e = {.actor_id = claims->user_id_str};
+	struct erasure e = {.actor_id = claims->user_id_str, .trace_id = http_trace_id(req)};
 	if (!claims->auditor) {
 		http_reply_forbidden(req, "Erasing values needs the auditor role.");
 		return;

@@ -1,6 +1,6 @@
 /* Reading the audit log: "what did actor X do", "who did what to target
- * Y", narrowed by action, time, field, eventName and flag, a page at a
- * time (README "Filters"). */
+ * Y", "what did this request do", narrowed by action, time, field,
+ * eventName, flag and trace, a page at a time (README "Filters"). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,10 +18,10 @@
 #define LINK_MAX 4096
 
 /* The parameters that narrow a query, as links carry them on. */
-static const char *const narrowing[] = {"filter[actor]",     "filter[target]", "filter[action]",
-                                        "filter[since]",     "filter[until]",  "filter[field]",
-                                        "filter[eventName]", "filter[flag]",   "sort",
-                                        NULL};
+static const char *const narrowing[] = {
+    "filter[actor]", "filter[target]",    "filter[action]", "filter[since]",   "filter[until]",
+    "filter[field]", "filter[eventName]", "filter[flag]",   "filter[traceId]", "sort",
+    NULL};
 
 struct db *auditor_reader(struct http_request *req)
 {
@@ -129,6 +129,16 @@ static int narrow(struct http_request *req, struct plan_query *q)
 		}
 		q->event_name = name;
 	}
+	/* One request's events (README "Tracing"). The stream takes no
+	 * filter[traceId] (its route refuses it). */
+	const char *trace = query_get(qs, "filter[traceId]");
+	if (trace && !trace_id_valid(trace, strlen(trace))) {
+		http_reply_param_error(req, "filter[traceId]", "Invalid filter",
+		                       "filter[traceId] must be a W3C trace-id: 32 lowercase hex "
+		                       "digits, not all zero.");
+		return -1;
+	}
+	q->trace_id = trace;
 	const char *sort = query_get(qs, "sort");
 	if (sort && strcmp(sort, "time") && strcmp(sort, "-time")) {
 		http_reply_param_error(req, "sort", "Invalid sort",

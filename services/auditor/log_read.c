@@ -27,7 +27,7 @@ static const char sql_head[] =
     "e.actor_id, "
     "e.target_type, e.target_id, e.event_name, c.field, c.prev_commitment, "
     "c.next_commitment, v.field, v.prev_salt, v.prev_value, v.next_salt, v.next_value, "
-    "e.target_version FROM data_events e "
+    "e.target_version, " SQL_TRACE("e.trace_id") " FROM data_events e "
     "LEFT JOIN data_event_changes c ON c.event_id = e.event_id "
     "LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "
     "WHERE e.event_id IN (";
@@ -62,7 +62,7 @@ static const char sql_append[] =
 
 enum col {
 	C_LOG, C_SEQ, C_ID, C_ACTION, C_TS, C_ATYPE, C_AID, C_TTYPE, C_TID, C_NAME, C_FIELD,
-	C_PREVC, C_NEXTC, C_VFIELD, C_PREVS, C_PREVV, C_NEXTS, C_NEXTV, C_VERSION
+	C_PREVC, C_NEXTC, C_VFIELD, C_PREVS, C_PREVV, C_NEXTS, C_NEXTV, C_VERSION, C_TRACE
 };
 
 /* One row of log_appends: copies of its blobs. */
@@ -86,7 +86,7 @@ struct reader {
 	bool have;
 	uint64_t row_seq, row_log;
 	struct log_event e;
-	char *strs[8]; /* id, action, actor/target type/id, name */
+	char *strs[8]; /* id, action, actor/target type/id, name, trace-id */
 	struct leaf_change changes[MAX_FIELDS];
 	struct log_field fields[MAX_FIELDS];
 	char *field_strs[MAX_FIELDS][3]; /* field, prev, next */
@@ -172,7 +172,7 @@ static int start_event(struct reader *r, const struct db_row *row)
 	r->have = true;
 	r->row_seq = strtoull(v[C_SEQ], NULL, 10);
 	r->row_log = strtoull(v[C_LOG], NULL, 10);
-	int cols[] = {C_ID, C_ACTION, C_ATYPE, C_AID, C_TTYPE, C_TID, C_NAME};
+	int cols[] = {C_ID, C_ACTION, C_ATYPE, C_AID, C_TTYPE, C_TID, C_NAME, C_TRACE};
 	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
 		if (v[cols[i]] && !(r->strs[i] = dup(v[cols[i]], len[cols[i]])))
 			return DB_ERR;
@@ -185,6 +185,7 @@ static int start_event(struct reader *r, const struct db_row *row)
 	ev->target_type = r->strs[4];
 	ev->target_id = r->strs[5];
 	ev->event_name = r->strs[6];
+	ev->trace_id = r->strs[7];
 	ev->timestamp = strtoll(v[C_TS], NULL, 10);
 	ev->target_version = strtoll(v[C_VERSION], NULL, 10);
 	return 0;

@@ -105,9 +105,9 @@ static struct config_setting settings[] = {
 
 /* The handlers refuse the query parameters they do not take. */
 static const char *const query_params[] = {
-    "filter[actor]", "filter[target]",    "filter[action]", "filter[since]", "filter[until]",
-    "filter[field]", "filter[eventName]", "filter[flag]",   "sort",          "page[size]",
-    "page[after]",   NULL};
+    "filter[actor]", "filter[target]",    "filter[action]", "filter[since]",   "filter[until]",
+    "filter[field]", "filter[eventName]", "filter[flag]",   "filter[traceId]", "sort",
+    "page[size]",    "page[after]",       NULL};
 static const char *const stream_params[] = {
     "filter[actor]", "filter[target]",    "filter[action]", "filter[since]", "filter[until]",
     "filter[field]", "filter[eventName]", "filter[flag]",   "sort",          "page[size]",

@@ -101,7 +101,7 @@ static void cmp(struct build *b, const char *col, const char *op, int64_t value)
 
 /* The residual filters of q on the event row named e ("e" or the
  * table's name), except those the index range already applies (skip). */
-enum { SKIP_ACTOR = 1, SKIP_ACTION = 2, SKIP_TIME = 4, SKIP_FLAG = 8 };
+enum { SKIP_ACTOR = 1, SKIP_ACTION = 2, SKIP_TIME = 4, SKIP_FLAG = 8, SKIP_TRACE = 16 };
 
 static void col(char *out, size_t cap, const char *e, const char *name)
 {
@@ -133,6 +133,13 @@ static void residuals(struct build *b, const struct plan_query *q, const char *e
 	if (q->event_name) {
 		col(c, sizeof c, e, "event_name");
 		eq(b, c, q->event_name);
+	}
+	if (q->trace_id && !(skip & SKIP_TRACE)) {
+		col(c, sizeof c, e, "trace_id");
+		add(b, " AND ");
+		add(b, c);
+		add(b, " = " SQL_TRACE_ARG);
+		param(b, DB_TEXT(q->trace_id));
 	}
 	if (q->flags && !(skip & SKIP_FLAG)) {
 		col(c, sizeof c, e, "event_id");
@@ -247,7 +254,7 @@ static void inner_field(struct build *b, const struct plan_query *q, bool by_tar
                         enum part part)
 {
 	/* The event row is needed only for what the change row does not copy. */
-	bool join = q->actions || q->event_name || q->flags;
+	bool join = q->actions || q->event_name || q->flags || q->trace_id;
 	add(b, by_target ? "SELECT c.target_version AS kv, " : "SELECT 0 AS kv, ");
 	add(b, "c.occurred_at AS kt, c.event_id AS kid, c.field AS kf FROM data_event_changes c");
 	add(b, by_target ? " FORCE INDEX (data_event_changes_field)"
@@ -345,7 +352,7 @@ static void inner_flags(struct build *b, const struct plan_query *q)
 {
 	static const char *const cols[] = {"f.occurred_at", "f.event_id", NULL};
 	static const char *const kcols[] = {"kt", "kid", NULL};
-	bool join = q->actor_type || q->actions || q->event_name;
+	bool join = q->actor_type || q->actions || q->event_name || q->trace_id;
 	bool first = true;
 	add(b, "SELECT kv, kt, kid FROM (");
 	for (int k = 0; k < PLAN_FLAG_KINDS; k++) {
@@ -375,22 +382,42 @@ static void inner_flags(struct build *b, const struct plan_query *q)
 	limit(b, q);
 }
 
+/* One request's events: one range of data_events_trace; with a field,
+ * those that changed it (its change row found by primary key). */
+static void inner_trace(struct build *b, const struct plan_query *q)
+{
+	static const char *const cols[] = {"e.occurred_at", "e.event_id", NULL};
+	add(b, q->field ? "SELECT 0 AS kv, e.occurred_at AS kt, e.event_id AS kid, c.field AS kf"
+	                : "SELECT 0 AS kv, e.occurred_at AS kt, e.event_id AS kid");
+	add(b, " FROM data_events e FORCE INDEX (data_events_trace)");
+	if (q->field) {
+		add(b, " JOIN data_event_changes c ON c.event_id = e.event_id");
+		eq(b, "c.field", q->field);
+	}
+	add(b, " WHERE e.trace_id = " SQL_TRACE_ARG);
+	param(b, DB_TEXT(q->trace_id));
+	residuals(b, q, "e", "e.occurred_at", SKIP_TRACE);
+	keyset(b, q, NULL, "e.occurred_at", "e.event_id");
+	order(b, q, cols);
+	limit(b, q);
+}
+
 int query_plan(const struct plan_query *q, struct plan *out, const char **why,
                const char **param_name)
 {
 	memset(out, 0, sizeof *out);
 	*why = NULL;
 	*param_name = NULL;
-	if (q->field && !q->target_type && !q->actor_type) {
-		*why = "filter[field] needs filter[target] or filter[actor]: no index holds one "
-		       "field's changes across every object";
+	if (q->field && !q->target_type && !q->actor_type && !q->trace_id) {
+		*why = "filter[field] needs filter[target], filter[actor] or filter[traceId]: no "
+		       "index holds one field's changes across every object";
 		*param_name = "filter[field]";
 		return PLAN_NO_INDEX;
 	}
-	if (!q->target_type && !q->actor_type && !q->flags) {
-		*why = "Give filter[actor], filter[target] or filter[flag]: each is served by an "
-		       "index; filter[action], filter[since], filter[until], filter[field] and "
-		       "filter[eventName] narrow them";
+	if (!q->target_type && !q->actor_type && !q->flags && !q->trace_id) {
+		*why = "Give filter[actor], filter[target], filter[traceId] or filter[flag]: each "
+		       "is served by an index; filter[action], filter[since], filter[until], "
+		       "filter[field] and filter[eventName] narrow them";
 		*param_name = q->actions      ? "filter[action]"
 		              : q->has_since  ? "filter[since]"
 		              : q->has_until  ? "filter[until]"
@@ -402,7 +429,7 @@ int query_plan(const struct plan_query *q, struct plan *out, const char **why,
 	bool by_field = q->field != NULL;
 	add(&b, "SELECT " SQL_ID("e.event_id") ", e.action, e.occurred_at, e.actor_type, e.actor_id, "
 	        "e.target_type, e.target_id, e.event_name, c.field, v.prev_value, v.next_value, "
-	        "e.log_id, e.seq, v.field, e.target_version FROM (");
+	        "e.log_id, e.seq, v.field, e.target_version, " SQL_TRACE("e.trace_id") " FROM (");
 	if (q->target_type) {
 		inner_history(&b, q);
 		out->index = by_field ? "data_event_changes_field" : "data_events_target";
@@ -410,6 +437,9 @@ int query_plan(const struct plan_query *q, struct plan *out, const char **why,
 	} else if (q->actor_type && by_field) {
 		inner_field(&b, q, false, PART_ALL);
 		out->index = "data_event_changes_actor";
+	} else if (q->trace_id) { /* a request's few events: narrower than any other range */
+		inner_trace(&b, q);
+		out->index = "data_events_trace";
 	} else if (q->flags) { /* flags are rare: their index, not the actor's range */
 		inner_flags(&b, q);
 		out->index = "data_event_flags_time";

@@ -16,6 +16,10 @@
  *                                   data_events_actor (actor, action, time, id), one range
  *                                   per action asked (all four when none), merged
  *   actor + field [+ ...]           data_event_changes_actor (actor, field, time, id)
+ *   trace [+ action, time, name, actor, flag, field]
+ *                                   data_events_trace (trace, time, id): the events of one
+ *                                   request's W3C trace, a handful (with a field, each
+ *                                   one's change of it by primary key)
  *   flag [+ action, time, name, actor]
  *                                   data_event_flags_time (flag, time, id), one range per
  *                                   kind asked, merged
@@ -23,8 +27,9 @@
  * The other filters are checked on each row the index range gives. A
  * target's history is in (version, time, id) order, anything else in
  * (time, id) order, newest first unless ascending. A query with none of
- * actor, target and flag, or with a field but neither actor nor target,
- * has no index: query_plan refuses it, saying which filter to add.
+ * actor, target, trace and flag, or with a field but none of actor,
+ * target and trace, has no index: query_plan refuses it, saying which
+ * filter to add.
  *
  * Pure: it builds text and parameters, and runs nothing. */
 #ifndef AUDITLOG_QUERY_PLAN_H
@@ -54,6 +59,7 @@ struct plan_query {
 	bool has_since, has_until;
 	int64_t since, until;   /* [since, until), ms since the epoch */
 	const char *event_name; /* or NULL */
+	const char *trace_id;   /* a W3C trace-id (trace_id_valid), or NULL */
 	bool ascending;         /* oldest first (sort=time) */
 	bool has_after;         /* the page starts after `after` */
 	struct cursor_pos after;
@@ -78,7 +84,8 @@ struct plan_query {
  * and one of its changes (or none), in page order:
  *   event_id, action, occurred_at, actor_type, actor_id, target_type,
  *   target_id, event_name, field, prev_value, next_value, log_id, seq,
- *   value's field (NULL when erased), target_version */
+ *   value's field (NULL when erased), target_version, trace_id (32
+ *   lowercase hex digits, NULL when the event has none) */
 struct plan {
 	char *sql;               /* malloc'd */
 	struct db_value *params; /* malloc'd, n of them */

@@ -345,6 +345,10 @@ int reads_record(struct http_request *req, const char *kind, const char *target_
 	event_init(&ev, EVENT_VIEWED, "users", http_claims(req)->user_id_str, target_type,
 	           target_id, changes);
 	snprintf(ev.event_name, sizeof ev.event_name, "%s", kind);
+	/* The read's own trace: through the API's /logs, the client's. */
+	const char *trace = http_trace_id(req);
+	if (trace_id_valid(trace, strlen(trace)))
+		memcpy(ev.trace_id, trace, TRACE_ID_HEX_LEN + 1);
 	if (reads_enqueue(a->reads, &ev)) {
 		http_reply_error(req, 503, "Service unavailable",
 		                 "Every read of the audit log is recorded, and too many records wait "

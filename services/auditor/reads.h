@@ -91,7 +91,8 @@ int reads_enqueue(struct reads *r, struct event *ev);
  * NULL; a NULL value is skipped; may be NULL), each under
  * READS_FIELD_PREFIX as {"prev": null, "next": "<value as given>"} (a
  * value that is not UTF-8 has U+FFFD for each ill-formed byte); a later
- * pair replaces an earlier of the same name. Names and values are
+ * pair replaces an earlier of the same name. Its traceId is req's trace
+ * (http_trace_id). Names and values are
  * borrowed and copied; names must be valid field names once prefixed.
  * Returns 0, or -1 after replying 503 (the queue is full, or out of
  * memory): the read must then not be answered. */

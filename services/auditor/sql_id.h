@@ -22,4 +22,10 @@
 	"0, '-'))"
 #define SQL_ID_ARG "UNHEX(REPLACE(?, '-', ''))"
 
+/* A W3C trace-id (data_events.trace_id, BINARY(16), sql/auditor/0013)
+ * likewise: in a select list its 32 lowercase hex digits (NULL when the
+ * event has none), and in place of a ? bound to that text. */
+#define SQL_TRACE(col) "LOWER(HEX(" col "))"
+#define SQL_TRACE_ARG "UNHEX(?)"
+
 #endif

@@ -36,13 +36,15 @@ static int page_row(void *arg, const struct db_row *row)
 		snprintf(p->current_id, sizeof p->current_id, "%s", v[0]);
 		int64_t ts = strtoll(v[2], NULL, 10);
 		json_t *attrs = json_pack(
-		    "{s:s, s:I, s:s%, s:s%, s:s%, s:s%, s:o, s:I, s:I, s:o}", "action", v[1], "timestamp",
-		    (json_int_t)ts, "actorType", v[3], (size_t)row->len[3], "actorId", v[4],
-		    (size_t)row->len[4], "targetType", v[5], (size_t)row->len[5], "targetId", v[6],
-		    (size_t)row->len[6], "eventName", v[7] ? json_stringn(v[7], row->len[7]) : json_null(),
-		    "log", (json_int_t)strtoll(v[11], NULL, 10), "seq",
+		    "{s:s, s:I, s:s%, s:s%, s:s%, s:s%, s:o, s:I, s:I, s:o, s:o}", "action", v[1],
+		    "timestamp", (json_int_t)ts, "actorType", v[3], (size_t)row->len[3], "actorId",
+		    v[4], (size_t)row->len[4], "targetType", v[5], (size_t)row->len[5], "targetId",
+		    v[6], (size_t)row->len[6], "eventName",
+		    v[7] ? json_stringn(v[7], row->len[7]) : json_null(), "log",
+		    (json_int_t)strtoll(v[11], NULL, 10), "seq",
 		    (json_int_t)strtoll(v[12], NULL, 10), "targetVersion",
-		    strcmp(v[14], "0") ? json_integer(strtoll(v[14], NULL, 10)) : json_null());
+		    strcmp(v[14], "0") ? json_integer(strtoll(v[14], NULL, 10)) : json_null(),
+		    "traceId", v[15] ? json_stringn(v[15], row->len[15]) : json_null());
 		if (!attrs)
 			return DB_ERR;
 		/* jsonapi_resource steals attrs even when it fails, so attrs may be
@@ -270,8 +272,8 @@ int store_read_positions(struct db *db, uint32_t log, uint64_t from, unsigned li
 	static const char head[] =
 	    "SELECT " SQL_ID("e.event_id") ", e.action, e.occurred_at, e.actor_type, e.actor_id, "
 	    "e.target_type, e.target_id, e.event_name, c.field, v.prev_value, v.next_value, "
-	    "e.log_id, e.seq, v.field, e.target_version FROM data_events e "
-	    "LEFT JOIN data_event_changes c ON c.event_id = e.event_id "
+	    "e.log_id, e.seq, v.field, e.target_version, " SQL_TRACE("e.trace_id") " "
+	    "FROM data_events e LEFT JOIN data_event_changes c ON c.event_id = e.event_id "
 	    "LEFT JOIN data_event_values v ON v.event_id = c.event_id AND v.field = c.field "
 	    "WHERE e.log_id = ? AND e.event_id IN (";
 	static const char tail[] = ") ORDER BY e.seq, c.field";

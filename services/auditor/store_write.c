@@ -51,7 +51,7 @@ static char *exists_sql[ROWS_LOG2_MAX + 1], *values_sql[ROWS_LOG2_MAX + 1],
     *nodes_sql[ROWS_LOG2_MAX + 1], *spans_sql[ROWS_LOG2_MAX + 1];
 
 /* Columns per row of each statement. */
-#define EV_COLS 11
+#define EV_COLS 12
 #define APPEND_COLS 4
 #define CH_COLS 10
 #define MUT_COLS 8
@@ -67,8 +67,8 @@ static void build_sql(void)
 	for (unsigned k = 0; k <= ROWS_LOG2_MAX; k++) {
 		events_sql[k] = repeat_rows("INSERT INTO data_events (log_id, seq, event_id, action, "
 		                            "occurred_at, actor_type, actor_id, target_type, target_id, "
-		                            "target_version, event_name) VALUES ",
-		                            "(?,?,?,?,?,?,?,?,?,?,?)", "", 1u << k);
+		                            "target_version, event_name, trace_id) VALUES ",
+		                            "(?,?,?,?,?,?,?,?,?,?,?,?)", "", 1u << k);
 		changes_sql[k] = repeat_rows("INSERT INTO data_event_changes (event_id, field, "
 		                             "prev_commitment, next_commitment, actor_type, actor_id, "
 		                             "target_type, target_id, target_version, occurred_at) "
@@ -152,6 +152,7 @@ struct batch_tx {
 	bool look;               /* look for stored ids before inserting (below) */
 	bool *repeat;            /* per event: an earlier event of the batch has its id */
 	uint8_t (*bin)[UUID_BIN_LEN]; /* per event: its id as the tables key it (sql_id.h) */
+	uint8_t (*trace)[TRACE_ID_LEN]; /* per event: its traceId's bytes, when it has one */
 	/* One attempt of the transaction: */
 	struct ledger_append app; /* the batch's ticket in the log; its frontier, grown by its events */
 	uint64_t first;           /* the position of its first event stored */
@@ -253,6 +254,7 @@ static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value *
 	    .target_id = e->target_id,
 	    .event_name = e->event_name[0] ? e->event_name : NULL,
 	    .target_version = e->target_version,
+	    .trace_id = e->trace_id[0] ? e->trace_id : NULL,
 	    .changes = t->lc + c0,
 	    .nchanges = c1 - c0,
 	};
@@ -271,6 +273,7 @@ static int place_event(struct batch_tx *t, size_t i, size_t k, struct db_value *
 	*v++ = DB_TEXT(e->target_id);
 	*v++ = DB_INT(e->target_version);
 	*v++ = le.event_name ? DB_TEXT(le.event_name) : DB_NULL_VALUE;
+	*v++ = le.trace_id ? DB_BLOB(t->trace[i], TRACE_ID_LEN) : DB_NULL_VALUE;
 	*ev = v;
 	if (e->action != EVENT_VIEWED) { /* the target's versions as stored */
 		v = t->mut + MUT_COLS * t->nmut++;
@@ -471,12 +474,18 @@ static int bind_batch(struct batch_tx *t)
 	t->leaf = malloc(t->n * sizeof *t->leaf);
 	t->ids = malloc(t->n * LEDGER_ID_LEN);
 	t->bin = malloc(t->n * sizeof *t->bin);
+	t->trace = malloc(t->n * sizeof *t->trace);
 	if (!t->lc || !t->cr || !t->first_change || !t->known || !t->repeat || !t->ev || !t->mut ||
-	    !t->ch || !t->val || !t->leaf || !t->ids || !t->bin)
+	    !t->ch || !t->val || !t->leaf || !t->ids || !t->bin || !t->trace)
 		return DB_ERR;
-	for (size_t i = 0; i < t->n; i++)
-		if (uuid_to_bin(t->events[i].id, strlen(t->events[i].id), t->bin[i]))
-			return DB_ERR_DATA; /* event_decode lets only UUIDs through */
+	/* event_decode lets only UUIDs and valid trace-ids through. */
+	for (size_t i = 0; i < t->n; i++) {
+		const struct event *e = &t->events[i];
+		bool traced = e->trace_id[0] != '\0';
+		if (uuid_to_bin(e->id, strlen(e->id), t->bin[i]) ||
+		    (traced && trace_id_parse(e->trace_id, strlen(e->trace_id), t->trace[i])))
+			return DB_ERR_DATA;
+	}
 	/* Repeats within the batch: sort the ids (their addresses tell the order
 	 * in the batch apart) and mark all but the first of each run. */
 	for (size_t i = 0; i < t->n; i++)
@@ -533,9 +542,10 @@ static int bind_batch(struct batch_tx *t)
 
 /* One row of store_read_positions' statement (auditor.h), as the DB
  * would give it for an event this batch stored. */
+#define OFFER_COLS 16
 struct offer_row {
-	const char *val[15];
-	unsigned long len[15];
+	const char *val[OFFER_COLS];
+	unsigned long len[OFFER_COLS];
 	char ts[24], seq[24], version[24];
 };
 
@@ -569,26 +579,27 @@ static void offer_committed(const struct batch_tx *t, uint64_t generation)
 			snprintf(o->ts, sizeof o->ts, "%lld", (long long)e->timestamp);
 			snprintf(o->seq, sizeof o->seq, "%llu", (unsigned long long)seq);
 			snprintf(o->version, sizeof o->version, "%lld", (long long)e->target_version);
-			const char *val[15] = {e->id,
-			                       event_action_name(e->action),
-			                       o->ts,
-			                       e->actor_type,
-			                       e->actor_id,
-			                       e->target_type,
-			                       e->target_id,
-			                       e->event_name[0] ? e->event_name : NULL,
-			                       change ? t->lc[c].field : NULL,
-			                       change ? t->cr[c].prev : NULL,
-			                       change ? t->cr[c].next : NULL,
-			                       log,
-			                       o->seq,
-			                       change ? t->lc[c].field : NULL,
-			                       o->version};
-			for (int j = 0; j < 15; j++) {
+			const char *val[OFFER_COLS] = {e->id,
+			                               event_action_name(e->action),
+			                               o->ts,
+			                               e->actor_type,
+			                               e->actor_id,
+			                               e->target_type,
+			                               e->target_id,
+			                               e->event_name[0] ? e->event_name : NULL,
+			                               change ? t->lc[c].field : NULL,
+			                               change ? t->cr[c].prev : NULL,
+			                               change ? t->cr[c].next : NULL,
+			                               log,
+			                               o->seq,
+			                               change ? t->lc[c].field : NULL,
+			                               o->version,
+			                               e->trace_id[0] ? e->trace_id : NULL};
+			for (int j = 0; j < OFFER_COLS; j++) {
 				o->val[j] = val[j];
 				o->len[j] = val[j] ? (unsigned long)strlen(val[j]) : 0;
 			}
-			rows[k] = (struct db_row){15, o->val, o->len};
+			rows[k] = (struct db_row){OFFER_COLS, o->val, o->len};
 		}
 		seq++;
 	}
@@ -644,6 +655,7 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 	free(t.leaf);
 	free(t.ids);
 	free(t.bin);
+	free(t.trace);
 	free(t.node);
 	free(t.nodes);
 	jcs_buf_free(&t.scratch);

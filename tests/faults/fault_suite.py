@@ -78,6 +78,21 @@ def p99(values):
     return s[max(0, math.ceil(0.99 * len(s)) - 1)]
 
 
+def log_line(line):
+    """(level, message) of one line of a daemon's log: a JSON object (the
+    default AUDITLOG_LOG_FORMAT), or the text of old ("<time> <daemon>
+    <level>: <message>"), or anything else the file holds (the stack's own
+    markers, a sanitizer's report) as (None, the line)."""
+    try:
+        o = json.loads(line)
+        if isinstance(o, dict) and "level" in o:
+            return o["level"], str(o.get("msg", ""))
+    except ValueError:
+        pass
+    m = re.match(r"^\S+ \S+ (debug|info|warn|error): (.*)$", line)
+    return (m.group(1), m.group(2)) if m else (None, line)
+
+
 class RunResult:
     def __init__(self, name):
         self.name = name
@@ -620,17 +635,19 @@ class Suite:
                     lines = f.read().decode(errors="replace").splitlines()
             except OSError:
                 continue
+            said = [log_line(ln) for ln in lines]
             skipped = sum(int(m.group(1)) for m in
-                          (re.search(r"skipped (\d+) already stored", ln) for ln in lines) if m)
+                          (re.search(r"skipped (\d+) already stored", msg) for _, msg in said)
+                          if m)
             if skipped:
                 res.notes.append(f"auditor skipped {skipped} events it already had "
                                  "(redeliveries or re-sends)")
-            bad = [ln for ln in lines if re.search(r" (warn|error): ", ln) or "ERROR" in ln
-                   or "Sanitizer" in ln]
+            bad = [msg for level, msg in said if level in ("warn", "error") or "ERROR" in msg
+                   or "Sanitizer" in msg]
             if bad:
                 kinds = {}
-                for ln in bad:
-                    k = re.sub(r"\d+", "N", ln.split(": ", 1)[-1])[:90]
+                for msg in bad:
+                    k = re.sub(r"\d+", "N", msg)[:90]
                     kinds[k] = kinds.get(k, 0) + 1
                 top = sorted(kinds.items(), key=lambda kv: -kv[1])[:4]
                 res.notes.append(f"{name} log: {len(bad)} warnings/errors: " +

@@ -19,7 +19,8 @@ from test_filters import model, publish, query, stored_crafted
 NDJSON = "application/x-ndjson"
 CSV = "text/csv"
 HEADER = ["seq", "log", "id", "timestamp", "action", "actorType", "actorId", "targetType",
-          "targetId", "targetVersion", "eventName", "field", "prev", "next", "erased", "flags"]
+          "targetId", "targetVersion", "eventName", "field", "prev", "next", "erased", "flags",
+          "traceId"]
 
 
 def export(s, tok, params, accept, via="auditor"):
@@ -88,6 +89,7 @@ def test_ndjson_and_csv_give_every_match():
                 e = by_id[r[2]]
                 at = e["attributes"]
                 assert int(r[0]) == at["seq"] and int(r[1]) == at["log"], r
+                assert r[16] == (at["traceId"] or ""), r
                 changes = at.get("changes", {})
                 if r[11]:
                     c = changes[r[11]]

@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import random
+import secrets
 import subprocess
 import time
 import urllib.parse
@@ -30,8 +31,11 @@ def publish(events):
 
 def crafted(rng, actors, targets, t0, n):
     """n events over the actors and targets, with every action, times
-    that tie now and then, two event names, two fields, and versions on
-    three in four (the others have none: version 0, last newest first)."""
+    that tie now and then, two event names, two fields, versions on three
+    in four (the others have none: version 0, last newest first), and the
+    trace of one of three requests on two in three (fresh trace-ids each
+    run: the log keeps every run's)."""
+    traces = [secrets.token_hex(16) for _ in range(3)]
     events = []
     for i in range(n):
         action = rng.choice(ACTIONS)
@@ -48,6 +52,8 @@ def crafted(rng, actors, targets, t0, n):
             prev = None if action == "created" else 1
             nxt = None if action == "deleted" else 2
             e["changes"] = {f: {"prev": prev, "next": nxt} for f in fields}
+        if rng.random() < 2 / 3:
+            e["traceId"] = rng.choice(traces)
         events.append(e)
     return events
 
@@ -69,6 +75,8 @@ def model(events, f):
         if "field" in f and f["field"] not in e.get("changes", {}):
             continue
         if "eventName" in f and e.get("eventName") != f["eventName"]:
+            continue
+        if "traceId" in f and e.get("traceId") != f["traceId"]:
             continue
         out.append(e)
     if "target" in f:
@@ -148,12 +156,22 @@ def test_filters_against_a_model():
                     assert got == model(events, f), (f, len(got), len(model(events, f)))
                     cases += 1
         assert cases == 60
+        # One request's events (README "Tracing"): alone, or with any other
+        # filter.
+        tr = next(e["traceId"] for e in events if "traceId" in e)
+        assert model(events, {"traceId": tr})
+        for base in ({"traceId": tr}, {"traceId": tr, "actor": a}, {"traceId": tr, "target": t}):
+            for n in narrowings[:8]:
+                f = before_reads(dict(base, **n), reads_from)
+                got = query(s, tok, f, size=rng.choice((1, 3, 1000)))
+                assert got == model(events, f), (f, len(got), len(model(events, f)))
         # RFC 3339 and milliseconds are the same instant.
         assert query(s, tok, {"actor": a, "since": iso}) == \
             query(s, tok, {"actor": a, "since": t0 + 100})
         # Through the API's /logs/by and /logs/for, the same answers.
         for f in ({"actor": a, "action": "deleted,changed", "sort": "time"},
-                  before_reads({"target": t, "field": "a", "since": t0 + 20}, reads_from)):
+                  before_reads({"target": t, "field": "a", "since": t0 + 20}, reads_from),
+                  {"actor": a, "traceId": tr}):
             assert query(s, tok, f, size=2, via="api") == model(events, f), f
 
 
@@ -241,6 +259,12 @@ def test_bad_filters_get_400():
                  ("filter[actor]=users:1&filter[colour]=red", "filter[colour]"),
                  ("filter[actor]=users:1&sort=time&sort=-time", "sort"),
                  ("filter[actor]=users:1&filter%5Bactor%5D=users:2", "filter[actor]"),
+                 # A trace-id: 32 lowercase hex digits, not all zero.
+                 ("filter[traceId]=" + "0" * 32, "filter[traceId]"),
+                 ("filter[traceId]=4BF92F3577B34DA6A3CE929D0E0E4736", "filter[traceId]"),
+                 ("filter[traceId]=4bf92f3577b34da6a3ce929d0e0e473", "filter[traceId]"),
+                 ("filter[traceId]=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                  "filter[traceId]"),
                  # No index answers these: 400 saying which filter to add.
                  ("filter[action]=deleted", "filter[action]"),
                  ("filter[since]=0", "filter[since]"),
@@ -263,7 +287,7 @@ def test_bad_filters_get_400():
                                    "filter[until]=253402300800001", token=tok)
         assert status == 400 and error_of(doc)["source"]["parameter"] == "filter[until]", doc
         status, _, doc = s.auditor("GET", "/data-events?filter[field]=name", token=tok)
-        assert "filter[target] or filter[actor]" in error_of(doc)["detail"], doc
+        assert "filter[target], filter[actor] or filter[traceId]" in error_of(doc)["detail"], doc
         status, _, doc = s.api("GET", "/logs/by/users/1?filter[action]=eaten", token=tok)
         assert status == 400 and error_of(doc)["source"]["parameter"] == "filter[action]", doc
         # Too long to forward: named too (a tester's finding: no parameter).
@@ -321,6 +345,13 @@ DOCUMENTED = [
     (["flag=gap"], "data_event_flags_time"),
     (["flag=gap,drift", "action=changed", "since=1", "actor=users:1", "name=x"],
      "data_event_flags_time"),
+    (["trace=4bf92f3577b34da6a3ce929d0e0e4736"], "data_events_trace"),
+    (["trace=4bf92f3577b34da6a3ce929d0e0e4736", "actor=users:1", "action=changed,viewed", "since=1",
+      "until=2000000000000", "name=x", "flag=gap"], "data_events_trace"),
+    (["trace=4bf92f3577b34da6a3ce929d0e0e4736", "field=email", "action=changed"], "data_events_trace"),
+    (["target=users:2", "trace=4bf92f3577b34da6a3ce929d0e0e4736"], "data_events_target"),
+    (["target=users:2", "field=email", "trace=4bf92f3577b34da6a3ce929d0e0e4736"], "data_event_changes_field"),
+    (["actor=users:1", "field=email", "trace=4bf92f3577b34da6a3ce929d0e0e4736"], "data_event_changes_actor"),
 ]
 
 

@@ -87,6 +87,8 @@ def canonical_view(a, event_id):
         leaf["eventName"] = a["eventName"]
     if a.get("targetVersion") is not None:
         leaf["targetVersion"] = a["targetVersion"]
+    if a.get("traceId") is not None:  # the request's trace (README "Tracing")
+        leaf["traceId"] = a["traceId"]
     return json.dumps(leaf, sort_keys=True, separators=(",", ":")).encode()
 
 

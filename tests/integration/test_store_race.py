@@ -12,6 +12,7 @@ that the ledger reopens on the stored tree (docs/ledger.md). Needs the
 administrator's socket that ./run.sh exports as MYSQL_UNIX_PORT; without it
 the test is skipped (exit 77)."""
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -121,7 +122,10 @@ def report(out, err):
     print("  " + out.strip())
     for line in err.splitlines():
         if "appends held the append lock" in line:
-            print("  " + line.split(" info: ", 1)[-1])
+            try:  # a JSON log line (log.h), the default
+                print("  " + json.loads(line)["msg"])
+            except ValueError:
+                print("  " + line.split(" info: ", 1)[-1])
             break
 
 

@@ -29,7 +29,7 @@ import harness  # noqa: E402
 from auditor_db import AuditorDB, sql_id, sql_id_value  # noqa: E402
 from harness import BIN, SRC, http, wait_for  # noqa: E402
 from stack import FaultStack  # noqa: E402
-from tampering import StoredLog, actor_changed  # noqa: E402
+from tampering import StoredLog, actor_changed, trace_changed  # noqa: E402
 
 AMQP_URL = os.environ.get("AUDITLOG_AMQP_URL", "amqp://dev:dev@localhost:5672/")
 ROUNDS = 3             # publishing rounds, each checkpointed before the next
@@ -115,6 +115,8 @@ def view_leaf(ev, log, seq):
             "targetType": ev["targetType"], "timestamp": ev["timestamp"]}
     if ev.get("targetVersion") is not None:
         leaf["targetVersion"] = ev["targetVersion"]
+    if ev.get("traceId") is not None:
+        leaf["traceId"] = ev["traceId"]
     return canonical(leaf).encode()
 
 
@@ -177,6 +179,8 @@ class Suite:
             ev = {"id": str(uuid.uuid4()), "timestamp": 1_790_000_000_000 + i,
                   "actorType": "service", "actorId": ACTOR, "targetType": "documents",
                   "targetId": f"doc-{i % 97}"}
+            if i % 4:  # the trace of the request that made it; one in four has none
+                ev["traceId"] = uuid.uuid4().hex
             if i % 3 == 0:
                 ev["action"] = "viewed"
             else:
@@ -355,6 +359,21 @@ class Suite:
         q = mid + 101
         self.case("actor id changed", *actor_changed(f"{at} = {q}"), q, "hash-mismatch")
 
+        # The request's trace is committed: changed, removed or added, the
+        # row no longer gives its leaf.
+        def with_trace(from_seq, present):
+            return int(self.log.scalar(
+                f"SELECT MIN(seq) FROM data_events WHERE {at} >= {from_seq} AND trace_id IS "
+                f"{'NOT ' if present else ''}NULL;"))
+        t = with_trace(mid + 131, True)
+        self.case("traceId changed", *trace_changed(f"{at} = {t}", uuid.uuid4().hex), t,
+                  "hash-mismatch")
+        t = with_trace(mid + 151, True)
+        self.case("traceId removed", *trace_changed(f"{at} = {t}", None), t, "hash-mismatch")
+        t = with_trace(mid + 171, False)
+        self.case("traceId added", *trace_changed(f"{at} = {t}", uuid.uuid4().hex), t,
+                  "hash-mismatch")
+
         r = mid - 211
         self.case("event row deleted (middle)", [("data_events", f"{at} = {r}")],
                   f"DELETE FROM data_events WHERE {at} = {r};", r, "missing-position")
@@ -530,6 +549,18 @@ class Suite:
         w = self.run_verifier(join(removed))
         self.record(f"bundle: line removed (seq {seq})", None, w,
                     w[0] == 1 and f"seq {seq}" in w[1])
+
+        # Another trace-id on a line: its members no longer give its leaf.
+        j = i
+        while '"traceId":"' not in lines[j]:
+            j += 1
+        at = lines[j].index('"traceId":"') + len('"traceId":"') + 7
+        traced = list(lines)
+        traced[j] = lines[j][:at] + ("0" if lines[j][at] != "0" else "1") + lines[j][at + 1:]
+        tseq = json.loads(lines[j])["seq"]
+        w = self.run_verifier(join(traced))
+        self.record(f"bundle: traceId changed (seq {tseq})", None, w,
+                    w[0] == 1 and f"seq {tseq}" in w[1] and "leaf hash" in w[1])
 
         swapped = list(lines)
         swapped[i], swapped[i + 40] = swapped[i + 40], swapped[i]

@@ -81,6 +81,16 @@ class StoredLog:
         return undo
 
 
+def trace_changed(where, trace):
+    """(saves, change) of the cases on an event's traceId (README
+    "Tracing"): the stored trace-id of the events where selects becomes
+    trace (32 hex digits), or none when trace is None. The trace is part of
+    the leaf: GET /verify answers 409 hash-mismatch at its position."""
+    value = f"UNHEX('{trace}')" if trace else "NULL"
+    return [("data_events", where)], \
+        f"UPDATE data_events SET trace_id = {value} WHERE {where};"
+
+
 def actor_changed(where, actor="mallory"):
     """(saves, change) of the case "actor id changed": the stored actor of
     the events where selects becomes actor. The row no longer gives its

@@ -52,7 +52,7 @@ struct gen {
 	struct leaf_event e;
 	struct leaf_change ch[3];
 	struct bundle_field bf[3];
-	char id[40], actor[24], target[24];
+	char id[40], actor[24], target[24], trace[33];
 	char *texts[6];
 };
 
@@ -102,6 +102,10 @@ static int gen_event(uint64_t i, struct gen *g, struct jcs_buf *scratch, uint64_
 	g->e.target_id = g->target;
 	g->e.event_name = splitmix(&r) % 10 == 0 ? "profile.updated" : NULL;
 	g->e.target_version = splitmix(&r) % 4 ? (int64_t)(1 + splitmix(&r) % 1000) : 0;
+	/* Every other event carries the trace of its request (drawn from the
+	 * id's bits, so the other members come out as before traces). */
+	snprintf(g->trace, sizeof g->trace, "%016" PRIx64 "%016" PRIx64, b, a | 1);
+	g->e.trace_id = i % 2 ? NULL : g->trace;
 	int nf = 0;
 	if (splitmix(&r) % 10 < 7) {
 		g->e.action = "viewed";

@@ -4,7 +4,7 @@
  *
  *   plan_sql [actor=T:ID] [target=T:ID] [field=F] [action=a,b] [flag=k,l]
  *            [since=MS] [until=MS] [name=N] [sort=time|-time] [after=V:T:ID]
- *            [size=N] [versions=MIN:MAX]
+ *            [size=N] [versions=MIN:MAX] [trace=32 hex digits]
  *
  * Prints one JSON object: {"sql": "...", "params": [...], "index": "..."}
  * (params as strings and integers, in order), or {"error": "..."} and
@@ -50,6 +50,8 @@ int main(int argc, char **argv)
 			q.field = v;
 		} else if (!strcmp(k, "name")) {
 			q.event_name = v;
+		} else if (!strcmp(k, "trace")) {
+			q.trace_id = v;
 		} else if (!strcmp(k, "action") || !strcmp(k, "flag")) {
 			bool action = !strcmp(k, "action");
 			const char *const *names = action ? actions : plan_flag_names;

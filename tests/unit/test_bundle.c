@@ -176,6 +176,30 @@ static void event_lines(void)
 	CHECK_INT(bundle_event_write(&e, NULL, 0, h, &b), LEAF_OK);
 	CHECK_INT(check_line(r, &b, &bl), BUNDLE_OK);
 
+	/* A traceId: the line's last member, as in the leaf; checked. A line
+	 * whose traceId was changed no longer matches its leaf; one that is
+	 * not a trace-id is refused as such. */
+	e.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+	CHECK_INT(leaf_hash(&e, &scratch, h), LEAF_OK);
+	b.len = 0;
+	CHECK_INT(bundle_event_write(&e, NULL, 0, h, &b), LEAF_OK);
+	CHECK(b.len > 47 && !memcmp(b.data + b.len - 47,
+	                            ",\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}\n", 47));
+	CHECK_INT(check_line(r, &b, &bl), BUNDLE_OK);
+	char *traced = strndup(b.data, b.len - 1);
+	size_t tn = b.len - 1;
+	traced[tn - 3] = '7'; /* ...4736 -> ...4737 */
+	CHECK_INT(bundle_event_check(r, traced, tn, &bl), BUNDLE_ELEAF);
+	traced[tn - 3] = 'A';
+	CHECK_INT(bundle_event_check(r, traced, tn, &bl), BUNDLE_EFORMAT);
+	CHECK(strstr(bl.why, "traceId") != NULL);
+	free(traced);
+	/* Removed: the leaf of an event without one, which this is not. */
+	e.trace_id = NULL;
+	b.len = 0;
+	CHECK_INT(bundle_event_write(&e, NULL, 0, h, &b), LEAF_OK);
+	CHECK_INT(check_line(r, &b, &bl), BUNDLE_ELEAF);
+
 	jcs_buf_free(&scratch);
 	jcs_buf_free(&b);
 	bundle_reader_free(r);

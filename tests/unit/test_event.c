@@ -96,6 +96,12 @@ static void test_encode_to(void)
 		random_string(ev.event_name, k % 3 ? EVENT_NAME_MAX : 0, NULL, &seed);
 		ev.target_version = k % 7 ? (int64_t)(rand_r(&seed) % 100000) : EVENT_VERSION_MAX;
 		ev.timestamp = k % 11 ? ev.timestamp : 0;
+		/* A traceId on three in four (an older producer's event has none). */
+		if (k % 4) {
+			for (int i = 0; i < TRACE_ID_HEX_LEN; i++)
+				ev.trace_id[i] = "0123456789abcdef"[rand_r(&seed) % 16];
+			ev.trace_id[TRACE_ID_HEX_LEN] = '\0';
+		}
 		size_t len, n = event_encode_to(&ev, buf, sizeof buf);
 		char *want = event_encode(&ev, &len);
 		CHECK(want != NULL);
@@ -115,6 +121,8 @@ static void test_encode_to(void)
 			CHECK_STR(json_string_value(json_object_get(j, "targetId")), ev.target_id);
 			const char *name = json_string_value(json_object_get(j, "eventName"));
 			CHECK_STR(name ? name : "", ev.event_name);
+			const char *trace = json_string_value(json_object_get(j, "traceId"));
+			CHECK_STR(trace ? trace : "", ev.trace_id);
 			json_decref(j);
 		}
 		free(want);
@@ -244,17 +252,65 @@ int main(void)
 		event_clear(&w);
 	}
 
+	/* traceId: kept as sent, written back in both encoders, and absent
+	 * (older producers) when not sent. */
+	{
+		struct event v, w;
+		CHECK_INT(event_decode(VALID_HEAD
+		                       "\"action\":\"viewed\"," REFS
+		                       ",\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}",
+		                       strlen(VALID_HEAD
+		                              "\"action\":\"viewed\"," REFS
+		                              ",\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}"),
+		                       &v, why, sizeof why),
+		          0);
+		CHECK_STR(v.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+		char buf[EVENT_ENCODE_TO_MAX];
+		size_t n = event_encode_to(&v, buf, sizeof buf);
+		char *text = event_encode(&v, &len);
+		CHECK(text && n == len && !memcmp(buf, text, len));
+		CHECK(text && strstr(text, ",\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}"));
+		CHECK_INT(event_decode(text, len, &w, why, sizeof why), 0);
+		CHECK_STR(w.trace_id, v.trace_id);
+		free(text);
+		event_clear(&w);
+		event_clear(&v);
+		event_init(&v, EVENT_CHANGED, "users", "1", "users", "2",
+		           json_pack("{s:{s:s, s:s}}", "name", "prev", "Ann", "next", "Bo"));
+		snprintf(v.trace_id, sizeof v.trace_id, "0af7651916cd43dd8448eb211c80319c");
+		text = event_encode(&v, &len);
+		CHECK(text && event_decode(text, len, &w, why, sizeof why) == 0);
+		CHECK_STR(w.trace_id, "0af7651916cd43dd8448eb211c80319c");
+		CHECK(json_equal(w.changes, v.changes));
+		free(text);
+		event_clear(&w);
+		event_clear(&v);
+		CHECK_INT(decode(VALID_HEAD "\"action\":\"viewed\"," REFS "}", why), 0);
+		CHECK_INT(event_decode(VALID_HEAD "\"action\":\"viewed\"," REFS "}",
+		                       strlen(VALID_HEAD "\"action\":\"viewed\"," REFS "}"), &w,
+		                       why, sizeof why),
+		          0);
+		CHECK_STR(w.trace_id, "");
+		event_clear(&w);
+		why[0] = '\0';
+		CHECK_INT(decode(VALID_HEAD "\"action\":\"viewed\"," REFS
+		                            ",\"traceId\":\"4BF92F3577B34DA6A3CE929D0E0E4736\"}",
+		                 why),
+		          -1);
+		CHECK(strstr(why, "traceId") != NULL);
+	}
+
 	/* Poison: each is refused with a reason. */
 	const char *bad[] = {
 	    "",
 	    "not json",
 	    "[]",
 	    "{\"id\":1}",
-	    VALID_HEAD "\"action\":\"viewed\"}",                              /* missing refs */
-	    VALID_HEAD "\"action\":\"eaten\"," REFS "}",                      /* unknown action */
-	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"extra\":1}",         /* unknown member */
-	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"changes\":{}}",      /* changes on a view */
-	    VALID_HEAD "\"action\":\"changed\"," REFS "}",                    /* changed, no changes */
+	    VALID_HEAD "\"action\":\"viewed\"}",                         /* missing refs */
+	    VALID_HEAD "\"action\":\"eaten\"," REFS "}",                 /* unknown action */
+	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"extra\":1}",    /* unknown member */
+	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"changes\":{}}", /* changes on a view */
+	    VALID_HEAD "\"action\":\"changed\"," REFS "}",               /* changed, no changes */
 	    VALID_HEAD "\"action\":\"changed\"," REFS ",\"changes\":{\"a\":1}}",
 	    VALID_HEAD "\"action\":\"changed\"," REFS ",\"changes\":{\"a\":{\"prev\":1}}}",
 	    VALID_HEAD "\"action\":\"viewed\"," REFS
@@ -263,8 +319,8 @@ int main(void)
 	               ",\"changes\":{\"a\":{\"prev\":1,\"next\":2}}}", /* created: prev not null */
 	    VALID_HEAD "\"action\":\"deleted\"," REFS
 	               ",\"changes\":{\"a\":{\"prev\":1,\"next\":2}}}", /* deleted: next not null */
-	    VALID_HEAD "\"action\":\"created\"," REFS ",\"changes\":{}}",   /* empty changes */
-	    VALID_HEAD "\"action\":\"changed\"," REFS  /* the auditor's own names for reads */
+	    VALID_HEAD "\"action\":\"created\"," REFS ",\"changes\":{}}", /* empty changes */
+	    VALID_HEAD "\"action\":\"changed\"," REFS /* the auditor's own names for reads */
 	               ",\"changes\":{\"read.target\":{\"prev\":null,\"next\":\"users:1\"}}}",
 	    VALID_HEAD "\"action\":\"created\"," REFS
 	               ",\"changes\":{\"a\":{\"prev\":null,\"next\":1},\"read.\":{\"prev\":null,"
@@ -275,17 +331,31 @@ int main(void)
 	    VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":\"3\"," REFS "}",
 	    VALID_HEAD "\"action\":\"viewed\",\"targetVersion\":9007199254740993," REFS "}",
 	    VALID_HEAD "\"action\":\"viewed\",\"actorType\":\"users\",\"actorId\":2,"
-	               "\"targetType\":\"users\",\"targetId\":\"2\"}",        /* numeric id */
+	               "\"targetType\":\"users\",\"targetId\":\"2\"}", /* numeric id */
 	    VALID_HEAD "\"action\":\"viewed\",\"actorType\":\"us ers\",\"actorId\":\"2\","
-	               "\"targetType\":\"users\",\"targetId\":\"2\"}",        /* bad type */
+	               "\"targetType\":\"users\",\"targetId\":\"2\"}", /* bad type */
 	    VALID_HEAD "\"action\":\"viewed\",\"actorType\":\"users\",\"actorId\":\"\","
-	               "\"targetType\":\"users\",\"targetId\":\"2\"}",        /* empty id */
+	               "\"targetType\":\"users\",\"targetId\":\"2\"}", /* empty id */
 	    "{\"id\":\"not-a-uuid\",\"timestamp\":1,\"action\":\"viewed\"," REFS "}",
 	    "{\"id\":\"0190b6a8-7c2e-7abc-8def-0123456789ab\",\"timestamp\":-5,"
 	    "\"action\":\"viewed\"," REFS "}",
 	    "{\"id\":\"0190b6a8-7c2e-7abc-8def-0123456789ab\",\"timestamp\":\"now\","
 	    "\"action\":\"viewed\"," REFS "}",
 	    VALID_HEAD "\"action\":\"viewed\",\"action\":\"viewed\"," REFS "}", /* duplicate key */
+	    /* traceId: a W3C trace-id or nothing */
+	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"traceId\":null}",
+	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"traceId\":\"\"}",
+	    VALID_HEAD "\"action\":\"viewed\"," REFS ",\"traceId\":42}",
+	    VALID_HEAD "\"action\":\"viewed\"," REFS
+	               ",\"traceId\":\"00000000000000000000000000000000\"}",
+	    VALID_HEAD "\"action\":\"viewed\"," REFS
+	               ",\"traceId\":\"4BF92F3577B34DA6A3CE929D0E0E4736\"}",
+	    VALID_HEAD "\"action\":\"viewed\"," REFS
+	               ",\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e473\"}",
+	    VALID_HEAD "\"action\":\"viewed\"," REFS
+	               ",\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736a\"}",
+	    VALID_HEAD "\"action\":\"viewed\"," REFS
+	               ",\"traceId\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		why[0] = '\0';

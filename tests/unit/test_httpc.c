@@ -63,7 +63,7 @@ static int get_body(size_t n, size_t *len)
 	if (httpc_parse_url(url, &u) || pthread_create(&t, NULL, serve, &s))
 		return 99;
 	struct httpc_response r = {0};
-	int st = httpc_get(&u, "/", NULL, 20000, &r);
+	int st = httpc_get(&u, "/", NULL, NULL, 20000, &r);
 	*len = st ? 0 : r.body_len;
 	if (!st)
 		httpc_response_free(&r);

@@ -1,8 +1,9 @@
 /* leaf: the worked example of docs/ledger.md "What a leaf commits to" byte
- * for byte; leaf_write against jcs_serialize of the same event built as a
- * jansson object, on random events (strings with quotes, backslashes,
- * control characters and non-ASCII, eventName absent or present, 0 to 5
- * changes); and the refusals. */
+ * for byte (with and without traceId and targetVersion); leaf_write
+ * against jcs_serialize of the same event built as a jansson object, on
+ * random events (strings with quotes, backslashes, control characters and
+ * non-ASCII, eventName and traceId absent or present, 0 to 5 changes); and
+ * the refusals. */
 #include "b64.h"
 #include "leaf.h"
 #include "testhelp.h"
@@ -33,7 +34,8 @@ static void worked_example(void)
 	    "\"email\":{\"next\":\"WnxqbjHIE_Xn0JiNw9Hi-ef9JJUCRRRZULCLtJUFSZw\",\"prev\":"
 	    "\"JUFPNiH_RZvpU74d5pMQRS5wIi4jRAVsSZmYSG3Df_Y\"}},\"id\":\"01890a5d-ac96-774b-"
 	    "bcce-b302099a8057\",\"log\":0,\"seq\":7,\"targetId\":\"42\",\"targetType\":"
-	    "\"users\",\"targetVersion\":3,\"timestamp\":1688000000000}";
+	    "\"users\",\"targetVersion\":3,\"timestamp\":1688000000000,\"traceId\":"
+	    "\"4bf92f3577b34da6a3ce929d0e0e4736\"}";
 	uint8_t salt_prev[LEAF_SALT_LEN], salt_next[LEAF_SALT_LEN];
 	unhex("000102030405060708090a0b0c0d0e0f", salt_prev);
 	unhex("101112131415161718191a1b1c1d1e1f", salt_next);
@@ -65,14 +67,29 @@ static void worked_example(void)
 	                       .target_type = "users",
 	                       .target_id = "42",
 	                       .target_version = 3,
+	                       .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
 	                       .changes = &ch,
 	                       .nchanges = 1};
 	CHECK_INT(leaf_write(&e, &out), LEAF_OK);
-	CHECK_INT((int)out.len, 323);
-	CHECK_INT((int)strlen(leaf_text), 323);
+	CHECK_INT((int)out.len, 368);
+	CHECK_INT((int)strlen(leaf_text), 368);
 	CHECK(out.len == strlen(leaf_text) && memcmp(out.data, leaf_text, out.len) == 0);
 	uint8_t h[LEAF_HASH_LEN];
 	CHECK_INT(leaf_hash(&e, &scratch, h), LEAF_OK);
+	CHECK(hex_is(h, LEAF_HASH_LEN,
+	             "d354f5d37aaf065d0e1df475671434a4f0dfe82a1009b70e3bf01f16c42a2aac"));
+	/* Another trace-id is another leaf: the trace is committed. */
+	e.trace_id = "4bf92f3577b34da6a3ce929d0e0e4737";
+	uint8_t other[LEAF_HASH_LEN];
+	CHECK_INT(leaf_hash(&e, &scratch, other), LEAF_OK);
+	CHECK(memcmp(h, other, sizeof h) != 0);
+	/* Without a traceId (an event of an older producer, or stored before
+	 * traces) the member is absent: the leaf, and its hash, of before. */
+	e.trace_id = NULL;
+	CHECK_INT(leaf_hash(&e, &scratch, h), LEAF_OK);
+	CHECK_INT((int)scratch.len, 323);
+	CHECK(scratch.len == 323 && memcmp(scratch.data, leaf_text, 322) == 0 &&
+	      scratch.data[322] == '}');
 	CHECK(hex_is(h, LEAF_HASH_LEN,
 	             "c5a14ed7222f2640d33149e49eecc600d19b16aa343bf4e476cb4f0a6fae1ba7"));
 	/* Without a version (a producer that sends none, an event stored
@@ -196,6 +213,7 @@ static void random_event_matches_jcs(int round)
 	    .target_type = strs[4],
 	    .target_id = strs[5],
 	    .event_name = next_rand() % 2 ? strs[6] : NULL,
+	    .trace_id = next_rand() % 2 ? strs[7] : NULL,
 	    .changes = ch,
 	    .nchanges = nch};
 	/* Members added in an order of their own: JCS sorts them. */
@@ -210,6 +228,8 @@ static void random_event_matches_jcs(int round)
 	json_object_set_new(obj, "actorId", json_string(e.actor_id));
 	if (e.event_name)
 		json_object_set_new(obj, "eventName", json_string(e.event_name));
+	if (e.trace_id)
+		json_object_set_new(obj, "traceId", json_string(e.trace_id));
 	if (nch)
 		json_object_set_new(obj, "changes", changes);
 	else

@@ -103,6 +103,11 @@ struct http_request {
 void *http_app(const struct http_request *req) { return req->a; }
 const struct query *http_query(const struct http_request *req) { return &req->q; }
 const struct auth_claims *http_claims(const struct http_request *req) { return &req->claims; }
+const char *http_trace_id(const struct http_request *req)
+{
+	(void)req;
+	return "0af7651916cd43dd8448eb211c80319c";
+}
 void http_reply_error(struct http_request *req, unsigned status, const char *title,
                       const char *fmt, ...)
 {
@@ -246,6 +251,8 @@ static void test_record(void)
 		CHECK_STR(e->target_id, "2");
 		CHECK_STR(e->event_name, "audit.export");
 		CHECK_INT(e->target_version, 0);
+		CHECK_STR(e->trace_id,
+		          "0af7651916cd43dd8448eb211c80319c"); /* the read's request's */
 		json_t *want = json_loads("{\"read.actor\":{\"prev\":null,\"next\":\"users:2\"},"
 		                          "\"read.size\":{\"prev\":null,\"next\":\"9\"},"
 		                          "\"read.at\":{\"prev\":null,\"next\":\"1\xC3\xA9\xEF\xBF\xBD\"},"

@@ -35,7 +35,7 @@ static void fence_free(void *ptr)
 
 /* ---- the stub database: db_query replays rows[] ---- */
 
-#define COLS 15
+#define COLS 16
 struct stub_row {
 	const char *val[COLS];
 };
@@ -116,16 +116,17 @@ static int query(const struct stub_row *rows, size_t n, unsigned limit, struct s
 #define E1 "0190b6a8-7c2e-7abc-8def-000000000002"
 #define E2 "0190b6a8-7c2e-7abc-8def-000000000001"
 #define E3 "0190b6a8-7c2e-7abc-8def-000000000000"
+#define TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
 
 /* A changed event with two changes, a viewed one, then the extra event
  * that only says another page follows. */
 static const struct stub_row three[] = {
     {{E1, "changed", "1795833313145", "users", "1", "users", "2", NULL, "agreedTos", "false",
-      "true", "0", "12", "agreedTos", "5"}},
+      "true", "0", "12", "agreedTos", "5", TRACE}},
     {{E1, "changed", "1795833313145", "users", "1", "users", "2", NULL, "email", NULL, NULL, "0",
-      "12", NULL, "5"}},
+      "12", NULL, "5", TRACE}},
     {{E1, "changed", "1795833313145", "users", "1", "users", "2", NULL, "name", "\"A\"", "\"B\"",
-      "0", "12", "name", "5"}},
+      "0", "12", "name", "5", TRACE}},
     {{E2, "viewed", "1795833313144", "users", "1", "users", "2", "token-issued", NULL, NULL, NULL,
       "0", "11", NULL, "4"}},
     {{E3, "viewed", "1795833313143", "users", "1", "users", "2", NULL, NULL, NULL, NULL, "0", "10",
@@ -154,7 +155,12 @@ static void test_page(void)
 	CHECK_INT(json_integer_value(json_object_get(json_object_get(first, "attributes"), "log")), 0);
 	CHECK_STR(json_string_value(json_object_get(json_object_get(changes, "name"), "prev")),
 	          "A");
+	/* The request's trace, or null for an event without one. */
+	CHECK_STR(
+	    json_string_value(json_object_get(json_object_get(first, "attributes"), "traceId")),
+	    TRACE);
 	json_t *second = json_object_get(json_array_get(page.data, 1), "attributes");
+	CHECK(json_is_null(json_object_get(second, "traceId")));
 	CHECK_STR(json_string_value(json_object_get(second, "eventName")), "token-issued");
 	CHECK_INT(json_integer_value(json_object_get(second, "targetVersion")), 4);
 	CHECK(json_object_get(second, "changes") == NULL);
@@ -216,6 +222,37 @@ static void test_resource_fails(void)
 	CHECK(page.data == NULL);
 }
 
+/* filter[traceId] alone: one range of the trace index, the id bound as
+ * text and unhexed by the statement; with a target, the history's index
+ * and the trace checked on each row. */
+static void test_trace_filter(void)
+{
+	struct store_page page;
+	stub_rows = three;
+	stub_nrows = 5;
+	struct plan_query q = {.trace_id = TRACE, .limit = 10};
+	CHECK_INT(store_query_events(NULL, &q, &page), DB_OK);
+	CHECK(strstr(last_sql, "FORCE INDEX (data_events_trace) WHERE e.trace_id = UNHEX(?)") !=
+	      NULL);
+	CHECK_STR(last_params[0].s, TRACE);
+	json_decref(page.data);
+	struct plan_query t = {
+	    .target_type = "users", .target_id = "2", .trace_id = TRACE, .limit = 10};
+	CHECK_INT(store_query_events(NULL, &t, &page), DB_OK);
+	CHECK(strstr(last_sql, "data_events_target") != NULL);
+	CHECK(strstr(last_sql, "data_events.trace_id = UNHEX(?)") != NULL);
+	json_decref(page.data);
+	/* An actor's query with a trace goes through the trace's few events,
+	 * not the actor's range. */
+	struct plan_query a = {
+	    .actor_type = "users", .actor_id = "1", .trace_id = TRACE, .limit = 10};
+	CHECK_INT(store_query_events(NULL, &a, &page), DB_OK);
+	CHECK(strstr(last_sql, "data_events_trace") != NULL);
+	CHECK(strstr(last_sql, "data_events_actor") == NULL);
+	CHECK(strstr(last_sql, "e.actor_type = ?") != NULL);
+	json_decref(page.data);
+}
+
 static void test_db_error(void)
 {
 	struct store_page page;
@@ -230,6 +267,7 @@ int main(void)
 	json_set_alloc_funcs(fence_malloc, fence_free);
 	test_page();
 	test_resource_fails();
+	test_trace_filter();
 	test_db_error();
 	return test_report("store");
 }

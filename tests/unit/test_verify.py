@@ -142,6 +142,19 @@ with tempfile.TemporaryDirectory() as tmp:
            r"^INVALID: seq 4: the event's members \(or its commitments\) do not match its leaf "
            r"hash$", r"root valid")
 
+    # The request's trace is part of the leaf (every other event has one).
+    t = next(i for i, l in enumerate(lines) if i and b'"traceId":"' in l)
+    e = list(lines)
+    at = lines[t].index(b'"traceId":"') + len(b'"traceId":"') + 5  # another hex digit
+    e[t] = lines[t][:at] + (b"0" if lines[t][at:at + 1] != b"0" else b"1") + lines[t][at + 1:]
+    edited("a flipped byte in a traceId", e,
+           rf"^INVALID: seq {seq_of(lines[t])}: the event's members \(or its commitments\) do "
+           r"not match its leaf hash$", r"root valid")
+    e = list(lines)
+    e[t] = lines[t].replace(b'"traceId":"', b'"traceId":"X', 1)
+    edited("a traceId that is not a trace-id", e,
+           rf"^INVALID: seq {seq_of(lines[t])}: .*traceId")
+
     e = list(lines)
     e[9] = flip_in(lines[9], b'"leaf":"', skip=3)
     edited("a flipped byte in a leaf hash", e, r"^INVALID: seq 8: .*do not match its leaf hash$",

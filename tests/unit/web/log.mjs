@@ -17,7 +17,7 @@ export function resourceFromLine(line) {
     const attributes = {
         action: line.action, timestamp: line.timestamp, actorType: line.actorType, actorId: line.actorId,
         targetType: line.targetType, targetId: line.targetId, eventName: line.eventName ?? null,
-        log: line.log, seq: line.seq, targetVersion: line.targetVersion ?? null,
+        log: line.log, seq: line.seq, targetVersion: line.targetVersion ?? null, traceId: line.traceId ?? null,
     };
     if (line.changes) {
         attributes.changes = {};
@@ -42,6 +42,8 @@ function makeEvent(i, log) {
         e.targetVersion = 1 + i;
     if (i % 5 === 1)
         e.eventName = 'profile.updated';
+    if (i % 4 !== 3) // the request's trace; an older producer's event has none
+        e.traceId = `4bf92f3577b34da6a3ce929d0e0e${String(4700 + i)}`;
     if (e.action === 'changed') {
         const values = [null, true, 42, -0.5, 1e30, 'Zoë "quoted" \\ \u2028 😀', { k: [1, 'x'], a: null }, []];
         e.changes = {

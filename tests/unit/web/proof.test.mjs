@@ -27,25 +27,31 @@ const WORKED = {
         next: { commitment: 'WnxqbjHIE_Xn0JiNw9Hi-ef9JJUCRRRZULCLtJUFSZw', salt: 'EBESExQVFhcYGRobHB0eHw', value: 'b@example.com' },
         prev: { commitment: 'JUFPNiH_RZvpU74d5pMQRS5wIi4jRAVsSZmYSG3Df_Y', salt: 'AAECAwQFBgcICQoLDA0ODw', value: 'a@example.com' },
     } },
-    id: '01890a5d-ac96-774b-bcce-b302099a8057', leaf: b64encode(fromHex('c5a14ed7222f2640d33149e49eecc600d19b16aa343bf4e476cb4f0a6fae1ba7')),
+    id: '01890a5d-ac96-774b-bcce-b302099a8057', leaf: b64encode(fromHex('d354f5d37aaf065d0e1df475671434a4f0dfe82a1009b70e3bf01f16c42a2aac')),
     log: 0, seq: 7, targetId: '42', targetType: 'users', targetVersion: 3, timestamp: 1688000000000,
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
 };
 const WORKED_LEAF = '{"action":"changed","actorId":"1","actorType":"users","changes":{"email":{"next":"WnxqbjHIE_Xn0JiNw9Hi-ef9JJUCRRRZULCLtJUFSZw",' +
     '"prev":"JUFPNiH_RZvpU74d5pMQRS5wIi4jRAVsSZmYSG3Df_Y"}},"id":"01890a5d-ac96-774b-bcce-b302099a8057","log":0,"seq":7,' +
-    '"targetId":"42","targetType":"users","targetVersion":3,"timestamp":1688000000000}';
+    '"targetId":"42","targetType":"users","targetVersion":3,"timestamp":1688000000000,"traceId":"4bf92f3577b34da6a3ce929d0e0e4736"}';
 
-test('ledger.md worked example: commitments, the 323-byte leaf, its hash', async () => {
+test('ledger.md worked example: commitments, the 368-byte leaf, its hash', async () => {
     assert.equal(commitmentOf(fromHex('000102030405060708090a0b0c0d0e0f'), 'a@example.com'), 'JUFPNiH_RZvpU74d5pMQRS5wIi4jRAVsSZmYSG3Df_Y');
     assert.equal(commitmentOf(fromHex('101112131415161718191a1b1c1d1e1f'), 'b@example.com'), 'WnxqbjHIE_Xn0JiNw9Hi-ef9JJUCRRRZULCLtJUFSZw');
     const r = await leafFromLine(canonicalize(WORKED) + '\n');
     assert.equal(text(r.leafBytes), WORKED_LEAF);
-    assert.equal(r.leafBytes.length, 323);
-    assert.equal(hex(r.leafHash), 'c5a14ed7222f2640d33149e49eecc600d19b16aa343bf4e476cb4f0a6fae1ba7');
+    assert.equal(r.leafBytes.length, 368);
+    assert.equal(hex(r.leafHash), 'd354f5d37aaf065d0e1df475671434a4f0dfe82a1009b70e3bf01f16c42a2aac');
     assert.equal(hex(r.storedLeaf), hex(r.leafHash));
     assert.equal(r.canonical, true);
     assert.deepEqual(r.checks.map((c) => [c.field, c.side, c.erased, c.ok]), [['email', 'prev', false, true], ['email', 'next', false, true]]);
-    // Without targetVersion: 305 bytes, the other hash of ledger.md.
-    const { targetVersion, ...older } = WORKED;
+    // Without traceId (an older producer's event): 323 bytes; without
+    // targetVersion either: 305 bytes, the other hashes of ledger.md.
+    const { traceId, ...untraced } = WORKED;
+    const u = await leafFromLine(canonicalize({ ...untraced, leaf: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' }));
+    assert.equal(u.leafBytes.length, 323);
+    assert.equal(hex(u.leafHash), 'c5a14ed7222f2640d33149e49eecc600d19b16aa343bf4e476cb4f0a6fae1ba7');
+    const { targetVersion, ...older } = untraced;
     const o = await leafFromLine(canonicalize({ ...older, leaf: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' }));
     assert.equal(o.leafBytes.length, 305);
     assert.equal(hex(o.leafHash), 'fbb4214f83704174fa0179056a2faa5cf1a5846e30fbeed17272fd52726c8bf7');
@@ -83,6 +89,9 @@ test('leafFromLine refuses lines that break the format, naming the member', asyn
         [canonicalize({ ...WORKED, seq: 1.5 }), /"seq"/],
         [canonicalize({ ...WORKED, log: 2 ** 32 }), /"log"/],
         [canonicalize({ ...WORKED, targetVersion: 0 }), /"targetVersion"/],
+        [canonicalize({ ...WORKED, traceId: '4BF92F3577B34DA6A3CE929D0E0E4736' }), /"traceId"/],
+        [canonicalize({ ...WORKED, traceId: '0'.repeat(32) }), /"traceId"/],
+        [canonicalize({ ...WORKED, traceId: null }), /"traceId"/],
         [canonicalize({ ...WORKED, timestamp: '1' }), /"timestamp"/],
         [canonicalize({ ...WORKED, leaf: 'AAAA' }), /"leaf"/],
         [canonicalize({ ...WORKED, changes: {} }), /"changes"/],
@@ -234,6 +243,11 @@ test('checkEvent: each tampering fails, at the step that should', async () => {
         ['a version shown', { event: withEvent((a) => { a.targetVersion = 9; }) }, ['members']],
         ['no version shown', { event: withEvent((a) => { a.targetVersion = null; }) }, ['members']],
         ['an eventName shown', { event: withEvent((a) => { a.eventName = 'x'; }) }, ['members']],
+        ['another traceId shown', { event: withEvent((a) => { a.traceId = '0af7651916cd43dd8448eb211c80319c'; }) }, ['members']],
+        ['no traceId shown', { event: withEvent((a) => { a.traceId = null; }) }, ['members']],
+        // The trace changed where it is stored: the leaf and the root.
+        ['a traceId', { leafLine: edit((l) => { l.traceId = '0af7651916cd43dd8448eb211c80319c'; }),
+                        event: withEvent((a) => { a.traceId = '0af7651916cd43dd8448eb211c80319c'; }) }, ['leaf', 'inclusion']],
         ['a change not shown', { event: withEvent((a) => { delete a.changes.name; }) }, ['members']],
         ['a change shown erased', { event: withEvent((a) => { a.changes.name = { erased: true }; }) }, ['members']],
         // The checkpoint replaced by one signed with another key of the same name.

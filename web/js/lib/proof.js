@@ -76,7 +76,10 @@ const SALT_LEN = 16;
 const HASH_LEN = 32;
 const COMMITMENT_B64_LEN = 43;
 const LINE_MEMBERS = new Set(['action', 'actorId', 'actorType', 'changes', 'eventName', 'id', 'leaf',
-                              'log', 'seq', 'targetId', 'targetType', 'targetVersion', 'timestamp']);
+                              'log', 'seq', 'targetId', 'targetType', 'targetVersion', 'timestamp',
+                              'traceId']);
+// A W3C trace-id: 32 lowercase hex digits, not all zero.
+const TRACE_ID = /^(?!0{32}$)[0-9a-f]{32}$/;
 const STRINGS = ['action', 'actorId', 'actorType', 'id', 'targetId', 'targetType'];
 const SIDES = ['prev', 'next'];
 const SIDE_NAMES = { prev: 'before', next: 'after' };
@@ -180,6 +183,11 @@ function readLine(o) {
     e.timestamp = int(o.timestamp, -INT_MAX, INT_MAX, 'timestamp');
     if (own(o, 'targetVersion'))
         e.targetVersion = int(o.targetVersion, 1, INT_MAX, 'targetVersion');
+    if (own(o, 'traceId')) {
+        if (typeof o.traceId !== 'string' || !TRACE_ID.test(o.traceId))
+            throw new FormatError('"traceId" is not a trace id (32 lowercase hex digits)');
+        e.traceId = o.traceId;
+    }
     const leaf = b64decode(o.leaf, HASH_LEN, '"leaf"');
     const sides = [];
     if (own(o, 'changes')) {
@@ -283,7 +291,7 @@ function differences(event, record, checks) {
     for (const name of ['action', 'actorType', 'actorId', 'targetType', 'targetId', 'timestamp', 'log', 'seq'])
         same(name, a[name], record[name]);
     // null in a resource is absent from the leaf.
-    for (const name of ['eventName', 'targetVersion'])
+    for (const name of ['eventName', 'targetVersion', 'traceId'])
         same(name, a[name] ?? undefined, record[name]);
     const mine = isObject(a.changes) ? a.changes : {};
     const held = new Map();
