@@ -259,14 +259,19 @@ export function checkAnswer(docPath, a) {
     }
     if (header.schema) {
       const v = validator(entry, [...parts, 'headers', name, 'schema']);
-      if (!v(value)) errors.push(...describe(v.errors, `header ${name}`));
+      if (!v(value)) errors.push(...describe(v.errors, `header ${name} `));
     }
   }
   const noBody = a.method.toUpperCase() === 'HEAD' || a.status === 204 || a.status === 304;
   const media = bareMedia(a.contentType);
   if (noBody || (!response.content && a.body === '')) return errors.length ? fail(...errors) : { valid: true, operation };
   const content = response.content || {};
-  const key = Object.keys(content).find((k) => bareMedia(k) === media);
+  // The media type itself, else a range of it ("text/*", "*/*"); a body
+  // without Content-Type only under "*/*".
+  const keys = Object.keys(content);
+  const key = keys.find((k) => media && bareMedia(k) === media)
+    || keys.find((k) => media && bareMedia(k) === `${media.split('/')[0]}/*`)
+    || keys.find((k) => bareMedia(k) === '*/*');
   if (!key) {
     errors.push(`Content-Type ${JSON.stringify(a.contentType || '')} is not documented for ${code} `
       + `(documented: ${Object.keys(content).join(', ') || 'no body'})`);
@@ -297,7 +302,7 @@ export function checkAnswer(docPath, a) {
         errors.push(`item ${i}: not JSON: ${e.message}`);
         return;
       }
-      if (!v(item)) errors.push(...describe(v.errors, `item ${i}`));
+      if (!v(item)) errors.push(...describe(v.errors, `item ${i} `));
     });
     if (errors.length > MAX_ERRORS) errors.length = MAX_ERRORS;
   }
@@ -339,7 +344,7 @@ function main(args) {
   let failed = 0;
   for (const p of args) {
     const entry = loadDocument(p);
-    const errors = entry.errors.length ? entry.errors : compileAll(entry);
+    const errors = entry.doc ? [...entry.errors, ...compileAll(entry)] : entry.errors;
     if (errors.length) {
       failed += 1;
       console.log(`FAIL ${p}`);
