@@ -152,7 +152,8 @@ class SchemaCheck:
                            "contentType": headers.get("content-type", ""),
                            "headers": headers, "body": text})
         answer = self._ask(hashlib.sha256(line.encode("utf-8", "surrogatepass")).digest(), line)
-        return answer["operation"], ([] if answer["valid"] else list(answer["errors"]))
+        return (answer.get("operation", "?"),
+                [] if answer["valid"] else list(answer["errors"]))
 
     def check(self, method, url, status, headers, body):
         """Validates one answer: against the JSON:API schema if its

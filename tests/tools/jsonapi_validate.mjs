@@ -82,20 +82,27 @@ export function check(text) {
   return { valid: false, errors: describe(errors) };
 }
 
+// One request line's answer.
+function answerLine(line) {
+  let text;
+  try {
+    text = JSON.parse(line);
+  } catch (e) {
+    return { valid: false, errors: [`validator protocol: ${e.message}`] };
+  }
+  try {
+    if (typeof text === 'string') return check(text);
+    if (text && typeof text.openapi === 'string') return checkAnswer(text.openapi, text);
+  } catch (e) {
+    // Not the answer's fault: said as the validator's own.
+    return { valid: false, operation: '?', errors: [`the validator failed: ${e.stack || e}`] };
+  }
+  return { valid: false, errors: ['validator protocol: a line must be a JSON string or an answer'] };
+}
+
 function serve() {
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
-  rl.on('line', (line) => {
-    let answer;
-    try {
-      const text = JSON.parse(line);
-      if (typeof text === 'string') answer = check(text);
-      else if (text && typeof text.openapi === 'string') answer = checkAnswer(text.openapi, text);
-      else answer = { valid: false, errors: ['validator protocol: a line must be a JSON string or an answer'] };
-    } catch (e) {
-      answer = { valid: false, errors: [`validator protocol: ${e.message}`] };
-    }
-    process.stdout.write(`${JSON.stringify(answer)}\n`);
-  });
+  rl.on('line', (line) => process.stdout.write(`${JSON.stringify(answerLine(line))}\n`));
 }
 
 function files(paths) {

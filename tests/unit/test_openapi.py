@@ -134,9 +134,17 @@ def test_the_validator_refuses_what_it_must():
         "name": "Ann", "email": "a@b.c", "agreedTos": True}}, "jsonapi": {"version": "1.1"}}
     err404 = {"errors": [{"status": "404", "title": "Not found", "detail": "x"}],
               "jsonapi": {"version": "1.1"}}
+    event = {"type": "data-events", "id": "01890a5d-ac96-774b-bcce-b302099a8057",
+             "attributes": {"action": "viewed", "timestamp": 1, "actorType": "users",
+                            "actorId": "1", "targetType": "users", "targetId": "1",
+                            "eventName": None, "log": 0, "seq": 0, "targetVersion": None}}
     cases = [
         # (answer, None if valid, else a fragment its errors must hold)
         (answer("GET", "/api/users/1", 200, J, user), None),
+        # A large export: each line is checked, none of it by a regular
+        # expression over the whole body (which overflowed V8's stack).
+        (answer("GET", "/logs/data-events", 200, "application/x-ndjson",
+                (json.dumps(event) + "\n") * 30000), None),
         (answer("HEAD", "/api/users/1", 200, J, ""), None),
         (answer("GET", "/api/users/7", 404, J, err404), None),
         (answer("GET", "/nowhere", 404, J, err404), None),
