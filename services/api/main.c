@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include "dbwatch.h"
 #include "log.h"
+#include "openapi.h"
 #include "publisher.h"
 #include "relay.h"
 
@@ -109,6 +110,8 @@ static const struct http_route routes[] = {
      * stream's parameters are the auditor's to check. */
     {"GET", "/logs/data-events", h_logs_events, HTTP_AUTH | HTTP_ASYNC, events_params},
     {"GET", "/logs/stream", h_logs_stream, HTTP_AUTH | HTTP_ASYNC, HTTP_PARAMS_ANY},
+    /* This table described for clients (docs/openapi/): no token needed. */
+    {"GET", "/openapi.json", openapi_get, 0, NULL},
 };
 
 static char *read_file(const char *path, size_t *len)

@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include "dbwatch.h"
 #include "log.h"
+#include "openapi.h"
 #include "reads.h"
 #include "stream.h"
 
@@ -140,6 +141,8 @@ static const struct http_route routes[] = {
     {"GET", "/verify", h_verify, HTTP_AUTH | HTTP_ASYNC, range_params},
     {"GET", "/export", h_export, HTTP_AUTH | HTTP_ASYNC, export_params},
     {"POST", "/erasures", h_erasure_create, HTTP_AUTH | HTTP_BODY, NULL},
+    /* This table described for clients (docs/openapi/): no token needed. */
+    {"GET", "/openapi.json", openapi_get, 0, NULL},
 };
 
 #define S(name) config_str(settings, NSETTINGS, name)

