@@ -42,6 +42,7 @@ void daemon_http_config(const struct config_setting *table, size_t n,
 	hc->connections_per_ip_max = (unsigned)config_int(table, n, "http-connections-per-ip");
 	hc->timeout_s = (unsigned)config_int(table, n, "http-timeout");
 	hc->header_timeout_s = (unsigned)config_int(table, n, "http-header-timeout");
+	hc->metrics_token = config_str(table, n, "metrics-token");
 }
 
 int daemon_public_key(const struct config_setting *table, size_t n, struct auth_key **out)

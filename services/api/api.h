@@ -63,8 +63,12 @@ int audit_mutation(struct api *api, struct db *db, const struct actor *actor,
  * recorded as a view of that user by that user (the token acts as it),
  * named AUDIT_TOKEN_ISSUED. */
 int audit_token_issued(struct api *api, struct db *db, const char *user_id, int64_t version);
-/* After a committed transaction that called audit_mutation. */
-void audit_committed(struct api *api);
+/* After a committed transaction that wrote one event of action to the
+ * outbox (audit_mutation, or EVENT_VIEWED for audit_token_issued): counts
+ * it as emitted and wakes the publisher. */
+void audit_committed(struct api *api, enum event_action action);
+/* Registers the emitter's metrics (metrics.h); once, before serving. */
+void audit_init(void);
 
 /* ---- the data layer ----
  * Results: DATA_OK, DATA_NOT_FOUND, DATA_CONFLICT, or a negative db status. */

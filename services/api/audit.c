@@ -4,13 +4,32 @@
 
 #include "api.h"
 #include "log.h"
+#include "metrics.h"
 #include "publisher.h"
+
+/* By action (enum event_action); and the events committed to the outbox. */
+static struct metrics_counter *emitted[EVENT_DELETED + 1], *outboxed;
+
+void audit_init(void)
+{
+	for (int a = EVENT_VIEWED; a <= EVENT_DELETED; a++)
+		emitted[a] = metrics_counter(
+		    "auditlog_emitted_events_total",
+		    "Data events the API made, by action: a view when it is read (then spooled "
+		    "or dropped), a mutation or a token issued when its transaction commits.",
+		    "action", event_action_name((enum event_action)a), NULL);
+	outboxed = metrics_counter("auditlog_outboxed_events_total",
+	                           "Data events committed to the outbox with their change "
+	                           "(mutations and tokens issued).",
+	                           NULL);
+}
 
 void audit_viewed(struct api *api, const struct actor *actor, const char *type, const char *id,
                   int64_t version)
 {
 	if (api->audit_off)
 		return;
+	metrics_inc(emitted[EVENT_VIEWED]);
 	struct event ev;
 	event_init(&ev, EVENT_VIEWED, actor->type, actor->id, type, id, NULL);
 	ev.target_version = version;
@@ -74,9 +93,11 @@ int audit_token_issued(struct api *api, struct db *db, const char *user_id, int6
 	return st;
 }
 
-void audit_committed(struct api *api)
+void audit_committed(struct api *api, enum event_action action)
 {
 	if (api->audit_off)
 		return;
+	metrics_inc(emitted[action]);
+	metrics_inc(outboxed);
 	publisher_kick_outbox(api->publisher);
 }

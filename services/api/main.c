@@ -165,6 +165,7 @@ int main(int argc, char **argv)
 		log_error("cannot start the relay");
 		goto out;
 	}
+	audit_init();
 	struct publisher_config pc = {.amqp_url = S("amqp-url"),
 	                              .db = &api.db,
 	                              .spool_dir = S("spool-dir"),

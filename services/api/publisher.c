@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "mq.h"
 #include "spool.h"
 #include "uuid.h"
@@ -44,6 +45,14 @@ struct msg {
 
 enum wake { WAKE_NEVER = 0, WAKE_OUTBOX = 1, WAKE_VIEWS = 2, WAKE_ANY = 3 };
 
+/* What the publisher counts (metrics.h), by source: [0] the outbox, [1]
+ * the spool. Events, not messages, but for messages. */
+struct publisher_metrics {
+	struct metrics_counter *published[2], *confirmed[2], *nacked[2], *returned[2];
+	struct metrics_counter *messages, *reconnects;
+	struct metrics_gauge *unconfirmed, *connected;
+};
+
 /* A ring of messages; not thread-safe by itself. */
 struct ring {
 	struct msg *m;
@@ -74,6 +83,8 @@ struct publisher {
 	int64_t last_rescan_ms;
 	uint64_t *to_delete;
 	size_t ndelete;
+	bool lost;                   /* a connection was lost: the next is a reconnect */
+	struct publisher_metrics m;
 	struct spool_pos view_read;  /* next view to publish */
 	bool views_rewind;           /* a view failed: re-read from the confirmed position */
 	bool view_failed;            /* a view could not be sent during spool_read */
@@ -142,8 +153,12 @@ static void disconnect(struct publisher *p)
 {
 	mq_close(p->mq);
 	p->mq = NULL;
+	p->lost = true;
+	metrics_gauge_set(p->m.connected, 0);
 	while (p->inflight.count) {
 		struct msg m = ring_pop_front(&p->inflight);
+		if (!m.confirmed)
+			metrics_gauge_add(p->m.unconfirmed, -(int64_t)m.nevents);
 		msg_free(&m);
 	}
 	p->outbox_inflight = p->views_inflight = 0;
@@ -164,6 +179,10 @@ static bool connect_broker(struct publisher *p)
 	}
 	p->next_tag = 0;
 	spool_broker_up(p->spool, true);
+	if (p->lost)
+		metrics_inc(p->m.reconnects);
+	p->lost = false;
+	metrics_gauge_set(p->m.connected, 1);
 	log_info("publisher connected to the broker");
 	return true;
 }
@@ -225,8 +244,12 @@ static bool publish(struct publisher *p, struct msg *m)
 		p->views_inflight++;
 	p->sent_messages++;
 	p->sent_events += sent.nevents;
-	return mq_publish(p->mq, MQ_EXCHANGE, MQ_ROUTING_KEY, sent.id, sent.body, sent.len,
-	                  NULL) == 0;
+	metrics_gauge_add(p->m.unconfirmed, (int64_t)sent.nevents);
+	if (mq_publish(p->mq, MQ_EXCHANGE, MQ_ROUTING_KEY, sent.id, sent.body, sent.len, NULL))
+		return false;
+	metrics_inc(p->m.messages);
+	metrics_add(p->m.published[!sent.outbox], sent.nevents);
+	return true;
 }
 
 static void on_confirm(void *ctx, enum mq_confirm what, uint64_t tag, bool multiple,
@@ -239,6 +262,15 @@ static void on_confirm(void *ctx, enum mq_confirm what, uint64_t tag, bool multi
 		                               : (multiple ? m->tag <= tag : m->tag == tag);
 		if (!hit)
 			continue;
+		/* Counted as the broker's answer arrives, once per message: a
+		 * return is followed by its ack. */
+		if (!m->confirmed && what != MQ_RETURNED) {
+			struct metrics_counter *c = what == MQ_NACK ? p->m.nacked[!m->outbox]
+			                            : m->failed     ? p->m.returned[!m->outbox]
+			                                            : p->m.confirmed[!m->outbox];
+			metrics_add(c, m->nevents);
+			metrics_gauge_add(p->m.unconfirmed, -(int64_t)m->nevents);
+		}
 		if (what == MQ_ACK)
 			m->confirmed = true;
 		else if (what == MQ_NACK)
@@ -532,9 +564,81 @@ static void *run(void *arg)
 		         (unsigned long long)st.backlog_bytes, (unsigned long long)st.dropped);
 	mq_close(p->mq);
 	p->mq = NULL;
+	metrics_gauge_set(p->m.connected, 0);
 	db_close(p->db);
 	p->db = NULL;
 	return NULL;
+}
+
+static void register_metrics(struct publisher_metrics *m)
+{
+	static const char *const sources[] = {"outbox", "spool"};
+	for (int i = 0; i < 2; i++) {
+		m->published[i] = metrics_counter(
+		    "auditlog_published_events_total",
+		    "Data events published to the broker, by source (re-sends after a lost "
+		    "connection counted again).",
+		    "source", sources[i], NULL);
+		m->confirmed[i] = metrics_counter(
+		    "auditlog_confirmed_events_total",
+		    "Published data events the broker confirmed (basic.ack), by source.", "source",
+		    sources[i], NULL);
+		m->nacked[i] = metrics_counter(
+		    "auditlog_nacked_events_total",
+		    "Published data events the broker refused (basic.nack), by source; sent again.",
+		    "source", sources[i], NULL);
+		m->returned[i] = metrics_counter(
+		    "auditlog_returned_events_total",
+		    "Published data events no queue took (basic.return, then their ack), by source; "
+		    "sent again.",
+		    "source", sources[i], NULL);
+	}
+	m->messages = metrics_counter("auditlog_published_messages_total",
+	                              "Messages published to the broker (each holds one data "
+	                              "event or an array of them).",
+	                              NULL);
+	m->unconfirmed = metrics_gauge("auditlog_unconfirmed_events",
+	                               "Data events published and awaiting the broker's answer.",
+	                               NULL);
+	m->reconnects = metrics_counter(MQ_RECONNECTS_METRIC, NULL);
+	m->connected = metrics_gauge(MQ_CONNECTIONS_METRIC, NULL);
+}
+
+static int count_row(void *ctx, const struct db_row *row)
+{
+	*(uint64_t *)ctx = row->val[0] ? strtoull(row->val[0], NULL, 10) : 0;
+	return 0;
+}
+
+/* The spool's counts and backlog, as it keeps them, and the outbox's
+ * backlog, counted (up to a million rows) on the scraping thread's own
+ * connection: left out when the database does not answer. */
+static void collect(struct metrics_out *out, void *ctx)
+{
+	struct publisher *p = ctx;
+	struct spool_stats st;
+	spool_stats(p->spool, &st);
+	metrics_out_counter(out, "auditlog_spooled_events_total",
+	                    "View events written to the spool.", (double)st.appended);
+	metrics_out_counter(out, "auditlog_spool_dropped_events_total",
+	                    "View events lost: too long for a record, or the disk refused them.",
+	                    (double)st.dropped);
+	metrics_out_counter(out, "auditlog_spool_syncs_total", "fdatasync calls on the spool.",
+	                    (double)st.syncs);
+	metrics_out_gauge(out, "auditlog_spool_backlog_bytes",
+	                  "Bytes of view events in the spool that the broker has not confirmed.",
+	                  (double)st.backlog_bytes);
+	metrics_out_gauge(out, "auditlog_spool_unsynced_bytes",
+	                  "Bytes of view events in the spool not yet fdatasynced.",
+	                  (double)st.unsynced_bytes);
+	struct db *db = db_thread(p->cfg.db);
+	uint64_t rows = 0;
+	if (db && !db_query(db, "SELECT COUNT(*) FROM (SELECT seq FROM event_outbox LIMIT 1000000) o",
+	                    NULL, 0, count_row, &rows))
+		metrics_out_gauge(out, "auditlog_outbox_backlog_events",
+		                  "Data events in the outbox: committed, not yet confirmed by the "
+		                  "broker (counted up to 1,000,000).",
+		                  (double)rows);
 }
 
 static void views_ready(void *ctx)
@@ -564,10 +668,12 @@ int publisher_start(const struct publisher_config *cfg, struct publisher **out)
 	    spool_open(cfg->spool_dir, views_ready, p, &p->spool))
 		goto fail;
 	p->view_read = spool_confirmed(p->spool);
+	register_metrics(&p->m);
 	if (pthread_create(&p->thread, NULL, run, p)) {
 		spool_close(p->spool);
 		goto fail;
 	}
+	metrics_collector_add(collect, p);
 	*out = p;
 	return 0;
 fail:
@@ -589,6 +695,7 @@ void publisher_stop(struct publisher *p, int drain_ms)
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
+	metrics_collector_remove(collect, p);
 	while (p->inflight.count) {
 		struct msg m = ring_pop_front(&p->inflight);
 		msg_free(&m);

@@ -204,6 +204,7 @@ int main(int argc, char **argv)
 		log_error("cannot start the checker");
 		goto out;
 	}
+	store_init();
 	struct consumer_config cc = {.amqp_url = S("amqp-url"),
 	                             .db = &a.writer,
 	                             .ledger = a.ledger,
