@@ -70,8 +70,9 @@ static struct metrics_histogram *commit_seconds, *transaction_seconds;
 static void build_sql(void)
 {
 	stored_events = metrics_counter("auditlog_stored_events_total",
-	                                "Data events stored in the audit log (counted after "
-	                                "their transaction's COMMIT).",
+	                                "Data events stored in the audit log, counted after their "
+	                                "transaction's COMMIT: consumed ones, and the auditor's own "
+	                                "records of reads and erasures.",
 	                                NULL);
 	duplicate_events = metrics_counter("auditlog_duplicate_events_total",
 	                                   "Data events not stored again: their id was already "
@@ -79,12 +80,13 @@ static void build_sql(void)
 	                                   NULL);
 	commit_seconds = metrics_histogram(
 	    "auditlog_store_commit_duration_seconds",
-	    "The COMMIT of a batch's transaction: from sending it to its answer.",
+	    "The COMMIT of a store transaction (a consumer's batch, a batch of read records, an "
+	    "erasure's event): from sending it to its answer.",
 	    metrics_duration_buckets, metrics_duration_nbuckets, METRICS_NS, NULL);
 	transaction_seconds = metrics_histogram(
 	    "auditlog_store_transaction_duration_seconds",
-	    "A batch's transaction from its start to its COMMIT's answer (retries and the wait "
-	    "for its turn in the log included).",
+	    "A store transaction from its start to its COMMIT's answer (retries and the wait for "
+	    "its turn in the log included).",
 	    metrics_duration_buckets, metrics_duration_nbuckets, METRICS_NS, NULL);
 	for (unsigned k = 0; k <= ROWS_LOG2_MAX; k++) {
 		events_sql[k] = repeat_rows("INSERT INTO data_events (log_id, seq, event_id, action, "
