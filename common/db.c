@@ -40,9 +40,9 @@ int db_library_init(void)
 	                                   "Database connections found lost (the server went "
 	                                   "away, or the network).",
 	                                   NULL);
-	reconnects = metrics_counter("auditlog_db_reconnects_total",
-	                             "Database connections opened to replace one that was lost.",
-	                             NULL);
+	reconnects =
+	    metrics_counter("auditlog_db_reconnects_total",
+	                    "Database connections opened to replace one that was lost.", NULL);
 	return mysql_library_init(0, NULL, NULL) ? -1 : 0;
 }
 

@@ -78,7 +78,7 @@ struct http_server {
 	/* Metrics (metrics.h): a duration histogram per route and status
 	 * class, made from the route table at start; after the routes' rows,
 	 * one for the requests no route took and one for /metrics itself. */
-	struct metrics_histogram *(*hist)[HTTP_CLASSES]; /* cfg.nroutes + 2 rows */
+	struct metrics_histogram *(*hist)[HTTP_CLASSES];    /* cfg.nroutes + 2 rows */
 	unsigned char metrics_digest[SHA256_DIGEST_LENGTH]; /* of cfg.metrics_token */
 };
 
@@ -95,8 +95,8 @@ struct http_request {
 	char *body;
 	size_t body_len, body_cap;
 	bool started, too_large, replied;
-	int64_t start_ns; /* when the head was in (clock_ns) */
-	unsigned status;  /* of the reply, once replied */
+	int64_t start_ns;                      /* when the head was in (clock_ns) */
+	unsigned status;                       /* of the reply, once replied */
 	struct metrics_histogram *const *hist; /* its route's row of srv->hist */
 	struct auth_claims claims;
 	size_t nheaders;
@@ -759,8 +759,9 @@ static void serve_metrics(struct http_request *req, int authorizations)
 	    !SHA256((const unsigned char *)token, len, digest) ||
 	    CRYPTO_memcmp(digest, srv->metrics_digest, sizeof digest)) {
 		http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"metrics\"");
-		http_reply_error(req, 401, "Unauthorized",
-		                 "/metrics needs the header Authorization: Bearer <the metrics token>.");
+		http_reply_error(
+		    req, 401, "Unauthorized",
+		    "/metrics needs the header Authorization: Bearer <the metrics token>.");
 		return;
 	}
 	char *text = metrics_render(&len);
@@ -1197,10 +1198,10 @@ static int register_metrics(struct http_server *srv)
 	if (!(srv->hist = calloc(cfg->nroutes + 2, sizeof *srv->hist)))
 		return -1;
 	for (size_t i = 0; i < cfg->nroutes + 2; i++) {
-		const char *route = i < cfg->nroutes ? cfg->routes[i].pattern
+		const char *route = i < cfg->nroutes    ? cfg->routes[i].pattern
 		                    : i == cfg->nroutes ? "unmatched"
 		                                        : "/metrics";
-		const char *method = i < cfg->nroutes ? cfg->routes[i].method
+		const char *method = i < cfg->nroutes    ? cfg->routes[i].method
 		                     : i == cfg->nroutes ? "any"
 		                                         : "GET";
 		for (size_t k = 0; k < HTTP_CLASSES; k++)
@@ -1209,8 +1210,8 @@ static int register_metrics(struct http_server *srv)
 			    "Time from a request's head to its reply's last byte (a stream's whole "
 			    "life), by route pattern, method and status class; route=\"unmatched\" "
 			    "for requests no route took.",
-			    metrics_duration_buckets, metrics_duration_nbuckets, METRICS_NS, "route",
-			    route, "method", method, "status", classes[k], NULL);
+			    metrics_duration_buckets, metrics_duration_nbuckets, METRICS_NS,
+			    "route", route, "method", method, "status", classes[k], NULL);
 	}
 	metrics_histogram_counter(HTTP_DURATION, "auditlog_http_requests_total",
 	                          "HTTP requests answered, by route pattern, method and status "

@@ -28,7 +28,7 @@ const size_t metrics_batch_nbuckets =
     sizeof metrics_batch_buckets / sizeof metrics_batch_buckets[0];
 
 struct metrics_histogram {
-	_Atomic uint64_t sum; /* of the observations, in units */
+	_Atomic uint64_t sum;     /* of the observations, in units */
 	_Atomic uint64_t *counts; /* n + 1: counts[i] observations <= limits[i], the last +Inf */
 	const uint64_t *limits;   /* the bounds in units */
 	const double *bounds;     /* the bounds in the family's unit (shared by the family) */
@@ -71,7 +71,7 @@ struct metrics_out {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct family *families, **families_tail = &families; /* under lock */
-static struct collector *collectors;                           /* under lock */
+static struct collector *collectors;                         /* under lock */
 
 /* What an out-of-memory registration returns: counts into nothing. */
 static struct metrics_counter sink_counter;
@@ -86,8 +86,8 @@ static bool name_ok(const char *s, bool colon)
 	if (!s || !*s || (*s >= '0' && *s <= '9'))
 		return false;
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '_' || (colon && *s == ':')))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || (colon && *s == ':')))
 			return false;
 	return true;
 }
@@ -490,15 +490,13 @@ void metrics_out_sample(struct metrics_out *out, const char *name, double value,
 	free(labels);
 }
 
-void metrics_out_gauge(struct metrics_out *out, const char *name, const char *help,
-                       double value)
+void metrics_out_gauge(struct metrics_out *out, const char *name, const char *help, double value)
 {
 	metrics_out_family(out, name, help, METRICS_GAUGE);
 	metrics_out_sample(out, name, value, NULL);
 }
 
-void metrics_out_counter(struct metrics_out *out, const char *name, const char *help,
-                         double value)
+void metrics_out_counter(struct metrics_out *out, const char *name, const char *help, double value)
 {
 	metrics_out_family(out, name, help, METRICS_COUNTER);
 	metrics_out_sample(out, name, value, NULL);
@@ -585,7 +583,8 @@ static void render_family(struct metrics_out *o, const struct family *f)
 		} else {
 			char buf[24];
 			snprintf(buf, sizeof buf, "%lld",
-			         (long long)atomic_load_explicit(&c->gauge->value, memory_order_relaxed));
+			         (long long)atomic_load_explicit(&c->gauge->value,
+			                                         memory_order_relaxed));
 			out_str(o, buf);
 		}
 		out_str(o, "\n");
@@ -653,10 +652,11 @@ static void render_process(struct metrics_out *o)
 		metrics_out_counter(o, "process_cpu_seconds_total",
 		                    "Total user and system CPU time spent in seconds.",
 		                    (double)(v[0] + v[1]) / tick);
-		metrics_out_gauge(o, "process_resident_memory_bytes", "Resident memory size in bytes.",
+		metrics_out_gauge(o, "process_resident_memory_bytes",
+		                  "Resident memory size in bytes.",
 		                  (double)v[4] * (double)sysconf(_SC_PAGESIZE));
-		metrics_out_gauge(o, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
-		                  (double)v[3]);
+		metrics_out_gauge(o, "process_virtual_memory_bytes",
+		                  "Virtual memory size in bytes.", (double)v[3]);
 		if (boot_time(&btime))
 			metrics_out_gauge(o, "process_start_time_seconds",
 			                  "Start time of the process since unix epoch in seconds.",

@@ -136,10 +136,8 @@ void metrics_out_family(struct metrics_out *out, const char *name, const char *h
 void metrics_out_sample(struct metrics_out *out, const char *name, double value, ...)
     __attribute__((sentinel));
 /* A family of one unlabelled sample: both lines and the sample. */
-void metrics_out_gauge(struct metrics_out *out, const char *name, const char *help,
-                       double value);
-void metrics_out_counter(struct metrics_out *out, const char *name, const char *help,
-                         double value);
+void metrics_out_gauge(struct metrics_out *out, const char *name, const char *help, double value);
+void metrics_out_counter(struct metrics_out *out, const char *name, const char *help, double value);
 
 /* ---- exposition ---- */
 

@@ -542,7 +542,7 @@ ensure_metrics_token() {
 		mkdir -p "$(dirname "$file")"
 		(
 			umask 077
-			openssl rand -hex 32 >"$file.tmp"
+			openssl rand -hex 32 | tr -d "\n" >"$file.tmp"
 		) || die "openssl rand failed"
 		mv "$file.tmp" "$file"
 		info "keys: created the metrics token $file"

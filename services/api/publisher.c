@@ -587,19 +587,19 @@ static void register_metrics(struct publisher_metrics *m)
 		    "auditlog_nacked_events_total",
 		    "Published data events the broker refused (basic.nack), by source; sent again.",
 		    "source", sources[i], NULL);
-		m->returned[i] = metrics_counter(
-		    "auditlog_returned_events_total",
-		    "Published data events no queue took (basic.return, then their ack), by source; "
-		    "sent again.",
-		    "source", sources[i], NULL);
+		m->returned[i] = metrics_counter("auditlog_returned_events_total",
+		                                 "Published data events no queue took "
+		                                 "(basic.return, then their ack), by source; "
+		                                 "sent again.",
+		                                 "source", sources[i], NULL);
 	}
 	m->messages = metrics_counter("auditlog_published_messages_total",
 	                              "Messages published to the broker (each holds one data "
 	                              "event or an array of them).",
 	                              NULL);
-	m->unconfirmed = metrics_gauge("auditlog_unconfirmed_events",
-	                               "Data events published and awaiting the broker's answer.",
-	                               NULL);
+	m->unconfirmed =
+	    metrics_gauge("auditlog_unconfirmed_events",
+	                  "Data events published and awaiting the broker's answer.", NULL);
 	m->reconnects = metrics_counter(MQ_RECONNECTS_METRIC, NULL);
 	m->connected = metrics_gauge(MQ_CONNECTIONS_METRIC, NULL);
 }
@@ -633,8 +633,9 @@ static void collect(struct metrics_out *out, void *ctx)
 	                  (double)st.unsynced_bytes);
 	struct db *db = db_thread(p->cfg.db);
 	uint64_t rows = 0;
-	if (db && !db_query(db, "SELECT COUNT(*) FROM (SELECT seq FROM event_outbox LIMIT 1000000) o",
-	                    NULL, 0, count_row, &rows))
+	if (db &&
+	    !db_query(db, "SELECT COUNT(*) FROM (SELECT seq FROM event_outbox LIMIT 1000000) o",
+	              NULL, 0, count_row, &rows))
 		metrics_out_gauge(out, "auditlog_outbox_backlog_events",
 		                  "Data events in the outbox: committed, not yet confirmed by the "
 		                  "broker (counted up to 1,000,000).",

@@ -517,7 +517,8 @@ static void collect(struct metrics_out *out, void *ctx)
 	if (!ready)
 		return; /* its state is not read back yet */
 	metrics_out_family(out, "auditlog_log_size_events",
-	                   "Events in the log of record: the committed tree's size.", METRICS_GAUGE);
+	                   "Events in the log of record: the committed tree's size.",
+	                   METRICS_GAUGE);
 	metrics_out_sample(out, "auditlog_log_size_events", (double)size, "log", log, NULL);
 	metrics_out_family(out, "auditlog_checkpoint_size_events",
 	                   "The tree size of the latest signed checkpoint.", METRICS_GAUGE);
@@ -528,9 +529,10 @@ static void collect(struct metrics_out *out, void *ctx)
 	metrics_out_sample(out, "auditlog_checkpoint_lag_events",
 	                   size > signed_size ? (double)(size - signed_size) : 0, "log", log, NULL);
 	if (signed_ms) {
-		metrics_out_family(out, "auditlog_checkpoint_timestamp_seconds",
-		                   "When the latest checkpoint was signed, in seconds since the epoch.",
-		                   METRICS_GAUGE);
+		metrics_out_family(
+		    out, "auditlog_checkpoint_timestamp_seconds",
+		    "When the latest checkpoint was signed, in seconds since the epoch.",
+		    METRICS_GAUGE);
 		metrics_out_sample(out, "auditlog_checkpoint_timestamp_seconds",
 		                   (double)signed_ms / 1000, "log", log, NULL);
 	}

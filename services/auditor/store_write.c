@@ -69,11 +69,12 @@ static struct metrics_histogram *commit_seconds, *transaction_seconds;
  * out, and any error, a racing duplicate included, fails the batch. */
 static void build_sql(void)
 {
-	stored_events = metrics_counter("auditlog_stored_events_total",
-	                                "Data events stored in the audit log, counted after their "
-	                                "transaction's COMMIT: consumed ones, and the auditor's own "
-	                                "records of reads and erasures.",
-	                                NULL);
+	stored_events =
+	    metrics_counter("auditlog_stored_events_total",
+	                    "Data events stored in the audit log, counted after their "
+	                    "transaction's COMMIT: consumed ones, and the auditor's own "
+	                    "records of reads and erasures.",
+	                    NULL);
 	duplicate_events = metrics_counter("auditlog_duplicate_events_total",
 	                                   "Data events not stored again: their id was already "
 	                                   "stored (a redelivery, a producer's re-send).",

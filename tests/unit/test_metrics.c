@@ -80,9 +80,8 @@ static void check_structure(const char *text)
 static void test_counters_and_escaping(void)
 {
 	metrics_reset();
-	struct metrics_counter *a =
-	    metrics_counter("t_events_total", "Events, with a \\ and a\xc3\xa9.", "action", "viewed",
-	                    NULL);
+	struct metrics_counter *a = metrics_counter(
+	    "t_events_total", "Events, with a \\ and a\xc3\xa9.", "action", "viewed", NULL);
 	struct metrics_counter *b =
 	    metrics_counter("t_events_total", "ignored", "action", "a\\b\"c\nd", NULL);
 	CHECK(a != b);
@@ -113,8 +112,8 @@ static void test_histogram_buckets(void)
 {
 	metrics_reset();
 	static const double sizes[] = {1, 2, 5};
-	struct metrics_histogram *h = metrics_histogram("t_batch_events", "Batch sizes.", sizes, 3,
-	                                                1, NULL);
+	struct metrics_histogram *h =
+	    metrics_histogram("t_batch_events", "Batch sizes.", sizes, 3, 1, NULL);
 	/* le means "less than or equal": a value on a bound is in its bucket. */
 	unsigned long long values[] = {0, 1, 2, 3, 5, 6};
 	for (size_t i = 0; i < 6; i++)
@@ -132,11 +131,11 @@ static void test_histogram_buckets(void)
 	free(s);
 
 	/* Durations observed in nanoseconds, exposed in seconds. */
-	struct metrics_histogram *d = metrics_histogram(
-	    "t_duration_seconds", "Durations.", metrics_duration_buckets, metrics_duration_nbuckets,
-	    METRICS_NS, NULL);
-	metrics_observe(d, 100000);  /* 100 µs: on the first bound */
-	metrics_observe(d, 100001);  /* just over it */
+	struct metrics_histogram *d =
+	    metrics_histogram("t_duration_seconds", "Durations.", metrics_duration_buckets,
+	                      metrics_duration_nbuckets, METRICS_NS, NULL);
+	metrics_observe(d, 100000);         /* 100 µs: on the first bound */
+	metrics_observe(d, 100001);         /* just over it */
 	metrics_observe(d, 20000000000ull); /* 20 s: only +Inf */
 	s = render();
 	CHECK(has_line(s, "t_duration_seconds_bucket{le=\"0.0001\"} 1"));
@@ -153,12 +152,12 @@ static void test_labelled_histograms(void)
 {
 	metrics_reset();
 	static const double b[] = {0.5};
-	struct metrics_histogram *ok = metrics_histogram("t_request_duration_seconds", "Requests.",
-	                                                 b, 1, METRICS_NS, "route", "/a/:id",
-	                                                 "status", "2xx", NULL);
-	struct metrics_histogram *bad = metrics_histogram("t_request_duration_seconds", "Requests.",
-	                                                  b, 1, METRICS_NS, "route", "/a/:id",
-	                                                  "status", "5xx", NULL);
+	struct metrics_histogram *ok =
+	    metrics_histogram("t_request_duration_seconds", "Requests.", b, 1, METRICS_NS, "route",
+	                      "/a/:id", "status", "2xx", NULL);
+	struct metrics_histogram *bad =
+	    metrics_histogram("t_request_duration_seconds", "Requests.", b, 1, METRICS_NS, "route",
+	                      "/a/:id", "status", "5xx", NULL);
 	metrics_histogram_counter("t_request_duration_seconds", "t_requests_total", "Requests.");
 	char *s = render();
 	/* Nothing used yet: neither family appears. */
@@ -230,7 +229,7 @@ static void test_collectors_and_process(void)
 }
 
 #define THREADS 4
-#define ROUNDS 100000
+#define ROUNDS  100000
 
 struct shared {
 	struct metrics_counter *c;
