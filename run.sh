@@ -15,6 +15,9 @@ DEBIAN_PACKAGES=(
 	mariadb-server mariadb-client rabbitmq-server
 	openssl python3 curl wrk clang libclang-rt-14-dev chromium
 )
+# Only for ./run.sh test: promtool (Debian's prometheus package) checks
+# each daemon's /metrics (integration.metrics).
+TEST_PACKAGES=(prometheus)
 DAEMONS=(api auditor web)
 
 usage() {
@@ -51,6 +54,9 @@ Environment (default):
   AUDITLOG_SPOOL_DIR       (\$AUDITLOG_STATE_DIR/spool)
   AUDITLOG_LOG_KEY         (\$AUDITLOG_STATE_DIR/keys/log-signer.key)  the log's
                            checkpoint key, made on first start (verifier key: .vkey)
+  AUDITLOG_METRICS_TOKEN   (the contents of \$AUDITLOG_STATE_DIR/keys/metrics-token,
+                           made on first run)  what GET /metrics asks for; set
+                           empty for no /metrics
 EOF
 }
 
@@ -94,6 +100,7 @@ load_environment() {
 # build
 # --------------------------------------------------------------------------
 
+# install_packages [MORE...]: DEBIAN_PACKAGES and MORE.
 install_packages() {
 	if ! command -v dpkg-query >/dev/null; then
 		warn "not a Debian system: not checking packages"
@@ -101,7 +108,7 @@ install_packages() {
 	fi
 	local pkg status
 	local -a missing=()
-	for pkg in "${DEBIAN_PACKAGES[@]}"; do
+	for pkg in "${DEBIAN_PACKAGES[@]}" "$@"; do
 		status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
 		[[ $status == "install ok installed" ]] || missing+=("$pkg")
 	done
@@ -278,13 +285,19 @@ cmd_run() {
 	info "API:        http://localhost:$AUDITLOG_API_PORT"
 	info "auditor:    http://localhost:$AUDITLOG_AUDITOR_PORT"
 	info "web UI:     http://localhost:$AUDITLOG_WEB_PORT"
+	if [[ -n $METRICS_TOKEN_FILE ]]; then
+		info "metrics:    curl -H \"Authorization: Bearer \$(cat $METRICS_TOKEN_FILE)\" http://localhost:$AUDITLOG_API_PORT/metrics"
+		info "            (likewise on ports $AUDITLOG_AUDITOR_PORT and $AUDITLOG_WEB_PORT)"
+	elif [[ -n $AUDITLOG_METRICS_TOKEN ]]; then
+		info "metrics:    GET /metrics on each port, with Authorization: Bearer \$AUDITLOG_METRICS_TOKEN"
+	fi
 	info "Ctrl-C to stop"
 	supervise_daemons
 }
 
 cmd_test() {
 	install_traps
-	install_packages
+	install_packages "${TEST_PACKAGES[@]}"
 	install_test_tools
 	cmake_build build-sanitize -DCMAKE_BUILD_TYPE=Debug -DAUDITLOG_SANITIZE=ON
 	ensure_infra test

@@ -63,6 +63,7 @@ void daemon_http_config(const struct config_setting *table, size_t n,
 	/* Half the stop's deadline for the requests under way; the rest is for
 	 * handing on what they produced. */
 	hc->drain_ms = shutdown_deadline_s * 500;
+	hc->metrics_token = config_str(table, n, "metrics-token");
 }
 
 int daemon_public_key(const struct config_setting *table, size_t n, struct auth_key **out)

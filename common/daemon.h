@@ -41,6 +41,11 @@
 	    {"http-header-timeout", "AUDITLOG_HTTP_HEADER_TIMEOUT", "5", CONFIG_INT, 1, 3600,    \
 	     "Seconds a new connection has to send a complete request head; later it is "        \
 	     "dropped, however slowly it sends.",                                                \
+	     NULL, 0},                                                                           \
+	    {"metrics-token", "AUDITLOG_METRICS_TOKEN", "", CONFIG_STRING, 0, 0,                 \
+	     "GET /metrics (Prometheus text format) answers requests that bear this token "     \
+	     "(Authorization: Bearer); empty: there is no /metrics (404). A secret: set it in "  \
+	     "the environment, not on the command line.",                                       \
 	     NULL, 0}
 
 #define DAEMON_MYSQL_SETTINGS(db_env, db_default, user_env, user_default, pw_env, pw_default)  \
@@ -95,8 +100,8 @@ int daemon_setup(const char *name, struct config_setting *table, size_t n, int a
 /* Fills cfg from the DAEMON_MYSQL_SETTINGS rows; strings are borrowed. */
 void daemon_db_config(const struct config_setting *table, size_t n, struct db_config *cfg);
 
-/* Fills port, threads, body_max, the connection limits and the timeouts
- * from the DAEMON_HTTP_SETTINGS rows. */
+/* Fills port, threads, body_max, the connection limits, the timeouts and
+ * the metrics token from the DAEMON_HTTP_SETTINGS rows. */
 void daemon_http_config(const struct config_setting *table, size_t n,
                         struct http_server_config *hc);
 /* Loads the key the jwt-public-key row names, expecting tokens from the

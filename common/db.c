@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 
 #define DB_STMT_CACHE 48
@@ -28,8 +29,21 @@ struct db {
 	struct db_stmt stmts[DB_STMT_CACHE];
 };
 
+/* Metrics (metrics.h), registered by db_library_init. A connection is one
+ * thread's (db.h), so a connection opened on a thread whose last one was
+ * lost is that one's replacement: a reconnect. */
+static struct metrics_counter *connections_lost, *reconnects;
+static _Thread_local bool thread_lost;
+
 int db_library_init(void)
 {
+	connections_lost = metrics_counter("auditlog_db_connections_lost_total",
+	                                   "Database connections found lost (the server went "
+	                                   "away, or the network).",
+	                                   NULL);
+	reconnects =
+	    metrics_counter("auditlog_db_reconnects_total",
+	                    "Database connections opened to replace one that was lost.", NULL);
 	return mysql_library_init(0, NULL, NULL) ? -1 : 0;
 }
 
@@ -70,8 +84,12 @@ static int classify(unsigned err)
 static int fail(struct db *db, unsigned err, const char *what, const char *msg)
 {
 	int st = classify(err);
-	if (st == DB_ERR_GONE)
+	if (st == DB_ERR_GONE && !db->broken) {
 		db->broken = true;
+		thread_lost = true;
+		if (connections_lost)
+			metrics_inc(connections_lost);
+	}
 	if (st == DB_ERR || st == DB_ERR_GONE || st == DB_ERR_DATA)
 		log_error("mysql %s: %u %s", what, err, msg);
 	else
@@ -121,6 +139,9 @@ static int open_connection(struct db *db)
 		return DB_ERR_GONE;
 	}
 	db->broken = false;
+	if (thread_lost && reconnects)
+		metrics_inc(reconnects);
+	thread_lost = false;
 	return DB_OK;
 }
 

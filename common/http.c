@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,6 +19,7 @@
 #include "clock.h"
 #include "log.h"
 #include "mediatype.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "trace.h"
 
@@ -31,6 +34,9 @@
 
 /* How often connections are checked against their head deadline. */
 #define HTTP_REAP_INTERVAL_MS 200
+
+/* Requests are counted by status class: 2xx, 3xx, 4xx, 5xx. */
+#define HTTP_CLASSES 4
 
 const char *const HTTP_PARAMS_ANY[] = {NULL};
 const char *const HTTP_PARAMS_IGNORED[] = {NULL};
@@ -74,6 +80,11 @@ struct http_server {
 	 * whether replies now close their connection (http_server_stop). */
 	atomic_long active;
 	atomic_bool draining;
+	/* Metrics (metrics.h): a duration histogram per route and status
+	 * class, made from the route table at start; after the routes' rows,
+	 * one for the requests no route took and one for /metrics itself. */
+	struct metrics_histogram *(*hist)[HTTP_CLASSES];    /* cfg.nroutes + 2 rows */
+	unsigned char metrics_digest[SHA256_DIGEST_LENGTH]; /* of cfg.metrics_token */
 };
 
 struct http_request {
@@ -89,7 +100,9 @@ struct http_request {
 	char *body;
 	size_t body_len, body_cap;
 	bool started, too_large, replied;
-	int64_t start_ms; /* when the head was in */
+	int64_t start_ns;                      /* when the head was in (clock_ns) */
+	unsigned status;                       /* of the reply, once replied */
+	struct metrics_histogram *const *hist; /* its route's row of srv->hist */
 	struct auth_claims claims;
 	/* W3C Trace Context (trace.h): the trace the request belongs to (the
 	 * caller's, or one begun here), this server's span for it (the
@@ -110,7 +123,7 @@ struct http_request {
 void *http_app(const struct http_request *req) { return req->srv->cfg.app; }
 long http_elapsed_ms(const struct http_request *req)
 {
-	return (long)(clock_ms() - req->start_ms);
+	return (long)((clock_ns() - req->start_ns) / 1000000);
 }
 const char *http_method(const struct http_request *req) { return req->method; }
 const char *http_path(const struct http_request *req) { return req->uri; }
@@ -194,6 +207,7 @@ static bool queue(struct http_request *req, unsigned status, struct MHD_Response
 		return false;
 	}
 	req->replied = true;
+	req->status = status;
 	if (!resp) {
 		log_error("out of memory building a response");
 		return false;
@@ -784,6 +798,43 @@ static bool accept_ok(struct http_request *req)
 	return false;
 }
 
+/* GET /metrics while cfg.metrics_token is set: the exposition (metrics.h)
+ * for a request that bears exactly that token (Authorization: Bearer, RFC
+ * 6750 §2.1), 401 for any other. Not the JWT path: the token is the
+ * scraper's shared secret, not a user's. Compared as SHA-256 digests with
+ * CRYPTO_memcmp, so the time taken says nothing of the token, not even its
+ * length. */
+static void serve_metrics(struct http_request *req, int authorizations)
+{
+	struct http_server *srv = req->srv;
+	req->hist = srv->hist[srv->cfg.nroutes + 1];
+	if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")) {
+		http_add_header(req, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+		http_reply_error(req, 405, "Method not allowed", "This path does not answer %s.",
+		                 req->method);
+		return;
+	}
+	const char *token;
+	size_t len;
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	if (authorizations != 1 || auth_bearer(http_bearer(req), &token, &len) != AUTH_OK ||
+	    !SHA256((const unsigned char *)token, len, digest) ||
+	    CRYPTO_memcmp(digest, srv->metrics_digest, sizeof digest)) {
+		http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"metrics\"");
+		http_reply_error(
+		    req, 401, "Unauthorized",
+		    "/metrics needs the header Authorization: Bearer <the metrics token>.");
+		return;
+	}
+	char *text = metrics_render(&len);
+	if (!text) {
+		http_reply_error(req, 500, "Internal error", "Out of memory.");
+		return;
+	}
+	http_add_header(req, "Cache-Control", "no-store");
+	http_reply_buffer(req, 200, METRICS_CONTENT_TYPE, text, len);
+}
+
 /* The body cap of req's route. */
 static size_t body_max(const struct http_request *req)
 {
@@ -911,7 +962,8 @@ static void trace_begin(struct http_request *req)
 static void begin(struct http_request *req)
 {
 	req->started = true;
-	req->start_ms = clock_ms();
+	req->start_ns = clock_ns();
+	req->hist = req->srv->hist[req->srv->cfg.nroutes]; /* until a route takes it */
 	trace_begin(req);
 	log_request(req);
 	struct http_conn *c = conn_of(req->conn);
@@ -930,9 +982,15 @@ static void begin(struct http_request *req)
 		*q = '\0';
 		req->query_str = q + 1;
 	}
+	if (req->srv->cfg.metrics_token && req->srv->cfg.metrics_token[0] &&
+	    !strcmp(req->uri, "/metrics")) {
+		serve_metrics(req, head.authorizations);
+		return;
+	}
 	req->route = route_request(req, req->uri);
 	if (!req->route)
 		return;
+	req->hist = req->srv->hist[req->route - req->srv->cfg.routes];
 	const char *why;
 	if (req->route->params != HTTP_PARAMS_IGNORED &&
 	    query_parse(req->query_str, &req->query, &why)) {
@@ -1055,6 +1113,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	*req_cls = NULL;
 	atomic_fetch_sub(&srv->active, 1);
 	log_request(req); /* for what the completion logs */
+	/* Every request answered, from its head to its reply's last byte (a
+	 * stream's whole life). */
+	if (req->started && req->replied) {
+		unsigned k = req->status < 300 ? 0 : req->status < 600 ? req->status / 100 - 2 : 3;
+		metrics_observe(req->hist[k], (uint64_t)(clock_ns() - req->start_ns));
+	}
 	for (size_t i = 0; i < req->nparams; i++)
 		free(req->params[i]);
 	for (size_t i = 0; i < req->nheaders; i++) {
@@ -1251,7 +1315,42 @@ static void server_free(struct http_server *srv)
 	pthread_cond_destroy(&srv->reaper_wake);
 	pthread_mutex_destroy(&srv->conns_lock);
 	auth_cache_free(srv->tokens);
+	free(srv->hist);
 	free(srv);
+}
+
+#define HTTP_DURATION "auditlog_http_request_duration_seconds"
+
+/* The duration histograms of srv's routes (metrics.h), by route pattern
+ * (never the raw path: a label per id would grow without end), the route's
+ * method (a HEAD counts as its GET) and status class. */
+static int register_metrics(struct http_server *srv)
+{
+	const struct http_server_config *cfg = &srv->cfg;
+	static const char *const classes[HTTP_CLASSES] = {"2xx", "3xx", "4xx", "5xx"};
+	if (!(srv->hist = calloc(cfg->nroutes + 2, sizeof *srv->hist)))
+		return -1;
+	for (size_t i = 0; i < cfg->nroutes + 2; i++) {
+		const char *route = i < cfg->nroutes    ? cfg->routes[i].pattern
+		                    : i == cfg->nroutes ? "unmatched"
+		                                        : "/metrics";
+		const char *method = i < cfg->nroutes    ? cfg->routes[i].method
+		                     : i == cfg->nroutes ? "any"
+		                                         : "GET";
+		for (size_t k = 0; k < HTTP_CLASSES; k++)
+			srv->hist[i][k] = metrics_histogram(
+			    HTTP_DURATION,
+			    "Time from a request's head to its reply's last byte (a stream's whole "
+			    "life), by route pattern, method and status class; route=\"unmatched\" "
+			    "for requests no route took.",
+			    metrics_duration_buckets, metrics_duration_nbuckets, METRICS_NS,
+			    "route", route, "method", method, "status", classes[k], NULL);
+	}
+	metrics_histogram_counter(HTTP_DURATION, "auditlog_http_requests_total",
+	                          "HTTP requests answered, by route pattern, method and status "
+	                          "class (the duration histogram's count).");
+	const char *t = cfg->metrics_token ? cfg->metrics_token : "";
+	return SHA256((const unsigned char *)t, strlen(t), srv->metrics_digest) ? 0 : -1;
 }
 
 int http_server_start(const struct http_server_config *cfg, struct http_server **out)
@@ -1271,6 +1370,8 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	pthread_cond_init(&srv->jobs_wake, NULL);
 	pthread_condattr_destroy(&ca);
 	if (cfg->auth && !(srv->tokens = auth_cache_new(4096)))
+		goto fail;
+	if (register_metrics(srv))
 		goto fail;
 	bool async = false;
 	for (size_t i = 0; i < cfg->nroutes; i++)

@@ -22,7 +22,12 @@
  * bytes. The total connection limit bounds what slow clients can hold.
  *
  * Every error reply is a JSON:API error document, and every JSON:API
- * document carries {"jsonapi":{"version":"1.1"}}. */
+ * document carries {"jsonapi":{"version":"1.1"}}.
+ *
+ * Metrics (metrics.h): every request answered is observed in
+ * auditlog_http_request_duration_seconds by its route's pattern and
+ * method and its status class, and, when the server has a metrics token,
+ * GET /metrics answers with the exposition to requests bearing it. */
 #ifndef AUDITLOG_HTTP_H
 #define AUDITLOG_HTTP_H
 
@@ -115,6 +120,10 @@ struct http_server_config {
 	const char *const *headers;  /* extra name/value pairs on every reply, NULL-ended */
 	void *app;                   /* handed to handlers by http_app() */
 	int drain_ms; /* how long stopping waits for the requests under way (after the streams) */
+	/* GET /metrics answers (metrics.h) to requests bearing this token
+	 * (Authorization: Bearer); NULL or "": /metrics is no path of ours,
+	 * 404 (or the route table's) as for any other. */
+	const char *metrics_token;
 };
 
 /* Starts listening. Returns 0 and a server to stop with http_server_stop. */

@@ -26,6 +26,15 @@
 #define MQ_DEAD_QUEUE "data-mutation-audits.dead"
 #define MQ_HEARTBEAT_S 30
 
+/* The metrics (metrics.h) that every owner of broker connections keeps
+ * (the API's publisher, the auditor's consumers): name and help, for
+ * metrics_counter and metrics_gauge. */
+#define MQ_RECONNECTS_METRIC                                                                 \
+	"auditlog_broker_reconnects_total",                                                   \
+	    "Connections to the broker opened to replace one that was lost."
+#define MQ_CONNECTIONS_METRIC                                                                \
+	"auditlog_broker_connections", "Connections to the broker open and in use."
+
 struct mq;
 
 /* Connects to url ("amqp://user:pass@host:port/vhost"; an empty vhost

@@ -426,6 +426,27 @@ ensure_jwt_keys() {
 	fi
 }
 
+# The token GET /metrics asks of scrapers (README "Metrics"): made on first
+# run in the keys folder (mode 0600) and exported, unless
+# AUDITLOG_METRICS_TOKEN is set already (set but empty: no /metrics).
+METRICS_TOKEN_FILE="" # set when the token was read from the keys folder
+ensure_metrics_token() {
+	[[ -z ${AUDITLOG_METRICS_TOKEN+set} ]] || return 0
+	local file=$AUDITLOG_STATE_DIR/keys/metrics-token
+	if [[ ! -s $file ]]; then
+		mkdir -p "$(dirname "$file")"
+		(
+			umask 077
+			openssl rand -hex 32 | tr -d "\n" >"$file.tmp"
+		) || die "openssl rand failed"
+		mv "$file.tmp" "$file"
+		info "keys: created the metrics token $file"
+	fi
+	AUDITLOG_METRICS_TOKEN=$(<"$file")
+	export AUDITLOG_METRICS_TOKEN
+	METRICS_TOKEN_FILE=$file
+}
+
 # --------------------------------------------------------------------------
 # Entry points
 # --------------------------------------------------------------------------
@@ -465,6 +486,7 @@ ensure_infra() {
 	provision_rabbit "${vhosts[@]}"
 
 	ensure_jwt_keys
+	ensure_metrics_token
 
 	# Lets clients that take "localhost" to mean the unix socket (libmariadb
 	# does) find our private server's socket.

@@ -71,8 +71,12 @@ int audit_mutation(const struct data_ctx *ctx, struct db *db, enum event_action 
  * named AUDIT_TOKEN_ISSUED, in the trace of ctx's request. */
 int audit_token_issued(const struct data_ctx *ctx, struct db *db, const char *user_id,
                        int64_t version);
-/* After a committed transaction that called audit_mutation. */
-void audit_committed(struct api *api);
+/* After a committed transaction that wrote one event of action to the
+ * outbox (audit_mutation, or EVENT_VIEWED for audit_token_issued): counts
+ * it as emitted and wakes the publisher. */
+void audit_committed(struct api *api, enum event_action action);
+/* Registers the emitter's metrics (metrics.h); once, before serving. */
+void audit_init(void);
 
 /* ---- the data layer ----
  * Results: DATA_OK, DATA_NOT_FOUND, DATA_CONFLICT, or a negative db status. */
@@ -187,6 +191,9 @@ void h_token_get(struct http_request *req);
 void h_token_introspect(struct http_request *req);
 void h_jwks_get(struct http_request *req);
 void h_readyz(struct http_request *req); /* h_health.c */
+/* Adds (on) or removes the outbox backlog's gauge to /metrics (h_health.c):
+ * after api->dbwatch started, before it stops. */
+void api_health_metrics(struct api *api, bool on);
 void h_users_list(struct http_request *req);
 void h_user_get(struct http_request *req);
 void h_user_create(struct http_request *req);

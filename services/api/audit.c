@@ -5,7 +5,25 @@
 
 #include "api.h"
 #include "log.h"
+#include "metrics.h"
 #include "publisher.h"
+
+/* By action (enum event_action); and the events committed to the outbox. */
+static struct metrics_counter *emitted[EVENT_DELETED + 1], *outboxed;
+
+void audit_init(void)
+{
+	for (int a = EVENT_VIEWED; a <= EVENT_DELETED; a++)
+		emitted[a] = metrics_counter(
+		    "auditlog_emitted_events_total",
+		    "Data events the API made, by action: a view when it is read (then spooled "
+		    "or dropped), a mutation or a token issued when its transaction commits.",
+		    "action", event_action_name((enum event_action)a), NULL);
+	outboxed = metrics_counter("auditlog_outboxed_events_total",
+	                           "Data events committed to the outbox with their change "
+	                           "(mutations and tokens issued).",
+	                           NULL);
+}
 
 /* The request's trace-id as ev's traceId (event.h). http.c makes only
  * valid ones; anything else leaves the event without. */
@@ -20,6 +38,7 @@ void audit_viewed(const struct data_ctx *ctx, const char *type, const char *id, 
 	struct api *api = ctx->api;
 	if (api->audit_off)
 		return;
+	metrics_inc(emitted[EVENT_VIEWED]);
 	struct event ev;
 	event_init(&ev, EVENT_VIEWED, ctx->actor.type, ctx->actor.id, type, id, NULL);
 	ev.target_version = version;
@@ -86,9 +105,11 @@ int audit_token_issued(const struct data_ctx *ctx, struct db *db, const char *us
 	return st;
 }
 
-void audit_committed(struct api *api)
+void audit_committed(struct api *api, enum event_action action)
 {
 	if (api->audit_off)
 		return;
+	metrics_inc(emitted[action]);
+	metrics_inc(outboxed);
 	publisher_kick_outbox(api->publisher);
 }

@@ -51,7 +51,7 @@ int data_delete(struct data_ctx *ctx, const struct data_kind *k, int64_t id)
 	int st = db_run_tx(ctx->db, delete_in_tx, &t);
 	json_decref(t.attrs);
 	if (st == DATA_OK)
-		audit_committed(ctx->api);
+		audit_committed(ctx->api, EVENT_DELETED);
 	return st;
 }
 

@@ -165,7 +165,7 @@ int data_note_create(struct data_ctx *ctx, json_t *attrs, json_t **out)
 	int st = db_run_tx(ctx->db, create_in_tx, &t);
 	if (st)
 		return st;
-	audit_committed(ctx->api);
+	audit_committed(ctx->api, EVENT_CREATED);
 	/* Read back what was stored, which also records the view. */
 	st = data_note_get(ctx, strtoll(t.id, NULL, 10), out);
 	return st == DATA_NOT_FOUND ? DB_ERR : st;

@@ -118,7 +118,7 @@ int data_user_for_token(struct data_ctx *ctx, int64_t id, struct user *out, json
 		user_clear(out);
 		return st;
 	}
-	audit_committed(ctx->api);
+	audit_committed(ctx->api, EVENT_VIEWED); /* the token issued */
 	principal_set(ctx->api->principals, id, t.row.auditor);
 	*roles = t.row.roles;
 	return DATA_OK;
@@ -242,7 +242,7 @@ int data_user_create(struct data_ctx *ctx, json_t *attrs, struct user *out)
 	int st = db_run_tx(ctx->db, create_in_tx, &t);
 	if (st)
 		return st;
-	audit_committed(ctx->api);
+	audit_committed(ctx->api, EVENT_CREATED);
 	if (!(out->attributes = user_attrs_json(attrs)))
 		return DB_ERR;
 	data_viewed(ctx, "users", out->id, out->version);
@@ -293,7 +293,7 @@ int data_user_update(struct data_ctx *ctx, int64_t id, json_t *attrs, struct use
 	if (st)
 		return st;
 	if (t.changed)
-		audit_committed(ctx->api);
+		audit_committed(ctx->api, EVENT_CHANGED);
 	data_viewed(ctx, "users", out->id, out->version);
 	return DATA_OK;
 }

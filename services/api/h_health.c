@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "daemon.h"
 #include "dbwatch.h"
+#include "metrics.h"
 #include "publisher.h"
 
 /* The broker has this long to confirm a message before /readyz warns,
@@ -72,4 +73,27 @@ void h_readyz(struct http_request *req)
 	    {"spool:backlog", "component", check_spool, api},
 	};
 	daemon_reply_health(req, checks, sizeof checks / sizeof checks[0]);
+}
+
+/* The outbox's backlog as the database watch last read it (an estimate
+ * that costs the same whatever the backlog: the positions between the
+ * oldest row and the newest); left out while the database does not
+ * answer. */
+static void collect_outbox(struct metrics_out *out, void *ctx)
+{
+	struct api *api = ctx;
+	long long rows = 0;
+	if (dbwatch_ok(api->dbwatch, &rows))
+		metrics_out_gauge(out, "auditlog_outbox_backlog_events",
+		                  "Data events in the outbox: committed, not yet confirmed by the broker "
+		                  "(the positions between the oldest and the newest, read every 250 ms).",
+		                  (double)rows);
+}
+
+void api_health_metrics(struct api *api, bool on)
+{
+	if (on)
+		metrics_collector_add(collect_outbox, api);
+	else
+		metrics_collector_remove(collect_outbox, api);
 }

@@ -181,6 +181,7 @@ int main(int argc, char **argv)
 		log_error("cannot start the relay");
 		goto out;
 	}
+	audit_init();
 	api.ready_outbox_max = (uint64_t)I("ready-outbox-max");
 	api.ready_spool_max = (uint64_t)I("ready-spool-max");
 	/* An estimate that costs the same whatever the backlog: the rows
@@ -195,6 +196,7 @@ int main(int argc, char **argv)
 		log_error("cannot start the database watch");
 		goto out;
 	}
+	api_health_metrics(&api, true);
 	struct publisher_config pc = {.amqp_url = S("amqp-url"),
 	                              .db = &api.db,
 	                              .spool_dir = S("spool-dir"),
@@ -222,6 +224,8 @@ out:
 	/* What is left of the deadline, less a margin for what follows. */
 	int left = daemon_shutdown_left_ms() - 200;
 	publisher_stop(api.publisher, left > 0 ? left : 0);
+	if (api.dbwatch)
+		api_health_metrics(&api, false);
 	dbwatch_stop(api.dbwatch);
 	auth_key_free(api.public_key);
 	principal_cache_free(api.principals);

@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "mq.h"
 #include "spool.h"
 #include "uuid.h"
@@ -46,6 +47,14 @@ struct msg {
 
 enum wake { WAKE_NEVER = 0, WAKE_OUTBOX = 1, WAKE_VIEWS = 2, WAKE_ANY = 3 };
 
+/* What the publisher counts (metrics.h), by source: [0] the outbox, [1]
+ * the spool. Events, not messages, but for messages. */
+struct publisher_metrics {
+	struct metrics_counter *published[2], *confirmed[2], *nacked[2], *returned[2];
+	struct metrics_counter *messages, *reconnects;
+	struct metrics_gauge *connected;
+};
+
 /* A ring of messages; not thread-safe by itself. */
 struct ring {
 	struct msg *m;
@@ -76,6 +85,8 @@ struct publisher {
 	int64_t last_rescan_ms;
 	uint64_t *to_delete;
 	size_t ndelete;
+	bool lost;                   /* a connection was lost: the next is a reconnect */
+	struct publisher_metrics m;
 	struct spool_pos view_read;  /* next view to publish */
 	bool views_rewind;           /* a view failed: re-read from the confirmed position */
 	bool view_failed;            /* a view could not be sent during spool_read */
@@ -149,6 +160,8 @@ static void disconnect(struct publisher *p)
 {
 	mq_close(p->mq);
 	p->mq = NULL;
+	p->lost = true;
+	metrics_gauge_set(p->m.connected, 0);
 	while (p->inflight.count) {
 		struct msg m = ring_pop_front(&p->inflight);
 		msg_free(&m);
@@ -176,6 +189,10 @@ static bool connect_broker(struct publisher *p)
 	p->next_tag = 0;
 	spool_broker_up(p->spool, true);
 	atomic_store(&p->h_connected, true);
+	if (p->lost)
+		metrics_inc(p->m.reconnects);
+	p->lost = false;
+	metrics_gauge_set(p->m.connected, 1);
 	log_info("publisher connected to the broker");
 	return true;
 }
@@ -241,8 +258,11 @@ static bool publish(struct publisher *p, struct msg *m)
 		p->views_inflight++;
 	p->sent_messages++;
 	p->sent_events += sent.nevents;
-	return mq_publish(p->mq, MQ_EXCHANGE, MQ_ROUTING_KEY, sent.id, sent.body, sent.len,
-	                  NULL) == 0;
+	if (mq_publish(p->mq, MQ_EXCHANGE, MQ_ROUTING_KEY, sent.id, sent.body, sent.len, NULL))
+		return false;
+	metrics_inc(p->m.messages);
+	metrics_add(p->m.published[!sent.outbox], sent.nevents);
+	return true;
 }
 
 static void on_confirm(void *ctx, enum mq_confirm what, uint64_t tag, bool multiple,
@@ -255,6 +275,14 @@ static void on_confirm(void *ctx, enum mq_confirm what, uint64_t tag, bool multi
 		                               : (multiple ? m->tag <= tag : m->tag == tag);
 		if (!hit)
 			continue;
+		/* Counted as the broker's answer arrives, once per message: a
+		 * return is followed by its ack. */
+		if (!m->confirmed && what != MQ_RETURNED) {
+			struct metrics_counter *c = what == MQ_NACK ? p->m.nacked[!m->outbox]
+			                            : m->failed     ? p->m.returned[!m->outbox]
+			                                            : p->m.confirmed[!m->outbox];
+			metrics_add(c, m->nevents);
+		}
 		if (what == MQ_ACK)
 			m->confirmed = true;
 		else if (what == MQ_NACK)
@@ -551,9 +579,67 @@ static void *run(void *arg)
 		         (unsigned long long)st.backlog_bytes, (unsigned long long)st.dropped);
 	mq_close(p->mq);
 	p->mq = NULL;
+	metrics_gauge_set(p->m.connected, 0);
 	db_close(p->db);
 	p->db = NULL;
 	return NULL;
+}
+
+static void register_metrics(struct publisher_metrics *m)
+{
+	static const char *const sources[] = {"outbox", "spool"};
+	for (int i = 0; i < 2; i++) {
+		m->published[i] = metrics_counter(
+		    "auditlog_published_events_total",
+		    "Data events published to the broker, by source (re-sends after a lost "
+		    "connection counted again).",
+		    "source", sources[i], NULL);
+		m->confirmed[i] = metrics_counter(
+		    "auditlog_confirmed_events_total",
+		    "Published data events the broker confirmed (basic.ack), by source.", "source",
+		    sources[i], NULL);
+		m->nacked[i] = metrics_counter(
+		    "auditlog_nacked_events_total",
+		    "Published data events the broker refused (basic.nack), by source; sent again.",
+		    "source", sources[i], NULL);
+		m->returned[i] = metrics_counter("auditlog_returned_events_total",
+		                                 "Published data events no queue took "
+		                                 "(basic.return, then their ack), by source; "
+		                                 "sent again.",
+		                                 "source", sources[i], NULL);
+	}
+	m->messages = metrics_counter("auditlog_published_messages_total",
+	                              "Messages published to the broker (each holds one data "
+	                              "event or an array of them).",
+	                              NULL);
+	m->reconnects = metrics_counter(MQ_RECONNECTS_METRIC, NULL);
+	m->connected = metrics_gauge(MQ_CONNECTIONS_METRIC, NULL);
+}
+
+/* The spool's counts and backlog, as it keeps them, and what waits for the
+ * broker's answer. (The outbox's backlog is the API's database watch's:
+ * h_health.c.) */
+static void collect(struct metrics_out *out, void *ctx)
+{
+	struct publisher *p = ctx;
+	struct publisher_health h;
+	publisher_health(p, &h);
+	metrics_out_counter(out, "auditlog_spooled_events_total",
+	                    "View events written to the spool.", (double)h.spool.appended);
+	metrics_out_counter(out, "auditlog_spool_dropped_events_total",
+	                    "View events lost: too long for a record, or the disk refused them.",
+	                    (double)h.spool.dropped);
+	metrics_out_counter(out, "auditlog_spool_syncs_total", "fdatasync calls on the spool.",
+	                    (double)h.spool.syncs);
+	metrics_out_gauge(out, "auditlog_spool_backlog_bytes",
+	                  "Bytes of view events in the spool that the broker has not confirmed.",
+	                  (double)h.spool.backlog_bytes);
+	metrics_out_gauge(out, "auditlog_spool_unsynced_bytes",
+	                  "Bytes of view events in the spool not yet fdatasynced.",
+	                  (double)h.spool.unsynced_bytes);
+	metrics_out_gauge(out, "auditlog_unconfirmed_events",
+	                  "Data events published and awaiting the broker's confirmation.",
+	                  (double)h.unconfirmed);
 }
 
 static void views_ready(void *ctx)
@@ -584,10 +670,12 @@ int publisher_start(const struct publisher_config *cfg, struct publisher **out)
 	    spool_open(cfg->spool_dir, views_ready, p, &p->spool))
 		goto fail;
 	p->view_read = spool_confirmed(p->spool);
+	register_metrics(&p->m);
 	if (pthread_create(&p->thread, NULL, run, p)) {
 		spool_close(p->spool);
 		goto fail;
 	}
+	metrics_collector_add(collect, p);
 	*out = p;
 	return 0;
 fail:
@@ -609,6 +697,7 @@ void publisher_stop(struct publisher *p, int drain_ms)
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
+	metrics_collector_remove(collect, p);
 	while (p->inflight.count) {
 		struct msg m = ring_pop_front(&p->inflight);
 		msg_free(&m);

@@ -75,6 +75,9 @@ struct auditor {
 #define STORE_LOG_CLOSED 1
 int store_insert_batch(struct db *db, struct ledger *ledger, const struct event *events, size_t n,
                        size_t *stored);
+/* Prepares the write side once (its statements' text, its metrics:
+ * metrics.h); store_insert_batch does it too, at its first call. */
+void store_init(void);
 
 /* ---- store_read.c ---- */
 

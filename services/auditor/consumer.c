@@ -43,6 +43,7 @@
 #include "auditor.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "mq.h"
 
 #define POLL_MS 200
@@ -80,6 +81,12 @@ struct consumer {
 	unsigned char *dl_acked; /* by tag; dl_cap entries */
 	size_t dl_cap;
 	bool dl_failed; /* a copy was nacked or returned */
+
+	/* Metrics (metrics.h), shared by every consumer of the process. */
+	bool lost; /* the connection was dropped: the next one is a reconnect */
+	struct metrics_counter *messages, *events, *dead_letters, *reconnects;
+	struct metrics_gauge *connections;
+	struct metrics_histogram *batch_events;
 };
 
 size_t message_weight(const char *s, size_t len)
@@ -235,6 +242,10 @@ static void clear_batch(struct consumer *c)
 static void drop_connection(struct consumer *c)
 {
 	atomic_store(&c->connected, false);
+	if (c->mq) {
+		metrics_gauge_add(c->connections, -1);
+		c->lost = true;
+	}
 	mq_close(c->mq);
 	c->mq = NULL;
 	close_dead_letters(c);
@@ -313,12 +324,15 @@ static void flush(struct consumer *c)
 			drop_connection(c);
 			return;
 		}
+		metrics_add(c->dead_letters, c->dl_sent);
 		close_dead_letters(c);
 	}
 	if (mq_ack(c->mq, c->last_tag, true)) {
 		drop_connection(c);
 		return;
 	}
+	if (c->n)
+		metrics_observe(c->batch_events, c->n);
 	clear_batch(c);
 	c->db_backoff_ms = 0;
 	c->retry_at_ms = 0;
@@ -373,12 +387,14 @@ static int take_event(void *arg, size_t index, struct event *ev, json_t *element
 	}
 	c->batch[c->n++] = *ev;
 	c->held += sizeof *ev;
+	metrics_inc(c->events);
 	return 0;
 }
 
 static void take(struct consumer *c, const struct mq_delivery *d)
 {
 	char why[256];
+	metrics_inc(c->messages);
 	if (c->last_tag == 0)
 		c->batch_started_ms = clock_ms();
 	size_t weight = 0;
@@ -446,6 +462,10 @@ static bool connect_broker(struct consumer *c)
 		c->mq = NULL;
 		return false;
 	}
+	metrics_gauge_add(c->connections, 1);
+	if (c->lost)
+		metrics_inc(c->reconnects);
+	c->lost = false;
 	log_info("consuming %s (prefetch %u messages; batches of up to %u events or %zu bytes)",
 	         MQ_QUEUE, c->prefetch, c->cfg.batch_events, c->cfg.batch_bytes);
 	atomic_store(&c->connected, true);
@@ -508,6 +528,8 @@ static void finish(struct consumer *c)
 	clear_batch(c);
 	close_dead_letters(c);
 	atomic_store(&c->connected, false);
+	if (c->mq)
+		metrics_gauge_add(c->connections, -1);
 	mq_close(c->mq);
 	c->mq = NULL;
 	db_close(c->db);
@@ -538,6 +560,25 @@ int consumer_new(const struct consumer_config *cfg, struct consumer **out)
 	unsigned long prefetch = cfg->prefetch ? cfg->prefetch : 2ul * cfg->batch_events;
 	c->prefetch = prefetch > 65535 ? 65535 : (unsigned)prefetch;
 	c->dl_low = 1;
+	c->messages = metrics_counter("auditlog_consumed_messages_total",
+	                              "Messages read from the audit queue and taken into a batch "
+	                              "(redeliveries counted again).",
+	                              NULL);
+	c->events = metrics_counter("auditlog_consumed_events_total",
+	                            "Valid data events read from the audit queue into a batch "
+	                            "(redeliveries counted again).",
+	                            NULL);
+	c->dead_letters = metrics_counter(
+	    "auditlog_dead_letters_total",
+	    "Copies the broker confirmed in the dead-letter queue: messages or array elements "
+	    "that are not valid events, and events the database refused.",
+	    NULL);
+	c->batch_events = metrics_histogram(
+	    "auditlog_consumer_batch_events",
+	    "Data events per batch acknowledged (one transaction, one acknowledgement).",
+	    metrics_batch_buckets, metrics_batch_nbuckets, 1, NULL);
+	c->reconnects = metrics_counter(MQ_RECONNECTS_METRIC, NULL);
+	c->connections = metrics_gauge(MQ_CONNECTIONS_METRIC, NULL);
 	*out = c;
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 
 struct ledger {
 	uint32_t log;
@@ -50,6 +51,7 @@ struct ledger {
 	pthread_mutex_t listen_lock; /* held during calls into the listener */
 	struct ledger_listener listener; /* .wants NULL: none */
 	bool stop;
+	struct metrics_counter *signed_total; /* checkpoints signed (metrics.h) */
 };
 
 uint32_t ledger_log(const struct ledger *l)
@@ -398,6 +400,7 @@ static int sign_and_store(struct ledger *l, struct db *db, const struct merkle_f
 		l->signed_size = f->size;
 	l->pending_since_ms = l->f.size > f->size ? clock_ms() : 0;
 	pthread_mutex_unlock(&l->lock);
+	metrics_inc(l->signed_total);
 	log_debug("log %u: signed the checkpoint of size %llu", (unsigned)l->log,
 	          (unsigned long long)f->size);
 	return DB_OK;
@@ -491,6 +494,48 @@ static void *signer_main(void *arg)
 	pthread_mutex_unlock(&l->lock);
 	db_close(db);
 	return NULL;
+}
+
+/* The log's state at scrape time (metrics.h), under its lock: its size
+ * and its latest checkpoint's once read back, and whether it halted. One
+ * ledger per process exposes them (the daemon's one log). */
+static void collect(struct metrics_out *out, void *ctx)
+{
+	struct ledger *l = ctx;
+	pthread_mutex_lock(&l->lock);
+	bool ready = l->ready, halted = l->halted != NULL;
+	uint64_t size = l->f.size, signed_size = l->signed_size;
+	int64_t signed_ms = l->latest ? l->latest_ms : 0;
+	pthread_mutex_unlock(&l->lock);
+	char log[12];
+	snprintf(log, sizeof log, "%u", (unsigned)l->log);
+	metrics_out_family(out, "auditlog_log_halted",
+	                   "1 when the log halted (it takes no events and signs nothing: the "
+	                   "auditor's log says why), else 0.",
+	                   METRICS_GAUGE);
+	metrics_out_sample(out, "auditlog_log_halted", halted, "log", log, NULL);
+	if (!ready)
+		return; /* its state is not read back yet */
+	metrics_out_family(out, "auditlog_log_size_events",
+	                   "Events in the log of record: the committed tree's size.",
+	                   METRICS_GAUGE);
+	metrics_out_sample(out, "auditlog_log_size_events", (double)size, "log", log, NULL);
+	metrics_out_family(out, "auditlog_checkpoint_size_events",
+	                   "The tree size of the latest signed checkpoint.", METRICS_GAUGE);
+	metrics_out_sample(out, "auditlog_checkpoint_size_events", (double)signed_size, "log", log,
+	                   NULL);
+	metrics_out_family(out, "auditlog_checkpoint_lag_events",
+	                   "Events stored but in no signed checkpoint yet.", METRICS_GAUGE);
+	metrics_out_sample(out, "auditlog_checkpoint_lag_events",
+	                   size > signed_size ? (double)(size - signed_size) : 0, "log", log, NULL);
+	if (signed_ms) {
+		metrics_out_family(
+		    out, "auditlog_checkpoint_timestamp_seconds",
+		    "When the latest checkpoint was signed, in seconds since the epoch.",
+		    METRICS_GAUGE);
+		metrics_out_sample(out, "auditlog_checkpoint_timestamp_seconds",
+		                   (double)signed_ms / 1000, "log", log, NULL);
+	}
 }
 
 /* ---- opening a log ---- */
@@ -598,6 +643,10 @@ int ledger_open(const struct ledger_config *cfg, struct ledger **out)
 	l->checkpoint_every = cfg->checkpoint_every ? cfg->checkpoint_every : 100000;
 	l->failed_from = UINT64_MAX;
 	l->resync = true; /* the first append checks the stored end */
+	char log[12];
+	snprintf(log, sizeof log, "%u", (unsigned)l->log);
+	l->signed_total = metrics_counter("auditlog_checkpoints_signed_total",
+	                                  "Checkpoints signed and stored.", "log", log, NULL);
 	merkle_frontier_init(&l->f);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -616,6 +665,7 @@ int ledger_open(const struct ledger_config *cfg, struct ledger **out)
 		return -1;
 	}
 	l->started = true;
+	metrics_collector_add(collect, l);
 	*out = l;
 	return 0;
 }
@@ -631,6 +681,7 @@ void ledger_close(struct ledger *l)
 		         (double)l->waited_ns / 1e9, (double)l->turn_waited_ns / 1e9,
 		         (unsigned long long)l->turns_failed);
 	if (l->started) {
+		metrics_collector_remove(collect, l);
 		pthread_mutex_lock(&l->lock);
 		l->stop = true;
 		pthread_cond_signal(&l->cond);

@@ -211,6 +211,7 @@ int main(int argc, char **argv)
 		log_error("cannot start the checker");
 		goto out;
 	}
+	store_init();
 	a.checkpoint_ms = (int)I("checkpoint-ms");
 	struct dbwatch_config wc = {
 	    .db = &a.writer, .interval_ms = 250, .stale_ms = 750, .thread_name = "aud-dbwatch"};

@@ -16,6 +16,7 @@
 #include "leaf.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "spans.h"
 #include "sql_id.h"
 #include "uuid.h"
@@ -50,6 +51,10 @@ static char *repeat_rows(const char *head, const char *row, const char *tail, si
 static char *exists_sql[ROWS_LOG2_MAX + 1], *values_sql[ROWS_LOG2_MAX + 1],
     *nodes_sql[ROWS_LOG2_MAX + 1], *spans_sql[ROWS_LOG2_MAX + 1];
 
+/* Metrics (metrics.h), counted once a batch's COMMIT returned. */
+static struct metrics_counter *stored_events, *duplicate_events;
+static struct metrics_histogram *commit_seconds, *transaction_seconds;
+
 /* Columns per row of each statement. */
 #define EV_COLS 12
 #define APPEND_COLS 4
@@ -64,6 +69,26 @@ static char *exists_sql[ROWS_LOG2_MAX + 1], *values_sql[ROWS_LOG2_MAX + 1],
  * out, and any error, a racing duplicate included, fails the batch. */
 static void build_sql(void)
 {
+	stored_events =
+	    metrics_counter("auditlog_stored_events_total",
+	                    "Data events stored in the audit log, counted after their "
+	                    "transaction's COMMIT: consumed ones, and the auditor's own "
+	                    "records of reads and erasures.",
+	                    NULL);
+	duplicate_events = metrics_counter("auditlog_duplicate_events_total",
+	                                   "Data events not stored again: their id was already "
+	                                   "stored (a redelivery, a producer's re-send).",
+	                                   NULL);
+	commit_seconds = metrics_histogram(
+	    "auditlog_store_commit_duration_seconds",
+	    "The COMMIT of a store transaction (a consumer's batch, a batch of read records, an "
+	    "erasure's event): from sending it to its answer.",
+	    metrics_duration_buckets, metrics_duration_nbuckets, METRICS_NS, NULL);
+	transaction_seconds = metrics_histogram(
+	    "auditlog_store_transaction_duration_seconds",
+	    "A store transaction from its start to its COMMIT's answer (retries and the wait for "
+	    "its turn in the log included).",
+	    metrics_duration_buckets, metrics_duration_nbuckets, METRICS_NS, NULL);
 	for (unsigned k = 0; k <= ROWS_LOG2_MAX; k++) {
 		events_sql[k] = repeat_rows("INSERT INTO data_events (log_id, seq, event_id, action, "
 		                            "occurred_at, actor_type, actor_id, target_type, target_id, "
@@ -166,6 +191,7 @@ struct batch_tx {
 	size_t nnode, node_cap;
 	struct jcs_buf scratch;
 	bool reached_commit;      /* every row was inserted: COMMIT was (to be) sent */
+	int64_t commit_ns;        /* when it was (clock_ns) */
 };
 
 static int cmp_id(const void *a, const void *b)
@@ -445,6 +471,7 @@ static int insert_in_tx(struct db *db, void *arg)
 		return st;
 	t->stored = nev;
 	t->reached_commit = true;
+	t->commit_ns = clock_ns();
 	return DB_OK;
 }
 
@@ -609,6 +636,11 @@ static void offer_committed(const struct batch_tx *t, uint64_t generation)
 	free(rows);
 }
 
+void store_init(void)
+{
+	pthread_once(&sql_once, build_sql);
+}
+
 int store_insert_batch(struct db *db, struct ledger *ledger, const struct event *events, size_t n,
                        size_t *stored)
 {
@@ -626,8 +658,16 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 		             NULL, NULL);
 		uint64_t generation = 0;
 		bool offer = ledger_wants(ledger, &generation);
+		int64_t began_ns = clock_ns();
 		if (!st)
 			st = db_run_tx(db, insert_in_tx, &t);
+		if (st == DB_OK) {
+			int64_t now = clock_ns();
+			metrics_observe(commit_seconds, (uint64_t)(now - t.commit_ns));
+			metrics_observe(transaction_seconds, (uint64_t)(now - began_ns));
+			metrics_add(stored_events, t.stored);
+			metrics_add(duplicate_events, n - t.stored);
+		}
 		if (st == DB_OK && offer && t.stored)
 			offer_committed(&t, generation); /* before ledger_end wakes the stream */
 		ledger_end(ledger, &t.app,

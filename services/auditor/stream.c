@@ -11,6 +11,7 @@
 #include "event.h"
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "stream.h"
 
 /* Positions the hub reads per query: a poll with more to read goes on at
@@ -185,6 +186,7 @@ struct stream_hub {
 	} offers[STREAM_OFFERS_MAX];
 	size_t noffers; /* appends the writer handed over, not yet taken */
 	uint64_t handed, read; /* positions taken from offers, from the store */
+	struct metrics_gauge *subscribers; /* metrics.h */
 };
 
 bool stream_head(struct stream_hub *h, uint64_t *head, uint64_t *oldest)
@@ -540,6 +542,8 @@ int stream_hub_start(const struct stream_hub_config *cfg, struct stream_hub **ou
 	h->cfg = *cfg;
 	if (!h->cfg.poll_ms)
 		h->cfg.poll_ms = 20;
+	h->subscribers = metrics_gauge("auditlog_stream_subscribers",
+	                               "Live streams (GET /data-events/stream) open now.", NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -606,6 +610,7 @@ struct stream_sub *stream_subscribe(struct stream_hub *h, const struct stream_fi
 		h->subs->prev = s;
 	h->subs = s;
 	pthread_mutex_unlock(&h->lock);
+	metrics_gauge_add(h->subscribers, 1);
 	return s;
 }
 
@@ -621,6 +626,7 @@ void stream_unsubscribe(struct stream_hub *h, struct stream_sub *s)
 	if (s->nextsub)
 		s->nextsub->prev = s->prev;
 	pthread_mutex_unlock(&h->lock);
+	metrics_gauge_add(h->subscribers, -1);
 	free(s);
 }
 
