@@ -25,6 +25,7 @@ struct db {
 	const struct db_config *cfg;
 	MYSQL *conn;
 	bool broken;
+	bool in_tx; /* inside db_run_tx's transaction */
 	size_t nstmts;
 	struct db_stmt stmts[DB_STMT_CACHE];
 };
@@ -319,6 +320,12 @@ int db_query(struct db *db, const char *sql, const struct db_value *params, size
 {
 	MYSQL_STMT *stmt;
 	int st = execute(db, sql, params, n, &stmt);
+	/* A read outside a transaction on a connection found dead (the server
+	 * restarted, a proxy cut it while idle) is asked once more on a new
+	 * one: nothing was done, and the caller would otherwise answer 503 for
+	 * a blip each of its threads meets once. */
+	if (st == DB_ERR_GONE && !db->in_tx && reconnect(db) == DB_OK)
+		st = execute(db, sql, params, n, &stmt);
 	if (st)
 		return st;
 	size_t ncols = mysql_stmt_field_count(stmt);
@@ -415,7 +422,9 @@ int db_run_tx(struct db *db, db_tx_fn fn, void *ctx)
 		if (db_broken(db) && (st = reconnect(db)))
 			return st;
 		if ((st = plain(db, "START TRANSACTION")) == DB_OK) {
+			db->in_tx = true;
 			st = fn(db, ctx);
+			db->in_tx = false;
 			if (st == DB_OK) {
 				if (db_broken(db) || mysql_commit(db->conn)) {
 					/* The outcome of a lost COMMIT is unknown: do not retry. */

@@ -75,7 +75,9 @@ bool db_broken(const struct db *db);
 /* Runs one statement. affected and insert_id may be NULL. */
 int db_exec(struct db *db, const char *sql, const struct db_value *params, size_t n,
             uint64_t *affected, uint64_t *insert_id);
-/* Runs one query and calls fn for each row. */
+/* Runs one query and calls fn for each row. Outside db_run_tx, a query
+ * that finds the connection dead is run once more on a new connection
+ * (before any row was handed to fn). */
 int db_query(struct db *db, const char *sql, const struct db_value *params, size_t n,
              db_row_fn fn, void *ctx);
 

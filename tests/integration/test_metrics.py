@@ -370,7 +370,8 @@ def test_reconnects_are_counted():
         # What the API emits still arrives (the consumers' database
         # connections, cut too, come back when they next store).
         stored = val(d1, "auditlog_stored_events_total")
-        assert s.api("GET", "/api/users/1", token=tok)[0] == 200
+        answer = s.api("GET", "/api/users/1", token=tok)
+        assert answer[0] == 200, answer
         wait_metric(s, "auditor", lambda m: val(m, "auditlog_stored_events_total") > stored and
                     delta(m, d0, "auditlog_db_reconnects_total") >= 1,
                     "a new event stored after the cut")
