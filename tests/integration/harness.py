@@ -538,8 +538,9 @@ class TcpProxy:
     """A TCP relay from a free local port to (host, port): a daemon pointed at
     it loses its server when cut() closes every relayed connection and the
     listening socket (new connections are refused, as from a stopped server),
-    and finds it again after restore(). Nothing else is disturbed: the real
-    server keeps running for everyone else."""
+    and finds it again after restore(); drop() closes the connections alone.
+    Nothing else is disturbed: the real server keeps running for everyone
+    else."""
 
     def __init__(self, host, port):
         self.target = (host, port)
@@ -559,17 +560,26 @@ class TcpProxy:
         threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
 
     def cut(self):
+        """Closes the relayed connections and stops listening."""
         with self.lock:
             ls, self.listener = self.listener, None
+        if ls is not None:
+            ls.close()
+        self.drop()
+
+    def drop(self):
+        """Closes the relayed connections only (a server restart as its
+        clients see it: they find it again at once); returns how many
+        client connections there were."""
+        with self.lock:
             conns, self.conns = self.conns, []
-        for s in [ls] + conns:
-            if s is None:
-                continue
+        for s in conns:
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             s.close()
+        return len(conns) // 2
 
     def close(self):
         self.cut()

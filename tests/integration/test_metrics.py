@@ -10,16 +10,13 @@ counters."""
 import json
 import os
 import re
-import select
 import shutil
-import socket
 import subprocess
-import threading
 import time
 import urllib.parse
 import uuid
 
-from harness import Stack, error_of, http, raw_http, run, wait_for
+from harness import Stack, TcpProxy, error_of, http, raw_http, run, wait_for
 from test_stream import SSE
 
 TOKEN = "metrics-" + uuid.uuid4().hex
@@ -276,71 +273,12 @@ def test_counters_follow_a_known_load():
             promtool(scrape(s, name))
 
 
-class Cutter:
-    """A TCP proxy to host:port whose connections cut() closes at once, as
-    a server restart or a network failure would."""
-
-    def __init__(self, host, port):
-        self.target = (host, port)
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        self.lock = threading.Lock()
-        self.pairs = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                continue
-            try:
-                server = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                self.pairs.append((client, server))
-            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
-
-    @staticmethod
-    def _pump(a, b):
-        try:
-            while True:
-                ready, _, _ = select.select([a, b], [], [], 1)
-                for src in ready:
-                    data = src.recv(65536)
-                    if not data:
-                        raise OSError("closed")
-                    (b if src is a else a).sendall(data)
-        except (OSError, ValueError):
-            for sock in (a, b):
-                try:
-                    sock.close()
-                except OSError:
-                    pass
-
-    def cut(self):
-        with self.lock:
-            pairs, self.pairs = self.pairs, []
-        for pair in pairs:
-            for sock in pair:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        return len(pairs)
-
-
 def test_reconnects_are_counted():
     amqp = urllib.parse.urlsplit(os.environ.get("AUDITLOG_AMQP_URL",
                                                 "amqp://dev:dev@localhost:5672/"))
-    mq = Cutter(amqp.hostname or "localhost", amqp.port or 5672)
+    mq = TcpProxy(amqp.hostname or "localhost", amqp.port or 5672)
     host = os.environ.get("AUDITLOG_MYSQL_HOST", "localhost")
-    db = Cutter("127.0.0.1" if host == "localhost" else host,
+    db = TcpProxy("127.0.0.1" if host == "localhost" else host,
                 int(os.environ.get("AUDITLOG_MYSQL_PORT", "3306")))
     url = urllib.parse.urlunsplit(amqp._replace(
         netloc=f"{amqp.username}:{amqp.password}@127.0.0.1:{mq.port}"))
@@ -353,7 +291,7 @@ def test_reconnects_are_counted():
                          "the publisher to connect")
         d0 = wait_metric(s, "auditor", lambda m: val(m, "auditlog_broker_connections") == 2,
                          "the consumers to connect")
-        assert db.cut() > 0 and mq.cut() > 0
+        assert db.drop() > 0 and mq.drop() > 0
 
         # The API finds its connections gone, says so, and comes back.
         def api_back():
