@@ -64,6 +64,7 @@ void daemon_http_config(const struct config_setting *table, size_t n,
 	 * handing on what they produced. */
 	hc->drain_ms = shutdown_deadline_s * 500;
 	hc->metrics_token = config_str(table, n, "metrics-token");
+	hc->access_log = config_int(table, n, "access-log") != 0;
 }
 
 int daemon_public_key(const struct config_setting *table, size_t n, struct auth_key **out)

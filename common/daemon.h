@@ -46,6 +46,11 @@
 	     "GET /metrics (Prometheus text format) answers requests that bear this token "     \
 	     "(Authorization: Bearer); empty: there is no /metrics (404). A secret: set it in "  \
 	     "the environment, not on the command line.",                                       \
+	     NULL, 0},                                                                           \
+	    {"access-log", "AUDITLOG_ACCESS_LOG", "false", CONFIG_BOOL, 0, 0,                     \
+	     "Log every request at info (method, target, status, milliseconds to the answer's "  \
+	     "head, with the request's trace_id and request_id): the line to go from to the "    \
+	     "request's events (filter[traceId]). Off: only 5xx answers are logged.",           \
 	     NULL, 0}
 
 #define DAEMON_MYSQL_SETTINGS(db_env, db_default, user_env, user_default, pw_env, pw_default)  \

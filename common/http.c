@@ -241,10 +241,12 @@ static bool queue(struct http_request *req, unsigned status, struct MHD_Response
 			log_error("%s %s: could not queue the response", req->method, req->uri);
 		MHD_destroy_response(resp);
 	}
+	double ms = (double)(clock_ns() - req->start_ns) / 1e6;
 	if (status >= 500 && !(req->route && (req->route->flags & HTTP_PROBE)))
-		log_error("%s %s -> %u", req->method, req->uri, status);
+		log_error("%s %s -> %u in %.3f ms", req->method, req->uri, status, ms);
 	else
-		log_debug("%s %s -> %u", req->method, req->uri, status);
+		log_msg(req->srv->cfg.access_log ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
+		        "%s %s -> %u in %.3f ms", req->method, req->uri, status, ms);
 	return queued;
 }
 

@@ -32,6 +32,7 @@
 #define AUDITLOG_HTTP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -124,6 +125,7 @@ struct http_server_config {
 	 * (Authorization: Bearer); NULL or "": /metrics is no path of ours,
 	 * 404 (or the route table's) as for any other. */
 	const char *metrics_token;
+	bool access_log; /* log every answer at info (else only 5xx at error, the rest at debug) */
 };
 
 /* Starts listening. Returns 0 and a server to stop with http_server_stop. */
