@@ -113,7 +113,8 @@ static int open_connection(struct db *db)
 	db->conn = mysql_init(NULL);
 	if (!db->conn)
 		return DB_ERR;
-	unsigned timeout = 5, io_timeout = 30;
+	unsigned io_timeout = cfg->io_timeout_s ? cfg->io_timeout_s : 30;
+	unsigned timeout = io_timeout < 5 ? io_timeout : 5;
 	mysql_options(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(db->conn, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
 	mysql_options(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);

@@ -28,6 +28,7 @@ enum db_status {
 struct db_config {
 	const char *host, *user, *password, *database, *socket; /* socket "" means TCP */
 	unsigned port;
+	unsigned io_timeout_s; /* connect (at most 5), read and write timeout; 0: 30 s */
 };
 
 enum db_type { DB_NULL, DB_INT, DB_TEXT, DB_BLOB };

@@ -56,6 +56,11 @@ static int check(struct mq *mq, const char *what)
 
 int mq_open(const char *url, struct mq **out)
 {
+	return mq_open_timeout(url, 0, out);
+}
+
+int mq_open_timeout(const char *url, int timeout_ms, struct mq **out)
+{
 	struct mq *mq = calloc(1, sizeof *mq);
 	char *copy = strdup(url);
 	struct amqp_connection_info ci;
@@ -72,6 +77,8 @@ int mq_open(const char *url, struct mq **out)
 		goto out;
 	amqp_socket_t *sock = amqp_tcp_socket_new(mq->conn);
 	struct timeval tv = {.tv_sec = 5};
+	if (timeout_ms > 0)
+		tv = (struct timeval){.tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000};
 	if (!sock) {
 		log_error("amqp: cannot make a socket");
 		goto out;
@@ -88,6 +95,10 @@ int mq_open(const char *url, struct mq **out)
 	}
 	/* Bound every later call too, so a frozen broker cannot hang a thread. */
 	struct timeval rpc_tv = {.tv_sec = 10};
+	if (timeout_ms > 0) {
+		rpc_tv = tv;
+		amqp_set_handshake_timeout(mq->conn, &tv);
+	}
 	amqp_set_rpc_timeout(mq->conn, &rpc_tv);
 	amqp_rpc_reply_t r = amqp_login(mq->conn, vhost, 0, 131072, MQ_HEARTBEAT_S,
 	                                AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
@@ -108,6 +119,16 @@ out:
 		mq_close(mq);
 	}
 	return rc;
+}
+
+int mq_ping(struct mq *mq)
+{
+	if (mq->dead)
+		return -1;
+	if (amqp_basic_qos(mq->conn, 1, 0, 0, false))
+		return 0;
+	mq->dead = true; /* no reply in time: closing would wait on it again */
+	return -1;
 }
 
 void mq_close(struct mq *mq)

@@ -40,6 +40,14 @@ struct mq;
 /* Connects to url ("amqp://user:pass@host:port/vhost"; an empty vhost
  * path means "/") and opens channel 1. */
 int mq_open(const char *url, struct mq **out);
+/* mq_open with every wait (connect, login, each RPC) bounded by timeout_ms
+ * instead of the defaults (5 s to connect, 10 s an RPC); 0: the defaults. */
+int mq_open_timeout(const char *url, int timeout_ms, struct mq **out);
+/* One round trip (basic.qos on channel 1, which needs no permission on any
+ * resource): 0 when the broker answered within the connection's RPC
+ * timeout, -1 when not (the connection is then dead: close it). Not for a
+ * connection that consumes (it would reset its prefetch). */
+int mq_ping(struct mq *mq);
 void mq_close(struct mq *mq);
 amqp_connection_state_t mq_connection(struct mq *mq);
 

@@ -3,7 +3,7 @@
 #include "api.h"
 #include "clock.h"
 #include "daemon.h"
-#include "dbwatch.h"
+#include "watch.h"
 #include "metrics.h"
 #include "publisher.h"
 
@@ -16,7 +16,7 @@ static void check_outbox(void *arg, struct health_result *out)
 {
 	struct api *api = arg;
 	long long rows = 0;
-	if (!dbwatch_ok(api->dbwatch, &rows)) {
+	if (!watch_ok(api->db_watch, &rows)) {
 		health_set(out, HEALTH_WARN, "unknown: the database does not answer");
 		return;
 	}
@@ -66,7 +66,8 @@ void h_readyz(struct http_request *req)
 {
 	struct api *api = http_app(req);
 	const struct health_check checks[] = {
-	    {"mysql:connection", "datastore", dbwatch_health, api->dbwatch},
+	    {"mysql:responseTime", "datastore", watch_health, api->db_watch},
+	    {"amqp:responseTime", "component", watch_health, api->mq_watch},
 	    {"outbox:backlog", "component", check_outbox, api},
 	    {"amqp:connection", "component", check_broker, api},
 	    {"amqp:unconfirmed", "component", check_unconfirmed, api},
@@ -83,7 +84,7 @@ static void collect_outbox(struct metrics_out *out, void *ctx)
 {
 	struct api *api = ctx;
 	long long rows = 0;
-	if (dbwatch_ok(api->dbwatch, &rows))
+	if (watch_ok(api->db_watch, &rows))
 		metrics_out_gauge(out, "auditlog_outbox_backlog_events",
 		                  "Data events in the outbox: committed, not yet confirmed by the broker "
 		                  "(the positions between the oldest and the newest, read every 250 ms).",

@@ -5,7 +5,7 @@
 
 #include "api.h"
 #include "daemon.h"
-#include "dbwatch.h"
+#include "watch.h"
 #include "log.h"
 #include "openapi.h"
 #include "publisher.h"
@@ -76,8 +76,8 @@ static const char *const notes_params[] = {"filter[target]", "page[size]", "page
 
 static const struct http_route routes[] = {
     /* Health (README "Health"): open, naming no data. */
-    {"GET", "/livez", daemon_livez, 0, NULL},
-    {"GET", "/readyz", h_readyz, HTTP_PROBE, NULL},
+    {"GET", "/livez", daemon_livez, 0, HTTP_PARAMS_IGNORED},
+    {"GET", "/readyz", h_readyz, HTTP_PROBE, HTTP_PARAMS_IGNORED},
     {"POST", "/tokens/introspect", h_token_introspect, HTTP_BODY | HTTP_FORM, NULL},
     {"GET", "/tokens/:id", h_token_get, 0, NULL},
     {"GET", "/.well-known/jwks.json", h_jwks_get, 0, NULL},
@@ -187,13 +187,25 @@ int main(int argc, char **argv)
 	/* An estimate that costs the same whatever the backlog: the rows
 	 * between the oldest and the newest (deleted ones leave no holes
 	 * but for rounds under way). */
-	struct dbwatch_config wc = {.db = &api.db,
-	                            .probe_sql = "SELECT MAX(seq) - MIN(seq) + 1 FROM event_outbox",
-	                            .interval_ms = 250,
-	                            .stale_ms = 750,
-	                            .thread_name = "api-dbwatch"};
-	if (dbwatch_start(&wc, &api.dbwatch)) {
-		log_error("cannot start the database watch");
+	struct watch_db db_probe;
+	watch_db_init(&db_probe, &api.db, "SELECT MAX(seq) - MIN(seq) + 1 FROM event_outbox");
+	struct watch_mq mq_probe = {.url = S("amqp-url")};
+	struct watch_config dw = {.probe = watch_db_probe,
+	                          .close = watch_db_close,
+	                          .ctx = &db_probe,
+	                          .what = "the database",
+	                          .interval_ms = 250,
+	                          .stale_ms = 750,
+	                          .thread_name = "api-dbwatch"};
+	struct watch_config mw = {.probe = watch_mq_probe,
+	                          .close = watch_mq_close,
+	                          .ctx = &mq_probe,
+	                          .what = "the broker",
+	                          .interval_ms = 250,
+	                          .stale_ms = 750,
+	                          .thread_name = "api-mqwatch"};
+	if (watch_start(&dw, &api.db_watch) || watch_start(&mw, &api.mq_watch)) {
+		log_error("cannot start the database and broker watches");
 		goto out;
 	}
 	api_health_metrics(&api, true);
@@ -224,9 +236,10 @@ out:
 	/* What is left of the deadline, less a margin for what follows. */
 	int left = daemon_shutdown_left_ms() - 200;
 	publisher_stop(api.publisher, left > 0 ? left : 0);
-	if (api.dbwatch)
+	if (api.db_watch)
 		api_health_metrics(&api, false);
-	dbwatch_stop(api.dbwatch);
+	watch_stop(api.db_watch);
+	watch_stop(api.mq_watch);
 	auth_key_free(api.public_key);
 	principal_cache_free(api.principals);
 	forward_cache_free(api.forwards);

@@ -82,6 +82,7 @@ struct publisher {
 	int64_t reported_ms;
 	size_t outbox_inflight, views_inflight;
 	bool outbox_empty;
+	bool outbox_unreadable; /* the last round could not read the outbox (database away) */
 	int64_t last_rescan_ms;
 	uint64_t *to_delete;
 	size_t ndelete;
@@ -411,6 +412,7 @@ static int outbox_round(struct publisher *p)
 		p->db = NULL;
 		if (db_connect(p->cfg.db, &p->db)) {
 			p->outbox_empty = false;
+			p->outbox_unreadable = true;
 			return 0;
 		}
 	}
@@ -426,6 +428,7 @@ static int outbox_round(struct publisher *p)
 	else if (st < 0)
 		log_warn("publisher: cannot read the outbox: %s", db_status_string(st));
 	p->outbox_empty = st == 0 && f.rows < room;
+	p->outbox_unreadable = st == DB_ERR_GONE;
 	return 0;
 }
 
@@ -528,8 +531,10 @@ static bool finished(struct publisher *p)
 	p->draining = true;
 	if (clock_ms() > deadline)
 		return true;
-	return p->inflight.count == 0 && p->outbox_empty && !p->ndelete &&
-	       spool_caught_up(p->spool, p->view_read);
+	/* An outbox the database will not let us read is not waited for: its
+	 * rows are safe where they are, and go out at the next start. */
+	return p->inflight.count == 0 && (p->outbox_empty || p->outbox_unreadable) &&
+	       !p->ndelete && spool_caught_up(p->spool, p->view_read);
 }
 
 static void *run(void *arg)
@@ -571,6 +576,12 @@ static void *run(void *arg)
 				disconnect(p);
 		}
 	}
+	if (p->outbox_unreadable)
+		log_warn("publisher stopping without reading the outbox (the database does not "
+		         "answer): the events committed there are sent at the next start");
+	else if (!p->outbox_empty)
+		log_warn("publisher stopping before the outbox was emptied (the deadline passed or the "
+		         "broker is away): what it holds is sent at the next start");
 	struct spool_stats st;
 	spool_stats(p->spool, &st);
 	if (st.backlog_bytes || st.dropped)

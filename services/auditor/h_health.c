@@ -5,7 +5,7 @@
 #include "auditor.h"
 #include "clock.h"
 #include "daemon.h"
-#include "dbwatch.h"
+#include "watch.h"
 
 /* A checkpoint may trail the stored events by checkpoint-ms; /readyz warns
  * when the signer is this many times later than that (and at least
@@ -63,7 +63,8 @@ void h_readyz(struct http_request *req)
 {
 	struct auditor *a = http_app(req);
 	const struct health_check checks[] = {
-	    {"mysql:connection", "datastore", dbwatch_health, a->dbwatch},
+	    {"mysql:responseTime", "datastore", watch_health, a->db_watch},
+	    {"amqp:responseTime", "component", watch_health, a->mq_watch},
 	    {"amqp:consumers", "component", check_consumers, a},
 	    {"ledger:checkpointLag", "component", check_ledger, a},
 	};

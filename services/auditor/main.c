@@ -5,7 +5,7 @@
 #include "auditor.h"
 #include "checker.h"
 #include "daemon.h"
-#include "dbwatch.h"
+#include "watch.h"
 #include "log.h"
 #include "openapi.h"
 #include "reads.h"
@@ -121,8 +121,8 @@ static const char *const state_params[] = {"at", NULL};
 
 static const struct http_route routes[] = {
     /* Health (README "Health"): open, naming no data. */
-    {"GET", "/livez", daemon_livez, 0, NULL},
-    {"GET", "/readyz", h_readyz, HTTP_PROBE, NULL},
+    {"GET", "/livez", daemon_livez, 0, HTTP_PARAMS_IGNORED},
+    {"GET", "/readyz", h_readyz, HTTP_PROBE, HTTP_PARAMS_IGNORED},
     {"GET", "/data-events", h_events_query, HTTP_AUTH, query_params},
     {"GET", "/data-events/stream", h_events_stream, HTTP_AUTH, stream_params},
     {"GET", "/api/:type/:id/data-events", h_events_for_target, HTTP_AUTH, page_params},
@@ -213,10 +213,25 @@ int main(int argc, char **argv)
 	}
 	store_init();
 	a.checkpoint_ms = (int)I("checkpoint-ms");
-	struct dbwatch_config wc = {
-	    .db = &a.writer, .interval_ms = 250, .stale_ms = 750, .thread_name = "aud-dbwatch"};
-	if (dbwatch_start(&wc, &a.dbwatch)) {
-		log_error("cannot start the database watch");
+	struct watch_db db_probe;
+	watch_db_init(&db_probe, &a.writer, NULL);
+	struct watch_mq mq_probe = {.url = S("amqp-url")};
+	struct watch_config dw = {.probe = watch_db_probe,
+	                          .close = watch_db_close,
+	                          .ctx = &db_probe,
+	                          .what = "the database",
+	                          .interval_ms = 250,
+	                          .stale_ms = 750,
+	                          .thread_name = "aud-dbwatch"};
+	struct watch_config mw = {.probe = watch_mq_probe,
+	                          .close = watch_mq_close,
+	                          .ctx = &mq_probe,
+	                          .what = "the broker",
+	                          .interval_ms = 250,
+	                          .stale_ms = 750,
+	                          .thread_name = "aud-mqwatch"};
+	if (watch_start(&dw, &a.db_watch) || watch_start(&mw, &a.mq_watch)) {
+		log_error("cannot start the database and broker watches");
 		goto out;
 	}
 	struct consumer_config cc = {.amqp_url = S("amqp-url"),
@@ -268,7 +283,8 @@ out:
 		consumer_stop(a.consumers[i]);
 	checker_stop(a.checker);
 	ledger_close(a.ledger); /* signs what the consumers stored last */
-	dbwatch_stop(a.dbwatch);
+	watch_stop(a.db_watch);
+	watch_stop(a.mq_watch);
 	note_signer_free(a.signer);
 	auth_key_free(a.public_key);
 	principal_cache_free(a.principals);

@@ -119,8 +119,8 @@ static void h_readyz(struct http_request *req)
 /* Any query string is fine on static files, not even read: the UI keeps
  * its view and filters in the page's query (cache-busting too). */
 static const struct http_route routes[] = {
-    {"GET", "/livez", daemon_livez, 0, NULL},
-    {"GET", "/readyz", h_readyz, HTTP_PROBE, NULL},
+    {"GET", "/livez", daemon_livez, 0, HTTP_PARAMS_IGNORED},
+    {"GET", "/readyz", h_readyz, HTTP_PROBE, HTTP_PARAMS_IGNORED},
     {"GET", "/config.json", h_config, 0, HTTP_PARAMS_IGNORED},
     {"GET", "*", h_file, 0, HTTP_PARAMS_IGNORED},
 };

@@ -548,7 +548,19 @@ class TcpProxy:
         self.lock = threading.Lock()
         self.conns = []
         self.listener = None
+        self.flowing = threading.Event()  # cleared by freeze()
+        self.flowing.set()
         self.restore()
+
+    def freeze(self):
+        """Stops relaying bytes, keeping every connection open and accepting
+        new ones: a hung server, or a partition that drops packets, as its
+        clients see it (no error, no answer)."""
+        self.flowing.clear()
+
+    def thaw(self):
+        """Relays again, what was held first."""
+        self.flowing.set()
 
     def restore(self):
         ls = socket.socket()
@@ -590,6 +602,7 @@ class TcpProxy:
                 client, _ = ls.accept()
             except OSError:
                 return  # cut
+            self.flowing.wait()
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
                 upstream.settimeout(None)
@@ -605,13 +618,13 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(src, dst):
+    def _pump(self, src, dst):
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                self.flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass

@@ -51,8 +51,8 @@ def route_table(path):
     for method, pattern, _handler, flags, params in rows:
         flags = {f.strip() for f in flags.split("|")} - {"0"}
         openapi_path = re.sub(r":(\w+)", r"{\1}", pattern)
-        if params == "NULL":
-            names = []
+        if params in ("NULL", "HTTP_PARAMS_IGNORED"):
+            names = []  # IGNORED: no query is read, so none is documented
         elif params == "HTTP_PARAMS_ANY":
             names = None
         else:
