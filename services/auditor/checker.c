@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "jcs.h"
 #include "log.h"
+#include "metrics.h"
 #include "sql_id.h"
 
 /* Mutations checked per transaction. */
@@ -511,6 +512,8 @@ static void *checker_main(void *arg)
 	return NULL;
 }
 
+static void collect(struct metrics_out *out, void *ctx);
+
 int checker_start(const struct checker_config *cfg, struct checker **out)
 {
 	*out = NULL;
@@ -533,6 +536,7 @@ int checker_start(const struct checker_config *cfg, struct checker **out)
 		return -1;
 	}
 	c->started = true;
+	metrics_collector_add(collect, c);
 	*out = c;
 	return 0;
 }
@@ -542,6 +546,7 @@ void checker_stop(struct checker *c)
 	if (!c)
 		return;
 	if (c->started) {
+		metrics_collector_remove(collect, c);
 		pthread_mutex_lock(&c->lock);
 		c->stop = true;
 		pthread_cond_broadcast(&c->cond);
@@ -551,6 +556,27 @@ void checker_stop(struct checker *c)
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+/* The checker's progress and findings on /metrics: what a deployment
+ * alerts on (a gap means an event was lost on its way). */
+static void collect(struct metrics_out *out, void *ctx)
+{
+	struct checker *c = ctx;
+	uint64_t checked, flags[CHECK_FLAG_KINDS];
+	checker_stats(c, &checked, flags);
+	uint64_t size = ledger_size(c->ledger);
+	metrics_out_gauge(out, "auditlog_checker_unchecked_events",
+	                  "Positions of the log stored but not yet checked for gaps and drift "
+	                  "(README \"Gaps and drift\"); they wait the grace period first.",
+	                  (double)(size > checked ? size - checked : 0));
+	metrics_out_family(out, "auditlog_flags_total",
+	                   "Mutations the checker flagged since the start, by flag: gap (a version "
+	                   "missing: an event lost), late, duplicate-version, drift, after-delete.",
+	                   METRICS_COUNTER);
+	for (int f = 0; f < CHECK_FLAG_KINDS; f++)
+		metrics_out_sample(out, "auditlog_flags_total", (double)flags[f], "flag",
+		                   check_flag_name((enum check_flag)f), NULL);
 }
 
 void checker_stats(struct checker *c, uint64_t *checked, uint64_t flags[CHECK_FLAG_KINDS])

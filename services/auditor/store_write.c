@@ -53,7 +53,11 @@ static char *exists_sql[ROWS_LOG2_MAX + 1], *values_sql[ROWS_LOG2_MAX + 1],
 
 /* Metrics (metrics.h), counted once a batch's COMMIT returned. */
 static struct metrics_counter *stored_events, *duplicate_events;
-static struct metrics_histogram *commit_seconds, *transaction_seconds;
+static struct metrics_histogram *commit_seconds, *transaction_seconds, *delay_seconds;
+/* From a few ms (the producer's linger, the batch's) to an hour (a backlog
+ * drained after an outage). */
+static const double delay_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                       2.5,   5,    10,    30,   60,  300,  900, 3600};
 
 /* Columns per row of each statement. */
 #define EV_COLS 12
@@ -89,6 +93,11 @@ static void build_sql(void)
 	    "A store transaction from its start to its COMMIT's answer (retries and the wait for "
 	    "its turn in the log included).",
 	    metrics_duration_buckets, metrics_duration_nbuckets, METRICS_NS, NULL);
+	delay_seconds = metrics_histogram(
+	    "auditlog_event_delay_seconds",
+	    "From an event's timestamp (its producer's clock) to the COMMIT that stored it: the "
+	    "pipeline's lag, end to end (clock skew between hosts included).",
+	    delay_buckets, sizeof delay_buckets / sizeof delay_buckets[0], 1e-3, NULL);
 	for (unsigned k = 0; k <= ROWS_LOG2_MAX; k++) {
 		events_sql[k] = repeat_rows("INSERT INTO data_events (log_id, seq, event_id, action, "
 		                            "occurred_at, actor_type, actor_id, target_type, target_id, "
@@ -667,6 +676,11 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 			metrics_observe(transaction_seconds, (uint64_t)(now - began_ns));
 			metrics_add(stored_events, t.stored);
 			metrics_add(duplicate_events, n - t.stored);
+			int64_t wall = clock_wall_ms();
+			for (size_t i = 0; i < n; i++)
+				metrics_observe(delay_seconds, (uint64_t)(wall > events[i].timestamp
+				                                              ? wall - events[i].timestamp
+				                                              : 0));
 		}
 		if (st == DB_OK && offer && t.stored)
 			offer_committed(&t, generation); /* before ledger_end wakes the stream */

@@ -251,6 +251,14 @@ def test_counters_follow_a_known_load():
                   "auditlog_store_transaction_duration_seconds"):
             expect(d1, d0, batches, h + "_count")
             assert delta(d1, d0, h + "_sum") > 0, h
+        # Each stored event's lag, producer to COMMIT: 70 of them, each
+        # under a minute (the load took seconds).
+        expect(d1, d0, 70, "auditlog_event_delay_seconds_count")
+        expect(d1, d0, 70, "auditlog_event_delay_seconds_bucket", le="60")
+        for flag in ("gap", "late", "duplicate-version", "drift", "after-delete"):
+            assert ("auditlog_flags_total", frozenset({("flag", flag)})) in d1, flag
+            expect(d1, d0, 0, "auditlog_flags_total", flag=flag)
+        assert ("auditlog_checker_unchecked_events", frozenset()) in d1
         expect(d1, d0, 70, "auditlog_log_size_events", log="0")
         assert val(d1, "auditlog_checkpoint_size_events", log="0") == \
             val(d1, "auditlog_log_size_events", log="0")
