@@ -646,7 +646,8 @@ static void collect(struct metrics_out *out, void *ctx)
 	                  "Bytes of view events in the spool that the broker has not confirmed.",
 	                  (double)h.spool.backlog_bytes);
 	metrics_out_gauge(out, "auditlog_spool_unsynced_bytes",
-	                  "Bytes of view events in the spool not yet fdatasynced.",
+	                  "Bytes of view events written to the spool since its last fdatasync, "
+	                  "confirmed ones included (those are never synced: the broker holds them).",
 	                  (double)h.spool.unsynced_bytes);
 	metrics_out_gauge(out, "auditlog_unconfirmed_events",
 	                  "Data events published and awaiting the broker's confirmation.",
