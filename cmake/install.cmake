@@ -16,13 +16,17 @@ set(AUDITLOG_SYSUSERSDIR "lib/sysusers.d" CACHE STRING
 install(TARGETS auditlog-api auditlog-auditor auditlog-web
         RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(TARGETS auditlog-verify RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The schema's migrations; not sql/demo/, the demo's users, which only
+# ./run.sh applies: a production database gets no account from us.
 install(DIRECTORY sql/ DESTINATION ${CMAKE_INSTALL_DATADIR}/auditlog/sql
-        FILES_MATCHING PATTERN "*.sql")
+        FILES_MATCHING PATTERN "*.sql" PATTERN demo EXCLUDE)
 install(DIRECTORY web/ DESTINATION ${CMAKE_INSTALL_DATADIR}/auditlog/web)
 install(FILES scripts/dbsetup.sh DESTINATION ${CMAKE_INSTALL_DATADIR}/auditlog)
 install(FILES contrib/systemd/auditlog.sysusers DESTINATION ${AUDITLOG_SYSUSERSDIR}
         RENAME auditlog.conf)
 install(FILES README.md contrib/systemd/auditlog.env.example
+              contrib/systemd/api.env.example contrib/systemd/auditor.env.example
+              contrib/systemd/web.env.example
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # The files that name installed paths (the units, auditlog-migrate) are

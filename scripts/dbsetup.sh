@@ -112,7 +112,10 @@ db_grant_auditor_users() {
 }
 
 # migrate_database DB DIR: applies DIR/*.sql not yet in DB.schema_migrations,
-# in file name order, through db_migrator.
+# in file name order, through db_migrator. A file is known by its name
+# alone (not its folder or content): run.sh's demo data (sql/demo/api),
+# applied after the schema, shares the API database's record, so its names
+# must differ from the schema's.
 migrate_database() {
 	local db=$1 dir=$2 applied file name delim
 	local -a files=()
@@ -153,6 +156,7 @@ migrate_database() {
 # db_prepare API_DB AUDITOR_DB SQL_DIR: everything, in order, as the
 # administrator: databases and users, SQL_DIR/api and SQL_DIR/auditor
 # migrated, the audit log's grants. Safe to run again: each step is.
+# Schema only: no user, no role (the demo's data is run.sh's own step).
 db_prepare() {
 	local api_db=$1 auditor_db=$2 sql_dir=$3
 	db_provision "$api_db" "$auditor_db"

@@ -268,17 +268,21 @@ db_admin() { mysql_root --socket="$MYSQL_ROOT_SOCKET" "$@"; }
 db_migrator() { mysql_app "$@"; }
 
 # prepare_databases SUFFIX: provision, migrate and grant one set of
-# databases ("" for the main ones, "-test", "-bench").
+# databases ("" for the main ones, "-test", "-bench"), then add the demo's
+# data (sql/demo/api: user 1, an auditor, whom the demo, the tests and the
+# benchmarks sign in as). Only run.sh applies sql/demo/; it is not
+# installed, and auditlog-migrate never reads it (README "Deploying").
 prepare_databases() {
 	local api_db=$AUDITLOG_API_DB$1 auditor_db=$AUDITLOG_AUDITOR_DB$1
 	find_mysql_root_socket
 	if [[ -n $MYSQL_ROOT_SOCKET ]]; then
 		db_prepare "$api_db" "$auditor_db" "$REPO_ROOT/sql"
-		return
+	else
+		info "MariaDB: $AUDITLOG_MYSQL_HOST:$AUDITLOG_MYSQL_PORT is an external server; assuming its databases, users and grants exist"
+		migrate_database "$api_db" "$REPO_ROOT/sql/api"
+		migrate_database "$auditor_db" "$REPO_ROOT/sql/auditor"
 	fi
-	info "MariaDB: $AUDITLOG_MYSQL_HOST:$AUDITLOG_MYSQL_PORT is an external server; assuming its databases, users and grants exist"
-	migrate_database "$api_db" "$REPO_ROOT/sql/api"
-	migrate_database "$auditor_db" "$REPO_ROOT/sql/auditor"
+	migrate_database "$api_db" "$REPO_ROOT/sql/demo/api"
 }
 
 # --------------------------------------------------------------------------

@@ -2,9 +2,13 @@
 belongs to, with --prefix into a temporary folder and again with DESTDIR,
 and checks the tree file by file (nothing from tests or benchmarks), that
 the installed programs run, that the systemd units name the installed
-paths and real settings (and pass `systemd-analyze verify`), and that every
-AUDITLOG_* name in contrib/systemd/auditlog.env.example is a setting some
-daemon's --help prints, so the example cannot drift from the daemons.
+paths and real settings (and pass `systemd-analyze verify`), each daemon
+runs as a user of its own, and that each environment file example names
+only settings of the daemons that read it (auditlog.env: no secret; api.env
+only settings of auditlog-api, and so on), so the examples cannot drift
+from the daemons nor hand one daemon another's passwords. The demo's data
+(sql/demo/) is not installed, and no installed migration adds a user or
+grants a role (a production database must not get the demo's auditor).
 
 Usage: test_install.py BUILD_DIR SOURCE_DIR CONFIGURED_PREFIX"""
 import os
@@ -19,7 +23,11 @@ from installed import install, run_checks
 
 BUILD, SRC, CONFIGURED_PREFIX = sys.argv[1:4]
 DAEMONS = ("api", "auditor", "web")
-ENV_EXAMPLE = os.path.join(SRC, "contrib", "systemd", "auditlog.env.example")
+SYSTEMD_SRC = os.path.join(SRC, "contrib", "systemd")
+# Each environment file a unit reads, and the daemons that read it.
+ENV_READERS = {"auditlog": DAEMONS, "api": ("api",), "auditor": ("auditor",), "web": ("web",)}
+# Settings that are secrets: only in the file of a daemon that uses them.
+SECRET = re.compile(r"_PASSWORD$|^AUDITLOG_AMQP_URL$|^AUDITLOG_METRICS_TOKEN$|_PRIVATE_KEY$")
 
 
 def files_under(root):
@@ -78,10 +86,11 @@ class Tree:
 def expected_files():
     want = {f"sbin/auditlog-{d}" for d in DAEMONS}
     want |= {"sbin/auditlog-migrate", "bin/auditlog-verify", "share/auditlog/dbsetup.sh",
-             "lib/sysusers.d/auditlog.conf", "share/doc/auditlog/README.md",
-             "share/doc/auditlog/auditlog.env.example"}
+             "lib/sysusers.d/auditlog.conf", "share/doc/auditlog/README.md"}
+    want |= {f"share/doc/auditlog/{name}.env.example" for name in ENV_READERS}
     want |= {f"lib/systemd/system/auditlog-{d}.service" for d in DAEMONS}
-    want |= {"share/auditlog/sql/" + f for f in source_files("sql", r"\.sql$")}
+    want |= {"share/auditlog/sql/" + f for f in source_files("sql", r"\.sql$")
+             if not f.startswith("demo/")}
     want |= {"share/auditlog/web/" + f for f in source_files("web")}
     return want
 
@@ -95,9 +104,27 @@ def check_tree(t):
             src = os.path.join(SRC, rel.split("/", 2)[2])
             with open(src, "rb") as a, open(t.path(rel), "rb") as b:
                 assert a.read() == b.read(), f"{rel} differs from {src}"
+    check_no_demo_data(t)
     for rel in ("sbin/auditlog-api", "sbin/auditlog-auditor", "sbin/auditlog-web",
                 "sbin/auditlog-migrate", "bin/auditlog-verify"):
         assert os.access(t.path(rel), os.X_OK), f"{rel} is not executable"
+
+
+def check_no_demo_data(t):
+    """The schema's migrations create no user and grant no role: the demo's
+    user 1, an auditor, is sql/demo/'s, which only ./run.sh applies."""
+    sql_dir = t.path("share/auditlog/sql")
+    assert sorted(os.listdir(sql_dir)) == ["api", "auditor"], os.listdir(sql_dir)
+    adds_user = re.compile(r"\b(INSERT|REPLACE)\s+(IGNORE\s+)?(INTO\s+)?users\b"
+                           r"|\bUPDATE\s+users\s+SET\b[^;]*\broles\b", re.I | re.S)
+    for rel in files_under(sql_dir):
+        with open(os.path.join(sql_dir, rel), encoding="utf-8") as f:
+            code = re.sub(r"--[^\n]*", "", f.read())
+        assert not adds_user.search(code), f"installed migration {rel} adds a user or a role"
+    # The demo's files share the API database's schema_migrations, which
+    # knows a file by its name alone.
+    demo = set(os.listdir(os.path.join(SRC, "sql", "demo", "api")))
+    assert demo and not demo & set(os.listdir(os.path.join(SRC, "sql", "api"))), demo
 
 
 def check_programs_run(t):
@@ -116,9 +143,20 @@ def check_units(t, settings):
         conf = dict(lines)
         assert conf["ExecStart"] == f"{t.prefix}/sbin/auditlog-{d}", conf["ExecStart"]
         assert os.access(t.on_disk(conf["ExecStart"]), os.X_OK), conf["ExecStart"]
-        assert conf["User"] == "auditlog" and conf["Type"] == "exec", conf
+        # A user of its own: no daemon reads another's /proc/PID/environ.
+        assert conf["User"] == conf["Group"] == f"auditlog-{d}", (d, conf["User"], conf["Group"])
+        assert conf["Type"] == "exec", (d, conf["Type"])
+        # The shared file, then its own (required where it holds passwords).
         files = [v for k, v in lines if k == "EnvironmentFile"]
-        assert files == [f"{etc}/auditlog/auditlog.env", f"-{etc}/auditlog/{d}.env"], files
+        own = f"{'-' if d == 'web' else ''}{etc}/auditlog/{d}.env"
+        assert files == [f"{etc}/auditlog/auditlog.env", own], files
+        # Ordered after local servers, never starting them (Wants= would).
+        wants = " ".join(v for k, v in lines if k in ("Wants", "Requires", "Requisite",
+                                                      "BindsTo", "Upholds"))
+        assert not re.search(r"mariadb|mysql|rabbitmq", wants), wants
+        if d != "web":
+            after = " ".join(v for k, v in lines if k == "After").split()
+            assert {"mariadb.service", "rabbitmq-server.service"} <= set(after), after
         for key in ("ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices",
                     "NoNewPrivileges", "CapabilityBoundingSet", "RestrictAddressFamilies",
                     "SystemCallFilter", "LimitNOFILE", "TimeoutStopSec", "Restart"):
@@ -146,21 +184,64 @@ def check_units(t, settings):
         assert 10 < timeout <= 30, "TimeoutStopSec a little over the 10 s shutdown deadline"
 
 
-def check_env_example(settings):
-    every = set().union(*settings.values())
-    with open(ENV_EXAMPLE, encoding="utf-8") as f:
+def env_example(name):
+    """(text, the AUDITLOG_* names it mentions, the names it assigns, those
+    commented out included) of contrib/systemd/<name>.env.example."""
+    with open(os.path.join(SYSTEMD_SRC, f"{name}.env.example"), encoding="utf-8") as f:
         text = f.read()
-    named = set(re.findall(r"\bAUDITLOG_[A-Z0-9_]*[A-Z0-9]", text))
-    unknown = named - every
-    assert not unknown, f"auditlog.env.example names what no daemon reads: {sorted(unknown)}"
-    assigned = re.findall(r"^#?(AUDITLOG_[A-Z_]+)=", text, re.M)
-    assert len(assigned) >= 20 and len(assigned) == len(set(assigned)), assigned
-    for must in ("AUDITLOG_TOKEN_ENDPOINT", "AUDITLOG_JWT_ISSUER", "AUDITLOG_LOG_ORIGIN",
-                 "AUDITLOG_AMQP_URL", "AUDITLOG_MYSQL_PASSWORD",
-                 "AUDITLOG_AUDITOR_MYSQL_PASSWORD", "AUDITLOG_AUDITOR_READER_PASSWORD",
-                 "AUDITLOG_AUDITOR_ERASER_PASSWORD", "AUDITLOG_PUBLIC_API_URL"):
-        assert re.search(rf"^{must}=", text, re.M), f"auditlog.env.example does not set {must}"
-    assert re.search(r"^AUDITLOG_TOKEN_ENDPOINT=false$", text, re.M)
+    assigned = re.findall(r"^#?(AUDITLOG_[A-Z0-9_]+)=", text, re.M)
+    assert len(assigned) == len(set(assigned)), f"{name}.env.example: {assigned}"
+    return text, set(re.findall(r"\bAUDITLOG_[A-Z0-9_]*[A-Z0-9]", text)), set(assigned)
+
+
+def check_env_examples(settings):
+    """Each example assigns only settings of every daemon that reads it
+    (auditlog.env: of one of the three at least, and no secret); the
+    secrets each daemon needs are in its own file."""
+    assigned = {}
+    for name, readers in ENV_READERS.items():
+        text, named, assigned[name] = env_example(name)
+        known = set().union(*(settings[d] for d in readers))
+        assert not assigned[name] - known, \
+            f"{name}.env.example sets what {'/'.join(readers)} does not read: " \
+            f"{sorted(assigned[name] - known)}"
+        # Names only mentioned in comments must be real settings of some daemon.
+        unknown = named - set().union(*settings.values())
+        assert not unknown, f"{name}.env.example names what no daemon reads: {sorted(unknown)}"
+        if name != "auditlog":
+            assert "AUDITLOG_METRICS_TOKEN" in assigned[name] and 'README "Metrics"' in text, \
+                f"{name}.env.example: no commented AUDITLOG_METRICS_TOKEN pointing to the README"
+            assert re.search(r"^#AUDITLOG_METRICS_TOKEN=$", text, re.M), name
+    shared = assigned["auditlog"]
+    assert len(shared) >= 10, shared
+    secrets = {n for n in shared if SECRET.search(n)}
+    assert not secrets, f"auditlog.env.example (every daemon reads it) holds secrets: {secrets}"
+    need = {"api": ("AUDITLOG_MYSQL_USER", "AUDITLOG_MYSQL_PASSWORD", "AUDITLOG_AMQP_URL",
+                    "AUDITLOG_TOKEN_ENDPOINT"),
+            "auditor": ("AUDITLOG_AUDITOR_MYSQL_USER", "AUDITLOG_AUDITOR_MYSQL_PASSWORD",
+                        "AUDITLOG_AUDITOR_READER_USER", "AUDITLOG_AUDITOR_READER_PASSWORD",
+                        "AUDITLOG_AUDITOR_ERASER_USER", "AUDITLOG_AUDITOR_ERASER_PASSWORD",
+                        "AUDITLOG_AMQP_URL", "AUDITLOG_LOG_ORIGIN"),
+            "auditlog": ("AUDITLOG_JWT_ISSUER", "AUDITLOG_PUBLIC_API_URL", "AUDITLOG_API_DB",
+                         "AUDITLOG_AUDITOR_DB")}
+    for name, musts in need.items():
+        text = env_example(name)[0]
+        for must in musts:
+            assert re.search(rf"^{must}=", text, re.M), f"{name}.env.example does not set {must}"
+    assert re.search(r"^AUDITLOG_TOKEN_ENDPOINT=false$", env_example("api")[0], re.M)
+    # The web daemon holds no password: its only secret is its metrics token.
+    web_secrets = {n for n in assigned["web"] if SECRET.search(n)}
+    assert web_secrets == {"AUDITLOG_METRICS_TOKEN"}, web_secrets
+
+
+def check_sysusers(t):
+    """The sysusers.d file makes exactly the users the units run as."""
+    with open(t.path("lib/sysusers.d/auditlog.conf"), encoding="utf-8") as f:
+        users = [line.split()[1] for line in f if line.strip() and not line.startswith("#")
+                 and line.split()[0] == "u"]
+    units = [dict(unit_lines(t.path(f"lib/systemd/system/auditlog-{d}.service")))["User"]
+             for d in DAEMONS]
+    assert sorted(users) == sorted(units) and len(set(units)) == len(DAEMONS), (users, units)
 
 
 def check_systemd_analyze(t):
@@ -203,7 +284,9 @@ def main():
             ("programs run --help", lambda: check_programs_run(by_prefix)),
             ("units, --prefix", lambda: check_units(by_prefix, settings)),
             ("units, DESTDIR", lambda: check_units(by_destdir, settings)),
-            ("env example names real settings", lambda: check_env_example(settings)),
+            ("sysusers.d makes the units' users", lambda: check_sysusers(by_prefix)),
+            ("env examples: each file its readers' settings, secrets apart",
+             lambda: check_env_examples(settings)),
             ("systemd-analyze verify", lambda: check_systemd_analyze(by_prefix)),
             ("auditlog-migrate finds its files, --prefix",
              lambda: check_migrate_finds_its_files(by_prefix)),

@@ -1,13 +1,17 @@
 """The installed auditlog-migrate on a real MariaDB (README "Deploying"):
 installs the build with --prefix into a temporary folder, runs the installed
 script as the administrator on two databases and four users of this test's
-own (named after AUDITLOG_API_DB, so parallel checkouts do not meet), and
-checks that every migration is applied and recorded once, that a second run
-applies nothing, that each user can do what it must and is refused what it
-must not (the writer cannot UPDATE or DELETE the log, the reader cannot
-write, the eraser deletes values only, the API's user has no right on the
-audit log), and that the demo's passwords are refused. Drops it all at the
-end.
+own (named after AUDITLOG_API_DB, so parallel checkouts do not meet), with
+its settings in the units' three files (auditlog.env, api.env, auditor.env
+in the installed configuration folder, read by default), and checks that
+every migration is applied and recorded once, that the API's database has
+no user and nobody a role (the demo's auditor is ./run.sh's alone), that a
+second run applies nothing, that each user can do what it must and is
+refused what it must not (the writer cannot UPDATE or DELETE the log, the
+reader cannot write, the eraser deletes values only, the API's user has no
+right on the audit log), that the demo's passwords are refused, and that a
+database an older version seeded with the demo's auditor gets a warning.
+Drops it all at the end.
 
 Needs the administrator's socket that ./run.sh exports as MYSQL_UNIX_PORT;
 without it (an external server) the test is skipped (exit 77).
@@ -65,29 +69,42 @@ def drop_everything():
     assert rc == 0, out
 
 
-def write_env(path, **override):
-    settings = {
-        "AUDITLOG_API_DB": API_DB, "AUDITLOG_AUDITOR_DB": AUDIT_DB,
-        "AUDITLOG_MYSQL_USER": USERS["api"], "AUDITLOG_MYSQL_PASSWORD": PASSWORDS["api"],
-        "AUDITLOG_AUDITOR_MYSQL_USER": USERS["writer"],
-        "AUDITLOG_AUDITOR_MYSQL_PASSWORD": PASSWORDS["writer"],
-        "AUDITLOG_AUDITOR_READER_USER": USERS["reader"],
-        "AUDITLOG_AUDITOR_READER_PASSWORD": PASSWORDS["reader"],
-        "AUDITLOG_AUDITOR_ERASER_USER": USERS["eraser"],
-        "AUDITLOG_AUDITOR_ERASER_PASSWORD": PASSWORDS["eraser"],
+def write_env(folder, **override):
+    """The units' three environment files in folder (contrib/systemd/*.env.example:
+    the shared one, the API's, the auditor's), each with what its daemon
+    reads; override changes settings. Returns their paths."""
+    files = {
+        "auditlog": {"AUDITLOG_API_DB": API_DB, "AUDITLOG_AUDITOR_DB": AUDIT_DB},
+        "api": {"AUDITLOG_MYSQL_USER": USERS["api"], "AUDITLOG_MYSQL_PASSWORD": PASSWORDS["api"]},
+        "auditor": {
+            "AUDITLOG_AUDITOR_MYSQL_USER": USERS["writer"],
+            "AUDITLOG_AUDITOR_MYSQL_PASSWORD": PASSWORDS["writer"],
+            "AUDITLOG_AUDITOR_READER_USER": USERS["reader"],
+            "AUDITLOG_AUDITOR_READER_PASSWORD": PASSWORDS["reader"],
+            "AUDITLOG_AUDITOR_ERASER_USER": USERS["eraser"],
+            "AUDITLOG_AUDITOR_ERASER_PASSWORD": PASSWORDS["eraser"]},
     }
-    settings.update(override)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("# written by tests/install/test_migrate.py\n\n")
-        for k, v in settings.items():
-            # Quoted as systemd allows, to check the script takes quotes off.
-            f.write(f'{k}="{v}"\n' if k == "AUDITLOG_MYSQL_PASSWORD" else f"{k}={v}\n")
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for name, settings in files.items():
+        paths.append(os.path.join(folder, f"{name}.env"))
+        with open(paths[-1], "w", encoding="utf-8") as f:
+            f.write("# written by tests/install/test_migrate.py\n\n")
+            for k, v in settings.items():
+                v = override.get(k, v)
+                # Quoted as systemd allows, to check the script takes quotes off.
+                f.write(f'{k}="{v}"\n' if k == "AUDITLOG_MYSQL_PASSWORD" else f"{k}={v}\n")
+    return paths
 
 
-def migrate(prefix, env_file):
+def migrate(prefix, env_files=None):
+    """Runs the installed auditlog-migrate; env_files: its --env-file
+    options (None: its default, the units' files)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLOG_")}
-    r = subprocess.run([os.path.join(prefix, "sbin", "auditlog-migrate"), "--env-file", env_file,
-                        "--", "--no-defaults", f"--socket={SOCKET}", "-uroot"],
+    args = [os.path.join(prefix, "sbin", "auditlog-migrate")]
+    for f in env_files or ():
+        args += ["--env-file", f]
+    r = subprocess.run(args + ["--", "--no-defaults", f"--socket={SOCKET}", "-uroot"],
                        env=env, capture_output=True, text=True, timeout=300)
     return r.returncode, r.stdout + r.stderr
 
@@ -102,6 +119,16 @@ def check_applied(out):
             assert out.count(f"migrated {db}: {name}\n") == 1, f"{name} on {db}:\n{out}"
         rc, rows = sql_as("SELECT version FROM schema_migrations ORDER BY version", database=db)
         assert rc == 0 and rows.split() == migrations(folder), (db, rows)
+
+
+def check_no_user():
+    """Schema only: the demo's user 1 (an auditor) is not in a production
+    database, nor anyone else, nor any role."""
+    rc, rows = sql_as("SELECT COUNT(*), COALESCE(SUM(roles <> ''), 0) FROM users", database=API_DB)
+    assert rc == 0 and rows.split() == ["0", "0"], rows
+    rc, rows = sql_as("SELECT version FROM schema_migrations WHERE version LIKE '%seed%'",
+                      database=API_DB)
+    assert rc == 0 and not rows.strip(), rows
 
 
 def expect(role, database, sql, allowed):
@@ -146,30 +173,58 @@ def main():
         sys.exit(SKIP)
     start = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="auditlog-migrate-")
-    prefix, env_file = os.path.join(tmp, "prefix"), os.path.join(tmp, "auditlog.env")
+    prefix = os.path.join(tmp, "prefix")
+    # Where the installed script looks by default (GNUInstallDirs: prefix/etc).
+    confdir = os.path.join(prefix, "etc", "auditlog")
     try:
         drop_everything()  # what an interrupted run left
         install(BUILD, prefix=prefix)
-        write_env(env_file)
+        write_env(confdir)
 
         def first_run():
-            rc, out = migrate(prefix, env_file)
+            rc, out = migrate(prefix)
             assert rc == 0, out
+            for name in ("auditlog", "api", "auditor"):
+                assert os.path.join(confdir, f"{name}.env") in out, f"{name}.env not read:\n{out}"
             check_applied(out)
+            assert "warning" not in out, out
 
         def second_run():
-            rc, out = migrate(prefix, env_file)
+            rc, out = migrate(prefix)
             assert rc == 0 and "migrated" not in out, out
 
+        def one_file_missing():
+            files = write_env(os.path.join(tmp, "partial"))
+            rc, out = migrate(prefix, files[:2])  # no auditor.env
+            assert rc == 1 and "AUDITLOG_AUDITOR_MYSQL_USER is not set" in out, out
+
         def demo_password_refused():
-            write_env(env_file + ".demo", AUDITLOG_AUDITOR_MYSQL_PASSWORD="auditor")
-            rc, out = migrate(prefix, env_file + ".demo")
+            files = write_env(os.path.join(tmp, "demo"), AUDITLOG_AUDITOR_MYSQL_PASSWORD="auditor")
+            rc, out = migrate(prefix, files)
             assert rc == 1 and "AUDITLOG_AUDITOR_MYSQL_PASSWORD is the demo's" in out, out
 
+        def demo_user_of_an_older_version():
+            # What auditlog-migrate did before sql/demo/: user 1, an auditor.
+            seed = ("INSERT INTO users (id, name, email, agreed_tos, roles) VALUES "
+                    "(1, 'James Chavo', 'jim.chavo@happi.com', TRUE, 'auditor')")
+            rc, out = sql_as(seed, database=API_DB)
+            assert rc == 0, out
+            try:
+                rc, out = migrate(prefix)
+                assert rc == 0 and "holds the demo's user 1" in out \
+                    and "roles 'auditor'" in out, out
+            finally:
+                rc, out = sql_as("DELETE FROM users WHERE id = 1", database=API_DB)
+                assert rc == 0, out
+
         checks = [("first run applies every migration once", first_run),
+                  ("no user, no role: the demo's auditor is not installed", check_no_user),
                   ("second run applies nothing", second_run),
                   ("each user's rights", check_rights),
-                  ("the demo's passwords are refused", demo_password_refused)]
+                  ("a missing auditor.env names what is missing", one_file_missing),
+                  ("the demo's passwords are refused", demo_password_refused),
+                  ("a database seeded by an older version is warned of",
+                   demo_user_of_an_older_version)]
         failed = run_checks(checks, start)
     finally:
         drop_everything()
