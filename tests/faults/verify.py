@@ -189,8 +189,9 @@ def missing_counts(records, events):
         a = e["attributes"]
         if a["action"] == "viewed":
             stored_view[a["targetId"]] += 1
-        else:
-            stored_mut[_key(a["action"], a["targetId"], a.get("changes"))] += 1
+        else:  # as compare() keys them: a create's and a delete's values aside
+            stored_mut[_key(a["action"], a["targetId"],
+                            a.get("changes") if a["action"] == "changed" else None)] += 1
     missing = sum(max(0, n - stored_mut[k]) for k, n in exp_mut.items())
     missing += sum(max(0, n - stored_view[k]) for k, n in exp_view.items())
     return missing
