@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include <openssl/rand.h>
+#include "random.h"
 
 static int hexdiglc(char c)
 {
@@ -97,7 +97,7 @@ int trace_random(uint8_t *out, size_t n)
 {
 	/* All zeros is invalid; with 8 random bytes it comes once in 2^64. */
 	do {
-		if (RAND_bytes(out, (int)n) != 1)
+		if (random_bytes(out, n))
 			return -1;
 	} while (all_zero(out, n));
 	return 0;

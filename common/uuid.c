@@ -1,10 +1,11 @@
 #include "uuid.h"
 
-#include <openssl/rand.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include "random.h"
 
 /* ms << 12 | counter of the last id handed out. */
 static _Atomic uint64_t last_stamp;
@@ -19,23 +20,12 @@ int64_t uuid_v7(char out[UUID_STR_LEN + 1])
 		next = now > prev ? now : prev + 1;
 	while (!atomic_compare_exchange_weak(&last_stamp, &prev, next));
 
-	/* Random bytes are drawn from OpenSSL a few kilobytes at a time per
-	 * thread: one RAND_bytes call per id costs more than the rest of it. */
-	static _Thread_local unsigned char pool[4096];
-	static _Thread_local size_t used = sizeof pool;
 	unsigned char b[16];
-	if (used == sizeof pool) {
-		if (RAND_bytes(pool, sizeof pool) != 1) {
-			/* Never expected; fall back to the clock's nanoseconds. */
-			for (size_t i = 0; i < sizeof pool; i++)
-				pool[i] = (unsigned char)((uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull >>
-				                          (8 * (i % 8)));
-		}
-		used = 0;
+	if (random_bytes(b + 8, 8)) {
+		/* Never expected; fall back to the clock's nanoseconds. */
+		for (int i = 0; i < 8; i++)
+			b[8 + i] = (unsigned char)((uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull >> (8 * i));
 	}
-	memcpy(b + 8, pool + used, 8);
-	memset(pool + used, 0, 8);
-	used += 8;
 	uint64_t ms = next >> 12;
 	unsigned counter = (unsigned)(next & 0xfff);
 	for (int i = 0; i < 6; i++)
