@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 
 #include "clock.h"
+#include "log.h"
 #include "mq.h"
 
 /* The probes' connections wait this long for an answer at most, so a
@@ -185,4 +186,38 @@ void watch_mq_close(void *ctx)
 	struct watch_mq *m = ctx;
 	mq_close(m->conn);
 	m->conn = NULL;
+}
+
+/* ---- the pair ---- */
+
+int watch_pair_start(struct watch_pair *p, const struct db_config *cfg, const char *db_sql,
+                     const char *amqp_url, const char *db_thread, const char *mq_thread)
+{
+	watch_db_init(&p->db_probe, cfg, db_sql);
+	p->mq_probe = (struct watch_mq){.url = amqp_url};
+	struct watch_config dw = {.probe = watch_db_probe,
+	                          .close = watch_db_close,
+	                          .ctx = &p->db_probe,
+	                          .what = "the database",
+	                          .interval_ms = 250,
+	                          .stale_ms = 750,
+	                          .thread_name = db_thread};
+	struct watch_config mw = dw;
+	mw.probe = watch_mq_probe;
+	mw.close = watch_mq_close;
+	mw.ctx = &p->mq_probe;
+	mw.what = "the broker";
+	mw.thread_name = mq_thread;
+	if (watch_start(&dw, &p->db) || watch_start(&mw, &p->mq)) {
+		log_error("cannot start the database and broker watches");
+		return -1;
+	}
+	return 0;
+}
+
+void watch_pair_stop(struct watch_pair *p)
+{
+	watch_stop(p->db);
+	watch_stop(p->mq);
+	p->db = p->mq = NULL;
 }

@@ -77,4 +77,19 @@ struct watch_mq {
 int watch_mq_probe(void *ctx, long long *value);
 void watch_mq_close(void *ctx);
 
+/* ---- what every daemon runs: its database and its broker, each asked
+ * every 250 ms and missed after 750 ms (README "Health"). */
+struct watch_pair {
+	struct watch_db db_probe;
+	struct watch_mq mq_probe;
+	struct watch *db, *mq; /* NULL until started */
+};
+/* Starts both (db_sql as watch_db_init's; cfg and amqp_url borrowed for
+ * the pair's life; the names static, at most 15 bytes). Returns 0, or -1
+ * (logged) with whatever started left for watch_pair_stop. */
+int watch_pair_start(struct watch_pair *p, const struct db_config *cfg, const char *db_sql,
+                     const char *amqp_url, const char *db_thread, const char *mq_thread);
+/* Stops both; a pair never started (zeroed) is fine. */
+void watch_pair_stop(struct watch_pair *p);
+
 #endif

@@ -13,9 +13,9 @@
 #include "http.h"
 #include "httpc.h"
 #include "principal.h"
+#include "watch.h"
 
 struct publisher;
-struct watch;
 struct forward_cache;
 struct relay;
 
@@ -35,7 +35,7 @@ struct api {
 	struct forward_cache *forwards; /* see forward.c */
 	struct relay *relay;            /* streams exports and /logs/stream (relay.h) */
 	/* /readyz (h_health.c): the database, watched, and the backlogs' bounds */
-	struct watch *db_watch, *mq_watch; /* watch.h: the database's and the broker's */
+	struct watch_pair watches; /* watch.h: the database and the broker, asked */
 	uint64_t ready_outbox_max; /* events; 0: no bound */
 	uint64_t ready_spool_max;  /* bytes; 0: no bound */
 };
@@ -192,7 +192,7 @@ void h_token_introspect(struct http_request *req);
 void h_jwks_get(struct http_request *req);
 void h_readyz(struct http_request *req); /* h_health.c */
 /* Adds (on) or removes the outbox backlog's gauge to /metrics (h_health.c):
- * after api->db_watch started, before it stops. */
+ * after api->watches started, before it stops. */
 void api_health_metrics(struct api *api, bool on);
 void h_users_list(struct http_request *req);
 void h_user_get(struct http_request *req);

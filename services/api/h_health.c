@@ -16,7 +16,7 @@ static void check_outbox(void *arg, struct health_result *out)
 {
 	struct api *api = arg;
 	long long rows = 0;
-	if (!watch_ok(api->db_watch, &rows)) {
+	if (!watch_ok(api->watches.db, &rows)) {
 		health_set(out, HEALTH_WARN, "unknown: the database does not answer");
 		return;
 	}
@@ -66,8 +66,8 @@ void h_readyz(struct http_request *req)
 {
 	struct api *api = http_app(req);
 	const struct health_check checks[] = {
-	    {"mysql:responseTime", "datastore", watch_health, api->db_watch},
-	    {"amqp:responseTime", "component", watch_health, api->mq_watch},
+	    {"mysql:responseTime", "datastore", watch_health, api->watches.db},
+	    {"amqp:responseTime", "component", watch_health, api->watches.mq},
 	    {"outbox:backlog", "component", check_outbox, api},
 	    {"amqp:connection", "component", check_broker, api},
 	    {"amqp:unconfirmed", "component", check_unconfirmed, api},
@@ -84,7 +84,7 @@ static void collect_outbox(struct metrics_out *out, void *ctx)
 {
 	struct api *api = ctx;
 	long long rows = 0;
-	if (watch_ok(api->db_watch, &rows))
+	if (watch_ok(api->watches.db, &rows))
 		metrics_out_gauge(out, "auditlog_outbox_backlog_events",
 		                  "Data events in the outbox: committed, not yet confirmed by the broker "
 		                  "(the positions between the oldest and the newest, read every 250 ms).",

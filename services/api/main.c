@@ -187,27 +187,13 @@ int main(int argc, char **argv)
 	/* An estimate that costs the same whatever the backlog: the rows
 	 * between the oldest and the newest (deleted ones leave no holes
 	 * but for rounds under way). */
-	struct watch_db db_probe;
-	watch_db_init(&db_probe, &api.db, "SELECT MAX(seq) - MIN(seq) + 1 FROM event_outbox");
-	struct watch_mq mq_probe = {.url = S("amqp-url")};
-	struct watch_config dw = {.probe = watch_db_probe,
-	                          .close = watch_db_close,
-	                          .ctx = &db_probe,
-	                          .what = "the database",
-	                          .interval_ms = 250,
-	                          .stale_ms = 750,
-	                          .thread_name = "api-dbwatch"};
-	struct watch_config mw = {.probe = watch_mq_probe,
-	                          .close = watch_mq_close,
-	                          .ctx = &mq_probe,
-	                          .what = "the broker",
-	                          .interval_ms = 250,
-	                          .stale_ms = 750,
-	                          .thread_name = "api-mqwatch"};
-	if (watch_start(&dw, &api.db_watch) || watch_start(&mw, &api.mq_watch)) {
-		log_error("cannot start the database and broker watches");
+	/* The outbox's backlog comes with the probe: an estimate that costs
+	 * the same whatever the backlog (the positions between the oldest row
+	 * and the newest). */
+	if (watch_pair_start(&api.watches, &api.db,
+	                     "SELECT MAX(seq) - MIN(seq) + 1 FROM event_outbox", S("amqp-url"),
+	                     "api-dbwatch", "api-mqwatch"))
 		goto out;
-	}
 	api_health_metrics(&api, true);
 	struct publisher_config pc = {.amqp_url = S("amqp-url"),
 	                              .db = &api.db,
@@ -236,10 +222,9 @@ out:
 	/* What is left of the deadline, less a margin for what follows. */
 	int left = daemon_shutdown_left_ms() - 200;
 	publisher_stop(api.publisher, left > 0 ? left : 0);
-	if (api.db_watch)
+	if (api.watches.db)
 		api_health_metrics(&api, false);
-	watch_stop(api.db_watch);
-	watch_stop(api.mq_watch);
+	watch_pair_stop(&api.watches);
 	auth_key_free(api.public_key);
 	principal_cache_free(api.principals);
 	forward_cache_free(api.forwards);

@@ -17,9 +17,9 @@
 #include "ledger.h"
 #include "principal.h"
 #include "query_plan.h"
+#include "watch.h"
 
 struct stream_hub;
-struct watch;
 struct consumer;
 
 #define CONSUMERS_MAX 16 /* consumer threads at most (the consumers setting) */
@@ -54,7 +54,7 @@ struct auditor {
 	int exports_max; /* exports running at once, at most (events_export.c) */
 	/* /readyz (h_health.c): the database, watched; the consumers; the
 	 * checkpoint's expected delay */
-	struct watch *db_watch, *mq_watch; /* watch.h: the database's and the broker's */
+	struct watch_pair watches; /* watch.h: the database and the broker, asked */
 	struct consumer *consumers[CONSUMERS_MAX];
 	unsigned nconsumers;
 	int checkpoint_ms;

@@ -63,8 +63,8 @@ void h_readyz(struct http_request *req)
 {
 	struct auditor *a = http_app(req);
 	const struct health_check checks[] = {
-	    {"mysql:responseTime", "datastore", watch_health, a->db_watch},
-	    {"amqp:responseTime", "component", watch_health, a->mq_watch},
+	    {"mysql:responseTime", "datastore", watch_health, a->watches.db},
+	    {"amqp:responseTime", "component", watch_health, a->watches.mq},
 	    {"amqp:consumers", "component", check_consumers, a},
 	    {"ledger:checkpointLag", "component", check_ledger, a},
 	};

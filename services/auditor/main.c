@@ -213,27 +213,9 @@ int main(int argc, char **argv)
 	}
 	store_init();
 	a.checkpoint_ms = (int)I("checkpoint-ms");
-	struct watch_db db_probe;
-	watch_db_init(&db_probe, &a.writer, NULL);
-	struct watch_mq mq_probe = {.url = S("amqp-url")};
-	struct watch_config dw = {.probe = watch_db_probe,
-	                          .close = watch_db_close,
-	                          .ctx = &db_probe,
-	                          .what = "the database",
-	                          .interval_ms = 250,
-	                          .stale_ms = 750,
-	                          .thread_name = "aud-dbwatch"};
-	struct watch_config mw = {.probe = watch_mq_probe,
-	                          .close = watch_mq_close,
-	                          .ctx = &mq_probe,
-	                          .what = "the broker",
-	                          .interval_ms = 250,
-	                          .stale_ms = 750,
-	                          .thread_name = "aud-mqwatch"};
-	if (watch_start(&dw, &a.db_watch) || watch_start(&mw, &a.mq_watch)) {
-		log_error("cannot start the database and broker watches");
+	if (watch_pair_start(&a.watches, &a.writer, NULL, S("amqp-url"), "aud-dbwatch",
+	                     "aud-mqwatch"))
 		goto out;
-	}
 	struct consumer_config cc = {.amqp_url = S("amqp-url"),
 	                             .db = &a.writer,
 	                             .ledger = a.ledger,
@@ -283,8 +265,7 @@ out:
 		consumer_stop(a.consumers[i]);
 	checker_stop(a.checker);
 	ledger_close(a.ledger); /* signs what the consumers stored last */
-	watch_stop(a.db_watch);
-	watch_stop(a.mq_watch);
+	watch_pair_stop(&a.watches);
 	note_signer_free(a.signer);
 	auth_key_free(a.public_key);
 	principal_cache_free(a.principals);

@@ -82,11 +82,21 @@ def wait_status(s, names, want, what):
     return took
 
 
+def flip(s, names, act, want, what):
+    """act(), then each daemon's /readyz must answer want within FLIP_S."""
+    act()
+    took = wait_status(s, names, want, what)
+    print(f"{what}: {want} after {took}")
+    assert max(took.values()) < FLIP_S, took
+
+
 def failing(doc):
     return {name for name, e in doc["checks"].items() if e[0]["status"] == "fail"}
 
 
-def test_flips_with_broker_and_database():
+def relayed():
+    """Relays to the test's broker and database, and the daemons' settings
+    that go through them: (broker relay, database relay, environment)."""
     amqp = urllib.parse.urlsplit(os.environ.get("AUDITLOG_AMQP_URL",
                                                 "amqp://dev:dev@localhost:5672/"))
     host = os.environ.get("AUDITLOG_MYSQL_HOST", "localhost")
@@ -96,61 +106,41 @@ def test_flips_with_broker_and_database():
     netloc = amqp.netloc.rsplit("@", 1)
     url = amqp._replace(netloc=(netloc[0] + "@" if len(netloc) == 2 else "") +
                         f"127.0.0.1:{broker.port}").geturl()
-    env = {"AUDITLOG_AMQP_URL": url, "AUDITLOG_MYSQL_HOST": "127.0.0.1",
-           "AUDITLOG_MYSQL_PORT": str(database.port)}
+    return broker, database, {"AUDITLOG_AMQP_URL": url, "AUDITLOG_MYSQL_HOST": "127.0.0.1",
+                              "AUDITLOG_MYSQL_PORT": str(database.port)}
+
+
+def test_flips_with_broker_and_database():
+    broker, database, env = relayed()
     both = ("api", "auditor")
     try:
         with Stack(extra_env=env, daemons=both) as s:
             wait_status(s, both, 200, "the start")
             for attempt in range(2):  # twice: the second time after a backoff
-                broker.cut()
-                took = wait_status(s, both, 503, "the broker was cut")
-                print(f"broker cut: 503 after {took}")
-                assert max(took.values()) < FLIP_S, took
+                flip(s, both, broker.cut, 503, "the broker was cut")
                 assert {"amqp:connection", "amqp:responseTime"} >= failing(ready(s, "api")[2]), \
                     ready(s, "api")
                 assert "amqp:consumers" in failing(ready(s, "auditor")[2]), ready(s, "auditor")
                 time.sleep(2 * attempt)  # the reconnection backoff grows meanwhile
-                broker.restore()
-                took = wait_status(s, both, 200, "the broker came back")
-                print(f"broker back: 200 after {took}")
-                assert max(took.values()) < FLIP_S, took
+                flip(s, both, broker.restore, 200, "the broker came back")
 
             # A broker that hangs (no error, no answer; the connections
             # stay open) is noticed by the round trip each daemon keeps
             # asking of it, idle or not.
-            broker.freeze()
-            took = wait_status(s, both, 503, "the broker hung")
-            print(f"broker hung: 503 after {took}")
-            assert max(took.values()) < FLIP_S, took
+            flip(s, both, broker.freeze, 503, "the broker hung")
             for name in both:
                 assert "amqp:responseTime" in failing(ready(s, name)[2]), ready(s, name)
             time.sleep(1)
-            broker.thaw()
-            took = wait_status(s, both, 200, "the broker answered again")
-            print(f"broker thawed: 200 after {took}")
-            assert max(took.values()) < FLIP_S, took
+            flip(s, both, broker.thaw, 200, "the broker answered again")
 
-            database.freeze()
-            took = wait_status(s, both, 503, "the database hung")
-            print(f"database hung: 503 after {took}")
-            assert max(took.values()) < FLIP_S, took
-            database.thaw()
-            took = wait_status(s, both, 200, "the database answered again")
-            print(f"database thawed: 200 after {took}")
-            assert max(took.values()) < FLIP_S, took
+            flip(s, both, database.freeze, 503, "the database hung")
+            flip(s, both, database.thaw, 200, "the database answered again")
 
-            database.cut()
-            took = wait_status(s, both, 503, "the database was cut")
-            print(f"database cut: 503 after {took}")
-            assert max(took.values()) < FLIP_S, took
+            flip(s, both, database.cut, 503, "the database was cut")
             assert "mysql:responseTime" in failing(ready(s, "api")[2])
             assert "mysql:responseTime" in failing(ready(s, "auditor")[2])
             time.sleep(2)
-            database.restore()
-            took = wait_status(s, both, 200, "the database came back")
-            print(f"database back: 200 after {took}")
-            assert max(took.values()) < FLIP_S, took
+            flip(s, both, database.restore, 200, "the database came back")
     finally:
         broker.close()
         database.close()
@@ -160,18 +150,8 @@ def test_stop_while_away():
     """SIGTERM while the broker or the database is away: the API does not
     wait for what it cannot reach (its events are safe in the spool and the
     outbox), exits 0 at once and says what it left."""
-    amqp = urllib.parse.urlsplit(os.environ.get("AUDITLOG_AMQP_URL",
-                                                "amqp://dev:dev@localhost:5672/"))
-    host = os.environ.get("AUDITLOG_MYSQL_HOST", "localhost")
     for away in ("broker", "database"):
-        broker = TcpProxy(amqp.hostname or "localhost", amqp.port or 5672)
-        database = TcpProxy("127.0.0.1" if host == "localhost" else host,
-                            int(os.environ.get("AUDITLOG_MYSQL_PORT", "3306")))
-        netloc = amqp.netloc.rsplit("@", 1)
-        url = amqp._replace(netloc=(netloc[0] + "@" if len(netloc) == 2 else "") +
-                            f"127.0.0.1:{broker.port}").geturl()
-        env = {"AUDITLOG_AMQP_URL": url, "AUDITLOG_MYSQL_HOST": "127.0.0.1",
-               "AUDITLOG_MYSQL_PORT": str(database.port)}
+        broker, database, env = relayed()
         try:
             with Stack(extra_env=env, daemons=("api",)) as s:
                 wait_for(lambda: ready(s, "api")[0] == 200, 15, what="the API to be ready")
