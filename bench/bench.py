@@ -1644,7 +1644,10 @@ class Bench:
         sides = {
             "base": {"db": f"{AUDITOR_DB}-ab-base", "bin": base_bin,
                      "sql": os.path.join(base_src, "sql", "auditor"),
-                     "tables": ("data_event_changes", "data_events")},
+                     # a base with the log of record needs its tables' grants too
+                     "tables": LOG_TABLES if glob.glob(os.path.join(
+                         base_src, "sql", "auditor", "*log_of_record*")) else
+                     ("data_event_changes", "data_events")},
             "head": {"db": f"{AUDITOR_DB}-ab-head", "bin": BIN,
                      "sql": os.path.join(SRC, "sql", "auditor"), "tables": LOG_TABLES},
         }
