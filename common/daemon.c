@@ -1,10 +1,12 @@
 #include "daemon.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -117,9 +119,11 @@ enum http_principal daemon_principal(struct principal_cache *cache, const void *
 static void *watchdog(void *arg)
 {
 	(void)arg;
-	int left;
-	while ((left = daemon_shutdown_left_ms()) > 0)
-		usleep((useconds_t)(left > 100 ? 100 : left) * 1000);
+	/* The deadline is fixed once the signal came: one sleep to it. */
+	int left = daemon_shutdown_left_ms();
+	struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = left % 1000 * 1000000L};
+	while (left > 0 && nanosleep(&ts, &ts) && errno == EINTR)
+		;
 	log_error("stopping took longer than shutdown-deadline (%d s): exiting now; what was not "
 	          "handed on is sent again at the next start",
 	          shutdown_deadline_s);

@@ -12,9 +12,16 @@
 #define UNCONFIRMED_WARN_MS 1000
 #define UNCONFIRMED_FAIL_MS 10000
 
+/* One reading of the publisher for the checks of one /readyz. */
+struct reading {
+	struct api *api;
+	struct publisher_health pub;
+	int64_t now_ms;
+};
+
 static void check_outbox(void *arg, struct health_result *out)
 {
-	struct api *api = arg;
+	struct api *api = ((struct reading *)arg)->api;
 	long long rows = 0;
 	if (!watch_ok(api->watches.db, &rows)) {
 		health_set(out, HEALTH_WARN, "unknown: the database does not answer");
@@ -26,25 +33,22 @@ static void check_outbox(void *arg, struct health_result *out)
 
 static void check_broker(void *arg, struct health_result *out)
 {
-	struct api *api = arg;
-	struct publisher_health h;
-	publisher_health(api->publisher, &h);
-	if (!h.connected)
+	const struct reading *r = arg;
+	if (!r->pub.connected)
 		health_set(out, HEALTH_FAIL,
 		           "not connected to the broker for %lld ms; events wait in the outbox and "
 		           "the spool",
-		           (long long)(clock_ms() - h.down_since_ms));
+		           (long long)(r->now_ms - r->pub.down_since_ms));
 }
 
 static void check_unconfirmed(void *arg, struct health_result *out)
 {
-	struct api *api = arg;
-	struct publisher_health h;
-	publisher_health(api->publisher, &h);
+	const struct reading *r = arg;
 	out->has_value = true;
-	out->value = (double)h.unconfirmed;
+	out->value = (double)r->pub.unconfirmed;
 	out->unit = "events";
-	int64_t waited = h.oldest_unconfirmed_ms ? clock_ms() - h.oldest_unconfirmed_ms : 0;
+	int64_t oldest = r->pub.oldest_unconfirmed_ms;
+	int64_t waited = oldest ? r->now_ms - oldest : 0;
 	if (waited >= UNCONFIRMED_FAIL_MS)
 		health_set(out, HEALTH_FAIL, "the broker has not confirmed a message for %lld ms",
 		           (long long)waited);
@@ -55,23 +59,23 @@ static void check_unconfirmed(void *arg, struct health_result *out)
 
 static void check_spool(void *arg, struct health_result *out)
 {
-	struct api *api = arg;
-	struct publisher_health h;
-	publisher_health(api->publisher, &h);
-	health_bound(out, (double)h.spool.backlog_bytes, (double)api->ready_spool_max, "bytes",
+	const struct reading *r = arg;
+	health_bound(out, (double)r->pub.spool.backlog_bytes, (double)r->api->ready_spool_max, "bytes",
 	             "the view spool's backlog");
 }
 
 void h_readyz(struct http_request *req)
 {
 	struct api *api = http_app(req);
+	struct reading r = {.api = api, .now_ms = clock_ms()};
+	publisher_health(api->publisher, &r.pub);
 	const struct health_check checks[] = {
 	    {"mysql:responseTime", "datastore", watch_health, api->watches.db},
 	    {"amqp:responseTime", "component", watch_health, api->watches.mq},
-	    {"outbox:backlog", "component", check_outbox, api},
-	    {"amqp:connection", "component", check_broker, api},
-	    {"amqp:unconfirmed", "component", check_unconfirmed, api},
-	    {"spool:backlog", "component", check_spool, api},
+	    {"outbox:backlog", "component", check_outbox, &r},
+	    {"amqp:connection", "component", check_broker, &r},
+	    {"amqp:unconfirmed", "component", check_unconfirmed, &r},
+	    {"spool:backlog", "component", check_spool, &r},
 	};
 	daemon_reply_health(req, checks, sizeof checks / sizeof checks[0]);
 }

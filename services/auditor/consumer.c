@@ -239,15 +239,22 @@ static void clear_batch(struct consumer *c)
 	c->last_tag = 0;
 }
 
-static void drop_connection(struct consumer *c)
+/* Closes the consuming connection, if open; lost: it failed (the next one
+ * counts as a reconnect), rather than the consumer stopping. */
+static void close_broker(struct consumer *c, bool lost)
 {
 	atomic_store(&c->connected, false);
 	if (c->mq) {
 		metrics_gauge_add(c->connections, -1);
-		c->lost = true;
+		c->lost = lost;
 	}
 	mq_close(c->mq);
 	c->mq = NULL;
+}
+
+static void drop_connection(struct consumer *c)
+{
+	close_broker(c, true);
 	close_dead_letters(c);
 	clear_batch(c); /* unacknowledged: the broker delivers them again */
 	c->unheld_first = c->unheld_last = 0;
@@ -527,11 +534,7 @@ static void finish(struct consumer *c)
 		flush(c);
 	clear_batch(c);
 	close_dead_letters(c);
-	atomic_store(&c->connected, false);
-	if (c->mq)
-		metrics_gauge_add(c->connections, -1);
-	mq_close(c->mq);
-	c->mq = NULL;
+	close_broker(c, false);
 	db_close(c->db);
 	c->db = NULL;
 }

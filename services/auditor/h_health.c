@@ -1,6 +1,5 @@
 /* GET /readyz: is the auditor storing, signing and able to answer, as it
  * sees itself (health.h). No authentication; it names no data. */
-#include <stdlib.h>
 
 #include "auditor.h"
 #include "clock.h"
@@ -32,27 +31,24 @@ static void check_consumers(void *arg, struct health_result *out)
 static void check_ledger(void *arg, struct health_result *out)
 {
 	struct auditor *a = arg;
-	const char *halted = ledger_halted(a->ledger);
-	if (halted) {
-		health_set(out, HEALTH_FAIL, "the log is halted: %s", halted);
+	struct ledger_state st;
+	ledger_state(a->ledger, &st);
+	if (st.halted) {
+		health_set(out, HEALTH_FAIL, "the log is halted: %s", st.halted);
 		return;
 	}
-	if (!ledger_ready(a->ledger)) {
+	if (!st.ready) {
 		health_set(out, HEALTH_FAIL, "reading the log's state back from the database");
 		return;
 	}
-	uint64_t signed_size = 0;
-	int64_t signed_ms = 0;
-	free(ledger_checkpoint(a->ledger, &signed_size, &signed_ms));
-	uint64_t size = ledger_size(a->ledger);
-	uint64_t lag = size > signed_size ? size - signed_size : 0;
+	uint64_t lag = st.size > st.signed_size ? st.size - st.signed_size : 0;
 	out->has_value = true;
 	out->value = (double)lag;
 	out->unit = "events";
 	int64_t bound = (int64_t)a->checkpoint_ms * LAG_WARN_FACTOR;
 	if (bound < LAG_WARN_MIN_MS)
 		bound = LAG_WARN_MIN_MS;
-	int64_t age = clock_wall_ms() - signed_ms;
+	int64_t age = clock_wall_ms() - st.signed_ms;
 	if (lag && age > bound)
 		health_set(out, HEALTH_WARN,
 		           "%llu stored events are not in a signed checkpoint; the latest is %lld ms old",

@@ -143,6 +143,17 @@ uint64_t ledger_given(struct ledger *l)
 	return n;
 }
 
+void ledger_state(struct ledger *l, struct ledger_state *out)
+{
+	pthread_mutex_lock(&l->lock);
+	*out = (struct ledger_state){.ready = l->ready,
+	                             .halted = l->halted,
+	                             .size = l->f.size,
+	                             .signed_size = l->ready ? l->signed_size : 0,
+	                             .signed_ms = l->ready && l->latest ? l->latest_ms : 0};
+	pthread_mutex_unlock(&l->lock);
+}
+
 char *ledger_checkpoint(struct ledger *l, uint64_t *size, int64_t *signed_ms)
 {
 	pthread_mutex_lock(&l->lock);
@@ -502,11 +513,11 @@ static void *signer_main(void *arg)
 static void collect(struct metrics_out *out, void *ctx)
 {
 	struct ledger *l = ctx;
-	pthread_mutex_lock(&l->lock);
-	bool ready = l->ready, halted = l->halted != NULL;
-	uint64_t size = l->f.size, signed_size = l->signed_size;
-	int64_t signed_ms = l->latest ? l->latest_ms : 0;
-	pthread_mutex_unlock(&l->lock);
+	struct ledger_state st;
+	ledger_state(l, &st);
+	bool halted = st.halted != NULL;
+	uint64_t size = st.size, signed_size = st.signed_size;
+	int64_t signed_ms = st.signed_ms;
 	char log[12];
 	snprintf(log, sizeof log, "%u", (unsigned)l->log);
 	metrics_out_family(out, "auditlog_log_halted",
@@ -514,7 +525,7 @@ static void collect(struct metrics_out *out, void *ctx)
 	                   "auditor's log says why), else 0.",
 	                   METRICS_GAUGE);
 	metrics_out_sample(out, "auditlog_log_halted", halted, "log", log, NULL);
-	if (!ready)
+	if (!st.ready)
 		return; /* its state is not read back yet */
 	metrics_out_family(out, "auditlog_log_size_events",
 	                   "Events in the log of record: the committed tree's size.",

@@ -138,6 +138,16 @@ void ledger_halt(struct ledger *l, const char *reason);
 
 /* The committed size. */
 uint64_t ledger_size(struct ledger *l);
+/* The log's state in one reading (its lock taken once): what /readyz and
+ * /metrics report. halted is as ledger_halted's; size the committed size;
+ * signed_size and signed_ms the latest checkpoint's (0 until ready). */
+struct ledger_state {
+	bool ready;
+	const char *halted;
+	uint64_t size, signed_size;
+	int64_t signed_ms;
+};
+void ledger_state(struct ledger *l, struct ledger_state *out);
 /* Waits until the committed size is above size, the ledger closes, or
  * timeout_ms (milliseconds) passes, and returns the committed size then:
  * a reader of new positions (the live stream's hub) learns of a COMMIT at

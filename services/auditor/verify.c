@@ -258,11 +258,13 @@ void h_verify(struct http_request *req)
 	int st = tree_checkpoint(db, ledger_log(a->ledger), TREE_LATEST, 0, 0, &latest);
 	uint64_t stored = latest.size; /* 0 when none */
 	free(latest.note);
-	free(ledger_checkpoint(a->ledger, &signed_size, NULL));
+	struct ledger_state ls;
+	ledger_state(a->ledger, &ls);
+	signed_size = ls.signed_size;
 	uint64_t end = stored > signed_size ? stored : signed_size;
 	/* A range past what was ever written is the client's mistake, not a
 	 * missing position: it gets a 400, as on /export. */
-	uint64_t top = end > ledger_size(a->ledger) ? end : ledger_size(a->ledger);
+	uint64_t top = end > ls.size ? end : ls.size;
 	long from, to;
 	if (st || http_query_int(req, "from", 0, (long)top, 0, &from) ||
 	    http_query_int(req, "to", 0, (long)top, (long)end, &to)) {
