@@ -70,7 +70,7 @@ LOG_KEY = os.path.abspath(E.get("AUDITLOG_LOG_KEY") or
 # in memory and halts when rows it wrote vanish.
 LOG_TABLES = ("data_event_values", "data_event_changes", "log_appends", "log_nodes",
               "log_checkpoints", "data_event_mutations", "data_event_flags", "log_checked",
-              "data_event_version_spans", "data_events")
+              "data_event_version_spans", "data_events", "log_leases")
 
 SIZES = {
     "full": dict(runs=3, warm_s=5, get_s=60, cmp_s=15, patch_s=15, web_s=10, query_s=8,
@@ -1645,9 +1645,10 @@ class Bench:
             "base": {"db": f"{AUDITOR_DB}-ab-base", "bin": base_bin,
                      "sql": os.path.join(base_src, "sql", "auditor"),
                      # a base with the log of record needs its tables' grants too
-                     "tables": LOG_TABLES if glob.glob(os.path.join(
-                         base_src, "sql", "auditor", "*log_of_record*")) else
-                     ("data_event_changes", "data_events")},
+                     "tables": tuple(t for t in LOG_TABLES if t != "log_leases" or glob.glob(
+                         os.path.join(base_src, "sql", "auditor", "*log_leases*")))
+                     if glob.glob(os.path.join(base_src, "sql", "auditor", "*log_of_record*"))
+                     else ("data_event_changes", "data_events")},
             "head": {"db": f"{AUDITOR_DB}-ab-head", "bin": BIN,
                      "sql": os.path.join(SRC, "sql", "auditor"), "tables": LOG_TABLES},
         }

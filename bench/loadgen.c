@@ -5,7 +5,10 @@
  *       routing key api.data.mutated, B per message (a JSON array when
  *       B > 1; the auditor takes 1..200), persistent, with publisher
  *       confirms and a sliding window of W unconfirmed messages. Declares
- *       the topology first, so the queue exists even before an auditor ran.
+ *       the topology first, so the queue exists even before an auditor ran:
+ *       AUDITLOG_PARTITIONS and AUDITLOG_QUEUE_TYPE as the daemons take them;
+ *       with several partitions, message m goes to partition m mod P (its
+ *       events' targets are not those of the partition: a drain's load).
  *   loadgen fill-db N [--batch B] [--threads T] [common options]
  *       writes N events straight into the auditor's database through the
  *       auditor's own store_insert_batch, B events per transaction, from T
@@ -284,7 +287,13 @@ static int cmd_publish(const char *url, unsigned long n, unsigned batch, unsigne
 	rng_seed(&r, 1);
 	if (!c.acked || !body)
 		goto out;
-	if (mq_declare_topology(mq) || mq_confirm_select(mq)) {
+	const char *parts = getenv("AUDITLOG_PARTITIONS"), *type = getenv("AUDITLOG_QUEUE_TYPE");
+	struct mq_topology topo = {.partitions = parts ? (unsigned)strtoul(parts, NULL, 10) : 1,
+	                           .quorum = type && !strcmp(type, "quorum"),
+	                           .delivery_limit = 100};
+	if (topo.partitions < 1 || topo.partitions > MQ_PARTITIONS_MAX)
+		topo.partitions = 1;
+	if (mq_declare_topology(mq, &topo) || mq_confirm_select(mq)) {
 		fprintf(stderr, "loadgen: cannot declare the topology or select confirms\n");
 		goto out;
 	}
@@ -328,7 +337,9 @@ static int cmd_publish(const char *url, unsigned long n, unsigned batch, unsigne
 		}
 		if (k > 1)
 			body[len++] = ']';
-		if (mq_publish(mq, MQ_EXCHANGE, MQ_ROUTING_KEY, id, body, len, NULL))
+		char key[MQ_NAME_MAX];
+		mq_routing_key((unsigned)(c.published % topo.partitions), key);
+		if (mq_publish(mq, MQ_EXCHANGE, key, id, body, len, NULL))
 			goto dead;
 		c.published++;
 		sent += k;

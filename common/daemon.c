@@ -52,6 +52,19 @@ void daemon_db_config(const struct config_setting *table, size_t n, struct db_co
 	cfg->database = config_str(table, n, "mysql-database");
 }
 
+int daemon_topology(const struct config_setting *table, size_t n, struct mq_topology *t)
+{
+	const char *type = config_str(table, n, "queue-type");
+	*t = (struct mq_topology){.partitions = (unsigned)config_int(table, n, "partitions"),
+	                          .quorum = !strcmp(type, "quorum"),
+	                          .delivery_limit = (unsigned)config_int(table, n, "delivery-limit")};
+	if (!t->quorum && strcmp(type, "classic")) {
+		log_error("queue-type must be classic or quorum, not \"%s\"", type);
+		return -1;
+	}
+	return 0;
+}
+
 void daemon_http_config(const struct config_setting *table, size_t n,
                         struct http_server_config *hc)
 {

@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "mq.h"
 #include "db.h"
 #include "health.h"
 #include "http.h"
@@ -68,8 +69,24 @@
 
 #define DAEMON_AMQP_SETTING                                                                  \
 	{"amqp-url", "AUDITLOG_AMQP_URL", "amqp://dev:dev@localhost:5672/", CONFIG_STRING, 0, 0, \
-	 "RabbitMQ URL: amqp://user:password@host:port/vhost (a bare / is vhost \"/\").", NULL, \
-	 0}
+	 "RabbitMQ URL: amqp://user:password@host:port/vhost (a bare / is vhost \"/\"); a "     \
+	 "cluster's nodes as several URLs separated by commas, tried in turn.",                 \
+	 NULL, 0}
+
+/* The broker's topology (mq.h "topology"): every daemon of a deployment
+ * the same. */
+#define DAEMON_TOPOLOGY_SETTINGS                                                             \
+	{"partitions", "AUDITLOG_PARTITIONS", "1", CONFIG_INT, 1, MQ_PARTITIONS_MAX,            \
+	 "Partitions of the event stream: events go to one of this many queues by their "       \
+	 "target, and partition p is stored in log p (README \"Partitions\").",                \
+	 NULL, 0},                                                                               \
+	    {"queue-type", "AUDITLOG_QUEUE_TYPE", "classic", CONFIG_STRING, 0, 0,               \
+	     "classic, or quorum: replicated queues with a single active consumer each, for a " \
+	     "RabbitMQ cluster (README \"Cluster mode\").",                                    \
+	     NULL, 0},                                                                           \
+	{"delivery-limit", "AUDITLOG_DELIVERY_LIMIT", "100", CONFIG_INT, 1, 1000,                 \
+	 "Quorum queues: deliveries after which the broker dead-letters a message (a hand-back "  \
+	 "and a lost connection count too: the auditor dead-letters poison itself).", NULL, 0}
 
 #define DAEMON_PUBLIC_KEY_SETTING                                                            \
 	{"jwt-public-key", "AUDITLOG_JWT_PUBLIC_KEY", ".state/keys/jwt-public.pem",             \
@@ -104,6 +121,9 @@ int daemon_setup(const char *name, struct config_setting *table, size_t n, int a
 
 /* Fills cfg from the DAEMON_MYSQL_SETTINGS rows; strings are borrowed. */
 void daemon_db_config(const struct config_setting *table, size_t n, struct db_config *cfg);
+/* Fills t from DAEMON_TOPOLOGY_SETTINGS. Returns 0, or -1 (logged) for a
+ * queue type that is neither classic nor quorum. */
+int daemon_topology(const struct config_setting *table, size_t n, struct mq_topology *t);
 
 /* Fills port, threads, body_max, the connection limits, the timeouts and
  * the metrics token from the DAEMON_HTTP_SETTINGS rows. */

@@ -170,6 +170,37 @@ char *event_encode(const struct event *ev, size_t *len)
 	return s;
 }
 
+/* The string value of the first member named key (its quoted name and a
+ * colon, no space: compact JSON) in body. */
+static bool peek_string(const char *body, size_t len, const char *key, const char **val,
+                        size_t *val_len)
+{
+	size_t klen = strlen(key);
+	const char *end = body + len, *k = body;
+	while ((k = memchr(k, key[0], (size_t)(end - k))) && (size_t)(end - k) > klen &&
+	       memcmp(k, key, klen))
+		k++;
+	if (!k || (size_t)(end - k) <= klen)
+		return false;
+	const char *v = k + klen;
+	const char *q = memchr(v, '"', (size_t)(end - v));
+	if (!q)
+		return false;
+	*val = v;
+	*val_len = (size_t)(q - v);
+	return true;
+}
+
+bool event_target_peek(const char *body, size_t len, const char **type, size_t *type_len,
+                       const char **id, size_t *id_len)
+{
+	/* Members before these (id, action, timestamp, actorType, actorId) hold
+	 * no quote, so the first match is the event's own member. */
+	return peek_string(body, len, "\"targetType\":\"", type, type_len) &&
+	       event_type_valid(*type, *type_len) &&
+	       peek_string(body, len, "\"targetId\":\"", id, id_len) && event_ref_valid(*id, *id_len);
+}
+
 /* "." and "..", which a path would read as dot-segments. */
 static bool dots(const char *s, size_t len)
 {

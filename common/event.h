@@ -151,6 +151,15 @@ int event_decode_message(const char *buf, size_t len, event_fn fn, void *ctx, ch
 	"1 to 64 bytes of letters, digits and - . _ ~ @ + (no ':', quotes, spaces or control "     \
 	"characters)"
 
+/* The targetType and targetId of an event as event_encode or
+ * event_encode_to wrote it (compact JSON, members in the order above),
+ * read without parsing it: the API's publisher routes each event to its
+ * target's partition (mq.h) by them. *type and *id point into body (len
+ * bytes, borrowed, need not be NUL-terminated). Returns false when either
+ * is missing or not in the grammar below. */
+bool event_target_peek(const char *body, size_t len, const char **type, size_t *type_len,
+                       const char **id, size_t *id_len);
+
 /* True for a type (actorType, targetType): see the grammar above. */
 bool event_type_valid(const char *s, size_t len);
 /* True for a field name: the grammar of a type. */

@@ -1,6 +1,7 @@
 #include "mq.h"
 
 #include <amqp_tcp_socket.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,37 @@ int mq_open(const char *url, struct mq **out)
 	return mq_open_timeout(url, 0, out);
 }
 
+/* The broker of a list that this process reached last: where every
+ * thread starts, so a failed node is skipped once, not by each thread. */
+static atomic_uint reached;
+
+static int open_one(const char *url, int timeout_ms, struct mq **out);
+
 int mq_open_timeout(const char *url, int timeout_ms, struct mq **out)
+{
+	if (!strchr(url, ','))
+		return open_one(url, timeout_ms, out);
+	char *copy = strdup(url), *urls[MQ_URLS_MAX], *save = NULL;
+	unsigned n = 0;
+	int rc = -1;
+	if (!copy)
+		return -1;
+	for (char *u = strtok_r(copy, ",", &save); u && n < MQ_URLS_MAX; u = strtok_r(NULL, ",", &save))
+		urls[n++] = u + strspn(u, " ");
+	unsigned first = atomic_load(&reached);
+	for (unsigned i = 0; i < n && rc; i++) {
+		unsigned k = (first + i) % n;
+		if (!(rc = open_one(urls[k], timeout_ms, out)) && k != first % n) {
+			atomic_store(&reached, k);
+			log_info("amqp: connected to broker %u of %u (the one before did not answer)",
+			         k + 1, n);
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+static int open_one(const char *url, int timeout_ms, struct mq **out)
 {
 	struct mq *mq = calloc(1, sizeof *mq);
 	char *copy = strdup(url);
@@ -146,22 +177,92 @@ void mq_close(struct mq *mq)
 	free(mq);
 }
 
-int mq_declare_topology(struct mq *mq)
+unsigned mq_partition(const char *type, size_t type_len, const char *id, size_t id_len,
+                      unsigned partitions)
+{
+	uint32_t h = 2166136261u; /* FNV-1a, 32-bit: offset basis and prime */
+	for (size_t i = 0; i < type_len; i++)
+		h = (h ^ (unsigned char)type[i]) * 16777619u;
+	h = (h ^ (unsigned char)':') * 16777619u;
+	for (size_t i = 0; i < id_len; i++)
+		h = (h ^ (unsigned char)id[i]) * 16777619u;
+	return partitions > 1 ? h % partitions : 0;
+}
+
+void mq_queue_name(unsigned p, char buf[MQ_NAME_MAX])
+{
+	if (p == 0)
+		snprintf(buf, MQ_NAME_MAX, "%s", MQ_QUEUE);
+	else
+		snprintf(buf, MQ_NAME_MAX, "%s.%u", MQ_QUEUE, p);
+}
+
+void mq_routing_key(unsigned p, char buf[MQ_NAME_MAX])
+{
+	if (p == 0)
+		snprintf(buf, MQ_NAME_MAX, "%s", MQ_ROUTING_KEY);
+	else
+		snprintf(buf, MQ_NAME_MAX, "%s.%u", MQ_ROUTING_KEY, p);
+}
+
+static amqp_table_entry_t str_arg(const char *key, const char *value)
+{
+	return (amqp_table_entry_t){.key = amqp_cstring_bytes(key),
+	                            .value = {.kind = AMQP_FIELD_KIND_UTF8,
+	                                      .value.bytes = amqp_cstring_bytes(value)}};
+}
+
+static int declare_queue(struct mq *mq, const char *name, const struct mq_topology *t,
+                         bool partition)
+{
+	amqp_table_entry_t e[7];
+	int n = 0;
+	if (t->quorum) {
+		e[n++] = str_arg("x-queue-type", "quorum");
+		if (partition) {
+			e[n++] = (amqp_table_entry_t){.key = amqp_cstring_bytes("x-single-active-consumer"),
+			                              .value = {.kind = AMQP_FIELD_KIND_BOOLEAN,
+			                                        .value.boolean = 1}};
+			e[n++] = (amqp_table_entry_t){
+			    .key = amqp_cstring_bytes("x-delivery-limit"),
+			    .value = {.kind = AMQP_FIELD_KIND_I64, .value.i64 = t->delivery_limit}};
+			e[n++] = str_arg("x-dead-letter-exchange", "");
+			e[n++] = str_arg("x-dead-letter-routing-key", MQ_DEAD_QUEUE);
+			e[n++] = str_arg("x-dead-letter-strategy", "at-least-once");
+			e[n++] = str_arg("x-overflow", "reject-publish"); /* at-least-once needs it */
+		}
+	}
+	amqp_table_t args = {.num_entries = n, .entries = e};
+	amqp_queue_declare(mq->conn, 1, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
+	char what[MQ_NAME_MAX + 16];
+	snprintf(what, sizeof what, "queue.declare %s", name);
+	return check(mq, what);
+}
+
+int mq_declare_topology(struct mq *mq, const struct mq_topology *t)
 {
 	amqp_exchange_declare(mq->conn, 1, amqp_cstring_bytes(MQ_EXCHANGE),
 	                      amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
 	if (check(mq, "exchange.declare " MQ_EXCHANGE))
 		return -1;
-	amqp_queue_declare(mq->conn, 1, amqp_cstring_bytes(MQ_QUEUE), 0, 1, 0, 0, amqp_empty_table);
-	if (check(mq, "queue.declare " MQ_QUEUE))
+	/* The dead-letter queue first: the partitions' dead-letter to it. */
+	if (declare_queue(mq, MQ_DEAD_QUEUE, t, false))
 		return -1;
-	amqp_queue_bind(mq->conn, 1, amqp_cstring_bytes(MQ_QUEUE), amqp_cstring_bytes(MQ_EXCHANGE),
-	                amqp_cstring_bytes(MQ_BINDING), amqp_empty_table);
-	if (check(mq, "queue.bind " MQ_QUEUE))
-		return -1;
-	amqp_queue_declare(mq->conn, 1, amqp_cstring_bytes(MQ_DEAD_QUEUE), 0, 1, 0, 0,
-	                   amqp_empty_table);
-	return check(mq, "queue.declare " MQ_DEAD_QUEUE);
+	for (unsigned p = 0; p < t->partitions; p++) {
+		char queue[MQ_NAME_MAX], key[MQ_NAME_MAX + 2];
+		mq_queue_name(p, queue);
+		if (p == 0)
+			snprintf(key, sizeof key, "%s", MQ_BINDING);
+		else
+			snprintf(key, sizeof key, "%s.%u", MQ_BINDING, p);
+		if (declare_queue(mq, queue, t, true))
+			return -1;
+		amqp_queue_bind(mq->conn, 1, amqp_cstring_bytes(queue), amqp_cstring_bytes(MQ_EXCHANGE),
+		                amqp_cstring_bytes(key), amqp_empty_table);
+		if (check(mq, "queue.bind"))
+			return -1;
+	}
+	return 0;
 }
 
 int mq_confirm_select(struct mq *mq)

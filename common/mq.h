@@ -22,8 +22,11 @@
 #define MQ_EXCHANGE "api-stream"          /* durable topic exchange */
 #define MQ_ROUTING_KEY "api.data.mutated" /* what the API publishes with */
 #define MQ_BINDING "*.data.mutated"       /* what the audit queue is bound with */
-#define MQ_QUEUE "data-mutation-audits"
+#define MQ_QUEUE "data-mutation-audits" /* partition 0's queue (mq_queue_name) */
 #define MQ_DEAD_QUEUE "data-mutation-audits.dead"
+#define MQ_PARTITIONS_MAX 64
+#define MQ_NAME_MAX 64
+#define MQ_URLS_MAX 16 /* brokers in one URL list */ /* room for a partition's queue name or routing key */
 #define MQ_HEARTBEAT_S 30
 
 /* The metrics (metrics.h) that every owner of broker connections keeps
@@ -38,7 +41,10 @@
 struct mq;
 
 /* Connects to url ("amqp://user:pass@host:port/vhost"; an empty vhost
- * path means "/") and opens channel 1. */
+ * path means "/") and opens channel 1. url may list several brokers, the
+ * nodes of one cluster, separated by commas: each is tried in turn,
+ * starting from the one this process last reached (so after a node fails
+ * every thread moves on to the next, then stays there). */
 int mq_open(const char *url, struct mq **out);
 /* mq_open with every wait (connect, login, each RPC) bounded by timeout_ms
  * instead of the defaults (5 s to connect, 10 s an RPC); 0: the defaults. */
@@ -51,9 +57,41 @@ int mq_ping(struct mq *mq);
 void mq_close(struct mq *mq);
 amqp_connection_state_t mq_connection(struct mq *mq);
 
-/* Declares the exchange, the audit queue, its binding and the dead-letter
- * queue, all durable. Idempotent. */
-int mq_declare_topology(struct mq *mq);
+/* ---- topology ----
+ *
+ * Events are partitioned by target (README "Partitions"): partition p of
+ * P has the queue mq_queue_name(p), bound to MQ_EXCHANGE with the routing
+ * key mq_routing_key(p). Partition 0 is the queue and key of a single
+ * partition (MQ_QUEUE, MQ_ROUTING_KEY), and also takes what other
+ * producers publish under MQ_BINDING. The auditor stores partition p in
+ * log p, so one target's events are one log's, in their order.
+ *
+ * Every daemon of a deployment must declare the same topology: RabbitMQ
+ * refuses a queue declared again with other arguments (a classic queue
+ * cannot become a quorum queue in place: drain it, delete it, declare). */
+struct mq_topology {
+	unsigned partitions; /* P, 1..MQ_PARTITIONS_MAX */
+	/* Quorum queues (x-queue-type quorum): replicated on a majority of the
+	 * cluster's nodes, so a publisher confirm means "on a majority"; each
+	 * partition queue has a single active consumer
+	 * (x-single-active-consumer), the broker's hand-over of a partition
+	 * from one auditor to another; poison is dead-lettered by the broker
+	 * after delivery_limit deliveries (x-delivery-limit, at-least-once
+	 * dead-lettering into MQ_DEAD_QUEUE). false: classic queues, as on a
+	 * single broker. */
+	bool quorum;
+	unsigned delivery_limit; /* quorum only; 1..1000 */
+};
+/* The partition of target type:id among partitions: FNV-1a (32-bit) of
+ * "type:id" modulo partitions, so any producer can compute it. */
+unsigned mq_partition(const char *type, size_t type_len, const char *id, size_t id_len,
+                      unsigned partitions);
+/* Partition p's queue name and routing key into buf (MQ_NAME_MAX bytes). */
+void mq_queue_name(unsigned p, char buf[MQ_NAME_MAX]);
+void mq_routing_key(unsigned p, char buf[MQ_NAME_MAX]);
+/* Declares the exchange, the partition queues and their bindings and the
+ * dead-letter queue, all durable. Idempotent for the same t. */
+int mq_declare_topology(struct mq *mq, const struct mq_topology *t);
 
 /* Puts the channel in publisher-confirm mode: from here on every publish
  * gets delivery tag 1, 2, 3, ... in order. */

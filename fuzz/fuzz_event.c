@@ -154,6 +154,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ctx ctx = {0, size % 7 == 0 ? (size / 7) % 5 : SIZE_MAX};
 	char why[256];
 	memset(why, 'X', sizeof why);
+	/* The publisher's router reads any body it is given within its bounds. */
+	const char *pt, *pi;
+	size_t ptl, pil;
+	if (event_target_peek(buf, size, &pt, &ptl, &pi, &pil))
+		FUZZ_CHECK(pt >= buf && pt + ptl <= buf + size && pi >= buf && pi + pil <= buf + size &&
+		               event_type_valid(pt, ptl) && event_ref_valid(pi, pil),
+		           "a peeked target outside the body or not in the grammar");
 	int rc = event_decode_message(buf, size, on_event, &ctx, why, sizeof why);
 	if (rc == 0) {
 		FUZZ_CHECK(ctx.calls >= 1 && ctx.calls <= EVENT_BATCH_MAX,

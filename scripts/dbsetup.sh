@@ -34,7 +34,7 @@ DB_USER_HOSTS=("%" localhost)
 # reader and the eraser (SELECT). A migration that adds a table adds it here.
 DB_AUDITOR_TABLES=(data_events data_event_changes data_event_values log_appends log_nodes
 	log_checkpoints data_event_mutations data_event_flags log_checked
-	data_event_version_spans)
+	data_event_version_spans log_leases)
 
 # SQL string literal and identifier quoting.
 sql_string() {

@@ -477,7 +477,7 @@ ensure_rabbit() {
 ensure_infra() {
 	local with_test=${1:-}
 	local -a vhosts=("$AMQP_VHOST")
-	[[ $with_test != test ]] || vhosts+=("$TEST_VHOST")
+	[[ $with_test != test ]] || vhosts+=("$TEST_VHOST" "$TEST_VHOST-quorum")
 	mkdir -p "$AUDITLOG_STATE_DIR"
 
 	ensure_mysql

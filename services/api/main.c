@@ -16,6 +16,7 @@ static struct config_setting settings[] = {
     DAEMON_MYSQL_SETTINGS("AUDITLOG_API_DB", "audit-logging-api", "AUDITLOG_MYSQL_USER", "dev",
                           "AUDITLOG_MYSQL_PASSWORD", "dev"),
     DAEMON_AMQP_SETTING,
+    DAEMON_TOPOLOGY_SETTINGS,
     DAEMON_PUBLIC_KEY_SETTING,
     DAEMON_PRINCIPAL_TTL_SETTING,
     {"jwt-private-key", "AUDITLOG_JWT_PRIVATE_KEY", ".state/keys/jwt-private.pem",
@@ -184,9 +185,6 @@ int main(int argc, char **argv)
 	audit_init();
 	api.ready_outbox_max = (uint64_t)I("ready-outbox-max");
 	api.ready_spool_max = (uint64_t)I("ready-spool-max");
-	/* An estimate that costs the same whatever the backlog: the rows
-	 * between the oldest and the newest (deleted ones leave no holes
-	 * but for rounds under way). */
 	/* The outbox's backlog comes with the probe: an estimate that costs
 	 * the same whatever the backlog (the positions between the oldest row
 	 * and the newest). */
@@ -200,6 +198,8 @@ int main(int argc, char **argv)
 	                              .spool_dir = S("spool-dir"),
 	                              .confirm_window = (unsigned)I("confirm-window"),
 	                              .linger_ms = (int)I("linger-ms")};
+	if (daemon_topology(settings, NSETTINGS, &pc.topology))
+		goto out;
 	if (publisher_start(&pc, &api.publisher)) {
 		log_error("cannot start the publisher");
 		goto out;

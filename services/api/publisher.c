@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "event.h"
 #include "log.h"
 #include "metrics.h"
 #include "mq.h"
@@ -39,7 +40,11 @@ struct msg {
 	size_t len, cap, nevents;
 	bool outbox;          /* events from the outbox (else views from the spool) */
 	uint64_t *seqs;       /* outbox: the row of each event */
-	struct spool_pos end; /* views: the spool position after the last one */
+	unsigned partition;   /* mq.h: all its events' targets are in it */
+	/* views: where its first event starts and its last ends in the spool;
+	 * end becomes what the spool may confirm once it and every message
+	 * before it are confirmed (packer_send). */
+	struct spool_pos first, end;
 	uint64_t tag;
 	int64_t sent_ms; /* clock_ms() when published */
 	bool confirmed, failed;
@@ -53,6 +58,20 @@ struct publisher_metrics {
 	struct metrics_counter *published[2], *confirmed[2], *nacked[2], *returned[2];
 	struct metrics_counter *messages, *reconnects;
 	struct metrics_gauge *connected;
+};
+
+/* Events are packed into one message per partition at a time (mq.h): a
+ * message holds one partition's events, so the broker routes it whole.
+ * slots: room left in the in-flight window, less one for each open
+ * message, which takes its slot when sent. */
+struct packer {
+	struct msg open[MQ_PARTITIONS_MAX];
+	unsigned nopen; /* open messages holding events */
+	size_t slots;
+	bool outbox;
+	/* views: the spool position before the next event, and the end given
+	 * to the last message sent (ends only grow, in the order sent) */
+	struct spool_pos next_start, last_end;
 };
 
 /* A ring of messages; not thread-safe by itself. */
@@ -182,7 +201,7 @@ static bool connect_broker(struct publisher *p)
 {
 	if (mq_open(p->cfg.amqp_url, &p->mq))
 		return false;
-	if (mq_declare_topology(p->mq) || mq_confirm_select(p->mq)) {
+	if (mq_declare_topology(p->mq, &p->cfg.topology) || mq_confirm_select(p->mq)) {
 		mq_close(p->mq);
 		p->mq = NULL;
 		return false;
@@ -241,11 +260,13 @@ static bool publish(struct publisher *p, struct msg *m)
 	} else {
 		m->body[m->len++] = ']';
 	}
+	char key[MQ_NAME_MAX];
+	mq_routing_key(m->partition, key);
 	m->tag = ++p->next_tag;
 	m->sent_ms = clock_ms();
 	m->confirmed = m->failed = false;
 	struct msg sent = *m;
-	*m = (struct msg){.outbox = sent.outbox};
+	*m = (struct msg){.outbox = sent.outbox, .partition = sent.partition};
 	if (!ring_push_back(&p->inflight, &sent)) { /* callers keep room; never expected */
 		msg_free(&sent);
 		return false;
@@ -259,11 +280,91 @@ static bool publish(struct publisher *p, struct msg *m)
 		p->views_inflight++;
 	p->sent_messages++;
 	p->sent_events += sent.nevents;
-	if (mq_publish(p->mq, MQ_EXCHANGE, MQ_ROUTING_KEY, sent.id, sent.body, sent.len, NULL))
+	if (mq_publish(p->mq, MQ_EXCHANGE, key, sent.id, sent.body, sent.len, NULL))
 		return false;
 	metrics_inc(p->m.messages);
 	metrics_add(p->m.published[!sent.outbox], sent.nevents);
 	return true;
+}
+
+static bool pos_less(struct spool_pos a, struct spool_pos b)
+{
+	return a.segment < b.segment || (a.segment == b.segment && a.offset < b.offset);
+}
+
+static void packer_init(struct publisher *p, struct packer *k, bool outbox, size_t slots)
+{
+	k->nopen = 0;
+	k->slots = slots;
+	k->outbox = outbox;
+	k->next_start = k->last_end = p->view_read;
+	for (unsigned i = 0; i < p->cfg.topology.partitions; i++)
+		k->open[i] = (struct msg){.outbox = outbox, .partition = i};
+}
+
+/* Sends open message m. A view message's end is the spool position the
+ * broker's confirms may advance to: not past the first view of another
+ * open message, which is still unsent, and never back. */
+static bool packer_send(struct publisher *p, struct packer *k, struct msg *m)
+{
+	if (!k->outbox) {
+		for (unsigned i = 0; i < p->cfg.topology.partitions; i++) {
+			const struct msg *o = &k->open[i];
+			if (o != m && o->nevents && pos_less(o->first, m->end))
+				m->end = o->first;
+		}
+		if (pos_less(m->end, k->last_end))
+			m->end = k->last_end;
+		k->last_end = m->end;
+	}
+	k->nopen--;
+	return publish(p, m);
+}
+
+/* Packs one event (body of len bytes, borrowed) into its partition's
+ * message, sending that message first when full. Returns 1 when packed, 0
+ * when the window has no room for another message (the event waits for
+ * the next round), -1 when a send failed. */
+static int packer_add(struct publisher *p, struct packer *k, const char *id, const char *body,
+                      size_t len, uint64_t seq, struct spool_pos end)
+{
+	unsigned q = 0;
+	const char *type, *tid;
+	size_t type_len, tid_len;
+	if (p->cfg.topology.partitions > 1 &&
+	    event_target_peek(body, len, &type, &type_len, &tid, &tid_len))
+		q = mq_partition(type, type_len, tid, tid_len, p->cfg.topology.partitions);
+	struct msg *m = &k->open[q];
+	if (!m->nevents || msg_full(m, len)) {
+		if (!k->slots)
+			return 0;
+		if (m->nevents && !packer_send(p, k, m))
+			return -1;
+		k->slots--;
+		k->nopen++;
+		m->first = k->next_start;
+	}
+	if (!msg_add(m, id, body, len, seq))
+		return -1;
+	m->end = k->next_start = end;
+	return 1;
+}
+
+/* Sends the open messages, views in the order of their last events (so
+ * their ends grow with their delivery tags), and frees them. */
+static bool packer_flush(struct publisher *p, struct packer *k)
+{
+	bool ok = true;
+	while (k->nopen && ok) {
+		struct msg *m = NULL;
+		for (unsigned i = 0; i < p->cfg.topology.partitions; i++)
+			if (k->open[i].nevents && (!m || pos_less(k->open[i].end, m->end)))
+				m = &k->open[i];
+		ok = packer_send(p, k, m);
+	}
+	for (unsigned i = 0; i < p->cfg.topology.partitions; i++)
+		msg_free(&k->open[i]);
+	return ok;
 }
 
 static void on_confirm(void *ctx, enum mq_confirm what, uint64_t tag, bool multiple,
@@ -357,24 +458,20 @@ static void retire_confirmed(struct publisher *p)
 
 struct fetch_ctx {
 	struct publisher *p;
-	struct msg m;
+	struct packer k;
 	size_t rows;
-	bool failed;
+	bool failed, full;
 };
 
 static int outbox_row(void *ctx, const struct db_row *row)
 {
 	struct fetch_ctx *f = ctx;
-	f->rows++;
-	if (msg_full(&f->m, row->len[2]) && !publish(f->p, &f->m)) {
-		f->failed = true;
-		return 1;
-	}
-	if (!msg_add(&f->m, row->val[1], row->val[2], row->len[2], strtoull(row->val[0], NULL, 10))) {
-		f->failed = true;
-		return 1;
-	}
-	return 0;
+	int r = packer_add(f->p, &f->k, row->val[1], row->val[2], row->len[2],
+	                   strtoull(row->val[0], NULL, 10), (struct spool_pos){0, 0});
+	f->rows += r == 1;
+	f->failed = r < 0;
+	f->full = r == 0; /* the row stays for the next round */
+	return r != 1;
 }
 
 /* One outbox round: the oldest rows, published together, deleted together
@@ -416,46 +513,36 @@ static int outbox_round(struct publisher *p)
 			return 0;
 		}
 	}
-	struct fetch_ctx f = {.p = p, .m = {.outbox = true}};
+	struct fetch_ctx f = {.p = p};
+	packer_init(p, &f.k, true, p->inflight.cap - p->inflight.count);
 	struct db_value limit = DB_INT((long long)room);
 	int st = db_query(p->db, "SELECT seq, event_id, body FROM event_outbox ORDER BY seq LIMIT ?",
 	                  &limit, 1, outbox_row, &f);
-	if (!f.failed && f.m.nevents && !publish(p, &f.m))
+	if (!packer_flush(p, &f.k))
 		f.failed = true;
-	msg_free(&f.m);
 	if (f.failed)
 		disconnect(p);
 	else if (st < 0)
 		log_warn("publisher: cannot read the outbox: %s", db_status_string(st));
-	p->outbox_empty = st == 0 && f.rows < room;
+	p->outbox_empty = st == 0 && !f.full && f.rows < room;
 	p->outbox_unreadable = st == DB_ERR_GONE;
 	return 0;
 }
 
 struct view_ctx {
 	struct publisher *p;
-	struct msg m;
-	size_t messages_left; /* free slots in the window */
+	struct packer k;
+	bool full; /* a view found no room: it is read again next time */
 };
 
 static int view_record(void *ctx, const char *id, const char *body, size_t len,
                        struct spool_pos end)
 {
 	struct view_ctx *v = ctx;
-	if (msg_full(&v->m, len)) {
-		if (!publish(v->p, &v->m)) {
-			v->p->view_failed = true;
-			return 1;
-		}
-		v->messages_left--;
-	}
-	if (!msg_add(&v->m, id, body, len, 0)) {
-		v->p->view_failed = true;
-		return 1;
-	}
-	v->m.end = end;
-	/* Stop once the last free message is full: the next record waits. */
-	return v->messages_left == 1 && v->m.nevents == MESSAGE_EVENTS_MAX;
+	int r = packer_add(v->p, &v->k, id, body, len, 0, end);
+	v->p->view_failed = r < 0;
+	v->full = r == 0;
+	return r != 1;
 }
 
 /* Publishes the durable views, in messages of up to MESSAGE_EVENTS_MAX.
@@ -487,11 +574,13 @@ static int publish_views(struct publisher *p)
 	if (!room)
 		return 0;
 	p->view_failed = false;
-	struct view_ctx v = {.p = p, .messages_left = room};
+	struct view_ctx v = {.p = p};
+	packer_init(p, &v.k, false, room);
 	spool_read(p->spool, &p->view_read, room * MESSAGE_EVENTS_MAX, view_record, &v);
-	if (!p->view_failed && v.m.nevents && !publish(p, &v.m))
+	if (v.full) /* spool_read went past the view that did not fit */
+		p->view_read = v.k.next_start;
+	if (!packer_flush(p, &v.k))
 		p->view_failed = true;
-	msg_free(&v.m);
 	p->views_waiting_since = 0;
 	if (p->view_failed) /* start over from what the broker confirmed */
 		disconnect(p);

@@ -20,12 +20,14 @@
 #include <stdint.h>
 
 #include "db.h"
+#include "mq.h"
 #include "spool.h"
 
 struct publisher;
 
 struct publisher_config {
-	const char *amqp_url;
+	const char *amqp_url;          /* one broker or a cluster's list (mq_open) */
+	struct mq_topology topology;   /* each event goes to its target's partition */
 	const struct db_config *db; /* the API's database, holding event_outbox */
 	const char *spool_dir;      /* the view events' write-ahead spool */
 	unsigned confirm_window;    /* most messages awaiting confirmation */

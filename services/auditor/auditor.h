@@ -15,6 +15,7 @@
 #include "http.h"
 #include "httpc.h"
 #include "ledger.h"
+#include "mq.h"
 #include "principal.h"
 #include "query_plan.h"
 #include "watch.h"
@@ -22,7 +23,7 @@
 struct stream_hub;
 struct consumer;
 
-#define CONSUMERS_MAX 16 /* consumer threads at most (the consumers setting) */
+#define CONSUMERS_MAX MQ_PARTITIONS_MAX /* consumer threads at most */
 
 #define EVENTS_PAGE_DEFAULT 50
 #define EVENTS_PAGE_MAX 1000
@@ -44,8 +45,16 @@ struct auditor {
 	/* Set once the daemon is stopping: long reads (/verify, /export) give
 	 * up with 503 rather than hold the shutdown. */
 	atomic_bool stopping;
-	struct ledger *ledger; /* log 0, the one log this release writes */
-	struct checker *checker; /* its checker (checker.h); NULL until started */
+	/* Log p stores partition p (mq.h); this process writes a log while the
+	 * broker gives it the partition (ledger.h, "leases"). */
+	struct ledger *ledgers[MQ_PARTITIONS_MAX];
+	struct checker *checkers[MQ_PARTITIONS_MAX]; /* checker.h; NULL until started */
+	unsigned nlogs;
+	/* log 0: the one the handlers still read and the reads' records and
+	 * erasures go to (README "Partitions": what reads across logs, what not
+	 * yet) */
+	struct ledger *ledger;
+	struct checker *checker;
 	struct reads *reads;     /* records every read of the log (reads.h) */
 	/* The live stream (stream.h, h_stream.c): its hub and settings. */
 	struct stream_hub *stream;
@@ -73,6 +82,9 @@ struct auditor {
  * ledger takes no events (still opening, or halted: ledger_halted says
  * why). */
 #define STORE_LOG_CLOSED 1
+/* ... and STORE_LEASE_LOST when another writer took the log over
+ * (ledger_check_lease): nothing was stored. */
+#define STORE_LEASE_LOST 2
 int store_insert_batch(struct db *db, struct ledger *ledger, const struct event *events, size_t n,
                        size_t *stored);
 /* Prepares the write side once (its statements' text, its metrics:
@@ -199,6 +211,8 @@ int erase_values(struct auditor *a, struct erasure *e);
 struct consumer;
 struct consumer_config {
 	const char *amqp_url;
+	struct mq_topology topology; /* the broker's (mq.h) */
+	unsigned partition;          /* the queue it consumes: partition's, into ledger's log */
 	const struct db_config *db; /* borrowed; must outlive the consumer */
 	struct ledger *ledger;      /* the log it appends to; borrowed, likewise */
 	/* AMQP prefetch_count: messages the broker sends ahead of our acks.

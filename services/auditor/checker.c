@@ -512,7 +512,46 @@ static void *checker_main(void *arg)
 	return NULL;
 }
 
-static void collect(struct metrics_out *out, void *ctx);
+/* The checkers running, one per log, for /metrics: one collector adds
+ * their figures up (it is added once and stays; it takes running_lock
+ * inside the registry's mutex, so never the other way). */
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct checker *running[LEDGER_OPEN_MAX];
+static unsigned nrunning;
+
+/* The checkers' progress and findings on /metrics: what a deployment
+ * alerts on (a gap means an event was lost on its way). */
+static void collect(struct metrics_out *out, void *ctx)
+{
+	(void)ctx;
+	uint64_t unchecked = 0, flags[CHECK_FLAG_KINDS] = {0};
+	pthread_mutex_lock(&running_lock);
+	for (unsigned i = 0; i < nrunning; i++) {
+		uint64_t checked, f[CHECK_FLAG_KINDS];
+		checker_stats(running[i], &checked, f);
+		uint64_t size = ledger_size(running[i]->ledger);
+		unchecked += size > checked ? size - checked : 0;
+		for (int k = 0; k < CHECK_FLAG_KINDS; k++)
+			flags[k] += f[k];
+	}
+	pthread_mutex_unlock(&running_lock);
+	metrics_out_gauge(out, "auditlog_checker_unchecked_events",
+	                  "Positions of the logs stored but not yet checked for gaps and drift "
+	                  "(README \"Gaps and drift\"); they wait the grace period first.",
+	                  (double)unchecked);
+	metrics_out_family(out, "auditlog_flags_total",
+	                   "Mutations the checker flagged since the start, by flag: gap (a version "
+	                   "missing: an event lost), late, duplicate-version, drift, after-delete.",
+	                   METRICS_COUNTER);
+	for (int f = 0; f < CHECK_FLAG_KINDS; f++)
+		metrics_out_sample(out, "auditlog_flags_total", (double)flags[f], "flag",
+		                   check_flag_name((enum check_flag)f), NULL);
+}
+
+static void add_collector(void)
+{
+	metrics_collector_add(collect, NULL);
+}
 
 int checker_start(const struct checker_config *cfg, struct checker **out)
 {
@@ -536,7 +575,12 @@ int checker_start(const struct checker_config *cfg, struct checker **out)
 		return -1;
 	}
 	c->started = true;
-	metrics_collector_add(collect, c);
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, add_collector);
+	pthread_mutex_lock(&running_lock);
+	if (nrunning < LEDGER_OPEN_MAX) /* main starts one per open log, at most that many */
+		running[nrunning++] = c;
+	pthread_mutex_unlock(&running_lock);
 	*out = c;
 	return 0;
 }
@@ -546,7 +590,13 @@ void checker_stop(struct checker *c)
 	if (!c)
 		return;
 	if (c->started) {
-		metrics_collector_remove(collect, c);
+		pthread_mutex_lock(&running_lock);
+		for (unsigned i = 0; i < nrunning; i++)
+			if (running[i] == c) {
+				running[i] = running[--nrunning];
+				break;
+			}
+		pthread_mutex_unlock(&running_lock);
 		pthread_mutex_lock(&c->lock);
 		c->stop = true;
 		pthread_cond_broadcast(&c->cond);
@@ -556,27 +606,6 @@ void checker_stop(struct checker *c)
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
-}
-
-/* The checker's progress and findings on /metrics: what a deployment
- * alerts on (a gap means an event was lost on its way). */
-static void collect(struct metrics_out *out, void *ctx)
-{
-	struct checker *c = ctx;
-	uint64_t checked, flags[CHECK_FLAG_KINDS];
-	checker_stats(c, &checked, flags);
-	uint64_t size = ledger_size(c->ledger);
-	metrics_out_gauge(out, "auditlog_checker_unchecked_events",
-	                  "Positions of the log stored but not yet checked for gaps and drift "
-	                  "(README \"Gaps and drift\"); they wait the grace period first.",
-	                  (double)(size > checked ? size - checked : 0));
-	metrics_out_family(out, "auditlog_flags_total",
-	                   "Mutations the checker flagged since the start, by flag: gap (a version "
-	                   "missing: an event lost), late, duplicate-version, drift, after-delete.",
-	                   METRICS_COUNTER);
-	for (int f = 0; f < CHECK_FLAG_KINDS; f++)
-		metrics_out_sample(out, "auditlog_flags_total", (double)flags[f], "flag",
-		                   check_flag_name((enum check_flag)f), NULL);
 }
 
 void checker_stats(struct checker *c, uint64_t *checked, uint64_t flags[CHECK_FLAG_KINDS])

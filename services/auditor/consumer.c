@@ -305,6 +305,14 @@ static void flush(struct consumer *c)
 			st = store_one_by_one(c, &stored);
 		if (!c->mq)
 			return; /* the connection died while dead-lettering */
+		if (st == STORE_LEASE_LOST) {
+			/* The broker gave the partition to another auditor, which
+			 * took the log over: it stores these events, redelivered. */
+			log_info("another auditor writes log %u now: handing %zu events back",
+			         (unsigned)ledger_log(c->cfg.ledger), c->n);
+			drop_connection(c);
+			return;
+		}
 		if (st == STORE_LOG_CLOSED) {
 			const char *why = ledger_halted(c->cfg.ledger);
 			if (why)
@@ -464,7 +472,9 @@ static bool connect_broker(struct consumer *c)
 {
 	if (mq_open(c->cfg.amqp_url, &c->mq))
 		return false;
-	if (mq_declare_topology(c->mq) || mq_consume(c->mq, MQ_QUEUE, c->prefetch)) {
+	char queue[MQ_NAME_MAX];
+	mq_queue_name(c->cfg.partition, queue);
+	if (mq_declare_topology(c->mq, &c->cfg.topology) || mq_consume(c->mq, queue, c->prefetch)) {
 		mq_close(c->mq);
 		c->mq = NULL;
 		return false;
@@ -473,8 +483,9 @@ static bool connect_broker(struct consumer *c)
 	if (c->lost)
 		metrics_inc(c->reconnects);
 	c->lost = false;
-	log_info("consuming %s (prefetch %u messages; batches of up to %u events or %zu bytes)",
-	         MQ_QUEUE, c->prefetch, c->cfg.batch_events, c->cfg.batch_bytes);
+	log_info("consuming %s%s (prefetch %u messages; batches of up to %u events or %zu bytes)",
+	         queue, c->cfg.topology.quorum ? " as its single active consumer, or on standby" : "",
+	         c->prefetch, c->cfg.batch_events, c->cfg.batch_bytes);
 	atomic_store(&c->connected, true);
 	return true;
 }

@@ -1,5 +1,6 @@
 /* The log of record's single writer and checkpoint signer: see ledger.h. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,6 +17,11 @@
 struct ledger {
 	uint32_t log;
 	char *origin;
+	char *writer; /* this writer's name in log_leases */
+	/* The epoch of the lease this writer holds (0: none), under append;
+	 * read by appends outside it (they hold a ticket: it cannot change
+	 * before they end). */
+	_Atomic uint64_t epoch;
 	const note_signer *signer;
 	note_verifier *verifier;
 	const struct db_config *db;
@@ -23,6 +29,7 @@ struct ledger {
 	unsigned checkpoint_every;
 	pthread_t thread;
 	bool started;
+	bool registered; /* in open_logs */
 
 	pthread_mutex_t append; /* held while positions are given (ledger_begin .. ledger_reserve) */
 	/* Under append: how appends shared it, told at close. */
@@ -52,6 +59,13 @@ struct ledger {
 	struct ledger_listener listener; /* .wants NULL: none */
 	bool stop;
 	struct metrics_counter *signed_total; /* checkpoints signed (metrics.h) */
+};
+
+/* A log's latest stored checkpoint, as read back. */
+struct latest {
+	char *note; /* the signed note; NULL: none */
+	uint64_t size;
+	int64_t signed_ms;
 };
 
 uint32_t ledger_log(const struct ledger *l)
@@ -326,13 +340,106 @@ static int stored_size(struct ledger *l, struct db *db, uint64_t *size)
  * stored tree is the one that append computed, that becomes the committed
  * frontier. Called from ledger_begin with the append lock held and no
  * ticket in flight. */
+static int lease_row(void *ctx, const struct db_row *row)
+{
+	*(uint64_t *)ctx = row->val[0] ? strtoull(row->val[0], NULL, 10) : 0;
+	return 0;
+}
+
+/* The log's newest lease epoch (0: none), its row locked: shared for an
+ * append's check, exclusive for taking the log over (log_leases). */
+static int newest_lease(struct ledger *l, struct db *db, bool exclusive, uint64_t *epoch)
+{
+	struct db_value k[] = {DB_INT(l->log)};
+	*epoch = 0;
+	int st = db_query(db,
+	                  exclusive ? "SELECT MAX(epoch) FROM log_leases WHERE log_id = ? FOR UPDATE"
+	                            : "SELECT MAX(epoch) FROM log_leases WHERE log_id = ? "
+	                              "LOCK IN SHARE MODE",
+	                  k, 1, lease_row, epoch);
+	return st < 0 ? st : DB_OK;
+}
+
+int ledger_check_lease(struct ledger *l, struct db *db)
+{
+	uint64_t newest;
+	int st = newest_lease(l, db, false, &newest);
+	if (st)
+		return st;
+	if (newest == atomic_load(&l->epoch))
+		return DB_OK;
+	log_warn("log %u: another writer took the log over (lease %llu; this writer's was %llu)",
+	         (unsigned)l->log, (unsigned long long)newest,
+	         (unsigned long long)atomic_load(&l->epoch));
+	return LEDGER_LEASE_LOST;
+}
+
+static int read_state(struct ledger *l, struct db *db, struct merkle_frontier *f,
+                      struct latest *cp, const char **why);
+
+/* Takes the log over from whoever wrote it last: inserts the next lease
+ * (with db's transaction: it holds only if that commits), then reads the
+ * log's state back as ledger_open does. The append lock is held and no
+ * ticket is in flight. */
+static int take_over(struct ledger *l, struct db *db, uint64_t newest)
+{
+	struct merkle_frontier f;
+	struct latest cp = {0};
+	const char *why = NULL;
+	int st = read_state(l, db, &f, &cp, &why);
+	if (st)
+		return st;
+	if (why) {
+		free(cp.note);
+		ledger_halt(l, why);
+		return DB_ERR;
+	}
+	struct db_value v[] = {DB_INT(l->log), DB_INT((long long)newest + 1), DB_TEXT(l->writer),
+	                       DB_INT((long long)f.size)};
+	st = db_exec(db, "INSERT INTO log_leases (log_id, epoch, writer, size) VALUES (?,?,?,?)", v,
+	             4, NULL, NULL);
+	if (st) {
+		free(cp.note);
+		return st == DB_ERR_DUPLICATE ? DB_ERR_RETRY : st; /* another took it first */
+	}
+	pthread_mutex_lock(&l->lock);
+	uint64_t had = l->f.size;
+	l->f = f;
+	l->unknown.size = 0;
+	if (cp.note && cp.size >= l->signed_size) {
+		free(l->latest);
+		l->latest = cp.note;
+		l->latest_ms = cp.signed_ms;
+		l->signed_size = cp.size;
+		cp.note = NULL;
+	}
+	if (l->f.size > l->signed_size && !l->pending_since_ms)
+		l->pending_since_ms = clock_ms();
+	pthread_cond_broadcast(&l->grown);
+	pthread_mutex_unlock(&l->lock);
+	free(cp.note);
+	if (newest)
+		log_info("log %u: took the log over at size %llu (lease %llu; this writer had seen "
+		         "%llu)",
+		         (unsigned)l->log, (unsigned long long)f.size, (unsigned long long)newest + 1,
+		         (unsigned long long)had);
+	atomic_store(&l->epoch, newest + 1);
+	return DB_OK;
+}
+
 static int check_head(struct ledger *l, struct db *db)
 {
+	uint64_t newest;
+	int st = newest_lease(l, db, true, &newest);
+	if (st)
+		return st;
+	if (!newest || newest != atomic_load(&l->epoch))
+		return take_over(l, db, newest);
 	pthread_mutex_lock(&l->lock);
 	struct merkle_frontier f = l->f, unknown = l->unknown;
 	pthread_mutex_unlock(&l->lock);
 	uint64_t head;
-	int st = stored_size(l, db, &head);
+	st = stored_size(l, db, &head);
 	if (st || head == f.size)
 		return st;
 	if (unknown.size == head && head > f.size) {
@@ -507,53 +614,104 @@ static void *signer_main(void *arg)
 	return NULL;
 }
 
-/* The log's state at scrape time (metrics.h), under its lock: its size
- * and its latest checkpoint's once read back, and whether it halted. One
- * ledger per process exposes them (the daemon's one log). */
+/* The logs this process writes, for /metrics: one collector over them
+ * all, so that each family's samples come together (the text format's
+ * rule), one sample per log. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ledger *open_logs[LEDGER_OPEN_MAX];
+static unsigned nopen;
+
+/* The logs' state at scrape time (metrics.h), each under its lock: size
+ * and latest checkpoint once read back, and whether it halted. */
 static void collect(struct metrics_out *out, void *ctx)
 {
-	struct ledger *l = ctx;
-	struct ledger_state st;
-	ledger_state(l, &st);
-	bool halted = st.halted != NULL;
-	uint64_t size = st.size, signed_size = st.signed_size;
-	int64_t signed_ms = st.signed_ms;
-	char log[12];
-	snprintf(log, sizeof log, "%u", (unsigned)l->log);
+	(void)ctx;
+	pthread_mutex_lock(&open_lock);
+	struct {
+		char log[12];
+		struct ledger_state st;
+	} v[LEDGER_OPEN_MAX];
+	unsigned n = nopen;
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(v[i].log, sizeof v[i].log, "%u", (unsigned)open_logs[i]->log);
+		ledger_state(open_logs[i], &v[i].st);
+	}
+	pthread_mutex_unlock(&open_lock);
 	metrics_out_family(out, "auditlog_log_halted",
 	                   "1 when the log halted (it takes no events and signs nothing: the "
 	                   "auditor's log says why), else 0.",
 	                   METRICS_GAUGE);
-	metrics_out_sample(out, "auditlog_log_halted", halted, "log", log, NULL);
-	if (!st.ready)
-		return; /* its state is not read back yet */
+	for (unsigned i = 0; i < n; i++)
+		metrics_out_sample(out, "auditlog_log_halted", v[i].st.halted != NULL, "log", v[i].log,
+		                   NULL);
 	metrics_out_family(out, "auditlog_log_size_events",
 	                   "Events in the log of record: the committed tree's size.",
 	                   METRICS_GAUGE);
-	metrics_out_sample(out, "auditlog_log_size_events", (double)size, "log", log, NULL);
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].st.ready) /* else its state is not read back yet */
+			metrics_out_sample(out, "auditlog_log_size_events", (double)v[i].st.size, "log",
+			                   v[i].log, NULL);
 	metrics_out_family(out, "auditlog_checkpoint_size_events",
 	                   "The tree size of the latest signed checkpoint.", METRICS_GAUGE);
-	metrics_out_sample(out, "auditlog_checkpoint_size_events", (double)signed_size, "log", log,
-	                   NULL);
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].st.ready)
+			metrics_out_sample(out, "auditlog_checkpoint_size_events",
+			                   (double)v[i].st.signed_size, "log", v[i].log, NULL);
 	metrics_out_family(out, "auditlog_checkpoint_lag_events",
 	                   "Events stored but in no signed checkpoint yet.", METRICS_GAUGE);
-	metrics_out_sample(out, "auditlog_checkpoint_lag_events",
-	                   size > signed_size ? (double)(size - signed_size) : 0, "log", log, NULL);
-	if (signed_ms) {
-		metrics_out_family(
-		    out, "auditlog_checkpoint_timestamp_seconds",
-		    "When the latest checkpoint was signed, in seconds since the epoch.",
-		    METRICS_GAUGE);
-		metrics_out_sample(out, "auditlog_checkpoint_timestamp_seconds",
-		                   (double)signed_ms / 1000, "log", log, NULL);
-	}
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].st.ready)
+			metrics_out_sample(out, "auditlog_checkpoint_lag_events",
+			                   v[i].st.size > v[i].st.signed_size
+			                       ? (double)(v[i].st.size - v[i].st.signed_size)
+			                       : 0,
+			                   "log", v[i].log, NULL);
+	metrics_out_family(out, "auditlog_checkpoint_timestamp_seconds",
+	                   "When the latest checkpoint was signed, in seconds since the epoch.",
+	                   METRICS_GAUGE);
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].st.ready && v[i].st.signed_ms)
+			metrics_out_sample(out, "auditlog_checkpoint_timestamp_seconds",
+			                   (double)v[i].st.signed_ms / 1000, "log", v[i].log, NULL);
+}
+
+static void add_collector(void)
+{
+	metrics_collector_add(collect, NULL);
+}
+
+/* The collector is added once and stays: it reads only open_logs (and
+ * takes open_lock inside the registry's mutex, so never the other way). */
+static bool register_open(struct ledger *l)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, add_collector);
+	pthread_mutex_lock(&open_lock);
+	bool ok = nopen < LEDGER_OPEN_MAX;
+	if (ok)
+		open_logs[nopen++] = l;
+	pthread_mutex_unlock(&open_lock);
+	return ok;
+}
+
+static void unregister_open(struct ledger *l)
+{
+	pthread_mutex_lock(&open_lock);
+	for (unsigned i = 0; i < nopen; i++)
+		if (open_logs[i] == l) {
+			open_logs[i] = open_logs[--nopen];
+			break;
+		}
+	pthread_mutex_unlock(&open_lock);
 }
 
 /* ---- opening a log ---- */
 
-/* Checks the stored tree of size l->f.size against the latest stored
- * checkpoint. Returns 0, or a reason. */
-static const char *check_latest(struct ledger *l, struct db *db, int *st)
+/* Checks the stored tree of size f->size against the latest stored
+ * checkpoint, which becomes *out (found: out->note, the caller's to free).
+ * Returns 0, or a reason. */
+static const char *check_latest(struct ledger *l, struct db *db, const struct merkle_frontier *f,
+                                struct latest *out, int *st)
 {
 	struct stored_checkpoint cp;
 	const char *why = NULL;
@@ -570,7 +728,7 @@ static const char *check_latest(struct ledger *l, struct db *db, int *st)
 		why = "the latest stored checkpoint's row does not match its signed note";
 		goto out;
 	}
-	if (cp.size > l->f.size) {
+	if (cp.size > f->size) {
 		why = "the stored log is shorter than its latest checkpoint (rolled back or truncated)";
 		goto out;
 	}
@@ -578,18 +736,15 @@ static const char *check_latest(struct ledger *l, struct db *db, int *st)
 	size_t n;
 	struct tree_source ts = {.db = db, .log = l->log};
 	struct merkle_source src = tree_source_init(&ts);
-	if (merkle_frontier_root(&l->f, root) ||
-	    merkle_consistency_proof(cp.size, l->f.size, &src, proof, &n)) {
+	if (merkle_frontier_root(f, root) || merkle_consistency_proof(cp.size, f->size, &src, proof, &n)) {
 		*st = ts.status;
 		why = *st ? NULL : "the stored tree lacks hashes between the latest checkpoint and its end";
 		goto out;
 	}
-	if (merkle_consistency_verify(cp.size, l->f.size, cp.root, root, proof, n))
+	if (merkle_consistency_verify(cp.size, f->size, cp.root, root, proof, n))
 		why = "the stored tree does not extend the latest checkpoint";
 	else {
-		l->signed_size = cp.size;
-		l->latest = cp.note;
-		l->latest_ms = cp.signed_ms;
+		*out = (struct latest){.note = cp.note, .size = cp.size, .signed_ms = cp.signed_ms};
 		cp.note = NULL;
 	}
 out:
@@ -597,15 +752,16 @@ out:
 	return why;
 }
 
-static int restore(struct ledger *l, struct db *db)
+/* Reads the log's stored state: *f the cover of its stored end, *cp its
+ * latest checkpoint (note NULL: none), which the stored tree must extend.
+ * Returns a db status; on DB_OK, *why is NULL or the reason to halt (then
+ * cp holds nothing). */
+static int read_state(struct ledger *l, struct db *db, struct merkle_frontier *f,
+                      struct latest *cp, const char **why)
 {
-	/* From scratch: an attempt may have failed half-way. */
-	free(l->latest);
-	l->latest = NULL;
-	l->latest_ms = 0;
-	l->signed_size = 0;
-	l->halted = NULL;
-	merkle_frontier_init(&l->f);
+	*cp = (struct latest){0};
+	*why = NULL;
+	merkle_frontier_init(f);
 	uint64_t size;
 	int st = stored_size(l, db, &size);
 	if (st)
@@ -615,15 +771,29 @@ static int restore(struct ledger *l, struct db *db)
 	struct tree_source ts = {.db = db, .log = l->log};
 	struct merkle_source src = tree_source_init(&ts);
 	if (merkle_border_left(size, &src, border, &count) ||
-	    merkle_frontier_restore(&l->f, size, border, count)) {
+	    merkle_frontier_restore(f, size, border, count)) {
 		if (ts.status)
 			return ts.status;
-		l->halted = "the stored tree lacks hashes of its own end";
-		log_error("log %u halted: %s", (unsigned)l->log, l->halted);
+		*why = "the stored tree lacks hashes of its own end";
 		return DB_OK;
 	}
-	const char *why = check_latest(l, db, &st);
-	if (st < 0)
+	*why = check_latest(l, db, f, cp, &st);
+	return st < 0 ? st : DB_OK;
+}
+
+/* At open, before the ledger is ready: nothing else reads it yet. */
+static int restore(struct ledger *l, struct db *db)
+{
+	/* From scratch: an attempt may have failed half-way. */
+	free(l->latest);
+	l->latest = NULL;
+	l->latest_ms = 0;
+	l->signed_size = 0;
+	l->halted = NULL;
+	struct latest cp;
+	const char *why;
+	int st = read_state(l, db, &l->f, &cp, &why);
+	if (st)
 		return st;
 	if (why) {
 		l->halted = why;
@@ -632,6 +802,9 @@ static int restore(struct ledger *l, struct db *db)
 		          (unsigned)l->log, why);
 		return DB_OK;
 	}
+	l->latest = cp.note;
+	l->latest_ms = cp.signed_ms;
+	l->signed_size = cp.size;
 	if (!l->latest || l->f.size > l->signed_size) {
 		struct merkle_frontier f = l->f;
 		return sign_and_store(l, db, &f);
@@ -648,6 +821,11 @@ int ledger_open(const struct ledger_config *cfg, struct ledger **out)
 		return -1;
 	}
 	l->log = cfg->log;
+	if (!(l->writer = strdup(cfg->writer ? cfg->writer : "auditor"))) {
+		free(l->origin);
+		free(l);
+		return -1;
+	}
 	l->signer = cfg->signer;
 	l->db = cfg->db;
 	l->checkpoint_ms = cfg->checkpoint_ms > 0 ? cfg->checkpoint_ms : 1000;
@@ -676,7 +854,11 @@ int ledger_open(const struct ledger_config *cfg, struct ledger **out)
 		return -1;
 	}
 	l->started = true;
-	metrics_collector_add(collect, l);
+	if (!register_open(l)) {
+		ledger_close(l);
+		return -1;
+	}
+	l->registered = true;
 	*out = l;
 	return 0;
 }
@@ -692,7 +874,8 @@ void ledger_close(struct ledger *l)
 		         (double)l->waited_ns / 1e9, (double)l->turn_waited_ns / 1e9,
 		         (unsigned long long)l->turns_failed);
 	if (l->started) {
-		metrics_collector_remove(collect, l);
+		if (l->registered)
+			unregister_open(l);
 		pthread_mutex_lock(&l->lock);
 		l->stop = true;
 		pthread_cond_signal(&l->cond);
@@ -711,6 +894,7 @@ void ledger_close(struct ledger *l)
 	pthread_mutex_destroy(&l->append);
 	free(l->latest);
 	free(l->origin);
+	free(l->writer);
 	free(l);
 }
 

@@ -17,6 +17,12 @@
  * signer and handlers read. The signer thread
  * has its own MySQL connection.
  *
+ * One writer per log at a time, also across processes: a writer holds the
+ * log's lease (log_leases, sql/auditor/0014) from its first append on, and
+ * each append checks it in its transaction. Another auditor that the broker
+ * hands the partition to takes the log over by inserting the next lease,
+ * reads the log's end back and continues it: no gap, no repeat, no fork.
+ *
  * A ledger that finds its stored state inconsistent (at open: the latest
  * checkpoint does not verify or the stored tree does not extend it; while
  * running: a position it is about to give is already taken) halts: it
@@ -40,9 +46,12 @@
  * uuid.h) and their leaf hashes (MERKLE_HASH_LEN bytes each). */
 #define LEDGER_APPEND_MAX 4096
 #define LEDGER_ID_LEN 36
+/* Logs one process may have open at once. */
+#define LEDGER_OPEN_MAX 64
 
 struct ledger_config {
 	uint32_t log;              /* the log's id */
+	const char *writer;        /* this writer's name in log_leases (copied; NULL: "auditor") */
 	const char *origin;        /* its checkpoint origin (copied) */
 	const note_signer *signer; /* borrowed; outlives the ledger */
 	const struct db_config *db; /* the writer's user (INSERT, SELECT); borrowed */
@@ -111,12 +120,22 @@ struct ledger_append {
 };
 /* Returned by ledger_begin when the ledger is halted or not yet ready. */
 #define LEDGER_CLOSED 1
+/* Returned by ledger_check_lease when another writer took the log over. */
+#define LEDGER_LEASE_LOST 2
 /* Begins an append (above). db is the caller's connection, inside its
  * transaction, for the stored-end check after a failure. Returns DB_OK
  * with the lock and a ticket held, LEDGER_CLOSED, or a db status (DB_ERR
  * after halting the ledger when another writer's rows stand where this
  * one's go, or rows it committed are gone); then nothing is held. */
 int ledger_begin(struct ledger *l, struct ledger_append *a, struct db *db);
+/* Checks, in db's transaction (after ledger_begin), that this writer
+ * still holds the log's lease (log_leases: the newest epoch is the one it
+ * took), holding that row with a shared lock until the transaction ends,
+ * so that no other writer can take the log over before it commits.
+ * Returns DB_OK, LEDGER_LEASE_LOST (the caller rolls back and gives up
+ * its batch: the broker gave the partition to another auditor, which
+ * stores it; the next ledger_begin takes the log back), or a db status. */
+int ledger_check_lease(struct ledger *l, struct db *db);
 /* Publishes a->f (grown by the caller) and unlocks. */
 void ledger_reserve(struct ledger *l, struct ledger_append *a);
 /* Waits until every ticket before a's has committed: returns 0. Returns -1

@@ -1,6 +1,8 @@
 /* auditlog-auditor: consumes data events into MySQL and answers who did
  * what, as JSON:API. */
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "auditor.h"
 #include "checker.h"
@@ -29,6 +31,7 @@ static struct config_setting settings[] = {
     {"mysql-eraser-password", "AUDITLOG_AUDITOR_ERASER_PASSWORD", "auditor_eraser",
      CONFIG_STRING, 0, 0, "Its password.", NULL, 0},
     DAEMON_AMQP_SETTING,
+    DAEMON_TOPOLOGY_SETTINGS,
     DAEMON_PUBLIC_KEY_SETTING,
     DAEMON_PRINCIPAL_TTL_SETTING,
     {"api-url", "AUDITLOG_API_URL", "http://localhost:3000", CONFIG_STRING, 0, 0,
@@ -50,7 +53,8 @@ static struct config_setting settings[] = {
      NULL, 0},
     {"consumers", "AUDITLOG_CONSUMERS", "2", CONFIG_INT, 1, CONSUMERS_MAX,
      "Consumer threads, each with its own AMQP and MySQL connection, so one parses while "
-     "another's transaction commits.",
+     "another's transaction commits; at least one per partition (thread i consumes "
+     "partition i modulo the partitions).",
      NULL, 0},
     {"log-key", "AUDITLOG_LOG_KEY", ".state/keys/log-signer.key", CONFIG_STRING, 0, 0,
      "The log's checkpoint signing key (Ed25519, c2sp.org/signed-note form, mode 0600); made "
@@ -180,49 +184,68 @@ int main(int argc, char **argv)
 	a.principal_ttl_ms = I("principal-ttl-ms");
 	if (!(a.principals = daemon_principals(settings, NSETTINGS, auditor_introspect, &a)))
 		goto out;
-	char origin[1024];
-	if ((size_t)snprintf(origin, sizeof origin, "%s/0", S("log-origin")) >= sizeof origin ||
-	    !note_name_valid(S("log-origin"))) {
+	struct mq_topology topology;
+	if (daemon_topology(settings, NSETTINGS, &topology))
+		goto out;
+	if (!note_name_valid(S("log-origin")) || strlen(S("log-origin")) > 1000) {
 		log_error("log-origin must be a key name (no spaces, no '+'), under 1000 bytes");
 		goto out;
 	}
 	if (ledger_key(S("log-key"), S("log-origin"), &a.signer))
 		goto out;
-	struct ledger_config lc = {.log = 0,
-	                           .origin = origin,
-	                           .signer = a.signer,
-	                           .db = &a.writer,
-	                           .checkpoint_ms = I("checkpoint-ms"),
-	                           .checkpoint_every = (unsigned)I("checkpoint-every")};
-	if (ledger_open(&lc, &a.ledger))
-		goto out;
+	/* This process in log_leases: where it runs and answers. */
+	char writer[256], host[128] = "";
+	gethostname(host, sizeof host - 1);
+	snprintf(writer, sizeof writer, "%s pid %ld port %ld", host, (long)getpid(), I("port"));
+	for (unsigned p = 0; p < topology.partitions; p++) {
+		char origin[1024];
+		snprintf(origin, sizeof origin, "%s/%u", S("log-origin"), p);
+		struct ledger_config lc = {.log = p,
+		                           .writer = writer,
+		                           .origin = origin,
+		                           .signer = a.signer,
+		                           .db = &a.writer,
+		                           .checkpoint_ms = I("checkpoint-ms"),
+		                           .checkpoint_every = (unsigned)I("checkpoint-every")};
+		if (ledger_open(&lc, &a.ledgers[p]))
+			goto out;
+		a.nlogs = p + 1;
+	}
+	a.ledger = a.ledgers[0];
 	struct reads_config rc_reads = {.db = &a.writer,
 	                                .ledger = a.ledger,
 	                                .queue_max = (size_t)I("reads-queue"),
 	                                .linger_ms = (int)I("reads-linger-ms")};
 	if (reads_start(&rc_reads, &a.reads))
 		goto out;
-	struct checker_config kc = {.log = 0,
-	                            .db = &a.writer,
-	                            .ledger = a.ledger,
-	                            .interval_ms = (int)I("check-ms"),
-	                            .grace_ms = (int)I("check-grace-ms")};
-	if (checker_start(&kc, &a.checker)) {
-		log_error("cannot start the checker");
-		goto out;
+	for (unsigned p = 0; p < a.nlogs; p++) {
+		struct checker_config kc = {.log = p,
+		                            .db = &a.writer,
+		                            .ledger = a.ledgers[p],
+		                            .interval_ms = (int)I("check-ms"),
+		                            .grace_ms = (int)I("check-grace-ms")};
+		if (checker_start(&kc, &a.checkers[p])) {
+			log_error("cannot start the checker");
+			goto out;
+		}
 	}
+	a.checker = a.checkers[0];
 	store_init();
 	a.checkpoint_ms = (int)I("checkpoint-ms");
 	if (watch_pair_start(&a.watches, &a.writer, NULL, S("amqp-url"), "aud-dbwatch",
 	                     "aud-mqwatch"))
 		goto out;
 	struct consumer_config cc = {.amqp_url = S("amqp-url"),
+	                             .topology = topology,
 	                             .db = &a.writer,
-	                             .ledger = a.ledger,
 	                             .prefetch = (unsigned)I("prefetch"),
 	                             .batch_events = (unsigned)I("batch-max"),
 	                             .batch_bytes = (size_t)I("batch-bytes")};
+	if (nconsumers < topology.partitions)
+		nconsumers = topology.partitions;
 	for (unsigned i = 0; i < nconsumers; i++) {
+		cc.partition = i % topology.partitions;
+		cc.ledger = a.ledgers[cc.partition];
 		if (consumer_start(&cc, &a.consumers[i])) {
 			log_error("cannot start the consumers");
 			goto out;
@@ -263,8 +286,10 @@ out:
 	stream_hub_stop(a.stream); /* after the server: its streams are gone */
 	for (unsigned i = 0; i < a.nconsumers; i++)
 		consumer_stop(a.consumers[i]);
-	checker_stop(a.checker);
-	ledger_close(a.ledger); /* signs what the consumers stored last */
+	for (unsigned p = 0; p < a.nlogs; p++) {
+		checker_stop(a.checkers[p]);
+		ledger_close(a.ledgers[p]); /* signs what the consumers stored last */
+	}
 	watch_pair_stop(&a.watches);
 	note_signer_free(a.signer);
 	auth_key_free(a.public_key);

@@ -90,6 +90,8 @@ static int store(struct reads *r, size_t n, uint64_t *stored, uint64_t *gone)
 			return st;
 	}
 	int st = store_insert_batch(r->db, r->cfg.ledger, r->batch, n, &k);
+	if (st == STORE_LEASE_LOST) /* the next attempt takes the log back */
+		st = store_insert_batch(r->db, r->cfg.ledger, r->batch, n, &k);
 	*stored = st ? 0 : k;
 	for (size_t i = 0; st == DB_ERR_DATA && i < n; i++) {
 		const struct event *e = &r->batch[i];

@@ -454,6 +454,8 @@ static int insert_in_tx(struct db *db, void *arg)
 			return st;
 	}
 	ledger_reserve(t->ledger, &t->app);
+	if ((st = ledger_check_lease(t->ledger, db)))
+		return st == LEDGER_LEASE_LOST ? STORE_LEASE_LOST : st;
 	free(t->nodes);
 	if (!(t->nodes = malloc((t->nnode ? t->nnode : 1) * NODE_COLS * sizeof *t->nodes)))
 		return DB_ERR;

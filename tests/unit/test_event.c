@@ -113,6 +113,17 @@ static void test_encode_to(void)
 			free(want);
 			break;
 		}
+		/* The publisher's router reads back the target it wrote, even when
+		 * an earlier member's value looks like it (they hold no quote). */
+		const char *pt, *pi;
+		size_t ptl, pil;
+		bool valid = event_type_valid(ev.target_type, strlen(ev.target_type)) &&
+		             event_ref_valid(ev.target_id, strlen(ev.target_id));
+		CHECK(event_target_peek(buf, n, &pt, &ptl, &pi, &pil) == valid);
+		if (valid) {
+			CHECK(ptl == strlen(ev.target_type) && !memcmp(pt, ev.target_type, ptl));
+			CHECK(pil == strlen(ev.target_id) && !memcmp(pi, ev.target_id, pil));
+		}
 		/* Valid names decode back to the same members. */
 		if (!(k % 2) && !(k % 3) && event_type_valid(ev.actor_type, strlen(ev.actor_type))) {
 			json_t *j = json_loadb(buf, n, 0, NULL);
@@ -127,6 +138,16 @@ static void test_encode_to(void)
 		}
 		free(want);
 	}
+
+	const char *pt, *pi;
+	size_t ptl, pil;
+	static const char cut[] = "{\"id\":\"x\",\"targetType\":\"users\",\"targetId\":\"12";
+	CHECK(!event_target_peek(cut, sizeof cut - 1, &pt, &ptl, &pi, &pil)); /* unterminated */
+	CHECK(!event_target_peek(cut, 20, &pt, &ptl, &pi, &pil));
+	static const char changes_first[] = "{\"changes\":{\"targetType\":\"a b\"},"
+	                                    "\"targetType\":\"users\",\"targetId\":\"1\"}";
+	/* Not our encoding (changes come last there): refused, not misread. */
+	CHECK(!event_target_peek(changes_first, sizeof changes_first - 1, &pt, &ptl, &pi, &pil));
 
 	struct event ev;
 	event_init(&ev, EVENT_VIEWED, "users", "josé", "users", "2", NULL);

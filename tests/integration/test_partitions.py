@@ -1,0 +1,194 @@
+"""Partitions and several auditors (README "Partitions"): with
+AUDITLOG_PARTITIONS=3 and quorum queues, each event goes to its target's
+partition, partition p is stored in log p by one writer at a time, and when
+the auditor writing a log is killed (-9) under load, another takes the log
+over (log_leases) and continues it: every event stored once, each log's
+positions gap-free, one target's events in one log in their order, every
+log checkpointed at its end. Runs on its own vhost (quorum queues cannot
+replace the shared test vhost's classic ones)."""
+import os
+import signal
+import tempfile
+import threading
+import time
+import urllib.parse
+
+from harness import Daemon, Stack, free_port, run, wait_for
+from test_reads import reader_sql
+
+P = 3
+
+
+def quorum_url():
+    u = urllib.parse.urlsplit(os.environ.get("AUDITLOG_AMQP_URL",
+                                             "amqp://dev:dev@localhost:5672/"))
+    vhost = urllib.parse.unquote(u.path[1:]) or "auditlog-test"
+    return urllib.parse.urlunsplit(u._replace(path="/" + urllib.parse.quote(vhost + "-quorum",
+                                                                             safe="")))
+
+
+ENV = {"AUDITLOG_AMQP_URL": quorum_url(), "AUDITLOG_PARTITIONS": str(P),
+       "AUDITLOG_QUEUE_TYPE": "quorum", "AUDITLOG_CHECKPOINT_MS": "200"}
+
+
+def start_auditor(s, port):
+    env = dict(s.env, AUDITLOG_AUDITOR_PORT=str(port))
+    d = Daemon("auditor", env, tempfile.mkdtemp(prefix="auditlog-test-b-"))
+    wait_for(lambda: d.proc.poll() is None and
+             s.request("auditor", "GET", "/livez")[0] == 200 if port == s.ports["auditor"]
+             else _listens(port, d), 30, what="the second auditor")
+    return d
+
+
+def _listens(port, d):
+    import socket
+    if d.proc.poll() is not None:
+        raise AssertionError(f"auditor exited with {d.proc.returncode}:\n{d.tail()}")
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def holders():
+    """{log: (writer, epoch, taken_at)} of the newest lease of each partition's log."""
+    rows = reader_sql("SELECT l.log_id, l.writer, l.epoch, UNIX_TIMESTAMP(l.taken_at) "
+                      "FROM log_leases l JOIN (SELECT log_id, MAX(epoch) e FROM log_leases "
+                      f"GROUP BY log_id) m ON l.log_id = m.log_id AND l.epoch = m.e "
+                      f"WHERE l.log_id < {P}")
+    return {int(r[0]): (r[1], int(r[2]), float(r[3])) for r in rows}
+
+
+class Load:
+    """Users created, changed and read from three threads until stopped."""
+
+    def __init__(self, s, token):
+        self.s, self.token, self.stop = s, token, threading.Event()
+        self.users, self.gets, self.patches = {}, {}, {}
+        self.errors = []
+        self.lock = threading.Lock()
+
+    def worker(self, n):
+        k = 0
+        while not self.stop.is_set():
+            k += 1
+            try:
+                uid = self.s.new_user(self.token, f"part{n}")
+                changes = 0
+                for i in range(3):
+                    st, _, doc = self.s.api("PATCH", f"/api/users/{uid}", token=self.token, body={
+                        "data": {"type": "users", "id": uid, "attributes": {"name": f"n{i}"}}})
+                    assert st == 200, (st, doc)
+                    changes += 1
+                st, _, doc = self.s.api("GET", f"/api/users/{uid}", token=self.token)
+                assert st == 200, (st, doc)
+                with self.lock:
+                    self.users[uid] = changes
+                    self.gets[uid] = 1
+            except Exception as e:  # noqa: BLE001 - reported below
+                self.errors.append(repr(e))
+                return
+
+    def __enter__(self):
+        self.threads = [threading.Thread(target=self.worker, args=(n,)) for n in range(3)]
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+        return False
+
+
+def test_takeover_under_load():
+    with Stack(extra_env=ENV, daemons=("api", "auditor")) as s:
+        token = s.token(1)
+        other_port = free_port()
+        b = start_auditor(s, other_port)
+        try:
+            with Load(s, token) as load:
+                # Every partition has a writer (its lease) before the kill.
+                wait_for(lambda: len(holders()) == P and len(load.users) >= 10, 60,
+                         what="every log to have a writer")
+                before = holders()
+                pids = {"a": s.daemons["auditor"].proc.pid, "b": b.proc.pid}
+                held = {k: [p for p, h in before.items() if f"pid {pid} " in h[0]]
+                        for k, pid in pids.items()}
+                victim = "a" if len(held["a"]) >= len(held["b"]) else "b"
+                assert held[victim], (before, pids)
+                survivor_pid = pids["b" if victim == "a" else "a"]
+                killed_at = time.time()
+                if victim == "a":
+                    d = s.daemons.pop("auditor")
+                else:
+                    d, b = b, None
+                os.kill(d.proc.pid, signal.SIGKILL)
+                d.proc.wait()
+
+                def taken():
+                    h = holders()
+                    return all(f"pid {survivor_pid} " in h[p][0] for p in held[victim]) and h
+                after = wait_for(taken, 30, what="the survivor to take the victim's logs")
+                took = max(after[p][2] for p in held[victim]) - killed_at
+                print(f"logs {held[victim]} taken over {took:.2f} s after the kill")
+                assert took < 5, took
+                time.sleep(1.0)  # load after the takeover too
+            assert not load.errors, load.errors
+            users = sorted(load.users, key=int)
+            ids = ",".join(f"'{u}'" for u in users)
+
+            def all_stored():
+                rows = reader_sql(
+                    "SELECT target_id, SUM(action = 'created'), SUM(action = 'changed'), "
+                    "SUM(action = 'viewed' AND event_name IS NULL) FROM data_events WHERE "
+                    f"target_type = 'users' AND target_id IN ({ids}) GROUP BY target_id")
+                got = {r[0]: tuple(int(x) for x in r[1:]) for r in rows}
+                # viewed: what each answer returned (the create's, each change's, the GET's)
+                want = {u: (1, load.users[u], 1 + load.users[u] + load.gets[u]) for u in users}
+                if got != want:
+                    diff = {u: (got.get(u), want[u]) for u in users if got.get(u) != want[u]}
+                    last_diff[:] = [len(diff), list(diff.items())[:5]]
+                return got == want or None
+            last_diff = []
+            try:
+                wait_for(all_stored, 60, what="every event to be stored once")
+            except AssertionError:
+                raise AssertionError(f"targets differing (stored, expected): {last_diff}")
+
+            # One target's events: one log, its versions in log order.
+            rows = reader_sql("SELECT target_id, log_id, seq, target_version FROM data_events "
+                              f"WHERE target_type = 'users' AND target_id IN ({ids}) AND "
+                              "action <> 'viewed' ORDER BY target_id, log_id, seq")
+            by_target = {}
+            for t, log, seq, v in rows:
+                by_target.setdefault(t, []).append((int(log), int(seq), int(v)))
+            for t, evs in by_target.items():
+                assert len({e[0] for e in evs}) == 1, (t, evs)
+                assert [e[2] for e in evs] == list(range(1, len(evs) + 1)), (t, evs)
+            assert len({evs[0][0] for evs in by_target.values()}) == P, "all partitions used"
+
+            # Each log gap-free, and checkpointed at its end.
+            def checkpointed():
+                sizes = {int(r[0]): (int(r[1]), int(r[2]))
+                         for r in reader_sql("SELECT log_id, COUNT(*), MAX(seq) + 1 FROM "
+                                             f"data_events WHERE log_id < {P} GROUP BY log_id")}
+                cps = {int(r[0]): int(r[1]) for r in reader_sql(
+                    f"SELECT log_id, MAX(size) FROM log_checkpoints WHERE log_id < {P} "
+                    "GROUP BY log_id")}
+                for log, (count, end) in sizes.items():
+                    assert count == end, f"log {log}: {count} events at positions 0..{end - 1}"
+                return all(cps.get(log) == end for log, (_, end) in sizes.items()) or None
+            wait_for(checkpointed, 30, what="a checkpoint of every log's end")
+            st, _, doc = s.request("auditor", "GET", "/readyz") if victim == "b" else \
+                (None, None, None)
+            assert st in (None, 200), doc
+        finally:
+            if b is not None:
+                assert b.stop() == 0, b.tail()
+
+
+if __name__ == "__main__":
+    run([test_takeover_under_load])
