@@ -24,6 +24,10 @@ struct stream_hub;
 struct consumer;
 
 #define CONSUMERS_MAX MQ_PARTITIONS_MAX /* consumer threads at most */
+/* Log ids: 0 .. partitions - 1 store the partitions (mq.h); auditor i's
+ * own events go to AUDITOR_RECORDS_LOG + i when there are several. */
+#define AUDITOR_RECORDS_LOG 1024u
+#define AUDITOR_INSTANCES_MAX 1024
 
 #define EVENTS_PAGE_DEFAULT 50
 #define EVENTS_PAGE_MAX 1000
@@ -50,11 +54,13 @@ struct auditor {
 	struct ledger *ledgers[MQ_PARTITIONS_MAX];
 	struct checker *checkers[MQ_PARTITIONS_MAX]; /* checker.h; NULL until started */
 	unsigned nlogs;
-	/* log 0: the one the handlers still read and the reads' records and
-	 * erasures go to (README "Partitions": what reads across logs, what not
-	 * yet) */
+	/* log 0: the one the handlers still read (README "Partitions": what
+	 * reads across logs, what not yet) */
 	struct ledger *ledger;
 	struct checker *checker;
+	/* Where this auditor's own events go (reads.h, erase.c): log 0 with one
+	 * classic partition, else AUDITOR_RECORDS_LOG + its instance number. */
+	struct ledger *records;
 	struct reads *reads;     /* records every read of the log (reads.h) */
 	/* The live stream (stream.h, h_stream.c): its hub and settings. */
 	struct stream_hub *stream;

@@ -83,9 +83,9 @@ int erase_values(struct auditor *a, struct erasure *e)
 	int st = make_event(e, &ev);
 	if (st || (st = db_connect(&a->writer, &writer)) || (st = db_connect(&a->eraser, &eraser)))
 		goto out;
-	st = store_insert_batch(writer, a->ledger, &ev, 1, &stored);
+	st = store_insert_batch(writer, a->records, &ev, 1, &stored);
 	if (st == STORE_LEASE_LOST) /* the next attempt takes the log back */
-		st = store_insert_batch(writer, a->ledger, &ev, 1, &stored);
+		st = store_insert_batch(writer, a->records, &ev, 1, &stored);
 	if (st)
 		goto out;
 	if (stored != 1) { /* a fresh id cannot be stored already */

@@ -53,7 +53,7 @@ static int check(json_t *attrs, struct filter_ref *ref, struct erasure *e,
 static void reply_failure(struct http_request *req, struct auditor *a, const struct erasure *e,
                           int st)
 {
-	const char *halted = ledger_halted(a->ledger);
+	const char *halted = ledger_halted(a->records);
 	if (e->recorded)
 		http_reply_error(req, st == DB_ERR_GONE ? 503 : 500,
 		                 st == DB_ERR_GONE ? "Service unavailable" : "Internal error",

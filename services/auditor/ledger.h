@@ -47,7 +47,7 @@
 #define LEDGER_APPEND_MAX 4096
 #define LEDGER_ID_LEN 36
 /* Logs one process may have open at once. */
-#define LEDGER_OPEN_MAX 64
+#define LEDGER_OPEN_MAX 72 /* the partitions and the records log */
 
 struct ledger_config {
 	uint32_t log;              /* the log's id */

@@ -60,6 +60,11 @@ static struct config_setting settings[] = {
      "The log's checkpoint signing key (Ed25519, c2sp.org/signed-note form, mode 0600); made "
      "on first start when absent, with its verifier key beside it in <file>.vkey.",
      NULL, 0},
+    {"instance", "AUDITLOG_AUDITOR_INSTANCE", "0", CONFIG_INT, 0, AUDITOR_INSTANCES_MAX - 1,
+     "With several partitions or quorum queues: this auditor's number among the deployment's "
+     "auditors, each different; its own events (records of reads, erasures) go to log "
+     "1024 + this, which only it writes.",
+     NULL, 0},
     {"log-origin", "AUDITLOG_LOG_ORIGIN", "auditlog.localhost", CONFIG_STRING, 0, 0,
      "The name of the signing key; log N's checkpoints have the origin <this>/N "
      "(c2sp.org/tlog-checkpoint). A schema-less URL naming this deployment.",
@@ -212,8 +217,28 @@ int main(int argc, char **argv)
 		a.nlogs = p + 1;
 	}
 	a.ledger = a.ledgers[0];
+	/* The auditor's own events (its records of reads, its erasures): with
+	 * one classic partition, in log 0 with the rest; with several auditors,
+	 * in a log of each auditor's own, which no other writes. */
+	a.records = a.ledger;
+	if (topology.partitions > 1 || topology.quorum) {
+		char origin[1024];
+		unsigned log = AUDITOR_RECORDS_LOG + (unsigned)I("instance");
+		snprintf(origin, sizeof origin, "%s/%u", S("log-origin"), log);
+		struct ledger_config lc = {.log = log,
+		                           .writer = writer,
+		                           .origin = origin,
+		                           .signer = a.signer,
+		                           .db = &a.writer,
+		                           .checkpoint_ms = I("checkpoint-ms"),
+		                           .checkpoint_every = (unsigned)I("checkpoint-every")};
+		if (ledger_open(&lc, &a.records)) {
+			a.records = NULL;
+			goto out;
+		}
+	}
 	struct reads_config rc_reads = {.db = &a.writer,
-	                                .ledger = a.ledger,
+	                                .ledger = a.records,
 	                                .queue_max = (size_t)I("reads-queue"),
 	                                .linger_ms = (int)I("reads-linger-ms")};
 	if (reads_start(&rc_reads, &a.reads))
@@ -290,6 +315,8 @@ out:
 		checker_stop(a.checkers[p]);
 		ledger_close(a.ledgers[p]); /* signs what the consumers stored last */
 	}
+	if (a.records != a.ledger)
+		ledger_close(a.records);
 	watch_pair_stop(&a.watches);
 	note_signer_free(a.signer);
 	auth_key_free(a.public_key);
