@@ -229,6 +229,13 @@ struct consumer_config {
 	size_t batch_bytes;    /* ...or at this much memory held */
 	int linger_ms;         /* ...or when its oldest event waited this long; 0: 50 */
 	int reconnect_ms;      /* first wait after a failed connect; 0: 100 */
+	/* With a single active consumer per partition (quorum queues), the
+	 * broker makes the first consumer to register active. 0: this
+	 * auditor's share of the partitions, consumed at once. Else another
+	 * auditor's: consumed (on standby) only this many ms after the start,
+	 * so that auditor registers first, and when held (its auditor died)
+	 * handed back to the broker every rebalance_ms (0: never). */
+	int standby_ms, rebalance_ms;
 };
 
 /* Starts a consumer on its own thread. cfg is copied. Returns 0, or -1

@@ -58,6 +58,10 @@ struct consumer {
 	atomic_bool connected; /* mq is open and consuming: read by consumer_connected */
 	struct mq *mq;         /* deliveries */
 	int connect_backoff_ms;
+	/* The partition's share (auditor.h, consumer_config.standby_ms): when
+	 * the thread started, when its first delivery since connecting came
+	 * (0: none: on standby, or nothing to deliver), when it may connect. */
+	int64_t started_ms, active_since_ms, connect_at_ms;
 	struct db *db;
 	int db_backoff_ms;
 	int64_t retry_at_ms; /* when to try storing a refused batch again */
@@ -483,6 +487,7 @@ static bool connect_broker(struct consumer *c)
 	if (c->lost)
 		metrics_inc(c->reconnects);
 	c->lost = false;
+	c->active_since_ms = 0;
 	log_info("consuming %s%s (prefetch %u messages; batches of up to %u events or %zu bytes)",
 	         queue, c->cfg.topology.quorum ? " as its single active consumer, or on standby" : "",
 	         c->prefetch, c->cfg.batch_events, c->cfg.batch_bytes);
@@ -490,8 +495,31 @@ static bool connect_broker(struct consumer *c)
 	return true;
 }
 
+/* A partition this auditor is not the first choice for goes back to the
+ * broker once it held it rebalance_ms: the auditor whose share it is
+ * (registered meanwhile, after a restart) becomes its active consumer;
+ * when none is, this one gets it back at once. Between batches only. */
+static bool give_back(struct consumer *c)
+{
+	if (!c->cfg.standby_ms || !c->cfg.rebalance_ms || !c->active_since_ms || c->last_tag ||
+	    c->unheld_last || clock_ms() - c->active_since_ms < c->cfg.rebalance_ms)
+		return false;
+	log_info("partition %u is another auditor's share: handing it back to the broker (held "
+	         "%lld ms)",
+	         c->cfg.partition, (long long)(clock_ms() - c->active_since_ms));
+	drop_connection(c);
+	c->connect_at_ms = clock_ms() + 200; /* the auditor it belongs to registers first */
+	return true;
+}
+
 void consumer_step(struct consumer *c)
 {
+	if (!c->mq && clock_ms() < c->connect_at_ms) {
+		usleep(20 * 1000);
+		return;
+	}
+	if (give_back(c))
+		return;
 	if (!c->mq) {
 		if (!connect_broker(c)) {
 			c->connect_backoff_ms =
@@ -530,6 +558,8 @@ void consumer_step(struct consumer *c)
 			flush(c);
 		return;
 	}
+	if (!c->active_since_ms)
+		c->active_since_ms = clock_ms();
 	/* Once one is left, the rest are too, so they stay one range. */
 	if (batch_full(c) || c->unheld_last)
 		leave(c, &d);
@@ -569,6 +599,8 @@ int consumer_new(const struct consumer_config *cfg, struct consumer **out)
 		c->cfg.linger_ms = 50; /* the oldest event waits at most this long for company */
 	if (!c->cfg.reconnect_ms)
 		c->cfg.reconnect_ms = 100;
+	c->started_ms = clock_ms();
+	c->connect_at_ms = c->started_ms + c->cfg.standby_ms;
 	/* The window holds two batches of one-event messages, so the next
 	 * batch is on its way while this one commits. */
 	unsigned long prefetch = cfg->prefetch ? cfg->prefetch : 2ul * cfg->batch_events;

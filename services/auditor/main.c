@@ -65,6 +65,20 @@ static struct config_setting settings[] = {
      "auditors, each different; its own events (records of reads, erasures) go to log "
      "1024 + this, which only it writes.",
      NULL, 0},
+    {"auditors", "AUDITLOG_AUDITORS", "1", CONFIG_INT, 1, AUDITOR_INSTANCES_MAX,
+     "Quorum queues: how many auditors share the partitions. Partition p is the share of "
+     "auditor p mod this (AUDITLOG_AUDITOR_INSTANCE), which the broker makes its active "
+     "consumer; the others stand by for it.",
+     NULL, 0},
+    {"standby-ms", "AUDITLOG_STANDBY_MS", "2000", CONFIG_INT, 0, 600000,
+     "Quorum queues: how long after its start an auditor waits before standing by for the "
+     "partitions that are other auditors' shares (so theirs register first).",
+     NULL, 0},
+    {"rebalance-ms", "AUDITLOG_REBALANCE_MS", "30000", CONFIG_INT, 0, 3600000,
+     "Quorum queues: an auditor holding another's share (it died) hands it back to the "
+     "broker this often, so the auditor whose share it is takes it again once it is back "
+     "(a pause of a few ms); 0: never.",
+     NULL, 0},
     {"log-origin", "AUDITLOG_LOG_ORIGIN", "auditlog.localhost", CONFIG_STRING, 0, 0,
      "The name of the signing key; log N's checkpoints have the origin <this>/N "
      "(c2sp.org/tlog-checkpoint). A schema-less URL naming this deployment.",
@@ -268,9 +282,14 @@ int main(int argc, char **argv)
 	                             .batch_bytes = (size_t)I("batch-bytes")};
 	if (nconsumers < topology.partitions)
 		nconsumers = topology.partitions;
+	unsigned auditors = (unsigned)I("auditors"), instance = (unsigned)I("instance");
 	for (unsigned i = 0; i < nconsumers; i++) {
 		cc.partition = i % topology.partitions;
 		cc.ledger = a.ledgers[cc.partition];
+		/* Partition p is auditor (p mod auditors)'s share. */
+		bool share = !topology.quorum || cc.partition % auditors == instance % auditors;
+		cc.standby_ms = share ? 0 : (int)I("standby-ms");
+		cc.rebalance_ms = share ? 0 : (int)I("rebalance-ms");
 		if (consumer_start(&cc, &a.consumers[i])) {
 			log_error("cannot start the consumers");
 			goto out;

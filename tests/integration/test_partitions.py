@@ -2,7 +2,8 @@
 AUDITLOG_PARTITIONS=3 and quorum queues, each event goes to its target's
 partition, partition p is stored in log p by one writer at a time, and when
 the auditor writing a log is killed (-9) under load, another takes the log
-over (log_leases) and continues it: every event stored once, each log's
+over (log_leases) and continues it, and hands it back when the first one
+is back (each auditor has its share of the partitions): every event stored once, each log's
 positions gap-free, one target's events in one log in their order, every
 log checkpointed at its end. Runs on its own vhost (quorum queues cannot
 replace the shared test vhost's classic ones)."""
@@ -28,15 +29,14 @@ def quorum_url():
 
 
 ENV = {"AUDITLOG_AMQP_URL": quorum_url(), "AUDITLOG_PARTITIONS": str(P),
-       "AUDITLOG_QUEUE_TYPE": "quorum", "AUDITLOG_CHECKPOINT_MS": "200"}
+       "AUDITLOG_QUEUE_TYPE": "quorum", "AUDITLOG_CHECKPOINT_MS": "200",
+       "AUDITLOG_AUDITORS": "2", "AUDITLOG_STANDBY_MS": "500", "AUDITLOG_REBALANCE_MS": "1500"}
 
 
-def start_auditor(s, port):
-    env = dict(s.env, AUDITLOG_AUDITOR_PORT=str(port), AUDITLOG_AUDITOR_INSTANCE="1")
-    d = Daemon("auditor", env, tempfile.mkdtemp(prefix="auditlog-test-b-"))
-    wait_for(lambda: d.proc.poll() is None and
-             s.request("auditor", "GET", "/livez")[0] == 200 if port == s.ports["auditor"]
-             else _listens(port, d), 30, what="the second auditor")
+def start_auditor(s, port, instance=1):
+    env = dict(s.env, AUDITLOG_AUDITOR_PORT=str(port), AUDITLOG_AUDITOR_INSTANCE=str(instance))
+    d = Daemon("auditor", env, tempfile.mkdtemp(prefix=f"auditlog-test-{instance}-"))
+    wait_for(lambda: _listens(port, d), 30, what=f"auditor {instance}")
     return d
 
 
@@ -115,34 +115,41 @@ def test_takeover_under_load():
         token = s.token(1)
         other_port = free_port()
         b = start_auditor(s, other_port)
+        a = s.daemons.pop("auditor")  # killed and restarted below: not the Stack's to check
+        pids = {0: a.proc.pid, 1: b.proc.pid}
         try:
             with Load(s, token) as load:
-                # Every partition has a writer (its lease) before the kill.
-                wait_for(lambda: len(holders()) == P and len(load.users) >= 10, 60,
-                         what="every log to have a writer")
-                before = holders()
-                pids = {"a": s.daemons["auditor"].proc.pid, "b": b.proc.pid}
-                held = {k: [p for p, h in before.items() if f"pid {pid} " in h[0]]
-                        for k, pid in pids.items()}
-                victim = "a" if len(held["a"]) >= len(held["b"]) else "b"
-                assert held[victim], (before, pids)
-                survivor_pid = pids["b" if victim == "a" else "a"]
-                killed_at = time.time()
-                if victim == "a":
-                    d = s.daemons.pop("auditor")
-                else:
-                    d, b = b, None
-                os.kill(d.proc.pid, signal.SIGKILL)
-                d.proc.wait()
-
-                def taken():
+                # Each partition is stored by the auditor whose share it is
+                # (p mod 2), the other standing by.
+                def shared():
                     h = holders()
-                    return all(f"pid {survivor_pid} " in h[p][0] for p in held[victim]) and h
-                after = wait_for(taken, 30, what="the survivor to take the victim's logs")
-                took = max(after[p][2] for p in held[victim]) - killed_at
-                print(f"logs {held[victim]} taken over {took:.2f} s after the kill")
+                    return len(h) == P and len(load.users) >= 10 and \
+                        all(f"pid {pids[p % 2]} " in h[p][0] for p in range(P)) and h
+                wait_for(shared, 60, what="each log written by the auditor whose share it is")
+                victim = [p for p in range(P) if p % 2 == 0]  # auditor 0's logs
+                killed_at = time.time()
+                os.kill(a.proc.pid, signal.SIGKILL)
+                a.proc.wait()
+                a.log.close()
+
+                def taken(pid, logs):
+                    def check():
+                        h = holders()
+                        return all(f"pid {pid} " in h[p][0] for p in logs) and h
+                    return check
+                after = wait_for(taken(pids[1], victim), 30,
+                                 what="the survivor to take the victim's logs")
+                took = max(after[p][2] for p in victim) - killed_at
+                print(f"logs {victim} taken over {took:.2f} s after the kill")
                 assert took < 5, took
-                time.sleep(1.0)  # load after the takeover too
+                time.sleep(0.5)
+                # Back: its share returns to it (the survivor hands it back).
+                a = start_auditor(s, s.ports["auditor"], instance=0)
+                pids[0] = a.proc.pid
+                back_from = time.time()
+                wait_for(taken(pids[0], victim), 30, what="the restarted auditor's share back")
+                print(f"share back {time.time() - back_from:.2f} s after the restart")
+                time.sleep(0.5)  # load after the hand-back too
             assert not load.errors, load.errors
             users = sorted(load.users, key=int)
             ids = ",".join(f"'{u}'" for u in users)
@@ -189,24 +196,26 @@ def test_takeover_under_load():
                     assert count == end, f"log {log}: {count} events at positions 0..{end - 1}"
                 return all(cps.get(log) == end for log, (_, end) in sizes.items()) or None
             wait_for(checkpointed, 30, what="a checkpoint of every log's end")
-            # The survivor's own reads go to its own log (1024 + its instance),
+
+            # An auditor's own reads go to its own log (1024 + its instance),
             # leaving the partitions' leases alone.
             leases = holders()
-            port = s.ports["auditor"] if victim == "b" else other_port
-            mark = f"{users[0]}"
-            st, _, doc = http_get(port, f"/data-events?filter[target]=users:{mark}", token)
-            assert st == 200, doc
-            own = 1024 + (0 if victim == "b" else 1)
-            wait_for(lambda: reader_sql(
-                f"SELECT COUNT(*) FROM data_events WHERE log_id = {own} AND "
-                f"event_name = 'audit.query' AND target_id = '{mark}'") == [["1"]], 10,
-                what=f"the read's record in log {own}")
+            for instance, port in ((0, s.ports["auditor"]), (1, other_port)):
+                mark = users[instance]
+                st, _, doc = http_get(port, f"/data-events?filter[target]=users:{mark}", token)
+                assert st == 200, doc
+                own = 1024 + instance
+                wait_for(lambda: reader_sql(
+                    f"SELECT COUNT(*) FROM data_events WHERE log_id = {own} AND "
+                    f"event_name = 'audit.query' AND target_id = '{mark}'") == [["1"]], 10,
+                    what=f"the read's record in log {own}")
+                st, _, doc = http_get(port, "/readyz", None)
+                assert st == 200, doc
             assert holders() == leases, (leases, holders())
-            st, _, doc = http_get(port, "/readyz", None)
-            assert st == 200, doc
         finally:
-            if b is not None:
-                assert b.stop() == 0, b.tail()
+            for d in (a, b):
+                if d.proc.poll() is None:
+                    assert d.stop() == 0, d.tail()
 
 
 if __name__ == "__main__":
