@@ -319,7 +319,7 @@ cmd_bench() {
 	ensure_infra
 	local bench_vhost=auditlog-bench
 	prepare_databases -bench
-	provision_rabbit "$bench_vhost"
+	provision_rabbit "$bench_vhost" "$bench_vhost-quorum"
 	local rc=0
 	AUDITLOG_API_DB=$AUDITLOG_API_DB-bench \
 		AUDITLOG_AUDITOR_DB=$AUDITLOG_AUDITOR_DB-bench \

@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -627,6 +628,20 @@ def wait_queue_empty(timeout):
         if time.monotonic() > deadline:
             raise BenchError(f"{QUEUE} did not empty within {timeout}s")
         time.sleep(0.25)
+
+
+def quorum_url(url):
+    """url on the vhost of quorum queues beside its own (./run.sh bench
+    provisions <vhost>-quorum)."""
+    u = urllib.parse.urlsplit(url)
+    vhost = urllib.parse.unquote(u.path[1:]) or "/"
+    return urllib.parse.urlunsplit(u._replace(
+        path="/" + urllib.parse.quote(vhost + "-quorum", safe="")))
+
+
+def partition_queue(p):
+    """Partition p's queue (common/mq.c, mq_queue_name)."""
+    return QUEUE if p == 0 else f"{QUEUE}.{p}"
 
 
 def mq_purge(queue=QUEUE):
@@ -1576,6 +1591,84 @@ class Bench:
         mq_purge(DEAD_QUEUE)
         return {"eps": eps, "hwm": hwm, "publish_eps": rates}
 
+    # -- issue 16: the drain with several auditors -------------------------
+
+    SCALE_PARTITIONS = 6
+
+    def scale(self):
+        """The drain of a queued backlog by 1, 2 and 3 auditors sharing
+        SCALE_PARTITIONS partitions (quorum queues, a single active consumer
+        each; auditor i's share is the partitions p with p mod k == i), on
+        the quorum vhost of this broker, or on the cluster given by
+        AUDITLOG_BENCH_CLUSTER_URL (a list of the nodes' URLs, README
+        "Cluster mode"). loadgen spreads the messages over the partitions."""
+        s = self.size
+        n = s["drain_events"]
+        P = self.SCALE_PARTITIONS
+        url = E.get("AUDITLOG_BENCH_CLUSTER_URL") or quorum_url(AMQP_URL)
+        where = "the three-node cluster" if E.get("AUDITLOG_BENCH_CLUSTER_URL") else \
+            "one broker"
+        topo = {"AUDITLOG_PARTITIONS": str(P), "AUDITLOG_QUEUE_TYPE": "quorum"}
+        R = self.report
+        base = None
+        for k in (1, 2, 3):
+            eps = []
+            for i in range(s["runs"]):
+                what = f"scale.{k} run {i + 1}"
+                for p in range(P):
+                    run([os.path.join(BIN, "mqtool"), "purge", url, partition_queue(p)], 30,
+                        check=False)
+                rate, line = loadgen(["publish", url, str(n), "--batch", "100", "--hot",
+                                      f"scale-{self.run_tag}"], timeout=1800, env=topo)
+                log(f"{what}: {line}")
+                self.quiet(what)
+                eps.append(self._scale_run(what, url, topo, k, n))
+            R.add(f"scale.{k}.eps", f"drain of {n:,} queued events (messages of 100) by {k} "
+                  f"auditor{'s' if k > 1 else ''} sharing {P} partitions, quorum queues on "
+                  f"{where}", "events/s", eps, None, 16)
+            if base is None:
+                base = statistics.median(eps)
+            else:
+                R.add(f"scale.{k}.ratio", f"{k} auditors' drain rate over one auditor's (same "
+                      "run)", "x", [e / base for e in eps], None, 16, 2)
+
+    def _scale_run(self, what, url, topo, k, n):
+        """Starts k auditors on the queued partitions; returns the events
+        stored per second from the first start until n are stored."""
+        daemons, pos, stored = [], [], 0
+        try:
+            for i in range(k):
+                port = free_port()
+                env = dict(os.environ, **topo, AUDITLOG_AMQP_URL=url,
+                           AUDITLOG_AUDITOR_PORT=str(port), AUDITLOG_AUDITOR_INSTANCE=str(i),
+                           AUDITLOG_AUDITORS=str(k), AUDITLOG_LOG_KEY=LOG_KEY,
+                           AUDITLOG_LOG_LEVEL="debug")
+                daemons.append(Daemon("auditor", env, self.logdir, f"scale{k}-{i}"))
+                pos.append(0)
+            t0 = daemons[0].started
+            meter = CpuMeter({f"auditor{i}": d.pid for i, d in enumerate(daemons)})
+            deadline = time.monotonic() + (60 if self.smoke else 900)
+            while stored < n:
+                if time.monotonic() > deadline:
+                    raise BenchError(f"{what}: {stored} of {n} stored after the deadline")
+                time.sleep(0.1)
+                for i, d in enumerate(daemons):
+                    if d.proc.poll() is not None:
+                        raise BenchError(f"{what}: auditor {i} died:\n{d.tail()}")
+                    with open(d.log_path, "rb") as f:
+                        f.seek(pos[i])
+                        data = f.read()
+                    cut = data.rfind(b"\n") + 1
+                    pos[i] += cut
+                    stored += sum(int(x) for x in re.findall(rb"stored (\d+) events", data[:cut]))
+            eps = n / (time.monotonic() - t0)
+            self.cpu_notes.append(f"{what} ({eps:,.0f} events/s): {cpu_text(meter.shares())}")
+            log(f"{what}: {n:,} events in {n / eps:.2f} s = {eps:,.0f} events/s; {uptime()}")
+            return eps
+        finally:
+            for d in daemons:
+                d.stop()
+
     # -- issue 10: what the log of record costs the drain, A/B --------------
 
     def build_rev(self, rev):
@@ -2274,7 +2367,7 @@ class Bench:
         self.started = datetime.datetime.now(datetime.timezone.utc)
         steps = [("pipeline", self.pipeline), ("cost", self.audit_cost),
                  ("drain", self.drain), ("queries", self.queries), ("stream", self.stream),
-                 ("ab", self.ab_drain), ("exports", self.bulk_export)]
+                 ("ab", self.ab_drain), ("exports", self.bulk_export), ("scale", self.scale)]
         for name, fn in steps:
             if only and name not in only:
                 continue
@@ -2483,7 +2576,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run each")
     ap.add_argument("--only", action="append",
-                    choices=["pipeline", "cost", "drain", "queries", "stream", "ab", "exports"],
+                    choices=["pipeline", "cost", "drain", "queries", "stream", "ab", "exports",
+                             "scale"],
                     help="run only this benchmark (repeatable); no BENCHMARKS.md")
     ap.add_argument("--drain-case", action="append", choices=DRAIN_CASES,
                     help="with --only drain (or ab: batched, single): run only this drain case "

@@ -324,7 +324,7 @@ def test_nobody_rewrites_the_audit_log():
     # row the writer updates).
     tables = ("data_events", "data_event_changes", "data_event_values", "log_appends",
               "log_nodes", "log_checkpoints", "data_event_mutations", "data_event_flags",
-              "data_event_version_spans")
+              "data_event_version_spans", "log_leases")
     rewrites = ["UPDATE data_events SET action = 'viewed' LIMIT 1",
                 "UPDATE log_appends SET leaf_hashes = REVERSE(leaf_hashes) LIMIT 1",
                 "UPDATE data_event_changes SET prev_commitment = next_commitment LIMIT 1",
@@ -332,7 +332,8 @@ def test_nobody_rewrites_the_audit_log():
                 "UPDATE log_nodes SET hash = REVERSE(hash) LIMIT 1",
                 "UPDATE log_checkpoints SET note = '' LIMIT 1",
                 "UPDATE data_event_mutations SET target_version = 1 LIMIT 1",
-                "UPDATE data_event_flags SET detail = '' LIMIT 1"]
+                "UPDATE data_event_flags SET detail = '' LIMIT 1",
+                "UPDATE log_leases SET writer = '' LIMIT 1"]
     rewrites += [f"DELETE FROM {t} LIMIT 1" for t in tables]
     rewrites += [f"TRUNCATE TABLE {t}" for t in tables]
     for statement in rewrites + ["ALTER TABLE data_events ADD COLUMN x INT",
