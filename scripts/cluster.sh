@@ -240,7 +240,7 @@ cluster_start_node() {
 
 # cluster_ctl N ARGS...: rabbitmqctl ARGS against node N.
 cluster_ctl() {
-	cluster_node_number "$1"
+	cluster_node_number "${1:-}"
 	local n=$1
 	shift
 	with_node "$n" run_rabbitmqctl "$@"

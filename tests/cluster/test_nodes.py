@@ -9,8 +9,9 @@ queue's confirmed messages when the node that leads the queue is killed:
 4. SIGKILLs that node, then publishes one probe message at a time to
    another node until one is confirmed: the time from the kill to that
    confirm is how long the queue took to elect a new leader and take
-   writes again (printed); rabbitmqctl must then name a new leader on a
-   surviving node, with the killed node's member offline;
+   writes again (printed; under 5 s, the issue's target); rabbitmqctl must
+   then name a new leader on a surviving node, with the killed node's
+   member offline;
 5. consumes the queue from a surviving node that does not lead it: each
    of the N messages exactly once, every confirmed probe, nothing else;
 6. starts the killed node again: it runs in the cluster and its member of
@@ -35,7 +36,8 @@ import broker  # noqa: E402 - tests/faults/broker.py, on the path cluster.py set
 from harness import run, wait_for  # noqa: E402
 
 N = 5000
-FAILOVER_LIMIT_S = 15  # the issue's target is 5 s; this bounds the wait
+FAILOVER_TARGET_S = 5  # issue 16: no request fails for longer than this
+FAILOVER_LIMIT_S = 15  # how long to keep trying, to report a slow failover
 
 
 def say(msg):
@@ -97,6 +99,7 @@ def test_leader_killed():
             f"{node_name(others[0])} was confirmed {t_ok - t_kill:.2f} s after the kill "
             f"({len(sent)} tried); new leader {new_leader}")
         print(f"leader election and first confirmed write: {t_ok - t_kill:.2f} s", flush=True)
+        assert t_ok - t_kill < FAILOVER_TARGET_S, f"failover took {t_ok - t_kill:.2f} s"
 
         # From a survivor that does not lead the queue: its channel reaches
         # the leader through the cluster.

@@ -67,15 +67,24 @@ out:
 	return rc;
 }
 
-static int count(struct mq *mq, const char *queue, int purge)
+enum queue_op { COUNT, PURGE, QUORUM };
+
+/* COUNT and QUORUM print the ready count: COUNT of an existing queue
+ * (passive), QUORUM after declaring the queue a durable quorum queue. */
+static int count(struct mq *mq, const char *queue, enum queue_op op)
 {
 	amqp_connection_state_t conn = mq_connection(mq);
-	if (purge) {
+	if (op == PURGE) {
 		amqp_queue_purge(conn, 1, amqp_cstring_bytes(queue));
 		return amqp_get_rpc_reply(conn).reply_type == AMQP_RESPONSE_NORMAL ? 0 : 1;
 	}
+	amqp_table_entry_t type = {.key = amqp_cstring_bytes("x-queue-type"),
+	                           .value = {.kind = AMQP_FIELD_KIND_UTF8,
+	                                     .value.bytes = amqp_cstring_bytes("quorum")}};
+	amqp_table_t quorum = {.num_entries = 1, .entries = &type};
 	amqp_queue_declare_ok_t *ok =
-	    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
+	    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), op == COUNT, op == QUORUM, 0, 0,
+	                       op == QUORUM ? quorum : amqp_empty_table);
 	if (!ok)
 		return 1;
 	printf("%u\n", ok->message_count);
@@ -156,21 +165,6 @@ static int confirm_heap(struct mq *mq, const char *count_arg)
 	return 0;
 }
 
-static int quorum(struct mq *mq, const char *queue)
-{
-	amqp_connection_state_t conn = mq_connection(mq);
-	amqp_table_entry_t type = {.key = amqp_cstring_bytes("x-queue-type"),
-	                           .value = {.kind = AMQP_FIELD_KIND_UTF8,
-	                                     .value.bytes = amqp_cstring_bytes("quorum")}};
-	amqp_table_t args = {.num_entries = 1, .entries = &type};
-	amqp_queue_declare_ok_t *ok =
-	    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
-	if (!ok)
-		return 1;
-	printf("%u\n", ok->message_count);
-	return 0;
-}
-
 struct tally {
 	unsigned char *acked; /* [1..n]: 1 once confirmed */
 	long n, count;
@@ -247,15 +241,15 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "publish") && argc == 6)
 		rc = publish(mq, argv);
 	else if (!strcmp(argv[1], "count"))
-		rc = count(mq, argv[3], 0);
+		rc = count(mq, argv[3], COUNT);
 	else if (!strcmp(argv[1], "purge"))
-		rc = count(mq, argv[3], 1);
+		rc = count(mq, argv[3], PURGE);
 	else if (!strcmp(argv[1], "get"))
 		rc = get(mq, argv[3]);
 	else if (!strcmp(argv[1], "confirm-heap"))
 		rc = confirm_heap(mq, argv[3]);
 	else if (!strcmp(argv[1], "quorum"))
-		rc = quorum(mq, argv[3]);
+		rc = count(mq, argv[3], QUORUM);
 	else if (!strcmp(argv[1], "publish-many") && argc == 5)
 		rc = publish_many(mq, argv[3], argv[4]);
 	else if (!strcmp(argv[1], "drain"))
