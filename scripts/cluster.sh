@@ -186,7 +186,7 @@ cluster_up() {
 	ensure_cluster_cookie
 	for ((n = 1; n <= CLUSTER_SIZE; n++)); do
 		with_node "$n" node_launch "$n"
-		((launched += ${CLUSTER_STARTED[$n]:-0}))
+		launched=$((launched + ${CLUSTER_STARTED[$n]:-0}))
 	done
 	# Each rabbitmqctl call costs about a second of CPU: none when every
 	# node was running (and so joined) already.
@@ -198,7 +198,7 @@ cluster_up() {
 		with_node 1 node_await_member 1
 	fi
 	with_node 1 provision_rabbit "$AMQP_VHOST" "$TEST_VHOST" # infra.sh's, from the URL
-	info "cluster: $CLUSTER_SIZE nodes running, AMQP ports ${CLUSTER_AMQP_PORTS[*]}"
+	info "cluster: $CLUSTER_SIZE nodes running on localhost, AMQP ports ${CLUSTER_AMQP_PORTS[*]}, user '$AMQP_USER', vhosts '$AMQP_VHOST' and '$TEST_VHOST'"
 }
 
 # cluster_down [started-only]: stops the nodes (all those with a marker, or
@@ -301,7 +301,7 @@ cmd_cluster() {
 	DAEMONS=(api auditor)
 	for ((i = 1; i < auditors; i++)); do DAEMONS+=("auditor.$i"); done
 	DAEMONS+=(web)
-	info "cluster: AUDITLOG_AMQP_URL=$AUDITLOG_AMQP_URL AUDITLOG_QUEUE_TYPE=$AUDITLOG_QUEUE_TYPE AUDITLOG_PARTITIONS=$AUDITLOG_PARTITIONS"
+	info "cluster: the daemons get the $CLUSTER_SIZE nodes' URLs (ports ${CLUSTER_AMQP_PORTS[*]}), AUDITLOG_QUEUE_TYPE=$AUDITLOG_QUEUE_TYPE, AUDITLOG_PARTITIONS=$AUDITLOG_PARTITIONS"
 	run_daemons
 }
 
@@ -312,10 +312,7 @@ cluster_main() {
 	cluster_init
 	case $cmd in
 	cluster) cmd_cluster ;;
-	cluster-infra)
-		cluster_up
-		info "RabbitMQ cluster: $(cluster_amqp_urls)"
-		;;
+	cluster-infra) cluster_up ;;
 	cluster-stop) cluster_down ;;
 	cluster-kill) cluster_kill "${1:-}" ;;
 	cluster-start-node) cluster_start_node "${1:-}" ;;

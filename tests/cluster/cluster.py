@@ -165,7 +165,8 @@ class Cluster:
         return {q["name"]: q for q in json.loads(out)}
 
     def queue(self, name, via=1):
-        """A quorum queue's leader, members and online members (node names)."""
+        """A quorum queue's leader, members and online members (node names;
+        node_number gives a name's number), as node `via` reports them."""
         return self.queues(via)[name]
 
     def delete_queue(self, name, via=1):
