@@ -7,6 +7,8 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$REPO_ROOT"
 # shellcheck source=scripts/infra.sh
 source "$REPO_ROOT/scripts/infra.sh"
+# shellcheck source=scripts/cluster.sh
+source "$REPO_ROOT/scripts/cluster.sh"
 
 DEBIAN_PACKAGES=(
 	build-essential cmake pkg-config
@@ -37,6 +39,13 @@ Commands:
                  SECONDS each (default 30); see fuzz/README.md
   bench [--smoke] release build, infra plus bench databases and vhost, then
                  the benchmarks (bench/bench.py; several minutes; --smoke: tiny)
+  cluster        like run, against a three-node RabbitMQ cluster (README
+                 "Cluster mode"): one API, AUDITLOG_CLUSTER_AUDITORS auditors
+  cluster-infra  start, join and provision the cluster's nodes; leaves them running
+  cluster-stop   stop the cluster's nodes
+  cluster-kill N / cluster-start-node N
+                 SIGKILL node N / start it again and wait until it is back
+  cluster-ctl N ARGS  rabbitmqctl ARGS against node N
   help           this text
 
 Environment (default):
@@ -57,6 +66,11 @@ Environment (default):
   AUDITLOG_METRICS_TOKEN   (the contents of \$AUDITLOG_STATE_DIR/keys/metrics-token,
                            made on first run)  what GET /metrics asks for; set
                            empty for no /metrics
+Cluster mode (default):
+  AUDITLOG_CLUSTER_AMQP_PORTS (5701,5702,5703)  one node per port
+  AUDITLOG_CLUSTER_DIST_PORTS (each AMQP port + 20000)  Erlang distribution
+  AUDITLOG_CLUSTER_AUDITORS   (2)  auditor I (from 0) on AUDITLOG_AUDITOR_PORT + 10*I
+  AUDITLOG_QUEUE_TYPE (quorum)  AUDITLOG_PARTITIONS (4)
 EOF
 }
 
@@ -178,6 +192,7 @@ on_signal() {
 cleanup() {
 	trap '' INT TERM
 	stop_daemons
+	cluster_cleanup
 	stop_infra started-only
 }
 
@@ -207,10 +222,13 @@ stop_daemons() {
 	DAEMON_PIDS=()
 }
 
+# daemon_port NAME: NAME is a daemon, or auditor.I for the I-th further
+# auditor of cluster mode (on AUDITLOG_AUDITOR_PORT + 10 * I).
 daemon_port() {
 	case $1 in
 	api) echo "$AUDITLOG_API_PORT" ;;
 	auditor) echo "$AUDITLOG_AUDITOR_PORT" ;;
+	auditor.*) echo $((AUDITLOG_AUDITOR_PORT + 10 * ${1#auditor.})) ;;
 	web) echo "$AUDITLOG_WEB_PORT" ;;
 	esac
 }
@@ -218,7 +236,7 @@ daemon_port() {
 start_daemons() {
 	local name port bin
 	for name in "${DAEMONS[@]}"; do
-		bin=$REPO_ROOT/build/bin/auditlog-$name
+		bin=$REPO_ROOT/build/bin/auditlog-${name%%.*}
 		[[ -x $bin ]] || die "$bin is missing (did the build produce it?)"
 		port=$(daemon_port "$name")
 		if tcp_answers 127.0.0.1 "$port"; then
@@ -228,7 +246,9 @@ start_daemons() {
 	# Each daemon gets its own session, so a Ctrl-C at the terminal reaches
 	# only this script, which then stops them in order.
 	for name in "${DAEMONS[@]}"; do
-		setsid "$REPO_ROOT/build/bin/auditlog-$name" &
+		port=$AUDITLOG_AUDITOR_PORT # cluster mode's further auditors: ports of their own
+		[[ $name != auditor.* ]] || port=$(daemon_port "$name")
+		AUDITLOG_AUDITOR_PORT=$port setsid "$REPO_ROOT/build/bin/auditlog-${name%%.*}" &
 		DAEMON_PIDS[$name]=$!
 	done
 }
@@ -279,15 +299,28 @@ cmd_run() {
 	install_traps
 	cmd_build
 	ensure_infra
+	run_daemons
+}
+
+# run_daemons: starts DAEMONS from build/, waits until they are ready,
+# prints their URLs and supervises them until Ctrl-C (cmd_run, cmd_cluster).
+run_daemons() {
+	local name label others=""
 	export AUDITLOG_BIN_DIR=$REPO_ROOT/build/bin
 	start_daemons
 	wait_for_daemons_ready
-	info "API:        http://localhost:$AUDITLOG_API_PORT"
-	info "auditor:    http://localhost:$AUDITLOG_AUDITOR_PORT"
-	info "web UI:     http://localhost:$AUDITLOG_WEB_PORT"
+	for name in "${DAEMONS[@]}"; do
+		case $name in
+		api) label="API:" ;;
+		web) label="web UI:" ;;
+		*) label="$name:" ;;
+		esac
+		info "$(printf '%-11s' "$label") http://localhost:$(daemon_port "$name")"
+		[[ $name == api ]] || others+=${others:+, }$(daemon_port "$name")
+	done
 	if [[ -n $METRICS_TOKEN_FILE ]]; then
 		info "metrics:    curl -H \"Authorization: Bearer \$(cat $METRICS_TOKEN_FILE)\" http://localhost:$AUDITLOG_API_PORT/metrics"
-		info "            (likewise on ports $AUDITLOG_AUDITOR_PORT and $AUDITLOG_WEB_PORT)"
+		info "            (likewise on ports $others)"
 	elif [[ -n $AUDITLOG_METRICS_TOKEN ]]; then
 		info "metrics:    GET /metrics on each port, with Authorization: Bearer \$AUDITLOG_METRICS_TOKEN"
 	fi
@@ -349,6 +382,7 @@ main() {
 		return 0
 		;;
 	run | build | infra | stop | test | bench | fuzz) ;;
+	cluster | cluster-infra | cluster-stop | cluster-kill | cluster-start-node | cluster-ctl) ;;
 	*)
 		usage >&2
 		exit 2
@@ -363,6 +397,7 @@ main() {
 	test) cmd_test "$@" ;;
 	bench) cmd_bench "$@" ;;
 	fuzz) cmd_fuzz "$@" ;;
+	cluster*) cluster_main "$cmd" "$@" ;; # scripts/cluster.sh
 	esac
 }
 

@@ -22,6 +22,10 @@ source "$REPO_ROOT/scripts/dbsetup.sh"
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 RABBIT_DIST_PORT=25672
 RABBIT_NODENAME=auditlog@localhost
+# What write_rabbit_config adds: plugins to enable (comma-separated) and
+# lines for rabbitmq.conf. scripts/cluster.sh sets both for its nodes.
+RABBIT_PLUGINS=""
+RABBIT_CONF_EXTRA=""
 TEST_VHOST=${AUDITLOG_TEST_VHOST:-auditlog-test} # a checkout of its own may use its own
 
 # --------------------------------------------------------------------------
@@ -316,22 +320,31 @@ write_rabbit_config() {
 	mkdir -p "$RABBIT_DIR/home" "$RABBIT_DIR/mnesia" "$RABBIT_DIR/log"
 	chmod 700 "$RABBIT_DIR" "$RABBIT_DIR/home"
 	: >"$RABBIT_DIR/rabbitmq-env.conf" # keeps /etc/rabbitmq/rabbitmq-env.conf out
-	printf '[].\n' >"$RABBIT_DIR/enabled_plugins"
-	cat >"$RABBIT_DIR/rabbitmq.conf" <<'EOF'
+	printf '[%s].\n' "$RABBIT_PLUGINS" >"$RABBIT_DIR/enabled_plugins"
+	cat >"$RABBIT_DIR/rabbitmq.conf" <<EOF
 # Written by run.sh for the private development node.
 loopback_users = none
+$RABBIT_CONF_EXTRA
 EOF
 }
 
 start_private_rabbit() {
 	is_local_host "$AMQP_HOST" ||
 		die "nothing answers at $AMQP_HOST:$AMQP_PORT and it is not a local address"
+	launch_private_rabbit
+	await_private_rabbit
+}
+
+# launch_private_rabbit: starts the node RABBIT_* and RABBITMQ_SERVER
+# describe (scripts/cluster.sh points them at each cluster node in turn),
+# unless it is running already, and does not wait for it.
+launch_private_rabbit() {
 	[[ -x $RABBIT_BIN/rabbitmq-server ]] ||
 		die "$RABBIT_BIN/rabbitmq-server not found (run ./run.sh build to install rabbitmq-server)"
 	write_rabbit_config
 
 	if pid_alive "$RABBIT_PIDFILE"; then
-		info "RabbitMQ: our node (pid $(cat "$RABBIT_PIDFILE")) is running but not answering yet; waiting"
+		info "RabbitMQ: our node $RABBIT_NODENAME (pid $(cat "$RABBIT_PIDFILE")) is running but not answering yet; waiting"
 	else
 		rm -f "$RABBIT_PIDFILE"
 		info "RabbitMQ: starting private node $RABBIT_NODENAME on port $AMQP_PORT (data in $RABBIT_DIR)"
@@ -341,18 +354,22 @@ start_private_rabbit() {
 	fi
 	STARTED_RABBIT=1
 	date -u +%FT%TZ >"$RABBIT_MARKER"
+}
 
+# await_private_rabbit: waits up to 60 s for the node launch_private_rabbit
+# started to finish booting.
+await_private_rabbit() {
 	# A single await_startup right after -detached fails ("node not
 	# running") until the node has registered, so poll.
 	local deadline=$((SECONDS + 60))
 	until "${RABBITMQCTL[@]}" -q await_startup >/dev/null 2>&1; do
 		if ((SECONDS >= deadline)); then
 			tail -n 30 "$RABBIT_DIR"/log/*.log >&2 || true
-			die "RabbitMQ did not start within 60 s (logs: $RABBIT_DIR/log)"
+			die "RabbitMQ node $RABBIT_NODENAME did not start within 60 s (logs: $RABBIT_DIR/log)"
 		fi
 		sleep 1
 	done
-	info "RabbitMQ: up"
+	info "RabbitMQ: $RABBIT_NODENAME up"
 }
 
 # stamp_replace_user_line LINE: drops the stamp's line for the user, adds LINE.
@@ -472,10 +489,17 @@ ensure_rabbit() {
 	fi
 }
 
-# ensure_infra [test]: servers up, provisioned and migrated; keys present.
-# With "test", also the -test databases and the test vhost.
+# ensure_infra [test] [no-broker]: servers up, provisioned and migrated;
+# keys present. With "test", also the -test databases and the test vhost;
+# with "no-broker", no single RabbitMQ node (./run.sh cluster has its own).
 ensure_infra() {
-	local with_test=${1:-}
+	local with_test="" broker=1 arg
+	for arg in "$@"; do
+		case $arg in
+		test) with_test="test" ;;
+		no-broker) broker=0 ;;
+		esac
+	done
 	local -a vhosts=("$AMQP_VHOST")
 	[[ $with_test != test ]] || vhosts+=("$TEST_VHOST" "$TEST_VHOST-quorum")
 	mkdir -p "$AUDITLOG_STATE_DIR"
@@ -486,8 +510,10 @@ ensure_infra() {
 		prepare_databases -test
 	fi
 
-	ensure_rabbit
-	provision_rabbit "${vhosts[@]}"
+	if ((broker)); then
+		ensure_rabbit
+		provision_rabbit "${vhosts[@]}"
+	fi
 
 	ensure_jwt_keys
 	ensure_metrics_token

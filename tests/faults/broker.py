@@ -118,8 +118,8 @@ class Broker:
 
 # -- mqtool ------------------------------------------------------------------
 
-def mqtool(*args, stdin=b"", timeout=30, check=True):
-    r = subprocess.run([os.path.join(BIN, "mqtool"), args[0], AMQP_URL, *args[1:]], input=stdin,
+def mqtool(*args, stdin=b"", timeout=30, check=True, url=AMQP_URL):
+    r = subprocess.run([os.path.join(BIN, "mqtool"), args[0], url, *args[1:]], input=stdin,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     if check and r.returncode not in (0, 3):
         raise RuntimeError(f"mqtool {' '.join(args)} exited with {r.returncode}: "

@@ -14,6 +14,16 @@
  *       "confirms C heap_growth B": how much more heap the process holds
  *       after the last C-N/10 confirms than after the first N/10. The
  *       publisher's read path must recycle what the library decodes.
+ *   mqtool quorum URL QUEUE
+ *       declares QUEUE a durable quorum queue (x-queue-type quorum) and
+ *       prints its ready message count (tests/cluster)
+ *   mqtool publish-many URL QUEUE N
+ *       publishes N persistent messages, bodies "0" to "N-1", to QUEUE by
+ *       the default exchange, all in flight at once; exit 0 only when the
+ *       broker confirmed every one (no nack, none returned)
+ *   mqtool drain URL QUEUE
+ *       consumes QUEUE, acknowledging, until nothing comes for a second,
+ *       and prints each body on a line of its own
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,15 +67,24 @@ out:
 	return rc;
 }
 
-static int count(struct mq *mq, const char *queue, int purge)
+enum queue_op { COUNT, PURGE, QUORUM };
+
+/* COUNT and QUORUM print the ready count: COUNT of an existing queue
+ * (passive), QUORUM after declaring the queue a durable quorum queue. */
+static int count(struct mq *mq, const char *queue, enum queue_op op)
 {
 	amqp_connection_state_t conn = mq_connection(mq);
-	if (purge) {
+	if (op == PURGE) {
 		amqp_queue_purge(conn, 1, amqp_cstring_bytes(queue));
 		return amqp_get_rpc_reply(conn).reply_type == AMQP_RESPONSE_NORMAL ? 0 : 1;
 	}
+	amqp_table_entry_t type = {.key = amqp_cstring_bytes("x-queue-type"),
+	                           .value = {.kind = AMQP_FIELD_KIND_UTF8,
+	                                     .value.bytes = amqp_cstring_bytes("quorum")}};
+	amqp_table_t quorum = {.num_entries = 1, .entries = &type};
 	amqp_queue_declare_ok_t *ok =
-	    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
+	    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), op == COUNT, op == QUORUM, 0, 0,
+	                       op == QUORUM ? quorum : amqp_empty_table);
 	if (!ok)
 		return 1;
 	printf("%u\n", ok->message_count);
@@ -146,11 +165,73 @@ static int confirm_heap(struct mq *mq, const char *count_arg)
 	return 0;
 }
 
+struct tally {
+	unsigned char *acked; /* [1..n]: 1 once confirmed */
+	long n, count;
+	bool failed; /* a nack or a return */
+};
+
+static void tally_confirm(void *ctx, enum mq_confirm what, uint64_t tag, bool multiple,
+                          const char *id)
+{
+	(void)id;
+	struct tally *t = ctx;
+	if (what != MQ_ACK || tag > (uint64_t)t->n) {
+		t->failed = true;
+		return;
+	}
+	for (uint64_t i = multiple ? 1 : tag; i <= tag; i++)
+		if (!t->acked[i]) {
+			t->acked[i] = 1;
+			t->count++;
+		}
+}
+
+static int publish_many(struct mq *mq, const char *queue, const char *count_arg)
+{
+	struct tally t = {.n = atol(count_arg)};
+	int rc = 1;
+	if (t.n <= 0 || !(t.acked = calloc((size_t)t.n + 1, 1)) || mq_confirm_select(mq))
+		goto out;
+	for (long i = 0; i < t.n; i++) {
+		char body[32];
+		int len = snprintf(body, sizeof body, "%ld", i);
+		if (mq_publish(mq, "", queue, body, body, (size_t)len, NULL))
+			goto out;
+	}
+	/* Up to a minute: a quorum queue confirms once a majority has it. */
+	for (int waited = 0; t.count < t.n && !t.failed && waited < 60000; waited += 100)
+		if (mq_poll_confirms(mq, 100, tally_confirm, &t))
+			goto out;
+	printf("confirmed %ld of %ld\n", t.count, t.n);
+	rc = t.count == t.n && !t.failed ? 0 : 1;
+out:
+	free(t.acked);
+	return rc;
+}
+
+static int drain(struct mq *mq, const char *queue)
+{
+	struct mq_delivery d;
+	int got;
+	if (mq_consume(mq, queue, 500))
+		return 1;
+	while ((got = mq_next(mq, 1000, 4096, &d)) == 1) {
+		if (d.pending)
+			return 1;
+		printf("%.*s\n", (int)d.len, d.body); /* the body is valid until the ack */
+		if (mq_ack(mq, d.tag, false))
+			return 1;
+	}
+	return got == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	log_init("mqtool", LOG_LEVEL_WARN);
 	if (argc < 4) {
-		fprintf(stderr, "usage: mqtool publish|count|get|purge|confirm-heap URL ...\n");
+		fprintf(stderr, "usage: mqtool publish|count|get|purge|confirm-heap|quorum|"
+		                "publish-many|drain URL ...\n");
 		return 2;
 	}
 	struct mq *mq;
@@ -160,13 +241,19 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "publish") && argc == 6)
 		rc = publish(mq, argv);
 	else if (!strcmp(argv[1], "count"))
-		rc = count(mq, argv[3], 0);
+		rc = count(mq, argv[3], COUNT);
 	else if (!strcmp(argv[1], "purge"))
-		rc = count(mq, argv[3], 1);
+		rc = count(mq, argv[3], PURGE);
 	else if (!strcmp(argv[1], "get"))
 		rc = get(mq, argv[3]);
 	else if (!strcmp(argv[1], "confirm-heap"))
 		rc = confirm_heap(mq, argv[3]);
+	else if (!strcmp(argv[1], "quorum"))
+		rc = count(mq, argv[3], QUORUM);
+	else if (!strcmp(argv[1], "publish-many") && argc == 5)
+		rc = publish_many(mq, argv[3], argv[4]);
+	else if (!strcmp(argv[1], "drain"))
+		rc = drain(mq, argv[3]);
 	mq_close(mq);
 	return rc;
 }
