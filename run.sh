@@ -234,7 +234,7 @@ daemon_port() {
 }
 
 start_daemons() {
-	local name port bin
+	local name port bin instance
 	for name in "${DAEMONS[@]}"; do
 		bin=$REPO_ROOT/build/bin/auditlog-${name%%.*}
 		[[ -x $bin ]] || die "$bin is missing (did the build produce it?)"
@@ -246,9 +246,13 @@ start_daemons() {
 	# Each daemon gets its own session, so a Ctrl-C at the terminal reaches
 	# only this script, which then stops them in order.
 	for name in "${DAEMONS[@]}"; do
-		port=$AUDITLOG_AUDITOR_PORT # cluster mode's further auditors: ports of their own
-		[[ $name != auditor.* ]] || port=$(daemon_port "$name")
-		AUDITLOG_AUDITOR_PORT=$port setsid "$REPO_ROOT/build/bin/auditlog-${name%%.*}" &
+		# cluster mode's further auditors: ports and instance numbers of their own
+		port=$AUDITLOG_AUDITOR_PORT instance=${AUDITLOG_AUDITOR_INSTANCE:-0}
+		if [[ $name == auditor.* ]]; then
+			port=$(daemon_port "$name") instance=${name#auditor.}
+		fi
+		AUDITLOG_AUDITOR_PORT=$port AUDITLOG_AUDITOR_INSTANCE=$instance \
+			setsid "$REPO_ROOT/build/bin/auditlog-${name%%.*}" &
 		DAEMON_PIDS[$name]=$!
 	done
 }

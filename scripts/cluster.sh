@@ -295,7 +295,11 @@ cmd_cluster() {
 	: "${AUDITLOG_QUEUE_TYPE:=quorum}"
 	: "${AUDITLOG_PARTITIONS:=4}"
 	AUDITLOG_AUDITOR_URL=http://localhost:$AUDITLOG_AUDITOR_PORT # the first auditor
-	export AUDITLOG_AMQP_URL AUDITLOG_QUEUE_TYPE AUDITLOG_PARTITIONS AUDITLOG_AUDITOR_URL
+	# Auditor I's share is the partitions p with p mod N == I (README
+	# "Partitions and several auditors"); its own events go to log 1024 + I.
+	AUDITLOG_AUDITORS=$auditors
+	export AUDITLOG_AMQP_URL AUDITLOG_QUEUE_TYPE AUDITLOG_PARTITIONS AUDITLOG_AUDITOR_URL \
+		AUDITLOG_AUDITORS
 	# auditor.I (I >= 1) listens on AUDITLOG_AUDITOR_PORT + 10 * I (run.sh's
 	# daemon_port).
 	DAEMONS=(api auditor)
