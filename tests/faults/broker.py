@@ -127,17 +127,17 @@ def mqtool(*args, stdin=b"", timeout=30, check=True, url=AMQP_URL):
     return r
 
 
-def count(queue):
-    return int(mqtool("count", queue).stdout.split()[0])
+def count(queue, url=AMQP_URL):
+    return int(mqtool("count", queue, url=url).stdout.split()[0])
 
 
-def purge(queue):
-    mqtool("purge", queue)
+def purge(queue, url=AMQP_URL):
+    mqtool("purge", queue, url=url)
 
 
-def get(queue):
+def get(queue, url=AMQP_URL):
     """(reason, body) of one message, taken and acknowledged; None if empty."""
-    r = mqtool("get", queue)
+    r = mqtool("get", queue, url=url)
     if r.returncode == 3:
         return None
     reason, _, rest = r.stdout.partition(b"\n")

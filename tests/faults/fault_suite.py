@@ -11,6 +11,17 @@ deletes, reads from several concurrent clients), each fault in its own run:
   auditor-term     the auditor stopped with SIGTERM mid-load and restarted
   poison           poison messages published to the exchange between valid events
 
+and with --cluster, on the three-node RabbitMQ cluster of `./run.sh cluster`
+(started unless it runs), CLUSTER_PARTITIONS partitions on quorum queues
+shared by two auditors (README "Partitions and several auditors"):
+
+  cluster-node-kill     the node leading most partition queues SIGKILLed, started
+                        again after 5 s: requests never fail, the daemons move to
+                        another node within FAILOVER_S, nothing lost or repeated
+  cluster-auditor-kill  the auditor writing partition 0's log SIGKILLed: the other
+                        takes its logs over within FAILOVER_S, continues them with no
+                        gap, and hands them back once it is restarted
+
 After each: wait for the pipeline to drain, then compare what the clients
 did with what the auditor stored (see verify.py), and check the log of
 record: the positions of log 0 run from 0 with no gap (the primary key
@@ -43,6 +54,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
+import cluster as cluster_mod  # noqa: E402
 import amqp_probe  # noqa: E402
 import broker as mq  # noqa: E402
 from auditor_db import DB_NAME, AuditorDB, sql_id  # noqa: E402
@@ -63,6 +76,11 @@ RUNS = ["rabbit-kill", "rabbit-freeze", "auditor-kill", "auditor-db-stop", "api-
 READY_FLIP_S = 1.0
 READY_RUNS = {"rabbit-kill": ("api", "auditor"), "auditor-db-stop": ("auditor",)}
 TERM_RUNS = {"api-term": "api", "auditor-term": "auditor"}
+CLUSTER_RUNS = ["cluster-node-kill", "cluster-auditor-kill"]
+CLUSTER_PARTITIONS = 3
+# The longest a broker node's or an auditor's death may interrupt the
+# pipeline (issue 16: under 5 s).
+FAILOVER_S = 5.0
 LATENCY_RUNS = ("rabbit-kill", "rabbit-freeze")
 T0 = time.monotonic()
 
@@ -174,6 +192,7 @@ class Suite:
         self.args = args
         self.broker = mq.Broker()
         self.db = None
+        self.cluster = None  # tests/cluster's Cluster, for the cluster runs
         self.tag = uuid.uuid4().hex[:8]
         atexit.register(self.broker.thaw)  # never leave the broker frozen
 
@@ -187,7 +206,10 @@ class Suite:
         spool = os.path.join(rundir, "spool")
         os.makedirs(spool)
         infra_log = os.path.join(rundir, "run-sh-infra.log")
-        stack = FaultStack(rundir, {"AUDITLOG_SPOOL_DIR": spool}, self.db.env())
+        cl = name in CLUSTER_RUNS
+        topo = self._cluster_env() if cl else {}
+        stack = FaultStack(rundir, dict(topo, AUDITLOG_SPOOL_DIR=spool),
+                           dict(self.db.env(), **topo), auditors=2 if cl else 1)
         stop = threading.Event()
         watch_stop = threading.Event()
         others = self.others = []
@@ -197,14 +219,17 @@ class Suite:
         try:
             if name.startswith("rabbit-"):
                 self.broker.pid()  # NotOurBroker: fail, never skip
-            mq.purge(mq.DEAD_QUEUE)
-            backlog = mq.count(mq.QUEUE)
+            self._purge(cl, mq.DEAD_QUEUE)
+            backlog = self._ready(cl)
             if backlog:
                 res.notes.append(f"{backlog} messages were already queued at the start")
             stack.start("auditor")
+            if cl:
+                stack.start("auditor2")
             stack.start("api")
-            self._check_sole_consumer(res)
-            watcher.start()
+            if not cl:  # the cluster's vhost is this suite's alone
+                self._check_sole_consumer(res)
+                watcher.start()
             admin = stack.token(1)
             run_tag = f"{self.tag}-{name}-{uuid.uuid4().hex[:4]}"
             nclients = self.args.term_clients if name in TERM_RUNS else self.args.clients
@@ -247,9 +272,11 @@ class Suite:
             self._note_outcomes(name, records, t_inject, t_over, res)
             say(f"{name}: {len(records)} requests ({res.ok} ok, {res.unknown} unknown, "
                 f"{res.failed} failed); draining")
-            events, poison_state = self._drain(stack, clients, admin, extra, res)
+            events, poison_state = self._drain(stack, clients, admin, extra, res, cl)
             self._verify(name, clients, events, extra, poison_state, res)
-            self._verify_log(stack, admin, res)
+            self._verify_log(stack, admin, res, CLUSTER_PARTITIONS if cl else 1)
+            if cl:
+                self._verify_order(res)
             if res.failures or self.args.keep_logs:
                 self._dump(rundir, clients, events)
             self._latency(name, res)
@@ -273,7 +300,12 @@ class Suite:
                                     "(a concurrent test run?) took part of the events, so "
                                     "losses below are not the daemons' doing")
             try:
-                self.broker.repair(infra_log)
+                if cl:
+                    for node in self.cluster.nodes.values():
+                        if node.dead:
+                            node.start()
+                else:
+                    self.broker.repair(infra_log)
             except Exception as e:  # noqa: BLE001
                 res.failures.append(f"could not bring RabbitMQ back: {e}")
             if not self.db.running():
@@ -332,10 +364,153 @@ class Suite:
                     f"waiting up to {self.args.wait_alone:g}s for it to leave")
             time.sleep(0.2)
 
+    # -- the cluster runs --------------------------------------------------------
+
+    def _cluster_env(self):
+        """The daemons' settings for the cluster runs: every node's URL, the
+        partitions on quorum queues, two auditors sharing them."""
+        return {"AUDITLOG_AMQP_URL": ",".join(self.cluster.url(n) for n in self.cluster.nodes),
+                "AUDITLOG_PARTITIONS": str(CLUSTER_PARTITIONS), "AUDITLOG_QUEUE_TYPE": "quorum",
+                "AUDITLOG_AUDITORS": "2", "AUDITLOG_STANDBY_MS": "500",
+                "AUDITLOG_REBALANCE_MS": "3000"}
+
+    def _queues(self, cl):
+        return [mq.QUEUE] if not cl else \
+            [mq.QUEUE] + [f"{mq.QUEUE}.{p}" for p in range(1, CLUSTER_PARTITIONS)]
+
+    def _ready(self, cl):
+        """Messages ready in the audit queue(s): every partition's on the
+        cluster. None when one cannot be read."""
+        if not cl:
+            return mq.count(mq.QUEUE)
+        url = self._cluster_env()["AUDITLOG_AMQP_URL"]
+        try:
+            return sum(mq.count(q, url=url) for q in self._queues(cl))
+        except (RuntimeError, ValueError, IndexError):
+            return None  # not declared yet, or a node away
+
+    def _purge(self, cl, queue):
+        if not cl:
+            mq.purge(queue)
+            return
+        try:
+            mq.purge(queue, url=self._cluster_env()["AUDITLOG_AMQP_URL"])
+        except RuntimeError:
+            pass  # not declared yet: the daemons declare it
+
+    def _holders(self):
+        """{log: writer} of the newest lease of each partition's log."""
+        out = self.db.root_sql(
+            "SELECT l.log_id, l.writer FROM log_leases l JOIN (SELECT log_id, MAX(epoch) e "
+            "FROM log_leases GROUP BY log_id) m ON l.log_id = m.log_id AND l.epoch = m.e "
+            f"WHERE l.log_id < {CLUSTER_PARTITIONS}", database=DB_NAME)
+        return {int(line.split("\t")[0]): line.split("\t", 1)[1]
+                for line in out.splitlines() if line.strip()}
+
+    def _verify_order(self, res):
+        """One target's mutations: in one log, their versions in its order."""
+        out = self.db.root_sql(
+            "SELECT COUNT(*) FROM (SELECT target_type, target_id FROM data_event_mutations "
+            "GROUP BY target_type, target_id HAVING COUNT(DISTINCT log_id) > 1) x",
+            database=DB_NAME)
+        if int(out.strip() or 0):
+            res.failures.append(f"{out.strip()} targets have mutations in more than one log")
+        out = self.db.root_sql(
+            "SELECT COUNT(*) FROM data_event_mutations a JOIN data_event_mutations b ON "
+            "a.target_type = b.target_type AND a.target_id = b.target_id AND a.log_id = b.log_id "
+            "AND a.seq < b.seq AND a.target_version >= b.target_version", database=DB_NAME)
+        if int(out.strip() or 0):
+            res.failures.append(f"{out.strip()} pairs of one target's mutations are stored out "
+                                "of their versions' order")
+        else:
+            res.notes.append("every target's mutations are in one log, in their versions' order")
+
+    def _gap_s(self, watch, name, t_from):
+        """The longest run of non-200 /readyz answers of name after t_from."""
+        worst, start = 0.0, None
+        for t, n, st in watch.samples:
+            if n != name or t < t_from:
+                continue
+            if st != 200 and start is None:
+                start = t
+            elif st == 200 and start is not None:
+                worst, start = max(worst, t - start), None
+        if start is not None:
+            worst = max(worst, time.monotonic() - start)
+        return worst
+
+    def _inject_cluster(self, name, stack, res):
+        if name == "cluster-node-kill":
+            queues = self.cluster.queues(1)
+            leaders = [cluster_mod.node_number(queues[q]["leader"]) for q in self._queues(True)
+                       if q in queues]
+            n = max(set(leaders), key=leaders.count) if leaders else 1
+            watch = ReadyWatch(stack, ("api", "auditor", "auditor2"))
+            time.sleep(0.5)
+            t = time.monotonic()
+            self.cluster.kill(n)
+            say(f"{name}: SIGKILLed node {n} (leader of {leaders.count(n)} of "
+                f"{len(leaders)} partition queues); starting it again in 5s")
+            time.sleep(5.0)
+            t1 = time.monotonic()
+            self.cluster.restart(n)
+            say(f"{name}: node {n} back in the cluster after {time.monotonic() - t1:.1f}s")
+            time.sleep(1.0)
+            watch.stop.set()
+            watch.thread.join(5)
+            for d in ("api", "auditor", "auditor2"):
+                gap = self._gap_s(watch, d, t)
+                res.notes.append(f"{d} /readyz not 200 for at most {gap:.2f} s after node {n} "
+                                 "was killed")
+                if gap > FAILOVER_S:
+                    res.failures.append(f"{d} was not ready for {gap:.1f} s after a node was "
+                                        f"killed (at most {FAILOVER_S:g} s)")
+            after = self.cluster.queues(n % 3 + 1)
+            res.notes.append("partition queue leaders after: " + ", ".join(
+                f"{q} on node {cluster_mod.node_number(after[q]['leader'])}"
+                for q in self._queues(True) if q in after))
+        elif name == "cluster-auditor-kill":
+            holders = self._holders()
+            pids = {d: stack.daemons[d].proc.pid for d in ("auditor", "auditor2")}
+            victim = next(d for d, pid in pids.items() if f"pid {pid} " in holders.get(0, ""))
+            survivor = "auditor2" if victim == "auditor" else "auditor"
+            logs = [p for p, w in holders.items() if f"pid {pids[victim]} " in w]
+            t = time.monotonic()
+            stack.kill(victim)
+            say(f"{name}: SIGKILLed {victim}, the writer of logs {logs}")
+            deadline = t + 30
+            while time.monotonic() < deadline:
+                h = self._holders()
+                if all(f"pid {pids[survivor]} " in h.get(p, "") for p in logs):
+                    break
+                time.sleep(0.05)
+            took = time.monotonic() - t
+            res.notes.append(f"{survivor} took logs {logs} over {took:.2f} s after {victim} "
+                             "was killed")
+            if took > FAILOVER_S:
+                res.failures.append(f"the logs of the killed auditor were taken over after "
+                                    f"{took:.1f} s (at most {FAILOVER_S:g} s)")
+            time.sleep(1.0)
+            stack.restart(victim)
+            pid = stack.daemons[victim].proc.pid
+            t = time.monotonic()
+            while time.monotonic() < t + 30:
+                if all(f"pid {pid} " in self._holders().get(p, "") for p in logs):
+                    res.notes.append(f"{victim}, restarted, had its logs back after "
+                                     f"{time.monotonic() - t:.2f} s")
+                    break
+                time.sleep(0.1)
+            else:
+                res.failures.append(f"{victim}, restarted, did not get its logs {logs} back "
+                                    "within 30 s")
+        return None
+
     # -- faults ----------------------------------------------------------------
 
     def _inject(self, name, stack, res, infra_log):
         """Injects the fault; returns once it is over (restarted, thawed...)."""
+        if name in CLUSTER_RUNS:
+            return self._inject_cluster(name, stack, res)
         outage = self.args.outage
         if name == "rabbit-kill":
             watch = ReadyWatch(stack, READY_RUNS[name])
@@ -443,7 +618,7 @@ class Suite:
 
     # -- drain and verify ------------------------------------------------------
 
-    def _drain(self, stack, clients, token, extra, res):
+    def _drain(self, stack, clients, token, extra, res, cl=False):
         """Polls until everything expected is stored and stable, or counts
         stop moving, or the timeout. Returns (events per client, poison state)."""
         args = self.args
@@ -451,7 +626,7 @@ class Suite:
         last_sig, stable_since = None, time.monotonic()
         t0 = time.monotonic()
         while True:
-            ready = mq.count(mq.QUEUE)
+            ready = self._ready(cl)
             events = {c.idx: stack.fetch_events(f"filter[actor]=users:{c.actor_id}", token)
                       for c in clients}
             missing = sum(missing_counts(c.records, events[c.idx]) for c in clients)
@@ -494,12 +669,18 @@ class Suite:
         if extra:
             self._verify_poison(extra, poison_state, res)
         else:
-            dead = mq.count(mq.DEAD_QUEUE)
+            url = self._cluster_env()["AUDITLOG_AMQP_URL"] if name in CLUSTER_RUNS \
+                else mq.AMQP_URL
+            try:
+                dead = mq.count(mq.DEAD_QUEUE, url=url)
+            except (RuntimeError, ValueError, IndexError) as e:
+                dead = 0
+                res.failures.append(f"cannot count {mq.DEAD_QUEUE}: {e}")
             if dead:
                 res.failures.append(f"{dead} messages in {mq.DEAD_QUEUE} although no poison "
                                     "was sent (valid events dead-lettered?)")
                 for _ in range(min(dead, 5)):
-                    m = mq.get(mq.DEAD_QUEUE)
+                    m = mq.get(mq.DEAD_QUEUE, url=url)
                     if m:
                         res.failures.append(f"  dead: reason {m[0]!r} body {m[1][:200]!r}")
         if t.lost_mut:
@@ -522,31 +703,37 @@ class Suite:
         if res.failures:
             res.failures.extend("  " + d for d in t.details)
 
-    def _verify_log(self, stack, token, res):
+    def _verify_log(self, stack, token, res, logs=1):
         """The log of record after the fault, as the administrator sees the
-        table and as the auditor verifies it: positions 0..n-1 of log 0 with
-        no gap and no repeat (n rows, n distinct positions, MIN 0, MAX n-1),
-        the appends giving exactly n positions, and GET /verify answering
-        200."""
-        out = self.db.root_sql("SELECT COUNT(*), COUNT(DISTINCT seq), COALESCE(MIN(seq), -1), "
-                               "COALESCE(MAX(seq), -1), (SELECT COALESCE(SUM(LENGTH(leaf_hashes)) "
-                               "DIV 32, 0) FROM log_appends WHERE log_id = 0) "
-                               "FROM data_events WHERE log_id = 0", database=DB_NAME)
-        n, distinct, lo, hi, given = (int(x) for x in out.split())
-        if n == 0:
-            res.positions = "empty"
-            res.failures.append("log 0 holds no event after the run")
-        elif distinct != n or given != n:
-            res.positions = "REPEAT"
-            res.failures.append(f"positions of log 0: {n} rows, {distinct} distinct positions, "
-                                f"{given} positions given by the appends")
-        elif lo != 0 or hi != n - 1:
-            res.positions = "GAP"
-            res.failures.append(f"positions of log 0: {n} rows from seq {lo} to {hi} (expected 0 "
-                                f"to {n - 1}): {'missing' if hi - lo + 1 > n else 'extra'} "
-                                "positions")
-        else:
-            res.positions = f"{n} ok"
+        table and as the auditor verifies it: positions 0..n-1 of each log
+        (0 .. logs - 1) with no gap and no repeat (n rows, n distinct
+        positions, MIN 0, MAX n-1), the appends giving exactly n positions,
+        and GET /verify answering 200."""
+        shown = []
+        for log in range(logs):
+            out = self.db.root_sql(
+                "SELECT COUNT(*), COUNT(DISTINCT seq), COALESCE(MIN(seq), -1), "
+                "COALESCE(MAX(seq), -1), (SELECT COALESCE(SUM(LENGTH(leaf_hashes)) DIV 32, 0) "
+                f"FROM log_appends WHERE log_id = {log}) FROM data_events WHERE log_id = {log}",
+                database=DB_NAME)
+            n, distinct, lo, hi, given = (int(x) for x in out.split())
+            if n == 0:
+                shown.append("empty")
+                res.failures.append(f"log {log} holds no event after the run")
+            elif distinct != n or given != n:
+                shown.append("REPEAT")
+                res.failures.append(f"positions of log {log}: {n} rows, {distinct} distinct "
+                                    f"positions, {given} positions given by the appends")
+            elif lo != 0 or hi != n - 1:
+                shown.append("GAP")
+                res.failures.append(f"positions of log {log}: {n} rows from seq {lo} to {hi} "
+                                    f"(expected 0 to {n - 1}): "
+                                    f"{'missing' if hi - lo + 1 > n else 'extra'} positions")
+            else:
+                shown.append(f"{n} ok")
+        res.positions = shown[0] if logs == 1 else "+".join(
+            x.split()[0] if x.endswith(" ok") else x for x in shown) + \
+            (" ok" if all(x.endswith(" ok") for x in shown) else "")
         status, _, body = stack.request("auditor", "GET", "/verify", token=token, raw=True)
         res.verify = str(status)
         text = body.decode("utf-8", "replace")[:500]
@@ -698,6 +885,10 @@ class Suite:
         try:
             say(f"auditor's private MariaDB: {self.db.dir} port {self.db.port}")
             self.db.create()
+            if any(n in CLUSTER_RUNS for n in names):
+                self.cluster = cluster_mod.Cluster(tempfile.mkdtemp(prefix="auditlog-cluster-"))
+                say(f"cluster: up in {self.cluster.up():.1f}s")
+                self._purge_partitions()
             for name in names:
                 say(f"=== {name} ===")
                 r = self.run(name)
@@ -714,7 +905,14 @@ class Suite:
         finally:
             self.broker.thaw()
             self.db.close()
+            if self.cluster:
+                self.cluster.down()
         return results
+
+    def _purge_partitions(self):
+        """The cluster's partition queues, left by an earlier run, emptied."""
+        for q in self._queues(True):
+            self._purge(True, q)
 
 
 # -- the table -----------------------------------------------------------------
@@ -773,7 +971,9 @@ def details(results, strict):
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", help="comma-separated runs: " + ",".join(RUNS))
+    ap.add_argument("--only", help="comma-separated runs: " + ",".join(RUNS + CLUSTER_RUNS))
+    ap.add_argument("--cluster", action="store_true",
+                    help="the cluster runs (" + ", ".join(CLUSTER_RUNS) + ") instead of the others")
     ap.add_argument("--clients", type=int, default=4, help="concurrent clients (4)")
     ap.add_argument("--term-clients", type=int, default=6,
                     help="concurrent clients in api-term and auditor-term (6): the stop "
@@ -810,11 +1010,11 @@ def parse_args(argv):
     a = ap.parse_args(argv)
     if a.only:
         names = [n.strip() for n in a.only.split(",") if n.strip()]
-        bad = [n for n in names if n not in RUNS]
+        bad = [n for n in names if n not in RUNS + CLUSTER_RUNS]
         if bad:
-            ap.error(f"unknown run(s) {bad}; known: {RUNS}")
+            ap.error(f"unknown run(s) {bad}; known: {RUNS + CLUSTER_RUNS}")
     else:
-        names = list(RUNS)
+        names = list(CLUSTER_RUNS if a.cluster else RUNS)
     if a.clients < 1:
         ap.error("--clients must be at least 1")
     return a, names

@@ -18,12 +18,13 @@ class AppendingDaemon(harness.Daemon):
 
     def __init__(self, name, env, logdir):  # noqa: D107 - same as the parent, "ab" log
         self.name = name
+        binary = name.rstrip("0123456789")  # auditor2: a second auditlog-auditor
         self.log_path = os.path.join(logdir, name + ".log")
         self.log = open(self.log_path, "ab")
         self.log.write(f"---- {time.strftime('%H:%M:%S')} starting auditlog-{name} ----\n"
                        .encode())
         self.log.flush()
-        self.proc = subprocess.Popen([os.path.join(BIN, "auditlog-" + name)], env=env,
+        self.proc = subprocess.Popen([os.path.join(BIN, "auditlog-" + binary)], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT, cwd=SRC)
         harness._live.append(self.proc)
 
@@ -31,11 +32,18 @@ class AppendingDaemon(harness.Daemon):
 class FaultStack(Stack):
     """api + auditor; per-daemon environments; kill and restart."""
 
-    def __init__(self, logdir, api_env, auditor_env):
+    def __init__(self, logdir, api_env, auditor_env, auditors=1):
         super().__init__(daemons=("api", "auditor"))
         os.rmdir(self.logdir)  # the parent made one; ours is given
         self.logdir = logdir
         self.envs = {"api": dict(self.env, **api_env), "auditor": dict(self.env, **auditor_env)}
+        # Further auditors (auditor2, ...: instance 1, ...), sharing the
+        # partitions with the first (README "Partitions and several auditors").
+        for i in range(1, auditors):
+            name = f"auditor{i + 1}"
+            self.ports[name] = free_port()
+            self.envs[name] = dict(self.envs["auditor"], AUDITLOG_AUDITOR_PORT=str(self.ports[name]),
+                                   AUDITLOG_AUDITOR_INSTANCE=str(i))
         self.problems = []  # daemons that died on their own, unclean exits
         self.killed = {}    # name -> times we SIGKILLed it
 
