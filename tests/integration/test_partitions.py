@@ -8,47 +8,14 @@ log checkpointed at its end. Runs on its own vhost (quorum queues cannot
 replace the shared test vhost's classic ones)."""
 import os
 import signal
-import tempfile
 import threading
 import time
-import urllib.parse
 
-from harness import Daemon, Stack, free_port, http, run, wait_for
+from harness import Stack, free_port, http, partitions_env, run, start_auditor, wait_for
 from test_reads import reader_sql
 
 P = 3
-
-
-def quorum_url():
-    u = urllib.parse.urlsplit(os.environ.get("AUDITLOG_AMQP_URL",
-                                             "amqp://dev:dev@localhost:5672/"))
-    vhost = urllib.parse.unquote(u.path[1:]) or "auditlog-test"
-    return urllib.parse.urlunsplit(u._replace(path="/" + urllib.parse.quote(vhost + "-quorum",
-                                                                             safe="")))
-
-
-ENV = {"AUDITLOG_AMQP_URL": quorum_url(), "AUDITLOG_PARTITIONS": str(P),
-       "AUDITLOG_QUEUE_TYPE": "quorum", "AUDITLOG_CHECKPOINT_MS": "200"}
-
-
-def start_auditor(s, port):
-    env = dict(s.env, AUDITLOG_AUDITOR_PORT=str(port), AUDITLOG_AUDITOR_INSTANCE="1")
-    d = Daemon("auditor", env, tempfile.mkdtemp(prefix="auditlog-test-b-"))
-    wait_for(lambda: d.proc.poll() is None and
-             s.request("auditor", "GET", "/livez")[0] == 200 if port == s.ports["auditor"]
-             else _listens(port, d), 30, what="the second auditor")
-    return d
-
-
-def _listens(port, d):
-    import socket
-    if d.proc.poll() is not None:
-        raise AssertionError(f"auditor exited with {d.proc.returncode}:\n{d.tail()}")
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+ENV = partitions_env(P)
 
 
 def http_get(port, path, token):
@@ -114,7 +81,7 @@ def test_takeover_under_load():
     with Stack(extra_env=ENV, daemons=("api", "auditor")) as s:
         token = s.token(1)
         other_port = free_port()
-        b = start_auditor(s, other_port)
+        b = start_auditor(s, other_port, 1)
         try:
             with Load(s, token) as load:
                 # Every partition has a writer (its lease) before the kill.
