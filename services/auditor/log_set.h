@@ -48,13 +48,15 @@ struct ledger *log_set_ledger(struct auditor *a, uint32_t log);
  * yet. Returns 0 otherwise. */
 int log_set_opening(struct http_request *req, uint32_t log);
 
-/* Whether l's writer (this process) holds its log's lease now: it took the
- * log (ledger_epoch) and the newest stored lease is still that one. A
+/* Whether l's writer (this process) is the log's writer now: with one
+ * classic partition, the deployment's one auditor (README "Partitions":
+ * several auditors take quorum queues), so always; otherwise when it took
+ * the log (ledger_epoch) and the newest stored lease is still that one. A
  * caller that reads rows first and asks this after knows that no other
  * writer had appended to the log when it read them (a writer appends only
  * under the newest lease, inserted before its first append). Returns DB_OK
  * with *held, or a db status. */
-int log_set_held(struct db *db, struct ledger *l, bool *held);
+int log_set_held(struct db *db, struct auditor *a, struct ledger *l, bool *held);
 
 /* Every log there is: those the database holds a checkpoint, an append or
  * a lease of, and those this process has open, into *out (the caller

@@ -220,7 +220,7 @@ static int extra_rows(struct walk *w)
 	uint64_t given = 0;
 	if (!st && w->own) {
 		given = ledger_given(w->own);
-		st = log_set_held(w->db, w->own, &held);
+		st = log_set_held(w->db, w->a, w->own, &held);
 	}
 	if (st)
 		return st < 0 ? st : DB_ERR;

@@ -50,7 +50,7 @@ def get_json(port, path, token=None):
 def signed_by(note, vkey):
     """Whether the signed note carries a valid Ed25519 signature by the
     verifier key line vkey (c2sp.org/signed-note), checked with OpenSSL."""
-    name, _, key = vkey.strip().split("+")
+    name, _, key = vkey.strip().split("+", 2)
     raw = base64.b64decode(key)[1:]
     text, _, sigs = note.rpartition("\n\n")
     text += "\n"
