@@ -48,8 +48,8 @@ int log_set_held(struct db *db, struct auditor *a, struct ledger *l, bool *held)
 	if (*held || !mine)
 		return DB_OK; /* it never wrote the log */
 	struct db_value v = DB_INT(ledger_log(l));
-	int st = db_query(db, "SELECT MAX(epoch) FROM log_leases WHERE log_id = ?", &v, 1, epoch_row,
-	                  &newest);
+	int st = db_query(db, "SELECT MAX(epoch) FROM log_leases WHERE log_id = ?", &v, 1,
+	                  epoch_row, &newest);
 	if (st)
 		return st < 0 ? st : DB_ERR;
 	*held = newest == mine;
@@ -88,8 +88,9 @@ struct gather {
 static int log_row(void *ctx, const struct db_row *row)
 {
 	struct gather *g = ctx;
-	return row->val[0] && add(g->s, &g->cap, (uint32_t)strtoul(row->val[0], NULL, 10)) ? DB_ERR
-	                                                                                  : 0;
+	if (row->val[0] && add(g->s, &g->cap, (uint32_t)strtoul(row->val[0], NULL, 10)))
+		return DB_ERR;
+	return 0;
 }
 
 int log_set_all(struct db *db, struct auditor *a, struct log_set *out)
@@ -151,13 +152,15 @@ int log_set_param(struct http_request *req, bool list, struct log_set *out)
 		if (parse_id(p, len, &id) || (!list && p[len]) || out->n == LOG_SET_PARAM_MAX) {
 			log_set_free(out);
 			if (list)
-				http_reply_param_error(req, "log", "Invalid query parameter",
-				                       "\"log\" must be a log id from 0 to %u, or a list of "
-				                       "up to %u of them separated by commas.",
-				                       LOG_ID_MAX, LOG_SET_PARAM_MAX);
+				http_reply_param_error(
+				    req, "log", "Invalid query parameter",
+				    "\"log\" must be a log id from 0 to %u, or a list of "
+				    "up to %u of them separated by commas.",
+				    LOG_ID_MAX, LOG_SET_PARAM_MAX);
 			else
 				http_reply_param_error(req, "log", "Invalid query parameter",
-				                       "\"log\" must be one log id from 0 to %u.", LOG_ID_MAX);
+				                       "\"log\" must be one log id from 0 to %u.",
+				                       LOG_ID_MAX);
 			return -1;
 		}
 		size_t before = out->n;
