@@ -238,6 +238,15 @@ static void put_header(struct jcs_buf *b, const struct bundle_header *h)
 	put_hashes(b, ",\"left\":", h->left, h->nleft);
 	jcs_buf_lit(b, ",\"log\":");
 	jcs_buf_int(b, (long long)h->log);
+	if (h->nlogs) {
+		jcs_buf_lit(b, ",\"logs\":[");
+		for (size_t i = 0; i < h->nlogs; i++) {
+			if (i)
+				jcs_buf_put(b, ",", 1);
+			jcs_buf_int(b, (long long)h->logs[i]);
+		}
+		jcs_buf_put(b, "]", 1);
+	}
 	jcs_buf_lit(b, ",\"origin\":");
 	jcs_buf_string(b, h->origin, strlen(h->origin));
 	if (h->has_pin) {
@@ -252,9 +261,30 @@ static void put_header(struct jcs_buf *b, const struct bundle_header *h)
 	jcs_buf_lit(b, "}");
 }
 
+/* Whether logs (n of them) is a spanning bundle's list holding log: 2 or
+ * more, ascending, log among them. */
+static int logs_ok(const uint32_t *logs, size_t n, uint32_t log)
+{
+	int has = 0;
+	if (n < 2 || n > BUNDLE_LOGS_MAX || !logs)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i && logs[i - 1] >= logs[i])
+			return 0;
+		has |= logs[i] == log;
+	}
+	return has;
+}
+
+int bundle_line_is_header(const char *line, size_t len)
+{
+	static const char start[] = "{\"checkpoint\":";
+	return len >= sizeof start - 1 && !memcmp(line, start, sizeof start - 1);
+}
+
 int bundle_header_write(const struct bundle_header *h, struct jcs_buf *out)
 {
-	if (!h->origin || !h->checkpoint || h->from > h->to || h->to > (uint64_t)LEAF_INT_MAX ||
+	if ((h->nlogs && !logs_ok(h->logs, h->nlogs, h->log)) || !h->origin || !h->checkpoint || h->from > h->to || h->to > (uint64_t)LEAF_INT_MAX ||
 	    h->nleft != merkle_border_left_count(h->from) || h->nright > MERKLE_MAX_BORDER ||
 	    (h->nleft && !h->left) || (h->nright && !h->right) ||
 	    (h->has_pin &&
@@ -301,10 +331,9 @@ __attribute__((format(printf, 2, 3))) static void say(char *why, const char *fmt
 	va_end(ap);
 }
 
-/* An integral number in [lo, hi] (read as a double: READ_FLAGS). */
-static int get_int(const json_t *obj, const char *name, double lo, double hi, long long *out)
+/* v an integral number in [lo, hi] (read as a double: READ_FLAGS). */
+static int int_value(const json_t *v, double lo, double hi, long long *out)
 {
-	const json_t *v = json_object_get(obj, name);
 	if (!v || !json_is_number(v))
 		return -1;
 	double d = json_number_value(v);
@@ -312,6 +341,12 @@ static int get_int(const json_t *obj, const char *name, double lo, double hi, lo
 		return -1;
 	*out = (long long)d;
 	return 0;
+}
+
+/* Member name of obj, an integral number in [lo, hi]. */
+static int get_int(const json_t *obj, const char *name, double lo, double hi, long long *out)
+{
+	return int_value(json_object_get(obj, name), lo, hi, out);
 }
 
 /* A string without NUL (a C string for leaf.c), or NULL. */
@@ -392,6 +427,7 @@ static json_t *load_object(const char *line, size_t len, char *why, int *st)
 
 void bundle_head_clear(struct bundle_head *h)
 {
+	free(h->logs);
 	free(h->origin);
 	free(h->checkpoint);
 	memset(h, 0, sizeof *h);
@@ -399,7 +435,7 @@ void bundle_head_clear(struct bundle_head *h)
 
 int bundle_header_parse(const char *line, size_t len, struct bundle_head *h, char *why)
 {
-	static const char *const names[] = {"checkpoint", "format", "from",  "left", "log",
+	static const char *const names[] = {"checkpoint", "format", "from",  "left", "log", "logs",
 	                                    "origin",     "pin",    "right", "to",   NULL};
 	static const char *const pin_names[] = {"consistency", "size", NULL};
 	int st = BUNDLE_EFORMAT;
@@ -424,6 +460,27 @@ int bundle_header_parse(const char *line, size_t len, struct bundle_head *h, cha
 		goto out;
 	}
 	h->log = (uint32_t)v;
+	const json_t *logs = json_object_get(root, "logs");
+	if (logs) {
+		size_t n = json_is_array(logs) ? json_array_size(logs) : 0;
+		if (n >= 2 && n <= BUNDLE_LOGS_MAX && !(h->logs = malloc(n * sizeof *h->logs))) {
+			st = BUNDLE_ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; h->logs && i < n; i++) {
+			if (int_value(json_array_get(logs, i), 0, 4294967295.0, &v)) {
+				n = 0;
+				break;
+			}
+			h->logs[i] = (uint32_t)v;
+		}
+		if (!h->logs || !logs_ok(h->logs, n, h->log)) {
+			say(why, "\"logs\" is not 2 to %d log ids, ascending, \"log\" among them",
+			    BUNDLE_LOGS_MAX);
+			goto out;
+		}
+		h->nlogs = n;
+	}
 	if (!(s = get_str(root, "origin")) || !*s) {
 		say(why, "\"origin\" is missing or not a non-empty string");
 		goto out;
@@ -482,6 +539,8 @@ int bundle_header_parse(const char *line, size_t len, struct bundle_head *h, cha
 			goto out;
 	}
 	struct bundle_header view = {.log = h->log,
+	                             .logs = h->logs,
+	                             .nlogs = h->nlogs,
 	                             .origin = h->origin,
 	                             .from = h->from,
 	                             .to = h->to,

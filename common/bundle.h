@@ -1,7 +1,10 @@
 /* bundle: both sides of an export bundle (docs/ledger.md "Export bundles").
  *
  * A bundle is NDJSON: one header line, then one line per event of
- * positions [from, to) of one log. Every line is written as the RFC 8785
+ * positions [from, to) of one log. A bundle that spans logs is a sequence
+ * of such sections, one per log, each with its own header, checkpoint and
+ * proofs; every header of it lists the bundle's logs ("logs"), in the
+ * order of its sections, so a section removed is noticed. Every line is written as the RFC 8785
  * (JCS) form of its object followed by "\n", so an export is reproducible
  * byte for byte and a line has exactly one accepted spelling: the reading
  * side refuses a line that is not its own canonical form (BUNDLE_ECANON),
@@ -28,6 +31,9 @@
 #include "merkle.h"
 
 #define BUNDLE_FORMAT "auditlog-bundle/v1"
+/* The logs one bundle spans at most (a log id is below 2^16 in the
+ * auditor's tables; this bounds a header's list). */
+#define BUNDLE_LOGS_MAX 65536
 #define BUNDLE_WUR    __attribute__((warn_unused_result))
 /* Room for a reason sentence, NUL included (longer ones are cut). */
 #define BUNDLE_WHY_LEN 256
@@ -72,6 +78,11 @@ BUNDLE_WUR int bundle_event_write(const struct leaf_event *e, const struct bundl
 /* What the header carries; every pointer is borrowed. */
 struct bundle_header {
 	uint32_t log;
+	/* A bundle of several logs: its logs, ascending (2 to BUNDLE_LOGS_MAX,
+	 * log among them), the same in each section's header. nlogs 0: a
+	 * bundle of one log (no "logs" member, as before bundles spanned). */
+	const uint32_t *logs;
+	size_t nlogs;
 	const char *origin; /* the checkpoint's origin line, NUL-terminated */
 	uint64_t from, to;  /* positions [from, to), to <= LEAF_INT_MAX */
 	const char *checkpoint;
@@ -89,7 +100,8 @@ struct bundle_header {
 /* Appends the header line (canonical JSON, with "\n") to out. Returns
  * LEAF_OK, LEAF_EINVAL (origin or checkpoint NULL, from > to, to beyond
  * 2^53, nleft != popcount(from), more than MERKLE_MAX_BORDER right hashes
- * or MERKLE_MAX_PROOF proof hashes), LEAF_EVALUE (origin or checkpoint
+ * or MERKLE_MAX_PROOF proof hashes, logs not ascending, one log or more
+ * than BUNDLE_LOGS_MAX, or without log), LEAF_EVALUE (origin or checkpoint
  * not well-formed UTF-8) or LEAF_ENOMEM. */
 BUNDLE_WUR int bundle_header_write(const struct bundle_header *h, struct jcs_buf *out);
 
@@ -111,10 +123,12 @@ enum bundle_status {
 /* A static sentence for a bundle_status. */
 const char *bundle_status_string(int status);
 
-/* A parsed header. Fixed arrays (about 8.5 KiB), so only origin and
- * checkpoint are allocated; bundle_head_clear frees them. */
+/* A parsed header. Fixed arrays (about 8.5 KiB), so only origin,
+ * checkpoint and logs are allocated; bundle_head_clear frees them. */
 struct bundle_head {
 	uint32_t log;
+	uint32_t *logs; /* malloc'd; NULL (nlogs 0) in a bundle of one log */
+	size_t nlogs;
 	char *origin; /* malloc'd */
 	uint64_t from, to;
 	char *checkpoint;
@@ -132,7 +146,8 @@ struct bundle_head {
 /* Parses the header line (len bytes, no "\n"). Checks the members and
  * their types (no other member), format == BUNDLE_FORMAT, from <= to <=
  * 2^53, nleft == popcount(from), every hash 32 bytes of strict base64,
- * and that the line is its own canonical form. It cannot check nright,
+ * "logs" (when there) 2 to BUNDLE_LOGS_MAX log ids ascending with "log"
+ * among them, and that the line is its own canonical form. It cannot check nright,
  * which depends on the checkpoint's size: the caller does. On BUNDLE_OK
  * h is filled (free with bundle_head_clear); otherwise h is zeroed and
  * why (BUNDLE_WHY_LEN bytes, may be NULL) says what is wrong. Returns
@@ -141,6 +156,13 @@ struct bundle_head {
 BUNDLE_WUR int bundle_header_parse(const char *line, size_t len, struct bundle_head *h, char *why);
 /* Frees what h holds and zeroes it (h itself is the caller's). */
 void bundle_head_clear(struct bundle_head *h);
+
+/* Whether a line (len bytes) is a header rather than an event line, by
+ * its start alone: a header's canonical form begins with {"checkpoint":,
+ * an event line's with {"action":. A reader of a bundle that spans logs
+ * takes such a line as the next section's header (and bundle_header_parse
+ * then says whether it is one). */
+int bundle_line_is_header(const char *line, size_t len);
 
 /* The reader's scratch space (the parsed line, arrays and buffers, reused
  * from line to line: memory grows to the largest line and no further). */

@@ -45,14 +45,16 @@ void health_bound(struct health_result *r, double value, double max, const char 
 		           unit, max);
 }
 
-/* One check's entry: an array of one object (§4: a check may have several
- * instances; ours have one). */
+/* One check's result: an object of its name's entry (§4: an array, of one
+ * object, or of one per instance). */
 static json_t *entry(const struct health_check *c, const struct health_result *r,
                      const char *time)
 {
 	json_t *o = json_pack("{s:s, s:s}", "status", health_status_name(r->status), "time", time);
 	if (!o)
 		return NULL;
+	if (r->component_id[0])
+		json_object_set_new(o, "componentId", json_string(r->component_id));
 	if (c->component_type)
 		json_object_set_new(o, "componentType", json_string(c->component_type));
 	if (r->has_value) {
@@ -66,11 +68,7 @@ static json_t *entry(const struct health_check *c, const struct health_result *r
 	}
 	if (r->output[0])
 		json_object_set_new(o, "output", json_string(r->output));
-	json_t *a = json_array();
-	if (a && json_array_append_new(a, o) == 0)
-		return a;
-	json_decref(a);
-	return NULL;
+	return o;
 }
 
 json_t *health_document(const struct health_check *checks, size_t n, int64_t now_ms,
@@ -87,8 +85,10 @@ json_t *health_document(const struct health_check *checks, size_t n, int64_t now
 		checks[i].fn(checks[i].arg, &r);
 		if (r.status > worst)
 			worst = r.status;
-		json_t *e = entry(&checks[i], &r, time);
-		if (!e || json_object_set_new(all, checks[i].name, e))
+		json_t *a = json_object_get(all, checks[i].name); /* an earlier instance's */
+		if (!a && (!(a = json_array()) || json_object_set_new(all, checks[i].name, a)))
+			goto out;
+		if (json_array_append_new(a, entry(&checks[i], &r, time)))
 			goto out;
 	}
 	doc = json_pack("{s:s, s:O}", "status", health_status_name(worst), "checks", all);

@@ -7,6 +7,10 @@
  *    "checks": {"<component>:<measurement>": [{"status": ..., "componentType": ...,
  *               "observedValue": ..., "observedUnit": ..., "output": ..., "time": ...}]}}
  *
+ * A check has one entry; checks given under the same name are the
+ * instances of one component (§4: the auditor's logs, say), one entry each
+ * in their order, each naming itself with its "componentId".
+ *
  * The overall status is the worst of the checks' (§3.1); 200 answers pass
  * and warn, 503 fail (§3). A check is a callback that reads what its
  * component already knows (a connected flag, a backlog, when a ping last
@@ -30,6 +34,7 @@ struct health_result {
 	double value;          /* observedValue */
 	const char *unit;      /* observedUnit ("ms", "bytes", "events"...), static */
 	char output[256];      /* why it is not pass ("" when it is) */
+	char component_id[32]; /* componentId: which instance, when several share a name */
 };
 
 /* Fills *out (zeroed beforehand: pass, no value, no output). Called on an

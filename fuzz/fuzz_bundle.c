@@ -9,10 +9,17 @@
  * hashes the leaf itself (leaf.h), bundle_event_write writes the line, and
  * bundle_event_check must accept it.
  *
+ * The input is also split at newlines, as a bundle's lines are (one that
+ * spans logs has a header line per section): each line is classified as
+ * the verifier does (bundle_line_is_header) and parsed as what it claims.
+ *
  * Invariants: statuses in range, a refusal has a reason; a header that
- * parses is written back byte for byte by bundle_header_write; an event
- * line that checks has a seq, log and leaf; a line the writer writes checks
- * BUNDLE_OK with the same seq, log and leaf. */
+ * parses (a spanning bundle's too, with its "logs") is written back byte
+ * for byte by bundle_header_write and is classified a header; a line
+ * classified a header is never an accepted event line; an event line that
+ * checks has a seq, log and leaf; a line the writer writes checks
+ * BUNDLE_OK with the same seq, log and leaf and is not classified a
+ * header. */
 #include <stdint.h>
 #include <string.h>
 
@@ -32,7 +39,11 @@ static void parsers(const char *line, size_t len, struct bundle_reader *r)
 	FUZZ_CHECK(st == BUNDLE_OK || st == BUNDLE_ENOMEM || why[0],
 	           "header refusal without reason");
 	if (st == BUNDLE_OK) {
+		FUZZ_CHECK(bundle_line_is_header(line, len), "a parsed header is not classified one");
+		FUZZ_CHECK(!h.nlogs || (h.nlogs >= 2 && h.logs), "a spanning header without its logs");
 		struct bundle_header view = {.log = h.log,
+		                             .logs = h.logs,
+		                             .nlogs = h.nlogs,
 		                             .origin = h.origin,
 		                             .from = h.from,
 		                             .to = h.to,
@@ -61,6 +72,22 @@ static void parsers(const char *line, size_t len, struct bundle_reader *r)
 	           "event refusal without reason");
 	FUZZ_CHECK(st != BUNDLE_OK || (bl.has_seq && bl.has_leaf),
 	           "an accepted line without seq/leaf");
+	FUZZ_CHECK(st != BUNDLE_OK || !bundle_line_is_header(line, len),
+	           "an accepted event line is classified a header");
+}
+
+/* The input as a bundle's lines: each parsed as what it is classified. */
+static void lines(const char *in, size_t size, struct bundle_reader *r)
+{
+	if (!memchr(in, '\n', size))
+		return; /* one line: parsed as a whole already */
+	size_t start = 0;
+	for (size_t i = 0; i <= size; i++)
+		if (i == size || in[i] == '\n') {
+			if (i > start)
+				parsers(in + start, i - start, r);
+			start = i + 1;
+		}
 }
 
 /* The value of a piece as the writer reads it: jansson integers first,
@@ -142,6 +169,7 @@ static void round_trip(const char *in, size_t size, struct bundle_reader *r)
 	st = bundle_event_check(r, line.data, line.len - 1, &bl);
 	FUZZ_CHECK(st == BUNDLE_OK, "a written line is refused (%d): %s\n  %.*s", st, bl.why,
 	           (int)line.len, line.data);
+	FUZZ_CHECK(!bundle_line_is_header(line.data, line.len - 1), "an event line reads as a header");
 	FUZZ_CHECK(bl.seq == e.seq && bl.log == e.log && !memcmp(bl.leaf, leaf, LEAF_HASH_LEN),
 	           "seq, log or leaf read back differ");
 out:
@@ -157,6 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct bundle_reader *r = NULL;
 	FUZZ_CHECK(bundle_reader_new(&r) == BUNDLE_OK, "reader");
 	parsers(in, size, r);
+	lines(in, size, r);
 	round_trip(in, size, r);
 	bundle_reader_free(r);
 	free(in);

@@ -260,9 +260,10 @@ void h_logs_for(struct http_request *req)
 	proxy(req, "filter[target]");
 }
 
-/* /logs/checkpoint, /logs/.well-known/auditlog-vkey, /logs/data-events/:id/
- * proof, /logs/data-events/:id/leaf, /logs/consistency, /logs/verify,
- * /logs/export: the log of record's endpoints (docs/ledger.md), passed
+/* /logs/checkpoint, /logs/checkpoints, /logs/.well-known/auditlog-vkey,
+ * /logs/data-events/:id/proof, /logs/data-events/:id/leaf,
+ * /logs/consistency, /logs/verify, /logs/export: the log of record's
+ * endpoints (docs/ledger.md), passed
  * through to the auditor's path without "/logs", under the caller's
  * authentication, and their answers passed back as they are (signed
  * notes, proofs, leaves and bundles are not JSON:API), with their

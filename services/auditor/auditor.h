@@ -54,8 +54,8 @@ struct auditor {
 	struct ledger *ledgers[MQ_PARTITIONS_MAX];
 	struct checker *checkers[MQ_PARTITIONS_MAX]; /* checker.h; NULL until started */
 	unsigned nlogs;
-	/* log 0: the one the handlers still read (README "Partitions": what
-	 * reads across logs, what not yet) */
+	/* log 0's: the live stream's, the checker's (the handlers of the log
+	 * of record find a log's ledger with log_set_ledger) */
 	struct ledger *ledger;
 	struct checker *checker;
 	/* Where this auditor's own events go (reads.h, erase.c): log 0 with one
@@ -330,6 +330,7 @@ void h_checks(struct http_request *req);
 
 /* ---- h_ledger.c: checkpoints, the verifier key, proofs (docs/ledger.md) ---- */
 void h_checkpoint(struct http_request *req);
+void h_checkpoints(struct http_request *req); /* every log's latest */
 void h_vkey(struct http_request *req);
 void h_proof(struct http_request *req);
 void h_consistency(struct http_request *req);

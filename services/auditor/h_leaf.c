@@ -23,6 +23,7 @@
  * decides who may read it). The strings are malloc'd: leaf_row_clear. */
 struct leaf_row {
 	bool found;
+	uint32_t log; /* the event's own log */
 	uint64_t seq;
 	char *actor_type, *actor_id, *target_type, *target_id;
 };
@@ -36,8 +37,8 @@ static void leaf_row_clear(struct leaf_row *r)
 }
 
 static const char sql_row[] =
-    "SELECT seq, actor_type, actor_id, target_type, target_id FROM data_events "
-    "WHERE event_id = " SQL_ID_ARG " AND log_id = ?";
+    "SELECT seq, actor_type, actor_id, target_type, target_id, log_id FROM data_events "
+    "WHERE event_id = " SQL_ID_ARG;
 
 static int row_of(void *ctx, const struct db_row *row)
 {
@@ -45,6 +46,7 @@ static int row_of(void *ctx, const struct db_row *row)
 	char **out[] = {&r->actor_type, &r->actor_id, &r->target_type, &r->target_id};
 	r->found = true;
 	r->seq = strtoull(row->val[0], NULL, 10);
+	r->log = row->val[5] ? (uint32_t)strtoul(row->val[5], NULL, 10) : 0;
 	for (size_t i = 0; i < sizeof out / sizeof out[0]; i++)
 		if (!(*out[i] = strndup(row->val[i + 1] ? row->val[i + 1] : "", row->len[i + 1])))
 			return DB_ERR;
@@ -82,7 +84,6 @@ static void reply_unread(struct http_request *req, int st)
 
 void h_leaf(struct http_request *req)
 {
-	struct auditor *a = http_app(req);
 	const char *id = http_param(req, 0);
 	struct leaf_row row = {0};
 	struct leaf_line line = {.id = id};
@@ -93,21 +94,20 @@ void h_leaf(struct http_request *req)
 	struct db *db = auditor_reader(req);
 	if (!db)
 		return;
-	uint32_t log = ledger_log(a->ledger);
 	/* Who may read the event, and the read's target, are the event's: its
 	 * row is read before the read is recorded (and the answer is given
-	 * only after). */
-	struct db_value v[] = {DB_TEXT(id), DB_INT(log)};
-	int st = db_query(db, sql_row, v, 2, row_of, &row);
+	 * only after). It is in its own log, whichever that is. */
+	struct db_value v[] = {DB_TEXT(id)};
+	int st = db_query(db, sql_row, v, 1, row_of, &row);
 	if (st) {
 		reply_unread(req, st < 0 ? st : DB_ERR);
 		goto out;
 	}
 	const char *const event[] = {"event", id, NULL};
 	if (!row.found) {
-		/* Asked and not found: recorded as a read of the log itself, as
-		 * the event's target is unknown. */
-		if (!reads_record(req, READS_LEAF, NULL, NULL, event))
+		/* Asked and not found: recorded as a read of the log itself (log
+		 * 0), as the event's target is unknown. */
+		if (!reads_record_log(req, READS_LEAF, 0, event))
 			http_reply_error(req, 404, "Not found", "No data event has this id.");
 		goto out;
 	}
@@ -120,7 +120,7 @@ void h_leaf(struct http_request *req)
 	}
 	if (reads_record(req, READS_LEAF, row.target_type, row.target_id, event))
 		goto out;
-	st = log_read_range(db, log, row.seq, row.seq + 1, on_event, &line);
+	st = log_read_range(db, row.log, row.seq, row.seq + 1, on_event, &line);
 	if (st) {
 		reply_unread(req, st < 0 ? st : DB_ERR);
 	} else if (!line.seen || line.misplaced) {

@@ -1,6 +1,11 @@
-/* The log of record's public face: the latest signed checkpoint, the
- * verifier key, inclusion proofs (c2sp.org/tlog-proof) and consistency
- * proofs (RFC 9162 §2.1.4). None of these reveals an event's content. */
+/* The log of record's public face: each log's latest signed checkpoint,
+ * the verifier key, inclusion proofs (c2sp.org/tlog-proof) and consistency
+ * proofs (RFC 9162 §2.1.4). None of these reveals an event's content.
+ *
+ * Several auditors may write the logs (README "Partitions and several
+ * auditors"), so a log's checkpoints are read from the database, never from
+ * this process's ledger, which is stale for a log another auditor writes
+ * (log_set.h). */
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -10,6 +15,7 @@
 #include "auditor.h"
 #include "b64.h"
 #include "jcs.h"
+#include "log_set.h"
 #include "reads.h"
 #include "sql_id.h"
 #include "timestamp.h"
@@ -22,20 +28,74 @@ static void reply_text(struct http_request *req, char *text, size_t len)
 	http_reply_buffer(req, 200, TEXT_PLAIN, text, len);
 }
 
-/* GET /checkpoint: the latest signed checkpoint (c2sp.org/tlog-checkpoint),
- * with Last-Modified: when it was signed. */
+/* GET /checkpoint[?log=N]: log N's (default 0) latest stored checkpoint
+ * (c2sp.org/tlog-checkpoint), with Last-Modified: when it was signed. */
 void h_checkpoint(struct http_request *req)
 {
 	struct auditor *a = http_app(req);
-	int64_t signed_ms;
-	char *note = ledger_checkpoint(a->ledger, NULL, &signed_ms), date[TIMESTAMP_TEXT_MAX];
-	if (!note) {
-		http_reply_error(req, 503, "Service unavailable", "No checkpoint is signed yet.");
+	uint32_t log;
+	if (log_set_one(req, 0, &log) || log_set_opening(req, log))
+		return;
+	struct db *db = auditor_reader(req);
+	if (!db)
+		return;
+	struct stored_checkpoint cp;
+	char date[TIMESTAMP_TEXT_MAX];
+	int st = tree_checkpoint(db, log, TREE_LATEST, 0, 0, &cp);
+	if (st) {
+		http_reply_error(req, 503, "Service unavailable", "The audit log could not be read (%s).",
+		                 db_status_string(st));
 		return;
 	}
-	timestamp_format_http(signed_ms, date);
+	if (!cp.found) {
+		/* A log this process opens signs its first checkpoint at once. */
+		if (log_set_ledger(a, log))
+			http_reply_error(req, 503, "Service unavailable", "No checkpoint is signed yet.");
+		else
+			http_reply_error(req, 404, "Not found",
+			                 "Log %u has no checkpoint (GET /checkpoints lists every log's).",
+			                 (unsigned)log);
+		return;
+	}
+	timestamp_format_http(cp.signed_ms, date);
 	http_add_header(req, "Last-Modified", date);
-	reply_text(req, note, strlen(note));
+	reply_text(req, cp.note, strlen(cp.note)); /* the reply owns the note now */
+}
+
+/* One log's latest checkpoint as a checkpoints resource. */
+static int checkpoint_resource(void *ctx, uint32_t log, const struct stored_checkpoint *cp)
+{
+	json_t *data = ctx;
+	char id[16], root[64], at[TIMESTAMP_TEXT_MAX];
+	/* The origin is the note's first line, as signed. */
+	size_t ol = strcspn(cp->note, "\n");
+	snprintf(id, sizeof id, "%u", (unsigned)log);
+	b64_encode(cp->root, MERKLE_HASH_LEN, root);
+	timestamp_format(cp->signed_ms, at);
+	json_t *attrs = json_pack("{s:I, s:s%, s:I, s:s, s:s, s:s}", "log", (json_int_t)log, "origin",
+	                          cp->note, ol, "size", (json_int_t)cp->size, "root", root,
+	                          "signedAt", at, "note", cp->note);
+	json_t *r = attrs ? jsonapi_resource("checkpoints", id, attrs) : NULL;
+	return r && !json_array_append_new(data, r) ? 0 : DB_ERR;
+}
+
+/* GET /checkpoints: every log's latest stored checkpoint, one checkpoints
+ * resource per log (the partitions' logs and the auditors' own), by log. */
+void h_checkpoints(struct http_request *req)
+{
+	struct db *db = auditor_reader(req);
+	if (!db)
+		return;
+	json_t *data = json_array();
+	int st = data ? tree_checkpoints_latest(db, checkpoint_resource, data) : DB_ERR;
+	if (st) {
+		json_decref(data);
+		http_reply_error(req, 503, "Service unavailable", "The audit log could not be read (%s).",
+		                 db_status_string(st));
+		return;
+	}
+	http_add_header(req, "Cache-Control", "no-store");
+	http_reply_json(req, 200, json_pack("{s:o}", "data", data));
 }
 
 /* GET /.well-known/auditlog-vkey: the verifier key (c2sp.org/signed-note). */
@@ -67,9 +127,9 @@ static int find_checkpoint(struct http_request *req, struct db *db, uint32_t log
 	if (!cp->found) {
 		if (given)
 			http_reply_param_error(req, param, "No such checkpoint",
-			                       "No checkpoint of size %" PRIu64 " was signed; take a size "
-			                       "from a checkpoint (GET /checkpoint).",
-			                       size);
+			                       "No checkpoint of size %" PRIu64 " of log %u was signed; take "
+			                       "a size from one of its checkpoints (GET /checkpoint?log=%u).",
+			                       size, (unsigned)log, (unsigned)log);
 		else
 			http_reply_error(req, 503, "Service unavailable", "No checkpoint is signed yet.");
 		return -1;
@@ -77,9 +137,19 @@ static int find_checkpoint(struct http_request *req, struct db *db, uint32_t log
 	return 0;
 }
 
-static int seq_row(void *ctx, const struct db_row *row)
+/* Where an event is: its log and position. */
+struct position {
+	bool found;
+	uint32_t log;
+	uint64_t seq;
+};
+
+static int position_row(void *ctx, const struct db_row *row)
 {
-	*(int64_t *)ctx = strtoll(row->val[0], NULL, 10);
+	struct position *p = ctx;
+	p->found = row->val[0] && row->val[1];
+	p->log = p->found ? (uint32_t)strtoul(row->val[0], NULL, 10) : 0;
+	p->seq = p->found ? strtoull(row->val[1], NULL, 10) : 0;
 	return 0;
 }
 
@@ -115,10 +185,9 @@ static void reply_no_proof(struct http_request *req, const struct tree_source *t
 }
 
 /* GET /data-events/:id/proof[?size=N]: the event's inclusion proof in the
- * tree of a signed checkpoint (c2sp.org/tlog-proof@v1). */
+ * tree of a signed checkpoint of its own log (c2sp.org/tlog-proof@v1). */
 void h_proof(struct http_request *req)
 {
-	struct auditor *a = http_app(req);
 	const char *id = http_param(req, 0);
 	if (!uuid_valid(id, strlen(id))) {
 		http_reply_error(req, 404, "Not found", "No data event has this id.");
@@ -128,41 +197,45 @@ void h_proof(struct http_request *req)
 	bool given = query_get(http_query(req), "size") != NULL;
 	if (http_query_int(req, "size", 1, LONG_MAX, 1, &size))
 		return;
-	const char *const event[] = {"event", id, NULL};
-	if (reads_record(req, READS_PROOF, NULL, NULL, event))
-		return;
 	struct db *db = auditor_reader(req);
 	if (!db)
 		return;
-	uint32_t log = ledger_log(a->ledger);
-	int64_t seq = -1;
+	/* The event's log first: the read is one of that log (an id that
+	 * names no event is recorded as a read of log 0, as before there
+	 * were several). */
+	struct position at = {0};
 	struct stored_checkpoint cp;
-	struct db_value v[] = {DB_TEXT(id), DB_INT(log)};
-	int st = db_query(db, "SELECT seq FROM data_events WHERE event_id = " SQL_ID_ARG " AND log_id = ?", v, 2,
-	                  seq_row, &seq);
-	if (st < 0) {
+	struct db_value v[] = {DB_TEXT(id)};
+	int st = db_query(db, "SELECT log_id, seq FROM data_events WHERE event_id = " SQL_ID_ARG, v,
+	                  1, position_row, &at);
+	if (st) {
 		http_reply_error(req, 503, "Service unavailable", "The audit log could not be read (%s).",
-		                 db_status_string(st));
+		                 db_status_string(st < 0 ? st : DB_ERR));
 		return;
 	}
-	if (seq < 0) {
+	const char *const event[] = {"event", id, NULL};
+	if (reads_record_log(req, READS_PROOF, at.log, event))
+		return;
+	if (!at.found) {
 		http_reply_error(req, 404, "Not found", "No data event has this id.");
 		return;
 	}
-	if (find_checkpoint(req, db, log, given, (uint64_t)size, "size", &cp))
+	uint32_t log = at.log;
+	uint64_t seq = at.seq;
+	if (log_set_opening(req, log) || find_checkpoint(req, db, log, given, (uint64_t)size, "size", &cp))
 		return;
-	if ((uint64_t)seq >= cp.size) {
+	if (seq >= cp.size) {
 		free(cp.note);
 		if (given)
 			http_reply_param_error(req, "size", "Not in that tree",
-			                       "The event is at position %" PRIu64 ", not in the tree of "
-			                       "size %ld.",
-			                       seq, size);
+			                       "The event is at position %" PRIu64 " of log %u, not in the "
+			                       "tree of size %ld.",
+			                       seq, (unsigned)log, size);
 		else
 			http_reply_error(req, 409, "Not yet checkpointed",
-			                 "The event is at position %" PRIu64 "; the latest checkpoint covers "
-			                 "%" PRIu64 " events. Ask again within a second.",
-			                 seq, cp.size);
+			                 "The event is at position %" PRIu64 " of log %u; its latest "
+			                 "checkpoint covers %" PRIu64 " events. Ask again within a second.",
+			                 seq, (unsigned)log, cp.size);
 		return;
 	}
 	uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
@@ -171,9 +244,9 @@ void h_proof(struct http_request *req)
 	struct merkle_source src = tree_source_init(&ts);
 	/* One read for the whole path: see tree_source_record. */
 	tree_source_record(&ts);
-	int rc = merkle_inclusion_proof((uint64_t)seq, cp.size, &src, proof, &n);
+	int rc = merkle_inclusion_proof(seq, cp.size, &src, proof, &n);
 	if (!rc && !tree_source_fetch(&ts))
-		rc = merkle_inclusion_proof((uint64_t)seq, cp.size, &src, proof, &n);
+		rc = merkle_inclusion_proof(seq, cp.size, &src, proof, &n);
 	else
 		rc = -1;
 	tree_source_free(&ts);
@@ -184,7 +257,7 @@ void h_proof(struct http_request *req)
 	}
 	struct jcs_buf b = {0};
 	char head[64];
-	int k = snprintf(head, sizeof head, "c2sp.org/tlog-proof@v1\nindex %" PRId64 "\n", seq);
+	int k = snprintf(head, sizeof head, "c2sp.org/tlog-proof@v1\nindex %" PRIu64 "\n", seq);
 	jcs_buf_put(&b, head, (size_t)k);
 	put_hashes(&b, proof, n);
 	jcs_buf_put(&b, "\n", 1);
@@ -193,13 +266,14 @@ void h_proof(struct http_request *req)
 	reply_jcs_buf(req, &b);
 }
 
-/* GET /consistency?from=M&to=N: the RFC 9162 §2.1.4 proof that the tree of
- * the checkpoint of size N extends that of size M, one base64 hash per
- * line. M = 0 (the empty tree) and M = N give an empty proof. */
+/* GET /consistency?from=M&to=N[&log=L]: the RFC 9162 §2.1.4 proof that the
+ * tree of log L's (default 0) checkpoint of size N extends that of size M,
+ * one base64 hash per line. M = 0 (the empty tree) and M = N give an empty
+ * proof. */
 void h_consistency(struct http_request *req)
 {
-	struct auditor *a = http_app(req);
 	long from, to;
+	uint32_t log;
 	if (!query_get(http_query(req), "from") || !query_get(http_query(req), "to")) {
 		http_reply_error(req, 400, "Missing parameter", "Give from=M&to=N, two checkpoint sizes.");
 		return;
@@ -211,12 +285,12 @@ void h_consistency(struct http_request *req)
 		http_reply_param_error(req, "from", "Invalid range", "from must not be above to.");
 		return;
 	}
-	if (reads_record(req, READS_CONSISTENCY, NULL, NULL, NULL))
+	if (log_set_one(req, 0, &log) || reads_record_log(req, READS_CONSISTENCY, log, NULL) ||
+	    log_set_opening(req, log))
 		return;
 	struct db *db = auditor_reader(req);
 	if (!db)
 		return;
-	uint32_t log = ledger_log(a->ledger);
 	struct stored_checkpoint m = {0}, n = {0};
 	if ((from > 0 && find_checkpoint(req, db, log, true, (uint64_t)from, "from", &m)) ||
 	    find_checkpoint(req, db, log, true, (uint64_t)to, "to", &n)) {

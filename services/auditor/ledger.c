@@ -157,6 +157,11 @@ uint64_t ledger_given(struct ledger *l)
 	return n;
 }
 
+uint64_t ledger_epoch(struct ledger *l)
+{
+	return atomic_load(&l->epoch);
+}
+
 void ledger_state(struct ledger *l, struct ledger_state *out)
 {
 	pthread_mutex_lock(&l->lock);

@@ -206,6 +206,12 @@ void ledger_offer(struct ledger *l, uint64_t first, const struct db_row *rows, s
 /* The end of the positions given so far, committed or in flight: no row
  * this writer wrote or will commit for them lies past it. */
 uint64_t ledger_given(struct ledger *l);
+/* The lease epoch under which this writer last wrote the log (log_leases),
+ * 0 when it never took it. Another writer may have taken the log over
+ * since without this one knowing yet: a reader that needs to know whether
+ * this process writes the log now compares it with the newest stored epoch
+ * (log_set_held). */
+uint64_t ledger_epoch(struct ledger *l);
 /* The latest signed checkpoint: a malloc'd copy of the signed note for the
  * caller to free, its size in *size and when it was signed in *signed_ms
  * (ms since the epoch: the writer's wall clock when it stored the
@@ -272,6 +278,12 @@ enum tree_pick {
  * DB_OK (cp->found says whether there was one) or a db status. */
 int tree_checkpoint(struct db *db, uint32_t log, enum tree_pick pick, uint64_t a, uint64_t b,
                     struct stored_checkpoint *cp);
+/* Calls fn(ctx, log, cp) with the latest stored checkpoint of each log that
+ * has one, by ascending log; cp is borrowed for the call. fn returns 0 to
+ * go on. Returns DB_OK, a db status, or DB_ERR when fn stopped (or out of
+ * memory). */
+typedef int (*tree_checkpoint_fn)(void *ctx, uint32_t log, const struct stored_checkpoint *cp);
+int tree_checkpoints_latest(struct db *db, tree_checkpoint_fn fn, void *ctx);
 /* Whether a stored checkpoint is one the log signed: TREE_CP_OK, or
  * TREE_CP_SIGNATURE (not a signed note of this key: c2sp.org/signed-note,
  * or not a checkpoint: c2sp.org/tlog-checkpoint), or TREE_CP_ROW (its row's

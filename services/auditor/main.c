@@ -138,8 +138,9 @@ static const char *const stream_params[] = {
     "page[after]",   "after",             NULL};
 static const char *const page_params[] = {"page[size]", "page[after]", NULL};
 static const char *const size_params[] = {"size", NULL};
-static const char *const range_params[] = {"from", "to", NULL};
-static const char *const export_params[] = {"from", "to", "pin", NULL};
+static const char *const log_params[] = {"log", NULL};
+static const char *const range_params[] = {"log", "from", "to", NULL};
+static const char *const export_params[] = {"log", "from", "to", "pin", NULL};
 static const char *const state_params[] = {"at", NULL};
 
 static const struct http_route routes[] = {
@@ -156,7 +157,8 @@ static const struct http_route routes[] = {
      * content), proofs need a token, an event's opened leaf a token that
      * may read the event, verifying and exporting the auditor role. The
      * long ones run on the pool, not on a worker. */
-    {"GET", "/checkpoint", h_checkpoint, 0, NULL},
+    {"GET", "/checkpoint", h_checkpoint, 0, log_params},
+    {"GET", "/checkpoints", h_checkpoints, 0, NULL},
     {"GET", "/.well-known/auditlog-vkey", h_vkey, 0, NULL},
     {"GET", "/data-events/:id/proof", h_proof, HTTP_AUTH, size_params},
     {"GET", "/data-events/:id/leaf", h_leaf, HTTP_AUTH, NULL},

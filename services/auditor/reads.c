@@ -362,3 +362,11 @@ out:
 	event_clear(&ev);
 	return rc;
 }
+
+int reads_record_log(struct http_request *req, const char *kind, uint32_t log,
+                     const char *const *names_and_values)
+{
+	char id[16];
+	snprintf(id, sizeof id, "%u", (unsigned)log);
+	return reads_record(req, kind, "logs", id, names_and_values);
+}

@@ -99,6 +99,12 @@ int reads_enqueue(struct reads *r, struct event *ev);
 int reads_record(struct http_request *req, const char *kind, const char *target_type,
                  const char *target_id, const char *const *names_and_values);
 
+/* The same for a read of one log of record (a proof, a checkpoint's
+ * consistency, a verification, an export): target logs:<log>. A read of
+ * several logs is recorded once per log. */
+int reads_record_log(struct http_request *req, const char *kind, uint32_t log,
+                     const char *const *names_and_values);
+
 /* What the recorder did since it started, for logs and tests. */
 struct reads_stats {
 	uint64_t queued;  /* records accepted */

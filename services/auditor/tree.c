@@ -464,6 +464,37 @@ int tree_checkpoint(struct db *db, uint32_t log, enum tree_pick pick, uint64_t a
 	return DB_OK;
 }
 
+struct latest_rows {
+	tree_checkpoint_fn fn;
+	void *ctx;
+};
+
+static int latest_row(void *ctx, const struct db_row *row)
+{
+	struct latest_rows *l = ctx;
+	struct stored_checkpoint cp = {0};
+	struct db_row rest = {.n = row->n - 1, .val = row->val + 1, .len = row->len + 1};
+	int st = checkpoint_row(&cp, &rest);
+	if (!st)
+		st = l->fn(l->ctx, (uint32_t)strtoul(row->val[0] ? row->val[0] : "0", NULL, 10), &cp);
+	free(cp.note);
+	return st;
+}
+
+int tree_checkpoints_latest(struct db *db, tree_checkpoint_fn fn, void *ctx)
+{
+	/* The largest size of each log by the primary key (log_id, size), then
+	 * that row. */
+	struct latest_rows l = {.fn = fn, .ctx = ctx};
+	int st = db_query(db,
+	                  "SELECT c.log_id, c.size, c.root, c.note, "
+	                  "FLOOR(UNIX_TIMESTAMP(c.signed_at) * 1000) FROM log_checkpoints c JOIN "
+	                  "(SELECT log_id, MAX(size) AS size FROM log_checkpoints GROUP BY log_id) m "
+	                  "ON c.log_id = m.log_id AND c.size = m.size ORDER BY c.log_id",
+	                  NULL, 0, latest_row, &l);
+	return st < 0 ? st : st ? DB_ERR : DB_OK;
+}
+
 enum tree_cp_check tree_checkpoint_check(const struct stored_checkpoint *cp,
                                          const note_verifier *key, const char *origin)
 {

@@ -1,8 +1,15 @@
 /* GET /verify: re-reads a log's stored events, recomputes every value
  * commitment, every leaf and the tree, and checks them against the stored
  * checkpoints and their signatures (docs/ledger.md "Verifying the stored
- * log"). Memory stays bounded at any size: events are read a chunk at a
- * time, checkpoints one at a time. */
+ * log"); with ?log=N one log, without it every log in turn. Memory stays
+ * bounded at any size: events are read a chunk at a time, checkpoints one
+ * at a time, logs one after another.
+ *
+ * A log's state comes from the database. This process's ledger of a log
+ * adds the writer's own view, which the database alone cannot give: what
+ * it signed (a larger checkpoint than the stored ones: rolled back), and,
+ * while it holds the log's lease, the end it gave (rows past it were not
+ * written by the log's writer). */
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -12,6 +19,7 @@
 
 #include "auditor.h"
 #include "log_read.h"
+#include "log_set.h"
 #include "reads.h"
 
 /* What failed first, named by position. */
@@ -26,8 +34,9 @@ struct walk {
 	struct auditor *a;
 	struct db *db;
 	uint32_t log;
+	char origin[1024];  /* what the log's checkpoints carry */
+	struct ledger *own; /* this process's ledger of the log, or NULL */
 	uint64_t from, to, expected;
-	uint64_t given; /* the writer's end, read before the extra-row queries */
 	uint64_t last_good_cp; /* the largest size whose checkpoint matched */
 	size_t checkpoints;
 	struct merkle_frontier f;
@@ -68,7 +77,7 @@ static void check_cp(struct walk *w)
 	uint8_t root[MERKLE_HASH_LEN];
 	uint64_t first = w->last_good_cp > w->from ? w->last_good_cp : w->from;
 	w->checkpoints++;
-	switch (tree_checkpoint_check(cp, w->verifier, ledger_origin(w->a->ledger))) {
+	switch (tree_checkpoint_check(cp, w->verifier, w->origin)) {
 	case TREE_CP_OK:
 		break;
 	case TREE_CP_SIGNATURE:
@@ -158,34 +167,83 @@ static int on_event(void *ctx, const struct log_event *e)
 	return st ? st : w->fail.failed;
 }
 
-static int extra_append(void *ctx, const struct db_row *row)
+/* The event rows claiming the log: how many, and the largest position. */
+struct claims {
+	uint64_t rows, max_seq;
+	bool any;
+};
+
+static int claims_row(void *ctx, const struct db_row *row)
 {
-	struct walk *w = ctx;
-	if (row->val[0])
-		fail(w, strtoull(row->val[0], NULL, 10), "extra-row",
-		     "Position %s is given by an append this log's writer did not write (its end is at "
-		     "%" PRIu64 ").",
-		     row->val[0], w->given);
+	struct claims *c = ctx;
+	c->rows = row->val[0] ? strtoull(row->val[0], NULL, 10) : 0;
+	c->any = row->val[1] != NULL;
+	c->max_seq = c->any ? strtoull(row->val[1], NULL, 10) : 0;
 	return 0;
 }
 
-static int extra_event(void *ctx, const struct db_row *row)
+/* The log's last append: where it starts and where it ends. */
+struct last_append {
+	bool any;
+	uint64_t first, end;
+};
+
+static int last_append_row(void *ctx, const struct db_row *row)
 {
-	struct walk *w = ctx;
-	/* Read after the query's snapshot: every row of this writer in it is
-	 * below. */
-	uint64_t size = ledger_given(w->a->ledger), rows = strtoull(row->val[0], NULL, 10);
-	if (row->val[1])
-		fail(w, strtoull(row->val[1], NULL, 10), "extra-row",
-		     "An event row claims position %s, which this log's writer did not give (its end "
-		     "is at %" PRIu64 ").",
-		     row->val[1], size);
-	else if (rows > size)
-		fail(w, size, "extra-row",
+	struct last_append *l = ctx;
+	l->any = row->val[0] && row->val[1];
+	l->first = l->any ? strtoull(row->val[0], NULL, 10) : 0;
+	l->end = l->any ? l->first + strtoull(row->val[1], NULL, 10) : 0;
+	return 0;
+}
+
+/* Rows past the log's end, or outside every append: forged, or another
+ * writer's. The end is the one this process's writer gave while it holds
+ * the log's lease (a forged append past it is found), else the stored
+ * appends' end (the database's own view: event rows no append gives).
+ * Each end is read after the rows it bounds, so that appends committing
+ * meanwhile never read as past it: the event rows (one scan: their seq is
+ * not indexed) first, then the last append, then the writer's end. */
+static int extra_rows(struct walk *w)
+{
+	struct claims c = {0};
+	struct last_append last = {0};
+	struct db_value v = DB_INT(w->log);
+	int st = db_query(w->db, "SELECT COUNT(*), MAX(seq) FROM data_events WHERE log_id = ?", &v,
+	                  1, claims_row, &c);
+	if (!st)
+		st = db_query(w->db,
+		              "SELECT first_seq, LENGTH(leaf_hashes) DIV 32 FROM log_appends WHERE "
+		              "log_id = ? ORDER BY first_seq DESC LIMIT 1",
+		              &v, 1, last_append_row, &last);
+	bool held = false;
+	uint64_t given = 0;
+	if (!st && w->own) {
+		given = ledger_given(w->own);
+		st = log_set_held(w->db, w->a, w->own, &held);
+	}
+	if (st)
+		return st < 0 ? st : DB_ERR;
+	if (held && last.any && last.first >= given) {
+		fail(w, last.first, "extra-row",
+		     "Position %" PRIu64 " is given by an append this log's writer did not write (its "
+		     "end is at %" PRIu64 ").",
+		     last.first, given);
+		return DB_OK;
+	}
+	uint64_t end = held ? given : last.end;
+	const char *whose = held ? "this log's writer did not give" : "no stored append gives";
+	if (c.any && c.max_seq >= end)
+		fail(w, c.max_seq, "extra-row",
+		     "An event row claims position %" PRIu64 ", which %s (the log's end is at %" PRIu64
+		     ").",
+		     c.max_seq, whose, end);
+	else if (c.rows > end)
+		fail(w, end, "extra-row",
 		     "%" PRIu64 " event rows claim positions in this log, which holds %" PRIu64
 		     ": some are in no append.",
-		     rows, size);
-	return 0;
+		     c.rows, end);
+	return DB_OK;
 }
 
 static int run(struct walk *w)
@@ -216,60 +274,132 @@ static int run(struct walk *w)
 		fail(w, w->expected, "missing-position",
 		     "No event is stored at position %" PRIu64 " (the log should hold %" PRIu64 ").",
 		     w->expected, w->to);
-	/* Rows past what the writer wrote, or outside every append: forged, or
-	 * another writer's. Appends by their key; event rows (their seq is not
-	 * indexed) in one scan. The end is read before the queries' snapshots:
-	 * a row past it in them was not given by this writer, even while
-	 * appends commit meanwhile. */
-	w->given = ledger_given(w->a->ledger);
-	struct db_value v[] = {DB_INT(w->log), DB_INT((long long)w->given)};
-	if (!w->fail.failed)
-		st = db_query(w->db, "SELECT MIN(first_seq) FROM log_appends WHERE log_id = ? AND "
-		                     "first_seq >= ?",
-		              v, 2, extra_append, w);
-	if (!st && !w->fail.failed) {
-		struct db_value u[] = {v[1], v[0]};
-		st = db_query(w->db, "SELECT COUNT(*), MIN(CASE WHEN seq >= ? THEN seq END) FROM "
-		                     "data_events WHERE log_id = ?",
-		              u, 2, extra_event, w);
-	}
-	return st < 0 ? st : DB_OK;
+	return w->fail.failed ? DB_OK : extra_rows(w);
 }
 
-/* GET /verify[?from=M&to=N] */
-void h_verify(struct http_request *req)
+/* One log's verification: the range, what was checked, what failed. */
+struct verdict {
+	uint32_t log;
+	uint64_t from, to;
+	size_t checkpoints;
+	struct failure fail;
+};
+
+/* The end a log's verification reaches by default, and the largest it may
+ * be asked: the latest checkpoint stored, or signed by this process's
+ * writer (larger if stored ones were removed); at most, that or the end
+ * this writer committed. *signed_size: what this process signed (0). */
+struct log_end {
+	uint64_t stored, signed_size, end, top;
+};
+
+static int log_end(struct db *db, struct ledger *own, uint32_t log, struct log_end *e)
+{
+	struct stored_checkpoint latest;
+	*e = (struct log_end){0};
+	int st = tree_checkpoint(db, log, TREE_LATEST, 0, 0, &latest);
+	free(latest.note);
+	if (st)
+		return st;
+	e->stored = latest.size; /* 0 when none */
+	uint64_t size = 0;
+	if (own) {
+		struct ledger_state ls;
+		ledger_state(own, &ls);
+		e->signed_size = ls.signed_size;
+		size = ls.size;
+	}
+	e->end = e->stored > e->signed_size ? e->stored : e->signed_size;
+	e->top = e->end > size ? e->end : size;
+	return DB_OK;
+}
+
+/* Verifies [from, to) of log into *out. Returns DB_OK (out->fail says
+ * whether it verified) or a db status (the database, or the stop). */
+static int verify_log(struct auditor *a, struct db *db, const note_verifier *verifier,
+                      uint32_t log, const struct log_end *e, uint64_t from, uint64_t to,
+                      struct verdict *out)
+{
+	struct walk w = {.a = a,
+	                 .db = db,
+	                 .log = log,
+	                 .own = log_set_ledger(a, log),
+	                 .from = from,
+	                 .to = to,
+	                 .verifier = verifier};
+	snprintf(w.origin, sizeof w.origin, "%s/%u", note_verifier_name(verifier), (unsigned)log);
+	int st = run(&w);
+	/* Checkpoints this writer signed are gone: the log was rolled back,
+	 * whether the events they covered are still stored or went with them
+	 * (then the walk found the first of them missing, past the end of the
+	 * stored checkpoints: the same tampering, named by its cause). */
+	if (!st && e->signed_size > e->stored &&
+	    (!w.fail.failed ||
+	     (!strcmp(w.fail.reason, "missing-position") && w.fail.seq >= e->stored))) {
+		bool events_gone = w.fail.failed;
+		w.fail.failed = false;
+		fail(&w, e->stored, "rolled-back",
+		     "This writer signed a checkpoint of size %" PRIu64
+		     " but the latest stored one "
+		     "is of size %" PRIu64 ": stored checkpoints were removed%s.",
+		     e->signed_size, e->stored,
+		     events_gone ? ", and the events they covered with them" : "");
+	}
+	free(w.cp.note);
+	jcs_buf_free(&w.scratch);
+	*out = (struct verdict){.log = log, .from = from, .to = to, .checkpoints = w.checkpoints,
+	                        .fail = w.fail};
+	return st;
+}
+
+static json_t *verdict_resource(const struct verdict *v)
+{
+	char id[64];
+	snprintf(id, sizeof id, "%u:%" PRIu64 "-%" PRIu64, (unsigned)v->log, v->from, v->to);
+	json_t *attrs = json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "log", (json_int_t)v->log, "from",
+	                          (json_int_t)v->from, "to", (json_int_t)v->to, "events",
+	                          (json_int_t)(v->to - v->from), "checkpoints",
+	                          (json_int_t)v->checkpoints, "valid", 1);
+	return jsonapi_resource("verifications", id, attrs);
+}
+
+static json_t *verdict_error(const struct verdict *v, bool name_log)
+{
+	char detail[600];
+	if (name_log)
+		snprintf(detail, sizeof detail, "Log %u: %s", (unsigned)v->log, v->fail.detail);
+	else
+		snprintf(detail, sizeof detail, "%s", v->fail.detail);
+	return json_pack("{s:s, s:s, s:s, s:{s:I, s:I, s:s}}", "status", "409", "title",
+	                 "The stored log does not verify", "detail", detail, "meta", "log",
+	                 (json_int_t)v->log, "seq", (json_int_t)v->fail.seq, "reason",
+	                 v->fail.reason);
+}
+
+/* 503 for a db status of a verification that could not run. */
+static void reply_unread(struct http_request *req, int st)
+{
+	http_reply_error(req, 503, "Service unavailable", "The audit log could not be read (%s).",
+	                 db_status_string(st));
+}
+
+/* GET /verify?log=N[&from=M&to=N], or a range without log (log 0): one
+ * log, one verifications resource (or 409). */
+static void verify_one(struct http_request *req, struct db *db, const note_verifier *verifier,
+                       uint32_t log)
 {
 	struct auditor *a = http_app(req);
-	if (!http_claims(req)->auditor) {
-		http_reply_forbidden(req, "Verifying the log needs the auditor role.");
+	struct log_end e;
+	if (log_set_opening(req, log))
 		return;
-	}
-	struct db *db = auditor_reader(req);
-	if (!db)
-		return;
-	if (!ledger_ready(a->ledger)) {
-		http_reply_error(req, 503, "Service unavailable", "The log is still being opened.");
-		return;
-	}
-	/* The end: the latest checkpoint stored, or signed by this writer
-	 * (larger if stored ones were removed), or asked. */
-	uint64_t signed_size = 0;
-	struct stored_checkpoint latest;
-	int st = tree_checkpoint(db, ledger_log(a->ledger), TREE_LATEST, 0, 0, &latest);
-	uint64_t stored = latest.size; /* 0 when none */
-	free(latest.note);
-	struct ledger_state ls;
-	ledger_state(a->ledger, &ls);
-	signed_size = ls.signed_size;
-	uint64_t end = stored > signed_size ? stored : signed_size;
+	int st = log_end(db, log_set_ledger(a, log), log, &e);
 	/* A range past what was ever written is the client's mistake, not a
 	 * missing position: it gets a 400, as on /export. */
-	uint64_t top = end > ls.size ? end : ls.size;
 	long from, to;
-	if (st || http_query_int(req, "from", 0, (long)top, 0, &from) ||
-	    http_query_int(req, "to", 0, (long)top, (long)end, &to)) {
-		if (st < 0)
-			http_reply_error(req, 503, "Service unavailable", "The audit log could not be read.");
+	if (st || http_query_int(req, "from", 0, (long)e.top, 0, &from) ||
+	    http_query_int(req, "to", 0, (long)e.top, (long)e.end, &to)) {
+		if (st)
+			reply_unread(req, st);
 		return;
 	}
 	if (from > to) {
@@ -277,57 +407,111 @@ void h_verify(struct http_request *req)
 		                       to);
 		return;
 	}
-	if (reads_record(req, READS_VERIFY, NULL, NULL, NULL))
+	if (reads_record_log(req, READS_VERIFY, log, NULL))
 		return;
-	struct walk w = {.a = a,
-	                 .db = db,
-	                 .log = ledger_log(a->ledger),
-	                 .from = (uint64_t)from,
-	                 .to = (uint64_t)to};
+	struct verdict v;
+	st = verify_log(a, db, verifier, log, &e, (uint64_t)from, (uint64_t)to, &v);
+	if (st)
+		reply_unread(req, st);
+	else if (v.fail.failed)
+		http_reply_json(req, 409, json_pack("{s:[o]}", "errors", verdict_error(&v, false)));
+	else
+		http_reply_json(req, 200, json_pack("{s:o}", "data", verdict_resource(&v)));
+}
+
+/* GET /verify, or ?log=A,B,...: each log in turn from 0 to its end; a
+ * collection of verifications, or 409 with one error per log that does not
+ * verify (meta.log names it) and in the top-level meta each log's outcome. */
+static void verify_each(struct http_request *req, struct db *db, const note_verifier *verifier,
+                        const struct log_set *logs)
+{
+	struct auditor *a = http_app(req);
+	for (size_t i = 0; i < logs->n; i++)
+		if (log_set_opening(req, logs->ids[i]))
+			return;
+	/* Recorded before any is read, one record per log. */
+	for (size_t i = 0; i < logs->n; i++)
+		if (reads_record_log(req, READS_VERIFY, logs->ids[i], NULL))
+			return;
+	json_t *data = json_array(), *errors = json_array(), *outcomes = json_array();
+	int st = data && errors && outcomes ? DB_OK : DB_ERR;
+	for (size_t i = 0; !st && i < logs->n; i++) {
+		struct log_end e;
+		struct verdict v;
+		uint32_t log = logs->ids[i];
+		st = log_end(db, log_set_ledger(a, log), log, &e);
+		if (!st)
+			st = verify_log(a, db, verifier, log, &e, 0, e.end, &v);
+		if (st)
+			break;
+		json_t *outcome = v.fail.failed
+		                      ? json_pack("{s:I, s:b, s:I, s:s}", "log", (json_int_t)log,
+		                                  "valid", 0, "seq", (json_int_t)v.fail.seq, "reason",
+		                                  v.fail.reason)
+		                      : json_pack("{s:I, s:b, s:I, s:I}", "log", (json_int_t)log,
+		                                  "valid", 1, "events", (json_int_t)(v.to - v.from),
+		                                  "checkpoints", (json_int_t)v.checkpoints);
+		if (json_array_append_new(outcomes, outcome) ||
+		    json_array_append_new(v.fail.failed ? errors : data,
+		                          v.fail.failed ? verdict_error(&v, true)
+		                                        : verdict_resource(&v)))
+			st = DB_ERR;
+	}
+	if (st) {
+		json_decref(data);
+		json_decref(errors);
+		json_decref(outcomes);
+		reply_unread(req, st);
+		return;
+	}
+	if (json_array_size(errors)) {
+		json_decref(data);
+		http_reply_json(req, 409,
+		                json_pack("{s:o, s:{s:o}}", "errors", errors, "meta", "logs", outcomes));
+		return;
+	}
+	json_decref(errors);
+	json_decref(outcomes);
+	http_reply_json(req, 200, json_pack("{s:o}", "data", data));
+}
+
+/* GET /verify[?log=N or A,B,...][&from=M&to=N] */
+void h_verify(struct http_request *req)
+{
+	struct auditor *a = http_app(req);
+	if (!http_claims(req)->auditor) {
+		http_reply_forbidden(req, "Verifying the log needs the auditor role.");
+		return;
+	}
+	struct log_set logs = {0};
 	note_verifier *verifier = NULL;
+	int given = log_set_param(req, true, &logs);
+	if (given < 0)
+		return;
+	/* A range is one log's positions: log 0 unless ?log= names one. */
+	bool ranged = query_get(http_query(req), "from") || query_get(http_query(req), "to");
+	if (ranged && logs.n > 1) {
+		http_reply_param_error(req, "from", "Invalid range",
+		                       "from and to are positions of one log: give one log.");
+		goto out;
+	}
+	struct db *db = auditor_reader(req);
+	if (!db)
+		goto out;
 	if (note_verifier_from_signer(a->signer, &verifier)) {
 		http_reply_error(req, 500, "Internal error", "The log's verifier key is unusable.");
-		return;
+		goto out;
 	}
-	w.verifier = verifier;
-	st = run(&w);
-	/* Checkpoints this writer signed are gone: the log was rolled back,
-	 * whether the events they covered are still stored or went with them
-	 * (then the walk found the first of them missing, past the end of the
-	 * stored checkpoints: the same tampering, named by its cause). */
-	if (!st && signed_size > stored &&
-	    (!w.fail.failed ||
-	     (!strcmp(w.fail.reason, "missing-position") && w.fail.seq >= stored))) {
-		bool events_gone = w.fail.failed;
-		w.fail.failed = false;
-		fail(&w, stored, "rolled-back",
-		     "This writer signed a checkpoint of size %" PRIu64
-		     " but the latest stored one "
-		     "is of size %" PRIu64 ": stored checkpoints were removed%s.",
-		     signed_size, stored,
-		     events_gone ? ", and the events they covered with them" : "");
+	if (logs.n == 1 || ranged) {
+		verify_one(req, db, verifier, logs.n ? logs.ids[0] : 0);
+		goto out;
 	}
-	free(w.cp.note);
-	jcs_buf_free(&w.scratch);
+	int st = given == LOG_SET_ABSENT ? log_set_all(db, a, &logs) : DB_OK;
+	if (st)
+		reply_unread(req, st);
+	else
+		verify_each(req, db, verifier, &logs);
+out:
 	note_verifier_free(verifier);
-	if (st) {
-		http_reply_error(req, 503, "Service unavailable", "The audit log could not be read (%s).",
-		                 db_status_string(st));
-		return;
-	}
-	if (w.fail.failed) {
-		json_t *doc = json_pack(
-		    "{s:[{s:s, s:s, s:s, s:{s:I, s:I, s:s}}]}", "errors", "status", "409", "title",
-		    "The stored log does not verify", "detail", w.fail.detail, "meta", "log",
-		    (json_int_t)w.log, "seq", (json_int_t)w.fail.seq, "reason", w.fail.reason);
-		http_reply_json(req, 409, doc);
-		return;
-	}
-	char id[64];
-	snprintf(id, sizeof id, "%u:%ld-%ld", (unsigned)w.log, from, to);
-	json_t *attrs = json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "log", (json_int_t)w.log, "from",
-	                          (json_int_t)from, "to", (json_int_t)to, "events",
-	                          (json_int_t)(to - from), "checkpoints", (json_int_t)w.checkpoints,
-	                          "valid", 1);
-	http_reply_json(req, 200, json_pack("{s:o}", "data", jsonapi_resource("verifications", id, attrs)));
+	log_set_free(&logs);
 }

@@ -29,7 +29,7 @@ async function call(name, method, p, body) {
 }
 
 async function verify() {
-  const { status, doc } = await call('auditor', 'GET', '/verify');
+  const { status, doc } = await call('auditor', 'GET', '/verify?log=0');
   if (status === 200) return { status, to: doc.data.attributes.to };
   const meta = doc.errors?.[0]?.meta || {};
   return { status, seq: meta.seq, reason: meta.reason, detail: doc.errors?.[0]?.detail };

@@ -327,9 +327,10 @@ class Daemon:
 
 
 class Stack:
-    """The three daemons, on free ports, with the test environment."""
+    """The three daemons, on free ports, with the test environment (and a
+    daemon's own additions to it in daemon_env: {"auditor": {...}})."""
 
-    def __init__(self, extra_env=None, daemons=("api", "auditor", "web")):
+    def __init__(self, extra_env=None, daemons=("api", "auditor", "web"), daemon_env=None):
         self.logdir = tempfile.mkdtemp(prefix="auditlog-test-")
         self.ports = {"api": free_port(), "auditor": free_port(), "web": free_port()}
         env = dict(os.environ)
@@ -345,6 +346,8 @@ class Stack:
         })
         env.update(extra_env or {})
         self.env = env
+        self.daemon_env = daemon_env or {}
+        self.extra_ports = []  # more auditors' (start_auditor): schema-checked too
         self.names = daemons
         self.daemons = {}
         # Their answers are checked against their OpenAPI documents.
@@ -355,8 +358,12 @@ class Stack:
             self.start(name)
         return self
 
+    def env_of(self, name):
+        """The environment daemon name runs with."""
+        return dict(self.env, **self.daemon_env.get(name, {}))
+
     def start(self, name):
-        d = self.daemons[name] = Daemon(name, self.env, self.logdir)
+        d = self.daemons[name] = Daemon(name, self.env_of(name), self.logdir)
 
         def up():
             if d.proc.poll() is not None:
@@ -386,8 +393,8 @@ class Stack:
         if exc_type is not None:
             for name in self.names:
                 print(f"---- {name} log ----\n{Daemon.tail_of(self.logdir, name)}", file=sys.stderr)
-        for name in ("api", "auditor"):
-            schema.daemons.pop(self.ports[name], None)
+        for port in [self.ports["api"], self.ports["auditor"]] + self.extra_ports:
+            schema.daemons.pop(port, None)
         if failures and exc_type is None:
             raise AssertionError("\n".join(failures))
         return False
@@ -453,6 +460,47 @@ class Stack:
             mine.append(read_record_of(f"{other}{'&' if '?' in other else '?'}page[size]="
                                        f"{page_size}", token))
         return [e for e in out if not any(is_read_record(e, *m) for m in mine)]
+
+
+def quorum_url():
+    """The AMQP URL of the test vhost's quorum twin, "<test vhost>-quorum"
+    (./run.sh test provisions it): quorum queues cannot replace the shared
+    test vhost's classic ones."""
+    u = urllib.parse.urlsplit(os.environ.get("AUDITLOG_AMQP_URL",
+                                             "amqp://dev:dev@localhost:5672/"))
+    vhost = urllib.parse.unquote(u.path[1:]) or "auditlog-test"
+    return urllib.parse.urlunsplit(u._replace(path="/" + urllib.parse.quote(vhost + "-quorum",
+                                                                             safe="")))
+
+
+def partitions_env(partitions=3, checkpoint_ms=200):
+    """The environment of a stack with this many partitions and quorum
+    queues (README "Partitions and several auditors"), on the quorum vhost,
+    checkpoints signed within checkpoint_ms."""
+    return {"AUDITLOG_AMQP_URL": quorum_url(), "AUDITLOG_PARTITIONS": str(partitions),
+            "AUDITLOG_QUEUE_TYPE": "quorum", "AUDITLOG_CHECKPOINT_MS": str(checkpoint_ms)}
+
+
+def start_auditor(s, port, instance=1):
+    """Another auditor of stack s (its auditor's environment) on port, as
+    instance number instance (its own records' log: 1024 + instance); waits
+    until it listens. The caller stops it (Daemon.stop)."""
+    env = dict(s.env_of("auditor"), AUDITLOG_AUDITOR_PORT=str(port),
+               AUDITLOG_AUDITOR_INSTANCE=str(instance))
+    d = Daemon("auditor", env, tempfile.mkdtemp(prefix=f"auditlog-test-auditor{instance}-"))
+    s.extra_ports.append(port)
+    schema.daemons[port] = "auditor"  # its answers checked against its OpenAPI document
+
+    def up():
+        if d.proc.poll() is not None:
+            raise AssertionError(f"auditor {instance} exited with {d.proc.returncode}:\n{d.tail()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    wait_for(up, 30, what=f"auditor {instance} to listen")
+    return d
 
 
 def token_user(token):

@@ -3,52 +3,23 @@ AUDITLOG_PARTITIONS=3 and quorum queues, each event goes to its target's
 partition, partition p is stored in log p by one writer at a time, and when
 the auditor writing a log is killed (-9) under load, another takes the log
 over (log_leases) and continues it, and hands it back when the first one
-is back (each auditor has its share of the partitions): every event stored once, each log's
-positions gap-free, one target's events in one log in their order, every
+is back (each auditor has its share of the partitions): every event
+stored once, each log's positions gap-free, one target's events in one log in their order, every
 log checkpointed at its end. Runs on its own vhost (quorum queues cannot
 replace the shared test vhost's classic ones)."""
 import os
 import signal
-import tempfile
 import threading
 import time
-import urllib.parse
 
-from harness import Daemon, Stack, free_port, http, run, wait_for
+from harness import Stack, free_port, http, partitions_env, run, start_auditor, wait_for
 from test_reads import reader_sql
 
 P = 3
 
 
-def quorum_url():
-    u = urllib.parse.urlsplit(os.environ.get("AUDITLOG_AMQP_URL",
-                                             "amqp://dev:dev@localhost:5672/"))
-    vhost = urllib.parse.unquote(u.path[1:]) or "auditlog-test"
-    return urllib.parse.urlunsplit(u._replace(path="/" + urllib.parse.quote(vhost + "-quorum",
-                                                                             safe="")))
-
-
-ENV = {"AUDITLOG_AMQP_URL": quorum_url(), "AUDITLOG_PARTITIONS": str(P),
-       "AUDITLOG_QUEUE_TYPE": "quorum", "AUDITLOG_CHECKPOINT_MS": "200",
-       "AUDITLOG_AUDITORS": "2", "AUDITLOG_STANDBY_MS": "500", "AUDITLOG_REBALANCE_MS": "1500"}
-
-
-def start_auditor(s, port, instance=1):
-    env = dict(s.env, AUDITLOG_AUDITOR_PORT=str(port), AUDITLOG_AUDITOR_INSTANCE=str(instance))
-    d = Daemon("auditor", env, tempfile.mkdtemp(prefix=f"auditlog-test-{instance}-"))
-    wait_for(lambda: _listens(port, d), 30, what=f"auditor {instance}")
-    return d
-
-
-def _listens(port, d):
-    import socket
-    if d.proc.poll() is not None:
-        raise AssertionError(f"auditor exited with {d.proc.returncode}:\n{d.tail()}")
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+ENV = dict(partitions_env(P), AUDITLOG_AUDITORS="2", AUDITLOG_STANDBY_MS="500",
+           AUDITLOG_REBALANCE_MS="1500")
 
 
 def http_get(port, path, token):
@@ -114,7 +85,7 @@ def test_takeover_under_load():
     with Stack(extra_env=ENV, daemons=("api", "auditor")) as s:
         token = s.token(1)
         other_port = free_port()
-        b = start_auditor(s, other_port)
+        b = start_auditor(s, other_port, 1)
         a = s.daemons.pop("auditor")  # killed and restarted below: not the Stack's to check
         pids = {0: a.proc.pid, 1: b.proc.pid}
         try:

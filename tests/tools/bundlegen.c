@@ -3,7 +3,7 @@
  * verifier is run with.
  *
  *   bundlegen DIR --size S [--from M] [--to N] [--pin K] [--seed X]
- *                 [--erase E] [--pin-ahead D]
+ *                 [--erase E] [--pin-ahead D] [--logs L]
  *
  * A log of S events (position i is generated from the seed and i alone:
  * about 70% views without changes, 30% changes of 1 to 3 fields with
@@ -21,7 +21,11 @@
  *                  same log (its events D more), signed by the log's key:
  *                  a pin taken before the log was rolled back to S.
  * With --erase E, every E-th side of a change (counting over the log) is
- * exported erased. Exit 0, or 2 with a message. */
+ * exported erased. With --logs L (2 or more), a bundle that spans logs:
+ * L logs of S events each (log k drawn from seed X + k, its origin
+ * audit.example.com/log/k, signed by the same key), one section per log
+ * with the same [M, N) and pin, and pin-k.cp, ahead-pin-k.cp for each log
+ * k (pin.cp and ahead-pin.cp are log 0's). Exit 0, or 2 with a message. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,6 +42,7 @@
 #define OTHER  "audit.example.com/log/1"
 
 static uint64_t seed = 1, erase_every;
+static uint32_t gen_log; /* the log being generated */
 
 static uint64_t splitmix(uint64_t *x)
 {
@@ -92,7 +97,7 @@ static int gen_event(uint64_t i, struct gen *g, struct jcs_buf *scratch, uint64_
 	         a >> 16 & 0xffff, a >> 4 & 0xfff, b >> 52, b & (uint64_t)0xffffffffffff);
 	snprintf(g->actor, sizeof g->actor, "%" PRIu64, splitmix(&r) % 5000);
 	snprintf(g->target, sizeof g->target, "%" PRIu64, splitmix(&r) % 100000);
-	g->e.log = 0;
+	g->e.log = gen_log;
 	g->e.seq = i;
 	g->e.id = g->id;
 	g->e.timestamp = 1700000000000LL + (int64_t)i * 7;
@@ -209,16 +214,140 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* What every log's section shares. */
+struct job {
+	const char *dir;
+	uint64_t size, from, to, pin, ahead;
+	const uint32_t *logs;
+	size_t nlogs; /* 0: a bundle of one log */
+	const note_signer *signer, *other;
+	char *other_cp; /* another log's checkpoint (its own key) of log 0's tree */
+	FILE *out;
+	struct jcs_buf buf, scratch;
+};
+
+/* The name of a log's file: name, or for log k > 0 of several, name with
+ * -k before its extension. */
+static void file_name(const char *name, uint32_t k, char *out, size_t cap)
+{
+	const char *dot = strrchr(name, '.');
+	if (!k)
+		snprintf(out, cap, "%s", name);
+	else
+		snprintf(out, cap, "%.*s-%u%s", (int)(dot - name), name, (unsigned)k, dot);
+}
+
+/* Log k's section: its leaves, its checkpoint and pins, its header and
+ * event lines (appended to j->out). Returns 0, or -1 (said). */
+static int write_log(struct job *j, uint32_t k, uint64_t base_seed)
+{
+	char origin[64], name[64];
+	char *cp = NULL, *pin_cp = NULL, *ahead_cp = NULL;
+	int rc = -1;
+	gen_log = k;
+	seed = base_seed + k;
+	snprintf(origin, sizeof origin, "audit.example.com/log/%u", (unsigned)k);
+	uint64_t total = j->size + j->ahead;
+	free(leaves);
+	if (!(leaves = malloc((total ? total : 1) * H)))
+		goto out;
+
+	/* Pass 1: every leaf hash. */
+	uint64_t side_no = 0;
+	for (uint64_t i = 0; i < total; i++) {
+		struct gen g;
+		int st = gen_event(i, &g, &j->scratch, &side_no);
+		if (!st)
+			st = leaf_hash(&g.e, &j->scratch, leaves[i]);
+		gen_free(&g);
+		if (st) {
+			fprintf(stderr, "bundlegen: event %" PRIu64 ": %s\n", i,
+			        leaf_status_string(st));
+			goto out;
+		}
+	}
+	struct merkle_leaf_source ls = {.get_leaf = get_leaf};
+	struct merkle_source src = merkle_leaf_source_init(&ls);
+	if (sign_checkpoint(j->signer, origin, j->size, &src, &cp) ||
+	    (j->pin != UINT64_MAX && sign_checkpoint(j->signer, origin, j->pin, &src, &pin_cp)) ||
+	    (j->ahead && sign_checkpoint(j->signer, origin, total, &src, &ahead_cp)) ||
+	    (k == 0 && sign_checkpoint(j->other, OTHER, j->size, &src, &j->other_cp))) {
+		fprintf(stderr, "bundlegen: checkpoints failed\n");
+		goto out;
+	}
+
+	/* The header. */
+	uint8_t left[MERKLE_MAX_FRONTIER][H], right[MERKLE_MAX_BORDER][H],
+	    proof[MERKLE_MAX_PROOF][H];
+	unsigned nleft, nright;
+	size_t nproof = 0;
+	if (merkle_border_left(j->from, &src, left, &nleft) ||
+	    merkle_border_right(j->to, j->size, &src, right, &nright) ||
+	    (j->pin != UINT64_MAX && merkle_consistency_proof(j->pin, j->size, &src, proof, &nproof)))
+		goto out;
+	struct bundle_header h = {.log = k,
+	                          .logs = j->logs,
+	                          .nlogs = j->nlogs,
+	                          .origin = origin,
+	                          .from = j->from,
+	                          .to = j->to,
+	                          .checkpoint = cp,
+	                          .checkpoint_len = strlen(cp),
+	                          .left = (const uint8_t(*)[H])left,
+	                          .nleft = nleft,
+	                          .right = (const uint8_t(*)[H])right,
+	                          .nright = nright,
+	                          .has_pin = j->pin != UINT64_MAX,
+	                          .pin_size = j->pin,
+	                          .consistency = (const uint8_t(*)[H])proof,
+	                          .nconsistency = nproof};
+	j->buf.len = 0;
+	if (bundle_header_write(&h, &j->buf))
+		goto out;
+	fwrite(j->buf.data, 1, j->buf.len, j->out);
+
+	/* Pass 2: the event lines of [from, to), regenerated. The erasure
+	 * count restarts, so count the sides before from again. */
+	side_no = 0;
+	for (uint64_t i = 0; i < j->to; i++) {
+		struct gen g;
+		int st = gen_event(i, &g, &j->scratch, &side_no);
+		if (!st && i >= j->from) {
+			j->buf.len = 0;
+			st = bundle_event_write(&g.e, g.bf, g.e.nchanges, leaves[i], &j->buf);
+			if (!st)
+				fwrite(j->buf.data, 1, j->buf.len, j->out);
+		}
+		gen_free(&g);
+		if (st) {
+			fprintf(stderr, "bundlegen: line %" PRIu64 ": %s\n", i,
+			        leaf_status_string(st));
+			goto out;
+		}
+	}
+	file_name("pin.cp", k, name, sizeof name);
+	if (pin_cp && write_text(j->dir, name, pin_cp))
+		goto out;
+	file_name("ahead-pin.cp", k, name, sizeof name);
+	if (ahead_cp && write_text(j->dir, name, ahead_cp))
+		goto out;
+	rc = 0;
+out:
+	free(cp);
+	free(pin_cp);
+	free(ahead_cp);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = NULL;
-	uint64_t size = 0, from = 0, to = UINT64_MAX, pin = UINT64_MAX, ahead = 0;
+	uint64_t size = 0, from = 0, to = UINT64_MAX, pin = UINT64_MAX, ahead = 0, nlogs = 1;
 	int have_size = 0, rc = 2;
 	note_signer *signer = NULL, *other = NULL, *wrong = NULL;
-	char *cp = NULL, *pin_cp = NULL, *other_cp = NULL, *ahead_cp = NULL, *vkey = NULL,
-	     *wrong_vkey = NULL;
-	FILE *out = NULL;
-	struct jcs_buf buf = {0}, scratch = {0};
+	char *vkey = NULL, *wrong_vkey = NULL;
+	uint32_t *logs = NULL;
+	struct job j = {0};
 
 	for (int i = 1; i < argc; i++) {
 		uint64_t *slot = NULL;
@@ -236,6 +365,8 @@ int main(int argc, char **argv)
 			slot = &erase_every;
 		else if (!strcmp(argv[i], "--pin-ahead"))
 			slot = &ahead;
+		else if (!strcmp(argv[i], "--logs"))
+			slot = &nlogs;
 		else if (!dir && argv[i][0] != '-') {
 			dir = argv[i];
 			continue;
@@ -243,110 +374,49 @@ int main(int argc, char **argv)
 		if (!slot || i + 1 >= argc || parse_u64(argv[++i], slot)) {
 			fprintf(stderr,
 			        "usage: bundlegen DIR --size S [--from M] [--to N] [--pin K] "
-			        "[--seed X] [--erase E] [--pin-ahead D]\n");
+			        "[--seed X] [--erase E] [--pin-ahead D] [--logs L]\n");
 			return 2;
 		}
 	}
 	if (to == UINT64_MAX)
 		to = size;
 	if (!dir || !have_size || from > to || to > size || (pin != UINT64_MAX && pin > size) ||
-	    size + ahead > (1ULL << 32)) {
-		fprintf(stderr, "bundlegen: need DIR, --size S, from <= to <= S, K <= S\n");
+	    size + ahead > (1ULL << 32) || nlogs < 1 || nlogs > 1000) {
+		fprintf(stderr, "bundlegen: need DIR, --size S, from <= to <= S, K <= S, 1 to 1000 "
+		                "logs\n");
 		return 2;
 	}
-	uint64_t total = size + ahead;
-	if (!(leaves = malloc((total ? total : 1) * H)))
+	if (!(logs = malloc(nlogs * sizeof *logs)))
 		goto out;
-
-	/* Pass 1: every leaf hash. */
-	uint64_t side_no = 0;
-	for (uint64_t i = 0; i < total; i++) {
-		struct gen g;
-		int st = gen_event(i, &g, &scratch, &side_no);
-		if (!st)
-			st = leaf_hash(&g.e, &scratch, leaves[i]);
-		gen_free(&g);
-		if (st) {
-			fprintf(stderr, "bundlegen: event %" PRIu64 ": %s\n", i,
-			        leaf_status_string(st));
-			goto out;
-		}
-	}
-	struct merkle_leaf_source ls = {.get_leaf = get_leaf};
-	struct merkle_source src = merkle_leaf_source_init(&ls);
-
+	for (uint64_t k = 0; k < nlogs; k++)
+		logs[k] = (uint32_t)k;
+	j = (struct job){.dir = dir, .size = size, .from = from, .to = to, .pin = pin,
+	                 .ahead = ahead, .logs = logs, .nlogs = nlogs > 1 ? nlogs : 0};
 	if (note_signer_generate(ORIGIN, &signer) || note_signer_generate(OTHER, &other) ||
 	    note_signer_generate(ORIGIN, &wrong) || note_signer_verifier_key(signer, &vkey) ||
-	    note_signer_verifier_key(wrong, &wrong_vkey) ||
-	    sign_checkpoint(signer, ORIGIN, size, &src, &cp) ||
-	    sign_checkpoint(other, OTHER, size, &src, &other_cp) ||
-	    (pin != UINT64_MAX && sign_checkpoint(signer, ORIGIN, pin, &src, &pin_cp)) ||
-	    (ahead && sign_checkpoint(signer, ORIGIN, total, &src, &ahead_cp))) {
-		fprintf(stderr, "bundlegen: keys or checkpoints failed\n");
+	    note_signer_verifier_key(wrong, &wrong_vkey)) {
+		fprintf(stderr, "bundlegen: keys failed\n");
 		goto out;
 	}
-
-	/* The header. */
-	uint8_t left[MERKLE_MAX_FRONTIER][H], right[MERKLE_MAX_BORDER][H],
-	    proof[MERKLE_MAX_PROOF][H];
-	unsigned nleft, nright;
-	size_t nproof = 0;
-	if (merkle_border_left(from, &src, left, &nleft) ||
-	    merkle_border_right(to, size, &src, right, &nright) ||
-	    (pin != UINT64_MAX && merkle_consistency_proof(pin, size, &src, proof, &nproof)))
-		goto out;
-	struct bundle_header h = {.log = 0,
-	                          .origin = ORIGIN,
-	                          .from = from,
-	                          .to = to,
-	                          .checkpoint = cp,
-	                          .checkpoint_len = strlen(cp),
-	                          .left = (const uint8_t(*)[H])left,
-	                          .nleft = nleft,
-	                          .right = (const uint8_t(*)[H])right,
-	                          .nright = nright,
-	                          .has_pin = pin != UINT64_MAX,
-	                          .pin_size = pin,
-	                          .consistency = (const uint8_t(*)[H])proof,
-	                          .nconsistency = nproof};
+	j.signer = signer;
+	j.other = other;
 	char path[4096];
 	snprintf(path, sizeof path, "%s/bundle.ndjson", dir);
-	if (!(out = fopen(path, "wb"))) {
+	if (!(j.out = fopen(path, "wb"))) {
 		fprintf(stderr, "bundlegen: %s: %s\n", path, strerror(errno));
 		goto out;
 	}
-	if (bundle_header_write(&h, &buf))
-		goto out;
-	fwrite(buf.data, 1, buf.len, out);
-
-	/* Pass 2: the event lines of [from, to), regenerated. The erasure
-	 * count restarts, so count the sides before from again. */
-	side_no = 0;
-	for (uint64_t i = 0; i < to; i++) {
-		struct gen g;
-		int st = gen_event(i, &g, &scratch, &side_no);
-		if (!st && i >= from) {
-			buf.len = 0;
-			st = bundle_event_write(&g.e, g.bf, g.e.nchanges, leaves[i], &buf);
-			if (!st)
-				fwrite(buf.data, 1, buf.len, out);
-		}
-		gen_free(&g);
-		if (st) {
-			fprintf(stderr, "bundlegen: line %" PRIu64 ": %s\n", i,
-			        leaf_status_string(st));
+	uint64_t base_seed = seed;
+	for (uint64_t k = 0; k < nlogs; k++)
+		if (write_log(&j, (uint32_t)k, base_seed))
 			goto out;
-		}
-	}
-	if (fclose(out)) {
-		out = NULL;
+	if (fclose(j.out)) {
+		j.out = NULL;
 		fprintf(stderr, "bundlegen: %s: %s\n", path, strerror(errno));
 		goto out;
 	}
-	out = NULL;
-	if (write_text(dir, "other-pin.cp", other_cp) ||
-	    (pin_cp && write_text(dir, "pin.cp", pin_cp)) ||
-	    (ahead_cp && write_text(dir, "ahead-pin.cp", ahead_cp)))
+	j.out = NULL;
+	if (write_text(dir, "other-pin.cp", j.other_cp))
 		goto out;
 	char line[2048];
 	snprintf(line, sizeof line, "%s\n", wrong_vkey);
@@ -360,19 +430,17 @@ out:
 		if (write_text(dir, "vkey", line2))
 			rc = 2;
 	}
-	if (out)
-		fclose(out);
+	if (j.out)
+		fclose(j.out);
 	free(leaves);
-	free(cp);
-	free(pin_cp);
-	free(other_cp);
-	free(ahead_cp);
+	free(logs);
+	free(j.other_cp);
 	free(vkey);
 	free(wrong_vkey);
 	note_signer_free(signer);
 	note_signer_free(other);
 	note_signer_free(wrong);
-	jcs_buf_free(&buf);
-	jcs_buf_free(&scratch);
+	jcs_buf_free(&j.buf);
+	jcs_buf_free(&j.scratch);
 	return rc;
 }

@@ -2,7 +2,8 @@
  * example of "What a leaf commits to", one side open, one erased) byte for
  * byte and read back; which check names a changed value with a stored or
  * a computed commitment; the writer's refusals; the header written, read
- * back, and refused when it breaks the format. */
+ * back, and refused when it breaks the format; a spanning bundle's header
+ * (its "logs") likewise, and which lines read as headers. */
 #include "b64.h"
 #include "bundle.h"
 #include "testhelp.h"
@@ -292,9 +293,77 @@ static void header_lines(void)
 	jcs_buf_free(&b);
 }
 
+/* A header of a bundle that spans logs: "logs" after "log", written and
+ * read back; refused unless 2 or more ascending ids holding "log". */
+static void spanning_headers(void)
+{
+	const char *cp = "o/2\n0\nx\n";
+	uint32_t logs[] = {0, 2, 1024};
+	struct bundle_header h = {.log = 2,
+	                          .logs = logs,
+	                          .nlogs = 3,
+	                          .origin = "o/2",
+	                          .checkpoint = cp,
+	                          .checkpoint_len = strlen(cp)};
+	struct jcs_buf b = {0};
+	struct bundle_head p;
+	char why[BUNDLE_WHY_LEN];
+	CHECK_INT(bundle_header_write(&h, &b), LEAF_OK);
+	CHECK(strstr(b.data, ",\"log\":2,\"logs\":[0,2,1024],\"origin\":") != NULL);
+	CHECK(bundle_line_is_header(b.data, b.len - 1));
+	CHECK_INT(bundle_header_parse(b.data, b.len - 1, &p, why), BUNDLE_OK);
+	CHECK(p.log == 2 && p.nlogs == 3 && p.logs[0] == 0 && p.logs[1] == 2 && p.logs[2] == 1024);
+	bundle_head_clear(&p);
+	CHECK(p.logs == NULL && p.nlogs == 0);
+
+	/* The writer's refusals: one log, not ascending, log not among them. */
+	struct {
+		uint32_t logs[3];
+		size_t n;
+		uint32_t log;
+	} wrong[] = {{{2}, 1, 2}, {{2, 0}, 2, 2}, {{0, 0, 2}, 3, 2}, {{0, 1}, 2, 2}};
+	for (size_t i = 0; i < sizeof wrong / sizeof *wrong; i++) {
+		h.logs = wrong[i].logs;
+		h.nlogs = wrong[i].n;
+		h.log = wrong[i].log;
+		b.len = 0;
+		CHECK_INT(bundle_header_write(&h, &b), LEAF_EINVAL);
+	}
+
+	/* The reader's: the same, and ids that are not log ids. */
+	const char *head = "{\"checkpoint\":\"x\",\"format\":\"auditlog-bundle/v1\",\"from\":0,"
+	                   "\"left\":[],\"log\":2,\"logs\":";
+	const char *tail = ",\"origin\":\"o\",\"right\":[],\"to\":0}";
+	const char *lists[] = {"[2]", "[]", "[2,0]", "[0,0,2]", "[0,1]", "[0,2.5]", "[-1,2]",
+	                       "[0,\"2\"]", "{}", "[0,2,4294967296]"};
+	for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
+		char line[512];
+		snprintf(line, sizeof line, "%s%s%s", head, lists[i], tail);
+		int st = bundle_header_parse(line, strlen(line), &p, why);
+		CHECK_INT(st, BUNDLE_EFORMAT);
+		CHECK(strstr(why, "\"logs\"") != NULL);
+		if (st != BUNDLE_EFORMAT)
+			fprintf(stderr, "logs %s: %d %s\n", lists[i], st, why);
+	}
+	char line[512];
+	snprintf(line, sizeof line, "%s%s%s", head, "[0,2,4294967295]", tail);
+	CHECK_INT(bundle_header_parse(line, strlen(line), &p, why), BUNDLE_OK);
+	bundle_head_clear(&p);
+	/* Not canonical: a space in the list. */
+	snprintf(line, sizeof line, "%s%s%s", head, "[0, 2]", tail);
+	CHECK_INT(bundle_header_parse(line, strlen(line), &p, why), BUNDLE_ECANON);
+
+	/* A header begins {"checkpoint":, an event line {"action":. */
+	CHECK(!bundle_line_is_header("{\"action\":\"viewed\"}", 19));
+	CHECK(!bundle_line_is_header("{\"checkpoint\"", 13));
+	CHECK(!bundle_line_is_header(" {\"checkpoint\":1}", 18));
+	jcs_buf_free(&b);
+}
+
 int main(void)
 {
 	event_lines();
 	header_lines();
+	spanning_headers();
 	return test_report("test_bundle");
 }

@@ -276,6 +276,92 @@ with tempfile.TemporaryDirectory() as tmp:
         failures += 1
         print(f"FAIL --json failures: {ex!r}: {out}")
 
+    # ---- a bundle that spans logs: one section per log ----
+    span = os.path.join(tmp, "span")
+    slines = gen(span, "--size", 120, "--logs", 3, "--pin", 50, "--erase", 5, "--pin-ahead", 3)
+    sb, svkey = os.path.join(span, "bundle.ndjson"), os.path.join(span, "vkey")
+    spins = [os.path.join(span, n) for n in ("pin.cp", "pin-1.cp", "pin-2.cp")]
+    heads = [i for i, l in enumerate(slines) if l.startswith(b'{"checkpoint":')]
+    assert heads == [0, 121, 242], heads
+    assert all(json.loads(slines[i])["logs"] == [0, 1, 2] for i in heads)
+    expect("spanning, valid, a pin per log", [sb, "--vkey", svkey] +
+           [a for p in spins for a in ("--pin", p)], 0,
+           r"^Log 0 \(audit\.example\.com/log/0\)$", r"^Log 2 \(audit\.example\.com/log/2\)$",
+           r"^120/120 events valid$", r"^3 logs: all valid$", absent=[r"INVALID"])
+    expect("spanning, valid, one log pinned", [sb, "--vkey", svkey, "--pin", spins[1]], 0,
+           r"^Pinned checkpoint of size 50: consistent$", r"^3 logs: all valid$")
+    out = expect("spanning, --json", [sb, "--vkey", svkey, "--pin", spins[2], "--json"], 0)
+    try:
+        j = json.loads(out)
+        checks += 1
+        assert j["valid"] is True and j["logs"] == [0, 1, 2] and j["failures"] == []
+        assert [x["log"] for x in j["sections"]] == [0, 1, 2]
+        assert all(x["valid"] and x["events"] == {"valid": 120, "total": 120}
+                   for x in j["sections"])
+        assert "pin" in j["sections"][2] and "pin" not in j["sections"][0]
+        print("ok   spanning --json object")
+    except Exception as ex:  # noqa: BLE001
+        failures += 1
+        print(f"FAIL spanning --json object: {ex!r}: {out}")
+
+    def span_edit(name, new_lines, *patterns, extra=(), absent=()):
+        path = write(os.path.join(tmp, name.replace(" ", "_").replace(":", "") + ".ndjson"),
+                     new_lines)
+        return expect(name, [path, "--vkey", svkey, *extra], 1, *patterns, absent=absent)
+
+    e = list(slines)
+    e[242 + 8] = flip_in(slines[242 + 8], b'"actorId":"')
+    span_edit("spanning: a flipped byte in log 2", e,
+              r"^INVALID: log 2: seq 7: the event's members \(or its commitments\) do not match "
+              r"its leaf hash$", r"^3 logs: 2 valid, 1 INVALID$", absent=[r"INVALID: log [01]"])
+    k = next(i for i in range(122, 242) if b'"value":"' in slines[i])
+    e = list(slines)
+    e[k] = flip_in(slines[k], b'"value":"')
+    span_edit("spanning: a flipped value in log 1", e,
+              rf"^INVALID: log 1: seq {seq_of(slines[k])}: the value of changes\.\w+\."
+              r"(next|prev) does not match its commitment$")
+    span_edit("spanning: log 1's section removed", slines[:121] + slines[242:],
+              r"^INVALID: log 1: section: missing: the bundle has no section of this log$",
+              r"^3 logs: 2 valid, 1 INVALID$")
+    span_edit("spanning: the last section removed", slines[:242],
+              r"^INVALID: log 2: section: missing")
+    span_edit("spanning: a section repeated", slines + slines[121:242],
+              r"^INVALID: line 364: a second section of log 1")
+    span_edit("spanning: sections out of order", slines[:1] + slines[1:121] + slines[242:] +
+              slines[121:242], r"^INVALID: log 1: section: missing",
+              r"^INVALID: line 243: a second section of log 1")
+    e = list(slines)
+    e[121] = slines[121].replace(b'"logs":[0,1,2]', b'"logs":[0,1]', 1)
+    span_edit("spanning: a header listing other logs", e,
+              r"^INVALID: line 122: the header of log 1 lists other logs")
+    e = list(slines)
+    e[121] = slines[121].replace(b'"format":"', b'"format":"x', 1)
+    span_edit("spanning: an unreadable header", e,
+              r"^INVALID: line 122: not a bundle header: ", r"^INVALID: log 1: section: missing")
+    e = list(slines)
+    e[130] = slines[250]
+    span_edit("spanning: log 2's line in log 1's section", e,
+              r"^INVALID: log 1: seq \d+: log 2 is not the bundle's log 1$")
+    span_edit("spanning: a pin of log 1 rolled back", slines,
+              r"^INVALID: log 1: pin: size 123 is larger than the checkpoint's size 120",
+              extra=["--pin", os.path.join(span, "ahead-pin-1.cp")])
+    two = [l.replace(b'"logs":[0,1,2]', b'"logs":[0,1]', 1) for l in slines[:242]]
+    expect("spanning: two logs of the three", [write(os.path.join(tmp, "two.ndjson"), two),
+                                               "--vkey", svkey], 0, r"^2 logs: all valid$")
+    span_edit("spanning: a pin of no log of the bundle", two,
+              r"^INVALID: pin: .*pin-2\.cp: its origin is none of the bundle's logs'",
+              extra=["--pin", spins[2]])
+    expect("spanning: two pins of one log", [sb, "--vkey", svkey, "--pin", spins[1], "--pin",
+                                              spins[1]], 2, r"two pins of the log")
+    # A bundle of one log with a second header: not a spanning bundle.
+    span_edit("one log: a second header", lines + [lines[0]],
+              r"^INVALID: line 302: a second header: a bundle of one log has one$")
+    # An old single-log bundle: unchanged, no "logs" member, no section lines.
+    checks += 1
+    if b'"logs"' in lines[0]:
+        failures += 1
+        print("FAIL a bundle of one log has a logs member")
+
     # ---- usage and I/O errors: exit 2 ----
     expect("no arguments", [], 2, r"usage: auditlog-verify")
     expect("no --vkey", [b], 2, r"usage:")

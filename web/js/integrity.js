@@ -8,9 +8,12 @@
 //   before (an RFC 9162 consistency proof), as a witness would: a log
 //   rolled back or rewritten since is caught here, whatever the server says;
 // - one event at a time (its "Check proof" button): its values against
-//   their commitments, its leaf, its inclusion proof up to the signed root.
-// And it asks the auditor's GET /verify (auditor role), which re-hashes the
-// whole stored log, and shows what it answered.
+//   their commitments, its leaf, its inclusion proof up to the signed root
+//   of the event's own log (each partition has a log of its own: README
+//   "Partitions and several auditors"), whose latest checkpoint is checked
+//   here too, and must extend the one this browser kept for that log.
+// And it asks the auditor's GET /verify (auditor role), which re-hashes
+// every stored log, and shows what it answered.
 
 import { ApiError, enc, request, text } from './api.js';
 import { absoluteTime, count, el, errorBlock, relativeTime, timeNode } from './dom.js';
@@ -20,7 +23,9 @@ import { parseCheckpoint, parseVerifierKey, verifyNote } from './lib/note.js';
 import { checkEvent } from './lib/proof.js';
 
 const KEY_PIN = 'auditlog.vkey';        // the verifier key line first seen
-const WITNESS = 'auditlog.witness';     // {origin, size, root} largest checkpoint seen
+const WITNESS = 'auditlog.witness';     // {origin, size, root} largest checkpoint seen of log 0
+// ... and of log N > 0, under WITNESS + '.' + N (an event's "Check proof").
+const witnessKey = (log) => (log ? `${WITNESS}.${log}` : WITNESS);
 
 const listeners = [];
 const state = {
@@ -108,45 +113,39 @@ async function readCheckpoint() {
     };
     const sig = await verifyNote(note, state.vkeyLine);
     state.signature = { ok: sig.ok, reason: sig.reason };
-    if (sig.ok !== false) await witness(cp);
+    if (sig.ok !== false) state.witness = await witness(cp, 0);
 }
 
-// The new checkpoint must extend the largest this browser saw.
-async function witness(cp) {
+// A checkpoint of log `log` must extend the largest this browser saw of
+// that log; it becomes the one kept when it does. Returns {ok, reason}.
+async function witness(cp, log) {
     let seen = null;
-    try { seen = JSON.parse(localStorage.getItem(WITNESS) || 'null'); } catch { seen = null; }
+    try { seen = JSON.parse(localStorage.getItem(witnessKey(log)) || 'null'); } catch { seen = null; }
     const root = b64encode(cp.root);
-    const keep = () => localStorage.setItem(WITNESS, JSON.stringify({ origin: cp.origin, size: cp.size, root }));
+    const keep = () => localStorage.setItem(witnessKey(log), JSON.stringify({ origin: cp.origin, size: cp.size, root }));
     if (!seen || seen.origin !== cp.origin) {
         keep();
-        state.witness = { ok: true, reason: `First checkpoint this browser keeps for ${cp.origin} (size ${count(cp.size)}).` };
-        return;
+        return { ok: true, reason: `First checkpoint this browser keeps for ${cp.origin} (size ${count(cp.size)}).` };
     }
-    if (cp.size < seen.size) {
-        state.witness = { ok: false, reason: `The log has ${count(cp.size)} events, but this browser saw a checkpoint of ${count(seen.size)}: it was rolled back or truncated.` };
-        return;
-    }
+    if (cp.size < seen.size)
+        return { ok: false, reason: `The log has ${count(cp.size)} events, but this browser saw a checkpoint of ${count(seen.size)}: it was rolled back or truncated.` };
     if (cp.size === seen.size) {
-        state.witness = root === seen.root
+        return root === seen.root
             ? { ok: true, reason: `Unchanged since the checkpoint this browser kept (size ${count(seen.size)}).` }
             : { ok: false, reason: `Two different roots were signed for size ${count(seen.size)}: the log was rewritten.` };
-        return;
     }
     let proof;
     try {
-        const { text: body } = await text(`/logs/consistency?from=${seen.size}&to=${cp.size}`);
+        const { text: body } = await text(`/logs/consistency?log=${log}&from=${seen.size}&to=${cp.size}`);
         proof = body.split('\n').filter(Boolean).map((h) => b64decode(h));
     } catch (e) {
-        state.witness = { ok: null, reason: `The consistency proof could not be read: ${e.message}` };
-        return;
+        return { ok: null, reason: `The consistency proof could not be read: ${e.message}` };
     }
     const ok = await verifyConsistency(seen.size, cp.size, b64decode(seen.root), cp.root, proof).catch(() => false);
-    if (ok) {
-        keep();
-        state.witness = { ok: true, reason: `Extends the checkpoint of ${count(seen.size)} events this browser kept (RFC 9162 consistency proof checked here).` };
-    } else {
-        state.witness = { ok: false, reason: `Does not extend the checkpoint of ${count(seen.size)} events this browser kept: the consistency proof fails. The log was rewritten.` };
-    }
+    if (!ok)
+        return { ok: false, reason: `Does not extend the checkpoint of ${count(seen.size)} events this browser kept: the consistency proof fails. The log was rewritten.` };
+    keep();
+    return { ok: true, reason: `Extends the checkpoint of ${count(seen.size)} events this browser kept (RFC 9162 consistency proof checked here).` };
 }
 
 async function runVerify() {
@@ -157,20 +156,32 @@ async function runVerify() {
     state.verify = { ok: null, running: true, text: 'Re-hashing the whole stored log…' };
     changed();
     try {
-        // It re-hashes the whole log: as long as the API lets it (10 minutes).
+        // It re-hashes every log: as long as the API lets it (10 minutes).
+        // One verification per log (README "Partitions and several auditors").
         const doc = await request('/logs/verify', { timeout: 600000 });
-        const a = (doc && doc.data && doc.data.attributes) || {};
+        const all = doc && Array.isArray(doc.data) ? doc.data : doc && doc.data ? [doc.data] : [];
+        const attrs = all.map((r) => (r && r.attributes) || {});
+        const valid = attrs.length > 0 && attrs.every((a) => a.valid === true);
+        const sum = (k) => attrs.reduce((n, a) => n + (Number(a[k]) || 0), 0);
+        const logs = attrs.length === 1 ? '' : ` of ${count(attrs.length)} logs`;
         state.verify = {
-            ok: a.valid === true, at: Date.now(),
-            text: a.valid === true ? `All ${count(a.events)} events and ${count(a.checkpoints)} checkpoints re-hashed and checked.` : 'The auditor did not say the log is valid.',
+            ok: valid, at: Date.now(),
+            text: valid ? `All ${count(sum('events'))} events${logs} and ${count(sum('checkpoints'))} checkpoints re-hashed and checked.` : 'The auditor did not say the log is valid.',
         };
     } catch (e) {
         if (e instanceof ApiError && e.status === 409) {
-            const err = e.errors[0] || {};
-            const meta = err.meta || {};
+            // One error per log that does not verify, each naming its log.
+            const errs = e.errors.length ? e.errors : [{}];
+            const several = errs.length > 1 || (errs[0].meta && errs[0].meta.log);
+            const line = (err) => {
+                const meta = err.meta || {};
+                const where = several && meta.log !== undefined ? ` in log ${meta.log}` : '';
+                return `${err.title || 'Verification failed'}${where}${meta.seq !== undefined ? ` at position ${meta.seq}` : ''}${meta.reason ? ` (${meta.reason})` : ''}: ${err.detail || ''}`;
+            };
+            const meta = errs[0].meta || {};
             state.verify = {
                 ok: false, at: Date.now(), seq: meta.seq, reason: meta.reason,
-                text: `${err.title || 'Verification failed'}${meta.seq !== undefined ? ` at position ${meta.seq}` : ''}${meta.reason ? ` (${meta.reason})` : ''}: ${err.detail || ''}`,
+                text: errs.map(line).join(' '),
             };
         } else {
             state.verify = { ok: null, at: Date.now(), text: `/verify could not run: ${e.message}` };
@@ -220,26 +231,48 @@ export function trustNewKey() {
 
 // ---------- one event ----------
 
+// The latest checkpoint of log `log`, parsed, its note's text kept.
+async function logCheckpoint(log) {
+    const { text: note } = await text(`/logs/checkpoint?log=${log}`);
+    return { ...parseCheckpoint(note), text: note };
+}
+
+// The event's own log's latest checkpoint, checked here: signed by the
+// key, and an extension of the one this browser kept for that log. A step
+// of the proof's panel.
+async function logStep(cp, log) {
+    const sig = await verifyNote(cp.text, state.vkeyLine);
+    if (sig.ok === false)
+        return { id: 'log', ok: false, text: `Log ${log}'s latest checkpoint: ${sig.reason}` };
+    const w = await witness(cp, log);
+    return { id: 'log', ok: w.ok === false ? false : sig.ok === null ? null : w.ok, text: `Log ${log}'s latest checkpoint (${count(cp.size)} events): ${w.reason}` };
+}
+
 // Fetches what checking ev takes and checks it here; shows each step in panel.
+// The proof is asked against the latest checkpoint of the event's own log,
+// which this browser checks first.
 export async function checkEventProof(ev, panel, button) {
     if (button) button.disabled = true;
     panel.replaceChildren(el('p.muted', {}, 'Checking in this browser…'));
     try {
         if (!state.vkeyLine) await readKey();
+        const attrs = (ev && ev.attributes) || {};
+        const log = Number.isInteger(attrs.log) ? attrs.log : 0;
         const leafLine = (await text(`/logs/data-events/${enc(ev.id)}/leaf`, { accept: 'application/json' })).text;
-        let proofText = null;
+        let cp = null;
         for (let tries = 0; ; tries++) {
-            try {
-                proofText = (await text(`/logs/data-events/${enc(ev.id)}/proof`)).text;
-                break;
-            } catch (e) {
-                // Not yet covered by a checkpoint: one is signed within a second.
-                if (!(e instanceof ApiError && e.status === 409) || tries >= 4) throw e;
-                await new Promise((r) => setTimeout(r, 700));
-            }
+            cp = await logCheckpoint(log);
+            // Not yet covered by a checkpoint: one is signed within a second.
+            if (!(Number.isInteger(attrs.seq) && attrs.seq >= cp.size) || tries >= 4) break;
+            await new Promise((r) => setTimeout(r, 700));
         }
+        const proofText = (await text(`/logs/data-events/${enc(ev.id)}/proof?size=${cp.size}`)).text;
         const result = await checkEvent({ event: ev, leafLine, proofText, vkeyLine: state.vkeyLine });
-        panel.replaceChildren(proofNode(result));
+        const steps = [...(result.steps || []), await logStep(cp, log)];
+        if (!proofText.endsWith(cp.text))
+            steps.push({ id: 'log', ok: false, text: `The proof is not against log ${log}'s latest checkpoint.` });
+        const ok = steps.some((st) => st.ok === false) ? false : steps.some((st) => st.ok === null) ? null : true;
+        panel.replaceChildren(proofNode({ ok, steps }));
     } catch (e) {
         panel.replaceChildren(errorBlock(e, { testid: 'proof-error' }));
     } finally {
