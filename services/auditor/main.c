@@ -11,7 +11,7 @@
 #include "log.h"
 #include "openapi.h"
 #include "reads.h"
-#include "stream.h"
+#include "stream_logs.h"
 
 static struct config_setting settings[] = {
     DAEMON_HTTP_SETTINGS("AUDITLOG_AUDITOR_PORT", "3001"),
@@ -281,18 +281,18 @@ int main(int argc, char **argv)
 	a.stream_retry_ms = I("stream-retry-ms");
 	a.stream_backlog_max = (uint64_t)I("stream-backlog-max");
 	a.exports_max = (int)I("exports-max");
-	struct stream_hub_config sc = {.db = &a.db,
-	                               .log = 0,
-	                               .poll_ms = (unsigned)I("stream-poll-ms"),
-	                               .ledger = a.ledger,
-	                               .buffer = (size_t)I("stream-buffer")};
-	if (stream_hub_start(&sc, &a.stream)) {
-		log_error("cannot start the live stream's reader");
+	/* A hub per log; each writer here hands its hub what it commits. */
+	struct stream_logs_config sc = {.db = &a.db,
+	                                .poll_ms = (unsigned)I("stream-poll-ms"),
+	                                .buffer = (size_t)I("stream-buffer"),
+	                                .ledgers = a.ledgers,
+	                                .nledgers = a.nlogs,
+	                                .records = a.records != a.ledger ? a.records : NULL,
+	                                .records_log = AUDITOR_RECORDS_LOG + (uint32_t)I("instance")};
+	if (stream_logs_start(&sc, &a.streams)) {
+		log_error("cannot start the live stream's readers");
 		goto out;
 	}
-	struct ledger_listener listener;
-	stream_listener(a.stream, &listener);
-	ledger_listen(a.ledger, &listener); /* the writer hands the hub what it commits */
 	struct http_server_config hc = {.routes = routes,
 	                                .nroutes = sizeof routes / sizeof routes[0],
 	                                .auth = a.public_key,
@@ -306,9 +306,7 @@ int main(int argc, char **argv)
 out:
 	http_server_stop(http);
 	reads_stop(a.reads); /* stores the last reads' records while the ledger is open */
-	if (a.ledger)
-		ledger_listen(a.ledger, NULL); /* the consumers go on a while: not into the hub */
-	stream_hub_stop(a.stream); /* after the server: its streams are gone */
+	stream_logs_stop(a.streams); /* after the server: its streams are gone */
 	for (unsigned i = 0; i < a.nconsumers; i++)
 		consumer_stop(a.consumers[i]);
 	for (unsigned p = 0; p < a.nlogs; p++) {

@@ -252,8 +252,8 @@ static void test_hub(void)
 	struct stream_sub *sb = stream_subscribe(h, &(struct stream_filter){0}, START, wake, &wb);
 	struct jcs_buf out = {0};
 	int64_t far = now_ms() + 60000;
-	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far), 0);
-	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far, NULL), 0);
+	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far, NULL), 0);
 
 	/* An event for b only: b is woken, a is moved past it unwoken. */
 	store("b");
@@ -263,7 +263,7 @@ static void test_hub(void)
 	CHECK_INT(atomic_load(&wa.wakes), 0);
 	CHECK_INT(stream_sub_next(h, sa), START + 1);
 	char ids[256];
-	CHECK(stream_take(h, sb, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, sb, &out, 1 << 16, far, NULL) > 0);
 	ids_of(&out, ids, sizeof ids);
 	CHECK_STR(ids, "100");
 	out.len = 0;
@@ -272,11 +272,11 @@ static void test_hub(void)
 	store("a");
 	CHECK(head_reaches(h, START + 2));
 	CHECK(wakes_reach(&wa, 1));
-	CHECK(stream_take(h, sa, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, sa, &out, 1 << 16, far, NULL) > 0);
 	ids_of(&out, ids, sizeof ids);
 	CHECK_STR(ids, "101");
 	out.len = 0;
-	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far, NULL), 0);
 
 	/* b does not take while six arrive: the ring of 4 moves past it, so it
 	 * is behind and reads the store itself. */
@@ -285,38 +285,38 @@ static void test_hub(void)
 	CHECK(head_reaches(h, START + 8));
 	CHECK(stream_head(h, &head, &oldest));
 	CHECK_INT(oldest, START + 4);
-	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far), STREAM_BEHIND);
+	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far, NULL), STREAM_BEHIND);
 	CHECK_INT(stream_sub_next(h, sb), START + 1);
 	stream_sub_advance(h, sb, START + 4); /* as h_stream.c does after reading them */
 	stream_sub_advance(h, sb, START + 2); /* never back */
 	CHECK_INT(stream_sub_next(h, sb), START + 4);
-	CHECK(stream_take(h, sb, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, sb, &out, 1 << 16, far, NULL) > 0);
 	ids_of(&out, ids, sizeof ids);
 	CHECK_STR(ids, "104 105 106 107");
 	out.len = 0;
 	/* a was woken (a's events came) and takes those the ring still has. */
 	CHECK(wakes_reach(&wa, 2));
-	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far), STREAM_BEHIND);
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far, NULL), STREAM_BEHIND);
 	stream_sub_advance(h, sa, START + 4);
-	CHECK(stream_take(h, sa, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, sa, &out, 1 << 16, far, NULL) > 0);
 	ids_of(&out, ids, sizeof ids);
 	CHECK_STR(ids, "105 107");
 	out.len = 0;
 
 	/* max bounds a take (at least one message). */
-	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far, NULL), 0);
 	for (int i = 0; i < 3; i++)
 		store("b");
 	CHECK(head_reaches(h, START + 11));
-	CHECK(stream_take(h, sb, &out, 1, far) > 0);
+	CHECK(stream_take(h, sb, &out, 1, far, NULL) > 0);
 	ids_of(&out, ids, sizeof ids);
 	CHECK_STR(ids, "108");
 	out.len = 0;
 
 	/* A deadline wakes a waiting subscriber with nothing new. */
-	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far, NULL), 0);
 	int before = atomic_load(&wa.wakes);
-	CHECK_INT(stream_take(h, sa, &out, 1 << 16, now_ms() + 30), 0);
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, now_ms() + 30, NULL), 0);
 	CHECK(wakes_reach(&wa, before + 1));
 
 	/* A subscriber may start beyond the hub's head (the store is ahead of
@@ -326,7 +326,7 @@ static void test_hub(void)
 	struct waker wc = {0};
 	struct stream_sub *sc =
 	    stream_subscribe(h, &(struct stream_filter){0}, base + 2, wake, &wc);
-	CHECK_INT(stream_take(h, sc, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, sc, &out, 1 << 16, far, NULL), 0);
 	store("b");
 	CHECK(head_reaches(h, base + 1));
 	usleep(20000);
@@ -336,7 +336,7 @@ static void test_hub(void)
 	store("b");
 	CHECK(head_reaches(h, base + 3));
 	CHECK(wakes_reach(&wc, 1));
-	CHECK(stream_take(h, sc, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, sc, &out, 1 << 16, far, NULL) > 0);
 	char want[32];
 	snprintf(want, sizeof want, "%llu", (unsigned long long)(base + 2));
 	ids_of(&out, ids, sizeof ids);
@@ -349,7 +349,7 @@ static void test_hub(void)
 	stream_forget(h);
 	CHECK(stream_head(h, &head, &oldest));
 	CHECK_INT(oldest, head);
-	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far), STREAM_BEHIND);
+	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far, NULL), STREAM_BEHIND);
 
 	stream_unsubscribe(h, sa);
 	stream_unsubscribe(h, sb);
@@ -384,18 +384,18 @@ static void test_commit_wakes(void)
 	struct waker w = {0};
 	struct stream_sub *s = stream_subscribe(h, &(struct stream_filter){0}, head, wake, &w);
 	struct jcs_buf out = {0};
-	CHECK_INT(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000), 0);
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000, NULL), 0);
 	for (int i = 0; i < 3; i++) {
 		int before = atomic_load(&w.wakes);
 		store("b");
 		CHECK(wakes_reach(&w, before + 1)); /* within a second, not an hour */
-		CHECK(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000) > 0);
+		CHECK(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000, NULL) > 0);
 		char ids[64], want[32];
 		ids_of(&out, ids, sizeof ids);
 		snprintf(want, sizeof want, "%llu", (unsigned long long)(head + (uint64_t)i));
 		CHECK_STR(ids, want);
 		out.len = 0;
-		CHECK_INT(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000), 0);
+		CHECK_INT(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000, NULL), 0);
 	}
 	CHECK(atomic_load(&grown_waits) > 0);
 	stream_unsubscribe(h, s);
@@ -449,7 +449,7 @@ static void test_handed_over(void)
 	struct stream_sub *s = stream_subscribe(h, &(struct stream_filter){0}, head, wake, &w);
 	struct jcs_buf out = {0};
 	int64_t far = now_ms() + 3600 * 1000;
-	CHECK_INT(stream_take(h, s, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far, NULL), 0);
 	CHECK(li.wants(li.arg, &gen));
 
 	/* Handed over, then committed (the ledger grows): no read. */
@@ -459,7 +459,7 @@ static void test_handed_over(void)
 	store("b");
 	CHECK(wakes_reach(&w, 1));
 	CHECK(head_reaches(h, head + 2));
-	CHECK(stream_take(h, s, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, s, &out, 1 << 16, far, NULL) > 0);
 	char ids[64], want[64];
 	ids_of(&out, ids, sizeof ids);
 	snprintf(want, sizeof want, "%llu %llu", (unsigned long long)head,
@@ -470,21 +470,21 @@ static void test_handed_over(void)
 	out.len = 0;
 
 	/* Handed over before an erasure (stream_forget): stale, read again. */
-	CHECK_INT(stream_take(h, s, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far, NULL), 0);
 	CHECK(li.wants(li.arg, &gen));
 	stream_forget(h);
 	hand_over(&li, head + 2, 1, "stale", gen);
 	int wakes = atomic_load(&w.wakes);
 	store("b");
 	CHECK(wakes_reach(&w, wakes + 1));
-	CHECK(stream_take(h, s, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, s, &out, 1 << 16, far, NULL) > 0);
 	CHECK_INT(count(&out, "\"actorId\":\"stale\""), 0);
 	CHECK_INT(count(&out, "\"actorId\":\"b\""), 1);
 	CHECK(atomic_load(&reads) > read_before);
 	out.len = 0;
 
 	/* Positions already read are dropped; a later append waits its turn. */
-	CHECK_INT(stream_take(h, s, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far, NULL), 0);
 	CHECK(li.wants(li.arg, &gen));
 	hand_over(&li, head, 3, "old", gen);          /* below the head: dropped */
 	hand_over(&li, head + 4, 1, "second", gen);   /* after a gap: kept */
@@ -495,7 +495,7 @@ static void test_handed_over(void)
 	store("b");
 	CHECK(head_reaches(h, head + 5));
 	CHECK(wakes_reach(&w, wakes + 1));
-	CHECK(stream_take(h, s, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, s, &out, 1 << 16, far, NULL) > 0);
 	ids_of(&out, ids, sizeof ids);
 	snprintf(want, sizeof want, "%llu %llu", (unsigned long long)(head + 3),
 	         (unsigned long long)(head + 4));
@@ -513,11 +513,122 @@ static void test_handed_over(void)
 	stream_hub_stop(h);
 }
 
+/* A subscriber that follows several logs: each message's id is its
+ * position in every log (stream_id.h), this log's moved to the message's;
+ * a take leaves this log's entry at the last position passed. With log 0
+ * alone the bytes are the rendered ones. */
+static void test_ids_of_several_logs(void)
+{
+	json_t *r = resource(7, "a");
+	struct stream_event *e = stream_event_new(r);
+	CHECK(e != NULL);
+	CHECK_INT(e->id_len, strlen("id: 7\n"));
+	struct jcs_buf out = {0};
+	struct stream_id id = {0};
+	stream_event_put(e, 0, &id, &out); /* log 0 alone: as rendered */
+	CHECK_INT(out.len, e->len);
+	CHECK(!memcmp(out.data, e->msg, e->len));
+	out.len = 0;
+	stream_id_set(&id, 1024, 5);
+	stream_id_set(&id, 2, 99);
+	stream_event_put(e, 0, &id, &out);
+	CHECK(out.len > 27 && !memcmp(out.data, "id: 0-7.2-99.1024-5\ndata: {", 27));
+	CHECK(!memcmp(out.data + out.len - (e->len - e->id_len), e->msg + e->id_len,
+	              e->len - e->id_len));
+	CHECK_INT(out.status, 0);
+	stream_event_free(e);
+	json_decref(r);
+
+	/* Through a hub of log 0: ids carry the other logs' positions. */
+	struct stream_hub *h;
+	struct stream_hub_config cfg = {.db = NULL, .log = 0, .poll_ms = 1, .buffer = 64};
+	CHECK_INT(stream_hub_start(&cfg, &h), 0);
+	CHECK(head_reaches(h, stored));
+	uint64_t head, oldest;
+	CHECK(stream_head(h, &head, &oldest));
+	struct waker w = {0};
+	struct stream_filter fa = {.actor_type = "service", .actor_id = "a"};
+	struct stream_sub *s = stream_subscribe(h, &fa, head, wake, &w);
+	int64_t far = now_ms() + 60000;
+	id = (struct stream_id){0};
+	stream_id_set(&id, 1, 41);
+	out.len = 0;
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far, &id), 0);
+	uint64_t seq = 0;
+	CHECK(stream_id_get(&id, 0, &seq) && seq == head - 1); /* passed: before its start */
+	store("a");
+	store("b"); /* passed, not sent */
+	CHECK(wakes_reach(&w, 1));
+	CHECK(head_reaches(h, head + 2));
+	CHECK(stream_take(h, s, &out, 1 << 16, far, &id) > 0);
+	char want[64];
+	snprintf(want, sizeof want, "id: 0-%llu.1-41\ndata: ", (unsigned long long)head);
+	CHECK(out.len > strlen(want) && !memcmp(out.data, want, strlen(want)));
+	CHECK_INT(count(&out, "id: "), 1);
+	CHECK(stream_id_get(&id, 0, &seq) && seq == head + 1);
+	CHECK(stream_id_get(&id, 1, &seq) && seq == 41);
+	CHECK_INT(id.n, 2);
+	/* stream_wake wakes a waiting subscriber with nothing new. */
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far, &id), 0);
+	int before = atomic_load(&w.wakes);
+	stream_wake(h);
+	CHECK_INT(atomic_load(&w.wakes), before + 1);
+	stream_wake(h); /* no longer waiting: no second wake */
+	CHECK_INT(atomic_load(&w.wakes), before + 1);
+	stream_unsubscribe(h, s);
+	jcs_buf_free(&out);
+	stream_hub_stop(h);
+}
+
+/* With no subscriber the hub reads nothing, however much the log grows
+ * (another auditor may write it: the store says where it ends, not this
+ * process's ledger); a subscriber that comes then from the store's end
+ * finds the hub's head there, without the hub reading what lies before,
+ * and one from an earlier position reads the store. */
+static void test_idle_then_subscribed(void)
+{
+	struct stream_hub *h;
+	struct stream_hub_config cfg = {.db = NULL, .log = 0, .poll_ms = 1, .buffer = 8};
+	CHECK_INT(stream_hub_start(&cfg, &h), 0);
+	CHECK(head_reaches(h, stored));
+	uint64_t head, oldest;
+	CHECK(stream_head(h, &head, &oldest));
+	usleep(20000);
+	int read_before = atomic_load(&reads);
+	for (int i = 0; i < 20; i++)
+		store("b");
+	usleep(50000); /* fifty polls' time */
+	CHECK_INT(atomic_load(&reads), read_before);
+	uint64_t now_head, now_oldest;
+	CHECK(stream_head(h, &now_head, &now_oldest));
+	CHECK_INT(now_head, head);
+	struct waker w = {0}, w2 = {0};
+	struct stream_sub *s =
+	    stream_subscribe(h, &(struct stream_filter){0}, head + 20, wake, &w);
+	CHECK(head_reaches(h, head + 20));
+	struct jcs_buf out = {0};
+	int64_t far = now_ms() + 60000;
+	CHECK(stream_head(h, &now_head, &now_oldest));
+	CHECK_INT(now_oldest, head + 20); /* nothing of [head, head + 20) read into the ring */
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far, NULL), 0);
+	struct stream_sub *s2 = stream_subscribe(h, &(struct stream_filter){0}, head, wake, &w2);
+	CHECK_INT(stream_take(h, s2, &out, 1 << 16, far, NULL), STREAM_BEHIND);
+	store("b");
+	CHECK(wakes_reach(&w, 1));
+	CHECK(stream_take(h, s, &out, 1 << 16, far, NULL) > 0);
+	stream_unsubscribe(h, s2);
+	stream_unsubscribe(h, s);
+	jcs_buf_free(&out);
+	stream_hub_stop(h);
+}
+
 int main(void)
 {
 	test_render_and_filters();
 	test_hub();
 	test_commit_wakes();
 	test_handed_over();
+	test_ids_of_several_logs();
+	test_idle_then_subscribed();
 	return test_report("stream");
 }
