@@ -486,6 +486,7 @@ static void *hub_main(void *arg)
 	bool warned = false;
 	for (;;) {
 		long got = 0;
+		uint64_t committed = 0; /* the writer's committed size before the read */
 		struct db *db = db_thread(h->cfg.db);
 		pthread_mutex_lock(&h->lock);
 		bool ready = h->ready, idle = !h->subs, stale = h->stale;
@@ -506,6 +507,7 @@ static void *hub_main(void *arg)
 			pthread_mutex_lock(&h->lock);
 			uint64_t head = h->head;
 			pthread_mutex_unlock(&h->lock);
+			committed = h->cfg.ledger ? ledger_size(h->cfg.ledger) : 0;
 			got = poll_store(h, db, head);
 		}
 		if (got < 0 && !warned)
@@ -525,15 +527,15 @@ static void *hub_main(void *arg)
 			if (got <= 0)
 				wake_subs(h, h->head, clock_ms());
 			uint64_t at = h->head;
-			if (h->cfg.ledger && h->ready && got >= 0 &&
-			    !(got == 0 && ledger_size(h->cfg.ledger) > at)) {
+			if (h->cfg.ledger && h->ready && got >= 0 && !(got == 0 && committed > at)) {
 				/* The next COMMIT of this process's writer wakes the
-				 * reader: no poll's wait between an event and its
-				 * subscribers. (A read that found nothing below the
-				 * committed size, an erasure's or a position that could
-				 * not be rendered, waits the poll instead; so does one of
-				 * a log another auditor writes now: this ledger does not
-				 * grow, and the poll reads the store.) */
+				 * reader (at once if one came since the read): no poll's
+				 * wait between an event and its subscribers. (A read that
+				 * found nothing below what was committed before it, an
+				 * erasure's or a position that could not be rendered,
+				 * waits the poll instead; so does one of a log another
+				 * auditor writes now: this ledger does not grow, and the
+				 * poll reads the store.) */
 				int64_t poll_at = clock_ms() + h->cfg.poll_ms, left;
 				while (!h->stop && (left = poll_at - clock_ms()) > 0) {
 					pthread_mutex_unlock(&h->lock);

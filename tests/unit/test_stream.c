@@ -1,7 +1,8 @@
 /* The live stream's hub (services/auditor/stream.c) alone: a stub store
  * whose log the test grows position by position, so the ring, the
  * subscribers' positions, their wakes and the filters are checked without
- * MariaDB or HTTP. */
+ * MariaDB or HTTP; and the set of hubs, one per log the stub store lists
+ * (stream_logs.c). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "clock.h"
 #include "ledger.h"
 #include "stream.h"
+#include "stream_logs.h"
 #include "testhelp.h"
 
 /* ---- the stub store: positions [0, stored) of log 0 ---- */
@@ -38,7 +40,12 @@ const char *db_status_string(int status)
 	return status ? "failed" : "ok";
 }
 
-/* Only the hub's "stored end" query: one append holding [0, stored). */
+/* The logs the store holds besides log 0 (the set's look for logs). */
+static uint32_t listed[2 * STREAM_ID_LOGS_MAX];
+static size_t nlisted;
+
+/* The hub's "stored end" query: one append holding [0, stored), whatever
+ * the log; the set's query of every log's end: log 0 and those listed. */
 int db_query(struct db *db, const char *sql, const struct db_value *params, size_t n, db_row_fn fn,
              void *ctx)
 {
@@ -46,14 +53,29 @@ int db_query(struct db *db, const char *sql, const struct db_value *params, size
 	(void)params;
 	(void)n;
 	CHECK(strstr(sql, "FROM log_appends") != NULL);
-	char len[32];
+	char len[32], logs[2 * STREAM_ID_LOGS_MAX + 1][8];
 	pthread_mutex_lock(&store_lock);
 	snprintf(len, sizeof len, "%llu", (unsigned long long)stored * LEDGER_ID_LEN);
+	size_t nlogs = 1;
+	snprintf(logs[0], sizeof logs[0], "0");
+	for (size_t i = 0; i < nlisted; i++)
+		snprintf(logs[nlogs++], sizeof logs[0], "%u", (unsigned)listed[i]);
 	pthread_mutex_unlock(&store_lock);
-	const char *val[] = {"0", len};
-	unsigned long lens[] = {1, strlen(len)};
-	struct db_row row = {2, val, lens};
-	return fn(ctx, &row);
+	if (!strstr(sql, "GROUP BY")) {
+		const char *val[] = {"0", len};
+		unsigned long lens[] = {1, strlen(len)};
+		struct db_row row = {2, val, lens};
+		return fn(ctx, &row);
+	}
+	for (size_t i = 0; i < nlogs; i++) {
+		const char *val[] = {logs[i], "0", len};
+		unsigned long lens[] = {strlen(logs[i]), 1, strlen(len)};
+		struct db_row row = {3, val, lens};
+		int st = fn(ctx, &row);
+		if (st)
+			return st;
+	}
+	return DB_OK;
 }
 
 static json_t *resource(uint64_t seq, const char *actor)
@@ -129,6 +151,13 @@ uint64_t ledger_wait_grown(struct ledger *l, uint64_t size, int timeout_ms)
 	while ((n = ledger_size(l)) <= size && clock_ms() < until)
 		usleep(500);
 	return n;
+}
+
+static const struct ledger *listened; /* the ledger ledger_listen was last given a listener */
+
+void ledger_listen(struct ledger *l, const struct ledger_listener *li)
+{
+	listened = li ? l : NULL;
 }
 
 /* ---- a subscriber's wakes ---- */
@@ -622,6 +651,87 @@ static void test_idle_then_subscribed(void)
 	stream_hub_stop(h);
 }
 
+static bool count_reaches(struct stream_logs *set, size_t want)
+{
+	for (int i = 0; i < 3000 && stream_logs_count(set) < want; i++)
+		usleep(1000);
+	return stream_logs_count(set) >= want;
+}
+
+/* The set of hubs: the writers' logs from the start (each hub its
+ * ledger's listener), the other logs the store lists found at once and
+ * later; a new log wakes the streams that wait, so that they follow it
+ * too; at most STREAM_ID_LOGS_MAX logs. */
+static void test_logs(void)
+{
+	static char writer0, records;
+	struct ledger *ledgers[] = {(struct ledger *)&writer0};
+	struct stream_logs_config cfg = {.poll_ms = 1,
+	                                 .buffer = 8,
+	                                 .ledgers = ledgers,
+	                                 .nledgers = 1,
+	                                 .records = (struct ledger *)&records,
+	                                 .records_log = 1024};
+	pthread_mutex_lock(&store_lock);
+	listed[nlisted++] = 1025; /* another auditor's own log */
+	pthread_mutex_unlock(&store_lock);
+	struct stream_logs *set;
+	CHECK_INT(stream_logs_start(&cfg, &set), 0);
+	CHECK(listened == (struct ledger *)&records); /* the last one started */
+	CHECK(count_reaches(set, 3));
+	uint32_t logs[3];
+	struct stream_hub *hubs[3];
+	for (size_t i = 0; i < 3; i++)
+		hubs[i] = stream_logs_hub(set, i, &logs[i]);
+	CHECK_INT(logs[0], 0);
+	CHECK_INT(logs[1], 1024);
+	CHECK_INT(logs[2], 1025);
+	struct stream_id ends;
+	CHECK_INT(stream_stored_ends(db_thread(NULL), &ends), DB_OK);
+	CHECK_INT(ends.n, 2);
+	CHECK_INT(ends.log[1], 1025);
+
+	/* A stream waiting on log 0 is woken when a log is found. */
+	CHECK(head_reaches(hubs[0], stored));
+	uint64_t head, oldest;
+	CHECK(stream_head(hubs[0], &head, &oldest));
+	struct waker w = {0};
+	struct stream_sub *s = stream_subscribe(hubs[0], &(struct stream_filter){0}, head, wake, &w);
+	struct jcs_buf out = {0};
+	CHECK_INT(stream_take(hubs[0], s, &out, 1 << 16, now_ms() + 60000, NULL), 0);
+	pthread_mutex_lock(&store_lock);
+	listed[nlisted++] = 7;
+	pthread_mutex_unlock(&store_lock);
+	CHECK(count_reaches(set, 4)); /* within a look: a second */
+	CHECK(wakes_reach(&w, 1));
+	uint32_t log;
+	stream_logs_hub(set, 3, &log);
+	CHECK_INT(log, 7);
+	CHECK_INT(stream_logs_add(set, 7), 0); /* there already */
+	CHECK_INT(stream_logs_count(set), 4);
+	stream_logs_forget(set);
+	CHECK(stream_head(hubs[0], &head, &oldest) && oldest == head);
+	stream_unsubscribe(hubs[0], s);
+	jcs_buf_free(&out);
+
+	/* At most STREAM_ID_LOGS_MAX; the store listing more is an error. */
+	int refused = 0;
+	for (uint32_t l = 2000; l < 2000 + STREAM_ID_LOGS_MAX; l++)
+		refused += stream_logs_add(set, l) != 0;
+	CHECK_INT(refused, 4);
+	CHECK_INT(stream_logs_count(set), STREAM_ID_LOGS_MAX);
+	pthread_mutex_lock(&store_lock);
+	for (uint32_t l = 3000; l < 3000 + STREAM_ID_LOGS_MAX; l++)
+		listed[nlisted++] = l;
+	pthread_mutex_unlock(&store_lock);
+	CHECK_INT(stream_stored_ends(db_thread(NULL), &ends), DB_ERR);
+	stream_logs_stop(set);
+	CHECK(listened == NULL);
+	pthread_mutex_lock(&store_lock);
+	nlisted = 0;
+	pthread_mutex_unlock(&store_lock);
+}
+
 int main(void)
 {
 	test_render_and_filters();
@@ -630,5 +740,6 @@ int main(void)
 	test_handed_over();
 	test_ids_of_several_logs();
 	test_idle_then_subscribed();
+	test_logs();
 	return test_report("stream");
 }
