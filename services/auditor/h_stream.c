@@ -355,8 +355,11 @@ static int start_at(struct http_request *req, struct subscriber *x)
 	if (!db)
 		return -1;
 	int st = a->streams ? stream_stored_ends(db, &ends) : DB_ERR;
+	/* The deployment's logs are followed (the store may hold others, of an
+	 * earlier deployment). */
 	for (size_t i = 0; !st && i < ends.n; i++)
-		st = stream_logs_add(a->streams, ends.log[i]) ? DB_ERR : DB_OK;
+		if (stream_logs_follows(a->streams, ends.log[i]))
+			st = stream_logs_add(a->streams, ends.log[i]) ? DB_ERR : DB_OK;
 	if (st) {
 		http_reply_error(req, 503, "Service unavailable",
 		                 "The logs' ends could not be read, or not every log can be "
@@ -368,26 +371,32 @@ static int start_at(struct http_request *req, struct subscriber *x)
 	if (!after && !last) {
 		/* Live events only: from every log's end. */
 		for (size_t i = 0; i < ends.n; i++)
-			if (ends.seq[i])
+			if (ends.seq[i] && stream_logs_follows(a->streams, ends.log[i]))
 				(void)stream_id_set(&x->from, ends.log[i], ends.seq[i] - 1); /* fits */
 		x->id = x->from;
 		return 0;
 	}
-	x->from = after ? pa : pl;
-	for (size_t i = 0; i < x->from.n; i++) {
-		uint64_t end = 0, seen = x->from.seq[i];
-		(void)stream_id_get(&ends, x->from.log[i], &end); /* none stored: 0 */
+	/* Each position stored; one of a log the stream does not follow (an
+	 * earlier deployment's) is left out. */
+	const struct stream_id *given = after ? &pa : &pl;
+	for (size_t i = 0; i < given->n; i++) {
+		uint64_t end = 0, seen = given->seq[i];
+		(void)stream_id_get(&ends, given->log[i], &end); /* none stored: 0 */
 		if (seen >= end) {
 			http_reply_error(req, 400, "Invalid position",
 			                 "Position %" PRIu64 " of log %u is not stored yet: the log "
 			                 "holds positions below %" PRIu64 ".",
-			                 seen, (unsigned)x->from.log[i], end);
+			                 seen, (unsigned)given->log[i], end);
 			return -1;
 		}
+		if (stream_logs_follows(a->streams, given->log[i]))
+			(void)stream_id_set(&x->from, given->log[i], seen); /* fits */
 	}
 	/* Each log, from the position after the id's (or its first one). */
 	for (size_t i = 0; i < ends.n; i++) {
 		uint64_t end = ends.seq[i], seen, next = 0;
+		if (!stream_logs_follows(a->streams, ends.log[i]))
+			continue;
 		if (stream_id_get(&x->from, ends.log[i], &seen))
 			next = seen + 1;
 		if (end > next && end - next > a->stream_backlog_max) {

@@ -90,14 +90,14 @@ static struct config_setting settings[] = {
      NULL, 0},
     /* The live stream (stream.h, README "Live stream"). */
     {"stream-poll-ms", "AUDITLOG_STREAM_POLL_MS", "20", CONFIG_INT, 1, 10000,
-     "How often the live stream's reader looks for newly stored events (the log's writer "
-     "wakes it sooner at each COMMIT).", NULL, 0},
+     "How often the live stream's reader of each log looks for newly stored events (the "
+     "log's writer here wakes it sooner at each COMMIT).", NULL, 0},
     {"stream-buffer", "AUDITLOG_STREAM_BUFFER", "10000", CONFIG_INT, 1, 1000000,
-     "Events the live stream keeps in memory, rendered, for its subscribers; one further "
-     "behind reads the store itself.",
+     "Events of each log the live stream keeps in memory, rendered, for its subscribers; one "
+     "further behind reads the store itself.",
      NULL, 0},
     {"stream-backlog-max", "AUDITLOG_STREAM_BACKLOG_MAX", "1000000", CONFIG_INT, 0,
-     2000000000, "How far behind the log's end (in positions) a stream may resume; an older "
+     2000000000, "How far behind a log's end (in positions) a stream may resume it; an older "
      "position gets 410.", NULL, 0},
     {"stream-heartbeat-ms", "AUDITLOG_STREAM_HEARTBEAT_MS", "10000", CONFIG_INT, 10, 15000,
      "A stream with nothing to send sends a comment line this often.", NULL, 0},
@@ -288,7 +288,8 @@ int main(int argc, char **argv)
 	                                .ledgers = a.ledgers,
 	                                .nledgers = a.nlogs,
 	                                .records = a.records != a.ledger ? a.records : NULL,
-	                                .records_log = AUDITOR_RECORDS_LOG + (uint32_t)I("instance")};
+	                                .records_log = AUDITOR_RECORDS_LOG + (uint32_t)I("instance"),
+	                                .own_logs_from = a.records != a.ledger ? AUDITOR_RECORDS_LOG : 0};
 	if (stream_logs_start(&sc, &a.streams)) {
 		log_error("cannot start the live stream's readers");
 		goto out;

@@ -12,7 +12,8 @@
 
 struct stream_logs {
 	struct stream_logs_config cfg;
-	pthread_t thread; /* looks for new logs */
+	pthread_t thread; /* looks for new logs: only when there can be any */
+	bool looking;     /* the thread runs */
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* stop */
 	/* under lock; entries [0, n) never change once set */
@@ -57,6 +58,12 @@ int stream_stored_ends(struct db *db, struct stream_id *ends)
 }
 
 /* ---- the hubs ---- */
+
+bool stream_logs_follows(const struct stream_logs *s, uint32_t log)
+{
+	return log < s->cfg.nledgers || (s->cfg.own_logs_from && log >= s->cfg.own_logs_from) ||
+	       (s->cfg.records && log == s->cfg.records_log);
+}
 
 static struct ledger *writer_of(const struct stream_logs_config *cfg, uint32_t log)
 {
@@ -150,7 +157,8 @@ static void *look_main(void *arg)
 			          db_status_string(st));
 		warned = st != DB_OK;
 		for (size_t i = 0; !st && i < ends.n; i++)
-			(void)stream_logs_add(s, ends.log[i]); /* logged */
+			if (stream_logs_follows(s, ends.log[i]))
+				(void)stream_logs_add(s, ends.log[i]); /* logged */
 		pthread_mutex_lock(&s->lock);
 		struct timespec until = clock_deadline(STREAM_LOGS_LOOK_MS);
 		while (!s->stop && pthread_cond_timedwait(&s->cond, &s->lock, &until) != ETIMEDOUT)
@@ -182,10 +190,14 @@ int stream_logs_start(const struct stream_logs_config *cfg, struct stream_logs *
 		failed |= stream_logs_add(s, p) != 0;
 	if (cfg->records)
 		failed |= stream_logs_add(s, cfg->records_log) != 0;
-	if (failed || pthread_create(&s->thread, NULL, look_main, s)) {
-		if (!failed)
+	if (!failed && cfg->own_logs_from) {
+		s->looking = !pthread_create(&s->thread, NULL, look_main, s);
+		if (!s->looking) {
 			log_error("stream: cannot start the thread that looks for logs");
-		s->stop = true; /* no thread to join */
+			failed = true;
+		}
+	}
+	if (failed) {
 		stream_logs_stop(s);
 		return -1;
 	}
@@ -198,11 +210,10 @@ void stream_logs_stop(struct stream_logs *s)
 	if (!s)
 		return;
 	pthread_mutex_lock(&s->lock);
-	bool started = !s->stop;
 	s->stop = true;
 	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->lock);
-	if (started)
+	if (s->looking)
 		pthread_join(s->thread, NULL);
 	/* The consumers may go on a while: not into the hubs. */
 	for (size_t i = 0; i < s->n; i++)

@@ -250,5 +250,35 @@ def test_positions_per_log():
         assert "log 1 ends" in e["detail"], e
 
 
+def test_one_log_beside_others():
+    """An auditor of one classic partition follows log 0 alone, whatever
+    other logs the store holds (those the tests above left, as a deployment
+    with partitions would): its ids are bare positions, as they always
+    were, and an id naming another log's stored position is taken (that
+    log is not streamed), one naming a position it has not stored is not."""
+    with Stack({"AUDITLOG_STREAM_HEARTBEAT_MS": "300"}, daemons=("api", "auditor")) as s:
+        tok = s.token(1)
+        port = s.ports["auditor"]
+        ends = {int(log): int(first) + int(n) // 36 for log, first, n in reader_sql(
+            "SELECT a.log_id, a.first_seq, LENGTH(a.event_ids) FROM log_appends a JOIN "
+            "(SELECT log_id, MAX(first_seq) m FROM log_appends GROUP BY log_id) b "
+            "ON a.log_id = b.log_id AND a.first_seq = b.m")}
+        assert ends.get(0) and ends.get(1), ends
+        flt = path({"filter[actor]": f"service:{unique('none')}"})
+        c = SSE(port, flt, tok)
+        assert c.status == 200, (c.status, c.raw[:300])
+        c.until(lambda: c.comments >= 1, what="a keep-alive")
+        assert isinstance(c.last_id, int) and c.last_id >= ends[0] - 1, c.last_id
+        c.close()
+        r = SSE(port, flt, tok, last_id=f"0-{c.last_id}.1-{ends[1] - 1}")
+        assert r.status == 200, (r.status, r.raw[:300])
+        r.until(lambda: r.comments >= 1, what="a keep-alive")
+        assert isinstance(r.last_id, int), r.last_id  # log 1 left out
+        r.close()
+        r = SSE(port, flt, tok, last_id=f"0-{c.last_id}.1-{ends[1] + 100}")
+        assert r.status == 400, (r.status, r.raw[:300])
+        assert "of log 1 is not stored yet" in error_of(r.error())["detail"]
+
+
 if __name__ == "__main__":
-    run([test_every_log_and_resume_anywhere, test_positions_per_log])
+    run([test_every_log_and_resume_anywhere, test_positions_per_log, test_one_log_beside_others])

@@ -671,7 +671,8 @@ static void test_logs(void)
 	                                 .ledgers = ledgers,
 	                                 .nledgers = 1,
 	                                 .records = (struct ledger *)&records,
-	                                 .records_log = 1024};
+	                                 .records_log = 1024,
+	                                 .own_logs_from = 1024};
 	pthread_mutex_lock(&store_lock);
 	listed[nlisted++] = 1025; /* another auditor's own log */
 	pthread_mutex_unlock(&store_lock);
@@ -688,7 +689,7 @@ static void test_logs(void)
 	CHECK_INT(logs[2], 1025);
 	struct stream_id ends;
 	CHECK_INT(stream_stored_ends(db_thread(NULL), &ends), DB_OK);
-	CHECK_INT(ends.n, 2);
+	CHECK_INT(ends.n, 2); /* the store's, followed or not */
 	CHECK_INT(ends.log[1], 1025);
 
 	/* A stream waiting on log 0 is woken when a log is found. */
@@ -700,14 +701,16 @@ static void test_logs(void)
 	struct jcs_buf out = {0};
 	CHECK_INT(stream_take(hubs[0], s, &out, 1 << 16, now_ms() + 60000, NULL), 0);
 	pthread_mutex_lock(&store_lock);
-	listed[nlisted++] = 7;
+	listed[nlisted++] = 5; /* a partition's log of an earlier deployment: not followed */
+	listed[nlisted++] = 1030;
 	pthread_mutex_unlock(&store_lock);
 	CHECK(count_reaches(set, 4)); /* within a look: a second */
 	CHECK(wakes_reach(&w, 1));
 	uint32_t log;
 	stream_logs_hub(set, 3, &log);
-	CHECK_INT(log, 7);
-	CHECK_INT(stream_logs_add(set, 7), 0); /* there already */
+	CHECK_INT(log, 1030);
+	CHECK(!stream_logs_follows(set, 5) && stream_logs_follows(set, 1030));
+	CHECK_INT(stream_logs_add(set, 1030), 0); /* there already */
 	CHECK_INT(stream_logs_count(set), 4);
 	stream_logs_forget(set);
 	CHECK(stream_head(hubs[0], &head, &oldest) && oldest == head);
@@ -727,6 +730,15 @@ static void test_logs(void)
 	CHECK_INT(stream_stored_ends(db_thread(NULL), &ends), DB_ERR);
 	stream_logs_stop(set);
 	CHECK(listened == NULL);
+	/* One classic partition: the auditors' own events are in log 0, and
+	 * the store's other logs (an earlier deployment's) are not followed. */
+	struct stream_logs_config one = {.poll_ms = 1, .buffer = 8, .ledgers = ledgers, .nledgers = 1};
+	CHECK_INT(stream_logs_start(&one, &set), 0);
+	usleep(50000);
+	CHECK_INT(stream_logs_count(set), 1);
+	CHECK(stream_logs_follows(set, 0) && !stream_logs_follows(set, 1024) &&
+	      !stream_logs_follows(set, 1));
+	stream_logs_stop(set);
 	pthread_mutex_lock(&store_lock);
 	nlisted = 0;
 	pthread_mutex_unlock(&store_lock);
