@@ -314,10 +314,10 @@ static long fill(void *ctx, char *buf, size_t max)
 
 /* Where x starts in each log (x->from): after the positions the client
  * sent (Last-Event-ID or ?after=, the id of the last message it had), or
- * at every log's stored end. Every log the store holds gets a hub here,
- * if the set had none yet. Returns 0, or -1 after replying 400 (a bad id,
- * or a position not stored yet), 410 (one more than the backlog behind
- * its log's end) or 503. */
+ * at every log's stored end. Every log of the deployment the store holds
+ * gets a hub here, if the set had none yet. Returns 0, or -1 after
+ * replying 400 (a bad id, or a position not stored yet), 410 (one more
+ * than the backlog behind its log's end) or 503. */
 static int start_at(struct http_request *req, struct subscriber *x)
 {
 	struct auditor *a = x->a;
