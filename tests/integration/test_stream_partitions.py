@@ -17,10 +17,11 @@ import time
 import uuid
 
 from harness import BIN, Stack, error_of, free_port, run, unique, wait_for
-from test_partitions import ENV as PARTITIONS_ENV, P, quorum_url, start_auditor
+from test_partitions import ENV as PARTITIONS_ENV, P, start_auditor
 from test_reads import reader_sql
 from test_stream import SSE, events_for, path
 
+URL = PARTITIONS_ENV["AUDITLOG_AMQP_URL"]  # the quorum vhost
 BACKLOG = 500
 ENV = dict(PARTITIONS_ENV, AUDITLOG_STREAM_HEARTBEAT_MS="300", AUDITLOG_STREAM_BUFFER="50",
            AUDITLOG_STREAM_BACKLOG_MAX=str(BACKLOG))
@@ -44,7 +45,7 @@ def publish(events):
     for p, evs in sorted(by.items()):
         key = "api.data.mutated" + (f".{p}" if p else "")
         for i in range(0, len(evs), 100):
-            subprocess.run([os.path.join(BIN, "mqtool"), "publish", quorum_url(), "api-stream",
+            subprocess.run([os.path.join(BIN, "mqtool"), "publish", URL, "api-stream",
                             key, str(uuid.uuid4())],
                            input=json.dumps(evs[i:i + 100]).encode(), check=True)
 
