@@ -18,7 +18,7 @@ FUZZ_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$FUZZ_DIR/.." && pwd)
 cd "$REPO_ROOT"
 
-ALL_TARGETS=(fuzz_jsonapi fuzz_event fuzz_query fuzz_token fuzz_webpath fuzz_mediatype fuzz_jcs fuzz_note fuzz_merkle fuzz_bundle fuzz_trace)
+ALL_TARGETS=(fuzz_jsonapi fuzz_event fuzz_query fuzz_token fuzz_webpath fuzz_mediatype fuzz_jcs fuzz_note fuzz_merkle fuzz_bundle fuzz_trace fuzz_stream_id)
 declare -A DICT=(
 	[fuzz_jsonapi]=json.dict
 	[fuzz_event]=json.dict
@@ -31,6 +31,7 @@ declare -A DICT=(
 	[fuzz_merkle]=none
 	[fuzz_bundle]=bundle.dict
 	[fuzz_trace]=trace.dict
+	[fuzz_stream_id]=stream_id.dict
 )
 
 SECS=${1:-30}

@@ -20,7 +20,7 @@
 #include "query_plan.h"
 #include "watch.h"
 
-struct stream_hub;
+struct stream_logs;
 struct consumer;
 
 #define CONSUMERS_MAX MQ_PARTITIONS_MAX /* consumer threads at most */
@@ -62,8 +62,9 @@ struct auditor {
 	 * classic partition, else AUDITOR_RECORDS_LOG + its instance number. */
 	struct ledger *records;
 	struct reads *reads;     /* records every read of the log (reads.h) */
-	/* The live stream (stream.h, h_stream.c): its hub and settings. */
-	struct stream_hub *stream;
+	/* The live stream (stream_logs.h, h_stream.c): a hub per log, and its
+	 * settings. */
+	struct stream_logs *streams;
 	int64_t stream_heartbeat_ms, stream_retry_ms;
 	uint64_t stream_backlog_max; /* positions behind the head a resume may start */
 	int exports_max; /* exports running at once, at most (events_export.c) */

@@ -9,7 +9,7 @@
 #include "auditor.h"
 #include "filter.h"
 #include "ledger.h"
-#include "stream.h"
+#include "stream_logs.h"
 
 static const struct jsonapi_attr erasure_attrs[] = {
     {"target", JSONAPI_STRING, 0, 0, JSONAPI_REQUIRED},
@@ -94,7 +94,7 @@ void h_erasure_create(struct http_request *req)
 		goto out;
 	}
 	int st = erase_values(a, &e);
-	stream_forget(a->stream); /* the live stream's rendered events may hold the values */
+	stream_logs_forget(a->streams); /* the live stream's rendered events may hold the values */
 	if (st) {
 		reply_failure(req, a, &e, st);
 		goto out;

@@ -1,13 +1,19 @@
 /* GET /data-events/stream: the live stream (README "Live stream") as
- * Server-Sent Events (WHATWG HTML §9.2), served from the hub (stream.h).
+ * Server-Sent Events (WHATWG HTML §9.2), served from the hubs of every
+ * log (stream_logs.h, stream.h).
  *
- * Each connection is a subscriber that pulls by position. Its fill runs
- * on the connection's worker thread: it sends `retry:` first, then the
- * messages the hub's ring holds for it, or, while its position is older
+ * Each connection subscribes to every log's hub and pulls by position, a
+ * position per log. Its fill runs on the connection's worker thread: it
+ * sends `retry:` first, then, taking from each log in turn, the messages
+ * a hub's ring holds for it, or, while its position in that log is older
  * than the ring, the store's (read on this thread's connection, a chunk
  * at a time, filtered here), and a comment line when nothing was sent for
- * the heartbeat. With nothing to send it answers HTTP_STREAM_WAIT: the
- * connection is suspended, holding no worker, until the hub wakes it.
+ * the heartbeat. Each message's id is its positions in every log
+ * (stream_id.h): the last it passed in each, so that a client resumes
+ * every log from its last id. With nothing to send from any log it answers
+ * HTTP_STREAM_WAIT: the connection is suspended, holding no worker, until
+ * a hub wakes it. A log found after the stream began (a new auditor's) is
+ * followed from its first position.
  *
  * The stream ends (last chunk) when the token expires, when its user is
  * gone or may no longer read what the filters ask (re-checked through the
@@ -24,9 +30,11 @@
 #include "auditor.h"
 #include "filter.h"
 #include "log.h"
+#include "metrics.h"
 #include "reads.h"
 #include "clock.h"
 #include "stream.h"
+#include "stream_logs.h"
 
 /* Positions one catch-up read of the store covers. */
 #define CATCH_UP 1000
@@ -38,12 +46,28 @@
 /* A stream's socket send buffer, in bytes (the kernel doubles it). */
 #define STREAM_SEND_BUF (64 << 10)
 
+/* A log the stream follows: its hub and the stream's subscription to it. */
+struct follow {
+	struct stream_hub *hub;
+	struct stream_sub *sub;
+	uint32_t log;
+};
+
 struct subscriber {
 	struct auditor *a;
-	struct stream_sub *sub; /* from the first fill */
+	/* the set's first nlogs hubs (stream_logs_hub's order), from the first
+	 * fill on */
+	struct follow logs[STREAM_ID_LOGS_MAX];
+	size_t nlogs;
+	size_t turn; /* the log a fill takes from first: each in turn */
+	/* What the stream had passed in each log before it began (the client's
+	 * id, or the logs' ends): a log it does not name is followed from
+	 * position 0. */
+	struct stream_id from;
+	/* What it has passed now: its messages' ids (fill's thread only). */
+	struct stream_id id;
 	struct http_stream
-	    *handle;            /* set before the first fill; read by wake under the hub's lock */
-	uint64_t start;         /* the first position wanted */
+	    *handle; /* set before the first fill; read by wake under a hub's lock */
 	struct stream_filter f; /* its strings are the copies below */
 	struct filter_ref actor, target;
 	char *field, *event_name;
@@ -63,8 +87,19 @@ static int64_t realtime_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The hub's wake, under its lock: done (which unsubscribes under that
- * lock) has not started, so the handle is valid. */
+/* Live streams open now (README "Metrics"): one per stream, whatever the
+ * logs it follows. */
+static void count_streams(int64_t n)
+{
+	metrics_gauge_add(metrics_gauge("auditlog_stream_subscribers",
+	                                "Live streams (GET /data-events/stream) open now.", NULL),
+	                  n);
+}
+
+/* A hub's wake, under its lock: done (which unsubscribes from every hub,
+ * each under that hub's lock) has not returned, so the handle is valid
+ * (http.c frees it after done returns; a stream ends only once resumed,
+ * so a wake while done runs is a flag for a fill that never comes). */
 static void wake(void *arg)
 {
 	struct subscriber *x = arg;
@@ -74,12 +109,31 @@ static void wake(void *arg)
 static void done(void *ctx)
 {
 	struct subscriber *x = ctx;
-	stream_unsubscribe(x->a->stream, x->sub);
+	for (size_t i = 0; i < x->nlogs; i++)
+		stream_unsubscribe(x->logs[i].hub, x->logs[i].sub);
+	if (x->started)
+		count_streams(-1);
 	jcs_buf_free(&x->out);
 	free(x->field);
 	free(x->event_name);
 	free(x->token);
 	free(x);
+}
+
+/* Subscribes to the hubs the set has that the stream does not follow yet,
+ * each from the position after what x->from says the stream had passed
+ * in its log. Returns 0, or -1 (out of memory). */
+static int follow_new(struct subscriber *x)
+{
+	struct stream_logs *set = x->a->streams;
+	for (size_t n = stream_logs_count(set); x->nlogs < n; x->nlogs++) {
+		struct follow *f = &x->logs[x->nlogs];
+		f->hub = stream_logs_hub(set, x->nlogs, &f->log);
+		uint64_t seen, next = stream_id_get(&x->from, f->log, &seen) ? seen + 1 : 0;
+		if (!(f->sub = stream_subscribe(f->hub, &x->f, next, wake, x)))
+			return -1;
+	}
+	return 0;
 }
 
 /* Whether the token's user may still read what the filters ask: the
@@ -101,65 +155,99 @@ static bool still_allowed(struct subscriber *x)
 	return true;
 }
 
-/* Reads the next chunk of positions from the store (the subscriber is
- * behind the ring) and keeps the matching messages. Returns 0, or -1. */
-static int catch_up(struct subscriber *x)
+/* Reads the next chunk of log i's positions from the store (the
+ * subscriber is behind that hub's ring) and keeps the matching messages.
+ * Returns 0, or -1. */
+static int catch_up(struct subscriber *x, size_t i)
 {
-	struct stream_hub *h = x->a->stream;
-	uint64_t next = stream_sub_next(h, x->sub), head, oldest;
-	stream_head(h, &head, &oldest);
+	const struct follow *l = &x->logs[i];
+	uint64_t next = stream_sub_next(l->hub, l->sub), head, oldest;
+	stream_head(l->hub, &head, &oldest);
 	if (next >= head)
 		return 0; /* the ring has it now */
 	unsigned limit = head - next < CATCH_UP ? (unsigned)(head - next) : CATCH_UP;
 	struct db *db = db_thread(&x->a->db);
 	struct store_page page;
-	int st = db ? store_read_positions(db, 0, next, limit, &page) : DB_ERR_GONE;
+	int st = db ? store_read_positions(db, l->log, next, limit, &page) : DB_ERR_GONE;
 	if (st) {
-		log_error("stream: positions from %" PRIu64 " could not be read (%s)", next,
-		          db_status_string(st));
+		log_error("stream: positions from %" PRIu64 " of log %u could not be read (%s)", next,
+		          (unsigned)l->log, db_status_string(st));
 		return -1;
 	}
-	size_t n = json_array_size(page.data), i;
-	for (i = 0; i < n; i++) {
-		struct stream_event *e = stream_event_new(json_array_get(page.data, i));
+	size_t n = json_array_size(page.data), k;
+	for (k = 0; k < n; k++) {
+		struct stream_event *e = stream_event_new(json_array_get(page.data, k));
 		if (!e)
 			break;
 		if (stream_filter_match(&x->f, e))
-			jcs_buf_put(&x->out, e->msg, e->len);
+			stream_event_put(e, l->log, &x->id, &x->out);
 		stream_event_free(e);
 	}
 	json_decref(page.data);
-	if (!n || i < n) {
+	if (!n || k < n) {
 		/* Stored positions below the head that cannot be read or rendered:
 		 * cut the body short rather than skip them. */
-		log_error("stream: position %" PRIu64 " could not be %s", next + i,
-		          n ? "rendered" : "read");
+		log_error("stream: position %" PRIu64 " of log %u could not be %s", next + k,
+		          (unsigned)l->log, n ? "rendered" : "read");
 		return -1;
 	}
-	stream_sub_advance(h, x->sub, next + n);
+	stream_sub_advance(l->hub, l->sub, next + n);
+	if (stream_id_set(&x->id, l->log, next + n - 1))
+		return -1;
 	return x->out.status ? -1 : 0;
 }
 
-/* The keep-alive comment, with the position the subscriber has passed as
- * the message's id when it has passed one: a message with an id and no
+/* The keep-alive comment, with the positions the subscriber has passed
+ * as the message's id when it has passed one: a message with an id and no
  * data sets the client's last event id without dispatching an event
  * (HTML Living Standard, 9.2.6 "Interpreting an event stream"), so a
  * client whose filter matched nothing for a long while resumes from near
- * the log's end, not from its last match (which may be too far behind to
+ * the logs' ends, not from its last match (which may be too far behind to
  * serve: 410), and a client that came for live events only resumes
  * without missing what came while it was away. Called with nothing left
- * to send: every position below the subscriber's next was sent, did not
- * match, or came before what the client asked for. */
+ * to send: every position below the subscriber's next in each log was
+ * sent, did not match, or came before what the client asked for. */
 static void keep_alive(struct subscriber *x)
 {
-	uint64_t next = stream_sub_next(x->a->stream, x->sub);
-	if (next) {
-		char line[48];
-		snprintf(line, sizeof line, ": keep-alive\nid: %" PRIu64 "\n\n", next - 1);
-		jcs_buf_lit(&x->out, line);
+	for (size_t i = 0; i < x->nlogs; i++) {
+		uint64_t next = stream_sub_next(x->logs[i].hub, x->logs[i].sub);
+		if (next && stream_id_set(&x->id, x->logs[i].log, next - 1))
+			x->out.status = JCS_EINVAL;
+	}
+	char text[STREAM_ID_TEXT_MAX];
+	if (stream_id_format(&x->id, text, sizeof text)) {
+		jcs_buf_lit(&x->out, ": keep-alive\nid: ");
+		jcs_buf_lit(&x->out, text);
+		jcs_buf_lit(&x->out, "\n\n");
 	} else {
 		jcs_buf_lit(&x->out, ": keep-alive\n\n");
 	}
+}
+
+/* Takes what there is from each log in turn (the ring, or the store while
+ * behind it) into x->out, up to HTTP_STREAM_BLOCK. *behind: some log was
+ * behind its ring. Returns 1 when every log has nothing now (each hub
+ * wakes the subscriber when it has, or at wake_at), 0 when something was
+ * taken or read, -1 on failure. */
+static int take(struct subscriber *x, int64_t wake_at, bool *behind)
+{
+	bool waiting = true;
+	*behind = false;
+	for (size_t k = 0; k < x->nlogs && x->out.len < HTTP_STREAM_BLOCK; k++) {
+		size_t i = (x->turn + k) % x->nlogs;
+		long took = stream_take(x->logs[i].hub, x->logs[i].sub, &x->out,
+		                        HTTP_STREAM_BLOCK - x->out.len, wake_at, &x->id);
+		if (took == STREAM_BEHIND) {
+			*behind = true;
+			if (catch_up(x, i))
+				return -1;
+		}
+		waiting &= took == 0;
+		if (x->out.status)
+			return -1;
+	}
+	x->turn++; /* no log goes first every time */
+	return waiting;
 }
 
 static long fill(void *ctx, char *buf, size_t max)
@@ -172,7 +260,8 @@ static long fill(void *ctx, char *buf, size_t max)
 		int64_t now = clock_ms();
 		if (!x->started) {
 			x->started = true;
-			if (!(x->sub = stream_subscribe(a->stream, &x->f, x->start, wake, x)))
+			count_streams(1);
+			if (follow_new(x))
 				return -1;
 			char retry[40];
 			snprintf(retry, sizeof retry, "retry: %lld\n\n",
@@ -189,23 +278,23 @@ static long fill(void *ctx, char *buf, size_t max)
 			                                                     : RECHECK_MIN_MS;
 			x->check_at = now + every;
 		}
+		if (follow_new(x)) /* logs found since it began */
+			return -1;
 		int64_t beat = x->sent_at + a->stream_heartbeat_ms;
 		int64_t wake_at = beat < x->check_at ? beat : x->check_at;
 		if (x->exp_at < wake_at)
 			wake_at = x->exp_at;
-		long took = stream_take(a->stream, x->sub, &x->out, HTTP_STREAM_BLOCK, wake_at);
-		if (took == STREAM_BEHIND && catch_up(x))
-			return -1;
-		if (x->out.status)
+		bool behind;
+		int waiting = take(x, wake_at, &behind);
+		if (waiting < 0)
 			return -1;
 		if (x->out.len)
 			break;
-		if (now >= beat ||
-		    (took == STREAM_BEHIND && clock_ms() - entered >= CATCH_UP_SLICE_MS)) {
+		if (now >= beat || (behind && clock_ms() - entered >= CATCH_UP_SLICE_MS)) {
 			keep_alive(x);
 			break;
 		}
-		if (took == 0)
+		if (waiting)
 			return HTTP_STREAM_WAIT;
 		/* caught up a chunk that matched nothing: go on */
 	}
@@ -218,21 +307,110 @@ static long fill(void *ctx, char *buf, size_t max)
 	return (long)n;
 }
 
-/* A position: decimal digits only, at most 19 (below 2^63). */
-static int position(const char *s, uint64_t *out)
+/* The grammar of an id, for the 400s that refuse one. */
+#define ID_GRAMMAR                                                                             \
+	"a position (seq) of log 0, or positions of several logs as <log>-<seq> joined by '.' " \
+	"(e.g. 0-4711.1-230.1024-5)"
+
+/* Where x starts in each log (x->from): after the positions the client
+ * sent (Last-Event-ID or ?after=, the id of the last message it had), or
+ * at every log's stored end. Every log of the deployment the store holds
+ * gets a hub here, if the set had none yet. Returns 0, or -1 after
+ * replying 400 (a bad id, or a position not stored yet), 410 (one more
+ * than the backlog behind its log's end) or 503. */
+static int start_at(struct http_request *req, struct subscriber *x)
 {
-	/* A header's value may carry optional whitespace (RFC 9110 §5.5). */
-	while (*s == ' ' || *s == '\t')
-		s++;
-	size_t n = strlen(s);
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	if (!n || n > 19)
+	struct auditor *a = x->a;
+	const char *after = query_get(http_query(req), "after");
+	const char *last = http_header(req, "Last-Event-ID");
+	struct stream_id pa, pl, ends;
+	if (after && stream_id_parse(after, strlen(after), &pa)) {
+		http_reply_param_error(req, "after", "Invalid position",
+		                       "after must be the id of a message of this stream: " ID_GRAMMAR
+		                       ".");
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (!isdigit((unsigned char)s[i]))
+	}
+	if (last && http_header_count(req, "Last-Event-ID") > 1) {
+		http_reply_error(req, 400, "Invalid position",
+		                 "Last-Event-ID came more than once: give the position once.");
+		return -1;
+	}
+	if (last && stream_id_parse(last, strlen(last), &pl)) {
+		http_reply_error(req, 400, "Invalid position",
+		                 "Last-Event-ID must be the id of a message of this stream: " ID_GRAMMAR
+		                 ".");
+		return -1;
+	}
+	if (after && last && !stream_id_equal(&pa, &pl)) {
+		http_reply_param_error(req, "after", "Conflicting positions",
+		                       "after (%.100s) and Last-Event-ID (%.100s) disagree: give one, "
+		                       "or the same position in both.",
+		                       after, last);
+		return -1;
+	}
+	/* The store says where each log ends: a hub's head lags it by up to a
+	 * poll (a position a page just showed may lie beyond it), or by any
+	 * amount while the hub had no subscriber. */
+	struct db *db = auditor_reader(req);
+	if (!db)
+		return -1;
+	int st = a->streams ? stream_stored_ends(db, &ends) : DB_ERR;
+	/* The deployment's logs are followed (the store may hold others, of an
+	 * earlier deployment). */
+	for (size_t i = 0; !st && i < ends.n; i++)
+		if (stream_logs_follows(a->streams, ends.log[i]))
+			st = stream_logs_add(a->streams, ends.log[i]) ? DB_ERR : DB_OK;
+	if (st) {
+		http_reply_error(req, 503, "Service unavailable",
+		                 "The logs' ends could not be read, or not every log can be "
+		                 "streamed (%s).",
+		                 db_status_string(st));
+		return -1;
+	}
+	x->from = (struct stream_id){0};
+	if (!after && !last) {
+		/* Live events only: from every log's end. */
+		for (size_t i = 0; i < ends.n; i++)
+			if (ends.seq[i] && stream_logs_follows(a->streams, ends.log[i]))
+				(void)stream_id_set(&x->from, ends.log[i], ends.seq[i] - 1); /* fits */
+		x->id = x->from;
+		return 0;
+	}
+	/* Each position stored; one of a log the stream does not follow (an
+	 * earlier deployment's) is left out. */
+	const struct stream_id *given = after ? &pa : &pl;
+	for (size_t i = 0; i < given->n; i++) {
+		uint64_t end = 0, seen = given->seq[i];
+		(void)stream_id_get(&ends, given->log[i], &end); /* none stored: 0 */
+		if (seen >= end) {
+			http_reply_error(req, 400, "Invalid position",
+			                 "Position %" PRIu64 " of log %u is not stored yet: the log "
+			                 "holds positions below %" PRIu64 ".",
+			                 seen, (unsigned)given->log[i], end);
 			return -1;
-	*out = strtoull(s, NULL, 10);
+		}
+		if (stream_logs_follows(a->streams, given->log[i]))
+			(void)stream_id_set(&x->from, given->log[i], seen); /* fits */
+	}
+	/* Each log, from the position after the id's (or its first one). */
+	for (size_t i = 0; i < ends.n; i++) {
+		uint64_t end = ends.seq[i], seen, next = 0;
+		if (!stream_logs_follows(a->streams, ends.log[i]))
+			continue;
+		if (stream_id_get(&x->from, ends.log[i], &seen))
+			next = seen + 1;
+		if (end > next && end - next > a->stream_backlog_max) {
+			http_reply_error(
+			    req, 410, "Position too old",
+			    "The stream resumes at most %" PRIu64 " positions behind a log's end; "
+			    "log %u ends at %" PRIu64 ": read its events up to position %" PRIu64
+			    " with /data-events or /export, then resume from there.",
+			    a->stream_backlog_max, (unsigned)ends.log[i], end,
+			    end - a->stream_backlog_max - 1);
+			return -1;
+		}
+	}
+	x->id = x->from;
 	return 0;
 }
 
@@ -280,78 +458,8 @@ void h_events_stream(struct http_request *req)
 		                          "own user; the auditor role reads all.");
 		goto refused;
 	}
-	/* Where to start: after the position the client saw last. */
-	const char *after = query_get(qs, "after"), *last = http_header(req, "Last-Event-ID");
-	uint64_t pa = 0, pl = 0;
-	if (after && position(after, &pa)) {
-		http_reply_param_error(
-		    req, "after", "Invalid position",
-		    "after must be a position (seq) of log 0: a decimal integer.");
+	if (start_at(req, x))
 		goto refused;
-	}
-	if (last && http_header_count(req, "Last-Event-ID") > 1) {
-		http_reply_error(req, 400, "Invalid position",
-		                 "Last-Event-ID came more than once: give the position once.");
-		goto refused;
-	}
-	if (last && position(last, &pl)) {
-		http_reply_error(
-		    req, 400, "Invalid position",
-		    "Last-Event-ID must be the id of a message of this stream: a position "
-		    "(seq) of log 0, a decimal integer.");
-		goto refused;
-	}
-	if (after && last && pa != pl) {
-		http_reply_param_error(req, "after", "Conflicting positions",
-		                       "after (%" PRIu64 ") and Last-Event-ID (%" PRIu64
-		                       ") disagree: "
-		                       "give one, or the same position in both.",
-		                       pa, pl);
-		goto refused;
-	}
-	uint64_t head, oldest;
-	if (!a->stream || !stream_head(a->stream, &head, &oldest)) {
-		http_reply_error(req, 503, "Service unavailable",
-		                 "The stream has not read the log's end yet; try again shortly.");
-		goto refused;
-	}
-	x->start = head; /* neither: live from the head */
-	if (after || last) {
-		uint64_t seen = after ? pa : pl, end = head;
-		/* The hub's head lags the store by up to a poll: a position a page
-		 * just showed may lie beyond it. The store decides. */
-		if (seen >= head) {
-			struct db *db = auditor_reader(req);
-			if (!db)
-				goto refused;
-			int st = stream_stored_end(db, 0, &end);
-			if (st) {
-				http_reply_error(req, 503, "Service unavailable",
-				                 "The log's end could not be read (%s).",
-				                 db_status_string(st));
-				goto refused;
-			}
-		}
-		if (seen >= end) {
-			http_reply_error(req, 400, "Invalid position",
-			                 "Position %" PRIu64
-			                 " is not stored yet: the log holds positions "
-			                 "below %" PRIu64 ".",
-			                 seen, end);
-			goto refused;
-		}
-		/* (A position past the hub's head, but stored, is never too old.) */
-		if (seen + 1 < head && head - (seen + 1) > a->stream_backlog_max) {
-			http_reply_error(
-			    req, 410, "Position too old",
-			    "The stream resumes at most %" PRIu64 " positions behind the log's "
-			    "end (%" PRIu64 "); read the events up to position %" PRIu64
-			    " with /data-events or /export, then resume from there.",
-			    a->stream_backlog_max, head, head - a->stream_backlog_max - 1);
-			goto refused;
-		}
-		x->start = seen + 1;
-	}
 	/* A token is good until its exp plus the leeway every route allows
 	 * (auth.h), so a stream ends when a query would be refused. */
 	int64_t now = clock_ms(),
@@ -395,7 +503,8 @@ void h_events_stream(struct http_request *req)
 	 * recorded"); after= is among the query's parameters already. */
 	if (reads_record(req, READS_STREAM, q.target_type ? q.target_type : q.actor_type,
 	                 q.target_type ? q.target_id : q.actor_id,
-	                 (const char *const[]){"lastEventId", last, NULL}))
+	                 (const char *const[]){"lastEventId", http_header(req, "Last-Event-ID"),
+	                                       NULL}))
 		goto refused;
 	http_add_header(req, "Cache-Control", "no-store");
 	http_add_header(req, "X-Accel-Buffering", "no"); /* proxies: do not hold it back */

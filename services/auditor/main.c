@@ -11,7 +11,7 @@
 #include "log.h"
 #include "openapi.h"
 #include "reads.h"
-#include "stream.h"
+#include "stream_logs.h"
 
 static struct config_setting settings[] = {
     DAEMON_HTTP_SETTINGS("AUDITLOG_AUDITOR_PORT", "3001"),
@@ -104,14 +104,14 @@ static struct config_setting settings[] = {
      NULL, 0},
     /* The live stream (stream.h, README "Live stream"). */
     {"stream-poll-ms", "AUDITLOG_STREAM_POLL_MS", "20", CONFIG_INT, 1, 10000,
-     "How often the live stream's reader looks for newly stored events (the log's writer "
-     "wakes it sooner at each COMMIT).", NULL, 0},
+     "How often the live stream's reader of each log looks for newly stored events (the "
+     "log's writer here wakes it sooner at each COMMIT).", NULL, 0},
     {"stream-buffer", "AUDITLOG_STREAM_BUFFER", "10000", CONFIG_INT, 1, 1000000,
-     "Events the live stream keeps in memory, rendered, for its subscribers; one further "
-     "behind reads the store itself.",
+     "Events of each log the live stream keeps in memory, rendered, for its subscribers; one "
+     "further behind reads the store itself.",
      NULL, 0},
     {"stream-backlog-max", "AUDITLOG_STREAM_BACKLOG_MAX", "1000000", CONFIG_INT, 0,
-     2000000000, "How far behind the log's end (in positions) a stream may resume; an older "
+     2000000000, "How far behind a log's end (in positions) a stream may resume it; an older "
      "position gets 410.", NULL, 0},
     {"stream-heartbeat-ms", "AUDITLOG_STREAM_HEARTBEAT_MS", "10000", CONFIG_INT, 10, 15000,
      "A stream with nothing to send sends a comment line this often.", NULL, 0},
@@ -302,18 +302,19 @@ int main(int argc, char **argv)
 	a.stream_retry_ms = I("stream-retry-ms");
 	a.stream_backlog_max = (uint64_t)I("stream-backlog-max");
 	a.exports_max = (int)I("exports-max");
-	struct stream_hub_config sc = {.db = &a.db,
-	                               .log = 0,
-	                               .poll_ms = (unsigned)I("stream-poll-ms"),
-	                               .ledger = a.ledger,
-	                               .buffer = (size_t)I("stream-buffer")};
-	if (stream_hub_start(&sc, &a.stream)) {
-		log_error("cannot start the live stream's reader");
+	/* A hub per log; each writer here hands its hub what it commits. */
+	struct stream_logs_config sc = {.db = &a.db,
+	                                .poll_ms = (unsigned)I("stream-poll-ms"),
+	                                .buffer = (size_t)I("stream-buffer"),
+	                                .ledgers = a.ledgers,
+	                                .nledgers = a.nlogs,
+	                                .records = a.records != a.ledger ? a.records : NULL,
+	                                .records_log = AUDITOR_RECORDS_LOG + (uint32_t)I("instance"),
+	                                .own_logs_from = a.records != a.ledger ? AUDITOR_RECORDS_LOG : 0};
+	if (stream_logs_start(&sc, &a.streams)) {
+		log_error("cannot start the live stream's readers");
 		goto out;
 	}
-	struct ledger_listener listener;
-	stream_listener(a.stream, &listener);
-	ledger_listen(a.ledger, &listener); /* the writer hands the hub what it commits */
 	struct http_server_config hc = {.routes = routes,
 	                                .nroutes = sizeof routes / sizeof routes[0],
 	                                .auth = a.public_key,
@@ -327,9 +328,7 @@ int main(int argc, char **argv)
 out:
 	http_server_stop(http);
 	reads_stop(a.reads); /* stores the last reads' records while the ledger is open */
-	if (a.ledger)
-		ledger_listen(a.ledger, NULL); /* the consumers go on a while: not into the hub */
-	stream_hub_stop(a.stream); /* after the server: its streams are gone */
+	stream_logs_stop(a.streams); /* after the server: its streams are gone */
 	for (unsigned i = 0; i < a.nconsumers; i++)
 		consumer_stop(a.consumers[i]);
 	for (unsigned p = 0; p < a.nlogs; p++) {

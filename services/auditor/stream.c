@@ -11,7 +11,6 @@
 #include "event.h"
 #include "clock.h"
 #include "log.h"
-#include "metrics.h"
 #include "stream.h"
 
 /* Positions the hub reads per query: a poll with more to read goes on at
@@ -89,6 +88,7 @@ struct stream_event *stream_event_new(const json_t *resource)
 	*e = (struct stream_event){.seq = (uint64_t)json_integer_value(seq),
 	                           .msg = msg,
 	                           .len = (size_t)hn + dn + 2,
+	                           .id_len = (size_t)hn - strlen("data: "),
 	                           .action = (unsigned)action,
 	                           .timestamp = json_integer_value(ts),
 	                           .fields = fields,
@@ -110,6 +110,25 @@ struct stream_event *stream_event_new(const json_t *resource)
 void stream_event_free(struct stream_event *e)
 {
 	free(e);
+}
+
+void stream_event_put(const struct stream_event *e, uint32_t log, struct stream_id *id,
+                      struct jcs_buf *out)
+{
+	if (id && stream_id_set(id, log, e->seq)) {
+		out->status = JCS_EINVAL; /* more logs than an id holds: the caller bounds them */
+		return;
+	}
+	if (!id || (id->n == 1 && id->log[0] == 0)) {
+		jcs_buf_put(out, e->msg, e->len); /* "id: <seq>": the bare form */
+		return;
+	}
+	char text[STREAM_ID_TEXT_MAX];
+	size_t n = stream_id_format(id, text, sizeof text);
+	jcs_buf_lit(out, "id: ");
+	jcs_buf_put(out, text, n);
+	jcs_buf_lit(out, "\n");
+	jcs_buf_put(out, e->msg + e->id_len, e->len - e->id_len);
 }
 
 /* Equal as a PAD SPACE collation compares: trailing spaces ignored
@@ -169,9 +188,10 @@ struct stream_hub {
 	struct stream_hub_config cfg;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* stop */
+	pthread_cond_t cond; /* stop, or the first subscriber */
 	/* under lock */
 	bool stop, ready;
+	bool stale; /* it waited without subscribers: the log may have grown past its head */
 	uint64_t head;
 	size_t count;               /* events in the ring: positions [head - count, head) */
 	size_t bytes;               /* their messages' size */
@@ -186,7 +206,6 @@ struct stream_hub {
 	} offers[STREAM_OFFERS_MAX];
 	size_t noffers; /* appends the writer handed over, not yet taken */
 	uint64_t handed, read; /* positions taken from offers, from the store */
-	struct metrics_gauge *subscribers; /* metrics.h */
 };
 
 bool stream_head(struct stream_hub *h, uint64_t *head, uint64_t *oldest)
@@ -432,28 +451,31 @@ static long poll_store(struct stream_hub *h, struct db *db, uint64_t head)
 }
 
 /* With no subscriber the hub reads and keeps nothing (a drain would pay
- * for reading every event back, and the ring's memory): its head follows
- * the log's end, the committed size of the writer beside it or else the
- * store's end, and the ring is emptied. A subscriber that comes then from
- * an earlier position reads the store until it reaches the head, as one
- * behind the ring does. Returns 0 or a negative db status. */
-static long follow_end(struct stream_hub *h, struct db *db)
+ * for reading every event back, and the ring's memory), nor does it follow
+ * the log's end: another auditor may be writing the log, and this
+ * process's ledger of it then says nothing of its end. When subscribers
+ * come after such a wait, it moves its head to the first position one of
+ * them wants, at most the store's end (emptying the ring if that moved
+ * it), so that it does not read what nobody asked for; one that comes
+ * later from an earlier position reads the store until it reaches the
+ * head, as one behind the ring does. Returns 0 or a negative db status. */
+static long catch_up_end(struct stream_hub *h, struct db *db)
 {
-	uint64_t end = 0;
-	if (h->cfg.ledger) {
-		end = ledger_size(h->cfg.ledger);
-	} else {
-		int st = stream_stored_end(db, h->cfg.log, &end);
-		if (st)
-			return st;
-	}
+	uint64_t end;
+	int st = stream_stored_end(db, h->cfg.log, &end);
+	if (st)
+		return st;
 	pthread_mutex_lock(&h->lock);
-	if (!h->subs && end > h->head) {
+	for (const struct stream_sub *s = h->subs; s; s = s->nextsub)
+		if (s->next < end)
+			end = s->next;
+	if (end > h->head) {
 		while (h->count)
 			evict_oldest(h);
 		drop_offers(h);
 		h->head = end;
 	}
+	h->stale = false;
 	pthread_mutex_unlock(&h->lock);
 	return 0;
 }
@@ -464,15 +486,13 @@ static void *hub_main(void *arg)
 	bool warned = false;
 	for (;;) {
 		long got = 0;
+		uint64_t committed = 0; /* the writer's committed size before the read */
 		struct db *db = db_thread(h->cfg.db);
 		pthread_mutex_lock(&h->lock);
-		bool ready = h->ready, idle = !h->subs;
-		uint64_t head = h->head;
+		bool ready = h->ready, idle = !h->subs, stale = h->stale;
 		pthread_mutex_unlock(&h->lock);
 		if (!db) {
 			got = DB_ERR_GONE;
-		} else if (ready && idle) {
-			got = follow_end(h, db);
 		} else if (!ready) {
 			uint64_t end;
 			if (!(got = stream_stored_end(db, h->cfg.log, &end))) {
@@ -483,7 +503,11 @@ static void *hub_main(void *arg)
 				log_info("stream: live from position %llu of log %u",
 				         (unsigned long long)end, (unsigned)h->cfg.log);
 			}
-		} else {
+		} else if (!idle && (!stale || !(got = catch_up_end(h, db)))) {
+			pthread_mutex_lock(&h->lock);
+			uint64_t head = h->head;
+			pthread_mutex_unlock(&h->lock);
+			committed = h->cfg.ledger ? ledger_size(h->cfg.ledger) : 0;
 			got = poll_store(h, db, head);
 		}
 		if (got < 0 && !warned)
@@ -491,19 +515,27 @@ static void *hub_main(void *arg)
 			          db_status_string((int)got));
 		warned = got < 0;
 		pthread_mutex_lock(&h->lock);
-		if (got < HUB_READ && !h->stop) {
+		if (ready && idle && got >= 0) {
+			/* Nobody to read for: wait for a subscriber. */
+			while (!h->stop && !h->subs) {
+				h->stale = true;
+				pthread_cond_wait(&h->cond, &h->lock);
+			}
+		} else if (got < HUB_READ && !h->stop) {
 			/* Deadlines are met at the next poll; so is a full ring's
 			 * eviction (a waiting subscriber is then woken to read the store). */
 			if (got <= 0)
 				wake_subs(h, h->head, clock_ms());
 			uint64_t at = h->head;
-			if (h->cfg.ledger && h->ready && got >= 0 &&
-			    !(got == 0 && ledger_size(h->cfg.ledger) > at)) {
-				/* The next COMMIT wakes the reader: no poll's wait
-				 * between an event and its subscribers. (A read that
-				 * found nothing below the committed size, an erasure's
-				 * or a position that could not be rendered, waits
-				 * the poll instead.) */
+			if (h->cfg.ledger && h->ready && got >= 0 && !(got == 0 && committed > at)) {
+				/* The next COMMIT of this process's writer wakes the
+				 * reader (at once if one came since the read): no poll's
+				 * wait between an event and its subscribers. (A read that
+				 * found nothing below what was committed before it, an
+				 * erasure's or a position that could not be rendered,
+				 * waits the poll instead; so does one of a log another
+				 * auditor writes now: this ledger does not grow, and the
+				 * poll reads the store.) */
 				int64_t poll_at = clock_ms() + h->cfg.poll_ms, left;
 				while (!h->stop && (left = poll_at - clock_ms()) > 0) {
 					pthread_mutex_unlock(&h->lock);
@@ -542,8 +574,6 @@ int stream_hub_start(const struct stream_hub_config *cfg, struct stream_hub **ou
 	h->cfg = *cfg;
 	if (!h->cfg.poll_ms)
 		h->cfg.poll_ms = 20;
-	h->subscribers = metrics_gauge("auditlog_stream_subscribers",
-	                               "Live streams (GET /data-events/stream) open now.", NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -597,6 +627,18 @@ void stream_forget(struct stream_hub *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
+void stream_wake(struct stream_hub *h)
+{
+	pthread_mutex_lock(&h->lock);
+	for (struct stream_sub *s = h->subs; s; s = s->nextsub) {
+		if (s->waiting) {
+			s->waiting = false;
+			s->wake(s->arg);
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
 struct stream_sub *stream_subscribe(struct stream_hub *h, const struct stream_filter *f,
                                     uint64_t next, void (*wake)(void *arg), void *arg)
 {
@@ -608,9 +650,10 @@ struct stream_sub *stream_subscribe(struct stream_hub *h, const struct stream_fi
 	s->nextsub = h->subs;
 	if (h->subs)
 		h->subs->prev = s;
+	else
+		pthread_cond_signal(&h->cond); /* the reader waits for a first one */
 	h->subs = s;
 	pthread_mutex_unlock(&h->lock);
-	metrics_gauge_add(h->subscribers, 1);
 	return s;
 }
 
@@ -626,12 +669,11 @@ void stream_unsubscribe(struct stream_hub *h, struct stream_sub *s)
 	if (s->nextsub)
 		s->nextsub->prev = s->prev;
 	pthread_mutex_unlock(&h->lock);
-	metrics_gauge_add(h->subscribers, -1);
 	free(s);
 }
 
 long stream_take(struct stream_hub *h, struct stream_sub *s, struct jcs_buf *out, size_t max,
-                 int64_t wake_at_ms)
+                 int64_t wake_at_ms, struct stream_id *id)
 {
 	long took = 0;
 	pthread_mutex_lock(&h->lock);
@@ -642,11 +684,14 @@ long stream_take(struct stream_hub *h, struct stream_sub *s, struct jcs_buf *out
 		while (s->next < h->head && (size_t)took < max) {
 			const struct stream_event *e = h->ring[s->next % h->cfg.buffer];
 			if (stream_filter_match(s->filter, e)) {
-				jcs_buf_put(out, e->msg, e->len);
-				took += (long)e->len;
+				size_t before = out->len;
+				stream_event_put(e, h->cfg.log, id, out);
+				took += (long)(out->len - before);
 			}
 			s->next++;
 		}
+		if (id && s->next && stream_id_set(id, h->cfg.log, s->next - 1))
+			out->status = JCS_EINVAL;
 		if (!took) {
 			s->waiting = true;
 			s->wake_at = wake_at_ms;

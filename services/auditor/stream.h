@@ -1,4 +1,5 @@
-/* stream: the live stream's hub (README "Live stream"). One reader feeds
+/* stream: the live stream's hub of one log (README "Live stream"); a
+ * stream follows the hubs of every log (stream_logs.h). One reader feeds
  * all: a thread takes the positions after its head, in position order, a
  * gap-free run at a time (the rows the log's writer handed over at COMMIT,
  * stream_listener, or else a read of the store), renders each event once
@@ -6,6 +7,8 @@
  *
  *   id: <seq>\ndata: <the data-events resource, compact JSON>\n\n
  *
+ * (a subscriber that follows several logs sends it with the id of all its
+ * positions instead: stream_id.h, stream_event_put)
  * and keeps the last `buffer` of them in a ring, with what the filters
  * need. Subscribers pull by position: each has the next position it wants
  * (kept here, under the hub's lock), copies from the ring the messages its
@@ -23,6 +26,11 @@
  * them without a wake. Copying from the ring is a memcpy under the lock:
  * a slow client holds its own buffer, never the hub.
  *
+ * With no subscriber the hub reads nothing: it waits for one, then first
+ * moves its head to the log's stored end (another auditor may have written
+ * the log meanwhile: this process's ledger of a log it does not write is
+ * stale, so the end is always the store's).
+ *
  * No HTTP here: h_stream.c serves it. Thread-safe. */
 #ifndef AUDITLOG_STREAM_H
 #define AUDITLOG_STREAM_H
@@ -34,6 +42,7 @@
 
 #include "db.h"
 #include "jcs.h"
+#include "stream_id.h"
 
 struct ledger;
 struct ledger_listener;
@@ -44,6 +53,7 @@ struct stream_event {
 	uint64_t seq;
 	const char *msg; /* its SSE message, len bytes, "\n\n"-ended */
 	size_t len;
+	size_t id_len;   /* the bytes of msg's first line, "id: <seq>\n" */
 	const char *actor_type, *actor_id, *target_type, *target_id;
 	const char *event_name;    /* NULL when it has none */
 	unsigned action;           /* enum event_action */
@@ -57,6 +67,12 @@ struct stream_event {
  * store_read.c builds). */
 struct stream_event *stream_event_new(const json_t *resource);
 void stream_event_free(struct stream_event *e);
+/* Appends e's message to out as a subscriber sends it: with id NULL as it
+ * is rendered ("id: <seq>"); else with e's position (in log, e's log) set
+ * in *id, the subscriber's positions in every log, and their text as the
+ * id (for log 0 alone the same bytes). A failure sets out->status. */
+void stream_event_put(const struct stream_event *e, uint32_t log, struct stream_id *id,
+                      struct jcs_buf *out);
 
 /* What a subscriber asked for, as /data-events filters do (README
  * "Filters"). Strings are borrowed for the subscription's life; NULL (or
@@ -101,6 +117,9 @@ void stream_hub_stop(struct stream_hub *h);
  * rendered message serves them again. Subscribers behind the head then
  * read the store. NULL ok. */
 void stream_forget(struct stream_hub *h);
+/* Wakes every waiting subscriber, to take again: a log was added that
+ * they follow too (stream_logs.h). */
+void stream_wake(struct stream_hub *h);
 
 /* The hub as the log's writer's listener (ledger.h): while subscribers
  * are connected, the writer hands it the rows of each append at COMMIT,
@@ -124,15 +143,17 @@ bool stream_head(struct stream_hub *h, uint64_t *head, uint64_t *oldest);
 
 /* The log's stored end, read from the store on the caller's connection:
  * the position after its last append's (the hub's head lags it by up to
- * a poll). Returns a db status. */
+ * a poll; for a hub without subscribers, by any amount). Returns a db
+ * status. */
 int stream_stored_end(struct db *db, uint32_t log, uint64_t *end);
 
 struct stream_sub;
 
 /* Subscribes from position next (at most the stored end) with filter f
- * (borrowed until unsubscribed). wake(arg) is called on the hub's thread,
- * under its lock, when the subscriber waits and should take again; it
- * must not call into the hub. Returns NULL when out of memory. */
+ * (borrowed until unsubscribed). wake(arg) is called on the hub's thread
+ * (or stream_wake's caller's), under the hub's lock, when the subscriber
+ * waits and should take again; it must not call into the hub. Returns
+ * NULL when out of memory. */
 struct stream_sub *stream_subscribe(struct stream_hub *h, const struct stream_filter *f,
                                     uint64_t next, void (*wake)(void *arg), void *arg);
 /* Ends the subscription: no wake runs after it returns. NULL ok. */
@@ -141,15 +162,18 @@ void stream_unsubscribe(struct stream_hub *h, struct stream_sub *s);
 #define STREAM_BEHIND (-1)
 /* Appends to out the messages of the ring's events from the subscriber's
  * position on that its filter matches, until out holds at least max bytes
- * or the head is reached, and moves its position past them. Returns the
+ * or the head is reached, and moves its position past them. Each message
+ * is written as stream_event_put writes it with id (NULL, or the
+ * subscriber's positions in every log); id then names, for this log, the
+ * position before the subscriber's next (when it is past 0). Returns the
  * bytes appended (> 0); 0 when it has reached the head: the subscriber
  * then waits, and is woken when matching events arrive or at wake_at_ms
- * (CLOCK_MONOTONIC ms, clock.h's clock_ms), whichever comes first, unless it takes again
- * before; STREAM_BEHIND when its position is older than the ring: the
- * caller reads the store (stream_sub_next, stream_sub_advance). A failed
- * append leaves out->status set. */
+ * (CLOCK_MONOTONIC ms, clock.h's clock_ms), whichever comes first, unless
+ * it takes again before; STREAM_BEHIND when its position is older than the
+ * ring: the caller reads the store (stream_sub_next, stream_sub_advance).
+ * A failed append leaves out->status set. */
 long stream_take(struct stream_hub *h, struct stream_sub *s, struct jcs_buf *out, size_t max,
-                 int64_t wake_at_ms);
+                 int64_t wake_at_ms, struct stream_id *id);
 /* The subscriber's next position. */
 uint64_t stream_sub_next(struct stream_hub *h, struct stream_sub *s);
 /* Moves the subscriber's position to next (only forward). */

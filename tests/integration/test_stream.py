@@ -103,8 +103,8 @@ class SSE:
                     self.comments += 1
                 elif ln.startswith("retry: "):
                     self.retry = int(ln[7:])
-                elif ln.startswith("id: "):
-                    ev_id = self.last_id = int(ln[4:])
+                elif ln.startswith("id: "):  # a position; several logs': its text
+                    ev_id = self.last_id = int(ln[4:]) if ln[4:].isdigit() else ln[4:]
                 elif ln.startswith("data: "):
                     data.append(ln[6:])
             if data:

@@ -1,7 +1,8 @@
 /* The live stream's hub (services/auditor/stream.c) alone: a stub store
  * whose log the test grows position by position, so the ring, the
  * subscribers' positions, their wakes and the filters are checked without
- * MariaDB or HTTP. */
+ * MariaDB or HTTP; and the set of hubs, one per log the stub store lists
+ * (stream_logs.c). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "clock.h"
 #include "ledger.h"
 #include "stream.h"
+#include "stream_logs.h"
 #include "testhelp.h"
 
 /* ---- the stub store: positions [0, stored) of log 0 ---- */
@@ -38,7 +40,12 @@ const char *db_status_string(int status)
 	return status ? "failed" : "ok";
 }
 
-/* Only the hub's "stored end" query: one append holding [0, stored). */
+/* The logs the store holds besides log 0 (the set's look for logs). */
+static uint32_t listed[2 * STREAM_ID_LOGS_MAX];
+static size_t nlisted;
+
+/* The hub's "stored end" query: one append holding [0, stored), whatever
+ * the log; the set's query of every log's end: log 0 and those listed. */
 int db_query(struct db *db, const char *sql, const struct db_value *params, size_t n, db_row_fn fn,
              void *ctx)
 {
@@ -46,14 +53,29 @@ int db_query(struct db *db, const char *sql, const struct db_value *params, size
 	(void)params;
 	(void)n;
 	CHECK(strstr(sql, "FROM log_appends") != NULL);
-	char len[32];
+	char len[32], logs[2 * STREAM_ID_LOGS_MAX + 1][8];
 	pthread_mutex_lock(&store_lock);
 	snprintf(len, sizeof len, "%llu", (unsigned long long)stored * LEDGER_ID_LEN);
+	size_t nlogs = 1;
+	snprintf(logs[0], sizeof logs[0], "0");
+	for (size_t i = 0; i < nlisted; i++)
+		snprintf(logs[nlogs++], sizeof logs[0], "%u", (unsigned)listed[i]);
 	pthread_mutex_unlock(&store_lock);
-	const char *val[] = {"0", len};
-	unsigned long lens[] = {1, strlen(len)};
-	struct db_row row = {2, val, lens};
-	return fn(ctx, &row);
+	if (!strstr(sql, "GROUP BY")) {
+		const char *val[] = {"0", len};
+		unsigned long lens[] = {1, strlen(len)};
+		struct db_row row = {2, val, lens};
+		return fn(ctx, &row);
+	}
+	for (size_t i = 0; i < nlogs; i++) {
+		const char *val[] = {logs[i], "0", len};
+		unsigned long lens[] = {strlen(logs[i]), 1, strlen(len)};
+		struct db_row row = {3, val, lens};
+		int st = fn(ctx, &row);
+		if (st)
+			return st;
+	}
+	return DB_OK;
 }
 
 static json_t *resource(uint64_t seq, const char *actor)
@@ -129,6 +151,13 @@ uint64_t ledger_wait_grown(struct ledger *l, uint64_t size, int timeout_ms)
 	while ((n = ledger_size(l)) <= size && clock_ms() < until)
 		usleep(500);
 	return n;
+}
+
+static const struct ledger *listened; /* the ledger ledger_listen was last given a listener */
+
+void ledger_listen(struct ledger *l, const struct ledger_listener *li)
+{
+	listened = li ? l : NULL;
 }
 
 /* ---- a subscriber's wakes ---- */
@@ -252,8 +281,8 @@ static void test_hub(void)
 	struct stream_sub *sb = stream_subscribe(h, &(struct stream_filter){0}, START, wake, &wb);
 	struct jcs_buf out = {0};
 	int64_t far = now_ms() + 60000;
-	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far), 0);
-	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far, NULL), 0);
+	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far, NULL), 0);
 
 	/* An event for b only: b is woken, a is moved past it unwoken. */
 	store("b");
@@ -263,7 +292,7 @@ static void test_hub(void)
 	CHECK_INT(atomic_load(&wa.wakes), 0);
 	CHECK_INT(stream_sub_next(h, sa), START + 1);
 	char ids[256];
-	CHECK(stream_take(h, sb, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, sb, &out, 1 << 16, far, NULL) > 0);
 	ids_of(&out, ids, sizeof ids);
 	CHECK_STR(ids, "100");
 	out.len = 0;
@@ -272,11 +301,11 @@ static void test_hub(void)
 	store("a");
 	CHECK(head_reaches(h, START + 2));
 	CHECK(wakes_reach(&wa, 1));
-	CHECK(stream_take(h, sa, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, sa, &out, 1 << 16, far, NULL) > 0);
 	ids_of(&out, ids, sizeof ids);
 	CHECK_STR(ids, "101");
 	out.len = 0;
-	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far, NULL), 0);
 
 	/* b does not take while six arrive: the ring of 4 moves past it, so it
 	 * is behind and reads the store itself. */
@@ -285,38 +314,38 @@ static void test_hub(void)
 	CHECK(head_reaches(h, START + 8));
 	CHECK(stream_head(h, &head, &oldest));
 	CHECK_INT(oldest, START + 4);
-	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far), STREAM_BEHIND);
+	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far, NULL), STREAM_BEHIND);
 	CHECK_INT(stream_sub_next(h, sb), START + 1);
 	stream_sub_advance(h, sb, START + 4); /* as h_stream.c does after reading them */
 	stream_sub_advance(h, sb, START + 2); /* never back */
 	CHECK_INT(stream_sub_next(h, sb), START + 4);
-	CHECK(stream_take(h, sb, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, sb, &out, 1 << 16, far, NULL) > 0);
 	ids_of(&out, ids, sizeof ids);
 	CHECK_STR(ids, "104 105 106 107");
 	out.len = 0;
 	/* a was woken (a's events came) and takes those the ring still has. */
 	CHECK(wakes_reach(&wa, 2));
-	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far), STREAM_BEHIND);
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far, NULL), STREAM_BEHIND);
 	stream_sub_advance(h, sa, START + 4);
-	CHECK(stream_take(h, sa, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, sa, &out, 1 << 16, far, NULL) > 0);
 	ids_of(&out, ids, sizeof ids);
 	CHECK_STR(ids, "105 107");
 	out.len = 0;
 
 	/* max bounds a take (at least one message). */
-	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far, NULL), 0);
 	for (int i = 0; i < 3; i++)
 		store("b");
 	CHECK(head_reaches(h, START + 11));
-	CHECK(stream_take(h, sb, &out, 1, far) > 0);
+	CHECK(stream_take(h, sb, &out, 1, far, NULL) > 0);
 	ids_of(&out, ids, sizeof ids);
 	CHECK_STR(ids, "108");
 	out.len = 0;
 
 	/* A deadline wakes a waiting subscriber with nothing new. */
-	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, far, NULL), 0);
 	int before = atomic_load(&wa.wakes);
-	CHECK_INT(stream_take(h, sa, &out, 1 << 16, now_ms() + 30), 0);
+	CHECK_INT(stream_take(h, sa, &out, 1 << 16, now_ms() + 30, NULL), 0);
 	CHECK(wakes_reach(&wa, before + 1));
 
 	/* A subscriber may start beyond the hub's head (the store is ahead of
@@ -326,7 +355,7 @@ static void test_hub(void)
 	struct waker wc = {0};
 	struct stream_sub *sc =
 	    stream_subscribe(h, &(struct stream_filter){0}, base + 2, wake, &wc);
-	CHECK_INT(stream_take(h, sc, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, sc, &out, 1 << 16, far, NULL), 0);
 	store("b");
 	CHECK(head_reaches(h, base + 1));
 	usleep(20000);
@@ -336,7 +365,7 @@ static void test_hub(void)
 	store("b");
 	CHECK(head_reaches(h, base + 3));
 	CHECK(wakes_reach(&wc, 1));
-	CHECK(stream_take(h, sc, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, sc, &out, 1 << 16, far, NULL) > 0);
 	char want[32];
 	snprintf(want, sizeof want, "%llu", (unsigned long long)(base + 2));
 	ids_of(&out, ids, sizeof ids);
@@ -349,7 +378,7 @@ static void test_hub(void)
 	stream_forget(h);
 	CHECK(stream_head(h, &head, &oldest));
 	CHECK_INT(oldest, head);
-	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far), STREAM_BEHIND);
+	CHECK_INT(stream_take(h, sb, &out, 1 << 16, far, NULL), STREAM_BEHIND);
 
 	stream_unsubscribe(h, sa);
 	stream_unsubscribe(h, sb);
@@ -384,18 +413,18 @@ static void test_commit_wakes(void)
 	struct waker w = {0};
 	struct stream_sub *s = stream_subscribe(h, &(struct stream_filter){0}, head, wake, &w);
 	struct jcs_buf out = {0};
-	CHECK_INT(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000), 0);
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000, NULL), 0);
 	for (int i = 0; i < 3; i++) {
 		int before = atomic_load(&w.wakes);
 		store("b");
 		CHECK(wakes_reach(&w, before + 1)); /* within a second, not an hour */
-		CHECK(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000) > 0);
+		CHECK(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000, NULL) > 0);
 		char ids[64], want[32];
 		ids_of(&out, ids, sizeof ids);
 		snprintf(want, sizeof want, "%llu", (unsigned long long)(head + (uint64_t)i));
 		CHECK_STR(ids, want);
 		out.len = 0;
-		CHECK_INT(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000), 0);
+		CHECK_INT(stream_take(h, s, &out, 1 << 16, now_ms() + 3600 * 1000, NULL), 0);
 	}
 	CHECK(atomic_load(&grown_waits) > 0);
 	stream_unsubscribe(h, s);
@@ -449,7 +478,7 @@ static void test_handed_over(void)
 	struct stream_sub *s = stream_subscribe(h, &(struct stream_filter){0}, head, wake, &w);
 	struct jcs_buf out = {0};
 	int64_t far = now_ms() + 3600 * 1000;
-	CHECK_INT(stream_take(h, s, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far, NULL), 0);
 	CHECK(li.wants(li.arg, &gen));
 
 	/* Handed over, then committed (the ledger grows): no read. */
@@ -459,7 +488,7 @@ static void test_handed_over(void)
 	store("b");
 	CHECK(wakes_reach(&w, 1));
 	CHECK(head_reaches(h, head + 2));
-	CHECK(stream_take(h, s, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, s, &out, 1 << 16, far, NULL) > 0);
 	char ids[64], want[64];
 	ids_of(&out, ids, sizeof ids);
 	snprintf(want, sizeof want, "%llu %llu", (unsigned long long)head,
@@ -470,21 +499,21 @@ static void test_handed_over(void)
 	out.len = 0;
 
 	/* Handed over before an erasure (stream_forget): stale, read again. */
-	CHECK_INT(stream_take(h, s, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far, NULL), 0);
 	CHECK(li.wants(li.arg, &gen));
 	stream_forget(h);
 	hand_over(&li, head + 2, 1, "stale", gen);
 	int wakes = atomic_load(&w.wakes);
 	store("b");
 	CHECK(wakes_reach(&w, wakes + 1));
-	CHECK(stream_take(h, s, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, s, &out, 1 << 16, far, NULL) > 0);
 	CHECK_INT(count(&out, "\"actorId\":\"stale\""), 0);
 	CHECK_INT(count(&out, "\"actorId\":\"b\""), 1);
 	CHECK(atomic_load(&reads) > read_before);
 	out.len = 0;
 
 	/* Positions already read are dropped; a later append waits its turn. */
-	CHECK_INT(stream_take(h, s, &out, 1 << 16, far), 0);
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far, NULL), 0);
 	CHECK(li.wants(li.arg, &gen));
 	hand_over(&li, head, 3, "old", gen);          /* below the head: dropped */
 	hand_over(&li, head + 4, 1, "second", gen);   /* after a gap: kept */
@@ -495,7 +524,7 @@ static void test_handed_over(void)
 	store("b");
 	CHECK(head_reaches(h, head + 5));
 	CHECK(wakes_reach(&w, wakes + 1));
-	CHECK(stream_take(h, s, &out, 1 << 16, far) > 0);
+	CHECK(stream_take(h, s, &out, 1 << 16, far, NULL) > 0);
 	ids_of(&out, ids, sizeof ids);
 	snprintf(want, sizeof want, "%llu %llu", (unsigned long long)(head + 3),
 	         (unsigned long long)(head + 4));
@@ -513,11 +542,216 @@ static void test_handed_over(void)
 	stream_hub_stop(h);
 }
 
+/* A subscriber that follows several logs: each message's id is its
+ * position in every log (stream_id.h), this log's moved to the message's;
+ * a take leaves this log's entry at the last position passed. With log 0
+ * alone the bytes are the rendered ones. */
+static void test_ids_of_several_logs(void)
+{
+	json_t *r = resource(7, "a");
+	struct stream_event *e = stream_event_new(r);
+	CHECK(e != NULL);
+	CHECK_INT(e->id_len, strlen("id: 7\n"));
+	struct jcs_buf out = {0};
+	struct stream_id id = {0};
+	stream_event_put(e, 0, &id, &out); /* log 0 alone: as rendered */
+	CHECK_INT(out.len, e->len);
+	CHECK(!memcmp(out.data, e->msg, e->len));
+	out.len = 0;
+	stream_id_set(&id, 1024, 5);
+	stream_id_set(&id, 2, 99);
+	stream_event_put(e, 0, &id, &out);
+	CHECK(out.len > 27 && !memcmp(out.data, "id: 0-7.2-99.1024-5\ndata: {", 27));
+	CHECK(!memcmp(out.data + out.len - (e->len - e->id_len), e->msg + e->id_len,
+	              e->len - e->id_len));
+	CHECK_INT(out.status, 0);
+	stream_event_free(e);
+	json_decref(r);
+
+	/* Through a hub of log 0: ids carry the other logs' positions. */
+	struct stream_hub *h;
+	struct stream_hub_config cfg = {.db = NULL, .log = 0, .poll_ms = 1, .buffer = 64};
+	CHECK_INT(stream_hub_start(&cfg, &h), 0);
+	CHECK(head_reaches(h, stored));
+	uint64_t head, oldest;
+	CHECK(stream_head(h, &head, &oldest));
+	struct waker w = {0};
+	struct stream_filter fa = {.actor_type = "service", .actor_id = "a"};
+	struct stream_sub *s = stream_subscribe(h, &fa, head, wake, &w);
+	int64_t far = now_ms() + 60000;
+	id = (struct stream_id){0};
+	stream_id_set(&id, 1, 41);
+	out.len = 0;
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far, &id), 0);
+	uint64_t seq = 0;
+	CHECK(stream_id_get(&id, 0, &seq) && seq == head - 1); /* passed: before its start */
+	store("a");
+	store("b"); /* passed, not sent */
+	CHECK(wakes_reach(&w, 1));
+	CHECK(head_reaches(h, head + 2));
+	CHECK(stream_take(h, s, &out, 1 << 16, far, &id) > 0);
+	char want[64];
+	snprintf(want, sizeof want, "id: 0-%llu.1-41\ndata: ", (unsigned long long)head);
+	CHECK(out.len > strlen(want) && !memcmp(out.data, want, strlen(want)));
+	CHECK_INT(count(&out, "id: "), 1);
+	CHECK(stream_id_get(&id, 0, &seq) && seq == head + 1);
+	CHECK(stream_id_get(&id, 1, &seq) && seq == 41);
+	CHECK_INT(id.n, 2);
+	/* stream_wake wakes a waiting subscriber with nothing new. */
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far, &id), 0);
+	int before = atomic_load(&w.wakes);
+	stream_wake(h);
+	CHECK_INT(atomic_load(&w.wakes), before + 1);
+	stream_wake(h); /* no longer waiting: no second wake */
+	CHECK_INT(atomic_load(&w.wakes), before + 1);
+	stream_unsubscribe(h, s);
+	jcs_buf_free(&out);
+	stream_hub_stop(h);
+}
+
+/* With no subscriber the hub reads nothing, however much the log grows
+ * (another auditor may write it: the store says where it ends, not this
+ * process's ledger); a subscriber that comes then from the store's end
+ * finds the hub's head there, without the hub reading what lies before,
+ * and one from an earlier position reads the store. */
+static void test_idle_then_subscribed(void)
+{
+	struct stream_hub *h;
+	struct stream_hub_config cfg = {.db = NULL, .log = 0, .poll_ms = 1, .buffer = 8};
+	CHECK_INT(stream_hub_start(&cfg, &h), 0);
+	CHECK(head_reaches(h, stored));
+	uint64_t head, oldest;
+	CHECK(stream_head(h, &head, &oldest));
+	usleep(20000);
+	int read_before = atomic_load(&reads);
+	for (int i = 0; i < 20; i++)
+		store("b");
+	usleep(50000); /* fifty polls' time */
+	CHECK_INT(atomic_load(&reads), read_before);
+	uint64_t now_head, now_oldest;
+	CHECK(stream_head(h, &now_head, &now_oldest));
+	CHECK_INT(now_head, head);
+	struct waker w = {0}, w2 = {0};
+	struct stream_sub *s =
+	    stream_subscribe(h, &(struct stream_filter){0}, head + 20, wake, &w);
+	CHECK(head_reaches(h, head + 20));
+	struct jcs_buf out = {0};
+	int64_t far = now_ms() + 60000;
+	CHECK(stream_head(h, &now_head, &now_oldest));
+	CHECK_INT(now_oldest, head + 20); /* nothing of [head, head + 20) read into the ring */
+	CHECK_INT(stream_take(h, s, &out, 1 << 16, far, NULL), 0);
+	struct stream_sub *s2 = stream_subscribe(h, &(struct stream_filter){0}, head, wake, &w2);
+	CHECK_INT(stream_take(h, s2, &out, 1 << 16, far, NULL), STREAM_BEHIND);
+	store("b");
+	CHECK(wakes_reach(&w, 1));
+	CHECK(stream_take(h, s, &out, 1 << 16, far, NULL) > 0);
+	stream_unsubscribe(h, s2);
+	stream_unsubscribe(h, s);
+	jcs_buf_free(&out);
+	stream_hub_stop(h);
+}
+
+static bool count_reaches(struct stream_logs *set, size_t want)
+{
+	for (int i = 0; i < 3000 && stream_logs_count(set) < want; i++)
+		usleep(1000);
+	return stream_logs_count(set) >= want;
+}
+
+/* The set of hubs: the writers' logs from the start (each hub its
+ * ledger's listener), the other logs the store lists found at once and
+ * later; a new log wakes the streams that wait, so that they follow it
+ * too; at most STREAM_ID_LOGS_MAX logs. */
+static void test_logs(void)
+{
+	static char writer0, records;
+	struct ledger *ledgers[] = {(struct ledger *)&writer0};
+	struct stream_logs_config cfg = {.poll_ms = 1,
+	                                 .buffer = 8,
+	                                 .ledgers = ledgers,
+	                                 .nledgers = 1,
+	                                 .records = (struct ledger *)&records,
+	                                 .records_log = 1024,
+	                                 .own_logs_from = 1024};
+	pthread_mutex_lock(&store_lock);
+	listed[nlisted++] = 1025; /* another auditor's own log */
+	pthread_mutex_unlock(&store_lock);
+	struct stream_logs *set;
+	CHECK_INT(stream_logs_start(&cfg, &set), 0);
+	CHECK(listened == (struct ledger *)&records); /* the last one started */
+	CHECK(count_reaches(set, 3));
+	uint32_t logs[3];
+	struct stream_hub *hubs[3];
+	for (size_t i = 0; i < 3; i++)
+		hubs[i] = stream_logs_hub(set, i, &logs[i]);
+	CHECK_INT(logs[0], 0);
+	CHECK_INT(logs[1], 1024);
+	CHECK_INT(logs[2], 1025);
+	struct stream_id ends;
+	CHECK_INT(stream_stored_ends(db_thread(NULL), &ends), DB_OK);
+	CHECK_INT(ends.n, 2); /* the store's, followed or not */
+	CHECK_INT(ends.log[1], 1025);
+
+	/* A stream waiting on log 0 is woken when a log is found. */
+	CHECK(head_reaches(hubs[0], stored));
+	uint64_t head, oldest;
+	CHECK(stream_head(hubs[0], &head, &oldest));
+	struct waker w = {0};
+	struct stream_sub *s = stream_subscribe(hubs[0], &(struct stream_filter){0}, head, wake, &w);
+	struct jcs_buf out = {0};
+	CHECK_INT(stream_take(hubs[0], s, &out, 1 << 16, now_ms() + 60000, NULL), 0);
+	pthread_mutex_lock(&store_lock);
+	listed[nlisted++] = 5; /* a partition's log of an earlier deployment: not followed */
+	listed[nlisted++] = 1030;
+	pthread_mutex_unlock(&store_lock);
+	CHECK(count_reaches(set, 4)); /* within a look: a second */
+	CHECK(wakes_reach(&w, 1));
+	uint32_t log;
+	stream_logs_hub(set, 3, &log);
+	CHECK_INT(log, 1030);
+	CHECK(!stream_logs_follows(set, 5) && stream_logs_follows(set, 1030));
+	CHECK_INT(stream_logs_add(set, 1030), 0); /* there already */
+	CHECK_INT(stream_logs_count(set), 4);
+	stream_logs_forget(set);
+	CHECK(stream_head(hubs[0], &head, &oldest) && oldest == head);
+	stream_unsubscribe(hubs[0], s);
+	jcs_buf_free(&out);
+
+	/* At most STREAM_ID_LOGS_MAX; the store listing more is an error. */
+	int refused = 0;
+	for (uint32_t l = 2000; l < 2000 + STREAM_ID_LOGS_MAX; l++)
+		refused += stream_logs_add(set, l) != 0;
+	CHECK_INT(refused, 4);
+	CHECK_INT(stream_logs_count(set), STREAM_ID_LOGS_MAX);
+	pthread_mutex_lock(&store_lock);
+	for (uint32_t l = 3000; l < 3000 + STREAM_ID_LOGS_MAX; l++)
+		listed[nlisted++] = l;
+	pthread_mutex_unlock(&store_lock);
+	CHECK_INT(stream_stored_ends(db_thread(NULL), &ends), DB_ERR);
+	stream_logs_stop(set);
+	CHECK(listened == NULL);
+	/* One classic partition: the auditors' own events are in log 0, and
+	 * the store's other logs (an earlier deployment's) are not followed. */
+	struct stream_logs_config one = {.poll_ms = 1, .buffer = 8, .ledgers = ledgers, .nledgers = 1};
+	CHECK_INT(stream_logs_start(&one, &set), 0);
+	usleep(50000);
+	CHECK_INT(stream_logs_count(set), 1);
+	CHECK(stream_logs_follows(set, 0) && !stream_logs_follows(set, 1024) &&
+	      !stream_logs_follows(set, 1));
+	stream_logs_stop(set);
+	pthread_mutex_lock(&store_lock);
+	nlisted = 0;
+	pthread_mutex_unlock(&store_lock);
+}
+
 int main(void)
 {
 	test_render_and_filters();
 	test_hub();
 	test_commit_wakes();
 	test_handed_over();
+	test_ids_of_several_logs();
+	test_idle_then_subscribed();
+	test_logs();
 	return test_report("stream");
 }

@@ -243,7 +243,7 @@ export async function openStream({
             if (t)
                 headers.Authorization = `Bearer ${t}`;
             if (last !== '') {
-                // A header value: printable ASCII (the auditor's ids are digits).
+                // A header value: printable ASCII (the auditor's ids are digits, '-' and '.').
                 if (!/^[\x20-\x7e]*$/.test(last))
                     return stop(0, 'Unusable event id', 'The stream sent an event id that cannot be sent back to resume it.');
                 headers['Last-Event-ID'] = last;

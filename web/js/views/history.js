@@ -8,7 +8,7 @@ import { EventList } from '../events.js';
 import { exportButtons } from '../exporter.js';
 import { filterForm, filterQuery, activeCount } from '../filters.js';
 import { checkEventProof } from '../integrity.js';
-import { Live, logSize } from '../live.js';
+import { Live } from '../live.js';
 import { navigate } from '../router.js';
 
 const PAGE = 50;
@@ -77,13 +77,12 @@ export class History {
         this.errors.replaceChildren(errorBlock(e));
     }
 
-    // The first page, then live updates from where the log was before it.
+    // Live updates from the logs' ends, then the first page: what was
+    // stored after the stream began comes live, what before is in the page
+    // or later ones (an event in both is shown once).
     async start() {
-        const size = await logSize();
-        const ok = await this.reload();
-        // After the last signed position; an empty log has none to name, so
-        // the stream starts at the live end.
-        if (ok) this.live.start(size ? size - 1 : null);
+        await this.live.start();
+        if (!(await this.reload())) this.live.stop();
     }
 
     async reload() {
