@@ -4,6 +4,7 @@
 #include "auditor.h"
 #include "clock.h"
 #include "daemon.h"
+#include "replica.h"
 #include "watch.h"
 
 /* A checkpoint may trail the stored events by checkpoint-ms; /readyz warns
@@ -63,6 +64,8 @@ void h_readyz(struct http_request *req)
 	    {"amqp:responseTime", "component", watch_health, a->watches.mq},
 	    {"amqp:consumers", "component", check_consumers, a},
 	    {"ledger:checkpointLag", "component", check_ledger, a},
+	    /* last: only with a replica (README "Read replica") */
+	    {"mysql:replica", "datastore", replica_health, a->replica},
 	};
-	daemon_reply_health(req, checks, sizeof checks / sizeof checks[0]);
+	daemon_reply_health(req, checks, sizeof checks / sizeof checks[0] - !a->replica);
 }

@@ -6,7 +6,10 @@
  * messages the hub's ring holds for it, or, while its position is older
  * than the ring, the store's (read on this thread's connection, a chunk
  * at a time, filtered here), and a comment line when nothing was sent for
- * the heartbeat. With nothing to send it answers HTTP_STREAM_WAIT: the
+ * the heartbeat. The store it catches up from may be the read replica
+ * (replica.h): positions never change once stored, and one the replica
+ * lacks yet is read from the primary. With nothing to send it answers
+ * HTTP_STREAM_WAIT: the
  * connection is suspended, holding no worker, until the hub wakes it.
  *
  * The stream ends (last chunk) when the token expires, when its user is
@@ -25,6 +28,7 @@
 #include "filter.h"
 #include "log.h"
 #include "reads.h"
+#include "replica.h"
 #include "clock.h"
 #include "stream.h"
 
@@ -44,6 +48,10 @@ struct subscriber {
 	struct http_stream
 	    *handle;            /* set before the first fill; read by wake under the hub's lock */
 	uint64_t start;         /* the first position wanted */
+	/* Where it catches up from: the configuration its Read-After chose
+	 * (auditor_query_reader), or NULL: the replica's when replica_choose
+	 * says so at each read, else the primary's. */
+	const struct db_config *src;
 	struct stream_filter f; /* its strings are the copies below */
 	struct filter_ref actor, target;
 	char *field, *event_name;
@@ -111,9 +119,18 @@ static int catch_up(struct subscriber *x)
 	if (next >= head)
 		return 0; /* the ring has it now */
 	unsigned limit = head - next < CATCH_UP ? (unsigned)(head - next) : CATCH_UP;
-	struct db *db = db_thread(&x->a->db);
+	struct auditor *a = x->a;
+	const struct db_config *src =
+	    x->src ? x->src : a->replica ? replica_choose(a->replica, NULL) : &a->db;
+	struct db *db = auditor_connect(a, src);
 	struct store_page page;
 	int st = db ? store_read_positions(db, 0, next, limit, &page) : DB_ERR_GONE;
+	if (!st && !json_array_size(page.data) && src != &a->db) {
+		/* below the head, so stored: the replica has not applied it yet */
+		json_decref(page.data);
+		db = auditor_connect(a, &a->db);
+		st = db ? store_read_positions(db, 0, next, limit, &page) : DB_ERR_GONE;
+	}
 	if (st) {
 		log_error("stream: positions from %" PRIu64 " could not be read (%s)", next,
 		          db_status_string(st));
@@ -315,6 +332,10 @@ void h_events_stream(struct http_request *req)
 		                 "The stream has not read the log's end yet; try again shortly.");
 		goto refused;
 	}
+	/* Read-After (README "Read replica"): what it catches up from has the
+	 * client's write. */
+	if (http_header(req, GTID_HEADER) && !auditor_query_reader(req, &x->src))
+		goto refused;
 	x->start = head; /* neither: live from the head */
 	if (after || last) {
 		uint64_t seen = after ? pa : pl, end = head;

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "openapi.h"
 #include "reads.h"
+#include "replica.h"
 #include "stream.h"
 
 static struct config_setting settings[] = {
@@ -28,6 +29,7 @@ static struct config_setting settings[] = {
      "data_event_values only.", NULL, 0},
     {"mysql-eraser-password", "AUDITLOG_AUDITOR_ERASER_PASSWORD", "auditor_eraser",
      CONFIG_STRING, 0, 0, "Its password.", NULL, 0},
+    REPLICA_SETTINGS, /* queries from a read replica (replica.h) */
     DAEMON_AMQP_SETTING,
     DAEMON_PUBLIC_KEY_SETTING,
     DAEMON_PRINCIPAL_TTL_SETTING,
@@ -171,7 +173,8 @@ int main(int argc, char **argv)
 	a.eraser = a.writer;
 	a.eraser.user = S("mysql-eraser-user");
 	a.eraser.password = S("mysql-eraser-password");
-	if (daemon_public_key(settings, NSETTINGS, &a.public_key))
+	if (replica_start(settings, NSETTINGS, &a.db, &a.replica) ||
+	    daemon_public_key(settings, NSETTINGS, &a.public_key))
 		goto out;
 	if (httpc_parse_url(S("api-url"), &a.api)) {
 		log_error("api-url must look like http://host:port");
@@ -266,6 +269,7 @@ out:
 	checker_stop(a.checker);
 	ledger_close(a.ledger); /* signs what the consumers stored last */
 	watch_pair_stop(&a.watches);
+	replica_stop(a.replica); /* after the server and the stream: their reads are done */
 	note_signer_free(a.signer);
 	auth_key_free(a.public_key);
 	principal_cache_free(a.principals);
