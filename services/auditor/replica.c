@@ -37,6 +37,9 @@ struct replica {
 	int64_t covered; /* the latest t whose position the replica has reached; 0: none kept */
 	int64_t oldest;  /* t of the oldest position kept */
 	struct gtid_pos have; /* the replica's @@gtid_slave_pos */
+	/* The primary keeps no binary log: nothing replicates from it, and
+	 * its empty position would pass for one every server has reached. */
+	bool no_binlog;
 	/* metrics */
 	struct metrics_counter *by_replica, *by_primary, *waits_reached, *waits_timeout;
 };
@@ -46,6 +49,7 @@ struct replica {
 struct text {
 	char s[GTID_TEXT_MAX];
 	bool got;
+	bool off; /* a second column said 0 (@@log_bin) */
 };
 
 static int text_row(void *ctx, const struct db_row *row)
@@ -57,13 +61,15 @@ static int text_row(void *ctx, const struct db_row *row)
 	memcpy(t->s, n ? row->val[0] : "", n);
 	t->s[n] = '\0';
 	t->got = true;
+	t->off = row->n > 1 && row->val[1] && !strcmp(row->val[1], "0");
 	return 0;
 }
 
-/* The position sql (a one-row SELECT of a GTID variable) gives on *conn,
- * connecting (again) as cfg first when needed. Returns 0, or -1. */
+/* The position sql (a one-row SELECT of a GTID variable, and maybe of
+ * @@log_bin) gives on *conn, connecting (again) as cfg first when needed.
+ * Returns 0, or -1; *off when @@log_bin said 0. */
 static int read_position(struct db **conn, const struct db_config *cfg, const char *sql,
-                         struct gtid_pos *out)
+                         struct gtid_pos *out, bool *off)
 {
 	if (*conn && db_broken(*conn)) {
 		db_close(*conn);
@@ -78,6 +84,7 @@ static int read_position(struct db **conn, const struct db_config *cfg, const ch
 			log_warn("replica: %s gave \"%s\", not a GTID position", sql, t.s);
 		return -1;
 	}
+	*off = t.off;
 	return 0;
 }
 
@@ -108,12 +115,24 @@ static int probe(void *ctx, long long *value)
 {
 	struct replica *r = ctx;
 	struct gtid_pos primary, have;
+	bool no_binlog, unused;
 	*value = 0;
 	int64_t t = clock_ms();
-	if (read_position(&r->pconn, &r->probe_primary, "SELECT @@gtid_binlog_pos", &primary))
+	if (read_position(&r->pconn, &r->probe_primary, "SELECT @@gtid_binlog_pos, @@log_bin",
+	                  &primary, &no_binlog))
+		return -1;
+	if (no_binlog != r->no_binlog) {
+		if (no_binlog)
+			log_error("replica: the primary keeps no binary log (log_bin is off): nothing "
+			          "replicates from it, so queries are not answered by the replica");
+		pthread_mutex_lock(&r->lock);
+		r->no_binlog = no_binlog;
+		pthread_mutex_unlock(&r->lock);
+	}
+	if (no_binlog)
 		return -1;
 	keep(r, t, &primary);
-	if (read_position(&r->rconn, &r->probe_replica, "SELECT @@gtid_slave_pos", &have))
+	if (read_position(&r->rconn, &r->probe_replica, "SELECT @@gtid_slave_pos", &have, &unused))
 		return -1;
 	int64_t covered = 0;
 	for (size_t i = r->count; i-- > 0;) {
@@ -205,7 +224,17 @@ void replica_health(void *arg, struct health_result *out)
 {
 	struct replica *r = arg;
 	int64_t lag;
-	if (!state(r, &lag, NULL)) {
+	bool up = state(r, &lag, NULL);
+	pthread_mutex_lock(&r->lock);
+	bool no_binlog = r->no_binlog;
+	pthread_mutex_unlock(&r->lock);
+	if (no_binlog) {
+		health_set(out, HEALTH_WARN,
+		           "the primary keeps no binary log, so nothing replicates from it: the primary "
+		           "answers every query");
+		return;
+	}
+	if (!up) {
 		health_set(out, HEALTH_WARN,
 		           "the replica (or the primary's position) has not answered for %d ms: the "
 		           "primary answers every query",
