@@ -4,7 +4,8 @@ they are not running, and left running, as the shared servers are), the
 auditor's writers on the primary and its queries on the replica. Which
 server answered is read from auditlog_query_server_total.
 
-- queries are answered by the replica; proofs and /verify by the primary;
+- queries (and a resuming stream's catch-up) are answered by the replica;
+  /verify by the primary;
 - read-your-writes: POST /erasures (also through the API) gives the
   primary's position in Read-After; a query that sends it back sees the
   erasure even while the replica lags (its SQL thread stopped), where one
@@ -22,10 +23,12 @@ import re
 import signal
 import subprocess
 import time
+import urllib.parse
 
 from harness import SRC, Stack, error_of, http, run, wait_for
 from test_erasure import erase, erasure, user_with_history
 from test_metrics import TOKEN, metrics, promtool, scrape, val
+from test_stream import SSE
 
 STATE = os.path.abspath(os.environ.get("AUDITLOG_STATE_DIR", os.path.join(SRC, ".state")))
 CLUSTER = os.path.join(STATE, "cluster")
@@ -37,7 +40,8 @@ ENV = {"AUDITLOG_MYSQL_HOST": "127.0.0.1", "AUDITLOG_MYSQL_PORT": str(PRIMARY_PO
        "AUDITLOG_MYSQL_SOCKET": "", "AUDITLOG_AUDITOR_REPLICA_HOST": "127.0.0.1",
        "AUDITLOG_AUDITOR_REPLICA_PORT": str(REPLICA_PORT),
        "AUDITLOG_REPLICA_MAX_LAG_MS": str(MAX_LAG_MS), "AUDITLOG_REPLICA_WAIT_MS": str(WAIT_MS),
-       "AUDITLOG_METRICS_TOKEN": TOKEN, "AUDITLOG_CHECKPOINT_MS": "200"}
+       "AUDITLOG_METRICS_TOKEN": TOKEN, "AUDITLOG_CHECKPOINT_MS": "200",
+       "AUDITLOG_STREAM_BUFFER": "1"}  # a stream resuming catches up from the store
 GTID = re.compile(r"^[0-9]+-[0-9]+-[0-9]+(,[0-9]+-[0-9]+-[0-9]+)*$")
 
 _stack = None
@@ -114,6 +118,15 @@ def test_queries_from_the_replica():
                  f"/api/users/{uid}/fields/email/history", "/checks"):
         status, doc, who = query(s, path)
         assert status == 200 and who == "replica", (path, status, who, doc)
+    # A stream's catch-up reads the replica too.
+    r0, _ = served(s)
+    c = SSE(s.ports["auditor"], "/data-events/stream?" + urllib.parse.urlencode(
+        {"filter[target]": f"users:{uid}", "after": "0"}), s.tok)
+    assert c.status == 200, c.status
+    c.until(lambda: sum(e["attributes"]["action"] == "changed" for _, e in c.events) == 2,
+            what="the user's two changes, caught up")
+    c.close()
+    assert served(s)[0] > r0
     # The log of record's reads are the primary's, and not among these.
     r0, p0 = served(s)
     status, _, doc = s.auditor("GET", "/verify", token=s.tok)
