@@ -10,7 +10,8 @@ static int number(const char **p, const char *end, uint64_t max, uint64_t *out)
 {
 	const char *s = *p;
 	uint64_t v = 0;
-	if (s == end || *s < '0' || *s > '9' || (*s == '0' && s + 1 < end && s[1] >= '0' && s[1] <= '9'))
+	if (s == end || *s < '0' || *s > '9' ||
+	    (*s == '0' && s + 1 < end && s[1] >= '0' && s[1] <= '9'))
 		return -1;
 	for (; s < end && *s >= '0' && *s <= '9'; s++) {
 		unsigned d = (unsigned)(*s - '0');
@@ -53,8 +54,9 @@ size_t gtid_format(const struct gtid_pos *p, char *out)
 	size_t len = 0;
 	out[0] = '\0';
 	for (size_t i = 0; i < p->n && i < GTID_DOMAINS_MAX; i++)
-		len += (size_t)snprintf(out + len, GTID_TEXT_MAX - len, "%s%" PRIu32 "-%" PRIu32 "-%" PRIu64,
-		                        i ? "," : "", p->g[i].domain, p->g[i].server, p->g[i].seq);
+		len += (size_t)snprintf(out + len, GTID_TEXT_MAX - len,
+		                        "%s%" PRIu32 "-%" PRIu32 "-%" PRIu64, i ? "," : "",
+		                        p->g[i].domain, p->g[i].server, p->g[i].seq);
 	return len;
 }
 
@@ -63,7 +65,8 @@ bool gtid_reached(const struct gtid_pos *have, const struct gtid_pos *want)
 	for (size_t i = 0; i < want->n; i++) {
 		bool found = false;
 		for (size_t j = 0; j < have->n && !found; j++)
-			found = have->g[j].domain == want->g[i].domain && have->g[j].seq >= want->g[i].seq;
+			found = have->g[j].domain == want->g[i].domain &&
+			        have->g[j].seq >= want->g[i].seq;
 		if (!found)
 			return false;
 	}

@@ -123,8 +123,9 @@ static int probe(void *ctx, long long *value)
 		return -1;
 	if (no_binlog != r->no_binlog) {
 		if (no_binlog)
-			log_error("replica: the primary keeps no binary log (log_bin is off): nothing "
-			          "replicates from it, so queries are not answered by the replica");
+			log_error(
+			    "replica: the primary keeps no binary log (log_bin is off): nothing "
+			    "replicates from it, so queries are not answered by the replica");
 		pthread_mutex_lock(&r->lock);
 		r->no_binlog = no_binlog;
 		pthread_mutex_unlock(&r->lock);
@@ -197,10 +198,10 @@ static bool wait_for(struct replica *r, const struct gtid_pos *after)
 	gtid_format(after, text);
 	struct db_value v[] = {DB_TEXT(text), DB_INT(r->wait_ms)};
 	long long got = -1;
-	bool reached = db &&
-	               db_query(db, "SELECT MASTER_GTID_WAIT(?, ? / 1000)", v, 2, int_row, &got) ==
-	                   DB_OK &&
-	               got == 0;
+	bool reached =
+	    db &&
+	    db_query(db, "SELECT MASTER_GTID_WAIT(?, ? / 1000)", v, 2, int_row, &got) == DB_OK &&
+	    got == 0;
 	metrics_inc(reached ? r->waits_reached : r->waits_timeout);
 	return reached;
 }
@@ -229,26 +230,29 @@ void replica_health(void *arg, struct health_result *out)
 	bool no_binlog = r->no_binlog;
 	pthread_mutex_unlock(&r->lock);
 	if (no_binlog) {
-		health_set(out, HEALTH_WARN,
-		           "the primary keeps no binary log, so nothing replicates from it: the primary "
-		           "answers every query");
+		health_set(
+		    out, HEALTH_WARN,
+		    "the primary keeps no binary log, so nothing replicates from it: the primary "
+		    "answers every query");
 		return;
 	}
 	if (!up) {
-		health_set(out, HEALTH_WARN,
-		           "the replica (or the primary's position) has not answered for %d ms: the "
-		           "primary answers every query",
-		           REPLICA_STALE_MS);
+		health_set(
+		    out, HEALTH_WARN,
+		    "the replica (or the primary's position) has not answered for %d ms: the "
+		    "primary answers every query",
+		    REPLICA_STALE_MS);
 		return;
 	}
 	out->has_value = true;
 	out->value = (double)lag;
 	out->unit = "ms";
 	if (lag > r->max_lag_ms)
-		health_set(out, HEALTH_WARN,
-		           "the replica may lack the primary's last %lld ms of commits, beyond the bound "
-		           "of %d ms: the primary answers every query",
-		           (long long)lag, r->max_lag_ms);
+		health_set(
+		    out, HEALTH_WARN,
+		    "the replica may lack the primary's last %lld ms of commits, beyond the bound "
+		    "of %d ms: the primary answers every query",
+		    (long long)lag, r->max_lag_ms);
 }
 
 static void collect(struct metrics_out *out, void *ctx)
@@ -256,14 +260,16 @@ static void collect(struct metrics_out *out, void *ctx)
 	struct replica *r = ctx;
 	int64_t lag;
 	bool up = state(r, &lag, NULL);
-	metrics_out_gauge(out, "auditlog_replica_up",
-	                  "1 while the read replica answers the auditor's probe (every 100 ms), else 0.",
-	                  up ? 1 : 0);
+	metrics_out_gauge(
+	    out, "auditlog_replica_up",
+	    "1 while the read replica answers the auditor's probe (every 100 ms), else 0.",
+	    up ? 1 : 0);
 	if (up)
-		metrics_out_gauge(out, "auditlog_replica_lag_seconds",
-		                  "How far the read replica may be behind the primary: the commits of "
-		                  "at most this many last seconds may be missing from it.",
-		                  (double)lag / 1000.0);
+		metrics_out_gauge(
+		    out, "auditlog_replica_lag_seconds",
+		    "How far the read replica may be behind the primary: the commits of "
+		    "at most this many last seconds may be missing from it.",
+		    (double)lag / 1000.0);
 }
 
 /* ---- start and stop ---- */
@@ -301,11 +307,16 @@ int replica_start(const struct config_setting *table, size_t n, const struct db_
 	pthread_mutex_init(&r->lock, NULL);
 	const char *help = "Queries that may be answered from the read replica, by the server "
 	                   "that was chosen to answer them.";
-	r->by_replica = metrics_counter("auditlog_query_server_total", help, "server", "replica", NULL);
-	r->by_primary = metrics_counter("auditlog_query_server_total", help, "server", "primary", NULL);
-	help = "Read-your-writes waits (Read-After) for the replica to reach a position, by result.";
-	r->waits_reached = metrics_counter("auditlog_replica_waits_total", help, "result", "reached", NULL);
-	r->waits_timeout = metrics_counter("auditlog_replica_waits_total", help, "result", "timeout", NULL);
+	r->by_replica =
+	    metrics_counter("auditlog_query_server_total", help, "server", "replica", NULL);
+	r->by_primary =
+	    metrics_counter("auditlog_query_server_total", help, "server", "primary", NULL);
+	help =
+	    "Read-your-writes waits (Read-After) for the replica to reach a position, by result.";
+	r->waits_reached =
+	    metrics_counter("auditlog_replica_waits_total", help, "result", "reached", NULL);
+	r->waits_timeout =
+	    metrics_counter("auditlog_replica_waits_total", help, "result", "timeout", NULL);
 	struct watch_config wc = {.probe = probe,
 	                          .close = probe_close,
 	                          .ctx = r,
