@@ -31,7 +31,8 @@
 #                        stop-replica|status)
 # A fresh replica (its folder removed) replays the primary's binary log from
 # its beginning: the primary keeps every binary log (no expiry set), which
-# suits a development pair; real hosts seed a replica from a backup instead.
+# suits a development pair (after a PURGE BINARY LOGS, start the pair over:
+# remove both folders); real hosts seed a replica from a backup instead.
 
 REPLICA_USER=auditlog_repl
 
@@ -115,7 +116,7 @@ EOF
 	reached=$(replica_sql -e "SELECT MASTER_GTID_WAIT($(sql_string "$pos"), 30)") || reached=""
 	if [[ $reached != 0 ]]; then
 		replica_sql -e 'SHOW SLAVE STATUS\G' 2>&1 | grep -E 'Running|Error|Gtid' >&2 || true
-		die "MariaDB: the replica did not reach the primary's position $pos within 30 s"
+		die "MariaDB: the replica did not reach the primary's position $pos within 30 s (a replica made anew replays the primary's binary logs from their start: if they were purged, start the pair over with ./run.sh replica stop; rm -rf $PRIMARY_DIR $REPLICA_DIR)"
 	fi
 	info "MariaDB: the replica on port $REPLICA_PORT has the primary's position ${pos:-(empty)}"
 }

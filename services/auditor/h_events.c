@@ -44,13 +44,15 @@ struct db *auditor_query_reader(struct http_request *req, const struct db_config
 	struct auditor *a = http_app(req);
 	const char *after = http_header(req, GTID_HEADER);
 	struct gtid_pos pos;
-	if (after && (http_header_count(req, GTID_HEADER) > 1 || gtid_parse(after, strlen(after), &pos))) {
+	if (after &&
+	    (http_header_count(req, GTID_HEADER) > 1 || gtid_parse(after, strlen(after), &pos))) {
 		http_reply_error(req, 400, "Invalid " GTID_HEADER,
 		                 GTID_HEADER " must be, once, a position a write's answer gave in its "
 		                 GTID_HEADER " header (a MariaDB GTID position such as 0-1-4711).");
 		return NULL;
 	}
-	const struct db_config *use = a->replica ? replica_choose(a->replica, after ? &pos : NULL) : &a->db;
+	const struct db_config *use =
+	    a->replica ? replica_choose(a->replica, after ? &pos : NULL) : &a->db;
 	struct db *db = auditor_connect(a, use);
 	if (!db) {
 		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");

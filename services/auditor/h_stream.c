@@ -7,10 +7,11 @@
  * than the ring, the store's (read on this thread's connection, a chunk
  * at a time, filtered here), and a comment line when nothing was sent for
  * the heartbeat. The store it catches up from may be the read replica
- * (replica.h): positions never change once stored, and one the replica
- * lacks yet is read from the primary. With nothing to send it answers
- * HTTP_STREAM_WAIT: the
- * connection is suspended, holding no worker, until the hub wakes it.
+ * (replica.h): what a position holds is written once (an erasure aside,
+ * which the replica applies in its turn), and a position the replica lacks
+ * yet is read from the primary. With nothing to send it answers
+ * HTTP_STREAM_WAIT: the connection is suspended, holding no worker, until
+ * the hub wakes it.
  *
  * The stream ends (last chunk) when the token expires, when its user is
  * gone or may no longer read what the filters ask (re-checked through the
