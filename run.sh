@@ -9,6 +9,8 @@ cd "$REPO_ROOT"
 source "$REPO_ROOT/scripts/infra.sh"
 # shellcheck source=scripts/cluster.sh
 source "$REPO_ROOT/scripts/cluster.sh"
+# shellcheck source=scripts/replica.sh
+source "$REPO_ROOT/scripts/replica.sh"
 
 DEBIAN_PACKAGES=(
 	build-essential cmake pkg-config
@@ -35,6 +37,11 @@ Commands:
   stop           stop the MariaDB and RabbitMQ that infra started
   test [ARGS]    sanitizer build in build-sanitize/, infra plus test databases
                  and vhost, then ctest (ARGS go to ctest, e.g. -R unit)
+  replica [start|stop|start-replica|stop-replica|status]
+                 the auditor's database as a MariaDB primary (port 3316, binary
+                 log) and a GTID read replica (port 3317) under
+                 \$AUDITLOG_STATE_DIR/cluster (README "Read replica"); start
+                 also prepares the databases on the primary
   fuzz [SECONDS] libFuzzer targets (clang, ASan+UBSan) built in build-fuzz/,
                  SECONDS each (default 30); see fuzz/README.md
   bench [--smoke] release build, infra plus bench databases and vhost, then
@@ -385,7 +392,7 @@ main() {
 		usage
 		return 0
 		;;
-	run | build | infra | stop | test | bench | fuzz) ;;
+	run | build | infra | stop | test | bench | fuzz | replica) ;;
 	cluster | cluster-infra | cluster-stop | cluster-kill | cluster-start-node | cluster-ctl) ;;
 	*)
 		usage >&2
@@ -402,6 +409,7 @@ main() {
 	bench) cmd_bench "$@" ;;
 	fuzz) cmd_fuzz "$@" ;;
 	cluster*) cluster_main "$cmd" "$@" ;; # scripts/cluster.sh
+	replica) replica_cmd "$@" ;;
 	esac
 }
 

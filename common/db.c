@@ -33,7 +33,7 @@ struct db {
 /* Metrics (metrics.h), registered by db_library_init. A connection is one
  * thread's (db.h), so a connection opened on a thread whose last one was
  * lost is that one's replacement: a reconnect. */
-static struct metrics_counter *connections_lost, *reconnects;
+static struct metrics_counter *connections_lost, *reconnects, *fallbacks;
 static _Thread_local bool thread_lost;
 
 int db_library_init(void)
@@ -45,6 +45,10 @@ int db_library_init(void)
 	reconnects =
 	    metrics_counter("auditlog_db_reconnects_total",
 	                    "Database connections opened to replace one that was lost.", NULL);
+	fallbacks = metrics_counter("auditlog_db_fallback_queries_total",
+	                            "Reads meant for a read replica that found it gone and were "
+	                            "asked of its primary instead.",
+	                            NULL);
 	return mysql_library_init(0, NULL, NULL) ? -1 : 0;
 }
 
@@ -187,12 +191,20 @@ bool db_broken(const struct db *db)
 	return db->broken || !db->conn;
 }
 
+/* A thread's connections, one per configuration it asked for. */
+struct db_thread_set {
+	struct db *dbs[DB_THREAD_CONFIGS];
+};
+
 static pthread_key_t thread_key;
 static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
 
 static void thread_exit(void *p)
 {
-	db_close(p);
+	struct db_thread_set *set = p;
+	for (size_t i = 0; i < DB_THREAD_CONFIGS; i++)
+		db_close(set->dbs[i]);
+	free(set);
 	mysql_thread_end();
 }
 
@@ -204,15 +216,32 @@ static void make_key(void)
 struct db *db_thread(const struct db_config *cfg)
 {
 	pthread_once(&thread_once, make_key);
-	struct db *db = pthread_getspecific(thread_key);
-	if (db && db_broken(db) && reconnect(db))
+	struct db_thread_set *set = pthread_getspecific(thread_key);
+	if (!set) {
+		if (!(set = calloc(1, sizeof *set)))
+			return NULL;
+		mysql_thread_init();
+		pthread_setspecific(thread_key, set);
+	}
+	size_t i, free_slot = DB_THREAD_CONFIGS;
+	for (i = 0; i < DB_THREAD_CONFIGS; i++) {
+		if (set->dbs[i] && set->dbs[i]->cfg == cfg)
+			break;
+		if (!set->dbs[i] && free_slot == DB_THREAD_CONFIGS)
+			free_slot = i;
+	}
+	if (i < DB_THREAD_CONFIGS) {
+		struct db *db = set->dbs[i];
+		return db_broken(db) && reconnect(db) ? NULL : db;
+	}
+	if (free_slot == DB_THREAD_CONFIGS) {
+		log_error("mysql: a thread asked for more than %d configurations", DB_THREAD_CONFIGS);
 		return NULL;
-	if (db)
-		return db;
-	mysql_thread_init();
+	}
+	struct db *db;
 	if (db_connect(cfg, &db))
 		return NULL;
-	pthread_setspecific(thread_key, db);
+	set->dbs[free_slot] = db;
 	return db;
 }
 
@@ -327,6 +356,15 @@ int db_query(struct db *db, const char *sql, const struct db_value *params, size
 	 * a blip each of its threads meets once. */
 	if (st == DB_ERR_GONE && !db->in_tx && reconnect(db) == DB_OK)
 		st = execute(db, sql, params, n, &stmt);
+	/* A replica that went away: its primary answers instead (db.h). */
+	if (st == DB_ERR_GONE && !db->in_tx && db->cfg->fallback) {
+		struct db *other = db_thread(db->cfg->fallback);
+		if (other && other != db) {
+			if (fallbacks)
+				metrics_inc(fallbacks);
+			return db_query(other, sql, params, n, fn, ctx);
+		}
+	}
 	if (st)
 		return st;
 	size_t ncols = mysql_stmt_field_count(stmt);

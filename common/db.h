@@ -1,9 +1,10 @@
 /* db: MySQL/MariaDB through prepared statements only.
  *
  * A struct db is one connection with its cache of prepared statements; it
- * belongs to one thread at a time. db_thread() hands each thread its own,
- * made on first use, remade after the server went away, and closed when
- * the thread exits.
+ * belongs to one thread at a time. db_thread() hands each thread its own
+ * for each configuration (a role: the reader on the primary, the reader on
+ * a replica), made on first use, remade after the server went away, and
+ * closed when the thread exits.
  *
  * Status codes: DB_OK (0) or a negative DB_ERR_*. Positive values are left
  * to callers, so a db_run_tx callback can return its own outcome (say,
@@ -29,6 +30,12 @@ struct db_config {
 	const char *host, *user, *password, *database, *socket; /* socket "" means TCP */
 	unsigned port;
 	unsigned io_timeout_s; /* connect (at most 5), read and write timeout; 0: 30 s */
+	/* A read replica's configuration names the primary's here (the same
+	 * user and database there; NULL: none): a db_query outside a
+	 * transaction that finds this server gone, and cannot connect to it
+	 * again, is asked of the fallback's server instead, on this thread's
+	 * connection for it (db_thread). */
+	const struct db_config *fallback;
 };
 
 enum db_type { DB_NULL, DB_INT, DB_TEXT, DB_BLOB };
@@ -67,8 +74,10 @@ void db_library_end(void);
 
 int db_connect(const struct db_config *cfg, struct db **out);
 void db_close(struct db *db);
-/* This thread's connection for cfg (one config per process), connecting or
- * reconnecting as needed; NULL when the server cannot be reached. */
+/* This thread's connection for cfg (known by its address: a thread holds
+ * at most DB_THREAD_CONFIGS of them), connecting or reconnecting as
+ * needed; NULL when the server cannot be reached. */
+#define DB_THREAD_CONFIGS 4
 struct db *db_thread(const struct db_config *cfg);
 /* True once the connection was lost; the owner should reconnect. */
 bool db_broken(const struct db *db);
@@ -78,7 +87,7 @@ int db_exec(struct db *db, const char *sql, const struct db_value *params, size_
             uint64_t *affected, uint64_t *insert_id);
 /* Runs one query and calls fn for each row. Outside db_run_tx, a query
  * that finds the connection dead is run once more on a new connection
- * (before any row was handed to fn). */
+ * (before any row was handed to fn), or on the fallback's (db_config). */
 int db_query(struct db *db, const char *sql, const struct db_value *params, size_t n,
              db_row_fn fn, void *ctx);
 

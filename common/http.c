@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "gtid.h"
 #include "log.h"
 #include "mediatype.h"
 #include "metrics.h"
@@ -218,7 +219,7 @@ static bool queue(struct http_request *req, unsigned status, struct MHD_Response
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
 		/* Scripts may read these; the CORS-safelisted ones they always can. */
 		MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-		                        "Location, WWW-Authenticate, Allow, traceparent");
+		                        "Location, WWW-Authenticate, Allow, traceparent, " GTID_HEADER);
 	}
 	if (req->traceparent[0])
 		MHD_add_response_header(resp, TRACE_HEADER, req->traceparent);
@@ -642,7 +643,7 @@ static const struct http_route *route_request(struct http_request *req, const ch
 	if (!strcmp(req->method, "OPTIONS") && cfg->cors) {
 		http_add_header(req, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, allow);
 		http_add_header(req, "Access-Control-Allow-Headers",
-		                "Authorization, Content-Type, Accept, Last-Event-ID, traceparent");
+		                "Authorization, Content-Type, Accept, Last-Event-ID, traceparent, " GTID_HEADER);
 		http_add_header(req, "Access-Control-Max-Age", "600");
 		http_add_header(req, MHD_HTTP_HEADER_ALLOW, allow);
 		http_reply_empty(req, 204);

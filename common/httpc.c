@@ -137,6 +137,8 @@ static int parse_response(char *raw, size_t len, struct httpc_response *out)
 	if (!end || strncmp(raw, "HTTP/1.", 7) || len < 12)
 		return -1;
 	*end = '\0';
+	if (!(out->head = strdup(raw)))
+		return -1;
 	out->status = (unsigned)strtoul(raw + 9, NULL, 10);
 	if (out->status < 100 || out->status > 599)
 		return -1;
@@ -168,18 +170,19 @@ static int parse_response(char *raw, size_t len, struct httpc_response *out)
 	return 0;
 }
 
-/* One request: method, prefix + target, optional Authorization,
- * traceparent and body. */
+/* One request: method, prefix + target, optional Authorization, more
+ * header lines and body. */
 static int request(const struct httpc_url *url, const char *method, const char *target,
-                   const char *accept, const char *authorization, const char *traceparent,
+                   const char *accept, const char *authorization, const char *const *headers,
                    const char *content_type, const char *body, size_t body_len, int timeout_ms,
                    struct httpc_response *out)
 {
 	memset(out, 0, sizeof *out);
 	if (authorization && strpbrk(authorization, "\r\n"))
 		return -1;
-	if (traceparent && strpbrk(traceparent, "\r\n"))
-		return -1;
+	for (const char *const *h = headers; h && *h; h++)
+		if (strpbrk(*h, "\r\n") || !strchr(*h, ':'))
+			return -1;
 	if (content_type && strpbrk(content_type, "\r\n"))
 		return -1;
 	if (strpbrk(target, "\r\n "))
@@ -194,8 +197,8 @@ static int request(const struct httpc_url *url, const char *method, const char *
 	        target, url->host, url->port, accept);
 	if (authorization)
 		fprintf(f, "Authorization: %s\r\n", authorization);
-	if (traceparent && *traceparent)
-		fprintf(f, "traceparent: %s\r\n", traceparent);
+	for (const char *const *h = headers; h && *h; h++)
+		fprintf(f, "%s\r\n", *h);
 	if (content_type)
 		fprintf(f, "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type, body_len);
 	fputs("Connection: close\r\n\r\n", f);
@@ -257,9 +260,9 @@ out:
 }
 
 int httpc_get(const struct httpc_url *url, const char *target, const char *authorization,
-              const char *traceparent, int timeout_ms, struct httpc_response *out)
+              const char *const *headers, int timeout_ms, struct httpc_response *out)
 {
-	return request(url, "GET", target, "application/vnd.api+json", authorization, traceparent,
+	return request(url, "GET", target, "application/vnd.api+json", authorization, headers,
 	               NULL, NULL, 0, timeout_ms, out);
 }
 
@@ -271,16 +274,39 @@ int httpc_post(const struct httpc_url *url, const char *target, const char *cont
 }
 
 int httpc_post_jsonapi(const struct httpc_url *url, const char *target, const char *authorization,
-                       const char *traceparent, const char *body, size_t len, int timeout_ms,
+                       const char *const *headers, const char *body, size_t len, int timeout_ms,
                        struct httpc_response *out)
 {
-	return request(url, "POST", target, "application/vnd.api+json", authorization, traceparent,
+	return request(url, "POST", target, "application/vnd.api+json", authorization, headers,
 	               "application/vnd.api+json", body, len, timeout_ms, out);
+}
+
+int httpc_header(const struct httpc_response *resp, const char *name, char *out, size_t cap)
+{
+	size_t n = strlen(name);
+	const char *line = resp->head ? strstr(resp->head, "\r\n") : NULL;
+	for (; line; line = strstr(line, "\r\n")) {
+		line += 2;
+		if (strncasecmp(line, name, n) || line[n] != ':')
+			continue;
+		const char *v = line + n + 1;
+		v += strspn(v, " \t");
+		size_t len = strcspn(v, "\r\n");
+		while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+			len--;
+		if (len >= cap)
+			return -1;
+		memcpy(out, v, len);
+		out[len] = '\0';
+		return 0;
+	}
+	return -1;
 }
 
 void httpc_response_free(struct httpc_response *resp)
 {
 	free(resp->body);
-	resp->body = NULL;
+	free(resp->head);
+	resp->body = resp->head = NULL;
 	resp->body_len = 0;
 }

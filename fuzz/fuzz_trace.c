@@ -1,7 +1,9 @@
 /* fuzz_trace: the input as a traceparent header value through trace_parse
  * and as a trace-id text through trace_id_parse, as the HTTP server reads
- * every request's traceparent; and the input as a log message through
- * log_format_line, as a request's path or a client's bytes reach the log.
+ * every request's traceparent; as a Read-After header value through
+ * gtid_parse, as the auditor reads a query's; and the input as a log
+ * message through log_format_line, as a request's path or a client's bytes
+ * reach the log.
  *
  * Invariants (trace.h, log.h): trace_parse answers 0 or -1, and accepts
  * only values of at least 55 bytes whose version is two lowercase hex
@@ -9,7 +11,10 @@
  * written back by trace_format, is a version 00 header holding the same
  * ids, which parses again to the same ids. A trace-id text is accepted
  * exactly when it is 32 lowercase hex digits, not all zero, and trace_hex
- * gives it back. The JSON log line of any message is one line that
+ * gives it back. An accepted Read-After position has at most
+ * GTID_DOMAINS_MAX domains, each once, and is, but for the whitespace
+ * around it, its own text as gtid_format writes it back, which parses to
+ * the same position and has reached itself. The JSON log line of any message is one line that
  * jansson reads as an object whose "msg" is the message itself when the
  * message is well-formed UTF-8 without NUL. */
 #include <jansson.h>
@@ -17,6 +22,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
+#include "gtid.h"
 #include "log.h"
 #include "trace.h"
 
@@ -69,6 +75,30 @@ static void check_trace_id(const char *s, size_t n)
 	}
 }
 
+static void check_gtid(const char *s, size_t n)
+{
+	struct gtid_pos p, back;
+	int rc = gtid_parse(s, n, &p);
+	FUZZ_CHECK(rc == 0 || rc == -1, "gtid_parse gave %d", rc);
+	if (rc)
+		return;
+	FUZZ_CHECK(p.n <= GTID_DOMAINS_MAX, "%zu domains", p.n);
+	for (size_t i = 0; i < p.n; i++)
+		for (size_t j = i + 1; j < p.n; j++)
+			FUZZ_CHECK(p.g[i].domain != p.g[j].domain, "domain %u twice", (unsigned)p.g[i].domain);
+	char text[GTID_TEXT_MAX];
+	size_t len = gtid_format(&p, text);
+	FUZZ_CHECK(len < GTID_TEXT_MAX && strlen(text) == len, "written as %zu bytes", len);
+	size_t lead = strspn(s, " \t");
+	FUZZ_CHECK(lead + len <= n && !memcmp(s + lead, text, len) &&
+	               strspn(s + lead + len, " \t") == n - lead - len,
+	           "\"%s\" is not the input's text", text);
+	FUZZ_CHECK(gtid_parse(text, len, &back) == 0 && back.n == p.n &&
+	               !memcmp(back.g, p.g, p.n * sizeof p.g[0]),
+	           "\"%s\" does not parse back", text);
+	FUZZ_CHECK(gtid_reached(&p, &back) && gtid_reached(&back, &p), "has not reached itself");
+}
+
 static int utf8_without_nul(const char *s, size_t n)
 {
 	json_t *v = json_stringn(s, n); /* jansson checks the UTF-8 */
@@ -102,6 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *s = fuzz_cstr(data, size);
 	check_traceparent(s, size);
 	check_trace_id(s, size);
+	check_gtid(s, size);
 	check_log_line(s, size);
 	free(s);
 	return 0;

@@ -266,9 +266,8 @@ cluster_amqp_urls() {
 
 # EXIT: what cmd_cluster started besides the daemons (run.sh's cleanup).
 cluster_cleanup() {
-	# HOOK(replica): scripts/replica.sh (h-replica) stops the MariaDB
-	# primary and replica that replica_pair_start started.
-	if ((CLUSTER_REPLICA_STARTED)) && declare -F replica_pair_stop >/dev/null; then
+	# The MariaDB primary and replica that cmd_cluster started.
+	if ((CLUSTER_REPLICA_STARTED)); then
 		replica_pair_stop || warn "replica_pair_stop failed"
 		CLUSTER_REPLICA_STARTED=0
 	fi
@@ -282,13 +281,12 @@ cmd_cluster() {
 	cmd_build
 	ensure_infra no-broker
 	cluster_up
-	# HOOK(replica): when scripts/replica.sh is in (h-replica), cluster mode
-	# runs the auditor's database as a primary with a GTID replica. Wire its
-	# settings for the auditors here at merge time.
-	if declare -F replica_pair_start >/dev/null; then
-		replica_pair_start
-		CLUSTER_REPLICA_STARTED=1
-	fi
+	# The databases on a primary with a GTID read replica (scripts/replica.sh,
+	# README "Read replica"): the daemons write the primary, the auditors'
+	# queries read the replica.
+	replica_pair_start
+	CLUSTER_REPLICA_STARTED=1
+	replica_export_settings
 
 	# The daemons' cluster settings (the lead's part of issue 16).
 	AUDITLOG_AMQP_URL=$(cluster_amqp_urls)

@@ -14,6 +14,9 @@ STARTED_MYSQL=0
 STARTED_RABBIT=0
 MYSQL_ROOT_SOCKET=""
 RABBIT_IS_OURS=0
+# Sockets of more private servers of ours where root may log in, for
+# find_mysql_root_socket (scripts/replica.sh adds the primary's).
+MYSQL_MORE_SOCKETS=()
 
 # The databases, users, grants and migrations (shared with auditlog-migrate).
 # shellcheck source=scripts/dbsetup.sh
@@ -159,10 +162,7 @@ amqp_url_with_vhost() {
 # Paths under the state directory. Call after AUDITLOG_STATE_DIR is final.
 init_infra_paths() {
 	MYSQL_DIR=$AUDITLOG_STATE_DIR/mysql
-	MYSQL_DATA=$MYSQL_DIR/data
-	MYSQL_SOCKET=$MYSQL_DIR/mysqld.sock
-	MYSQL_PIDFILE=$MYSQL_DIR/mysqld.pid
-	MYSQL_LOG=$MYSQL_DIR/error.log
+	MYSQL_SOCKET=$MYSQL_DIR/mysqld.sock # mysql_server_start's layout
 	MYSQL_MARKER=$MYSQL_DIR/started-by-us
 	MYSQL_TCP_HOST=$(tcp_host_for "$AUDITLOG_MYSQL_HOST")
 
@@ -201,53 +201,86 @@ mysql_app() {
 		--batch --skip-column-names "$@" "$db"
 }
 
-start_private_mysql() {
-	is_local_host "$AUDITLOG_MYSQL_HOST" ||
-		die "nothing answers at $AUDITLOG_MYSQL_HOST:$AUDITLOG_MYSQL_PORT and it is not a local address"
+# mysql_server_start DIR PORT [MARIADBD-OPTION...]: a private MariaDB server
+# of ours, without systemd: its data in DIR/data (made by mariadb-install-db
+# on first use), its socket, pid file and error log in DIR, listening on
+# 127.0.0.1:PORT in a session of its own, with the options every server of
+# ours takes followed by the caller's (a binary log, a server id: see
+# scripts/replica.sh). When DIR's server is already starting it is waited
+# for, not started again. Returns once it answers a query; dies after 30 s.
+mysql_server_start() {
+	local dir=$1 port=$2
+	shift 2
+	local data=$dir/data sock=$dir/mysqld.sock pidfile=$dir/mysqld.pid log=$dir/error.log
 	command -v mariadbd >/dev/null || PATH=$PATH:/usr/sbin
 	command -v mariadbd >/dev/null || die "mariadbd not found (run ./run.sh build to install mariadb-server)"
-	mkdir -p "$MYSQL_DIR"
-	chmod 700 "$MYSQL_DIR"
+	mkdir -p "$dir"
+	chmod 700 "$dir"
 
-	if pid_alive "$MYSQL_PIDFILE"; then
-		info "MariaDB: our server (pid $(cat "$MYSQL_PIDFILE")) is running but not answering yet; waiting"
+	if pid_alive "$pidfile"; then
+		info "MariaDB: the server of $dir (pid $(cat "$pidfile")) is running but not answering yet; waiting"
 	else
-		if [[ ! -d $MYSQL_DATA/mysql ]]; then
-			info "MariaDB: initialising $MYSQL_DATA"
-			rm -rf "$MYSQL_DATA"
-			if ! mariadb-install-db --no-defaults --datadir="$MYSQL_DATA" --user=root \
+		if [[ ! -d $data/mysql ]]; then
+			info "MariaDB: initialising $data"
+			rm -rf "$data"
+			if ! mariadb-install-db --no-defaults --datadir="$data" --user=root \
 				--auth-root-authentication-method=normal --skip-test-db \
-				>"$MYSQL_DIR/install-db.log" 2>&1; then
-				tail -n 30 "$MYSQL_DIR/install-db.log" >&2
-				die "mariadb-install-db failed (log: $MYSQL_DIR/install-db.log)"
+				>"$dir/install-db.log" 2>&1; then
+				tail -n 30 "$dir/install-db.log" >&2
+				die "mariadb-install-db failed (log: $dir/install-db.log)"
 			fi
 		fi
-		rm -f "$MYSQL_SOCKET" "$MYSQL_SOCKET.lock" "$MYSQL_PIDFILE"
-		info "MariaDB: starting a private server on 127.0.0.1:$AUDITLOG_MYSQL_PORT (data in $MYSQL_DATA)"
+		rm -f "$sock" "$sock.lock" "$pidfile"
+		info "MariaDB: starting a private server on 127.0.0.1:$port (data in $data)"
 		setsid mariadbd --no-defaults \
-			--datadir="$MYSQL_DATA" --socket="$MYSQL_SOCKET" --pid-file="$MYSQL_PIDFILE" \
-			--log-error="$MYSQL_LOG" --port="$AUDITLOG_MYSQL_PORT" --bind-address=127.0.0.1 \
+			--datadir="$data" --socket="$sock" --pid-file="$pidfile" \
+			--log-error="$log" --port="$port" --bind-address=127.0.0.1 \
 			--user=root --skip-name-resolve \
 			--character-set-server=utf8mb4 --collation-server=utf8mb4_bin \
 			--innodb-buffer-pool-size=1G --innodb-log-file-size=1G \
-			--innodb-io-capacity=2000 \
-			</dev/null >>"$MYSQL_LOG" 2>&1 &
+			--innodb-io-capacity=2000 "$@" \
+			</dev/null >>"$log" 2>&1 &
 		disown $! 2>/dev/null || true
 	fi
-	STARTED_MYSQL=1
-	date -u +%FT%TZ >"$MYSQL_MARKER"
 
 	local deadline=$((SECONDS + 30))
 	# A query, not mariadb-admin ping: ping succeeds as soon as the socket
 	# exists, while InnoDB may still be starting (resizing its redo log).
-	until mysql_root --socket="$MYSQL_SOCKET" -e 'SELECT 1' >/dev/null 2>&1; do
+	until mysql_root --socket="$sock" -e 'SELECT 1' >/dev/null 2>&1; do
 		if ((SECONDS >= deadline)); then
-			tail -n 30 "$MYSQL_LOG" >&2 || true
-			die "MariaDB did not start within 30 s (log: $MYSQL_LOG)"
+			tail -n 30 "$log" >&2 || true
+			die "MariaDB did not start within 30 s (log: $log)"
 		fi
 		sleep 0.2
 	done
-	info "MariaDB: up"
+	info "MariaDB: up on port $port"
+}
+
+# mysql_server_stop DIR: stops the server mysql_server_start started in DIR
+# (a clean shutdown; killed after 60 s), if it runs.
+mysql_server_stop() {
+	local dir=$1 pid=""
+	[[ -s $dir/mysqld.pid ]] && pid=$(tr -dc '0-9' <"$dir/mysqld.pid")
+	if [[ -n $pid ]] && proc_running "$pid"; then
+		info "MariaDB: stopping the server of $dir (pid $pid)"
+		mariadb-admin --no-defaults --socket="$dir/mysqld.sock" -uroot shutdown >/dev/null 2>&1 ||
+			kill -TERM "$pid" 2>/dev/null || true
+		if ! wait_pid_gone "$pid" 60; then
+			warn "MariaDB did not stop within 60 s; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+			wait_pid_gone "$pid" 10 || true
+		fi
+	fi
+	rm -f "$dir/mysqld.pid"
+}
+
+start_private_mysql() {
+	is_local_host "$AUDITLOG_MYSQL_HOST" ||
+		die "nothing answers at $AUDITLOG_MYSQL_HOST:$AUDITLOG_MYSQL_PORT and it is not a local address"
+	mkdir -p "$MYSQL_DIR"
+	STARTED_MYSQL=1
+	date -u +%FT%TZ >"$MYSQL_MARKER"
+	mysql_server_start "$MYSQL_DIR" "$AUDITLOG_MYSQL_PORT"
 }
 
 # Finds a socket on which root can log in to the server we talk to over TCP.
@@ -255,7 +288,7 @@ find_mysql_root_socket() {
 	MYSQL_ROOT_SOCKET=""
 	is_local_host "$AUDITLOG_MYSQL_HOST" || return 0
 	local sock port
-	for sock in "$MYSQL_SOCKET" /run/mysqld/mysqld.sock; do
+	for sock in "$MYSQL_SOCKET" "${MYSQL_MORE_SOCKETS[@]}" /run/mysqld/mysqld.sock; do
 		[[ -S $sock ]] || continue
 		port=$(mysql_root --socket="$sock" -e 'SELECT @@port' 2>/dev/null) || continue
 		if [[ $port == "$AUDITLOG_MYSQL_PORT" ]]; then
@@ -527,19 +560,8 @@ ensure_infra() {
 
 stop_mysql() {
 	[[ -f $MYSQL_MARKER ]] || return 0
-	local pid=""
-	[[ -s $MYSQL_PIDFILE ]] && pid=$(tr -dc '0-9' <"$MYSQL_PIDFILE")
-	if [[ -n $pid ]] && proc_running "$pid"; then
-		info "MariaDB: stopping (pid $pid)"
-		mariadb-admin --no-defaults --socket="$MYSQL_SOCKET" -uroot shutdown >/dev/null 2>&1 ||
-			kill -TERM "$pid" 2>/dev/null || true
-		if ! wait_pid_gone "$pid" 60; then
-			warn "MariaDB did not stop within 60 s; killing it"
-			kill -KILL "$pid" 2>/dev/null || true
-			wait_pid_gone "$pid" 10 || true
-		fi
-	fi
-	rm -f "$MYSQL_MARKER" "$MYSQL_PIDFILE"
+	mysql_server_stop "$MYSQL_DIR"
+	rm -f "$MYSQL_MARKER"
 }
 
 stop_rabbit() {

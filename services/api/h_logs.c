@@ -4,13 +4,16 @@
  * its links so that they point at these paths again. An export (Accept
  * preferring NDJSON or CSV) and /logs/stream are not read whole but
  * streamed through as they come (relay.h). POST /logs/erasures passes its
- * body on to the auditor's POST /erasures likewise. */
+ * body on to the auditor's POST /erasures likewise. The read-your-writes
+ * header (Read-After, README "Read replica") goes both ways: the client's
+ * to the auditor, the auditor's back to the client. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+#include "gtid.h"
 #include "log.h"
 #include "mediatype.h"
 #include "relay.h"
@@ -57,6 +60,7 @@ static int rewrite_link(json_t *links, const char *name, const char *path, const
 
 static void relay(struct http_request *req, const char *target, const char *body, size_t len,
                   const char *filter);
+static char *header_line(const char *name, const char *value);
 static void stream_through(struct http_request *req, const char *target, bool live);
 
 /* The answers a /logs query may be: a JSON:API page, read whole (its links
@@ -136,10 +140,10 @@ static void refusal_header(struct http_request *req, unsigned status)
 }
 
 /* Sends the request on to the auditor's target under the caller's
- * authority, in the request's trace (its traceparent), as a GET, or as a
- * POST of body (len bytes) when body is not NULL, within timeout_ms of the
- * request's arrival. Returns 0 with the answer in *resp (the caller frees
- * it), or -1 after replying. */
+ * authority, in the request's trace (its traceparent), with its Read-After
+ * if it has one, as a GET, or as a POST of body (len bytes) when body is
+ * not NULL, within timeout_ms of the request's arrival. Returns 0 with the
+ * answer in *resp (the caller frees it), or -1 after replying. */
 static int exchange(struct http_request *req, const char *target, const char *body, size_t len,
                     long timeout_ms, struct httpc_response *resp)
 {
@@ -154,13 +158,23 @@ static int exchange(struct http_request *req, const char *target, const char *bo
 	}
 	/* One deadline for the whole request, the time it queued included. */
 	long left = timeout_ms - http_elapsed_ms(req);
-	const char *tp = http_traceparent(req);
-	int failed = left <= 0 ? -1
-	             : body    ? httpc_post_jsonapi(&api->auditor, target, authorization, tp, body,
-	                                            len, (int)left, resp)
-	                       : httpc_get(&api->auditor, target, authorization, tp, (int)left,
-	                                   resp);
+	const char *after = http_header(req, GTID_HEADER);
+	char *lines[3] = {NULL, NULL, NULL};
+	size_t n = 0;
+	bool nomem = false;
+	if (*http_traceparent(req))
+		nomem |= !(lines[n++] = header_line("traceparent", http_traceparent(req)));
+	if (after)
+		nomem |= !(lines[n++] = header_line(GTID_HEADER, after));
+	const char *const headers[] = {lines[0], lines[1], NULL};
+	int failed = left <= 0 || nomem ? -1
+	             : body ? httpc_post_jsonapi(&api->auditor, target, authorization, headers,
+	                                         body, len, (int)left, resp)
+	                    : httpc_get(&api->auditor, target, authorization, headers, (int)left,
+	                                resp);
 	free(authorization);
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
 	if (failed == HTTPC_ETOOBIG) {
 		log_warn("the auditor's answer to %s is over %u bytes, more than the API relays",
 		         target, HTTPC_MAX_BODY);
@@ -177,6 +191,14 @@ static int exchange(struct http_request *req, const char *target, const char *bo
 		return -1;
 	}
 	return 0;
+}
+
+/* The auditor's Read-After (a write's position) passed back to the client. */
+static void pass_position(struct http_request *req, const struct httpc_response *resp)
+{
+	char position[GTID_TEXT_MAX];
+	if (!httpc_header(resp, GTID_HEADER, position, sizeof position))
+		http_add_header(req, GTID_HEADER, position);
 }
 
 /* exchange(), then passes the auditor's JSON:API answer back; filter names
@@ -202,6 +224,7 @@ static void relay(struct http_request *req, const char *target, const char *body
 		http_reply_error(req, 502, "Bad gateway", "The auditor's answer was not JSON.");
 	} else {
 		refusal_header(req, resp.status);
+		pass_position(req, &resp);
 		http_reply_json(req, resp.status, doc);
 	}
 	httpc_response_free(&resp);
@@ -286,6 +309,7 @@ void h_logs_ledger(struct http_request *req)
 	             &resp))
 		return;
 	refusal_header(req, resp.status);
+	pass_position(req, &resp);
 	http_add_header(req, "Cache-Control", "no-store");
 	/* /checkpoint's: when it was signed (CORS-safelisted, so a page of
 	 * another origin reads it). */
@@ -317,15 +341,15 @@ static char *header_line(const char *name, const char *value)
 }
 
 /* Relays the auditor's answer to target (a GET) as it comes: the client's
- * Accept and the request's traceparent go with it, and Last-Event-ID too
- * when live. Connecting and the
+ * Accept and Read-After and the request's traceparent go with it, and
+ * Last-Event-ID too when live. Connecting and the
  * answer's head must come within the /logs deadline; the body has none. A
  * 2xx answer is streamed through (relay_reply); any other is read whole
  * and passed back as relay() does. */
 static void stream_through(struct http_request *req, const char *target, bool live)
 {
 	struct api *api = http_app(req);
-	char *authorization = NULL, *lines[4] = {NULL, NULL, NULL, NULL}, url[TARGET_MAX + 600];
+	char *authorization = NULL, *lines[5] = {NULL, NULL, NULL, NULL, NULL}, url[TARGET_MAX + 600];
 	/* The auditor ends a live stream when its token expires: the one
 	 * forwarded expires with the client's. */
 	enum principal_status who =
@@ -353,7 +377,9 @@ static void stream_through(struct http_request *req, const char *target, bool li
 		nomem |= !(lines[n++] = header_line("Last-Event-ID", last));
 	if (*http_traceparent(req))
 		nomem |= !(lines[n++] = header_line("traceparent", http_traceparent(req)));
-	const char *headers[5] = {lines[0], lines[1], lines[2], lines[3], NULL};
+	if (http_header(req, GTID_HEADER))
+		nomem |= !(lines[n++] = header_line(GTID_HEADER, http_header(req, GTID_HEADER)));
+	const char *headers[6] = {lines[0], lines[1], lines[2], lines[3], lines[4], NULL};
 	free(authorization);
 	struct relay_xfer *x = NULL;
 	long left = api->auditor_timeout_ms - http_elapsed_ms(req);

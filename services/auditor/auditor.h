@@ -12,6 +12,7 @@
 #include "cursor.h"
 #include "db.h"
 #include "event.h"
+#include "gtid.h"
 #include "http.h"
 #include "httpc.h"
 #include "ledger.h"
@@ -22,6 +23,7 @@
 
 struct stream_logs;
 struct consumer;
+struct replica;
 
 #define CONSUMERS_MAX MQ_PARTITIONS_MAX /* consumer threads at most */
 /* Log ids: 0 .. partitions - 1 store the partitions (mq.h); auditor i's
@@ -36,7 +38,9 @@ struct consumer;
 #define AUDITOR_API_TIMEOUT_MS 2000
 
 struct auditor {
-	struct db_config db;     /* queries: the read-only user */
+	struct db_config db;     /* queries: the read-only user, on the primary */
+	/* The read replica that may answer queries (replica.h); NULL: none. */
+	struct replica *replica;
 	struct db_config writer; /* the consumer: INSERT and SELECT only */
 	struct db_config eraser; /* erasures: SELECT, and DELETE on data_event_values */
 	struct auth_key *public_key;
@@ -191,6 +195,10 @@ struct erasure {
 	uint32_t log;              /* its event's position */
 	uint64_t seq;
 	uint64_t values; /* value rows (one field of one event each) deleted */
+	/* The primary's GTID position once the values were deleted (gtid.h:
+	 * what a client sends back as Read-After), or "" when the database
+	 * keeps no binary log or did not say. */
+	char position[GTID_TEXT_MAX];
 };
 
 /* Records the erasure e as an event (created by users:<actor_id>, target
@@ -273,8 +281,20 @@ enum http_principal auditor_principal(void *app, const char *token, size_t len,
 void h_erasure_create(struct http_request *req);
 
 /* ---- h_events.c ---- */
-/* This thread's connection as the reader, or NULL after replying 503. */
+/* This thread's connection as the reader on the primary, or NULL after
+ * replying 503: for the reads a replica behind the primary would answer
+ * wrongly, not merely later (README "Read replica"). */
 struct db *auditor_reader(struct http_request *req);
+/* The same for a query that may be answered by the read replica, within
+ * its staleness bound and once it has the request's Read-After position
+ * (replica.h), else by the primary. NULL after replying 400 (a Read-After
+ * that is not a position, or given twice) or 503. *cfg (cfg may be NULL):
+ * the configuration connected with, for the request's other threads
+ * (auditor_connect). */
+struct db *auditor_query_reader(struct http_request *req, const struct db_config **cfg);
+/* This thread's connection for cfg (a->db, or the replica's), or for the
+ * primary's reader when cfg's server cannot be reached; NULL when neither. */
+struct db *auditor_connect(struct auditor *a, const struct db_config *cfg);
 void h_events_for_target(struct http_request *req);
 void h_events_query(struct http_request *req);
 void h_readyz(struct http_request *req); /* h_health.c */
@@ -308,13 +328,14 @@ extern const char *const export_media_types[EXPORT_FORMATS];
  * line, RFC 8259 text, LF-ended) or CSV (RFC 4180: header row, CRLF, one
  * row per changed field, cells that begin with = + - @ TAB CR prefixed
  * with '), while the client reads: pages of about 1 MB read on up to two
- * threads, each with a database connection of its own (the reader
- * config, a->db), one page ahead of the one sent; an actor's events one
+ * threads, each with a database connection of its own (src: the reader's
+ * configuration auditor_query_reader chose, through auditor_connect), one
+ * page ahead of the one sent; an actor's events one
  * index range per action, merged (events_export.c). q's strings are copied; q->limit
  * is ignored. 503 when exports_max (AUDITLOG_EXPORTS_MAX) exports are running. A page that
  * cannot be read cuts the body short (no last chunk). */
 void events_export(struct http_request *req, const struct plan_query *q,
-                   enum export_format format);
+                   enum export_format format, const struct db_config *src);
 
 /* ---- h_stream.c ---- */
 /* GET /data-events/stream: Server-Sent Events of the stored events that

@@ -40,6 +40,17 @@ static int delete_tx(struct db *db, void *arg)
 	               &e->values, NULL);
 }
 
+/* The primary's GTID position (gtid.h) into e->position: "" without a
+ * binary log, and when it is not one (then the client reads the primary). */
+static int gtid_row(void *arg, const struct db_row *row)
+{
+	struct erasure *e = arg;
+	struct gtid_pos pos;
+	if (row->n == 1 && row->val[0] && !gtid_parse(row->val[0], row->len[0], &pos))
+		gtid_format(&pos, e->position);
+	return 0;
+}
+
 static int position_row(void *arg, const struct db_row *row)
 {
 	struct erasure *e = arg;
@@ -77,6 +88,7 @@ int erase_values(struct auditor *a, struct erasure *e)
 	size_t stored = 0;
 	e->recorded = e->positioned = false;
 	e->values = 0;
+	e->position[0] = '\0';
 	uuid_v7(e->id);
 	/* Both connections first: a database or a user that cannot be reached
 	 * fails the erasure before anything is recorded. */
@@ -101,6 +113,11 @@ int erase_values(struct auditor *a, struct erasure *e)
 		goto out;
 	}
 	st = db_run_tx(eraser, delete_tx, e);
+	/* Where a read of the replica must have got to to see the erasure
+	 * (README "Read replica"): read after the COMMIT, so it is within. The
+	 * erasure stands without it. */
+	if (!st && db_query(eraser, "SELECT @@gtid_binlog_pos", NULL, 0, gtid_row, e))
+		e->position[0] = '\0';
 out:
 	if (st)
 		log_error("erasure %s of %s:%s%s%s by users:%s: %s (%s)", e->id, e->target_type,

@@ -87,6 +87,7 @@ struct lane {
 
 struct exporter {
 	struct auditor *a;
+	const struct db_config *src; /* what the readers read: the primary or the replica */
 	struct plan_query q; /* the query; its strings are the copies below */
 	char *actor_type, *actor_id, *target_type, *target_id, *field, *event_name;
 	enum export_format format;
@@ -204,7 +205,7 @@ static unsigned lane_limit(const struct exporter *x, const struct lane *l)
 static void *reader_main(void *arg)
 {
 	struct exporter *x = arg;
-	struct db *db = db_thread(&x->a->db); /* this thread's own, closed when it ends */
+	struct db *db = auditor_connect(x->a, x->src); /* this thread's own, closed when it ends */
 	int st = db ? DB_OK : DB_ERR_GONE;
 	while (st == DB_OK) {
 		pthread_mutex_lock(&x->lock);
@@ -395,7 +396,7 @@ static char *dup_or_null(const char *s, bool *failed)
 }
 
 void events_export(struct http_request *req, const struct plan_query *q,
-                   enum export_format format)
+                   enum export_format format, const struct db_config *src)
 {
 	const struct auditor *a = http_app(req);
 	if (atomic_fetch_add(&exports_running, 1) >= a->exports_max) {
@@ -410,6 +411,7 @@ void events_export(struct http_request *req, const struct plan_query *q,
 	bool failed = !x;
 	if (x) {
 		x->a = http_app(req);
+		x->src = src;
 		x->format = format;
 		x->q = *q;
 		x->q.limit = EXPORT_PAGE_FIRST;

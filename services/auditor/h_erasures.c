@@ -112,8 +112,13 @@ void h_erasure_create(struct http_request *req)
 		http_reply_error(
 		    req, 500, "Internal error",
 		    "The erasure erasures:%s was done, but its answer could not be built.", e.id);
-	else
+	else {
+		/* Read-your-writes (README "Read replica"): send it back as
+		 * Read-After on a query to see this erasure there. */
+		if (e.position[0])
+			http_add_header(req, GTID_HEADER, e.position);
 		http_reply_json(req, 201, doc);
+	}
 out:
 	json_decref(attrs);
 }

@@ -12,6 +12,7 @@
 #include "filter.h"
 #include "mediatype.h"
 #include "reads.h"
+#include "replica.h"
 #include "timestamp.h"
 
 /* Room for a link: every parameter a route takes, percent-encoded. */
@@ -29,6 +30,36 @@ struct db *auditor_reader(struct http_request *req)
 	struct db *db = db_thread(&a->db);
 	if (!db)
 		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
+	return db;
+}
+
+struct db *auditor_connect(struct auditor *a, const struct db_config *cfg)
+{
+	struct db *db = db_thread(cfg);
+	return db || cfg == &a->db ? db : db_thread(&a->db);
+}
+
+struct db *auditor_query_reader(struct http_request *req, const struct db_config **cfg)
+{
+	struct auditor *a = http_app(req);
+	const char *after = http_header(req, GTID_HEADER);
+	struct gtid_pos pos;
+	if (after &&
+	    (http_header_count(req, GTID_HEADER) > 1 || gtid_parse(after, strlen(after), &pos))) {
+		http_reply_error(req, 400, "Invalid " GTID_HEADER,
+		                 GTID_HEADER " must be, once, a position a write's answer gave in its "
+		                 GTID_HEADER " header (a MariaDB GTID position such as 0-1-4711).");
+		return NULL;
+	}
+	const struct db_config *use =
+	    a->replica ? replica_choose(a->replica, after ? &pos : NULL) : &a->db;
+	struct db *db = auditor_connect(a, use);
+	if (!db) {
+		http_reply_error(req, 503, "Service unavailable", "The database is unreachable.");
+		return NULL;
+	}
+	if (cfg)
+		*cfg = use;
 	return db;
 }
 
@@ -202,7 +233,8 @@ void events_answer(struct http_request *req, struct plan_query *q, const char *p
 		return;
 	}
 	plan_free(&plan);
-	struct db *db = auditor_reader(req);
+	const struct db_config *src;
+	struct db *db = auditor_query_reader(req, &src);
 	if (!db)
 		return;
 	/* Content negotiation: a JSON:API page unless Accept prefers an
@@ -212,7 +244,7 @@ void events_answer(struct http_request *req, struct plan_query *q, const char *p
 	if (record(req, q, kind, http_param(req, 0) != NULL, format))
 		return;
 	if (!pst && format > EXPORT_JSONAPI) {
-		events_export(req, q, (enum export_format)format);
+		events_export(req, q, (enum export_format)format, src);
 		return;
 	}
 	struct store_page page;

@@ -6,6 +6,7 @@
 #include "auditor.h"
 #include "clock.h"
 #include "daemon.h"
+#include "replica.h"
 #include "watch.h"
 
 /* A checkpoint may trail the stored events by checkpoint-ms; /readyz warns
@@ -81,7 +82,7 @@ void h_readyz(struct http_request *req)
 	struct auditor *a = http_app(req);
 	/* The fixed checks, then one ledger:checkpointLag per log this auditor
 	 * opened: the partitions' and its own records'. */
-	struct health_check checks[3 + LEDGER_OPEN_MAX] = {
+	struct health_check checks[4 + LEDGER_OPEN_MAX] = {
 	    {"mysql:responseTime", "datastore", watch_health, a->watches.db},
 	    {"amqp:responseTime", "component", watch_health, a->watches.mq},
 	    {"amqp:consumers", "component", check_consumers, a},
@@ -96,5 +97,9 @@ void h_readyz(struct http_request *req)
 		checks[n++] = (struct health_check){"ledger:checkpointLag", "component", check_log,
 		                                    &logs[k++]};
 	}
+	/* last: only with a replica (README "Read replica") */
+	if (a->replica)
+		checks[n++] = (struct health_check){"mysql:replica", "datastore", replica_health,
+		                                    a->replica};
 	daemon_reply_health(req, checks, n);
 }

@@ -39,7 +39,7 @@ void h_state(struct http_request *req)
 	const char *const path[] = {"target", target, NULL};
 	if (reads_record(req, READS_STATE, type, id, path))
 		return;
-	struct db *db = auditor_reader(req);
+	struct db *db = auditor_query_reader(req, NULL);
 	if (!db)
 		return;
 	struct state_answer s;
@@ -155,7 +155,7 @@ void h_checks(struct http_request *req)
 	}
 	if (reads_record(req, READS_CHECKS, NULL, NULL, NULL))
 		return;
-	struct db *db = auditor_reader(req);
+	struct db *db = auditor_query_reader(req, NULL);
 	if (!db)
 		return;
 	uint64_t checked = 0;

@@ -13,7 +13,10 @@
  * every log from its last id. With nothing to send from any log it answers
  * HTTP_STREAM_WAIT: the connection is suspended, holding no worker, until
  * a hub wakes it. A log found after the stream began (a new auditor's) is
- * followed from its first position.
+ * followed from its first position. The store it catches up from may be
+ * the read replica (replica.h): what a position holds is written once (an
+ * erasure aside, which the replica applies in its turn), and a position the
+ * replica lacks yet is read from the primary.
  *
  * The stream ends (last chunk) when the token expires, when its user is
  * gone or may no longer read what the filters ask (re-checked through the
@@ -32,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reads.h"
+#include "replica.h"
 #include "clock.h"
 #include "stream.h"
 #include "stream_logs.h"
@@ -68,6 +72,10 @@ struct subscriber {
 	struct stream_id id;
 	struct http_stream
 	    *handle; /* set before the first fill; read by wake under a hub's lock */
+	/* Where it catches up from: the configuration its Read-After chose
+	 * (auditor_query_reader), or NULL: the replica's when replica_choose
+	 * says so at each read, else the primary's. */
+	const struct db_config *src;
 	struct stream_filter f; /* its strings are the copies below */
 	struct filter_ref actor, target;
 	char *field, *event_name;
@@ -166,9 +174,18 @@ static int catch_up(struct subscriber *x, size_t i)
 	if (next >= head)
 		return 0; /* the ring has it now */
 	unsigned limit = head - next < CATCH_UP ? (unsigned)(head - next) : CATCH_UP;
-	struct db *db = db_thread(&x->a->db);
+	struct auditor *a = x->a;
+	const struct db_config *src =
+	    x->src ? x->src : a->replica ? replica_choose(a->replica, NULL) : &a->db;
+	struct db *db = auditor_connect(a, src);
 	struct store_page page;
 	int st = db ? store_read_positions(db, l->log, next, limit, &page) : DB_ERR_GONE;
+	if (!st && !json_array_size(page.data) && src != &a->db) {
+		/* below the head, so stored: the replica has not applied it yet */
+		json_decref(page.data);
+		db = auditor_connect(a, &a->db);
+		st = db ? store_read_positions(db, l->log, next, limit, &page) : DB_ERR_GONE;
+	}
 	if (st) {
 		log_error("stream: positions from %" PRIu64 " of log %u could not be read (%s)", next,
 		          (unsigned)l->log, db_status_string(st));
@@ -348,6 +365,10 @@ static int start_at(struct http_request *req, struct subscriber *x)
 		                       after, last);
 		return -1;
 	}
+	/* Read-After (README "Read replica"): what it catches up from has the
+	 * client's write. */
+	if (http_header(req, GTID_HEADER) && !auditor_query_reader(req, &x->src))
+		return -1;
 	/* The store says where each log ends: a hub's head lags it by up to a
 	 * poll (a position a page just showed may lie beyond it), or by any
 	 * amount while the hub had no subscriber. */

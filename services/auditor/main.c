@@ -11,6 +11,7 @@
 #include "log.h"
 #include "openapi.h"
 #include "reads.h"
+#include "replica.h"
 #include "stream_logs.h"
 
 static struct config_setting settings[] = {
@@ -30,6 +31,7 @@ static struct config_setting settings[] = {
      "data_event_values only.", NULL, 0},
     {"mysql-eraser-password", "AUDITLOG_AUDITOR_ERASER_PASSWORD", "auditor_eraser",
      CONFIG_STRING, 0, 0, "Its password.", NULL, 0},
+    REPLICA_SETTINGS, /* queries from a read replica (replica.h) */
     DAEMON_AMQP_SETTING,
     DAEMON_TOPOLOGY_SETTINGS,
     DAEMON_PUBLIC_KEY_SETTING,
@@ -196,7 +198,8 @@ int main(int argc, char **argv)
 	a.eraser = a.writer;
 	a.eraser.user = S("mysql-eraser-user");
 	a.eraser.password = S("mysql-eraser-password");
-	if (daemon_public_key(settings, NSETTINGS, &a.public_key))
+	if (replica_start(settings, NSETTINGS, &a.db, &a.replica) ||
+	    daemon_public_key(settings, NSETTINGS, &a.public_key))
 		goto out;
 	if (httpc_parse_url(S("api-url"), &a.api)) {
 		log_error("api-url must look like http://host:port");
@@ -338,6 +341,7 @@ out:
 	if (a.records != a.ledger)
 		ledger_close(a.records);
 	watch_pair_stop(&a.watches);
+	replica_stop(a.replica); /* after the server and the stream: their reads are done */
 	note_signer_free(a.signer);
 	auth_key_free(a.public_key);
 	principal_cache_free(a.principals);
