@@ -61,6 +61,7 @@ MYSQL_PASSWORD = E.get("AUDITLOG_MYSQL_PASSWORD", "dev")
 API_DB = E.get("AUDITLOG_API_DB", "audit-logging-api")
 AUDITOR_DB = E.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
 AMQP_URL = E.get("AUDITLOG_AMQP_URL", "amqp://dev:dev@localhost:5672/")
+STATE_DIR = os.path.abspath(E.get("AUDITLOG_STATE_DIR") or os.path.join(SRC, ".state"))
 # The log's signing key: loadgen fill-db writes through the log's writer
 # (the ledger) and signs with it, so the auditors started here must use the
 # same file, or they halt on checkpoints signed by another key.
@@ -889,9 +890,17 @@ class CpuMeter:
 
     def __init__(self, named):
         self.named = named  # label -> pid
-        for comm, label in (("mariadbd", "mariadb"), ("beam.smp", "rabbitmq")):
-            for pid in pids_named(comm):
-                self.named.setdefault(label, pid)
+        for comm, label, pidfile in (("mariadbd", "mariadb", "mysql/mysqld.pid"),
+                                     ("beam.smp", "rabbitmq", "rabbitmq/rabbitmq.pid")):
+            # Our private servers by their pid files: other servers of the
+            # same name may run beside them (cluster mode's nodes, the read
+            # replica's pair, a fault suite's MariaDB).
+            try:
+                with open(os.path.join(STATE_DIR, pidfile)) as f:
+                    self.named.setdefault(label, int(f.read().split()[0]))
+            except (OSError, ValueError, IndexError):
+                for pid in pids_named(comm):
+                    self.named.setdefault(label, pid)
         self.t0 = time.monotonic()
         self.c0 = {k: proc_cpu_ticks(p) for k, p in self.named.items()}
 
