@@ -175,6 +175,21 @@ static const struct http_route routes[] = {
 #define S(name) config_str(settings, NSETTINGS, name)
 #define I(name) config_int(settings, NSETTINGS, name)
 
+/* Opens log `log` (origin <log-origin>/<log>) with a's key, as writer. */
+static int open_log(struct auditor *a, unsigned log, const char *writer, struct ledger **out)
+{
+	char origin[1024];
+	snprintf(origin, sizeof origin, "%s/%u", S("log-origin"), log);
+	struct ledger_config lc = {.log = log,
+	                           .writer = writer,
+	                           .origin = origin,
+	                           .signer = a->signer,
+	                           .db = &a->writer,
+	                           .checkpoint_ms = I("checkpoint-ms"),
+	                           .checkpoint_every = (unsigned)I("checkpoint-every")};
+	return ledger_open(&lc, out);
+}
+
 int main(int argc, char **argv)
 {
 	int rc = daemon_setup("auditlog-auditor", settings, NSETTINGS, argc, argv,
@@ -222,16 +237,7 @@ int main(int argc, char **argv)
 	gethostname(host, sizeof host - 1);
 	snprintf(writer, sizeof writer, "%s pid %ld port %ld", host, (long)getpid(), I("port"));
 	for (unsigned p = 0; p < topology.partitions; p++) {
-		char origin[1024];
-		snprintf(origin, sizeof origin, "%s/%u", S("log-origin"), p);
-		struct ledger_config lc = {.log = p,
-		                           .writer = writer,
-		                           .origin = origin,
-		                           .signer = a.signer,
-		                           .db = &a.writer,
-		                           .checkpoint_ms = I("checkpoint-ms"),
-		                           .checkpoint_every = (unsigned)I("checkpoint-every")};
-		if (ledger_open(&lc, &a.ledgers[p]))
+		if (open_log(&a, p, writer, &a.ledgers[p]))
 			goto out;
 		a.nlogs = p + 1;
 	}
@@ -240,21 +246,10 @@ int main(int argc, char **argv)
 	 * one classic partition, in log 0 with the rest; with several auditors,
 	 * in a log of each auditor's own, which no other writes. */
 	a.records = a.ledger;
-	if (topology.partitions > 1 || topology.quorum) {
-		char origin[1024];
-		unsigned log = AUDITOR_RECORDS_LOG + (unsigned)I("instance");
-		snprintf(origin, sizeof origin, "%s/%u", S("log-origin"), log);
-		struct ledger_config lc = {.log = log,
-		                           .writer = writer,
-		                           .origin = origin,
-		                           .signer = a.signer,
-		                           .db = &a.writer,
-		                           .checkpoint_ms = I("checkpoint-ms"),
-		                           .checkpoint_every = (unsigned)I("checkpoint-every")};
-		if (ledger_open(&lc, &a.records)) {
-			a.records = NULL;
-			goto out;
-		}
+	if ((topology.partitions > 1 || topology.quorum) &&
+	    open_log(&a, AUDITOR_RECORDS_LOG + (unsigned)I("instance"), writer, &a.records)) {
+		a.records = NULL;
+		goto out;
 	}
 	struct reads_config rc_reads = {.db = &a.writer,
 	                                .ledger = a.records,
