@@ -127,7 +127,15 @@ def test_queries_from_the_replica():
             what="the user's two changes, caught up")
     c.close()
     assert served(s)[0] > r0
-    # The log of record's reads are the primary's, and not among these.
+    # The log of record's reads are the primary's, and not among these (once
+    # the closed stream's last catch-up read, if one was under way, is done).
+    last = [None]
+
+    def settled():
+        now = served(s)
+        done, last[0] = now == last[0], now
+        return done
+    wait_for(settled, 10, 0.5, "the closed stream's reads to end")
     r0, p0 = served(s)
     status, _, doc = s.auditor("GET", "/verify?log=0", token=s.tok)
     assert status == 200 and doc["data"]["attributes"]["valid"], (status, doc)
