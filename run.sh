@@ -345,12 +345,19 @@ cmd_test() {
 	install_test_tools
 	cmake_build build-sanitize -DCMAKE_BUILD_TYPE=Debug -DAUDITLOG_SANITIZE=ON
 	ensure_infra test
-	local rc=0
+	local rc=0 pair_was_up=0
+	# integration.replica starts the database pair of cluster mode when it
+	# is not running; stopped again at the end if so (cluster_cleanup).
+	replica_init_paths
+	if replica_server_up "$PRIMARY_DIR" "$PRIMARY_PORT"; then pair_was_up=1; fi
 	AUDITLOG_API_DB=$AUDITLOG_API_DB-test \
 		AUDITLOG_AUDITOR_DB=$AUDITLOG_AUDITOR_DB-test \
 		AUDITLOG_AMQP_URL=$(amqp_url_with_vhost "$TEST_VHOST") \
 		AUDITLOG_BIN_DIR=$REPO_ROOT/build-sanitize/bin \
 		ctest --test-dir build-sanitize --output-on-failure "$@" || rc=$?
+	if ((!pair_was_up)) && replica_server_up "$PRIMARY_DIR" "$PRIMARY_PORT"; then
+		CLUSTER_REPLICA_STARTED=1
+	fi
 	exit "$rc" # the EXIT trap stops the servers this command started
 }
 

@@ -82,10 +82,10 @@ SIZES = {
                  proof_s=30, proof_ids=10_000, ab_events=1_000_000, filter_s=5,
                  filter_size=10, filter_deep_pages=999, history_rows=100_000,
                  export_rows=10_000_000, export_runs=2),
-    "smoke": dict(runs=1, warm_s=1, get_s=2, cmp_s=2, patch_s=2, web_s=2, query_s=2,
+    "smoke": dict(runs=1, warm_s=1, get_s=2, cmp_s=2, patch_s=2, web_s=2, query_s=1,
                   c1_s=1, sample_s=0.5, drain_events=5_000, small_rows=20_000, big_rows=21_000,
                   mem_strings=8, mem_ints=2, mem_objects=2, mem_oversize=1, mem_overweight=1,
-                  hot_share=0.3, patch_users=32, deep_pages=100, proof_s=2, proof_ids=200,
+                  hot_share=0.3, patch_users=32, deep_pages=20, proof_s=2, proof_ids=200,
                   ab_events=5_000, filter_s=1, filter_size=10, filter_deep_pages=3,
                   history_rows=1_000, export_rows=5_000, export_runs=1),
 }
