@@ -15,6 +15,7 @@ struct mq {
 	char *buf; /* the latest delivery's body */
 	size_t buf_cap;
 	uint64_t pending_left; /* bytes of a pending body still on the wire */
+	char consumer_tag[256]; /* the broker's, from basic.consume-ok; "" when none */
 };
 
 amqp_connection_state_t mq_connection(struct mq *mq)
@@ -360,9 +361,28 @@ int mq_consume(struct mq *mq, const char *queue, unsigned prefetch)
 	amqp_basic_qos(mq->conn, 1, 0, (uint16_t)prefetch, 0);
 	if (check(mq, "basic.qos"))
 		return -1;
-	amqp_basic_consume(mq->conn, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
-	                   amqp_empty_table);
-	return check(mq, "basic.consume");
+	amqp_basic_consume_ok_t *ok = amqp_basic_consume(
+	    mq->conn, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+	if (check(mq, "basic.consume"))
+		return -1;
+	size_t n = ok && ok->consumer_tag.len < sizeof mq->consumer_tag ? ok->consumer_tag.len : 0;
+	if (n)
+		memcpy(mq->consumer_tag, ok->consumer_tag.bytes, n);
+	mq->consumer_tag[n] = '\0';
+	return 0;
+}
+
+int mq_cancel(struct mq *mq)
+{
+	if (mq->dead || !mq->consumer_tag[0])
+		return -1;
+	/* The deliveries the broker sent before its cancel-ok are read and
+	 * queued by the library on the way, for mq_next. */
+	amqp_basic_cancel(mq->conn, 1, amqp_cstring_bytes(mq->consumer_tag));
+	if (check(mq, "basic.cancel"))
+		return -1;
+	mq->consumer_tag[0] = '\0';
+	return 0;
 }
 
 static int frame_failed(struct mq *mq, const char *what, int status)

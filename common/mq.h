@@ -129,6 +129,13 @@ int mq_poll_confirms(struct mq *mq, int timeout_ms, mq_confirm_fn fn, void *ctx)
  * our memory. */
 int mq_consume(struct mq *mq, const char *queue, unsigned prefetch);
 
+/* Cancels that consumer (basic.cancel) and waits for the broker's
+ * cancel-ok: no delivery comes after it, and every one sent before it
+ * is read with mq_next (the library queues them meanwhile), to store and
+ * acknowledge before closing, so none goes back to the queue. Returns 0,
+ * or -1 (the connection is then unusable). */
+int mq_cancel(struct mq *mq);
+
 #define MQ_ID_MAX 128 /* message ids are cut to MQ_ID_MAX - 1 bytes */
 
 struct mq_delivery {

@@ -498,16 +498,49 @@ static bool connect_broker(struct consumer *c)
 /* A partition this auditor is not the first choice for goes back to the
  * broker once it held it rebalance_ms: the auditor whose share it is
  * (registered meanwhile, after a restart) becomes its active consumer;
- * when none is, this one gets it back at once. Between batches only. */
+ * when none is, this one gets it back at once. Between batches, and
+ * without returning a delivery: the consumer is cancelled first, and what
+ * the broker had sent is stored and acknowledged here, so the next
+ * consumer's first delivery follows the last one stored here (a returned
+ * delivery could come to it after newer ones, out of its target's order). */
 static bool give_back(struct consumer *c)
 {
-	if (!c->cfg.standby_ms || !c->cfg.rebalance_ms || !c->active_since_ms || c->last_tag ||
-	    c->unheld_last || clock_ms() - c->active_since_ms < c->cfg.rebalance_ms)
+	if (!c->mq || !c->cfg.standby_ms || !c->cfg.rebalance_ms || !c->active_since_ms ||
+	    c->last_tag || c->unheld_last || clock_ms() - c->active_since_ms < c->cfg.rebalance_ms)
 		return false;
 	log_info("partition %u is another auditor's share: handing it back to the broker (held "
 	         "%lld ms)",
 	         c->cfg.partition, (long long)(clock_ms() - c->active_since_ms));
-	drop_connection(c);
+	c->active_since_ms = 0;
+	if (mq_cancel(c->mq)) {
+		drop_connection(c);
+		return true;
+	}
+	for (;;) {
+		struct mq_delivery d;
+		int r = mq_next(c->mq, 100, EVENT_MESSAGE_MAX_BYTES, &d);
+		if (r < 0) {
+			drop_connection(c);
+			return true;
+		}
+		if (r == 0)
+			break;
+		if (batch_full(c)) {
+			flush(c);
+			if (!c->mq || c->last_tag) { /* the database refused: what is held goes back */
+				if (c->mq)
+					drop_connection(c);
+				return true;
+			}
+		}
+		take(c, &d);
+		if (!c->mq)
+			return true;
+	}
+	if (c->last_tag)
+		flush(c);
+	if (c->mq)
+		drop_connection(c); /* nothing unacknowledged is left, or the database refused */
 	c->connect_at_ms = clock_ms() + 200; /* the auditor it belongs to registers first */
 	return true;
 }

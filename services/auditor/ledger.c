@@ -22,6 +22,11 @@ struct ledger {
 	 * read by appends outside it (they hold a ticket: it cannot change
 	 * before they end). */
 	_Atomic uint64_t epoch;
+	/* The lease was taken inside the transaction of the ticket about to be
+	 * issued (lease_unsure), or of lease_ticket: held only if that commits
+	 * (under lock). */
+	bool lease_unsure;
+	uint64_t lease_ticket;
 	const note_signer *signer;
 	note_verifier *verifier;
 	const struct db_config *db;
@@ -266,6 +271,10 @@ int ledger_begin(struct ledger *l, struct ledger_append *a, struct db *db)
 	}
 	a->f = l->inflight ? l->tentative : l->f;
 	a->ticket = ++l->issued;
+	if (l->lease_unsure) {
+		l->lease_ticket = a->ticket;
+		l->lease_unsure = false;
+	}
 	l->inflight++;
 	pthread_mutex_unlock(&l->lock);
 	a->locked = true;
@@ -303,6 +312,13 @@ void ledger_end(struct ledger *l, struct ledger_append *a, enum ledger_outcome o
 		return;
 	pthread_mutex_lock(&l->lock);
 	l->inflight--;
+	if (a->ticket == l->lease_ticket) {
+		/* Its transaction held the lease's row: without a COMMIT this writer
+		 * holds nothing, and takes the log again at its next append. */
+		if (outcome != LEDGER_COMMITTED)
+			atomic_store(&l->epoch, 0);
+		l->lease_ticket = 0;
+	}
 	if (outcome == LEDGER_COMMITTED && !a->locked && l->done + 1 == a->ticket) {
 		l->done = a->ticket;
 		if (a->f.size > l->f.size)
@@ -429,6 +445,9 @@ static int take_over(struct ledger *l, struct db *db, uint64_t newest)
 		         (unsigned)l->log, (unsigned long long)f.size, (unsigned long long)newest + 1,
 		         (unsigned long long)had);
 	atomic_store(&l->epoch, newest + 1);
+	pthread_mutex_lock(&l->lock);
+	l->lease_unsure = true; /* ledger_begin gives it this transaction's ticket */
+	pthread_mutex_unlock(&l->lock);
 	return DB_OK;
 }
 
