@@ -735,12 +735,11 @@ static void unregister_open(struct ledger *l)
  * checkpoint, which becomes *out (found: out->note, the caller's to free).
  * Returns 0, or a reason. */
 static const char *check_latest(struct ledger *l, struct db *db, const struct merkle_frontier *f,
-                                struct latest *out, int *st)
+                                struct stored_checkpoint cp, struct latest *out, int *st)
 {
-	struct stored_checkpoint cp;
 	const char *why = NULL;
-	*st = tree_checkpoint(db, l->log, TREE_LATEST, 0, 0, &cp);
-	if (*st || !cp.found)
+	*st = DB_OK;
+	if (!cp.found)
 		goto out;
 	switch (tree_checkpoint_check(&cp, l->verifier, l->origin)) {
 	case TREE_CP_OK:
@@ -786,22 +785,32 @@ static int read_state(struct ledger *l, struct db *db, struct merkle_frontier *f
 	*cp = (struct latest){0};
 	*why = NULL;
 	merkle_frontier_init(f);
-	uint64_t size;
-	int st = stored_size(l, db, &size);
+	/* The latest checkpoint first, then the end: another writer (another
+	 * auditor, which has this log now) may append and sign meanwhile, and a
+	 * checkpoint read before the end cannot be beyond it unless the log
+	 * was truncated. */
+	struct stored_checkpoint latest;
+	int st = tree_checkpoint(db, l->log, TREE_LATEST, 0, 0, &latest);
 	if (st)
 		return st;
+	uint64_t size;
+	if ((st = stored_size(l, db, &size))) {
+		free(latest.note);
+		return st;
+	}
 	uint8_t border[MERKLE_MAX_FRONTIER][MERKLE_HASH_LEN];
 	unsigned count;
 	struct tree_source ts = {.db = db, .log = l->log};
 	struct merkle_source src = tree_source_init(&ts);
 	if (merkle_border_left(size, &src, border, &count) ||
 	    merkle_frontier_restore(f, size, border, count)) {
+		free(latest.note);
 		if (ts.status)
 			return ts.status;
 		*why = "the stored tree lacks hashes of its own end";
 		return DB_OK;
 	}
-	*why = check_latest(l, db, f, cp, &st);
+	*why = check_latest(l, db, f, latest, cp, &st);
 	return st < 0 ? st : DB_OK;
 }
 
