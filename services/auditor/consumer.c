@@ -59,9 +59,9 @@ struct consumer {
 	struct mq *mq;         /* deliveries */
 	int connect_backoff_ms;
 	/* The partition's share (auditor.h, consumer_config.standby_ms): when
-	 * the thread started, when its first delivery since connecting came
-	 * (0: none: on standby, or nothing to deliver), when it may connect. */
-	int64_t started_ms, active_since_ms, connect_at_ms;
+	 * its first delivery since connecting came (0: none: on standby, or
+	 * nothing to deliver), and when it may connect. */
+	int64_t active_since_ms, connect_at_ms;
 	struct db *db;
 	int db_backoff_ms;
 	int64_t retry_at_ms; /* when to try storing a refused batch again */
@@ -632,8 +632,7 @@ int consumer_new(const struct consumer_config *cfg, struct consumer **out)
 		c->cfg.linger_ms = 50; /* the oldest event waits at most this long for company */
 	if (!c->cfg.reconnect_ms)
 		c->cfg.reconnect_ms = 100;
-	c->started_ms = clock_ms();
-	c->connect_at_ms = c->started_ms + c->cfg.standby_ms;
+	c->connect_at_ms = clock_ms() + c->cfg.standby_ms;
 	/* The window holds two batches of one-event messages, so the next
 	 * batch is on its way while this one commits. */
 	unsigned long prefetch = cfg->prefetch ? cfg->prefetch : 2ul * cfg->batch_events;
