@@ -102,6 +102,13 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
  * metrics.h); store_insert_batch does it too, at its first call. */
 void store_init(void);
 
+/* The highest version stored of each *events[i]'s target into last[i] (0:
+ * none stored), for i < n: reorder.h's lookup for the consumer, ctx its
+ * struct db * (the writer's). Reads data_event_mutations by its
+ * data_event_mutations_version index, 16 targets a statement. Returns
+ * DB_OK or a db status. */
+int store_last_versions(void *ctx, const struct event *const *events, size_t n, uint64_t *last);
+
 /* ---- store_read.c ---- */
 
 struct store_page {
@@ -245,6 +252,10 @@ struct consumer_config {
 	 * so that auditor registers first, and when held (its auditor died)
 	 * handed back to the broker every rebalance_ms (0: never). */
 	int standby_ms, rebalance_ms;
+	/* For this long after it becomes the partition's active consumer, a
+	 * mutation waits (as long at most) for the version before it to be
+	 * stored (reorder.h). 0: never. */
+	int reorder_ms;
 };
 
 /* Starts a consumer on its own thread. cfg is copied. Returns 0, or -1

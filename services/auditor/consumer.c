@@ -45,6 +45,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mq.h"
+#include "reorder.h"
 
 #define POLL_MS 200
 #define CONFIRM_WAIT_MS 10000 /* for the broker to confirm the dead-letter copies */
@@ -72,6 +73,18 @@ struct consumer {
 	size_t held;       /* message_weight() of the messages taken, plus the events */
 	uint64_t last_tag; /* highest delivery tag taken, 0 when none */
 	int64_t batch_started_ms;
+	/* Beside each event of the batch (cap of each): its message's delivery
+	 * tag, when that was taken, whether it was held back before. */
+	uint64_t *ev_tag;
+	int64_t *arrived_ms;
+	bool *waited, *hold;
+	/* The messages taken and not yet acknowledged, tags ascending. */
+	uint64_t *tags;
+	size_t ntags, tags_cap;
+	/* Mutations wait for the version before theirs for a while after the
+	 * consumer becomes active (reorder.h); store holds the rest meanwhile. */
+	struct reorder *reorder;
+	struct event *store;
 
 	/* Deliveries read while the batch could hold no more: a range of tags,
 	 * unacknowledged, handed back to the queue once the batch is stored. */
@@ -88,7 +101,7 @@ struct consumer {
 
 	/* Metrics (metrics.h), shared by every consumer of the process. */
 	bool lost; /* the connection was dropped: the next one is a reconnect */
-	struct metrics_counter *messages, *events, *dead_letters, *reconnects;
+	struct metrics_counter *messages, *events, *dead_letters, *reconnects, *reorder_held;
 	struct metrics_gauge *connections;
 	struct metrics_histogram *batch_events;
 };
@@ -241,6 +254,7 @@ static void clear_batch(struct consumer *c)
 	c->n = 0;
 	c->held = 0;
 	c->last_tag = 0;
+	c->ntags = 0;
 }
 
 /* Closes the consuming connection, if open; lost: it failed (the next one
@@ -262,6 +276,7 @@ static void drop_connection(struct consumer *c)
 	close_dead_letters(c);
 	clear_batch(c); /* unacknowledged: the broker delivers them again */
 	c->unheld_first = c->unheld_last = 0;
+	reorder_reset(c->reorder); /* another writer may append before the next connection */
 }
 
 static bool batch_full(const struct consumer *c)
@@ -272,19 +287,20 @@ static bool batch_full(const struct consumer *c)
 /* The database refused a value in the batch: store the events one by one,
  * and dead-letter those it refuses on their own, so one bad event cannot
  * hold back the rest. Returns a db status for the batch as a whole. */
-static int store_one_by_one(struct consumer *c, size_t *stored)
+static int store_one_by_one(struct consumer *c, const struct event *ev, size_t n,
+                            size_t *stored)
 {
 	*stored = 0;
-	for (size_t i = 0; i < c->n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		size_t one;
-		int st = store_insert_batch(c->db, c->cfg.ledger, &c->batch[i], 1, &one);
+		int st = store_insert_batch(c->db, c->cfg.ledger, &ev[i], 1, &one);
 		*stored += one;
 		if (st == DB_ERR_DATA) {
 			size_t len;
-			char *body = event_encode(&c->batch[i], &len);
+			char *body = event_encode(&ev[i], &len);
 			if (!body)
 				return DB_ERR;
-			dead_letter(c, c->batch[i].id, body, len, MQ_ROUTING_KEY, NULL,
+			dead_letter(c, ev[i].id, body, len, MQ_ROUTING_KEY, NULL,
 			            "refused by the database (a value out of range or too long)");
 			free(body);
 			if (!c->mq)
@@ -296,17 +312,89 @@ static int store_one_by_one(struct consumer *c, size_t *stored)
 	return DB_OK;
 }
 
-/* Stores the batch, waits for its dead-letter copies, then acknowledges
- * it. While the database refuses, keeps the batch for a later attempt. */
+/* Acknowledges the messages taken whose events are all stored: every one
+ * when none is held back; else all but the messages of held events, with
+ * one multiple ack below the first of those and single acks above it.
+ * Both tag lists ascend (events join the batch in delivery order, and
+ * keep_held keeps it). Returns -1 when the connection failed. */
+static int ack_stored(struct consumer *c, size_t nheld)
+{
+	if (!c->ntags)
+		return 0;
+	if (!nheld) {
+		c->ntags = 0;
+		return mq_ack(c->mq, c->last_tag, true);
+	}
+	uint64_t first_held = 0;
+	for (size_t i = 0; i < c->n && !first_held; i++)
+		if (c->hold[i])
+			first_held = c->ev_tag[i];
+	uint64_t below = 0;
+	size_t keep = 0, i = 0;
+	for (size_t k = 0; k < c->ntags; k++) {
+		uint64_t t = c->tags[k];
+		bool held = false;
+		for (; i < c->n && c->ev_tag[i] <= t; i++)
+			held |= c->ev_tag[i] == t && c->hold[i];
+		if (held)
+			c->tags[keep++] = t;
+		else if (t < first_held)
+			below = t;
+		else if (mq_ack(c->mq, t, false))
+			return -1;
+	}
+	c->ntags = keep;
+	return below ? mq_ack(c->mq, below, true) : 0;
+}
+
+/* After a store that held some events back: the batch keeps only those,
+ * in order, to be planned again; the rest were stored and are freed. */
+static void keep_held(struct consumer *c)
+{
+	size_t w = 0, n = c->n;
+	for (size_t i = 0; i < n; i++) {
+		if (!c->hold[i]) {
+			event_clear(&c->batch[i]);
+			continue;
+		}
+		if (!c->waited[i])
+			metrics_inc(c->reorder_held);
+		c->batch[w] = c->batch[i];
+		c->ev_tag[w] = c->ev_tag[i];
+		c->arrived_ms[w] = c->arrived_ms[i];
+		c->waited[w] = true;
+		w++;
+	}
+	c->held = c->held / n * w; /* the messages' weight, shared out */
+	c->n = w;
+	c->last_tag = c->ntags ? c->tags[c->ntags - 1] : 0;
+}
+
+/* Stores the batch (but the mutations reorder.h holds back), waits for its
+ * dead-letter copies, then acknowledges what was stored. While the
+ * database refuses, keeps the batch for a later attempt. */
 static void flush(struct consumer *c)
 {
+	size_t nheld = 0;
 	if (c->n) {
 		if (!c->db && db_connect(c->cfg.db, &c->db))
 			goto retry_later;
-		size_t stored = 0;
-		int st = store_insert_batch(c->db, c->cfg.ledger, c->batch, c->n, &stored);
-		if (st == DB_ERR_DATA)
-			st = store_one_by_one(c, &stored);
+		int st = reorder_plan(c->reorder, c->batch, c->arrived_ms, c->n, c->active_since_ms,
+		                      clock_ms(), store_last_versions, c->db, c->hold, &nheld);
+		const struct event *ev = c->batch;
+		size_t m = c->n, stored = 0;
+		if (!st && nheld) {
+			m = 0;
+			for (size_t i = 0; i < c->n; i++)
+				if (!c->hold[i])
+					c->store[m++] = c->batch[i];
+			ev = c->store;
+		}
+		if (!st && m) {
+			st = store_insert_batch(c->db, c->cfg.ledger, ev, m, &stored);
+			if (st == DB_ERR_DATA)
+				st = store_one_by_one(c, ev, m, &stored);
+		}
 		if (!c->mq)
 			return; /* the connection died while dead-lettering */
 		if (st == STORE_LEASE_LOST) {
@@ -333,10 +421,24 @@ static void flush(struct consumer *c)
 			}
 			goto retry_later;
 		}
-		if (stored < c->n)
-			log_info("stored %zu events, skipped %zu already stored", stored, c->n - stored);
+		if (m)
+			reorder_stored(c->reorder, c->batch, nheld ? c->hold : NULL, c->n);
+		size_t fresh = 0;
+		for (size_t i = 0; nheld && i < c->n; i++)
+			fresh += c->hold[i] && !c->waited[i];
+		if (fresh)
+			log_info("stored %zu events; %zu more wait for their target's previous version "
+			         "(%zu in all)",
+			         stored, fresh, nheld);
+		else if (nheld)
+			log_debug("stored %zu events; %zu wait for their target's previous version", stored,
+			          nheld);
+		else if (stored < m)
+			log_info("stored %zu events, skipped %zu already stored", stored, m - stored);
 		else
 			log_debug("stored %zu events", stored);
+		if (m)
+			metrics_observe(c->batch_events, m);
 	}
 	if (c->dl) {
 		if (confirm_dead_letters(c)) {
@@ -346,14 +448,19 @@ static void flush(struct consumer *c)
 		metrics_add(c->dead_letters, c->dl_sent);
 		close_dead_letters(c);
 	}
-	if (mq_ack(c->mq, c->last_tag, true)) {
+	if (ack_stored(c, nheld)) {
 		drop_connection(c);
 		return;
 	}
-	if (c->n)
-		metrics_observe(c->batch_events, c->n);
-	clear_batch(c);
 	c->db_backoff_ms = 0;
+	if (nheld) {
+		/* Plan again when one is due, or sooner: its predecessor may come. */
+		int64_t due = reorder_next_release(c->reorder, c->arrived_ms, c->hold, c->n);
+		keep_held(c);
+		c->retry_at_ms = clock_ms() + 100 < due ? clock_ms() + 100 : due;
+		return;
+	}
+	clear_batch(c);
 	c->retry_at_ms = 0;
 	return;
 retry_later:
@@ -367,7 +474,37 @@ struct take_ctx {
 	struct consumer *c;
 	const struct mq_delivery *d;
 	bool array; /* the message is an array of events */
+	int64_t now_ms;
 };
+
+/* Doubles the batch and the arrays beside it. Returns -1 when out of
+ * memory (what was held is kept). */
+static int grow_batch(struct consumer *c)
+{
+	size_t cap = c->cap ? c->cap * 2 : 1024;
+	struct event *b = realloc(c->batch, cap * sizeof *b);
+	if (b)
+		c->batch = b;
+	struct event *st = realloc(c->store, cap * sizeof *st);
+	if (st)
+		c->store = st;
+	uint64_t *tag = realloc(c->ev_tag, cap * sizeof *tag);
+	if (tag)
+		c->ev_tag = tag;
+	int64_t *at = realloc(c->arrived_ms, cap * sizeof *at);
+	if (at)
+		c->arrived_ms = at;
+	bool *w = realloc(c->waited, cap * sizeof *w);
+	if (w)
+		c->waited = w;
+	bool *h = realloc(c->hold, cap * sizeof *h);
+	if (h)
+		c->hold = h;
+	if (!b || !st || !tag || !at || !w || !h)
+		return -1;
+	c->cap = cap;
+	return 0;
+}
 
 static int take_event(void *arg, size_t index, struct event *ev, json_t *element,
                       const char *why)
@@ -392,18 +529,15 @@ static int take_event(void *arg, size_t index, struct event *ev, json_t *element
 		free(body);
 		return c->mq ? 0 : 1;
 	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 1024;
-		struct event *b = realloc(c->batch, cap * sizeof *b);
-		if (!b) {
-			event_clear(ev);
-			log_error("out of memory holding a batch; reconnecting");
-			drop_connection(c);
-			return 1;
-		}
-		c->batch = b;
-		c->cap = cap;
+	if (c->n == c->cap && grow_batch(c)) {
+		event_clear(ev);
+		log_error("out of memory holding a batch; reconnecting");
+		drop_connection(c);
+		return 1;
 	}
+	c->ev_tag[c->n] = t->d->tag;
+	c->arrived_ms[c->n] = t->now_ms;
+	c->waited[c->n] = false;
 	c->batch[c->n++] = *ev;
 	c->held += sizeof *ev;
 	metrics_inc(c->events);
@@ -432,13 +566,25 @@ static void take(struct consumer *c, const struct mq_delivery *d)
 		size_t skip = 0;
 		while (skip < d->len && strchr(" \t\r\n", d->body[skip]))
 			skip++;
-		struct take_ctx t = {c, d, skip < d->len && d->body[skip] == '['};
+		struct take_ctx t = {c, d, skip < d->len && d->body[skip] == '[', clock_ms()};
 		if (event_decode_message(d->body, d->len, take_event, &t, why, sizeof why))
 			dead_letter(c, d->message_id, d->body, d->len, d->routing_key, NULL, why);
+	}
+	if (c->mq && c->ntags == c->tags_cap) {
+		size_t cap = c->tags_cap ? c->tags_cap * 2 : 256;
+		uint64_t *tags = realloc(c->tags, cap * sizeof *tags);
+		if (!tags) {
+			log_error("out of memory holding a batch; reconnecting");
+			drop_connection(c);
+			return;
+		}
+		c->tags = tags;
+		c->tags_cap = cap;
 	}
 	if (c->mq) {
 		c->held += weight;
 		c->last_tag = d->tag;
+		c->tags[c->ntags++] = d->tag;
 	}
 }
 
@@ -488,6 +634,7 @@ static bool connect_broker(struct consumer *c)
 		metrics_inc(c->reconnects);
 	c->lost = false;
 	c->active_since_ms = 0;
+	reorder_reset(c->reorder);
 	log_info("consuming %s%s (prefetch %u messages; batches of up to %u events or %zu bytes)",
 	         queue, c->cfg.topology.quorum ? " as its single active consumer, or on standby" : "",
 	         c->prefetch, c->cfg.batch_events, c->cfg.batch_bytes);
@@ -638,6 +785,16 @@ int consumer_new(const struct consumer_config *cfg, struct consumer **out)
 	unsigned long prefetch = cfg->prefetch ? cfg->prefetch : 2ul * cfg->batch_events;
 	c->prefetch = prefetch > 65535 ? 65535 : (unsigned)prefetch;
 	c->dl_low = 1;
+	c->reorder = reorder_new(cfg->reorder_ms);
+	if (!c->reorder) {
+		free(c);
+		return -1;
+	}
+	c->reorder_held = metrics_counter(
+	    "auditlog_reorder_held_events_total",
+	    "Mutations held back after a consumer became a partition's active one, because the "
+	    "version before theirs was not stored yet (reorder.h); each counted once.",
+	    NULL);
 	c->messages = metrics_counter("auditlog_consumed_messages_total",
 	                              "Messages read from the audit queue and taken into a batch "
 	                              "(redeliveries counted again).",
@@ -667,6 +824,13 @@ void consumer_free(struct consumer *c)
 		return;
 	finish(c);
 	free(c->batch);
+	free(c->store);
+	free(c->ev_tag);
+	free(c->arrived_ms);
+	free(c->waited);
+	free(c->hold);
+	free(c->tags);
+	reorder_free(c->reorder);
 	free(c->dl_acked);
 	free(c);
 }

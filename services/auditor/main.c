@@ -81,6 +81,11 @@ static struct config_setting settings[] = {
      "broker this often, so the auditor whose share it is takes it again once it is back "
      "(a pause of a few ms); 0: never.",
      NULL, 0},
+    {"reorder-ms", "AUDITLOG_REORDER_MS", "5000", CONFIG_INT, 0, 60000,
+     "For this long after a consumer becomes a partition's active one (a start, a reconnect, "
+     "a takeover), a mutation whose target's previous version is not stored yet waits for it, "
+     "at most as long, so returned deliveries keep their place; 0: never.",
+     NULL, 0},
     {"log-origin", "AUDITLOG_LOG_ORIGIN", "auditlog.localhost", CONFIG_STRING, 0, 0,
      "The name of the signing key; log N's checkpoints have the origin <this>/N "
      "(c2sp.org/tlog-checkpoint). A schema-less URL naming this deployment.",
@@ -279,7 +284,8 @@ int main(int argc, char **argv)
 	                             .db = &a.writer,
 	                             .prefetch = (unsigned)I("prefetch"),
 	                             .batch_events = (unsigned)I("batch-max"),
-	                             .batch_bytes = (size_t)I("batch-bytes")};
+	                             .batch_bytes = (size_t)I("batch-bytes"),
+	                             .reorder_ms = (int)I("reorder-ms")};
 	if (nconsumers < topology.partitions)
 		nconsumers = topology.partitions;
 	unsigned auditors = (unsigned)I("auditors"), instance = (unsigned)I("instance");

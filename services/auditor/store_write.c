@@ -717,3 +717,71 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 	jcs_buf_free(&t.scratch);
 	return st;
 }
+
+/* ---- the versions stored (reorder.h) ---- */
+
+/* Targets a lookup statement reads; a shorter list repeats its last one. */
+#define LOOKUP_ROWS 16
+
+static char *lookup_sql;
+static pthread_once_t lookup_once = PTHREAD_ONCE_INIT;
+
+static void build_lookup_sql(void)
+{
+	static const char row[] = "SELECT ?, MAX(target_version) FROM data_event_mutations "
+	                          "WHERE target_type = ? AND target_id = ?";
+	static const char sep[] = " UNION ALL ";
+	size_t len = LOOKUP_ROWS * (sizeof row - 1) + (LOOKUP_ROWS - 1) * (sizeof sep - 1) + 1;
+	char *sql = malloc(len), *p = sql;
+	if (!sql)
+		return;
+	for (int k = 0; k < LOOKUP_ROWS; k++) {
+		if (k) {
+			memcpy(p, sep, sizeof sep - 1);
+			p += sizeof sep - 1;
+		}
+		memcpy(p, row, sizeof row - 1);
+		p += sizeof row - 1;
+	}
+	*p = '\0';
+	lookup_sql = sql;
+}
+
+struct lookup_ctx {
+	uint64_t *last;
+	size_t base, n;
+};
+
+static int lookup_row(void *arg, const struct db_row *row)
+{
+	struct lookup_ctx *l = arg;
+	size_t k = (size_t)strtoull(row->val[0], NULL, 10);
+	if (k >= l->base && k < l->base + l->n)
+		l->last[k] = row->val[1] ? strtoull(row->val[1], NULL, 10) : 0;
+	return 0;
+}
+
+int store_last_versions(void *ctx, const struct event *const *events, size_t n, uint64_t *last)
+{
+	struct db *db = ctx;
+	pthread_once(&lookup_once, build_lookup_sql);
+	if (!lookup_sql)
+		return DB_ERR;
+	for (size_t base = 0; base < n; base += LOOKUP_ROWS) {
+		struct db_value p[LOOKUP_ROWS * 3];
+		size_t rows = n - base < LOOKUP_ROWS ? n - base : LOOKUP_ROWS;
+		for (size_t k = 0; k < LOOKUP_ROWS; k++) {
+			size_t i = base + (k < rows ? k : rows - 1);
+			p[3 * k] = DB_INT((int64_t)i);
+			p[3 * k + 1] = DB_TEXT(events[i]->target_type);
+			p[3 * k + 2] = DB_TEXT(events[i]->target_id);
+		}
+		for (size_t k = 0; k < rows; k++)
+			last[base + k] = 0;
+		struct lookup_ctx l = {last, base, rows};
+		int st = db_query(db, lookup_sql, p, LOOKUP_ROWS * 3, lookup_row, &l);
+		if (st)
+			return st;
+	}
+	return DB_OK;
+}

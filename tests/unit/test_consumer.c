@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auditor.h"
+#include "clock.h"
 #include "log.h"
 #include "mq.h"
 #include "testhelp.h"
@@ -329,6 +330,10 @@ static struct {
 	size_t nids;
 	size_t batches, largest_batch, events_offered;
 	int dup_stores;
+	/* What was stored of each target: its id and version, in store order. */
+	char (*targets)[EVENT_REF_MAX + 1];
+	int64_t *versions;
+	size_t lookups;
 } S;
 
 int db_connect(const struct db_config *cfg, struct db **out)
@@ -397,8 +402,25 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 			continue;
 		}
 		S.ids = realloc(S.ids, (S.nids + 1) * sizeof *S.ids);
+		S.targets = realloc(S.targets, (S.nids + 1) * sizeof *S.targets);
+		S.versions = realloc(S.versions, (S.nids + 1) * sizeof *S.versions);
+		memcpy(S.targets[S.nids], events[i].target_id, sizeof S.targets[S.nids]);
+		S.versions[S.nids] = events[i].action == EVENT_VIEWED ? 0 : events[i].target_version;
 		memcpy(S.ids[S.nids++], events[i].id, UUID_STR_LEN + 1);
 		++*stored;
+	}
+	return DB_OK;
+}
+
+int store_last_versions(void *ctx, const struct event *const *events, size_t n, uint64_t *last)
+{
+	CHECK(ctx == (void *)&S);
+	S.lookups++;
+	for (size_t i = 0; i < n; i++) {
+		last[i] = 0;
+		for (size_t k = 0; k < S.nids; k++)
+			if (!strcmp(S.targets[k], events[i]->target_id) && S.versions[k] > (int64_t)last[i])
+				last[i] = (uint64_t)S.versions[k];
 	}
 	return DB_OK;
 }
@@ -406,6 +428,8 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 static void store_reset(void)
 {
 	free(S.ids);
+	free(S.targets);
+	free(S.versions);
 	memset(&S, 0, sizeof S);
 }
 
@@ -742,6 +766,94 @@ static void test_database_away(void)
 }
 
 /* Stopping stores and acknowledges what the batch holds. */
+/* A mutation of users:<target>, version v (1: created; else changed). */
+static void publish_mutation(const char *target, int v)
+{
+	char body[512], id[UUID_STR_LEN + 1];
+	make_id(id);
+	snprintf(body, sizeof body,
+	         "{\"id\":\"%s\",\"action\":\"%s\",\"timestamp\":1732760000000,"
+	         "\"actorType\":\"users\",\"actorId\":\"1\",\"targetType\":\"users\","
+	         "\"targetId\":\"%s\",\"targetVersion\":%d,\"changes\":{\"name\":"
+	         "{\"prev\":%s,\"next\":\"n%d\"}}}",
+	         id, v == 1 ? "created" : "changed", target, v, v == 1 ? "null" : "\"old\"", v);
+	publish(body, id);
+}
+
+/* Where target's version v is in the store's order; -1 when not stored. */
+static long stored_at(const char *target, int64_t v)
+{
+	for (size_t k = 0; k < S.nids; k++)
+		if (!strcmp(S.targets[k], target) && S.versions[k] == v)
+			return (long)k;
+	return -1;
+}
+
+static void step_until_done(struct consumer *c, int64_t max_ms)
+{
+	int64_t end = clock_ms() + max_ms;
+	while (messages_done() < B.nmsgs && clock_ms() < end) {
+		consumer_step(c);
+		usleep(1000);
+	}
+}
+
+/* After a takeover the queue gives a change before its creation (returned
+ * deliveries after newer ones): the change waits for it, the events around
+ * it go on, and every message is acknowledged once, none twice. */
+static void test_returned_change_waits(void)
+{
+	struct consumer *c;
+	struct consumer_config cfg = config();
+	cfg.reorder_ms = 5000;
+	start(&c, cfg);
+	publish_mutation("a", 2);
+	publish_events(1, 1);
+	publish_mutation("b", 1);
+	publish_mutation("a", 3);
+	publish_mutation("a", 1);
+	int64_t t0 = clock_ms();
+	step_until_done(c, 3000);
+	CHECK_INT(messages_done(), 5);
+	CHECK_INT(S.nids, 5);
+	CHECK(stored_at("a", 1) >= 0);
+	CHECK(stored_at("a", 1) < stored_at("a", 2));
+	CHECK(stored_at("a", 2) < stored_at("a", 3));
+	CHECK(clock_ms() - t0 < 2000); /* not held for its whole time: the creation came */
+	CHECK_INT(B.bad_acks, 0);
+	CHECK_INT(B.unacked, 0);
+	CHECK_INT(B.requeued, 0);
+	CHECK(S.lookups >= 1);
+	consumer_free(c);
+}
+
+/* A predecessor that never comes: the change is stored once its time is
+ * up. With reorder_ms 0 (or once the window after activation passed)
+ * nothing waits. */
+static void test_missing_version_released(void)
+{
+	struct consumer *c;
+	struct consumer_config cfg = config();
+	cfg.reorder_ms = 300;
+	start(&c, cfg);
+	publish_mutation("z", 4);
+	int64_t t0 = clock_ms();
+	step_until_done(c, 3000);
+	CHECK_INT(messages_done(), 1);
+	CHECK(clock_ms() - t0 >= 300);
+	CHECK_INT(B.bad_acks, 0);
+	consumer_free(c);
+
+	start(&c, config());
+	publish_mutation("z", 4);
+	t0 = clock_ms();
+	step_until_done(c, 3000);
+	CHECK_INT(messages_done(), 1);
+	CHECK(clock_ms() - t0 < 300);
+	CHECK_INT(S.lookups, 0);
+	consumer_free(c);
+}
+
 static void test_free_flushes(void)
 {
 	struct consumer *c;
@@ -833,6 +945,8 @@ int main(void)
 	test_refused_by_database();
 	test_database_away();
 	test_free_flushes();
+	test_returned_change_waits();
+	test_missing_version_released();
 	test_message_weight();
 	broker_reset();
 	store_reset();

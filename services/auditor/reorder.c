@@ -1,0 +1,189 @@
+/* Per-target order at a takeover (reorder.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "reorder.h"
+
+struct slot {
+	uint64_t key; /* the target's hash with its low bit set; 0: empty */
+	uint64_t last;
+};
+
+struct reorder {
+	int hold_ms;
+	struct slot slots[REORDER_SLOTS];
+};
+
+/* FNV-1a (64-bit) of "type\0id". */
+static uint64_t target_key(const struct event *ev)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+	for (const char *p = ev->target_type;; p++) {
+		h = (h ^ (unsigned char)*p) * 0x100000001b3u;
+		if (!*p)
+			break;
+	}
+	for (const char *p = ev->target_id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3u;
+	return h | 1;
+}
+
+static struct slot *slot_of(struct reorder *r, uint64_t key)
+{
+	return &r->slots[(key >> 1) % REORDER_SLOTS];
+}
+
+/* A mutation whose order counts: one that produced a version. */
+static bool versioned(const struct event *ev)
+{
+	return ev->action != EVENT_VIEWED && ev->target_version > 0;
+}
+
+struct reorder *reorder_new(int hold_ms)
+{
+	struct reorder *r = calloc(1, sizeof *r);
+	if (r)
+		r->hold_ms = hold_ms > 0 ? hold_ms : 0;
+	return r;
+}
+
+void reorder_free(struct reorder *r)
+{
+	free(r);
+}
+
+void reorder_reset(struct reorder *r)
+{
+	memset(r->slots, 0, sizeof r->slots);
+}
+
+/* One versioned event of the batch, sorted by target, then place. */
+struct item {
+	uint64_t key;
+	size_t i;
+};
+
+static int cmp_item(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+int reorder_plan(struct reorder *r, const struct event *events, const int64_t *arrived_ms,
+                 size_t n, int64_t active_since_ms, int64_t now_ms, reorder_lookup_fn lookup,
+                 void *ctx, bool *hold, size_t *nheld)
+{
+	memset(hold, 0, n * sizeof *hold);
+	*nheld = 0;
+	if (!r->hold_ms || !n)
+		return 0;
+	int64_t window_end = active_since_ms + r->hold_ms;
+	struct item *items = malloc(n * sizeof *items);
+	/* Per group of one target: its last stored version, or UINT64_MAX while
+	 * not known. Indexed like items (the group's first item holds it). */
+	uint64_t *last = malloc(n * sizeof *last);
+	const struct event **ask = malloc(n * sizeof *ask);
+	size_t *asked = malloc(n * sizeof *asked); /* the group (first item) of ask[j] */
+	int st = -1;
+	if (!items || !last || !ask || !asked)
+		goto out;
+
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (versioned(&events[i]))
+			items[m++] = (struct item){target_key(&events[i]), i};
+	qsort(items, m, sizeof *items, cmp_item);
+
+	/* A group needs its last stored version when one of its events may
+	 * wait: version over 1, and arrived within the window. */
+	size_t nask = 0;
+	for (size_t g = 0, end; g < m; g = end) {
+		bool needs = false;
+		for (end = g; end < m && items[end].key == items[g].key; end++) {
+			const struct event *ev = &events[items[end].i];
+			if (ev->target_version > 1 && arrived_ms[items[end].i] < window_end)
+				needs = true;
+		}
+		last[g] = UINT64_MAX;
+		if (!needs)
+			continue;
+		const struct slot *s = slot_of(r, items[g].key);
+		if (s->key == items[g].key) {
+			last[g] = s->last;
+		} else {
+			ask[nask] = &events[items[g].i];
+			asked[nask++] = g;
+		}
+	}
+	if (nask) {
+		uint64_t *found = malloc(nask * sizeof *found);
+		if (!found)
+			goto out;
+		st = lookup(ctx, ask, nask, found);
+		if (!st)
+			for (size_t j = 0; j < nask; j++) {
+				last[asked[j]] = found[j];
+				*slot_of(r, items[asked[j]].key) = (struct slot){items[asked[j]].key, found[j]};
+			}
+		free(found);
+		if (st)
+			goto out;
+	}
+
+	/* In delivery order within a target: an event goes when the version
+	 * before it is stored, or stored earlier in this batch. One stored
+	 * after a held one of its target has a lower version (the held one's
+	 * predecessor, come late): the next plan lets the held one follow. */
+	for (size_t g = 0, end; g < m; g = end) {
+		uint64_t l = last[g];
+		for (end = g; end < m && items[end].key == items[g].key; end++) {
+			size_t i = items[end].i;
+			uint64_t v = (uint64_t)events[i].target_version;
+			bool may_wait = l != UINT64_MAX && v > 1 && arrived_ms[i] < window_end &&
+			                now_ms < arrived_ms[i] + r->hold_ms;
+			if (may_wait && v > l + 1) {
+				hold[i] = true;
+				(*nheld)++;
+			} else if (l != UINT64_MAX && v > l) {
+				l = v;
+			}
+		}
+	}
+	st = 0;
+out:
+	if (st)
+		memset(hold, 0, n * sizeof *hold), *nheld = 0;
+	free(items);
+	free(last);
+	free(ask);
+	free(asked);
+	return st;
+}
+
+void reorder_stored(struct reorder *r, const struct event *events, const bool *hold, size_t n)
+{
+	/* Only remembered targets are raised: one not remembered may have a
+	 * higher version stored already (a redelivered event is skipped by the
+	 * store), and remembering the lower one would hold its next event for
+	 * nothing. */
+	for (size_t i = 0; i < n; i++) {
+		if ((hold && hold[i]) || !versioned(&events[i]))
+			continue;
+		uint64_t key = target_key(&events[i]);
+		struct slot *s = slot_of(r, key);
+		if (s->key == key && (uint64_t)events[i].target_version > s->last)
+			s->last = (uint64_t)events[i].target_version;
+	}
+}
+
+int64_t reorder_next_release(const struct reorder *r, const int64_t *arrived_ms,
+                             const bool *hold, size_t n)
+{
+	int64_t at = INT64_MAX;
+	for (size_t i = 0; i < n; i++)
+		if (hold[i] && arrived_ms[i] + r->hold_ms < at)
+			at = arrived_ms[i] + r->hold_ms;
+	return at;
+}
