@@ -57,6 +57,7 @@ struct auditor {
 	 * broker gives it the partition (ledger.h, "leases"). */
 	struct ledger *ledgers[MQ_PARTITIONS_MAX];
 	struct checker *checkers[MQ_PARTITIONS_MAX]; /* checker.h; NULL until started */
+	struct reorder *reorders[MQ_PARTITIONS_MAX]; /* reorder.h: partition p's consumers' */
 	unsigned nlogs;
 	/* log 0's: the live stream's, the checker's (the handlers of the log
 	 * of record find a log's ledger with log_set_ledger) */
@@ -252,9 +253,10 @@ struct consumer_config {
 	 * so that auditor registers first, and when held (its auditor died)
 	 * handed back to the broker every rebalance_ms (0: never). */
 	int standby_ms, rebalance_ms;
-	/* For this long after it becomes the partition's active consumer, a
-	 * mutation waits (as long at most) for the version before it to be
-	 * stored (reorder.h). 0: never. */
+	/* The partition's order keeper (reorder.h), shared by its consumers;
+	 * borrowed, must outlive them. NULL: the consumer keeps its own, of
+	 * reorder_ms (0: nothing is ever held back). */
+	struct reorder *reorder;
 	int reorder_ms;
 };
 

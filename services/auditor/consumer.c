@@ -83,7 +83,8 @@ struct consumer {
 	size_t ntags, tags_cap;
 	/* Mutations wait for the version before theirs for a while after the
 	 * consumer becomes active (reorder.h); store holds the rest meanwhile. */
-	struct reorder *reorder;
+	struct reorder *reorder; /* cfg's (shared by the partition's consumers), or own_reorder */
+	bool own_reorder;
 	struct event *store;
 
 	/* Deliveries read while the batch could hold no more: a range of tags,
@@ -276,7 +277,7 @@ static void drop_connection(struct consumer *c)
 	close_dead_letters(c);
 	clear_batch(c); /* unacknowledged: the broker delivers them again */
 	c->unheld_first = c->unheld_last = 0;
-	reorder_reset(c->reorder); /* another writer may append before the next connection */
+	reorder_dropped(c->reorder, c); /* another writer may append before the next connection */
 }
 
 static bool batch_full(const struct consumer *c)
@@ -379,7 +380,7 @@ static void flush(struct consumer *c)
 	if (c->n) {
 		if (!c->db && db_connect(c->cfg.db, &c->db))
 			goto retry_later;
-		int st = reorder_plan(c->reorder, c->batch, c->arrived_ms, c->n, c->active_since_ms,
+		int st = reorder_plan(c->reorder, c, c->batch, c->arrived_ms, c->n, c->active_since_ms,
 		                      clock_ms(), store_last_versions, c->db, c->hold, &nheld);
 		const struct event *ev = c->batch;
 		size_t m = c->n, stored = 0;
@@ -422,7 +423,7 @@ static void flush(struct consumer *c)
 			goto retry_later;
 		}
 		if (m)
-			reorder_stored(c->reorder, c->batch, nheld ? c->hold : NULL, c->n);
+			reorder_stored(c->reorder, c, c->batch, nheld ? c->hold : NULL, c->n);
 		size_t fresh = 0;
 		for (size_t i = 0; nheld && i < c->n; i++)
 			fresh += c->hold[i] && !c->waited[i];
@@ -535,6 +536,12 @@ static int take_event(void *arg, size_t index, struct event *ev, json_t *element
 		drop_connection(c);
 		return 1;
 	}
+	if (reorder_taken(c->reorder, c, ev)) {
+		event_clear(ev);
+		log_error("out of memory holding a batch; reconnecting");
+		drop_connection(c);
+		return 1;
+	}
 	c->ev_tag[c->n] = t->d->tag;
 	c->arrived_ms[c->n] = t->now_ms;
 	c->waited[c->n] = false;
@@ -634,7 +641,6 @@ static bool connect_broker(struct consumer *c)
 		metrics_inc(c->reconnects);
 	c->lost = false;
 	c->active_since_ms = 0;
-	reorder_reset(c->reorder);
 	log_info("consuming %s%s (prefetch %u messages; batches of up to %u events or %zu bytes)",
 	         queue, c->cfg.topology.quorum ? " as its single active consumer, or on standby" : "",
 	         c->prefetch, c->cfg.batch_events, c->cfg.batch_bytes);
@@ -753,6 +759,8 @@ static void finish(struct consumer *c)
 {
 	if (c->mq && c->last_tag)
 		flush(c);
+	if (c->n)
+		reorder_dropped(c->reorder, c); /* held back: the broker delivers them again */
 	clear_batch(c);
 	close_dead_letters(c);
 	close_broker(c, false);
@@ -785,10 +793,14 @@ int consumer_new(const struct consumer_config *cfg, struct consumer **out)
 	unsigned long prefetch = cfg->prefetch ? cfg->prefetch : 2ul * cfg->batch_events;
 	c->prefetch = prefetch > 65535 ? 65535 : (unsigned)prefetch;
 	c->dl_low = 1;
-	c->reorder = reorder_new(cfg->reorder_ms);
+	c->reorder = cfg->reorder;
 	if (!c->reorder) {
-		free(c);
-		return -1;
+		c->own_reorder = true;
+		c->reorder = reorder_new(cfg->reorder_ms);
+		if (!c->reorder) {
+			free(c);
+			return -1;
+		}
 	}
 	c->reorder_held = metrics_counter(
 	    "auditlog_reorder_held_events_total",
@@ -830,7 +842,8 @@ void consumer_free(struct consumer *c)
 	free(c->waited);
 	free(c->hold);
 	free(c->tags);
-	reorder_free(c->reorder);
+	if (c->own_reorder)
+		reorder_free(c->reorder);
 	free(c->dl_acked);
 	free(c);
 }

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "openapi.h"
 #include "reads.h"
+#include "reorder.h"
 #include "replica.h"
 #include "stream_logs.h"
 
@@ -82,9 +83,10 @@ static struct config_setting settings[] = {
      "(a pause of a few ms); 0: never.",
      NULL, 0},
     {"reorder-ms", "AUDITLOG_REORDER_MS", "5000", CONFIG_INT, 0, 60000,
-     "For this long after a consumer becomes a partition's active one (a start, a reconnect, "
-     "a takeover), a mutation whose target's previous version is not stored yet waits for it, "
-     "at most as long, so returned deliveries keep their place; 0: never.",
+     "Per-target order: a mutation waits while another consumer of its partition holds an "
+     "earlier version of its target, and for this long after a consumer becomes a partition's "
+     "active one (a start, a reconnect, a takeover) until its previous version is stored; at "
+     "most this long either way; 0: never.",
      NULL, 0},
     {"log-origin", "AUDITLOG_LOG_ORIGIN", "auditlog.localhost", CONFIG_STRING, 0, 0,
      "The name of the signing key; log N's checkpoints have the origin <this>/N "
@@ -284,14 +286,19 @@ int main(int argc, char **argv)
 	                             .db = &a.writer,
 	                             .prefetch = (unsigned)I("prefetch"),
 	                             .batch_events = (unsigned)I("batch-max"),
-	                             .batch_bytes = (size_t)I("batch-bytes"),
-	                             .reorder_ms = (int)I("reorder-ms")};
+	                             .batch_bytes = (size_t)I("batch-bytes")};
 	if (nconsumers < topology.partitions)
 		nconsumers = topology.partitions;
 	unsigned auditors = (unsigned)I("auditors"), instance = (unsigned)I("instance");
 	for (unsigned i = 0; i < nconsumers; i++) {
 		cc.partition = i % topology.partitions;
 		cc.ledger = a.ledgers[cc.partition];
+		if (!a.reorders[cc.partition] &&
+		    !(a.reorders[cc.partition] = reorder_new((int)I("reorder-ms")))) {
+			log_error("out of memory");
+			goto out;
+		}
+		cc.reorder = a.reorders[cc.partition];
 		/* Partition p is auditor (p mod auditors)'s share. */
 		bool share = !topology.quorum || cc.partition % auditors == instance % auditors;
 		cc.standby_ms = share ? 0 : (int)I("standby-ms");
@@ -338,6 +345,7 @@ out:
 	for (unsigned p = 0; p < a.nlogs; p++) {
 		checker_stop(a.checkers[p]);
 		ledger_close(a.ledgers[p]); /* signs what the consumers stored last */
+		reorder_free(a.reorders[p]);
 	}
 	if (a.records != a.ledger)
 		ledger_close(a.records);

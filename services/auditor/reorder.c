@@ -1,4 +1,5 @@
-/* Per-target order at a takeover (reorder.h). */
+/* Per-target order (reorder.h). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,9 +10,21 @@ struct slot {
 	uint64_t last;
 };
 
+/* A versioned mutation a consumer holds, not yet committed. Open
+ * addressing by key, linear probing; a removed entry leaves a tombstone
+ * (owner NULL, key kept) so the probes past it still find the rest. */
+struct flight {
+	uint64_t key; /* 0: empty */
+	uint64_t version;
+	const void *owner; /* NULL: removed */
+};
+
 struct reorder {
 	int hold_ms;
+	pthread_mutex_t lock; /* over everything below */
 	struct slot slots[REORDER_SLOTS];
+	struct flight *fl;
+	size_t fl_cap, fl_used; /* used: live entries and tombstones */
 };
 
 /* FNV-1a (64-bit) of "type\0id". */
@@ -42,19 +55,113 @@ static bool versioned(const struct event *ev)
 struct reorder *reorder_new(int hold_ms)
 {
 	struct reorder *r = calloc(1, sizeof *r);
-	if (r)
-		r->hold_ms = hold_ms > 0 ? hold_ms : 0;
+	if (!r)
+		return NULL;
+	r->hold_ms = hold_ms > 0 ? hold_ms : 0;
+	pthread_mutex_init(&r->lock, NULL);
 	return r;
 }
 
 void reorder_free(struct reorder *r)
 {
+	if (!r)
+		return;
+	pthread_mutex_destroy(&r->lock);
+	free(r->fl);
 	free(r);
 }
 
-void reorder_reset(struct reorder *r)
+/* ---- what the consumers hold (callers hold r->lock) ---- */
+
+static struct flight *flight_probe(struct flight *fl, size_t cap, uint64_t key, size_t *k)
 {
+	*k = (size_t)(key >> 1) & (cap - 1);
+	return &fl[*k];
+}
+
+/* Rebuilds the table at cap slots from its live entries. */
+static int flight_rehash(struct reorder *r, size_t cap)
+{
+	struct flight *fl = calloc(cap, sizeof *fl);
+	if (!fl)
+		return -1;
+	size_t used = 0;
+	for (size_t i = 0; i < r->fl_cap; i++) {
+		const struct flight *e = &r->fl[i];
+		if (!e->key || !e->owner)
+			continue;
+		size_t k;
+		flight_probe(fl, cap, e->key, &k);
+		while (fl[k].key)
+			k = (k + 1) & (cap - 1);
+		fl[k] = *e;
+		used++;
+	}
+	free(r->fl);
+	r->fl = fl;
+	r->fl_cap = cap;
+	r->fl_used = used;
+	return 0;
+}
+
+static int flight_add(struct reorder *r, const void *owner, uint64_t key, uint64_t version)
+{
+	if ((r->fl_used + 1) * 2 > r->fl_cap && flight_rehash(r, r->fl_cap ? r->fl_cap * 2 : 256))
+		return -1;
+	size_t k;
+	flight_probe(r->fl, r->fl_cap, key, &k);
+	while (r->fl[k].key)
+		k = (k + 1) & (r->fl_cap - 1);
+	r->fl[k] = (struct flight){key, version, owner};
+	r->fl_used++;
+	return 0;
+}
+
+static void flight_remove(struct reorder *r, const void *owner, uint64_t key, uint64_t version)
+{
+	if (!r->fl_cap)
+		return;
+	size_t k;
+	flight_probe(r->fl, r->fl_cap, key, &k);
+	for (; r->fl[k].key; k = (k + 1) & (r->fl_cap - 1))
+		if (r->fl[k].key == key && r->fl[k].owner == owner && r->fl[k].version == version) {
+			r->fl[k].owner = NULL;
+			return;
+		}
+}
+
+/* Whether another consumer holds a lower version of key's target. */
+static bool flight_before(const struct reorder *r, const void *owner, uint64_t key,
+                          uint64_t version)
+{
+	if (!r->fl_cap)
+		return false;
+	size_t k = (size_t)(key >> 1) & (r->fl_cap - 1);
+	for (; r->fl[k].key; k = (k + 1) & (r->fl_cap - 1))
+		if (r->fl[k].key == key && r->fl[k].owner && r->fl[k].owner != owner &&
+		    r->fl[k].version < version)
+			return true;
+	return false;
+}
+
+int reorder_taken(struct reorder *r, const void *owner, const struct event *ev)
+{
+	if (!r->hold_ms || !versioned(ev))
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	int st = flight_add(r, owner, target_key(ev), (uint64_t)ev->target_version);
+	pthread_mutex_unlock(&r->lock);
+	return st;
+}
+
+void reorder_dropped(struct reorder *r, const void *owner)
+{
+	pthread_mutex_lock(&r->lock);
 	memset(r->slots, 0, sizeof r->slots);
+	for (size_t i = 0; i < r->fl_cap; i++)
+		if (r->fl[i].owner == owner)
+			r->fl[i].owner = NULL;
+	pthread_mutex_unlock(&r->lock);
 }
 
 /* One versioned event of the batch, sorted by target, then place. */
@@ -71,9 +178,9 @@ static int cmp_item(const void *a, const void *b)
 	return (x->i > y->i) - (x->i < y->i);
 }
 
-int reorder_plan(struct reorder *r, const struct event *events, const int64_t *arrived_ms,
-                 size_t n, int64_t active_since_ms, int64_t now_ms, reorder_lookup_fn lookup,
-                 void *ctx, bool *hold, size_t *nheld)
+int reorder_plan(struct reorder *r, const void *owner, const struct event *events,
+                 const int64_t *arrived_ms, size_t n, int64_t active_since_ms, int64_t now_ms,
+                 reorder_lookup_fn lookup, void *ctx, bool *hold, size_t *nheld)
 {
 	memset(hold, 0, n * sizeof *hold);
 	*nheld = 0;
@@ -86,8 +193,9 @@ int reorder_plan(struct reorder *r, const struct event *events, const int64_t *a
 	uint64_t *last = malloc(n * sizeof *last);
 	const struct event **ask = malloc(n * sizeof *ask);
 	size_t *asked = malloc(n * sizeof *asked); /* the group (first item) of ask[j] */
+	uint64_t *found = malloc(n * sizeof *found);
 	int st = -1;
-	if (!items || !last || !ask || !asked)
+	if (!items || !last || !ask || !asked || !found)
 		goto out;
 
 	size_t m = 0;
@@ -97,8 +205,9 @@ int reorder_plan(struct reorder *r, const struct event *events, const int64_t *a
 	qsort(items, m, sizeof *items, cmp_item);
 
 	/* A group needs its last stored version when one of its events may
-	 * wait: version over 1, and arrived within the window. */
+	 * wait for it: version over 1, and arrived within the window. */
 	size_t nask = 0;
+	pthread_mutex_lock(&r->lock);
 	for (size_t g = 0, end; g < m; g = end) {
 		bool needs = false;
 		for (end = g; end < m && items[end].key == items[g].key; end++) {
@@ -117,33 +226,32 @@ int reorder_plan(struct reorder *r, const struct event *events, const int64_t *a
 			asked[nask++] = g;
 		}
 	}
+	pthread_mutex_unlock(&r->lock);
 	if (nask) {
-		uint64_t *found = malloc(nask * sizeof *found);
-		if (!found)
-			goto out;
+		/* Outside the lock: the other consumers go on meanwhile. */
 		st = lookup(ctx, ask, nask, found);
-		if (!st)
-			for (size_t j = 0; j < nask; j++) {
-				last[asked[j]] = found[j];
-				*slot_of(r, items[asked[j]].key) = (struct slot){items[asked[j]].key, found[j]};
-			}
-		free(found);
 		if (st)
 			goto out;
 	}
 
 	/* In delivery order within a target: an event goes when the version
-	 * before it is stored, or stored earlier in this batch. One stored
-	 * after a held one of its target has a lower version (the held one's
-	 * predecessor, come late): the next plan lets the held one follow. */
+	 * before it is stored, or stored earlier in this batch, and no other
+	 * consumer holds an earlier one. One stored after a held one of its
+	 * target has a lower version (the held one's predecessor, come late):
+	 * the next plan lets the held one follow. */
+	pthread_mutex_lock(&r->lock);
+	for (size_t j = 0; j < nask; j++) {
+		last[asked[j]] = found[j];
+		*slot_of(r, items[asked[j]].key) = (struct slot){items[asked[j]].key, found[j]};
+	}
 	for (size_t g = 0, end; g < m; g = end) {
 		uint64_t l = last[g];
 		for (end = g; end < m && items[end].key == items[g].key; end++) {
 			size_t i = items[end].i;
 			uint64_t v = (uint64_t)events[i].target_version;
-			bool may_wait = l != UINT64_MAX && v > 1 && arrived_ms[i] < window_end &&
-			                now_ms < arrived_ms[i] + r->hold_ms;
-			if (may_wait && v > l + 1) {
+			bool due = now_ms >= arrived_ms[i] + r->hold_ms;
+			bool gap = l != UINT64_MAX && v > 1 && arrived_ms[i] < window_end && v > l + 1;
+			if (!due && (gap || (v > 1 && flight_before(r, owner, items[end].key, v)))) {
 				hold[i] = true;
 				(*nheld)++;
 			} else if (l != UINT64_MAX && v > l) {
@@ -151,6 +259,7 @@ int reorder_plan(struct reorder *r, const struct event *events, const int64_t *a
 			}
 		}
 	}
+	pthread_mutex_unlock(&r->lock);
 	st = 0;
 out:
 	if (st)
@@ -159,23 +268,28 @@ out:
 	free(last);
 	free(ask);
 	free(asked);
+	free(found);
 	return st;
 }
 
-void reorder_stored(struct reorder *r, const struct event *events, const bool *hold, size_t n)
+void reorder_stored(struct reorder *r, const void *owner, const struct event *events,
+                    const bool *hold, size_t n)
 {
 	/* Only remembered targets are raised: one not remembered may have a
 	 * higher version stored already (a redelivered event is skipped by the
 	 * store), and remembering the lower one would hold its next event for
 	 * nothing. */
+	pthread_mutex_lock(&r->lock);
 	for (size_t i = 0; i < n; i++) {
 		if ((hold && hold[i]) || !versioned(&events[i]))
 			continue;
-		uint64_t key = target_key(&events[i]);
+		uint64_t key = target_key(&events[i]), v = (uint64_t)events[i].target_version;
+		flight_remove(r, owner, key, v);
 		struct slot *s = slot_of(r, key);
-		if (s->key == key && (uint64_t)events[i].target_version > s->last)
-			s->last = (uint64_t)events[i].target_version;
+		if (s->key == key && v > s->last)
+			s->last = v;
 	}
+	pthread_mutex_unlock(&r->lock);
 }
 
 int64_t reorder_next_release(const struct reorder *r, const int64_t *arrived_ms,

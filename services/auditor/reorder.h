@@ -1,34 +1,44 @@
-/* Per-target order at a takeover: which mutations of a batch wait for the
- * version before theirs.
+/* Per-target order: which mutations of a batch wait for the version
+ * before theirs.
  *
  * One partition's queue delivers in the order its producers published, and
  * a producer publishes a target's mutations in their versions' order (the
- * API: one outbox, one relay). What breaks that order is a change of the
- * partition's consumer: when a broker node or an auditor dies, the
- * deliveries its consumer held go back to the queue, and RabbitMQ may give
- * the next consumer some newer ones first (measured: a target's `changed`
- * stored 0.5 s before its `created` after a node kill). The log would then
- * hold the change before the creation.
+ * API: one outbox, one relay). Two things break that order on the way to
+ * the log:
  *
- * So for a while after a consumer becomes a partition's active one (its
- * first delivery on a connection), a mutation of version v > 1 is stored
- * only once version v - 1 (or a later one) of its target is: stored
- * before, or earlier in the same batch. Otherwise it is held back, with
- * every later event of its target in the batch, for at most `hold_ms`
- * from its arrival; then it is stored anyway (its predecessor may never
- * come: a producer that skips versions; the checker flags the gap).
- * Outside that window nothing is held, so a producer whose versions skip
- * costs nothing in steady state.
+ * - Several consumers of one queue (AUDITLOG_CONSUMERS 2 on the single
+ *   classic queue, so one parses while another commits): the broker deals
+ *   messages out in turn, so a target's creation may sit in one consumer's
+ *   batch while its change sits in the other's, which may commit first.
+ *   So a mutation waits while another consumer of its partition holds an
+ *   earlier version of its target, not yet committed (reorder_taken notes
+ *   what each holds). The wait is one batch of the other's.
+ * - A change of the partition's consumer: when a broker node or an auditor
+ *   dies, the deliveries its consumer held go back to the queue, and
+ *   RabbitMQ may give the next consumer some newer ones first (measured: a
+ *   target's `changed` stored 0.5 s before its `created` after a node
+ *   kill). So for hold_ms after a consumer becomes the partition's active
+ *   one (its first delivery on a connection), a mutation of version v > 1
+ *   is stored only once version v - 1 (or a later one) of its target is:
+ *   stored before, or earlier in the same batch.
  *
- * What "stored" means comes from the log's own tables (a lookup the
- * caller supplies: store_last_versions, auditor.h) and from what this
- * writer committed since, remembered in a table of REORDER_SLOTS
+ * A mutation held back waits with every later version of its target for
+ * at most hold_ms from its arrival; then it is stored anyway (its
+ * predecessor may never come: a producer that skips versions; the checker
+ * flags the gap). Outside the window after activation nothing is looked
+ * up, and only the first rule holds anything back, so a producer whose
+ * versions skip costs nothing in steady state.
+ *
+ * What "stored" means comes from the log's own tables (a lookup the caller
+ * supplies: store_last_versions, auditor.h) and from what the partition's
+ * consumers committed since, remembered in a table of REORDER_SLOTS
  * direct-mapped entries: a forgotten entry is looked up again. The table
- * holds only what is true while this writer holds the log: reset it when
- * the connection, or the log's lease, is lost.
+ * holds only what is true while this auditor holds the log: reorder_dropped
+ * forgets it when a consumer loses its connection (and maybe the log's
+ * lease).
  *
- * Views and events without a version are never held. Not thread-safe: one
- * per consumer. */
+ * One struct reorder per partition, shared by its consumers: thread-safe.
+ * Views and events without a version are never held. */
 #ifndef AUDITLOG_REORDER_H
 #define AUDITLOG_REORDER_H
 
@@ -53,25 +63,33 @@ typedef int (*reorder_lookup_fn)(void *ctx, const struct event *const *events, s
 struct reorder *reorder_new(int hold_ms);
 void reorder_free(struct reorder *r);
 
-/* Forgets what was stored: another writer may have appended since. */
-void reorder_reset(struct reorder *r);
+/* Notes that the consumer owner (any pointer naming it) took ev into its
+ * batch; ignored unless ev is a versioned mutation. Returns 0, or -1 when
+ * out of memory (nothing noted). */
+int reorder_taken(struct reorder *r, const void *owner, const struct event *ev);
 
-/* Decides for events[0..n) (a batch, in delivery order) which wait.
+/* The consumer owner let go of its batch without storing it (its
+ * connection dropped): forgets what it took, and everything remembered as
+ * stored (another writer may append before the next connection). */
+void reorder_dropped(struct reorder *r, const void *owner);
+
+/* Decides for owner's batch events[0..n) (in delivery order) which wait.
  * arrived_ms[i]: when events[i]'s message was taken (clock_ms());
- * active_since_ms: when the consumer's first delivery on its connection
- * came; now_ms: clock_ms(). Events that arrived hold_ms or more after
- * active_since_ms are never held; held ones are released hold_ms after
- * their arrival. Fills hold[i] (true: leave it in the batch for later)
- * and *nheld. lookup is called once, for the targets not remembered, when
- * some event needs one. Returns 0, -1 when out of memory, or lookup's
+ * active_since_ms: when owner's first delivery on its connection came;
+ * now_ms: clock_ms(). Fills hold[i] (true: leave it in the batch for
+ * later) and *nheld. lookup is called at most once, without r's lock, for
+ * the targets not remembered, when an event arrived within hold_ms of
+ * active_since_ms needs one. Returns 0, -1 when out of memory, or lookup's
  * status; hold is then all false. */
-int reorder_plan(struct reorder *r, const struct event *events, const int64_t *arrived_ms,
-                 size_t n, int64_t active_since_ms, int64_t now_ms, reorder_lookup_fn lookup,
-                 void *ctx, bool *hold, size_t *nheld);
+int reorder_plan(struct reorder *r, const void *owner, const struct event *events,
+                 const int64_t *arrived_ms, size_t n, int64_t active_since_ms, int64_t now_ms,
+                 reorder_lookup_fn lookup, void *ctx, bool *hold, size_t *nheld);
 
-/* Notes that the events not held were committed (after the COMMIT
- * succeeded). hold as reorder_plan filled it, or NULL when none was. */
-void reorder_stored(struct reorder *r, const struct event *events, const bool *hold, size_t n);
+/* Notes that owner's events not held were committed (after the COMMIT
+ * succeeded): they are no longer in its hands, and their versions are
+ * stored. hold as reorder_plan filled it, or NULL when none was. */
+void reorder_stored(struct reorder *r, const void *owner, const struct event *events,
+                    const bool *hold, size_t n);
 
 /* The earliest time a held event of the batch is released (INT64_MAX when
  * none is held): when to plan again at the latest. */

@@ -275,8 +275,7 @@ class Suite:
             events, poison_state = self._drain(stack, clients, admin, extra, res, cl)
             self._verify(name, clients, events, extra, poison_state, res)
             self._verify_log(stack, admin, res, CLUSTER_PARTITIONS if cl else 1)
-            if cl:
-                self._verify_order(res)
+            self._verify_order(res)
             if res.failures or self.args.keep_logs:
                 self._dump(rundir, clients, events)
             self._latency(name, res)
@@ -834,7 +833,7 @@ class Suite:
                         for _, msg in said) if m)
             if held:
                 res.notes.append(f"{name} held {held} mutations back for their target's "
-                                 "previous version (README \"Per-target order at a takeover\")")
+                                 "previous version (README \"Per-target order\")")
             bad = [msg for level, msg in said if level in ("warn", "error") or "ERROR" in msg
                    or "Sanitizer" in msg]
             if bad:
