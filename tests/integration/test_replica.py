@@ -14,8 +14,11 @@ server answered is read from auditlog_query_server_total.
   answers until it may lack more than AUDITLOG_REPLICA_MAX_LAG_MS of the
   primary's commits, then the primary does; back to the replica once it
   has caught up;
-- the replica killed (-9): every query still answers 200, from the primary
-  within a second, and /readyz warns; restarted: the replica answers again.
+- the replica killed (-9) under a steady mixed load (users created,
+  changed and read through the API): every query still answers 200, from
+  the primary within a second, and /readyz warns; no request of the load
+  fails and every one of its mutations is stored; restarted: the replica
+  answers again.
 """
 import json
 import os
@@ -28,6 +31,7 @@ import urllib.parse
 from harness import SRC, Stack, error_of, http, run, wait_for
 from test_erasure import erase, erasure, user_with_history
 from test_metrics import TOKEN, metrics, promtool, scrape, val
+from test_partitions import Load
 from test_stream import SSE
 
 STATE = os.path.abspath(os.environ.get("AUDITLOG_STATE_DIR", os.path.join(SRC, ".state")))
@@ -219,22 +223,33 @@ def test_replica_killed_and_back():
     wait_for(lambda: query(s, path)[2] == "replica", timeout=10, what="the replica to answer")
     with open(os.path.join(CLUSTER, "mysql-replica", "mysqld.pid")) as f:
         pid = int(f.read().strip())
-    os.kill(pid, signal.SIGKILL)
-    killed = time.monotonic()
-    answers = []
-    while time.monotonic() - killed < 2.0:
-        status, doc, who = query(s, path)
-        assert status == 200, (status, doc)  # never a 5xx
-        answers.append((time.monotonic() - killed, who))
-    late = [who for t, who in answers if t > 1.0]
-    assert late and all(who == "primary" for who in late), answers
-    check = replica_check(s)
-    assert check["status"] == "warn" and "not answered" in check["output"], check
-    replica_sh("start-replica")
-    back = time.monotonic()
-    wait_for(lambda: query(s, path)[2] == "replica", timeout=5, what="the replica back")
-    assert time.monotonic() - back < 5
-    assert replica_check(s)["status"] == "pass"
+    with Load(s, s.tok) as load:
+        wait_for(lambda: len(load.users) >= 3, timeout=20, what="the load to flow")
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        answers = []
+        while time.monotonic() - killed < 2.0:
+            status, doc, who = query(s, path)
+            assert status == 200, (status, doc)  # never a 5xx
+            answers.append((time.monotonic() - killed, who))
+        late = [who for t, who in answers if t > 1.0]
+        assert late and all(who == "primary" for who in late), answers
+        check = replica_check(s)
+        assert check["status"] == "warn" and "not answered" in check["output"], check
+        replica_sh("start-replica")
+        back = time.monotonic()
+        wait_for(lambda: query(s, path)[2] == "replica", timeout=5, what="the replica back")
+        assert time.monotonic() - back < 5
+        assert replica_check(s)["status"] == "pass"
+    assert not load.errors, load.errors
+    print(f"load: {len(load.users)} users created, changed and read meanwhile")
+
+    def mutations(uid):
+        evs = s.events(f"/data-events?filter[target]=users:{uid}"
+                       "&filter[action]=created,changed", s.tok)
+        return len(evs) == 1 + load.users[uid] or None
+    for uid in load.users:
+        wait_for(lambda: mutations(uid), timeout=20, what=f"users:{uid}'s mutations stored")
 
 
 def test_stop():
