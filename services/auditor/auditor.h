@@ -56,13 +56,14 @@ struct auditor {
 	/* Log p stores partition p (mq.h); this process writes a log while the
 	 * broker gives it the partition (ledger.h, "leases"). */
 	struct ledger *ledgers[MQ_PARTITIONS_MAX];
-	struct checker *checkers[MQ_PARTITIONS_MAX]; /* checker.h; NULL until started */
+	/* checker.h: of the logs this auditor checks (its share of the
+	 * partitions with quorum queues, else all); NULL for the others */
+	struct checker *checkers[MQ_PARTITIONS_MAX];
 	struct reorder *reorders[MQ_PARTITIONS_MAX]; /* reorder.h: partition p's consumers' */
 	unsigned nlogs;
-	/* log 0's: the live stream's, the checker's (the handlers of the log
-	 * of record find a log's ledger with log_set_ledger) */
+	/* log 0's: the live stream's (the handlers of the log of record find a
+	 * log's ledger with log_set_ledger) */
 	struct ledger *ledger;
-	struct checker *checker;
 	/* Where this auditor's own events go (reads.h, erase.c): log 0 with one
 	 * classic partition, else AUDITOR_RECORDS_LOG + its instance number. */
 	struct ledger *records;

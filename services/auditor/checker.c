@@ -365,7 +365,7 @@ static int chunk_in_tx(struct db *db, void *arg)
 	struct db_value v[2] = {DB_INT(ch->c->log), DB_INT((long long)ch->to)};
 	return db_exec(db,
 	               "INSERT INTO log_checked (log_id, checked_to) VALUES (?, ?) "
-	               "ON DUPLICATE KEY UPDATE checked_to = VALUES(checked_to)",
+	               "ON DUPLICATE KEY UPDATE checked_to = GREATEST(checked_to, VALUES(checked_to))",
 	               v, 2, NULL, NULL);
 }
 

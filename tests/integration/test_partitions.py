@@ -7,6 +7,7 @@ is back (each auditor has its share of the partitions): every event
 stored once, each log's positions gap-free, one target's events in one log in their order, every
 log checkpointed at its end. Runs on its own vhost (quorum queues cannot
 replace the shared test vhost's classic ones)."""
+import json
 import os
 import signal
 import threading
@@ -183,6 +184,14 @@ def test_takeover_under_load():
                 st, _, doc = http_get(port, "/readyz", None)
                 assert st == 200, doc
             assert holders() == leases, (leases, holders())
+
+            # Each auditor checks its share's logs ("Gaps and drift"): the
+            # checker of log p runs in auditor p mod 2 only.
+            for instance, port in ((0, s.ports["auditor"]), (1, other_port)):
+                st, _, doc = http_get(port, "/checks", token)
+                assert st == 200, doc
+                logs = sorted(r["attributes"]["log"] for r in json.loads(doc)["data"])
+                assert logs == [p for p in range(P) if p % 2 == instance], (instance, logs)
         finally:
             for d in (a, b):
                 if d.proc.poll() is None:
