@@ -483,25 +483,23 @@ struct take_ctx {
 static int grow_batch(struct consumer *c)
 {
 	size_t cap = c->cap ? c->cap * 2 : 1024;
-	struct event *b = realloc(c->batch, cap * sizeof *b);
-	if (b)
-		c->batch = b;
-	struct event *st = realloc(c->store, cap * sizeof *st);
-	if (st)
-		c->store = st;
-	uint64_t *tag = realloc(c->ev_tag, cap * sizeof *tag);
-	if (tag)
-		c->ev_tag = tag;
-	int64_t *at = realloc(c->arrived_ms, cap * sizeof *at);
-	if (at)
-		c->arrived_ms = at;
-	bool *w = realloc(c->waited, cap * sizeof *w);
-	if (w)
-		c->waited = w;
-	bool *h = realloc(c->hold, cap * sizeof *h);
-	if (h)
-		c->hold = h;
-	if (!b || !st || !tag || !at || !w || !h)
+	bool ok = true;
+#define GROW(p)                                                                                   \
+	do {                                                                                      \
+		void *grown = realloc((p), cap * sizeof *(p));                                    \
+		if (grown)                                                                        \
+			(p) = grown;                                                              \
+		else                                                                              \
+			ok = false;                                                               \
+	} while (0)
+	GROW(c->batch);
+	GROW(c->store);
+	GROW(c->ev_tag);
+	GROW(c->arrived_ms);
+	GROW(c->waited);
+	GROW(c->hold);
+#undef GROW
+	if (!ok)
 		return -1;
 	c->cap = cap;
 	return 0;
