@@ -983,8 +983,8 @@ def parse_args(argv):
     ap.add_argument("--term-clients", type=int, default=6,
                     help="concurrent clients in api-term and auditor-term (6): the stop "
                          "must lose nothing at about 1,000 requests/s")
-    ap.add_argument("--before", type=float, default=5.0,
-                    help="seconds of load before the fault (5)")
+    ap.add_argument("--before", type=float, default=3.0,
+                    help="seconds of load before the fault (3)")
     ap.add_argument("--after", type=float, default=2.0,
                     help="seconds of load after the fault is over (2)")
     ap.add_argument("--outage", type=float, default=10.0,
