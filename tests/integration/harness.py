@@ -397,6 +397,8 @@ class Stack:
             schema.daemons.pop(port, None)
         if failures and exc_type is None:
             raise AssertionError("\n".join(failures))
+        if exc_type is None:  # the daemons' logs are kept for a failure only
+            shutil.rmtree(self.logdir, ignore_errors=True)
         return False
 
     def url(self, name, path):
