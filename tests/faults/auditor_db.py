@@ -83,7 +83,7 @@ class AuditorDB:
             for table in ("data_events", "data_event_changes", "data_event_values",
                           "log_appends", "log_nodes", "log_checkpoints", "data_event_mutations",
                           "data_event_flags", "log_checked", "data_event_version_spans",
-                          "log_leases"):
+                          "log_leases", "data_event_ids"):
                 grants.append(f"GRANT SELECT, INSERT ON {q}.{table} TO '{USER}'@'{host}';")
                 grants.append(f"GRANT SELECT ON {q}.{table} TO '{READER}'@'{host}';")
                 grants.append(f"GRANT SELECT ON {q}.{table} TO '{ERASER}'@'{host}';")
