@@ -9,12 +9,18 @@ scripts/dbsetup.sh's own functions as MariaDB's administrator (a shifted
 clock needs a log that starts empty) and dropped at the end. Needs the
 administrator's socket that ./run.sh exports as MYSQL_UNIX_PORT; skipped (77)
 without it."""
+import base64
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
-from harness import SRC, Stack, run, wait_for
+from harness import BIN, SRC, Stack, error_of, http, run, wait_for
+from test_ledger import canonical_view, checkpoint, parse_checkpoint, verify_inclusion
 
 SOCKET = os.environ.get("MYSQL_UNIX_PORT", "")
 BASE_DB = os.environ.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
@@ -22,6 +28,10 @@ DB = f"{BASE_DB}-ret-{os.getpid()}"[:64]
 SKIP = 77
 DAY_MS = 86400000
 SHIFT = -400  # days: the first events go about 13 months back
+MAINTAINER = os.environ.get("AUDITLOG_AUDITOR_MAINTAINER_USER", "auditor_maintainer")
+RETAINED = tempfile.mkdtemp(prefix="auditlog-retained-")
+# What the first test stored, for the second: the users of each clock.
+STATE = {}
 
 
 def root_sql(sql, database=None, check=True):
@@ -152,7 +162,104 @@ def test_months_split_off_and_days_grow():
             print("EXPLAIN PARTITIONS", sql, "->", plan)
             key = plan[6]
             assert key in ("data_events_target", "data_events_actor"), plan
-        _ = old_user
+        STATE.update(old_user=old_user, new_user=new_user, tok=tok)
+
+
+def grant_drop(on):
+    for host in ("%", "localhost"):
+        verb, prep = ("GRANT", "TO") if on else ("REVOKE", "FROM")
+        root_sql(f"{verb} DROP ON `{DB}`.data_events {prep} '{MAINTAINER}'@'{host}';")
+
+
+def test_retention_exports_records_and_drops():
+    """Retention of 3 months: the month 13 months back is exported (one
+    bundle per log), recorded, and dropped; a refused DROP (as a crash
+    between the record and the drop) loses nothing and exports nothing
+    twice; kept events still prove; /verify passes naming the retained
+    range; a dropped event answers 410 naming its bundle."""
+    back = month_of(today() + SHIFT)
+    old_user, new_user = STATE["old_user"], STATE["new_user"]
+    grant_drop(False)  # the drop fails after the export and the record
+    try:
+        with stack({"AUDITLOG_RETENTION_MONTHS": "3", "AUDITLOG_RETENTION_DIR": RETAINED}) as s:
+            tok = s.token(1)
+            old = s.events(f"/data-events?filter[target]=users:{old_user}", tok)
+            kept = s.events(f"/data-events?filter[target]=users:{new_user}", tok)
+            assert len(old) >= 4 and len(kept) >= 3, (old, kept)
+            recorded = wait_for(lambda: rows("SELECT log_id, first_seq, end_seq, bundle, "
+                                             "LOWER(HEX(sha256)) FROM log_retained"),
+                                timeout=15, what="a log_retained row")
+            assert len(recorded) == 1, recorded
+            log, first, end, name, sha = recorded[0]
+            first, end = int(first), int(end)
+            assert (log, first) == ("0", 0) and end > max(e["attributes"]["seq"] for e in old), \
+                (recorded, old)
+            assert end <= min(e["attributes"]["seq"] for e in kept), (recorded, kept)
+            path = os.path.join(RETAINED, name)
+            mtime = os.stat(path).st_mtime_ns
+            assert hashlib.sha256(open(path, "rb").read()).hexdigest() == sha
+            time.sleep(1)  # a few rounds, each refused its DROP
+            assert part_name(back) in partitions(), partitions()
+            assert rows("SELECT COUNT(*) FROM log_retained") == [["1"]]
+            assert os.stat(path).st_mtime_ns == mtime, "the bundle was written again"
+            assert not [f for f in os.listdir(RETAINED) if f.endswith(".tmp")]
+
+            grant_drop(True)
+            for table in ("data_events", "data_event_changes", "data_event_values",
+                          "data_event_mutations"):
+                wait_for(lambda: partitions(table)[0] == part_name(month_of(today()) - 3),
+                         timeout=15, what=f"{table}'s months up to 4 back dropped "
+                                          f"({partitions(table)})")
+            assert rows("SELECT COUNT(*) FROM log_retained") == [["1"]]
+            assert os.stat(path).st_mtime_ns == mtime, "the bundle was written again"
+            assert rows(f"SELECT COUNT(*) FROM data_events WHERE seq < {end}") == [["0"]]
+            assert rows(f"SELECT COUNT(*) FROM data_event_ids WHERE seq < {end}") != [["0"]]
+
+            # The bundle verifies with the log's key.
+            status, _, vkey = http("GET", s.url("auditor", "/.well-known/auditlog-vkey"))
+            assert status == 200
+            vfile = os.path.join(RETAINED, "vkey")
+            open(vfile, "wb").write(vkey)
+            r = subprocess.run([os.path.join(BIN, "auditlog-verify"), path, "--vkey", vfile],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            lines = open(path, "rb").read().splitlines()
+            header = json.loads(lines[0])
+            assert (header["from"], header["to"], len(lines) - 1) == (0, end, end), header
+            assert {json.loads(x)["id"] for x in lines[1:]} >= {e["id"] for e in old}
+
+            # A kept event's inclusion proof verifies.
+            view = next(e for e in kept if e["attributes"]["action"] == "viewed")
+            note = checkpoint(s, view["attributes"]["seq"] + 1)
+            _, size, root = parse_checkpoint(note)
+            status, _, body = s.request("auditor", "GET", f"/data-events/{view['id']}/proof"
+                                        f"?size={size}", token=tok, raw=True)
+            assert status == 200, (status, body)
+            proof = [base64.b64decode(x) for x in body.decode().split("\n\n")[0].split("\n")[2:]]
+            leaf = hashlib.sha256(b"\x00" + canonical_view(view["attributes"], view["id"])).digest()
+            assert verify_inclusion(view["attributes"]["seq"], size, leaf, proof, root)
+
+            # /verify passes, naming the retained range and its bundle.
+            status, _, doc = s.auditor("GET", "/verify?log=0", token=tok)
+            assert status == 200, (status, doc)
+            a = doc["data"]["attributes"]
+            assert a["retained"] == end and a["bundles"] == [
+                {"from": 0, "to": end, "bundle": name, "sha256": sha}], a
+            status, _, doc = s.auditor("GET", "/verify", token=tok)
+            assert status == 200, (status, doc)
+
+            # A dropped event: 410, naming its bundle.
+            gone = old[0]["id"]
+            for path_ in (f"/data-events/{gone}/proof", f"/data-events/{gone}/leaf"):
+                status, _, doc = s.auditor("GET", path_, token=tok)
+                assert status == 410 and name in error_of(doc)["detail"], (path_, status, doc)
+            status, _, doc = s.auditor("GET", "/export?log=0&from=0", token=tok)
+            assert status == 410 and name in error_of(doc)["detail"], (status, doc)
+            status, _, bundle = s.request("auditor", "GET", "/export?log=0", token=tok, raw=True)
+            assert status == 200, (status, bundle[:300])
+            assert json.loads(bundle.splitlines()[0])["from"] == end
+    finally:
+        grant_drop(True)
 
 
 def main():
@@ -161,9 +268,10 @@ def main():
         sys.exit(SKIP)
     make_db()
     try:
-        run([test_months_split_off_and_days_grow])
+        run([test_months_split_off_and_days_grow, test_retention_exports_records_and_drops])
     finally:
         root_sql(f"DROP DATABASE IF EXISTS `{DB}`", check=False)
+        shutil.rmtree(RETAINED, ignore_errors=True)
 
 
 if __name__ == "__main__":
