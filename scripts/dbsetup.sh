@@ -41,10 +41,11 @@ DB_AUDITOR_TABLES=(data_events data_event_changes data_event_values log_appends 
 	log_checkpoints data_event_mutations data_event_flags log_checked
 	data_event_version_spans log_leases data_event_ids)
 # The tables the maintainer splits into months and drops months of
-# (sql/auditor/0015); and its record of what it dropped, which only it
-# writes and everyone reads.
+# (sql/auditor/0015); its record of what it dropped (insert-only) and the
+# highest versions of the targets it dropped mutations of (which only
+# grow), which only it writes and everyone reads.
 DB_PARTITIONED_TABLES=(data_events data_event_changes data_event_values data_event_mutations)
-DB_RETAINED_TABLE=log_retained
+DB_RETAINED_TABLES=(log_retained data_event_retained_versions)
 
 # SQL string literal and identifier quoting.
 sql_string() {
@@ -120,10 +121,13 @@ db_grant_auditor_users() {
 		for table in "${DB_PARTITIONED_TABLES[@]}"; do
 			sql+="GRANT ALTER, DROP ON $db.$table TO $maintainer@$host;"$'\n'
 		done
-		for user in "$writer" "$reader" "$eraser"; do
-			sql+="GRANT SELECT ON $db.$DB_RETAINED_TABLE TO $user@$host;"$'\n'
+		for table in "${DB_RETAINED_TABLES[@]}"; do
+			for user in "$writer" "$reader" "$eraser"; do
+				sql+="GRANT SELECT ON $db.$table TO $user@$host;"$'\n'
+			done
+			sql+="GRANT SELECT, INSERT ON $db.$table TO $maintainer@$host;"$'\n'
 		done
-		sql+="GRANT SELECT, INSERT ON $db.$DB_RETAINED_TABLE TO $maintainer@$host;"$'\n'
+		sql+="GRANT UPDATE ON $db.data_event_retained_versions TO $maintainer@$host;"$'\n'
 		# The eraser deletes values (and their salts), never what the leaves hold.
 		sql+="GRANT DELETE ON $db.data_event_values TO $eraser@$host;"$'\n'
 		sql+="GRANT UPDATE ON $db.log_checked TO $writer@$host;"$'\n'

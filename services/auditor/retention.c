@@ -199,7 +199,9 @@ static int split_months(struct retention *r, struct db *db)
  *      every event line there (else nothing is dropped), fsync'd, renamed
  *      to <dir>/<name>, the folder fsync'd; then its row in log_retained
  *      (name and SHA-256);
- *   3. ALTER TABLE ... DROP PARTITION.
+ *   3. (data_event_mutations: its targets' highest versions kept in
+ *      data_event_retained_versions, for the checker;)
+ *      ALTER TABLE ... DROP PARTITION.
  * A crash (or a refused DROP) between any two steps leaves a state the
  * next round finishes: a bundle without its row is written again under
  * the same name (with the then latest checkpoint) and recorded once; a
@@ -380,6 +382,27 @@ static int export_month(struct retention *r, struct db *db, const char *part, ui
 	return st > 0 ? DB_ERR : st;
 }
 
+/* Before a month of data_event_mutations goes: the highest version (and
+ * whether it deleted its target) of each target it holds, kept in
+ * data_event_retained_versions, so that the checker flags no gap below a
+ * target's first kept version (checker.c). Only grows: a round run again
+ * after a crash writes the same. part is a name read back from the server;
+ * only pYYYYMM goes into the statement. */
+static int keep_top_versions(struct db *db, const char *part)
+{
+	if (strlen(part) != 7 || part[0] != 'p' || strspn(part + 1, "0123456789") != 6)
+		return DB_ERR;
+	char sql[512];
+	snprintf(sql, sizeof sql,
+	         "INSERT INTO data_event_retained_versions (target_type, target_id, top) "
+	         "SELECT target_type, target_id, MAX(target_version * 2 + (action = 'deleted')) "
+	         "FROM data_event_mutations PARTITION (%s) WHERE target_version > 0 "
+	         "GROUP BY target_type, target_id "
+	         "ON DUPLICATE KEY UPDATE top = GREATEST(top, VALUES(top))",
+	         part);
+	return db_exec(db, sql, NULL, 0, NULL, NULL);
+}
+
 /* Drops the months past the retention from one table (steps 1-3). */
 static int retain_table(struct retention *r, struct db *db, const char *table)
 {
@@ -392,6 +415,9 @@ static int retain_table(struct retention *r, struct db *db, const char *table)
 		bool ready;
 		st = export_month(r, db, p->name[i], p->bound[i], &ready);
 		if (st || !ready)
+			break;
+		if (!strcmp(table, "data_event_mutations") &&
+		    (st = keep_top_versions(db, p->name[i])))
 			break;
 		char sql[128];
 		snprintf(sql, sizeof sql, "ALTER TABLE %s DROP PARTITION %s", table, p->name[i]);

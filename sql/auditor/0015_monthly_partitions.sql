@@ -78,3 +78,16 @@ CREATE TABLE log_retained (
   retained_at TIMESTAMP(3)      NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   PRIMARY KEY (log_id, first_seq)
 ) ENGINE=InnoDB;
+
+-- The highest version of each target whose mutations retention dropped,
+-- so that the checker (services/auditor/checker.h) still knows the versions
+-- below a target's first kept one were stored (they are in a bundle) and
+-- flags no gap there. Written by the maintainer before it drops a month of
+-- data_event_mutations; it only ever grows (GREATEST).
+CREATE TABLE data_event_retained_versions (
+  target_type  VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  target_id    VARCHAR(64) NOT NULL,
+  top          BIGINT UNSIGNED NOT NULL
+               COMMENT 'its highest version times 2, plus 1 when that version deleted it',
+  PRIMARY KEY (target_type, target_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -90,7 +90,8 @@ class AuditorDB:
             # Retention's record (sql/auditor/0015): only the maintainer
             # writes it; everyone reads it.
             for user in (USER, READER, ERASER):
-                grants.append(f"GRANT SELECT ON {q}.log_retained TO '{user}'@'{host}';")
+                for table in ("log_retained", "data_event_retained_versions"):
+                    grants.append(f"GRANT SELECT ON {q}.{table} TO '{user}'@'{host}';")
             grants.append(f"GRANT DELETE ON {q}.data_event_values TO '{ERASER}'@'{host}';")
             grants.append(f"GRANT UPDATE ON {q}.log_checked TO '{USER}'@'{host}';")
             grants.append(f"GRANT UPDATE ON {q}.data_event_version_spans TO '{USER}'@'{host}';")

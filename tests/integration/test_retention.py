@@ -21,8 +21,8 @@ import time
 
 from harness import BIN, SRC, Stack, error_of, http, run, wait_for
 from test_ledger import canonical_view, checkpoint, parse_checkpoint, verify_inclusion
+from test_store_race import SOCKET, root_sql
 
-SOCKET = os.environ.get("MYSQL_UNIX_PORT", "")
 BASE_DB = os.environ.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
 DB = f"{BASE_DB}-ret-{os.getpid()}"[:64]
 SKIP = 77
@@ -32,17 +32,6 @@ MAINTAINER = os.environ.get("AUDITLOG_AUDITOR_MAINTAINER_USER", "auditor_maintai
 RETAINED = tempfile.mkdtemp(prefix="auditlog-retained-")
 # What the first test stored, for the second: the users of each clock.
 STATE = {}
-
-
-def root_sql(sql, database=None, check=True):
-    args = ["mariadb", "--no-defaults", f"--socket={SOCKET}", "-uroot", "--batch",
-            "--skip-column-names"]
-    if database:
-        args.append(database)
-    r = subprocess.run(args, input=sql.encode(), capture_output=True, timeout=120)
-    if r.returncode and check:
-        raise AssertionError(f"mariadb as root failed: {r.stderr.decode(errors='replace')}")
-    return r.stdout.decode()
 
 
 def rows(sql):
@@ -181,7 +170,8 @@ def test_retention_exports_records_and_drops():
     old_user, new_user = STATE["old_user"], STATE["new_user"]
     grant_drop(False)  # the drop fails after the export and the record
     try:
-        with stack({"AUDITLOG_RETENTION_MONTHS": "3", "AUDITLOG_RETENTION_DIR": RETAINED}) as s:
+        with stack({"AUDITLOG_RETENTION_MONTHS": "3", "AUDITLOG_RETENTION_DIR": RETAINED,
+                    "AUDITLOG_CHECK_GRACE_MS": "0", "AUDITLOG_CHECK_MS": "50"}) as s:
             tok = s.token(1)
             old = s.events(f"/data-events?filter[target]=users:{old_user}", tok)
             kept = s.events(f"/data-events?filter[target]=users:{new_user}", tok)
@@ -258,6 +248,23 @@ def test_retention_exports_records_and_drops():
             status, _, bundle = s.request("auditor", "GET", "/export?log=0", token=tok, raw=True)
             assert status == 200, (status, bundle[:300])
             assert json.loads(bundle.splitlines()[0])["from"] == end
+
+            # The old user's version 1 left with its month; its version 2
+            # is no gap for the checker.
+            assert rows("SELECT top FROM data_event_retained_versions WHERE target_type = "
+                        f"'users' AND target_id = '{old_user}'") == [["2"]]
+            status, _, doc = s.api("PATCH", f"/api/users/{old_user}", token=tok, body={
+                "data": {"type": "users", "id": old_user, "attributes": {"name": "Kept"}}})
+            assert status == 200, doc
+            change = wait_for(lambda: [e for e in s.events(
+                f"/data-events?filter[target]=users:{old_user}&filter[action]=changed", tok)],
+                what="the change stored")[0]
+            assert change["attributes"]["targetVersion"] == 2, change
+            wait_for(lambda: int((rows("SELECT checked_to FROM log_checked WHERE log_id = 0")
+                                  or [["0"]])[0][0]) > change["attributes"]["seq"],
+                     what="the checker past the change")
+            assert rows("SELECT flag, detail FROM data_event_flags WHERE target_type = 'users' "
+                        f"AND target_id = '{old_user}'") == []
     finally:
         grant_drop(True)
 
