@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# dbsetup: auditlog's two databases, their four MariaDB users and grants, and
+# dbsetup: auditlog's two databases, their five MariaDB users and grants, and
 # the sql/ migrations, written once for both callers: ./run.sh (through
 # scripts/infra.sh, on its private or a local server) and the installed
 # auditlog-migrate (scripts/auditlog-migrate.in, on a production server).
@@ -69,7 +69,7 @@ create_mysql_user() {
 	done
 }
 
-# db_provision API_DB AUDITOR_DB: the databases and the four users, through
+# db_provision API_DB AUDITOR_DB: the databases and the five users, through
 # db_admin. The API's user gets its database; the audit log's users get
 # their grants after its migrations (db_grant_auditor_users), because
 # grants name its tables.
