@@ -16,6 +16,7 @@
 #include "auditor.h"
 #include "clock.h"
 #include "log.h"
+#include "months.h"
 #include "retention.h"
 
 /* The partitioned tables (sql/auditor/0015), split and dropped together. */
@@ -37,40 +38,6 @@ struct retention {
 	bool stop; /* under lock */
 	bool warned;
 };
-
-/* ---- calendar: days since 1970-01-01 and months (proleptic Gregorian,
- * the civil-from-days algorithm of H. Hinnant's "chrono-Compatible
- * Low-Level Date Algorithms") ---- */
-
-int retention_month_of(uint32_t day)
-{
-	long z = (long)day + 719468;
-	long era = z / 146097;
-	long doe = z - era * 146097;
-	long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	long mp = (5 * doy + 2) / 153;
-	long m = mp < 10 ? mp + 3 : mp - 9;
-	long y = yoe + era * 400 + (m <= 2);
-	return (int)(y * 12 + m - 1);
-}
-
-uint32_t retention_month_start(int month)
-{
-	long y = month / 12, m = month % 12 + 1;
-	y -= m <= 2;
-	long era = y / 400;
-	long yoe = y - era * 400;
-	long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5;
-	long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	long days = era * 146097 + doe - 719468;
-	return days < 0 ? 0 : (uint32_t)days;
-}
-
-void retention_part_name(int month, char buf[16])
-{
-	snprintf(buf, 16, "p%04d%02d", month / 12 % 10000, month % 12 + 1);
-}
 
 /* ---- splitting months off pmax ---- */
 
@@ -101,7 +68,7 @@ static int part_row(void *ctx, const struct db_row *row)
 		p->bound[p->n++] = (uint32_t)bound;
 	}
 	if (bound) {
-		int m = retention_month_of((uint32_t)bound - 1);
+		int m = months_of_day((uint32_t)bound - 1);
 		if (m > p->last)
 			p->last = m;
 	}
@@ -142,7 +109,7 @@ static int split_table(struct retention *r, struct db *db, const char *table)
 		r->warned = true;
 		return DB_OK;
 	}
-	int now = retention_month_of(store_day());
+	int now = months_of_day(store_day());
 	int first = p.last >= 0 ? p.last + 1 : now, last = now + r->cfg.months_ahead;
 	if (first > last)
 		return DB_OK;
@@ -156,16 +123,16 @@ static int split_table(struct retention *r, struct db *db, const char *table)
 	                            table);
 	for (int m = first; m <= last; m++) {
 		char name[16];
-		retention_part_name(m, name);
+		months_part_name(m, name);
 		n += (size_t)snprintf(sql + n, cap - n, "PARTITION %s VALUES LESS THAN (%lu), ", name,
-		                      (unsigned long)retention_month_start(m + 1));
+		                      (unsigned long)months_first_day(m + 1));
 	}
 	snprintf(sql + n, cap - n, "PARTITION pmax VALUES LESS THAN MAXVALUE)");
 	st = db_exec(db, sql, NULL, 0, NULL, NULL);
 	if (!st) {
 		char a[16], b[16];
-		retention_part_name(first, a);
-		retention_part_name(last, b);
+		months_part_name(first, a);
+		months_part_name(last, b);
 		log_info("retention: %s: months %s to %s split off pmax", table, a, b);
 	}
 	free(sql);
@@ -410,7 +377,7 @@ static int retain_table(struct retention *r, struct db *db, const char *table)
 	if (!p)
 		return DB_ERR;
 	int st = read_parts(db, table, p);
-	uint32_t keep = retention_month_start(retention_month_of(store_day()) - r->cfg.months);
+	uint32_t keep = months_first_day(months_of_day(store_day()) - r->cfg.months);
 	for (size_t i = 0; !st && i < p->n && p->bound[i] && p->bound[i] <= keep; i++) {
 		bool ready;
 		st = export_month(r, db, p->name[i], p->bound[i], &ready);

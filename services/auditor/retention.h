@@ -4,7 +4,7 @@
  * data_events, data_event_changes, data_event_values and
  * data_event_mutations are RANGE-partitioned on stored_day (days since
  * 1970-01-01 UTC, store_day: auditor.h), a partition a month named pYYYYMM
- * (rows below the first day of the month after YYYY-MM), then the
+ * (rows below the first day of the month after YYYY-MM; months.h), then the
  * catch-all pmax. Every check_ms the thread:
  *   - splits the months up to months_ahead after the store's month off
  *     pmax (ALTER TABLE ... REORGANIZE PARTITION pmax), so inserts land in
@@ -65,14 +65,5 @@ int retention_end(struct db *db, uint32_t log, uint64_t *end);
  * of log. */
 void retention_reply_gone(struct http_request *req, uint32_t log, uint64_t seq,
                           const struct retained *r);
-
-/* ---- calendar (pure) ---- */
-
-/* Month numbers: year * 12 + (month - 1), for days since 1970-01-01. */
-int retention_month_of(uint32_t day);
-/* The day (since 1970-01-01) the month begins. */
-uint32_t retention_month_start(int month);
-/* The partition name of the month ("p202612"), in buf (8 bytes and more). */
-void retention_part_name(int month, char buf[16]);
 
 #endif

@@ -237,6 +237,22 @@ def test_retention_exports_records_and_drops():
                 {"from": 0, "to": end, "bundle": name, "sha256": sha}], a
             status, _, doc = s.auditor("GET", "/verify", token=tok)
             assert status == 200, (status, doc)
+            # ... and still holds the retained positions' leaf hashes to the
+            # checkpoints: one bit of the first changed is found.
+            kept_hex = rows("SELECT HEX(leaf_hashes) FROM log_appends WHERE log_id = 0 AND "
+                            "first_seq = 0")[0][0]
+            root_sql("UPDATE log_appends SET leaf_hashes = CONCAT(UNHEX(LPAD(HEX(ASCII("
+                     "leaf_hashes) ^ 1), 2, '0')), SUBSTRING(leaf_hashes, 2)) WHERE log_id = 0 "
+                     "AND first_seq = 0", DB)
+            try:
+                status, _, doc = s.auditor("GET", "/verify?log=0", token=tok)
+                assert status == 409 and error_of(doc)["meta"]["reason"] == \
+                    "checkpoint-mismatch", (status, doc)
+            finally:
+                root_sql(f"UPDATE log_appends SET leaf_hashes = UNHEX('{kept_hex}') WHERE "
+                         "log_id = 0 AND first_seq = 0", DB)
+            status, _, doc = s.auditor("GET", "/verify?log=0", token=tok)
+            assert status == 200, (status, doc)
 
             # A dropped event: 410, naming its bundle.
             gone = old[0]["id"]
