@@ -459,6 +459,26 @@ void retention_reply_gone(struct http_request *req, uint32_t log, uint64_t seq,
 
 /* ---- the thread ---- */
 
+static int lock_row(void *ctx, const struct db_row *row)
+{
+	*(bool *)ctx = row->val[0] && !strcmp(row->val[0], "1");
+	return 0;
+}
+
+/* Takes (or gives back) the database's named lock of the maintenance, so
+ * that of several auditors on one database one runs a round at a time (two
+ * would split the same month, or write the same bundle). Not waiting:
+ * *mine false means another runs one now; this one tries at its next. */
+static int round_lock(struct db *db, bool take, bool *mine)
+{
+	*mine = false;
+	int st = db_query(db,
+	                  take ? "SELECT GET_LOCK(CONCAT('auditlog-maintenance:', DATABASE()), 0)"
+	                       : "SELECT RELEASE_LOCK(CONCAT('auditlog-maintenance:', DATABASE()))",
+	                  NULL, 0, lock_row, mine);
+	return st < 0 ? st : DB_OK;
+}
+
 /* Sleeps up to ms unless stopping; returns whether to stop. */
 static bool nap(struct retention *r, int ms)
 {
@@ -482,10 +502,18 @@ static void *retention_main(void *arg)
 			db = NULL;
 			st = DB_ERR_GONE;
 		}
+		bool mine = false;
 		if (!st)
+			st = round_lock(db, true, &mine);
+		if (!st && mine) {
 			st = split_months(r, db);
-		if (!st)
-			st = retain(r, db);
+			if (!st)
+				st = retain(r, db);
+			bool ignored;
+			int unlocked = round_lock(db, false, &ignored);
+			if (!st)
+				st = unlocked;
+		}
 		if (st) {
 			if (!failing)
 				log_warn("retention: the maintenance of the monthly partitions failed (%s, as "
