@@ -349,6 +349,13 @@ static int export_month(struct retention *r, struct db *db, const char *part, ui
 	return st > 0 ? DB_ERR : st;
 }
 
+/* Whether a partition's name is one of ours, pYYYYMM: the only names that
+ * go into the statements below. */
+static bool our_month(const char *part)
+{
+	return strlen(part) == 7 && part[0] == 'p' && strspn(part + 1, "0123456789") == 6;
+}
+
 /* Before a month of data_event_mutations goes: the highest version (and
  * whether it deleted its target) of each target it holds, kept in
  * data_event_retained_versions, so that the checker flags no gap below a
@@ -357,8 +364,6 @@ static int export_month(struct retention *r, struct db *db, const char *part, ui
  * only pYYYYMM goes into the statement. */
 static int keep_top_versions(struct db *db, const char *part)
 {
-	if (strlen(part) != 7 || part[0] != 'p' || strspn(part + 1, "0123456789") != 6)
-		return DB_ERR;
 	char sql[512];
 	snprintf(sql, sizeof sql,
 	         "INSERT INTO data_event_retained_versions (target_type, target_id, top) "
@@ -379,6 +384,13 @@ static int retain_table(struct retention *r, struct db *db, const char *table)
 	int st = read_parts(db, table, p);
 	uint32_t keep = months_first_day(months_of_day(store_day()) - r->cfg.months);
 	for (size_t i = 0; !st && i < p->n && p->bound[i] && p->bound[i] <= keep; i++) {
+		if (!our_month(p->name[i])) {
+			log_error("retention: %s has a partition %s that is no month of ours; nothing "
+			          "after it is dropped",
+			          table, p->name[i]);
+			st = DB_ERR;
+			break;
+		}
 		bool ready;
 		st = export_month(r, db, p->name[i], p->bound[i], &ready);
 		if (st || !ready)

@@ -264,6 +264,14 @@ def test_retention_exports_records_and_drops():
             status, _, bundle = s.request("auditor", "GET", "/export?log=0", token=tok, raw=True)
             assert status == 200, (status, bundle[:300])
             assert json.loads(bundle.splitlines()[0])["from"] == end
+            # Every log's bundle too, each log from its first kept position.
+            status, _, bundle = s.request("auditor", "GET", "/export", token=tok, raw=True)
+            assert status == 200, (status, bundle[:300])
+            every = os.path.join(RETAINED, "every-log.ndjson")
+            open(every, "wb").write(bundle)
+            r = subprocess.run([os.path.join(BIN, "auditlog-verify"), every, "--vkey", vfile],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, (r.stdout, r.stderr)
 
             # The old user's version 1 left with its month; its version 2
             # is no gap for the checker.
