@@ -72,7 +72,8 @@ LOG_KEY = os.path.abspath(E.get("AUDITLOG_LOG_KEY") or
 # in memory and halts when rows it wrote vanish.
 LOG_TABLES = ("data_event_values", "data_event_changes", "log_appends", "log_nodes",
               "log_checkpoints", "data_event_mutations", "data_event_flags", "log_checked",
-              "data_event_version_spans", "data_events", "log_leases")
+              "data_event_version_spans", "data_events", "log_leases", "data_event_ids",
+              "log_retained", "data_event_retained_versions")
 
 SIZES = {
     "full": dict(runs=3, warm_s=5, get_s=60, cmp_s=15, patch_s=15, web_s=10, query_s=8,
@@ -1747,8 +1748,13 @@ class Bench:
             "base": {"db": f"{AUDITOR_DB}-ab-base", "bin": base_bin,
                      "sql": os.path.join(base_src, "sql", "auditor"),
                      # a base with the log of record needs its tables' grants too
-                     "tables": tuple(t for t in LOG_TABLES if t != "log_leases" or glob.glob(
-                         os.path.join(base_src, "sql", "auditor", "*log_leases*")))
+                     "tables": tuple(t for t in LOG_TABLES if glob.glob(os.path.join(
+                         base_src, "sql", "auditor", {"log_leases": "*log_leases*",
+                                                      "data_event_ids": "*monthly_partitions*",
+                                                      "log_retained": "*monthly_partitions*",
+                                                      "data_event_retained_versions":
+                                                          "*monthly_partitions*"}
+                         .get(t, "*"))))
                      if glob.glob(os.path.join(base_src, "sql", "auditor", "*log_of_record*"))
                      else ("data_event_changes", "data_events")},
             "head": {"db": f"{AUDITOR_DB}-ab-head", "bin": BIN,

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# dbsetup: auditlog's two databases, their four MariaDB users and grants, and
+# dbsetup: auditlog's two databases, their five MariaDB users and grants, and
 # the sql/ migrations, written once for both callers: ./run.sh (through
 # scripts/infra.sh, on its private or a local server) and the installed
 # auditlog-migrate (scripts/auditlog-migrate.in, on a production server).
@@ -16,15 +16,20 @@
 # and sets the users' variables the daemons read (README "Configuration"):
 # AUDITLOG_MYSQL_USER/_PASSWORD (the API), AUDITLOG_AUDITOR_MYSQL_USER/
 # _PASSWORD (the log's writer), AUDITLOG_AUDITOR_READER_USER/_PASSWORD,
-# AUDITLOG_AUDITOR_ERASER_USER/_PASSWORD.
+# AUDITLOG_AUDITOR_ERASER_USER/_PASSWORD, AUDITLOG_AUDITOR_MAINTAINER_USER/
+# _PASSWORD.
 #
 # Who may do what is part of what the product promises (README "Nobody
 # rewrites the log"): the API's user owns the API's database and has no
 # right on the audit log's; the log's writer may INSERT and SELECT its
 # tables and UPDATE only two that are not the log (the checker's bookmark,
 # the version spans, which only widen); the reader may only SELECT; the
-# eraser may SELECT and DELETE from data_event_values alone. No user of
-# ours may UPDATE, DELETE, ALTER, DROP or TRUNCATE the log itself.
+# eraser may SELECT and DELETE from data_event_values alone; the maintainer
+# (services/auditor/retention.h) may ALTER and DROP the four monthly
+# partitioned event tables (to split months off and drop retained ones) and
+# INSERT into log_retained, nothing else. No user of ours may UPDATE,
+# DELETE, ALTER, DROP or TRUNCATE the log of record itself (log_appends,
+# log_nodes, log_checkpoints).
 
 # The hosts each account is created at ("%": any address). A caller may
 # narrow them before db_prepare (auditlog-migrate --user-host).
@@ -34,7 +39,13 @@ DB_USER_HOSTS=("%" localhost)
 # reader and the eraser (SELECT). A migration that adds a table adds it here.
 DB_AUDITOR_TABLES=(data_events data_event_changes data_event_values log_appends log_nodes
 	log_checkpoints data_event_mutations data_event_flags log_checked
-	data_event_version_spans log_leases)
+	data_event_version_spans log_leases data_event_ids)
+# The tables the maintainer splits into months and drops months of
+# (sql/auditor/0015); its record of what it dropped (insert-only) and the
+# highest versions of the targets it dropped mutations of (which only
+# grow), which only it writes and everyone reads.
+DB_PARTITIONED_TABLES=(data_events data_event_changes data_event_values data_event_mutations)
+DB_RETAINED_TABLES=(log_retained data_event_retained_versions)
 
 # SQL string literal and identifier quoting.
 sql_string() {
@@ -58,7 +69,7 @@ create_mysql_user() {
 	done
 }
 
-# db_provision API_DB AUDITOR_DB: the databases and the four users, through
+# db_provision API_DB AUDITOR_DB: the databases and the five users, through
 # db_admin. The API's user gets its database; the audit log's users get
 # their grants after its migrations (db_grant_auditor_users), because
 # grants name its tables.
@@ -71,6 +82,8 @@ db_provision() {
 	sql+=$(create_mysql_user "$AUDITLOG_AUDITOR_MYSQL_USER" "$AUDITLOG_AUDITOR_MYSQL_PASSWORD")$'\n'
 	sql+=$(create_mysql_user "$AUDITLOG_AUDITOR_READER_USER" "$AUDITLOG_AUDITOR_READER_PASSWORD")$'\n'
 	sql+=$(create_mysql_user "$AUDITLOG_AUDITOR_ERASER_USER" "$AUDITLOG_AUDITOR_ERASER_PASSWORD")$'\n'
+	sql+=$(create_mysql_user "${AUDITLOG_AUDITOR_MAINTAINER_USER:-auditor_maintainer}" \
+		"${AUDITLOG_AUDITOR_MAINTAINER_PASSWORD:-auditor_maintainer}")$'\n'
 	user=$(sql_string "$AUDITLOG_MYSQL_USER")
 	for host in "${DB_USER_HOSTS[@]}"; do
 		sql+="GRANT ALL PRIVILEGES ON $(sql_ident "$api_db").* TO $user@$(sql_string "$host");"$'\n'
@@ -91,8 +104,9 @@ db_provision() {
 # bookmark (log_checked) and the version spans, which only widen
 # (sql/auditor/0012_version_spans.sql).
 db_grant_auditor_users() {
-	local db sql="" host writer reader eraser table
+	local db sql="" host writer reader eraser maintainer table user
 	db=$(sql_ident "$1")
+	maintainer=$(sql_string "${AUDITLOG_AUDITOR_MAINTAINER_USER:-auditor_maintainer}")
 	writer=$(sql_string "$AUDITLOG_AUDITOR_MYSQL_USER")
 	reader=$(sql_string "$AUDITLOG_AUDITOR_READER_USER")
 	eraser=$(sql_string "$AUDITLOG_AUDITOR_ERASER_USER")
@@ -102,7 +116,18 @@ db_grant_auditor_users() {
 			sql+="GRANT SELECT, INSERT ON $db.$table TO $writer@$host;"$'\n'
 			sql+="GRANT SELECT ON $db.$table TO $reader@$host;"$'\n'
 			sql+="GRANT SELECT ON $db.$table TO $eraser@$host;"$'\n'
+			sql+="GRANT SELECT ON $db.$table TO $maintainer@$host;"$'\n'
 		done
+		for table in "${DB_PARTITIONED_TABLES[@]}"; do
+			sql+="GRANT ALTER, DROP ON $db.$table TO $maintainer@$host;"$'\n'
+		done
+		for table in "${DB_RETAINED_TABLES[@]}"; do
+			for user in "$writer" "$reader" "$eraser"; do
+				sql+="GRANT SELECT ON $db.$table TO $user@$host;"$'\n'
+			done
+			sql+="GRANT SELECT, INSERT ON $db.$table TO $maintainer@$host;"$'\n'
+		done
+		sql+="GRANT UPDATE ON $db.data_event_retained_versions TO $maintainer@$host;"$'\n'
 		# The eraser deletes values (and their salts), never what the leaves hold.
 		sql+="GRANT DELETE ON $db.data_event_values TO $eraser@$host;"$'\n'
 		sql+="GRANT UPDATE ON $db.log_checked TO $writer@$host;"$'\n'

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "auth.h"
 #include "cursor.h"
@@ -24,6 +25,7 @@
 struct stream_logs;
 struct consumer;
 struct replica;
+struct retention;
 
 #define CONSUMERS_MAX MQ_PARTITIONS_MAX /* consumer threads at most */
 /* Log ids: 0 .. partitions - 1 store the partitions (mq.h); auditor i's
@@ -43,6 +45,8 @@ struct auditor {
 	struct replica *replica;
 	struct db_config writer; /* the consumer: INSERT and SELECT only */
 	struct db_config eraser; /* erasures: SELECT, and DELETE on data_event_values */
+	struct db_config maintainer; /* retention.h: ALTER and DROP on the event tables */
+	struct retention *retention; /* the maintenance thread (retention.h) */
 	struct auth_key *public_key;
 	struct httpc_url api; /* answers token introspection */
 	/* Whether a token's user exists and is an auditor now, as the API
@@ -103,6 +107,14 @@ int store_insert_batch(struct db *db, struct ledger *ledger, const struct event 
 /* Prepares the write side once (its statements' text, its metrics:
  * metrics.h); store_insert_batch does it too, at its first call. */
 void store_init(void);
+/* The store's day: days since 1970-01-01 UTC by the wall clock, plus the
+ * shift set below; what a batch's rows are stored under (stored_day, the
+ * key of the event tables' monthly partitions: sql/auditor/0015) unless
+ * its log's last day is later (ledger_day). */
+uint32_t store_day(void);
+/* Shifts store_day by days (AUDITLOG_TEST_DAY_SHIFT: tests store events
+ * months back, then let retention drop them). */
+void store_set_day_shift(int days);
 
 /* The highest version stored of each *events[i]'s target into last[i] (0:
  * none stored), for i < n: reorder.h's lookup for the consumer, ctx its
@@ -393,5 +405,17 @@ void h_export(struct http_request *req);
 struct log_event;
 struct jcs_buf;
 int export_event_line(const struct log_event *e, struct jcs_buf *out);
+/* Writes the bundle of positions [from, to) of log, with its stored
+ * checkpoint cp (borrowed; cp->size >= to) and no pin, to out (the
+ * caller's: it flushes and closes it): what GET /export?log=L&from=M&to=N
+ * gives when cp is the latest. *events counts the event lines written.
+ * Returns DB_OK, a db status, EXPORT_INCOMPLETE (a stored hash that the
+ * borders need is missing) or EXPORT_UNWRITABLE (a stored event could not
+ * be written: the bundle lacks it). Retention (retention.c) writes its
+ * bundles with it. */
+#define EXPORT_INCOMPLETE 1
+#define EXPORT_UNWRITABLE 2
+int export_range_file(struct db *db, uint32_t log, const struct stored_checkpoint *cp,
+                      uint64_t from, uint64_t to, FILE *out, uint64_t *events);
 
 #endif

@@ -87,6 +87,12 @@ struct found {
 	bool deleted; /* its action, where the statement gives one */
 };
 
+static int top_row(void *arg, const struct db_row *row)
+{
+	*(uint64_t *)arg = row->val[0] ? strtoull(row->val[0], NULL, 10) : 0;
+	return 0;
+}
+
 static int found_row(void *arg, const struct db_row *row)
 {
 	struct found *f = arg;
@@ -102,6 +108,10 @@ static const char sql_below[] =
     "SELECT target_version, " SQL_ID("event_id") ", action FROM data_event_mutations "
     "WHERE target_type = ? AND target_id = ? AND target_version < ? "
     "ORDER BY target_version DESC LIMIT 1";
+/* The highest version of the target whose month retention dropped
+ * (sql/auditor/0015), times 2, plus 1 when it deleted the target. */
+static const char sql_retained_top[] =
+    "SELECT top FROM data_event_retained_versions WHERE target_type = ? AND target_id = ?";
 /* The lowest version of the target above v, wherever the log holds it
  * (one seek down data_event_mutations_version: ordering by anything past
  * its columns would sort the whole range above v, every version of a long
@@ -180,6 +190,18 @@ static int check_version(struct run *r)
 	int st = db_query(r->db, sql_below, k, 3, found_row, &below);
 	if (st < 0)
 		return st;
+	/* Versions below the first kept one may have left with their month
+	 * (retention.h): the highest of those stands in for them. */
+	if (v > 1 && (!below.found || below.version < v - 1)) {
+		uint64_t top = 0;
+		if ((st = db_query(r->db, sql_retained_top, k, 2, top_row, &top)) < 0)
+			return st;
+		if (top && (int64_t)(top / 2) < v && (!below.found || (int64_t)(top / 2) > below.version))
+			below = (struct found){.found = true,
+			                       .version = (int64_t)(top / 2),
+			                       .id = "retained away",
+			                       .deleted = top & 1};
+	}
 	if (v > 1 && (!below.found || below.version < v - 1)) {
 		long long from = below.found ? (long long)below.version + 1 : 1, to = v - 1;
 		char missing[96];

@@ -19,6 +19,7 @@
 #include "log_read.h"
 #include "log_set.h"
 #include "reads.h"
+#include "retention.h"
 
 #define FLUSH_AT (1u << 20)
 
@@ -70,7 +71,7 @@ int export_event_line(const struct log_event *e, struct jcs_buf *out)
 static int on_event(void *ctx, const struct log_event *e)
 {
 	struct exporter *x = ctx;
-	if (atomic_load(&x->a->stopping))
+	if (x->a && atomic_load(&x->a->stopping))
 		return DB_ERR_GONE;
 	int st = export_event_line(e, &x->buf);
 	if (st) {
@@ -202,10 +203,11 @@ static int read_pins(struct http_request *req, struct db *db, struct sections *a
 	return 0;
 }
 
-/* Writes sec's header (logs: the bundle's, when it spans several) and its
- * events to x. Returns 0, or -1 after replying. */
-static int write_section(struct http_request *req, struct db *db, struct exporter *x,
-                         const struct section *sec, const struct log_set *logs)
+/* Writes sec's header (logs: the bundle's, when it spans several; NULL or
+ * one: none) and its events to x. Returns DB_OK, a db status, or
+ * EXPORT_INCOMPLETE when a stored hash the borders need is missing. */
+static int section_write(struct db *db, struct exporter *x, const struct section *sec,
+                         const struct log_set *logs)
 {
 	/* The origin: the checkpoint's first line. */
 	char origin[1024];
@@ -225,17 +227,12 @@ static int write_section(struct http_request *req, struct db *db, struct exporte
 	    merkle_border_right(sec->to, sec->cp.size, &src, r, &nr) ||
 	    (sec->has_pin && merkle_consistency_proof(sec->pin, sec->cp.size, &src, c, &nc))) {
 		free(borders);
-		http_reply_error(req, ts.status ? 503 : 409,
-		                 ts.status ? "Service unavailable" : "The stored tree is incomplete",
-		                 "Log %u: the bundle's borders could not be made: %s.",
-		                 (unsigned)sec->log,
-		                 ts.status ? db_status_string(ts.status)
-		                           : "a stored hash is missing (GET /verify names the position)");
-		return -1;
+		return !borders ? DB_ERR : ts.status ? ts.status : EXPORT_INCOMPLETE;
 	}
+	bool many = logs && logs->n > 1;
 	struct bundle_header h = {.log = sec->log,
-	                          .logs = logs->n > 1 ? logs->ids : NULL,
-	                          .nlogs = logs->n > 1 ? logs->n : 0,
+	                          .logs = many ? logs->ids : NULL,
+	                          .nlogs = many ? logs->n : 0,
 	                          .origin = origin,
 	                          .from = sec->from,
 	                          .to = sec->to,
@@ -249,13 +246,29 @@ static int write_section(struct http_request *req, struct db *db, struct exporte
 	                          .pin_size = sec->pin,
 	                          .consistency = (const uint8_t (*)[32])c,
 	                          .nconsistency = nc};
-	int st = bundle_header_write(&h, &x->buf);
+	int st = bundle_header_write(&h, &x->buf) ? DB_ERR : DB_OK;
 	free(borders);
 	x->failed = 0;
 	if (!st)
 		st = log_read_range(db, sec->log, sec->from, sec->to, on_event, x);
 	if (!st && flush(x))
 		st = DB_ERR;
+	return st;
+}
+
+/* section_write for the handler: replies when it fails. Returns 0, or -1
+ * after replying. */
+static int write_section(struct http_request *req, struct db *db, struct exporter *x,
+                         const struct section *sec, const struct log_set *logs)
+{
+	int st = section_write(db, x, sec, logs);
+	if (st == EXPORT_INCOMPLETE) {
+		http_reply_error(req, 409, "The stored tree is incomplete",
+		                 "Log %u: the bundle's borders could not be made: a stored hash is "
+		                 "missing (GET /verify names the position).",
+		                 (unsigned)sec->log);
+		return -1;
+	}
 	if (st) {
 		http_reply_error(req, 503, "Service unavailable", "The bundle could not be written.");
 		return -1;
@@ -265,6 +278,20 @@ static int write_section(struct http_request *req, struct db *db, struct exporte
 		         "written (%s); the bundle lacks it",
 		         (unsigned)sec->log, sec->from, sec->to, leaf_status_string(x->failed));
 	return 0;
+}
+
+int export_range_file(struct db *db, uint32_t log, const struct stored_checkpoint *cp,
+                      uint64_t from, uint64_t to, FILE *out, uint64_t *events)
+{
+	struct exporter x = {.out = out};
+	struct section sec = {.log = log, .cp = *cp, .from = from, .to = to};
+	*events = 0;
+	int st = from <= to && to <= cp->size && cp->note ? section_write(db, &x, &sec, NULL) : DB_ERR;
+	if (!st && x.failed)
+		st = EXPORT_UNWRITABLE;
+	*events = x.events;
+	jcs_buf_free(&x.buf);
+	return st;
 }
 
 /* The sections asked: the logs of ?log=, log 0 for a range or a plain pin
@@ -333,14 +360,36 @@ void h_export(struct http_request *req)
 	struct db *db = auditor_reader(req);
 	if (!db || find_sections(req, db, &all))
 		goto out;
+	/* A log's positions retained away (retention.h) are in their bundles,
+	 * not here: an export begins at the first kept one unless asked to
+	 * begin before it, which gets 410 naming the bundle. */
+	for (size_t i = 0; i < all.n; i++) {
+		uint64_t kept;
+		if (retention_end(db, all.s[i].log, &kept)) {
+			http_reply_error(req, 503, "Service unavailable", "The audit log could not be read.");
+			goto out;
+		}
+		all.s[i].from = kept < all.s[i].to ? kept : all.s[i].to;
+	}
 	if (all.n == 1) {
 		long from, to;
 		struct section *sec = &all.s[0];
-		if (http_query_int(req, "from", 0, (long)sec->cp.size, 0, &from) ||
+		if (http_query_int(req, "from", 0, (long)sec->cp.size, (long)sec->from, &from) ||
 		    http_query_int(req, "to", 0, (long)sec->cp.size, (long)sec->cp.size, &to))
 			goto out;
+		if (from > to && !query_get(http_query(req), "from"))
+			from = 0; /* all of [0, to) was retained away: 410 below */
 		if (from > to) {
 			http_reply_param_error(req, "from", "Invalid range", "from must not be above to.");
+			goto out;
+		}
+		struct retained gone;
+		if (from < to && retention_find(db, sec->log, (uint64_t)from, &gone)) {
+			http_reply_error(req, 503, "Service unavailable", "The audit log could not be read.");
+			goto out;
+		}
+		if (from < to && gone.found) {
+			retention_reply_gone(req, sec->log, (uint64_t)from, &gone);
 			goto out;
 		}
 		sec->from = (uint64_t)from;

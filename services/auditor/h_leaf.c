@@ -17,6 +17,7 @@
 #include "jcs.h"
 #include "log_read.h"
 #include "reads.h"
+#include "retention.h"
 #include "sql_id.h"
 
 /* The event's row: where it is, who it is by and what it is about (what
@@ -75,6 +76,32 @@ static int on_event(void *ctx, const struct log_event *e)
 	return 0;
 }
 
+static int id_position_row(void *ctx, const struct db_row *row)
+{
+	uint64_t *p = ctx;
+	p[0] = 1;
+	p[1] = strtoull(row->val[0], NULL, 10);
+	p[2] = strtoull(row->val[1], NULL, 10);
+	return 0;
+}
+
+/* Whether the event id, whose row is gone, stood at a position that was
+ * retained away: gone->found, with its log and position. */
+static int retained_event(struct db *db, const char *id, uint32_t *log, uint64_t *seq,
+                          struct retained *gone)
+{
+	uint64_t p[3] = {0};
+	struct db_value v[] = {DB_TEXT(id)};
+	int st = db_query(db, "SELECT log_id, seq FROM data_event_ids WHERE event_id = " SQL_ID_ARG, v,
+	                  1, id_position_row, p);
+	*gone = (struct retained){0};
+	if (st || !p[0])
+		return st < 0 ? st : st ? DB_ERR : DB_OK;
+	*log = (uint32_t)p[1];
+	*seq = p[2];
+	return retention_find(db, *log, *seq, gone);
+}
+
 /* One answer for a database that could not be read. */
 static void reply_unread(struct http_request *req, int st)
 {
@@ -87,6 +114,7 @@ void h_leaf(struct http_request *req)
 	const char *id = http_param(req, 0);
 	struct leaf_row row = {0};
 	struct leaf_line line = {.id = id};
+	struct retained gone = {0};
 	if (!uuid_valid(id, strlen(id))) {
 		http_reply_error(req, 404, "Not found", "No data event has this id.");
 		return;
@@ -104,6 +132,17 @@ void h_leaf(struct http_request *req)
 		goto out;
 	}
 	const char *const event[] = {"event", id, NULL};
+	if (!row.found && !(st = retained_event(db, id, &row.log, &row.seq, &gone)) && gone.found) {
+		/* Its month was retained away: who it was about went with it, so
+		 * the answer names only the bundle (as a proof's does). */
+		if (!reads_record_log(req, READS_LEAF, row.log, event))
+			retention_reply_gone(req, row.log, row.seq, &gone);
+		goto out;
+	}
+	if (st) {
+		reply_unread(req, st);
+		goto out;
+	}
 	if (!row.found) {
 		/* Asked and not found: recorded as a read of the log itself (log
 		 * 0), as the event's target is unknown. */

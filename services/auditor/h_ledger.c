@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "auditor.h"
+#include "retention.h"
 #include "b64.h"
 #include "jcs.h"
 #include "log_set.h"
@@ -206,8 +207,10 @@ void h_proof(struct http_request *req)
 	struct position at = {0};
 	struct stored_checkpoint cp;
 	struct db_value v[] = {DB_TEXT(id)};
-	int st = db_query(db, "SELECT log_id, seq FROM data_events WHERE event_id = " SQL_ID_ARG, v,
-	                  1, position_row, &at);
+	/* data_event_ids: one index, unpartitioned, and still there for an
+	 * event whose month was retained away (retention.h). */
+	int st = db_query(db, "SELECT log_id, seq FROM data_event_ids WHERE event_id = " SQL_ID_ARG,
+	                  v, 1, position_row, &at);
 	if (st) {
 		http_reply_error(req, 503, "Service unavailable", "The audit log could not be read (%s).",
 		                 db_status_string(st < 0 ? st : DB_ERR));
@@ -222,6 +225,16 @@ void h_proof(struct http_request *req)
 	}
 	uint32_t log = at.log;
 	uint64_t seq = at.seq;
+	struct retained gone;
+	if ((st = retention_find(db, log, seq, &gone))) {
+		http_reply_error(req, 503, "Service unavailable", "The audit log could not be read (%s).",
+		                 db_status_string(st));
+		return;
+	}
+	if (gone.found) {
+		retention_reply_gone(req, log, seq, &gone);
+		return;
+	}
 	if (log_set_opening(req, log) || find_checkpoint(req, db, log, given, (uint64_t)size, "size", &cp))
 		return;
 	if (seq >= cp.size) {

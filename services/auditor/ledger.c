@@ -53,6 +53,7 @@ struct ledger {
 	uint64_t turn_waited_ns, turns_failed;
 	struct merkle_frontier unknown; /* an append whose COMMIT was lost (size 0: none) */
 	uint64_t signed_size;
+	uint32_t day; /* the latest day claimed (ledger_day) */
 	int64_t pending_since_ms; /* when the first unsigned event was committed; 0: none */
 	char *latest;             /* the latest signed note */
 	int64_t latest_ms;        /* when it was signed (ledger_checkpoint) */
@@ -339,21 +340,56 @@ void ledger_end(struct ledger *l, struct ledger_append *a, enum ledger_outcome o
 	a->ticket = 0;
 }
 
+struct end_row {
+	uint64_t size;
+	uint32_t day;
+};
+
 static int size_row(void *ctx, const struct db_row *row)
 {
-	*(uint64_t *)ctx = row->val[0] ? strtoull(row->val[0], NULL, 10) : 0;
+	struct end_row *e = ctx;
+	e->size = row->val[0] ? strtoull(row->val[0], NULL, 10) : 0;
+	e->day = row->val[1] ? (uint32_t)strtoul(row->val[1], NULL, 10) : 0;
 	return 0;
 }
 
+/* The log's stored size; its last append's day becomes the ledger's when
+ * later (ledger_day). */
 static int stored_size(struct ledger *l, struct db *db, uint64_t *size)
 {
 	struct db_value k[] = {DB_INT(l->log)};
-	*size = 0;
+	struct end_row e = {0};
 	int st = db_query(db,
-	                  "SELECT first_seq + LENGTH(leaf_hashes) DIV 32 FROM log_appends "
+	                  "SELECT first_seq + LENGTH(leaf_hashes) DIV 32, stored_day FROM log_appends "
 	                  "WHERE log_id = ? ORDER BY first_seq DESC LIMIT 1",
-	                  k, 1, size_row, size);
+	                  k, 1, size_row, &e);
+	*size = e.size;
+	if (st >= 0) {
+		pthread_mutex_lock(&l->lock);
+		if (e.day > l->day)
+			l->day = e.day;
+		pthread_mutex_unlock(&l->lock);
+	}
 	return st < 0 ? st : DB_OK;
+}
+
+uint32_t ledger_day(struct ledger *l)
+{
+	pthread_mutex_lock(&l->lock);
+	uint32_t day = l->day;
+	pthread_mutex_unlock(&l->lock);
+	return day;
+}
+
+int ledger_claim_day(struct ledger *l, const struct ledger_append *a, uint32_t day)
+{
+	(void)a; /* the append lock it holds keeps claims in ticket order */
+	pthread_mutex_lock(&l->lock);
+	int st = day < l->day ? -1 : 0;
+	if (!st)
+		l->day = day;
+	pthread_mutex_unlock(&l->lock);
+	return st;
 }
 
 /* Checks that the log's stored end is the committed frontier's. When it

@@ -149,6 +149,17 @@ enum ledger_outcome { LEDGER_COMMITTED, LEDGER_ROLLED_BACK, LEDGER_UNKNOWN };
  * held): a->f becomes the ledger's committed frontier when it committed,
  * is kept aside for the check after a lost COMMIT (LEDGER_UNKNOWN). */
 void ledger_end(struct ledger *l, struct ledger_append *a, enum ledger_outcome outcome);
+/* Days (sql/auditor/0015: stored_day). The rows of an append are stored
+ * under one day, and days never go down along a log's positions, so the
+ * months that retention drops are a prefix of each log.
+ * ledger_day: the latest day claimed so far (read back from the log's last
+ * append at open and at taking over); an append chooses
+ * max(store_day(), ledger_day()) before it begins. ledger_claim_day, under
+ * the append lock (between ledger_begin and ledger_reserve), makes day the
+ * log's latest and returns 0, or returns -1 when an earlier append claimed
+ * a later day (the caller rolls back and chooses again). */
+uint32_t ledger_day(struct ledger *l);
+int ledger_claim_day(struct ledger *l, const struct ledger_append *a, uint32_t day);
 /* Halts the ledger with reason (a string literal). Callable with the
  * append lock held or not. */
 void ledger_halt(struct ledger *l, const char *reason);

@@ -13,6 +13,7 @@
 #include "reads.h"
 #include "reorder.h"
 #include "replica.h"
+#include "retention.h"
 #include "stream_logs.h"
 
 static struct config_setting settings[] = {
@@ -32,6 +33,24 @@ static struct config_setting settings[] = {
      "data_event_values only.", NULL, 0},
     {"mysql-eraser-password", "AUDITLOG_AUDITOR_ERASER_PASSWORD", "auditor_eraser",
      CONFIG_STRING, 0, 0, "Its password.", NULL, 0},
+    /* The monthly partitions and retention (retention.h) as a user that
+     * may ALTER and DROP the event tables and nothing else of the log. */
+    {"mysql-maintainer-user", "AUDITLOG_AUDITOR_MAINTAINER_USER", "auditor_maintainer",
+     CONFIG_STRING, 0, 0, "MySQL user that splits the event tables' months off and drops "
+     "retained ones: ALTER and DROP on those tables, SELECT on the log.", NULL, 0},
+    {"mysql-maintainer-password", "AUDITLOG_AUDITOR_MAINTAINER_PASSWORD", "auditor_maintainer",
+     CONFIG_STRING, 0, 0, "Its password.", NULL, 0},
+    {"maintenance-ms", "AUDITLOG_MAINTENANCE_MS", "3600000", CONFIG_INT, 100, 86400000,
+     "How often (ms) the maintenance thread splits the coming months off the event tables' "
+     "catch-all partition and, with retention on, drops the months past it.", NULL, 0},
+    {"retention-months", "AUDITLOG_RETENTION_MONTHS", "0", CONFIG_INT, 0, 1200,
+     "Months of events kept in the event tables; older months are exported as verifiable "
+     "bundles into --retention-dir and dropped. 0: keep everything.", NULL, 0},
+    {"retention-dir", "AUDITLOG_RETENTION_DIR", ".state/retained", CONFIG_STRING, 0, 0,
+     "Where retention writes its bundles (one file per log and month).", NULL, 0},
+    {"test-day-shift", "AUDITLOG_TEST_DAY_SHIFT", "0", CONFIG_INT, -3650, 3650,
+     "For tests only: days added to the store's clock (the day rows are stored under).",
+     NULL, 0},
     REPLICA_SETTINGS, /* queries from a read replica (replica.h) */
     DAEMON_AMQP_SETTING,
     DAEMON_TOPOLOGY_SETTINGS,
@@ -220,6 +239,13 @@ int main(int argc, char **argv)
 	a.eraser = a.writer;
 	a.eraser.user = S("mysql-eraser-user");
 	a.eraser.password = S("mysql-eraser-password");
+	a.maintainer = a.writer;
+	a.maintainer.user = S("mysql-maintainer-user");
+	a.maintainer.password = S("mysql-maintainer-password");
+	if (I("test-day-shift"))
+		log_warn("test-day-shift: the store's clock is %ld days off (for tests only)",
+		         I("test-day-shift"));
+	store_set_day_shift((int)I("test-day-shift"));
 	if (replica_start(settings, NSETTINGS, &a.db, &a.replica) ||
 	    daemon_public_key(settings, NSETTINGS, &a.public_key))
 		goto out;
@@ -279,6 +305,15 @@ int main(int argc, char **argv)
 			log_error("cannot start the checker");
 			goto out;
 		}
+	}
+	struct retention_config rcfg = {.db = &a.maintainer,
+	                                .check_ms = (int)I("maintenance-ms"),
+	                                .months_ahead = 3,
+	                                .months = (int)I("retention-months"),
+	                                .dir = S("retention-dir")};
+	if (retention_start(&rcfg, &a.retention)) {
+		log_error("cannot start the maintenance thread");
+		goto out;
 	}
 	store_init();
 	a.checkpoint_ms = (int)I("checkpoint-ms");
@@ -345,6 +380,7 @@ out:
 	stream_logs_stop(a.streams); /* after the server: its streams are gone */
 	for (unsigned i = 0; i < a.nconsumers; i++)
 		consumer_stop(a.consumers[i]);
+	retention_stop(a.retention);
 	for (unsigned p = 0; p < a.nlogs; p++) {
 		checker_stop(a.checkers[p]);
 		ledger_close(a.ledgers[p]); /* signs what the consumers stored last */

@@ -21,6 +21,7 @@
 #include "log_read.h"
 #include "log_set.h"
 #include "reads.h"
+#include "retention.h"
 
 /* What failed first, named by position. */
 struct failure {
@@ -45,6 +46,7 @@ struct walk {
 	struct failure fail;
 	const note_verifier *verifier;
 	int db_status;
+	uint64_t retained; /* [0, retained) were retained away (retention.h) */
 };
 
 static void fail(struct walk *w, uint64_t seq, const char *reason, const char *fmt, ...)
@@ -246,6 +248,71 @@ static int extra_rows(struct walk *w)
 	return DB_OK;
 }
 
+/* Folds the stored leaf hashes of the appends from w->expected on into
+ * the tree, up to end, checking the checkpoints the tree reaches: what
+ * stands for positions whose events were retained away. */
+struct fold {
+	struct walk *w;
+	uint64_t end;
+	bool moved;
+};
+
+static int fold_row(void *ctx, const struct db_row *row)
+{
+	struct fold *fo = ctx;
+	struct walk *w = fo->w;
+	uint64_t first = row->val[0] ? strtoull(row->val[0], NULL, 10) : 0;
+	if (!row->val[1] || row->len[1] % MERKLE_HASH_LEN) {
+		fail(w, first, "hash-mismatch",
+		     "The append at position %" PRIu64 " holds a leaf hash of the wrong length.", first);
+		return 1;
+	}
+	if (first > w->expected) {
+		fail(w, w->expected, "missing-position",
+		     "No append gives position %" PRIu64 " (retained away: its leaf hash must stay).",
+		     w->expected);
+		return 1;
+	}
+	for (uint64_t j = 0; j < row->len[1] / MERKLE_HASH_LEN && w->expected < fo->end; j++) {
+		if (first + j < w->expected)
+			continue;
+		if (merkle_frontier_append(&w->f, (const uint8_t *)row->val[1] + j * MERKLE_HASH_LEN))
+			return DB_ERR;
+		w->expected++;
+		fo->moved = true;
+		int st = reach(w);
+		if (st || w->fail.failed)
+			return st ? st : 1;
+	}
+	return 0;
+}
+
+static int fold_retained(struct walk *w, uint64_t end)
+{
+	struct fold fo = {.w = w, .end = end};
+	while (w->expected < end && !w->fail.failed) {
+		uint64_t start;
+		int st = tree_append_start(w->db, w->log, w->expected, &start);
+		if (st)
+			return st;
+		struct db_value k[] = {DB_INT(w->log), DB_INT((long long)start),
+		                       DB_INT((long long)end)};
+		fo.moved = false;
+		st = db_query(w->db,
+		              "SELECT first_seq, leaf_hashes FROM log_appends WHERE log_id = ? AND "
+		              "first_seq >= ? AND first_seq < ? ORDER BY first_seq LIMIT 16",
+		              k, 3, fold_row, &fo);
+		if (st)
+			return st;
+		if (!fo.moved && !w->fail.failed)
+			fail(w, w->expected, "missing-position",
+			     "No append gives position %" PRIu64 " (retained away: its leaf hash must "
+			     "stay).",
+			     w->expected);
+	}
+	return DB_OK;
+}
+
 static int run(struct walk *w)
 {
 	struct tree_source ts = {.db = w->db, .log = w->log};
@@ -264,8 +331,16 @@ static int run(struct walk *w)
 	int st = load_cp(w, w->from);
 	if (!st)
 		st = reach(w); /* a checkpoint of size from itself */
-	if (!st && !w->fail.failed)
-		st = log_read_range(w->db, w->log, w->from, w->to, on_event, w);
+	/* Positions retained away: their events are in the bundles, their
+	 * leaf hashes still in the tree (retention.h). */
+	if (!st)
+		st = retention_end(w->db, w->log, &w->retained);
+	if (!st && !w->fail.failed && w->from < w->retained)
+		st = fold_retained(w, w->retained < w->to ? w->retained : w->to);
+	if (st == 1)
+		st = DB_OK;
+	if (!st && !w->fail.failed && w->expected < w->to)
+		st = log_read_range(w->db, w->log, w->expected, w->to, on_event, w);
 	if (st == 1)
 		st = DB_OK;
 	if (st)
@@ -283,6 +358,8 @@ struct verdict {
 	uint64_t from, to;
 	size_t checkpoints;
 	struct failure fail;
+	uint64_t retained; /* as the walk's */
+	json_t *bundles;   /* the retention bundles of the range, or NULL */
 };
 
 /* The end a log's verification reaches by default, and the largest it may
@@ -311,6 +388,38 @@ static int log_end(struct db *db, struct ledger *own, uint32_t log, struct log_e
 	}
 	e->end = e->stored > e->signed_size ? e->stored : e->signed_size;
 	e->top = e->end > size ? e->end : size;
+	return DB_OK;
+}
+
+static int bundle_row(void *ctx, const struct db_row *row)
+{
+	json_t *list = ctx;
+	for (int i = 0; i < 4; i++)
+		if (!row->val[i])
+			return 0;
+	json_t *b = json_pack("{s:I, s:I, s:s%, s:s%}", "from",
+	                      (json_int_t)strtoull(row->val[0], NULL, 10), "to",
+	                      (json_int_t)strtoull(row->val[1], NULL, 10), "bundle", row->val[2],
+	                      (size_t)row->len[2], "sha256", row->val[3], (size_t)row->len[3]);
+	return b && !json_array_append_new(list, b) ? 0 : DB_ERR;
+}
+
+/* The retention bundles of log that hold positions of [from, to). */
+static int range_bundles(struct db *db, uint32_t log, uint64_t from, uint64_t to, json_t **out)
+{
+	json_t *list = json_array();
+	struct db_value k[] = {DB_INT(log), DB_INT((long long)to), DB_INT((long long)from)};
+	int st = list ? db_query(db,
+	                         "SELECT first_seq, end_seq, bundle, LOWER(HEX(sha256)) FROM "
+	                         "log_retained WHERE log_id = ? AND first_seq < ? AND end_seq > ? "
+	                         "ORDER BY first_seq",
+	                         k, 3, bundle_row, list)
+	              : DB_ERR;
+	if (st) {
+		json_decref(list);
+		return st < 0 ? st : DB_ERR;
+	}
+	*out = list;
 	return DB_OK;
 }
 
@@ -348,7 +457,9 @@ static int verify_log(struct auditor *a, struct db *db, const note_verifier *ver
 	free(w.cp.note);
 	jcs_buf_free(&w.scratch);
 	*out = (struct verdict){.log = log, .from = from, .to = to, .checkpoints = w.checkpoints,
-	                        .fail = w.fail};
+	                        .fail = w.fail, .retained = w.retained};
+	if (!st && w.retained > from)
+		st = range_bundles(db, log, from, to, &out->bundles);
 	return st;
 }
 
@@ -360,6 +471,10 @@ static json_t *verdict_resource(const struct verdict *v)
 	                          (json_int_t)v->from, "to", (json_int_t)v->to, "events",
 	                          (json_int_t)(v->to - v->from), "checkpoints",
 	                          (json_int_t)v->checkpoints, "valid", 1);
+	if (attrs && v->retained > v->from) {
+		json_object_set_new(attrs, "retained", json_integer((json_int_t)v->retained));
+		json_object_set_new(attrs, "bundles", v->bundles ? json_incref(v->bundles) : json_array());
+	}
 	return jsonapi_resource("verifications", id, attrs);
 }
 
@@ -417,6 +532,7 @@ static void verify_one(struct http_request *req, struct db *db, const note_verif
 		http_reply_json(req, 409, json_pack("{s:[o]}", "errors", verdict_error(&v, false)));
 	else
 		http_reply_json(req, 200, json_pack("{s:o}", "data", verdict_resource(&v)));
+	json_decref(v.bundles);
 }
 
 /* GET /verify, or ?log=A,B,...: each log in turn from 0 to its end; a
@@ -437,13 +553,15 @@ static void verify_each(struct http_request *req, struct db *db, const note_veri
 	int st = data && errors && outcomes ? DB_OK : DB_ERR;
 	for (size_t i = 0; !st && i < logs->n; i++) {
 		struct log_end e;
-		struct verdict v;
+		struct verdict v = {0};
 		uint32_t log = logs->ids[i];
 		st = log_end(db, log_set_ledger(a, log), log, &e);
 		if (!st)
 			st = verify_log(a, db, verifier, log, &e, 0, e.end, &v);
-		if (st)
+		if (st) {
+			json_decref(v.bundles);
 			break;
+		}
 		json_t *outcome = v.fail.failed
 		                      ? json_pack("{s:I, s:b, s:I, s:s}", "log", (json_int_t)log,
 		                                  "valid", 0, "seq", (json_int_t)v.fail.seq, "reason",
@@ -456,6 +574,7 @@ static void verify_each(struct http_request *req, struct db *db, const note_veri
 		                          v.fail.failed ? verdict_error(&v, true)
 		                                        : verdict_resource(&v)))
 			st = DB_ERR;
+		json_decref(v.bundles);
 	}
 	if (st) {
 		json_decref(data);

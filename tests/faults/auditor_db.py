@@ -83,10 +83,15 @@ class AuditorDB:
             for table in ("data_events", "data_event_changes", "data_event_values",
                           "log_appends", "log_nodes", "log_checkpoints", "data_event_mutations",
                           "data_event_flags", "log_checked", "data_event_version_spans",
-                          "log_leases"):
+                          "log_leases", "data_event_ids"):
                 grants.append(f"GRANT SELECT, INSERT ON {q}.{table} TO '{USER}'@'{host}';")
                 grants.append(f"GRANT SELECT ON {q}.{table} TO '{READER}'@'{host}';")
                 grants.append(f"GRANT SELECT ON {q}.{table} TO '{ERASER}'@'{host}';")
+            # Retention's record (sql/auditor/0015): only the maintainer
+            # writes it; everyone reads it.
+            for user in (USER, READER, ERASER):
+                for table in ("log_retained", "data_event_retained_versions"):
+                    grants.append(f"GRANT SELECT ON {q}.{table} TO '{user}'@'{host}';")
             grants.append(f"GRANT DELETE ON {q}.data_event_values TO '{ERASER}'@'{host}';")
             grants.append(f"GRANT UPDATE ON {q}.log_checked TO '{USER}'@'{host}';")
             grants.append(f"GRANT UPDATE ON {q}.data_event_version_spans TO '{USER}'@'{host}';")

@@ -34,7 +34,8 @@ BASE = os.environ.get("AUDITLOG_API_DB", "audit-logging-api")
 TAG = hashlib.sha256(BASE.encode()).hexdigest()[:8]
 API_DB = f"{BASE}-migrate"
 AUDIT_DB = f"{os.environ.get('AUDITLOG_AUDITOR_DB', 'audit-logging-auditor')}-migrate"
-USERS = {role: f"migrate_{role}_{TAG}" for role in ("api", "writer", "reader", "eraser")}
+USERS = {role: f"migrate_{role}_{TAG}" for role in ("api", "writer", "reader", "eraser",
+                                                        "maintainer")}
 PASSWORDS = {role: secrets.token_hex(12) for role in USERS}
 SKIP = 77
 DENIED = ("ERROR 1142", "ERROR 1044")  # command denied to user; access denied to database
@@ -82,7 +83,9 @@ def write_env(folder, **override):
             "AUDITLOG_AUDITOR_READER_USER": USERS["reader"],
             "AUDITLOG_AUDITOR_READER_PASSWORD": PASSWORDS["reader"],
             "AUDITLOG_AUDITOR_ERASER_USER": USERS["eraser"],
-            "AUDITLOG_AUDITOR_ERASER_PASSWORD": PASSWORDS["eraser"]},
+            "AUDITLOG_AUDITOR_ERASER_PASSWORD": PASSWORDS["eraser"],
+            "AUDITLOG_AUDITOR_MAINTAINER_USER": USERS["maintainer"],
+            "AUDITLOG_AUDITOR_MAINTAINER_PASSWORD": PASSWORDS["maintainer"]},
     }
     os.makedirs(folder, exist_ok=True)
     paths = []
@@ -163,6 +166,16 @@ def check_rights():
                 "UPDATE data_event_values SET field = field WHERE 0",
                 "INSERT INTO data_event_values SELECT * FROM data_event_values WHERE 0"):
         expect("eraser", a, sql, False)
+    # The maintainer splits and drops months of the four event tables
+    # (README "Growth and retention"), and touches nothing else.
+    expect("maintainer", a, "ALTER TABLE data_event_values REORGANIZE PARTITION pmax INTO "
+           "(PARTITION pmax VALUES LESS THAN MAXVALUE)", True)
+    expect("maintainer", a, "INSERT INTO log_retained SELECT * FROM log_retained WHERE 0", True)
+    for sql in ("ALTER TABLE log_appends ADD COLUMN x INT", "DROP TABLE log_nodes",
+                "DELETE FROM data_events WHERE 0", "UPDATE log_retained SET bundle = '' WHERE 0",
+                "INSERT INTO data_events SELECT * FROM data_events WHERE 0",
+                "DELETE FROM log_checkpoints WHERE 0"):
+        expect("maintainer", a, sql, False)
     expect("api", API_DB, "SELECT COUNT(*) FROM users", True)
     expect("api", a, "SELECT COUNT(*) FROM data_events", False)
 

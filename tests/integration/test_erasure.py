@@ -17,7 +17,7 @@ ERASER = (ENV.get("AUDITLOG_AUDITOR_ERASER_USER", "auditor_eraser"),
           ENV.get("AUDITLOG_AUDITOR_ERASER_PASSWORD", "auditor_eraser"))
 TABLES = ("data_events", "data_event_changes", "data_event_values", "log_appends", "log_nodes",
           "log_checkpoints", "data_event_mutations", "data_event_flags", "log_checked",
-          "data_event_version_spans", "log_leases")
+          "data_event_version_spans", "log_leases", "data_event_ids")
 
 
 def erasure(target, reason, field=None, with_field=True):

@@ -324,7 +324,8 @@ def test_nobody_rewrites_the_audit_log():
     # row the writer updates).
     tables = ("data_events", "data_event_changes", "data_event_values", "log_appends",
               "log_nodes", "log_checkpoints", "data_event_mutations", "data_event_flags",
-              "data_event_version_spans", "log_leases")
+              "data_event_version_spans", "log_leases", "data_event_ids", "log_retained",
+              "data_event_retained_versions")
     rewrites = ["UPDATE data_events SET action = 'viewed' LIMIT 1",
                 "UPDATE log_appends SET leaf_hashes = REVERSE(leaf_hashes) LIMIT 1",
                 "UPDATE data_event_changes SET prev_commitment = next_commitment LIMIT 1",

@@ -26,7 +26,7 @@ WRITER = os.environ.get("AUDITLOG_AUDITOR_MYSQL_USER", "auditor")
 BASE_DB = os.environ.get("AUDITLOG_AUDITOR_DB", "audit-logging-auditor")
 TABLES = ("data_events", "data_event_changes", "data_event_values", "log_appends", "log_nodes",
           "log_checkpoints", "data_event_mutations", "data_event_flags", "log_checked",
-          "data_event_version_spans", "log_leases")
+          "data_event_version_spans", "log_leases", "data_event_ids")
 # What the writer may UPDATE (scripts/dbsetup.sh db_grant_auditor_users).
 UPDATED = ("log_checked", "data_event_version_spans")
 SKIP = 77
