@@ -119,8 +119,9 @@ void store_set_day_shift(int days);
 /* The highest version stored of each *events[i]'s target into last[i] (0:
  * none stored), for i < n: reorder.h's lookup for the consumer, ctx its
  * struct db * (the writer's). Reads data_event_mutations by its
- * data_event_mutations_version index, 16 targets a statement. Returns
- * DB_OK or a db status. */
+ * data_event_mutations_version index, and data_event_retained_versions
+ * for the months retention dropped, 16 targets a statement. Returns DB_OK
+ * or a db status. */
 int store_last_versions(void *ctx, const struct event *const *events, size_t n, uint64_t *last);
 
 /* ---- store_read.c ---- */
@@ -271,6 +272,10 @@ struct consumer_config {
 	 * reorder_ms (0: nothing is ever held back). */
 	struct reorder *reorder;
 	int reorder_ms;
+	/* Other consumers take deliveries of the same queue at once (several
+	 * a partition, without a single active consumer): a mutation always
+	 * waits for its target's previous version (reorder.h). */
+	bool shared_queue;
 };
 
 /* Starts a consumer on its own thread. cfg is copied. Returns 0, or -1

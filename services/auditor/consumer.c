@@ -277,7 +277,7 @@ static void drop_connection(struct consumer *c)
 	close_dead_letters(c);
 	clear_batch(c); /* unacknowledged: the broker delivers them again */
 	c->unheld_first = c->unheld_last = 0;
-	reorder_dropped(c->reorder, c); /* another writer may append before the next connection */
+	reorder_forget(c->reorder); /* another writer may append before the next connection */
 }
 
 static bool batch_full(const struct consumer *c)
@@ -380,8 +380,10 @@ static void flush(struct consumer *c)
 	if (c->n) {
 		if (!c->db && db_connect(c->cfg.db, &c->db))
 			goto retry_later;
-		int st = reorder_plan(c->reorder, c, c->batch, c->arrived_ms, c->n, c->active_since_ms,
-		                      clock_ms(), store_last_versions, c->db, c->hold, &nheld);
+		/* Where several consumers share the queue, the rule always holds. */
+		int64_t now = clock_ms(), since = c->cfg.shared_queue ? now : c->active_since_ms;
+		int st = reorder_plan(c->reorder, c->batch, c->arrived_ms, c->n, since, now,
+		                      store_last_versions, c->db, c->hold, &nheld);
 		const struct event *ev = c->batch;
 		size_t m = c->n, stored = 0;
 		if (!st && nheld) {
@@ -423,7 +425,7 @@ static void flush(struct consumer *c)
 			goto retry_later;
 		}
 		if (m)
-			reorder_stored(c->reorder, c, c->batch, nheld ? c->hold : NULL, c->n);
+			reorder_stored(c->reorder, c->batch, nheld ? c->hold : NULL, c->n);
 		size_t fresh = 0;
 		for (size_t i = 0; nheld && i < c->n; i++)
 			fresh += c->hold[i] && !c->waited[i];
@@ -529,12 +531,6 @@ static int take_event(void *arg, size_t index, struct event *ev, json_t *element
 		return c->mq ? 0 : 1;
 	}
 	if (c->n == c->cap && grow_batch(c)) {
-		event_clear(ev);
-		log_error("out of memory holding a batch; reconnecting");
-		drop_connection(c);
-		return 1;
-	}
-	if (reorder_taken(c->reorder, c, ev)) {
 		event_clear(ev);
 		log_error("out of memory holding a batch; reconnecting");
 		drop_connection(c);
@@ -757,8 +753,6 @@ static void finish(struct consumer *c)
 {
 	if (c->mq && c->last_tag)
 		flush(c);
-	if (c->n)
-		reorder_dropped(c->reorder, c); /* held back: the broker delivers them again */
 	clear_batch(c);
 	close_dead_letters(c);
 	close_broker(c, false);

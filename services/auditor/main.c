@@ -102,10 +102,10 @@ static struct config_setting settings[] = {
      "(a pause of a few ms); 0: never.",
      NULL, 0},
     {"reorder-ms", "AUDITLOG_REORDER_MS", "5000", CONFIG_INT, 0, 60000,
-     "Per-target order: a mutation waits while another consumer of its partition holds an "
-     "earlier version of its target, and for this long after a consumer becomes a partition's "
-     "active one (a start, a reconnect, a takeover) until its previous version is stored; at "
-     "most this long either way; 0: never.",
+     "Per-target order: a mutation waits until its target's previous version is stored, at "
+     "most this long (ms): always where several consumers share a partition's queue (classic "
+     "queues), else for this long after a consumer becomes a partition's active one (a start, "
+     "a reconnect, a takeover); 0: never.",
      NULL, 0},
     {"log-origin", "AUDITLOG_LOG_ORIGIN", "auditlog.localhost", CONFIG_STRING, 0, 0,
      "The name of the signing key; log N's checkpoints have the origin <this>/N "
@@ -337,6 +337,9 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		cc.reorder = a.reorders[cc.partition];
+		/* Thread i consumes partition i mod P: this many consume p. */
+		unsigned on_p = (nconsumers - cc.partition + topology.partitions - 1) / topology.partitions;
+		cc.shared_queue = !topology.quorum && on_p > 1;
 		/* Partition p is auditor (p mod auditors)'s share. */
 		bool share = !topology.quorum || cc.partition % auditors == instance % auditors;
 		cc.standby_ms = share ? 0 : (int)I("standby-ms");

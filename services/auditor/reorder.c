@@ -10,21 +10,10 @@ struct slot {
 	uint64_t last;
 };
 
-/* A versioned mutation a consumer holds, not yet committed. Open
- * addressing by key, linear probing; a removed entry leaves a tombstone
- * (owner NULL, key kept) so the probes past it still find the rest. */
-struct flight {
-	uint64_t key; /* 0: empty */
-	uint64_t version;
-	const void *owner; /* NULL: removed */
-};
-
 struct reorder {
 	int hold_ms;
 	pthread_mutex_t lock; /* over everything below */
 	struct slot slots[REORDER_SLOTS];
-	struct flight *fl;
-	size_t fl_cap, fl_used; /* used: live entries and tombstones */
 };
 
 /* FNV-1a (64-bit) of "type\0id". */
@@ -67,100 +56,13 @@ void reorder_free(struct reorder *r)
 	if (!r)
 		return;
 	pthread_mutex_destroy(&r->lock);
-	free(r->fl);
 	free(r);
 }
 
-/* ---- what the consumers hold (callers hold r->lock) ---- */
-
-static struct flight *flight_probe(struct flight *fl, size_t cap, uint64_t key, size_t *k)
-{
-	*k = (size_t)(key >> 1) & (cap - 1);
-	return &fl[*k];
-}
-
-/* Rebuilds the table at cap slots from its live entries. */
-static int flight_rehash(struct reorder *r, size_t cap)
-{
-	struct flight *fl = calloc(cap, sizeof *fl);
-	if (!fl)
-		return -1;
-	size_t used = 0;
-	for (size_t i = 0; i < r->fl_cap; i++) {
-		const struct flight *e = &r->fl[i];
-		if (!e->key || !e->owner)
-			continue;
-		size_t k;
-		flight_probe(fl, cap, e->key, &k);
-		while (fl[k].key)
-			k = (k + 1) & (cap - 1);
-		fl[k] = *e;
-		used++;
-	}
-	free(r->fl);
-	r->fl = fl;
-	r->fl_cap = cap;
-	r->fl_used = used;
-	return 0;
-}
-
-static int flight_add(struct reorder *r, const void *owner, uint64_t key, uint64_t version)
-{
-	if ((r->fl_used + 1) * 2 > r->fl_cap && flight_rehash(r, r->fl_cap ? r->fl_cap * 2 : 256))
-		return -1;
-	size_t k;
-	flight_probe(r->fl, r->fl_cap, key, &k);
-	while (r->fl[k].key)
-		k = (k + 1) & (r->fl_cap - 1);
-	r->fl[k] = (struct flight){key, version, owner};
-	r->fl_used++;
-	return 0;
-}
-
-static void flight_remove(struct reorder *r, const void *owner, uint64_t key, uint64_t version)
-{
-	if (!r->fl_cap)
-		return;
-	size_t k;
-	flight_probe(r->fl, r->fl_cap, key, &k);
-	for (; r->fl[k].key; k = (k + 1) & (r->fl_cap - 1))
-		if (r->fl[k].key == key && r->fl[k].owner == owner && r->fl[k].version == version) {
-			r->fl[k].owner = NULL;
-			return;
-		}
-}
-
-/* Whether another consumer holds a lower version of key's target. */
-static bool flight_before(const struct reorder *r, const void *owner, uint64_t key,
-                          uint64_t version)
-{
-	if (!r->fl_cap)
-		return false;
-	size_t k = (size_t)(key >> 1) & (r->fl_cap - 1);
-	for (; r->fl[k].key; k = (k + 1) & (r->fl_cap - 1))
-		if (r->fl[k].key == key && r->fl[k].owner && r->fl[k].owner != owner &&
-		    r->fl[k].version < version)
-			return true;
-	return false;
-}
-
-int reorder_taken(struct reorder *r, const void *owner, const struct event *ev)
-{
-	if (!r->hold_ms || !versioned(ev))
-		return 0;
-	pthread_mutex_lock(&r->lock);
-	int st = flight_add(r, owner, target_key(ev), (uint64_t)ev->target_version);
-	pthread_mutex_unlock(&r->lock);
-	return st;
-}
-
-void reorder_dropped(struct reorder *r, const void *owner)
+void reorder_forget(struct reorder *r)
 {
 	pthread_mutex_lock(&r->lock);
 	memset(r->slots, 0, sizeof r->slots);
-	for (size_t i = 0; i < r->fl_cap; i++)
-		if (r->fl[i].owner == owner)
-			r->fl[i].owner = NULL;
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -178,7 +80,7 @@ static int cmp_item(const void *a, const void *b)
 	return (x->i > y->i) - (x->i < y->i);
 }
 
-int reorder_plan(struct reorder *r, const void *owner, const struct event *events,
+int reorder_plan(struct reorder *r, const struct event *events,
                  const int64_t *arrived_ms, size_t n, int64_t active_since_ms, int64_t now_ms,
                  reorder_lookup_fn lookup, void *ctx, bool *hold, size_t *nheld)
 {
@@ -235,10 +137,9 @@ int reorder_plan(struct reorder *r, const void *owner, const struct event *event
 	}
 
 	/* In delivery order within a target: an event goes when the version
-	 * before it is stored, or stored earlier in this batch, and no other
-	 * consumer holds an earlier one. One stored after a held one of its
-	 * target has a lower version (the held one's predecessor, come late):
-	 * the next plan lets the held one follow. */
+	 * before it is stored, or stored earlier in this batch. One stored after
+	 * a held one of its target has a lower version (the held one's
+	 * predecessor, come late): the next plan lets the held one follow. */
 	pthread_mutex_lock(&r->lock);
 	for (size_t j = 0; j < nask; j++) {
 		last[asked[j]] = found[j];
@@ -251,7 +152,7 @@ int reorder_plan(struct reorder *r, const void *owner, const struct event *event
 			uint64_t v = (uint64_t)events[i].target_version;
 			bool due = now_ms >= arrived_ms[i] + r->hold_ms;
 			bool gap = l != UINT64_MAX && v > 1 && arrived_ms[i] < window_end && v > l + 1;
-			if (!due && (gap || (v > 1 && flight_before(r, owner, items[end].key, v)))) {
+			if (!due && gap) {
 				hold[i] = true;
 				(*nheld)++;
 			} else if (l != UINT64_MAX && v > l) {
@@ -272,8 +173,7 @@ out:
 	return st;
 }
 
-void reorder_stored(struct reorder *r, const void *owner, const struct event *events,
-                    const bool *hold, size_t n)
+void reorder_stored(struct reorder *r, const struct event *events, const bool *hold, size_t n)
 {
 	/* Only remembered targets are raised: one not remembered may have a
 	 * higher version stored already (a redelivered event is skipped by the
@@ -284,7 +184,6 @@ void reorder_stored(struct reorder *r, const void *owner, const struct event *ev
 		if ((hold && hold[i]) || !versioned(&events[i]))
 			continue;
 		uint64_t key = target_key(&events[i]), v = (uint64_t)events[i].target_version;
-		flight_remove(r, owner, key, v);
 		struct slot *s = slot_of(r, key);
 		if (s->key == key && v > s->last)
 			s->last = v;

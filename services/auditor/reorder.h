@@ -9,32 +9,32 @@
  * - Several consumers of one queue (AUDITLOG_CONSUMERS 2 on the single
  *   classic queue, so one parses while another commits): the broker deals
  *   messages out in turn, so a target's creation may sit in one consumer's
- *   batch while its change sits in the other's, which may commit first.
- *   So a mutation waits while another consumer of its partition holds an
- *   earlier version of its target, not yet committed (reorder_taken notes
- *   what each holds). The wait is one batch of the other's.
+ *   batch, or still in its socket while it commits the batch before,
+ *   while its change sits in the other's, which may commit first.
  * - A change of the partition's consumer: when a broker node or an auditor
  *   dies, the deliveries its consumer held go back to the queue, and
  *   RabbitMQ may give the next consumer some newer ones first (measured: a
  *   target's `changed` stored 0.5 s before its `created` after a node
- *   kill). So for hold_ms after a consumer becomes the partition's active
- *   one (its first delivery on a connection), a mutation of version v > 1
- *   is stored only once version v - 1 (or a later one) of its target is:
- *   stored before, or earlier in the same batch.
+ *   kill).
  *
- * A mutation held back waits with every later version of its target for
- * at most hold_ms from its arrival; then it is stored anyway (its
+ * So a mutation of version v > 1 is stored only once version v - 1 (or a
+ * later one) of its target is: stored before, or earlier in the same
+ * batch. Otherwise it is held back, with every later version of its target,
+ * for at most hold_ms from its arrival; then it is stored anyway (its
  * predecessor may never come: a producer that skips versions; the checker
- * flags the gap). Outside the window after activation nothing is looked
- * up, and only the first rule holds anything back, so a producer whose
- * versions skip costs nothing in steady state.
+ * flags the gap). The rule applies always where several consumers share a
+ * queue, and for hold_ms after a consumer becomes the partition's active
+ * one (its first delivery on a connection) where one consumer has it (a
+ * single active consumer, or one consumer a partition): outside that
+ * window nothing is looked up or held, so there a producer whose versions
+ * skip costs nothing in steady state.
  *
  * What "stored" means comes from the log's own tables (a lookup the caller
  * supplies: store_last_versions, auditor.h) and from what the partition's
  * consumers committed since, remembered in a table of REORDER_SLOTS
  * direct-mapped entries: a forgotten entry is looked up again. The table
- * holds only what is true while this auditor holds the log: reorder_dropped
- * forgets it when a consumer loses its connection (and maybe the log's
+ * holds only what is true while this auditor holds the log: reorder_forget
+ * empties it when a consumer loses its connection (and maybe the log's
  * lease).
  *
  * One struct reorder per partition, shared by its consumers: thread-safe.
@@ -63,33 +63,26 @@ typedef int (*reorder_lookup_fn)(void *ctx, const struct event *const *events, s
 struct reorder *reorder_new(int hold_ms);
 void reorder_free(struct reorder *r);
 
-/* Notes that the consumer owner (any pointer naming it) took ev into its
- * batch; ignored unless ev is a versioned mutation. Returns 0, or -1 when
- * out of memory (nothing noted). */
-int reorder_taken(struct reorder *r, const void *owner, const struct event *ev);
+/* Forgets everything remembered as stored: another writer may append
+ * before a consumer's next connection. */
+void reorder_forget(struct reorder *r);
 
-/* The consumer owner let go of its batch without storing it (its
- * connection dropped): forgets what it took, and everything remembered as
- * stored (another writer may append before the next connection). */
-void reorder_dropped(struct reorder *r, const void *owner);
-
-/* Decides for owner's batch events[0..n) (in delivery order) which wait.
- * arrived_ms[i]: when events[i]'s message was taken (clock_ms());
- * active_since_ms: when owner's first delivery on its connection came;
- * now_ms: clock_ms(). Fills hold[i] (true: leave it in the batch for
+/* Decides for a consumer's batch events[0..n) (in delivery order) which
+ * wait. arrived_ms[i]: when events[i]'s message was taken (clock_ms());
+ * active_since_ms: when the consumer's first delivery on its connection
+ * came, or now_ms where several consumers share the queue (the rule then
+ * always applies); now_ms: clock_ms(). Fills hold[i] (true: leave it in the batch for
  * later) and *nheld. lookup is called at most once, without r's lock, for
  * the targets not remembered, when an event arrived within hold_ms of
  * active_since_ms needs one. Returns 0, -1 when out of memory, or lookup's
  * status; hold is then all false. */
-int reorder_plan(struct reorder *r, const void *owner, const struct event *events,
-                 const int64_t *arrived_ms, size_t n, int64_t active_since_ms, int64_t now_ms,
-                 reorder_lookup_fn lookup, void *ctx, bool *hold, size_t *nheld);
+int reorder_plan(struct reorder *r, const struct event *events, const int64_t *arrived_ms,
+                 size_t n, int64_t active_since_ms, int64_t now_ms, reorder_lookup_fn lookup,
+                 void *ctx, bool *hold, size_t *nheld);
 
-/* Notes that owner's events not held were committed (after the COMMIT
- * succeeded): they are no longer in its hands, and their versions are
- * stored. hold as reorder_plan filled it, or NULL when none was. */
-void reorder_stored(struct reorder *r, const void *owner, const struct event *events,
-                    const bool *hold, size_t n);
+/* Notes that the events not held were committed (after the COMMIT
+ * succeeded). hold as reorder_plan filled it, or NULL when none was. */
+void reorder_stored(struct reorder *r, const struct event *events, const bool *hold, size_t n);
 
 /* The earliest time a held event of the batch is released (INT64_MAX when
  * none is held): when to plan again at the latest. */

@@ -771,8 +771,12 @@ static pthread_once_t lookup_once = PTHREAD_ONCE_INIT;
 
 static void build_lookup_sql(void)
 {
-	static const char row[] = "SELECT ?, MAX(target_version) FROM data_event_mutations "
-	                          "WHERE target_type = ? AND target_id = ?";
+	/* The months retention dropped keep each target's highest version in
+	 * data_event_retained_versions (top = version * 2, plus 1 if deleted). */
+	static const char row[] =
+	    "SELECT ?, GREATEST(COALESCE((SELECT MAX(target_version) FROM data_event_mutations "
+	    "WHERE target_type = ? AND target_id = ?), 0), COALESCE((SELECT top DIV 2 FROM "
+	    "data_event_retained_versions WHERE target_type = ? AND target_id = ?), 0))";
 	static const char sep[] = " UNION ALL ";
 	size_t len = LOOKUP_ROWS * (sizeof row - 1) + (LOOKUP_ROWS - 1) * (sizeof sep - 1) + 1;
 	char *sql = malloc(len), *p = sql;
@@ -811,18 +815,18 @@ int store_last_versions(void *ctx, const struct event *const *events, size_t n, 
 	if (!lookup_sql)
 		return DB_ERR;
 	for (size_t base = 0; base < n; base += LOOKUP_ROWS) {
-		struct db_value p[LOOKUP_ROWS * 3];
+		struct db_value p[LOOKUP_ROWS * 5];
 		size_t rows = n - base < LOOKUP_ROWS ? n - base : LOOKUP_ROWS;
 		for (size_t k = 0; k < LOOKUP_ROWS; k++) {
 			size_t i = base + (k < rows ? k : rows - 1);
-			p[3 * k] = DB_INT((int64_t)i);
-			p[3 * k + 1] = DB_TEXT(events[i]->target_type);
-			p[3 * k + 2] = DB_TEXT(events[i]->target_id);
+			p[5 * k] = DB_INT((int64_t)i);
+			p[5 * k + 1] = p[5 * k + 3] = DB_TEXT(events[i]->target_type);
+			p[5 * k + 2] = p[5 * k + 4] = DB_TEXT(events[i]->target_id);
 		}
 		for (size_t k = 0; k < rows; k++)
 			last[base + k] = 0;
 		struct lookup_ctx l = {last, base, rows};
-		int st = db_query(db, lookup_sql, p, LOOKUP_ROWS * 3, lookup_row, &l);
+		int st = db_query(db, lookup_sql, p, LOOKUP_ROWS * 5, lookup_row, &l);
 		if (st)
 			return st;
 	}

@@ -42,6 +42,7 @@ import math
 import re
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -419,8 +420,17 @@ class Suite:
             "a.target_type = b.target_type AND a.target_id = b.target_id AND a.log_id = b.log_id "
             "AND a.seq < b.seq AND a.target_version >= b.target_version", database=DB_NAME)
         if int(out.strip() or 0):
+            pairs = self.db.root_sql(
+                "SELECT a.target_type, a.target_id, a.log_id, a.seq, a.target_version, a.action, "
+                "b.seq, b.target_version, b.action, a.event_id = b.event_id FROM "
+                "data_event_mutations a JOIN data_event_mutations b ON "
+                "a.target_type = b.target_type AND a.target_id = b.target_id AND "
+                "a.log_id = b.log_id AND a.seq < b.seq AND a.target_version >= b.target_version "
+                "LIMIT 3", database=DB_NAME)
             res.failures.append(f"{out.strip()} pairs of one target's mutations are stored out "
-                                "of their versions' order")
+                                "of their versions' order, e.g. (type, id, log, seq, version, "
+                                "action; seq, version, action of the later; same event): " +
+                                "; ".join(ln.replace("\t", " ") for ln in pairs.splitlines()))
         else:
             res.notes.append("every target's mutations are in one log, in their versions' order")
 
@@ -617,43 +627,67 @@ class Suite:
 
     # -- drain and verify ------------------------------------------------------
 
+    def _counts(self, clients):
+        """How many events each client's user is the actor of, as stored (the
+        administrator's count: cheap, where reading them all through the
+        auditor takes seconds); None while the database does not answer."""
+        ids = ",".join(f"'{c.actor_id}'" for c in clients)
+        try:
+            out = self.db.root_sql(
+                "SELECT actor_id, COUNT(*) FROM data_events WHERE actor_type = 'users' AND "
+                f"actor_id IN ({ids}) GROUP BY actor_id", database=DB_NAME, timeout=30)
+        except (RuntimeError, subprocess.TimeoutExpired):
+            return None
+        got = dict(line.split("\t") for line in out.splitlines() if line.strip())
+        return [int(got.get(str(c.actor_id), 0)) for c in clients]
+
     def _drain(self, stack, clients, token, extra, res, cl=False):
         """Polls until everything expected is stored and stable, or counts
-        stop moving, or the timeout. Returns (events per client, poison state)."""
+        stop moving, or the timeout. The stored counts are polled; every
+        client's events are read (and compared with what it did) once the
+        counts have stood still for --settle. Returns (events per client,
+        poison state)."""
         args = self.args
         deadline = time.monotonic() + args.drain_timeout
         last_sig, stable_since = None, time.monotonic()
+        fetched_sig, events, missing, poison_state, complete = None, None, None, None, False
         t0 = time.monotonic()
         while True:
             ready = self._ready(cl)
-            events = {c.idx: stack.fetch_events(f"filter[actor]=users:{c.actor_id}", token)
-                      for c in clients}
-            missing = sum(missing_counts(c.records, events[c.idx]) for c in clients)
-            poison_state = None
-            complete = ready == 0 and missing == 0
-            sig = [len(v) for v in events.values()]
+            sig = self._counts(clients)
             if extra:
                 stored = [e for e in stack.fetch_events(
                     f"filter[actor]={POISON_ACTOR[0]}:{POISON_ACTOR[1]}", token)
                     if e["attributes"]["targetId"].startswith(extra["tag"] + "-")]
                 dead = mq.count(mq.DEAD_QUEUE)
                 poison_state = {"stored": stored, "dead": dead}
-                sig += [len(stored), dead]
-                complete = complete and dead >= len(extra["poison"]) and \
-                    len({e["id"] for e in stored} & {v["id"] for v in extra["valid"]}) == \
-                    len(extra["valid"])
+                sig = None if sig is None else sig + [len(stored), dead]
             now = time.monotonic()
-            if sig != last_sig:
+            if sig is None or sig != last_sig:
                 last_sig, stable_since = sig, now
             stable = now - stable_since
-            if complete and stable >= args.settle:
+            if ready == 0 and sig is not None and stable >= args.settle and sig != fetched_sig:
+                events = {c.idx: stack.fetch_events(f"filter[actor]=users:{c.actor_id}", token)
+                          for c in clients}
+                fetched_sig = sig
+                missing = sum(missing_counts(c.records, events[c.idx]) for c in clients)
+                complete = missing == 0
+                if extra:
+                    complete = complete and poison_state["dead"] >= len(extra["poison"]) and \
+                        len({e["id"] for e in poison_state["stored"]} &
+                            {v["id"] for v in extra["valid"]}) == len(extra["valid"])
+            if complete and sig == fetched_sig:
                 say(f"drained in {now - t0:.1f}s: everything expected is stored")
                 return events, poison_state
-            if ready == 0 and stable >= args.settle_incomplete:
+            if ready == 0 and sig == fetched_sig and stable >= args.settle_incomplete:
                 say(f"drained in {now - t0:.1f}s: counts stable for {stable:.1f}s with "
                     f"{missing} expected events missing")
                 return events, poison_state
             if now > deadline:
+                if events is None or sig != fetched_sig:
+                    events = {c.idx: stack.fetch_events(f"filter[actor]=users:{c.actor_id}",
+                                                        token) for c in clients}
+                    missing = sum(missing_counts(c.records, events[c.idx]) for c in clients)
                 res.notes.append(f"drain timed out after {args.drain_timeout:g}s ({ready} "
                                  f"messages still ready, {missing} expected events missing)")
                 say(f"drain timed out: {ready} ready, {missing} missing")

@@ -30,7 +30,10 @@ def checks(s, tok):
 
 def test_gap_late_duplicate_drift():
     with Stack(daemons=("api", "auditor"),
-               extra_env={"AUDITLOG_CHECK_MS": "50", "AUDITLOG_CHECK_GRACE_MS": "300"}) as s:
+               # Its gaps are on purpose: each waits AUDITLOG_REORDER_MS for
+               # the version before it (README "Per-target order").
+               extra_env={"AUDITLOG_CHECK_MS": "50", "AUDITLOG_CHECK_GRACE_MS": "300",
+                          "AUDITLOG_REORDER_MS": "300"}) as s:
         tok = s.token(1)
         target = unique("doc")
         t0 = int(time.time() * 1000)

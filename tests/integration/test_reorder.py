@@ -53,10 +53,10 @@ def metric(s, name):
 
 
 def test_change_waits_for_its_creation():
-    """In the window: the change, delivered first, is stored after the
-    creation delivered 0.5 s later; one whose predecessor never comes is
-    stored once its wait is over. After the window, the same disorder is
-    stored as it comes (nothing is looked up or held)."""
+    """Two consumers share the queue (the default): a change delivered
+    before its creation is stored after it, right after the start and long
+    after; one whose predecessor never comes is stored once its wait is
+    over."""
     with Stack(daemons=("api", "auditor"),
                daemon_env={"auditor": {"AUDITLOG_REORDER_MS": str(HOLD_MS),
                                        "AUDITLOG_METRICS_TOKEN": TOKEN}}) as s:
@@ -76,7 +76,29 @@ def test_change_waits_for_its_creation():
         assert waited < HOLD_MS / 1000 + 10, waited    # ...and then stored
         assert metric(s, "auditlog_reorder_held_events_total") - held0 >= 2
 
-        # Past the window (it began at the first delivery): as it comes.
+        # Long after the start: the other consumer may hold the creation.
+        time.sleep(HOLD_MS / 1000 + 0.5)
+        publish(mutation(c, 2, "c2"))
+        time.sleep(0.3)
+        publish(mutation(c, 1, "c1"))
+        got = stored(s, tok, c, 2)
+        assert [n for _, n in got] == ["c1", "c2"], got
+
+
+def test_one_consumer_holds_only_after_activation():
+    """One consumer for the queue: the same disorder is mended within the
+    window after its first delivery, and stored as it comes after it
+    (nothing looked up or held in steady state)."""
+    with Stack(daemons=("api", "auditor"),
+               daemon_env={"auditor": {"AUDITLOG_REORDER_MS": str(HOLD_MS),
+                                       "AUDITLOG_CONSUMERS": "1"}}) as s:
+        tok = s.token(1)
+        a, c = unique("ra"), unique("rc")
+        publish(mutation(a, 2, "a2"))
+        time.sleep(0.3)
+        publish(mutation(a, 1, "a1"))
+        got = stored(s, tok, a, 2)
+        assert [n for _, n in got] == ["a1", "a2"], got
         time.sleep(HOLD_MS / 1000 + 0.5)
         publish(mutation(c, 2, "c2"))
         time.sleep(0.3)
@@ -86,4 +108,4 @@ def test_change_waits_for_its_creation():
 
 
 if __name__ == "__main__":
-    run([test_change_waits_for_its_creation])
+    run([test_change_waits_for_its_creation, test_one_consumer_holds_only_after_activation])

@@ -854,6 +854,34 @@ static void test_missing_version_released(void)
 	consumer_free(c);
 }
 
+/* Several consumers sharing the queue: long after the consumer became
+ * active, a change that comes before its creation still waits for it
+ * (the creation could be in the other consumer's hands); with one
+ * consumer, past its window, it would not. */
+static void test_shared_queue_keeps_order(void)
+{
+	for (int shared = 1; shared >= 0; shared--) {
+		struct consumer *c;
+		struct consumer_config cfg = config();
+		cfg.reorder_ms = 300;
+		cfg.shared_queue = shared;
+		start(&c, cfg);
+		publish_events(1, 1);
+		step_until_done(c, 2000); /* active; its window passes */
+		usleep(400 * 1000);
+		publish_mutation("s", 2);
+		publish_mutation("s", 1);
+		step_until_done(c, 3000);
+		CHECK_INT(messages_done(), 3);
+		if (shared)
+			CHECK(stored_at("s", 1) < stored_at("s", 2));
+		else
+			CHECK(stored_at("s", 2) < stored_at("s", 1));
+		CHECK_INT(B.bad_acks, 0);
+		consumer_free(c);
+	}
+}
+
 static void test_free_flushes(void)
 {
 	struct consumer *c;
@@ -947,6 +975,7 @@ int main(void)
 	test_free_flushes();
 	test_returned_change_waits();
 	test_missing_version_released();
+	test_shared_queue_keeps_order();
 	test_message_weight();
 	broker_reset();
 	store_reset();

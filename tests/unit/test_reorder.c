@@ -10,11 +10,6 @@
 
 #define HOLD_MS 5000
 
-/* The consumers, as owners of what they took. */
-static const int me_, other_;
-#define ME ((const void *)&me_)
-#define OTHER ((const void *)&other_)
-
 static struct {
 	const char *id[8];
 	uint64_t version[8];
@@ -69,7 +64,7 @@ static size_t plan(struct reorder *r, const struct event *e, size_t n, int64_t a
 	for (size_t i = 0; i < n; i++)
 		arrived[i] = at;
 	size_t nheld = 99;
-	CHECK_INT(reorder_plan(r, ME, e, arrived, n, 0, now, lookup, &L, hold, &nheld), 0);
+	CHECK_INT(reorder_plan(r, e, arrived, n, 0, now, lookup, &L, hold, &nheld), 0);
 	return nheld;
 }
 
@@ -86,7 +81,7 @@ static void test_change_waits_for_creation(void)
 	CHECK(hold[0] && !hold[1] && !hold[2]);
 	CHECK_INT(L.calls, 1); /* one lookup for both targets */
 	CHECK_INT(L.asked, 2);
-	reorder_stored(r, ME, b, hold, 3);
+	reorder_stored(r, b, hold, 3);
 	/* The held change, planned again: its creation is stored now. */
 	CHECK_INT(plan(r, b, 1, 100, 300, hold), 0);
 	CHECK(!hold[0]);
@@ -106,12 +101,12 @@ static void test_chain_in_batch(void)
 	bool hold[3];
 	CHECK_INT(plan(r, b, 3, 0, 10, hold), 2);
 	CHECK(hold[0] && !hold[1] && hold[2]);
-	reorder_stored(r, ME, b, hold, 3);
+	reorder_stored(r, b, hold, 3);
 	struct event rest[] = {b[0], b[2]};
 	CHECK_INT(plan(r, rest, 2, 0, 20, hold), 0);
 	/* In order, all go at once. */
 	stored_reset();
-	reorder_dropped(r, ME);
+	reorder_forget(r);
 	struct event inorder[] = {ev(EVENT_CREATED, "c", 1), ev(EVENT_CHANGED, "c", 2),
 	                          ev(EVENT_CHANGED, "c", 3)};
 	CHECK_INT(plan(r, inorder, 3, 0, 10, hold), 0);
@@ -166,65 +161,51 @@ static void test_memory(void)
 	bool hold[1];
 	struct event late[] = {ev(EVENT_CHANGED, "a", 3)};
 	/* Stored outside the window: not remembered. */
-	reorder_stored(r, ME, late, NULL, 1);
+	reorder_stored(r, late, NULL, 1);
 	stored_set("a", 10);
 	struct event next[] = {ev(EVENT_CHANGED, "a", 11)};
 	CHECK_INT(plan(r, next, 1, 0, 1, hold), 0); /* looked up: 10 */
 	CHECK_INT(L.calls, 1);
-	reorder_stored(r, ME, next, hold, 1);
+	reorder_stored(r, next, hold, 1);
 	struct event after[] = {ev(EVENT_CHANGED, "a", 12)};
 	CHECK_INT(plan(r, after, 1, 0, 2, hold), 0); /* remembered: 11 */
 	CHECK_INT(L.calls, 1);
-	reorder_dropped(r, ME);
+	reorder_forget(r);
 	CHECK_INT(plan(r, after, 1, 0, 3, hold), 1); /* looked up again: 10 */
 	CHECK_INT(L.calls, 2);
 	reorder_free(r);
 }
 
-/* Two consumers of one queue: a change waits while the other holds the
- * creation, and goes once that is stored; outside any window, and without
- * a lookup. Held back at most HOLD_MS; a consumer dropping its batch lets
- * go of what it held. */
-static void test_other_consumer_holds_earlier(void)
+/* Several consumers of one queue: the rule holds whenever the change came
+ * (active_since is now at every plan): the change waits while its creation
+ * is not stored, and goes once the other consumer stored it. Many targets
+ * at once, each remembered. */
+static void test_shared_queue_always(void)
 {
 	stored_reset();
 	struct reorder *r = reorder_new(HOLD_MS);
-	struct event created = ev(EVENT_CREATED, "a", 1), changed = ev(EVENT_CHANGED, "a", 2),
-	             other = ev(EVENT_CHANGED, "b", 2);
-	CHECK_INT(reorder_taken(r, OTHER, &created), 0);
-	CHECK_INT(reorder_taken(r, ME, &changed), 0);
-	CHECK_INT(reorder_taken(r, ME, &other), 0);
-	struct event mine[] = {changed, other};
-	bool hold[2];
-	int64_t late = 10 * HOLD_MS; /* long after the window */
-	CHECK_INT(plan(r, mine, 2, late, late + 1, hold), 1);
-	CHECK(hold[0] && !hold[1]);
-	CHECK_INT(L.calls, 0);
-	CHECK_INT(plan(r, mine, 2, late, late + HOLD_MS, hold), 0); /* its time is up */
-	reorder_stored(r, OTHER, &created, NULL, 1);
-	CHECK_INT(plan(r, mine, 2, late, late + 2, hold), 0);
-	/* The other's batch dropped: nothing of it holds anything back. */
-	CHECK_INT(reorder_taken(r, OTHER, &created), 0);
-	CHECK_INT(plan(r, mine, 1, late, late + 3, hold), 1);
-	reorder_dropped(r, OTHER);
-	CHECK_INT(plan(r, mine, 1, late, late + 4, hold), 0);
-	/* One's own earlier version never holds its later one back. */
-	CHECK_INT(reorder_taken(r, ME, &created), 0);
-	CHECK_INT(plan(r, mine, 1, late, late + 5, hold), 0);
-	/* Many held at once (the table grows), each found again. */
+	int64_t late = 10 * HOLD_MS; /* long after any window */
+	struct event changed[] = {ev(EVENT_CHANGED, "a", 2)};
+	bool hold[1];
+	int64_t arrived[1] = {late};
+	size_t nheld;
+	CHECK_INT(reorder_plan(r, changed, arrived, 1, late + 1, late + 1, lookup, &L, hold, &nheld),
+	          0);
+	CHECK(hold[0] && nheld == 1);
+	/* The other consumer stores the creation (and the store says so). */
+	struct event created[] = {ev(EVENT_CREATED, "a", 1)};
+	stored_set("a", 1);
+	reorder_stored(r, created, NULL, 1);
+	CHECK_INT(reorder_plan(r, changed, arrived, 1, late + 2, late + 2, lookup, &L, hold, &nheld),
+	          0);
+	CHECK(!hold[0]);
 	char id[16];
-	for (int i = 0; i < 2000; i++) {
+	for (int i = 0; i < 300; i++) {
 		snprintf(id, sizeof id, "t%d", i);
-		struct event e = ev(EVENT_CHANGED, id, 5);
-		CHECK_INT(reorder_taken(r, OTHER, &e), 0);
-	}
-	for (int i = 0; i < 2000; i += 97) {
-		snprintf(id, sizeof id, "t%d", i);
-		struct event e[] = {ev(EVENT_CHANGED, id, 6)};
-		CHECK_INT(plan(r, e, 1, late, late + 6, hold), 1);
-		struct event done[] = {ev(EVENT_CHANGED, id, 5)};
-		reorder_stored(r, OTHER, done, NULL, 1);
-		CHECK_INT(plan(r, e, 1, late, late + 7, hold), 0);
+		struct event e[] = {ev(EVENT_CHANGED, id, 2)};
+		CHECK_INT(reorder_plan(r, e, arrived, 1, late + 3, late + 3, lookup, &L, hold, &nheld),
+		          0);
+		CHECK_INT(nheld, 1);
 	}
 	reorder_free(r);
 }
@@ -238,7 +219,7 @@ static void test_lookup_fails(void)
 	bool hold[2] = {true, true};
 	int64_t arrived[2] = {0, 0};
 	size_t nheld = 7;
-	CHECK_INT(reorder_plan(r, ME, b, arrived, 2, 0, 1, lookup, &L, hold, &nheld), -3);
+	CHECK_INT(reorder_plan(r, b, arrived, 2, 0, 1, lookup, &L, hold, &nheld), -3);
 	CHECK(!hold[0] && !hold[1]);
 	CHECK_INT(nheld, 0);
 	reorder_free(r);
@@ -251,7 +232,7 @@ int main(void)
 	test_window_and_release();
 	test_never_held();
 	test_memory();
-	test_other_consumer_holds_earlier();
+	test_shared_queue_always();
 	test_lookup_fails();
 	return test_report("reorder");
 }
