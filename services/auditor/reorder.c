@@ -175,10 +175,13 @@ out:
 
 void reorder_stored(struct reorder *r, const struct event *events, const bool *hold, size_t n)
 {
-	/* Only remembered targets are raised: one not remembered may have a
-	 * higher version stored already (a redelivered event is skipped by the
-	 * store), and remembering the lower one would hold its next event for
-	 * nothing. */
+	/* Remembered targets are raised. Others are remembered only from a
+	 * creation (version 1, which has nothing before it): a version stored
+	 * here may be below the truth (a redelivered event, skipped by the
+	 * store, when later ones are stored), and a remembered version below
+	 * the truth holds the target's next event for nothing. A creation below
+	 * it is rare (one redelivered after its changes), and costs that wait
+	 * at most; the API's changes mostly follow creations this remembers. */
 	pthread_mutex_lock(&r->lock);
 	for (size_t i = 0; i < n; i++) {
 		if ((hold && hold[i]) || !versioned(&events[i]))
@@ -187,6 +190,8 @@ void reorder_stored(struct reorder *r, const struct event *events, const bool *h
 		struct slot *s = slot_of(r, key);
 		if (s->key == key && v > s->last)
 			s->last = v;
+		else if (s->key != key && v == 1)
+			*s = (struct slot){key, 1};
 	}
 	pthread_mutex_unlock(&r->lock);
 }

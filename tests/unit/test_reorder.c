@@ -173,6 +173,11 @@ static void test_memory(void)
 	reorder_forget(r);
 	CHECK_INT(plan(r, after, 1, 0, 3, hold), 1); /* looked up again: 10 */
 	CHECK_INT(L.calls, 2);
+	/* A creation stored is remembered: its change needs no lookup. */
+	struct event created[] = {ev(EVENT_CREATED, "new", 1)}, change[] = {ev(EVENT_CHANGED, "new", 2)};
+	reorder_stored(r, created, NULL, 1);
+	CHECK_INT(plan(r, change, 1, 0, 4, hold), 0);
+	CHECK_INT(L.calls, 2);
 	reorder_free(r);
 }
 
