@@ -31,6 +31,15 @@ def mutation(target, version, name):
             "changes": {"x": {"prev": None if version == 1 else version - 1, "next": version}}}
 
 
+def change_first(s, tok, target, pause):
+    """Publishes target's change, then after pause seconds its creation;
+    returns their eventNames in the order the log stored them."""
+    publish(mutation(target, 2, target + "-2"))
+    time.sleep(pause)
+    publish(mutation(target, 1, target + "-1"))
+    return [n.rsplit("-", 1)[1] for _, n in stored(s, tok, target, 2)]
+
+
 def stored(s, tok, target, n):
     """The target's mutations as the log stored them: (eventName, seq),
     once there are n."""
@@ -78,11 +87,7 @@ def test_change_waits_for_its_creation():
 
         # Long after the start: the other consumer may hold the creation.
         time.sleep(HOLD_MS / 1000 + 0.5)
-        publish(mutation(c, 2, "c2"))
-        time.sleep(0.3)
-        publish(mutation(c, 1, "c1"))
-        got = stored(s, tok, c, 2)
-        assert [n for _, n in got] == ["c1", "c2"], got
+        assert change_first(s, tok, c, 0.3) == ["1", "2"]
 
 
 def test_one_consumer_holds_only_after_activation():
@@ -93,18 +98,9 @@ def test_one_consumer_holds_only_after_activation():
                daemon_env={"auditor": {"AUDITLOG_REORDER_MS": str(HOLD_MS),
                                        "AUDITLOG_CONSUMERS": "1"}}) as s:
         tok = s.token(1)
-        a, c = unique("ra"), unique("rc")
-        publish(mutation(a, 2, "a2"))
-        time.sleep(0.3)
-        publish(mutation(a, 1, "a1"))
-        got = stored(s, tok, a, 2)
-        assert [n for _, n in got] == ["a1", "a2"], got
+        assert change_first(s, tok, unique("ra"), 0.3) == ["1", "2"]
         time.sleep(HOLD_MS / 1000 + 0.5)
-        publish(mutation(c, 2, "c2"))
-        time.sleep(0.3)
-        publish(mutation(c, 1, "c1"))
-        got = stored(s, tok, c, 2)
-        assert [n for _, n in got] == ["c2", "c1"], got
+        assert change_first(s, tok, unique("rc"), 0.3) == ["2", "1"]
 
 
 if __name__ == "__main__":
