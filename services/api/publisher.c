@@ -109,6 +109,13 @@ struct publisher {
 	struct publisher_metrics m;
 	struct spool_pos view_read;  /* next view to publish */
 	bool views_rewind;           /* a view failed: re-read from the confirmed position */
+	/* The broker refused some (basic.nack: a queue without its majority,
+	 * over a limit): nothing new goes out before resume_at_ms, a pause
+	 * that doubles while refusals go on, so what it refuses is sent again
+	 * a few times a second at most, not as fast as it answers. */
+	bool nacked, acked; /* answers seen since the last pace() */
+	int nack_pause_ms;
+	int64_t resume_at_ms;
 	bool view_failed;            /* a view could not be sent during spool_read */
 	int64_t views_waiting_since; /* when unsent views were first seen, or 0 */
 	/* written by the thread, read by publisher_health from any thread */
@@ -386,9 +393,9 @@ static void on_confirm(void *ctx, enum mq_confirm what, uint64_t tag, bool multi
 			metrics_add(c, m->nevents);
 		}
 		if (what == MQ_ACK)
-			m->confirmed = true;
+			m->confirmed = p->acked = true;
 		else if (what == MQ_NACK)
-			m->confirmed = m->failed = true;
+			m->confirmed = m->failed = p->nacked = true;
 		else
 			m->failed = true; /* its ack follows */
 		if (what == MQ_RETURNED)
@@ -626,6 +633,32 @@ static bool finished(struct publisher *p)
 	       !p->ndelete && spool_caught_up(p->spool, p->view_read);
 }
 
+#define NACK_PAUSE_MAX_MS 5000
+
+/* After the broker's answers: a refusal pauses sending (doubling from
+ * 100 ms to NACK_PAUSE_MAX_MS while refusals go on); an acceptance alone
+ * ends the pause's growth. */
+static void pace(struct publisher *p)
+{
+	if (p->nacked) {
+		/* Refused through a whole longest pause: a new channel. A quorum
+		 * queue that blocked a publisher (over a limit) may go on refusing
+		 * that channel after it has room again (RabbitMQ 3.10, measured). */
+		bool again = p->nack_pause_ms == NACK_PAUSE_MAX_MS;
+		p->nack_pause_ms = p->nack_pause_ms ? p->nack_pause_ms * 2 : 100;
+		if (p->nack_pause_ms > NACK_PAUSE_MAX_MS)
+			p->nack_pause_ms = NACK_PAUSE_MAX_MS;
+		p->resume_at_ms = clock_ms() + p->nack_pause_ms;
+		log_warn("the broker refused events (basic.nack): sending them again in %d ms%s",
+		         p->nack_pause_ms, again ? " on a new connection" : "");
+		if (again)
+			disconnect(p);
+	} else if (p->acked) {
+		p->nack_pause_ms = 0;
+	}
+	p->nacked = p->acked = false;
+}
+
 static void *run(void *arg)
 {
 	struct publisher *p = arg;
@@ -646,8 +679,14 @@ static void *run(void *arg)
 			backoff = 100;
 		}
 		report(p);
-		int linger = outbox_round(p);
-		int view_linger = p->mq ? publish_views(p) : 0;
+		int linger = 0, view_linger = 0;
+		int64_t paused = p->resume_at_ms - clock_ms();
+		if (paused > 0) {
+			linger = (int)paused;
+		} else {
+			linger = outbox_round(p);
+			view_linger = p->mq ? publish_views(p) : 0;
+		}
 		if (!p->mq)
 			continue;
 		if (view_linger && (!linger || view_linger < linger))
@@ -658,6 +697,7 @@ static void *run(void *arg)
 				continue;
 			}
 			retire_confirmed(p);
+			pace(p);
 		} else {
 			wait_ms(p, linger ? linger : 200, linger ? WAKE_NEVER : WAKE_ANY);
 			/* Keeps heartbeats flowing and notices a closed connection. */

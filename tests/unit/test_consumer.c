@@ -833,16 +833,21 @@ static void test_returned_change_waits(void)
 static void test_missing_version_released(void)
 {
 	struct consumer *c;
-	struct consumer_config cfg = config();
-	cfg.reorder_ms = 300;
-	start(&c, cfg);
-	publish_mutation("z", 4);
-	int64_t t0 = clock_ms();
-	step_until_done(c, 3000);
-	CHECK_INT(messages_done(), 1);
-	CHECK(clock_ms() - t0 >= 300);
-	CHECK_INT(B.bad_acks, 0);
-	consumer_free(c);
+	for (int shared = 0; shared <= 1; shared++) {
+		struct consumer_config cfg = config();
+		cfg.reorder_ms = 300;
+		cfg.shared_queue = shared;
+		start(&c, cfg);
+		publish_mutation("z", 4);
+		int64_t t0 = clock_ms();
+		step_until_done(c, 3000);
+		CHECK_INT(messages_done(), 1);
+		CHECK_INT(S.nids, 1);
+		CHECK(clock_ms() - t0 >= 300);
+		CHECK_INT(B.bad_acks, 0);
+		consumer_free(c);
+	}
+	int64_t t0;
 
 	start(&c, config());
 	publish_mutation("z", 4);

@@ -120,6 +120,7 @@ static void test_window_and_release(void)
 	stored_reset();
 	struct reorder *r = reorder_new(HOLD_MS);
 	struct event b[] = {ev(EVENT_CHANGED, "a", 5)};
+	stored_set("a", 2);
 	bool hold[1];
 	/* Arrived after the window: stored as it comes, nothing looked up. */
 	CHECK_INT(plan(r, b, 1, HOLD_MS, HOLD_MS + 1, hold), 0);
@@ -130,6 +131,22 @@ static void test_window_and_release(void)
 	CHECK_INT(reorder_next_release(r, &arrived, hold, 1), 1000 + HOLD_MS);
 	CHECK_INT(plan(r, b, 1, 1000, 1000 + HOLD_MS - 1, hold), 1);
 	CHECK_INT(plan(r, b, 1, 1000, 1000 + HOLD_MS, hold), 0);
+	reorder_free(r);
+}
+
+/* A target nothing of which is stored (an object older than the log, or
+ * one whose creation is on its way) waits REORDER_UNSEEN_MS at most; one
+ * with a stored version below the gap waits the whole hold. */
+static void test_unseen_waits_less(void)
+{
+	stored_reset();
+	struct reorder *r = reorder_new(HOLD_MS);
+	struct event b[] = {ev(EVENT_CHANGED, "old", 2), ev(EVENT_CHANGED, "known", 5)};
+	stored_set("known", 3);
+	bool hold[2];
+	CHECK_INT(plan(r, b, 2, 0, REORDER_UNSEEN_MS - 1, hold), 2);
+	CHECK_INT(plan(r, b, 2, 0, REORDER_UNSEEN_MS, hold), 1);
+	CHECK(!hold[0] && hold[1]);
 	reorder_free(r);
 }
 
@@ -235,6 +252,7 @@ int main(void)
 	test_change_waits_for_creation();
 	test_chain_in_batch();
 	test_window_and_release();
+	test_unseen_waits_less();
 	test_never_held();
 	test_memory();
 	test_shared_queue_always();
