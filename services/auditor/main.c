@@ -73,10 +73,12 @@ static struct config_setting settings[] = {
      "A batch also closes when the messages it holds would take this many bytes parsed "
      "(estimated from their JSON); each consumer holds at most this plus one message.",
      NULL, 0},
-    {"consumers", "AUDITLOG_CONSUMERS", "2", CONFIG_INT, 1, CONSUMERS_MAX,
-     "Consumer threads, each with its own AMQP and MySQL connection, so one parses while "
-     "another's transaction commits; at least one per partition (thread i consumes "
-     "partition i modulo the partitions).",
+    {"consumers", "AUDITLOG_CONSUMERS", "1", CONFIG_INT, 1, CONSUMERS_MAX,
+     "Consumer threads, each with its own AMQP and MySQL connection; at least one per "
+     "partition (thread i consumes partition i modulo the partitions). More than one a "
+     "partition stores faster (one parses while another commits) but may then store a "
+     "target's mutations out of their versions' order under a backlog (README "
+     "\"Per-target order\").",
      NULL, 0},
     {"log-key", "AUDITLOG_LOG_KEY", ".state/keys/log-signer.key", CONFIG_STRING, 0, 0,
      "The log's checkpoint signing key (Ed25519, c2sp.org/signed-note form, mode 0600); made "

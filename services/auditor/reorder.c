@@ -150,12 +150,7 @@ int reorder_plan(struct reorder *r, const struct event *events,
 		for (end = g; end < m && items[end].key == items[g].key; end++) {
 			size_t i = items[end].i;
 			uint64_t v = (uint64_t)events[i].target_version;
-			/* A target nothing of which is stored waits less: it may be
-			 * older than the log (its first change here is no gap to wait
-			 * for), or its creation is about to come. */
-			int64_t wait = l == 0 && r->hold_ms > REORDER_UNSEEN_MS ? REORDER_UNSEEN_MS
-			                                                        : r->hold_ms;
-			bool due = now_ms >= arrived_ms[i] + wait;
+			bool due = now_ms >= arrived_ms[i] + r->hold_ms;
 			bool gap = l != UINT64_MAX && v > 1 && arrived_ms[i] < window_end && v > l + 1;
 			if (!due && gap) {
 				hold[i] = true;

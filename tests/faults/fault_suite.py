@@ -67,7 +67,7 @@ from verify import Tally, compare, missing_counts  # noqa: E402
 
 # Consumers our auditor opens on the queue (its AUDITLOG_CONSUMERS setting);
 # more than these means another auditor shares the vhost.
-OUR_CONSUMERS = int(os.environ.get("AUDITLOG_CONSUMERS", "2"))
+OUR_CONSUMERS = int(os.environ.get("AUDITLOG_CONSUMERS", "1"))
 
 RUNS = ["rabbit-kill", "rabbit-freeze", "auditor-kill", "auditor-db-stop", "api-kill", "api-term",
         "auditor-term", "poison"]

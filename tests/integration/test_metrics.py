@@ -20,8 +20,10 @@ from harness import Stack, TcpProxy, error_of, http, raw_http, run, wait_for
 from test_stream import SSE
 
 TOKEN = "metrics-" + uuid.uuid4().hex
+# Two consumers (the default is one), so the counts below count several.
 ENV = {"AUDITLOG_METRICS_TOKEN": TOKEN, "AUDITLOG_CHECKPOINT_MS": "200",
-       "AUDITLOG_STREAM_HEARTBEAT_MS": "100", "AUDITLOG_LINGER_MS": "5"}
+       "AUDITLOG_CONSUMERS": "2", "AUDITLOG_STREAM_HEARTBEAT_MS": "100",
+       "AUDITLOG_LINGER_MS": "5"}
 DAEMONS = ("api", "auditor", "web")
 
 

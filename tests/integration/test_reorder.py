@@ -62,12 +62,12 @@ def metric(s, name):
 
 
 def test_change_waits_for_its_creation():
-    """Two consumers share the queue (the default): a change delivered
-    before its creation is stored after it, right after the start and long
-    after; one whose predecessor never comes is stored once its wait is
-    over."""
+    """Two consumers share the queue: a change delivered before its
+    creation is stored after it, right after the start and long after; one
+    whose predecessor never comes is stored once its wait is over."""
     with Stack(daemons=("api", "auditor"),
                daemon_env={"auditor": {"AUDITLOG_REORDER_MS": str(HOLD_MS),
+                                       "AUDITLOG_CONSUMERS": "2",
                                        "AUDITLOG_METRICS_TOKEN": TOKEN}}) as s:
         tok = s.token(1)
         a, b, c = unique("ra"), unique("rb"), unique("rc")
@@ -93,7 +93,7 @@ def test_change_waits_for_its_creation():
 
 
 def test_one_consumer_holds_only_after_activation():
-    """One consumer for the queue: the same disorder is mended within the
+    """One consumer for the queue (the default): the same disorder is mended within the
     window after its first delivery, and stored as it comes after it
     (nothing looked up or held in steady state)."""
     with Stack(daemons=("api", "auditor"),

@@ -134,22 +134,6 @@ static void test_window_and_release(void)
 	reorder_free(r);
 }
 
-/* A target nothing of which is stored (an object older than the log, or
- * one whose creation is on its way) waits REORDER_UNSEEN_MS at most; one
- * with a stored version below the gap waits the whole hold. */
-static void test_unseen_waits_less(void)
-{
-	stored_reset();
-	struct reorder *r = reorder_new(HOLD_MS);
-	struct event b[] = {ev(EVENT_CHANGED, "old", 2), ev(EVENT_CHANGED, "known", 5)};
-	stored_set("known", 3);
-	bool hold[2];
-	CHECK_INT(plan(r, b, 2, 0, REORDER_UNSEEN_MS - 1, hold), 2);
-	CHECK_INT(plan(r, b, 2, 0, REORDER_UNSEEN_MS, hold), 1);
-	CHECK(!hold[0] && hold[1]);
-	reorder_free(r);
-}
-
 /* Views, events without a version and creations never wait; 0 holds none. */
 static void test_never_held(void)
 {
@@ -252,7 +236,6 @@ int main(void)
 	test_change_waits_for_creation();
 	test_chain_in_batch();
 	test_window_and_release();
-	test_unseen_waits_less();
 	test_never_held();
 	test_memory();
 	test_shared_queue_always();
