@@ -617,6 +617,11 @@ static void hand_back(struct consumer *c)
 		return;
 	}
 	c->unheld_first = c->unheld_last = 0;
+	/* What goes back to the queue may come again in another order (after
+	 * the auditor's database was away 10 s, 141 targets' changes were
+	 * stored before their creations): a window of the wait, as after a
+	 * takeover (reorder.h). */
+	c->active_since_ms = clock_ms();
 }
 
 static bool connect_broker(struct consumer *c)
