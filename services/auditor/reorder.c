@@ -89,6 +89,13 @@ int reorder_plan(struct reorder *r, const struct event *events,
 	if (!r->hold_ms || !n)
 		return 0;
 	int64_t window_end = active_since_ms + r->hold_ms;
+	/* Outside the window (steady state, one consumer) nothing may wait:
+	 * no allocation, no sort on the store's path. */
+	size_t in_window = 0;
+	for (size_t i = 0; i < n && !in_window; i++)
+		in_window = arrived_ms[i] < window_end;
+	if (!in_window)
+		return 0;
 	struct item *items = malloc(n * sizeof *items);
 	/* Per group of one target: its last stored version, or UINT64_MAX while
 	 * not known. Indexed like items (the group's first item holds it). */
