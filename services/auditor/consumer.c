@@ -87,9 +87,10 @@ struct consumer {
 	bool own_reorder;
 	struct event *store;
 
-	/* Deliveries read while the batch could hold no more: a range of tags,
-	 * unacknowledged, handed back to the queue once the batch is stored. */
-	uint64_t unheld_first, unheld_last; /* 0 when none */
+	/* The batch's first nwait events wait for their target's previous
+	 * version (keep_held), wait_weight of held: they have room of their own,
+	 * so that the versions they wait for can still be taken. */
+	size_t nwait, wait_weight;
 
 	/* Dead-letter copies of this batch, on their own connection in confirm
 	 * mode (open only while the batch has some). */
@@ -254,6 +255,7 @@ static void clear_batch(struct consumer *c)
 		event_clear(&c->batch[i]);
 	c->n = 0;
 	c->held = 0;
+	c->nwait = c->wait_weight = 0;
 	c->last_tag = 0;
 	c->ntags = 0;
 }
@@ -276,13 +278,24 @@ static void drop_connection(struct consumer *c)
 	close_broker(c, true);
 	close_dead_letters(c);
 	clear_batch(c); /* unacknowledged: the broker delivers them again */
-	c->unheld_first = c->unheld_last = 0;
 	reorder_forget(c->reorder); /* another writer may append before the next connection */
 }
 
+/* The events waiting for their target's previous version fill room of
+ * their own (WAIT_ROOM batches): then they are stored without waiting
+ * longer. */
+#define WAIT_ROOM 4
+static bool waiting_full(const struct consumer *c)
+{
+	return c->nwait >= WAIT_ROOM * (size_t)c->cfg.batch_events ||
+	       c->wait_weight >= WAIT_ROOM * c->cfg.batch_bytes;
+}
+
+/* Whether the batch takes no more deliveries. */
 static bool batch_full(const struct consumer *c)
 {
-	return c->n >= c->cfg.batch_events || c->held >= c->cfg.batch_bytes;
+	return c->n - c->nwait >= c->cfg.batch_events || c->held - c->wait_weight >= c->cfg.batch_bytes ||
+	       waiting_full(c);
 }
 
 /* The database refused a value in the batch: store the events one by one,
@@ -367,7 +380,8 @@ static void keep_held(struct consumer *c)
 		w++;
 	}
 	c->held = c->held / n * w; /* the messages' weight, shared out */
-	c->n = w;
+	c->n = c->nwait = w;
+	c->wait_weight = c->held;
 	c->last_tag = c->ntags ? c->tags[c->ntags - 1] : 0;
 }
 
@@ -382,8 +396,14 @@ static void flush(struct consumer *c)
 			goto retry_later;
 		/* Where several consumers share the queue, the rule always holds. */
 		int64_t now = clock_ms(), since = c->cfg.shared_queue ? now : c->active_since_ms;
-		int st = reorder_plan(c->reorder, c->batch, c->arrived_ms, c->n, since, now,
-		                      store_last_versions, c->db, c->hold, &nheld);
+		int st = 0;
+		if (waiting_full(c))
+			log_warn("%zu events waited for their target's previous version and fill their "
+			         "room: storing them without it",
+			         c->nwait);
+		else
+			st = reorder_plan(c->reorder, c->batch, c->arrived_ms, c->n, since, now,
+			                  store_last_versions, c->db, c->hold, &nheld);
 		const struct event *ev = c->batch;
 		size_t m = c->n, stored = 0;
 		if (!st && nheld) {
@@ -589,41 +609,6 @@ static void take(struct consumer *c, const struct mq_delivery *d)
 	}
 }
 
-/* Reads a delivery without holding it: it stays unacknowledged until
- * hand_back. */
-static void leave(struct consumer *c, const struct mq_delivery *d)
-{
-	if (d->pending && mq_skip(c->mq, d)) {
-		drop_connection(c);
-		return;
-	}
-	if (!c->unheld_first) {
-		c->unheld_first = d->tag;
-		log_info("the batch is full and not yet stored; handing deliveries back from tag %llu",
-		         (unsigned long long)d->tag);
-	}
-	c->unheld_last = d->tag;
-}
-
-/* Returns the deliveries read but not held to the queue. Every earlier
- * delivery is acknowledged by now (the batch is empty), so one multiple
- * nack names exactly them. */
-static void hand_back(struct consumer *c)
-{
-	log_info("handing %llu deliveries back to the queue",
-	         (unsigned long long)(c->unheld_last - c->unheld_first + 1));
-	if (mq_nack(c->mq, c->unheld_last, true, true)) {
-		drop_connection(c);
-		return;
-	}
-	c->unheld_first = c->unheld_last = 0;
-	/* What goes back to the queue may come again in another order (after
-	 * the auditor's database was away 10 s, 141 targets' changes were
-	 * stored before their creations): a window of the wait, as after a
-	 * takeover (reorder.h). */
-	c->active_since_ms = clock_ms();
-}
-
 static bool connect_broker(struct consumer *c)
 {
 	if (mq_open(c->cfg.amqp_url, &c->mq))
@@ -658,7 +643,7 @@ static bool connect_broker(struct consumer *c)
 static bool give_back(struct consumer *c)
 {
 	if (!c->mq || !c->cfg.standby_ms || !c->cfg.rebalance_ms || !c->active_since_ms ||
-	    c->last_tag || c->unheld_last || clock_ms() - c->active_since_ms < c->cfg.rebalance_ms)
+	    c->last_tag || clock_ms() - c->active_since_ms < c->cfg.rebalance_ms)
 		return false;
 	log_info("partition %u is another auditor's share: handing it back to the broker (held "
 	         "%lld ms)",
@@ -727,8 +712,17 @@ void consumer_step(struct consumer *c)
 		flush(c);
 		return;
 	}
-	if (c->unheld_last && !pending) {
-		hand_back(c);
+	if (pending && batch_full(c)) {
+		/* Full, and waiting for the database (or for a held event's
+		 * time): read nothing more until it is stored. The broker keeps
+		 * at most the prefetch window sent; what it sent waits in the
+		 * socket, in the queue's order. (Reading on and handing back
+		 * what did not fit let newer messages overtake the returned
+		 * ones: changes were stored before their creations.) A long
+		 * wait misses heartbeats: the broker closes the connection and
+		 * returns every unacknowledged delivery, in its order. */
+		int64_t wait = c->retry_at_ms - clock_ms();
+		usleep((useconds_t)(wait > 50 ? 50 : wait > 1 ? wait : 1) * 1000);
 		return;
 	}
 	int timeout = pending ? (waiting_db ? 50 : 5) : POLL_MS;
@@ -745,11 +739,7 @@ void consumer_step(struct consumer *c)
 	}
 	if (!c->active_since_ms)
 		c->active_since_ms = clock_ms();
-	/* Once one is left, the rest are too, so they stay one range. */
-	if (batch_full(c) || c->unheld_last)
-		leave(c, &d);
-	else
-		take(c, &d);
+	take(c, &d);
 }
 
 /* Stores and acknowledges what the batch holds, then lets go of

@@ -225,6 +225,13 @@ int main(int argc, char **argv)
 	                      "about them by actor and by target.");
 	if (rc != DAEMON_CONTINUE)
 		return rc;
+	/* Where several auditors write one output (run.sh cluster), each line
+	 * names its auditor. */
+	static char log_name[40];
+	if (I("auditors") > 1) {
+		snprintf(log_name, sizeof log_name, "auditlog-auditor-%u", (unsigned)I("instance"));
+		log_init(log_name, (enum log_level)log_level_parse(S("log-level")));
+	}
 	rc = 1;
 	struct auditor a = {0};
 	struct http_server *http = NULL;
