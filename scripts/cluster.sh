@@ -279,7 +279,10 @@ cmd_cluster() {
 	[[ $auditors =~ ^[1-9][0-9]?$ ]] || die "AUDITLOG_CLUSTER_AUDITORS must be 1..99: '$auditors'"
 	install_traps
 	cmd_build
-	ensure_infra no-broker
+	# Neither the single node's broker nor its database: the cluster's
+	# nodes and the primary/replica pair below (on this machine another
+	# MariaDB may own 3306).
+	ensure_infra no-broker no-database
 	cluster_up
 	# The databases on a primary with a GTID read replica (scripts/replica.sh,
 	# README "Read replica"): the daemons write the primary, the auditors'

@@ -522,25 +522,29 @@ ensure_rabbit() {
 	fi
 }
 
-# ensure_infra [test] [no-broker]: servers up, provisioned and migrated;
-# keys present. With "test", also the -test databases and the test vhost;
-# with "no-broker", no single RabbitMQ node (./run.sh cluster has its own).
+# ensure_infra [test] [no-broker] [no-database]: servers up, provisioned
+# and migrated; keys present. With "test", also the -test databases and the
+# test vhost; with "no-broker", no single RabbitMQ node, with "no-database"
+# no single MariaDB server (./run.sh cluster has its own of each).
 ensure_infra() {
-	local with_test="" broker=1 arg
+	local with_test="" broker=1 database=1 arg
 	for arg in "$@"; do
 		case $arg in
 		test) with_test="test" ;;
 		no-broker) broker=0 ;;
+		no-database) database=0 ;;
 		esac
 	done
 	local -a vhosts=("$AMQP_VHOST")
 	[[ $with_test != test ]] || vhosts+=("$TEST_VHOST" "$TEST_VHOST-quorum")
 	mkdir -p "$AUDITLOG_STATE_DIR"
 
-	ensure_mysql
-	prepare_databases ""
-	if [[ $with_test == test ]]; then
-		prepare_databases -test
+	if ((database)); then
+		ensure_mysql
+		prepare_databases ""
+		if [[ $with_test == test ]]; then
+			prepare_databases -test
+		fi
 	fi
 
 	if ((broker)); then
@@ -553,7 +557,7 @@ ensure_infra() {
 
 	# Lets clients that take "localhost" to mean the unix socket (libmariadb
 	# does) find our private server's socket.
-	if [[ $MYSQL_ROOT_SOCKET == "$MYSQL_SOCKET" ]]; then
+	if ((database)) && [[ $MYSQL_ROOT_SOCKET == "$MYSQL_SOCKET" ]]; then
 		export MYSQL_UNIX_PORT=$MYSQL_SOCKET
 	fi
 }
