@@ -253,18 +253,23 @@ start_daemons() {
 			die "port $port (auditlog-$name) is already in use"
 		fi
 	done
-	# Each daemon gets its own session, so a Ctrl-C at the terminal reaches
-	# only this script, which then stops them in order.
 	for name in "${DAEMONS[@]}"; do
-		# cluster mode's further auditors: ports and instance numbers of their own
-		port=$AUDITLOG_AUDITOR_PORT instance=${AUDITLOG_AUDITOR_INSTANCE:-0}
-		if [[ $name == auditor.* ]]; then
-			port=$(daemon_port "$name") instance=${name#auditor.}
-		fi
-		AUDITLOG_AUDITOR_PORT=$port AUDITLOG_AUDITOR_INSTANCE=$instance \
-			setsid "$REPO_ROOT/build/bin/auditlog-${name%%.*}" &
-		DAEMON_PIDS[$name]=$!
+		start_daemon "$name"
 	done
+}
+
+# start_daemon NAME: starts one daemon in the background, its pid in
+# DAEMON_PIDS[NAME]. Each daemon gets its own session, so a Ctrl-C at the
+# terminal reaches only this script, which then stops them in order.
+start_daemon() {
+	local name=$1 port=$AUDITLOG_AUDITOR_PORT instance=${AUDITLOG_AUDITOR_INSTANCE:-0}
+	# cluster mode's further auditors: ports and instance numbers of their own
+	if [[ $name == auditor.* ]]; then
+		port=$(daemon_port "$name") instance=${name#auditor.}
+	fi
+	AUDITLOG_AUDITOR_PORT=$port AUDITLOG_AUDITOR_INSTANCE=$instance \
+		setsid "$REPO_ROOT/build/bin/auditlog-${name%%.*}" &
+	DAEMON_PIDS[$name]=$!
 }
 
 # Waits up to 60 s until every daemon answers 200 on /readyz (README
@@ -286,6 +291,10 @@ wait_for_daemons_ready() {
 }
 
 # Waits for Ctrl-C/SIGTERM (exit 0) or for a daemon to exit (exit non-zero).
+# In cluster mode (RESTART_AUDITORS=1) an auditor that exits is started
+# again 2 s later, as a service manager would, so that its partitions' failover
+# and hand-back can be watched (kill -9 one: README "On the cluster").
+RESTART_AUDITORS=0
 supervise_daemons() {
 	local exited name rc
 	IN_WAIT_LOOP=1
@@ -299,6 +308,14 @@ supervise_daemons() {
 		for name in "${!DAEMON_PIDS[@]}"; do
 			[[ ${DAEMON_PIDS[$name]} == "$exited" ]] || continue
 			unset "DAEMON_PIDS[$name]"
+			if ((RESTART_AUDITORS)) && [[ $name == auditor* ]]; then
+				warn "auditlog-$name exited (status $rc); starting it again in 2 s"
+				sleep 2
+				((STOP_REQUESTED)) && break
+				start_daemon "$name"
+				info "auditlog-$name started again (pid ${DAEMON_PIDS[$name]})"
+				continue 2
+			fi
 			warn "auditlog-$name exited on its own (status $rc); stopping everything"
 			IN_WAIT_LOOP=0
 			exit $((rc == 0 ? 1 : rc)) # the EXIT trap stops the rest
@@ -329,7 +346,7 @@ run_daemons() {
 		web) label="web UI:" ;;
 		*) label="$name:" ;;
 		esac
-		info "$(printf '%-11s' "$label") http://localhost:$(daemon_port "$name")"
+		info "$(printf '%-11s' "$label") http://localhost:$(daemon_port "$name") (pid ${DAEMON_PIDS[$name]})"
 		[[ $name == api ]] || others+=${others:+, }$(daemon_port "$name")
 	done
 	if [[ -n $METRICS_TOKEN_FILE ]]; then

@@ -307,6 +307,7 @@ cmd_cluster() {
 	for ((i = 1; i < auditors; i++)); do DAEMONS+=("auditor.$i"); done
 	DAEMONS+=(web)
 	info "cluster: the daemons get the $CLUSTER_SIZE nodes' URLs (ports ${CLUSTER_AMQP_PORTS[*]}), AUDITLOG_QUEUE_TYPE=$AUDITLOG_QUEUE_TYPE, AUDITLOG_PARTITIONS=$AUDITLOG_PARTITIONS"
+	RESTART_AUDITORS=1
 	run_daemons
 }
 
