@@ -1,7 +1,6 @@
 """A private MariaDB for the auditor only, in a temporary folder, so that a
 fault can stop and start it without touching the shared test server the API
 uses. Created once per suite; stopped and removed by close()."""
-import glob
 import os
 import shutil
 import signal
@@ -18,6 +17,8 @@ READER = "auditor_reader"
 READER_PASSWORD = "auditor_reader"
 ERASER = "auditor_eraser"
 ERASER_PASSWORD = "auditor_eraser"
+MAINTAINER = "auditor_maintainer"
+MAINTAINER_PASSWORD = "auditor_maintainer"
 
 
 def sql_id(col):
@@ -65,37 +66,30 @@ class AuditorDB:
             raise RuntimeError(f"mariadb-install-db failed ({r.returncode}); see "
                                f"{self.dir}/install.log:\n{self._tail('install.log')}")
         self.start()
-        q = "`" + DB_NAME.replace("`", "``") + "`"
-        sql = [f"CREATE DATABASE {q} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"]
-        for host in ("%", "localhost"):
-            for user, password in ((USER, PASSWORD), (READER, READER_PASSWORD),
-                                   (ERASER, ERASER_PASSWORD)):
-                sql.append(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}';")
-        self.root_sql("\n".join(sql))
-        for f in sorted(glob.glob(os.path.join(self.source_dir, "sql", "auditor", "*.sql"))):
-            with open(f, "rb") as fh:
-                self.root_sql(fh.read(), database=DB_NAME)
-        # As ./run.sh grants them: the writer INSERT and SELECT (and UPDATE
-        # on the checker's bookmark and the version spans), the reader
-        # SELECT, the eraser SELECT and DELETE on data_event_values.
-        grants = []
-        for host in ("%", "localhost"):
-            for table in ("data_events", "data_event_changes", "data_event_values",
-                          "log_appends", "log_nodes", "log_checkpoints", "data_event_mutations",
-                          "data_event_flags", "log_checked", "data_event_version_spans",
-                          "log_leases", "data_event_ids"):
-                grants.append(f"GRANT SELECT, INSERT ON {q}.{table} TO '{USER}'@'{host}';")
-                grants.append(f"GRANT SELECT ON {q}.{table} TO '{READER}'@'{host}';")
-                grants.append(f"GRANT SELECT ON {q}.{table} TO '{ERASER}'@'{host}';")
-            # Retention's record (sql/auditor/0015): only the maintainer
-            # writes it; everyone reads it.
-            for user in (USER, READER, ERASER):
-                for table in ("log_retained", "data_event_retained_versions"):
-                    grants.append(f"GRANT SELECT ON {q}.{table} TO '{user}'@'{host}';")
-            grants.append(f"GRANT DELETE ON {q}.data_event_values TO '{ERASER}'@'{host}';")
-            grants.append(f"GRANT UPDATE ON {q}.log_checked TO '{USER}'@'{host}';")
-            grants.append(f"GRANT UPDATE ON {q}.data_event_version_spans TO '{USER}'@'{host}';")
-        self.root_sql("\n".join(grants))
+        # Databases, users, migrations and grants as ./run.sh makes them
+        # (scripts/dbsetup.sh: the maintainer of retention included), so
+        # the faults run against the rights production has. The API's
+        # database made beside it stays empty: the API uses the shared
+        # test server.
+        script = r"""
+set -euo pipefail
+info() { :; }
+die() { echo "$*" >&2; exit 1; }
+db_admin() { "$MARIADB" --no-defaults -uroot --socket="$SOCK" --batch --skip-column-names "$@"; }
+db_migrator() { local db=$1; shift; db_admin "$@" "$db"; }
+source "$SRC/scripts/dbsetup.sh"
+db_provision audit-logging-api-unused "$DB"
+migrate_database "$DB" "$SRC/sql/auditor"
+db_grant_auditor_users "$DB"
+"""
+        env = dict(os.environ, MARIADB=_find("mariadb"), SOCK=self.socket,
+                   SRC=self.source_dir, DB=DB_NAME, **self.env(),
+                   AUDITLOG_MYSQL_USER="api_unused", AUDITLOG_MYSQL_PASSWORD="api_unused")
+        r = subprocess.run(["bash", "-c", script], env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if r.returncode:
+            raise RuntimeError("provisioning the auditor's server failed: " +
+                               r.stdout.decode(errors="replace")[-2000:])
 
     def start(self, timeout=30):
         log = open(self.log, "ab")
@@ -174,6 +168,8 @@ class AuditorDB:
                 "AUDITLOG_AUDITOR_READER_PASSWORD": READER_PASSWORD,
                 "AUDITLOG_AUDITOR_ERASER_USER": ERASER,
                 "AUDITLOG_AUDITOR_ERASER_PASSWORD": ERASER_PASSWORD,
+                "AUDITLOG_AUDITOR_MAINTAINER_USER": MAINTAINER,
+                "AUDITLOG_AUDITOR_MAINTAINER_PASSWORD": MAINTAINER_PASSWORD,
                 "AUDITLOG_AUDITOR_DB": DB_NAME}
 
     def _tail(self, name, n=30):
