@@ -45,6 +45,7 @@ struct auditor {
 	struct replica *replica;
 	struct db_config writer; /* the consumer: INSERT and SELECT only */
 	struct db_config eraser; /* erasures: SELECT, and DELETE on data_event_values */
+	struct db *instance_lock; /* holds this auditor's instance number (instance.h); NULL: none */
 	struct db_config maintainer; /* retention.h: ALTER and DROP on the event tables */
 	struct retention *retention; /* the maintenance thread (retention.h) */
 	struct auth_key *public_key;

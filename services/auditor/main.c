@@ -7,6 +7,7 @@
 #include "auditor.h"
 #include "checker.h"
 #include "daemon.h"
+#include "instance.h"
 #include "watch.h"
 #include "log.h"
 #include "openapi.h"
@@ -274,6 +275,21 @@ int main(int argc, char **argv)
 	}
 	if (ledger_key(S("log-key"), S("log-origin"), &a.signer))
 		goto out;
+	/* One auditor a number (instance.h): before any log is opened. */
+	switch (instance_claim(&a.writer, (unsigned)I("instance"), 5, &a.instance_lock)) {
+	case INSTANCE_OK:
+		break;
+	case INSTANCE_TAKEN:
+		log_error("another auditor runs as instance %ld on this database: give each its own "
+		          "AUDITLOG_AUDITOR_INSTANCE",
+		          I("instance"));
+		goto out;
+	case INSTANCE_UNCHECKED:
+		log_warn("cannot check that no other auditor runs as instance %ld (the database is "
+		         "unreachable); starting",
+		         I("instance"));
+		break;
+	}
 	/* This process in log_leases: where it runs and answers. */
 	char writer[256], host[128] = "";
 	gethostname(host, sizeof host - 1);
@@ -405,6 +421,7 @@ out:
 	note_signer_free(a.signer);
 	auth_key_free(a.public_key);
 	principal_cache_free(a.principals);
+	db_close(a.instance_lock); /* the server frees the lock */
 	db_library_end();
 	return rc;
 }

@@ -10,10 +10,11 @@ replace the shared test vhost's classic ones)."""
 import json
 import os
 import signal
+import tempfile
 import threading
 import time
 
-from harness import Stack, free_port, http, partitions_env, run, start_auditor, wait_for
+from harness import Daemon, Stack, free_port, http, partitions_env, run, start_auditor, wait_for
 from test_reads import reader_sql
 
 P = 3
@@ -198,5 +199,26 @@ def test_takeover_under_load():
                     assert d.stop() == 0, d.tail()
 
 
+def test_second_auditor_with_the_same_instance_is_refused():
+    """Two auditors with one AUDITLOG_AUDITOR_INSTANCE would take its
+    records' log from each other at every append (a tester counted 13
+    takeovers a minute): the second refuses to start, naming the setting,
+    within the wait for a predecessor's lock (5 s); the first goes on."""
+    with Stack(extra_env=ENV, daemons=("api", "auditor")) as s:
+        env = dict(s.env_of("auditor"), AUDITLOG_AUDITOR_PORT=str(free_port()))
+        d = Daemon("auditor", env, tempfile.mkdtemp(prefix="auditlog-test-auditor-dup-"))
+        t0 = time.time()
+        try:
+            rc = d.proc.wait(timeout=30)
+        finally:
+            d.stop()
+        print(f"the second auditor exited with {rc} after {time.time() - t0:.1f} s")
+        assert rc != 0, d.tail()
+        assert "another auditor runs as instance 0" in d.tail(), d.tail()
+        assert "AUDITLOG_AUDITOR_INSTANCE" in d.tail(), d.tail()
+        status, _, doc = http_get(s.ports["auditor"], "/readyz", None)
+        assert status == 200, doc
+
+
 if __name__ == "__main__":
-    run([test_takeover_under_load])
+    run([test_takeover_under_load, test_second_auditor_with_the_same_instance_is_refused])
