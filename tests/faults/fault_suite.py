@@ -15,16 +15,16 @@ and with --cluster, on the three-node RabbitMQ cluster of `./run.sh cluster`
 (started unless it runs), CLUSTER_PARTITIONS partitions on quorum queues
 shared by two auditors (README "Partitions and several auditors"):
 
-  cluster-node-kill     the node leading most partition queues SIGKILLed, started
-                        again after 5 s: requests never fail, the daemons move to
-                        another node within FAILOVER_S, nothing lost or repeated
+  cluster-node-kill     the node leading most partition queues, which is also first in
+                        every daemon's AUDITLOG_AMQP_URL (so it holds their connections),
+                        SIGKILLed and kept down NODE_DOWN_S: every partition's log
+                        stores again within FAILOVER_S while it is down (docs/scaling.md,
+                        "A node that leads queues and holds the connections"), the
+                        daemons move to another node within FAILOVER_S; then it is
+                        started again: nothing lost or repeated
   cluster-auditor-kill  the auditor writing partition 0's log SIGKILLed: the other
                         takes its logs over within FAILOVER_S, continues them with no
                         gap, and hands them back once it is restarted
-  cluster-node-down     the node that leads a partition queue AND holds every daemon's
-                        connection (first in their AUDITLOG_AMQP_URL) SIGKILLed and
-                        kept down NODE_DOWN_S: every partition's log stores again
-                        within FAILOVER_S while it is down (docs/scaling.md)
 
 After each: wait for the pipeline to drain, then compare what the clients
 did with what the auditor stored (see verify.py), and check the log of
@@ -81,12 +81,12 @@ RUNS = ["rabbit-kill", "rabbit-freeze", "auditor-kill", "auditor-db-stop", "api-
 READY_FLIP_S = 1.0
 READY_RUNS = {"rabbit-kill": ("api", "auditor"), "auditor-db-stop": ("auditor",)}
 TERM_RUNS = {"api-term": "api", "auditor-term": "auditor"}
-CLUSTER_RUNS = ["cluster-node-kill", "cluster-auditor-kill", "cluster-node-down"]
+CLUSTER_RUNS = ["cluster-node-kill", "cluster-auditor-kill"]
 CLUSTER_PARTITIONS = 3
 # The longest a broker node's or an auditor's death may interrupt the
 # pipeline (issue 16: under 5 s).
 FAILOVER_S = 5.0
-# How long cluster-node-down keeps its node down: longer than FAILOVER_S, so
+# How long cluster-node-kill keeps its node down: longer than FAILOVER_S, so
 # a partition that waits for the node's return fails the run.
 NODE_DOWN_S = 8.0
 LATENCY_RUNS = ("rabbit-kill", "rabbit-freeze")
@@ -216,8 +216,8 @@ class Suite:
         os.makedirs(spool)
         infra_log = os.path.join(rundir, "run-sh-infra.log")
         cl = name in CLUSTER_RUNS
-        # cluster-node-down: the daemons reach the node it kills first.
-        self.first_node = self._most_leader() if name == "cluster-node-down" else None
+        # cluster-node-kill: the daemons reach the node it kills first.
+        self.first_node = self._most_leader() if name == "cluster-node-kill" else None
         topo = self._cluster_env() if cl else {}
         stack = FaultStack(rundir, dict(topo, AUDITLOG_SPOOL_DIR=spool),
                            dict(self.db.env(), **topo), auditors=2 if cl else 1)
@@ -490,19 +490,18 @@ class Suite:
         return worst
 
     def _node_down(self, name, res):
-        """cluster-node-down: kills first_node, which leads some partition
-        queues and holds every daemon's connection, keeps it down
-        NODE_DOWN_S while sampling each log's end every 0.2 s, then starts
-        it again. A log whose end stood still for more than FAILOVER_S
-        while the node was down fails the run."""
+        """Kills first_node, which leads some partition queues and holds
+        every daemon's connection, and keeps it down --node-down seconds
+        while sampling each log's end every 0.2 s. A log whose end stood
+        still for more than FAILOVER_S meanwhile fails the run. Returns
+        (the node, when it was killed), or None when it leads no queue."""
         n = self.first_node
         leaders = self._leaders(n)
         led = [q for q, ln in leaders.items() if ln == n]
         if not led:
             res.failures.append(f"node {n} leads no partition queue ({leaders}): the run "
-                                "would test nothing")
-            return
-        survivor = n % 3 + 1
+                                "would not test a leader's death")
+            return None
         samples, stop = [], threading.Event()
 
         def sample():
@@ -511,24 +510,13 @@ class Suite:
                     samples.append((time.monotonic(), self._log_ends()))
                 except (RuntimeError, ValueError, subprocess.TimeoutExpired):
                     pass
-        sampler = threading.Thread(target=sample, daemon=True)
         samples.append((time.monotonic(), self._log_ends()))
+        sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         t = time.monotonic()
         self.cluster.kill(n)
         say(f"{name}: SIGKILLed node {n} (leader of {', '.join(led)}; every daemon's first "
             f"node); keeping it down {self.args.node_down:g}s")
-        time.sleep(self.args.node_down / 2)
-        try:  # the broker's view while the node is down, for the notes
-            out = self.cluster.ctl(survivor, "-q", "list_consumers", "-p", self.cluster.vhost,
-                                   "queue_name", "channel_pid", "active", "activity_status",
-                                   "--formatter", "json")
-            res.notes.append(f"consumers {self.args.node_down / 2:g} s after the kill, as node "
-                             f"{survivor} sees them: " + "; ".join(
-                                 f"{c['queue_name']} {c['channel_pid']} {c['activity_status']}"
-                                 for c in json.loads(out) if c["queue_name"] in led))
-        except (RuntimeError, ValueError, KeyError) as e:
-            res.notes.append(f"list_consumers failed: {e}")
         time.sleep(max(0.0, t + self.args.node_down - time.monotonic()))
         stop.set()
         sampler.join(5)
@@ -536,7 +524,7 @@ class Suite:
         for log in range(CLUSTER_PARTITIONS):
             # The longest time the log's end stood still between the kill
             # and the end of the outage.
-            moved, last, worst = [t], samples[0][1].get(log, -1), 0.0
+            moved, last = [t], samples[0][1].get(log, -1)
             for ts, ends in samples[1:]:
                 if ends.get(log, -1) != last:
                     last = ends.get(log, -1)
@@ -551,25 +539,33 @@ class Suite:
                 res.failures.append(f"log {log} stored nothing for {worst:.1f} s while node {n} "
                                     f"(leader of {q if q in led else 'other queues'}, holding "
                                     f"the connections) was down (at most {FAILOVER_S:g} s)")
-        t1 = time.monotonic()
-        self.cluster.restart(n)
-        say(f"{name}: node {n} back in the cluster after {time.monotonic() - t1:.1f}s")
+        if res.failures:
+            # The broker's view while the node is still down: messages ready
+            # with nobody storing them point at the consumers, none at the
+            # producer.
+            try:
+                via, vh = n % 3 + 1, self.cluster.vhost
+                res.failures.append("queues (name, leader, ready, unacked, consumers): " + "; ".join(
+                    ln.replace("\t", " ") for ln in self.cluster.ctl(
+                        via, "-q", "list_queues", "-p", vh, "name", "leader", "messages_ready",
+                        "messages_unacknowledged", "consumers").splitlines()[1:]))
+                res.failures.append("consumers (queue, channel, status): " + "; ".join(
+                    ln.replace("\t", " ") for ln in self.cluster.ctl(
+                        via, "-q", "list_consumers", "-p", vh, "queue_name", "channel_pid",
+                        "activity_status").splitlines()[1:]))
+            except RuntimeError as e:
+                res.failures.append(f"could not list the queues: {e}")
+        return n, t
 
     def _inject_cluster(self, name, stack, res):
-        if name == "cluster-node-down":
-            self._node_down(name, res)
-        elif name == "cluster-node-kill":
-            queues = self.cluster.queues(1)
-            leaders = [cluster_mod.node_number(queues[q]["leader"]) for q in self._queues(True)
-                       if q in queues]
-            n = max(set(leaders), key=leaders.count) if leaders else 1
+        if name == "cluster-node-kill":
             watch = ReadyWatch(stack, ("api", "auditor", "auditor2"))
             time.sleep(0.5)
-            t = time.monotonic()
-            self.cluster.kill(n)
-            say(f"{name}: SIGKILLed node {n} (leader of {leaders.count(n)} of "
-                f"{len(leaders)} partition queues); starting it again in 5s")
-            time.sleep(5.0)
+            down = self._node_down(name, res)
+            if down is None:
+                watch.stop.set()
+                return None
+            n, t = down
             t1 = time.monotonic()
             self.cluster.restart(n)
             say(f"{name}: node {n} back in the cluster after {time.monotonic() - t1:.1f}s")
@@ -1133,7 +1129,7 @@ def parse_args(argv):
     ap.add_argument("--outage", type=float, default=10.0,
                     help="seconds the broker/database stays down or frozen (10)")
     ap.add_argument("--node-down", type=float, default=NODE_DOWN_S,
-                    help=f"seconds cluster-node-down keeps its node down ({NODE_DOWN_S:g})")
+                    help=f"seconds cluster-node-kill keeps its node down ({NODE_DOWN_S:g})")
     ap.add_argument("--view-loss-window", type=int,
                     default=int(os.environ.get("AUDITLOG_FAULT_VIEW_WINDOW", "512")),
                     help="view events api-kill may lose (env AUDITLOG_FAULT_VIEW_WINDOW, 512)")
