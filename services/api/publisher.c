@@ -110,9 +110,10 @@ struct publisher {
 	struct spool_pos view_read;  /* next view to publish */
 	bool views_rewind;           /* a view failed: re-read from the confirmed position */
 	/* The broker refused some (basic.nack: a queue without its majority,
-	 * over a limit): nothing new goes out before resume_at_ms, a pause
-	 * that doubles while refusals go on, so what it refuses is sent again
-	 * a few times a second at most, not as fast as it answers. */
+	 * over a limit, a channel RabbitMQ 3.10 keeps refusing: pace()):
+	 * nothing new goes out before resume_at_ms, a pause that doubles while
+	 * refusals go on, so what it refuses is sent again (on a new
+	 * connection) a few times a second at most, not as fast as it answers. */
 	bool nacked, acked; /* answers seen since the last pace() */
 	int nack_pause_ms;
 	int64_t resume_at_ms;
