@@ -399,7 +399,12 @@ class Suite:
         """The node leading the most partition queues (1 when none exists
         yet: the daemons declare them on the node they reach first, which
         then leads them)."""
-        leaders = list(self._leaders().values())
+        try:
+            leaders = list(self._leaders().values())
+        except (RuntimeError, ValueError, KeyError) as e:
+            say(f"cannot list the partition queues' leaders ({e}); the daemons reach node 1 "
+                "first")
+            return 1
         return max(set(leaders), key=leaders.count) if leaders else 1
 
     def _log_ends(self):
@@ -521,6 +526,7 @@ class Suite:
         stop.set()
         sampler.join(5)
         t_end = time.monotonic()
+        stalled = False
         for log in range(CLUSTER_PARTITIONS):
             # The longest time the log's end stood still between the kill
             # and the end of the outage.
@@ -536,25 +542,25 @@ class Suite:
             res.notes.append(f"log {log} ({q}, led by node {leaders.get(q)}): stood still at "
                              f"most {worst:.2f} s while node {n} was down")
             if worst > FAILOVER_S:
+                stalled = True
                 res.failures.append(f"log {log} stored nothing for {worst:.1f} s while node {n} "
                                     f"(leader of {q if q in led else 'other queues'}, holding "
                                     f"the connections) was down (at most {FAILOVER_S:g} s)")
-        if res.failures:
+        if stalled:
             # The broker's view while the node is still down: messages ready
             # with nobody storing them point at the consumers, none at the
             # producer.
-            try:
-                via, vh = n % 3 + 1, self.cluster.vhost
-                res.failures.append("queues (name, leader, ready, unacked, consumers): " + "; ".join(
-                    ln.replace("\t", " ") for ln in self.cluster.ctl(
-                        via, "-q", "list_queues", "-p", vh, "name", "leader", "messages_ready",
-                        "messages_unacknowledged", "consumers").splitlines()[1:]))
-                res.failures.append("consumers (queue, channel, status): " + "; ".join(
-                    ln.replace("\t", " ") for ln in self.cluster.ctl(
-                        via, "-q", "list_consumers", "-p", vh, "queue_name", "channel_pid",
-                        "activity_status").splitlines()[1:]))
-            except RuntimeError as e:
-                res.failures.append(f"could not list the queues: {e}")
+            via, vh = n % 3 + 1, self.cluster.vhost
+            for what, cols in (("queues", ("name", "leader", "messages_ready",
+                                           "messages_unacknowledged", "consumers")),
+                               ("consumers", ("queue_name", "channel_pid", "activity_status"))):
+                try:
+                    out = self.cluster.ctl(via, "-q", f"list_{what}", "-p", vh, *cols)
+                    res.failures.append(f"{what} ({', '.join(cols)}) as node {via} sees them: " +
+                                        "; ".join(ln.replace("\t", " ")
+                                                  for ln in out.splitlines()[1:]))
+                except RuntimeError as e:
+                    res.failures.append(f"could not list the {what}: {e}")
         return n, t
 
     def _inject_cluster(self, name, stack, res):
