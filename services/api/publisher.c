@@ -110,9 +110,10 @@ struct publisher {
 	struct spool_pos view_read;  /* next view to publish */
 	bool views_rewind;           /* a view failed: re-read from the confirmed position */
 	/* The broker refused some (basic.nack: a queue without its majority,
-	 * over a limit): nothing new goes out before resume_at_ms, a pause
-	 * that doubles while refusals go on, so what it refuses is sent again
-	 * a few times a second at most, not as fast as it answers. */
+	 * over a limit, a channel RabbitMQ 3.10 keeps refusing: pace()):
+	 * nothing new goes out before resume_at_ms, a pause that doubles while
+	 * refusals go on, so what it refuses is sent again (on a new
+	 * connection) a few times a second at most, not as fast as it answers. */
 	bool nacked, acked; /* answers seen since the last pace() */
 	int nack_pause_ms;
 	int64_t resume_at_ms;
@@ -636,23 +637,34 @@ static bool finished(struct publisher *p)
 #define NACK_PAUSE_MAX_MS 5000
 
 /* After the broker's answers: a refusal pauses sending (doubling from
- * 100 ms to NACK_PAUSE_MAX_MS while refusals go on); an acceptance alone
- * ends the pause's growth. */
+ * 100 ms to NACK_PAUSE_MAX_MS while refusals go on) and drops the
+ * connection, so what was refused goes out again after the pause on a new
+ * channel; an acceptance alone ends the pause's growth.
+ *
+ * A new channel because RabbitMQ 3.10 may refuse everything an old one
+ * sends to a quorum queue: a channel whose first publish to a queue came
+ * while the node its record names as leader was down (just killed, before
+ * the record names the new leader) is refused until that node is back
+ * (rabbit_fifo_client:enqueue asks that node for the machine version, gets
+ * nodedown, answers reject_publish and never tries another member; seen:
+ * 34 s and 110 s without an event stored while the node stayed down), and
+ * a queue that blocked a channel over a limit may go on refusing it after
+ * it has room again (measured). A new channel asks the queue afresh.
+ * Refusals of what was sent before the connection was dropped do not
+ * arrive, so the pause grows once per round sent, not once per message
+ * refused (one round of refusals took it from 100 ms to 5 s, a tester's
+ * 6 s without an event stored). */
 static void pace(struct publisher *p)
 {
 	if (p->nacked) {
-		/* Refused through a whole longest pause: a new channel. A quorum
-		 * queue that blocked a publisher (over a limit) may go on refusing
-		 * that channel after it has room again (RabbitMQ 3.10, measured). */
-		bool again = p->nack_pause_ms == NACK_PAUSE_MAX_MS;
 		p->nack_pause_ms = p->nack_pause_ms ? p->nack_pause_ms * 2 : 100;
 		if (p->nack_pause_ms > NACK_PAUSE_MAX_MS)
 			p->nack_pause_ms = NACK_PAUSE_MAX_MS;
 		p->resume_at_ms = clock_ms() + p->nack_pause_ms;
-		log_warn("the broker refused events (basic.nack): sending them again in %d ms%s",
-		         p->nack_pause_ms, again ? " on a new connection" : "");
-		if (again)
-			disconnect(p);
+		log_warn("the broker refused events (basic.nack): sending them again in %d ms on a new "
+		         "connection",
+		         p->nack_pause_ms);
+		disconnect(p);
 	} else if (p->acked) {
 		p->nack_pause_ms = 0;
 	}

@@ -15,9 +15,13 @@ and with --cluster, on the three-node RabbitMQ cluster of `./run.sh cluster`
 (started unless it runs), CLUSTER_PARTITIONS partitions on quorum queues
 shared by two auditors (README "Partitions and several auditors"):
 
-  cluster-node-kill     the node leading most partition queues SIGKILLed, started
-                        again after 5 s: requests never fail, the daemons move to
-                        another node within FAILOVER_S, nothing lost or repeated
+  cluster-node-kill     the node leading most partition queues, which is also first in
+                        every daemon's AUDITLOG_AMQP_URL (so it holds their connections),
+                        SIGKILLed and kept down NODE_DOWN_S: every partition's log
+                        stores again within FAILOVER_S while it is down (docs/scaling.md,
+                        "A node that leads queues and holds the connections"), the
+                        daemons move to another node within FAILOVER_S; then it is
+                        started again: nothing lost or repeated
   cluster-auditor-kill  the auditor writing partition 0's log SIGKILLed: the other
                         takes its logs over within FAILOVER_S, continues them with no
                         gap, and hands them back once it is restarted
@@ -82,6 +86,9 @@ CLUSTER_PARTITIONS = 3
 # The longest a broker node's or an auditor's death may interrupt the
 # pipeline (issue 16: under 5 s).
 FAILOVER_S = 5.0
+# How long cluster-node-kill keeps its node down: longer than FAILOVER_S, so
+# a partition that waits for the node's return fails the run.
+NODE_DOWN_S = 8.0
 LATENCY_RUNS = ("rabbit-kill", "rabbit-freeze")
 T0 = time.monotonic()
 
@@ -194,6 +201,7 @@ class Suite:
         self.broker = mq.Broker()
         self.db = None
         self.cluster = None  # tests/cluster's Cluster, for the cluster runs
+        self.first_node = None  # the node first in the daemons' URL list (None: node 1)
         self.tag = uuid.uuid4().hex[:8]
         atexit.register(self.broker.thaw)  # never leave the broker frozen
 
@@ -208,6 +216,8 @@ class Suite:
         os.makedirs(spool)
         infra_log = os.path.join(rundir, "run-sh-infra.log")
         cl = name in CLUSTER_RUNS
+        # cluster-node-kill: the daemons reach the node it kills first.
+        self.first_node = self._most_leader() if name == "cluster-node-kill" else None
         topo = self._cluster_env() if cl else {}
         stack = FaultStack(rundir, dict(topo, AUDITLOG_SPOOL_DIR=spool),
                            dict(self.db.env(), **topo), auditors=2 if cl else 1)
@@ -368,11 +378,41 @@ class Suite:
 
     def _cluster_env(self):
         """The daemons' settings for the cluster runs: every node's URL, the
-        partitions on quorum queues, two auditors sharing them."""
-        return {"AUDITLOG_AMQP_URL": ",".join(self.cluster.url(n) for n in self.cluster.nodes),
+        partitions on quorum queues, two auditors sharing them. The URLs
+        start from first_node (the node every daemon connects to first)."""
+        nodes = sorted(self.cluster.nodes)
+        if self.first_node:
+            k = nodes.index(self.first_node)
+            nodes = nodes[k:] + nodes[:k]
+        return {"AUDITLOG_AMQP_URL": ",".join(self.cluster.url(n) for n in nodes),
                 "AUDITLOG_PARTITIONS": str(CLUSTER_PARTITIONS), "AUDITLOG_QUEUE_TYPE": "quorum",
                 "AUDITLOG_AUDITORS": "2", "AUDITLOG_STANDBY_MS": "500",
                 "AUDITLOG_REBALANCE_MS": "3000"}
+
+    def _leaders(self, via=1):
+        """{partition queue: number of the node leading it}, as node via sees it."""
+        queues = self.cluster.queues(via)
+        return {q: cluster_mod.node_number(queues[q]["leader"]) for q in self._queues(True)
+                if q in queues}
+
+    def _most_leader(self):
+        """The node leading the most partition queues (1 when none exists
+        yet: the daemons declare them on the node they reach first, which
+        then leads them)."""
+        try:
+            leaders = list(self._leaders().values())
+        except (RuntimeError, ValueError, KeyError) as e:
+            say(f"cannot list the partition queues' leaders ({e}); the daemons reach node 1 "
+                "first")
+            return 1
+        return max(set(leaders), key=leaders.count) if leaders else 1
+
+    def _log_ends(self):
+        """{log: highest position stored} of the partitions' logs."""
+        out = self.db.root_sql(
+            "SELECT log_id, MAX(seq) FROM data_events WHERE log_id < "
+            f"{CLUSTER_PARTITIONS} GROUP BY log_id", database=DB_NAME, timeout=5)
+        return {int(a): int(b) for a, b in (ln.split("\t") for ln in out.splitlines() if ln)}
 
     def _queues(self, cl):
         return [mq.QUEUE] if not cl else \
@@ -453,19 +493,84 @@ class Suite:
             worst = max(worst, time.monotonic() - start)
         return worst
 
+    def _node_down(self, name, res):
+        """Kills first_node, which leads some partition queues and holds
+        every daemon's connection, and keeps it down --node-down seconds
+        while sampling each log's end every 0.2 s. A log whose end stood
+        still for more than FAILOVER_S meanwhile fails the run. Returns
+        (the node, when it was killed), or None when it leads no queue."""
+        n = self.first_node
+        leaders = self._leaders(n)
+        led = [q for q, ln in leaders.items() if ln == n]
+        if not led:
+            res.failures.append(f"node {n} leads no partition queue ({leaders}): the run "
+                                "would not test a leader's death")
+            return None
+        samples, stop = [], threading.Event()
+
+        def sample():
+            while not stop.wait(0.2):
+                try:
+                    samples.append((time.monotonic(), self._log_ends()))
+                except (RuntimeError, ValueError, subprocess.TimeoutExpired):
+                    pass
+        samples.append((time.monotonic(), self._log_ends()))
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        t = time.monotonic()
+        self.cluster.kill(n)
+        say(f"{name}: SIGKILLed node {n} (leader of {', '.join(led)}; every daemon's first "
+            f"node); keeping it down {self.args.node_down:g}s")
+        time.sleep(max(0.0, t + self.args.node_down - time.monotonic()))
+        stop.set()
+        sampler.join(5)
+        t_end = time.monotonic()
+        stalled = False
+        for log in range(CLUSTER_PARTITIONS):
+            # The longest time the log's end stood still between the kill
+            # and the end of the outage.
+            moved, last = [t], samples[0][1].get(log, -1)
+            for ts, ends in samples[1:]:
+                if ends.get(log, -1) != last:
+                    last = ends.get(log, -1)
+                    if ts > t:
+                        moved.append(ts)
+            moved.append(t_end)
+            worst = max(b - a for a, b in zip(moved, moved[1:]))
+            q = self._queues(True)[log]
+            res.notes.append(f"log {log} ({q}, led by node {leaders.get(q)}): stood still at "
+                             f"most {worst:.2f} s while node {n} was down")
+            if worst > FAILOVER_S:
+                stalled = True
+                res.failures.append(f"log {log} stored nothing for {worst:.1f} s while node {n} "
+                                    f"(leader of {q if q in led else 'other queues'}, holding "
+                                    f"the connections) was down (at most {FAILOVER_S:g} s)")
+        if stalled:
+            # The broker's view while the node is still down: messages ready
+            # with nobody storing them point at the consumers, none at the
+            # producer.
+            via, vh = n % 3 + 1, self.cluster.vhost
+            for what, cols in (("queues", ("name", "leader", "messages_ready",
+                                           "messages_unacknowledged", "consumers")),
+                               ("consumers", ("queue_name", "channel_pid", "activity_status"))):
+                try:
+                    out = self.cluster.ctl(via, "-q", f"list_{what}", "-p", vh, *cols)
+                    res.failures.append(f"{what} ({', '.join(cols)}) as node {via} sees them: " +
+                                        "; ".join(ln.replace("\t", " ")
+                                                  for ln in out.splitlines()[1:]))
+                except RuntimeError as e:
+                    res.failures.append(f"could not list the {what}: {e}")
+        return n, t
+
     def _inject_cluster(self, name, stack, res):
         if name == "cluster-node-kill":
-            queues = self.cluster.queues(1)
-            leaders = [cluster_mod.node_number(queues[q]["leader"]) for q in self._queues(True)
-                       if q in queues]
-            n = max(set(leaders), key=leaders.count) if leaders else 1
             watch = ReadyWatch(stack, ("api", "auditor", "auditor2"))
             time.sleep(0.5)
-            t = time.monotonic()
-            self.cluster.kill(n)
-            say(f"{name}: SIGKILLed node {n} (leader of {leaders.count(n)} of "
-                f"{len(leaders)} partition queues); starting it again in 5s")
-            time.sleep(5.0)
+            down = self._node_down(name, res)
+            if down is None:
+                watch.stop.set()
+                return None
+            n, t = down
             t1 = time.monotonic()
             self.cluster.restart(n)
             say(f"{name}: node {n} back in the cluster after {time.monotonic() - t1:.1f}s")
@@ -1028,6 +1133,8 @@ def parse_args(argv):
                     help="seconds of load after the fault is over (2)")
     ap.add_argument("--outage", type=float, default=10.0,
                     help="seconds the broker/database stays down or frozen (10)")
+    ap.add_argument("--node-down", type=float, default=NODE_DOWN_S,
+                    help=f"seconds cluster-node-kill keeps its node down ({NODE_DOWN_S:g})")
     ap.add_argument("--view-loss-window", type=int,
                     default=int(os.environ.get("AUDITLOG_FAULT_VIEW_WINDOW", "512")),
                     help="view events api-kill may lose (env AUDITLOG_FAULT_VIEW_WINDOW, 512)")
