@@ -87,10 +87,11 @@ struct consumer {
 	bool own_reorder;
 	struct event *store;
 
-	/* The batch's first nwait events wait for their target's previous
-	 * version (keep_held), wait_weight of held: they have room of their own,
-	 * so that the versions they wait for can still be taken. */
-	size_t nwait, wait_weight;
+	/* The batch's first nwait events, of nwait_msgs messages, wait for
+	 * their target's previous version (keep_held), wait_weight of held:
+	 * they have room of their own, so that the versions they wait for can
+	 * still be taken. */
+	size_t nwait, nwait_msgs, wait_weight;
 
 	/* Dead-letter copies of this batch, on their own connection in confirm
 	 * mode (open only while the batch has some). */
@@ -255,7 +256,7 @@ static void clear_batch(struct consumer *c)
 		event_clear(&c->batch[i]);
 	c->n = 0;
 	c->held = 0;
-	c->nwait = c->wait_weight = 0;
+	c->nwait = c->nwait_msgs = c->wait_weight = 0;
 	c->last_tag = 0;
 	c->ntags = 0;
 }
@@ -282,13 +283,14 @@ static void drop_connection(struct consumer *c)
 }
 
 /* The events waiting for their target's previous version fill room of
- * their own (WAIT_ROOM batches): then they are stored without waiting
- * longer. */
+ * their own (WAIT_ROOM batches, and half the prefetch window: their
+ * messages stay unacknowledged, and the versions they wait for must still
+ * be sent): then they are stored without waiting longer. */
 #define WAIT_ROOM 4
 static bool waiting_full(const struct consumer *c)
 {
 	return c->nwait >= WAIT_ROOM * (size_t)c->cfg.batch_events ||
-	       c->wait_weight >= WAIT_ROOM * c->cfg.batch_bytes;
+	       c->wait_weight >= WAIT_ROOM * c->cfg.batch_bytes || 2 * c->nwait_msgs >= c->prefetch;
 }
 
 /* Whether the batch takes no more deliveries. */
@@ -381,6 +383,7 @@ static void keep_held(struct consumer *c)
 	}
 	c->held = c->held / n * w; /* the messages' weight, shared out */
 	c->n = c->nwait = w;
+	c->nwait_msgs = c->ntags; /* ack_stored kept the held messages' tags alone */
 	c->wait_weight = c->held;
 	c->last_tag = c->ntags ? c->tags[c->ntags - 1] : 0;
 }
