@@ -296,30 +296,33 @@ wait_for_daemons_ready() {
 # and hand-back can be watched (kill -9 one: README "On the cluster").
 RESTART_AUDITORS=0
 supervise_daemons() {
-	local exited name rc
+	local name pid rc
 	IN_WAIT_LOOP=1
-	while true; do
-		((STOP_REQUESTED)) && break
-		exited=""
-		rc=0
-		wait -n -p exited "${DAEMON_PIDS[@]}" || rc=$?
-		((STOP_REQUESTED)) && break
-		[[ -n $exited ]] || continue
+	# A poll of every daemon, not `wait -n`: with two gone at once (or one
+	# gone during another's restart) bash 5.2's `wait -n PIDS` answered "no
+	# such job" for the second and it was never noticed.
+	while ! ((STOP_REQUESTED)); do
 		for name in "${!DAEMON_PIDS[@]}"; do
-			[[ ${DAEMON_PIDS[$name]} == "$exited" ]] || continue
+			pid=${DAEMON_PIDS[$name]}
+			proc_running "$pid" && continue
+			rc=0
+			wait "$pid" 2>/dev/null || rc=$?
 			unset "DAEMON_PIDS[$name]"
+			((STOP_REQUESTED)) && break 2
 			if ((RESTART_AUDITORS)) && [[ $name == auditor* ]]; then
 				warn "auditlog-$name exited (status $rc); starting it again in 2 s"
 				sleep 2
-				((STOP_REQUESTED)) && break
+				((STOP_REQUESTED)) && break 2
 				start_daemon "$name"
 				info "auditlog-$name started again (pid ${DAEMON_PIDS[$name]})"
-				continue 2
+				continue
 			fi
 			warn "auditlog-$name exited on its own (status $rc); stopping everything"
 			IN_WAIT_LOOP=0
 			exit $((rc == 0 ? 1 : rc)) # the EXIT trap stops the rest
 		done
+		sleep 0.2 &
+		wait $! 2>/dev/null || true # a signal's trap runs at once
 	done
 	info "stopping"
 	IN_WAIT_LOOP=0

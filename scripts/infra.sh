@@ -74,7 +74,7 @@ pid_alive() {
 # proc_running PID: true when PID exists and is not a zombie.
 proc_running() {
 	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	read -r stat 2>/dev/null <"/proc/$1/stat" || return 1 # no fork: run.sh polls with it
 	stat=${stat##*) }
 	[[ ${stat:0:1} != Z ]]
 }
