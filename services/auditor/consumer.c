@@ -280,6 +280,12 @@ static void drop_connection(struct consumer *c)
 	close_dead_letters(c);
 	clear_batch(c); /* unacknowledged: the broker delivers them again */
 	reorder_forget(c->reorder); /* another writer may append before the next connection */
+	/* Another auditor's share registers again only after standby_ms, as
+	 * at the start, so that when a node holding both auditors' connections
+	 * dies the auditor whose share it is becomes its active consumer again
+	 * (a tester: after a node kill, one auditor held 3 of 4 partitions for
+	 * rebalance_ms, 30 s). */
+	c->connect_at_ms = clock_ms() + c->cfg.standby_ms;
 }
 
 /* The events waiting for their target's previous version fill room of
