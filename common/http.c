@@ -659,6 +659,7 @@ static const struct http_route *route_request(struct http_request *req, const ch
 struct head_stats {
 	size_t total, longest; /* bytes */
 	int authorizations;    /* Authorization fields */
+	int content_lengths;   /* Content-Length fields */
 };
 
 static enum MHD_Result measure_field(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -672,6 +673,8 @@ static enum MHD_Result measure_field(void *cls, enum MHD_ValueKind kind, const c
 		h->longest = n;
 	if (!strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION))
 		h->authorizations++;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		h->content_lengths++;
 	return MHD_YES;
 }
 
@@ -684,6 +687,15 @@ static bool head_ok(struct http_request *req, struct head_stats *h)
 	if (line > HTTP_FIELD_MAX) {
 		http_reply_error(req, 414, "URI too long", "The request target is over %u bytes.",
 		                 HTTP_FIELD_MAX);
+		return false;
+	}
+	if (h->content_lengths > 1) {
+		/* RFC 9112 §6.3: the body's length is unknowable. libmicrohttpd
+		 * would take the first; a proxy in front might take another, and
+		 * the rest of the body would be read as a request of its own
+		 * (request smuggling). The connection is closed after this. */
+		http_reply_error(req, 400, "Bad request",
+		                 "Send at most one Content-Length header (RFC 9112 section 6.3).");
 		return false;
 	}
 	if (h->longest <= HTTP_FIELD_MAX && h->total <= HTTP_HEAD_MAX)

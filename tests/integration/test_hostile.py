@@ -246,6 +246,22 @@ def test_http_edges():
         answer = raw_http(port, (f"GET /api/users/1 HTTP/1.1\r\nHost: x\r\nX-Pad: {'a' * 200_000}"
                                  f"\r\n\r\n").encode())
         assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+        # Two Content-Length fields (RFC 9112 section 6.3): 400, JSON:API,
+        # and nothing created (libmicrohttpd alone took the first; a proxy
+        # taking the other would smuggle the rest of the body as a request).
+        email = f"smuggle-{time.time_ns()}@example.com"
+        body = json.dumps({"data": {"type": "users", "attributes": {
+            "name": "Smuggled", "email": email}}}).encode()
+        answer = raw_http(port, (f"POST /api/users HTTP/1.1\r\nHost: x\r\n"
+                                 f"Authorization: Bearer {tok}\r\nContent-Type: {JSONAPI}\r\n"
+                                 f"Content-Length: {len(body)}\r\nContent-Length: 5\r\n\r\n"
+                                 ).encode() + body)
+        assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+        err = json.loads(answer.split(b"\r\n\r\n", 1)[1])["errors"][0]
+        assert err["status"] == "400" and "Content-Length" in err["detail"], err
+        # Nothing was created: the email is free (a taken one answers 409).
+        status, _, doc = s.api("POST", "/api/users", token=tok, body=json.loads(body))
+        assert status == 201, doc
         # JSON:API media type rules.
         expect(s.api("GET", "/api/users/1", token=tok,
                      headers={"Accept": JSONAPI + '; ext="https://x"'}), 406)
