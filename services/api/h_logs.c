@@ -185,8 +185,9 @@ static int exchange(struct http_request *req, const char *target, const char *bo
 		return -1;
 	}
 	if (failed) {
-		log_error("the auditor at %s:%s did not answer in time", api->auditor.host,
-		          api->auditor.port);
+		log_error("the auditor at %s:%s could not be reached, or did not answer in time, or "
+		          "not in HTTP",
+		          api->auditor.host, api->auditor.port);
 		http_reply_error(req, 502, "Bad gateway", "The auditor did not answer.");
 		return -1;
 	}
