@@ -691,6 +691,7 @@ struct outcome {
 	uint32_t *logs;    /* several logs: the first header's list */
 	size_t nlogs, next; /* ... and the index of the next section expected */
 	unsigned long long logs_valid;
+	size_t pins_unused; /* --pin files no section took (each a failure) */
 };
 
 /* A section read to its end: summarized (several logs: as it ends). */
@@ -859,7 +860,7 @@ static int verify(const char *bundle_path, const note_verifier *v, struct pin *p
 	}
 	in_log = 0;
 	for (size_t i = 0; spanning && i < npins; i++)
-		if (!pins[i].used)
+		if (!pins[i].used && ++o->pins_unused)
 			fail("pin", 0, "%s: %s", pins[i].path,
 			     pins[i].origin ? "its origin is none of the bundle's logs' (a checkpoint "
 			                      "of another log)"
@@ -909,6 +910,10 @@ static void print_summary(struct outcome *o, int rc)
 		print_result(&o->one);
 	else if (rc == 0)
 		printf("%zu logs: all valid\n", o->nlogs);
+	else if (o->pins_unused)
+		printf("%zu logs: %llu valid, %zu INVALID; %zu pin%s of none of them: INVALID\n",
+		       o->nlogs, o->logs_valid, o->nlogs - (size_t)o->logs_valid, o->pins_unused,
+		       o->pins_unused == 1 ? "" : "s");
 	else
 		printf("%zu logs: %llu valid, %zu INVALID\n", o->nlogs, o->logs_valid,
 		       o->nlogs - (size_t)o->logs_valid);

@@ -290,6 +290,10 @@ with tempfile.TemporaryDirectory() as tmp:
            r"^120/120 events valid$", r"^3 logs: all valid$", absent=[r"INVALID"])
     expect("spanning, valid, one log pinned", [sb, "--vkey", svkey, "--pin", spins[1]], 0,
            r"^Pinned checkpoint of size 50: consistent$", r"^3 logs: all valid$")
+    junk = write(os.path.join(tmp, "junk.cp"), [b"not a checkpoint"])
+    expect("spanning, a pin that is no checkpoint: the summary says so", [sb, "--vkey", svkey,
+           "--pin", junk], 1, r"^INVALID: pin: .*junk\.cp: not a checkpoint$",
+           r"^3 logs: 3 valid, 0 INVALID; 1 pin of none of them: INVALID$")
     out = expect("spanning, --json", [sb, "--vkey", svkey, "--pin", spins[2], "--json"], 0)
     try:
         j = json.loads(out)
