@@ -95,8 +95,10 @@ static int fail(struct db *db, unsigned err, const char *what, const char *msg)
 		if (connections_lost)
 			metrics_inc(connections_lost);
 	}
-	if (st == DB_ERR || st == DB_ERR_GONE || st == DB_ERR_DATA)
+	if (st == DB_ERR || st == DB_ERR_DATA)
 		log_error("mysql %s: %u %s", what, err, msg);
+	else if (st == DB_ERR_GONE) /* a warning: the caller retries, falls back, or answers 503 */
+		log_warn("mysql %s: %u %s", what, err, msg);
 	else
 		log_debug("mysql %s: %u %s", what, err, msg);
 	return st;
