@@ -1679,6 +1679,97 @@ class Bench:
             for d in daemons:
                 d.stop()
 
+    def ingest(self):
+        """Ingest under the GET benchmark with 1, 2 and 3 auditors sharing
+        SCALE_PARTITIONS partitions (quorum queues; on the cluster given by
+        AUDITLOG_BENCH_CLUSTER_URL, else this broker's quorum vhost): wrk
+        GETs /api/users/1 for get_s seconds, one view event each, while k
+        auditors store them. Reports the API's requests per second, the
+        events stored per second during the run, and how long the auditors
+        took after it to store the rest. Only with --only ingest."""
+        s = self.size
+        P = self.SCALE_PARTITIONS
+        url = E.get("AUDITLOG_BENCH_CLUSTER_URL") or quorum_url(AMQP_URL)
+        where = "the three-node cluster" if E.get("AUDITLOG_BENCH_CLUSTER_URL") else \
+            "one broker"
+        topo = {"AUDITLOG_PARTITIONS": str(P), "AUDITLOG_QUEUE_TYPE": "quorum",
+                "AUDITLOG_AMQP_URL": url}
+        R = self.report
+        for k in (1, 2, 3):
+            rps, stored_eps, drain_s = [], [], []
+            with Stack(self, f"ingest{k}", topo) as st:
+                st.start("api")
+                tok = st.token(1)
+                get = st.url("api", "/api/users/1")
+                auditors, pos = [], []
+                try:
+                    for i in range(k):
+                        env = dict(st.env, AUDITLOG_AUDITOR_PORT=str(free_port()),
+                                   AUDITLOG_AUDITOR_INSTANCE=str(i), AUDITLOG_AUDITORS=str(k),
+                                   AUDITLOG_LOG_KEY=LOG_KEY, AUDITLOG_LOG_LEVEL="debug")
+                        auditors.append(Daemon("auditor", env, self.logdir, f"ingest{k}-{i}"))
+                        pos.append(0)
+
+                    def stored():
+                        """Events the auditors logged as stored since the last call."""
+                        n = 0
+                        for i, d in enumerate(auditors):
+                            if d.proc.poll() is not None:
+                                raise BenchError(f"ingest: auditor {i} died:\n{d.tail()}")
+                            with open(d.log_path, "rb") as f:
+                                f.seek(pos[i])
+                                data = f.read()
+                            cut = data.rfind(b"\n") + 1
+                            pos[i] += cut
+                            n += sum(int(x) for x in re.findall(rb"stored (\d+) events",
+                                                                data[:cut]))
+                        return n
+
+                    def settle(timeout):
+                        """Waits until nothing was stored for 2 s."""
+                        deadline, still = time.monotonic() + timeout, 0
+                        while still < 10 and time.monotonic() < deadline:
+                            time.sleep(0.2)
+                            still = 0 if stored() else still + 1
+
+                    wrk(get, s["warm_s"], headers=self.auth(tok))
+                    settle(120)
+                    for i in range(s["runs"]):
+                        what = f"ingest.{k} run {i + 1}"
+                        self.quiet(what)
+                        stored()
+                        pids = {"api": st.daemons["api"].pid,
+                                **{f"auditor{j}": d.pid for j, d in enumerate(auditors)}}
+                        t0 = time.monotonic()
+                        res = wrk_cpu(get, s["get_s"], pids, headers=self.auth(tok))
+                        t1 = time.monotonic()
+                        during = stored()
+                        total = during
+                        deadline = t1 + 300
+                        while total < res["requests"] and time.monotonic() < deadline:
+                            time.sleep(0.1)
+                            total += stored()
+                        if total < res["requests"]:
+                            raise BenchError(f"{what}: {total} of {res['requests']} views stored "
+                                             "300 s after the run")
+                        rps.append(res["rps"])
+                        stored_eps.append(during / (t1 - t0))
+                        drain_s.append(time.monotonic() - t1)
+                        self.cpu_notes.append(f"{what}: {cpu_text(res['cpu'])}")
+                        log(f"{what}: {res['rps']:.0f} req/s, {stored_eps[-1]:,.0f} events/s stored "
+                            f"during the run, the rest in {drain_s[-1]:.1f} s; CPU (cores): "
+                            f"{cpu_text(res['cpu'])}")
+                finally:
+                    for d in auditors:
+                        d.stop()
+            sfx = "s" if k > 1 else ""
+            R.add(f"ingest.{k}.rps", f"GET /api/users/1 (wrk -t2 -c32), {k} auditor{sfx} on "
+                  f"{P} partitions, quorum queues on {where}", "req/s", rps, None, 16)
+            R.add(f"ingest.{k}.stored_eps", f"events stored per second during that run, {k} "
+                  f"auditor{sfx}", "events/s", stored_eps, None, 16)
+            R.add(f"ingest.{k}.drain_s", f"after the run, until every view was stored, {k} "
+                  f"auditor{sfx}", "s", drain_s, None, 16, 1)
+
     # -- issue 10: what the log of record costs the drain, A/B --------------
 
     def build_rev(self, rev):
@@ -2386,10 +2477,13 @@ class Bench:
         self.started = datetime.datetime.now(datetime.timezone.utc)
         steps = [("pipeline", self.pipeline), ("cost", self.audit_cost),
                  ("drain", self.drain), ("queries", self.queries), ("stream", self.stream),
-                 ("ab", self.ab_drain), ("exports", self.bulk_export), ("scale", self.scale)]
+                 ("ab", self.ab_drain), ("exports", self.bulk_export), ("scale", self.scale),
+                 ("ingest", self.ingest)]
         for name, fn in steps:
             if only and name not in only:
                 continue
+            if name == "ingest" and not only:
+                continue  # its own run (docs/scaling.md): not in the full or smoke set
             if name == "ab" and not self.ab_base:
                 continue
             t0 = time.monotonic()
@@ -2596,7 +2690,7 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run each")
     ap.add_argument("--only", action="append",
                     choices=["pipeline", "cost", "drain", "queries", "stream", "ab", "exports",
-                             "scale"],
+                             "scale", "ingest"],
                     help="run only this benchmark (repeatable); no BENCHMARKS.md")
     ap.add_argument("--drain-case", action="append", choices=DRAIN_CASES,
                     help="with --only drain (or ab: batched, single): run only this drain case "
