@@ -1097,6 +1097,23 @@ def per_request_text(r):
                      if us_per_request(r, p) is not None)
 
 
+def stored_since(what, daemons, pos):
+    """Events the auditors daemons logged as stored ("stored N events",
+    debug level) since the offsets pos (one per daemon, advanced here over
+    whole lines). Raises BenchError when one died."""
+    n = 0
+    for i, d in enumerate(daemons):
+        if d.proc.poll() is not None:
+            raise BenchError(f"{what}: auditor {i} died:\n{d.tail()}")
+        with open(d.log_path, "rb") as f:
+            f.seek(pos[i])
+            data = f.read()
+        cut = data.rfind(b"\n") + 1
+        pos[i] += cut
+        n += sum(int(x) for x in re.findall(rb"stored (\d+) events", data[:cut]))
+    return n
+
+
 def cpu_text(shares):
     return ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]))
 
@@ -1662,15 +1679,7 @@ class Bench:
                 if time.monotonic() > deadline:
                     raise BenchError(f"{what}: {stored} of {n} stored after the deadline")
                 time.sleep(0.1)
-                for i, d in enumerate(daemons):
-                    if d.proc.poll() is not None:
-                        raise BenchError(f"{what}: auditor {i} died:\n{d.tail()}")
-                    with open(d.log_path, "rb") as f:
-                        f.seek(pos[i])
-                        data = f.read()
-                    cut = data.rfind(b"\n") + 1
-                    pos[i] += cut
-                    stored += sum(int(x) for x in re.findall(rb"stored (\d+) events", data[:cut]))
+                stored += stored_since(what, daemons, pos)
             eps = n / (time.monotonic() - t0)
             self.cpu_notes.append(f"{what} ({eps:,.0f} events/s): {cpu_text(meter.shares())}")
             log(f"{what}: {n:,} events in {n / eps:.2f} s = {eps:,.0f} events/s; {uptime()}")
@@ -1711,19 +1720,7 @@ class Bench:
                         pos.append(0)
 
                     def stored():
-                        """Events the auditors logged as stored since the last call."""
-                        n = 0
-                        for i, d in enumerate(auditors):
-                            if d.proc.poll() is not None:
-                                raise BenchError(f"ingest: auditor {i} died:\n{d.tail()}")
-                            with open(d.log_path, "rb") as f:
-                                f.seek(pos[i])
-                                data = f.read()
-                            cut = data.rfind(b"\n") + 1
-                            pos[i] += cut
-                            n += sum(int(x) for x in re.findall(rb"stored (\d+) events",
-                                                                data[:cut]))
-                        return n
+                        return stored_since(f"ingest.{k}", auditors, pos)
 
                     def settle(timeout):
                         """Waits until nothing was stored for 2 s."""

@@ -532,32 +532,11 @@ static int next_body_part(struct mq *mq, amqp_bytes_t *part)
 	return 0;
 }
 
-int mq_skip(struct mq *mq, const struct mq_delivery *d)
-{
-	(void)d;
-	while (mq->pending_left) {
-		amqp_bytes_t part;
-		if (next_body_part(mq, &part))
-			return -1;
-	}
-	return 0;
-}
-
 int mq_ack(struct mq *mq, uint64_t tag, bool multiple)
 {
 	if (amqp_basic_ack(mq->conn, 1, tag, multiple) != AMQP_STATUS_OK) {
 		mq->dead = true;
 		log_warn("amqp: ack failed");
-		return -1;
-	}
-	return 0;
-}
-
-int mq_nack(struct mq *mq, uint64_t tag, bool multiple, bool requeue)
-{
-	if (amqp_basic_nack(mq->conn, 1, tag, multiple, requeue) != AMQP_STATUS_OK) {
-		mq->dead = true;
-		log_warn("amqp: nack failed");
 		return -1;
 	}
 	return 0;

@@ -124,7 +124,7 @@ int mq_poll_confirms(struct mq *mq, int timeout_ms, mq_confirm_fn fn, void *ctx)
  * A delivery is read frame by frame into a buffer the struct mq owns, so
  * memory is what the largest body the caller accepts (body_max) needs, not
  * what a producer chose to send: a larger body is left on the wire for the
- * caller to stream on (mq_dead_letter_forward) or skip (mq_skip). */
+ * caller to stream on (mq_dead_letter_forward). */
 
 /* Starts consuming queue with manual acknowledgement. prefetch (1..65535)
  * is the AMQP prefetch_count: deliveries the broker sends ahead of our
@@ -143,14 +143,14 @@ int mq_cancel(struct mq *mq);
 #define MQ_ID_MAX 128 /* message ids are cut to MQ_ID_MAX - 1 bytes */
 
 struct mq_delivery {
-	uint64_t tag; /* for mq_ack / mq_nack */
+	uint64_t tag; /* for mq_ack */
 	bool redelivered;
 	/* The body, borrowed: valid until the next call on this mq. NULL when
 	 * pending. */
 	const char *body;
 	size_t len; /* the body's length (its announced length when pending) */
 	/* The body is over body_max and still on the wire: the caller must
-	 * mq_dead_letter_forward or mq_skip it before anything else on this mq. */
+	 * mq_dead_letter_forward it before anything else on this mq. */
 	bool pending;
 	char message_id[MQ_ID_MAX]; /* "" when absent */
 	char routing_key[256];
@@ -161,15 +161,9 @@ struct mq_delivery {
  * cancelled the consumer; the unacknowledged deliveries go back to the
  * queue). Heartbeats are kept going meanwhile. */
 int mq_next(struct mq *mq, int timeout_ms, size_t body_max, struct mq_delivery *d);
-/* Reads and drops the pending body of d. The delivery itself stays
- * unacknowledged. */
-int mq_skip(struct mq *mq, const struct mq_delivery *d);
 
 /* Acknowledges tag (multiple: and every earlier unacknowledged one). */
 int mq_ack(struct mq *mq, uint64_t tag, bool multiple);
-/* Hands tag (multiple: and every earlier unacknowledged one) back to the
- * queue when requeue, else drops it. */
-int mq_nack(struct mq *mq, uint64_t tag, bool multiple, bool requeue);
 
 /* ---- dead letters ----
  *

@@ -4,7 +4,7 @@
  *
  * The fake broker keeps the rules the consumer relies on: it sends at most
  * prefetch unacknowledged deliveries, and sends as soon as the window has
- * room (into the socket, read later by mq_next), an ack or nack covers
+ * room (into the socket, read later by mq_next), an ack covers
  * every earlier unacknowledged tag when multiple, a message handed back
  * goes back to its place in the queue (a classic queue's rule), a closed
  * connection gives its unacknowledged deliveries back to the queue
@@ -74,7 +74,7 @@ static struct {
 	size_t ncopies;
 	enum confirm_policy confirm;
 	/* what went wrong, as the real broker would see it */
-	int acks, nacks, requeued, bad_acks, acked_unconfirmed_copy, opens;
+	int acks, requeued, bad_acks, acked_unconfirmed_copy, opens;
 } B;
 
 static void broker_reset(void)
@@ -245,14 +245,7 @@ int mq_next(struct mq *mq, int timeout_ms, size_t body_max, struct mq_delivery *
 	return 1;
 }
 
-int mq_skip(struct mq *mq, const struct mq_delivery *d)
-{
-	(void)d;
-	mq->pending_left = 0;
-	return 0;
-}
-
-static void settle(uint64_t tag, bool multiple, bool ack)
+static void settle(uint64_t tag, bool multiple)
 {
 	uint64_t lo = multiple ? 1 : tag;
 	int n = 0;
@@ -260,13 +253,7 @@ static void settle(uint64_t tag, bool multiple, bool ack)
 		if (B.inflight[t] < 0)
 			continue;
 		size_t m = (size_t)B.inflight[t];
-		if (ack) {
-			B.msgs[m].done = true;
-		} else {
-			B.msgs[m].redelivered = true;
-			enqueue_back(m);
-			B.requeued++;
-		}
+		B.msgs[m].done = true;
 		B.inflight[t] = -1;
 		B.unacked--;
 		n++;
@@ -284,18 +271,7 @@ int mq_ack(struct mq *mq, uint64_t tag, bool multiple)
 	for (size_t i = 0; i < B.ncopies; i++)
 		if (!B.copies[i].confirmed && !B.copies[i].abandoned)
 			B.acked_unconfirmed_copy++;
-	settle(tag, multiple, true);
-	pump();
-	return 0;
-}
-
-int mq_nack(struct mq *mq, uint64_t tag, bool multiple, bool requeue)
-{
-	(void)mq;
-	B.nacks++;
-	if (!requeue)
-		B.bad_acks++; /* the consumer never drops a message */
-	settle(tag, multiple, false);
+	settle(tag, multiple);
 	pump();
 	return 0;
 }
